@@ -1,0 +1,99 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+// Hummingbird's own settings: every existential spelled `any`, imports internal
+// unless re-exported on purpose.
+let strictSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("InternalImportsByDefault"),
+]
+
+let package = Package(
+    name: "greffe",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "greffe", targets: ["greffe"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+    ],
+    targets: [
+        // SHA-256 for the hot paths from the system libcrypto (see Sources/CGreffeSHA256).
+        .target(
+            name: "CGreffeSHA256",
+            linkerSettings: [.linkedLibrary("crypto")]
+        ),
+        .systemLibrary(name: "CSQLite", path: "Sources/CSQLite"),
+        // Pure algorithms: hashing, trees, proofs, tiles, entries, notes, JSON. No I/O.
+        .target(
+            name: "GreffeCore",
+            dependencies: [
+                "CGreffeSHA256",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        // Storage protocol and its SQLite implementation.
+        .target(
+            name: "GreffeStore",
+            dependencies: ["GreffeCore", "CSQLite"],
+            swiftSettings: strictSettings
+        ),
+        // Sequencing, integration, checkpoint signing, tokens.
+        .target(
+            name: "GreffeLedger",
+            dependencies: [
+                "GreffeCore", "GreffeStore",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        // The HTTP API, thin over the ledger.
+        .target(
+            name: "GreffeServer",
+            dependencies: [
+                "GreffeCore", "GreffeLedger",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .executableTarget(
+            name: "greffe",
+            dependencies: [
+                "GreffeCore", "GreffeStore", "GreffeLedger", "GreffeServer",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "GreffeCoreTests",
+            dependencies: ["GreffeCore"],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "GreffeStoreTests",
+            dependencies: ["GreffeCore", "GreffeStore"],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "GreffeServerTests",
+            dependencies: [
+                "GreffeCore", "GreffeStore", "GreffeLedger", "GreffeServer",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ],
+            swiftSettings: strictSettings
+        ),
+    ]
+)

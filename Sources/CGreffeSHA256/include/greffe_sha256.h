@@ -1,0 +1,18 @@
+#ifndef GREFFE_SHA256_H
+#define GREFFE_SHA256_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/// RFC 9162 §2.1.1 interior node: SHA-256(0x01 || left || right).
+void greffe_node_hash(const uint8_t left[32], const uint8_t right[32], uint8_t out[32]);
+
+/// RFC 9162 §2.1.1 leaf: SHA-256(0x00 || entry).
+void greffe_leaf_hash(const uint8_t *entry, size_t length, uint8_t out[32]);
+
+/// SHA-256(first || second); either part may be empty.
+void greffe_sha256_concat(const uint8_t *first, size_t firstLength,
+                          const uint8_t *second, size_t secondLength,
+                          uint8_t out[32]);
+
+#endif

@@ -1,0 +1,59 @@
+public import GreffeCore
+
+/// An event accepted by the edge (parsed, validated, canonicalised) and ready to sequence.
+public struct EventSubmission: Sendable {
+    public var eventID: String
+    public var kind: String
+    /// RFC 8785 canonical JSON of the whole event.
+    public var canonicalBody: [UInt8]
+
+    public init(eventID: String, kind: String, canonicalBody: [UInt8]) {
+        self.eventID = eventID
+        self.kind = kind
+        self.canonicalBody = canonicalBody
+    }
+
+    /// Digest that decides whether a re-send is the same event.
+    public var bodyDigest: Hash { MerkleHash.sha256(canonicalBody) }
+}
+
+/// Where an event landed.
+public struct AppendReceipt: Sendable, Equatable {
+    public var eventID: String
+    public var index: UInt64
+    public var leafHash: Hash
+    /// False when the event had already been appended earlier (an idempotent re-send).
+    public var isNew: Bool
+
+    public init(eventID: String, index: UInt64, leafHash: Hash, isNew: Bool) {
+        self.eventID = eventID
+        self.index = index
+        self.leafHash = leafHash
+        self.isNew = isNew
+    }
+}
+
+/// Why the ledger refused or could not take a request.
+public struct LedgerError: Error, Sendable, Equatable, CustomStringConvertible {
+    public enum Code: String, Sendable {
+        /// The same event ID was appended with another body.
+        case conflict
+        /// Arguments outside the log (index ≥ size, size beyond the tree…).
+        case outOfRange
+        case notFound
+        /// The store failed; nothing of the request was written.
+        case unavailable
+        /// The ledger is stopping and takes no more appends.
+        case shuttingDown
+    }
+
+    public let code: Code
+    public let message: String
+
+    public init(_ code: Code, _ message: String) {
+        self.code = code
+        self.message = message
+    }
+
+    public var description: String { message }
+}

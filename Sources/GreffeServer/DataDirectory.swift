@@ -1,0 +1,80 @@
+public import Foundation
+public import GreffeCore
+public import GreffeStore
+
+/// The files of a ledger's data directory:
+/// `greffe.sqlite` (the store), `signing.key` (mode 0600, Go's note key
+/// format), `verifier.vkey` (public) and `serve.lock` (one sequencer at a time).
+public struct DataDirectory: Sendable {
+    public let url: URL
+
+    public init(path: String) {
+        self.url = URL(fileURLWithPath: path, isDirectory: true)
+    }
+
+    public var databasePath: String { url.appendingPathComponent("greffe.sqlite").path }
+    public var signingKeyPath: String { url.appendingPathComponent("signing.key").path }
+    public var verifierKeyPath: String { url.appendingPathComponent("verifier.vkey").path }
+    public var lockPath: String { url.appendingPathComponent("serve.lock").path }
+
+    public struct Failure: Error, CustomStringConvertible {
+        public let description: String
+        init(_ description: String) { self.description = description }
+    }
+
+    /// Creates a new ledger: refuses a directory that already holds one.
+    public func initialize(origin: String) throws -> NoteVerifier {
+        let files = FileManager.default
+        try files.createDirectory(at: url, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        guard !files.fileExists(atPath: signingKeyPath), !files.fileExists(atPath: databasePath) else {
+            throw Failure("\(url.path) already holds a ledger; refusing to overwrite it")
+        }
+        let signer: NoteSigner
+        do { signer = try NoteSigner(generatingFor: origin) } catch { throw Failure("origin \"\(origin)\": \(error)") }
+        // O_EXCL with mode 0600: the key never exists with wider permissions.
+        let fd = open(signingKeyPath, O_WRONLY | O_CREAT | O_EXCL, 0o600)
+        guard fd >= 0 else { throw Failure("cannot create \(signingKeyPath): \(String(cString: strerror(errno)))") }
+        let keyLine = Array((signer.signerKey + "\n").utf8)
+        let written = keyLine.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        let synced = fsync(fd)
+        close(fd)
+        guard written == keyLine.count, synced == 0 else { throw Failure("cannot write \(signingKeyPath)") }
+        try (signer.verifier.verifierKey + "\n").write(toFile: verifierKeyPath, atomically: true, encoding: .utf8)
+        _ = try SQLiteStore(path: databasePath, readerCount: 1)
+        return signer.verifier
+    }
+
+    /// Loads the signing key, refusing one that others can read.
+    public func loadSigner() throws -> NoteSigner {
+        var info = stat()
+        guard stat(signingKeyPath, &info) == 0 else {
+            throw Failure("signing key \(signingKeyPath) is missing (\(String(cString: strerror(errno)))); run greffe init first")
+        }
+        guard info.st_mode & 0o077 == 0 else {
+            throw Failure("signing key \(signingKeyPath) is readable by group or others (mode \(String(info.st_mode & 0o777, radix: 8))); chmod 600 it")
+        }
+        guard let text = FileManager.default.contents(atPath: signingKeyPath).flatMap({ String(data: $0, encoding: .utf8) }) else {
+            throw Failure("cannot read signing key \(signingKeyPath)")
+        }
+        do { return try NoteSigner(signerKey: text) } catch { throw Failure("signing key \(signingKeyPath): \(error)") }
+    }
+
+    public func openStore() throws -> SQLiteStore {
+        guard FileManager.default.fileExists(atPath: databasePath) else {
+            throw Failure("no ledger database at \(databasePath); run greffe init first")
+        }
+        return try SQLiteStore(path: databasePath)
+    }
+
+    /// Takes an exclusive lock for the process's lifetime, so that two
+    /// sequencers never sign on one store. Returns the open descriptor.
+    public func lockForServing() throws -> Int32 {
+        let fd = open(lockPath, O_RDWR | O_CREAT, 0o600)
+        guard fd >= 0 else { throw Failure("cannot open \(lockPath): \(String(cString: strerror(errno)))") }
+        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
+            close(fd)
+            throw Failure("another greffe serve is running on \(url.path) (\(lockPath) is locked); refusing to start a second sequencer")
+        }
+        return fd
+    }
+}

@@ -1,0 +1,230 @@
+import Foundation
+public import GreffeCore
+public import GreffeLedger
+import GreffeStore
+public import Hummingbird
+import Logging
+
+/// The HTTP API of the contract, thin over `Ledger`: parse, call, encode.
+public struct LedgerAPI: Sendable {
+    public let ledger: Ledger
+    public let tokens: TokenAuthority
+    public var intake = EventIntake()
+    /// Renders `/metrics`; nil answers 404.
+    public var metricsText: (@Sendable () -> [UInt8])?
+    /// How long `?wait=checkpoint` waits before answering 503.
+    public var receiptTimeout: Duration = .seconds(30)
+
+    public init(ledger: Ledger, metricsText: (@Sendable () -> [UInt8])? = nil) {
+        self.ledger = ledger
+        self.tokens = TokenAuthority(store: ledger.store)
+        self.metricsText = metricsText
+    }
+
+    static let maxBodyBytes = 8 << 20
+    static let fullTileCache = "public, max-age=31536000, immutable"
+    /// Partial tiles are immutable too, but clients should move on to the full tile once it exists.
+    static let partialTileCache = "public, max-age=60"
+    static let checkpointCache = "public, max-age=1"
+
+    public func addRoutes<Context: RequestContext>(to router: Router<Context>) {
+        router.middlewares.add(JSONErrorMiddleware<Context>())
+        router.get("/checkpoint") { _, _ in try await checkpoint() }
+        router.get("/tile/**") { request, _ in try await tile(request.uri.path) }
+        router.get("/v1/proofs/inclusion") { request, _ in try await inclusion(request) }
+        router.get("/v1/proofs/consistency") { request, _ in try await consistency(request) }
+        router.post("/v1/events") { request, context in try await appendEvents(request, context: context) }
+        router.get("/healthz") { _, _ in healthz() }
+        router.get("/metrics") { _, _ in try metrics() }
+    }
+
+    // MARK: - Read API
+
+    func checkpoint() async throws -> Response {
+        let checkpoint = ledger.latestCheckpoint
+        return Response(
+            status: .ok,
+            headers: [.contentType: "text/plain; charset=utf-8", .cacheControl: LedgerAPI.checkpointCache],
+            body: .init(byteBuffer: ByteBuffer(string: checkpoint.note)))
+    }
+
+    func tile(_ path: String) async throws -> Response {
+        guard let tile = Tile(path: path) else {
+            throw APIError.notFound("not a tile path: \(path.prefix(100))")
+        }
+        guard let bytes = try await ledger.tileData(tile) else {
+            throw APIError.notFound("tile \(tile.path) is beyond the tree of size \(ledger.treeSize)")
+        }
+        return Response(
+            status: .ok,
+            headers: [
+                .contentType: "application/octet-stream",
+                .cacheControl: tile.isFull ? LedgerAPI.fullTileCache : LedgerAPI.partialTileCache,
+            ],
+            body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
+    }
+
+    func inclusion(_ request: Request) async throws -> Response {
+        let query = request.uri.queryParameters
+        let treeSize = try LedgerAPI.number(query.get("tree_size"), name: "tree_size")
+        let index: UInt64
+        switch (query.get("index"), query.get("leaf_hash")) {
+        case (let text?, nil):
+            index = try LedgerAPI.number(text, name: "index")
+        case (nil, let text?):
+            guard let leafHash = Hash(base64URL: text) else {
+                throw APIError.badRequest("leaf_hash must be 32 bytes in URL-safe base64 (RFC 4648 §5)")
+            }
+            guard let found = try await ledger.leafIndex(of: leafHash) else {
+                throw APIError.notFound("no entry has leaf hash \(leafHash.base64)")
+            }
+            guard found < treeSize else {
+                throw APIError.notFound("the entry with that leaf hash (index \(found)) is not in the tree of size \(treeSize)")
+            }
+            index = found
+        case (nil, nil):
+            throw APIError.badRequest("give index or leaf_hash")
+        case (_?, _?):
+            throw APIError.badRequest("give index or leaf_hash, not both")
+        }
+        let (leafHash, proof) = try await mapLedgerErrors { try await ledger.inclusionProof(index: index, treeSize: treeSize) }
+        return LedgerAPI.json(LedgerAPI.inclusionJSON(index: index, treeSize: treeSize, leafHash: leafHash, proof: proof))
+    }
+
+    static func inclusionJSON(index: UInt64, treeSize: UInt64, leafHash: Hash, proof: [Hash]) -> JSONValue {
+        [
+            "index": .number(Double(index)), "tree_size": .number(Double(treeSize)), "leaf_hash": .string(leafHash.base64),
+            "proof": .array(proof.map { .string($0.base64) }),
+        ]
+    }
+
+    func consistency(_ request: Request) async throws -> Response {
+        let query = request.uri.queryParameters
+        let first = try LedgerAPI.number(query.get("first"), name: "first")
+        let second = try LedgerAPI.number(query.get("second"), name: "second")
+        let proof = try await mapLedgerErrors { try await ledger.consistencyProof(first: first, second: second) }
+        return LedgerAPI.json([
+            "first": .number(Double(first)), "second": .number(Double(second)), "proof": .array(proof.map { .string($0.base64) }),
+        ])
+    }
+
+    func healthz() -> Response {
+        LedgerAPI.json([
+            "status": "ok", "origin": .string(ledger.origin), "tree_size": .number(Double(ledger.treeSize)),
+            "checkpoint_size": .number(Double(ledger.latestCheckpoint.size)),
+        ])
+    }
+
+    func metrics() throws -> Response {
+        guard let metricsText else { throw APIError.notFound("metrics are not enabled") }
+        return Response(
+            status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+            body: .init(byteBuffer: ByteBuffer(bytes: metricsText())))
+    }
+
+    // MARK: - Appends
+
+    func appendEvents(_ request: Request, context: some RequestContext) async throws -> Response {
+        _ = try await authorize(request, role: .append)
+        let waitForCheckpoint: Bool
+        switch request.uri.queryParameters.get("wait") {
+        case nil: waitForCheckpoint = false
+        case "checkpoint": waitForCheckpoint = true
+        case let other?: throw APIError.badRequest("wait must be \"checkpoint\", not \"\(other.prefix(40))\"")
+        }
+        var request = request
+        let body = try await request.collectBody(upTo: LedgerAPI.maxBodyBytes)
+        let parsed: (events: [EventSubmission], isBatch: Bool)
+        do {
+            parsed = try intake.parse(Array(buffer: body))
+        } catch {
+            throw APIError(error.isMalformed ? .badRequest : .unprocessableContent, error.message)
+        }
+        let receipts = try await mapLedgerErrors { try await ledger.append(parsed.events) }
+        var results: [JSONValue] = receipts.map { receipt in
+            ["index": .number(Double(receipt.index)), "leaf_hash": .string(receipt.leafHash.base64), "event_id": .string(receipt.eventID)]
+        }
+        var checkpointNote: String?
+        if waitForCheckpoint {
+            let needed = receipts.map(\.index).max()! + 1
+            let checkpoint = try await withReceiptTimeout { try await ledger.waitForCheckpoint(covering: needed) }
+            checkpointNote = checkpoint.note
+            for (position, receipt) in receipts.enumerated() {
+                let (leafHash, proof) = try await ledger.inclusionProof(index: receipt.index, treeSize: checkpoint.size)
+                guard case .object(var object) = results[position] else { continue }
+                object["inclusion_proof"] = LedgerAPI.inclusionJSON(index: receipt.index, treeSize: checkpoint.size, leafHash: leafHash, proof: proof)
+                results[position] = .object(object)
+            }
+        }
+        let status: HTTPResponse.Status = receipts.contains(where: \.isNew) ? .created : .ok
+        var answer: JSONObject
+        if parsed.isBatch {
+            answer = ["results": .array(results)]
+        } else {
+            answer = results[0].objectValue!
+        }
+        if let checkpointNote { answer["checkpoint"] = .string(checkpointNote) }
+        return LedgerAPI.json(.object(answer), status: status)
+    }
+
+    private func withReceiptTimeout<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) async throws -> T {
+        let timeout = receiptTimeout
+        return try await withThrowingTaskGroup(of: T?.self) { group in
+            group.addTask { try await body() }
+            group.addTask {
+                try await Task.sleep(for: timeout)
+                return nil
+            }
+            let first = try await group.next()
+            group.cancelAll()
+            guard let finished = first, let value = finished else {
+                throw APIError(.serviceUnavailable, "the events are durable but no checkpoint covered them within \(timeout); ask again for a proof later")
+            }
+            return value
+        }
+    }
+
+    // MARK: - Helpers
+
+    /// Checks the bearer token: 401 when missing, unknown or revoked; 403 for the wrong role.
+    func authorize(_ request: Request, role: TokenRole) async throws -> TokenRecord {
+        guard let header = request.headers[.authorization] else {
+            throw APIError(.unauthorized, "this endpoint needs an Authorization: Bearer token")
+        }
+        guard header.hasPrefix("Bearer ") else { throw APIError(.unauthorized, "the Authorization header must be \"Bearer <token>\"") }
+        switch try await tokens.check(token: String(header.dropFirst(7)), for: role) {
+        case .granted(let record): return record
+        case .unknown: throw APIError(.unauthorized, "unknown token")
+        case .revoked: throw APIError(.unauthorized, "this token has been revoked")
+        case .wrongRole(let record): throw APIError(.forbidden, "a token of role \(record.role.rawValue) cannot do this; it needs role \(role.rawValue)")
+        }
+    }
+
+    static func number(_ text: String?, name: String) throws -> UInt64 {
+        guard let text else { throw APIError.badRequest("missing query parameter \(name)") }
+        guard let value = Tile.parseCanonicalDecimal(text), value < 1 << 53 else {
+            throw APIError.badRequest("\(name) must be a non-negative decimal integer without leading zeros")
+        }
+        return value
+    }
+
+    static func json(_ value: JSONValue, status: HTTPResponse.Status = .ok) -> Response {
+        Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: value.canonicalBytes())))
+    }
+
+    /// Ledger and store errors as API errors: out of range 400, unknown 404, conflicts 409, store trouble 503.
+    func mapLedgerErrors<T>(_ body: () async throws -> T) async throws -> T {
+        do {
+            return try await body()
+        } catch let error as LedgerError {
+            switch error.code {
+            case .outOfRange: throw APIError.badRequest(error.message)
+            case .notFound: throw APIError.notFound(error.message)
+            case .conflict: throw APIError(.conflict, error.message)
+            case .unavailable, .shuttingDown: throw APIError(.serviceUnavailable, error.message)
+            }
+        } catch let error as StoreError {
+            throw APIError(.serviceUnavailable, "storage is unavailable: \(error.message)")
+        }
+    }
+}

@@ -1,0 +1,245 @@
+public import GreffeCore
+
+/// A complete subtree: level 0 nodes are leaf hashes.
+public struct NodeID: Sendable, Hashable {
+    public var level: Int
+    public var index: UInt64
+
+    public init(level: Int, index: UInt64) {
+        self.level = level
+        self.index = index
+    }
+}
+
+/// One event as the sequencer hands it to the store.
+public struct SequencedEvent: Sendable {
+    public var index: UInt64
+    public var eventID: String
+    public var kind: String
+    /// RFC 8785 canonical JSON of the event.
+    public var canonicalBody: [UInt8]
+    public var salt: [UInt8]
+    /// SHA-256 of the canonical body, to answer idempotent re-sends.
+    public var bodyDigest: Hash
+    public var entry: [UInt8]
+    public var leafHash: Hash
+    public var sequencedAtMilliseconds: UInt64
+
+    public init(
+        index: UInt64, eventID: String, kind: String, canonicalBody: [UInt8], salt: [UInt8], bodyDigest: Hash,
+        entry: [UInt8], leafHash: Hash, sequencedAtMilliseconds: UInt64
+    ) {
+        self.index = index
+        self.eventID = eventID
+        self.kind = kind
+        self.canonicalBody = canonicalBody
+        self.salt = salt
+        self.bodyDigest = bodyDigest
+        self.entry = entry
+        self.leafHash = leafHash
+        self.sequencedAtMilliseconds = sequencedAtMilliseconds
+    }
+}
+
+/// What one sequencer batch adds to the log: consecutive entries starting at
+/// the store's current tree size, and every tree node they complete.
+public struct AppendBatch: Sendable {
+    public var firstIndex: UInt64
+    public var events: [SequencedEvent]
+    public var nodes: [MerkleFrontier.Node]
+
+    public init(firstIndex: UInt64, events: [SequencedEvent], nodes: [MerkleFrontier.Node]) {
+        self.firstIndex = firstIndex
+        self.events = events
+        self.nodes = nodes
+    }
+
+    public var newTreeSize: UInt64 { firstIndex + UInt64(events.count) }
+}
+
+/// A stored event's place in the log, for idempotent appends.
+public struct EventLocation: Sendable, Equatable {
+    public var index: UInt64
+    public var leafHash: Hash
+    /// nil once the body was erased.
+    public var bodyDigest: Hash?
+
+    public init(index: UInt64, leafHash: Hash, bodyDigest: Hash?) {
+        self.index = index
+        self.leafHash = leafHash
+        self.bodyDigest = bodyDigest
+    }
+}
+
+public struct StoredCheckpoint: Sendable, Equatable {
+    public var size: UInt64
+    public var root: Hash
+    /// The signed note, exactly as served.
+    public var note: String
+    public var signedAtMilliseconds: UInt64
+
+    public init(size: UInt64, root: Hash, note: String, signedAtMilliseconds: UInt64) {
+        self.size = size
+        self.root = root
+        self.note = note
+        self.signedAtMilliseconds = signedAtMilliseconds
+    }
+}
+
+public enum TokenRole: String, Sendable, CaseIterable, Codable {
+    case append
+    case investigate
+    case admin
+}
+
+public struct TokenRecord: Sendable, Equatable {
+    public var id: Int64
+    public var name: String
+    public var role: TokenRole
+    public var createdAtMilliseconds: UInt64
+    public var revokedAtMilliseconds: UInt64?
+
+    public init(id: Int64, name: String, role: TokenRole, createdAtMilliseconds: UInt64, revokedAtMilliseconds: UInt64?) {
+        self.id = id
+        self.name = name
+        self.role = role
+        self.createdAtMilliseconds = createdAtMilliseconds
+        self.revokedAtMilliseconds = revokedAtMilliseconds
+    }
+}
+
+public struct StoreError: Error, Sendable, Equatable, CustomStringConvertible {
+    public enum Code: String, Sendable {
+        /// The data is not what the log's invariants require (missing node, wrong batch start).
+        case inconsistent
+        /// A second, different checkpoint for a size already signed: refused, never stored.
+        case fork
+        case duplicate
+        case notFound
+        /// The database cannot be used (I/O error, full disk, read-only, corrupt file).
+        case unavailable
+        case incompatibleSchema
+    }
+
+    public let code: Code
+    public let message: String
+
+    public init(_ code: Code, _ message: String) {
+        self.code = code
+        self.message = message
+    }
+
+    public var description: String { message }
+}
+
+/// The ledger's durable state.
+///
+/// Contract, for every implementation:
+/// - **Durability**: when `append` or `storeCheckpoint` returns, the data
+///   survives a crash of the process or the machine; when it throws, none of
+///   it was stored (all or nothing).
+/// - **Shape**: `append` takes batches starting exactly at `treeSize()` and
+///   throws `.inconsistent` otherwise; entries, nodes and the new size commit
+///   together, so a reader never sees a size whose nodes are missing.
+/// - **Fork safety**: `storeCheckpoint` never keeps two roots for one size and
+///   never lets the latest checkpoint shrink.
+/// - **Concurrency**: reads may run concurrently with each other and with one
+///   writer; writes (`append`, `storeCheckpoint`, tokens) are serialised by the
+///   caller or the store.
+/// - **Cost**: `readNodes` answers any set of node IDs in one round trip;
+///   a proof needs O(log n) of them.
+public protocol LedgerStore: Sendable {
+    /// Number of entries durably stored.
+    func treeSize() async throws -> UInt64
+
+    /// Hashes of complete subtrees, in the order asked; throws `.inconsistent` if one is missing.
+    func readNodes(_ ids: [NodeID]) async throws -> [Hash]
+
+    /// Hashes of consecutive nodes of one level, `[first, first+count)`, for tiles.
+    func readNodeRange(level: Int, first: UInt64, count: Int) async throws -> [Hash]
+
+    /// Entries `[first, first+count)`, for entry bundles.
+    func readEntries(first: UInt64, count: Int) async throws -> [[UInt8]]
+
+    /// Index of the entry with this leaf hash, if any.
+    func leafIndex(of leafHash: Hash) async throws -> UInt64?
+
+    /// Where each of these event IDs is stored, if it is.
+    func locateEvents(ids: [String]) async throws -> [String: EventLocation]
+
+    func append(_ batch: AppendBatch) async throws
+
+    func latestCheckpoint() async throws -> StoredCheckpoint?
+    func checkpoint(size: UInt64) async throws -> StoredCheckpoint?
+    func storeCheckpoint(_ checkpoint: StoredCheckpoint) async throws
+
+    func createToken(name: String, role: TokenRole, secretHash: Hash, createdAtMilliseconds: UInt64) async throws -> TokenRecord
+    /// The token with this secret hash, revoked or not.
+    func token(secretHash: Hash) async throws -> TokenRecord?
+    func listTokens() async throws -> [TokenRecord]
+    func revokeToken(name: String, atMilliseconds: UInt64) async throws
+
+    func readEvent(index: UInt64) async throws -> StoredEvent?
+
+    func metadata(_ key: String) async throws -> String?
+    func setMetadata(_ key: String, _ value: String) async throws
+}
+
+/// An event with its private parts, for investigators.
+public struct StoredEvent: Sendable, Equatable {
+    public var index: UInt64
+    public var eventID: String
+    public var kind: String
+    /// nil once erased.
+    public var canonicalBody: [UInt8]?
+    public var salt: [UInt8]?
+    public var entry: [UInt8]
+
+    public init(index: UInt64, eventID: String, kind: String, canonicalBody: [UInt8]?, salt: [UInt8]?, entry: [UInt8]) {
+        self.index = index
+        self.eventID = eventID
+        self.kind = kind
+        self.canonicalBody = canonicalBody
+        self.salt = salt
+        self.entry = entry
+    }
+}
+
+extension LedgerStore {
+    /// Runs a proof-shaped computation with one batched read: a first pass
+    /// records which nodes `compute` asks for (their values cannot change
+    /// which nodes it asks for next), then they are read in one round trip
+    /// and `compute` runs again on them.
+    public func withNodes<T>(_ compute: (any NodeReader) throws -> T) async throws -> T {
+        let recorder = RecordingNodeReader()
+        _ = try compute(recorder)
+        let ids = recorder.ids
+        let hashes = try await readNodes(ids)
+        var known: [NodeID: Hash] = [:]
+        known.reserveCapacity(ids.count)
+        for (id, hash) in zip(ids, hashes) { known[id] = hash }
+        return try compute(MapNodeReader(known: known))
+    }
+}
+
+final class RecordingNodeReader: NodeReader {
+    var ids: [NodeID] = []
+    private var seen: Set<NodeID> = []
+
+    func node(level: Int, index: UInt64) throws -> Hash {
+        let id = NodeID(level: level, index: index)
+        if seen.insert(id).inserted { ids.append(id) }
+        return .zero
+    }
+}
+
+struct MapNodeReader: NodeReader {
+    let known: [NodeID: Hash]
+
+    func node(level: Int, index: UInt64) throws -> Hash {
+        guard let hash = known[NodeID(level: level, index: index)] else {
+            throw StoreError(.inconsistent, "node \(level)/\(index) was not read")
+        }
+        return hash
+    }
+}

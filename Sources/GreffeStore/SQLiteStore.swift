@@ -1,0 +1,397 @@
+import CSQLite
+import Dispatch
+public import GreffeCore
+import Synchronization
+
+/// The embedded default store: one SQLite file in WAL mode.
+///
+/// Durability: `synchronous = FULL` makes every commit fsync the WAL before
+/// it returns, so an acknowledged batch survives `kill -9` and power loss.
+/// One writer connection, on its own thread so that fsyncs never block the
+/// Swift concurrency pool; several reader connections, which WAL lets run
+/// beside the writer on a consistent snapshot each.
+public final class SQLiteStore: LedgerStore, Sendable {
+    /// The layout this code reads and writes (`PRAGMA user_version`).
+    public static let schemaVersion: Int64 = 1
+
+    private let writer: Mutex<SQLiteConnection>
+    private let writerQueue = DispatchQueue(label: "greffe.sqlite.writer")
+    private let readers: [ReaderSlot]
+    private let nextReader = Atomic<Int>(0)
+    public let path: String
+
+    public init(path: String, readerCount: Int = 4) throws {
+        let writer = try SQLiteConnection(path: path)
+        try writer.execute("PRAGMA busy_timeout = 5000")
+        try writer.execute("PRAGMA journal_mode = WAL")
+        try writer.execute("PRAGMA synchronous = FULL")
+        // Erased bodies must not linger in free pages of the file.
+        try writer.execute("PRAGMA secure_delete = ON")
+        try SQLiteStore.migrate(writer)
+        var readers: [ReaderSlot] = []
+        for _ in 0..<max(1, readerCount) {
+            let reader = try SQLiteConnection(path: path)
+            try reader.execute("PRAGMA busy_timeout = 5000")
+            try reader.execute("PRAGMA query_only = 1")
+            readers.append(ReaderSlot(reader))
+        }
+        self.writer = Mutex(writer)
+        self.readers = readers
+        self.path = path
+    }
+
+    private static func migrate(_ db: SQLiteConnection) throws {
+        let versionStatement = try db.statement("PRAGMA user_version")
+        _ = try versionStatement.step()
+        let version = versionStatement.int64(0)
+        versionStatement.reset()
+        if version == schemaVersion { return }
+        guard version == 0 else {
+            throw StoreError(.incompatibleSchema, "database schema version \(version) is not the version \(schemaVersion) this greffe understands")
+        }
+        try db.transaction {
+            try db.execute(schemaV1)
+            try db.execute("PRAGMA user_version = \(schemaVersion)")
+        }
+    }
+
+    /// Schema version 1; `Schemas/sqlite.sql` is the commented copy of it.
+    static let schemaV1 = """
+        CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+        CREATE TABLE entries (idx INTEGER PRIMARY KEY, entry BLOB NOT NULL);
+        CREATE TABLE nodes (
+            level INTEGER NOT NULL, idx INTEGER NOT NULL, hash BLOB NOT NULL,
+            PRIMARY KEY (level, idx)) WITHOUT ROWID;
+        CREATE INDEX nodes_by_leaf_hash ON nodes (hash) WHERE level = 0;
+        CREATE TABLE events (
+            idx INTEGER PRIMARY KEY, event_id TEXT NOT NULL UNIQUE, kind TEXT NOT NULL,
+            body BLOB, salt BLOB, body_digest BLOB, sequenced_at INTEGER NOT NULL);
+        CREATE TABLE checkpoints (
+            size INTEGER PRIMARY KEY, root BLOB NOT NULL, note TEXT NOT NULL, signed_at INTEGER NOT NULL);
+        CREATE TABLE tokens (
+            id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, role TEXT NOT NULL,
+            secret_hash BLOB NOT NULL UNIQUE, created_at INTEGER NOT NULL, revoked_at INTEGER);
+        INSERT INTO meta (key, value) VALUES ('tree_size', '0');
+        """
+
+    // MARK: - Connections
+
+    private func read<T: Sendable>(_ body: (SQLiteConnection) throws -> T) throws -> T {
+        let slot = nextReader.wrappingAdd(1, ordering: .relaxed).oldValue % readers.count
+        return try readers[slot].connection.withLock { connection in
+            defer { connection.releaseStatements() }
+            return try body(connection)
+        }
+    }
+
+    /// Runs on the writer thread; the caller's task waits without holding a pool thread.
+    private func write<T: Sendable>(_ body: @escaping @Sendable (SQLiteConnection) throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            writerQueue.async {
+                continuation.resume(
+                    with: Result {
+                        try self.writer.withLock { connection in
+                            defer { connection.releaseStatements() }
+                            return try body(connection)
+                        }
+                    })
+            }
+        }
+    }
+
+    /// Reads consistently: one snapshot for all the statements of `body`.
+    private func snapshot<T: Sendable>(_ body: (SQLiteConnection) throws -> T) throws -> T {
+        try read { db in
+            try db.execute("BEGIN")
+            defer {
+                db.releaseStatements()
+                try? db.execute("COMMIT")
+            }
+            return try body(db)
+        }
+    }
+
+    private static func treeSize(_ db: SQLiteConnection) throws -> UInt64 {
+        let statement = try db.statement("SELECT value FROM meta WHERE key = 'tree_size'")
+        guard try statement.step(), let size = UInt64(statement.string(0)) else {
+            throw StoreError(.inconsistent, "tree size is missing from the store")
+        }
+        return size
+    }
+
+    // MARK: - LedgerStore
+
+    public func treeSize() async throws -> UInt64 {
+        try read(SQLiteStore.treeSize)
+    }
+
+    public func readNodes(_ ids: [NodeID]) async throws -> [Hash] {
+        try snapshot { db in
+            let statement = try db.statement("SELECT hash FROM nodes WHERE level = ? AND idx = ?")
+            return try ids.map { id in
+                statement.reset()
+                statement.bind(1, Int64(id.level))
+                statement.bind(2, id.index)
+                guard try statement.step() else {
+                    throw StoreError(.inconsistent, "tree node at level \(id.level), index \(id.index) is not stored")
+                }
+                return try statement.hash(0)
+            }
+        }
+    }
+
+    public func readNodeRange(level: Int, first: UInt64, count: Int) async throws -> [Hash] {
+        try read { db in
+            let statement = try db.statement("SELECT idx, hash FROM nodes WHERE level = ? AND idx >= ? AND idx < ? ORDER BY idx")
+            statement.bind(1, Int64(level))
+            statement.bind(2, first)
+            statement.bind(3, first + UInt64(count))
+            var hashes: [Hash] = []
+            hashes.reserveCapacity(count)
+            while try statement.step() {
+                guard statement.uint64(0) == first + UInt64(hashes.count) else {
+                    throw StoreError(.inconsistent, "tree nodes at level \(level) have a gap at \(first + UInt64(hashes.count))")
+                }
+                hashes.append(try statement.hash(1))
+            }
+            guard hashes.count == count else {
+                throw StoreError(.inconsistent, "only \(hashes.count) of \(count) tree nodes at level \(level) from \(first) are stored")
+            }
+            return hashes
+        }
+    }
+
+    public func readEntries(first: UInt64, count: Int) async throws -> [[UInt8]] {
+        try read { db in
+            let statement = try db.statement("SELECT idx, entry FROM entries WHERE idx >= ? AND idx < ? ORDER BY idx")
+            statement.bind(1, first)
+            statement.bind(2, first + UInt64(count))
+            var entries: [[UInt8]] = []
+            entries.reserveCapacity(count)
+            while try statement.step() {
+                guard statement.uint64(0) == first + UInt64(entries.count) else {
+                    throw StoreError(.inconsistent, "entries have a gap at \(first + UInt64(entries.count))")
+                }
+                entries.append(statement.blob(1))
+            }
+            guard entries.count == count else {
+                throw StoreError(.inconsistent, "only \(entries.count) of \(count) entries from \(first) are stored")
+            }
+            return entries
+        }
+    }
+
+    public func leafIndex(of leafHash: Hash) async throws -> UInt64? {
+        try read { db in
+            let statement = try db.statement("SELECT idx FROM nodes WHERE level = 0 AND hash = ? ORDER BY idx LIMIT 1")
+            statement.bind(1, leafHash)
+            return try statement.step() ? statement.uint64(0) : nil
+        }
+    }
+
+    public func locateEvents(ids: [String]) async throws -> [String: EventLocation] {
+        try snapshot { db in
+            let statement = try db.statement(
+                "SELECT e.idx, n.hash, e.body_digest FROM events e JOIN nodes n ON n.level = 0 AND n.idx = e.idx WHERE e.event_id = ?")
+            var found: [String: EventLocation] = [:]
+            for id in ids where found[id] == nil {
+                statement.reset()
+                statement.bind(1, id)
+                if try statement.step() {
+                    found[id] = EventLocation(
+                        index: statement.uint64(0), leafHash: try statement.hash(1),
+                        bodyDigest: statement.isNull(2) ? nil : try statement.hash(2))
+                }
+            }
+            return found
+        }
+    }
+
+    public func append(_ batch: AppendBatch) async throws {
+        try await write { db in
+            try db.transaction {
+                let size = try SQLiteStore.treeSize(db)
+                guard size == batch.firstIndex else {
+                    throw StoreError(.inconsistent, "batch starts at \(batch.firstIndex) but the tree has \(size) entries")
+                }
+                let insertEntry = try db.statement("INSERT INTO entries (idx, entry) VALUES (?, ?)")
+                let insertEvent = try db.statement(
+                    "INSERT INTO events (idx, event_id, kind, body, salt, body_digest, sequenced_at) VALUES (?, ?, ?, ?, ?, ?, ?)")
+                for event in batch.events {
+                    insertEntry.reset()
+                    insertEntry.bind(1, event.index)
+                    insertEntry.bind(2, event.entry)
+                    try insertEntry.run()
+                    insertEvent.reset()
+                    insertEvent.bind(1, event.index)
+                    insertEvent.bind(2, event.eventID)
+                    insertEvent.bind(3, event.kind)
+                    insertEvent.bind(4, event.canonicalBody)
+                    insertEvent.bind(5, event.salt)
+                    insertEvent.bind(6, event.bodyDigest)
+                    insertEvent.bind(7, event.sequencedAtMilliseconds)
+                    try insertEvent.run()
+                }
+                let insertNode = try db.statement("INSERT INTO nodes (level, idx, hash) VALUES (?, ?, ?)")
+                for node in batch.nodes {
+                    insertNode.reset()
+                    insertNode.bind(1, Int64(node.level))
+                    insertNode.bind(2, node.index)
+                    insertNode.bind(3, node.hash)
+                    try insertNode.run()
+                }
+                let setSize = try db.statement("UPDATE meta SET value = ? WHERE key = 'tree_size'")
+                setSize.bind(1, String(batch.newTreeSize))
+                try setSize.run()
+            }
+        }
+    }
+
+    private static let checkpointColumns = "size, root, note, signed_at"
+
+    private static func checkpoint(from statement: SQLiteStatement) throws -> StoredCheckpoint {
+        StoredCheckpoint(
+            size: statement.uint64(0), root: try statement.hash(1), note: statement.string(2),
+            signedAtMilliseconds: statement.uint64(3))
+    }
+
+    public func latestCheckpoint() async throws -> StoredCheckpoint? {
+        try read { db in
+            let statement = try db.statement("SELECT \(SQLiteStore.checkpointColumns) FROM checkpoints ORDER BY size DESC LIMIT 1")
+            return try statement.step() ? try SQLiteStore.checkpoint(from: statement) : nil
+        }
+    }
+
+    public func checkpoint(size: UInt64) async throws -> StoredCheckpoint? {
+        try read { db in
+            let statement = try db.statement("SELECT \(SQLiteStore.checkpointColumns) FROM checkpoints WHERE size = ?")
+            statement.bind(1, size)
+            return try statement.step() ? try SQLiteStore.checkpoint(from: statement) : nil
+        }
+    }
+
+    public func storeCheckpoint(_ checkpoint: StoredCheckpoint) async throws {
+        try await write { db in
+            try db.transaction {
+                let latest = try db.statement("SELECT size, root FROM checkpoints ORDER BY size DESC LIMIT 1")
+                if try latest.step() {
+                    let latestSize = latest.uint64(0)
+                    if latestSize == checkpoint.size {
+                        guard try latest.hash(1) == checkpoint.root else {
+                            throw StoreError(.fork, "refusing a second root for tree size \(checkpoint.size)")
+                        }
+                        return
+                    }
+                    guard latestSize < checkpoint.size else {
+                        throw StoreError(.inconsistent, "checkpoint of size \(checkpoint.size) would go back from \(latestSize)")
+                    }
+                }
+                let treeSize = try SQLiteStore.treeSize(db)
+                guard checkpoint.size <= treeSize else {
+                    throw StoreError(.inconsistent, "checkpoint of size \(checkpoint.size) is beyond the stored tree of \(treeSize)")
+                }
+                let insert = try db.statement("INSERT INTO checkpoints (\(SQLiteStore.checkpointColumns)) VALUES (?, ?, ?, ?)")
+                insert.bind(1, checkpoint.size)
+                insert.bind(2, checkpoint.root)
+                insert.bind(3, checkpoint.note)
+                insert.bind(4, checkpoint.signedAtMilliseconds)
+                try insert.run()
+            }
+        }
+    }
+
+    private static let tokenColumns = "id, name, role, created_at, revoked_at"
+
+    private static func token(from statement: SQLiteStatement) throws -> TokenRecord {
+        guard let role = TokenRole(rawValue: statement.string(2)) else {
+            throw StoreError(.inconsistent, "token has an unknown role")
+        }
+        return TokenRecord(
+            id: statement.int64(0), name: statement.string(1), role: role, createdAtMilliseconds: statement.uint64(3),
+            revokedAtMilliseconds: statement.isNull(4) ? nil : statement.uint64(4))
+    }
+
+    public func createToken(name: String, role: TokenRole, secretHash: Hash, createdAtMilliseconds: UInt64) async throws -> TokenRecord {
+        try await write { db in
+            let insert = try db.statement("INSERT INTO tokens (name, role, secret_hash, created_at) VALUES (?, ?, ?, ?)")
+            insert.bind(1, name)
+            insert.bind(2, role.rawValue)
+            insert.bind(3, secretHash)
+            insert.bind(4, createdAtMilliseconds)
+            do { try insert.run() } catch let error as StoreError where error.code == .duplicate {
+                throw StoreError(.duplicate, "a token named \"\(name)\" already exists")
+            }
+            return TokenRecord(
+                id: sqlite3_last_insert_rowid(db.handle), name: name, role: role, createdAtMilliseconds: createdAtMilliseconds,
+                revokedAtMilliseconds: nil)
+        }
+    }
+
+    public func token(secretHash: Hash) async throws -> TokenRecord? {
+        try read { db in
+            let statement = try db.statement("SELECT \(SQLiteStore.tokenColumns) FROM tokens WHERE secret_hash = ?")
+            statement.bind(1, secretHash)
+            return try statement.step() ? try SQLiteStore.token(from: statement) : nil
+        }
+    }
+
+    public func listTokens() async throws -> [TokenRecord] {
+        try read { db in
+            let statement = try db.statement("SELECT \(SQLiteStore.tokenColumns) FROM tokens ORDER BY id")
+            var tokens: [TokenRecord] = []
+            while try statement.step() { tokens.append(try SQLiteStore.token(from: statement)) }
+            return tokens
+        }
+    }
+
+    public func revokeToken(name: String, atMilliseconds: UInt64) async throws {
+        try await write { db in
+            let update = try db.statement("UPDATE tokens SET revoked_at = ? WHERE name = ? AND revoked_at IS NULL")
+            update.bind(1, atMilliseconds)
+            update.bind(2, name)
+            try update.run()
+            guard sqlite3_changes(db.handle) == 1 else {
+                throw StoreError(.notFound, "no active token named \"\(name)\"")
+            }
+        }
+    }
+
+    public func readEvent(index: UInt64) async throws -> StoredEvent? {
+        try snapshot { db in
+            let statement = try db.statement(
+                "SELECT ev.event_id, ev.kind, ev.body, ev.salt, en.entry FROM events ev JOIN entries en ON en.idx = ev.idx WHERE ev.idx = ?")
+            statement.bind(1, index)
+            guard try statement.step() else { return nil }
+            return StoredEvent(
+                index: index, eventID: statement.string(0), kind: statement.string(1),
+                canonicalBody: statement.isNull(2) ? nil : statement.blob(2), salt: statement.isNull(3) ? nil : statement.blob(3),
+                entry: statement.blob(4))
+        }
+    }
+
+    public func metadata(_ key: String) async throws -> String? {
+        try read { db in
+            let statement = try db.statement("SELECT value FROM meta WHERE key = ?")
+            statement.bind(1, key)
+            return try statement.step() ? statement.string(0) : nil
+        }
+    }
+
+    public func setMetadata(_ key: String, _ value: String) async throws {
+        try await write { db in
+            let statement = try db.statement("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value")
+            statement.bind(1, key)
+            statement.bind(2, value)
+            try statement.run()
+        }
+    }
+}
+
+/// One reader connection behind its lock (a `Mutex` cannot live in an array).
+private final class ReaderSlot: Sendable {
+    let connection: Mutex<SQLiteConnection>
+
+    init(_ connection: sending SQLiteConnection) {
+        self.connection = Mutex(connection)
+    }
+}

@@ -1,0 +1,16 @@
+import ArgumentParser
+
+@main
+struct Greffe: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "greffe",
+        abstract: "An evidence ledger: an append-only RFC 9162 Merkle log with signed C2SP checkpoints.",
+        subcommands: [InitCommand.self, TokenCommand.self, ServeCommand.self]
+    )
+}
+
+/// Errors the commands print as one clear line and exit 1 on.
+struct CommandFailure: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}

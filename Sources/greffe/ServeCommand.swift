@@ -1,0 +1,78 @@
+import ArgumentParser
+import Foundation
+import GreffeLedger
+import GreffeServer
+import Hummingbird
+import Logging
+import Metrics
+import Prometheus
+
+struct ServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Run the ledger service: appends, checkpoints, tiles and proofs over HTTP. SIGTERM stops it cleanly."
+    )
+
+    @Option(name: .long, help: "The ledger's data directory.")
+    var data: String
+
+    @Option(name: .long, help: "HOST:PORT to listen on.")
+    var listen: String = "127.0.0.1:8080"
+
+    @Option(name: .long, help: "Seconds between signed checkpoints at most (decimal allowed).")
+    var checkpointInterval: Double = 1
+
+    @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.")
+    var logLevel: String = "info"
+
+    func validate() throws {
+        guard checkpointInterval >= 0.01, checkpointInterval <= 3600 else {
+            throw ValidationError("--checkpoint-interval must be between 0.01 and 3600 seconds")
+        }
+        _ = try parseListen()
+        guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level \(logLevel)") }
+    }
+
+    private func parseListen() throws -> (host: String, port: Int) {
+        guard let colon = listen.lastIndex(of: ":"), let port = Int(listen[listen.index(after: colon)...]), (0...65535).contains(port)
+        else { throw ValidationError("--listen must be HOST:PORT, e.g. 127.0.0.1:8080") }
+        var host = String(listen[..<colon])
+        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        guard !host.isEmpty else { throw ValidationError("--listen needs a host, e.g. 127.0.0.1:8080") }
+        return (host, port)
+    }
+
+    func run() async throws {
+        var logger = Logger(label: "greffe")
+        logger.logLevel = Logger.Level(rawValue: logLevel)!
+        let registry = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+
+        let directory = DataDirectory(path: data)
+        let lock = try directory.lockForServing()
+        defer { close(lock) }
+        let signer = try directory.loadSigner()
+        let store = try directory.openStore()
+        let ledger = try await Ledger.open(
+            store: store, signer: signer, checkpointInterval: .milliseconds(Int(checkpointInterval * 1000)), logger: logger)
+
+        let api = LedgerAPI(ledger: ledger) {
+            var buffer: [UInt8] = []
+            registry.emit(into: &buffer)
+            return buffer
+        }
+        let router = Router()
+        api.addRoutes(to: router)
+        let (host, port) = try parseListen()
+        let app = Application(
+            router: router,
+            configuration: .init(address: .hostname(host, port: port), serverName: "greffe"),
+            services: [LedgerService(ledger: ledger)],
+            logger: logger
+        )
+        logger.info(
+            "serving", metadata: ["origin": "\(ledger.origin)", "tree_size": "\(ledger.treeSize)", "listen": "\(listen)"])
+        try await app.runService()
+        logger.info("stopped", metadata: ["tree_size": "\(ledger.treeSize)", "checkpoint_size": "\(ledger.latestCheckpoint.size)"])
+    }
+}

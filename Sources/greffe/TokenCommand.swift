@@ -1,0 +1,67 @@
+import ArgumentParser
+import Foundation
+import GreffeLedger
+import GreffeServer
+import GreffeStore
+
+struct TokenCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "token",
+        abstract: "Manage bearer tokens (the store keeps only their hashes).",
+        subcommands: [Create.self, List.self, Revoke.self]
+    )
+
+    struct Create: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Create a token and print it once.")
+
+        @Option(name: .long, help: "The ledger's data directory.")
+        var data: String
+
+        @Option(name: .long, help: "append, investigate or admin.")
+        var role: String
+
+        @Option(name: .long, help: "A unique name for the token's holder.")
+        var name: String
+
+        func run() async throws {
+            guard let role = TokenRole(rawValue: role) else {
+                throw ValidationError("--role must be one of \(TokenRole.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            guard !name.isEmpty, name.count <= 100 else { throw ValidationError("--name must be 1 to 100 characters") }
+            let store = try DataDirectory(path: data).openStore()
+            let (token, _) = try await TokenAuthority(store: store).create(name: name, role: role)
+            print(token)
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List tokens (names and roles, never secrets).")
+
+        @Option(name: .long, help: "The ledger's data directory.")
+        var data: String
+
+        func run() async throws {
+            let store = try DataDirectory(path: data).openStore()
+            for token in try await store.listTokens() {
+                let state = token.revokedAtMilliseconds == nil ? "active" : "revoked"
+                print("\(token.name)\t\(token.role.rawValue)\t\(state)")
+            }
+        }
+    }
+
+    struct Revoke: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Revoke a token by name.")
+
+        @Option(name: .long, help: "The ledger's data directory.")
+        var data: String
+
+        @Option(name: .long, help: "The token's name.")
+        var name: String
+
+        func run() async throws {
+            let store = try DataDirectory(path: data).openStore()
+            try await store.revokeToken(name: name, atMilliseconds: UInt64(Date().timeIntervalSince1970 * 1000))
+            print("revoked \(name)")
+        }
+    }
+}

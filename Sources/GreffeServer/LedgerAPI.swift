@@ -133,7 +133,13 @@ public struct LedgerAPI: Sendable {
         case let other?: throw APIError.badRequest("wait must be \"checkpoint\", not \"\(other.prefix(40))\"")
         }
         var request = request
-        let body = try await request.collectBody(upTo: LedgerAPI.maxBodyBytes)
+        let body: ByteBuffer
+        do {
+            body = try await request.collectBody(upTo: LedgerAPI.maxBodyBytes)
+        } catch {
+            // NIO's NIOTooManyBytesError; a broken connection gets no answer anyway.
+            throw APIError(.contentTooLarge, "request body is larger than \(LedgerAPI.maxBodyBytes) bytes")
+        }
         let parsed: (events: [EventSubmission], isBatch: Bool)
         do {
             parsed = try intake.parse(Array(buffer: body))

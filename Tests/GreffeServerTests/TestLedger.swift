@@ -1,0 +1,87 @@
+import Foundation
+import GreffeCore
+import GreffeLedger
+import GreffeServer
+import GreffeStore
+import Hummingbird
+import HummingbirdTesting
+import Testing
+
+/// A ledger on a fresh SQLite file with its sequencer running, plus tokens of every role.
+struct TestLedger {
+    let directory: URL
+    let store: SQLiteStore
+    let signer: NoteSigner
+    let ledger: Ledger
+    let running: Task<Void, Never>
+    var appendToken = ""
+    var investigateToken = ""
+
+    static func make(directory: URL? = nil, signer: NoteSigner? = nil, interval: Duration = .milliseconds(20)) async throws -> TestLedger {
+        let directory = directory ?? FileManager.default.temporaryDirectory.appendingPathComponent("greffe-test-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let store = try SQLiteStore(path: directory.appendingPathComponent("greffe.sqlite").path)
+        let signer = try signer ?? NoteSigner(generatingFor: "test.example/log")
+        let ledger = try await Ledger.open(store: store, signer: signer, checkpointInterval: interval)
+        let running = Task { await ledger.run() }
+        var test = TestLedger(directory: directory, store: store, signer: signer, ledger: ledger, running: running)
+        let authority = TokenAuthority(store: store)
+        let suffix = UUID().uuidString.prefix(8)
+        test.appendToken = try await authority.create(name: "platform-\(suffix)", role: .append).token
+        test.investigateToken = try await authority.create(name: "investigator-\(suffix)", role: .investigate).token
+        return test
+    }
+
+    /// Stops the ledger as SIGTERM would: queued appends commit, a last checkpoint is signed.
+    func stop() async {
+        ledger.shutdown()
+        await running.value
+    }
+
+    func application() -> some ApplicationProtocol {
+        let router = Router()
+        LedgerAPI(ledger: ledger).addRoutes(to: router)
+        return Application(router: router)
+    }
+
+    /// Runs `body` against the API in-process, then stops the ledger.
+    func withClient<T: Sendable>(_ body: @Sendable (any TestClientProtocol) async throws -> T) async throws -> T {
+        let result = try await application().test(.router, body)
+        await stop()
+        return result
+    }
+}
+
+extension TestResponse {
+    var json: JSONValue {
+        get throws { try JSONParser.parse(Array(buffer: body)) }
+    }
+
+    var text: String { String(buffer: body) }
+}
+
+func bearer(_ token: String) -> HTTPFields {
+    [.authorization: "Bearer \(token)", .contentType: "application/json"]
+}
+
+func jsonBody(_ text: String) -> ByteBuffer {
+    ByteBuffer(string: text)
+}
+
+func event(_ id: String, kind: String = "edit.requested", extra: String = "") -> String {
+    "{\"event_id\":\"\(id)\",\"kind\":\"\(kind)\"\(extra.isEmpty ? "" : "," + extra)}"
+}
+
+func batch(_ events: [String]) -> String {
+    "{\"events\":[\(events.joined(separator: ","))]}"
+}
+
+extension JSONValue {
+    var uint64: UInt64? { intValue.map { UInt64($0) } }
+    var hash: Hash? { stringValue.flatMap { Hash(base64: $0) } }
+    var hashes: [Hash]? {
+        guard let items = arrayValue else { return nil }
+        let hashes = items.compactMap(\.hash)
+        return hashes.count == items.count ? hashes : nil
+    }
+}

@@ -1,0 +1,168 @@
+import Foundation
+import GreffeCore
+import GreffeStore
+import Testing
+
+/// The `LedgerStore` contract, one body for every backend.
+enum StoreBackend: String, CaseIterable, Sendable, CustomTestStringConvertible {
+    case sqlite
+
+    var testDescription: String { rawValue }
+
+    func make() throws -> any LedgerStore {
+        switch self {
+        case .sqlite:
+            let directory = FileManager.default.temporaryDirectory.appendingPathComponent("greffe-store-\(UUID().uuidString)")
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            return try SQLiteStore(path: directory.appendingPathComponent("greffe.sqlite").path)
+        }
+    }
+}
+
+/// Builds consecutive batches the way the sequencer does.
+struct BatchBuilder {
+    var frontier = MerkleFrontier()
+    var lastLeaf = Hash.zero
+
+    mutating func batch(_ ids: [String]) -> AppendBatch {
+        let first = frontier.size
+        var events: [SequencedEvent] = []
+        var nodes: [MerkleFrontier.Node] = []
+        for id in ids {
+            let body = Array("{\"event_id\":\"\(id)\"}".utf8)
+            let salt = Commitment.newSalt()
+            let entry = LedgerEntry(
+                index: frontier.size, sequencedAtMilliseconds: 1_700_000_000_000, prev: lastLeaf,
+                commitment: Commitment.commit(salt: salt, canonicalBody: body), kind: "test.event")
+            let leaf = entry.leafHash
+            events.append(
+                SequencedEvent(
+                    index: entry.index, eventID: id, kind: entry.kind, canonicalBody: body, salt: salt, bodyDigest: MerkleHash.sha256(body),
+                    entry: entry.encoded, leafHash: leaf, sequencedAtMilliseconds: entry.sequencedAtMilliseconds))
+            frontier.append(leaf) { nodes.append($0) }
+            lastLeaf = leaf
+        }
+        return AppendBatch(firstIndex: first, events: events, nodes: nodes)
+    }
+}
+
+@Suite("LedgerStore contract")
+struct StoreContractTests {
+    @Test(arguments: StoreBackend.allCases)
+    func appendAndRead(backend: StoreBackend) async throws {
+        let store = try backend.make()
+        #expect(try await store.treeSize() == 0)
+        var builder = BatchBuilder()
+        let first = builder.batch((0..<300).map { "e\($0)" })
+        try await store.append(first)
+        try await store.append(builder.batch((300..<520).map { "e\($0)" }))
+        #expect(try await store.treeSize() == 520)
+
+        let root = try await store.withNodes { try MerkleTree.root(size: 520, reader: $0) }
+        #expect(root == builder.frontier.root)
+        let leaves = try await store.readNodeRange(level: 0, first: 256, count: 256)
+        let entries = try await store.readEntries(first: 256, count: 256)
+        #expect(entries.map { MerkleHash.leaf($0) } == leaves)
+        #expect(try await store.readNodeRange(level: 8, first: 0, count: 2).count == 2)
+        await #expect(throws: StoreError.self) { _ = try await store.readNodeRange(level: 8, first: 0, count: 3) }
+        await #expect(throws: StoreError.self) { _ = try await store.readEntries(first: 500, count: 21) }
+        #expect(try await store.leafIndex(of: leaves[10]) == 266)
+        let located = try await store.locateEvents(ids: ["e3", "e400", "missing"])
+        #expect(located["e3"]?.index == 3)
+        #expect(located["e3"]?.leafHash == first.events[3].leafHash)
+        #expect(located["e400"]?.bodyDigest == MerkleHash.sha256(Array("{\"event_id\":\"e400\"}".utf8)))
+        #expect(located["missing"] == nil)
+        let event = try #require(try await store.readEvent(index: 5))
+        #expect(event.eventID == "e5")
+        #expect(event.entry == first.events[5].entry)
+    }
+
+    @Test("a batch that does not start at the tree size, or breaks a constraint, stores nothing", arguments: StoreBackend.allCases)
+    func atomicity(backend: StoreBackend) async throws {
+        let store = try backend.make()
+        var builder = BatchBuilder()
+        try await store.append(builder.batch(["a", "b"]))
+        var skipping = builder
+        _ = skipping.batch(["gap"])
+        await #expect(throws: StoreError.self) { try await store.append(skipping.batch(["c"])) }
+        // The second event reuses an ID: the constraint fails after the first row was inserted.
+        var reuse = builder
+        await #expect(throws: StoreError.self) { try await store.append(reuse.batch(["c", "a"])) }
+        #expect(try await store.treeSize() == 2)
+        #expect(try await store.locateEvents(ids: ["c"]).isEmpty)
+        try await store.append(builder.batch(["c"]))
+        #expect(try await store.treeSize() == 3)
+    }
+
+    @Test("checkpoints: never two roots for one size, never backwards, never beyond the tree", arguments: StoreBackend.allCases)
+    func checkpointCompareAndSwap(backend: StoreBackend) async throws {
+        let store = try backend.make()
+        var builder = BatchBuilder()
+        try await store.append(builder.batch((0..<10).map { "c\($0)" }))
+        let root = builder.frontier.root
+        let good = StoredCheckpoint(size: 10, root: root, note: "note", signedAtMilliseconds: 1)
+        try await store.storeCheckpoint(good)
+        try await store.storeCheckpoint(good)
+        var forked = good
+        forked.root = MerkleHash.emptyRoot
+        await #expect(throws: StoreError(.fork, "refusing a second root for tree size 10")) { try await store.storeCheckpoint(forked) }
+        await #expect(throws: StoreError.self) {
+            try await store.storeCheckpoint(StoredCheckpoint(size: 5, root: root, note: "older", signedAtMilliseconds: 2))
+        }
+        await #expect(throws: StoreError.self) {
+            try await store.storeCheckpoint(StoredCheckpoint(size: 11, root: root, note: "beyond", signedAtMilliseconds: 2))
+        }
+        #expect(try await store.latestCheckpoint() == good)
+        #expect(try await store.checkpoint(size: 10) == good)
+        #expect(try await store.checkpoint(size: 5) == nil)
+    }
+
+    @Test("tokens are found by secret hash, unique by name, revocable", arguments: StoreBackend.allCases)
+    func tokens(backend: StoreBackend) async throws {
+        let store = try backend.make()
+        let secret = MerkleHash.sha256(Array("secret".utf8))
+        let created = try await store.createToken(name: "p", role: .append, secretHash: secret, createdAtMilliseconds: 5)
+        #expect(try await store.token(secretHash: secret) == created)
+        #expect(try await store.token(secretHash: MerkleHash.sha256(Array("other".utf8))) == nil)
+        await #expect(throws: StoreError.self) {
+            _ = try await store.createToken(name: "p", role: .investigate, secretHash: MerkleHash.emptyRoot, createdAtMilliseconds: 6)
+        }
+        try await store.revokeToken(name: "p", atMilliseconds: 9)
+        #expect(try await store.token(secretHash: secret)?.revokedAtMilliseconds == 9)
+        await #expect(throws: StoreError.self) { try await store.revokeToken(name: "p", atMilliseconds: 10) }
+        #expect(try await store.listTokens().map(\.name) == ["p"])
+    }
+}
+
+@Suite("SQLite specifics")
+struct SQLiteStoreTests {
+    @Test("data survives reopening the file")
+    func reopen() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("greffe-reopen-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let path = directory.appendingPathComponent("greffe.sqlite").path
+        var builder = BatchBuilder()
+        do {
+            let store = try SQLiteStore(path: path)
+            try await store.append(builder.batch(["x", "y", "z"]))
+        }
+        let reopened = try SQLiteStore(path: path)
+        #expect(try await reopened.treeSize() == 3)
+        #expect(try await reopened.withNodes { try MerkleTree.root(size: 3, reader: $0) } == builder.frontier.root)
+    }
+
+    @Test("a database from a newer greffe is refused")
+    func newerSchemaRefused() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("greffe-schema-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let path = directory.appendingPathComponent("greffe.sqlite").path
+        _ = try SQLiteStore(path: path)
+        let sqlite = Process()
+        sqlite.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        sqlite.arguments = ["python3", "-c", "import sqlite3; c = sqlite3.connect('\(path)'); c.execute('PRAGMA user_version = 99'); c.commit()"]
+        try sqlite.run()
+        sqlite.waitUntilExit()
+        #expect(sqlite.terminationStatus == 0)
+        #expect(throws: StoreError.self) { _ = try SQLiteStore(path: path) }
+    }
+}

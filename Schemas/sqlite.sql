@@ -1,0 +1,57 @@
+-- Greffe SQLite store, schema version 1 (PRAGMA user_version = 1).
+-- The code's copy is SQLiteStore.schemaV1; a database whose user_version is
+-- newer than the code's is refused at start-up. Pragmas set on every open:
+-- journal_mode = WAL, synchronous = FULL (every commit is fsynced before the
+-- append is acknowledged), secure_delete = ON (erased bodies are overwritten).
+
+-- Small facts about the ledger.
+CREATE TABLE meta (
+    key   TEXT PRIMARY KEY,     -- 'tree_size': number of committed entries, updated in each append transaction
+    value TEXT NOT NULL
+) WITHOUT ROWID;
+
+-- The public entries (Merkle leaves), layout in Schemas/entry.md.
+CREATE TABLE entries (
+    idx   INTEGER PRIMARY KEY,  -- entry index, 0 …
+    entry BLOB NOT NULL         -- the entry bytes
+);
+
+-- Every complete subtree hash: what tiles and proofs are made of.
+CREATE TABLE nodes (
+    level INTEGER NOT NULL,     -- 0 = leaf hashes; a level-L node covers 2^L leaves
+    idx   INTEGER NOT NULL,     -- the node covers leaves [idx·2^level, (idx+1)·2^level)
+    hash  BLOB NOT NULL,        -- 32-byte RFC 9162 hash
+    PRIMARY KEY (level, idx)
+) WITHOUT ROWID;
+-- Inclusion proofs by leaf hash.
+CREATE INDEX nodes_by_leaf_hash ON nodes (hash) WHERE level = 0;
+
+-- The private side of each entry: readable only with an investigator token.
+CREATE TABLE events (
+    idx          INTEGER PRIMARY KEY,  -- the entry index
+    event_id     TEXT NOT NULL UNIQUE, -- chosen by the platform; makes appends idempotent
+    kind         TEXT NOT NULL,        -- the event kind (also in the entry)
+    body         BLOB,                 -- RFC 8785 canonical JSON; NULL once erased
+    salt         BLOB,                 -- 32 random bytes of the commitment; NULL once erased
+    body_digest  BLOB,                 -- SHA-256(body) to answer re-sends; NULL once erased
+    sequenced_at INTEGER NOT NULL      -- Unix ms, as in the entry
+);
+
+-- Every checkpoint ever signed. Stored with a compare-and-swap: a second
+-- root for a size already signed is refused (fork), sizes never go back.
+CREATE TABLE checkpoints (
+    size      INTEGER PRIMARY KEY, -- tree size the checkpoint commits to
+    root      BLOB NOT NULL,       -- its RFC 9162 root hash
+    note      TEXT NOT NULL,       -- the C2SP signed note exactly as served
+    signed_at INTEGER NOT NULL     -- Unix ms
+);
+
+-- Bearer tokens. Only SHA-256 of each secret is kept.
+CREATE TABLE tokens (
+    id          INTEGER PRIMARY KEY,
+    name        TEXT NOT NULL UNIQUE, -- who holds it
+    role        TEXT NOT NULL,        -- append | investigate | admin
+    secret_hash BLOB NOT NULL UNIQUE, -- SHA-256 of the token string
+    created_at  INTEGER NOT NULL,     -- Unix ms
+    revoked_at  INTEGER               -- Unix ms; NULL while active
+);

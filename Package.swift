@@ -22,6 +22,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
     ],
     targets: [
         // SHA-256 for the hot paths from the system libcrypto (see Sources/CGreffeSHA256).
@@ -37,6 +38,12 @@ let package = Package(
                 "CGreffeSHA256",
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
+            swiftSettings: strictSettings
+        ),
+        // Offline verification: the batch inclusion verifier, log replay (audit). Pure.
+        .target(
+            name: "GreffeVerify",
+            dependencies: ["GreffeCore", "CGreffeSHA256"],
             swiftSettings: strictSettings
         ),
         // Storage protocol and its SQLite implementation.
@@ -70,8 +77,9 @@ let package = Package(
         .executableTarget(
             name: "greffe",
             dependencies: [
-                "GreffeCore", "GreffeStore", "GreffeLedger", "GreffeServer",
+                "GreffeCore", "GreffeStore", "GreffeLedger", "GreffeServer", "GreffeVerify",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -80,6 +88,11 @@ let package = Package(
         .testTarget(
             name: "GreffeCoreTests",
             dependencies: ["GreffeCore"],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "GreffeVerifyTests",
+            dependencies: ["GreffeCore", "GreffeVerify"],
             swiftSettings: strictSettings
         ),
         .testTarget(

@@ -1,4 +1,5 @@
 public import GreffeCore
+public import GreffeStore
 
 /// An event accepted by the edge (parsed, validated, canonicalised) and ready to sequence.
 public struct EventSubmission: Sendable {
@@ -6,11 +7,14 @@ public struct EventSubmission: Sendable {
     public var kind: String
     /// RFC 8785 canonical JSON of the whole event.
     public var canonicalBody: [UInt8]
+    /// What the store indexes for investigators.
+    public var terms: EventSearchTerms
 
-    public init(eventID: String, kind: String, canonicalBody: [UInt8]) {
+    public init(eventID: String, kind: String, canonicalBody: [UInt8], terms: EventSearchTerms = EventSearchTerms()) {
         self.eventID = eventID
         self.kind = kind
         self.canonicalBody = canonicalBody
+        self.terms = terms
     }
 
     /// Digest that decides whether a re-send is the same event.

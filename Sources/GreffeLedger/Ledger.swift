@@ -268,7 +268,7 @@ public final class Ledger: Sendable {
                 events.append(
                     SequencedEvent(
                         index: entry.index, eventID: event.eventID, kind: event.kind, canonicalBody: event.canonicalBody, salt: salt,
-                        bodyDigest: digest, entry: encoded, leafHash: leafHash, sequencedAtMilliseconds: now))
+                        bodyDigest: digest, entry: encoded, leafHash: leafHash, sequencedAtMilliseconds: now, terms: event.terms))
                 state.frontier.append(leafHash) { nodes.append($0) }
                 state.lastLeafHash = leafHash
                 state.lastSequencedAt = now

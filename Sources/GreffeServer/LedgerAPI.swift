@@ -36,6 +36,7 @@ public struct LedgerAPI: Sendable {
         router.post("/v1/events") { request, context in try await appendEvents(request, context: context) }
         router.get("/healthz") { _, _ in healthz() }
         router.get("/metrics") { _, _ in try metrics() }
+        addInvestigatorRoutes(to: router)
     }
 
     // MARK: - Read API
@@ -219,6 +220,7 @@ public struct LedgerAPI: Sendable {
     }
 
     /// Ledger and store errors as API errors: out of range 400, unknown 404, conflicts 409, store trouble 503.
+    @discardableResult
     func mapLedgerErrors<T>(_ body: () async throws -> T) async throws -> T {
         do {
             return try await body()

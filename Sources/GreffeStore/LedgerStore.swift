@@ -24,10 +24,12 @@ public struct SequencedEvent: Sendable {
     public var entry: [UInt8]
     public var leafHash: Hash
     public var sequencedAtMilliseconds: UInt64
+    /// What investigators search by.
+    public var terms: EventSearchTerms
 
     public init(
         index: UInt64, eventID: String, kind: String, canonicalBody: [UInt8], salt: [UInt8], bodyDigest: Hash,
-        entry: [UInt8], leafHash: Hash, sequencedAtMilliseconds: UInt64
+        entry: [UInt8], leafHash: Hash, sequencedAtMilliseconds: UInt64, terms: EventSearchTerms = EventSearchTerms()
     ) {
         self.index = index
         self.eventID = eventID
@@ -38,6 +40,87 @@ public struct SequencedEvent: Sendable {
         self.entry = entry
         self.leafHash = leafHash
         self.sequencedAtMilliseconds = sequencedAtMilliseconds
+        self.terms = terms
+    }
+}
+
+/// The searchable facts of an event, indexed by the store. They are personal
+/// data like the body, and are erased with it.
+public struct EventSearchTerms: Sendable, Equatable {
+    /// The account pseudonym (an HMAC chosen by the platform).
+    public var account: String?
+    /// Every image hash the event names, as `sha256:<hex>` or `pdq:<hex>`.
+    public var contentHashes: [String]
+    /// When the event happened, per the platform (Unix ms).
+    public var occurredAtMilliseconds: UInt64?
+    /// Links reports, moderation decisions and takedowns.
+    public var reportID: String?
+
+    public init(account: String? = nil, contentHashes: [String] = [], occurredAtMilliseconds: UInt64? = nil, reportID: String? = nil) {
+        self.account = account
+        self.contentHashes = contentHashes
+        self.occurredAtMilliseconds = occurredAtMilliseconds
+        self.reportID = reportID
+    }
+}
+
+/// An investigator's search; every given field must match (AND).
+public struct EventQuery: Sendable, Equatable {
+    public var eventIDs: [String]?
+    public var indexRange: Range<UInt64>?
+    public var account: String?
+    public var contentHash: String?
+    public var kinds: [String]?
+    /// On `occurred_at` (Unix ms), `upperBound` exclusive.
+    public var timeRange: Range<UInt64>?
+    /// Pagination: only entries after this index.
+    public var afterIndex: UInt64?
+    public var limit: Int
+
+    public init(
+        eventIDs: [String]? = nil, indexRange: Range<UInt64>? = nil, account: String? = nil, contentHash: String? = nil,
+        kinds: [String]? = nil, timeRange: Range<UInt64>? = nil, afterIndex: UInt64? = nil, limit: Int = 100
+    ) {
+        self.eventIDs = eventIDs
+        self.indexRange = indexRange
+        self.account = account
+        self.contentHash = contentHash
+        self.kinds = kinds
+        self.timeRange = timeRange
+        self.afterIndex = afterIndex
+        self.limit = limit
+    }
+}
+
+/// How and why a body was erased.
+public struct ErasureRecord: Sendable, Equatable {
+    public var erasedAtMilliseconds: UInt64
+    public var legalReference: String
+    /// The `erasure.executed` entry that records the order.
+    public var erasureEntryIndex: UInt64
+
+    public init(erasedAtMilliseconds: UInt64, legalReference: String, erasureEntryIndex: UInt64) {
+        self.erasedAtMilliseconds = erasedAtMilliseconds
+        self.legalReference = legalReference
+        self.erasureEntryIndex = erasureEntryIndex
+    }
+}
+
+/// A `report.received` and the first `takedown.executed` after it that names
+/// the same report or one of the same content hashes.
+public struct TakedownLink: Sendable, Equatable {
+    public var reportIndex: UInt64
+    public var reportID: String?
+    public var reportedAtMilliseconds: UInt64
+    public var takedownIndex: UInt64?
+    public var takedownAtMilliseconds: UInt64?
+
+    public init(reportIndex: UInt64, reportID: String?, reportedAtMilliseconds: UInt64, takedownIndex: UInt64?, takedownAtMilliseconds: UInt64?) {
+        self.reportIndex = reportIndex
+        self.reportID = reportID
+        self.reportedAtMilliseconds = reportedAtMilliseconds
+        self.takedownIndex = takedownIndex
+        self.takedownAtMilliseconds = takedownAtMilliseconds
     }
 }
 
@@ -181,6 +264,17 @@ public protocol LedgerStore: Sendable {
 
     func readEvent(index: UInt64) async throws -> StoredEvent?
 
+    /// Indices of the events matching `query`, ascending, at most `query.limit`.
+    func searchEvents(_ query: EventQuery) async throws -> [UInt64]
+
+    /// Deletes an event's body, salt, digest and search terms for good (the
+    /// entry and tree are untouched) and records why. Throws `.notFound` for
+    /// an unknown index and `.duplicate` if it was already erased.
+    func eraseEvent(index: UInt64, record: ErasureRecord) async throws
+
+    /// Every report with the takedown that followed it, if any, in index order.
+    func takedownLinks() async throws -> [TakedownLink]
+
     func metadata(_ key: String) async throws -> String?
     func setMetadata(_ key: String, _ value: String) async throws
 }
@@ -194,14 +288,19 @@ public struct StoredEvent: Sendable, Equatable {
     public var canonicalBody: [UInt8]?
     public var salt: [UInt8]?
     public var entry: [UInt8]
+    /// Set once the body was erased.
+    public var erasure: ErasureRecord?
 
-    public init(index: UInt64, eventID: String, kind: String, canonicalBody: [UInt8]?, salt: [UInt8]?, entry: [UInt8]) {
+    public init(
+        index: UInt64, eventID: String, kind: String, canonicalBody: [UInt8]?, salt: [UInt8]?, entry: [UInt8], erasure: ErasureRecord? = nil
+    ) {
         self.index = index
         self.eventID = eventID
         self.kind = kind
         self.canonicalBody = canonicalBody
         self.salt = salt
         self.entry = entry
+        self.erasure = erasure
     }
 }
 

@@ -65,7 +65,15 @@ public final class SQLiteStore: LedgerStore, Sendable {
         CREATE INDEX nodes_by_leaf_hash ON nodes (hash) WHERE level = 0;
         CREATE TABLE events (
             idx INTEGER PRIMARY KEY, event_id TEXT NOT NULL UNIQUE, kind TEXT NOT NULL,
-            body BLOB, salt BLOB, body_digest BLOB, sequenced_at INTEGER NOT NULL);
+            body BLOB, salt BLOB, body_digest BLOB, sequenced_at INTEGER NOT NULL,
+            account TEXT, occurred_at INTEGER, report_id TEXT,
+            erased_at INTEGER, erasure_reference TEXT, erasure_index INTEGER);
+        CREATE INDEX events_by_account ON events (account, idx) WHERE account IS NOT NULL;
+        CREATE INDEX events_by_kind ON events (kind, idx);
+        CREATE INDEX events_by_occurred_at ON events (occurred_at, idx) WHERE occurred_at IS NOT NULL;
+        CREATE INDEX events_by_report ON events (report_id, idx) WHERE report_id IS NOT NULL;
+        CREATE TABLE content_terms (term TEXT NOT NULL, idx INTEGER NOT NULL, PRIMARY KEY (term, idx)) WITHOUT ROWID;
+        CREATE INDEX content_terms_by_event ON content_terms (idx);
         CREATE TABLE checkpoints (
             size INTEGER PRIMARY KEY, root BLOB NOT NULL, note TEXT NOT NULL, signed_at INTEGER NOT NULL);
         CREATE TABLE tokens (
@@ -216,7 +224,11 @@ public final class SQLiteStore: LedgerStore, Sendable {
                 }
                 let insertEntry = try db.statement("INSERT INTO entries (idx, entry) VALUES (?, ?)")
                 let insertEvent = try db.statement(
-                    "INSERT INTO events (idx, event_id, kind, body, salt, body_digest, sequenced_at) VALUES (?, ?, ?, ?, ?, ?, ?)")
+                    """
+                    INSERT INTO events (idx, event_id, kind, body, salt, body_digest, sequenced_at, account, occurred_at, report_id)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """)
+                let insertTerm = try db.statement("INSERT OR IGNORE INTO content_terms (term, idx) VALUES (?, ?)")
                 for event in batch.events {
                     insertEntry.reset()
                     insertEntry.bind(1, event.index)
@@ -230,7 +242,16 @@ public final class SQLiteStore: LedgerStore, Sendable {
                     insertEvent.bind(5, event.salt)
                     insertEvent.bind(6, event.bodyDigest)
                     insertEvent.bind(7, event.sequencedAtMilliseconds)
+                    if let account = event.terms.account { insertEvent.bind(8, account) }
+                    if let occurredAt = event.terms.occurredAtMilliseconds { insertEvent.bind(9, occurredAt) }
+                    if let reportID = event.terms.reportID { insertEvent.bind(10, reportID) }
                     try insertEvent.run()
+                    for term in event.terms.contentHashes {
+                        insertTerm.reset()
+                        insertTerm.bind(1, term)
+                        insertTerm.bind(2, event.index)
+                        try insertTerm.run()
+                    }
                 }
                 let insertNode = try db.statement("INSERT INTO nodes (level, idx, hash) VALUES (?, ?, ?)")
                 for node in batch.nodes {
@@ -359,13 +380,126 @@ public final class SQLiteStore: LedgerStore, Sendable {
     public func readEvent(index: UInt64) async throws -> StoredEvent? {
         try snapshot { db in
             let statement = try db.statement(
-                "SELECT ev.event_id, ev.kind, ev.body, ev.salt, en.entry FROM events ev JOIN entries en ON en.idx = ev.idx WHERE ev.idx = ?")
+                """
+                SELECT ev.event_id, ev.kind, ev.body, ev.salt, en.entry, ev.erased_at, ev.erasure_reference, ev.erasure_index
+                FROM events ev JOIN entries en ON en.idx = ev.idx WHERE ev.idx = ?
+                """)
             statement.bind(1, index)
             guard try statement.step() else { return nil }
+            let erasure =
+                statement.isNull(5)
+                ? nil
+                : ErasureRecord(
+                    erasedAtMilliseconds: statement.uint64(5), legalReference: statement.string(6), erasureEntryIndex: statement.uint64(7))
             return StoredEvent(
                 index: index, eventID: statement.string(0), kind: statement.string(1),
                 canonicalBody: statement.isNull(2) ? nil : statement.blob(2), salt: statement.isNull(3) ? nil : statement.blob(3),
-                entry: statement.blob(4))
+                entry: statement.blob(4), erasure: erasure)
+        }
+    }
+
+    public func searchEvents(_ query: EventQuery) async throws -> [UInt64] {
+        var conditions: [String] = []
+        var binders: [(SQLiteStatement, Int32) -> Void] = []
+        if let ids = query.eventIDs {
+            if ids.isEmpty { return [] }
+            conditions.append("event_id IN (\(Array(repeating: "?", count: ids.count).joined(separator: ", ")))")
+            for id in ids { binders.append { $0.bind($1, id) } }
+        }
+        if let range = query.indexRange {
+            conditions.append("idx >= ? AND idx < ?")
+            binders.append { $0.bind($1, range.lowerBound) }
+            binders.append { $0.bind($1, range.upperBound) }
+        }
+        if let after = query.afterIndex {
+            conditions.append("idx > ?")
+            binders.append { $0.bind($1, after) }
+        }
+        if let account = query.account {
+            conditions.append("account = ?")
+            binders.append { $0.bind($1, account) }
+        }
+        if let term = query.contentHash {
+            conditions.append("idx IN (SELECT idx FROM content_terms WHERE term = ?)")
+            binders.append { $0.bind($1, term) }
+        }
+        if let kinds = query.kinds {
+            if kinds.isEmpty { return [] }
+            conditions.append("kind IN (\(Array(repeating: "?", count: kinds.count).joined(separator: ", ")))")
+            for kind in kinds { binders.append { $0.bind($1, kind) } }
+        }
+        if let range = query.timeRange {
+            conditions.append("occurred_at >= ? AND occurred_at < ?")
+            binders.append { $0.bind($1, range.lowerBound) }
+            binders.append { $0.bind($1, range.upperBound) }
+        }
+        let whereClause = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
+        let sql = "SELECT idx FROM events \(whereClause) ORDER BY idx LIMIT ?"
+        let limit = max(0, query.limit)
+        return try read { db in
+            let statement = try db.statement(sql)
+            for (position, bind) in binders.enumerated() { bind(statement, Int32(position + 1)) }
+            statement.bind(Int32(binders.count + 1), Int64(limit))
+            var indices: [UInt64] = []
+            while try statement.step() { indices.append(statement.uint64(0)) }
+            return indices
+        }
+    }
+
+    public func eraseEvent(index: UInt64, record: ErasureRecord) async throws {
+        try await write { db in
+            try db.transaction {
+                let check = try db.statement("SELECT erased_at FROM events WHERE idx = ?")
+                check.bind(1, index)
+                guard try check.step() else { throw StoreError(.notFound, "no event at index \(index)") }
+                guard check.isNull(0) else { throw StoreError(.duplicate, "the event at index \(index) was already erased") }
+                let erase = try db.statement(
+                    """
+                    UPDATE events SET body = NULL, salt = NULL, body_digest = NULL, account = NULL, occurred_at = NULL, report_id = NULL,
+                        erased_at = ?, erasure_reference = ?, erasure_index = ? WHERE idx = ?
+                    """)
+                erase.bind(1, record.erasedAtMilliseconds)
+                erase.bind(2, record.legalReference)
+                erase.bind(3, record.erasureEntryIndex)
+                erase.bind(4, index)
+                try erase.run()
+                let terms = try db.statement("DELETE FROM content_terms WHERE idx = ?")
+                terms.bind(1, index)
+                try terms.run()
+            }
+            // The WAL still holds the page images with the body: fold it into
+            // the database (where secure_delete zeroed the old cells) and truncate it.
+            db.releaseStatements()
+            try db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        }
+    }
+
+    public func takedownLinks() async throws -> [TakedownLink] {
+        try snapshot { db in
+            let statement = try db.statement(
+                """
+                SELECT r.idx, r.report_id, COALESCE(r.occurred_at, r.sequenced_at),
+                    (SELECT MIN(t.idx) FROM events t
+                     WHERE t.kind = 'takedown.executed' AND t.idx > r.idx
+                       AND ((r.report_id IS NOT NULL AND t.report_id = r.report_id)
+                            OR t.idx IN (SELECT b.idx FROM content_terms a JOIN content_terms b ON b.term = a.term WHERE a.idx = r.idx)))
+                FROM events r WHERE r.kind = 'report.received' ORDER BY r.idx
+                """)
+            let time = try db.statement("SELECT COALESCE(occurred_at, sequenced_at) FROM events WHERE idx = ?")
+            var links: [TakedownLink] = []
+            while try statement.step() {
+                var link = TakedownLink(
+                    reportIndex: statement.uint64(0), reportID: statement.isNull(1) ? nil : statement.string(1),
+                    reportedAtMilliseconds: statement.uint64(2), takedownIndex: statement.isNull(3) ? nil : statement.uint64(3),
+                    takedownAtMilliseconds: nil)
+                if let takedown = link.takedownIndex {
+                    time.reset()
+                    time.bind(1, takedown)
+                    if try time.step() { link.takedownAtMilliseconds = time.uint64(0) }
+                }
+                links.append(link)
+            }
+            return links
         }
     }
 

@@ -1,0 +1,214 @@
+import Foundation
+public import GreffeCore
+public import GreffeLedger
+import GreffeStore
+public import Hummingbird
+
+/// Investigator reads, search, erasure and the takedown report. Every
+/// investigator request is appended to the log as `access.granted` before
+/// any data is returned.
+extension LedgerAPI {
+    public func addInvestigatorRoutes<Context: RequestContext>(to router: Router<Context>) {
+        router.get("/v1/events") { request, _ in try await searchEvents(request) }
+        router.get("/v1/events/:index") { request, context in try await readEvent(request, index: context.parameters.get("index") ?? "") }
+        router.post("/v1/events/:index/erasure") { request, context in
+            try await eraseEvent(request, index: context.parameters.get("index") ?? "")
+        }
+        router.get("/v1/reports/takedowns") { request, _ in try await takedowns(request) }
+    }
+
+    func readEvent(_ request: Request, index text: String) async throws -> Response {
+        let token = try await authorize(request, role: .investigate)
+        let index = try LedgerAPI.number(text, name: "index")
+        try await mapLedgerErrors {
+            _ = try await ledger.recordAccess(token: token, action: "read_event", query: ["index": .number(Double(index))])
+        }
+        guard let event = try await ledger.readEvent(index: index) else {
+            throw APIError.notFound("no event at index \(index)")
+        }
+        var answer = try LedgerAPI.eventJSON(event)
+        let checkpoint = ledger.latestCheckpoint
+        if index < checkpoint.size {
+            let (leafHash, proof) = try await ledger.inclusionProof(index: index, treeSize: checkpoint.size)
+            answer["inclusion_proof"] = LedgerAPI.inclusionJSON(index: index, treeSize: checkpoint.size, leafHash: leafHash, proof: proof)
+            answer["checkpoint"] = .string(checkpoint.note)
+        }
+        return LedgerAPI.json(.object(answer))
+    }
+
+    /// An event as investigators see it: body, salt and entry, or why the body is gone.
+    static func eventJSON(_ event: StoredEvent) throws -> JSONObject {
+        var answer: JSONObject = [
+            "index": .number(Double(event.index)), "event_id": .string(event.eventID), "kind": .string(event.kind),
+            "entry": .string(Data(event.entry).base64EncodedString()), "leaf_hash": .string(MerkleHash.leaf(event.entry).base64),
+        ]
+        if let body = event.canonicalBody, let salt = event.salt {
+            answer["body"] = try JSONParser.parse(body, limits: JSONLimits(maxDepth: 128, maxBytes: Int.max))
+            answer["salt"] = .string(Data(salt).base64EncodedString())
+        } else {
+            answer["body"] = .null
+            answer["salt"] = .null
+        }
+        if let erasure = event.erasure {
+            answer["erased"] = [
+                "erased_at": .string(LedgerAPI.rfc3339(milliseconds: erasure.erasedAtMilliseconds)),
+                "legal_reference": .string(erasure.legalReference),
+                "erasure_entry_index": .number(Double(erasure.erasureEntryIndex)),
+            ]
+        }
+        return answer
+    }
+
+    func searchEvents(_ request: Request) async throws -> Response {
+        let token = try await authorize(request, role: .investigate)
+        let parameters = request.uri.queryParameters
+        var query = EventQuery()
+        var recorded: JSONObject = [:]
+        if let account = parameters.get("account") {
+            guard !account.isEmpty, account.utf8.count <= 200 else { throw APIError.badRequest("account must be 1 to 200 characters") }
+            query.account = account
+            recorded["account"] = .string(account)
+        }
+        if let hash = parameters.get("content_hash") {
+            query.contentHash = try LedgerAPI.contentHashTerm(hash)
+            recorded["content_hash"] = .string(query.contentHash!)
+        }
+        if let kind = parameters.get("kind") {
+            guard LedgerEntry.isValidKind(kind) else { throw APIError.badRequest("kind is not a valid event kind") }
+            query.kinds = [kind]
+            recorded["kind"] = .string(kind)
+        }
+        let from = try parameters.get("from").map { try LedgerAPI.time($0, name: "from") }
+        let to = try parameters.get("to").map { try LedgerAPI.time($0, name: "to") }
+        if from != nil || to != nil {
+            let lower = from ?? 0
+            let upper = to ?? UInt64(1) << 62
+            guard lower <= upper else { throw APIError.badRequest("from is after to") }
+            query.timeRange = lower..<upper
+            recorded["time_range"] = ["from": .number(Double(lower)), "to": .number(Double(upper))]
+        }
+        if let after = parameters.get("after") {
+            query.afterIndex = try LedgerAPI.number(after, name: "after")
+        }
+        query.limit = 100
+        if let limit = parameters.get("limit") {
+            let value = try LedgerAPI.number(limit, name: "limit")
+            guard value >= 1, value <= 1000 else { throw APIError.badRequest("limit must be between 1 and 1000") }
+            query.limit = Int(value)
+        }
+        guard query.account != nil || query.contentHash != nil || query.kinds != nil || query.timeRange != nil else {
+            throw APIError.badRequest("give at least one of account, content_hash, kind, from, to")
+        }
+        let events = try await mapLedgerErrors { try await ledger.search(query) }
+        try await mapLedgerErrors {
+            _ = try await ledger.recordAccess(token: token, action: "search", query: .object(recorded), resultCount: events.count)
+        }
+        var answer: JSONObject = ["events": .array(try events.map { .object(try LedgerAPI.eventJSON($0)) })]
+        if events.count == query.limit, let last = events.last {
+            answer["next_after"] = .number(Double(last.index))
+        }
+        return LedgerAPI.json(.object(answer))
+    }
+
+    func eraseEvent(_ request: Request, index text: String) async throws -> Response {
+        let token = try await authorize(request, role: .admin)
+        let index = try LedgerAPI.number(text, name: "index")
+        var request = request
+        let body = try await request.collectBody(upTo: 64 * 1024)
+        let order: JSONValue
+        do { order = try JSONParser.parse(Array(buffer: body)) } catch {
+            throw APIError.badRequest("erasure body is not valid JSON: \(error)")
+        }
+        guard let legalReference = order["legal_reference"]?.stringValue, !legalReference.isEmpty, legalReference.utf8.count <= 500,
+            let reason = order["reason"]?.stringValue, !reason.isEmpty, reason.utf8.count <= 2000,
+            order.objectValue?.keys.count == 2
+        else {
+            throw APIError(.unprocessableContent, "erasure needs exactly {\"legal_reference\": \"…\", \"reason\": \"…\"} (non-empty strings)")
+        }
+        try await mapLedgerErrors {
+            _ = try await ledger.recordAccess(
+                token: token, action: "erasure", query: ["index": .number(Double(index)), "legal_reference": .string(legalReference)])
+        }
+        let (record, receipt) = try await mapLedgerErrors { try await ledger.erase(index: index, legalReference: legalReference, reason: reason) }
+        return LedgerAPI.json([
+            "index": .number(Double(index)), "erased_at": .string(LedgerAPI.rfc3339(milliseconds: record.erasedAtMilliseconds)),
+            "legal_reference": .string(legalReference), "erasure_entry_index": .number(Double(receipt.index)),
+            "erasure_leaf_hash": .string(receipt.leafHash.base64),
+        ])
+    }
+
+    func takedowns(_ request: Request) async throws -> Response {
+        let token = try await authorize(request, role: .investigate)
+        var hours: UInt64 = 48
+        if let text = request.uri.queryParameters.get("deadline_hours") {
+            hours = try LedgerAPI.number(text, name: "deadline_hours")
+            guard hours >= 1, hours <= 24 * 365 else { throw APIError.badRequest("deadline_hours must be between 1 and 8760") }
+        }
+        let lines = try await mapLedgerErrors { try await ledger.takedownReport(deadline: .seconds(Int64(hours) * 3600)) }
+        try await mapLedgerErrors {
+            _ = try await ledger.recordAccess(
+                token: token, action: "takedown_report", query: ["deadline_hours": .number(Double(hours))], resultCount: lines.count)
+        }
+        return LedgerAPI.json([
+            "deadline_hours": .number(Double(hours)),
+            "reports": .array(lines.map(LedgerAPI.takedownJSON)),
+        ])
+    }
+
+    static func takedownJSON(_ line: TakedownLine) -> JSONValue {
+        var object: JSONObject = [
+            "report_index": .number(Double(line.link.reportIndex)),
+            "reported_at": .string(rfc3339(milliseconds: line.link.reportedAtMilliseconds)),
+            "status": .string(line.status.rawValue),
+        ]
+        if let reportID = line.link.reportID { object["report_id"] = .string(reportID) }
+        if let index = line.link.takedownIndex { object["takedown_index"] = .number(Double(index)) }
+        if let at = line.link.takedownAtMilliseconds { object["takedown_at"] = .string(rfc3339(milliseconds: at)) }
+        if let delay = line.delayMilliseconds { object["delay_seconds"] = .number(Double(delay) / 1000) }
+        return .object(object)
+    }
+
+    /// `sha256:<hex>` or `pdq:<hex>` (64 lowercase hex digits); bare hex is SHA-256.
+    static func contentHashTerm(_ text: String) throws -> String {
+        let lowered = text.lowercased()
+        let (scheme, hex): (String, Substring)
+        if lowered.hasPrefix("sha256:") {
+            (scheme, hex) = ("sha256", lowered.dropFirst(7))
+        } else if lowered.hasPrefix("pdq:") {
+            (scheme, hex) = ("pdq", lowered.dropFirst(4))
+        } else {
+            (scheme, hex) = ("sha256", lowered[...])
+        }
+        guard hex.utf8.count == 64, hex.utf8.allSatisfy({ ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x61 && $0 <= 0x66) }) else {
+            throw APIError.badRequest("content_hash must be sha256:<64 hex> or pdq:<64 hex>")
+        }
+        return "\(scheme):\(hex)"
+    }
+
+    static func time(_ text: String, name: String) throws -> UInt64 {
+        guard let milliseconds = RFC3339.milliseconds(text) else {
+            throw APIError.badRequest("\(name) must be an RFC 3339 time such as 2026-11-25T10:00:00Z")
+        }
+        return milliseconds
+    }
+
+    static func rfc3339(milliseconds: UInt64) -> String {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        return formatter.string(from: Date(timeIntervalSince1970: Double(milliseconds) / 1000))
+    }
+}
+
+/// RFC 3339 date-times to Unix milliseconds.
+enum RFC3339 {
+    static func milliseconds(_ text: String) -> UInt64? {
+        for options: ISO8601DateFormatter.Options in [[.withInternetDateTime, .withFractionalSeconds], [.withInternetDateTime]] {
+            let formatter = ISO8601DateFormatter()
+            formatter.formatOptions = options
+            if let date = formatter.date(from: text), date.timeIntervalSince1970 >= 0 {
+                return UInt64((date.timeIntervalSince1970 * 1000).rounded())
+            }
+        }
+        return nil
+    }
+}

@@ -1,0 +1,1 @@
+// The offline verification target; see BatchVerifier.swift.

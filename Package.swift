@@ -66,7 +66,7 @@ let package = Package(
         .target(
             name: "GreffeServer",
             dependencies: [
-                "GreffeCore", "GreffeLedger",
+                "GreffeCore", "GreffeLedger", "GreffeStore", "GreffeVerify",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Prometheus", package: "swift-prometheus"),

@@ -254,6 +254,8 @@ public protocol LedgerStore: Sendable {
 
     func latestCheckpoint() async throws -> StoredCheckpoint?
     func checkpoint(size: UInt64) async throws -> StoredCheckpoint?
+    /// The earliest checkpoint whose tree has at least `size` entries.
+    func firstCheckpoint(atLeast size: UInt64) async throws -> StoredCheckpoint?
     func storeCheckpoint(_ checkpoint: StoredCheckpoint) async throws
 
     func createToken(name: String, role: TokenRole, secretHash: Hash, createdAtMilliseconds: UInt64) async throws -> TokenRecord

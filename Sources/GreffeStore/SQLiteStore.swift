@@ -291,6 +291,14 @@ public final class SQLiteStore: LedgerStore, Sendable {
         }
     }
 
+    public func firstCheckpoint(atLeast size: UInt64) async throws -> StoredCheckpoint? {
+        try read { db in
+            let statement = try db.statement("SELECT \(SQLiteStore.checkpointColumns) FROM checkpoints WHERE size >= ? ORDER BY size LIMIT 1")
+            statement.bind(1, size)
+            return try statement.step() ? try SQLiteStore.checkpoint(from: statement) : nil
+        }
+    }
+
     public func storeCheckpoint(_ checkpoint: StoredCheckpoint) async throws {
         try await write { db in
             try db.transaction {

@@ -1,0 +1,134 @@
+import Foundation
+public import GreffeCore
+public import GreffeLedger
+import GreffeStore
+import GreffeVerify
+public import Hummingbird
+
+/// `POST /v1/bundles`: an investigator's query → a self-contained evidence bundle.
+extension LedgerAPI {
+    static let maxBundleEvents = 100_000
+    /// Events are fetched and proved this many at a time while the bundle streams out.
+    static let bundleChunk = 256
+
+    func makeBundle(_ request: Request) async throws -> Response {
+        let token = try await authorize(request, role: .investigate)
+        var request = request
+        let body = try await request.collectBody(upTo: 1 << 20)
+        let queryJSON: JSONValue
+        do { queryJSON = try JSONParser.parse(Array(buffer: body)) } catch {
+            throw APIError.badRequest("bundle query is not valid JSON: \(error)")
+        }
+        var query = try LedgerAPI.bundleQuery(queryJSON)
+        query.limit = LedgerAPI.maxBundleEvents + 1
+
+        let checkpoint = ledger.latestCheckpoint
+        query.indexRange = query.indexRange.map { $0.clamped(to: 0..<checkpoint.size) } ?? 0..<checkpoint.size
+        let indices = try await mapLedgerErrors { try await ledger.store.searchEvents(query) }
+        guard indices.count <= LedgerAPI.maxBundleEvents else {
+            throw APIError(.unprocessableContent, "the query matches more than \(LedgerAPI.maxBundleEvents) events; narrow it")
+        }
+        // The chain of custody is written before any evidence leaves.
+        try await mapLedgerErrors {
+            _ = try await ledger.recordAccess(token: token, action: "bundle", query: queryJSON, resultCount: indices.count)
+        }
+        var earlier: [EvidenceBundle.EarlierCheckpoint] = []
+        if let last = indices.last, let first = try await ledger.store.firstCheckpoint(atLeast: last + 1), first.size < checkpoint.size {
+            earlier.append(.init(note: first.note, consistencyProof: try await ledger.consistencyProof(first: first.size, second: checkpoint.size)))
+        }
+        let header = EvidenceBundle(
+            verifierKey: ledger.verifier.verifierKey, checkpoint: checkpoint.note,
+            createdAt: LedgerAPI.rfc3339(milliseconds: UInt64(Date().timeIntervalSince1970 * 1000)), query: queryJSON, events: [],
+            earlierCheckpoints: earlier)
+        // Everything but the events, written first; the events stream after it.
+        var headObject = header.json.objectValue!
+        headObject["events"] = nil
+        var head = headObject.canonicalBytes()
+        head.removeLast()  // the closing "}": "events" follows, streamed
+        head += Array(",\"events\":[".utf8)
+        let closing = Array("]}".utf8)
+        let opening = head
+        let bundleLedger = self.ledger
+        let treeSize = checkpoint.size
+        let responseBody = ResponseBody { writer in
+            try await writer.write(ByteBuffer(bytes: opening))
+            var first = true
+            for chunk in stride(from: 0, to: indices.count, by: LedgerAPI.bundleChunk) {
+                var out: [UInt8] = []
+                for index in indices[chunk..<min(indices.count, chunk + LedgerAPI.bundleChunk)] {
+                    guard let stored = try await bundleLedger.readEvent(index: index) else { continue }
+                    let (leafHash, proof) = try await bundleLedger.inclusionProof(index: index, treeSize: treeSize)
+                    let event = EvidenceBundle.Event(
+                        index: index, eventID: stored.eventID, kind: stored.kind,
+                        body: try stored.canonicalBody.map { try JSONParser.parse($0, limits: JSONLimits(maxDepth: 128, maxBytes: Int.max)) },
+                        salt: stored.salt, entry: stored.entry, leafHash: leafHash, inclusionProof: proof,
+                        erasure: stored.erasure.map { LedgerAPI.erasureJSON($0) })
+                    if !first { out.append(UInt8(ascii: ",")) }
+                    first = false
+                    event.json.appendCanonicalBytes(to: &out)
+                }
+                try await writer.write(ByteBuffer(bytes: out))
+            }
+            try await writer.write(ByteBuffer(bytes: closing))
+            try await writer.finish(nil)
+        }
+        return Response(
+            status: .ok,
+            headers: [.contentType: "application/json", .contentDisposition: "attachment; filename=\"greffe-bundle.json\""],
+            body: responseBody)
+    }
+
+    static func erasureJSON(_ erasure: ErasureRecord) -> JSONValue {
+        [
+            "erased_at": .string(rfc3339(milliseconds: erasure.erasedAtMilliseconds)), "legal_reference": .string(erasure.legalReference),
+            "erasure_entry_index": .number(Double(erasure.erasureEntryIndex)),
+        ]
+    }
+
+    /// The contract's bundle query: fields combined with AND, unknown fields refused.
+    static func bundleQuery(_ value: JSONValue) throws -> EventQuery {
+        guard let object = value.objectValue else { throw APIError(.unprocessableContent, "the bundle query must be a JSON object") }
+        let known: Set = ["event_ids", "index_range", "account", "content_hash", "time_range", "kind"]
+        if let unknown = object.keys.first(where: { !known.contains($0) }) {
+            throw APIError(.unprocessableContent, "unknown query field \"\(unknown)\"; known: \(known.sorted().joined(separator: ", "))")
+        }
+        guard !object.keys.isEmpty else { throw APIError(.unprocessableContent, "the bundle query needs at least one field") }
+        var query = EventQuery()
+        if let ids = object["event_ids"] {
+            guard let items = ids.arrayValue, !items.isEmpty, items.count <= 10_000 else {
+                throw APIError(.unprocessableContent, "/event_ids must be an array of 1 to 10000 strings")
+            }
+            query.eventIDs = try items.map { item in
+                guard let id = item.stringValue else { throw APIError(.unprocessableContent, "/event_ids must hold strings") }
+                return id
+            }
+        }
+        if let range = object["index_range"] {
+            guard let from = range["from"]?.intValue, let to = range["to"]?.intValue, from >= 0, to >= from, range.objectValue?.keys.count == 2 else {
+                throw APIError(.unprocessableContent, "/index_range must be {\"from\": n, \"to\": m} with 0 ≤ from ≤ to (to exclusive)")
+            }
+            query.indexRange = UInt64(from)..<UInt64(to)
+        }
+        if let account = object["account"] {
+            guard let text = account.stringValue, !text.isEmpty else { throw APIError(.unprocessableContent, "/account must be a string") }
+            query.account = text
+        }
+        if let hash = object["content_hash"] {
+            guard let text = hash.stringValue else { throw APIError(.unprocessableContent, "/content_hash must be a string") }
+            do { query.contentHash = try contentHashTerm(text) } catch { throw APIError(.unprocessableContent, "/content_hash must be sha256:<64 hex> or pdq:<64 hex>") }
+        }
+        if let kind = object["kind"] {
+            guard let text = kind.stringValue, LedgerEntry.isValidKind(text) else { throw APIError(.unprocessableContent, "/kind is not a valid kind") }
+            query.kinds = [text]
+        }
+        if let range = object["time_range"] {
+            guard let fromText = range["from"]?.stringValue, let toText = range["to"]?.stringValue,
+                let from = RFC3339.milliseconds(fromText), let to = RFC3339.milliseconds(toText), from <= to
+            else {
+                throw APIError(.unprocessableContent, "/time_range must be {\"from\": RFC 3339, \"to\": RFC 3339} with from ≤ to")
+            }
+            query.timeRange = from..<to
+        }
+        return query
+    }
+}

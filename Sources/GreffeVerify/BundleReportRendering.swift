@@ -1,0 +1,81 @@
+public import GreffeCore
+
+/// The three faces of a verification report: plain text for people, JSON
+/// for machines, HTML to print.
+public enum BundleReportRendering {
+    public static func text(_ report: BundleReport, file: String) -> String {
+        var lines: [String] = ["Verification of \(file)", "Checked against the verifier key \(report.keyName)", ""]
+        if let origin = report.origin, let size = report.checkpointSize, let root = report.checkpointRoot {
+            lines.append("The ledger \(origin) signed its state of \(BundleVerifier.grouped(size)) entries (root \(root)); the signature holds.")
+        }
+        for event in report.events {
+            lines.append("")
+            let verdict = event.verified ? "VERIFIED" : "NOT VERIFIED"
+            lines.append("\(event.sentence); the ledger's signed state includes it: \(verdict)")
+        }
+        if report.prevLinksChecked > 0 {
+            lines.append("")
+            lines.append("Hash-chain links between adjacent entries checked: \(report.prevLinksChecked).")
+        }
+        if report.earlierCheckpointsChecked > 0 {
+            lines.append("Earlier signed states shown to be prefixes of this one: \(report.earlierCheckpointsChecked).")
+        }
+        for note in report.notes { lines.append("Note: \(note)") }
+        lines.append("")
+        if report.verified {
+            lines.append("RESULT: VERIFIED — every signature, commitment, inclusion proof and link in this bundle holds.")
+        } else {
+            lines.append("RESULT: NOT VERIFIED — \(report.failures.count) problem(s):")
+            for failure in report.failures { lines.append("  - \(failure.location) [\(failure.code.rawValue)]: \(failure.message)") }
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    public static func json(_ report: BundleReport) -> JSONValue {
+        var object: JSONObject = [
+            "verified": .bool(report.verified),
+            "verifier_key": .string(report.keyName),
+            "events": .array(
+                report.events.map {
+                    ["index": .number(Double($0.index)), "event_id": .string($0.eventID), "verified": .bool($0.verified), "summary": .string($0.sentence),
+                     "body_erased": .bool($0.bodyErased)]
+                }),
+            "failures": .array(report.failures.map { ["code": .string($0.code.rawValue), "location": .string($0.location), "message": .string($0.message)] }),
+            "prev_links_checked": .number(Double(report.prevLinksChecked)),
+            "earlier_checkpoints_checked": .number(Double(report.earlierCheckpointsChecked)),
+            "notes": .array(report.notes.map { .string($0) }),
+        ]
+        if let origin = report.origin { object["origin"] = .string(origin) }
+        if let size = report.checkpointSize { object["checkpoint_size"] = .number(Double(size)) }
+        if let root = report.checkpointRoot { object["checkpoint_root"] = .string(root.base64) }
+        return .object(object)
+    }
+
+    public static func html(_ report: BundleReport, file: String) -> String {
+        func escape(_ text: String) -> String {
+            text.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
+                .replacingOccurrences(of: ">", with: "&gt;").replacingOccurrences(of: "\"", with: "&quot;")
+        }
+        var body = "<h1>Evidence verification</h1><p>File: <code>\(escape(file))</code><br>Verifier key: <code>\(escape(report.keyName))</code></p>"
+        if let origin = report.origin, let size = report.checkpointSize {
+            body += "<p>The ledger <strong>\(escape(origin))</strong> signed its state of \(BundleVerifier.grouped(size)) entries; the signature holds.</p>"
+        }
+        body += "<ol>"
+        for event in report.events {
+            body += "<li class=\"\(event.verified ? "ok" : "bad")\">\(escape(event.sentence)): <strong>\(event.verified ? "VERIFIED" : "NOT VERIFIED")</strong></li>"
+        }
+        body += "</ol>"
+        if report.verified {
+            body += "<p class=\"ok\"><strong>RESULT: VERIFIED</strong> — every signature, commitment, inclusion proof and link holds.</p>"
+        } else {
+            body += "<p class=\"bad\"><strong>RESULT: NOT VERIFIED</strong></p><ul>"
+            for failure in report.failures { body += "<li>\(escape(failure.location)): \(escape(failure.message))</li>" }
+            body += "</ul>"
+        }
+        return """
+            <!doctype html><html lang="en"><head><meta charset="utf-8"><title>Greffe verification report</title>
+            <style>body{font-family:serif;max-width:50em;margin:2em auto;line-height:1.5}.ok{color:#0a5d00}.bad{color:#a00000}code{word-break:break-all}</style>
+            </head><body>\(body)</body></html>
+            """
+    }
+}

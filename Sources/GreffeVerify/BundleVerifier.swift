@@ -1,0 +1,225 @@
+import Foundation
+public import GreffeCore
+
+/// What `greffe verify` found, part by part.
+public struct BundleReport: Sendable {
+    public struct Failure: Sendable, Equatable, CustomStringConvertible {
+        public enum Code: String, Sendable {
+            case checkpoint, signature, entryFormat, entryIndex, leafHash, commitment, eventMismatch, inclusionProof
+            case prevLink, time, earlierCheckpoint, consistencyProof, duplicateEvent
+        }
+
+        public let code: Code
+        /// Where: "checkpoint", "event 2 (index 17)", "earlier checkpoint 0".
+        public let location: String
+        public let message: String
+
+        public var description: String { "\(location): \(message)" }
+    }
+
+    public struct EventLine: Sendable {
+        public var index: UInt64
+        public var eventID: String
+        public var sentence: String
+        public var verified: Bool
+        public var bodyErased: Bool
+    }
+
+    public var origin: String?
+    public var checkpointSize: UInt64?
+    public var checkpointRoot: Hash?
+    public var keyName: String
+    public var events: [EventLine] = []
+    public var prevLinksChecked = 0
+    public var earlierCheckpointsChecked = 0
+    public var failures: [Failure] = []
+    public var notes: [String] = []
+
+    public var verified: Bool { failures.isEmpty }
+}
+
+/// Checks an evidence bundle with no network, no database and no trust in
+/// whoever made it: only the verifier key given by the person checking.
+public enum BundleVerifier {
+    /// Events may be stamped by the platform a little after Greffe sequenced
+    /// them (clock skew); beyond this the bundle is inconsistent.
+    public static let clockSkewMilliseconds: UInt64 = 5 * 60 * 1000
+
+    public static func verify(_ bundle: EvidenceBundle, verifier: NoteVerifier) -> BundleReport {
+        var report = BundleReport(keyName: verifier.verifierKey)
+        func fail(_ code: BundleReport.Failure.Code, _ location: String, _ message: String) {
+            report.failures.append(BundleReport.Failure(code: code, location: location, message: message))
+        }
+        if bundle.verifierKey != verifier.verifierKey {
+            report.notes.append("the bundle names the key \(bundle.verifierKey); it was checked against the key you gave, \(verifier.verifierKey)")
+        }
+
+        // 1. The signed checkpoint: the only thing trusted is the given key.
+        let checkpoint: Checkpoint
+        do {
+            checkpoint = try CheckpointVerifier.verify(note: bundle.checkpoint, verifier: verifier).checkpoint
+        } catch {
+            fail(.signature, "checkpoint", "\(error)")
+            // Without a trusted root no event can be checked.
+            return report
+        }
+        report.origin = checkpoint.origin
+        report.checkpointSize = checkpoint.size
+        report.checkpointRoot = checkpoint.root
+
+        // 2. Each event: entry layout, commitment, proof.
+        var seen: [UInt64: Int] = [:]
+        var leafByIndex: [UInt64: Hash] = [:]
+        var entryByIndex: [UInt64: LedgerEntry] = [:]
+        for (position, event) in bundle.events.enumerated() {
+            let location = "event \(position) (index \(event.index))"
+            let failuresBefore = report.failures.count
+            if let earlier = seen[event.index] {
+                fail(.duplicateEvent, location, "index \(event.index) appears twice (also event \(earlier))")
+            }
+            seen[event.index] = position
+            let entry: LedgerEntry
+            do {
+                entry = try LedgerEntry(decoding: event.entry)
+            } catch {
+                fail(.entryFormat, location, "the entry is not a valid entry: \(error)")
+                report.events.append(.init(index: event.index, eventID: event.eventID, sentence: "", verified: false, bodyErased: event.body == nil))
+                continue
+            }
+            if entry.index != event.index {
+                fail(.entryIndex, location, "the entry says index \(entry.index), the bundle says \(event.index)")
+            }
+            let leafHash = MerkleHash.leaf(event.entry)
+            if leafHash != event.leafHash {
+                fail(.leafHash, location, "the entry hashes to leaf \(leafHash), not to the stated \(event.leafHash)")
+            }
+            if entry.kind != event.kind {
+                fail(.eventMismatch, location, "the entry records kind \(entry.kind), the bundle says \(event.kind)")
+            }
+            if let body = event.body {
+                if let salt = event.salt {
+                    let commitment = Commitment.commit(salt: salt, canonicalBody: body.canonicalBytes())
+                    if commitment != entry.commitment {
+                        fail(.commitment, location, "the body and salt do not match the entry's commitment: the body or the salt was changed")
+                    }
+                } else {
+                    fail(.commitment, location, "the body has no salt, so it cannot be checked against the entry")
+                }
+                if body["event_id"]?.stringValue != event.eventID {
+                    fail(.eventMismatch, location, "the body's event_id is not \(event.eventID)")
+                }
+                if body["kind"]?.stringValue != entry.kind {
+                    fail(.eventMismatch, location, "the body's kind is not the entry's kind \(entry.kind)")
+                }
+                if let occurred = body["occurred_at"]?.stringValue {
+                    if let occurredAt = RFC3339Time.milliseconds(occurred) {
+                        if occurredAt > entry.sequencedAtMilliseconds + clockSkewMilliseconds {
+                            fail(.time, location, "the event claims to have happened at \(occurred), after Greffe recorded it at \(RFC3339Time.format(entry.sequencedAtMilliseconds))")
+                        }
+                    } else {
+                        fail(.time, location, "occurred_at \(occurred) is not an RFC 3339 time")
+                    }
+                }
+            } else if event.erasure == nil {
+                fail(.commitment, location, "the body is missing and no erasure is recorded for it")
+            }
+            do {
+                try ProofVerifier.verifyInclusion(
+                    index: event.index, size: checkpoint.size, leafHash: leafHash, proof: event.inclusionProof, root: checkpoint.root)
+            } catch {
+                fail(.inclusionProof, location, "the inclusion proof does not hold: \(error)")
+            }
+            leafByIndex[event.index] = leafHash
+            entryByIndex[event.index] = entry
+            report.events.append(
+                .init(
+                    index: event.index, eventID: event.eventID, sentence: describe(event, entry: entry, origin: checkpoint.origin),
+                    verified: report.failures.count == failuresBefore, bodyErased: event.body == nil))
+        }
+
+        // 3. The hash chain between adjacent bundled entries.
+        for (index, entry) in entryByIndex.sorted(by: { $0.key < $1.key }) where index > 0 {
+            guard let previousLeaf = leafByIndex[index - 1], let previous = entryByIndex[index - 1] else { continue }
+            report.prevLinksChecked += 1
+            if entry.prev != previousLeaf {
+                fail(.prevLink, "event at index \(index)", "its prev link is not the leaf hash of entry \(index - 1)")
+            }
+            if entry.sequencedAtMilliseconds < previous.sequencedAtMilliseconds {
+                fail(.time, "event at index \(index)", "it was sequenced before entry \(index - 1)")
+            }
+        }
+
+        // 4. Earlier checkpoints: the log only grew from them to this one.
+        for (position, earlier) in bundle.earlierCheckpoints.enumerated() {
+            let location = "earlier checkpoint \(position)"
+            do {
+                let old = try CheckpointVerifier.verify(note: earlier.note, verifier: verifier).checkpoint
+                try ProofVerifier.verifyConsistency(
+                    first: old.size, second: checkpoint.size, firstRoot: old.root, secondRoot: checkpoint.root, proof: earlier.consistencyProof)
+                report.earlierCheckpointsChecked += 1
+            } catch let error as ProofError {
+                fail(.consistencyProof, location, "the consistency proof to the bundle's checkpoint does not hold: \(error)")
+            } catch {
+                fail(.earlierCheckpoint, location, "\(error)")
+            }
+        }
+        return report
+    }
+
+    static let kindPhrases: [String: String] = [
+        "generation.requested": "a generation request", "generation.completed": "a completed generation",
+        "edit.requested": "an edit request", "edit.completed": "a completed edit",
+        "subscription.started": "a subscription start", "subscription.renewed": "a subscription renewal",
+        "subscription.changed": "a subscription change", "subscription.cancelled": "a subscription cancellation",
+        "subscription.payment_failed": "a failed subscription payment", "report.received": "a report",
+        "moderation.decision": "a moderation decision", "takedown.executed": "a takedown", "legal.request": "a legal request",
+        "erasure.executed": "an erasure", "access.granted": "an investigator's access",
+    ]
+
+    /// One sentence a lawyer can read.
+    static func describe(_ event: EvidenceBundle.Event, entry: LedgerEntry, origin: String) -> String {
+        var sentence = "Event \(event.eventID) — \(kindPhrases[entry.kind] ?? "an event of kind \(entry.kind)")"
+        if let body = event.body {
+            let images = (body["input_images"]?.arrayValue ?? []) + (body["content_hashes"]?.arrayValue ?? [])
+            if let image = images.first?["sha256"]?.stringValue { sentence += " on image sha256:\(image)" }
+            if let tier = body["subscription_tier"]?.stringValue ?? body["tier"]?.stringValue { sentence += " under the \(tier) tier" }
+            if let account = body["account"]?.stringValue { sentence += " by account \(account)" }
+            if let outcome = body["decision"]?["outcome"]?.stringValue { sentence += ", decided \(outcome)" }
+            if let occurred = body["occurred_at"]?.stringValue { sentence += ", made at \(occurred)" }
+        } else {
+            sentence += " (its content was erased by legal order; only its existence can be shown)"
+        }
+        sentence += ", was recorded as entry \(grouped(entry.index)) of the ledger \(origin) at \(RFC3339Time.format(entry.sequencedAtMilliseconds))"
+        return sentence
+    }
+
+    static func grouped(_ n: UInt64) -> String {
+        let digits = Array(String(n))
+        var out = ""
+        for (i, d) in digits.enumerated() {
+            if i > 0 && (digits.count - i) % 3 == 0 { out.append(",") }
+            out.append(d)
+        }
+        return out
+    }
+}
+
+/// RFC 3339 times ↔ Unix milliseconds (UTC).
+public enum RFC3339Time {
+    public static func milliseconds(_ text: String) -> UInt64? {
+        for options: ISO8601DateFormatter.Options in [[.withInternetDateTime, .withFractionalSeconds], [.withInternetDateTime]] {
+            let formatter = ISO8601DateFormatter()
+            formatter.formatOptions = options
+            if let date = formatter.date(from: text), date.timeIntervalSince1970 >= 0 {
+                return UInt64((date.timeIntervalSince1970 * 1000).rounded())
+            }
+        }
+        return nil
+    }
+
+    public static func format(_ milliseconds: UInt64) -> String {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        return formatter.string(from: Date(timeIntervalSince1970: Double(milliseconds) / 1000))
+    }
+}

@@ -25,7 +25,7 @@ BATCH=100
 SINGLES=20
 GO_GOPATH=${TLOGCHECK_GOPATH:-/usr/share/gocode}
 if [[ -z ${VECTORS:-} ]]; then
-    for v in "$ROOT/Tests/Vectors/rfc9162-seed1.json" /work/shared/testvectors/rfc9162-seed1.json; do
+    for v in "$ROOT/../shared/testvectors/rfc9162-seed1.json" /work/shared/testvectors/rfc9162-seed1.json; do
         if [[ -f $v ]]; then VECTORS=$v; break; fi
     done
 fi

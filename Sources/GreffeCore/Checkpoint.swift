@@ -72,7 +72,7 @@ public enum CheckpointVerifier {
         guard verifier.hasValidSignature(on: note) else {
             throw Failure("checkpoint of size \(checkpoint.size) carries no valid signature by \(verifier.name)+\(Ed25519NoteKey.hex(verifier.keyID))")
         }
-        guard checkpoint.origin == verifier.name else {
+        guard checkpoint.origin.utf8.elementsEqual(verifier.name.utf8) else {
             throw Failure("checkpoint origin \"\(checkpoint.origin)\" is not the key's name \"\(verifier.name)\"")
         }
         return VerifiedCheckpoint(checkpoint: checkpoint, noteText: noteText)

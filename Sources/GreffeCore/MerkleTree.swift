@@ -20,7 +20,8 @@ public enum MerkleTree {
         return 1 << (63 - (n - 1).leadingZeroBitCount)
     }
 
-    /// MTH(D[lo:hi]): reads one node per set bit of the range's size at most.
+    /// MTH(D[lo:hi]): for the aligned ranges the RFC recursion produces (`lo`
+    /// a multiple of the left part's size), one read per set bit of `hi − lo` at most.
     public static func hash(lo: UInt64, hi: UInt64, reader: some NodeReader) throws -> Hash {
         precondition(lo < hi, "empty range")
         let n = hi - lo

@@ -65,8 +65,9 @@ public struct SignedNote: Sendable, Equatable {
             guard fields.count == 2, SignedNote.isValidKeyName(fields[0]) else {
                 throw FormatError("malformed signature line: \(line.prefix(80))")
             }
-            guard let blob = Data(base64Encoded: String(fields[1])), blob.count >= 5 else {
-                throw FormatError("signature of \(fields[0]) is not base64 of a key ID and a signature")
+            // Canonical base64 only: one note, one spelling.
+            guard let blob = Data(base64Encoded: String(fields[1])), blob.count >= 5, blob.base64EncodedString() == fields[1] else {
+                throw FormatError("signature of \(fields[0]) is not canonical base64 of a key ID and a signature")
             }
             let keyID = blob.prefix(4).reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
             signatures.append(Signature(name: String(fields[0]), keyID: keyID, signature: Array(blob.dropFirst(4))))
@@ -140,12 +141,12 @@ public struct NoteVerifier: Sendable {
         return "\(name)+\(Ed25519NoteKey.hex(keyID))+\(Data(raw).base64EncodedString())"
     }
 
-    /// True when `note` carries a valid signature by this key.
+    /// True when `note` carries a valid signature by this key and no invalid
+    /// one claiming to be by it (as Go's note.Open). Names compare as bytes.
     public func hasValidSignature(on note: SignedNote) -> Bool {
-        note.signatures.contains { signature in
-            signature.name == name && signature.keyID == keyID
-                && publicKey.isValidSignature(signature.signature, for: Array(note.text.utf8))
-        }
+        let message = Array(note.text.utf8)
+        let mine = note.signatures.filter { $0.keyID == keyID && $0.name.utf8.elementsEqual(name.utf8) }
+        return !mine.isEmpty && mine.allSatisfy { publicKey.isValidSignature($0.signature, for: message) }
     }
 }
 

@@ -1,13 +1,17 @@
 public import GreffeCore
 public import GreffeLedger
 
-/// Parses and checks an append request body into events to sequence.
-///
-/// For now an event is any JSON object with a string `event_id` and a valid
-/// `kind`; the schema validation of the evidence model plugs in here.
+import GreffeStore
+
+/// Parses and checks an append request body into events to sequence: each
+/// event must satisfy its kind's JSON Schema (`Schemas/events/`), strictly.
 public struct EventIntake: Sendable {
     public var maxEventsPerRequest = 1_000
-    public var maxEventBytes = 64 * 1024
+    /// Room for the schemas' longest fields (a 20,000-character prompt is up to 80 KB of UTF-8).
+    public var maxEventBytes = 128 * 1024
+    public var schemas = EventSchemaSet.builtIn
+    /// Kinds only Greffe itself writes; a platform sending one is refused.
+    public static let reservedKinds: Set = ["access.granted", "erasure.executed"]
     public var limits = JSONLimits(maxDepth: 32, maxBytes: 8 << 20)
 
     public init() {}
@@ -49,23 +53,28 @@ public struct EventIntake: Sendable {
     }
 
     private func submission(_ value: JSONValue, path: String) throws(Rejection) -> EventSubmission {
-        guard let object = value.objectValue else { throw Rejection(isMalformed: false, message: "\(path.isEmpty ? "the event" : path) must be an object") }
-        guard let eventID = object["event_id"]?.stringValue else {
-            throw Rejection(isMalformed: false, message: "\(path)/event_id is required and must be a string")
+        do {
+            try schemas.validate(value)
+        } catch {
+            // The violation's message names the path inside the event and the rule broken.
+            throw Rejection(isMalformed: false, message: path.isEmpty ? error.message : "\(path) \(error.message)")
         }
-        guard !eventID.isEmpty, eventID.utf8.count <= 128, eventID.unicodeScalars.allSatisfy({ $0.value > 0x20 && $0.value < 0x7f }) else {
-            throw Rejection(isMalformed: false, message: "\(path)/event_id must be 1 to 128 printable ASCII characters without spaces")
+        // The schemas guarantee both; checked again because the entry layout depends on them.
+        guard let eventID = value["event_id"]?.stringValue, let kind = value["kind"]?.stringValue, LedgerEntry.isValidKind(kind) else {
+            throw Rejection(isMalformed: false, message: "\(path)/kind: not a valid event kind")
         }
-        guard let kind = object["kind"]?.stringValue else {
-            throw Rejection(isMalformed: false, message: "\(path)/kind is required and must be a string")
-        }
-        guard LedgerEntry.isValidKind(kind) else {
-            throw Rejection(isMalformed: false, message: "\(path)/kind must be 1 to 64 characters of a-z, 0-9, '.', '_' or '-'")
+        guard !EventIntake.reservedKinds.contains(kind) else {
+            throw Rejection(isMalformed: false, message: "\(path)/kind: \(kind) events are written by Greffe itself, not by platforms")
         }
         let canonical = value.canonicalBytes()
         guard canonical.count <= maxEventBytes else {
             throw Rejection(isMalformed: false, message: "\(path.isEmpty ? "the event" : path) is \(canonical.count) bytes; at most \(maxEventBytes)")
         }
-        return EventSubmission(eventID: eventID, kind: kind, canonicalBody: canonical)
+        let terms = EventIndexTerms.extract(from: value)
+        return EventSubmission(
+            eventID: eventID, kind: kind, canonicalBody: canonical,
+            terms: EventSearchTerms(
+                account: terms.account, contentHashes: terms.contentHashes, occurredAtMilliseconds: terms.occurredAtMilliseconds,
+                reportID: terms.reportID))
     }
 }

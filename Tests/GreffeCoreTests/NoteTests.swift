@@ -358,9 +358,7 @@ struct NoteTests {
         #expect(NoteFixture.signature.hasSuffix("AY="))
         let respelled = NoteFixture.text + "\n— \(NoteFixture.name) \(NoteFixture.signature.dropLast(2))Z=\n"
         #expect(Data(base64Encoded: String(NoteFixture.signature.dropLast(2)) + "Z=") == Data(base64Encoded: NoteFixture.signature))
-        withKnownIssue("SignedNote(parsing:) accepts non-canonical base64 in signature lines (SignedNote.swift:68)") {
-            #expect(throws: SignedNote.FormatError.self) { try SignedNote(parsing: respelled) }
-        }
+        #expect(throws: SignedNote.FormatError.self) { try SignedNote(parsing: respelled) }
     }
 
     @Test("key names and origins compare as bytes, not as Unicode-equivalent strings (Go compares bytes)")
@@ -378,9 +376,7 @@ struct NoteTests {
         let note = try signer.sign(text: "\(precomposed)\n1\n\(root)\n")
         var renamed = note
         renamed.signatures[0].name = decomposed
-        withKnownIssue("String == is canonical equivalence: Checkpoint.swift:278 (origin) and SignedNote.swift:146 (signature name)") {
-            #expect(throws: CheckpointVerifier.Failure.self) { try CheckpointVerifier.verify(note: otherOrigin, verifier: signer.verifier) }
-            #expect(!signer.verifier.hasValidSignature(on: renamed))
-        }
+        #expect(throws: CheckpointVerifier.Failure.self) { try CheckpointVerifier.verify(note: otherOrigin, verifier: signer.verifier) }
+        #expect(!signer.verifier.hasValidSignature(on: renamed))
     }
 }

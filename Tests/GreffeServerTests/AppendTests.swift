@@ -14,7 +14,7 @@ struct AppendTests {
         let test = try await TestLedger.make()
         try await test.withClient { client in
             let first = try await client.execute(
-                uri: "/v1/events", method: .post, headers: bearer(test.appendToken), body: jsonBody(event("a-1", extra: "\"n\":1")))
+                uri: "/v1/events", method: .post, headers: bearer(test.appendToken), body: jsonBody(event("a-1", reference: "n-1")))
             #expect(first.status == .created)
             let answer = try first.json
             #expect(answer["index"]?.uint64 == 0)
@@ -24,13 +24,15 @@ struct AppendTests {
             // Member order and spacing do not change the canonical body.
             let again = try await client.execute(
                 uri: "/v1/events", method: .post, headers: bearer(test.appendToken),
-                body: jsonBody("{ \"n\" : 1, \"kind\":\"edit.requested\", \"event_id\":\"a-1\" }"))
+                body: jsonBody(
+                    "{ \"request_type\":\"preservation\", \"reference\" : \"n-1\", \"direction\":\"received\", \"authority\":\"Parquet de Paris\","
+                        + " \"schema_version\":1, \"platform\":\"example-ai\", \"occurred_at\":\"2026-11-25T10:00:00Z\", \"kind\":\"legal.request\", \"event_id\":\"a-1\" }"))
             #expect(again.status == .ok)
             #expect(try again.json["index"]?.uint64 == 0)
             #expect(try again.json["leaf_hash"]?.hash == leafHash)
 
             let conflict = try await client.execute(
-                uri: "/v1/events", method: .post, headers: bearer(test.appendToken), body: jsonBody(event("a-1", extra: "\"n\":2")))
+                uri: "/v1/events", method: .post, headers: bearer(test.appendToken), body: jsonBody(event("a-1", reference: "n-2")))
             #expect(conflict.status == .conflict)
             #expect(try conflict.json["error"]?.stringValue?.contains("a-1") == true)
         }
@@ -43,7 +45,7 @@ struct AppendTests {
         try await test.withClient { client in
             let response = try await client.execute(
                 uri: "/v1/events", method: .post, headers: bearer(test.appendToken),
-                body: jsonBody(batch((0..<5).map { event("b-\($0)", extra: "\"z\":\"é\",\"a\":[1,2.5]") })))
+                body: jsonBody(batch((0..<5).map { event("b-\($0)", reference: "é/\u{1F600}") })))
             #expect(response.status == .created)
             let results = try #require(try response.json["results"]?.arrayValue)
             #expect(results.map { $0["index"]?.uint64 } == [0, 1, 2, 3, 4])
@@ -54,7 +56,11 @@ struct AppendTests {
         let body = try #require(stored.canonicalBody)
         let salt = try #require(stored.salt)
         #expect(salt.count == 32)
-        #expect(String(decoding: body, as: UTF8.self) == "{\"a\":[1,2.5],\"event_id\":\"b-3\",\"kind\":\"edit.requested\",\"z\":\"é\"}")
+        #expect(
+            String(decoding: body, as: UTF8.self)
+                == "{\"authority\":\"Parquet de Paris\",\"direction\":\"received\",\"event_id\":\"b-3\",\"kind\":\"legal.request\","
+                + "\"occurred_at\":\"2026-11-25T10:00:00Z\",\"platform\":\"example-ai\",\"reference\":\"é/\u{1F600}\","
+                + "\"request_type\":\"preservation\",\"schema_version\":1}")
         #expect(entry.commitment == MerkleHash.sha256(salt, body))
         #expect(entry.index == 3)
         let previous = try LedgerEntry(decoding: try #require(try await test.store.readEvent(index: 2)).entry)
@@ -65,6 +71,8 @@ struct AppendTests {
     @Test("a batch with one bad event writes nothing", arguments: [
         ("{\"event_id\":\"ok\"}", 422),
         ("{\"event_id\":\"x\",\"kind\":\"Bad Kind\"}", 422),
+        (event("extra-field").replacingOccurrences(of: "}", with: ",\"colour\":\"red\"}"), 422),
+        (event("bad-time").replacingOccurrences(of: "2026-11-25T10:00:00Z", with: "2026-13-25T10:00:00Z"), 422),
         ("{\"event_id\":\"\",\"kind\":\"edit.requested\"}", 422),
         ("[1]", 422),
     ])
@@ -85,15 +93,15 @@ struct AppendTests {
         let test = try await TestLedger.make()
         try await test.withClient { client in
             let first = try await client.execute(
-                uri: "/v1/events", method: .post, headers: bearer(test.appendToken), body: jsonBody(event("c-1", extra: "\"v\":1")))
+                uri: "/v1/events", method: .post, headers: bearer(test.appendToken), body: jsonBody(event("c-1", reference: "v-1")))
             #expect(first.status == .created)
             let response = try await client.execute(
                 uri: "/v1/events", method: .post, headers: bearer(test.appendToken),
-                body: jsonBody(batch([event("c-2"), event("c-1", extra: "\"v\":2")])))
+                body: jsonBody(batch([event("c-2"), event("c-1", reference: "v-2")])))
             #expect(response.status == .conflict)
             let inBatch = try await client.execute(
                 uri: "/v1/events", method: .post, headers: bearer(test.appendToken),
-                body: jsonBody(batch([event("c-3", extra: "\"v\":1"), event("c-3", extra: "\"v\":2")])))
+                body: jsonBody(batch([event("c-3", reference: "v-1"), event("c-3", reference: "v-2")])))
             #expect(inBatch.status == .conflict)
         }
         #expect(try await test.store.treeSize() == 1)
@@ -124,12 +132,12 @@ struct AppendTests {
             #expect(many.status == .unprocessableContent)
             let huge = try await client.execute(
                 uri: "/v1/events", method: .post, headers: bearer(test.appendToken),
-                body: jsonBody(event("h-1", extra: "\"pad\":\"\(String(repeating: "x", count: 9 << 20))\"")))
+                body: jsonBody(event("h-1", reference: String(repeating: "x", count: 9 << 20))))
             #expect(huge.status == .contentTooLarge)
             #expect(try huge.json["error"] != nil)
             let bigEvent = try await client.execute(
                 uri: "/v1/events", method: .post, headers: bearer(test.appendToken),
-                body: jsonBody(event("h-2", extra: "\"pad\":\"\(String(repeating: "x", count: 70_000))\"")))
+                body: jsonBody(event("h-2", reference: String(repeating: "x", count: 140_000))))
             #expect(bigEvent.status == .unprocessableContent)
         }
         #expect(try await test.store.treeSize() == 0)

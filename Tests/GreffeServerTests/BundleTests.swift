@@ -29,6 +29,11 @@ func serverBundle(query: String = "{\"index_range\":{\"from\":0,\"to\":6}}") asy
                 body: jsonBody(editRequest("edit-\(i)", account: i % 2, image: 100 + i, second: i)))
             #expect(response.status == .created)
         }
+        // Later events, so that the checkpoint that first covered the bundled ones is an earlier one.
+        let later = try await client.execute(
+            uri: "/v1/events?wait=checkpoint", method: .post, headers: bearer(test.appendToken),
+            body: jsonBody(batch([event("later-1"), event("later-2")])))
+        #expect(later.status == .created)
         let response = try await client.execute(uri: "/v1/bundles", method: .post, headers: bearer(test.investigateToken), body: jsonBody(query))
         #expect(response.status == .ok)
         return Array(buffer: response.body)
@@ -139,7 +144,12 @@ struct BundleTests {
             signature.signature[10] ^= 4
             $0.checkpoint = SignedNote(text: note.text, signatures: [signature]).formatted
         }
-        expectFailure(.signature, "the checkpoint's size") { $0.checkpoint = $0.checkpoint.replacingOccurrences(of: "\n6\n", with: "\n7\n") }
+        expectFailure(.signature, "the checkpoint's size") {
+            let note = try! SignedNote(parsing: $0.checkpoint)
+            var checkpoint = try! Checkpoint(parsing: note.text)
+            checkpoint.size += 1
+            $0.checkpoint = SignedNote(text: checkpoint.text, signatures: note.signatures).formatted
+        }
         expectFailure(.consistencyProof, "the earlier checkpoint's consistency proof") {
             $0.earlierCheckpoints[0].consistencyProof[0] = flip($0.earlierCheckpoints[0].consistencyProof[0], bit: 9)
         }

@@ -16,9 +16,10 @@ struct InvestigatorTests {
         let secret = "UNIQUE-ERASE-ME-\(UUID().uuidString)"
         try await test.withClient { client in
             for i in 0..<5 {
-                let extra = i == 2 ? ",\"note\":\"\(secret)\"" : ""
-                _ = try await client.execute(
-                    uri: "/v1/events", method: .post, headers: bearer(test.appendToken), body: jsonBody(event("er-\(i)", extra: String(extra.dropFirst()))))
+                let response = try await client.execute(
+                    uri: "/v1/events", method: .post, headers: bearer(test.appendToken),
+                    body: jsonBody(event("er-\(i)", reference: i == 2 ? secret : "REF-\(i)")))
+                #expect(response.status == .created)
             }
             let before = try CheckpointVerifier.verify(note: try await waitForCheckpoint(size: 5, client: client), verifier: test.signer.verifier).checkpoint
             let forbidden = try await client.execute(
@@ -57,10 +58,12 @@ struct InvestigatorTests {
             try ProofVerifier.verifyInclusion(
                 index: 2, size: after.size, leafHash: try #require(try inclusion.json["leaf_hash"]?.hash),
                 proof: try #require(try inclusion.json["proof"]?.hashes), root: after.root)
-            // The erasure order itself is an entry of the log.
+            // The erasure order itself is an entry of the log, valid against its schema.
             let order = try #require(try await test.store.readEvent(index: erasureIndex))
             #expect(order.kind == "erasure.executed")
-            #expect(try JSONParser.parse(try #require(order.canonicalBody))["target_index"]?.intValue == 2)
+            let orderBody = try JSONParser.parse(try #require(order.canonicalBody))
+            #expect(orderBody["target_index"]?.intValue == 2)
+            try EventSchemaSet.builtIn.validate(orderBody)
         }
         // The raw SQLite files no longer hold the body anywhere.
         for name in ["greffe.sqlite", "greffe.sqlite-wal"] {
@@ -88,7 +91,40 @@ struct InvestigatorTests {
             #expect(noFilter.status == .badRequest)
             let badHash = try await client.execute(uri: "/v1/events?content_hash=zz", method: .get, headers: bearer(test.investigateToken))
             #expect(badHash.status == .badRequest)
+
+            let account1 = "hmac-sha256:\(String(format: "%064x", 1))"
+            let byAccount = try await client.execute(uri: "/v1/events?account=\(account1)", method: .get, headers: bearer(test.investigateToken))
+            #expect(byAccount.status == .ok)
+            let found = try #require(try byAccount.json["events"]?.arrayValue)
+            #expect(found.compactMap { $0["event_id"]?.stringValue } == ["s-1", "s-4", "s-7", "s-10"])
+            #expect(found.allSatisfy { $0["body"]?["account"]?.stringValue == account1 })
+
+            let image8 = String(format: "%064x", 8)
+            var pages: [[String]] = []
+            var after = ""
+            repeat {
+                let page = try await client.execute(
+                    uri: "/v1/events?content_hash=sha256:\(image8)&limit=4\(after)", method: .get, headers: bearer(test.investigateToken))
+                let answer = try page.json
+                pages.append(try #require(answer["events"]?.arrayValue).compactMap { $0["event_id"]?.stringValue })
+                after = answer["next_after"]?.uint64.map { "&after=\($0)" } ?? ""
+            } while !after.isEmpty
+            #expect(pages.flatMap { $0 } == ["s-1", "s-3", "s-5", "s-7", "s-9", "s-11"])
+            #expect(pages.first?.count == 4)
+
+            let timed = try await client.execute(
+                uri: "/v1/events?from=2026-11-25T10:00:03Z&to=2026-11-25T10:00:06Z&kind=edit.requested", method: .get,
+                headers: bearer(test.investigateToken))
+            #expect(try timed.json["events"]?.arrayValue?.compactMap { $0["event_id"]?.stringValue } == ["s-3", "s-4", "s-5"])
         }
-        #expect(try await test.store.treeSize() == 12)
+        // 12 events, then one access.granted per successful search (1 + 2 pages + 1).
+        let access = try await test.store.searchEvents(EventQuery(kinds: ["access.granted"]))
+        #expect(access.count == 4)
+        for index in access {
+            let body = try JSONParser.parse(try #require(try await test.store.readEvent(index: index)?.canonicalBody))
+            // Greffe's own events satisfy the published schema too.
+            try EventSchemaSet.builtIn.validate(body)
+            #expect(body["role"]?.stringValue == "investigate")
+        }
     }
 }

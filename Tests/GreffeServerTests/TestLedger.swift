@@ -68,8 +68,11 @@ func jsonBody(_ text: String) -> ByteBuffer {
     ByteBuffer(string: text)
 }
 
-func event(_ id: String, kind: String = "edit.requested", extra: String = "") -> String {
-    "{\"event_id\":\"\(id)\",\"kind\":\"\(kind)\"\(extra.isEmpty ? "" : "," + extra)}"
+/// A minimal valid event (a `legal.request`); `reference` varies its body.
+func event(_ id: String, reference: String = "REF-1") -> String {
+    "{\"event_id\":\"\(id)\",\"kind\":\"legal.request\",\"occurred_at\":\"2026-11-25T10:00:00Z\",\"platform\":\"example-ai\","
+        + "\"schema_version\":1,\"authority\":\"Parquet de Paris\",\"reference\":\"\(reference)\",\"direction\":\"received\","
+        + "\"request_type\":\"preservation\"}"
 }
 
 func batch(_ events: [String]) -> String {

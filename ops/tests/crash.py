@@ -27,7 +27,10 @@ def free_port():
 
 
 def event(run, client, n):
-    return {"event_id": "crash-%s-%d-%d" % (run, client, n), "kind": "generation.requested", "n": n}
+    """A valid legal.request (Schemas/events/)."""
+    return {"event_id": "crash-%s-%d-%d" % (run, client, n), "kind": "legal.request", "occurred_at": "2026-11-25T10:00:00Z",
+            "platform": "crash.example", "schema_version": 1, "authority": "Parquet de Paris", "reference": "ref-%d" % n,
+            "direction": "received", "request_type": "preservation"}
 
 
 class Cluster:
@@ -175,6 +178,16 @@ def main():
                 sys.exit(1)
         with lock:
             snapshot = list(acks.values())
+        # Acknowledged means durable; a signed checkpoint must cover it within moments.
+        deadline = time.time() + 10
+        while True:
+            health = json.loads(urllib.request.urlopen(cluster.url("/healthz"), timeout=2).read())
+            if health["checkpoint_size"] >= health["tree_size"]:
+                break
+            if time.time() > deadline:
+                print("FAIL cycle %d: no checkpoint covered the %d acknowledged entries within 10 s" % (cycle, health["tree_size"]))
+                sys.exit(1)
+            time.sleep(0.02)
         acks_file = os.path.join(work, "acks.jsonl")
         with open(acks_file, "w") as f:
             for r in snapshot:

@@ -80,11 +80,23 @@ PYTHON=$(python3 -c 'import sys; print(sys.executable)') || fail "python3 does n
 # stdout; VARIANT "conflict" must give the same event_id with another body.
 RUN_ID=$("$PYTHON" -c 'import secrets; print(secrets.token_hex(4))')
 make_event() {
+    # Valid against Schemas/events/: a rotation of three kinds. The conflict
+    # variant keeps event_id and kind and changes one field.
     local n=$1 variant=${2:-}
-    local kinds=(generation.requested generation.completed content.flagged)
-    local k=$((n % 3))
-    if [[ $variant == conflict ]]; then k=$(((n + 1) % 3)); fi
-    printf '{"event_id":"interop-%s-%06d","kind":"%s"}' "$RUN_ID" "$n" "${kinds[$k]}"
+    local id; id=$(printf 'interop-%s-%06d' "$RUN_ID" "$n")
+    local account; account=$(printf 'hmac-sha256:%064x' $((n % 97)))
+    local image; image=$(printf '%064x' $((n * 7919)))
+    local tier=pro; [[ $variant == conflict ]] && tier=free
+    local envelope; envelope=$(printf '"event_id":"%s","occurred_at":"2026-11-25T10:%02d:%02dZ","platform":"interop.example","schema_version":1' \
+        "$id" $((n / 60 % 60)) $((n % 60)))
+    case $((n % 3)) in
+    0) printf '{%s,"kind":"generation.requested","account":"%s","subscription_tier":"%s","model":{"name":"imagine","version":"3"},"prompt":{"sha256":"%s"},"input_images":[],"flags":{"real_person_detected":false,"minor_suspected":false},"decision":{"outcome":"allowed","classifiers":[]}}' \
+        "$envelope" "$account" "$tier" "$image" ;;
+    1) printf '{%s,"kind":"subscription.started","account":"%s","subscription_id":"sub-%d","tier":"%s","price":{"amount_minor":1999,"currency":"EUR"},"features":["image.edit.real_person"]}' \
+        "$envelope" "$account" "$n" "$tier" ;;
+    2) printf '{%s,"kind":"report.received","report_id":"rep-%d-%s","reporter_type":"victim","content_hashes":[{"sha256":"%s"}],"category":"non_consensual_intimate_imagery"}' \
+        "$envelope" "$n" "$tier" "$image" ;;
+    esac
 }
 
 # ---------------------------------------------------------------------------

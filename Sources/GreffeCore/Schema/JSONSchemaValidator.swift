@@ -829,8 +829,7 @@ enum SchemaText {
 
     /// A schema value for a message: canonical JSON, truncated.
     static func show(_ value: JSONValue) -> String {
-        let text = value.canonicalString()
-        return text.unicodeScalars.count > 200 ? escapeForMessage(text, limit: 200) : escapeForMessage(text, limit: 201)
+        escapeForMessage(value.canonicalString(), limit: 200)
     }
 
     /// Like ``show(_:)`` but strings without quotes (`allowed`, not `"allowed"`).
@@ -1070,7 +1069,7 @@ struct PatternParser {
         case UInt32(UInt8(ascii: "[")):
             return .set(try parseClass())
         case UInt32(UInt8(ascii: "\\")):
-            return .scalar(try parseEscape(inClass: false))
+            return .scalar(try parseEscape())
         case UInt32(UInt8(ascii: ".")):
             throw error("'.' is not supported (ECMA-262 and Python disagree on which line terminators it excludes); use a class")
         case UInt32(UInt8(ascii: "*")), UInt32(UInt8(ascii: "+")), UInt32(UInt8(ascii: "?")), UInt32(UInt8(ascii: "{")):
@@ -1084,7 +1083,7 @@ struct PatternParser {
     }
 
     /// After a backslash: an escaped syntax character or \n \r \t.
-    mutating func parseEscape(inClass: Bool) throws(SyntaxError) -> UInt32 {
+    mutating func parseEscape() throws(SyntaxError) -> UInt32 {
         position += 1 // the backslash
         guard !atEnd else { throw error("pattern ends with '\\'") }
         let c = current
@@ -1132,7 +1131,7 @@ struct PatternParser {
 
     mutating func parseClassAtom() throws(SyntaxError) -> UInt32 {
         let c = current
-        if c == UInt32(UInt8(ascii: "\\")) { return try parseEscape(inClass: true) }
+        if c == UInt32(UInt8(ascii: "\\")) { return try parseEscape() }
         if c == UInt32(UInt8(ascii: "[")) {
             throw error("'[' inside a class must be escaped (Python treats it as a nested set)")
         }

@@ -4,13 +4,6 @@ public import GreffeStore
 
 /// What investigators do, each act recorded in the log itself.
 extension Ledger {
-    /// The time format of events written by Greffe itself (RFC 3339, UTC, milliseconds).
-    static func rfc3339(milliseconds: UInt64) -> String {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        return formatter.string(from: Date(timeIntervalSince1970: Double(milliseconds) / 1000))
-    }
-
     static var nowMilliseconds: UInt64 { UInt64(Date().timeIntervalSince1970 * 1000) }
 
     /// Appends an event that Greffe itself writes (`access.granted`, `erasure.executed`).
@@ -18,7 +11,7 @@ extension Ledger {
         let eventID = "greffe-\(kind)-\(UUID().uuidString.lowercased())"
         var members: [(String, JSONValue)] = [
             ("event_id", .string(eventID)), ("kind", .string(kind)),
-            ("occurred_at", .string(Ledger.rfc3339(milliseconds: Ledger.nowMilliseconds))),
+            ("occurred_at", .string(RFC3339Time.format(Ledger.nowMilliseconds))),
             ("platform", "greffe"), ("schema_version", 1),
         ]
         members += fields
@@ -72,18 +65,10 @@ extension Ledger {
 
     /// For each report, whether and how fast a takedown of the same content followed.
     public func takedownReport(deadline: Duration = .seconds(48 * 3600)) async throws -> [TakedownLine] {
-        let deadlineMilliseconds = UInt64(deadline.components.seconds) * 1000
-        let now = Ledger.nowMilliseconds
-        return try await store.takedownLinks().filter { $0.reportIndex < treeSize }.map { link in
-            let delay = link.takedownAtMilliseconds.map { $0 >= link.reportedAtMilliseconds ? $0 - link.reportedAtMilliseconds : 0 }
-            let status: TakedownLine.Status
-            if let delay {
-                status = delay <= deadlineMilliseconds ? .inTime : .late
-            } else {
-                status = now - min(now, link.reportedAtMilliseconds) > deadlineMilliseconds ? .overdue : .open
-            }
-            return TakedownLine(link: link, delayMilliseconds: delay, status: status)
-        }
+        let size = treeSize
+        return TakedownLine.lines(
+            for: try await store.takedownLinks().filter { $0.reportIndex < size && ($0.takedownIndex ?? 0) < size }, deadline: deadline,
+            now: Ledger.nowMilliseconds)
     }
 }
 
@@ -100,4 +85,19 @@ public struct TakedownLine: Sendable, Equatable {
     public var link: TakedownLink
     public var delayMilliseconds: UInt64?
     public var status: Status
+
+    /// Delay and status of each report against `deadline`, as of `now` (Unix ms).
+    public static func lines(for links: [TakedownLink], deadline: Duration, now: UInt64) -> [TakedownLine] {
+        let deadlineMilliseconds = UInt64(deadline.components.seconds) * 1000
+        return links.map { link in
+            let delay = link.takedownAtMilliseconds.map { $0 >= link.reportedAtMilliseconds ? $0 - link.reportedAtMilliseconds : 0 }
+            let status: Status
+            if let delay {
+                status = delay <= deadlineMilliseconds ? .inTime : .late
+            } else {
+                status = now - min(now, link.reportedAtMilliseconds) > deadlineMilliseconds ? .overdue : .open
+            }
+            return TakedownLine(link: link, delayMilliseconds: delay, status: status)
+        }
+    }
 }

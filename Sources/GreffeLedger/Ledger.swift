@@ -59,6 +59,7 @@ public final class Ledger: Sendable {
     }
 
     private let queue = Mutex(Queue())
+    private let nodeCache = NodeCache()
     private let sequencer: Mutex<SequencerState>
     private let published: Mutex<Published>
     private let sequencerWake: AsyncStream<Void>
@@ -398,7 +399,7 @@ public final class Ledger: Sendable {
         guard index < treeSize else {
             throw LedgerError(.outOfRange, "index \(index) is not below tree_size \(treeSize)")
         }
-        return try await store.withNodes { reader in
+        return try await nodeCache.withNodes(store: store) { reader in
             (try reader.node(level: 0, index: index), try MerkleTree.inclusionProof(index: index, size: treeSize, reader: reader))
         }
     }
@@ -410,12 +411,12 @@ public final class Ledger: Sendable {
             throw LedgerError(.outOfRange, "first \(first) is larger than second \(second)")
         }
         guard first > 0, first < second else { return [] }
-        return try await store.withNodes { try MerkleTree.consistencyProof(first: first, second: second, reader: $0) }
+        return try await nodeCache.withNodes(store: store) { try MerkleTree.consistencyProof(first: first, second: second, reader: $0) }
     }
 
     public func root(treeSize size: UInt64) async throws -> Hash {
         _ = try checkSize(size, "tree_size")
-        return try await store.withNodes { try MerkleTree.root(size: size, reader: $0) }
+        return try await nodeCache.withNodes(store: store) { try MerkleTree.root(size: size, reader: $0) }
     }
 
     public func leafIndex(of leafHash: Hash) async throws -> UInt64? {

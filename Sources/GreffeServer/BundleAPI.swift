@@ -123,7 +123,7 @@ extension LedgerAPI {
         }
         if let range = object["time_range"] {
             guard let fromText = range["from"]?.stringValue, let toText = range["to"]?.stringValue,
-                let from = RFC3339.milliseconds(fromText), let to = RFC3339.milliseconds(toText), from <= to
+                let from = RFC3339Time.milliseconds(fromText), let to = RFC3339Time.milliseconds(toText), from <= to
             else {
                 throw APIError(.unprocessableContent, "/time_range must be {\"from\": RFC 3339, \"to\": RFC 3339} with from ≤ to")
             }

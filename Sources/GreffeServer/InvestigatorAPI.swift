@@ -155,7 +155,7 @@ extension LedgerAPI {
         ])
     }
 
-    static func takedownJSON(_ line: TakedownLine) -> JSONValue {
+    public static func takedownJSON(_ line: TakedownLine) -> JSONValue {
         var object: JSONObject = [
             "report_index": .number(Double(line.link.reportIndex)),
             "reported_at": .string(rfc3339(milliseconds: line.link.reportedAtMilliseconds)),
@@ -186,29 +186,14 @@ extension LedgerAPI {
     }
 
     static func time(_ text: String, name: String) throws -> UInt64 {
-        guard let milliseconds = RFC3339.milliseconds(text) else {
+        guard let milliseconds = RFC3339Time.milliseconds(text) else {
             throw APIError.badRequest("\(name) must be an RFC 3339 time such as 2026-11-25T10:00:00Z")
         }
         return milliseconds
     }
 
-    static func rfc3339(milliseconds: UInt64) -> String {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        return formatter.string(from: Date(timeIntervalSince1970: Double(milliseconds) / 1000))
+    public static func rfc3339(milliseconds: UInt64) -> String {
+        RFC3339Time.format(milliseconds)
     }
 }
 
-/// RFC 3339 date-times to Unix milliseconds.
-enum RFC3339 {
-    static func milliseconds(_ text: String) -> UInt64? {
-        for options: ISO8601DateFormatter.Options in [[.withInternetDateTime, .withFractionalSeconds], [.withInternetDateTime]] {
-            let formatter = ISO8601DateFormatter()
-            formatter.formatOptions = options
-            if let date = formatter.date(from: text), date.timeIntervalSince1970 >= 0 {
-                return UInt64((date.timeIntervalSince1970 * 1000).rounded())
-            }
-        }
-        return nil
-    }
-}

@@ -323,21 +323,29 @@ extension LedgerStore {
     }
 }
 
-final class RecordingNodeReader: NodeReader {
-    var ids: [NodeID] = []
+/// Records which nodes a computation asks for (answering zeros): the first pass of `withNodes`.
+public final class RecordingNodeReader: NodeReader {
+    public private(set) var ids: [NodeID] = []
     private var seen: Set<NodeID> = []
 
-    func node(level: Int, index: UInt64) throws -> Hash {
+    public init() {}
+
+    public func node(level: Int, index: UInt64) throws -> Hash {
         let id = NodeID(level: level, index: index)
         if seen.insert(id).inserted { ids.append(id) }
         return .zero
     }
 }
 
-struct MapNodeReader: NodeReader {
+/// Answers from nodes already read; a node not read is an error.
+public struct MapNodeReader: NodeReader {
     let known: [NodeID: Hash]
 
-    func node(level: Int, index: UInt64) throws -> Hash {
+    public init(known: [NodeID: Hash]) {
+        self.known = known
+    }
+
+    public func node(level: Int, index: UInt64) throws -> Hash {
         guard let hash = known[NodeID(level: level, index: index)] else {
             throw StoreError(.inconsistent, "node \(level)/\(index) was not read")
         }

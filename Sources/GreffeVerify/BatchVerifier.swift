@@ -42,6 +42,11 @@ public enum BatchVerifier {
         /// SHA-256 node hashes computed (shared steps count once).
         public var nodeHashes: Int
 
+        public init(errors: [ProofError?], nodeHashes: Int) {
+            self.errors = errors
+            self.nodeHashes = nodeHashes
+        }
+
         public var verifiedCount: Int { errors.reduce(0) { $0 + ($1 == nil ? 1 : 0) } }
     }
 

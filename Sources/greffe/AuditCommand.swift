@@ -1,6 +1,7 @@
 import ArgumentParser
 import AsyncHTTPClient
 import Foundation
+import Glibc
 import GreffeCore
 import GreffeVerify
 import NIOCore
@@ -160,7 +161,7 @@ struct DirectoryLog: LogLocation {
     static func readFile(_ path: String, limit: Int = 32 << 20) throws -> [UInt8] {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw Missing(path: path, errno: errno) }
-        defer { close(fd) }
+        defer { Glibc.close(fd) }
         var info = stat()
         guard fstat(fd, &info) == 0 else { throw Missing(path: path, errno: errno) }
         let size = Int(info.st_size)
@@ -168,7 +169,7 @@ struct DirectoryLog: LogLocation {
         var bytes = [UInt8](repeating: 0, count: size)
         var done = 0
         while done < size {
-            let n = bytes.withUnsafeMutableBytes { read(fd, $0.baseAddress! + done, size - done) }
+            let n = bytes.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress! + done, size - done) }
             if n < 0 && errno == EINTR { continue }
             guard n > 0 else { throw Missing(path: path, errno: n == 0 ? EIO : errno) }
             done += n

@@ -53,6 +53,11 @@ struct BundleTests {
         let report = BundleVerifier.verify(bundle, verifier: verifier)
         #expect(report.verified, "\(report.failures)")
         #expect(report.prevLinksChecked == 5)
+        // The streamed file is what Schemas/bundle.schema.json documents.
+        let schemaURL = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Schemas/bundle.schema.json")
+        let schema = try JSONParser.parse(Array(try Data(contentsOf: schemaURL)))
+        try JSONSchemaValidator(schema: schema).validate(try JSONParser.parse(bytes, limits: JSONLimits(maxDepth: 128, maxBytes: 1 << 30)))
         #expect(report.earlierCheckpointsChecked == 1)
         #expect(report.events[2].sentence.contains("an edit request on image sha256:\(String(format: "%064x", 102))"))
         #expect(report.events[2].sentence.contains("entry 2 of the ledger test.example/log"))

@@ -1,0 +1,281 @@
+import CSQLite
+import Foundation
+public import GreffeCore
+
+/// What a database file holds, as checked by `SQLiteStore.verifyDatabaseFile`.
+public struct DatabaseFileSummary: Sendable, Equatable {
+    public let schemaVersion: Int64
+    public let treeSize: UInt64
+    /// The latest stored checkpoint, whose root was recomputed from the file's nodes.
+    public let latestCheckpoint: StoredCheckpoint?
+    /// The root of the whole stored tree (every node it needs is present).
+    public let treeRoot: Hash
+    public let bytes: UInt64
+}
+
+/// Online backup and offline checking of a SQLite ledger file.
+///
+/// The copy is taken with SQLite's online backup API in one step
+/// (`sqlite3_backup_step(-1)`): the source connection holds one WAL read
+/// snapshot for the whole copy, so the copy is exactly the database as of one
+/// committed transaction — never half a batch — while the serving process
+/// keeps appending (WAL readers do not block the writer, nor it them).
+/// Everything committed before the backup started is in the copy; batches
+/// committed during it may or may not be, and are never partly there.
+///
+/// Commit points of a backup (a crash before the last one leaves no file at
+/// the destination, only a `.partial` file nobody uses):
+/// 1. pages copied into `DEST.partial` and committed by SQLite (journalled);
+/// 2. `DEST.partial` checked (integrity, schema, tree against checkpoint), fsynced;
+/// 3. renamed to `DEST`, and the directory fsynced.
+///
+/// The signing key is not in the database and so not in the copy.
+extension SQLiteStore {
+    /// Copies the live database at `source` into a new file `destination`
+    /// (which must not exist), checks the copy and makes it durable.
+    @discardableResult
+    public static func backup(databaseAt source: String, to destination: String) throws -> DatabaseFileSummary {
+        let files = FileManager.default
+        guard files.fileExists(atPath: source) else {
+            throw StoreError(.notFound, "no database at \(source)")
+        }
+        guard !files.fileExists(atPath: destination) else {
+            throw StoreError(.duplicate, "\(destination) already exists; refusing to overwrite it")
+        }
+        let partial = destination + ".partial"
+        for leftover in [partial, partial + "-journal", partial + "-wal", partial + "-shm"] {
+            try? files.removeItem(atPath: leftover)
+        }
+        do {
+            try copyOnline(from: source, to: partial)
+            let summary = try verifyDatabaseFile(at: partial)
+            try DurableFile.fsyncFile(partial)
+            guard rename(partial, destination) == 0 else {
+                throw StoreError(.unavailable, "cannot rename \(partial) to \(destination): \(String(cString: strerror(errno)))")
+            }
+            try DurableFile.fsyncDirectory(of: destination)
+            return summary
+        } catch {
+            for leftover in [partial, partial + "-journal", partial + "-wal", partial + "-shm"] {
+                try? files.removeItem(atPath: leftover)
+            }
+            throw error
+        }
+    }
+
+    /// `sqlite3_backup_init/step/finish` from `source` into a new file `destination`.
+    static func copyOnline(from source: String, to destination: String) throws {
+        // Read-write without CREATE would need other flags; `source` exists (checked above).
+        let from = try SQLiteConnection(path: source)
+        try from.execute("PRAGMA busy_timeout = 5000")
+        let to = try SQLiteConnection(path: destination)
+        try to.execute("PRAGMA busy_timeout = 5000")
+        guard let backup = sqlite3_backup_init(to.handle, "main", from.handle, "main") else {
+            throw to.error(sqlite3_errcode(to.handle), "sqlite3_backup_init")
+        }
+        var rc: Int32 = SQLITE_OK
+        var attempts = 0
+        repeat {
+            // -1: every page in one step, under one read snapshot of the source.
+            rc = sqlite3_backup_step(backup, -1)
+            if rc == SQLITE_BUSY || rc == SQLITE_LOCKED {
+                attempts += 1
+                if attempts > 200 { break }
+                usleep(25_000)
+            }
+        } while rc == SQLITE_OK || rc == SQLITE_BUSY || rc == SQLITE_LOCKED
+        let finished = sqlite3_backup_finish(backup)
+        guard rc == SQLITE_DONE else {
+            throw SQLiteConnection.storeError(code: rc, message: "online backup step failed: \(String(cString: sqlite3_errstr(rc)))")
+        }
+        guard finished == SQLITE_OK else {
+            throw to.error(finished, "sqlite3_backup_finish")
+        }
+    }
+
+    /// Checks a ledger database file without changing its contents: it opens,
+    /// passes `PRAGMA integrity_check`, has this code's schema version, its
+    /// entries and tree size agree, every node of the tree is present, the
+    /// last entry matches its leaf hash, and the latest checkpoint's root
+    /// recomputes from the stored nodes. Does not check signatures (the file
+    /// holds no key): callers verify `latestCheckpoint.note` with the verifier key.
+    public static func verifyDatabaseFile(at path: String) throws -> DatabaseFileSummary {
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw StoreError(.notFound, "no database file at \(path)")
+        }
+        let db = try SQLiteConnection(path: path)
+        try db.execute("PRAGMA busy_timeout = 5000")
+        try db.execute("PRAGMA query_only = 1")
+
+        let version = try db.statement("PRAGMA user_version")
+        guard try version.step() else { throw StoreError(.inconsistent, "\(path): no user_version") }
+        let schema = version.int64(0)
+        guard schema == schemaVersion else {
+            throw StoreError(
+                .incompatibleSchema,
+                "\(path) has schema version \(schema); this greffe reads version \(schemaVersion)"
+                    + (schema == 0 ? " (not a greffe ledger database)" : ""))
+        }
+
+        let integrity = try db.statement("PRAGMA integrity_check")
+        var problems: [String] = []
+        while try integrity.step() { problems.append(integrity.string(0)) }
+        guard problems == ["ok"] else {
+            throw StoreError(.inconsistent, "\(path) fails PRAGMA integrity_check: \(problems.prefix(5).joined(separator: "; "))")
+        }
+
+        db.releaseStatements()
+        try db.execute("BEGIN")
+        defer {
+            db.releaseStatements()
+            try? db.execute("COMMIT")
+        }
+        let sizeStatement = try db.statement("SELECT value FROM meta WHERE key = 'tree_size'")
+        guard try sizeStatement.step(), let treeSize = UInt64(sizeStatement.string(0)) else {
+            throw StoreError(.inconsistent, "\(path): the tree size is missing")
+        }
+        let entryCount = try db.statement("SELECT COUNT(*), COALESCE(MAX(idx), -1) FROM entries")
+        _ = try entryCount.step()
+        guard entryCount.uint64(0) == treeSize, entryCount.int64(1) == Int64(treeSize) - 1 else {
+            throw StoreError(
+                .inconsistent, "\(path): tree size \(treeSize) but \(entryCount.int64(0)) entries up to index \(entryCount.int64(1))")
+        }
+
+        let reader = FileNodeReader(statement: try db.statement("SELECT hash FROM nodes WHERE level = ? AND idx = ?"))
+        let treeRoot = try MerkleTree.root(size: treeSize, reader: reader)
+        if treeSize > 0 {
+            let last = try db.statement("SELECT entry FROM entries WHERE idx = ?")
+            last.bind(1, treeSize - 1)
+            guard try last.step() else { throw StoreError(.inconsistent, "\(path): entry \(treeSize - 1) is missing") }
+            let entry: LedgerEntry
+            do { entry = try LedgerEntry(decoding: last.blob(0)) } catch {
+                throw StoreError(.inconsistent, "\(path): entry \(treeSize - 1) does not decode: \(error)")
+            }
+            guard entry.index == treeSize - 1, entry.leafHash == (try reader.node(level: 0, index: treeSize - 1)) else {
+                throw StoreError(.inconsistent, "\(path): the last entry does not match its leaf hash")
+            }
+        }
+
+        let latest = try db.statement("SELECT size, root, note, signed_at FROM checkpoints ORDER BY size DESC LIMIT 1")
+        var checkpoint: StoredCheckpoint?
+        if try latest.step() {
+            let stored = StoredCheckpoint(
+                size: latest.uint64(0), root: try latest.hash(1), note: latest.string(2), signedAtMilliseconds: latest.uint64(3))
+            guard stored.size <= treeSize else {
+                throw StoreError(.inconsistent, "\(path): checkpoint of size \(stored.size) is beyond the stored tree of \(treeSize)")
+            }
+            let recomputed = try MerkleTree.root(size: stored.size, reader: reader)
+            guard recomputed == stored.root else {
+                throw StoreError(
+                    .inconsistent,
+                    "\(path): the tree recomputes to \(recomputed.base64) at size \(stored.size), but the checkpoint says \(stored.root.base64)")
+            }
+            let parsed: Checkpoint
+            do {
+                parsed = try Checkpoint(parsing: try SignedNote(parsing: stored.note).text)
+            } catch {
+                throw StoreError(.inconsistent, "\(path): the latest checkpoint note does not parse: \(error)")
+            }
+            guard parsed.size == stored.size, parsed.root == stored.root else {
+                throw StoreError(.inconsistent, "\(path): the latest checkpoint's note disagrees with its stored size and root")
+            }
+            checkpoint = stored
+        }
+        var info = stat()
+        let bytes = stat(path, &info) == 0 ? UInt64(info.st_size) : 0
+        return DatabaseFileSummary(schemaVersion: schema, treeSize: treeSize, latestCheckpoint: checkpoint, treeRoot: treeRoot, bytes: bytes)
+    }
+
+    /// Copies a checked backup into place at `destination` (which must not
+    /// exist): through `DEST.restoring`, checked again there, fsynced, renamed.
+    @discardableResult
+    public static func restore(backup: String, to destination: String) throws -> DatabaseFileSummary {
+        let files = FileManager.default
+        for existing in [destination, destination + "-wal", destination + "-journal"] where files.fileExists(atPath: existing) {
+            throw StoreError(.duplicate, "\(existing) already exists; restore only into a directory without a database")
+        }
+        // The backup file itself is only read (it may sit on read-only media):
+        // the copy is what gets checked.
+        let staging = destination + ".restoring"
+        let leftovers = [staging, staging + "-journal", staging + "-wal", staging + "-shm"]
+        for leftover in leftovers { try? files.removeItem(atPath: leftover) }
+        do {
+            try DurableFile.copyFile(from: backup, to: staging)
+            let summary = try verifyDatabaseFile(at: staging)
+            try DurableFile.fsyncFile(staging)
+            guard rename(staging, destination) == 0 else {
+                throw StoreError(.unavailable, "cannot rename \(staging) to \(destination): \(String(cString: strerror(errno)))")
+            }
+            try DurableFile.fsyncDirectory(of: destination)
+            return summary
+        } catch {
+            for leftover in leftovers { try? files.removeItem(atPath: leftover) }
+            throw error
+        }
+    }
+}
+
+/// File operations outside `SQLiteStore` (whose `read`/`write` methods would shadow the C calls).
+enum DurableFile {
+    /// A byte copy through a new file of mode 0600 (O_EXCL), fsynced.
+    static func copyFile(from source: String, to destination: String) throws {
+        let input = open(source, O_RDONLY)
+        guard input >= 0 else { throw StoreError(.unavailable, "cannot open \(source): \(String(cString: strerror(errno)))") }
+        defer { close(input) }
+        let output = open(destination, O_WRONLY | O_CREAT | O_EXCL, 0o600)
+        guard output >= 0 else { throw StoreError(.unavailable, "cannot create \(destination): \(String(cString: strerror(errno)))") }
+        defer { close(output) }
+        var buffer = [UInt8](repeating: 0, count: 1 << 20)
+        while true {
+            let count = buffer.withUnsafeMutableBytes { read(input, $0.baseAddress, $0.count) }
+            if count < 0 {
+                if errno == EINTR { continue }
+                throw StoreError(.unavailable, "cannot read \(source): \(String(cString: strerror(errno)))")
+            }
+            if count == 0 { break }
+            var written = 0
+            while written < count {
+                let step = buffer.withUnsafeBytes { write(output, $0.baseAddress! + written, count - written) }
+                if step < 0 {
+                    if errno == EINTR { continue }
+                    throw StoreError(.unavailable, "cannot write \(destination): \(String(cString: strerror(errno)))")
+                }
+                written += step
+            }
+        }
+        guard fsync(output) == 0 else {
+            throw StoreError(.unavailable, "cannot fsync \(destination): \(String(cString: strerror(errno)))")
+        }
+    }
+
+    static func fsyncFile(_ path: String) throws {
+        let fd = open(path, O_RDONLY)
+        guard fd >= 0 else { throw StoreError(.unavailable, "cannot open \(path): \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        guard fsync(fd) == 0 else { throw StoreError(.unavailable, "cannot fsync \(path): \(String(cString: strerror(errno)))") }
+    }
+
+    /// Makes a rename in the file's directory durable.
+    static func fsyncDirectory(of path: String) throws {
+        let directory = (path as NSString).deletingLastPathComponent
+        let fd = open(directory.isEmpty ? "." : directory, O_RDONLY | O_DIRECTORY)
+        guard fd >= 0 else { throw StoreError(.unavailable, "cannot open directory \(directory): \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        guard fsync(fd) == 0 else { throw StoreError(.unavailable, "cannot fsync directory \(directory): \(String(cString: strerror(errno)))") }
+    }
+}
+
+/// Reads tree nodes from a file being checked, one statement reused.
+private struct FileNodeReader: NodeReader {
+    let statement: SQLiteStatement
+
+    func node(level: Int, index: UInt64) throws -> Hash {
+        statement.reset()
+        statement.bind(1, Int64(level))
+        statement.bind(2, index)
+        guard try statement.step() else {
+            throw StoreError(.inconsistent, "tree node at level \(level), index \(index) is missing")
+        }
+        return try statement.hash(0)
+    }
+}

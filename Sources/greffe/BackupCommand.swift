@@ -1,0 +1,168 @@
+import ArgumentParser
+import Foundation
+import GreffeCore
+import GreffeServer
+import GreffeStore
+
+/// `greffe backup`: an online, consistent copy of the ledger database.
+///
+/// What is in a backup: the whole SQLite store — entries, tree nodes,
+/// checkpoints, event bodies and salts, token hashes. Protect it like the
+/// database itself (bodies of events not yet erased are in it; a backup taken
+/// before an erasure still holds the erased body).
+///
+/// What is NOT in a backup: the signing key `DIR/signing.key`. It never
+/// changes, so back it up once, separately, somewhere at least as safe
+/// (whoever holds it can sign checkpoints for the log). A restored ledger can
+/// only be served with the same key: `serve` refuses to start when the key
+/// does not verify the stored checkpoints.
+struct BackupCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "backup",
+        abstract: "Copy the ledger database while serve runs (SQLite online backup): consistent, checked, fsynced. The signing key is NOT copied: back up DIR/signing.key separately.",
+        discussion: """
+            The copy is the database as of one committed transaction: every event \
+            acknowledged before the backup started is in it, and no batch is ever half \
+            in it. It is checked (integrity, schema version, tree against its latest \
+            checkpoint, and the checkpoint's signature when DIR/verifier.vkey exists) \
+            before it is renamed to FILE. FILE must not exist.
+            """
+    )
+
+    @Option(name: .long, help: "The ledger's data directory.")
+    var data: String
+
+    @Option(name: .long, help: "The backup file to create (must not exist).")
+    var out: String
+
+    func run() throws {
+        let directory = DataDirectory(path: data)
+        guard FileManager.default.fileExists(atPath: directory.databasePath) else {
+            throw CommandFailure("no ledger database at \(directory.databasePath)")
+        }
+        let summary: DatabaseFileSummary
+        do {
+            summary = try SQLiteStore.backup(databaseAt: directory.databasePath, to: out)
+        } catch {
+            throw CommandFailure("backup failed, nothing written to \(out): \(error)")
+        }
+        var signature = "not checked (no \(directory.verifierKeyPath))"
+        if FileManager.default.fileExists(atPath: directory.verifierKeyPath) {
+            do {
+                let verifier = try RestoreCommand.readVerifier(directory.verifierKeyPath)
+                try RestoreCommand.checkSignature(summary, verifier: verifier)
+                signature = "verified with \(directory.verifierKeyPath)"
+            } catch {
+                try? FileManager.default.removeItem(atPath: out)
+                throw CommandFailure("backup removed: \(error)")
+            }
+        }
+        print(
+            "backup written to \(out): tree size \(summary.treeSize), latest checkpoint size \(summary.latestCheckpoint?.size ?? 0), "
+                + "\(summary.bytes) bytes; checkpoint signature \(signature)")
+        FileHandle.standardError.write(
+            Data("note: the signing key \(directory.signingKeyPath) is not in the backup; back it up separately (it never changes)\n".utf8))
+    }
+}
+
+/// `greffe restore`: a backup into a data directory that holds no database.
+struct RestoreCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "restore",
+        abstract: "Restore a backup into a data directory without a database. Put the signing key (backed up separately) in DIR/signing.key, mode 0600.",
+        discussion: """
+            The backup is copied to DIR/greffe.sqlite.restoring, checked (it opens, passes \
+            PRAGMA integrity_check, has this greffe's schema version, and its tree \
+            recomputes to its latest checkpoint's root), fsynced and renamed to \
+            DIR/greffe.sqlite. When DIR/signing.key or --vkey is there, the latest \
+            checkpoint's signature is checked too and DIR/verifier.vkey is written.
+            """
+    )
+
+    @Option(name: .long, help: "The backup file made by greffe backup.")
+    var backup: String
+
+    @Option(name: .long, help: "The data directory to restore into (created if missing; must hold no database).")
+    var data: String
+
+    @Option(name: .long, help: "A verifier key file to check the backup's latest checkpoint with (optional).")
+    var vkey: String?
+
+    func run() throws {
+        let files = FileManager.default
+        guard files.fileExists(atPath: backup) else { throw CommandFailure("no backup file at \(backup)") }
+        let directory = DataDirectory(path: data)
+        do {
+            try files.createDirectory(at: directory.url, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        } catch {
+            throw CommandFailure("cannot create \(data): \(error)")
+        }
+        guard !files.fileExists(atPath: directory.databasePath) else {
+            throw CommandFailure("\(directory.databasePath) already exists; restore only into a directory without a database")
+        }
+        // No serve may start on the directory while the database is put in place.
+        let lock = try directory.lockForServing()
+        defer { close(lock) }
+
+        // Keys first, so that a bad key file is refused before anything is written.
+        var verifiers: [(String, NoteVerifier)] = []
+        if let vkey { verifiers.append((vkey, try RestoreCommand.readVerifier(vkey))) }
+        var hasSigningKey = false
+        if files.fileExists(atPath: directory.signingKeyPath) {
+            verifiers.append((directory.signingKeyPath, try directory.loadSigner().verifier))
+            hasSigningKey = true
+        }
+        if files.fileExists(atPath: directory.verifierKeyPath) {
+            verifiers.append((directory.verifierKeyPath, try RestoreCommand.readVerifier(directory.verifierKeyPath)))
+        }
+
+        let summary: DatabaseFileSummary
+        do {
+            summary = try SQLiteStore.restore(backup: backup, to: directory.databasePath)
+        } catch {
+            throw CommandFailure("restore refused, nothing written to \(directory.databasePath): \(error)")
+        }
+        do {
+            for (source, verifier) in verifiers {
+                do { try RestoreCommand.checkSignature(summary, verifier: verifier) } catch { throw CommandFailure("\(source): \(error)") }
+            }
+            if let verifier = verifiers.first?.1, !files.fileExists(atPath: directory.verifierKeyPath) {
+                try (verifier.verifierKey + "\n").write(toFile: directory.verifierKeyPath, atomically: true, encoding: .utf8)
+            }
+        } catch {
+            for file in [directory.databasePath, directory.databasePath + "-wal", directory.databasePath + "-shm"] {
+                try? files.removeItem(atPath: file)
+            }
+            throw CommandFailure("restore undone: \(error)")
+        }
+        print(
+            "restored \(backup) into \(directory.databasePath): tree size \(summary.treeSize), latest checkpoint size "
+                + "\(summary.latestCheckpoint?.size ?? 0) (root \(summary.latestCheckpoint?.root.base64 ?? "-")), tree recomputed and matches")
+        if verifiers.isEmpty {
+            print("checkpoint signature not checked: no signing key in \(directory.signingKeyPath) and no --vkey")
+        }
+        if !hasSigningKey {
+            print(
+                "next: copy the signing key (backed up separately) to \(directory.signingKeyPath) with mode 0600; "
+                    + "greffe serve refuses to start without it or with another key")
+        }
+    }
+
+    static func readVerifier(_ path: String) throws -> NoteVerifier {
+        guard let text = FileManager.default.contents(atPath: path).flatMap({ String(data: $0, encoding: .utf8) }) else {
+            throw CommandFailure("cannot read verifier key \(path)")
+        }
+        do { return try NoteVerifier(verifierKey: text.trimmingCharacters(in: .whitespacesAndNewlines)) } catch {
+            throw CommandFailure("verifier key \(path): \(error)")
+        }
+    }
+
+    static func checkSignature(_ summary: DatabaseFileSummary, verifier: NoteVerifier) throws {
+        guard let checkpoint = summary.latestCheckpoint else { return }
+        do {
+            _ = try CheckpointVerifier.verify(note: checkpoint.note, verifier: verifier)
+        } catch {
+            throw CommandFailure("the latest checkpoint (size \(checkpoint.size)) does not verify with this key: \(error)")
+        }
+    }
+}

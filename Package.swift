@@ -31,6 +31,7 @@ let package = Package(
             linkerSettings: [.linkedLibrary("crypto")]
         ),
         .systemLibrary(name: "CSQLite", path: "Sources/CSQLite"),
+        .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
         // Pure algorithms: hashing, trees, proofs, tiles, entries, notes, JSON. No I/O.
         .target(
             name: "GreffeCore",
@@ -66,7 +67,7 @@ let package = Package(
         .target(
             name: "GreffeServer",
             dependencies: [
-                "GreffeCore", "GreffeLedger", "GreffeStore", "GreffeVerify",
+                "GreffeCore", "GreffeLedger", "GreffeStore", "GreffeVerify", "CZlib",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Prometheus", package: "swift-prometheus"),

@@ -50,8 +50,14 @@ extension LedgerAPI {
         let opening = head
         let bundleLedger = self.ledger
         let treeSize = checkpoint.size
+        let gzip = LedgerAPI.acceptsGzip(request.headers[.acceptEncoding])
         let responseBody = ResponseBody { writer in
-            try await writer.write(ByteBuffer(bytes: opening))
+            let compressor = gzip ? try GzipStream() : nil
+            func send(_ bytes: [UInt8], last: Bool = false) async throws {
+                let out = compressor?.compress(bytes, finish: last) ?? bytes
+                if !out.isEmpty { try await writer.write(ByteBuffer(bytes: out)) }
+            }
+            try await send(opening)
             var first = true
             for chunk in stride(from: 0, to: indices.count, by: LedgerAPI.bundleChunk) {
                 var out: [UInt8] = []
@@ -67,15 +73,29 @@ extension LedgerAPI {
                     first = false
                     event.json.appendCanonicalBytes(to: &out)
                 }
-                try await writer.write(ByteBuffer(bytes: out))
+                try await send(out)
             }
-            try await writer.write(ByteBuffer(bytes: closing))
+            try await send(closing, last: true)
             try await writer.finish(nil)
         }
-        return Response(
-            status: .ok,
-            headers: [.contentType: "application/json", .contentDisposition: "attachment; filename=\"greffe-bundle.json\""],
-            body: responseBody)
+        var headers: HTTPFields = [.contentType: "application/json", .contentDisposition: "attachment; filename=\"greffe-bundle.json\""]
+        if gzip {
+            headers[.contentEncoding] = "gzip"
+            headers[.vary] = "Accept-Encoding"
+        }
+        return Response(status: .ok, headers: headers, body: responseBody)
+    }
+
+    /// True when `Accept-Encoding` lists gzip with a non-zero weight.
+    static func acceptsGzip(_ header: String?) -> Bool {
+        guard let header else { return false }
+        for part in header.lowercased().split(separator: ",") {
+            let fields = part.split(separator: ";").map { $0.trimmingCharacters(in: .whitespaces) }
+            guard fields.first == "gzip" || fields.first == "x-gzip" else { continue }
+            if let weight = fields.dropFirst().first(where: { $0.hasPrefix("q=") }), Double(weight.dropFirst(2)) == 0 { return false }
+            return true
+        }
+        return false
     }
 
     static func erasureJSON(_ erasure: ErasureRecord) -> JSONValue {

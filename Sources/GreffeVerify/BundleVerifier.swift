@@ -69,6 +69,9 @@ public enum BundleVerifier {
 
         // 2. Each event: entry layout, commitment, proof.
         var seen: [UInt64: Int] = [:]
+        // Inclusion proofs are checked together by the batch core (shared nodes hashed once, all cores).
+        var claims: [InclusionClaim] = []
+        var claimLocations: [(location: String, line: Int)] = []
         var leafByIndex: [UInt64: Hash] = [:]
         var entryByIndex: [UInt64: LedgerEntry] = [:]
         for (position, event) in bundle.events.enumerated() {
@@ -123,18 +126,21 @@ public enum BundleVerifier {
             } else if event.erasure == nil {
                 fail(.commitment, location, "the body is missing and no erasure is recorded for it")
             }
-            do {
-                try ProofVerifier.verifyInclusion(
-                    index: event.index, size: checkpoint.size, leafHash: leafHash, proof: event.inclusionProof, root: checkpoint.root)
-            } catch {
-                fail(.inclusionProof, location, "the inclusion proof does not hold: \(error)")
-            }
+            claims.append(InclusionClaim(index: event.index, leafHash: leafHash, proof: event.inclusionProof))
+            claimLocations.append((location, report.events.count))
             leafByIndex[event.index] = leafHash
             entryByIndex[event.index] = entry
             report.events.append(
                 .init(
                     index: event.index, eventID: event.eventID, sentence: describe(event, entry: entry, origin: checkpoint.origin),
                     verified: report.failures.count == failuresBefore, bodyErased: event.body == nil))
+        }
+
+        let proofErrors = BatchVerifier.verify(claims, treeSize: checkpoint.size, root: checkpoint.root)
+        for ((location, line), error) in zip(claimLocations, proofErrors) {
+            guard let error else { continue }
+            fail(.inclusionProof, location, "the inclusion proof does not hold: \(error)")
+            report.events[line].verified = false
         }
 
         // 3. The hash chain between adjacent bundled entries.

@@ -187,3 +187,44 @@ struct BundleTests {
         }
     }
 }
+
+@Suite("bundle transport")
+struct BundleTransportTests {
+    @Test("a client that accepts gzip gets a gzip stream of the same bundle")
+    func gzip() async throws {
+        let test = try await TestLedger.make()
+        try await test.withClient { client in
+            _ = try await client.execute(
+                uri: "/v1/events?wait=checkpoint", method: .post, headers: bearer(test.appendToken),
+                body: jsonBody(batch((0..<300).map { event("gz-\($0)") })))
+            var headers = bearer(test.investigateToken)
+            headers[.acceptEncoding] = "br;q=1.0, gzip;q=0.8"
+            let compressed = try await client.execute(uri: "/v1/bundles", method: .post, headers: headers, body: jsonBody("{\"kind\":\"legal.request\"}"))
+            #expect(compressed.status == .ok)
+            #expect(compressed.headers[.contentEncoding] == "gzip")
+            let plain = try await client.execute(
+                uri: "/v1/bundles", method: .post, headers: bearer(test.investigateToken), body: jsonBody("{\"kind\":\"legal.request\"}"))
+            #expect(plain.headers[.contentEncoding] == nil)
+            #expect(compressed.body.readableBytes < plain.body.readableBytes / 2)
+
+            let file = test.directory.appendingPathComponent("bundle.json.gz")
+            try Data(Array(buffer: compressed.body)).write(to: file)
+            let gunzip = Process()
+            gunzip.executableURL = URL(fileURLWithPath: "/bin/gzip")
+            gunzip.arguments = ["-dc", file.path]
+            let pipe = Pipe()
+            gunzip.standardOutput = pipe
+            try gunzip.run()
+            let decompressed = pipe.fileHandleForReading.readDataToEndOfFile()
+            gunzip.waitUntilExit()
+            #expect(gunzip.terminationStatus == 0)
+            let fromGzip = try EvidenceBundle(parsing: Array(decompressed))
+            let fromPlain = try EvidenceBundle(parsing: Array(buffer: plain.body))
+            // Proofs differ (each bundle is logged, so the tree grew between them); the evidence is the same.
+            #expect(fromGzip.events.map(\.entry) == fromPlain.events.map(\.entry))
+            #expect(fromGzip.events.map(\.body) == fromPlain.events.map(\.body))
+            #expect(fromGzip.events.count == 300)
+            #expect(BundleVerifier.verify(fromGzip, verifier: test.signer.verifier).verified)
+        }
+    }
+}

@@ -1,0 +1,272 @@
+import Foundation
+import GreffeCore
+import GreffeStore
+
+/// A `greffe serve` child on a fresh ledger, for the HTTP benchmarks.
+struct BenchServer {
+    let process: Process
+    let url: String
+    let appendToken: String
+    let data: URL
+
+    static func start(_ context: BenchContext, name: String) throws -> BenchServer {
+        let data = context.scratch.appendingPathComponent("server-\(name)")
+        let executable = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().path
+        _ = try BenchContext.capture([executable, "init", "--data", data.path, "--origin", "bench.greffe.test/\(name)"])
+        let token = try BenchContext.capture([executable, "token", "create", "--data", data.path, "--role", "append", "--name", "bench"])
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        let port = 20_000 + Int(getpid() % 20_000)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = ["serve", "--data", data.path, "--listen", "127.0.0.1:\(port)", "--log-level", "error"]
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        let server = BenchServer(process: process, url: "http://127.0.0.1:\(port)", appendToken: token, data: data)
+        for _ in 0..<200 {
+            if (try? BenchContext.capture(["curl", "-sf", "\(server.url)/healthz"])) != nil { return server }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        process.terminate()
+        throw CommandFailure("bench: greffe serve did not start on \(server.url)")
+    }
+
+    func stop() {
+        process.terminate()
+        process.waitUntilExit()
+    }
+
+    func treeSize() throws -> Int {
+        let health = try BenchContext.capture(["curl", "-sf", "\(url)/healthz"])
+        let value = try JSONParser.parse(Array(health.utf8))
+        return value["tree_size"]?.intValue ?? 0
+    }
+}
+
+/// One wrk run: the figures our Lua scripts print, or wrk's own summary.
+struct WrkResult {
+    var rate: Double
+    var p50Milliseconds: Double
+    var p99Milliseconds: Double
+
+    static func run(_ context: BenchContext, script: String?, connections: Int, url: String, environment: [String: String] = [:]) throws -> WrkResult {
+        var arguments = ["wrk", "-t2", "-c\(connections)", "-d\(context.options.seconds * 3)s", "--latency"]
+        if let script, let root = context.sourceRoot() {
+            arguments += ["-s", root.appendingPathComponent("ops/bench/\(script)").path]
+        }
+        arguments.append(url)
+        var env = ProcessInfo.processInfo.environment
+        env.merge(environment) { $1 }
+        let output = try BenchContext.capture(arguments, environment: env)
+        // Our scripts print: "…, <rate label> N, p50 X ms, p99 Y ms".
+        if let line = output.split(separator: "\n").last(where: { $0.contains("p99") && $0.contains("p50") }) {
+            let numbers = line.split(whereSeparator: { $0 == "," }).map { part in
+                Double(part.split(separator: " ").filter { Double($0) != nil }.last ?? "") ?? 0
+            }
+            if numbers.count >= 5 { return WrkResult(rate: numbers[2], p50Milliseconds: numbers[3], p99Milliseconds: numbers[4]) }
+        }
+        // wrk's summary: "Requests/sec: N" and the latency distribution.
+        var result = WrkResult(rate: 0, p50Milliseconds: 0, p99Milliseconds: 0)
+        for line in output.split(separator: "\n") {
+            let fields = line.split(separator: " ").map(String.init)
+            if fields.first == "Requests/sec:", let value = Double(fields[1]) { result.rate = value }
+            if fields.first == "50%" { result.p50Milliseconds = milliseconds(fields[1]) }
+            if fields.first == "99%" { result.p99Milliseconds = milliseconds(fields[1]) }
+        }
+        return result
+    }
+
+    static func milliseconds(_ text: String) -> Double {
+        if text.hasSuffix("ms") { return Double(text.dropLast(2)) ?? 0 }
+        if text.hasSuffix("us") { return (Double(text.dropLast(2)) ?? 0) / 1000 }
+        if text.hasSuffix("s") { return (Double(text.dropLast(1)) ?? 0) * 1000 }
+        return 0
+    }
+}
+
+/// `append`: acknowledged durable appends/s over HTTP, batched and single,
+/// and the time from acknowledgement to a covering checkpoint, against the
+/// rate of a trivial route of the same server (the HTTP floor of this machine).
+struct AppendBenchmark: Benchmark {
+    let name = "append"
+    let summary = "acknowledged appends/s over HTTP (wrk; 100/request and single) and ack→checkpoint latency, vs GET /healthz on the same server"
+
+    func run(_ context: BenchContext) async throws -> [BenchRow] {
+        guard BenchContext.onPath("wrk") else {
+            return [BenchRow("append", 0, "events/s", note: "skipped: wrk is not installed (apt-get install wrk; ops/bench.sh does it)")]
+        }
+        let server = try BenchServer.start(context, name: "append")
+        defer { server.stop() }
+        let environment = ["GREFFE_TOKEN": server.appendToken, "GREFFE_RUN": "\(getpid())"]
+        context.say("append: GET /healthz (the HTTP floor), 64 connections")
+        let floor = try WrkResult.run(context, script: nil, connections: 64, url: "\(server.url)/healthz")
+        context.say("append: 100 events per request, 8 connections")
+        var batchEnvironment = environment
+        batchEnvironment["GREFFE_BATCH"] = "100"
+        let batched = try WrkResult.run(context, script: "append.lua", connections: 8, url: server.url, environment: batchEnvironment)
+        context.say("append: one event per request, 64 connections")
+        var singleEnvironment = environment
+        singleEnvironment["GREFFE_BATCH"] = "1"
+        singleEnvironment["GREFFE_RUN"] = "s\(getpid())"
+        let single = try WrkResult.run(context, script: "append.lua", connections: 64, url: server.url, environment: singleEnvironment)
+        context.say("append: ack → checkpoint, receipts under batched load")
+        let latencies = try checkpointLatencies(context, server: server, environment: batchEnvironment)
+        let sorted = latencies.sorted()
+        let p50 = sorted.isEmpty ? 0 : sorted[sorted.count / 2]
+        let p99 = sorted.isEmpty ? 0 : sorted[min(sorted.count - 1, sorted.count * 99 / 100)]
+        return [
+            BenchRow("append: HTTP floor (GET /healthz)", floor.rate, "req/s", note: "p99 \(String(format: "%.2f", floor.p99Milliseconds)) ms"),
+            BenchRow(
+                "append: batched (100/request), durable", batched.rate, "events/s", reference: "target", referenceValue: 50_000,
+                note: "p50 \(String(format: "%.1f", batched.p50Milliseconds)) ms, p99 \(String(format: "%.1f", batched.p99Milliseconds)) ms per request"),
+            BenchRow(
+                "append: single-event requests, durable", single.rate, "events/s", reference: "GET /healthz", referenceValue: floor.rate,
+                note: "target 15,000/s; p99 \(String(format: "%.1f", single.p99Milliseconds)) ms"),
+            BenchRow(
+                "append: ack → checkpoint p50", p50 * 1000, "ms", reference: "p99 target (ms)", referenceValue: 1000,
+                note: "request → signed receipt (an upper bound of ack → checkpoint), \(latencies.count) receipts (?wait=checkpoint) under batched load; p99 \(String(format: "%.0f", p99 * 1000)) ms"),
+        ]
+    }
+
+    /// Times `?wait=checkpoint` requests minus plain appends sent beside them under load: seconds from ack to checkpoint.
+    private func checkpointLatencies(_ context: BenchContext, server: BenchServer, environment: [String: String]) throws -> [Double] {
+        guard let root = context.sourceRoot() else { return [] }
+        var env = ProcessInfo.processInfo.environment
+        env.merge(environment) { $1 }
+        let load = Process()
+        load.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        load.arguments = ["wrk", "-t1", "-c4", "-d\(context.options.seconds * 3)s", "-s", root.appendingPathComponent("ops/bench/append.lua").path, server.url]
+        load.environment = env
+        load.standardOutput = FileHandle.nullDevice
+        try load.run()
+        defer { load.waitUntilExit() }
+        var latencies: [Double] = []
+        let deadline = Date().addingTimeInterval(Double(context.options.seconds * 3) - 0.5)
+        var n = 0
+        while Date() < deadline {
+            n += 1
+            let body = """
+                {"event_id":"receipt-\(getpid())-\(n)","kind":"legal.request","occurred_at":"2026-11-25T10:00:00Z","platform":"bench",\
+                "schema_version":1,"authority":"bench","reference":"r\(n)","direction":"received","request_type":"preservation"}
+                """
+            // curl's timings: the answer comes when the checkpoint is signed; the ack (durable commit) is measured by the store timer.
+            let output = try BenchContext.capture([
+                "curl", "-sf", "-o", "/dev/null", "-w", "%{time_total}", "-X", "POST", "-H", "Authorization: Bearer \(server.appendToken)",
+                "-d", body, "\(server.url)/v1/events?wait=checkpoint",
+            ])
+            if let seconds = Double(output.trimmingCharacters(in: .whitespacesAndNewlines)) { latencies.append(seconds) }
+        }
+        return latencies
+    }
+}
+
+/// `serve`: inclusion proofs and full tiles served per second with p99, vs GET /healthz.
+struct ServeBenchmark: Benchmark {
+    let name = "serve"
+    let summary = "inclusion proofs and tiles served/s (wrk) with p99, in a tree of 100,000 entries, vs GET /healthz"
+
+    func run(_ context: BenchContext) async throws -> [BenchRow] {
+        guard BenchContext.onPath("wrk") else {
+            return [BenchRow("serve", 0, "proofs/s", note: "skipped: wrk is not installed")]
+        }
+        let server = try BenchServer.start(context, name: "serve")
+        defer { server.stop() }
+        context.say("serve: filling the log (100,000 events)")
+        var environment = ["GREFFE_TOKEN": server.appendToken, "GREFFE_RUN": "f\(getpid())", "GREFFE_BATCH": "100"]
+        while try server.treeSize() < 100_000 {
+            _ = try WrkResult.run(context, script: "append.lua", connections: 8, url: server.url, environment: environment)
+        }
+        let size = try server.treeSize()
+        environment = ["GREFFE_SIZE": "\(size)"]
+        let floor = try WrkResult.run(context, script: nil, connections: 32, url: "\(server.url)/healthz")
+        context.say("serve: inclusion proofs, 32 connections")
+        let proofs = try WrkResult.run(context, script: "proofs.lua", connections: 32, url: server.url, environment: environment)
+        context.say("serve: full tiles, 32 connections")
+        let tiles = try WrkResult.run(context, script: nil, connections: 32, url: "\(server.url)/tile/0/x001/000")
+        return [
+            BenchRow(
+                "serve: inclusion proofs (tree \(size))", proofs.rate, "proofs/s", reference: "GET /healthz", referenceValue: floor.rate,
+                note: "target 30,000/s with p99 ≤ 10 ms; p50 \(String(format: "%.2f", proofs.p50Milliseconds)) ms, p99 \(String(format: "%.2f", proofs.p99Milliseconds)) ms"),
+            BenchRow(
+                "serve: full level-0 tile (8 KiB)", tiles.rate, "tiles/s", reference: "GET /healthz", referenceValue: floor.rate,
+                note: "p99 \(String(format: "%.2f", tiles.p99Milliseconds)) ms"),
+        ]
+    }
+}
+
+/// `search`: investigator searches over 1,000,000 stored events, in the store.
+struct SearchBenchmark: Benchmark {
+    let name = "search"
+    let summary = "investigator search latency (account, content hash) over 1,000,000 stored events vs one event read by index"
+
+    func run(_ context: BenchContext) async throws -> [BenchRow] {
+        let count = 1_000_000
+        let path = context.scratch.appendingPathComponent("search.sqlite").path
+        let store = try SQLiteStore(path: path)
+        context.say("search: storing \(count) events with search terms (not timed)")
+        var frontier = MerkleFrontier()
+        var previous = Hash.zero
+        var random = BenchRandom(seed: 42)
+        let batchSize = 10_000
+        for first in stride(from: 0, to: count, by: batchSize) {
+            var events: [SequencedEvent] = []
+            var nodes: [MerkleFrontier.Node] = []
+            for index in first..<first + batchSize {
+                let account = "hmac-sha256:\(String(format: "%064x", index % 10_000))"
+                let image = "sha256:\(String(format: "%064x", random.next() % 200_000))"
+                let body = Array("{\"event_id\":\"e\(index)\",\"kind\":\"edit.requested\",\"account\":\"\(account)\",\"image\":\"\(image)\"}".utf8)
+                let salt = Commitment.newSalt()
+                let entry = LedgerEntry(
+                    index: UInt64(index), sequencedAtMilliseconds: 1_790_000_000_000 + UInt64(index), prev: previous,
+                    commitment: Commitment.commit(salt: salt, canonicalBody: body), kind: "edit.requested")
+                let encoded = entry.encoded
+                let leaf = MerkleHash.leaf(encoded)
+                frontier.append(leaf) { nodes.append($0) }
+                previous = leaf
+                events.append(
+                    SequencedEvent(
+                        index: UInt64(index), eventID: "e\(index)", kind: "edit.requested", canonicalBody: body, salt: salt,
+                        bodyDigest: MerkleHash.sha256(body), entry: encoded, leafHash: leaf, sequencedAtMilliseconds: entry.sequencedAtMilliseconds,
+                        terms: EventSearchTerms(account: account, contentHashes: [image], occurredAtMilliseconds: entry.sequencedAtMilliseconds)))
+            }
+            try await store.append(AppendBatch(firstIndex: UInt64(first), events: events, nodes: nodes))
+        }
+        let samples = 2_000
+        func measure(_ body: (Int) async throws -> Void) async throws -> (p50: Double, p99: Double) {
+            var times: [Double] = []
+            for i in 0..<samples {
+                let start = ContinuousClock.now
+                try await body(i)
+                let elapsed = ContinuousClock.now - start
+                times.append(Double(elapsed.components.attoseconds) * 1e-15 + Double(elapsed.components.seconds) * 1000)
+            }
+            times.sort()
+            return (times[samples / 2], times[samples * 99 / 100])
+        }
+        context.say("search: \(samples) searches of each kind")
+        let byIndex = try await measure { i in _ = try await store.readEvent(index: UInt64(i * 487 % count)) }
+        let byAccount = try await measure { i in
+            let ids = try await store.searchEvents(EventQuery(account: "hmac-sha256:\(String(format: "%064x", i * 7 % 10_000))", limit: 100))
+            for index in ids { _ = try await store.readEvent(index: index) }
+        }
+        let byHash = try await measure { i in
+            let ids = try await store.searchEvents(EventQuery(contentHash: "sha256:\(String(format: "%064x", i * 13 % 200_000))", limit: 100))
+            for index in ids { _ = try await store.readEvent(index: index) }
+        }
+        let byTime = try await measure { i in
+            let start = 1_790_000_000_000 + UInt64(i * 499 % count)
+            _ = try await store.searchEvents(EventQuery(kinds: ["edit.requested"], timeRange: start..<start + 1000, limit: 100))
+        }
+        return [
+            BenchRow("search: one event by index p50", byIndex.p50, "ms", note: "p99 \(String(format: "%.3f", byIndex.p99)) ms"),
+            BenchRow(
+                "search: by account (100 events) p50", byAccount.p50, "ms", reference: "read by index", referenceValue: byIndex.p50,
+                note: "p99 \(String(format: "%.3f", byAccount.p99)) ms over \(count) events, bodies read"),
+            BenchRow(
+                "search: by content hash p50", byHash.p50, "ms", reference: "read by index", referenceValue: byIndex.p50,
+                note: "p99 \(String(format: "%.3f", byHash.p99)) ms, bodies read"),
+            BenchRow(
+                "search: kind + 1 s time range p50", byTime.p50, "ms", reference: "read by index", referenceValue: byIndex.p50,
+                note: "p99 \(String(format: "%.3f", byTime.p99)) ms"),
+        ]
+    }
+}

@@ -81,6 +81,7 @@ let package = Package(
                 "GreffeCore", "GreffeStore", "GreffeLedger", "GreffeServer", "GreffeVerify",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
             ],

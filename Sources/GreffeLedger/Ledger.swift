@@ -290,6 +290,13 @@ public final class Ledger: Sendable {
             let start = ContinuousClock.now
             do {
                 try await store.append(AppendBatch(firstIndex: before.frontier.size, events: events, nodes: nodes))
+            } catch let error as StoreError where error.code == .inconsistent {
+                // The store no longer matches this sequencer's view: something else wrote to it.
+                // Stop sequencing rather than guess; a restart re-reads the truth.
+                published.withLock { $0.fatal = "the store changed underneath the sequencer (\(error.message)); restart greffe serve" }
+                logger.critical("store inconsistent with the sequencer; refusing further appends", metadata: ["error": "\(error)"])
+                fail(requests, with: error)
+                return
             } catch {
                 // Nothing was stored: the state before this batch is still the truth.
                 fail(requests, with: error)

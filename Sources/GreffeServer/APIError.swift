@@ -1,4 +1,6 @@
 import GreffeCore
+import GreffeLedger
+import GreffeStore
 public import Hummingbird
 import Logging
 
@@ -33,6 +35,17 @@ struct JSONErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             return try await next(request, context)
         } catch let error as APIError {
             throw error
+        } catch let error as StoreError {
+            // Storage trouble is the service's state, not the request's fault: 503, nothing written.
+            context.logger.error("store error", metadata: ["path": "\(request.uri.path)", "error": "\(error)"])
+            throw APIError(.serviceUnavailable, "storage is unavailable: \(error.message)")
+        } catch let error as LedgerError {
+            switch error.code {
+            case .outOfRange: throw APIError.badRequest(error.message)
+            case .notFound: throw APIError.notFound(error.message)
+            case .conflict: throw APIError(.conflict, error.message)
+            case .unavailable, .shuttingDown: throw APIError(.serviceUnavailable, error.message)
+            }
         } catch let error as HTTPError {
             let message: String
             switch error.status {

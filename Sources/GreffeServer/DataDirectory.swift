@@ -4,7 +4,8 @@ public import GreffeStore
 
 /// The files of a ledger's data directory:
 /// `greffe.sqlite` (the store), `signing.key` (mode 0600, Go's note key
-/// format), `verifier.vkey` (public) and `serve.lock` (one sequencer at a time).
+/// format) and `verifier.vkey` (public). A running `serve` holds an exclusive
+/// lock on the directory itself (one sequencer at a time).
 public struct DataDirectory: Sendable {
     public let url: URL
 
@@ -15,7 +16,6 @@ public struct DataDirectory: Sendable {
     public var databasePath: String { url.appendingPathComponent("greffe.sqlite").path }
     public var signingKeyPath: String { url.appendingPathComponent("signing.key").path }
     public var verifierKeyPath: String { url.appendingPathComponent("verifier.vkey").path }
-    public var lockPath: String { url.appendingPathComponent("serve.lock").path }
 
     public struct Failure: Error, CustomStringConvertible {
         public let description: String
@@ -67,13 +67,15 @@ public struct DataDirectory: Sendable {
     }
 
     /// Takes an exclusive lock for the process's lifetime, so that two
-    /// sequencers never sign on one store. Returns the open descriptor.
+    /// sequencers never sign on one store. The lock is on the directory
+    /// itself: unlike a lock file, it cannot be deleted away while held.
+    /// Returns the open descriptor.
     public func lockForServing() throws -> Int32 {
-        let fd = open(lockPath, O_RDWR | O_CREAT, 0o600)
-        guard fd >= 0 else { throw Failure("cannot open \(lockPath): \(String(cString: strerror(errno)))") }
+        let fd = open(url.path, O_RDONLY | O_DIRECTORY)
+        guard fd >= 0 else { throw Failure("cannot open \(url.path): \(String(cString: strerror(errno)))") }
         guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
             close(fd)
-            throw Failure("another greffe serve is running on \(url.path) (\(lockPath) is locked); refusing to start a second sequencer")
+            throw Failure("another greffe serve is running on \(url.path) (the directory is locked); refusing to start a second sequencer")
         }
         return fd
     }

@@ -46,6 +46,11 @@ extension SQLiteStore {
         for leftover in [partial, partial + "-journal", partial + "-wal", partial + "-shm"] {
             try? files.removeItem(atPath: leftover)
         }
+        // The copy holds event bodies and salts: mode 0600 from the start (SQLite
+        // gives its journal the same mode), and O_EXCL so no one else's file is reused.
+        let fd = open(partial, O_WRONLY | O_CREAT | O_EXCL, 0o600)
+        guard fd >= 0 else { throw StoreError(.unavailable, "cannot create \(partial): \(String(cString: strerror(errno)))") }
+        close(fd)
         do {
             try copyOnline(from: source, to: partial)
             let summary = try verifyDatabaseFile(at: partial)
@@ -65,9 +70,11 @@ extension SQLiteStore {
 
     /// `sqlite3_backup_init/step/finish` from `source` into a new file `destination`.
     static func copyOnline(from source: String, to destination: String) throws {
-        // Read-write without CREATE would need other flags; `source` exists (checked above).
+        // Opened read-write because a WAL reader needs the -shm file; it exists
+        // (checked above), so nothing is created, and query_only keeps it a reader.
         let from = try SQLiteConnection(path: source)
         try from.execute("PRAGMA busy_timeout = 5000")
+        try from.execute("PRAGMA query_only = 1")
         let to = try SQLiteConnection(path: destination)
         try to.execute("PRAGMA busy_timeout = 5000")
         guard let backup = sqlite3_backup_init(to.handle, "main", from.handle, "main") else {
@@ -94,10 +101,10 @@ extension SQLiteStore {
     }
 
     /// Checks a ledger database file without changing its contents: it opens,
-    /// passes `PRAGMA integrity_check`, has this code's schema version, its
-    /// entries and tree size agree, every node of the tree is present, the
-    /// last entry matches its leaf hash, and the latest checkpoint's root
-    /// recomputes from the stored nodes. Does not check signatures (the file
+    /// passes `PRAGMA integrity_check`, has this code's schema version, and the
+    /// whole tree recomputed from its entries (the prev chain, every stored
+    /// node, the number of nodes) gives its latest checkpoint's root. O(n) in
+    /// the entries: a restore is rare, and a backup is checked before it is trusted. Does not check signatures (the file
     /// holds no key): callers verify `latestCheckpoint.note` with the verifier key.
     public static func verifyDatabaseFile(at path: String) throws -> DatabaseFileSummary {
         guard FileManager.default.fileExists(atPath: path) else {
@@ -142,18 +149,62 @@ extension SQLiteStore {
         }
 
         let reader = FileNodeReader(statement: try db.statement("SELECT hash FROM nodes WHERE level = ? AND idx = ?"))
-        let treeRoot = try MerkleTree.root(size: treeSize, reader: reader)
-        if treeSize > 0 {
-            let last = try db.statement("SELECT entry FROM entries WHERE idx = ?")
-            last.bind(1, treeSize - 1)
-            guard try last.step() else { throw StoreError(.inconsistent, "\(path): entry \(treeSize - 1) is missing") }
+        let latestRoot = try db.statement("SELECT size, root FROM checkpoints ORDER BY size DESC LIMIT 1")
+        let checkpointSize: UInt64? = try latestRoot.step() ? latestRoot.uint64(0) : nil
+        let checkpointRoot: Hash? = checkpointSize == nil ? nil : try latestRoot.hash(1)
+        latestRoot.reset()
+        if let checkpointSize, checkpointSize > treeSize {
+            throw StoreError(.inconsistent, "\(path): checkpoint of size \(checkpointSize) is beyond the stored tree of \(treeSize)")
+        }
+
+        // The whole tree, recomputed from the entries: every entry decodes at its
+        // index, its prev is the previous leaf hash, every stored node (leaves and
+        // interior) equals the recomputed one and no other node is stored.
+        var frontier = MerkleFrontier()
+        var previous = Hash.zero
+        var completed: [MerkleFrontier.Node] = []
+        var nodeCount: UInt64 = 0
+        var rootAtCheckpoint: Hash? = checkpointSize == 0 ? MerkleHash.emptyRoot : nil
+        let entries = try db.statement("SELECT idx, entry FROM entries ORDER BY idx")
+        while try entries.step() {
+            let index = entries.uint64(0)
+            guard index == frontier.size else {
+                throw StoreError(.inconsistent, "\(path): entry \(frontier.size) is missing (next stored is \(index))")
+            }
+            let bytes = entries.blob(1)
             let entry: LedgerEntry
-            do { entry = try LedgerEntry(decoding: last.blob(0)) } catch {
-                throw StoreError(.inconsistent, "\(path): entry \(treeSize - 1) does not decode: \(error)")
+            do { entry = try LedgerEntry(decoding: bytes) } catch {
+                throw StoreError(.inconsistent, "\(path): entry \(index) does not decode: \(error)")
             }
-            guard entry.index == treeSize - 1, entry.leafHash == (try reader.node(level: 0, index: treeSize - 1)) else {
-                throw StoreError(.inconsistent, "\(path): the last entry does not match its leaf hash")
+            guard entry.index == index else { throw StoreError(.inconsistent, "\(path): entry \(index) says it is entry \(entry.index)") }
+            guard entry.prev == previous else { throw StoreError(.inconsistent, "\(path): entry \(index) breaks the prev hash chain") }
+            previous = MerkleHash.leaf(bytes)
+            completed.removeAll(keepingCapacity: true)
+            frontier.append(previous) { completed.append($0) }
+            for node in completed {
+                guard try reader.node(level: node.level, index: node.index) == node.hash else {
+                    throw StoreError(.inconsistent, "\(path): stored node at level \(node.level), index \(node.index) differs from the one recomputed from the entries")
+                }
             }
+            nodeCount += UInt64(completed.count)
+            if frontier.size == checkpointSize { rootAtCheckpoint = frontier.root }
+        }
+        guard frontier.size == treeSize else {
+            throw StoreError(.inconsistent, "\(path): tree size \(treeSize) but \(frontier.size) entries")
+        }
+        let storedNodes = try db.statement("SELECT COUNT(*) FROM nodes")
+        _ = try storedNodes.step()
+        guard storedNodes.uint64(0) == nodeCount else {
+            throw StoreError(.inconsistent, "\(path): \(storedNodes.uint64(0)) tree nodes stored, \(nodeCount) expected")
+        }
+        let treeRoot = frontier.root
+        guard try MerkleTree.root(size: treeSize, reader: reader) == treeRoot else {
+            throw StoreError(.inconsistent, "\(path): the stored nodes give another root than the entries")
+        }
+        if let checkpointRoot, let checkpointSize, rootAtCheckpoint != checkpointRoot {
+            throw StoreError(
+                .inconsistent,
+                "\(path): the entries recompute to \(rootAtCheckpoint?.base64 ?? "?") at size \(checkpointSize), but the latest checkpoint says \(checkpointRoot.base64)")
         }
 
         let latest = try db.statement("SELECT size, root, note, signed_at FROM checkpoints ORDER BY size DESC LIMIT 1")
@@ -163,12 +214,6 @@ extension SQLiteStore {
                 size: latest.uint64(0), root: try latest.hash(1), note: latest.string(2), signedAtMilliseconds: latest.uint64(3))
             guard stored.size <= treeSize else {
                 throw StoreError(.inconsistent, "\(path): checkpoint of size \(stored.size) is beyond the stored tree of \(treeSize)")
-            }
-            let recomputed = try MerkleTree.root(size: stored.size, reader: reader)
-            guard recomputed == stored.root else {
-                throw StoreError(
-                    .inconsistent,
-                    "\(path): the tree recomputes to \(recomputed.base64) at size \(stored.size), but the checkpoint says \(stored.root.base64)")
             }
             let parsed: Checkpoint
             do {

@@ -28,6 +28,9 @@ public final class SQLiteStore: LedgerStore, Sendable {
         // Erased bodies must not linger in free pages of the file.
         try writer.execute("PRAGMA secure_delete = ON")
         try SQLiteStore.migrate(writer)
+        guard sqlite3_db_readonly(writer.handle, "main") == 0 else {
+            throw StoreError(.unavailable, "database \(path) is read-only; greffe needs to write it")
+        }
         var readers: [ReaderSlot] = []
         for _ in 0..<max(1, readerCount) {
             let reader = try SQLiteConnection(path: path)
@@ -81,6 +84,19 @@ public final class SQLiteStore: LedgerStore, Sendable {
             secret_hash BLOB NOT NULL UNIQUE, created_at INTEGER NOT NULL, revoked_at INTEGER);
         INSERT INTO meta (key, value) VALUES ('tree_size', '0');
         """
+
+    /// Reads every page (`PRAGMA quick_check`); throws `.unavailable` naming the damage.
+    public func checkIntegrity() throws {
+        try writer.withLock { db in
+            defer { db.releaseStatements() }
+            let check = try db.statement("PRAGMA quick_check")
+            var problems: [String] = []
+            while try check.step() { problems.append(check.string(0)) }
+            guard problems == ["ok"] else {
+                throw StoreError(.unavailable, "database file \(path) is damaged: \(problems.prefix(3).joined(separator: "; "))")
+            }
+        }
+    }
 
     // MARK: - Connections
 

@@ -76,6 +76,13 @@ struct RestoreCommand: ParsableCommand {
             recomputes to its latest checkpoint's root), fsynced and renamed to \
             DIR/greffe.sqlite. When DIR/signing.key or --vkey is there, the latest \
             checkpoint's signature is checked too and DIR/verifier.vkey is written.
+
+            A restore rolls the log back to the backup: events acknowledged after it \
+            are not there (platforms re-send them; they get new indices), and if the \
+            lost ledger had signed checkpoints beyond the backup's tree size, the \
+            restored one will sign different roots for those sizes, which any monitor \
+            holding the old checkpoints will see as a fork. Restore only a ledger that \
+            is lost, from its newest backup, and say so to the log's monitors.
             """
     )
 

@@ -3,6 +3,7 @@ import Foundation
 import GreffeLedger
 import GreffeServer
 import Hummingbird
+import HummingbirdCore
 import Logging
 import Metrics
 import Prometheus
@@ -21,6 +22,9 @@ struct ServeCommand: AsyncParsableCommand {
 
     @Option(name: .long, help: "Seconds between signed checkpoints at most (decimal allowed).")
     var checkpointInterval: Double = 1
+
+    @Flag(name: .long, help: "Skip SQLite's quick_check of the whole database file at start-up (it reads every page).")
+    var skipIntegrityCheck = false
 
     @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "info"
@@ -53,6 +57,10 @@ struct ServeCommand: AsyncParsableCommand {
         defer { close(lock) }
         let signer = try directory.loadSigner()
         let store = try directory.openStore()
+        if !skipIntegrityCheck {
+            // A damaged file must stop the service before it signs anything.
+            try store.checkIntegrity()
+        }
         let ledger = try await Ledger.open(
             store: store, signer: signer, checkpointInterval: .milliseconds(Int(checkpointInterval * 1000)), logger: logger)
 
@@ -66,7 +74,12 @@ struct ServeCommand: AsyncParsableCommand {
         let (host, port) = try parseListen()
         let app = Application(
             router: router,
-            configuration: .init(address: .hostname(host, port: port), serverName: "greffe"),
+            // Idle connections are closed after 30 s and at most 2,000 are open at once,
+            // so idle or slow clients cannot exhaust descriptors.
+            server: .http1(configuration: .init(idleTimeout: .seconds(30))),
+            configuration: .init(
+                address: .hostname(host, port: port), serverName: "greffe",
+                availableConnectionsDelegate: MaximumAvailableConnections(2_000)),
             services: [LedgerService(ledger: ledger)],
             logger: logger
         )

@@ -308,3 +308,39 @@ struct EntryLayoutTests {
         #expect(entry.withUnsafeBytes { EntryLayout.leafHash($0) } == MerkleHash.leaf(entry))
     }
 }
+
+@Suite("TiledLogBuilder")
+struct TiledLogBuilderTests {
+    /// The C2SP contents of a hash tile, straight from the tree's nodes.
+    private func expectedTile(_ tile: Tile, tree: MemoryTree) -> [UInt8] {
+        (0..<UInt64(tile.width)).flatMap { offset in
+            try! tree.node(level: tile.nodeLevel, index: tile.firstNode + offset).bytes
+        }
+    }
+
+    @Test("tiles and root agree with MerkleTree over every node, for every size up to 600 and past a level-1 tile")
+    func agreesWithTree() {
+        var rng = SplitMix64(seed: 17)
+        let entries = (0..<(65_536 + 300)).map { i in [UInt8](repeating: UInt8(i & 0xff), count: 1 + Int(rng.next() % 40)) }
+        let tree = MemoryTree(leaves: entries.map { MerkleHash.leaf($0) })
+        var builder = TiledLogBuilder()
+        var emitted: [String: [UInt8]] = [:]
+        for (i, entry) in entries.enumerated() {
+            builder.append(entry) { tile, bytes in
+                #expect(emitted.updateValue(bytes, forKey: tile.path) == nil, "\(tile.path) emitted twice")
+                if case .hashes = tile.kind { #expect(bytes == expectedTile(tile, tree: tree), "\(tile.path)") }
+            }
+            let size = UInt64(i + 1)
+            if size <= 600 || size == UInt64(entries.count) || size % 4099 == 0 {
+                #expect(builder.root == tree.root(size: size), "root at size \(size)")
+                for (tile, bytes) in builder.partialTiles {
+                    #expect(tile.exists(inTreeOfSize: size) && !tile.isFull)
+                    if case .hashes = tile.kind { #expect(bytes == expectedTile(tile, tree: tree), "\(tile.path) at size \(size)") }
+                    else { #expect(EntryBundle.decode(bytes) == Array(entries[Int(tile.firstNode)..<Int(tile.firstNode) + tile.width])) }
+                }
+            }
+        }
+        #expect(emitted["tile/1/000"] != nil)
+        #expect(EntryBundle.decode(emitted["tile/entries/100"]!) == Array(entries[25_600..<25_856]))
+    }
+}

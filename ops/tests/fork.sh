@@ -269,20 +269,31 @@ rm -f "$DATA/serve.lock"
 start_serve E "$DATA"
 if wait_up E; then
     bad "serve.lock deleted while $S runs: a second greffe serve (E) STARTED on the same directory — the lock is a deletable file (DataDirectory.lockForServing flocks DIR/serve.lock; locking the database file itself would survive this)"
-    # Does the store still refuse the fork? Append through both and check.
+    # Does the store still refuse a fork? Append through both, then restart the survivor and check.
     client append "$URL_E" "$TOKEN" e 0 20 20 "$WORK/acks-e.jsonl" >"$WORK/e.out" 2>&1
-    client append "$SURL" "$TOKEN" s2 0 20 20 "$ACKS" >/dev/null 2>&1
+    client append "$SURL" "$TOKEN" s2 0 20 20 "$ACKS" >"$WORK/s2.out" 2>&1
     client append "$URL_E" "$TOKEN" e 100 20 20 "$WORK/acks-e.jsonl" >>"$WORK/e.out" 2>&1
     log "     appends through E: $(tr '\n' ' ' <"$WORK/e.out" | cut -c1-200)"
+    log "     append through $S after E appended: $(tail -n 1 "$WORK/s2.out" | cut -c1-250)"
+    log "     $S's /healthz now: $(curl -s "$SURL/healthz")"
     [[ -s $WORK/acks-e.jsonl ]] && cat "$WORK/acks-e.jsonl" >>"$ACKS"
+    client checkpoint "$URL_E" "$CPS" >/dev/null
     kill -KILL "$PID_E"; wait "$PID_E" 2>/dev/null
-    NEEDED=$(client needed "$ACKS")
-    client wait_covered "$SURL" "$NEEDED" >/dev/null 2>&1
-    client checkpoint "$SURL" "$CPS" >/dev/null
-    if "$CHECK" -url "$SURL" -vkey "$DATA/verifier.vkey" -acks "$ACKS" -old-checkpoints "$CPS" >"$WORK/check-e.log" 2>&1; then
-        log "     (no fork resulted: the store's tree-size check refused the stale sequencer's batches)"
+    kill -TERM "$SPID"; wait_exit "$S" 20
+    start_serve R "$DATA"
+    if wait_up R; then
+        S=R; SPID=$PID_R; SURL=$URL_R
+        NEEDED=$(client needed "$ACKS")
+        client wait_covered "$SURL" "$NEEDED" >/dev/null 2>&1
+        client checkpoint "$SURL" "$CPS" >/dev/null
+        client roots "$CPS" >/dev/null || bad "two sequencers signed two roots for one size: $(client roots "$CPS" 2>&1)"
+        if "$CHECK" -url "$SURL" -vkey "$DATA/verifier.vkey" -acks "$ACKS" -old-checkpoints "$CPS" >"$WORK/check-e.log" 2>&1; then
+            log "     after restarting: tlogcheck passes — no fork; the store's tree-size check refused the stale sequencer's batches (it answered 503 until restarted)"
+        else
+            bad "two sequencers produced an inconsistent log: $(grep -m3 FAIL "$WORK/check-e.log")"
+        fi
     else
-        bad "two sequencers produced an inconsistent log: $(grep -m3 FAIL "$WORK/check-e.log")"
+        bad "serve did not restart after the two-sequencer episode: $(tail -n 3 "$WORK/serve-R.log")"
     fi
 else
     expect_refusal E "serve after serve.lock was deleted"

@@ -425,40 +425,49 @@ public final class SQLiteStore: LedgerStore, Sendable {
     public func searchEvents(_ query: EventQuery) async throws -> [UInt64] {
         var conditions: [String] = []
         var binders: [(SQLiteStatement, Int32) -> Void] = []
+        // With a content hash, walk that term's (term, idx) index in idx order and join the
+        // events; otherwise walk events by the most selective index. A unary + keeps SQLite
+        // from choosing the broad kind index when a narrower one applies.
+        let narrowed = query.contentHash != nil || query.account != nil || query.timeRange != nil || query.eventIDs != nil
+        var from = "events e"
+        var order = "e.idx"
+        if let term = query.contentHash {
+            from = "content_terms t JOIN events e ON e.idx = t.idx"
+            order = "t.idx"
+            conditions.append("t.term = ?")
+            binders.append { $0.bind($1, term) }
+        }
         if let ids = query.eventIDs {
             if ids.isEmpty { return [] }
-            conditions.append("event_id IN (\(Array(repeating: "?", count: ids.count).joined(separator: ", ")))")
+            conditions.append("e.event_id IN (\(Array(repeating: "?", count: ids.count).joined(separator: ", ")))")
             for id in ids { binders.append { $0.bind($1, id) } }
         }
         if let range = query.indexRange {
-            conditions.append("idx >= ? AND idx < ?")
+            conditions.append("\(order) >= ? AND \(order) < ?")
             binders.append { $0.bind($1, range.lowerBound) }
             binders.append { $0.bind($1, range.upperBound) }
         }
         if let after = query.afterIndex {
-            conditions.append("idx > ?")
+            conditions.append("\(order) > ?")
             binders.append { $0.bind($1, after) }
         }
         if let account = query.account {
-            conditions.append("account = ?")
+            conditions.append(query.contentHash == nil ? "e.account = ?" : "+e.account = ?")
             binders.append { $0.bind($1, account) }
-        }
-        if let term = query.contentHash {
-            conditions.append("idx IN (SELECT idx FROM content_terms WHERE term = ?)")
-            binders.append { $0.bind($1, term) }
         }
         if let kinds = query.kinds {
             if kinds.isEmpty { return [] }
-            conditions.append("kind IN (\(Array(repeating: "?", count: kinds.count).joined(separator: ", ")))")
+            conditions.append("\(narrowed ? "+" : "")e.kind IN (\(Array(repeating: "?", count: kinds.count).joined(separator: ", ")))")
             for kind in kinds { binders.append { $0.bind($1, kind) } }
         }
         if let range = query.timeRange {
-            conditions.append("occurred_at >= ? AND occurred_at < ?")
+            let column = query.contentHash == nil && query.account == nil ? "e.occurred_at" : "+e.occurred_at"
+            conditions.append("\(column) >= ? AND \(column) < ?")
             binders.append { $0.bind($1, range.lowerBound) }
             binders.append { $0.bind($1, range.upperBound) }
         }
         let whereClause = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
-        let sql = "SELECT idx FROM events \(whereClause) ORDER BY idx LIMIT ?"
+        let sql = "SELECT e.idx FROM \(from) \(whereClause) ORDER BY \(order) LIMIT ?"
         let limit = max(0, query.limit)
         return try read { db in
             let statement = try db.statement(sql)

@@ -302,8 +302,19 @@ final class ProgressMeter: Sendable {
         clear()
         guard !quiet else { return }
         let rate = report.seconds > 0 ? Double(report.entriesReplayed) / report.seconds : 0
+        let memory = ProgressMeter.peakResidentKilobytes().map { String(format: ", peak memory %.1f MiB", Double($0) / 1024) } ?? ""
         write(
-            "\(label): replayed \(report.entriesReplayed) entries in \(String(format: "%.3f", report.seconds)) s (\(ProgressMeter.rate(rate)) entries/s), read \(report.tilesRead) tiles (\(String(format: "%.1f", Double(report.bytesRead) / 1e6)) MB)\n")
+            "\(label): replayed \(report.entriesReplayed) entries in \(String(format: "%.3f", report.seconds)) s (\(ProgressMeter.rate(rate)) entries/s), read \(report.tilesRead) tiles (\(String(format: "%.1f", Double(report.bytesRead) / 1e6)) MB)\(memory)\n")
+    }
+
+    /// This process's peak resident set (VmHWM, Linux). Unlike getrusage's
+    /// ru_maxrss it is not inherited across exec from a spawning parent.
+    static func peakResidentKilobytes() -> Int? {
+        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return nil }
+        for line in status.split(separator: "\n") where line.hasPrefix("VmHWM:") {
+            return line.split(separator: " ").dropFirst().first.flatMap { Int($0) }
+        }
+        return nil
     }
 
     private func write(_ text: String) {

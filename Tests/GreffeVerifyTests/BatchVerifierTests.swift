@@ -161,3 +161,21 @@ struct BatchVerifierTests {
         #expect(BatchVerifier.verify([], treeSize: 5, root: .zero).isEmpty)
     }
 }
+
+@Suite("BatchVerifier.proofLength")
+struct ProofLengthTests {
+    @Test("the closed form equals running §2.1.3.2's steps")
+    func closedForm() {
+        for size in UInt64(1)...600 {
+            for index in 0..<size {
+                #expect(BatchVerifier.proofLength(index: index, size: size) == BatchVerifier.proofLengthBySteps(index: index, size: size))
+            }
+        }
+        var rng = SplitMix64(seed: 99)
+        for _ in 0..<100_000 {
+            let size = 1 + rng.next() >> (rng.next() % 64)
+            let index = rng.next() % size
+            #expect(BatchVerifier.proofLength(index: index, size: size) == BatchVerifier.proofLengthBySteps(index: index, size: size))
+        }
+    }
+}

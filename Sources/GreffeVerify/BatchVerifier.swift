@@ -24,16 +24,23 @@ public struct InclusionClaim: Sendable, Hashable {
 /// close together meet low, and every walk passes through the same few
 /// nodes near the root. Sorted by leaf index, claims that share a node are
 /// neighbours, so one cached step per level — "the parent of `left` and
-/// `right` hashed to `out`" — lets every later claim with
-/// the same inputs reuse the hash instead of computing it again (a left
-/// child's claim and its sibling's meet at their parent from both sides).
-/// Reuse happens only on identical inputs, so each claim gets exactly the value
-/// the step-by-step algorithm would compute: a claim fails here exactly when
+/// `right` hashed to `out`" — lets every later claim with the same inputs
+/// reuse the hash instead of computing it again (a left child's claim and
+/// its sibling's meet at their parent from both sides). Reuse happens only
+/// on identical inputs, so each claim gets exactly the value the
+/// step-by-step algorithm would compute: a claim fails here exactly when
 /// `ProofVerifier.verifyInclusion` fails on it, with the same error.
 ///
 /// For valid claims the work is one hash per distinct node on the union of
 /// their paths: 1,000,000 random proofs into a 2²⁰-leaf tree need about
-/// 1.3 million node hashes instead of 20 million.
+/// 965,000 node hashes instead of 20 million.
+///
+/// Cost beyond the hashes: the claims are copied once, in input order, into
+/// slots in walk order (one leaf hash and ⌈log₂ n⌉ proof hashes each), so
+/// that the walk reads memory in sequence rather than one scattered proof
+/// array per claim — that took three quarters of the time. Memory is
+/// therefore about the size of the claims again, for the duration of the call.
+/// Buckets of leaf indices are walked on `threads` cores.
 public enum BatchVerifier {
     /// The verdicts and the work done.
     public struct Outcome: Sendable {
@@ -69,6 +76,7 @@ public enum BatchVerifier {
                      "Hash must be 32 contiguous bytes")
         let count = claims.count
         guard count > 0 else { return Outcome(errors: [], nodeHashes: 0) }
+        precondition(count < Int(Int32.max), "more than 2³¹ − 1 claims in one batch: split it")
         let threads = max(1, threads)
         // Buckets are ranges of leaf indices, so claims that share nodes land in
         // the same bucket; a few buckets per thread keep the cores evenly busy

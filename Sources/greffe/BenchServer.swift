@@ -57,7 +57,12 @@ struct WrkResult {
         var env = ProcessInfo.processInfo.environment
         env.merge(environment) { $1 }
         let output = try BenchContext.capture(arguments, environment: env)
-        // Our scripts print: "…, <rate label> N, p50 X ms, p99 Y ms".
+        // Our scripts print: "requests N, non-2xx M, <rate label> R, p50 X ms, p99 Y ms"; any refusal makes the figure void.
+        if let line = output.split(separator: "\n").first(where: { $0.hasPrefix("requests ") }),
+            let refused = line.split(separator: ",").dropFirst().first?.split(separator: " ").last.flatMap({ Int($0) }), refused > 0
+        {
+            throw CommandFailure("bench: \(refused) requests were refused: \(output.suffix(600))")
+        }
         if let line = output.split(separator: "\n").last(where: { $0.contains("p99") && $0.contains("p50") }) {
             let numbers = line.split(whereSeparator: { $0 == "," }).map { part in
                 Double(part.split(separator: " ").filter { Double($0) != nil }.last ?? "") ?? 0
@@ -173,7 +178,9 @@ struct ServeBenchmark: Benchmark {
         context.say("serve: filling the log (100,000 events)")
         var environment = ["GREFFE_TOKEN": server.appendToken, "GREFFE_RUN": "f\(getpid())", "GREFFE_BATCH": "100"]
         while try server.treeSize() < 100_000 {
+            let before = try server.treeSize()
             _ = try WrkResult.run(context, script: "append.lua", connections: 8, url: server.url, environment: environment)
+            guard try server.treeSize() > before else { throw CommandFailure("bench serve: appends do not land (see append.lua's HTTP error above)") }
         }
         let size = try server.treeSize()
         environment = ["GREFFE_SIZE": "\(size)"]

@@ -12,9 +12,15 @@ local token = os.getenv("GREFFE_TOKEN")
 local batch = tonumber(os.getenv("GREFFE_BATCH") or "100")
 local run = os.getenv("GREFFE_RUN") or tostring(os.time())
 
+-- A valid generation.requested (Schemas/events/), about 600 bytes like a real one.
 local function event(n)
-  return string.format('{"event_id":"bench-%s-%d-%d","kind":"generation.requested","account":"hmac-sha256:%064x","n":%d}',
-    run, thread_id, n, n, n)
+  return string.format('{"event_id":"bench-%s-%d-%d","kind":"generation.requested","occurred_at":"2026-11-25T10:00:00Z",'
+    .. '"platform":"bench.example","schema_version":1,"account":"hmac-sha256:%064x","subscription_tier":"premium",'
+    .. '"model":{"name":"imagine","version":"3.1"},"prompt":{"sha256":"%064x"},'
+    .. '"input_images":[{"sha256":"%064x","pdq":"%064x"}],'
+    .. '"flags":{"real_person_detected":true,"minor_suspected":false,"nudity_requested":false},'
+    .. '"decision":{"outcome":"allowed","classifiers":[{"label":"sexual","score":0.02}]}}',
+    run, thread_id, n, n % 10000, n, n * 7, n * 13)
 end
 
 function request()
@@ -31,6 +37,13 @@ function request()
     body = '{"events":[' .. table.concat(parts, ",") .. ']}'
   end
   return wrk.format("POST", "/v1/events", {["Authorization"] = "Bearer " .. token, ["Content-Type"] = "application/json"}, body)
+end
+
+function response(status, headers, body)
+  if status >= 300 and not reported then
+    reported = true
+    io.stderr:write("append.lua: HTTP " .. status .. ": " .. string.sub(body, 1, 300) .. "\n")
+  end
 end
 
 function done(summary, latency, requests)

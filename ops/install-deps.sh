@@ -15,3 +15,9 @@ if [ ${#missing[@]} -gt 0 ]; then
     $sudo_cmd apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
+
+# Python packages the schema-agreement test uses (python-jsonschema, Draft 2020-12 with format checks).
+if ! python3 -c 'import jsonschema, referencing, rfc3339_validator' 2>/dev/null; then
+    echo "installing: jsonschema rfc3339-validator (PyPI)"
+    python3 -m pip install --quiet jsonschema rfc3339-validator
+fi

@@ -3,15 +3,19 @@ import GreffeLedger
 import GreffeStore
 public import Hummingbird
 import Logging
+import Metrics
 
 /// Every error the API answers with: a status and `{"error": "<message>"}`.
 public struct APIError: HTTPResponseError, CustomStringConvertible {
     public let status: HTTPResponse.Status
     public let message: String
+    /// Seconds for a Retry-After header (429).
+    public let retryAfter: Int?
 
-    public init(_ status: HTTPResponse.Status, _ message: String) {
+    public init(_ status: HTTPResponse.Status, _ message: String, retryAfter: Int? = nil) {
         self.status = status
         self.message = message
+        self.retryAfter = retryAfter
     }
 
     public var description: String { "\(status.code) \(message)" }
@@ -19,6 +23,7 @@ public struct APIError: HTTPResponseError, CustomStringConvertible {
     public func response(from request: Request, context: some RequestContext) throws -> Response {
         var headers: HTTPFields = [.contentType: "application/json"]
         if status == .unauthorized { headers[.wwwAuthenticate] = "Bearer" }
+        if let retryAfter { headers[.retryAfter] = String(retryAfter) }
         let body: JSONValue = ["error": .string(message)]
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: body.canonicalBytes())))
     }
@@ -30,10 +35,13 @@ public struct APIError: HTTPResponseError, CustomStringConvertible {
 /// Turns every failure into the API's JSON error shape: framework errors keep
 /// their status, unexpected ones become a 500 whose details stay in the log.
 struct JSONErrorMiddleware<Context: RequestContext>: RouterMiddleware {
+    let rateLimited = Counter(label: "greffe_rate_limited_requests_total")
+
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         do {
             return try await next(request, context)
         } catch let error as APIError {
+            if error.status == .tooManyRequests { rateLimited.increment() }
             throw error
         } catch let error as StoreError {
             // Storage trouble is the service's state, not the request's fault: 503, nothing written.

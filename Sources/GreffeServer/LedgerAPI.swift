@@ -15,6 +15,9 @@ public struct LedgerAPI: Sendable {
     /// How long `?wait=checkpoint` waits before answering 503.
     public var receiptTimeout: Duration = .seconds(30)
 
+    /// Per-token request budgets (429 past them).
+    public var rateLimiter = RateLimiter()
+
     public init(ledger: Ledger, metricsText: (@Sendable () -> [UInt8])? = nil) {
         self.ledger = ledger
         self.tokens = TokenAuthority(store: ledger.store)
@@ -201,7 +204,13 @@ public struct LedgerAPI: Sendable {
         }
         guard header.hasPrefix("Bearer ") else { throw APIError(.unauthorized, "the Authorization header must be \"Bearer <token>\"") }
         switch try await tokens.check(token: String(header.dropFirst(7)), for: role) {
-        case .granted(let record): return record
+        case .granted(let record):
+            if let wait = rateLimiter.take(record) {
+                throw APIError(
+                    .tooManyRequests, "token \(record.name) is over its request budget; retry in \(String(format: "%.1f", wait)) s",
+                    retryAfter: Int(wait.rounded(.up)))
+            }
+            return record
         case .unknown: throw APIError(.unauthorized, "unknown token")
         case .revoked: throw APIError(.unauthorized, "this token has been revoked")
         case .wrongRole(let record): throw APIError(.forbidden, "a token of role \(record.role.rawValue) cannot do this; it needs role \(role.rawValue)")

@@ -16,13 +16,23 @@ struct RestartTests {
             receipts += try await first.ledger.append((0..<50).map { submission("one-\(round)-\($0)") })
             checkpoints.append(try await first.ledger.waitForCheckpoint(covering: UInt64(receipts.count)))
         }
-        // Queued when the stop comes: must still be committed and covered by the last checkpoint.
-        async let late = first.ledger.append((0..<10).map { submission("late-\($0)") })
+        // Racing the stop: if the append was queued it must be committed and covered by the
+        // last checkpoint; if it came too late it must be refused and leave nothing behind.
+        let late = Task { try await first.ledger.append((0..<10).map { submission("late-\($0)") }) }
         try await Task.sleep(for: .milliseconds(1))
         await first.stop()
-        receipts += try await late
+        var lateRefused = false
+        switch await late.result {
+        case .success(let lateReceipts): receipts += lateReceipts
+        case .failure(let error):
+            #expect((error as? LedgerError)?.code == .shuttingDown)
+            lateRefused = true
+        }
 
         let second = try await TestLedger.make(directory: first.directory, signer: first.signer)
+        if lateRefused {
+            #expect(try await second.store.locateEvents(ids: (0..<10).map { "late-\($0)" }).isEmpty)
+        }
         #expect(second.ledger.treeSize == UInt64(receipts.count))
         #expect(second.ledger.latestCheckpoint.size == UInt64(receipts.count))
         receipts += try await second.ledger.append((0..<70).map { submission("two-\($0)") })

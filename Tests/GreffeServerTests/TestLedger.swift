@@ -38,15 +38,19 @@ struct TestLedger {
         await running.value
     }
 
-    func application() -> some ApplicationProtocol {
+    func application(rateLimiter: RateLimiter = RateLimiter()) -> some ApplicationProtocol {
         let router = Router()
-        LedgerAPI(ledger: ledger).addRoutes(to: router)
+        var api = LedgerAPI(ledger: ledger)
+        api.rateLimiter = rateLimiter
+        api.addRoutes(to: router)
         return Application(router: router)
     }
 
     /// Runs `body` against the API in-process, then stops the ledger.
-    func withClient<T: Sendable>(_ body: @Sendable (any TestClientProtocol) async throws -> T) async throws -> T {
-        let result = try await application().test(.router, body)
+    func withClient<T: Sendable>(
+        rateLimiter: RateLimiter = RateLimiter(), _ body: @Sendable (any TestClientProtocol) async throws -> T
+    ) async throws -> T {
+        let result = try await application(rateLimiter: rateLimiter).test(.router, body)
         await stop()
         return result
     }

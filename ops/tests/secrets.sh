@@ -61,8 +61,10 @@ SECRETS=$WORK/secrets.txt
 import base64, sys
 key = open(sys.argv[1]).read().strip()
 print(key)
-raw = base64.b64decode(key.rsplit("+", 1)[1])
-print(key.rsplit("+", 1)[1])                 # base64(0x01 || seed)
+# PRIVATE+KEY+name+keyid+base64: the base64 itself may contain "+".
+encoded = key.split("+", 4)[4]
+raw = base64.b64decode(encoded)
+print(encoded)                               # base64(0x01 || seed)
 print(base64.b64encode(raw[1:]).decode())    # base64(seed)
 print(base64.b64encode(raw[1:]).decode().rstrip("=")[:24])  # a long prefix of it
 print(raw[1:].hex())                         # seed in hex

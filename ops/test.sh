@@ -14,5 +14,6 @@ export GREFFE=.build/debug/greffe
 ./ops/tests/faults.sh
 ./ops/tests/backup.sh
 ./ops/tests/secrets.sh
+./ops/tests/tls.sh
 ./ops/tests/audit.sh
 ./ops/tests/interop.sh

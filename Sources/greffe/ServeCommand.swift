@@ -4,6 +4,8 @@ import GreffeLedger
 import GreffeServer
 import Hummingbird
 import HummingbirdCore
+import HummingbirdTLS
+import NIOSSL
 import Logging
 import Metrics
 import Prometheus
@@ -23,6 +25,12 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Seconds between signed checkpoints at most (decimal allowed).")
     var checkpointInterval: Double = 1
 
+    @Option(name: .long, help: "Serve HTTPS with this PEM certificate chain (needs --tls-key).")
+    var tlsCert: String?
+
+    @Option(name: .long, help: "The PEM private key of --tls-cert.")
+    var tlsKey: String?
+
     @Flag(name: .long, help: "Skip SQLite's quick_check of the whole database file at start-up (it reads every page).")
     var skipIntegrityCheck = false
 
@@ -35,6 +43,7 @@ struct ServeCommand: AsyncParsableCommand {
         }
         _ = try parseListen()
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level \(logLevel)") }
+        guard (tlsCert == nil) == (tlsKey == nil) else { throw ValidationError("--tls-cert and --tls-key go together") }
     }
 
     private func parseListen() throws -> (host: String, port: Int) {
@@ -44,6 +53,23 @@ struct ServeCommand: AsyncParsableCommand {
         if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
         guard !host.isEmpty else { throw ValidationError("--listen needs a host, e.g. 127.0.0.1:8080") }
         return (host, port)
+    }
+
+    /// HTTP/1.1, over TLS when a certificate is given. Idle connections close after 30 s.
+    private func httpServer() throws -> HTTPServerBuilder {
+        let http1 = HTTPServerBuilder.http1(configuration: .init(idleTimeout: .seconds(30)))
+        guard let tlsCert, let tlsKey else { return http1 }
+        do {
+            let chain = try NIOSSLCertificate.fromPEMFile(tlsCert).map { NIOSSLCertificateSource.certificate($0) }
+            let key = try NIOSSLPrivateKey(file: tlsKey, format: .pem)
+            let configuration = TLSConfiguration.makeServerConfiguration(certificateChain: chain, privateKey: .privateKey(key))
+            // Built once here so that a key that does not match the certificate stops start-up, not the first connection.
+            _ = try NIOSSLContext(configuration: configuration)
+            return try .tls(http1, tlsConfiguration: configuration)
+        } catch {
+            // The key's contents never go into the message, only the file names.
+            throw CommandFailure("cannot use --tls-cert \(tlsCert) / --tls-key \(tlsKey): \(error)")
+        }
     }
 
     func run() async throws {
@@ -76,7 +102,7 @@ struct ServeCommand: AsyncParsableCommand {
             router: router,
             // Idle connections are closed after 30 s and at most 2,000 are open at once,
             // so idle or slow clients cannot exhaust descriptors.
-            server: .http1(configuration: .init(idleTimeout: .seconds(30))),
+            server: try httpServer(),
             configuration: .init(
                 address: .hostname(host, port: port), serverName: "greffe",
                 availableConnectionsDelegate: MaximumAvailableConnections(2_000)),

@@ -34,26 +34,8 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 GREFFE=${GREFFE:-$ROOT/.build/debug/greffe}
 NAME=backup
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/greffe-backup.XXXXXX")
-PASSED=0
-FAILED=0
-PIDS=()
-
-log() { printf '%s\n' "$*"; }
-pass() { PASSED=$((PASSED + 1)); log "ok   $*"; }
-bad() { FAILED=$((FAILED + 1)); log "FAIL $*"; }
-finish() {
-    log "$NAME: $PASSED passed, $FAILED failed$([[ $FAILED == 0 ]] || echo " (work directory kept: $WORK)")"
-    [[ $FAILED == 0 ]]
-    exit $?
-}
-die() { bad "$*"; finish; }
-cleanup() {
-    for pid in "${PIDS[@]}"; do
-        if kill -0 "$pid" 2>/dev/null; then kill -KILL "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; fi
-    done
-    if [[ $FAILED == 0 && ${KEEP:-0} != 1 ]]; then rm -rf "$WORK"; fi
-}
-trap cleanup EXIT
+# shellcheck source=lib.sh
+source "$ROOT/ops/tests/lib.sh"
 
 [[ -x $GREFFE ]] || die "greffe binary not found at $GREFFE (set GREFFE)"
 for cmd in go python3 curl; do command -v "$cmd" >/dev/null || die "$cmd not found"; done

@@ -24,6 +24,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
     ],
     targets: [
         // SHA-256 for the hot paths from the system libcrypto (see Sources/CGreffeSHA256).
@@ -54,6 +55,17 @@ let package = Package(
             dependencies: ["GreffeCore", "CSQLite"],
             swiftSettings: strictSettings
         ),
+        // The same storage protocol on PostgreSQL, shared by several nodes (sequencer lease, handovers).
+        .target(
+            name: "GreffePostgres",
+            dependencies: [
+                "GreffeCore", "GreffeStore",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings
+        ),
         // Sequencing, integration, checkpoint signing, tokens.
         .target(
             name: "GreffeLedger",
@@ -80,7 +92,7 @@ let package = Package(
         .executableTarget(
             name: "greffe",
             dependencies: [
-                "GreffeCore", "GreffeStore", "GreffeLedger", "GreffeServer", "GreffeVerify",
+                "GreffeCore", "GreffeStore", "GreffePostgres", "GreffeLedger", "GreffeServer", "GreffeVerify",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
@@ -103,7 +115,11 @@ let package = Package(
         ),
         .testTarget(
             name: "GreffeStoreTests",
-            dependencies: ["GreffeCore", "GreffeStore"],
+            dependencies: [
+                "GreffeCore", "GreffeStore", "GreffePostgres",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+            ],
             swiftSettings: strictSettings
         ),
         .testTarget(

@@ -3,7 +3,7 @@
 # Swift itself comes with the machine image.
 set -euo pipefail
 
-packages=(libsqlite3-dev libssl-dev golang-go golang-golang-x-mod-dev curl python3)
+packages=(libsqlite3-dev libssl-dev golang-go golang-golang-x-mod-dev curl python3 postgresql-15)
 missing=()
 for package in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

@@ -7,6 +7,10 @@ cd "$(dirname "$0")/.."
 
 ./ops/install-deps.sh
 swift build --build-tests
+# The storage suite runs on SQLite and on a throwaway PostgreSQL 15.
+eval "$(./ops/tests/pg.sh start)"
+trap './ops/tests/pg.sh stop "$GREFFE_TEST_PGDATA"' EXIT
+export GREFFE_REQUIRE_POSTGRES=1
 swift test --skip-build
 export GREFFE=.build/debug/greffe
 ./ops/tests/crash.py --cycles 3 --seed 1

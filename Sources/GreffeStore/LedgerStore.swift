@@ -130,11 +130,15 @@ public struct AppendBatch: Sendable {
     public var firstIndex: UInt64
     public var events: [SequencedEvent]
     public var nodes: [MerkleFrontier.Node]
+    /// Appends handed over by other nodes (`SharedLedgerStore`) that this batch
+    /// settles; stored in the same transaction as the entries.
+    public var handoverOutcomes: [HandoverOutcome]
 
-    public init(firstIndex: UInt64, events: [SequencedEvent], nodes: [MerkleFrontier.Node]) {
+    public init(firstIndex: UInt64, events: [SequencedEvent], nodes: [MerkleFrontier.Node], handoverOutcomes: [HandoverOutcome] = []) {
         self.firstIndex = firstIndex
         self.events = events
         self.nodes = nodes
+        self.handoverOutcomes = handoverOutcomes
     }
 
     public var newTreeSize: UInt64 { firstIndex + UInt64(events.count) }
@@ -279,6 +283,62 @@ public protocol LedgerStore: Sendable {
 
     func metadata(_ key: String) async throws -> String?
     func setMetadata(_ key: String, _ value: String) async throws
+}
+
+/// An append request one node handed to the sequencer through a shared store.
+public struct Handover: Sendable, Equatable {
+    public var id: Int64
+    /// The request as the handing node encoded it; opaque to the store.
+    public var payload: [UInt8]
+
+    public init(id: Int64, payload: [UInt8]) {
+        self.id = id
+        self.payload = payload
+    }
+}
+
+/// What the sequencer made of a handed-over request (receipts or a refusal), encoded by the ledger.
+public struct HandoverOutcome: Sendable, Equatable {
+    public var id: Int64
+    public var outcome: [UInt8]
+
+    public init(id: Int64, outcome: [UInt8]) {
+        self.id = id
+        self.outcome = outcome
+    }
+}
+
+/// A store several `greffe serve` nodes share (PostgreSQL). One node at a
+/// time holds the sequencer lease and writes the log; the others hand their
+/// appends over through the store and wait for the outcome.
+///
+/// Contract, beyond `LedgerStore`'s:
+/// - **Lease**: `acquireSequencerLease` succeeds on at most one node at a
+///   time. It holds until `waitForLeaseLoss` returns (the lease's connection
+///   broke) or the process ends; then another node may acquire it.
+/// - **Fencing**: once a node acquires the lease, every later write of an
+///   earlier holder (`append`, `storeCheckpoint`, `resolveHandovers`) throws
+///   `.inconsistent`, so a sequencer that lost its lease cannot extend the tree.
+/// - **Exactly once**: `handOver` is durable when it returns; an `append`
+///   batch settles its `handoverOutcomes` in the transaction that stores its
+///   entries, so a handed-over request is settled exactly when its events are
+///   stored, whichever sequencer does it.
+public protocol SharedLedgerStore: LedgerStore {
+    /// Tries once to become the sequencer; true when this store now holds the lease.
+    func acquireSequencerLease(node: String) async throws -> Bool
+    /// Returns when a lease this store held is lost.
+    func waitForLeaseLoss() async
+    /// The node currently holding the lease and its epoch (number of acquisitions so far), if any.
+    func sequencerLeaseHolder() async throws -> (node: String, epoch: Int64)?
+
+    /// Queues a request for the sequencer, durably; returns its id.
+    func handOver(_ payload: [UInt8]) async throws -> Int64
+    /// Unsettled requests, oldest first.
+    func pendingHandovers(limit: Int) async throws -> [Handover]
+    /// Settles requests that stored no new entry (all refused or re-sent).
+    func resolveHandovers(_ outcomes: [HandoverOutcome]) async throws
+    /// The outcome of a settled request, removing it; nil while unsettled.
+    func takeHandoverOutcome(id: Int64) async throws -> [UInt8]?
 }
 
 /// An event with its private parts, for investigators.

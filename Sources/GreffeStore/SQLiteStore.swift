@@ -232,6 +232,9 @@ public final class SQLiteStore: LedgerStore, Sendable {
     }
 
     public func append(_ batch: AppendBatch) async throws {
+        guard batch.handoverOutcomes.isEmpty else {
+            throw StoreError(.inconsistent, "the SQLite store is not shared: it has no handed-over appends to settle")
+        }
         try await write { db in
             try db.transaction {
                 let size = try SQLiteStore.treeSize(db)

@@ -1,20 +1,29 @@
 import Foundation
 import GreffeCore
+import GreffePostgres
 import GreffeStore
 import Testing
 
 /// The `LedgerStore` contract, one body for every backend.
 enum StoreBackend: String, CaseIterable, Sendable, CustomTestStringConvertible {
     case sqlite
+    case postgres
 
     var testDescription: String { rawValue }
 
-    func make() throws -> any LedgerStore {
+    /// SQLite always; PostgreSQL when `GREFFE_TEST_POSTGRES` names a server
+    /// (`ops/test.sh` starts one, and sets `GREFFE_REQUIRE_POSTGRES` so that
+    /// a missing server fails the run instead of skipping these).
+    static var available: [StoreBackend] { PostgresTestServer.url == nil ? [.sqlite] : allCases }
+
+    func make() async throws -> any LedgerStore {
         switch self {
         case .sqlite:
             let directory = FileManager.default.temporaryDirectory.appendingPathComponent("greffe-store-\(UUID().uuidString)")
             try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
             return try SQLiteStore(path: directory.appendingPathComponent("greffe.sqlite").path)
+        case .postgres:
+            return try await PostgresStore.connect(try await PostgresTestServer.freshDatabase(), logger: PostgresTestServer.logger)
         }
     }
 }
@@ -23,24 +32,31 @@ enum StoreBackend: String, CaseIterable, Sendable, CustomTestStringConvertible {
 struct BatchBuilder {
     var frontier = MerkleFrontier()
     var lastLeaf = Hash.zero
+    /// Every entry built so far, by index.
+    var entries: [[UInt8]] = []
 
     mutating func batch(_ ids: [String]) -> AppendBatch {
+        batch(ids.map { (id: $0, kind: "test.event", terms: EventSearchTerms()) })
+    }
+
+    mutating func batch(_ items: [(id: String, kind: String, terms: EventSearchTerms)]) -> AppendBatch {
         let first = frontier.size
         var events: [SequencedEvent] = []
         var nodes: [MerkleFrontier.Node] = []
-        for id in ids {
+        for (id, kind, terms) in items {
             let body = Array("{\"event_id\":\"\(id)\"}".utf8)
             let salt = Commitment.newSalt()
             let entry = LedgerEntry(
                 index: frontier.size, sequencedAtMilliseconds: 1_700_000_000_000, prev: lastLeaf,
-                commitment: Commitment.commit(salt: salt, canonicalBody: body), kind: "test.event")
+                commitment: Commitment.commit(salt: salt, canonicalBody: body), kind: kind)
             let leaf = entry.leafHash
             events.append(
                 SequencedEvent(
                     index: entry.index, eventID: id, kind: entry.kind, canonicalBody: body, salt: salt, bodyDigest: MerkleHash.sha256(body),
-                    entry: entry.encoded, leafHash: leaf, sequencedAtMilliseconds: entry.sequencedAtMilliseconds))
+                    entry: entry.encoded, leafHash: leaf, sequencedAtMilliseconds: entry.sequencedAtMilliseconds, terms: terms))
             frontier.append(leaf) { nodes.append($0) }
             lastLeaf = leaf
+            entries.append(entry.encoded)
         }
         return AppendBatch(firstIndex: first, events: events, nodes: nodes)
     }
@@ -48,9 +64,9 @@ struct BatchBuilder {
 
 @Suite("LedgerStore contract")
 struct StoreContractTests {
-    @Test(arguments: StoreBackend.allCases)
+    @Test(arguments: StoreBackend.available)
     func appendAndRead(backend: StoreBackend) async throws {
-        let store = try backend.make()
+        let store = try await backend.make()
         #expect(try await store.treeSize() == 0)
         var builder = BatchBuilder()
         let first = builder.batch((0..<300).map { "e\($0)" })
@@ -77,9 +93,9 @@ struct StoreContractTests {
         #expect(event.entry == first.events[5].entry)
     }
 
-    @Test("a batch that does not start at the tree size, or breaks a constraint, stores nothing", arguments: StoreBackend.allCases)
+    @Test("a batch that does not start at the tree size, or breaks a constraint, stores nothing", arguments: StoreBackend.available)
     func atomicity(backend: StoreBackend) async throws {
-        let store = try backend.make()
+        let store = try await backend.make()
         var builder = BatchBuilder()
         try await store.append(builder.batch(["a", "b"]))
         var skipping = builder
@@ -94,9 +110,9 @@ struct StoreContractTests {
         #expect(try await store.treeSize() == 3)
     }
 
-    @Test("checkpoints: never two roots for one size, never backwards, never beyond the tree", arguments: StoreBackend.allCases)
+    @Test("checkpoints: never two roots for one size, never backwards, never beyond the tree", arguments: StoreBackend.available)
     func checkpointCompareAndSwap(backend: StoreBackend) async throws {
-        let store = try backend.make()
+        let store = try await backend.make()
         var builder = BatchBuilder()
         try await store.append(builder.batch((0..<10).map { "c\($0)" }))
         let root = builder.frontier.root
@@ -117,9 +133,9 @@ struct StoreContractTests {
         #expect(try await store.checkpoint(size: 5) == nil)
     }
 
-    @Test("tokens are found by secret hash, unique by name, revocable", arguments: StoreBackend.allCases)
+    @Test("tokens are found by secret hash, unique by name, revocable", arguments: StoreBackend.available)
     func tokens(backend: StoreBackend) async throws {
-        let store = try backend.make()
+        let store = try await backend.make()
         let secret = MerkleHash.sha256(Array("secret".utf8))
         let created = try await store.createToken(name: "p", role: .append, secretHash: secret, createdAtMilliseconds: 5)
         #expect(try await store.token(secretHash: secret) == created)

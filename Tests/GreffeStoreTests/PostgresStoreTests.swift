@@ -1,0 +1,144 @@
+import Foundation
+import GreffeCore
+import GreffePostgres
+import GreffeStore
+import Testing
+
+/// What only the PostgreSQL store has: its schema file, reconnecting, the
+/// sequencer lease with fencing, and handovers between nodes.
+@Suite("PostgreSQL specifics", .enabled(if: PostgresTestServer.url != nil, "needs GREFFE_TEST_POSTGRES"))
+struct PostgresStoreTests {
+    let logger = PostgresTestServer.logger
+
+    @Test("Schemas/postgres.sql is exactly the schema the code runs")
+    func schemaFileMatchesCode() throws {
+        let file = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Schemas/postgres.sql")
+        #expect(try String(contentsOf: file, encoding: .utf8) == PostgresStore.schemaV1 + "\n")
+        // Every column line carries a comment (the schema's documentation lives there).
+        let columns = PostgresStore.schemaV1.split(separator: "\n").filter {
+            $0.hasPrefix("    ") && !$0.contains("PRIMARY KEY (") && !$0.hasPrefix("    --")
+        }
+        #expect(!columns.isEmpty)
+        for column in columns { #expect(column.contains("--"), "uncommented column: \(column)") }
+    }
+
+    @Test("data survives reconnecting; a database from a newer greffe is refused")
+    func reconnectAndVersion() async throws {
+        let location = try await PostgresTestServer.freshDatabase()
+        var builder = BatchBuilder()
+        do {
+            let store = try await PostgresStore.connect(location, logger: logger)
+            try await store.append(builder.batch(["x", "y", "z"]))
+            store.close()
+        }
+        let again = try await PostgresStore.connect(location, logger: logger)
+        #expect(try await again.treeSize() == 3)
+        #expect(try await again.withNodes { try MerkleTree.root(size: 3, reader: $0) } == builder.frontier.root)
+        again.close()
+        try await PostgresTestServer.execute("UPDATE greffe_meta SET value = '99' WHERE key = 'schema_version'", on: location)
+        await #expect(throws: StoreError.self) { _ = try await PostgresStore.connect(location, logger: logger) }
+    }
+
+    @Test("an unreachable server is a clear error naming where, without the password")
+    func unreachable() async throws {
+        let location = try PostgresLocation(url: "postgres://greffe:s3cret-pw@127.0.0.1:1/greffe?sslmode=disable")
+        #expect(location.description == "postgres://greffe:***@127.0.0.1:1/greffe?sslmode=disable")
+        do {
+            _ = try await PostgresStore.connect(location, connectDeadline: .seconds(2), logger: logger)
+            Issue.record("connected to port 1")
+        } catch let error as StoreError {
+            #expect(error.code == .unavailable)
+            #expect(error.message.contains("127.0.0.1:1"))
+            #expect(!error.message.contains("s3cret-pw"))
+        }
+    }
+
+    @Test("bad URLs are refused with a reason", arguments: [
+        "mysql://u@h/db", "postgres://h/db", "postgres://u@h", "postgres://u@/db", "postgres://u@h/db?sslmode=maybe", "postgres://u@h/db?x=1",
+    ])
+    func badURLs(url: String) {
+        #expect(throws: PostgresLocationError.self) { _ = try PostgresLocation(url: url) }
+    }
+
+    @Test("one lease holder at a time; a new holder fences the old one's writes")
+    func leaseAndFencing() async throws {
+        let location = try await PostgresTestServer.freshDatabase()
+        let first = try await PostgresStore.connect(location, logger: logger)
+        let second = try await PostgresStore.connect(location, logger: logger)
+        #expect(try await first.acquireSequencerLease(node: "a"))
+        #expect(try await second.acquireSequencerLease(node: "b") == false)
+        #expect(try await second.sequencerLeaseHolder()?.node == "a")
+        var builder = BatchBuilder()
+        try await first.append(builder.batch(["1", "2"]))
+
+        // The holder's lease connection dies (as with kill -9): the lock is released.
+        first.close()
+        await first.waitForLeaseLoss()
+        var acquired = false
+        for _ in 0..<50 where !acquired {
+            acquired = try await second.acquireSequencerLease(node: "b")
+            if !acquired { try await Task.sleep(for: .milliseconds(100)) }
+        }
+        #expect(acquired)
+        let holder = try #require(try await second.sequencerLeaseHolder())
+        #expect(holder.node == "b" && holder.epoch == 2)
+
+        // A zombie of the first holder (same epoch 1) reconnecting cannot write.
+        let zombie = try await PostgresStore.connect(location, logger: logger)
+        try await PostgresTestServer.execute("SELECT 1", on: location)
+        #expect(try await zombie.acquireSequencerLease(node: "a") == false)
+        try await second.append(builder.batch(["3"]))
+        #expect(try await second.treeSize() == 3)
+        second.close()
+        zombie.close()
+    }
+
+    @Test("a lease holder whose epoch was overtaken cannot append or sign")
+    func fencedWrites() async throws {
+        let location = try await PostgresTestServer.freshDatabase()
+        let holder = try await PostgresStore.connect(location, logger: logger)
+        #expect(try await holder.acquireSequencerLease(node: "a"))
+        var builder = BatchBuilder()
+        try await holder.append(builder.batch(["1"]))
+        // Simulates a takeover this node has not noticed yet.
+        try await PostgresTestServer.execute("UPDATE sequencer_lease SET epoch = epoch + 1, node = 'b'", on: location)
+        await #expect(throws: StoreError.self) { try await holder.append(builder.batch(["2"])) }
+        await #expect(throws: StoreError.self) {
+            try await holder.storeCheckpoint(StoredCheckpoint(size: 1, root: .zero, note: "n", signedAtMilliseconds: 1))
+        }
+        #expect(try await holder.treeSize() == 1)
+        holder.close()
+    }
+
+    @Test("handovers are queued durably, settled exactly once with the batch that stores them")
+    func handovers() async throws {
+        let location = try await PostgresTestServer.freshDatabase()
+        let follower = try await PostgresStore.connect(location, logger: logger)
+        let sequencer = try await PostgresStore.connect(location, logger: logger)
+        let first = try await follower.handOver([1, 2, 3])
+        let second = try await follower.handOver([4])
+        #expect(try await sequencer.pendingHandovers(limit: 10) == [Handover(id: first, payload: [1, 2, 3]), Handover(id: second, payload: [4])])
+        #expect(try await follower.takeHandoverOutcome(id: first) == nil)
+
+        var builder = BatchBuilder()
+        var batch = builder.batch(["h1"])
+        batch.handoverOutcomes = [HandoverOutcome(id: first, outcome: [9])]
+        try await sequencer.append(batch)
+        #expect(try await sequencer.pendingHandovers(limit: 10).map(\.id) == [second])
+
+        // Settling twice, or an unknown id, is refused and stores nothing.
+        var again = builder.batch(["h2"])
+        again.handoverOutcomes = [HandoverOutcome(id: first, outcome: [8])]
+        await #expect(throws: StoreError.self) { try await sequencer.append(again) }
+        #expect(try await sequencer.treeSize() == 1)
+        await #expect(throws: StoreError.self) { try await sequencer.resolveHandovers([HandoverOutcome(id: 9999, outcome: [1])]) }
+
+        try await sequencer.resolveHandovers([HandoverOutcome(id: second, outcome: [7])])
+        #expect(try await follower.takeHandoverOutcome(id: first) == [9])
+        #expect(try await follower.takeHandoverOutcome(id: first) == nil)
+        #expect(try await follower.takeHandoverOutcome(id: second) == [7])
+        follower.close()
+        sequencer.close()
+    }
+}

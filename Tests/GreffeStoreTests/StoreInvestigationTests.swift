@@ -1,0 +1,100 @@
+import Foundation
+import GreffeCore
+import GreffeStore
+import Testing
+
+/// Search, erasure, takedown links and metadata: the investigator's side of
+/// the `LedgerStore` contract, the same body on every backend.
+@Suite("LedgerStore contract: investigation")
+struct StoreInvestigationTests {
+    /// 40 events over 4 accounts, 3 kinds and 5 image hashes, one hour apart.
+    static func populate(_ store: any LedgerStore) async throws -> BatchBuilder {
+        var builder = BatchBuilder()
+        let kinds = ["generation.requested", "edit.requested", "subscription.changed"]
+        var items: [(id: String, kind: String, terms: EventSearchTerms)] = []
+        for n in 0..<40 {
+            let account: String? = n % 4 == 3 ? nil : "acct-\(n % 4)"
+            let hashes: [String] = n % 3 == 2 ? [] : ["sha256:\(n % 5)", "pdq:\(n % 2)"]
+            let occurred: UInt64 = 1_700_000_000_000 + UInt64(n) * 3_600_000
+            let terms = EventSearchTerms(account: account, contentHashes: hashes, occurredAtMilliseconds: occurred, reportID: nil)
+            items.append((id: "ev\(n)", kind: kinds[n % 3], terms: terms))
+        }
+        try await store.append(builder.batch(Array(items[0..<25])))
+        try await store.append(builder.batch(Array(items[25...])))
+        return builder
+    }
+
+    @Test("every search field narrows the result (AND), in index order, with limit and paging", arguments: StoreBackend.available)
+    func search(backend: StoreBackend) async throws {
+        let store = try await backend.make()
+        _ = try await Self.populate(store)
+        let all = (0..<40).map(UInt64.init)
+        func expected(_ keep: (Int) -> Bool) -> [UInt64] { all.filter { keep(Int($0)) } }
+
+        #expect(try await store.searchEvents(EventQuery(account: "acct-1")) == expected { $0 % 4 == 1 })
+        #expect(try await store.searchEvents(EventQuery(contentHash: "sha256:2")) == expected { $0 % 3 != 2 && $0 % 5 == 2 })
+        #expect(try await store.searchEvents(EventQuery(kinds: ["edit.requested"])) == expected { $0 % 3 == 1 })
+        #expect(try await store.searchEvents(EventQuery(kinds: [])) == [])
+        #expect(try await store.searchEvents(EventQuery(eventIDs: ["ev7", "ev30", "nope"])) == [7, 30])
+        #expect(try await store.searchEvents(EventQuery(indexRange: 10..<14)) == [10, 11, 12, 13])
+        let hours = 1_700_000_000_000 + 5 * 3_600_000..<1_700_000_000_000 + 9 * 3_600_000
+        #expect(try await store.searchEvents(EventQuery(timeRange: UInt64(hours.lowerBound)..<UInt64(hours.upperBound))) == [5, 6, 7, 8])
+        #expect(
+            try await store.searchEvents(EventQuery(account: "acct-0", contentHash: "pdq:0", kinds: ["generation.requested"]))
+                == expected { $0 % 4 == 0 && $0 % 3 == 0 && $0 % 2 == 0 })
+        #expect(try await store.searchEvents(EventQuery(account: "acct-2", limit: 3)) == [2, 6, 10])
+        #expect(try await store.searchEvents(EventQuery(account: "acct-2", afterIndex: 10, limit: 3)) == [14, 18, 22])
+        #expect(try await store.searchEvents(EventQuery(account: "nobody")) == [])
+    }
+
+    @Test("erasure removes the body, salt and search terms for good, once", arguments: StoreBackend.available)
+    func erasure(backend: StoreBackend) async throws {
+        let store = try await backend.make()
+        let builder = try await Self.populate(store)
+        let record = ErasureRecord(erasedAtMilliseconds: 9, legalReference: "order 12/2026", erasureEntryIndex: 39)
+        try await store.eraseEvent(index: 4, record: record)
+        let event = try #require(try await store.readEvent(index: 4))
+        #expect(event.canonicalBody == nil && event.salt == nil)
+        #expect(event.erasure == record)
+        #expect(event.entry == builder.entries[4])
+        #expect(try await store.searchEvents(EventQuery(account: "acct-0")).contains(4) == false)
+        #expect(try await store.searchEvents(EventQuery(contentHash: "sha256:4")).contains(4) == false)
+        #expect(try await store.locateEvents(ids: ["ev4"])["ev4"]?.bodyDigest == nil)
+        await #expect(throws: StoreError.self) { try await store.eraseEvent(index: 4, record: record) }
+        await #expect(throws: StoreError.self) { try await store.eraseEvent(index: 400, record: record) }
+        // Everything public is untouched.
+        #expect(try await store.readEntries(first: 4, count: 1) == [builder.entries[4]])
+        #expect(try await store.readEvent(index: 5)?.canonicalBody != nil)
+    }
+
+    @Test("a report links to the first later takedown naming its report id or one of its hashes", arguments: StoreBackend.available)
+    func takedowns(backend: StoreBackend) async throws {
+        let store = try await backend.make()
+        var builder = BatchBuilder()
+        try await store.append(
+            builder.batch([
+                (id: "r1", kind: "report.received", terms: EventSearchTerms(contentHashes: ["sha256:aa"], occurredAtMilliseconds: 100, reportID: "R1")),
+                (id: "r2", kind: "report.received", terms: EventSearchTerms(contentHashes: ["sha256:bb"], occurredAtMilliseconds: 200)),
+                (id: "t0", kind: "takedown.executed", terms: EventSearchTerms(contentHashes: ["sha256:zz"], occurredAtMilliseconds: 250)),
+                (id: "t1", kind: "takedown.executed", terms: EventSearchTerms(contentHashes: ["sha256:bb"], occurredAtMilliseconds: 300)),
+                (id: "t2", kind: "takedown.executed", terms: EventSearchTerms(occurredAtMilliseconds: 400, reportID: "R1")),
+                (id: "r3", kind: "report.received", terms: EventSearchTerms(contentHashes: ["sha256:cc"], occurredAtMilliseconds: 500)),
+            ]))
+        let links = try await store.takedownLinks()
+        #expect(
+            links == [
+                TakedownLink(reportIndex: 0, reportID: "R1", reportedAtMilliseconds: 100, takedownIndex: 4, takedownAtMilliseconds: 400),
+                TakedownLink(reportIndex: 1, reportID: nil, reportedAtMilliseconds: 200, takedownIndex: 3, takedownAtMilliseconds: 300),
+                TakedownLink(reportIndex: 5, reportID: nil, reportedAtMilliseconds: 500, takedownIndex: nil, takedownAtMilliseconds: nil),
+            ])
+    }
+
+    @Test("metadata is kept per key and overwritten in place", arguments: StoreBackend.available)
+    func metadata(backend: StoreBackend) async throws {
+        let store = try await backend.make()
+        #expect(try await store.metadata("origin") == nil)
+        try await store.setMetadata("origin", "a")
+        try await store.setMetadata("origin", "b")
+        #expect(try await store.metadata("origin") == "b")
+    }
+}

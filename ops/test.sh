@@ -21,3 +21,4 @@ export GREFFE=.build/debug/greffe
 ./ops/tests/tls.sh
 ./ops/tests/audit.sh
 ./ops/tests/interop.sh
+./ops/tests/failover.py --seed 1 --kills 2

@@ -21,6 +21,17 @@ import Synchronization
 /// On open, the latest stored checkpoint's root must equal the root recomputed
 /// from the store, and its signature must verify with the configured key;
 /// otherwise the ledger refuses to start rather than sign anything.
+///
+/// On a shared store (PostgreSQL, several nodes) a node sequences and signs
+/// only while it holds the store's sequencer lease. Until then it is a
+/// follower: it hands appends over through the store, waits for the
+/// sequencer's outcome, and reads the tree and checkpoints the sequencer
+/// committed. It tries for the lease every second; on taking it, it reloads
+/// the tree from the store (whatever the last sequencer committed is the
+/// truth, and the lease's epoch fences that sequencer's later writes) and
+/// settles the queued handovers. A sequencer that loses its lease stops
+/// (`stoppedBecauseLeaseLost`) rather than guess: its supervisor restarts it
+/// as a follower.
 public final class Ledger: Sendable {
     public let store: any LedgerStore
     public let origin: String
@@ -32,8 +43,34 @@ public final class Ledger: Sendable {
 
     private struct PendingAppend {
         var events: [EventSubmission]
-        var continuation: CheckedContinuation<[AppendReceipt], any Error>
+        var requester: Requester
         var enqueuedAt: ContinuousClock.Instant
+    }
+
+    private enum Requester {
+        /// An HTTP request on this node, waiting.
+        case local(CheckedContinuation<[AppendReceipt], any Error>)
+        /// A request another node queued in the shared store; settled in the store.
+        case handover(Int64)
+    }
+
+    /// A node on a shared store: sequencer while it holds the lease, follower otherwise.
+    private final class Cluster: Sendable {
+        let store: any SharedLedgerStore
+        let node: String
+        let state = Mutex(State())
+
+        struct State {
+            var isSequencer = false
+            var leaseLost = false
+            /// Handovers queued here and not yet settled, so a poll does not take them twice.
+            var inFlight: Set<Int64> = []
+        }
+
+        init(store: any SharedLedgerStore, node: String) {
+            self.store = store
+            self.node = node
+        }
     }
 
     private struct Queue {
@@ -58,6 +95,7 @@ public final class Ledger: Sendable {
         var stopped = false
     }
 
+    private let cluster: Cluster?
     private let queue = Mutex(Queue())
     private let nodeCache = NodeCache()
     private let sequencer: Mutex<SequencerState>
@@ -75,13 +113,59 @@ public final class Ledger: Sendable {
     private let treeSizeGauge = Gauge(label: "greffe_tree_size")
     private let checkpointSizeGauge = Gauge(label: "greffe_checkpoint_tree_size")
     private let checkpointTimeGauge = Gauge(label: "greffe_checkpoint_signed_timestamp_seconds")
+    private let isSequencerGauge = Gauge(label: "greffe_sequencer_is_leader")
+    private let leaseChanges = Counter(label: "greffe_sequencer_lease_changes_total")
 
     /// Opens the ledger over a store, checking that the store and the key agree
     /// (see the crash ordering above). Signs a first checkpoint on a new log.
+    ///
+    /// With `node` on a `SharedLedgerStore`, the ledger joins the nodes sharing
+    /// it: it sequences only while it holds the lease (see above).
     public static func open(
         store: any LedgerStore, signer: NoteSigner, checkpointInterval: Duration = .seconds(1),
-        maxBatchEvents: Int = 10_000, logger: Logger = Logger(label: "greffe.ledger")
+        maxBatchEvents: Int = 10_000, node: String? = nil, logger: Logger = Logger(label: "greffe.ledger")
     ) async throws -> Ledger {
+        var cluster: Cluster?
+        if let node {
+            guard let shared = store as? any SharedLedgerStore else {
+                throw LedgerError(.unavailable, "this store is not shared between nodes; run one greffe serve on it")
+            }
+            cluster = Cluster(store: shared, node: node)
+        }
+        let leads = try await cluster?.store.acquireSequencerLease(node: cluster!.node) ?? true
+        if leads {
+            let (state, latest) = try await loadSequencerState(store: store, signer: signer)
+            let ledger = Ledger(
+                store: store, signer: signer, checkpointInterval: checkpointInterval, maxBatchEvents: maxBatchEvents, logger: logger,
+                cluster: cluster, state: state,
+                checkpoint: latest ?? StoredCheckpoint(size: 0, root: MerkleHash.emptyRoot, note: "", signedAtMilliseconds: 0))
+            if let cluster { ledger.becameSequencer(cluster) }
+            if latest == nil || latest!.size < state.frontier.size {
+                try await ledger.signLatest()
+            }
+            return ledger
+        }
+        // A follower: what the sequencer has committed and signed, checked against our key.
+        let latest = try await store.latestCheckpoint()
+        if let latest {
+            do {
+                _ = try CheckpointVerifier.verify(note: latest.note, verifier: signer.verifier)
+            } catch {
+                throw LedgerError(.unavailable, "the signing key does not verify the stored checkpoints (\(error)): refusing to start")
+            }
+        }
+        let ledger = Ledger(
+            store: store, signer: signer, checkpointInterval: checkpointInterval, maxBatchEvents: maxBatchEvents, logger: logger,
+            cluster: cluster, state: SequencerState(frontier: MerkleFrontier(), lastLeafHash: .zero, lastSequencedAt: 0),
+            checkpoint: latest ?? StoredCheckpoint(size: 0, root: MerkleHash.emptyRoot, note: "", signedAtMilliseconds: 0))
+        try await ledger.refreshFromStore()
+        logger.info("following the sequencer", metadata: ["node": "\(node ?? "")", "tree_size": "\(ledger.treeSize)"])
+        return ledger
+    }
+
+    /// The sequencer's state from the store, after checking that its latest
+    /// checkpoint matches the stored tree and verifies with `signer`'s key.
+    private static func loadSequencerState(store: any LedgerStore, signer: NoteSigner) async throws -> (SequencerState, StoredCheckpoint?) {
         let size = try await store.treeSize()
         let frontier = try await store.withNodes { try MerkleFrontier(size: size, reader: $0) }
         var lastLeafHash = Hash.zero
@@ -106,21 +190,15 @@ public final class Ledger: Sendable {
                 throw LedgerError(.unavailable, "the signing key does not verify the stored checkpoints (\(error)): refusing to start")
             }
         }
-        let ledger = Ledger(
-            store: store, signer: signer, checkpointInterval: checkpointInterval, maxBatchEvents: maxBatchEvents, logger: logger,
-            state: SequencerState(frontier: frontier, lastLeafHash: lastLeafHash, lastSequencedAt: lastSequencedAt),
-            checkpoint: latest ?? StoredCheckpoint(size: 0, root: MerkleHash.emptyRoot, note: "", signedAtMilliseconds: 0))
-        if latest == nil || latest!.size < size {
-            try await ledger.signLatest()
-        }
-        return ledger
+        return (SequencerState(frontier: frontier, lastLeafHash: lastLeafHash, lastSequencedAt: lastSequencedAt), latest)
     }
 
     private init(
         store: any LedgerStore, signer: NoteSigner, checkpointInterval: Duration, maxBatchEvents: Int, logger: Logger,
-        state: SequencerState, checkpoint: StoredCheckpoint
+        cluster: Cluster?, state: SequencerState, checkpoint: StoredCheckpoint
     ) {
         self.store = store
+        self.cluster = cluster
         self.origin = signer.name
         self.signer = signer
         self.verifier = signer.verifier
@@ -142,6 +220,9 @@ public final class Ledger: Sendable {
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await self.runSequencer() }
             group.addTask { await self.runCheckpointer() }
+            if let cluster = self.cluster {
+                group.addTask { await self.runClusterNode(cluster) }
+            }
         }
         let waiters = published.withLock { state in
             state.stopped = true
@@ -212,10 +293,13 @@ public final class Ledger: Sendable {
         if let fatal = published.withLock({ $0.fatal }) {
             throw LedgerError(.unavailable, fatal)
         }
+        if let cluster, !cluster.state.withLock({ $0.isSequencer }) {
+            return try await handOver(events, cluster: cluster)
+        }
         return try await withCheckedThrowingContinuation { continuation in
             let accepted = queue.withLock { queue in
                 guard !queue.closed else { return false }
-                queue.requests.append(PendingAppend(events: events, continuation: continuation, enqueuedAt: .now))
+                queue.requests.append(PendingAppend(events: events, requester: .local(continuation), enqueuedAt: .now))
                 return true
             }
             if accepted {
@@ -286,10 +370,31 @@ public final class Ledger: Sendable {
             }
         }
 
+        var handoverOutcomes: [HandoverOutcome] = []
+        for (request, outcome) in zip(requests, outcomes) {
+            if case .handover(let id) = request.requester {
+                handoverOutcomes.append(HandoverOutcome(id: id, outcome: HandoverCodec.encode(outcome)))
+            }
+        }
+        defer {
+            if let cluster, !handoverOutcomes.isEmpty {
+                let ids = handoverOutcomes.map(\.id)
+                cluster.state.withLock { $0.inFlight.subtract(ids) }
+            }
+        }
+        if events.isEmpty, !handoverOutcomes.isEmpty, let cluster {
+            do {
+                try await cluster.store.resolveHandovers(handoverOutcomes)
+            } catch {
+                fail(requests, with: error)
+                return
+            }
+        }
         if !events.isEmpty {
             let start = ContinuousClock.now
             do {
-                try await store.append(AppendBatch(firstIndex: before.frontier.size, events: events, nodes: nodes))
+                try await store.append(
+                    AppendBatch(firstIndex: before.frontier.size, events: events, nodes: nodes, handoverOutcomes: handoverOutcomes))
             } catch let error as StoreError where error.code == .inconsistent {
                 // The store no longer matches this sequencer's view: something else wrote to it.
                 // Stop sequencing rather than guess; a restart re-reads the truth.
@@ -319,10 +424,10 @@ public final class Ledger: Sendable {
                 let new = receipts.filter(\.isNew).count
                 appendedEvents.increment(by: new)
                 duplicateEvents.increment(by: receipts.count - new)
-                request.continuation.resume(returning: receipts)
+                if case .local(let continuation) = request.requester { continuation.resume(returning: receipts) }
             case .failure(let error):
                 failedAppends.increment()
-                request.continuation.resume(throwing: error)
+                if case .local(let continuation) = request.requester { continuation.resume(throwing: error) }
             }
         }
     }
@@ -332,14 +437,186 @@ public final class Ledger: Sendable {
         let failure = LedgerError(.unavailable, "the store could not take the events (\(error)); nothing was written, retry later")
         for request in requests {
             failedAppends.increment()
-            request.continuation.resume(throwing: failure)
+            // A handover stays queued in the store; the next poll retries it.
+            if case .local(let continuation) = request.requester { continuation.resume(throwing: failure) }
         }
+    }
+
+    // MARK: - Nodes sharing a store
+
+    /// True while this ledger sequences and signs (always, on a store of its own).
+    public var isSequencer: Bool {
+        cluster?.state.withLock { $0.isSequencer && !$0.leaseLost } ?? true
+    }
+
+    /// Set once a sequencer lost its store lease: it stopped, and must be restarted (as a follower).
+    public var stoppedBecauseLeaseLost: Bool {
+        cluster?.state.withLock { $0.leaseLost } ?? false
+    }
+
+    private func becameSequencer(_ cluster: Cluster) {
+        cluster.state.withLock { $0.isSequencer = true }
+        isSequencerGauge.record(1)
+        leaseChanges.increment()
+        logger.notice("took the sequencer lease", metadata: ["node": "\(cluster.node)", "tree_size": "\(treeSize)"])
+    }
+
+    /// Follower: try for the lease every second, refresh the committed tree
+    /// and checkpoint often. Sequencer: take queued handovers, watch the lease.
+    private func runClusterNode(_ cluster: Cluster) async {
+        var nextLeaseAttempt = ContinuousClock.now
+        while !queue.withLock({ $0.closed }) {
+            let (leads, lost) = cluster.state.withLock { ($0.isSequencer, $0.leaseLost) }
+            if lost { return }
+            if leads {
+                guard cluster.store.holdsSequencerLease else {
+                    leaseWasLost(cluster)
+                    return
+                }
+                let taken = await takeHandovers(cluster)
+                if !taken { try? await Task.sleep(for: .milliseconds(10)) }
+                continue
+            }
+            isSequencerGauge.record(0)
+            do {
+                try await refreshFromStore()
+                if ContinuousClock.now >= nextLeaseAttempt {
+                    nextLeaseAttempt = .now.advanced(by: .seconds(1))
+                    if try await cluster.store.acquireSequencerLease(node: cluster.node) {
+                        try await promote(cluster)
+                        continue
+                    }
+                }
+            } catch {
+                logger.error("follower could not read the shared store or take the lease", metadata: ["error": "\(error)"])
+            }
+            try? await Task.sleep(for: .milliseconds(50))
+        }
+    }
+
+    /// Loads the tree the last sequencer committed and starts sequencing it.
+    private func promote(_ cluster: Cluster) async throws {
+        let state: SequencerState
+        let latest: StoredCheckpoint?
+        do {
+            (state, latest) = try await Self.loadSequencerState(store: store, signer: signer)
+        } catch {
+            // The lease is ours but the store does not check out: sign nothing.
+            published.withLock { $0.fatal = "took the sequencer lease but the shared store does not check out: \(error)" }
+            leaseWasLost(cluster)
+            throw error
+        }
+        sequencer.withLock { $0 = state }
+        published.withLock { published in
+            published.treeSize = state.frontier.size
+            published.root = state.frontier.root
+        }
+        if let latest { publish(latest) }
+        becameSequencer(cluster)
+        treeSizeGauge.record(Double(state.frontier.size))
+        checkpointWakeContinuation.yield()
+    }
+
+    private func leaseWasLost(_ cluster: Cluster) {
+        cluster.state.withLock { $0.leaseLost = true }
+        isSequencerGauge.record(0)
+        leaseChanges.increment()
+        published.withLock { $0.fatal = $0.fatal ?? "this node lost the sequencer lease and stopped; it restarts as a follower" }
+        logger.critical("lost the sequencer lease; stopping so that only the new sequencer writes", metadata: ["node": "\(cluster.node)"])
+        shutdown()
+    }
+
+    /// Queues handovers not yet taken; true if there were any.
+    private func takeHandovers(_ cluster: Cluster) async -> Bool {
+        let pending: [Handover]
+        do {
+            pending = try await cluster.store.pendingHandovers(limit: 1_000)
+        } catch {
+            logger.error("could not read queued appends from the shared store", metadata: ["error": "\(error)"])
+            return false
+        }
+        let fresh = cluster.state.withLock { state in
+            let fresh = pending.filter { !state.inFlight.contains($0.id) }
+            state.inFlight.formUnion(fresh.map(\.id))
+            return fresh
+        }
+        if fresh.isEmpty { return false }
+        var requests: [PendingAppend] = []
+        var malformed: [HandoverOutcome] = []
+        for handover in fresh {
+            do {
+                requests.append(
+                    PendingAppend(events: try HandoverCodec.decodeRequest(handover.payload), requester: .handover(handover.id), enqueuedAt: .now))
+            } catch {
+                malformed.append(
+                    HandoverOutcome(
+                        id: handover.id,
+                        outcome: HandoverCodec.encode(.failure(LedgerError(.unavailable, "the queued request could not be decoded: \(error)")))))
+            }
+        }
+        if !malformed.isEmpty {
+            try? await cluster.store.resolveHandovers(malformed)
+            cluster.state.withLock { $0.inFlight.subtract(malformed.map(\.id)) }
+        }
+        queue.withLock { $0.requests.append(contentsOf: requests) }
+        sequencerWakeContinuation.yield()
+        return true
+    }
+
+    /// Follower: what the sequencer has committed and signed becomes what this node serves.
+    private func refreshFromStore() async throws {
+        let size = try await store.treeSize()
+        published.withLock { $0.treeSize = max($0.treeSize, size) }
+        treeSizeGauge.record(Double(size))
+        if let latest = try await store.latestCheckpoint(), latest.size > published.withLock({ $0.checkpoint.size }) {
+            // Served only if our key verifies it: a follower relays, it does not vouch blindly.
+            _ = try CheckpointVerifier.verify(note: latest.note, verifier: verifier)
+            publish(latest)
+        }
+    }
+
+    /// Follower: queue the request in the shared store and wait until the sequencer settled it.
+    private func handOver(_ events: [EventSubmission], cluster: Cluster) async throws -> [AppendReceipt] {
+        let id: Int64
+        do {
+            id = try await cluster.store.handOver(try HandoverCodec.encode(events))
+        } catch {
+            failedAppends.increment()
+            throw LedgerError(.unavailable, "the shared store could not queue the events (\(error)); nothing was written, retry later")
+        }
+        let deadline = ContinuousClock.now.advanced(by: .seconds(30))
+        var pause = Duration.milliseconds(2)
+        while ContinuousClock.now < deadline {
+            if let bytes = try? await cluster.store.takeHandoverOutcome(id: id) {
+                switch try HandoverCodec.decodeOutcome(bytes) {
+                case .success(let receipts):
+                    if let last = receipts.map(\.index).max() {
+                        published.withLock { $0.treeSize = max($0.treeSize, last + 1) }
+                    }
+                    let new = receipts.filter(\.isNew).count
+                    appendedEvents.increment(by: new)
+                    duplicateEvents.increment(by: receipts.count - new)
+                    return receipts
+                case .failure(let error):
+                    failedAppends.increment()
+                    throw error
+                }
+            }
+            try await Task.sleep(for: pause)
+            pause = min(pause * 2, .milliseconds(50))
+        }
+        failedAppends.increment()
+        throw LedgerError(
+            .unavailable,
+            "no sequencer took the events within 30 s; they stay queued and will be appended: send them again with the same event_id for the receipt")
     }
 
     // MARK: - Checkpoints
 
     /// Signs the committed tree if no checkpoint covers it yet.
     private func signLatest() async throws {
+        // A follower's tree size comes from the store and it has no root of its own: only the sequencer signs.
+        if let cluster, !cluster.state.withLock({ $0.isSequencer && !$0.leaseLost }) { return }
         let (size, root, latest) = published.withLock { ($0.treeSize, $0.root, $0.checkpoint) }
         if latest.size == size && !latest.note.isEmpty { return }
         let checkpoint = Checkpoint(origin: origin, size: size, root: root)
@@ -352,13 +629,19 @@ public final class Ledger: Sendable {
             logger.critical("fork refused; no further checkpoints will be signed", metadata: ["error": "\(error)"])
             throw error
         }
-        let ready = published.withLock { published in
+        publish(stored)
+    }
+
+    /// Serves `stored` from now on and answers the receipts waiting for it.
+    private func publish(_ stored: StoredCheckpoint) {
+        let ready = published.withLock { published -> [(size: UInt64, continuation: CheckedContinuation<StoredCheckpoint, any Error>)] in
+            guard stored.size >= published.checkpoint.size else { return [] }
             published.checkpoint = stored
-            let ready = published.waiters.filter { $0.size <= size }
-            published.waiters.removeAll { $0.size <= size }
+            let ready = published.waiters.filter { $0.size <= stored.size }
+            published.waiters.removeAll { $0.size <= stored.size }
             return ready
         }
-        checkpointSizeGauge.record(Double(size))
+        checkpointSizeGauge.record(Double(stored.size))
         checkpointTimeGauge.record(Double(stored.signedAtMilliseconds) / 1000)
         for waiter in ready {
             waiter.continuation.resume(returning: stored)

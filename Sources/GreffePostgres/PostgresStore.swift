@@ -679,6 +679,10 @@ public final class PostgresStore: SharedLedgerStore, Sendable {
         for waiter in waiters { waiter.resume() }
     }
 
+    public var holdsSequencerLease: Bool {
+        lease.withLock { $0.epoch != nil && !$0.lost }
+    }
+
     public func waitForLeaseLoss() async {
         await withCheckedContinuation { continuation in
             let lostAlready = lease.withLock { state in

@@ -23,7 +23,7 @@ public struct DataDirectory: Sendable {
     }
 
     /// Creates a new ledger: refuses a directory that already holds one.
-    public func initialize(origin: String) throws -> NoteVerifier {
+    public func initialize(origin: String, createSQLite: Bool = true) throws -> NoteVerifier {
         let files = FileManager.default
         try files.createDirectory(at: url, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         guard !files.fileExists(atPath: signingKeyPath), !files.fileExists(atPath: databasePath) else {
@@ -40,7 +40,9 @@ public struct DataDirectory: Sendable {
         close(fd)
         guard written == keyLine.count, synced == 0 else { throw Failure("cannot write \(signingKeyPath)") }
         try (signer.verifier.verifierKey + "\n").write(toFile: verifierKeyPath, atomically: true, encoding: .utf8)
-        _ = try SQLiteStore(path: databasePath, readerCount: 1)
+        if createSQLite {
+            _ = try SQLiteStore(path: databasePath, readerCount: 1)
+        }
         return signer.verifier
     }
 

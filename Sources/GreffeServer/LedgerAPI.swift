@@ -117,6 +117,7 @@ public struct LedgerAPI: Sendable {
         LedgerAPI.json([
             "status": "ok", "origin": .string(ledger.origin), "tree_size": .number(Double(ledger.treeSize)),
             "checkpoint_size": .number(Double(ledger.latestCheckpoint.size)),
+            "role": .string(ledger.isSequencer ? "sequencer" : "follower"),
         ])
     }
 

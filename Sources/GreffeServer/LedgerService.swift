@@ -18,5 +18,13 @@ public struct LedgerService: Service {
         } onGracefulShutdown: {
             ledger.shutdown()
         }
+        if ledger.stoppedBecauseLeaseLost {
+            // Ends the whole service with an error, so the supervisor restarts this node as a follower.
+            throw LeaseLost()
+        }
     }
+}
+
+public struct LeaseLost: Error, CustomStringConvertible {
+    public var description: String { "this node lost the sequencer lease; restart it and it will follow the new sequencer" }
 }

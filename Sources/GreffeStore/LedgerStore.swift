@@ -328,6 +328,8 @@ public protocol SharedLedgerStore: LedgerStore {
     func acquireSequencerLease(node: String) async throws -> Bool
     /// Returns when a lease this store held is lost.
     func waitForLeaseLoss() async
+    /// True while this store holds the lease (taken and not lost).
+    var holdsSequencerLease: Bool { get }
     /// The node currently holding the lease and its epoch (number of acquisitions so far), if any.
     func sequencerLeaseHolder() async throws -> (node: String, epoch: Int64)?
 

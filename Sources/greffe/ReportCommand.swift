@@ -22,8 +22,7 @@ struct ReportCommand: AsyncParsableCommand {
                 """
         )
 
-        @Option(name: .long, help: "The ledger's data directory.")
-        var data: String
+        @OptionGroup var storeOptions: StoreOptions
 
         @Option(name: .long, help: "The deadline in hours.")
         var deadlineHours: Int = 48
@@ -37,7 +36,7 @@ struct ReportCommand: AsyncParsableCommand {
         }
 
         func run() async throws {
-            let store = try DataDirectory(path: data).openStore()
+            let store = try await storeOptions.openStore()
             let size = try await store.treeSize()
             let links = try await store.takedownLinks().filter { $0.reportIndex < size }
             let lines = TakedownLine.lines(

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import GreffeLedger
 import GreffeServer
+import GreffeStore
 import Hummingbird
 import HummingbirdCore
 import HummingbirdTLS
@@ -16,8 +17,12 @@ struct ServeCommand: AsyncParsableCommand {
         abstract: "Run the ledger service: appends, checkpoints, tiles and proofs over HTTP. SIGTERM stops it cleanly."
     )
 
-    @Option(name: .long, help: "The ledger's data directory.")
-    var data: String
+    @OptionGroup var storeOptions: StoreOptions
+
+    @Option(
+        name: .long,
+        help: "With --postgres: this node's name in the sequencer lease (default: host name and --listen port). Every node needs its own.")
+    var nodeName: String?
 
     @Option(name: .long, help: "HOST:PORT to listen on.")
     var listen: String = "127.0.0.1:8080"
@@ -78,17 +83,21 @@ struct ServeCommand: AsyncParsableCommand {
         let registry = PrometheusCollectorRegistry()
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
 
-        let directory = DataDirectory(path: data)
+        let directory = storeOptions.directory
         let lock = try directory.lockForServing()
         defer { close(lock) }
         let signer = try directory.loadSigner()
-        let store = try directory.openStore()
-        if !skipIntegrityCheck {
+        let store = try await storeOptions.openStore(logger: logger)
+        if let sqlite = store as? SQLiteStore, !skipIntegrityCheck {
             // A damaged file must stop the service before it signs anything.
-            try store.checkIntegrity()
+            try sqlite.checkIntegrity()
         }
+        // On PostgreSQL every node joins the lease: one sequences, the others follow.
+        let listenPort = try parseListen().port
+        let node = storeOptions.postgres == nil ? nil : (nodeName ?? "\(ProcessInfo.processInfo.hostName):\(listenPort)")
+        let storeName = try storeOptions.postgresLocation()?.description ?? directory.databasePath
         let ledger = try await Ledger.open(
-            store: store, signer: signer, checkpointInterval: .milliseconds(Int(checkpointInterval * 1000)), logger: logger)
+            store: store, signer: signer, checkpointInterval: .milliseconds(Int(checkpointInterval * 1000)), node: node, logger: logger)
 
         let api = LedgerAPI(ledger: ledger) {
             var buffer: [UInt8] = []
@@ -110,7 +119,12 @@ struct ServeCommand: AsyncParsableCommand {
             logger: logger
         )
         logger.info(
-            "serving", metadata: ["origin": "\(ledger.origin)", "tree_size": "\(ledger.treeSize)", "listen": "\(listen)"])
+            "serving",
+            metadata: [
+                "origin": "\(ledger.origin)", "tree_size": "\(ledger.treeSize)", "listen": "\(listen)",
+                "store": "\(storeName)",
+                "role": "\(ledger.isSequencer ? "sequencer" : "follower")",
+            ])
         try await app.runService()
         logger.info("stopped", metadata: ["tree_size": "\(ledger.treeSize)", "checkpoint_size": "\(ledger.latestCheckpoint.size)"])
     }

@@ -14,8 +14,7 @@ struct TokenCommand: AsyncParsableCommand {
     struct Create: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Create a token and print it once.")
 
-        @Option(name: .long, help: "The ledger's data directory.")
-        var data: String
+        @OptionGroup var storeOptions: StoreOptions
 
         @Option(name: .long, help: "append, investigate or admin.")
         var role: String
@@ -28,7 +27,7 @@ struct TokenCommand: AsyncParsableCommand {
                 throw ValidationError("--role must be one of \(TokenRole.allCases.map(\.rawValue).joined(separator: ", "))")
             }
             guard !name.isEmpty, name.count <= 100 else { throw ValidationError("--name must be 1 to 100 characters") }
-            let store = try DataDirectory(path: data).openStore()
+            let store = try await storeOptions.openStore()
             let (token, _) = try await TokenAuthority(store: store).create(name: name, role: role)
             print(token)
         }
@@ -37,11 +36,10 @@ struct TokenCommand: AsyncParsableCommand {
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List tokens (names and roles, never secrets).")
 
-        @Option(name: .long, help: "The ledger's data directory.")
-        var data: String
+        @OptionGroup var storeOptions: StoreOptions
 
         func run() async throws {
-            let store = try DataDirectory(path: data).openStore()
+            let store = try await storeOptions.openStore()
             for token in try await store.listTokens() {
                 let state = token.revokedAtMilliseconds == nil ? "active" : "revoked"
                 print("\(token.name)\t\(token.role.rawValue)\t\(state)")
@@ -52,14 +50,13 @@ struct TokenCommand: AsyncParsableCommand {
     struct Revoke: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Revoke a token by name.")
 
-        @Option(name: .long, help: "The ledger's data directory.")
-        var data: String
+        @OptionGroup var storeOptions: StoreOptions
 
         @Option(name: .long, help: "The token's name.")
         var name: String
 
         func run() async throws {
-            let store = try DataDirectory(path: data).openStore()
+            let store = try await storeOptions.openStore()
             try await store.revokeToken(name: name, atMilliseconds: UInt64(Date().timeIntervalSince1970 * 1000))
             print("revoked \(name)")
         }

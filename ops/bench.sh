@@ -8,4 +8,10 @@ cd "$(dirname "$0")/.."
 ./ops/install-deps.sh
 command -v wrk >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
 swift build -c release --product greffe
-exec .build/release/greffe bench "$@" --json bench.json
+# append runs on SQLite and on PostgreSQL: GREFFE_BENCH_POSTGRES names a server, else a throwaway PostgreSQL 15 is started.
+if [ -z "${GREFFE_BENCH_POSTGRES:-}" ]; then
+    eval "$(./ops/tests/pg.sh start)"
+    trap './ops/tests/pg.sh stop "$GREFFE_TEST_PGDATA"' EXIT
+    GREFFE_BENCH_POSTGRES=$GREFFE_TEST_POSTGRES
+fi
+.build/release/greffe bench "$@" --postgres "$GREFFE_BENCH_POSTGRES" --json bench.json

@@ -46,6 +46,11 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(name: .long, help: "The Greffe source tree (for Tests/Interop/tlogbench); found from the working directory by default.")
     var sourceRoot: String?
 
+    @Option(
+        name: .long,
+        help: "append: also run on PostgreSQL, in a new database created on this server (postgres://user@host:port/postgres?sslmode=disable).")
+    var postgres: String?
+
     @Flag(name: .long, help: "Keep the temporary directory (proof file, synthetic logs).")
     var keep = false
 

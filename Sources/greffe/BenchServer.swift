@@ -1,5 +1,6 @@
 import Foundation
 import GreffeCore
+import GreffePostgres
 import GreffeStore
 
 /// A `greffe serve` child on a fresh ledger, for the HTTP benchmarks.
@@ -9,16 +10,26 @@ struct BenchServer {
     let appendToken: String
     let data: URL
 
-    static func start(_ context: BenchContext, name: String) throws -> BenchServer {
+    /// With `postgresServer`, the ledger lives in a new database created on that server.
+    static func start(_ context: BenchContext, name: String, postgresServer: String? = nil) throws -> BenchServer {
         let data = context.scratch.appendingPathComponent("server-\(name)")
         let executable = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().path
-        _ = try BenchContext.capture([executable, "init", "--data", data.path, "--origin", "bench.greffe.test/\(name)"])
-        let token = try BenchContext.capture([executable, "token", "create", "--data", data.path, "--role", "append", "--name", "bench"])
+        var storeArguments = ["--data", data.path]
+        if let postgresServer {
+            let location = try PostgresLocation(url: postgresServer)
+            let database = "greffe_bench_\(name)_\(getpid())"
+            _ = try BenchContext.capture(["psql", "-q", postgresServer, "-c", "CREATE DATABASE \(database)"])
+            var url = "postgres://\(location.username)@\(location.host):\(location.port)/\(database)?sslmode=\(location.tlsMode.rawValue)"
+            if location.password != nil { url = postgresServer.replacingOccurrences(of: "/\(location.database)", with: "/\(database)") }
+            storeArguments += ["--postgres", url]
+        }
+        _ = try BenchContext.capture([executable, "init"] + storeArguments + ["--origin", "bench.greffe.test/\(name)"])
+        let token = try BenchContext.capture([executable, "token", "create"] + storeArguments + ["--role", "append", "--name", "bench"])
             .trimmingCharacters(in: .whitespacesAndNewlines)
         let port = 20_000 + Int(getpid() % 20_000)
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = ["serve", "--data", data.path, "--listen", "127.0.0.1:\(port)", "--log-level", "error"]
+        process.arguments = ["serve"] + storeArguments + ["--listen", "127.0.0.1:\(port)", "--log-level", "error"]
         process.standardOutput = FileHandle.nullDevice
         try process.run()
         let server = BenchServer(process: process, url: "http://127.0.0.1:\(port)", appendToken: token, data: data)
@@ -99,9 +110,17 @@ struct AppendBenchmark: Benchmark {
         guard BenchContext.onPath("wrk") else {
             return [BenchRow("append", 0, "events/s", note: "skipped: wrk is not installed (apt-get install wrk; ops/bench.sh does it)")]
         }
-        let server = try BenchServer.start(context, name: "append")
+        var rows = try measure(context, store: "SQLite", server: try BenchServer.start(context, name: "append"))
+        if let postgres = context.options.postgres {
+            rows += try measure(context, store: "PostgreSQL", server: try BenchServer.start(context, name: "appendpg", postgresServer: postgres))
+        }
+        return rows
+    }
+
+    private func measure(_ context: BenchContext, store: String, server: BenchServer) throws -> [BenchRow] {
         defer { server.stop() }
-        let environment = ["GREFFE_TOKEN": server.appendToken, "GREFFE_RUN": "\(getpid())"]
+        context.say("append on \(store)")
+        let environment = ["GREFFE_TOKEN": server.appendToken, "GREFFE_RUN": "\(store.prefix(1))\(getpid())"]
         context.say("append: GET /healthz (the HTTP floor), 64 connections")
         let floor = try WrkResult.run(context, script: nil, connections: 64, url: "\(server.url)/healthz")
         context.say("append: 100 events per request, 8 connections")
@@ -111,7 +130,7 @@ struct AppendBenchmark: Benchmark {
         context.say("append: one event per request, 64 connections")
         var singleEnvironment = environment
         singleEnvironment["GREFFE_BATCH"] = "1"
-        singleEnvironment["GREFFE_RUN"] = "s\(getpid())"
+        singleEnvironment["GREFFE_RUN"] = "s\(store.prefix(1))\(getpid())"
         let single = try WrkResult.run(context, script: "append.lua", connections: 64, url: server.url, environment: singleEnvironment)
         context.say("append: ack → checkpoint, receipts under batched load")
         let latencies = try checkpointLatencies(context, server: server, environment: batchEnvironment)
@@ -119,15 +138,15 @@ struct AppendBenchmark: Benchmark {
         let p50 = sorted.isEmpty ? 0 : sorted[sorted.count / 2]
         let p99 = sorted.isEmpty ? 0 : sorted[min(sorted.count - 1, sorted.count * 99 / 100)]
         return [
-            BenchRow("append: HTTP floor (GET /healthz)", floor.rate, "req/s", note: "p99 \(String(format: "%.2f", floor.p99Milliseconds)) ms"),
+            BenchRow("append [\(store)]: HTTP floor (GET /healthz)", floor.rate, "req/s", note: "p99 \(String(format: "%.2f", floor.p99Milliseconds)) ms"),
             BenchRow(
-                "append: batched (100/request), durable", batched.rate, "events/s", reference: "target", referenceValue: 50_000,
+                "append [\(store)]: batched (100/request), durable", batched.rate, "events/s", reference: "target", referenceValue: 50_000,
                 note: "p50 \(String(format: "%.1f", batched.p50Milliseconds)) ms, p99 \(String(format: "%.1f", batched.p99Milliseconds)) ms per request"),
             BenchRow(
-                "append: single-event requests, durable", single.rate, "events/s", reference: "GET /healthz", referenceValue: floor.rate,
+                "append [\(store)]: single-event requests, durable", single.rate, "events/s", reference: "GET /healthz", referenceValue: floor.rate,
                 note: "target 15,000/s; p99 \(String(format: "%.1f", single.p99Milliseconds)) ms"),
             BenchRow(
-                "append: ack → checkpoint p50", p50 * 1000, "ms", reference: "p99 target (ms)", referenceValue: 1000,
+                "append [\(store)]: ack → checkpoint p50", p50 * 1000, "ms", reference: "p99 target (ms)", referenceValue: 1000,
                 note: "request → signed receipt (an upper bound of ack → checkpoint), \(latencies.count) receipts (?wait=checkpoint) under batched load; p99 \(String(format: "%.0f", p99 * 1000)) ms"),
         ]
     }

@@ -116,7 +116,7 @@ let package = Package(
         .testTarget(
             name: "GreffeStoreTests",
             dependencies: [
-                "GreffeCore", "GreffeStore", "GreffePostgres",
+                "GreffeCore", "GreffeStore", "GreffePostgres", "GreffeLedger",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
             ],

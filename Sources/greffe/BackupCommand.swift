@@ -38,7 +38,9 @@ struct BackupCommand: ParsableCommand {
     func run() throws {
         let directory = DataDirectory(path: data)
         guard FileManager.default.fileExists(atPath: directory.databasePath) else {
-            throw CommandFailure("no ledger database at \(directory.databasePath)")
+            throw CommandFailure(
+                "no SQLite ledger database at \(directory.databasePath); a ledger kept in PostgreSQL (--postgres) is backed up with "
+                    + "PostgreSQL's own tools (pg_basebackup with WAL archiving, or pg_dump): see ops/RUNBOOK.md")
         }
         let summary: DatabaseFileSummary
         do {

@@ -1,0 +1,85 @@
+import Foundation
+import GreffeCore
+import GreffeLedger
+import GreffePostgres
+import GreffeStore
+import Testing
+
+/// Two ledgers on one PostgreSQL database, as two `greffe serve` nodes:
+/// the lease holder sequences, the other hands over, and takes over when
+/// the first one goes away.
+@Suite("Ledgers sharing a PostgreSQL store", .enabled(if: PostgresTestServer.url != nil, "needs GREFFE_TEST_POSTGRES"))
+struct SharedLedgerTests {
+    func event(_ id: String, _ body: String = "{}") -> EventSubmission {
+        EventSubmission(eventID: id, kind: "test.event", canonicalBody: Array("{\"event_id\":\"\(id)\",\"x\":\(body)}".utf8))
+    }
+
+    @Test("a follower hands appends over, gets the sequencer's receipts and checkpoints, and takes over when the sequencer stops")
+    func followerAndTakeover() async throws {
+        let location = try await PostgresTestServer.freshDatabase()
+        let logger = PostgresTestServer.logger
+        let signer = try NoteSigner(generatingFor: "shared.greffe.test/log")
+        let storeA = try await PostgresStore.connect(location, logger: logger)
+        let storeB = try await PostgresStore.connect(location, logger: logger)
+        let a = try await Ledger.open(store: storeA, signer: signer, checkpointInterval: .milliseconds(20), node: "a", logger: logger)
+        let b = try await Ledger.open(store: storeB, signer: signer, checkpointInterval: .milliseconds(20), node: "b", logger: logger)
+        #expect(a.isSequencer)
+        #expect(!b.isSequencer)
+        let runA = Task { await a.run() }
+        let runB = Task { await b.run() }
+
+        let handedOver = try await b.append([event("e1"), event("e2")])
+        #expect(handedOver.map(\.index) == [0, 1])
+        let allNew = handedOver.allSatisfy { $0.isNew }
+        #expect(allNew)
+        // The same events through the sequencer: the original places.
+        let again = try await a.append([event("e1"), event("e2")])
+        let noneNew = again.allSatisfy { !$0.isNew }
+        #expect(again.map(\.index) == [0, 1] && noneNew)
+        #expect(again.map(\.leafHash) == handedOver.map(\.leafHash))
+        // A conflicting re-send through the follower is refused as it would be on the sequencer.
+        await #expect(throws: LedgerError.self) { _ = try await b.append([event("e1", "1")]) }
+
+        // The follower serves the sequencer's signed checkpoint and proofs up to it.
+        let checkpoint = try await b.waitForCheckpoint(covering: 2)
+        let verified = try CheckpointVerifier.verify(note: checkpoint.note, verifier: signer.verifier)
+        #expect(verified.checkpoint.size >= 2)
+        let proof = try await b.inclusionProof(index: 1, treeSize: 2)
+        #expect(proof.leafHash == handedOver[1].leafHash)
+
+        // The sequencer stops and releases its connections: the follower takes over and continues the same tree.
+        a.shutdown()
+        await runA.value
+        storeA.close()
+        for _ in 0..<100 where !b.isSequencer { try await Task.sleep(for: .milliseconds(50)) }
+        #expect(b.isSequencer)
+        let after = try await b.append([event("e3")])
+        #expect(after.map(\.index) == [2])
+        let signed = try await b.waitForCheckpoint(covering: 3)
+        let reader = try await MapReader(store: storeB, size: 3).reader()
+        #expect(try MerkleTree.root(size: 3, reader: reader) == signed.root)
+        b.shutdown()
+        await runB.value
+        storeB.close()
+    }
+}
+
+/// The stored tree's nodes, read once, for a root computed by the test itself.
+private struct MapReader {
+    let store: any LedgerStore
+    let size: UInt64
+
+    func reader() async throws -> any NodeReader {
+        ComputingReader(leaves: try await store.readNodeRange(level: 0, first: 0, count: Int(size)))
+    }
+}
+
+/// Answers any complete subtree from the leaves, independently of the stored interior nodes.
+private struct ComputingReader: NodeReader {
+    let leaves: [Hash]
+
+    func node(level: Int, index: UInt64) throws -> Hash {
+        if level == 0 { return leaves[Int(index)] }
+        return MerkleHash.node(try node(level: level - 1, index: 2 * index), try node(level: level - 1, index: 2 * index + 1))
+    }
+}

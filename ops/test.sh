@@ -17,3 +17,4 @@ export GREFFE=.build/debug/greffe
 ./ops/tests/tls.sh
 ./ops/tests/audit.sh
 ./ops/tests/interop.sh
+./ops/tests/browser.sh

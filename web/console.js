@@ -6,7 +6,6 @@
 (function () {
   const $ = (id) => document.getElementById(id);
   let token = null;
-  let lastQuery = null;
   let results = [];
 
   function say(text, isError) {
@@ -101,7 +100,6 @@
     if (to) params.set('to', to);
     if ([...params.keys()].length === 0) { say('Give at least one of account, image hash, kind or time.', true); return; }
     if (after !== undefined) params.set('after', String(after));
-    lastQuery = { account, hash, kind, from, to };
     say('Searching…');
     try {
       const answer = await (await api('GET', '/v1/events?' + params.toString())).json();

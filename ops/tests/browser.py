@@ -37,7 +37,9 @@ from selenium import webdriver
 from selenium.common.exceptions import TimeoutException
 from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import WebDriverWait
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -220,11 +222,36 @@ class Browser:
         return [e["message"] for e in self.driver.get_log("browser") if e["level"] in ("SEVERE",) and "favicon" not in e["message"]]
 
     def screenshot(self, path, full=True):
+        self.driver.execute_script("document.activeElement && document.activeElement.blur(); window.scrollTo(0, 0)")
         if full:
             height = self.driver.execute_script("return document.documentElement.scrollHeight")
             self.driver.set_window_size(1280, min(max(height + 40, 700), 4000))
         self.driver.save_screenshot(path)
         self.driver.set_window_size(1280, 1100)
+
+
+def page_checks(browser, name, phone_shot=None):
+    """Phone width, labels, print styles: the parts of item 4 of the issue a browser can measure."""
+    driver = browser.driver
+    unlabelled = driver.execute_script(
+        "return [...document.querySelectorAll('input, select, textarea, button')]"
+        ".filter(e => (e.labels ? e.labels.length : 0) === 0 && !e.getAttribute('aria-label') && !(e.tagName === 'BUTTON' && e.textContent.trim()))"
+        ".map(e => e.id || e.outerHTML.slice(0, 60))")
+    check(not unlabelled, "%s: every control has a label" % name, repr(unlabelled))
+    # A phone's viewport (a window cannot be made that narrow on every platform).
+    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {"width": 390, "height": 844, "deviceScaleFactor": 2, "mobile": True})
+    time.sleep(0.3)
+    widths = driver.execute_script("return [document.documentElement.scrollWidth, window.innerWidth]")
+    if phone_shot:
+        driver.save_screenshot(phone_shot)
+    driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+    check(widths[1] == 390 and widths[0] <= 391, "%s: fits a phone's width (390 px) without sideways scrolling" % name, repr(widths))
+    driver.execute_cdp_cmd("Emulation.setEmulatedMedia", {"media": "print"})
+    hidden = driver.execute_script(
+        "return [...document.querySelectorAll('header.site, form')].every(e => getComputedStyle(e).display === 'none')"
+        " && getComputedStyle(document.querySelector('main')).display !== 'none'")
+    driver.execute_cdp_cmd("Emulation.setEmulatedMedia", {"media": ""})
+    check(hidden, "%s: printed, it shows the content without the header and forms" % name)
 
 
 def main():
@@ -290,19 +317,19 @@ def main():
         problems = browser.console_problems()
         check(not problems, "the status page runs under its CSP without errors", "; ".join(problems))
         browser.screenshot(os.path.join(shots, "status.png"))
+        page_checks(browser, "status page")
 
         # --- console ----------------------------------------------------------
         driver.get(url + "/console")
-        browser.by_id("token").send_keys(investigate_token)
-        browser.by_id("use-token").click()
+        # Keyboard only: Enter submits the token form and the search form.
+        browser.by_id("token").send_keys(investigate_token + Keys.ENTER)
         browser.wait(lambda d: "memory" in d.find_element(By.ID, "token-state").text)
         leaks = driver.execute_script(
             "return [localStorage.length, sessionStorage.length, document.cookie, location.href, document.getElementById('token').value]")
         check(leaks[0] == 0 and leaks[1] == 0 and leaks[2] == "" and investigate_token not in leaks[3] and leaks[4] == "",
               "the token is held in memory only (no storage, cookie, address or field)", repr(leaks))
         image = "%064x" % 102
-        browser.by_id("search-content-hash").send_keys("sha256:" + image)
-        browser.by_id("search-button").click()
+        browser.by_id("search-content-hash").send_keys("sha256:" + image + Keys.ENTER)
         try:
             browser.wait(lambda d: "found" in d.find_element(By.ID, "message").text)
         except TimeoutException:
@@ -319,6 +346,7 @@ def main():
             except TimeoutException:
                 bad("the event view did not show the body")
         browser.screenshot(os.path.join(shots, "console.png"))
+        page_checks(browser, "console")
         browser.by_id("download-bundle").click()
         downloaded = None
         for _ in range(200):
@@ -405,6 +433,16 @@ def main():
                   "\n--- page\n%s\n--- cli\n%s" % (text, cli_text))
             if name.startswith("the bundle downloaded"):
                 browser.screenshot(os.path.join(shots, "verify.png"))
+                page_checks(browser, "verifier page with a report", os.path.join(shots, "verify-phone.png"))
+                driver.execute_script("document.body.focus(); document.activeElement.blur()")
+                reached = []
+                for _ in range(8):
+                    # Key presses to the page, not to an element (a file input takes send_keys as a path).
+                    ActionChains(driver).send_keys(Keys.TAB).perform()
+                    reached.append(driver.switch_to.active_element.get_attribute("id"))
+                order = [i for i in reached if i in ("vkey", "bundle", "check", "print")]
+                check(order[:4] == ["vkey", "bundle", "check", "print"], "verifier page: Tab reaches the key, the file, and both buttons in order",
+                      repr(reached))
 
         # Each mutation: NOT VERIFIED in both, naming the part; the same report.
         for name, expected, content in mutations(six_bundle):

@@ -127,7 +127,6 @@ enum EmbeddedWebAssets {
 (function () {
   const $ = (id) => document.getElementById(id);
   let token = null;
-  let lastQuery = null;
   let results = [];
 
   function say(text, isError) {
@@ -222,7 +221,6 @@ enum EmbeddedWebAssets {
     if (to) params.set('to', to);
     if ([...params.keys()].length === 0) { say('Give at least one of account, image hash, kind or time.', true); return; }
     if (after !== undefined) params.set('after', String(after));
-    lastQuery = { account, hash, kind, from, to };
     say('Searching…');
     try {
       const answer = await (await api('GET', '/v1/events?' + params.toString())).json();
@@ -379,6 +377,8 @@ tr.selected td { background: #e6eef9; }
   pre { background: none; border: 1px solid #000000; }
   a { color: #000000; text-decoration: none; }
 }
+/* Headings focused by script (to announce a result) need no focus ring. */
+[tabindex="-1"]:focus { outline: none; }
 
 """#
         ),
@@ -1213,7 +1213,7 @@ if (typeof module !== 'undefined') module.exports = GreffeVerifier;
     It sends nothing anywhere and works without a network. It reaches the same verdict as <code>greffe verify</code>.</p>
   <form id="form" class="panel">
     <label for="vkey">Verifier key of the ledger</label>
-    <textarea id="vkey" name="vkey" rows="2" spellcheck="false" autocomplete="off" aria-describedby="vkey-source"
+    <textarea id="vkey" name="vkey" rows="3" spellcheck="false" autocomplete="off" aria-describedby="vkey-source"
       placeholder="name+keyid+base64 key"></textarea>
     <p id="vkey-source" class="hint">Paste the key you were given for the ledger (the line in its <code>verifier.vkey</code>).
       The key inside the bundle is not trusted on its own.</p>

@@ -594,11 +594,25 @@ const GreffeVerifier = (function () {
     if (milliseconds > 8640000000000000n) return `${milliseconds} ms after 1970`;
     return new Date(Number(milliseconds)).toISOString();
   }
-  // RFC3339Time.milliseconds: an internet date-time, at or after 1970.
-  const RFC3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/;
+  // RFC3339Time.milliseconds, which is Foundation's ISO8601DateFormatter: it
+  // reads an internet date-time at the start of the text (after spaces) and
+  // ignores what follows; days past a month's end roll over; zones Z, GMT,
+  // ±hh, ±hhmm, ±hh:mm; fractions cut to milliseconds; nothing before 1970.
+  // Event intake only takes strict RFC 3339, so this leniency can only meet a
+  // tampered body; it is copied so both reports still list the same problems.
+  const FOUNDATION_TIME = /^\s*(\d{4})-(\d{1,2})-(\d{1,2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?(Z|GMT|[+-]\d{2}(?::?\d{2})?)/;
   function parseTime(text) {
-    if (!RFC3339.test(text)) return null;
-    const ms = Date.parse(text);
+    const m = FOUNDATION_TIME.exec(text);
+    if (!m) return null;
+    const [year, month, day, hour, minute, second] = m.slice(1, 7).map(Number);
+    if (month < 1 || month > 12 || day < 1 || day > 31 || hour > 23 || minute > 59 || second > 59) return null;
+    let ms = Date.UTC(year, month - 1, day, hour, minute, second) + (m[7] ? Number((m[7] + '00').slice(0, 3)) : 0);
+    const zone = m[8];
+    if (zone !== 'Z' && zone !== 'GMT') {
+      const digits = zone.slice(1).replace(':', '');
+      const offset = Number(digits.slice(0, 2)) * 60 + (digits.length > 2 ? Number(digits.slice(2, 4)) : 0);
+      ms -= (zone[0] === '-' ? -1 : 1) * offset * 60000;
+    }
     return Number.isFinite(ms) && ms >= 0 ? BigInt(ms) : null;
   }
 

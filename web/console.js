@@ -129,6 +129,16 @@
       fact('Kind', event.kind);
       fact('Leaf hash', event.leaf_hash);
       fact('Entry (base64)', event.entry);
+      // The entry's fixed fields (Schemas/entry.md), so nobody has to decode base64 by hand.
+      const entry = Uint8Array.from(atob(event.entry), (c) => c.charCodeAt(0));
+      if (entry.length > 82) {
+        const u64 = (at) => entry.slice(at, at + 8).reduce((v, b) => (v << 8n) | BigInt(b), 0n);
+        const b64 = (from, to) => btoa(String.fromCharCode(...entry.slice(from, to)));
+        const sequenced = u64(9);
+        fact('Sequenced at', sequenced <= 8640000000000000n ? new Date(Number(sequenced)).toISOString() : `${sequenced} ms`);
+        fact('Previous leaf (prev)', b64(17, 49));
+        fact('Commitment', b64(49, 81));
+      }
       fact('Salt', event.salt ?? '(erased)');
       if (event.erased) fact('Erased', `${event.erased.erased_at} under ${event.erased.legal_reference}`);
       $('event-heading').textContent = `Event ${event.index} — ${event.kind}`;

@@ -405,6 +405,23 @@ def main():
         if check(downloaded is not None, "the bundle download lands in Chromium's download directory", str(os.listdir(downloads))):
             console_bundle = json.load(open(downloaded))
             check([e["index"] for e in console_bundle["events"]] == [2], "the downloaded bundle holds the selected event (index 2)")
+        check("Sequenced at" in browser.by_id("event-facts").text, "the event view decodes the entry's fields")
+
+        # By kind, then by kind and a time range (datetime-local read as UTC).
+        browser.by_id("search-content-hash").clear()
+        driver.execute_script("document.getElementById('search-kind').value = 'legal.request'")
+        browser.by_id("search-button").click()
+        browser.wait(lambda d: d.find_element(By.CSS_SELECTOR, "#results tbody tr").get_attribute("data-index") != "2")
+        found = [r.get_attribute("data-index") for r in driver.find_elements(By.CSS_SELECTOR, "#results tbody tr")]
+        check(found == ["6", "7"], "the console finds the two legal requests by kind", repr(found))
+        driver.execute_script("document.getElementById('search-from').value = '2000-01-01T00:00:00';"
+                              "document.getElementById('search-to').value = '2000-01-02T00:00:00'")
+        browser.by_id("search-button").click()
+        try:
+            browser.wait(lambda d: d.find_element(By.ID, "message").text.startswith("0 event"))
+            ok("a time range in 2000 finds none of them")
+        except TimeoutException:
+            bad("time range search: " + browser.by_id("message").text)
         problems = browser.console_problems()
         check(not problems, "the console runs under its CSP without errors", "; ".join(problems))
 
@@ -420,6 +437,12 @@ def main():
         six_bundle = json.loads(six)
         check(len(six_bundle["events"]) == 6 and len(six_bundle["earlier_checkpoints"]) == 1,
               "a six-event bundle with an earlier checkpoint for the mutations")
+
+        # A bundle holding an erased event (a court order, admin token) still verifies.
+        admin_token = run(GREFFE, "token", "create", "--data", data, "--role", "admin", "--name", "admin-browser")
+        http(url + "/v1/events/1/erasure", "POST", admin_token, {"legal_reference": "TJ Paris 26/123", "reason": "data-protection order"})
+        _, erased = http(url + "/v1/bundles", "POST", investigate_token, {"index_range": {"from": 0, "to": 6}})
+        check(json.loads(erased)["events"][1]["body"] is None, "a bundle with event 1 erased")
 
         # --- the verifier page, from file://, with no server ------------------
         server.terminate()
@@ -471,7 +494,7 @@ def main():
 
         # The untouched bundles verify, in the page and on the command line, with the same report.
         for name, content in [("the bundle downloaded from the console", open(downloaded, "rb").read() if downloaded else b""),
-                              ("the six-event bundle", six)]:
+                              ("the six-event bundle", six), ("the bundle with an erased event", erased)]:
             path, status, text, codes, heading, _ = page_check(content, vkey)
             code, cli_text = cli(path, vkey_file)
             check(status == "verified" and heading.startswith("VERIFIED") and code == 0,

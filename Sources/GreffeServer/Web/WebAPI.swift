@@ -86,13 +86,15 @@ public final class ActivityCounter: Sendable {
         var counts: [Int]
     }
 
-    private let cache = Mutex<(at: UInt64, size: UInt64, counts: Counts)?>(nil)
+    /// Reused whatever was appended since: under steady appends the size
+    /// always differs, and a chart a few seconds old is still true enough.
+    private let cache = Mutex<(at: UInt64, counts: Counts)?>(nil)
     static let reuseMilliseconds: UInt64 = 5_000
 
     public init() {}
 
     func counts(store: any LedgerStore, treeSize: UInt64, now: UInt64) async throws -> Counts {
-        if let cached = cache.withLock({ $0 }), now >= cached.at, now - cached.at < ActivityCounter.reuseMilliseconds, cached.size == treeSize {
+        if let cached = cache.withLock({ $0 }), now >= cached.at, now - cached.at < ActivityCounter.reuseMilliseconds {
             return cached.counts
         }
         let minutes = UInt64(LedgerAPI.activityMinutes)
@@ -105,7 +107,7 @@ public final class ActivityCounter: Sendable {
             boundaries.append(low)
         }
         let counts = Counts(from: start, counts: (0..<Int(minutes)).map { Int(boundaries[$0 + 1] - boundaries[$0]) })
-        cache.withLock { $0 = (now, treeSize, counts) }
+        cache.withLock { $0 = (now, counts) }
         return counts
     }
 

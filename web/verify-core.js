@@ -104,11 +104,119 @@ const GreffeVerifier = (function () {
     // ECMAScript number and string serialisation is RFC 8785's by definition.
     return JSON.stringify(value);
   }
+  // The bundle's JSON, read as strictly as greffe verify's parser
+  // (GreffeCore JSONParser: RFC 8259 plus the I-JSON rules of RFC 7493):
+  // unique member names, no lone surrogates, finite numbers, at most 128
+  // levels. JSON.parse would keep the last of two equal names, so a body
+  // could show one value and be checked with another.
+  const MAX_DEPTH = 128;
+  const ESCAPES = { '"': '"', '\\': '\\', '/': '/', b: '\b', f: '\f', n: '\n', r: '\r', t: '\t' };
+  const NUMBER = /-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?/y;
+  function parseJSON(text) {
+    let i = 0, depth = 0;
+    const fail = (message) => { throw new Refusal(`${message} at character ${i}`); };
+    const space = () => {
+      for (let c = text.charCodeAt(i); c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d; c = text.charCodeAt(++i));
+    };
+    const hex4 = (at) => {
+      const digits = text.slice(at, at + 4);
+      if (!/^[0-9A-Fa-f]{4}$/.test(digits)) fail('a \\u escape without four hex digits');
+      return parseInt(digits, 16);
+    };
+    function string() {
+      i += 1;
+      let out = '', start = i;
+      for (;;) {
+        if (i >= text.length) fail('the document ends inside a string');
+        const c = text.charCodeAt(i);
+        if (c === 0x22) { out += text.slice(start, i); i += 1; return out; }
+        if (c < 0x20) fail('a control character inside a string');
+        if (c !== 0x5c) { i += 1; continue; }
+        out += text.slice(start, i);
+        const e = text[i + 1];
+        if (e !== undefined && Object.prototype.hasOwnProperty.call(ESCAPES, e)) {
+          out += ESCAPES[e];
+          i += 2;
+        } else if (e === 'u') {
+          const unit = hex4(i + 2);
+          i += 6;
+          if (unit >= 0xd800 && unit <= 0xdbff) {
+            if (text[i] !== '\\' || text[i + 1] !== 'u') fail('a high surrogate not followed by a low surrogate escape');
+            const low = hex4(i + 2);
+            if (low < 0xdc00 || low > 0xdfff) fail('a high surrogate not followed by a low surrogate escape');
+            out += String.fromCharCode(unit, low);
+            i += 6;
+          } else if (unit >= 0xdc00 && unit <= 0xdfff) {
+            fail('a lone low surrogate');
+          } else {
+            out += String.fromCharCode(unit);
+          }
+        } else {
+          fail('an escape that JSON does not define');
+        }
+        start = i;
+      }
+    }
+    function value() {
+      space();
+      const c = text[i];
+      if (c === undefined) fail('the document ends in the middle of a value');
+      if (c === '"') return string();
+      if (c === '{' || c === '[') {
+        if (depth >= MAX_DEPTH) fail(`nesting deeper than ${MAX_DEPTH} levels`);
+        depth += 1;
+        i += 1;
+        space();
+        const close = c === '{' ? '}' : ']';
+        // Null prototype: a member named __proto__ is data like any other.
+        const out = c === '{' ? Object.create(null) : [];
+        if (text[i] === close) { i += 1; depth -= 1; return out; }
+        for (;;) {
+          if (c === '{') {
+            space();
+            if (text[i] !== '"') fail('expected a member name');
+            const key = string();
+            if (Object.prototype.hasOwnProperty.call(out, key)) fail(`duplicate member name ${JSON.stringify(key)}`);
+            space();
+            if (text[i] !== ':') fail("expected ':' after a member name");
+            i += 1;
+            out[key] = value();
+          } else {
+            out.push(value());
+          }
+          space();
+          if (text[i] === ',') { i += 1; continue; }
+          if (text[i] === close) { i += 1; depth -= 1; return out; }
+          fail(`expected ',' or '${close}'`);
+        }
+      }
+      for (const [word, literal] of [['true', true], ['false', false], ['null', null]]) {
+        if (text.startsWith(word, i)) { i += word.length; return literal; }
+      }
+      NUMBER.lastIndex = i;
+      const m = NUMBER.exec(text);
+      if (!m) fail(`unexpected character ${JSON.stringify(c)}`);
+      i += m[0].length;
+      const number = Number(m[0]);
+      if (!Number.isFinite(number)) fail('a number too large for a double');
+      return number;
+    }
+    const result = value();
+    space();
+    if (i < text.length) fail('unexpected data after the document');
+    return result;
+  }
+
   function member(value, key) { return isObject(value) && Object.prototype.hasOwnProperty.call(value, key) ? value[key] : undefined; }
   function stringValue(value) { return typeof value === 'string' ? value : undefined; }
 
   // ---- signed notes and keys (C2SP signed-note, tlog-checkpoint) ----------
-  function isValidKeyName(name) { return name.length > 0 && !/[\s+]/u.test(name); }
+  // Unicode White_Space, as Swift's Character.isWhitespace (JavaScript's \s
+  // differs: it has U+FEFF and lacks U+0085).
+  const WHITE_SPACE = '\t\n\v\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000';
+  const KEY_NAME_REFUSED = new RegExp(`[${WHITE_SPACE}+]`, 'u');
+  const EDGE_SPACE = new RegExp(`^[${WHITE_SPACE}]+|[${WHITE_SPACE}]+$`, 'gu');
+  function isValidKeyName(name) { return name.length > 0 && !KEY_NAME_REFUSED.test(name); }
   function hex8(n) { return n.toString(16).padStart(8, '0'); }
   async function keyID(name, publicKey) {
     const digest = await sha256(utf8.encode(name), Uint8Array.of(0x0a, 0x01), publicKey);
@@ -117,7 +225,7 @@ const GreffeVerifier = (function () {
 
   // NoteVerifier(verifierKey:): name+hexkeyid+base64(0x01 ‖ Ed25519 public key).
   async function parseVerifierKey(text) {
-    const trimmed = String(text).trim();
+    const trimmed = String(text).replace(EDGE_SPACE, '');
     const first = trimmed.indexOf('+');
     const second = first < 0 ? -1 : trimmed.indexOf('+', first + 1);
     if (second < 0) throw new Refusal('verifier key is not of the form name+keyid+key');
@@ -296,7 +404,7 @@ const GreffeVerifier = (function () {
     let value;
     try {
       const text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(bytes);
-      value = JSON.parse(text);
+      value = parseJSON(text);
     } catch (error) {
       throw new Refusal(`the bundle is not valid JSON: ${error && error.message ? error.message : error}`);
     }

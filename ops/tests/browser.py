@@ -234,7 +234,16 @@ def malformed(bundle_bytes):
     no_events = dict(b, events={"0": 1})
     bad_leaf = copy.deepcopy(b)
     bad_leaf["events"][0]["leaf_hash"] = "not base64!"
+    # JSON.parse would keep the last "premium" and verify; greffe verify refuses the file.
+    text = json.dumps(b)
+    duplicate = text.replace('"subscription_tier": "premium"', '"subscription_tier": "free", "subscription_tier": "premium"', 1)
+    assert duplicate != text
+    surrogate = text.replace('"platform": "example-ai"', '"platform": "example-ai\\ud800"', 1)
+    assert surrogate != text
     return [
+        ("a body with a member name twice", "duplicate member name", duplicate.encode()),
+        ("a lone surrogate in a body", "the bundle is not valid JSON", surrogate.encode()),
+        ("a number too large for a double", "the bundle is not valid JSON", text.replace('"score": 0.97', '"score": 1e400', 1).encode()),
         ("a file that is not JSON", "the bundle is not valid JSON", b"%PDF-1.7 this is not a bundle\n"),
         ("a truncated bundle", "the bundle is not valid JSON", bundle_bytes[: len(bundle_bytes) // 2]),
         ("an empty file", "the bundle is not valid JSON", b""),

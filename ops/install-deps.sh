@@ -3,7 +3,9 @@
 # Swift itself comes with the machine image.
 set -euo pipefail
 
-packages=(libsqlite3-dev libssl-dev golang-go golang-golang-x-mod-dev curl python3 postgresql-15)
+# postgresql-15: the storage suite and the failover test on PostgreSQL (ops/tests/pg.sh).
+# chromium and chromium-driver: the browser tests of the web pages (ops/tests/browser.sh).
+packages=(libsqlite3-dev libssl-dev golang-go golang-golang-x-mod-dev curl python3 postgresql-15 chromium chromium-driver)
 missing=()
 for package in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
@@ -20,4 +22,11 @@ fi
 if ! python3 -c 'import jsonschema, referencing, rfc3339_validator' 2>/dev/null; then
     echo "installing: jsonschema rfc3339-validator (PyPI)"
     python3 -m pip install --quiet jsonschema rfc3339-validator
+fi
+
+# Selenium drives Chromium in the browser tests (ops/tests/browser.py); it uses
+# Debian's chromedriver, never a downloaded one.
+if ! python3 -c 'import selenium' 2>/dev/null; then
+    echo "installing: selenium (PyPI)"
+    python3 -m pip install --quiet selenium
 fi

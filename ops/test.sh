@@ -22,3 +22,4 @@ export GREFFE=.build/debug/greffe
 ./ops/tests/audit.sh
 ./ops/tests/interop.sh
 ./ops/tests/failover.py --seed 1 --kills 2
+./ops/tests/browser.sh

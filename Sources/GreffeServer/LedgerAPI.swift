@@ -18,6 +18,9 @@ public struct LedgerAPI: Sendable {
     /// Per-token request budgets (429 past them).
     public var rateLimiter = RateLimiter()
 
+    /// Appends per minute for the status page (`Web/WebAPI.swift`).
+    public var activity = ActivityCounter()
+
     public init(ledger: Ledger, metricsText: (@Sendable () -> [UInt8])? = nil) {
         self.ledger = ledger
         self.tokens = TokenAuthority(store: ledger.store)
@@ -41,6 +44,7 @@ public struct LedgerAPI: Sendable {
         router.get("/metrics") { _, _ in try metrics() }
         addInvestigatorRoutes(to: router)
         router.post("/v1/bundles") { request, _ in try await makeBundle(request) }
+        addWebRoutes(to: router)
     }
 
     // MARK: - Read API

@@ -1,0 +1,127 @@
+import Foundation
+import GreffeCore
+import GreffeStore
+public import Hummingbird
+import Synchronization
+
+/// The pages for people: the public status page (`/`), the investigator
+/// console (`/console`), the verifier page (`/verify.html`), their assets,
+/// the OpenAPI document, and `GET /v1/status` that the status page reads.
+/// The console holds no privilege of its own: it calls the same investigator
+/// endpoints with the token the investigator types, so every search, read and
+/// bundle is logged as `access.granted` exactly as from the command line.
+extension LedgerAPI {
+    public func addWebRoutes<Context: RequestContext>(to router: Router<Context>) {
+        router.get("/") { _, _ in LedgerAPI.page("index.html") }
+        router.get("/console") { _, _ in LedgerAPI.page("console.html") }
+        router.get("/verify.html") { _, _ in verifierPage() }
+        router.get("/assets/greffe.css") { _, _ in LedgerAPI.asset("greffe.css", type: "text/css; charset=utf-8") }
+        router.get("/assets/status.js") { _, _ in LedgerAPI.asset("status.js", type: "text/javascript; charset=utf-8") }
+        router.get("/assets/console.js") { _, _ in LedgerAPI.asset("console.js", type: "text/javascript; charset=utf-8") }
+        router.get("/openapi.yaml") { _, _ in LedgerAPI.asset("openapi.yaml", type: "application/yaml; charset=utf-8") }
+        router.get("/v1/status") { _, _ in try await status() }
+    }
+
+    /// Headers every page carries: the CSP, no sniffing, no referrer (URLs
+    /// never carry secrets, but search terms are personal data), no framing.
+    static func pageHeaders(policy: String) -> HTTPFields {
+        [
+            .contentType: "text/html; charset=utf-8", .contentSecurityPolicy: policy, .xContentTypeOptions: "nosniff",
+            LedgerAPI.referrerPolicy: "no-referrer", LedgerAPI.xFrameOptions: "DENY", .cacheControl: "no-cache",
+        ]
+    }
+
+    static let referrerPolicy = HTTPFields.Element.Name("Referrer-Policy")!
+    static let xFrameOptions = HTTPFields.Element.Name("X-Frame-Options")!
+
+    static func page(_ name: String) -> Response {
+        Response(
+            status: .ok, headers: pageHeaders(policy: WebPages.servedPolicy),
+            body: .init(byteBuffer: ByteBuffer(string: WebPages.asset(name) ?? "")))
+    }
+
+    static func asset(_ name: String, type: String) -> Response {
+        Response(
+            status: .ok, headers: [.contentType: type, .xContentTypeOptions: "nosniff", .cacheControl: "no-cache"],
+            body: .init(byteBuffer: ByteBuffer(string: WebPages.asset(name) ?? "")))
+    }
+
+    /// The verifier page with this ledger's key written in (the status page publishes the same key).
+    func verifierPage() -> Response {
+        let page = WebPages.verifierPage(verifierKey: ledger.verifier.verifierKey)
+        var headers = LedgerAPI.pageHeaders(policy: page.policy)
+        headers[.contentDisposition] = "inline; filename=\"verify.html\""
+        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: page.html)))
+    }
+
+    // MARK: - Status
+
+    /// Minutes the appends chart covers, one bar each.
+    static let activityMinutes = 180
+
+    func status() async throws -> Response {
+        let checkpoint = ledger.latestCheckpoint
+        let now = UInt64(Date().timeIntervalSince1970 * 1000)
+        let counts = try await mapLedgerErrors { try await activity.counts(store: ledger.store, treeSize: ledger.treeSize, now: now) }
+        return LedgerAPI.json([
+            "origin": .string(ledger.origin), "tree_size": .number(Double(ledger.treeSize)), "verifier_key": .string(ledger.verifier.verifierKey),
+            "checkpoint": .string(checkpoint.note), "checkpoint_size": .number(Double(checkpoint.size)),
+            "checkpoint_signed_at": .string(LedgerAPI.rfc3339(milliseconds: checkpoint.signedAtMilliseconds)),
+            "appends_per_minute": [
+                "from": .string(LedgerAPI.rfc3339(milliseconds: counts.from)), "bucket_seconds": 60,
+                "counts": .array(counts.counts.map { .number(Double($0)) }),
+            ],
+        ])
+    }
+}
+
+/// Appends per minute over the last hours, from the entries themselves:
+/// `sequenced_at` never decreases along the log, so each minute's first
+/// index is a binary search, and the cost is O(minutes × log n) one-entry
+/// reads whatever the volume. Answers are reused for a few seconds so a
+/// busy status page does not become load on the store.
+public final class ActivityCounter: Sendable {
+    struct Counts: Sendable {
+        var from: UInt64
+        var counts: [Int]
+    }
+
+    /// Reused whatever was appended since: under steady appends the size
+    /// always differs, and a chart a few seconds old is still true enough.
+    private let cache = Mutex<(at: UInt64, counts: Counts)?>(nil)
+    static let reuseMilliseconds: UInt64 = 5_000
+
+    public init() {}
+
+    func counts(store: any LedgerStore, treeSize: UInt64, now: UInt64) async throws -> Counts {
+        if let cached = cache.withLock({ $0 }), now >= cached.at, now - cached.at < ActivityCounter.reuseMilliseconds {
+            return cached.counts
+        }
+        let minutes = UInt64(LedgerAPI.activityMinutes)
+        let end = (now / 60_000 + 1) * 60_000
+        let start = end - minutes * 60_000
+        var boundaries: [UInt64] = []
+        var low: UInt64 = 0
+        for minute in 0...minutes {
+            low = try await firstIndex(atOrAfter: start + minute * 60_000, from: low, to: treeSize, store: store)
+            boundaries.append(low)
+        }
+        let counts = Counts(from: start, counts: (0..<Int(minutes)).map { Int(boundaries[$0 + 1] - boundaries[$0]) })
+        cache.withLock { $0 = (now, counts) }
+        return counts
+    }
+
+    /// The first index in `[low, high)` whose entry was sequenced at or after `time`, or `high`.
+    private func firstIndex(atOrAfter time: UInt64, from low: UInt64, to high: UInt64, store: any LedgerStore) async throws -> UInt64 {
+        var low = low
+        var high = high
+        while low < high {
+            let middle = low + (high - low) / 2
+            guard let entry = try await store.readEntries(first: middle, count: 1).first, let decoded = try? LedgerEntry(decoding: entry) else {
+                return high
+            }
+            if decoded.sequencedAtMilliseconds < time { low = middle + 1 } else { high = middle }
+        }
+        return low
+    }
+}

@@ -1,0 +1,94 @@
+import Foundation
+import GreffeCore
+import GreffeServer
+import Hummingbird
+import HummingbirdTesting
+import Testing
+
+/// The embedded web pages: in step with `web/`, self-contained where they must
+/// be, served under a strict CSP. The browser behaviour itself is tested in
+/// Chromium by ops/tests/browser.sh.
+@Suite("web pages")
+struct WebPageTests {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    @Test("the embedded assets equal web/* and Schemas/openapi.yaml byte for byte (run ops/gen-web-assets.py)")
+    func embeddedCopiesAreCurrent() throws {
+        let web = WebPageTests.root.appendingPathComponent("web")
+        var expected = try FileManager.default.contentsOfDirectory(atPath: web.path)
+            .filter { $0.hasSuffix(".html") || $0.hasSuffix(".js") || $0.hasSuffix(".css") }.sorted()
+            .map { (name: $0, bytes: Array(try Data(contentsOf: web.appendingPathComponent($0)))) }
+        expected.append((name: "openapi.yaml", bytes: Array(try Data(contentsOf: WebPageTests.root.appendingPathComponent("Schemas/openapi.yaml")))))
+        #expect(WebPages.assets.map(\.name) == expected.map(\.name), "run ops/gen-web-assets.py")
+        for (copy, file) in zip(WebPages.assets, expected) {
+            #expect(Array(copy.text.utf8) == file.bytes, "\(file.name) differs from its embedded copy: run ops/gen-web-assets.py")
+        }
+    }
+
+    @Test("verify.html is one file: inline script and style allowed by their hashes, no external reference, the key escaped in")
+    func verifierPageIsSelfContained() throws {
+        let page = WebPages.verifierPage(verifierKey: "example.org/log+0123abcd+AQ\"<x>")
+        let html = page.html
+        #expect(!html.contains("{{"), "a placeholder was left")
+        let script = try #require(WebPageTests.between(html, "<script>", "</script>"))
+        let style = try #require(WebPageTests.between(html, "<style>", "</style>"))
+        #expect(page.policy.contains("script-src 'sha256-\(MerkleHash.sha256(Array(script.utf8)).base64)'"))
+        #expect(page.policy.contains("style-src 'sha256-\(MerkleHash.sha256(Array(style.utf8)).base64)'"))
+        #expect(page.policy.hasPrefix("default-src 'none'"))
+        #expect(!page.policy.contains("connect-src"), "the verifier must not be allowed to send anything")
+        #expect(html.contains("<meta http-equiv=\"Content-Security-Policy\" content=\"\(page.policy)\">"))
+        #expect(html.components(separatedBy: "<script").count == 2, "exactly one script element")
+        for external in ["src=", "href=", "@import", "url(", "http://", "https://"] {
+            #expect(!html.contains(external), "verify.html refers to something outside itself: \(external)")
+        }
+        #expect(html.contains("content=\"example.org/log+0123abcd+AQ&quot;&lt;x&gt;\""))
+        #expect(WebPages.verifierPage(verifierKey: nil).html.contains("name=\"greffe-verifier-key\" content=\"\""))
+    }
+
+    @Test("the pages are served with a strict CSP; /v1/status counts the appends of the last minutes")
+    func servedPages() async throws {
+        let test = try await TestLedger.make()
+        try await test.withClient { client in
+            let appended = try await client.execute(
+                uri: "/v1/events?wait=checkpoint", method: .post, headers: bearer(test.appendToken),
+                body: jsonBody(batch((0..<7).map { event("web-\($0)") })))
+            #expect(appended.status == .created)
+
+            for path in ["/", "/console"] {
+                let page = try await client.execute(uri: path, method: .get)
+                #expect(page.status == .ok)
+                #expect(page.headers[.contentType] == "text/html; charset=utf-8")
+                let policy = try #require(page.headers[.contentSecurityPolicy])
+                #expect(policy == WebPages.servedPolicy)
+                #expect(!policy.contains("unsafe"), "no unsafe-inline or unsafe-eval")
+                #expect(!page.text.contains("<script>") && !page.text.contains("style="), "\(path) has inline code the CSP would block")
+                #expect(!page.text.contains("//"), "\(path) refers to another origin")
+            }
+            for (path, type) in [("/assets/greffe.css", "text/css"), ("/assets/status.js", "text/javascript"), ("/assets/console.js", "text/javascript"),
+                ("/openapi.yaml", "application/yaml")] {
+                let asset = try await client.execute(uri: path, method: .get)
+                #expect(asset.status == .ok, "\(path)")
+                #expect(asset.headers[.contentType]?.hasPrefix(type) == true, "\(path)")
+            }
+            let verify = try await client.execute(uri: "/verify.html", method: .get)
+            #expect(verify.text.contains("content=\"\(test.signer.verifier.verifierKey)\""), "the served verifier carries the ledger's key")
+            #expect(verify.headers[.contentSecurityPolicy] == WebPages.verifierPage(verifierKey: nil).policy)
+
+            let status = try await client.execute(uri: "/v1/status", method: .get)
+            #expect(status.status == .ok)
+            let json = try status.json
+            #expect(json["tree_size"]?.intValue == 7)
+            #expect(json["verifier_key"]?.stringValue == test.signer.verifier.verifierKey)
+            #expect(json["checkpoint"]?.stringValue?.hasPrefix("test.example/log\n7\n") == true)
+            let counts = try #require(json["appends_per_minute"]?["counts"]?.arrayValue).compactMap(\.intValue)
+            #expect(counts.count == 180)
+            #expect(counts.reduce(0, +) == 7, "all seven appends fall in the last three hours: \(counts.suffix(3))")
+            #expect(counts.last! + counts[counts.count - 2] == 7, "and in the last two minutes")
+        }
+    }
+
+    static func between(_ text: String, _ start: String, _ end: String) -> String? {
+        guard let open = text.range(of: start), let close = text.range(of: end, range: open.upperBound..<text.endIndex) else { return nil }
+        return String(text[open.upperBound..<close.lowerBound])
+    }
+}

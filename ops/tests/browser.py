@@ -1,0 +1,611 @@
+#!/usr/bin/env python3
+"""The web pages in a real browser: headless Chromium driven by Selenium.
+
+  1. `greffe serve` on a fresh ledger; six edit requests and two later
+     events appended over HTTP, each answered once a checkpoint covers it.
+  2. Status page (/): renders the current size; no CSP violation.
+  3. Console (/console): the token typed once is in no storage, cookie or
+     address; a search by image hash finds exactly the event with that image;
+     opening it shows its body; the bundle download lands in Chromium's
+     download directory; the server logged search, read and bundle as
+     access.granted under the investigator's token.
+  4. The server is stopped. verify.html, written by `greffe verifier-page`,
+     opened from file:// says VERIFIED for the downloaded bundle, and for
+     each tampered copy (the mutations of BundleTests.mutations) says NOT
+     VERIFIED naming the failing part; malformed files get a clear message.
+     `greffe verify` runs on every same file: verdicts and report text agree.
+  5. Screenshots of the three pages (into --screenshots DIR, e.g. docs/).
+
+Usage: ops/tests/browser.py [--screenshots DIR]
+Env: GREFFE (binary, default .build/debug/greffe), CHROMIUM, CHROMEDRIVER, KEEP=1.
+"""
+import argparse
+import base64
+import copy
+import json
+import os
+import random
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+
+from selenium import webdriver
+from selenium.common.exceptions import TimeoutException
+from selenium.webdriver.chrome.options import Options
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.action_chains import ActionChains
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.support.ui import WebDriverWait
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+GREFFE = os.path.abspath(os.environ.get("GREFFE", os.path.join(ROOT, ".build", "debug", "greffe")))
+PASSED = 0
+FAILED = 0
+
+
+def log(text):
+    print(text, flush=True)
+
+
+def ok(text):
+    global PASSED
+    PASSED += 1
+    log("ok   " + text)
+
+
+def bad(text):
+    global FAILED
+    FAILED += 1
+    log("FAIL " + text)
+
+
+def check(condition, text, detail=""):
+    if condition:
+        ok(text)
+    else:
+        bad(text + (": " + detail if detail else ""))
+    return condition
+
+
+def run(*args):
+    return subprocess.run([str(a) for a in args], check=True, capture_output=True, text=True).stdout.strip()
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def http(url, method="GET", token=None, body=None):
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = "Bearer " + token
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url, data=data, method=method, headers=headers)
+    with urllib.request.urlopen(request, timeout=60) as response:
+        return response.status, response.read()
+
+
+def edit_request(i):
+    """The edit requests of Tests/GreffeServerTests/BundleTests.swift."""
+    return {
+        "event_id": "edit-%d" % i, "kind": "edit.requested", "occurred_at": "2026-11-25T10:00:%02dZ" % i, "platform": "example-ai",
+        "schema_version": 1, "account": "hmac-sha256:%064x" % (i % 2), "subscription_tier": "premium",
+        "model": {"name": "imagine", "version": "3.1"}, "prompt": {"sha256": "ab" * 32},
+        "input_images": [{"sha256": "%064x" % (100 + i)}], "flags": {"real_person_detected": True, "minor_suspected": False},
+        "decision": {"outcome": "blocked", "classifiers": [{"label": "nudity", "score": 0.97}]},
+    }
+
+
+def legal_request(event_id):
+    return {"event_id": event_id, "kind": "legal.request", "occurred_at": "2026-11-25T10:00:00Z", "platform": "example-ai",
+            "schema_version": 1, "authority": "Parquet de Paris", "reference": "REF-1", "direction": "received",
+            "request_type": "preservation"}
+
+
+# --- bundle mutations (BundleTests.mutations, on the JSON file) --------------
+def flip_b64(text, bit):
+    raw = bytearray(base64.b64decode(text))
+    raw[bit // 8] ^= 1 << (bit % 8)
+    return base64.b64encode(bytes(raw)).decode()
+
+
+def flip_entry_byte(event, offset, mask):
+    raw = bytearray(base64.b64decode(event["entry"]))
+    raw[offset] ^= mask
+    event["entry"] = base64.b64encode(bytes(raw)).decode()
+
+
+def resign_checkpoint(bundle, change_text=None, change_signature=None):
+    text, _, signatures = bundle["checkpoint"].rpartition("\n\n")
+    lines = signatures.rstrip("\n").split("\n")
+    if change_signature:
+        prefix, _, blob = lines[0].rpartition(" ")
+        raw = bytearray(base64.b64decode(blob))
+        change_signature(raw)
+        lines[0] = prefix + " " + base64.b64encode(bytes(raw)).decode()
+    if change_text:
+        text = change_text(text)
+    bundle["checkpoint"] = text + "\n\n" + "\n".join(lines) + "\n"
+
+
+def grow_size(text):
+    parts = text.split("\n")
+    parts[1] = str(int(parts[1]) + 1)
+    return "\n".join(parts)
+
+
+def mutations(bundle):
+    """(name, expected failure code, mutate) — every one must be caught and named."""
+    def set_tier(b):
+        b["events"][2]["body"]["subscription_tier"] = "free"
+
+    def swap(b):
+        e = b["events"]
+        e[1]["inclusion_proof"], e[4]["inclusion_proof"] = e[4]["inclusion_proof"], e[1]["inclusion_proof"]
+
+    cases = [
+        ("bit 0 of proof element 0 of event 0", "inclusionProof",
+         lambda b: b["events"][0]["inclusion_proof"].__setitem__(0, flip_b64(b["events"][0]["inclusion_proof"][0], 0))),
+        ("bit 255 of the last proof element of event 5", "inclusionProof",
+         lambda b: b["events"][5]["inclusion_proof"].__setitem__(-1, flip_b64(b["events"][5]["inclusion_proof"][-1], 255))),
+        ("an extra proof element", "inclusionProof", lambda b: b["events"][1]["inclusion_proof"].append(base64.b64encode(bytes(32)).decode())),
+        ("a missing proof element", "inclusionProof", lambda b: b["events"][1]["inclusion_proof"].pop()),
+        ("the stated leaf hash of event 3", "leafHash", lambda b: b["events"][3].__setitem__("leaf_hash", flip_b64(b["events"][3]["leaf_hash"], 3))),
+        ("a bit of the salt of event 0", "commitment", lambda b: b["events"][0].__setitem__("salt", flip_b64(b["events"][0]["salt"], 0))),
+        ("a body value (tier premium to free) of event 2", "commitment", set_tier),
+        ("a bit of the entry's commitment of event 4", "commitment", lambda b: flip_entry_byte(b["events"][4], 60, 0x10)),
+        ("the index of event 1", "entryIndex", lambda b: b["events"][1].__setitem__("index", b["events"][1]["index"] + 1)),
+        ("a body removed with no erasure recorded", "commitment", lambda b: b["events"][5].__setitem__("body", None)),
+        ("the proofs of two events swapped", "inclusionProof", swap),
+        ("an entry's prev link", "prevLink", lambda b: flip_entry_byte(b["events"][3], 20, 1)),
+        ("a bit of the checkpoint signature", "signature", lambda b: resign_checkpoint(b, change_signature=lambda raw: raw.__setitem__(14, raw[14] ^ 4))),
+        ("the checkpoint's size", "signature", lambda b: resign_checkpoint(b, change_text=grow_size)),
+        ("the earlier checkpoint's consistency proof", "consistencyProof",
+         lambda b: b["earlier_checkpoints"][0]["consistency_proof"].__setitem__(0, flip_b64(b["earlier_checkpoints"][0]["consistency_proof"][0], 9))),
+    ]
+    out = []
+    for name, code, mutate in cases:
+        b = copy.deepcopy(bundle)
+        mutate(b)
+        out.append((name, code, json.dumps(b).encode()))
+    return out
+
+
+def random_mutations(bundle, seed, count):
+    """Seeded random edits anywhere in the file: a character changed, a member
+    removed, a value replaced, a number moved by one, an element repeated.
+    Yields (description, touches occurred_at, bytes)."""
+    rng = random.Random(seed)
+
+    def paths(value, path=()):
+        yield path
+        children = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else []
+        for key, child in children:
+            yield from paths(child, path + (key,))
+
+    def parent_of(value, path):
+        for key in path[:-1]:
+            value = value[key]
+        return value
+
+    for _ in range(count):
+        b = copy.deepcopy(bundle)
+        edits = []
+        for _ in range(rng.choice([1, 1, 2])):
+            path = rng.choice([p for p in paths(b) if p])
+            parent, key = parent_of(b, path), path[-1]
+            value, r = parent[key], rng.random()
+            if isinstance(value, str) and value and r < 0.5:
+                i = rng.randrange(len(value))
+                parent[key] = value[:i] + rng.choice("ABab01+/=\n \u2014xz.") + value[i + 1:]
+                edits.append("a character of %s" % "/".join(map(str, path)))
+            elif r < 0.6:
+                del parent[key]
+                edits.append("%s removed" % "/".join(map(str, path)))
+            elif r < 0.8:
+                parent[key] = rng.choice([None, 0, -1, 1.5, 2 ** 60, "", [], {}, "x", True])
+                edits.append("%s replaced by %r" % ("/".join(map(str, path)), parent[key]))
+            elif isinstance(value, int) and not isinstance(value, bool):
+                parent[key] = value + rng.choice([-1, 1])
+                edits.append("%s moved by one" % "/".join(map(str, path)))
+            elif isinstance(value, list) and value:
+                value.append(copy.deepcopy(value[0]))
+                edits.append("%s with its first element repeated" % "/".join(map(str, path)))
+            else:
+                parent[key] = None
+                edits.append("%s set to null" % "/".join(map(str, path)))
+        yield "; ".join(edits), any("occurred_at" in e for e in edits), json.dumps(b).encode()
+
+
+def malformed(bundle_bytes):
+    """(name, the words both must say, bytes): files that are no bundle at all."""
+    b = json.loads(bundle_bytes)
+    wrong_format = dict(b, format="greffe-bundle/v0")
+    no_events = dict(b, events={"0": 1})
+    bad_leaf = copy.deepcopy(b)
+    bad_leaf["events"][0]["leaf_hash"] = "not base64!"
+    # JSON.parse would keep the last "premium" and verify; greffe verify refuses the file.
+    text = json.dumps(b)
+    duplicate = text.replace('"subscription_tier": "premium"', '"subscription_tier": "free", "subscription_tier": "premium"', 1)
+    assert duplicate != text
+    surrogate = text.replace('"platform": "example-ai"', '"platform": "example-ai\\ud800"', 1)
+    assert surrogate != text
+    return [
+        ("a body with a member name twice", "duplicate member name", duplicate.encode()),
+        ("a lone surrogate in a body", "the bundle is not valid JSON", surrogate.encode()),
+        ("a number too large for a double", "the bundle is not valid JSON", text.replace('"score": 0.97', '"score": 1e400', 1).encode()),
+        ("a file that is not JSON", "the bundle is not valid JSON", b"%PDF-1.7 this is not a bundle\n"),
+        ("a truncated bundle", "the bundle is not valid JSON", bundle_bytes[: len(bundle_bytes) // 2]),
+        ("an empty file", "the bundle is not valid JSON", b""),
+        ("JSON that is not an object", "the bundle is not a JSON object", b"[1, 2, 3]"),
+        ("another format", "the bundle's format is not greffe-bundle/v1", json.dumps(wrong_format).encode()),
+        ("events that are not an array", "/events is missing or not an array", json.dumps(no_events).encode()),
+        ("a leaf hash that is not base64", "/events/0/leaf_hash is not a base64 SHA-256 hash", json.dumps(bad_leaf).encode()),
+    ]
+
+
+class Browser:
+    def __init__(self, downloads):
+        options = Options()
+        options.binary_location = os.environ.get("CHROMIUM", shutil.which("chromium") or "/usr/bin/chromium")
+        for argument in ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1280,1100",
+                         "--lang=en-US", "--no-first-run"]:
+            options.add_argument(argument)
+        options.add_experimental_option("prefs", {"download.default_directory": downloads, "download.prompt_for_download": False})
+        options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+        service = Service(os.environ.get("CHROMEDRIVER", shutil.which("chromedriver") or "/usr/bin/chromedriver"))
+        self.driver = webdriver.Chrome(service=service, options=options)
+        self.driver.execute_cdp_cmd("Page.setDownloadBehavior", {"behavior": "allow", "downloadPath": downloads})
+
+    def wait(self, condition, timeout=20):
+        return WebDriverWait(self.driver, timeout).until(lambda d: condition(d))
+
+    def by_id(self, element_id):
+        return self.driver.find_element(By.ID, element_id)
+
+    def console_problems(self):
+        """Browser console errors: a CSP violation or an uncaught exception shows here."""
+        return [e["message"] for e in self.driver.get_log("browser") if e["level"] in ("SEVERE",) and "favicon" not in e["message"]]
+
+    def screenshot(self, path, full=True):
+        self.driver.execute_script("document.activeElement && document.activeElement.blur(); window.scrollTo(0, 0)")
+        if full:
+            height = self.driver.execute_script("return document.documentElement.scrollHeight")
+            self.driver.set_window_size(1280, min(max(height + 40, 700), 4000))
+        self.driver.save_screenshot(path)
+        self.driver.set_window_size(1280, 1100)
+
+
+def page_checks(browser, name, phone_shot=None):
+    """Phone width, labels, print styles: the parts of item 4 of the issue a browser can measure."""
+    driver = browser.driver
+    unlabelled = driver.execute_script(
+        "return [...document.querySelectorAll('input, select, textarea, button')]"
+        ".filter(e => (e.labels ? e.labels.length : 0) === 0 && !e.getAttribute('aria-label') && !(e.tagName === 'BUTTON' && e.textContent.trim()))"
+        ".map(e => e.id || e.outerHTML.slice(0, 60))")
+    check(not unlabelled, "%s: every control has a label" % name, repr(unlabelled))
+    # A phone's viewport (a window cannot be made that narrow on every platform).
+    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {"width": 390, "height": 844, "deviceScaleFactor": 2, "mobile": True})
+    time.sleep(0.3)
+    widths = driver.execute_script("return [document.documentElement.scrollWidth, window.innerWidth]")
+    if phone_shot:
+        driver.save_screenshot(phone_shot)
+    driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+    check(widths[1] == 390 and widths[0] <= 391, "%s: fits a phone's width (390 px) without sideways scrolling" % name, repr(widths))
+    driver.execute_cdp_cmd("Emulation.setEmulatedMedia", {"media": "print"})
+    hidden = driver.execute_script(
+        "return [...document.querySelectorAll('header.site, form')].every(e => getComputedStyle(e).display === 'none')"
+        " && getComputedStyle(document.querySelector('main')).display !== 'none'")
+    driver.execute_cdp_cmd("Emulation.setEmulatedMedia", {"media": ""})
+    check(hidden, "%s: printed, it shows the content without the header and forms" % name)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--screenshots", help="directory for status.png, console.png, verify.png (e.g. docs)")
+    args = parser.parse_args()
+    if not os.access(GREFFE, os.X_OK):
+        sys.exit("greffe binary not found at %s (swift build, or set GREFFE)" % GREFFE)
+
+    work = tempfile.mkdtemp(prefix="greffe-browser.")
+    downloads = os.path.join(work, "downloads")
+    shots = os.path.abspath(args.screenshots) if args.screenshots else os.path.join(work, "shots")
+    os.makedirs(downloads)
+    os.makedirs(shots, exist_ok=True)
+    data = os.path.join(work, "data")
+    vkey_file = os.path.join(data, "verifier.vkey")
+    server = None
+    browser = None
+    try:
+        vkey = run(GREFFE, "init", "--data", data, "--origin", "browser.greffe.test/log")
+        append_token = run(GREFFE, "token", "create", "--data", data, "--role", "append", "--name", "platform")
+        investigate_token = run(GREFFE, "token", "create", "--data", data, "--role", "investigate", "--name", "investigator-browser")
+        other_vkey = run(GREFFE, "init", "--data", os.path.join(work, "other"), "--origin", "browser.greffe.test/log")
+
+        port = free_port()
+        url = "http://127.0.0.1:%d" % port
+        server_log = open(os.path.join(work, "serve.log"), "w")
+        server = subprocess.Popen([GREFFE, "serve", "--data", data, "--listen", "127.0.0.1:%d" % port, "--checkpoint-interval", "0.2",
+                                   "--log-level", "warning"], stdout=server_log, stderr=subprocess.STDOUT)
+        for _ in range(300):
+            try:
+                if http(url + "/healthz")[0] == 200:
+                    break
+            except (urllib.error.URLError, ConnectionError):
+                time.sleep(0.1)
+        else:
+            sys.exit("greffe serve did not start")
+        ok("greffe serve up on " + url)
+
+        for i in range(6):
+            status, _ = http(url + "/v1/events?wait=checkpoint", "POST", append_token, edit_request(i))
+            assert status == 201, status
+        status, _ = http(url + "/v1/events?wait=checkpoint", "POST", append_token, {"events": [legal_request("later-1"), legal_request("later-2")]})
+        assert status == 201, status
+        size = json.loads(http(url + "/healthz")[1])["tree_size"]
+        ok("appended 8 events over HTTP (tree size %d)" % size)
+
+        browser = Browser(downloads)
+        driver = browser.driver
+
+        # --- status page ------------------------------------------------------
+        driver.get(url + "/")
+        try:
+            browser.wait(lambda d: d.find_element(By.ID, "tree-size").get_attribute("data-value") == str(size))
+            ok("the status page shows the current size, %d" % size)
+        except TimeoutException:
+            bad("the status page shows %r, not the size %d" % (browser.by_id("tree-size").text, size))
+        check(browser.by_id("verifier-key").text == vkey, "the status page shows the verifier key", browser.by_id("verifier-key").text)
+        bars = driver.find_elements(By.CSS_SELECTOR, "#chart rect.bar")
+        check(len(bars) == 180, "the appends chart has one bar per minute for three hours", "%d bars" % len(bars))
+        check("8 entries appended" in browser.by_id("chart-summary").text, "the chart summary counts the 8 appends",
+              browser.by_id("chart-summary").text)
+        problems = browser.console_problems()
+        check(not problems, "the status page runs under its CSP without errors", "; ".join(problems))
+        browser.screenshot(os.path.join(shots, "status.png"))
+        page_checks(browser, "status page")
+
+        # --- console ----------------------------------------------------------
+        driver.get(url + "/console")
+        # Keyboard only: Enter submits the token form and the search form.
+        browser.by_id("token").send_keys(investigate_token + Keys.ENTER)
+        browser.wait(lambda d: "memory" in d.find_element(By.ID, "token-state").text)
+        leaks = driver.execute_script(
+            "return [localStorage.length, sessionStorage.length, document.cookie, location.href, document.getElementById('token').value]")
+        check(leaks[0] == 0 and leaks[1] == 0 and leaks[2] == "" and investigate_token not in leaks[3] and leaks[4] == "",
+              "the token is held in memory only (no storage, cookie, address or field)", repr(leaks))
+        image = "%064x" % 102
+        browser.by_id("search-content-hash").send_keys("sha256:" + image + Keys.ENTER)
+        try:
+            browser.wait(lambda d: "found" in d.find_element(By.ID, "message").text)
+        except TimeoutException:
+            bad("the console search did not finish: " + browser.by_id("message").text)
+        rows = driver.find_elements(By.CSS_SELECTOR, "#results tbody tr")
+        check(len(rows) == 1 and rows[0].get_attribute("data-index") == "2" and "edit.requested" in rows[0].text and "blocked" in rows[0].text,
+              "the console finds exactly the event with image sha256:%s… (index 2, edit.requested, blocked)" % image[:12],
+              "; ".join(r.text for r in rows))
+        if rows:
+            rows[0].find_element(By.TAG_NAME, "button").click()
+            try:
+                browser.wait(lambda d: image in d.find_element(By.ID, "event-body").text)
+                ok("opening the event shows its body with the image hash")
+            except TimeoutException:
+                bad("the event view did not show the body")
+        browser.screenshot(os.path.join(shots, "console.png"))
+        page_checks(browser, "console")
+        browser.by_id("download-bundle").click()
+        downloaded = None
+        for _ in range(200):
+            files = [f for f in os.listdir(downloads) if f.endswith(".json")]
+            if files and not any(f.endswith(".crdownload") for f in os.listdir(downloads)):
+                downloaded = os.path.join(downloads, files[0])
+                break
+            time.sleep(0.1)
+        if check(downloaded is not None, "the bundle download lands in Chromium's download directory", str(os.listdir(downloads))):
+            console_bundle = json.load(open(downloaded))
+            check([e["index"] for e in console_bundle["events"]] == [2], "the downloaded bundle holds the selected event (index 2)")
+        check("Sequenced at" in browser.by_id("event-facts").text, "the event view decodes the entry's fields")
+
+        # By kind, then by kind and a time range (datetime-local read as UTC).
+        browser.by_id("search-content-hash").clear()
+        driver.execute_script("document.getElementById('search-kind').value = 'legal.request'")
+        browser.by_id("search-button").click()
+        # Rows are read in one script call: the table is rebuilt while a search answers.
+        rows_now = "return [...document.querySelectorAll('#results tbody tr')].map(r => r.dataset.index)"
+        try:
+            browser.wait(lambda d: d.execute_script(rows_now) == ["6", "7"])
+            ok("the console finds the two legal requests by kind")
+        except TimeoutException:
+            bad("search by kind found %r" % driver.execute_script(rows_now))
+        driver.execute_script("document.getElementById('search-from').value = '2000-01-01T00:00:00';"
+                              "document.getElementById('search-to').value = '2000-01-02T00:00:00'")
+        browser.by_id("search-button").click()
+        try:
+            browser.wait(lambda d: d.find_element(By.ID, "message").text.startswith("0 event"))
+            ok("a time range in 2000 finds none of them")
+        except TimeoutException:
+            bad("time range search: " + browser.by_id("message").text)
+        problems = browser.console_problems()
+        check(not problems, "the console runs under its CSP without errors", "; ".join(problems))
+
+        # Every console action went through the API and was logged as access.granted.
+        _, body = http(url + "/v1/events?kind=access.granted&limit=1000", token=investigate_token)
+        actions = [(e["body"]["action"], e["body"]["token_name"]) for e in json.loads(body)["events"]]
+        check(("search", "investigator-browser") in actions and ("read_event", "investigator-browser") in actions
+              and ("bundle", "investigator-browser") in actions,
+              "search, read and bundle from the console are in the log as access.granted", repr(actions))
+
+        # A richer bundle for the mutations: six events with links and an earlier checkpoint.
+        _, six = http(url + "/v1/bundles", "POST", investigate_token, {"index_range": {"from": 0, "to": 6}})
+        six_bundle = json.loads(six)
+        check(len(six_bundle["events"]) == 6 and len(six_bundle["earlier_checkpoints"]) == 1,
+              "a six-event bundle with an earlier checkpoint for the mutations")
+
+        # A bundle holding an erased event (a court order, admin token) still verifies.
+        admin_token = run(GREFFE, "token", "create", "--data", data, "--role", "admin", "--name", "admin-browser")
+        http(url + "/v1/events/1/erasure", "POST", admin_token, {"legal_reference": "TJ Paris 26/123", "reason": "data-protection order"})
+        _, erased = http(url + "/v1/bundles", "POST", investigate_token, {"index_range": {"from": 0, "to": 6}})
+        check(json.loads(erased)["events"][1]["body"] is None, "a bundle with event 1 erased")
+
+        # --- the verifier page, from file://, with no server ------------------
+        server.terminate()
+        server.wait(timeout=30)
+        server = None
+        try:
+            http(url + "/healthz")
+            bad("the server still answers")
+        except (urllib.error.URLError, ConnectionError):
+            ok("the server is stopped: the verifier page has nothing to talk to")
+
+        page = os.path.join(work, "verify.html")
+        bare_page = os.path.join(work, "verify-no-key.html")
+        out = run(GREFFE, "verifier-page", "--out", page, "--vkey", vkey_file)
+        check(vkey in out, "greffe verifier-page writes verify.html with the key embedded", out)
+        run(GREFFE, "verifier-page", "--out", bare_page)
+        files = os.path.join(work, "files")
+        os.makedirs(files)
+        counter = [0]
+
+        def page_check(content, key, page_path=page):
+            """Loads content as a new file in the page; returns (status, report text, failure codes, heading)."""
+            counter[0] += 1
+            path = os.path.join(files, "bundle-%02d.json" % counter[0])
+            with open(path, "wb") as f:
+                f.write(content)
+            if driver.current_url != "file://" + page_path:
+                driver.get("file://" + page_path)
+            field = browser.by_id("vkey")
+            field.clear()
+            field.send_keys(key)
+            before = browser.by_id("result").get_attribute("data-run") or "0"
+            browser.by_id("bundle").send_keys(path)
+            browser.wait(lambda d: (d.find_element(By.ID, "result").get_attribute("data-run") or "0") != before)
+            status = browser.by_id("result").get_attribute("data-status")
+            text = driver.execute_script("return document.getElementById('report-text').textContent")
+            codes = [li.get_attribute("data-code") for li in driver.find_elements(By.CSS_SELECTOR, "#details li[data-code]")]
+            heading = browser.by_id("verdict").text
+            details = browser.by_id("details").text
+            return path, status, text, codes, heading, details
+
+        def cli(path, key):
+            result = subprocess.run([GREFFE, "verify", path, "--vkey", key], capture_output=True, text=True)
+            return result.returncode, result.stdout.strip()
+
+        def same_report(page_text, cli_text):
+            # Only the first line differs: the page names the file, the command line its path.
+            return page_text.split("\n")[1:] == cli_text.split("\n")[1:]
+
+        # The untouched bundles verify, in the page and on the command line, with the same report.
+        for name, content in [("the bundle downloaded from the console", open(downloaded, "rb").read() if downloaded else b""),
+                              ("the six-event bundle", six), ("the bundle with an erased event", erased)]:
+            path, status, text, codes, heading, _ = page_check(content, vkey)
+            code, cli_text = cli(path, vkey_file)
+            check(status == "verified" and heading.startswith("VERIFIED") and code == 0,
+                  "%s: the page says VERIFIED, as greffe verify does" % name, "page %s %r, cli exit %d" % (status, heading, code))
+            check(same_report(text, cli_text), "%s: the page's report is greffe verify's, line for line" % name,
+                  "\n--- page\n%s\n--- cli\n%s" % (text, cli_text))
+            if name.startswith("the bundle downloaded"):
+                browser.screenshot(os.path.join(shots, "verify.png"))
+                page_checks(browser, "verifier page with a report", os.path.join(shots, "verify-phone.png"))
+                driver.execute_script("document.body.focus(); document.activeElement.blur()")
+                reached = []
+                for _ in range(8):
+                    # Key presses to the page, not to an element (a file input takes send_keys as a path).
+                    ActionChains(driver).send_keys(Keys.TAB).perform()
+                    reached.append(driver.switch_to.active_element.get_attribute("id"))
+                order = [i for i in reached if i in ("vkey", "bundle", "check", "print")]
+                check(order[:4] == ["vkey", "bundle", "check", "print"], "verifier page: Tab reaches the key, the file, and both buttons in order",
+                      repr(reached))
+
+        # Each mutation: NOT VERIFIED in both, naming the part; the same report.
+        for name, expected, content in mutations(six_bundle):
+            path, status, text, codes, heading, _ = page_check(content, vkey)
+            code, cli_text = cli(path, vkey_file)
+            check(status == "failed" and "NOT VERIFIED" in heading and expected in codes and code == 1 and ("[%s]" % expected) in cli_text,
+                  "%s: NOT VERIFIED in the page and greffe verify, naming %s" % (name, expected),
+                  "page %s %r %s, cli exit %d" % (status, heading, codes, code))
+            check(same_report(text, cli_text), "%s: the same report as greffe verify" % name,
+                  "\n--- page\n%s\n--- cli\n%s" % (text, cli_text))
+            if expected == "commitment" and "tier" in name:
+                browser.screenshot(os.path.join(shots, "verify-tampered.png"))
+
+        # Random edits anywhere: the verdicts always agree; so do the reports, but
+        # for a tampered occurred_at, where Foundation's date parser (under
+        # greffe verify) accepts more than RFC 3339 in ways the page cannot copy
+        # exactly; intake refuses such times, so only a tampered body has one.
+        agreed, texts = 0, 0
+        for name, touches_time, content in random_mutations(six_bundle, seed=int(os.environ.get("SEED", "9")), count=60):
+            path, status, text, codes, heading, details = page_check(content, vkey)
+            code, cli_text = cli(path, vkey_file)
+            page_verdict = {"verified": 0, "failed": 1, "unreadable": 1}.get(status, -1)
+            if page_verdict == code and (status != "unreadable" or cli_text.startswith("NOT VERIFIED:")):
+                agreed += 1
+            else:
+                bad("random edit (%s): page %s %r, greffe verify exit %d: %s" % (name, status, heading, code, cli_text[-300:]))
+            # Likewise a tampered entry whose time is past year 275760, which
+            # JavaScript's Date cannot show: the page says "N ms after 1970".
+            if status in ("verified", "failed") and not touches_time and "ms after 1970" not in text:
+                texts += 1
+                if not same_report(text, cli_text):
+                    bad("random edit (%s): the reports differ\n--- page\n%s\n--- cli\n%s" % (name, text, cli_text))
+        check(agreed == 60, "60 seeded random edits: the page and greffe verify reach the same verdict on each (%d reports compared line for line)" % texts)
+
+        # The untouched bundle against another key of the same name.
+        path, status, text, codes, heading, _ = page_check(six, other_vkey)
+        code, cli_text = cli(path, other_vkey)
+        check(status == "failed" and codes == ["signature"] and code == 1 and same_report(text, cli_text),
+              "another key of the same name: NOT VERIFIED [signature] in both, same report", "page %s %s, cli %d" % (status, codes, code))
+
+        # Files that are no bundle: a clear message, never a blank page; the command line agrees.
+        for name, words, content in malformed(six):
+            path, status, text, codes, heading, details = page_check(content, vkey)
+            code, cli_text = cli(path, vkey_file)
+            check(status == "unreadable" and "not a readable evidence bundle" in heading and words in details
+                  and code == 1 and cli_text.startswith("NOT VERIFIED:") and words in cli_text,
+                  "%s: a clear refusal in the page (%s) and from greffe verify" % (name, words),
+                  "page %s %r %r, cli %d %r" % (status, heading, details[:200], code, cli_text[:200]))
+
+        # A key that is no key, and the page without an embedded key.
+        path, status, _, _, heading, details = page_check(six, "not-a-key")
+        check(status == "key" and "verifier key" in details, "a malformed verifier key gets a clear message", details)
+        driver.get("file://" + bare_page)
+        check(browser.by_id("vkey").get_attribute("value") == "", "a page written without --vkey embeds no key")
+        path, status, _, _, _, details = page_check(six, "", bare_page)
+        check(status == "key", "with no key given, the page asks for one", details)
+        path, status, _, _, heading, _ = page_check(six, vkey, bare_page)
+        check(status == "verified", "with the key pasted, the page without an embedded key verifies", heading)
+        problems = browser.console_problems()
+        check(not problems, "the verifier page runs under its CSP without errors", "; ".join(problems))
+        if args.screenshots:
+            log("screenshots written to " + shots)
+    except Exception as error:  # noqa: BLE001 — any surprise is a failed test with its cause shown
+        bad("unexpected %s: %s" % (type(error).__name__, error))
+    finally:
+        if browser:
+            browser.driver.quit()
+        if server:
+            server.terminate()
+            try:
+                server.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                server.kill()
+        if FAILED == 0 and os.environ.get("KEEP") != "1":
+            shutil.rmtree(work, ignore_errors=True)
+        else:
+            log("work directory kept: " + work)
+    log("browser: %d passed, %d failed" % (PASSED, FAILED))
+    return 0 if FAILED == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

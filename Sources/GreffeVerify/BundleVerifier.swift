@@ -115,8 +115,9 @@ public enum BundleVerifier {
                     fail(.eventMismatch, location, "the body's kind is not the entry's kind \(entry.kind)")
                 }
                 if let occurred = body["occurred_at"]?.stringValue {
-                    if let occurredAt = RFC3339Time.milliseconds(occurred) {
-                        if occurredAt > entry.sequencedAtMilliseconds + clockSkewMilliseconds {
+                    if let occurredAt = RFC3339Time.signedMilliseconds(occurred) {
+                        // Signed and clamped: a tampered entry's time may be anything.
+                        if occurredAt - Int64(clockSkewMilliseconds) > Int64(clamping: entry.sequencedAtMilliseconds) {
                             fail(.time, location, "the event claims to have happened at \(occurred), after Greffe recorded it at \(RFC3339Time.format(entry.sequencedAtMilliseconds))")
                         }
                     } else {

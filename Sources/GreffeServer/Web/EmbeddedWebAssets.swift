@@ -607,12 +607,14 @@ const GreffeVerifier = (function () {
   // RFC3339Time.milliseconds, which is Foundation's ISO8601DateFormatter: it
   // reads an internet date-time at the start of the text (after spaces) and
   // ignores what follows; days past a month's end roll over; zones Z, GMT,
-  // ±hh, ±hhmm, ±hh:mm; fractions cut to milliseconds; nothing before 1970.
+  // ±hh, ±hhmm, ±hh:mm; fractions cut to milliseconds. As
+  // RFC3339Time.signedMilliseconds: upper-cased first (RFC 3339 allows "t"
+  // and "z"), and times before 1970 are negative.
   // Event intake only takes strict RFC 3339, so this leniency can only meet a
   // tampered body; it is copied so both reports still list the same problems.
   const FOUNDATION_TIME = /^\s*(\d{4})-(\d{1,2})-(\d{1,2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?(Z|GMT|[+-]\d{2}(?::?\d{2})?)/;
   function parseTime(text) {
-    const m = FOUNDATION_TIME.exec(text);
+    const m = FOUNDATION_TIME.exec(text.toUpperCase());
     if (!m) return null;
     const [year, month, day, hour, minute, second] = m.slice(1, 7).map(Number);
     if (month < 1 || month > 12 || day < 1 || day > 31 || hour > 23 || minute > 59 || second > 59) return null;
@@ -623,7 +625,7 @@ const GreffeVerifier = (function () {
       const offset = Number(digits.slice(0, 2)) * 60 + (digits.length > 2 ? Number(digits.slice(2, 4)) : 0);
       ms -= (zone[0] === '-' ? -1 : 1) * offset * 60000;
     }
-    return Number.isFinite(ms) && ms >= 0 ? BigInt(ms) : null;
+    return Number.isFinite(ms) ? BigInt(ms) : null;
   }
 
   // ---- JSON (RFC 8785 canonical form, as the commitment needs) -------------

@@ -2,7 +2,7 @@ import Foundation
 public import GreffeCore
 public import GreffeStore
 public import Logging
-import Metrics
+public import Metrics
 import Synchronization
 
 /// The log: sequences appends into batches, extends the tree, signs checkpoints.
@@ -18,6 +18,9 @@ import Synchronization
 /// 4. Only then is it served or put into receipts. A crash between signing
 ///    and storing loses a signature nobody saw; on restart the same root is
 ///    recomputed from the same nodes, so no two roots exist for one size.
+///    The `checkpointStored` hook (static tiles) runs between storing and
+///    serving, so no static file shows a checkpoint the store lacks; it never
+///    throws, and its failures do not hold back checkpoints or appends.
 /// On open, the latest stored checkpoint's root must equal the root recomputed
 /// from the store, and its signature must verify with the configured key;
 /// otherwise the ledger refuses to start rather than sign anything.
@@ -67,20 +70,32 @@ public final class Ledger: Sendable {
     private let checkpointWake: AsyncStream<Void>
     private let checkpointWakeContinuation: AsyncStream<Void>.Continuation
 
-    private let appendedEvents = Counter(label: "greffe_appended_events_total")
-    private let duplicateEvents = Counter(label: "greffe_duplicate_events_total")
-    private let failedAppends = Counter(label: "greffe_append_failures_total")
-    private let batchSizes = Recorder(label: "greffe_batch_events")
-    private let commitTimer = Metrics.Timer(label: "greffe_store_commit_seconds")
-    private let treeSizeGauge = Gauge(label: "greffe_tree_size")
-    private let checkpointSizeGauge = Gauge(label: "greffe_checkpoint_tree_size")
-    private let checkpointTimeGauge = Gauge(label: "greffe_checkpoint_signed_timestamp_seconds")
+    /// Runs after a checkpoint is stored and before it is published (step 4 above): the static tile export.
+    private let checkpointStored: (@Sendable (StoredCheckpoint) async -> Void)?
+    /// Commit instant and tree size of each committed batch not yet covered by a published checkpoint.
+    private let awaitingCheckpoint = Mutex<[(size: UInt64, ackedAt: ContinuousClock.Instant)]>([])
+
+    // Metrics (ops/prometheus/greffe-rules.yml alerts on them). Appends are counted in events.
+    // The factory is the global one except in tests, which read their own registry.
+    private let appendedEvents: Counter
+    private let duplicateEvents: Counter
+    private let conflictEvents: Counter
+    private let failedAppends: Counter
+    private let batchSizes: Recorder
+    private let commitTimer: Metrics.Timer
+    private let checkpointStoreTimer: Metrics.Timer
+    private let locateTimer: Metrics.Timer
+    private let ackToCheckpointTimer: Metrics.Timer
+    private let treeSizeGauge: Gauge
+    private let checkpointSizeGauge: Gauge
+    private let checkpointTimeGauge: Gauge
 
     /// Opens the ledger over a store, checking that the store and the key agree
     /// (see the crash ordering above). Signs a first checkpoint on a new log.
     public static func open(
         store: any LedgerStore, signer: NoteSigner, checkpointInterval: Duration = .seconds(1),
-        maxBatchEvents: Int = 10_000, logger: Logger = Logger(label: "greffe.ledger")
+        maxBatchEvents: Int = 10_000, logger: Logger = Logger(label: "greffe.ledger"),
+        metricsFactory: (any MetricsFactory)? = nil, checkpointStored: (@Sendable (StoredCheckpoint) async -> Void)? = nil
     ) async throws -> Ledger {
         let size = try await store.treeSize()
         let frontier = try await store.withNodes { try MerkleFrontier(size: size, reader: $0) }
@@ -108,6 +123,7 @@ public final class Ledger: Sendable {
         }
         let ledger = Ledger(
             store: store, signer: signer, checkpointInterval: checkpointInterval, maxBatchEvents: maxBatchEvents, logger: logger,
+            metricsFactory: metricsFactory ?? MetricsSystem.factory, checkpointStored: checkpointStored,
             state: SequencerState(frontier: frontier, lastLeafHash: lastLeafHash, lastSequencedAt: lastSequencedAt),
             checkpoint: latest ?? StoredCheckpoint(size: 0, root: MerkleHash.emptyRoot, note: "", signedAtMilliseconds: 0))
         if latest == nil || latest!.size < size {
@@ -118,8 +134,22 @@ public final class Ledger: Sendable {
 
     private init(
         store: any LedgerStore, signer: NoteSigner, checkpointInterval: Duration, maxBatchEvents: Int, logger: Logger,
+        metricsFactory factory: any MetricsFactory, checkpointStored: (@Sendable (StoredCheckpoint) async -> Void)?,
         state: SequencerState, checkpoint: StoredCheckpoint
     ) {
+        self.checkpointStored = checkpointStored
+        appendedEvents = Counter(label: "greffe_appends_total", dimensions: [("outcome", "new")], factory: factory)
+        duplicateEvents = Counter(label: "greffe_appends_total", dimensions: [("outcome", "duplicate")], factory: factory)
+        conflictEvents = Counter(label: "greffe_appends_total", dimensions: [("outcome", "conflict")], factory: factory)
+        failedAppends = Counter(label: "greffe_appends_total", dimensions: [("outcome", "failed")], factory: factory)
+        batchSizes = Recorder(label: "greffe_batch_events", factory: factory)
+        commitTimer = Metrics.Timer(label: "greffe_store_seconds", dimensions: [("operation", "append")], factory: factory)
+        checkpointStoreTimer = Metrics.Timer(label: "greffe_store_seconds", dimensions: [("operation", "checkpoint")], factory: factory)
+        locateTimer = Metrics.Timer(label: "greffe_store_seconds", dimensions: [("operation", "locate")], factory: factory)
+        ackToCheckpointTimer = Metrics.Timer(label: "greffe_ack_to_checkpoint_seconds", factory: factory)
+        treeSizeGauge = Gauge(label: "greffe_tree_size", factory: factory)
+        checkpointSizeGauge = Gauge(label: "greffe_checkpoint_tree_size", factory: factory)
+        checkpointTimeGauge = Gauge(label: "greffe_checkpoint_signed_timestamp_seconds", factory: factory)
         self.store = store
         self.origin = signer.name
         self.signer = signer
@@ -132,6 +162,10 @@ public final class Ledger: Sendable {
         (sequencerWake, sequencerWakeContinuation) = AsyncStream.makeStream(bufferingPolicy: .bufferingNewest(1))
         (checkpointWake, checkpointWakeContinuation) = AsyncStream.makeStream(bufferingPolicy: .bufferingNewest(1))
         treeSizeGauge.record(Double(state.frontier.size))
+        if !checkpoint.note.isEmpty {
+            checkpointSizeGauge.record(Double(checkpoint.size))
+            checkpointTimeGauge.record(Double(checkpoint.signedAtMilliseconds) / 1000)
+        }
     }
 
     // MARK: - Running
@@ -210,6 +244,7 @@ public final class Ledger: Sendable {
     /// in request order; re-sent events get their original place.
     public func append(_ events: [EventSubmission]) async throws -> [AppendReceipt] {
         if let fatal = published.withLock({ $0.fatal }) {
+            failedAppends.increment(by: events.count)
             throw LedgerError(.unavailable, fatal)
         }
         return try await withCheckedThrowingContinuation { continuation in
@@ -229,7 +264,9 @@ public final class Ledger: Sendable {
     private func sequence(_ requests: [PendingAppend]) async {
         let located: [String: EventLocation]
         do {
+            let start = ContinuousClock.now
             located = try await store.locateEvents(ids: requests.flatMap { $0.events.map(\.eventID) })
+            locateTimer.recordNanoseconds(Int64((ContinuousClock.now - start) / .nanoseconds(1)))
         } catch {
             fail(requests, with: error)
             return
@@ -311,6 +348,7 @@ public final class Ledger: Sendable {
                 published.root = root
             }
             treeSizeGauge.record(Double(size))
+            awaitingCheckpoint.withLock { $0.append((size, .now)) }
             checkpointWakeContinuation.yield()
         }
         for (request, outcome) in zip(requests, outcomes) {
@@ -321,7 +359,7 @@ public final class Ledger: Sendable {
                 duplicateEvents.increment(by: receipts.count - new)
                 request.continuation.resume(returning: receipts)
             case .failure(let error):
-                failedAppends.increment()
+                conflictEvents.increment(by: request.events.count)
                 request.continuation.resume(throwing: error)
             }
         }
@@ -331,7 +369,7 @@ public final class Ledger: Sendable {
         logger.error("append batch failed; nothing of it was stored", metadata: ["error": "\(error)"])
         let failure = LedgerError(.unavailable, "the store could not take the events (\(error)); nothing was written, retry later")
         for request in requests {
-            failedAppends.increment()
+            failedAppends.increment(by: request.events.count)
             request.continuation.resume(throwing: failure)
         }
     }
@@ -346,12 +384,15 @@ public final class Ledger: Sendable {
         let note = try signer.sign(text: checkpoint.text).formatted
         let stored = StoredCheckpoint(size: size, root: root, note: note, signedAtMilliseconds: UInt64(Date().timeIntervalSince1970 * 1000))
         do {
+            let start = ContinuousClock.now
             try await store.storeCheckpoint(stored)
+            checkpointStoreTimer.recordNanoseconds(Int64((ContinuousClock.now - start) / .nanoseconds(1)))
         } catch let error as StoreError where error.code == .fork {
             published.withLock { $0.fatal = "refused to sign a forked tree: \(error.message)" }
             logger.critical("fork refused; no further checkpoints will be signed", metadata: ["error": "\(error)"])
             throw error
         }
+        await checkpointStored?(stored)
         let ready = published.withLock { published in
             published.checkpoint = stored
             let ready = published.waiters.filter { $0.size <= size }
@@ -360,6 +401,14 @@ public final class Ledger: Sendable {
         }
         checkpointSizeGauge.record(Double(size))
         checkpointTimeGauge.record(Double(stored.signedAtMilliseconds) / 1000)
+        let covered = awaitingCheckpoint.withLock { awaiting in
+            defer { awaiting.removeAll { $0.size <= size } }
+            return awaiting.filter { $0.size <= size }.map(\.ackedAt)
+        }
+        let now = ContinuousClock.now
+        for ackedAt in covered {
+            ackToCheckpointTimer.recordNanoseconds(Int64((now - ackedAt) / .nanoseconds(1)))
+        }
         for waiter in ready {
             waiter.continuation.resume(returning: stored)
         }

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The test command: unit, store, HTTP, crash (short), reliability and Go
-# interop tests. CI runs exactly this. Long runs (crash --cycles 100,
-# schemathesis, benchmarks) have their own commands; see README.md.
+# The test command: unit, store, HTTP, crash (short), reliability, Go
+# interop, static tiles (nginx) and ops/ configuration tests. CI runs
+# exactly this. Long runs (crash --cycles 100, schemathesis, benchmarks)
+# have their own commands; see README.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,3 +18,5 @@ export GREFFE=.build/debug/greffe
 ./ops/tests/tls.sh
 ./ops/tests/audit.sh
 ./ops/tests/interop.sh
+./ops/tests/static-tiles.sh
+./ops/tests/ops-config.sh

@@ -19,9 +19,11 @@ public import Metrics
 /// rewritten; its bytes are compared with the store's instead, and a
 /// difference (another log's directory, tampering, a restored older store)
 /// stops the export — the checkpoint file is then not replaced — rather than
-/// publishing a tree that disagrees with its tiles. Old partial tiles are
-/// kept: C2SP lets a log delete them once the full tile exists, and keeping
-/// them costs little while sparing clients of older checkpoints a fallback.
+/// publishing a tree that disagrees with its tiles. Once a full tile and the
+/// checkpoint that needs it are written, its partial tiles (`N.p/`) are
+/// deleted, as C2SP allows (clients of older checkpoints fall back to the
+/// full tile); otherwise one checkpoint a second would leave hundreds of
+/// thousands of partial files a day.
 ///
 /// Export failures never stop the ledger: `export` logs them and counts them
 /// in `greffe_tile_export_failures_total`, and the next checkpoint retries
@@ -95,13 +97,30 @@ public actor TileExporter {
                 "\(directory.path)/checkpoint has size \(from), larger than the store's checkpoint \(checkpoint.size) "
                     + "(a store restored from an older backup?); not rolling the published log back")
         }
-        for tile in TileExporter.tilesToWrite(from: from, to: checkpoint.size) {
+        let tiles = TileExporter.tilesToWrite(from: from, to: checkpoint.size)
+        for tile in tiles {
             let bytes = try await tileBytes(tile)
             try writeOnce(relativePath: tile.path, bytes: bytes)
         }
         try writeAtomically(relativePath: "checkpoint", bytes: Array(checkpoint.note.utf8))
         exportedSize = checkpoint.size
+        directoryChecked = true
         exportedSizeGauge.record(Double(checkpoint.size))
+        for tile in tiles where tile.isFull {
+            removePartials(of: tile)
+        }
+    }
+
+    /// Deletes `tile/L/N.p/` once the full tile N is published. Best effort:
+    /// a leftover only costs disk space.
+    private func removePartials(of tile: Tile) {
+        let partials = directory.appendingPathComponent(tile.path + ".p")
+        guard FileManager.default.fileExists(atPath: partials.path) else { return }
+        do {
+            try FileManager.default.removeItem(at: partials)
+        } catch {
+            logger.warning("could not delete partial tiles", metadata: ["path": "\(partials.path)", "error": "\(error)"])
+        }
     }
 
     /// The tiles and bundles a checkpoint of size `to` needs beyond one of size

@@ -123,7 +123,11 @@ struct TileExporterTests {
             let relative = String(url.path.dropFirst(directory.path.count + 1))
             if relative == "checkpoint" { continue }
             let tile = try #require(Tile(path: relative), "unexpected file \(relative)")
-            // Older partial tiles stay (C2SP allows deleting them; keeping them is simpler and harmless).
+            if !tile.isFull {
+                // Partial tiles of a tile now full are deleted (C2SP allows it); narrower ones of the last tile stay.
+                let full = Tile(kind: tile.kind, index: tile.index, width: Tile.fullWidth)
+                #expect(!FileManager.default.fileExists(atPath: directory.appendingPathComponent(full.path).path), "\(relative) beside its full tile")
+            }
             let served = try #require(try await ledger.tileData(tile))
             #expect(Array(try Data(contentsOf: url)) == served, "\(relative)")
         }

@@ -14,7 +14,8 @@
 #     serves at the same path; Content-Type and Cache-Control equal the live
 #     server's (full: immutable, partial: 60 s, checkpoint: 1 s); unknown
 #     paths, directories and .staging/ are 404.
-#  4. Full tiles are never rewritten (same inode after more appends).
+#  4. Full tiles are never rewritten (same inode after more appends);
+#     partial tiles go once their full tile is published.
 #  5. A fresh --tiles-dir on restart is caught up with the whole log, byte
 #     for byte; a tampered full tile makes the export fail loudly (log line,
 #     greffe_tile_export_failures_total) while appends go on and the
@@ -133,6 +134,7 @@ HALF=$((EVENTS / 2))
 append 0 "$HALF" 100
 wait_exported "$TILES" "$HALF"
 save_exported
+cp "$TILES/checkpoint" "$WORK/early.checkpoint"
 append "$HALF" 7 1
 append $((HALF + 7)) $((EVENTS - HALF - 7)) 250
 wait_exported "$TILES" "$EVENTS"
@@ -143,6 +145,9 @@ pass "appended $EVENTS events; the directory's checkpoint is at $SIZE ($FILES fi
 [[ -z $(ls -A "$TILES/.staging" 2>/dev/null) ]] && pass "no temporary file left in .staging/" || bad ".staging/ not empty: $(ls "$TILES/.staging")"
 perms=$(cd "$TILES" && find . -path ./.staging -prune -o \( -type f ! -perm 0644 -o -type d ! -perm 0755 \) -print | head -5)
 [[ -z $perms ]] && pass "files are 0644, directories 0755 (readable by the web server's user)" || bad "wrong modes: $perms"
+
+stale=$(cd "$TILES" && find tile -path '*.p/*' -type f | while read -r p; do [[ -f ${p%.p/*} ]] && echo "$p"; done)
+[[ -z $stale ]] && pass "partial tiles are deleted once their full tile is published (C2SP allows it)" || bad "partial tiles beside their full tile: $(echo $stale | cut -c1-200)"
 
 # --- 2. nginx over the directory ----------------------------------------------------
 NPORT=$(free_port)
@@ -190,6 +195,14 @@ if "$GREFFE" audit --tiles "$TILES" --vkey "$DATA/verifier.vkey" --quiet >"$WORK
     pass "greffe audit --tiles DIR: $(tail -1 "$WORK/out.txt")"
 else
     bad "greffe audit --tiles DIR: $(cat "$WORK/out.txt")"
+fi
+
+# An older checkpoint's root rebuilt from today's tiles (its own partial tiles may be gone).
+if "$GREFFE" audit --tiles "$TILES" --vkey "$DATA/verifier.vkey" --quiet --from-checkpoint "$WORK/early.checkpoint" >"$WORK/out.txt" 2>&1 &&
+    grep -q "audit: OK" "$WORK/out.txt"; then
+    pass "greffe audit --tiles --from-checkpoint (size $(size_of "$WORK/early.checkpoint")): $(tail -1 "$WORK/out.txt" | cut -c1-100)"
+else
+    bad "greffe audit --tiles --from-checkpoint: $(cat "$WORK/out.txt")"
 fi
 
 (

@@ -11,8 +11,10 @@ public import Metrics
 /// Ordering, so that a reader of the directory never sees a checkpoint whose
 /// tiles are missing: for each checkpoint, every tile and entry bundle it
 /// needs is written first, the `checkpoint` file last. Each file is written
-/// to `.staging/`, fsynced, renamed into place and its directory fsynced, so
-/// a crash leaves either the old file or the new one, never a torn one.
+/// to `.staging/`, fsynced and renamed into place, and the directories are
+/// fsynced before the checkpoint is written, so a crash leaves either the old
+/// file or the new one, never a torn one, and never a checkpoint without its
+/// tiles.
 ///
 /// Tiles are immutable (C2SP: a partial tile of width W is a prefix of the
 /// full tile and never changes either), so a file already present is never
@@ -98,11 +100,15 @@ public actor TileExporter {
                     + "(a store restored from an older backup?); not rolling the published log back")
         }
         let tiles = TileExporter.tilesToWrite(from: from, to: checkpoint.size)
+        var renamedInto: Set<String> = []
         for tile in tiles {
             let bytes = try await tileBytes(tile)
-            try writeOnce(relativePath: tile.path, bytes: bytes)
+            if let parent = try writeOnce(relativePath: tile.path, bytes: bytes) { renamedInto.insert(parent) }
         }
-        try writeAtomically(relativePath: "checkpoint", bytes: Array(checkpoint.note.utf8))
+        // Every tile's rename is durable before the checkpoint that needs it
+        // (one fsync per directory rather than per file).
+        for parent in renamedInto.sorted() { try syncDirectory(parent) }
+        try syncDirectory(try writeAtomically(relativePath: "checkpoint", bytes: Array(checkpoint.note.utf8)))
         exportedSize = checkpoint.size
         directoryChecked = true
         exportedSizeGauge.record(Double(checkpoint.size))
@@ -214,19 +220,21 @@ public actor TileExporter {
     }
 
     /// Writes a tile unless present; a present one must hold the same bytes.
-    private func writeOnce(relativePath: String, bytes: [UInt8]) throws {
+    /// Returns the directory it renamed into (to fsync), nil when already there.
+    private func writeOnce(relativePath: String, bytes: [UInt8]) throws -> String? {
         let path = directory.appendingPathComponent(relativePath).path
         if let existing = FileManager.default.contents(atPath: path) {
             guard existing.elementsEqual(bytes) else {
                 throw Failure("\(path) on disk differs from the store's \(relativePath) (another log, tampering or a fork); not overwriting it")
             }
-            return
+            return nil
         }
-        try writeAtomically(relativePath: relativePath, bytes: bytes)
+        return try writeAtomically(relativePath: relativePath, bytes: bytes)
     }
 
-    /// Temp file in `.staging/`, fsync, rename into place, fsync the directory.
-    private func writeAtomically(relativePath: String, bytes: [UInt8]) throws {
+    /// Temp file in `.staging/`, fsync, rename into place. Returns the
+    /// directory renamed into: the caller fsyncs it to make the rename durable.
+    private func writeAtomically(relativePath: String, bytes: [UInt8]) throws -> String {
         let target = directory.appendingPathComponent(relativePath)
         let parent = target.deletingLastPathComponent().path
         try makeDirectories(parent)
@@ -252,8 +260,8 @@ public actor TileExporter {
             throw Failure("rename to \(target.path): \(String(cString: strerror(errno)))")
         }
         ok = true
-        try syncDirectory(parent)
         filesWritten.increment()
+        return parent
     }
 
     /// mkdir -p with mode 0755, fsyncing the parent of each directory it creates.

@@ -5,9 +5,10 @@
 #  1. `greffe serve --tiles-dir` on a fresh ledger: the empty log's
 #     checkpoint is exported at start; EVENTS events are appended over HTTP
 #     (batches and singles), the exported checkpoints are saved as they move.
-#  2. Debian's nginx, unprivileged, on a free loopback port, serves DIR with
-#     the shipped location rules. `greffe audit --url` (nginx) and
-#     `--tiles DIR` pass; the Go checker (tlogcheck -tiles-only, built on
+#  2. Debian's nginx, unprivileged (as nobody when run by root), on a free
+#     loopback port, serves DIR with the shipped location rules. `greffe
+#     audit --url` (nginx), `--tiles DIR` and `--from-checkpoint` (an older
+#     root from today's tiles) pass; the Go checker (tlogcheck -tiles-only, built on
 #     x/mod sumdb/tlog) verifies signature, tiles, entries, every ack and a
 #     consistency proof from every saved checkpoint, all from the tiles.
 #  3. Every file of DIR is served by nginx with the bytes the live server
@@ -176,14 +177,24 @@ http {
     }
 }
 EOF
-"$NGINX" -t -q -e "$WORK/nginx/error.log" -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" 2>"$WORK/nginx/t.log" || die "nginx -t: $(cat "$WORK/nginx/t.log")"
-"$NGINX" -e "$WORK/nginx/error.log" -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" 2>>"$WORK/nginx/error.log" &
+# Run by root (as in this CI container), nginx runs as nobody instead: that also
+# proves the exported files are readable by a web server that does not own them.
+RUN_AS=()
+AS=$(id -un)
+if [[ $(id -u) == 0 ]] && command -v setpriv >/dev/null; then
+    chown -R nobody:nogroup "$WORK/nginx"
+    RUN_AS=(setpriv --reuid=nobody --regid=nogroup --clear-groups --)
+    AS=nobody
+fi
+"${RUN_AS[@]}" "$NGINX" -t -q -e "$WORK/nginx/error.log" -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" 2>"$WORK/nginx/t.log" ||
+    die "nginx -t: $(cat "$WORK/nginx/t.log")"
+"${RUN_AS[@]}" "$NGINX" -e "$WORK/nginx/error.log" -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" 2>>"$WORK/nginx/error.log" &
 PIDS+=($!)
 for _ in $(seq 100); do
     [[ $(curl -s -o /dev/null -w '%{http_code}' "$NURL/checkpoint") == 200 ]] && break
     sleep 0.1
 done
-[[ $(curl -s "$NURL/checkpoint") == "$(cat "$TILES/checkpoint")" ]] && pass "nginx $("$NGINX" -v 2>&1 | cut -d/ -f2) serves the directory on $NURL" ||
+[[ $(curl -s "$NURL/checkpoint") == "$(cat "$TILES/checkpoint")" ]] && pass "nginx $("$NGINX" -v 2>&1 | cut -d/ -f2), as $AS, serves the directory on $NURL" ||
     die "nginx does not serve the checkpoint: $(cat "$WORK/nginx/error.log")"
 
 if "$GREFFE" audit --url "$NURL" --vkey "$DATA/verifier.vkey" --quiet >"$WORK/out.txt" 2>&1 && grep -q "audit: OK — $SIZE entries" "$WORK/out.txt"; then

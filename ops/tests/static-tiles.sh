@@ -208,6 +208,12 @@ else
     bad "greffe audit --tiles DIR: $(cat "$WORK/out.txt")"
 fi
 
+if "$GREFFE" mirror --url "$NURL" --out "$WORK/mirror" --vkey "$DATA/verifier.vkey" >"$WORK/out.txt" 2>&1 &&
+    grep -q ": OK —" "$WORK/out.txt" && cmp -s "$WORK/mirror/checkpoint" "$TILES/checkpoint"; then
+    pass "greffe mirror --url (nginx): $(tail -1 "$WORK/out.txt" | cut -c1-100)"
+else
+    bad "greffe mirror --url (nginx): $(cat "$WORK/out.txt")"
+fi
 # An older checkpoint's root rebuilt from today's tiles (its own partial tiles may be gone).
 if "$GREFFE" audit --tiles "$TILES" --vkey "$DATA/verifier.vkey" --quiet --from-checkpoint "$WORK/early.checkpoint" >"$WORK/out.txt" 2>&1 &&
     grep -q "audit: OK" "$WORK/out.txt"; then

@@ -348,7 +348,11 @@ public final class Ledger: Sendable {
                 published.root = root
             }
             treeSizeGauge.record(Double(size))
-            awaitingCheckpoint.withLock { $0.append((size, .now)) }
+            awaitingCheckpoint.withLock { awaiting in
+                awaiting.append((size, .now))
+                // Bounded if signing keeps failing (alerted on): the oldest go unmeasured.
+                if awaiting.count > 100_000 { awaiting.removeFirst(awaiting.count - 100_000) }
+            }
             checkpointWakeContinuation.yield()
         }
         for (request, outcome) in zip(requests, outcomes) {

@@ -81,6 +81,13 @@ awk '$1 == "#" && $2 == "TYPE" { print $3; if ($4 == "histogram") { print $3 "_b
     "$WORK/metrics.txt" | sort -u >"$WORK/exported.txt"
 pass "greffe serve exports $(grep -c '^# TYPE greffe_' "$WORK/metrics.txt") greffe_ metric families"
 
+# promtool's exposition lint: names, types and suffixes. swift-metrics cannot
+# attach HELP text, so that one complaint is expected and ignored.
+promtool check metrics <"$WORK/metrics.txt" >"$WORK/lint.txt" 2>&1
+grep -v ' no help text$' "$WORK/lint.txt" >"$WORK/lint-other.txt"
+[[ ! -s $WORK/lint-other.txt ]] && pass "promtool check metrics: the exposition is clean (apart from HELP text, which swift-metrics cannot set)" ||
+    bad "promtool check metrics: $(head -5 "$WORK/lint-other.txt")"
+
 check_names() { # check_names WHAT FILE-OF-NAMES
     local missing=() pending=() name
     while read -r name; do

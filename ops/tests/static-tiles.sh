@@ -90,7 +90,8 @@ SERVER_PID=
 start_server() { # start_server TILES_DIR
     PORT=$(free_port)
     URL=http://127.0.0.1:$PORT
-    "$GREFFE" serve --data "$DATA" --listen "127.0.0.1:$PORT" --checkpoint-interval 0.2 --tiles-dir "$1" \
+    # umask 077 as in ops/systemd/greffe.service: the tiles must still come out world-readable.
+    (umask 077 && exec "$GREFFE" serve --data "$DATA" --listen "127.0.0.1:$PORT" --checkpoint-interval 0.2 --tiles-dir "$1") \
         >>"$WORK/serve.log" 2>&1 &
     SERVER_PID=$!
     PIDS+=("$SERVER_PID")
@@ -147,7 +148,7 @@ FILES=$(cd "$TILES" && find . -path ./.staging -prune -o -type f -print | wc -l)
 pass "appended $EVENTS events; the directory's checkpoint is at $SIZE ($FILES files)"
 [[ -z $(ls -A "$TILES/.staging" 2>/dev/null) ]] && pass "no temporary file left in .staging/" || bad ".staging/ not empty: $(ls "$TILES/.staging")"
 perms=$(cd "$TILES" && find . -path ./.staging -prune -o \( -type f ! -perm 0644 -o -type d ! -perm 0755 \) -print | head -5)
-[[ -z $perms ]] && pass "files are 0644, directories 0755 (readable by the web server's user)" || bad "wrong modes: $perms"
+[[ -z $perms ]] && pass "files are 0644, directories 0755 under umask 077 (readable by the web server's user)" || bad "wrong modes: $perms"
 
 stale=$(cd "$TILES" && find tile -path '*.p/*' -type f | while read -r p; do [[ -f ${p%.p/*} ]] && echo "$p"; done)
 [[ -z $stale ]] && pass "partial tiles are deleted once their full tile is published (C2SP allows it)" || bad "partial tiles beside their full tile: $(echo $stale | cut -c1-200)"

@@ -30,3 +30,19 @@ if ! python3 -c 'import selenium' 2>/dev/null; then
     echo "installing: selenium (PyPI)"
     python3 -m pip install --quiet selenium
 fi
+
+# The ops/ checks: nginx serves the static tiles (ops/tests/static-tiles.sh);
+# promtool comes with Debian's prometheus package (no separate promtool
+# package in bookworm). Only when missing: prometheus is ~100 MB.
+# Without recommends (no node exporter). On a host running systemd this also
+# enables the packages' services; this CI container's policy-rc.d keeps them stopped.
+ops_missing=()
+command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || ops_missing+=(nginx)
+command -v promtool >/dev/null 2>&1 || ops_missing+=(prometheus)
+if [ ${#ops_missing[@]} -gt 0 ]; then
+    echo "installing: ${ops_missing[*]}"
+    sudo_cmd=""
+    [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+    $sudo_cmd apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends "${ops_missing[@]}" >/dev/null
+fi

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The test command: unit, store, HTTP, crash (short), reliability and Go
-# interop tests. CI runs exactly this. Long runs (crash --cycles 100,
-# schemathesis, benchmarks) have their own commands; see README.md.
+# The test command: unit, store, HTTP, crash (short), reliability, Go
+# interop, static tiles (nginx) and ops/ configuration tests. CI runs
+# exactly this. Long runs (crash --cycles 100, schemathesis, benchmarks)
+# have their own commands; see README.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,3 +24,5 @@ export GREFFE=.build/debug/greffe
 ./ops/tests/interop.sh
 ./ops/tests/failover.py --seed 1 --kills 2
 ./ops/tests/browser.sh
+./ops/tests/static-tiles.sh
+./ops/tests/ops-config.sh

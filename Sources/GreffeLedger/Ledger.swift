@@ -2,7 +2,7 @@ import Foundation
 public import GreffeCore
 public import GreffeStore
 public import Logging
-import Metrics
+public import Metrics
 import Synchronization
 
 /// The log: sequences appends into batches, extends the tree, signs checkpoints.
@@ -18,6 +18,9 @@ import Synchronization
 /// 4. Only then is it served or put into receipts. A crash between signing
 ///    and storing loses a signature nobody saw; on restart the same root is
 ///    recomputed from the same nodes, so no two roots exist for one size.
+///    The `checkpointStored` hook (static tiles) runs between storing and
+///    serving, so no static file shows a checkpoint the store lacks; it never
+///    throws, and its failures do not hold back checkpoints or appends.
 /// On open, the latest stored checkpoint's root must equal the root recomputed
 /// from the store, and its signature must verify with the configured key;
 /// otherwise the ledger refuses to start rather than sign anything.
@@ -105,16 +108,27 @@ public final class Ledger: Sendable {
     private let checkpointWake: AsyncStream<Void>
     private let checkpointWakeContinuation: AsyncStream<Void>.Continuation
 
-    private let appendedEvents = Counter(label: "greffe_appended_events_total")
-    private let duplicateEvents = Counter(label: "greffe_duplicate_events_total")
-    private let failedAppends = Counter(label: "greffe_append_failures_total")
-    private let batchSizes = Recorder(label: "greffe_batch_events")
-    private let commitTimer = Metrics.Timer(label: "greffe_store_commit_seconds")
-    private let treeSizeGauge = Gauge(label: "greffe_tree_size")
-    private let checkpointSizeGauge = Gauge(label: "greffe_checkpoint_tree_size")
-    private let checkpointTimeGauge = Gauge(label: "greffe_checkpoint_signed_timestamp_seconds")
-    private let isSequencerGauge = Gauge(label: "greffe_sequencer_is_leader")
-    private let leaseChanges = Counter(label: "greffe_sequencer_lease_changes_total")
+    /// Runs after a checkpoint is stored and before it is published (step 4 above): the static tile export.
+    private let checkpointStored: (@Sendable (StoredCheckpoint) async -> Void)?
+    /// Commit instant and tree size of each committed batch not yet covered by a published checkpoint.
+    private let awaitingCheckpoint = Mutex<[(size: UInt64, ackedAt: ContinuousClock.Instant)]>([])
+
+    // Metrics (ops/prometheus/greffe-rules.yml alerts on them). Appends are counted in events.
+    // The factory is the global one except in tests, which read their own registry.
+    private let appendedEvents: Counter
+    private let duplicateEvents: Counter
+    private let conflictEvents: Counter
+    private let failedAppends: Counter
+    private let batchSizes: Recorder
+    private let commitTimer: Metrics.Timer
+    private let checkpointStoreTimer: Metrics.Timer
+    private let locateTimer: Metrics.Timer
+    private let ackToCheckpointTimer: Metrics.Timer
+    private let treeSizeGauge: Gauge
+    private let checkpointSizeGauge: Gauge
+    private let checkpointTimeGauge: Gauge
+    private let isSequencerGauge: Gauge
+    private let leaseChanges: Counter
 
     /// Opens the ledger over a store, checking that the store and the key agree
     /// (see the crash ordering above). Signs a first checkpoint on a new log.
@@ -123,7 +137,8 @@ public final class Ledger: Sendable {
     /// it: it sequences only while it holds the lease (see above).
     public static func open(
         store: any LedgerStore, signer: NoteSigner, checkpointInterval: Duration = .seconds(1),
-        maxBatchEvents: Int = 10_000, node: String? = nil, logger: Logger = Logger(label: "greffe.ledger")
+        maxBatchEvents: Int = 10_000, node: String? = nil, logger: Logger = Logger(label: "greffe.ledger"),
+        metricsFactory: (any MetricsFactory)? = nil, checkpointStored: (@Sendable (StoredCheckpoint) async -> Void)? = nil
     ) async throws -> Ledger {
         var cluster: Cluster?
         if let node {
@@ -137,7 +152,7 @@ public final class Ledger: Sendable {
             let (state, latest) = try await loadSequencerState(store: store, signer: signer)
             let ledger = Ledger(
                 store: store, signer: signer, checkpointInterval: checkpointInterval, maxBatchEvents: maxBatchEvents, logger: logger,
-                cluster: cluster, state: state,
+                metricsFactory: metricsFactory ?? MetricsSystem.factory, checkpointStored: checkpointStored, cluster: cluster, state: state,
                 checkpoint: latest ?? StoredCheckpoint(size: 0, root: MerkleHash.emptyRoot, note: "", signedAtMilliseconds: 0))
             if let cluster { ledger.becameSequencer(cluster) }
             if latest == nil || latest!.size < state.frontier.size {
@@ -156,7 +171,8 @@ public final class Ledger: Sendable {
         }
         let ledger = Ledger(
             store: store, signer: signer, checkpointInterval: checkpointInterval, maxBatchEvents: maxBatchEvents, logger: logger,
-            cluster: cluster, state: SequencerState(frontier: MerkleFrontier(), lastLeafHash: .zero, lastSequencedAt: 0),
+            metricsFactory: metricsFactory ?? MetricsSystem.factory, checkpointStored: checkpointStored, cluster: cluster,
+            state: SequencerState(frontier: MerkleFrontier(), lastLeafHash: .zero, lastSequencedAt: 0),
             checkpoint: latest ?? StoredCheckpoint(size: 0, root: MerkleHash.emptyRoot, note: "", signedAtMilliseconds: 0))
         try await ledger.refreshFromStore()
         logger.info("following the sequencer", metadata: ["node": "\(node ?? "")", "tree_size": "\(ledger.treeSize)"])
@@ -195,8 +211,24 @@ public final class Ledger: Sendable {
 
     private init(
         store: any LedgerStore, signer: NoteSigner, checkpointInterval: Duration, maxBatchEvents: Int, logger: Logger,
+        metricsFactory factory: any MetricsFactory, checkpointStored: (@Sendable (StoredCheckpoint) async -> Void)?,
         cluster: Cluster?, state: SequencerState, checkpoint: StoredCheckpoint
     ) {
+        self.checkpointStored = checkpointStored
+        appendedEvents = Counter(label: "greffe_appends_total", dimensions: [("outcome", "new")], factory: factory)
+        duplicateEvents = Counter(label: "greffe_appends_total", dimensions: [("outcome", "duplicate")], factory: factory)
+        conflictEvents = Counter(label: "greffe_appends_total", dimensions: [("outcome", "conflict")], factory: factory)
+        failedAppends = Counter(label: "greffe_appends_total", dimensions: [("outcome", "failed")], factory: factory)
+        batchSizes = Recorder(label: "greffe_batch_events", factory: factory)
+        commitTimer = Metrics.Timer(label: "greffe_store_seconds", dimensions: [("operation", "append")], factory: factory)
+        checkpointStoreTimer = Metrics.Timer(label: "greffe_store_seconds", dimensions: [("operation", "checkpoint")], factory: factory)
+        locateTimer = Metrics.Timer(label: "greffe_store_seconds", dimensions: [("operation", "locate")], factory: factory)
+        ackToCheckpointTimer = Metrics.Timer(label: "greffe_ack_to_checkpoint_seconds", factory: factory)
+        treeSizeGauge = Gauge(label: "greffe_tree_size", factory: factory)
+        checkpointSizeGauge = Gauge(label: "greffe_checkpoint_tree_size", factory: factory)
+        checkpointTimeGauge = Gauge(label: "greffe_checkpoint_signed_timestamp_seconds", factory: factory)
+        isSequencerGauge = Gauge(label: "greffe_sequencer_is_leader", factory: factory)
+        leaseChanges = Counter(label: "greffe_sequencer_lease_changes_total", factory: factory)
         self.store = store
         self.cluster = cluster
         self.origin = signer.name
@@ -210,6 +242,12 @@ public final class Ledger: Sendable {
         (sequencerWake, sequencerWakeContinuation) = AsyncStream.makeStream(bufferingPolicy: .bufferingNewest(1))
         (checkpointWake, checkpointWakeContinuation) = AsyncStream.makeStream(bufferingPolicy: .bufferingNewest(1))
         treeSizeGauge.record(Double(state.frontier.size))
+        // A ledger on a store of its own always sequences; a shared store's node until it takes the lease does not.
+        isSequencerGauge.record(cluster == nil ? 1 : 0)
+        if !checkpoint.note.isEmpty {
+            checkpointSizeGauge.record(Double(checkpoint.size))
+            checkpointTimeGauge.record(Double(checkpoint.signedAtMilliseconds) / 1000)
+        }
     }
 
     // MARK: - Running
@@ -291,6 +329,7 @@ public final class Ledger: Sendable {
     /// in request order; re-sent events get their original place.
     public func append(_ events: [EventSubmission]) async throws -> [AppendReceipt] {
         if let fatal = published.withLock({ $0.fatal }) {
+            failedAppends.increment(by: events.count)
             throw LedgerError(.unavailable, fatal)
         }
         if let cluster, !cluster.state.withLock({ $0.isSequencer }) {
@@ -313,7 +352,9 @@ public final class Ledger: Sendable {
     private func sequence(_ requests: [PendingAppend]) async {
         let located: [String: EventLocation]
         do {
+            let start = ContinuousClock.now
             located = try await store.locateEvents(ids: requests.flatMap { $0.events.map(\.eventID) })
+            locateTimer.recordNanoseconds(Int64((ContinuousClock.now - start) / .nanoseconds(1)))
         } catch {
             fail(requests, with: error)
             return
@@ -416,6 +457,11 @@ public final class Ledger: Sendable {
                 published.root = root
             }
             treeSizeGauge.record(Double(size))
+            awaitingCheckpoint.withLock { awaiting in
+                awaiting.append((size, .now))
+                // Bounded if signing keeps failing (alerted on): the oldest go unmeasured.
+                if awaiting.count > 100_000 { awaiting.removeFirst(awaiting.count - 100_000) }
+            }
             checkpointWakeContinuation.yield()
         }
         for (request, outcome) in zip(requests, outcomes) {
@@ -426,7 +472,7 @@ public final class Ledger: Sendable {
                 duplicateEvents.increment(by: receipts.count - new)
                 if case .local(let continuation) = request.requester { continuation.resume(returning: receipts) }
             case .failure(let error):
-                failedAppends.increment()
+                conflictEvents.increment(by: request.events.count)
                 if case .local(let continuation) = request.requester { continuation.resume(throwing: error) }
             }
         }
@@ -436,7 +482,7 @@ public final class Ledger: Sendable {
         logger.error("append batch failed; nothing of it was stored", metadata: ["error": "\(error)"])
         let failure = LedgerError(.unavailable, "the store could not take the events (\(error)); nothing was written, retry later")
         for request in requests {
-            failedAppends.increment()
+            failedAppends.increment(by: request.events.count)
             // A handover stays queued in the store; the next poll retries it.
             if case .local(let continuation) = request.requester { continuation.resume(throwing: failure) }
         }
@@ -581,7 +627,7 @@ public final class Ledger: Sendable {
         do {
             id = try await cluster.store.handOver(try HandoverCodec.encode(events))
         } catch {
-            failedAppends.increment()
+            failedAppends.increment(by: events.count)
             throw LedgerError(.unavailable, "the shared store could not queue the events (\(error)); nothing was written, retry later")
         }
         let deadline = ContinuousClock.now.advanced(by: .seconds(30))
@@ -598,14 +644,14 @@ public final class Ledger: Sendable {
                     duplicateEvents.increment(by: receipts.count - new)
                     return receipts
                 case .failure(let error):
-                    failedAppends.increment()
+                    if error.code == .conflict { conflictEvents.increment(by: events.count) } else { failedAppends.increment(by: events.count) }
                     throw error
                 }
             }
             try await Task.sleep(for: pause)
             pause = min(pause * 2, .milliseconds(50))
         }
-        failedAppends.increment()
+        failedAppends.increment(by: events.count)
         throw LedgerError(
             .unavailable,
             "no sequencer took the events within 30 s; they stay queued and will be appended: send them again with the same event_id for the receipt")
@@ -623,17 +669,21 @@ public final class Ledger: Sendable {
         let note = try signer.sign(text: checkpoint.text).formatted
         let stored = StoredCheckpoint(size: size, root: root, note: note, signedAtMilliseconds: UInt64(Date().timeIntervalSince1970 * 1000))
         do {
+            let start = ContinuousClock.now
             try await store.storeCheckpoint(stored)
+            checkpointStoreTimer.recordNanoseconds(Int64((ContinuousClock.now - start) / .nanoseconds(1)))
         } catch let error as StoreError where error.code == .fork {
             published.withLock { $0.fatal = "refused to sign a forked tree: \(error.message)" }
             logger.critical("fork refused; no further checkpoints will be signed", metadata: ["error": "\(error)"])
             throw error
         }
+        await checkpointStored?(stored)
         publish(stored)
     }
 
     /// Serves `stored` from now on and answers the receipts waiting for it.
     private func publish(_ stored: StoredCheckpoint) {
+        let size = stored.size
         let ready = published.withLock { published -> [(size: UInt64, continuation: CheckedContinuation<StoredCheckpoint, any Error>)] in
             guard stored.size >= published.checkpoint.size else { return [] }
             published.checkpoint = stored
@@ -643,6 +693,14 @@ public final class Ledger: Sendable {
         }
         checkpointSizeGauge.record(Double(stored.size))
         checkpointTimeGauge.record(Double(stored.signedAtMilliseconds) / 1000)
+        let covered = awaitingCheckpoint.withLock { awaiting in
+            defer { awaiting.removeAll { $0.size <= size } }
+            return awaiting.filter { $0.size <= size }.map(\.ackedAt)
+        }
+        let now = ContinuousClock.now
+        for ackedAt in covered {
+            ackToCheckpointTimer.recordNanoseconds(Int64((now - ackedAt) / .nanoseconds(1)))
+        }
         for waiter in ready {
             waiter.continuation.resume(returning: stored)
         }

@@ -36,6 +36,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .long, help: "The PEM private key of --tls-cert.")
     var tlsKey: String?
 
+    @Option(name: .long, help: "Also write checkpoint, tiles and entry bundles as static files (C2SP tlog-tiles layout) into this directory, for nginx or a CDN (ops/nginx/).")
+    var tilesDir: String?
+
     @Flag(name: .long, help: "Skip SQLite's quick_check of the whole database file at start-up (it reads every page).")
     var skipIntegrityCheck = false
 
@@ -81,7 +84,7 @@ struct ServeCommand: AsyncParsableCommand {
         var logger = Logger(label: "greffe")
         logger.logLevel = Logger.Level(rawValue: logLevel)!
         let registry = PrometheusCollectorRegistry()
-        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+        MetricsSystem.bootstrap(ServerMetrics.factory(registry: registry))
 
         let directory = storeOptions.directory
         let lock = try directory.lockForServing()
@@ -96,8 +99,19 @@ struct ServeCommand: AsyncParsableCommand {
         let listenPort = try parseListen().port
         let node = storeOptions.postgres == nil ? nil : (nodeName ?? "\(ProcessInfo.processInfo.hostName):\(listenPort)")
         let storeName = try storeOptions.postgresLocation()?.description ?? directory.databasePath
+        let exporter = tilesDir.map { TileExporter(directory: $0, store: store, verifier: signer.verifier, logger: logger) }
         let ledger = try await Ledger.open(
-            store: store, signer: signer, checkpointInterval: .milliseconds(Int(checkpointInterval * 1000)), node: node, logger: logger)
+            store: store, signer: signer, checkpointInterval: .milliseconds(Int(checkpointInterval * 1000)), node: node, logger: logger,
+            checkpointStored: exporter?.checkpointStoredHook)
+        if let exporter, ledger.isSequencer {
+            // Catch up: whatever the store has signed that the directory lacks (a new --tiles-dir, or one behind after a failure).
+            // Only the sequencer writes tiles, so a follower starting beside it never puts back an older checkpoint.
+            let caughtUp = await exporter.export(ledger.latestCheckpoint)
+            logger.info(
+                "static tiles", metadata: ["tiles_dir": "\(exporter.directory.path)", "up_to_date": "\(caughtUp)"])
+        }
+        var volumes = [(name: "data", path: directory.url.path)]
+        if let exporter { volumes.append((name: "tiles", path: exporter.directory.path)) }
 
         let api = LedgerAPI(ledger: ledger) {
             var buffer: [UInt8] = []
@@ -115,7 +129,7 @@ struct ServeCommand: AsyncParsableCommand {
             configuration: .init(
                 address: .hostname(host, port: port), serverName: "greffe",
                 availableConnectionsDelegate: MaximumAvailableConnections(2_000)),
-            services: [LedgerService(ledger: ledger)],
+            services: [LedgerService(ledger: ledger), DiskSpaceMonitor(volumes: volumes, logger: logger)],
             logger: logger
         )
         logger.info(

@@ -101,6 +101,7 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 		timeout     = fs.Duration("timeout", 30*time.Second, "timeout of each HTTP request")
 		selftest    = fs.String("selftest-vectors", "", "run the self-test against this rfc9162 vector file instead of a server")
 		genkey      = fs.String("genkey", "", "print a fresh throwaway verifier key with this name and exit (for negative tests)")
+		tilesOnly   = fs.Bool("tiles-only", false, "the URL serves only the static tlog-tiles files (greffe serve --tiles-dir behind nginx): inclusion and consistency proofs are built from the tiles with tlog.ProveRecord/ProveTree instead of fetched, and only the tile 404 probes run")
 	)
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -154,6 +155,7 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 		HashSample:   *hashSample,
 		AckProofs:    *ackProofs,
 		RandomProofs: *randProofs,
+		TilesOnly:    *tilesOnly,
 		Client:       &http.Client{Timeout: *timeout},
 		Log:          stdout,
 	}
@@ -217,6 +219,7 @@ type config struct {
 	HashSample     int
 	AckProofs      int
 	RandomProofs   int
+	TilesOnly      bool // no /v1 API: proofs come from the tiles (tlog.ProveRecord, ProveTree)
 	Client         *http.Client
 	Log            io.Writer
 }
@@ -562,7 +565,11 @@ func (c *checker) checkAcks() error {
 	c.rep.InclusionByIndex = len(proved)
 
 	// By leaf hash (base64url, RFC 4648 §5), for a sample including the
-	// first and last; alternately with and without padding.
+	// first and last; alternately with and without padding. A static
+	// directory has no index by hash.
+	if c.cfg.TilesOnly {
+		return nil
+	}
 	sample := c.sample(len(uniq), c.cfg.HashSample)
 	err = parallelFor(len(sample), c.cfg.Parallel, func(k int) error {
 		a := uniq[sample[k]]
@@ -779,6 +786,9 @@ func (c *checker) checkAPIProbes() error {
 			return fmt.Errorf("GET /%s: status %d, want 404 (contract: beyond the tree, malformed or unknown path) body %s", p.path, status, snippet(body))
 		}
 		c.rep.APIProbes++
+	}
+	if c.cfg.TilesOnly {
+		return nil // a static directory has no proof endpoints to probe
 	}
 	s := strconv.FormatInt(n, 10)
 	huge := strconv.FormatInt(n+1<<40, 10) // beyond the tree even if it grows
@@ -1119,6 +1129,9 @@ type inclusionAnswer struct {
 // inclusionProof GETs /v1/proofs/inclusion?q and checks the answer's shape.
 // wantIndex < 0 means the index is not known in advance (lookup by hash).
 func (c *checker) inclusionProof(q url.Values, wantIndex, wantSize int64) (inclusionAnswer, error) {
+	if c.cfg.TilesOnly {
+		return c.inclusionProofFromTiles(wantIndex, wantSize)
+	}
 	path := "v1/proofs/inclusion?" + q.Encode()
 	var raw struct {
 		Index    *int64    `json:"index"`
@@ -1153,6 +1166,10 @@ func (c *checker) inclusionProof(q url.Values, wantIndex, wantSize int64) (inclu
 }
 
 func (c *checker) consistencyProof(q url.Values, first, second int64) (tlog.TreeProof, error) {
+	if c.cfg.TilesOnly {
+		// The client-side proof of C2SP tlog-tiles, over the authenticated tiles.
+		return tlog.ProveTree(second, first, c.thr)
+	}
 	path := "v1/proofs/consistency?" + q.Encode()
 	var raw struct {
 		First  *int64    `json:"first"`
@@ -1173,6 +1190,23 @@ func (c *checker) consistencyProof(q url.Values, first, second int64) (tlog.Tree
 		return nil, fmt.Errorf("GET /%s: proof: %w", path, err)
 	}
 	return tlog.TreeProof(proof), nil
+}
+
+// inclusionProofFromTiles is what a tlog-tiles client does without a proof
+// API: the leaf hash and the proof read from the authenticated tiles.
+func (c *checker) inclusionProofFromTiles(index, size int64) (inclusionAnswer, error) {
+	if index < 0 {
+		return inclusionAnswer{}, fmt.Errorf("-tiles-only: a lookup by leaf hash needs the proof API")
+	}
+	hs, err := c.thr.ReadHashes([]int64{tlog.StoredHashIndex(0, index)})
+	if err != nil {
+		return inclusionAnswer{}, err
+	}
+	proof, err := tlog.ProveRecord(size, index, c.thr)
+	if err != nil {
+		return inclusionAnswer{}, fmt.Errorf("tlog.ProveRecord(%d, %d) over the tiles: %w", size, index, err)
+	}
+	return inclusionAnswer{Index: index, TreeSize: size, LeafHash: hs[0], Proof: proof}, nil
 }
 
 func (c *checker) getJSON(path string, v interface{}) error {

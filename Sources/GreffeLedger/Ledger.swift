@@ -775,15 +775,6 @@ public final class Ledger: Sendable {
     /// The tile's bytes, or nil when the tree does not (yet) contain it at that width.
     public func tileData(_ tile: Tile) async throws -> [UInt8]? {
         guard tile.exists(inTreeOfSize: treeSize) else { return nil }
-        switch tile.kind {
-        case .hashes:
-            let hashes = try await store.readNodeRange(level: tile.nodeLevel, first: tile.firstNode, count: tile.width)
-            var bytes: [UInt8] = []
-            bytes.reserveCapacity(hashes.count * Hash.byteCount)
-            for hash in hashes { hash.withUnsafeBytes { bytes.append(contentsOf: $0) } }
-            return bytes
-        case .entries:
-            return EntryBundle.encode(try await store.readEntries(first: tile.firstNode, count: tile.width))
-        }
+        return try await store.tileBytes(tile)
     }
 }

@@ -193,16 +193,7 @@ public actor TileExporter {
     }
 
     private func tileBytes(_ tile: Tile) async throws -> [UInt8] {
-        switch tile.kind {
-        case .hashes:
-            let hashes = try await store.readNodeRange(level: tile.nodeLevel, first: tile.firstNode, count: tile.width)
-            var bytes: [UInt8] = []
-            bytes.reserveCapacity(hashes.count * Hash.byteCount)
-            for hash in hashes { hash.withUnsafeBytes { bytes.append(contentsOf: $0) } }
-            return bytes
-        case .entries:
-            return EntryBundle.encode(try await store.readEntries(first: tile.firstNode, count: tile.width))
-        }
+        try await store.tileBytes(tile)
     }
 
     // MARK: - Files

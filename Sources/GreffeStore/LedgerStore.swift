@@ -369,6 +369,20 @@ public struct StoredEvent: Sendable, Equatable {
 }
 
 extension LedgerStore {
+    /// A C2SP tile's bytes as stored: hashes concatenated, or an entry bundle.
+    public func tileBytes(_ tile: Tile) async throws -> [UInt8] {
+        switch tile.kind {
+        case .hashes:
+            let hashes = try await readNodeRange(level: tile.nodeLevel, first: tile.firstNode, count: tile.width)
+            var bytes: [UInt8] = []
+            bytes.reserveCapacity(hashes.count * Hash.byteCount)
+            for hash in hashes { hash.withUnsafeBytes { bytes.append(contentsOf: $0) } }
+            return bytes
+        case .entries:
+            return EntryBundle.encode(try await readEntries(first: tile.firstNode, count: tile.width))
+        }
+    }
+
     /// Runs a proof-shaped computation with one batched read: a first pass
     /// records which nodes `compute` asks for (their values cannot change
     /// which nodes it asks for next), then they are read in one round trip

@@ -221,7 +221,8 @@ final class ConnectionGuard: ChannelInboundHandler, RemovableChannelHandler {
 
     private func updateIdle() {
         guard case .admitted(let id) = admission else { return }
-        let idle = phase == .betweenRequests && responseEnds == requestHeads
+        // A connection being closed after a refusal is as good as idle: it may make room for a new one.
+        let idle = phase == .closing || (phase == .betweenRequests && responseEnds == requestHeads)
         if idle != isIdle {
             isIdle = idle
             registry.setIdle(id, idle)

@@ -123,3 +123,21 @@ let package = Package(
         ),
     ]
 )
+
+// libFuzzer harnesses (Tests/Fuzz, run by ops/fuzz.sh): declared only when
+// GREFFE_FUZZ=1, since they link libFuzzer's main (-sanitize=fuzzer) and
+// would not build or run in the default build.
+if Context.environment["GREFFE_FUZZ"] == "1" {
+    let harnesses: [(name: String, dependencies: [Target.Dependency])] = [
+        ("FuzzEntry", ["GreffeCore"]), ("FuzzNote", ["GreffeCore"]), ("FuzzTilePath", ["GreffeCore"]),
+        ("FuzzJSON", ["GreffeCore"]), ("FuzzBundle", ["GreffeCore", "GreffeVerify"]),
+    ]
+    package.targets.append(.target(name: "FuzzSupport", path: "Tests/Fuzz/FuzzSupport", swiftSettings: strictSettings))
+    for harness in harnesses {
+        package.targets.append(
+            .executableTarget(
+                name: harness.name, dependencies: ["FuzzSupport"] + harness.dependencies, path: "Tests/Fuzz/\(harness.name)",
+                swiftSettings: strictSettings))
+        package.products.append(.executable(name: harness.name, targets: [harness.name]))
+    }
+}

@@ -4,7 +4,8 @@
 # --max-connections 20). Each must end in a 4xx (or 503) with a JSON
 # {"error": …} body, or a clean close — never a 5xx, a hang or a crash:
 #   request head: a 100 KB header line, a 1 MB header, 10,000 header fields, a
-#     100 KB URL (431); a malformed request line (400)
+#     100 KB URL (431); a malformed request line, a malformed chunked body
+#     (400); an oversized head pipelined after a good request (200, then 431)
 #   request time: headers one byte every 0.2 s (408 at the head deadline);
 #     a body one byte every 0.2 s (408 at the body deadline, nothing appended);
 #     the same slow head over TLS (408: the guard sits behind TLS)
@@ -126,6 +127,13 @@ expect("1 MB header line", exchange(get + b"X-Big: " + b"a" * 1_000_000 + b"\r\n
 expect("10,000 header fields", exchange(get + b"".join(b"X-H%d: v\r\n" % i for i in range(10_000)) + b"\r\n"), 431, "too large")
 expect("100 KB URL", exchange(b"GET /v1/proofs/consistency?first=1&second=2&x=" + b"a" * 100_000 + b" HTTP/1.1\r\nHost: limits\r\n\r\n"), 431, "too large")
 expect("malformed request line", exchange(b"HELLO THERE\r\n\r\n"), 400, "malformed")
+expect("malformed chunked body", exchange(b"POST /v1/events HTTP/1.1\r\nHost: limits\r\nAuthorization: Bearer " + append.encode()
+                                          + b"\r\nTransfer-Encoding: chunked\r\n\r\nZZ\r\nabc\r\n0\r\n\r\n"), 400, "malformed request body")
+# A pipelined request first gets its own answer, then the oversized one its 431.
+st, headers, body, closed = exchange(b"GET /healthz HTTP/1.1\r\nHost: limits\r\n\r\nGET /healthz HTTP/1.1\r\nX-Big: " + b"a" * 70_000 + b"\r\n\r\n")
+second = body.partition(b"\r\n\r\n")
+say(st == 200 and second[0].startswith(b'{"checkpoint_size"') and b"431 Request Header Fields Too Large" in second[0] and b'"error"' in second[2] and closed,
+    "pipelined request then an oversized one: 200, then 431 with a JSON error, then closed")
 
 # Slow clients.
 def slow(name, p, tls, prefix, drip, deadline, words):

@@ -3,9 +3,10 @@
 #
 # 1. schemathesis (PyPI; installed with pip if missing) generates requests
 #    from Schemas/openapi.yaml — all phases (examples, coverage, fuzzing,
-#    stateful), positive and negative data — three times: with an admin token
-#    (reaches every operation), with an append token (403 paths) and with no
-#    token (401 paths). Checks: not_a_server_error (no 5xx), status_code_,
+#    stateful), positive and negative data — three times: with admin tokens
+#    (reach every operation; four, rotated per request, so the admin rate limit
+#    answers few 429s), with an append token (403 paths) and with no token
+#    (401 paths). Answers are tallied by status per run. Checks: not_a_server_error (no 5xx), status_code_,
 #    content_type_ and response_schema_conformance, and json_error_on_4xx
 #    (a hook defined below: every 4xx is application/json {"error": "…"}).
 #    The number of generated cases is printed.

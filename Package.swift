@@ -125,8 +125,9 @@ let package = Package(
 )
 
 // libFuzzer harnesses (Tests/Fuzz, run by ops/fuzz.sh): declared only when
-// GREFFE_FUZZ=1, since they link libFuzzer's main (-sanitize=fuzzer) and
-// would not build or run in the default build.
+// GREFFE_FUZZ=1, since they link libFuzzer's driver (-sanitize=fuzzer) and
+// would not build or run in the default build. ops/fuzz.sh builds them in their
+// own scratch path (.build-fuzz), whose manifest cache is apart from .build's.
 if Context.environment["GREFFE_FUZZ"] == "1" {
     let harnesses: [(name: String, dependencies: [Target.Dependency])] = [
         ("FuzzEntry", ["GreffeCore"]), ("FuzzNote", ["GreffeCore"]), ("FuzzTilePath", ["GreffeCore"]),

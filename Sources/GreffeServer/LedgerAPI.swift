@@ -18,6 +18,8 @@ public struct LedgerAPI: Sendable {
 
     /// Per-token request budgets (429 past them).
     public var rateLimiter = RateLimiter()
+    /// Events one bundle may hold (422 past it: narrow the query).
+    public var maxBundleEvents = 100_000
 
     public init(ledger: Ledger, metricsText: (@Sendable () -> [UInt8])? = nil) {
         self.ledger = ledger

@@ -68,6 +68,27 @@ struct LimitsTests {
         }
     }
 
+    @Test("a bundle query matching more events than a bundle may hold is 422 with a JSON error; at the limit it is served")
+    func bundleSize() async throws {
+        let test = try await TestLedger.make()
+        let router = Router()
+        var api = LedgerAPI(ledger: test.ledger)
+        api.maxBundleEvents = 3
+        api.addRoutes(to: router)
+        try await Application(router: router).test(.router) { client in
+            _ = try await appendEvents(5, prefix: "b", client: client, token: test.appendToken)
+            _ = try await waitForCheckpoint(size: 5, client: client)
+            let tooMany = try await client.execute(
+                uri: "/v1/bundles", method: .post, headers: bearer(test.investigateToken), body: jsonBody("{\"index_range\":{\"from\":0,\"to\":5}}"))
+            #expect(tooMany.status == .unprocessableContent)
+            #expect(try tooMany.json["error"]?.stringValue?.contains("more than 3 events") == true)
+            let atLimit = try await client.execute(
+                uri: "/v1/bundles", method: .post, headers: bearer(test.investigateToken), body: jsonBody("{\"index_range\":{\"from\":0,\"to\":3}}"))
+            #expect(atLimit.status == .ok)
+        }
+        await test.stop()
+    }
+
     // MARK: - Limits the HTTP server enforces before the router
 
     static func limits() -> HTTPLimits {

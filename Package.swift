@@ -25,6 +25,9 @@ let package = Package(
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
         .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
+        // Already in the graph through Hummingbird; named for the server's connection guard (HTTPLimits.swift).
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.3"),
+        .package(url: "https://github.com/apple/swift-nio-extras.git", from: "1.35.2"),
     ],
     targets: [
         // SHA-256 for the hot paths from the system libcrypto (see Sources/CGreffeSHA256).
@@ -82,6 +85,10 @@ let package = Package(
             dependencies: [
                 "GreffeCore", "GreffeLedger", "GreffeStore", "GreffeVerify", "CZlib",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -132,3 +139,22 @@ let package = Package(
         ),
     ]
 )
+
+// libFuzzer harnesses (Tests/Fuzz, run by ops/fuzz.sh): declared only when
+// GREFFE_FUZZ=1, since they link libFuzzer's driver (-sanitize=fuzzer) and
+// would not build or run in the default build. ops/fuzz.sh builds them in their
+// own scratch path (.build-fuzz), whose manifest cache is apart from .build's.
+if Context.environment["GREFFE_FUZZ"] == "1" {
+    let harnesses: [(name: String, dependencies: [Target.Dependency])] = [
+        ("FuzzEntry", ["GreffeCore"]), ("FuzzNote", ["GreffeCore"]), ("FuzzTilePath", ["GreffeCore"]),
+        ("FuzzJSON", ["GreffeCore"]), ("FuzzBundle", ["GreffeCore", "GreffeVerify"]),
+    ]
+    package.targets.append(.target(name: "FuzzSupport", path: "Tests/Fuzz/FuzzSupport", swiftSettings: strictSettings))
+    for harness in harnesses {
+        package.targets.append(
+            .executableTarget(
+                name: harness.name, dependencies: ["FuzzSupport"] + harness.dependencies, path: "Tests/Fuzz/\(harness.name)",
+                swiftSettings: strictSettings))
+        package.products.append(.executable(name: harness.name, targets: [harness.name]))
+    }
+}

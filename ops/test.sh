@@ -20,6 +20,7 @@ export GREFFE=.build/debug/greffe
 ./ops/tests/backup.sh
 ./ops/tests/secrets.sh
 ./ops/tests/tls.sh
+./ops/tests/limits.sh
 ./ops/tests/audit.sh
 ./ops/tests/interop.sh
 ./ops/tests/failover.py --seed 1 --kills 2

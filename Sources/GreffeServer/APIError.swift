@@ -4,6 +4,7 @@ import GreffeStore
 public import Hummingbird
 import Logging
 import Metrics
+import NIOCore
 
 /// Every error the API answers with: a status and `{"error": "<message>"}`.
 public struct APIError: HTTPResponseError, CustomStringConvertible {
@@ -54,6 +55,12 @@ struct JSONErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             case .conflict: throw APIError(.conflict, error.message)
             case .unavailable, .shuttingDown: throw APIError(.serviceUnavailable, error.message)
             }
+        } catch let error as RequestReadError {
+            // The connection guard gave up on the body (too slow, malformed); usually it has answered already.
+            throw APIError(error.status, error.message)
+        } catch is NIOTooManyBytesError {
+            // `collectBody(upTo:)` past its limit.
+            throw APIError(.contentTooLarge, "request body is too large")
         } catch let error as HTTPError {
             let message: String
             switch error.status {

@@ -7,7 +7,6 @@ public import Hummingbird
 
 /// `POST /v1/bundles`: an investigator's query → a self-contained evidence bundle.
 extension LedgerAPI {
-    static let maxBundleEvents = 100_000
     /// Events are fetched and proved this many at a time while the bundle streams out.
     static let bundleChunk = 256
 
@@ -20,13 +19,13 @@ extension LedgerAPI {
             throw APIError.badRequest("bundle query is not valid JSON: \(error)")
         }
         var query = try LedgerAPI.bundleQuery(queryJSON)
-        query.limit = LedgerAPI.maxBundleEvents + 1
+        query.limit = maxBundleEvents + 1
 
         let checkpoint = ledger.latestCheckpoint
         query.indexRange = query.indexRange.map { $0.clamped(to: 0..<checkpoint.size) } ?? 0..<checkpoint.size
         let indices = try await mapLedgerErrors { try await ledger.store.searchEvents(query) }
-        guard indices.count <= LedgerAPI.maxBundleEvents else {
-            throw APIError(.unprocessableContent, "the query matches more than \(LedgerAPI.maxBundleEvents) events; narrow it")
+        guard indices.count <= maxBundleEvents else {
+            throw APIError(.unprocessableContent, "the query matches more than \(maxBundleEvents) events; narrow it")
         }
         // The chain of custody is written before any evidence leaves.
         try await mapLedgerErrors {

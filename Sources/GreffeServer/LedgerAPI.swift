@@ -4,6 +4,7 @@ public import GreffeLedger
 import GreffeStore
 public import Hummingbird
 import Logging
+import NIOCore
 
 /// The HTTP API of the contract, thin over `Ledger`: parse, call, encode.
 public struct LedgerAPI: Sendable {
@@ -17,6 +18,8 @@ public struct LedgerAPI: Sendable {
 
     /// Per-token request budgets (429 past them).
     public var rateLimiter = RateLimiter()
+    /// Events one bundle may hold (422 past it: narrow the query).
+    public var maxBundleEvents = 100_000
 
     /// Appends per minute for the status page (`Web/WebAPI.swift`).
     public var activity = ActivityCounter()
@@ -146,8 +149,7 @@ public struct LedgerAPI: Sendable {
         let body: ByteBuffer
         do {
             body = try await request.collectBody(upTo: LedgerAPI.maxBodyBytes)
-        } catch {
-            // NIO's NIOTooManyBytesError; a broken connection gets no answer anyway.
+        } catch is NIOTooManyBytesError {
             throw APIError(.contentTooLarge, "request body is larger than \(LedgerAPI.maxBodyBytes) bytes")
         }
         let parsed: (events: [EventSubmission], isBatch: Bool)

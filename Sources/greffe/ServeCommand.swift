@@ -39,6 +39,15 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Also write checkpoint, tiles and entry bundles as static files (C2SP tlog-tiles layout) into this directory, for nginx or a CDN (ops/nginx/).")
     var tilesDir: String?
 
+    @Option(name: .long, help: "Seconds a client has from the first byte of a request to the end of its headers (408 past it).")
+    var headerTimeout: Double = 10
+
+    @Option(name: .long, help: "Seconds a client has from the end of a request's headers to the end of its body (408 past it).")
+    var bodyTimeout: Double = 60
+
+    @Option(name: .long, help: "Open connections at most (fewer if the open-file limit is lower); past it idle ones are closed, else 503.")
+    var maxConnections: Int = 2_000
+
     @Flag(name: .long, help: "Skip SQLite's quick_check of the whole database file at start-up (it reads every page).")
     var skipIntegrityCheck = false
 
@@ -52,6 +61,10 @@ struct ServeCommand: AsyncParsableCommand {
         _ = try parseListen()
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level \(logLevel)") }
         guard (tlsCert == nil) == (tlsKey == nil) else { throw ValidationError("--tls-cert and --tls-key go together") }
+        guard headerTimeout >= 0.1, headerTimeout <= 3600, bodyTimeout >= 0.1, bodyTimeout <= 3600 else {
+            throw ValidationError("--header-timeout and --body-timeout must be between 0.1 and 3600 seconds")
+        }
+        guard maxConnections >= 1 else { throw ValidationError("--max-connections must be at least 1") }
     }
 
     private func parseListen() throws -> (host: String, port: Int) {
@@ -63,9 +76,14 @@ struct ServeCommand: AsyncParsableCommand {
         return (host, port)
     }
 
-    /// HTTP/1.1, over TLS when a certificate is given. Idle connections close after 30 s.
+    /// HTTP/1.1 with the request limits of `HTTPLimits` (header sizes, slow
+    /// clients, connection count), over TLS when a certificate is given.
     private func httpServer() throws -> HTTPServerBuilder {
-        let http1 = HTTPServerBuilder.http1(configuration: .init(idleTimeout: .seconds(30)))
+        var limits = HTTPLimits()
+        limits.headTimeout = .milliseconds(Int(headerTimeout * 1000))
+        limits.bodyTimeout = .milliseconds(Int(bodyTimeout * 1000))
+        limits.maxConnections = maxConnections
+        let http1 = HTTPServerBuilder.guardedHTTP1(limits: limits)
         guard let tlsCert, let tlsKey else { return http1 }
         do {
             let chain = try NIOSSLCertificate.fromPEMFile(tlsCert).map { NIOSSLCertificateSource.certificate($0) }
@@ -123,12 +141,12 @@ struct ServeCommand: AsyncParsableCommand {
         let (host, port) = try parseListen()
         let app = Application(
             router: router,
-            // Idle connections are closed after 30 s and at most 2,000 are open at once,
-            // so idle or slow clients cannot exhaust descriptors.
+            // Idle and slow clients are cut off and connections capped by the guard (HTTPLimits);
+            // past twice its cap the server stops accepting altogether.
             server: try httpServer(),
             configuration: .init(
                 address: .hostname(host, port: port), serverName: "greffe",
-                availableConnectionsDelegate: MaximumAvailableConnections(2_000)),
+                availableConnectionsDelegate: MaximumAvailableConnections(2 * maxConnections)),
             services: [LedgerService(ledger: ledger), DiskSpaceMonitor(volumes: volumes, logger: logger)],
             logger: logger
         )

@@ -1470,6 +1470,11 @@ components:
     Unavailable:
       description: Storage unavailable or the ledger is stopping; nothing was written.
       content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}
+    TooManyRequests:
+      description: The token is over its request budget (per-token rate limit); retry after Retry-After seconds.
+      headers:
+        Retry-After: {schema: {type: integer, minimum: 0}}
+      content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}
   parameters:
     TileIndex:
       name: index
@@ -1567,6 +1572,7 @@ paths:
         "400": {$ref: '#/components/responses/BadRequest'}
         "401": {$ref: '#/components/responses/Unauthorized'}
         "403": {$ref: '#/components/responses/Forbidden'}
+        "429": {$ref: '#/components/responses/TooManyRequests'}
     post:
       summary: Append one event or a batch, all or nothing.
       description: |
@@ -1611,6 +1617,7 @@ paths:
         "400": {$ref: '#/components/responses/BadRequest'}
         "401": {description: 'Missing, unknown or revoked token.', content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}}
         "403": {description: "The token's role may not append.", content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}}
+        "429": {$ref: '#/components/responses/TooManyRequests'}
         "409": {description: 'An event_id was appended before with another body.', content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}}
         "413": {description: 'Body larger than 8 MiB.', content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}}
         "422": {description: 'Well-formed JSON that is not a valid event or batch.', content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}}
@@ -1629,6 +1636,7 @@ paths:
         "400": {$ref: '#/components/responses/BadRequest'}
         "401": {$ref: '#/components/responses/Unauthorized'}
         "403": {$ref: '#/components/responses/Forbidden'}
+        "429": {$ref: '#/components/responses/TooManyRequests'}
         "404": {$ref: '#/components/responses/NotFound'}
   /v1/events/{index}/erasure:
     post:
@@ -1664,6 +1672,7 @@ paths:
         "400": {$ref: '#/components/responses/BadRequest'}
         "401": {$ref: '#/components/responses/Unauthorized'}
         "403": {$ref: '#/components/responses/Forbidden'}
+        "429": {$ref: '#/components/responses/TooManyRequests'}
         "404": {$ref: '#/components/responses/NotFound'}
         "409": {description: 'Already erased.', content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}}
         "422": {description: 'Not a valid erasure order.', content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}}
@@ -1704,6 +1713,7 @@ paths:
         "400": {$ref: '#/components/responses/BadRequest'}
         "401": {$ref: '#/components/responses/Unauthorized'}
         "403": {$ref: '#/components/responses/Forbidden'}
+        "429": {$ref: '#/components/responses/TooManyRequests'}
         "422": {description: 'Not a valid query, or it matches more than 100000 events.', content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}}
   /v1/reports/takedowns:
     get:
@@ -1735,6 +1745,7 @@ paths:
         "400": {$ref: '#/components/responses/BadRequest'}
         "401": {$ref: '#/components/responses/Unauthorized'}
         "403": {$ref: '#/components/responses/Forbidden'}
+        "429": {$ref: '#/components/responses/TooManyRequests'}
   /healthz:
     get:
       summary: Liveness and the current sizes.

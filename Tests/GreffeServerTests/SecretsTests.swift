@@ -157,7 +157,9 @@ struct SecretList {
         var values: [(String, String)] = []
         let key = signer.signerKey
         values.append(("the signing key", key))
-        if let keyPart = key.split(separator: "+").last {
+        // PRIVATE+KEY+<name>+<id>+<base64>: the base64 itself may hold '+', so split at the first four only.
+        let fields = key.split(separator: "+", maxSplits: 4)
+        if fields.count == 5, let keyPart = fields.last {
             values.append(("the signing key's key part", String(keyPart)))
             if let raw = Data(base64Encoded: String(keyPart)), raw.count == 33 {
                 let seed = raw.dropFirst()

@@ -68,6 +68,20 @@ public final class Ledger: Sendable {
             var leaseLost = false
             /// Handovers queued here and not yet settled, so a poll does not take them twice.
             var inFlight: Set<Int64> = []
+            /// Handovers settled lately, with the settlement's number: a poll whose read began
+            /// before their commit may still list them as pending.
+            var settled: [Int64: UInt64] = [:]
+            var settlements: UInt64 = 0
+        }
+
+        /// A batch's handovers leave flight: settled (committed), or back to the queue for the next poll.
+        func finish(_ ids: [Int64], settled: Bool) {
+            state.withLock { state in
+                state.inFlight.subtract(ids)
+                guard settled else { return }
+                state.settlements += 1
+                for id in ids { state.settled[id] = state.settlements }
+            }
         }
 
         init(store: any SharedLedgerStore, node: String) {
@@ -417,15 +431,16 @@ public final class Ledger: Sendable {
                 handoverOutcomes.append(HandoverOutcome(id: id, outcome: HandoverCodec.encode(outcome)))
             }
         }
+        var handoversSettled = false
         defer {
             if let cluster, !handoverOutcomes.isEmpty {
-                let ids = handoverOutcomes.map(\.id)
-                cluster.state.withLock { $0.inFlight.subtract(ids) }
+                cluster.finish(handoverOutcomes.map(\.id), settled: handoversSettled)
             }
         }
         if events.isEmpty, !handoverOutcomes.isEmpty, let cluster {
             do {
                 try await cluster.store.resolveHandovers(handoverOutcomes)
+                handoversSettled = true
             } catch {
                 fail(requests, with: error)
                 return
@@ -436,6 +451,7 @@ public final class Ledger: Sendable {
             do {
                 try await store.append(
                     AppendBatch(firstIndex: before.frontier.size, events: events, nodes: nodes, handoverOutcomes: handoverOutcomes))
+                handoversSettled = true
             } catch let error as StoreError where error.code == .inconsistent {
                 // The store no longer matches this sequencer's view: something else wrote to it.
                 // Stop sequencing rather than guess; a restart re-reads the truth.
@@ -574,6 +590,7 @@ public final class Ledger: Sendable {
 
     /// Queues handovers not yet taken; true if there were any.
     private func takeHandovers(_ cluster: Cluster) async -> Bool {
+        let pollStart = cluster.state.withLock { $0.settlements }
         let pending: [Handover]
         do {
             pending = try await cluster.store.pendingHandovers(limit: 1_000)
@@ -582,8 +599,10 @@ public final class Ledger: Sendable {
             return false
         }
         let fresh = cluster.state.withLock { state in
-            let fresh = pending.filter { !state.inFlight.contains($0.id) }
+            let fresh = pending.filter { !state.inFlight.contains($0.id) && state.settled[$0.id] == nil }
             state.inFlight.formUnion(fresh.map(\.id))
+            // Settled before this read began: no read from now on lists them.
+            state.settled = state.settled.filter { $0.value > pollStart }
             return fresh
         }
         if fresh.isEmpty { return false }
@@ -601,8 +620,8 @@ public final class Ledger: Sendable {
             }
         }
         if !malformed.isEmpty {
-            try? await cluster.store.resolveHandovers(malformed)
-            cluster.state.withLock { $0.inFlight.subtract(malformed.map(\.id)) }
+            let settled = (try? await cluster.store.resolveHandovers(malformed)) != nil
+            cluster.finish(malformed.map(\.id), settled: settled)
         }
         queue.withLock { $0.requests.append(contentsOf: requests) }
         sequencerWakeContinuation.yield()

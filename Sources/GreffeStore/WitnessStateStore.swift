@@ -8,11 +8,15 @@ public struct WitnessLogState: Sendable, Equatable {
     public var root: Hash
     /// The signed checkpoint note as the log sent it (evidence, not used for decisions).
     public var note: String
+    /// The timestamp (POSIX seconds) of the latest cosignature on this state:
+    /// the witness never signs an earlier one for this log, even if its clock steps back.
+    public var timestamp: UInt64
 
-    public init(size: UInt64, root: Hash, note: String) {
+    public init(size: UInt64, root: Hash, note: String, timestamp: UInt64 = 0) {
         self.size = size
         self.root = root
         self.note = note
+        self.timestamp = timestamp
     }
 }
 
@@ -58,7 +62,7 @@ public final class SQLiteWitnessStore: Sendable {
                         size INTEGER NOT NULL CHECK (size >= 0),
                         root BLOB NOT NULL CHECK (length(root) = 32),
                         note TEXT NOT NULL,
-                        updated_at INTEGER NOT NULL
+                        cosigned_at INTEGER NOT NULL CHECK (cosigned_at >= 0)
                     ) WITHOUT ROWID;
                     PRAGMA user_version = 1;
                     """)
@@ -71,15 +75,17 @@ public final class SQLiteWitnessStore: Sendable {
     public func latest(origin: String) throws -> WitnessLogState? {
         try connection.withLock { db in
             defer { db.releaseStatements() }
-            let select = try db.statement("SELECT size, root, note FROM log_state WHERE origin = ?")
+            let select = try db.statement("SELECT size, root, note, cosigned_at FROM log_state WHERE origin = ?")
             select.bind(1, origin)
             guard try select.step() else { return nil }
-            return WitnessLogState(size: select.uint64(0), root: try select.hash(1), note: select.string(2))
+            return WitnessLogState(size: select.uint64(0), root: try select.hash(1), note: select.string(2), timestamp: select.uint64(3))
         }
     }
 
-    public func advance(origin: String, from expected: WitnessLogState?, to new: WitnessLogState, now: Int64) throws -> Bool {
-        guard new.size <= UInt64(Int64.max) else { throw StoreError(.inconsistent, "tree size \(new.size) does not fit the witness database") }
+    public func advance(origin: String, from expected: WitnessLogState?, to new: WitnessLogState) throws -> Bool {
+        guard new.size <= UInt64(Int64.max), new.timestamp <= UInt64(Int64.max) else {
+            throw StoreError(.inconsistent, "tree size \(new.size) or time \(new.timestamp) does not fit the witness database")
+        }
         if let expected, new.size < expected.size {
             throw StoreError(.inconsistent, "witness state of \(origin) would go back from \(expected.size) to \(new.size)")
         }
@@ -89,19 +95,20 @@ public final class SQLiteWitnessStore: Sendable {
                 let statement: SQLiteStatement
                 if let expected {
                     statement = try db.statement(
-                        "UPDATE log_state SET size = ?, root = ?, note = ?, updated_at = ? WHERE origin = ? AND size = ? AND root = ?")
+                        "UPDATE log_state SET size = ?, root = ?, note = ?, cosigned_at = ? WHERE origin = ? AND size = ? AND root = ? AND cosigned_at = ?")
                     statement.bind(5, origin)
                     statement.bind(6, expected.size)
                     statement.bind(7, expected.root)
+                    statement.bind(8, expected.timestamp)
                 } else {
                     statement = try db.statement(
-                        "INSERT INTO log_state (size, root, note, updated_at, origin) VALUES (?, ?, ?, ?, ?) ON CONFLICT (origin) DO NOTHING")
+                        "INSERT INTO log_state (size, root, note, cosigned_at, origin) VALUES (?, ?, ?, ?, ?) ON CONFLICT (origin) DO NOTHING")
                     statement.bind(5, origin)
                 }
                 statement.bind(1, new.size)
                 statement.bind(2, new.root)
                 statement.bind(3, new.note)
-                statement.bind(4, now)
+                statement.bind(4, new.timestamp)
                 try statement.run()
                 return sqlite3_changes(db.handle) == 1
             }

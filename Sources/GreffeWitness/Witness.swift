@@ -160,7 +160,7 @@ public actor Witness {
         do { request = try AddCheckpointRequest(parsing: body) } catch { throw WitnessRefusal(.malformed, "\(error)") }
         let origin = request.checkpoint.origin
         let stored = try store.latest(origin: origin)
-        let new: WitnessLogState
+        var new: WitnessLogState
         do {
             new = try WitnessPolicy.check(request, logs: logs, stored: stored)
         } catch {
@@ -174,15 +174,17 @@ public actor Witness {
             }
             throw error
         }
-        let timestamp = clock()
+        // Never earlier than this log's last cosignature: a v1 cosignature says "as of this time, this is
+        // the largest tree", so a clock stepping back must not date a larger tree before a smaller one.
+        new.timestamp = min(max(clock(), stored?.timestamp ?? 0), Cosignature.maxTimestamp)
         // Persist first: a cosignature must never exist for a state the witness could forget.
-        guard try store.advance(origin: origin, from: stored, to: new, now: Int64(clamping: timestamp)) else {
+        guard try store.advance(origin: origin, from: stored, to: new) else {
             // Only another writer on the same file could cause this (the directory lock prevents it).
             throw StoreError(.inconsistent, "witness state of \(origin) changed underneath this request")
         }
         if new.size != stored?.size {
             logger.info("cosigned", metadata: ["origin": "\(origin)", "size": "\(new.size)", "old_size": "\(stored?.size ?? 0)"])
         }
-        return [try signer.cosign(checkpointText: request.note.text, timestamp: timestamp)]
+        return [try signer.cosign(checkpointText: request.note.text, timestamp: new.timestamp)]
     }
 }

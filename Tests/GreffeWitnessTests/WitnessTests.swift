@@ -9,6 +9,7 @@ import GreffeStore
 import GreffeWitness
 import Hummingbird
 import HummingbirdTesting
+import Synchronization
 import Testing
 
 /// A log in memory: its leaves, its key, its signed checkpoints and proofs.
@@ -66,8 +67,8 @@ struct WitnessFixture {
     var storePath: String { directory.appendingPathComponent("witness.sqlite").path }
 
     /// A witness over the fixture's store file; a second call is a restart.
-    func witness() throws -> Witness {
-        Witness(signer: witnessSigner, logs: logs, store: try SQLiteWitnessStore(path: storePath), clock: { WitnessFixture.now })
+    func witness(clock: @escaping @Sendable () -> UInt64 = { WitnessFixture.now }) throws -> Witness {
+        Witness(signer: witnessSigner, logs: logs, store: try SQLiteWitnessStore(path: storePath), clock: clock)
     }
 
     func remove() { try? FileManager.default.removeItem(at: directory) }
@@ -222,18 +223,68 @@ struct WitnessTests {
         _ = try await restarted.addCheckpoint(body: log.request(old: 17, size: 20))
     }
 
+    /// A clock that steps back never dates a cosignature before the log's previous one, across restarts too.
+    @Test func timestampsNeverGoBack() async throws {
+        let fixture = try WitnessFixture()
+        defer { fixture.remove() }
+        let log = fixture.log
+        let now = Mutex<UInt64>(1_000)
+        let clock: @Sendable () -> UInt64 = { now.withLock { $0 } }
+        var witness = try fixture.witness(clock: clock)
+        #expect(try await witness.addCheckpoint(body: log.request(old: 0, size: 4))[0].timestamp == 1_000)
+        now.withLock { $0 = 500 }
+        #expect(try await witness.addCheckpoint(body: log.request(old: 4, size: 9))[0].timestamp == 1_000)
+        witness = try fixture.witness(clock: clock)
+        #expect(try await witness.addCheckpoint(body: log.request(old: 9, size: 9))[0].timestamp == 1_000)
+        now.withLock { $0 = 2_000 }
+        let later = try await witness.addCheckpoint(body: log.request(old: 9, size: 12))[0]
+        #expect(later.timestamp == 2_000)
+        _ = try fixture.witnessSigner.verifier.verify(note: SignedNote(parsing: log.checkpoint(12) + later.line))
+    }
+
+    /// Every pair of sizes in a 33-leaf tree: the real proof is accepted, every
+    /// one-hash flip, a truncation and a swapped pair of roots are refused (pure policy).
+    @Test func exhaustiveSmallTrees() throws {
+        let fixture = try WitnessFixture()
+        defer { fixture.remove() }
+        let log = fixture.log
+        for first: UInt64 in 1...33 {
+            let stored = WitnessLogState(size: first, root: try log.root(first), note: "")
+            for second in first...33 {
+                let proof = try log.proof(first, second)
+                let good = try AddCheckpointRequest(oldSize: first, consistencyProof: proof, noteText: log.checkpoint(second))
+                #expect(try WitnessPolicy.check(good, logs: fixture.logs, stored: stored).size == second)
+                for i in proof.indices {
+                    var bad = good
+                    bad.consistencyProof[i] = MerkleHash.node(proof[i], proof[i])
+                    #expect(throws: WitnessRefusal.self) { try WitnessPolicy.check(bad, logs: fixture.logs, stored: stored) }
+                }
+                if !proof.isEmpty {
+                    var short = good
+                    short.consistencyProof.removeLast()
+                    #expect(throws: WitnessRefusal.self) { try WitnessPolicy.check(short, logs: fixture.logs, stored: stored) }
+                }
+                if first < second {
+                    let swapped = WitnessLogState(size: first, root: try log.root(second), note: "")
+                    #expect(throws: WitnessRefusal.self) { try WitnessPolicy.check(good, logs: fixture.logs, stored: swapped) }
+                }
+            }
+        }
+    }
+
     /// The store's compare-and-swap: a stale expectation changes nothing.
     @Test func storeIsCompareAndSwap() throws {
         let fixture = try WitnessFixture()
         defer { fixture.remove() }
         let store = try SQLiteWitnessStore(path: fixture.storePath)
-        let a = WitnessLogState(size: 3, root: try fixture.log.root(3), note: "a")
-        let b = WitnessLogState(size: 5, root: try fixture.log.root(5), note: "b")
-        #expect(try store.advance(origin: "o", from: nil, to: a, now: 1))
-        #expect(try !store.advance(origin: "o", from: nil, to: b, now: 1))
-        #expect(try !store.advance(origin: "o", from: WitnessLogState(size: 3, root: .zero, note: "a"), to: b, now: 1))
-        #expect(throws: StoreError.self) { try store.advance(origin: "o", from: b, to: a, now: 1) }
-        #expect(try store.advance(origin: "o", from: a, to: b, now: 2))
+        let a = WitnessLogState(size: 3, root: try fixture.log.root(3), note: "a", timestamp: 1)
+        let b = WitnessLogState(size: 5, root: try fixture.log.root(5), note: "b", timestamp: 2)
+        #expect(try store.advance(origin: "o", from: nil, to: a))
+        #expect(try !store.advance(origin: "o", from: nil, to: b))
+        #expect(try !store.advance(origin: "o", from: WitnessLogState(size: 3, root: .zero, note: "a", timestamp: 1), to: b))
+        #expect(try !store.advance(origin: "o", from: WitnessLogState(size: 3, root: a.root, note: "a", timestamp: 0), to: b))
+        #expect(throws: StoreError.self) { try store.advance(origin: "o", from: b, to: a) }
+        #expect(try store.advance(origin: "o", from: a, to: b))
         #expect(try store.latest(origin: "o") == b)
         #expect(try store.latest(origin: "p") == nil)
     }

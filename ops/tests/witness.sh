@@ -156,7 +156,7 @@ def expect(what, got, status, ctype=None, body=None, contains=None):
                                                     " (want %d %s %r)" % (status, ctype or "", body or contains or b"")))
 
 # The log's key, read from its data directory: PRIVATE+KEY+name+hexkeyid+base64(0x01 || seed).
-parts = open(data_dir + "/signing.key").read().strip().split("+")
+parts = open(data_dir + "/signing.key").read().strip().split("+", 4)
 log_name, log_key_id, log_seed = parts[2], bytes.fromhex(parts[3]), base64.b64decode(parts[4])[1:]
 log_key = Ed25519PrivateKey.from_private_bytes(log_seed)
 

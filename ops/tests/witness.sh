@@ -16,8 +16,9 @@
 #     garbage → 400. A fork — same size, another root, signed with the log's
 #     own key (read from its signing.key) — → 409; the fork beyond the
 #     witness's size → 422.
-#  4. The witness is restarted: a stale old size still answers 409 with the
-#     size it had cosigned, and the log moves on from there.
+#  4. The witness is restarted (SIGTERM, then kill -9 right after a
+#     cosignature): a stale old size still answers 409 with the size it had
+#     cosigned, and the log moves on from there.
 #
 # Usage: ops/tests/witness.sh   Env: GREFFE (binary, default .build/debug/greffe), KEEP=1
 # Needs: python3 with cryptography (ops/install-deps.sh), curl. Loopback only; about 20 s.
@@ -214,13 +215,20 @@ if phase == "first":
            post(n3, consistency(n3, n4), fork_of(cp4)), 422)
     check_cosignature("the true checkpoint %d still cosigned" % n3, *post(n3, [], cp3), cp3)
     json.dump({"n1": n1, "n3": n3}, open(state_path, "w"))
-else:
+elif phase == "restart":
     state = json.load(open(state_path))
     n1, n3 = state["n1"], state["n3"]
     cp = checkpoint_at_least(n3 + 1)
     n = size_of(cp)
     expect("after restart, stale old size %d" % n1, post(n1, consistency(n1, n), cp), 409, "text/x.tlog.size", b"%d\n" % n3)
     check_cosignature("after restart, old %d → size %d" % (n3, n), *post(n3, consistency(n3, n), cp), cp)
+    json.dump({"n1": n1, "n3": n3, "n": n}, open(state_path, "w"))
+else:
+    # After kill -9 right behind the last 200: the state it answered for was on disk.
+    state = json.load(open(state_path))
+    n3, n = state["n3"], state["n"]
+    cp = checkpoint_at_least(n)
+    expect("after kill -9, stale old size %d" % n3, post(n3, [], cp), 409, "text/x.tlog.size", b"%d\n" % n)
 print("driver failures: %d" % failures)
 sys.exit(1 if failures else 0)
 PY
@@ -316,5 +324,11 @@ req = urllib.request.Request(url + "/v1/events", data=json.dumps({"events": batc
 urllib.request.urlopen(req, timeout=60).read()
 PY
 run_driver restart
+
+# --- kill -9 right after the last cosignature ---------------------------------
+{ kill -KILL "$WITNESS_PID" && wait "$WITNESS_PID"; } 2>/dev/null
+start_witness
+pass "witness restarted after kill -9"
+run_driver killed
 
 finish

@@ -155,6 +155,9 @@ public actor Witness {
     /// Handles one add-checkpoint body: the cosignature(s) on success.
     /// Throws `WitnessRefusal` for what the spec answers 4xx to, and
     /// `StoreError` when the state cannot be read or stored (nothing is cosigned then).
+    ///
+    /// Synchronous on purpose: with no suspension point between reading the
+    /// stored state and storing the new one, actor isolation makes the pair atomic.
     public func addCheckpoint(body: some Collection<UInt8>) throws -> [Cosignature] {
         let request: AddCheckpointRequest
         do { request = try AddCheckpointRequest(parsing: body) } catch { throw WitnessRefusal(.malformed, "\(error)") }
@@ -169,8 +172,11 @@ public actor Witness {
                 // Signed by the log and inconsistent with what we cosigned: evidence of misbehaviour.
                 logger.warning(
                     "refused a signed checkpoint", metadata: ["origin": "\(origin)", "reason": "\(error.message)", "note": "\(request.noteText)"])
-            default:
+            case .untrustedSignature:
                 logger.info("refused add-checkpoint", metadata: ["origin": "\(origin.prefix(200))", "status": "\(error.status)", "reason": "\(error.message)"])
+            default:
+                // Routine (a client learning the witness's size) or anyone's garbage: not worth a log line each.
+                logger.debug("refused add-checkpoint", metadata: ["status": "\(error.status)", "reason": "\(error.message.prefix(300))"])
             }
             throw error
         }

@@ -331,4 +331,12 @@ start_witness
 pass "witness restarted after kill -9"
 run_driver killed
 
+# The cosigning key never leaves its file: not in the witness's log, not in any answer.
+SEED=$(cut -d+ -f5- "$WDATA/witness.key")
+if [[ -n $SEED ]] && ! grep -qF -- "$SEED" "$WORK/witness.log" "$WORK/init.out" "$WORK"/driver-*.out "$WORK/second.log"; then
+    pass "the witness key appears in no log line and no answer"
+else
+    bad "the witness key leaked (or could not be read)"
+fi
+
 finish

@@ -247,6 +247,34 @@ struct AddCheckpointRequestTests {
         _ = try AddCheckpointRequest(parsing: Array(("old 5\n" + String(repeating: hash + "\n", count: 63) + tail).utf8))
     }
 
+    /// Seeded random mutations of the spec's example (flips, insertions,
+    /// deletions, duplications): whatever still parses has exactly one
+    /// spelling, so it formats back to the very bytes it came from.
+    @Test func mutationsParseOnlyAsThemselves() {
+        var random = SplitMix64(seed: 0x7769_746e_6573_73)
+        let original = Array(Self.specExample.utf8)
+        var parsed = 0
+        for _ in 0..<20_000 {
+            var bytes = original
+            for _ in 0..<Int.random(in: 1...3, using: &random) {
+                let at = Int.random(in: 0..<bytes.count, using: &random)
+                switch Int.random(in: 0..<4, using: &random) {
+                case 0: bytes[at] ^= UInt8(1) << UInt8.random(in: 0..<8, using: &random)
+                case 1: bytes.insert([0x0A, 0x20, 0x2B, 0x2F, 0x3D, 0x30, 0x41][Int.random(in: 0..<7, using: &random)], at: at)
+                case 2: bytes.remove(at: at)
+                default: bytes.insert(contentsOf: bytes[at..<min(bytes.count, at + 45)], at: at)
+                }
+                if bytes.isEmpty { break }
+            }
+            guard let request = try? AddCheckpointRequest(parsing: bytes) else { continue }
+            parsed += 1
+            #expect(Array(request.body.utf8) == bytes)
+            #expect(request.consistencyProof.count <= AddCheckpointRequest.maxProofLines)
+        }
+        // Some mutations must survive (e.g. in a signature's base64), or the probe tests nothing.
+        #expect(parsed > 0)
+    }
+
     @Test func conflictBody() {
         #expect(AddCheckpointRequest.conflictBody(size: 20) == "20\n")
         #expect(AddCheckpointRequest.parseConflictBody(Array("20\n".utf8)) == 20)

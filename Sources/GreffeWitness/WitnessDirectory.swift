@@ -27,8 +27,9 @@ public struct WitnessDirectory: Sendable {
     public func initialize(name: String) throws -> CosignatureVerifier {
         let files = FileManager.default
         try files.createDirectory(at: url, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-        guard !files.fileExists(atPath: keyPath) else {
-            throw Failure("\(url.path) already holds a witness key; refusing to overwrite it")
+        // A state without its key (or the reverse) is refused too: a new key must not inherit another's state.
+        guard !files.fileExists(atPath: keyPath), !files.fileExists(atPath: databasePath) else {
+            throw Failure("\(url.path) already holds a witness (key or state); refusing to overwrite it")
         }
         let signer: CosignatureSigner
         do { signer = try CosignatureSigner(generatingFor: name) } catch { throw Failure("witness name \"\(name)\": \(error)") }

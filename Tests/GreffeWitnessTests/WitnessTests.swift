@@ -351,3 +351,34 @@ struct WitnessHTTPTests {
         }
     }
 }
+
+@Suite("witness directory")
+struct WitnessDirectoryTests {
+    @Test func initKeyModeLockAndRefusals() throws {
+        let fixture = try WitnessFixture()
+        defer { fixture.remove() }
+        let directory = WitnessDirectory(path: fixture.directory.appendingPathComponent("w").path)
+        let verifier = try directory.initialize(name: "witness.example/dir")
+        var info = stat()
+        #expect(stat(directory.keyPath, &info) == 0)
+        #expect(info.st_mode & 0o777 == 0o600)
+        #expect(try String(contentsOfFile: directory.verifierKeyPath, encoding: .utf8) == verifier.verifierKey + "\n")
+        #expect(try directory.loadSigner().verifier.verifierKey == verifier.verifierKey)
+        #expect(throws: WitnessDirectory.Failure.self) { try directory.initialize(name: "witness.example/dir") }
+
+        // A state without a key: init refuses to give it a new key.
+        try FileManager.default.removeItem(atPath: directory.keyPath)
+        #expect(throws: WitnessDirectory.Failure.self) { try directory.initialize(name: "witness.example/other") }
+
+        // A key others can read is refused.
+        let loose = WitnessDirectory(path: fixture.directory.appendingPathComponent("loose").path)
+        _ = try loose.initialize(name: "witness.example/loose")
+        chmod(loose.keyPath, 0o644)
+        #expect(throws: WitnessDirectory.Failure.self) { try loose.loadSigner() }
+
+        // One witness per directory.
+        let lock = try loose.lock()
+        defer { close(lock) }
+        #expect(throws: WitnessDirectory.Failure.self) { try loose.lock() }
+    }
+}

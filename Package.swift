@@ -79,11 +79,20 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
-        // The HTTP API, thin over the ledger.
+        // The built-in tlog-witness: checks checkpoints, keeps each log's state, cosigns.
+        .target(
+            name: "GreffeWitness",
+            dependencies: [
+                "GreffeCore", "GreffeStore",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        // The HTTP API, thin over the ledger (and over the witness).
         .target(
             name: "GreffeServer",
             dependencies: [
-                "GreffeCore", "GreffeLedger", "GreffeStore", "GreffeVerify", "CZlib",
+                "GreffeCore", "GreffeLedger", "GreffeStore", "GreffeVerify", "GreffeWitness", "CZlib",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -99,7 +108,7 @@ let package = Package(
         .executableTarget(
             name: "greffe",
             dependencies: [
-                "GreffeCore", "GreffeStore", "GreffePostgres", "GreffeLedger", "GreffeServer", "GreffeVerify",
+                "GreffeCore", "GreffeStore", "GreffePostgres", "GreffeLedger", "GreffeServer", "GreffeVerify", "GreffeWitness",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
@@ -133,6 +142,14 @@ let package = Package(
             name: "GreffeServerTests",
             dependencies: [
                 "GreffeCore", "GreffeStore", "GreffeLedger", "GreffeServer",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "GreffeWitnessTests",
+            dependencies: [
+                "GreffeCore", "GreffeStore", "GreffeWitness", "GreffeServer",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],
             swiftSettings: strictSettings

@@ -24,6 +24,12 @@ if ! python3 -c 'import jsonschema, referencing, rfc3339_validator' 2>/dev/null;
     python3 -m pip install --quiet jsonschema rfc3339-validator
 fi
 
+# The witness test checks cosignatures with an independent Ed25519 (ops/tests/witness.sh).
+if ! python3 -c 'import cryptography' 2>/dev/null; then
+    echo "installing: cryptography (PyPI)"
+    python3 -m pip install --quiet cryptography
+fi
+
 # Selenium drives Chromium in the browser tests (ops/tests/browser.py); it uses
 # Debian's chromedriver, never a downloaded one.
 if ! python3 -c 'import selenium' 2>/dev/null; then

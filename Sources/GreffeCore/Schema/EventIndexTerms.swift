@@ -48,10 +48,18 @@ public struct EventIndexTerms: Sendable, Equatable {
         for member in imageMembers {
             guard let images = object[member]?.arrayValue else { continue }
             for image in images {
-                for (field, prefix) in [("sha256", "sha256:"), ("pdq", "pdq:")] {
-                    guard let hex = image[field]?.stringValue, let normalized = normalizedHex64(hex) else { continue }
-                    let term = prefix + normalized
-                    if seen.insert(term).inserted { terms.contentHashes.append(term) }
+                guard case .object(let image) = image else { continue }
+                for field in 0..<2 {
+                    guard let hex = image[field == 0 ? "sha256" : "pdq"]?.stringValue, let normalized = normalizedHex64(hex) else { continue }
+                    let term = (field == 0 ? "sha256:" : "pdq:") + normalized
+                    // Usually a few terms: a scan beats hashing them, until there are many.
+                    if terms.contentHashes.count < 16 {
+                        if terms.contentHashes.contains(term) { continue }
+                        if terms.contentHashes.count == 15 { seen = Set(terms.contentHashes + [term]) }
+                    } else if !seen.insert(term).inserted {
+                        continue
+                    }
+                    terms.contentHashes.append(term)
                 }
             }
         }

@@ -130,12 +130,23 @@ enum JCS {
 
     /// The string's bytes with the escapes above: runs that need none are copied whole.
     private static func appendEscaped(_ bytes: UnsafeBufferPointer<UInt8>, to out: inout [UInt8]) {
+        guard let base = bytes.baseAddress else { return }
+        let raw = UnsafeRawPointer(base)
+        let count = bytes.count
         var run = 0
-        for i in 0..<bytes.count {
+        var i = 0
+        while i < count {
+            // Eight bytes at a time while none needs an escape.
+            if i + 8 <= count, !SWAR.hasQuoteBackslashOrControl(raw.loadUnaligned(fromByteOffset: i, as: UInt64.self)) {
+                i += 8
+                continue
+            }
             let byte = bytes[i]
+            i += 1
             if byte >= 0x20 && byte != 0x22 && byte != 0x5C { continue }
-            if run < i { out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[run..<i])) }
-            run = i + 1
+            let at = i - 1
+            if run < at { out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[run..<at])) }
+            run = at + 1
             switch byte {
             case 0x22: out.append(0x5C); out.append(0x22)
             case 0x5C: out.append(0x5C); out.append(0x5C)
@@ -292,5 +303,32 @@ enum JCS {
             out.append(e < 0 ? 0x2D : 0x2B)
             out.append(contentsOf: String(e.magnitude).utf8)
         }
+    }
+}
+
+/// Byte tests on eight bytes at once (SIMD within a register). Each says
+/// exactly whether *some* byte of the word qualifies, not which.
+enum SWAR {
+    static let ones: UInt64 = 0x0101_0101_0101_0101
+    static let highs: UInt64 = 0x8080_8080_8080_8080
+
+    /// Some byte is zero.
+    @inline(__always)
+    static func hasZero(_ w: UInt64) -> Bool { (w &- ones) & ~w & highs != 0 }
+
+    /// Some byte is below `n` (n ≤ 128).
+    @inline(__always)
+    static func hasLess(_ w: UInt64, _ n: UInt8) -> Bool { (w &- ones &* UInt64(n)) & ~w & highs != 0 }
+
+    /// Some byte is `"`, `\\` or a control character below 0x20.
+    @inline(__always)
+    static func hasQuoteBackslashOrControl(_ w: UInt64) -> Bool {
+        hasZero(w ^ (ones &* 0x22)) || hasZero(w ^ (ones &* 0x5C)) || hasLess(w, 0x20)
+    }
+
+    /// Some byte is `"`, `\\`, below 0x20 or above 0x7F.
+    @inline(__always)
+    static func hasQuoteBackslashControlOrNonASCII(_ w: UInt64) -> Bool {
+        w & highs != 0 || hasQuoteBackslashOrControl(w)
     }
 }

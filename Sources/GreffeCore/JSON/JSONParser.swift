@@ -399,6 +399,14 @@ private struct Parser {
         pos += 1
         let start = pos
         // Fast path: printable ASCII without escapes needs no decoding.
+        if let base = input.baseAddress {
+            let raw = UnsafeRawPointer(base)
+            while pos + 8 <= input.count,
+                !SWAR.hasQuoteBackslashControlOrNonASCII(raw.loadUnaligned(fromByteOffset: pos, as: UInt64.self))
+            {
+                pos += 8
+            }
+        }
         while pos < input.count {
             let b = input[pos]
             if b == ASCII.quote || b == ASCII.backslash || b < 0x20 || b >= 0x80 { break }

@@ -70,6 +70,12 @@ public struct EventIndexTerms: Sendable, Equatable {
     static func normalizedHex64(_ hex: String) -> String? {
         let utf8 = hex.utf8
         guard utf8.count == 64 else { return nil }
+        // Usually already lowercase hex (the schemas require it): the same string, no copy.
+        let isLowerHex: Bool? = utf8.withContiguousStorageIfAvailable { bytes in
+            for byte in bytes where !((byte >= 0x30 && byte <= 0x39) || (byte >= 0x61 && byte <= 0x66)) { return false }
+            return true
+        }
+        if isLowerHex == true { return hex }
         var out: [UInt8] = []
         out.reserveCapacity(64)
         for byte in utf8 {

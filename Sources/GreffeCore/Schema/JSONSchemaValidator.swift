@@ -1111,11 +1111,26 @@ indirect enum PatternNode: Sendable {
 }
 
 struct PatternSet: Sendable {
-    var ranges: [ClosedRange<UInt32>]
-    var negated: Bool
+    let ranges: [ClosedRange<UInt32>]
+    let negated: Bool
+    /// Membership of U+0000–U+007F as a bitmap (negation applied).
+    private let ascii: (UInt64, UInt64)
 
+    init(ranges: [ClosedRange<UInt32>], negated: Bool) {
+        self.ranges = ranges
+        self.negated = negated
+        var ascii: (UInt64, UInt64) = (0, 0)
+        for c in UInt32(0)..<128 where ranges.contains(where: { $0.contains(c) }) != negated {
+            if c < 64 { ascii.0 |= 1 << UInt64(c) } else { ascii.1 |= 1 << UInt64(c - 64) }
+        }
+        self.ascii = ascii
+    }
+
+    @inline(__always)
     func contains(_ scalar: UInt32) -> Bool {
-        ranges.contains { $0.contains(scalar) } != negated
+        if scalar < 64 { return ascii.0 >> UInt64(scalar) & 1 != 0 }
+        if scalar < 128 { return ascii.1 >> UInt64(scalar - 64) & 1 != 0 }
+        return ranges.contains { $0.contains(scalar) } != negated
     }
 }
 

@@ -70,7 +70,8 @@ let directory = FileManager.default.temporaryDirectory.appendingPathComponent("g
 try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
 let done = DispatchSemaphore(value: 0)
 let allBodies = bodies
-Task {
+// Detached: top-level code runs on the main actor, which done.wait() blocks.
+Task.detached {
     do {
         let store = try SQLiteStore(path: directory.appendingPathComponent("greffe.sqlite").path)
         let ledger = try await Ledger.open(store: store, signer: try NoteSigner(generatingFor: "profile.greffe.test"))

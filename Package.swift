@@ -119,6 +119,12 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        // Developers: the append path on a fixed workload, for callgrind (see its main.swift).
+        .executableTarget(
+            name: "greffe-profile",
+            dependencies: ["GreffeCore", "GreffeStore", "GreffeLedger", "GreffeServer"],
+            swiftSettings: strictSettings
+        ),
         .testTarget(
             name: "GreffeCoreTests",
             dependencies: ["GreffeCore"],

@@ -60,7 +60,33 @@ public struct Hash: Sendable, Hashable, CustomStringConvertible {
 
     public var bytes: [UInt8] { withUnsafeBytes { Array($0) } }
     public var data: Data { withUnsafeBytes { Data($0) } }
-    public var base64: String { data.base64EncodedString() }
+    /// Standard base64 with padding (44 characters), without going through `Data`.
+    public var base64: String {
+        withUnsafeBytes { raw in
+            String(unsafeUninitializedCapacity: 44) { out in
+                let alphabet: StaticString = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+                let table = alphabet.utf8Start
+                var o = 0
+                var i = 0
+                while i + 3 <= 32 {
+                    let n = UInt32(raw[i]) << 16 | UInt32(raw[i + 1]) << 8 | UInt32(raw[i + 2])
+                    out[o] = table[Int(n >> 18)]
+                    out[o + 1] = table[Int((n >> 12) & 63)]
+                    out[o + 2] = table[Int((n >> 6) & 63)]
+                    out[o + 3] = table[Int(n & 63)]
+                    o += 4
+                    i += 3
+                }
+                // 32 = 30 + 2: the last two bytes make three characters and one '='.
+                let n = UInt32(raw[30]) << 16 | UInt32(raw[31]) << 8
+                out[o] = table[Int(n >> 18)]
+                out[o + 1] = table[Int((n >> 12) & 63)]
+                out[o + 2] = table[Int((n >> 6) & 63)]
+                out[o + 3] = UInt8(ascii: "=")
+                return 44
+            }
+        }
+    }
     public var hex: String { bytes.map { String(format: "%02x", $0) }.joined() }
     public var description: String { base64 }
 

@@ -380,10 +380,20 @@ public final class Ledger: Sendable {
         var sequencedHere: [String: EventLocation] = [:]
         var outcomes: [Result<[AppendReceipt], LedgerError>] = []
         let now = max(UInt64(Date().timeIntervalSince1970 * 1000), state.lastSequencedAt)
+        // Salts for every event of the batch from one CSPRNG call; re-sends leave theirs unused.
+        let salts = Commitment.newSalts(count: requests.reduce(0) { $0 + $1.events.count })
+        var saltsUsed = 0
+        events.reserveCapacity(salts.count)
+        nodes.reserveCapacity(2 * salts.count + 64)
+        var addedHere: [String] = []
 
         for request in requests {
-            let rollback = (state, events.count, nodes.count, sequencedHere)
+            // What a conflict undoes. The IDs this request added are removed one by
+            // one: a copy of `sequencedHere` would make every insert copy it whole.
+            let rollback = (state, events.count, nodes.count)
+            addedHere.removeAll(keepingCapacity: true)
             var receipts: [AppendReceipt] = []
+            receipts.reserveCapacity(request.events.count)
             var conflict: LedgerError?
             for event in request.events {
                 let digest = event.bodyDigest
@@ -399,7 +409,8 @@ public final class Ledger: Sendable {
                     receipts.append(AppendReceipt(eventID: event.eventID, index: earlier.index, leafHash: earlier.leafHash, isNew: false))
                     continue
                 }
-                let salt = Commitment.newSalt()
+                let salt = salts[saltsUsed]
+                saltsUsed += 1
                 let entry = LedgerEntry(
                     index: state.frontier.size, sequencedAtMilliseconds: now, prev: state.lastLeafHash,
                     commitment: Commitment.commit(salt: salt, canonicalBody: event.canonicalBody), kind: event.kind)
@@ -413,10 +424,12 @@ public final class Ledger: Sendable {
                 state.lastLeafHash = leafHash
                 state.lastSequencedAt = now
                 sequencedHere[event.eventID] = EventLocation(index: entry.index, leafHash: leafHash, bodyDigest: digest)
+                addedHere.append(event.eventID)
                 receipts.append(AppendReceipt(eventID: event.eventID, index: entry.index, leafHash: leafHash, isNew: true))
             }
             if let conflict {
-                (state, _, _, sequencedHere) = rollback
+                (state, _, _) = rollback
+                for id in addedHere { sequencedHere[id] = nil }
                 events.removeLast(events.count - rollback.1)
                 nodes.removeLast(nodes.count - rollback.2)
                 outcomes.append(.failure(conflict))

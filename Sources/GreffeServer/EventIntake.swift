@@ -34,7 +34,7 @@ public struct EventIntake: Sendable {
             throw Rejection(isMalformed: true, message: "request body must be a JSON object: one event or {\"events\": [...]}")
         }
         if object["event_id"] == nil, let batch = object["events"] {
-            guard object.keys.count == 1 else {
+            guard object.count == 1 else {
                 throw Rejection(isMalformed: false, message: "a batch object has only the member \"events\"")
             }
             guard let items = batch.arrayValue else { throw Rejection(isMalformed: false, message: "/events must be an array") }
@@ -44,15 +44,20 @@ public struct EventIntake: Sendable {
             }
             var events: [EventSubmission] = []
             events.reserveCapacity(items.count)
+            // The canonical form is about as long as the text: one buffer of the right size.
+            let capacity = body.count / items.count + 64
             for (position, item) in items.enumerated() {
-                events.append(try submission(item, path: "/events/\(position)"))
+                events.append(try submission(item, position: position, capacity: capacity))
             }
             return (events, true)
         }
-        return ([try submission(value, path: "")], false)
+        return ([try submission(value, position: nil, capacity: body.count + 64)], false)
     }
 
-    private func submission(_ value: JSONValue, path: String) throws(Rejection) -> EventSubmission {
+    /// `position`: the event's place in a batch, nil for a body of one event.
+    private func submission(_ value: JSONValue, position: Int?, capacity: Int) throws(Rejection) -> EventSubmission {
+        // Built only for a message.
+        var path: String { position.map { "/events/\($0)" } ?? "" }
         do {
             try schemas.validate(value)
         } catch {
@@ -66,7 +71,7 @@ public struct EventIntake: Sendable {
         guard !EventIntake.reservedKinds.contains(kind) else {
             throw Rejection(isMalformed: false, message: "\(path)/kind: \(kind) events are written by Greffe itself, not by platforms")
         }
-        let canonical = value.canonicalBytes()
+        let canonical = value.canonicalBytes(reservingCapacity: capacity)
         guard canonical.count <= maxEventBytes else {
             throw Rejection(isMalformed: false, message: "\(path.isEmpty ? "the event" : path) is \(canonical.count) bytes; at most \(maxEventBytes)")
         }

@@ -159,6 +159,12 @@ public struct LedgerAPI: Sendable {
             throw APIError(error.isMalformed ? .badRequest : .unprocessableContent, error.message)
         }
         let receipts = try await mapLedgerErrors { try await ledger.append(parsed.events) }
+        let status: HTTPResponse.Status = receipts.contains(where: \.isNew) ? .created : .ok
+        if !waitForCheckpoint {
+            return Response(
+                status: status, headers: [.contentType: "application/json"],
+                body: .init(byteBuffer: ByteBuffer(bytes: LedgerAPI.receiptsJSON(receipts, isBatch: parsed.isBatch))))
+        }
         var results: [JSONValue] = receipts.map { receipt in
             ["index": .number(Double(receipt.index)), "leaf_hash": .string(receipt.leafHash.base64), "event_id": .string(receipt.eventID)]
         }
@@ -174,7 +180,6 @@ public struct LedgerAPI: Sendable {
                 results[position] = .object(object)
             }
         }
-        let status: HTTPResponse.Status = receipts.contains(where: \.isNew) ? .created : .ok
         var answer: JSONObject
         if parsed.isBatch {
             answer = ["results": .array(results)]
@@ -183,6 +188,26 @@ public struct LedgerAPI: Sendable {
         }
         if let checkpointNote { answer["checkpoint"] = .string(checkpointNote) }
         return LedgerAPI.json(.object(answer), status: status)
+    }
+
+    /// The canonical JSON of the receipts without a JSONValue per receipt: `{"results":[…]}` for a
+    /// batch, else the one receipt, each `{"event_id":…,"index":…,"leaf_hash":…}` (RFC 8785 member order).
+    static func receiptsJSON(_ receipts: [AppendReceipt], isBatch: Bool) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(receipts.count * 128 + 16)
+        if isBatch { out.append(contentsOf: #"{"results":["#.utf8) }
+        for (position, receipt) in receipts.enumerated() {
+            if position > 0 { out.append(UInt8(ascii: ",")) }
+            out.append(contentsOf: #"{"event_id":"#.utf8)
+            JSONValue.string(receipt.eventID).appendCanonicalBytes(to: &out)
+            out.append(contentsOf: #","index":"#.utf8)
+            JSONValue.number(Double(receipt.index)).appendCanonicalBytes(to: &out)
+            out.append(contentsOf: #","leaf_hash":""#.utf8)
+            out.append(contentsOf: receipt.leafHash.base64.utf8)
+            out.append(contentsOf: #""}"#.utf8)
+        }
+        if isBatch { out.append(contentsOf: "]}".utf8) }
+        return out
     }
 
     private func withReceiptTimeout<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) async throws -> T {

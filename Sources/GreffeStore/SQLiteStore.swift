@@ -25,6 +25,10 @@ public final class SQLiteStore: LedgerStore, Sendable {
         try writer.execute("PRAGMA busy_timeout = 5000")
         try writer.execute("PRAGMA journal_mode = WAL")
         try writer.execute("PRAGMA synchronous = FULL")
+        // Appends insert into indexes keyed by hashes (leaf hash, content terms, accounts): random pages.
+        // SQLite's default 2 MiB page cache re-reads them from the OS for nearly every insert once the log
+        // is large; 64 MiB keeps the hot interior pages of every index in memory.
+        try writer.execute("PRAGMA cache_size = -65536")
         // Erased bodies must not linger in free pages of the file.
         try writer.execute("PRAGMA secure_delete = ON")
         try SQLiteStore.migrate(writer)

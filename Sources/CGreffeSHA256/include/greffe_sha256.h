@@ -15,4 +15,8 @@ void greffe_sha256_concat(const uint8_t *first, size_t firstLength,
                           const uint8_t *second, size_t secondLength,
                           uint8_t out[32]);
 
+/// Fills `out` with `length` bytes from the system CSPRNG (getrandom on Linux).
+/// Returns 0, or -1 where that is unavailable or failed (the caller falls back).
+int greffe_random_bytes(uint8_t *out, size_t length);
+
 #endif

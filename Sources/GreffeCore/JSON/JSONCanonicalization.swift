@@ -15,8 +15,14 @@ extension JSONValue {
     /// - Precondition: every number is finite (RFC 8785 §3.2.2.3). Values
     ///   from `JSONParser` always are.
     public func canonicalBytes() -> [UInt8] {
+        canonicalBytes(reservingCapacity: 64)
+    }
+
+    /// The canonical encoding, in a buffer that starts with `capacity` bytes
+    /// (a good guess saves regrowing it).
+    public func canonicalBytes(reservingCapacity capacity: Int) -> [UInt8] {
         var out: [UInt8] = []
-        out.reserveCapacity(64)
+        out.reserveCapacity(capacity)
         appendCanonicalBytes(to: &out)
         return out
     }
@@ -62,12 +68,32 @@ extension JSONObject {
     /// Appends the RFC 8785 canonical encoding of this object to `out`.
     public func appendCanonicalBytes(to out: inout [UInt8]) {
         out.append(0x7B) // {
-        let sorted = storage.sorted { JCS.precedesInUTF16Order($0.key, $1.key) }
-        for (i, member) in sorted.enumerated() {
-            if i > 0 { out.append(0x2C) } // ,
-            JCS.appendString(member.key, to: &out)
-            out.append(0x3A) // :
-            member.value.appendCanonicalBytes(to: &out)
+        let members = storage
+        let count = members.count
+        if count > 0 {
+            // Sort positions, not members: no copies of names and values.
+            withUnsafeTemporaryAllocation(of: Int.self, capacity: count) { order in
+                for i in 0..<count { order[i] = i }
+                members.withUnsafeBufferPointer { members in
+                    // Insertion sort: objects are small and often nearly sorted.
+                    for i in 1..<Swift.max(count, 1) {
+                        let moving = order[i]
+                        var j = i
+                        while j > 0, JCS.precedesInUTF16Order(members[moving].key, members[order[j - 1]].key) {
+                            order[j] = order[j - 1]
+                            j -= 1
+                        }
+                        order[j] = moving
+                    }
+                    for k in 0..<count {
+                        if k > 0 { out.append(0x2C) } // ,
+                        let member = members[order[k]]
+                        JCS.appendString(member.key, to: &out)
+                        out.append(0x3A) // :
+                        member.value.appendCanonicalBytes(to: &out)
+                    }
+                }
+            }
         }
         out.append(0x7D) // }
     }
@@ -95,7 +121,32 @@ enum JCS {
     /// `/` and all non-ASCII — is copied as raw UTF-8.
     static func appendString(_ s: String, to out: inout [UInt8]) {
         out.append(0x22)
-        for byte in s.utf8 {
+        let done: Void? = s.utf8.withContiguousStorageIfAvailable { appendEscaped($0, to: &out) }
+        if done == nil {
+            Array(s.utf8).withUnsafeBufferPointer { appendEscaped($0, to: &out) }
+        }
+        out.append(0x22)
+    }
+
+    /// The string's bytes with the escapes above: runs that need none are copied whole.
+    private static func appendEscaped(_ bytes: UnsafeBufferPointer<UInt8>, to out: inout [UInt8]) {
+        guard let base = bytes.baseAddress else { return }
+        let raw = UnsafeRawPointer(base)
+        let count = bytes.count
+        var run = 0
+        var i = 0
+        while i < count {
+            // Eight bytes at a time while none needs an escape.
+            if i + 8 <= count, !SWAR.hasQuoteBackslashOrControl(raw.loadUnaligned(fromByteOffset: i, as: UInt64.self)) {
+                i += 8
+                continue
+            }
+            let byte = bytes[i]
+            i += 1
+            if byte >= 0x20 && byte != 0x22 && byte != 0x5C { continue }
+            let at = i - 1
+            if run < at { out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[run..<at])) }
+            run = at + 1
             switch byte {
             case 0x22: out.append(0x5C); out.append(0x22)
             case 0x5C: out.append(0x5C); out.append(0x5C)
@@ -104,15 +155,13 @@ enum JCS {
             case 0x0A: out.append(0x5C); out.append(0x6E) // \n
             case 0x0C: out.append(0x5C); out.append(0x66) // \f
             case 0x0D: out.append(0x5C); out.append(0x72) // \r
-            case 0x00..<0x20:
-                out.append(contentsOf: [0x5C, 0x75, 0x30, 0x30]) // \u00
+            default:
+                out.append(0x5C); out.append(0x75); out.append(0x30); out.append(0x30) // \u00
                 out.append(hexDigits[Int(byte >> 4)])
                 out.append(hexDigits[Int(byte & 0x0F)])
-            default:
-                out.append(byte)
             }
         }
-        out.append(0x22)
+        if run < bytes.count { out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[run...])) }
     }
 
     // MARK: Member order (RFC 8785 §3.2.3)
@@ -126,9 +175,35 @@ enum JCS {
     /// without transcoding. Two supplementary scalars keep their scalar order,
     /// which is also the order of their surrogate pairs.
     static func precedesInUTF16Order(_ a: String, _ b: String) -> Bool {
-        a.unicodeScalars.lexicographicallyPrecedes(b.unicodeScalars) { x, y in
+        let fast: Bool?? = a.utf8.withContiguousStorageIfAvailable { x in
+            b.utf8.withContiguousStorageIfAvailable { y in precedesInUTF16Order(utf8: x, y) }
+        }
+        if let fast, let precedes = fast { return precedes }
+        return a.unicodeScalars.lexicographicallyPrecedes(b.unicodeScalars) { x, y in
             utf16SortKey(x) < utf16SortKey(y)
         }
+    }
+
+    /// The same order on UTF-8 bytes. Up to their first difference both
+    /// strings hold the same characters, so the differing bytes are either
+    /// continuation bytes under one lead byte (same sequence length: byte
+    /// order is scalar order is UTF-16 order) or two lead bytes, whose order
+    /// is scalar order except that a lead byte of U+E000–U+FFFF (0xEE, 0xEF)
+    /// sorts after one of a supplementary scalar (0xF0–0xF4) in UTF-16.
+    static func precedesInUTF16Order(utf8 x: UnsafeBufferPointer<UInt8>, _ y: UnsafeBufferPointer<UInt8>) -> Bool {
+        let common = min(x.count, y.count)
+        var i = 0
+        while i < common {
+            let a = x[i]
+            let b = y[i]
+            if a != b {
+                if a >= 0xF0 && (b == 0xEE || b == 0xEF) { return true }
+                if b >= 0xF0 && (a == 0xEE || a == 0xEF) { return false }
+                return a < b
+            }
+            i += 1
+        }
+        return x.count < y.count
     }
 
     private static func utf16SortKey(_ scalar: Unicode.Scalar) -> UInt32 {
@@ -228,5 +303,32 @@ enum JCS {
             out.append(e < 0 ? 0x2D : 0x2B)
             out.append(contentsOf: String(e.magnitude).utf8)
         }
+    }
+}
+
+/// Byte tests on eight bytes at once (SIMD within a register). Each says
+/// exactly whether *some* byte of the word qualifies, not which.
+enum SWAR {
+    static let ones: UInt64 = 0x0101_0101_0101_0101
+    static let highs: UInt64 = 0x8080_8080_8080_8080
+
+    /// Some byte is zero.
+    @inline(__always)
+    static func hasZero(_ w: UInt64) -> Bool { (w &- ones) & ~w & highs != 0 }
+
+    /// Some byte is below `n` (n ≤ 128).
+    @inline(__always)
+    static func hasLess(_ w: UInt64, _ n: UInt8) -> Bool { (w &- ones &* UInt64(n)) & ~w & highs != 0 }
+
+    /// Some byte is `"`, `\\` or a control character below 0x20.
+    @inline(__always)
+    static func hasQuoteBackslashOrControl(_ w: UInt64) -> Bool {
+        hasZero(w ^ (ones &* 0x22)) || hasZero(w ^ (ones &* 0x5C)) || hasLess(w, 0x20)
+    }
+
+    /// Some byte is `"`, `\\`, below 0x20 or above 0x7F.
+    @inline(__always)
+    static func hasQuoteBackslashControlOrNonASCII(_ w: UInt64) -> Bool {
+        w & highs != 0 || hasQuoteBackslashOrControl(w)
     }
 }

@@ -161,7 +161,8 @@ private final class Container {
     let isObject: Bool
     var elements: [JSONValue] = []
     var members: [JSONObject.Member] = []
-    var index: [JSONMemberName: Int] = [:]
+    /// Positions by name, once the object is too large to scan (`JSONObject.indexedCount`).
+    var index: [JSONMemberName: Int]?
     /// Name of the member whose value is being parsed.
     var pendingKey: String = ""
 
@@ -283,12 +284,20 @@ private struct Parser {
         guard input[pos] == ASCII.quote else { throw unexpected("expected a member name in double quotes") }
         let start = pos
         let key = try parseString()
-        let name = JSONMemberName(key)
-        if container.index[name] != nil {
+        let isDuplicate: Bool
+        if container.index != nil {
+            isDuplicate = container.index!.updateValue(container.members.count, forKey: JSONMemberName(key)) != nil
+        } else {
+            isDuplicate = container.members.contains { utf8Equal($0.key, key) }
+            if !isDuplicate, container.members.count >= JSONObject.indexedCount {
+                container.index = JSONObject.makeIndex(container.members)
+                container.index![JSONMemberName(key)] = container.members.count
+            }
+        }
+        if isDuplicate {
             throw JSONParseError(code: .duplicateKey, offset: start,
                                  message: "duplicate member name \(Self.quoteForMessage(key))")
         }
-        container.index[name] = container.members.count
         container.pendingKey = key
         skipWhitespace()
         guard pos < input.count else { throw unexpectedEnd("expected ':'") }
@@ -390,6 +399,14 @@ private struct Parser {
         pos += 1
         let start = pos
         // Fast path: printable ASCII without escapes needs no decoding.
+        if let base = input.baseAddress {
+            let raw = UnsafeRawPointer(base)
+            while pos + 8 <= input.count,
+                !SWAR.hasQuoteBackslashControlOrNonASCII(raw.loadUnaligned(fromByteOffset: pos, as: UInt64.self))
+            {
+                pos += 8
+            }
+        }
         while pos < input.count {
             let b = input[pos]
             if b == ASCII.quote || b == ASCII.backslash || b < 0x20 || b >= 0x80 { break }

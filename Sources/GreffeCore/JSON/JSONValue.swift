@@ -139,8 +139,20 @@ extension JSONValue: Hashable {
 
 /// Code-unit equality of two strings. Swift's `==` on `String` applies
 /// Unicode canonical equivalence, which JSON (and RFC 8785) does not.
+@inline(__always)
 func utf8Equal(_ a: String, _ b: String) -> Bool {
-    a.utf8.count == b.utf8.count && a.utf8.elementsEqual(b.utf8)
+    let count = a.utf8.count
+    guard count == b.utf8.count else { return false }
+    if count == 0 { return true }
+    // Native strings (small or large) expose their UTF-8 without copying.
+    let fast: Bool?? = a.utf8.withContiguousStorageIfAvailable { x in
+        b.utf8.withContiguousStorageIfAvailable { y in
+            for i in 0..<count where x[i] != y[i] { return false }
+            return true
+        }
+    }
+    if let fast, let equal = fast { return equal }
+    return a.utf8.elementsEqual(b.utf8)
 }
 
 /// Feeds the exact UTF-8 bytes of `s` (length-prefixed) to `hasher`.
@@ -184,13 +196,18 @@ public struct JSONObject: Sendable {
 
     /// Members in insertion order.
     private(set) var storage: [Member]
-    /// Position of each member in `storage`, by exact name.
-    private var index: [JSONMemberName: Int]
+    /// Position of each member in `storage`, by exact name; built only for
+    /// objects of more than `indexedCount` members (smaller ones are scanned,
+    /// which costs less than hashing every name).
+    private var index: [JSONMemberName: Int]?
+
+    /// Objects up to this many members have no hash index.
+    static let indexedCount = 16
 
     /// An empty object.
     public init() {
         storage = []
-        index = [:]
+        index = nil
     }
 
     /// An object with `members` in the given order.
@@ -200,20 +217,41 @@ public struct JSONObject: Sendable {
     ///   names is not I-JSON (RFC 7493 §2.3) and has no canonical form.
     public init(_ members: some Sequence<(String, JSONValue)>) {
         storage = []
-        index = [:]
+        index = nil
         for (key, value) in members {
-            let name = JSONMemberName(key)
-            precondition(index[name] == nil, "duplicate JSON member name \"\(key)\" (RFC 7493 §2.3)")
-            index[name] = storage.count
-            storage.append((key: key, value: value))
+            precondition(position(of: key) == nil, "duplicate JSON member name \"\(key)\" (RFC 7493 §2.3)")
+            appendUnchecked(key, value)
         }
     }
 
-    /// Used by the parser, which has already rejected duplicates and built
-    /// the index.
-    init(uncheckedMembers storage: [Member], index: [JSONMemberName: Int]) {
+    /// Used by the parser, which has already rejected duplicates (and built
+    /// the index of a large object).
+    init(uncheckedMembers storage: [Member], index: [JSONMemberName: Int]?) {
         self.storage = storage
-        self.index = index
+        self.index = storage.count > JSONObject.indexedCount ? (index ?? JSONObject.makeIndex(storage)) : nil
+    }
+
+    static func makeIndex(_ storage: [Member]) -> [JSONMemberName: Int] {
+        var index: [JSONMemberName: Int] = [:]
+        index.reserveCapacity(storage.count)
+        for (i, member) in storage.enumerated() { index[JSONMemberName(member.key)] = i }
+        return index
+    }
+
+    /// Where the member named `key` is in `storage`, matched by exact code units.
+    @inline(__always)
+    func position(of key: String) -> Int? {
+        if let index { return index[JSONMemberName(key)] }
+        return storage.firstIndex { utf8Equal($0.key, key) }
+    }
+
+    private mutating func appendUnchecked(_ key: String, _ value: JSONValue) {
+        storage.append((key: key, value: value))
+        if index != nil {
+            index![JSONMemberName(key)] = storage.count - 1
+        } else if storage.count > JSONObject.indexedCount {
+            index = JSONObject.makeIndex(storage)
+        }
     }
 
     /// Members in insertion order.
@@ -228,22 +266,19 @@ public struct JSONObject: Sendable {
     /// one; setting `nil` removes the member (O(n)).
     public subscript(key: String) -> JSONValue? {
         get {
-            guard let i = index[JSONMemberName(key)] else { return nil }
+            guard let i = position(of: key) else { return nil }
             return storage[i].value
         }
         set {
-            let name = JSONMemberName(key)
-            if let i = index[name] {
+            if let i = position(of: key) {
                 if let newValue {
                     storage[i].value = newValue
                 } else {
                     storage.remove(at: i)
-                    index[name] = nil
-                    for j in i..<storage.count { index[JSONMemberName(storage[j].key)] = j }
+                    index = storage.count > JSONObject.indexedCount ? JSONObject.makeIndex(storage) : nil
                 }
             } else if let newValue {
-                index[name] = storage.count
-                storage.append((key: key, value: newValue))
+                appendUnchecked(key, newValue)
             }
         }
     }
@@ -260,7 +295,7 @@ extension JSONObject: Hashable {
     public static func == (lhs: JSONObject, rhs: JSONObject) -> Bool {
         guard lhs.storage.count == rhs.storage.count else { return false }
         for (key, value) in lhs.storage {
-            guard let j = rhs.index[JSONMemberName(key)], rhs.storage[j].value == value else { return false }
+            guard let j = rhs.position(of: key), rhs.storage[j].value == value else { return false }
         }
         return true
     }

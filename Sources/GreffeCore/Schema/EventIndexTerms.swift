@@ -48,10 +48,18 @@ public struct EventIndexTerms: Sendable, Equatable {
         for member in imageMembers {
             guard let images = object[member]?.arrayValue else { continue }
             for image in images {
-                for (field, prefix) in [("sha256", "sha256:"), ("pdq", "pdq:")] {
-                    guard let hex = image[field]?.stringValue, let normalized = normalizedHex64(hex) else { continue }
-                    let term = prefix + normalized
-                    if seen.insert(term).inserted { terms.contentHashes.append(term) }
+                guard case .object(let image) = image else { continue }
+                for field in 0..<2 {
+                    guard let hex = image[field == 0 ? "sha256" : "pdq"]?.stringValue, let normalized = normalizedHex64(hex) else { continue }
+                    let term = (field == 0 ? "sha256:" : "pdq:") + normalized
+                    // Usually a few terms: a scan beats hashing them, until there are many.
+                    if terms.contentHashes.count < 16 {
+                        if terms.contentHashes.contains(term) { continue }
+                        if terms.contentHashes.count == 15 { seen = Set(terms.contentHashes + [term]) }
+                    } else if !seen.insert(term).inserted {
+                        continue
+                    }
+                    terms.contentHashes.append(term)
                 }
             }
         }
@@ -62,6 +70,12 @@ public struct EventIndexTerms: Sendable, Equatable {
     static func normalizedHex64(_ hex: String) -> String? {
         let utf8 = hex.utf8
         guard utf8.count == 64 else { return nil }
+        // Usually already lowercase hex (the schemas require it): the same string, no copy.
+        let isLowerHex: Bool? = utf8.withContiguousStorageIfAvailable { bytes in
+            for byte in bytes where !((byte >= 0x30 && byte <= 0x39) || (byte >= 0x61 && byte <= 0x66)) { return false }
+            return true
+        }
+        if isLowerHex == true { return hex }
         var out: [UInt8] = []
         out.reserveCapacity(64)
         for byte in utf8 {

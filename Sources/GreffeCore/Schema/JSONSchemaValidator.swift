@@ -137,21 +137,21 @@ public struct JSONSchemaValidator: Sendable {
     /// keywords, then `not`.
     public func validate(_ instance: JSONValue) throws(SchemaViolation) {
         var evaluation = SchemaEvaluation(limit: 1)
-        program.evaluate(root, instance, path: "", into: &evaluation)
+        program.evaluate(root, instance, into: &evaluation)
         if let first = evaluation.violations.first { throw first }
     }
 
     /// Every violation (up to `limit`), in the order ``validate(_:)`` finds them.
     public func violations(of instance: JSONValue, limit: Int = 100) -> [SchemaViolation] {
         var evaluation = SchemaEvaluation(limit: max(1, limit))
-        program.evaluate(root, instance, path: "", into: &evaluation)
+        program.evaluate(root, instance, into: &evaluation)
         return evaluation.violations
     }
 
     /// Whether `instance` is valid.
     public func isValid(_ instance: JSONValue) -> Bool {
         var evaluation = SchemaEvaluation(limit: 1)
-        program.evaluate(root, instance, path: "", into: &evaluation)
+        program.evaluate(root, instance, into: &evaluation)
         return evaluation.violations.isEmpty
     }
 }
@@ -210,7 +210,11 @@ struct SchemaNode: Sendable {
     var minItems: Int?
     var maxItems: Int?
     var uniqueItems = false
-    var properties: [JSONMemberName: Int] = [:]
+    var properties: [JSONMemberName: Int] = [:] {
+        didSet { propertyList = properties.map { (key: $0.key.string, node: $0.value) } }
+    }
+    /// `properties` as a list: a short scan beats hashing the name.
+    private(set) var propertyList: [(key: String, node: Int)] = []
     var required: [String] = []
     var additionalProperties: Int?
     /// `additionalProperties: false`, reported specially.
@@ -218,6 +222,7 @@ struct SchemaNode: Sendable {
     var minProperties: Int?
     var maxProperties: Int?
     var not: Int?
+
 }
 
 /// Every node of a set of compiled schemas; `$ref`s are node indices, so
@@ -226,170 +231,235 @@ struct SchemaProgram: Sendable {
     var nodes: [SchemaNode]
 }
 
+/// Where evaluation is inside the instance: the JSON Pointer tokens, kept as
+/// a stack and only turned into a string when a violation is recorded.
+enum SchemaPathToken {
+    case member(String)
+    case element(Int)
+}
+
 struct SchemaEvaluation {
     let limit: Int
+    /// Only whether something fails matters (`not`): no message is built.
+    let quiet: Bool
+    var failures = 0
     var violations: [SchemaViolation] = []
+    var path: [SchemaPathToken] = []
 
-    init(limit: Int) { self.limit = limit }
+    init(limit: Int, quiet: Bool = false) {
+        self.limit = limit
+        self.quiet = quiet
+    }
 
-    var isFull: Bool { violations.count >= limit }
+    var isFull: Bool { failures >= limit }
 
-    mutating func add(_ path: String, _ keyword: String, _ text: String) {
-        if !isFull { violations.append(SchemaViolation(path: path, keyword: keyword, text: text)) }
+    /// The current location as an RFC 6901 JSON Pointer.
+    var pointer: String {
+        var out = ""
+        for token in path {
+            out += "/"
+            switch token {
+            case .member(let key): out += SchemaText.escapePointerToken(key)
+            case .element(let position): out += String(position)
+            }
+        }
+        return out
+    }
+
+    mutating func add(_ keyword: String, _ text: @autoclosure () -> String) {
+        guard !isFull else { return }
+        failures += 1
+        if !quiet { violations.append(SchemaViolation(path: pointer, keyword: keyword, text: text())) }
+    }
+
+    /// A violation at the member `key` of the current location.
+    mutating func add(member key: String, _ keyword: String, _ text: @autoclosure () -> String) {
+        path.append(.member(key))
+        add(keyword, text())
+        path.removeLast()
     }
 }
 
 // MARK: - Evaluation
 
 extension SchemaProgram {
-    func evaluate(_ index: Int, _ instance: JSONValue, path: String, into result: inout SchemaEvaluation) {
+    func evaluate(_ index: Int, _ instance: JSONValue, into result: inout SchemaEvaluation) {
         if result.isFull { return }
-        let node = nodes[index]
-        if node.isFalse {
-            result.add(path, "false", "no value is allowed here")
+        nodes.withUnsafeBufferPointer { nodes in
+            evaluate(nodes, index, instance, into: &result)
+        }
+    }
+
+    private func evaluate(_ nodes: UnsafeBufferPointer<SchemaNode>, _ index: Int, _ instance: JSONValue, into result: inout SchemaEvaluation) {
+        if result.isFull { return }
+        let node = UnsafePointer(nodes.baseAddress! + index)
+        if node.pointee.isFalse {
+            result.add("false", "no value is allowed here")
             return
         }
-        if let ref = node.ref {
-            evaluate(ref, instance, path: path, into: &result)
+        if let ref = node.pointee.ref {
+            evaluate(nodes, ref, instance, into: &result)
             if result.isFull { return }
         }
-        if let types = node.types, !types.admits(instance) {
-            let names = types.names
-            let expected = names.count == 1 ? SchemaText.article(names[0]) : "one of the types " + names.joined(separator: ", ")
-            result.add(path, "type", "must be \(expected), not \(SchemaText.typeName(of: instance))")
+        if let types = node.pointee.types, !types.admits(instance) {
+            result.add("type", {
+                let names = types.names
+                let expected = names.count == 1 ? SchemaText.article(names[0]) : "one of the types " + names.joined(separator: ", ")
+                return "must be \(expected), not \(SchemaText.typeName(of: instance))"
+            }())
             if result.isFull { return }
         }
         // JSONValue equality is JSON Schema's (Core §4.2.2): 1 == 1.0, true != 1.
-        if let constValue = node.constValue, constValue != instance {
-            result.add(path, "const", "must be \(SchemaText.show(constValue))")
+        if node.pointee.constValue != nil, node.pointee.constValue! != instance {
+            result.add("const", "must be \(SchemaText.show(node.pointee.constValue!))")
             if result.isFull { return }
         }
-        if let values = node.enumValues, !values.contains(instance) {
-            result.add(path, "enum", "must be one of \(values.map(SchemaText.showBare).joined(separator: ", "))")
+        if node.pointee.enumValues != nil, !node.pointee.enumValues!.contains(instance) {
+            result.add("enum", "must be one of \(node.pointee.enumValues!.map(SchemaText.showBare).joined(separator: ", "))")
             if result.isFull { return }
         }
         switch instance {
         case .string(let string):
-            evaluateString(node, string, path: path, into: &result)
+            evaluateString(node, string, into: &result)
         case .number(let number):
-            evaluateNumber(node, number, path: path, into: &result)
+            evaluateNumber(node, number, into: &result)
         case .object(let object):
-            evaluateObject(node, object, path: path, into: &result)
+            evaluateObject(nodes, node, object, into: &result)
         case .array(let elements):
-            evaluateArray(node, elements, path: path, into: &result)
+            evaluateArray(nodes, node, elements, into: &result)
         case .null, .bool:
             break
         }
         if result.isFull { return }
-        if let not = node.not {
-            var inner = SchemaEvaluation(limit: 1)
-            evaluate(not, instance, path: path, into: &inner)
-            if inner.violations.isEmpty {
-                let what = nodes[not].description ?? "must not be valid against the schema in \"not\""
-                result.add(path, "not", what)
+        if let not = node.pointee.not {
+            var inner = SchemaEvaluation(limit: 1, quiet: true)
+            evaluate(nodes, not, instance, into: &inner)
+            if inner.failures == 0 {
+                result.add("not", nodes[not].description ?? "must not be valid against the schema in \"not\"")
             }
         }
     }
 
-    private func evaluateString(_ node: SchemaNode, _ string: String, path: String, into result: inout SchemaEvaluation) {
-        if node.minLength != nil || node.maxLength != nil {
+    private func evaluateString(_ node: UnsafePointer<SchemaNode>, _ string: String, into result: inout SchemaEvaluation) {
+        if node.pointee.minLength != nil || node.pointee.maxLength != nil {
             // Code points, as JSON Schema (Validation §6.3.1) and Python count.
-            let length = string.unicodeScalars.count
-            if let minLength = node.minLength, length < minLength {
-                result.add(path, "minLength", minLength == 1
+            let length = SchemaText.scalarCount(string)
+            if let minLength = node.pointee.minLength, length < minLength {
+                result.add("minLength", minLength == 1
                     ? "must not be empty"
                     : "must be at least \(minLength) characters long (it has \(length))")
                 if result.isFull { return }
             }
-            if let maxLength = node.maxLength, length > maxLength {
-                result.add(path, "maxLength", "must be at most \(maxLength) characters long (it has \(length))")
+            if let maxLength = node.pointee.maxLength, length > maxLength {
+                result.add("maxLength", "must be at most \(maxLength) characters long (it has \(length))")
                 if result.isFull { return }
             }
         }
-        if let pattern = node.pattern, !pattern.matches(string) {
-            result.add(path, "pattern", "must match the pattern \(pattern.source)")
+        if node.pointee.pattern != nil, !node.pointee.pattern!.matches(string) {
+            result.add("pattern", "must match the pattern \(node.pointee.pattern!.source)")
             if result.isFull { return }
         }
-        if node.formatDateTime {
+        if node.pointee.formatDateTime {
             do {
                 _ = try RFC3339Timestamp.parse(string)
             } catch {
-                result.add(path, "format", "must be an RFC 3339 date-time such as 2026-03-14T09:26:53Z: \(error.reason)")
+                result.add("format", "must be an RFC 3339 date-time such as 2026-03-14T09:26:53Z: \(error.reason)")
             }
         }
     }
 
-    private func evaluateNumber(_ node: SchemaNode, _ number: Double, path: String, into result: inout SchemaEvaluation) {
-        if let minimum = node.minimum, !(number >= minimum) {
-            result.add(path, "minimum", "must be greater than or equal to \(SchemaText.show(.number(minimum)))")
+    private func evaluateNumber(_ node: UnsafePointer<SchemaNode>, _ number: Double, into result: inout SchemaEvaluation) {
+        if let minimum = node.pointee.minimum, !(number >= minimum) {
+            result.add("minimum", "must be greater than or equal to \(SchemaText.show(.number(minimum)))")
             if result.isFull { return }
         }
-        if let maximum = node.maximum, !(number <= maximum) {
-            result.add(path, "maximum", "must be less than or equal to \(SchemaText.show(.number(maximum)))")
+        if let maximum = node.pointee.maximum, !(number <= maximum) {
+            result.add("maximum", "must be less than or equal to \(SchemaText.show(.number(maximum)))")
             if result.isFull { return }
         }
-        if let exclusiveMinimum = node.exclusiveMinimum, !(number > exclusiveMinimum) {
-            result.add(path, "exclusiveMinimum", "must be greater than \(SchemaText.show(.number(exclusiveMinimum)))")
+        if let exclusiveMinimum = node.pointee.exclusiveMinimum, !(number > exclusiveMinimum) {
+            result.add("exclusiveMinimum", "must be greater than \(SchemaText.show(.number(exclusiveMinimum)))")
             if result.isFull { return }
         }
-        if let exclusiveMaximum = node.exclusiveMaximum, !(number < exclusiveMaximum) {
-            result.add(path, "exclusiveMaximum", "must be less than \(SchemaText.show(.number(exclusiveMaximum)))")
+        if let exclusiveMaximum = node.pointee.exclusiveMaximum, !(number < exclusiveMaximum) {
+            result.add("exclusiveMaximum", "must be less than \(SchemaText.show(.number(exclusiveMaximum)))")
         }
     }
 
-    private func evaluateObject(_ node: SchemaNode, _ object: JSONObject, path: String, into result: inout SchemaEvaluation) {
-        for name in node.required where object[name] == nil {
-            result.add(path, "required", "missing required property \(SchemaText.quote(name))")
+    private func evaluateObject(
+        _ nodes: UnsafeBufferPointer<SchemaNode>, _ node: UnsafePointer<SchemaNode>, _ object: JSONObject, into result: inout SchemaEvaluation
+    ) {
+        for name in node.pointee.required where object.position(of: name) == nil {
+            result.add("required", "missing required property \(SchemaText.quote(name))")
             if result.isFull { return }
         }
-        if let minProperties = node.minProperties, object.count < minProperties {
-            result.add(path, "minProperties", "must have at least \(minProperties) \(minProperties == 1 ? "property" : "properties") (it has \(object.count))")
+        if let minProperties = node.pointee.minProperties, object.count < minProperties {
+            result.add("minProperties", "must have at least \(minProperties) \(minProperties == 1 ? "property" : "properties") (it has \(object.count))")
             if result.isFull { return }
         }
-        if let maxProperties = node.maxProperties, object.count > maxProperties {
-            result.add(path, "maxProperties", "must have at most \(maxProperties) \(maxProperties == 1 ? "property" : "properties") (it has \(object.count))")
+        if let maxProperties = node.pointee.maxProperties, object.count > maxProperties {
+            result.add("maxProperties", "must have at most \(maxProperties) \(maxProperties == 1 ? "property" : "properties") (it has \(object.count))")
             if result.isFull { return }
         }
-        for (key, value) in object.members {
-            let memberPath = path + "/" + SchemaText.escapePointerToken(key)
-            if let schema = node.properties[JSONMemberName(key)] {
-                evaluate(schema, value, path: memberPath, into: &result)
-            } else if node.additionalPropertiesFalse {
-                result.add(memberPath, "additionalProperties", "unknown property \(SchemaText.quote(key)) is not allowed")
-            } else if let additional = node.additionalProperties {
-                evaluate(additional, value, path: memberPath, into: &result)
+        let propertyList = node.pointee.propertyList
+        let additionalPropertiesFalse = node.pointee.additionalPropertiesFalse
+        let additionalProperties = node.pointee.additionalProperties
+        for member in object.storage {
+            var schema: Int?
+            if propertyList.count > 24 {
+                schema = node.pointee.properties[JSONMemberName(member.key)]
+            } else {
+                for entry in propertyList where utf8Equal(entry.key, member.key) {
+                    schema = entry.node
+                    break
+                }
+            }
+            if let schema {
+                result.path.append(.member(member.key))
+                evaluate(nodes, schema, member.value, into: &result)
+                result.path.removeLast()
+            } else if additionalPropertiesFalse {
+                result.add(member: member.key, "additionalProperties", "unknown property \(SchemaText.quote(member.key)) is not allowed")
+            } else if let additional = additionalProperties {
+                result.path.append(.member(member.key))
+                evaluate(nodes, additional, member.value, into: &result)
+                result.path.removeLast()
             }
             if result.isFull { return }
         }
     }
 
-    private func evaluateArray(_ node: SchemaNode, _ elements: [JSONValue], path: String, into result: inout SchemaEvaluation) {
-        if let minItems = node.minItems, elements.count < minItems {
-            result.add(path, "minItems", minItems == 1
+    private func evaluateArray(
+        _ nodes: UnsafeBufferPointer<SchemaNode>, _ node: UnsafePointer<SchemaNode>, _ elements: [JSONValue], into result: inout SchemaEvaluation
+    ) {
+        if let minItems = node.pointee.minItems, elements.count < minItems {
+            result.add("minItems", minItems == 1
                 ? "must not be empty"
                 : "must have at least \(minItems) items (it has \(elements.count))")
             if result.isFull { return }
         }
-        if let maxItems = node.maxItems, elements.count > maxItems {
-            result.add(path, "maxItems", "must have at most \(maxItems) items (it has \(elements.count))")
+        if let maxItems = node.pointee.maxItems, elements.count > maxItems {
+            result.add("maxItems", "must have at most \(maxItems) items (it has \(elements.count))")
             if result.isFull { return }
         }
-        if node.uniqueItems {
+        if node.pointee.uniqueItems, elements.count > 1 {
             // JSONValue equality is JSON Schema's (Core §4.2.2): 1 == 1.0,
             // objects regardless of member order, strings by code points.
             var seen: [JSONValue: Int] = [:]
             for (position, element) in elements.enumerated() {
                 if let first = seen[element] {
-                    result.add(path, "uniqueItems", "must not repeat items (items \(first) and \(position) are equal)")
+                    result.add("uniqueItems", "must not repeat items (items \(first) and \(position) are equal)")
                     if result.isFull { return }
                     break
                 }
                 seen[element] = position
             }
         }
-        if let items = node.items {
+        if let items = node.pointee.items {
             for (position, element) in elements.enumerated() {
-                evaluate(items, element, path: path + "/" + String(position), into: &result)
+                result.path.append(.element(position))
+                evaluate(nodes, items, element, into: &result)
+                result.path.removeLast()
                 if result.isFull { return }
             }
         }
@@ -793,6 +863,17 @@ enum SchemaNumbers {
 }
 
 enum SchemaText {
+    /// The number of Unicode scalars (code points) of `string`: its UTF-8
+    /// bytes that do not continue a sequence.
+    static func scalarCount(_ string: String) -> Int {
+        let counted: Int? = string.utf8.withContiguousStorageIfAvailable { bytes in
+            var n = 0
+            for byte in bytes where byte & 0xC0 != 0x80 { n += 1 }
+            return n
+        }
+        return counted ?? string.unicodeScalars.count
+    }
+
     /// A JSON Pointer reference token (RFC 6901 §3): `~` → `~0`, `/` → `~1`.
     static func escapePointerToken(_ token: String) -> String {
         // A byte scan: Foundation's String.contains goes through CFString, measurably slow on the append path.
@@ -890,19 +971,112 @@ public struct SchemaPattern: Sendable {
     private let root: PatternNode
     private let anchoredAtStart: Bool
 
+    /// The shapes the event schemas use, matched without backtracking.
+    private enum Shape: Sendable {
+        /// `^` literal prefix, one repeated class or character, `$`: e.g. `^hmac-sha256:[0-9a-f]{64}$`.
+        case anchoredRun(prefix: [UInt32], unit: PatternNode, min: Int, max: Int)
+        /// Literals, each anchored at the start or not, as alternatives: e.g. `^0000|:60|\n`.
+        case literals([(anchored: Bool, scalars: [UInt32])])
+    }
+
+    private let shape: Shape?
+
     public init(_ source: String) throws(SyntaxError) {
         self.source = source
         var parser = PatternParser(scalars: Array(source.unicodeScalars.map(\.value)))
         self.root = try parser.parse()
         self.anchoredAtStart = root.isAnchoredAtStart
+        self.shape = SchemaPattern.shape(of: root)
+    }
+
+    private static func shape(of root: PatternNode) -> Shape? {
+        if case .sequence(let nodes) = root, nodes.count >= 3, case .start = nodes.first!, case .end = nodes.last! {
+            var prefix: [UInt32] = []
+            for node in nodes.dropFirst().dropLast(2) {
+                guard case .scalar(let c) = node else { return nil }
+                prefix.append(c)
+            }
+            switch nodes[nodes.count - 2] {
+            case .repetition(let unit, let min, let max) where unit.isSingleScalar:
+                return .anchoredRun(prefix: prefix, unit: unit, min: min, max: max)
+            case .scalar, .set:
+                return .anchoredRun(prefix: prefix, unit: nodes[nodes.count - 2], min: 1, max: 1)
+            default:
+                return nil
+            }
+        }
+        func literal(_ node: PatternNode) -> (anchored: Bool, scalars: [UInt32])? {
+            switch node {
+            case .scalar(let c): return (false, [c])
+            case .sequence(let nodes):
+                var anchored = false
+                var scalars: [UInt32] = []
+                for (i, node) in nodes.enumerated() {
+                    switch node {
+                    case .start where i == 0: anchored = true
+                    case .scalar(let c): scalars.append(c)
+                    default: return nil
+                    }
+                }
+                return scalars.isEmpty ? nil : (anchored, scalars)
+            default: return nil
+            }
+        }
+        let alternatives: [PatternNode]
+        if case .alternation(let nodes) = root { alternatives = nodes } else { alternatives = [root] }
+        var literals: [(anchored: Bool, scalars: [UInt32])] = []
+        for alternative in alternatives {
+            guard let found = literal(alternative) else { return nil }
+            literals.append(found)
+        }
+        return .literals(literals)
+    }
+
+    private static func matchesShape<Unit: FixedWidthInteger>(_ shape: Shape, _ input: UnsafeBufferPointer<Unit>) -> Bool {
+        switch shape {
+        case .anchoredRun(let prefix, let unit, let min, let max):
+            guard input.count >= prefix.count else { return false }
+            for i in 0..<prefix.count where UInt32(input[i]) != prefix[i] { return false }
+            let run = input.count - prefix.count
+            guard run >= min, run <= max else { return false }
+            switch unit {
+            case .scalar(let c):
+                for i in prefix.count..<input.count where UInt32(input[i]) != c { return false }
+            case .set(let set):
+                for i in prefix.count..<input.count where !set.contains(UInt32(input[i])) { return false }
+            default:
+                return false
+            }
+            return true
+        case .literals(let literals):
+            for (anchored, scalars) in literals {
+                let lastStart = anchored ? (input.count >= scalars.count ? 0 : -1) : input.count - scalars.count
+                if lastStart < 0 { continue }
+                search: for start in 0...lastStart {
+                    for k in 0..<scalars.count where UInt32(input[start + k]) != scalars[k] { continue search }
+                    return true
+                }
+            }
+            return false
+        }
     }
 
     /// Whether the pattern matches anywhere in `string` (ECMA-262
     /// `RegExp.prototype.test`, Python `re.search`).
     public func matches(_ string: String) -> Bool {
-        let input = Array(string.unicodeScalars.map(\.value))
-        let matcher = PatternMatcher(input: input)
-        let lastStart = anchoredAtStart ? 0 : input.count
+        // ASCII text is matched on its bytes in place (each byte is its code point).
+        let ascii: Bool?? = string.utf8.withContiguousStorageIfAvailable { bytes -> Bool? in
+            for byte in bytes where byte >= 0x80 { return nil }
+            return search(PatternMatcher(input: bytes))
+        }
+        if let ascii, let matched = ascii { return matched }
+        let scalars = string.unicodeScalars.map(\.value)
+        return scalars.withUnsafeBufferPointer { search(PatternMatcher(input: $0)) }
+    }
+
+    private func search<Unit: FixedWidthInteger>(_ matcher: PatternMatcher<Unit>) -> Bool {
+        if let shape { return SchemaPattern.matchesShape(shape, matcher.input) }
+        let lastStart = anchoredAtStart ? 0 : matcher.input.count
         for start in 0...lastStart where matcher.match(root, start, { _ in true }) {
             return true
         }
@@ -937,11 +1111,26 @@ indirect enum PatternNode: Sendable {
 }
 
 struct PatternSet: Sendable {
-    var ranges: [ClosedRange<UInt32>]
-    var negated: Bool
+    let ranges: [ClosedRange<UInt32>]
+    let negated: Bool
+    /// Membership of U+0000–U+007F as a bitmap (negation applied).
+    private let ascii: (UInt64, UInt64)
 
+    init(ranges: [ClosedRange<UInt32>], negated: Bool) {
+        self.ranges = ranges
+        self.negated = negated
+        var ascii: (UInt64, UInt64) = (0, 0)
+        for c in UInt32(0)..<128 where ranges.contains(where: { $0.contains(c) }) != negated {
+            if c < 64 { ascii.0 |= 1 << UInt64(c) } else { ascii.1 |= 1 << UInt64(c - 64) }
+        }
+        self.ascii = ascii
+    }
+
+    @inline(__always)
     func contains(_ scalar: UInt32) -> Bool {
-        ranges.contains { $0.contains(scalar) } != negated
+        if scalar < 64 { return ascii.0 >> UInt64(scalar) & 1 != 0 }
+        if scalar < 128 { return ascii.1 >> UInt64(scalar - 64) & 1 != 0 }
+        return ranges.contains { $0.contains(scalar) } != negated
     }
 }
 
@@ -1144,15 +1333,16 @@ struct PatternParser {
 /// Backtracking matcher over code points. Repetitions of a single
 /// character are iterative (no recursion per input character), so long
 /// inputs cannot exhaust the stack.
-struct PatternMatcher {
-    let input: [UInt32]
+struct PatternMatcher<Unit: FixedWidthInteger> {
+    /// Code points (or, for ASCII text, its bytes).
+    let input: UnsafeBufferPointer<Unit>
 
     func match(_ node: PatternNode, _ i: Int, _ next: (Int) -> Bool) -> Bool {
         switch node {
         case .scalar(let c):
-            return i < input.count && input[i] == c && next(i + 1)
+            return i < input.count && UInt32(input[i]) == c && next(i + 1)
         case .set(let set):
-            return i < input.count && set.contains(input[i]) && next(i + 1)
+            return i < input.count && set.contains(UInt32(input[i])) && next(i + 1)
         case .start:
             return i == 0 && next(i)
         case .end:
@@ -1165,7 +1355,7 @@ struct PatternMatcher {
         case .repetition(let inner, let min, let max):
             if inner.isSingleScalar {
                 var count = 0
-                while count < max, i + count < input.count, matchesOne(inner, input[i + count]) { count += 1 }
+                while count < max, i + count < input.count, matchesOne(inner, UInt32(input[i + count])) { count += 1 }
                 while count >= min {
                     if next(i + count) { return true }
                     count -= 1
@@ -1235,7 +1425,13 @@ struct RFC3339Timestamp: Sendable, Equatable {
     }
 
     static func parse(_ text: String) throws(ParseError) -> RFC3339Timestamp {
-        let bytes = Array(text.utf8)
+        var text = text
+        return try text.withUTF8 { bytes in
+            Result { () throws(ParseError) -> RFC3339Timestamp in try parse(bytes: bytes) }
+        }.get()
+    }
+
+    static func parse(bytes: UnsafeBufferPointer<UInt8>) throws(ParseError) -> RFC3339Timestamp {
         var position = 0
 
         func fail(_ reason: String) -> ParseError { ParseError(reason: reason) }

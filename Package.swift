@@ -119,12 +119,6 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
-        // Developers: the append path on a fixed workload, for callgrind (see its main.swift).
-        .executableTarget(
-            name: "greffe-profile",
-            dependencies: ["GreffeCore", "GreffeStore", "GreffeLedger", "GreffeServer"],
-            swiftSettings: strictSettings
-        ),
         .testTarget(
             name: "GreffeCoreTests",
             dependencies: ["GreffeCore"],
@@ -162,6 +156,18 @@ let package = Package(
         ),
     ]
 )
+
+// Developers: the append path on a fixed workload, for callgrind (see
+// Sources/greffe-profile/main.swift). Declared only with GREFFE_PROFILE=1, so
+// that the default build makes one executable, greffe.
+if Context.environment["GREFFE_PROFILE"] == "1" {
+    package.targets.append(
+        .executableTarget(
+            name: "greffe-profile",
+            dependencies: ["GreffeCore", "GreffeStore", "GreffeLedger", "GreffeServer"],
+            swiftSettings: strictSettings
+        ))
+}
 
 // libFuzzer harnesses (Tests/Fuzz, run by ops/fuzz.sh): declared only when
 // GREFFE_FUZZ=1, since they link libFuzzer's driver (-sanitize=fuzzer) and

@@ -5,6 +5,7 @@
 // dispatch_main (sigsuspend while threads start), so `greffe` itself cannot
 // run under it.
 //
+//     GREFFE_PROFILE=1 swift build -c release --scratch-path .build-profile --product greffe-profile
 //     greffe-profile gen|intake|ledger EVENTS [BATCH]
 //
 // The events are those of ops/bench/append.lua (a ~600-byte

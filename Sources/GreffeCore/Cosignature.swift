@@ -14,12 +14,7 @@ enum CosignatureKey {
     static let algorithm: UInt8 = 0x04
 
     static func keyID(name: String, publicKey: some ContiguousBytes) -> UInt32 {
-        var material = Array(name.utf8)
-        material.append(0x0A)
-        material.append(algorithm)
-        publicKey.withUnsafeBytes { material.append(contentsOf: $0) }
-        let digest = MerkleHash.sha256(material).bytes
-        return digest.prefix(4).reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
+        Ed25519NoteKey.keyID(name: name, algorithm: algorithm, publicKey: publicKey)
     }
 }
 

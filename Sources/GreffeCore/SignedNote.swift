@@ -89,6 +89,11 @@ enum Ed25519NoteKey {
     static let algorithm: UInt8 = 0x01
 
     static func keyID(name: String, publicKey: some ContiguousBytes) -> UInt32 {
+        keyID(name: name, algorithm: algorithm, publicKey: publicKey)
+    }
+
+    /// signed-note's key ID for any signature type: SHA-256(name ‖ 0x0A ‖ type ‖ key)[:4], big-endian.
+    static func keyID(name: String, algorithm: UInt8, publicKey: some ContiguousBytes) -> UInt32 {
         var material = Array(name.utf8)
         material.append(0x0A)
         material.append(algorithm)

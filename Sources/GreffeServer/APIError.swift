@@ -21,6 +21,21 @@ public struct APIError: HTTPResponseError, CustomStringConvertible {
 
     public var description: String { "\(status.code) \(message)" }
 
+    /// The ledger's refusals as HTTP: out of range 400, unknown 404, conflict 409, unavailable 503.
+    init(_ error: LedgerError) {
+        switch error.code {
+        case .outOfRange: self.init(.badRequest, error.message)
+        case .notFound: self.init(.notFound, error.message)
+        case .conflict: self.init(.conflict, error.message)
+        case .unavailable, .shuttingDown: self.init(.serviceUnavailable, error.message)
+        }
+    }
+
+    /// Storage trouble is the service's state, not the request's fault: 503, nothing written.
+    init(_ error: StoreError) {
+        self.init(.serviceUnavailable, "storage is unavailable: \(error.message)")
+    }
+
     public func response(from request: Request, context: some RequestContext) throws -> Response {
         var headers: HTTPFields = [.contentType: "application/json"]
         if status == .unauthorized { headers[.wwwAuthenticate] = "Bearer" }
@@ -47,14 +62,9 @@ struct JSONErrorMiddleware<Context: RequestContext>: RouterMiddleware {
         } catch let error as StoreError {
             // Storage trouble is the service's state, not the request's fault: 503, nothing written.
             context.logger.error("store error", metadata: ["path": "\(request.uri.path)", "error": "\(error)"])
-            throw APIError(.serviceUnavailable, "storage is unavailable: \(error.message)")
+            throw APIError(error)
         } catch let error as LedgerError {
-            switch error.code {
-            case .outOfRange: throw APIError.badRequest(error.message)
-            case .notFound: throw APIError.notFound(error.message)
-            case .conflict: throw APIError(.conflict, error.message)
-            case .unavailable, .shuttingDown: throw APIError(.serviceUnavailable, error.message)
-            }
+            throw APIError(error)
         } catch let error as RequestReadError {
             // The connection guard gave up on the body (too slow, malformed); usually it has answered already.
             throw APIError(error.status, error.message)

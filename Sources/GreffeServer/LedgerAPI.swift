@@ -267,14 +267,9 @@ public struct LedgerAPI: Sendable {
         do {
             return try await body()
         } catch let error as LedgerError {
-            switch error.code {
-            case .outOfRange: throw APIError.badRequest(error.message)
-            case .notFound: throw APIError.notFound(error.message)
-            case .conflict: throw APIError(.conflict, error.message)
-            case .unavailable, .shuttingDown: throw APIError(.serviceUnavailable, error.message)
-            }
+            throw APIError(error)
         } catch let error as StoreError {
-            throw APIError(.serviceUnavailable, "storage is unavailable: \(error.message)")
+            throw APIError(error)
         }
     }
 }

@@ -15,18 +15,7 @@ struct FastPathTests {
         "\u{F000}", "\u{FFFD}", "\u{FFFF}", "\u{10000}", "\u{1F600}", "\u{10FFFF}",
     ]
 
-    struct RNG {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
-
-    static func randomKey(_ rng: inout RNG) -> String {
+    static func randomKey(_ rng: inout SplitMix64) -> String {
         var s = ""
         for _ in 0..<(rng.next() % 4) { s.unicodeScalars.append(scalars[Int(rng.next() % UInt64(scalars.count))]) }
         return s
@@ -34,7 +23,7 @@ struct FastPathTests {
 
     @Test("member names sort by UTF-16 code units in objects of every size")
     func memberOrderMatchesUTF16() throws {
-        var rng = RNG(state: 9162)
+        var rng = SplitMix64(seed: 9162)
         for round in 0..<400 {
             var keys: [String] = []
             for _ in 0..<(1 + round % 40) {
@@ -102,7 +91,7 @@ struct FastPathTests {
 
     @Test("Hash.base64 is Foundation's base64")
     func base64() {
-        var rng = RNG(state: 4648)
+        var rng = SplitMix64(seed: 4648)
         for _ in 0..<1_000 {
             var hash = Hash.zero
             hash.withUnsafeMutableBytes { raw in

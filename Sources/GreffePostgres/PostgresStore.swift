@@ -500,8 +500,8 @@ public final class PostgresStore: SharedLedgerStore, Sendable {
     public func searchEvents(_ query: EventQuery) async throws -> [UInt64] {
         var conditions: [String] = []
         var bindings = PostgresBindings()
-        func parameter(_ value: some PostgresEncodable & Sendable) -> String {
-            try! bindings.append(value)
+        func parameter(_ value: some PostgresDynamicTypeEncodable) -> String {
+            bindings.append(value)
             return "$\(bindings.count)"
         }
         var from = "events e"

@@ -7,6 +7,10 @@ public struct BundleReport: Sendable {
         public enum Code: String, Sendable {
             case checkpoint, signature, entryFormat, entryIndex, leafHash, commitment, eventMismatch, inclusionProof
             case prevLink, time, earlierCheckpoint, consistencyProof, duplicateEvent
+            /// Fewer valid cosignatures by the given witnesses than the quorum asked for.
+            case witnessQuorum
+            /// A line by a given witness that does not verify (the note or the line was changed).
+            case cosignature
         }
 
         public let code: Code
@@ -34,6 +38,8 @@ public struct BundleReport: Sendable {
     public var earlierCheckpointsChecked = 0
     public var failures: [Failure] = []
     public var notes: [String] = []
+    /// With `--witness`: which of the given witnesses cosigned the checkpoint, and when.
+    public var cosignatures: CosignatureCheck?
 
     public var verified: Bool { failures.isEmpty }
 }
@@ -45,7 +51,9 @@ public enum BundleVerifier {
     /// them (clock skew); beyond this the bundle is inconsistent.
     public static let clockSkewMilliseconds: UInt64 = 5 * 60 * 1000
 
-    public static func verify(_ bundle: EvidenceBundle, verifier: NoteVerifier) -> BundleReport {
+    /// With `witnesses`, the checkpoint must also carry valid cosignatures by
+    /// at least their quorum, and no invalid one by any of them.
+    public static func verify(_ bundle: EvidenceBundle, verifier: NoteVerifier, witnesses: WitnessQuorum? = nil) -> BundleReport {
         var report = BundleReport(keyName: verifier.verifierKey)
         func fail(_ code: BundleReport.Failure.Code, _ location: String, _ message: String) {
             report.failures.append(BundleReport.Failure(code: code, location: location, message: message))
@@ -66,6 +74,9 @@ public enum BundleVerifier {
         report.origin = checkpoint.origin
         report.checkpointSize = checkpoint.size
         report.checkpointRoot = checkpoint.root
+        if let witnesses {
+            checkCosignatures(of: bundle.checkpoint, location: "checkpoint", required: true, witnesses: witnesses, verifier: verifier, into: &report)
+        }
 
         // 2. Each event: entry layout, commitment, proof.
         var seen: [UInt64: Int] = [:]
@@ -164,6 +175,9 @@ public enum BundleVerifier {
                 try ProofVerifier.verifyConsistency(
                     first: old.size, second: checkpoint.size, firstRoot: old.root, secondRoot: checkpoint.root, proof: earlier.consistencyProof)
                 report.earlierCheckpointsChecked += 1
+                if let witnesses {
+                    checkCosignatures(of: earlier.note, location: location, required: false, witnesses: witnesses, verifier: verifier, into: &report)
+                }
             } catch let error as ProofError {
                 fail(.consistencyProof, location, "the consistency proof to the bundle's checkpoint does not hold: \(error)")
             } catch {
@@ -171,6 +185,40 @@ public enum BundleVerifier {
             }
         }
         return report
+    }
+
+    /// The given witnesses' cosignatures on one checkpoint note. On the
+    /// bundle's checkpoint (`required`) the quorum must be met; on earlier
+    /// ones cosignatures are a bonus (stated in the notes), but a line by a
+    /// given witness that does not verify is always a failure.
+    static func checkCosignatures(
+        of noteText: String, location: String, required: Bool, witnesses: WitnessQuorum, verifier: NoteVerifier, into report: inout BundleReport
+    ) {
+        guard let note = try? SignedNote(parsing: noteText) else { return }  // already failed as a checkpoint
+        let check = witnesses.check(note)
+        for invalid in check.invalid {
+            report.failures.append(
+                .init(code: .cosignature, location: location, message: "the cosignature of witness \(invalid.witness) does not hold: \(invalid.reason)"))
+        }
+        let ignored = note.signatures.filter { line in
+            !(line.keyID == verifier.keyID && line.name == verifier.name) && !witnesses.witnesses.contains { $0.claims(line) }
+        }
+        if !ignored.isEmpty {
+            let names = ignored.map { "\($0.name)+\(String(format: "%08x", $0.keyID))" }.joined(separator: ", ")
+            report.notes.append("\(location): signature lines by keys you did not give were ignored: \(names)")
+        }
+        if required {
+            report.cosignatures = check
+            if !check.meetsQuorum {
+                var message = "\(check.cosigned.count) of the given witnesses cosigned it validly; \(check.quorum) required"
+                if !check.missing.isEmpty { message += "; no cosignature by \(check.missing.joined(separator: ", "))" }
+                if !check.invalid.isEmpty { message += "; invalid cosignature by \(check.invalid.map(\.witness).joined(separator: ", "))" }
+                report.failures.append(.init(code: .witnessQuorum, location: location, message: message))
+            }
+        } else if !check.cosigned.isEmpty {
+            let cosigners = check.cosigned.map { "\($0.witness) at \($0.time)" }.joined(separator: ", ")
+            report.notes.append("\(location) was cosigned by \(cosigners)")
+        }
     }
 
     static let kindPhrases: [String: String] = [

@@ -38,17 +38,21 @@ struct AuditCommand: AsyncParsableCommand {
     @Flag(name: .long, help: "No progress lines on stderr.")
     var quiet = false
 
+    @OptionGroup var witnessOptions: WitnessPolicyOptions
+
     func validate() throws {
         guard (url == nil) != (tiles == nil) else { throw ValidationError("give exactly one of --url and --tiles") }
         guard (1...1024).contains(readAhead) else { throw ValidationError("--read-ahead must be between 1 and 1024") }
+        _ = try witnessOptions.policy()
     }
 
     func run() async throws {
         let verifier = try loadVerifier(vkey)
+        let witnesses = try witnessOptions.policy()
         let log: any LogLocation = try url.map { try HTTPLog(url: $0, connections: min(readAhead, 32)) } ?? DirectoryLog(path: tiles!)
         defer { log.close() }
         let verdict = await AuditCommand.audit(
-            log: log, verifier: verifier, earlierNotePath: fromCheckpoint, readAhead: readAhead, quiet: quiet)
+            log: log, verifier: verifier, earlierNotePath: fromCheckpoint, readAhead: readAhead, quiet: quiet, witnesses: witnesses)
         print(verdict.line)
         if !verdict.ok { throw ExitCode(1) }
     }
@@ -60,7 +64,7 @@ struct AuditCommand: AsyncParsableCommand {
 
     /// The whole audit, shared with `greffe bench audit` (which runs it in a child process).
     static func audit(
-        log: any LogLocation, verifier: NoteVerifier, earlierNotePath: String?, readAhead: Int, quiet: Bool
+        log: any LogLocation, verifier: NoteVerifier, earlierNotePath: String?, readAhead: Int, quiet: Bool, witnesses: WitnessQuorum? = nil
     ) async -> Verdict {
         func failed(_ what: String) -> Verdict { Verdict(ok: false, line: "audit: FAILED — \(what)") }
         let checkpoint: VerifiedCheckpoint
@@ -70,6 +74,15 @@ struct AuditCommand: AsyncParsableCommand {
             return failed("checkpoint from \(log.checkpointLocation): \(error)")
         }
         let size = checkpoint.checkpoint.size
+        var cosigned = ""
+        if let witnesses {
+            // The quorum is checked before the replay: without it the checkpoint is not one this auditor trusts.
+            let check = witnesses.check(noteText: checkpoint.noteText)
+            guard check.meetsQuorum, check.invalid.isEmpty else {
+                return failed("checkpoint from \(log.checkpointLocation) lacks the witness cosignatures required: \(check.shortfall)")
+            }
+            cosigned = "; cosigned by " + check.cosigned.map { "\($0.witness) at \($0.time)" }.joined(separator: ", ")
+        }
         var earlier: EarlierCheckpoint?
         if let earlierNotePath {
             let old: VerifiedCheckpoint
@@ -98,7 +111,7 @@ struct AuditCommand: AsyncParsableCommand {
             let replayed = earlier.map { " (\(report.entriesReplayed) replayed after the audited checkpoint of size \($0.size))" } ?? ""
             return Verdict(
                 ok: true,
-                line: "audit: OK — \(size) entries\(replayed), root \(checkpoint.checkpoint.root), checkpoint signed by \(verifier.keyName)")
+                line: "audit: OK — \(size) entries\(replayed), root \(checkpoint.checkpoint.root), checkpoint signed by \(verifier.keyName)\(cosigned)")
         } catch {
             meter.clear()
             return failed(error.message)

@@ -56,6 +56,8 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "info"
 
+    @OptionGroup var witnessOptions: ServeWitnessOptions
+
     func validate() throws {
         guard checkpointInterval >= 0.01, checkpointInterval <= 3600 else {
             throw ValidationError("--checkpoint-interval must be between 0.01 and 3600 seconds")
@@ -67,6 +69,7 @@ struct ServeCommand: AsyncParsableCommand {
             throw ValidationError("--header-timeout and --body-timeout must be between 0.1 and 3600 seconds")
         }
         guard maxConnections >= 1 else { throw ValidationError("--max-connections must be at least 1") }
+        _ = try witnessOptions.endpoints()
     }
 
     private func parseListen() throws -> (host: String, port: Int) {
@@ -120,9 +123,11 @@ struct ServeCommand: AsyncParsableCommand {
         let node = storeOptions.postgres == nil ? nil : (nodeName ?? "\(ProcessInfo.processInfo.hostName):\(listenPort)")
         let storeName = try storeOptions.postgresLocation()?.description ?? directory.databasePath
         let exporter = tilesDir.map { TileExporter(directory: $0, store: store, verifier: signer.verifier, logger: logger) }
+        let witnessTransport = witnessOptions.witnesses.isEmpty ? nil : HTTPWitnessTransport()
+        let cosigner = try witnessTransport.map { try witnessOptions.client(transport: $0, logger: logger) }
         let ledger = try await Ledger.open(
             store: store, signer: signer, checkpointInterval: .milliseconds(Int(checkpointInterval * 1000)), node: node, logger: logger,
-            checkpointStored: exporter?.checkpointStoredHook)
+            checkpointStored: exporter?.checkpointStoredHook, cosigner: cosigner)
         if let exporter, ledger.isSequencer {
             // Catch up: whatever the store has signed that the directory lacks (a new --tiles-dir, or one behind after a failure).
             // Only the sequencer writes tiles, so a follower starting beside it never puts back an older checkpoint.
@@ -159,7 +164,12 @@ struct ServeCommand: AsyncParsableCommand {
                 "store": "\(storeName)",
                 "role": "\(ledger.isSequencer ? "sequencer" : "follower")",
             ])
+        if let cosigner {
+            logger.info(
+                "witnesses", metadata: ["witnesses": "\(cosigner.witnesses.map { "\($0.verifier.keyName)=\($0.url)" })", "quorum": "\(cosigner.policy.quorum)"])
+        }
         try await app.runService()
+        try? await witnessTransport?.shutdown()
         logger.info("stopped", metadata: ["tree_size": "\(ledger.treeSize)", "checkpoint_size": "\(ledger.latestCheckpoint.size)"])
     }
 }

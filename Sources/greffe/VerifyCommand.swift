@@ -21,16 +21,20 @@ struct VerifyCommand: ParsableCommand {
     @Option(name: .long, help: "Also write a printable HTML report to this file.")
     var html: String?
 
+    @OptionGroup var witnessOptions: WitnessPolicyOptions
+
     func validate() throws {
         guard ["text", "json"].contains(format) else { throw ValidationError("--format must be text or json") }
+        _ = try witnessOptions.policy()
     }
 
     func run() throws {
         let verifier = try loadVerifier(vkey)
+        let witnesses = try witnessOptions.policy()
         guard let data = FileManager.default.contents(atPath: file) else { throw CommandFailure("cannot read \(file)") }
         let bytes = Array(data)
         if bytes.starts(with: Array(TLogProof.header.utf8)) {
-            try verifyTLogProof(String(decoding: bytes, as: UTF8.self), verifier: verifier)
+            try verifyTLogProof(String(decoding: bytes, as: UTF8.self), verifier: verifier, witnesses: witnesses)
             return
         }
         let bundle: EvidenceBundle
@@ -38,7 +42,7 @@ struct VerifyCommand: ParsableCommand {
             print("NOT VERIFIED: \(file) is not a readable evidence bundle: \(error)")
             throw ExitCode(1)
         }
-        let report = BundleVerifier.verify(bundle, verifier: verifier)
+        let report = BundleVerifier.verify(bundle, verifier: verifier, witnesses: witnesses)
         if format == "json" {
             print(String(decoding: BundleReportRendering.json(report).canonicalBytes(), as: UTF8.self))
         } else {
@@ -50,13 +54,19 @@ struct VerifyCommand: ParsableCommand {
         if !report.verified { throw ExitCode(1) }
     }
 
-    private func verifyTLogProof(_ text: String, verifier: NoteVerifier) throws {
+    private func verifyTLogProof(_ text: String, verifier: NoteVerifier, witnesses: WitnessQuorum?) throws {
         do {
             let proof = try TLogProof(parsing: text)
             let (checkpoint, entry) = try proof.verify(verifier: verifier)
+            var cosigned = ""
+            if let witnesses {
+                let check = witnesses.check(noteText: proof.checkpoint)
+                guard check.meetsQuorum, check.invalid.isEmpty else { throw CommandFailure("witness cosignatures: \(check.shortfall)") }
+                cosigned = ", cosigned by " + check.cosigned.map { "\($0.witness) at \($0.time)" }.joined(separator: ", ")
+            }
             let result: String =
                 "Entry \(entry.index) (kind \(entry.kind), recorded \(RFC3339Time.format(entry.sequencedAtMilliseconds))) is included "
-                + "in the ledger \(checkpoint.origin) as signed at size \(checkpoint.size): VERIFIED"
+                + "in the ledger \(checkpoint.origin) as signed at size \(checkpoint.size)\(cosigned): VERIFIED"
             if format == "json" {
                 print(String(decoding: JSONValue.object(["verified": true, "index": .number(Double(entry.index)), "kind": .string(entry.kind)]).canonicalBytes(), as: UTF8.self))
             } else {

@@ -141,14 +141,14 @@ public final class WitnessClient: CheckpointCosigner {
             continuation.finish()
             return nil
         }
-        let remaining = Mutex(started.count)
+        let remaining = Countdown(started.count)
         for index in started {
             // Unstructured on purpose: once the quorum is in, the stragglers finish in the background.
             Task {
                 let cosignature = await self.request(index, checkpoint: checkpoint, note: note, consistencyProof: consistencyProof)
                 self.states.withLock { $0[index].inFlight = false }
                 continuation.yield((index, cosignature))
-                if remaining.withLock({ $0 -= 1; return $0 }) == 0 { continuation.finish() }
+                if remaining.decrement() == 0 { continuation.finish() }
             }
         }
         var cosignatures: [Int: Cosignature] = [:]
@@ -295,6 +295,12 @@ public struct WitnessTimeout: Error, Sendable, CustomStringConvertible {
     public let timeout: Duration
     public init(timeout: Duration) { self.timeout = timeout }
     public var description: String { "no answer within \(timeout)" }
+}
+
+private final class Countdown: Sendable {
+    private let value: Mutex<Int>
+    init(_ value: Int) { self.value = Mutex(value) }
+    func decrement() -> Int { value.withLock { $0 -= 1; return $0 } }
 }
 
 private struct MalformedAnswer: Error, CustomStringConvertible {

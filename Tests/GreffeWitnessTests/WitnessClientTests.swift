@@ -40,9 +40,17 @@ struct InProcessTransport: WitnessTransport {
 }
 
 /// A built-in witness answering as WitnessAPI does over HTTP.
-func serving(_ witness: Witness, up: Mutex<Bool>? = nil) -> WitnessHandler {
+/// Whether an in-process witness answers.
+final class Switch: Sendable {
+    private let state: Mutex<Bool>
+    init(_ on: Bool) { state = Mutex(on) }
+    var isOn: Bool { state.withLock { $0 } }
+    func set(_ on: Bool) { state.withLock { $0 = on } }
+}
+
+func serving(_ witness: Witness, up: Switch? = nil) -> WitnessHandler {
     { body in
-        if let up, !up.withLock({ $0 }) { throw InProcessTransport.Unreachable() }
+        if let up, !up.isOn { throw InProcessTransport.Unreachable() }
         do {
             let cosignatures = try await witness.addCheckpoint(body: body)
             return WitnessAnswer(status: 200, contentType: "text/plain; charset=utf-8", body: Array(cosignatures.map(\.line).joined().utf8))
@@ -139,7 +147,7 @@ struct WitnessClientTests {
             ]), metricsFactory: ServerMetrics.factory(registry: registry))
         let note = try #require(await client.cosign(try stored(log, 20), consistencyProof: proofs(log)))
         let check = client.check(cosignedNote: note)
-        #expect(check.cosigned.map(\.witness) == [witnesses.signers[0].verifier.keyName])
+        #expect(check.cosigned.map { $0.witness } == [witnesses.signers[0].verifier.keyName])
         // w1: 409 "8", then old 8 with the proof 8 → 20: cosigned. w2 holds 30 > 20: it cannot cosign 20, and says so.
         #expect(try await witnesses.witness1.state(of: log.origin)?.size == 20)
         #expect(try await witnesses.witness2.state(of: log.origin)?.size == 30)
@@ -163,7 +171,7 @@ struct WitnessClientTests {
         let witnesses = try TwoWitnesses()
         defer { witnesses.remove() }
         let log = witnesses.log
-        let up = Mutex(false)
+        let up = Switch(false)
         let client = try WitnessClient(
             witnesses: witnesses.endpoints(), quorum: 2,
             transport: InProcessTransport(handlers: [
@@ -172,7 +180,7 @@ struct WitnessClientTests {
         #expect(await client.cosign(try stored(log, 8), consistencyProof: proofs(log)) == nil)
         // w1 cosigned (and stored 8) even though the quorum failed; w2 is back for the next one.
         #expect(try await witnesses.witness1.state(of: log.origin)?.size == 8)
-        up.withLock { $0 = true }
+        up.set(true)
         let note = try #require(await client.cosign(try stored(log, 12), consistencyProof: proofs(log)))
         #expect(client.check(cosignedNote: note).cosigned.count == 2)
     }
@@ -224,7 +232,7 @@ struct WitnessClientTests {
                 transport: InProcessTransport(handlers: ["http://w1.test/add-checkpoint": good, "http://w2.test/add-checkpoint": handler]))
             let note = try #require(await one.cosign(try stored(log, size), consistencyProof: proofs(log)), "\(what)")
             #expect(try SignedNote(parsing: note).signatures.count == 2, "\(what)")
-            #expect(one.check(cosignedNote: note).cosigned.map(\.witness) == [witnesses.signers[0].verifier.keyName], "\(what)")
+            #expect(one.check(cosignedNote: note).cosigned.map { $0.witness } == [witnesses.signers[0].verifier.keyName], "\(what)")
         }
     }
 
@@ -279,18 +287,19 @@ struct WitnessClientTests {
         }
     }
 
+    static func app(_ witness: Witness) -> some ApplicationProtocol {
+        let router = Router()
+        WitnessAPI(witness: witness).addRoutes(to: router)
+        return Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)))
+    }
+
     @Test func overHTTPWithTheBuiltInWitnessServer() async throws {
         let witnesses = try TwoWitnesses()
         defer { witnesses.remove() }
         let log = witnesses.log
-        func app(_ witness: Witness) -> some ApplicationProtocol {
-            let router = Router()
-            WitnessAPI(witness: witness).addRoutes(to: router)
-            return Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)))
-        }
         let transport = HTTPWitnessTransport()
-        try await app(witnesses.witness1).test(.live) { client1 in
-            try await app(witnesses.witness2).test(.live) { client2 in
+        try await Self.app(witnesses.witness1).test(.live) { client1 in
+            try await Self.app(witnesses.witness2).test(.live) { client2 in
                 let endpoints = [
                     try WitnessEndpoint(verifier: witnesses.signers[0].verifier, url: "http://127.0.0.1:\(client1.port!)"),
                     try WitnessEndpoint(verifier: witnesses.signers[1].verifier, url: "http://127.0.0.1:\(client2.port!)/"),
@@ -323,7 +332,7 @@ struct WitnessedLedgerTests {
         let signer = try NoteSigner(generatingFor: "example.com/witnessed-ledger")
         let witnesses = try TwoWitnesses(log: signer)
         defer { witnesses.remove() }
-        let up = Mutex(true)
+        let up = Switch(true)
         let transport = InProcessTransport(handlers: [
             "http://w1.test/add-checkpoint": serving(witnesses.witness1), "http://w2.test/add-checkpoint": serving(witnesses.witness2, up: up),
         ])
@@ -341,7 +350,7 @@ struct WitnessedLedgerTests {
         #expect(storedAttestation.map { String(decoding: $0.data, as: UTF8.self) } == first.note)
 
         // w2 down, quorum 2: appends are still acknowledged at once; nothing new is published.
-        up.withLock { $0 = false }
+        up.set(false)
         let clock = ContinuousClock()
         let start = clock.now
         let receipts = try await ledger.append((0..<3).map { Self.event("b\($0)") })
@@ -351,7 +360,7 @@ struct WitnessedLedgerTests {
         #expect(ledger.latestCheckpoint.size == first.size)
         #expect(try await store.latestCheckpoint()?.size == 8)  // signed and stored, not published
         // Back up: the retry publishes 8 without any new append.
-        up.withLock { $0 = true }
+        up.set(true)
         let second = try await ledger.waitForCheckpoint(covering: 8)
         #expect(second.size == 8 && client.check(cosignedNote: second.note).meetsQuorum)
 

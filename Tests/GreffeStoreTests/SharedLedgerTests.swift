@@ -106,7 +106,7 @@ extension SharedLedgerTests {
         // Witnesses silent: the sequencer signs and stores, the follower serves none of it.
         cosigner.answering.withLock { $0 = false }
         _ = try await b.append([event("w3")])
-        for _ in 0..<100 where try await storeB.latestCheckpoint()?.size != 3 { try await Task.sleep(for: .milliseconds(20)) }
+        for _ in 0..<500 where try await storeB.latestCheckpoint()?.size != 3 { try await Task.sleep(for: .milliseconds(20)) }
         #expect(try await storeB.latestCheckpoint()?.size == 3)
         try await Task.sleep(for: .milliseconds(300))
         #expect(b.latestCheckpoint.note == first.note)

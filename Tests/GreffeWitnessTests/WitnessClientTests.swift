@@ -152,11 +152,11 @@ struct WitnessClientTests {
         #expect(try await witnesses.witness1.state(of: log.origin)?.size == 20)
         #expect(try await witnesses.witness2.state(of: log.origin)?.size == 30)
         // Wait for the straggler's outcome before reading sizes (it may answer after the quorum).
-        for _ in 0..<100 where client.knownSizes[1] == nil { try await Task.sleep(for: .milliseconds(10)) }
+        for _ in 0..<1000 where client.knownSizes[1] == nil { try await Task.sleep(for: .milliseconds(10)) }
         #expect(client.knownSizes == [20, 30])
         // The next checkpoint goes from the learnt sizes with no 409.
         let next = try #require(await client.cosign(try stored(log, 40), consistencyProof: proofs(log)))
-        for _ in 0..<100 where client.knownSizes != [40, 40] { try await Task.sleep(for: .milliseconds(10)) }
+        for _ in 0..<1000 where client.knownSizes != [40, 40] { try await Task.sleep(for: .milliseconds(10)) }
         #expect(client.check(cosignedNote: next).meetsQuorum)
         #expect(client.knownSizes == [40, 40])
         var text: [UInt8] = []
@@ -236,40 +236,47 @@ struct WitnessClientTests {
         }
     }
 
+    /// Causal rather than timed (the suite runs on a loaded machine): the hanging
+    /// witness answers only once the test opens its gate, at the end, and the
+    /// client's timeout is longer than the test; so every cosign that returns
+    /// did not wait for it.
     @Test func aDownOrHangingWitnessDelaysNothingBelowTheQuorum() async throws {
         let witnesses = try TwoWitnesses()
         defer { witnesses.remove() }
         let log = witnesses.log
+        let gate = Switch(false)
+        let asked = Mutex(0)
         let hanging: WitnessHandler = { _ in
-            try await Task.sleep(for: .seconds(30))
+            asked.withLock { $0 += 1 }
+            while !gate.isOn { try await Task.sleep(for: .milliseconds(10)) }
             return WitnessAnswer(status: 500, contentType: nil, body: [])
         }
         let client = try WitnessClient(
-            witnesses: witnesses.endpoints(), quorum: 1, timeout: .seconds(20),
+            witnesses: witnesses.endpoints(), quorum: 1, timeout: .seconds(600),
             transport: InProcessTransport(handlers: ["http://w1.test/add-checkpoint": serving(witnesses.witness1), "http://w2.test/add-checkpoint": hanging]))
-        let clock = ContinuousClock()
         for size: UInt64 in [5, 9, 17] {
-            let start = clock.now
-            let note = await client.cosign(try stored(log, size), consistencyProof: proofs(log))
-            let took = clock.now - start
-            #expect(note != nil)
-            #expect(took < .seconds(2), "size \(size) took \(took) with a hanging witness below the quorum")
+            let note = try #require(await client.cosign(try stored(log, size), consistencyProof: proofs(log)))
+            #expect(client.check(cosignedNote: note).cosigned.count == 1)
+            #expect(!gate.isOn)
         }
+        // Asked once: while its first request hangs, later checkpoints are not piled onto it.
+        #expect(asked.withLock { $0 } == 1)
+        #expect(client.knownSizes == [17, nil])
         // A witness that is not even reachable: the same.
         let down = try WitnessClient(
             witnesses: witnesses.endpoints(), quorum: 1,
             transport: InProcessTransport(handlers: ["http://w1.test/add-checkpoint": serving(witnesses.witness1)]))
-        let start = clock.now
         #expect(await down.cosign(try stored(log, 25), consistencyProof: proofs(log)) != nil)
-        #expect(clock.now - start < .seconds(2))
-        // At the quorum, a hanging witness costs the timeout and no more.
+        // At the quorum, a hanging witness costs the timeout, then the checkpoint is not published.
         let atQuorum = try WitnessClient(
             witnesses: witnesses.endpoints(), quorum: 2, timeout: .milliseconds(300),
             transport: InProcessTransport(handlers: ["http://w1.test/add-checkpoint": serving(witnesses.witness1), "http://w2.test/add-checkpoint": hanging]))
+        let clock = ContinuousClock()
         let before = clock.now
         #expect(await atQuorum.cosign(try stored(log, 30), consistencyProof: proofs(log)) == nil)
-        let waited = clock.now - before
-        #expect(waited >= .milliseconds(300) && waited < .seconds(3), "\(waited)")
+        #expect(clock.now - before >= .milliseconds(300))
+        #expect(!gate.isOn)
+        gate.set(true)
     }
 
     @Test func parsesWitnessArguments() throws {
@@ -351,14 +358,15 @@ struct WitnessedLedgerTests {
 
         // w2 down, quorum 2: appends are still acknowledged at once; nothing new is published.
         up.set(false)
-        let clock = ContinuousClock()
-        let start = clock.now
         let receipts = try await ledger.append((0..<3).map { Self.event("b\($0)") })
-        #expect(clock.now - start < .seconds(1))
         #expect(receipts.map(\.index) == [5, 6, 7])
-        try await Task.sleep(for: .milliseconds(500))
+        // Acknowledged although nothing covering it could be published.
         #expect(ledger.latestCheckpoint.size == first.size)
-        #expect(try await store.latestCheckpoint()?.size == 8)  // signed and stored, not published
+        // Signed and stored, not published.
+        for _ in 0..<1000 where try await store.latestCheckpoint()?.size != 8 { try await Task.sleep(for: .milliseconds(10)) }
+        #expect(try await store.latestCheckpoint()?.size == 8)
+        try await Task.sleep(for: .milliseconds(200))
+        #expect(ledger.latestCheckpoint.size == first.size)
         // Back up: the retry publishes 8 without any new append.
         up.set(true)
         let second = try await ledger.waitForCheckpoint(covering: 8)

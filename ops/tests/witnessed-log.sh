@@ -376,6 +376,18 @@ if "$GREFFE" verify "$WORK/bundle-remove.json" --vkey "$DATA/verifier.vkey" --wi
 else
     bad "the bundle missing W2's cosignature fails quorum 1"
 fi
+# verify.html's verifier (web/verify-core.js) reads the cosigned checkpoint: cosignature lines are other keys' signatures to it.
+if command -v node >/dev/null; then
+    if out=$(node -e '
+        const fs = require("fs"); const V = require(process.argv[1]);
+        V.check(new Uint8Array(fs.readFileSync(process.argv[2])), fs.readFileSync(process.argv[3], "utf8"), "bundle.json")
+          .then((r) => { console.log(r.status); process.exit(r.status === "verified" ? 0 : 1); });
+        ' "$ROOT/web/verify-core.js" "$WORK/bundle.json" "$DATA/verifier.vkey" 2>&1); then
+        pass "verify.html's verifier (node) accepts the bundle with cosignatures: $out"
+    else
+        bad "verify.html's verifier on the cosigned bundle: $out"
+    fi
+fi
 if "$GREFFE" audit --url "$LOG_URL" --vkey "$DATA/verifier.vkey" --witness "$W1V" --witness "$W2V" --quiet >"$WORK/audit.out" 2>&1 \
     && grep -q "cosigned by witnessed.greffe.test/w1" "$WORK/audit.out"; then
     pass "greffe audit with both witnesses required: $(cut -c1-240 "$WORK/audit.out")"

@@ -123,24 +123,21 @@ public final class WitnessClient: CheckpointCosigner {
             logger.error("not sending a malformed checkpoint to witnesses", metadata: ["size": "\(checkpoint.size)", "error": "\(error)"])
             return nil
         }
-        let (results, continuation) = AsyncStream.makeStream(of: (Int, Cosignature?).self)
+        let quorum = policy.quorum
         let started = states.withLock { states -> [Int] in
-            var started: [Int] = []
-            for index in states.indices where !states[index].inFlight {
-                states[index].inFlight = true
-                started.append(index)
-            }
-            return started
+            let free = states.indices.filter { !states[$0].inFlight }
+            // Too few free to reach the quorum: ask none (the next checkpoint will be asked of them all).
+            guard free.count >= quorum else { return [] }
+            for index in free { states[index].inFlight = true }
+            return free
         }
         if started.count < witnesses.count {
             logger.info(
                 "witnesses still answering an earlier checkpoint are not asked for this one",
                 metadata: ["size": "\(checkpoint.size)", "asked": "\(started.count)", "witnesses": "\(witnesses.count)"])
         }
-        guard started.count >= policy.quorum else {
-            continuation.finish()
-            return nil
-        }
+        guard !started.isEmpty else { return nil }
+        let (results, continuation) = AsyncStream.makeStream(of: (Int, Cosignature?).self)
         let remaining = Countdown(started.count)
         for index in started {
             // Unstructured on purpose: once the quorum is in, the stragglers finish in the background.

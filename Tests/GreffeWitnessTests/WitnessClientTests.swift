@@ -279,6 +279,34 @@ struct WitnessClientTests {
         gate.set(true)
     }
 
+    @Test func aWitnessStillAnsweringIsAskedAgainOnceItHasAnswered() async throws {
+        let witnesses = try TwoWitnesses()
+        defer { witnesses.remove() }
+        let log = witnesses.log
+        let gate = Switch(false)
+        let asked = Mutex(0)
+        let w2 = serving(witnesses.witness2)
+        let slow: WitnessHandler = { body in
+            asked.withLock { $0 += 1 }
+            while !gate.isOn { try await Task.sleep(for: .milliseconds(10)) }
+            return try await w2(body)
+        }
+        let client = try WitnessClient(
+            witnesses: witnesses.endpoints(), quorum: 2, timeout: .seconds(600),
+            transport: InProcessTransport(handlers: ["http://w1.test/add-checkpoint": serving(witnesses.witness1), "http://w2.test/add-checkpoint": slow]))
+        let first = Task { await client.cosign(try stored(log, 10), consistencyProof: proofs(log)) }
+        for _ in 0..<1000 where asked.withLock({ $0 }) == 0 { try await Task.sleep(for: .milliseconds(10)) }
+        // w2 still busy with 10: the quorum cannot be met, so nobody is asked for 12, and nothing stays marked busy.
+        #expect(await client.cosign(try stored(log, 12), consistencyProof: proofs(log)) == nil)
+        #expect(asked.withLock { $0 } == 1)
+        gate.set(true)
+        let note = try #require(await first.value)
+        #expect(client.check(cosignedNote: note).cosigned.count == 2)
+        let next = try #require(await client.cosign(try stored(log, 14), consistencyProof: proofs(log)))
+        #expect(client.check(cosignedNote: next).cosigned.count == 2)
+        #expect(client.knownSizes == [14, 14])
+    }
+
     @Test func parsesWitnessArguments() throws {
         let verifier = try CosignatureSigner(generatingFor: "witness.example/w1").verifier
         let endpoint = try WitnessEndpoint(parsing: "\(verifier.verifierKey)=https://witness.example/prefix/")

@@ -19,6 +19,10 @@ public struct WitnessEndpoint: Sendable {
     }
 
     public init(verifier: CosignatureVerifier, url: String) throws(FormatError) {
+        // The URL is logged: no credentials in it (tlog-witness has no client authentication anyway), nor in this error.
+        guard URL(string: url).map({ $0.user == nil && $0.password == nil }) ?? true else {
+            throw FormatError("witness URL must not carry a user name or password")
+        }
         guard let parsed = URL(string: url), let scheme = parsed.scheme?.lowercased(), ["http", "https"].contains(scheme),
             parsed.host?.isEmpty == false, parsed.query == nil, parsed.fragment == nil
         else { throw FormatError("witness URL \(url.prefix(200)) is not an http(s) URL prefix (no query, no fragment)") }

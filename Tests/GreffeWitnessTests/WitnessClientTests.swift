@@ -314,7 +314,7 @@ struct WitnessClientTests {
         #expect(endpoint.url == "https://witness.example/prefix")
         for bad in [
             verifier.verifierKey, "\(verifier.verifierKey)=", "\(verifier.verifierKey)=ftp://x", "\(verifier.verifierKey)=http://x/?q=1",
-            "name+00000000+AAAA=http://x", "=http://x",
+            "name+00000000+AAAA=http://x", "=http://x", "\(verifier.verifierKey)=https://user:secret@witness.example",
             // A note (log) key is not a cosignature key.
             "\(try NoteSigner(generatingFor: "w").verifier.verifierKey)=http://x",
         ] {

@@ -159,7 +159,7 @@ let package = Package(
         .testTarget(
             name: "GreffeServerTests",
             dependencies: [
-                "GreffeCore", "GreffeStore", "GreffeLedger", "GreffeServer",
+                "GreffeCore", "GreffeStore", "GreffeLedger", "GreffeServer", "GreffeTimestamp",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],
             swiftSettings: strictSettings

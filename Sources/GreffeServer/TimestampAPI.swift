@@ -1,5 +1,6 @@
 import GreffeCore
 import GreffeStore
+import GreffeVerify
 public import Hummingbird
 import NIOCore
 

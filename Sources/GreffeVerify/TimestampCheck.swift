@@ -1,5 +1,5 @@
-public import GreffeCore
-public import GreffeTimestamp
+import GreffeCore
+import GreffeTimestamp
 
 /// One RFC 3161 timestamp of a bundle, as `greffe verify` found it.
 public struct TimeAttestation: Sendable, Equatable {

@@ -41,7 +41,7 @@ import Testing
         let report = BundleVerifier.verify(bundle, verifier: verifier, timestampTrust: try tsa.trust())
         #expect(report.verified, "\(report.failures)")
         #expect(report.timestamps.map(\.status) == [.verified, .verified])
-        #expect(report.timestamps.allSatisfy(\.coversEvents))
+        #expect(report.timestamps.allSatisfy { $0.coversEvents })
         #expect(report.timestampGap == nil)
         let text = BundleReportRendering.text(report, file: "b.json")
         #expect(text.contains("this state of the ledger (size 3) existed no later than 20"))

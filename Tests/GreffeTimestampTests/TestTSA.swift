@@ -5,6 +5,7 @@
 import Foundation
 import GreffeCore
 import GreffeTimestamp
+import Synchronization
 
 struct TestTSA: Sendable {
     let directory: URL
@@ -37,8 +38,15 @@ struct TestTSA: Sendable {
         try TimestampTrust(pem: pem(name), policy: policy)
     }
 
+    /// `openssl ts -reply` rewrites its serial file: one at a time, or two answers race for it.
+    private static let serialFile = Mutex(())
+
     /// The DER TimeStampResp `openssl ts -reply` gives for `request`.
     func reply(to request: [UInt8]) throws -> [UInt8] {
+        try TestTSA.serialFile.withLock { _ in try replyAlone(to: request) }
+    }
+
+    private func replyAlone(to request: [UInt8]) throws -> [UInt8] {
         let name = UUID().uuidString
         let query = directory.appendingPathComponent("\(name).tsq")
         let answer = directory.appendingPathComponent("\(name).tsr")

@@ -94,7 +94,7 @@ INVESTIGATE=$("$GREFFE" token create --data "$DATA" --role investigate --name ts
 PORT=$(free_port)
 URL=http://127.0.0.1:$PORT
 "$GREFFE" serve --data "$DATA" --listen "127.0.0.1:$PORT" --checkpoint-interval 0.1 --log-level info \
-    --tsa-url "http://127.0.0.1:$TSA_PORT/tsa" --tsa-cert "$WORK/pki/ca.pem" --tsa-policy "$POLICY" --tsa-interval 0.3 \
+    --tsa-url "http://127.0.0.1:$TSA_PORT/tsa" --tsa-cert "$WORK/pki/ca.pem" --tsa-policy "$POLICY" --tsa-interval 0.3 --tsa-timeout 1 \
     >"$WORK/serve.log" 2>&1 &
 SERVE_PID=$!
 PIDS+=("$SERVE_PID")
@@ -206,7 +206,7 @@ UNREACHABLE_BEFORE=$(metric 'greffe_tsa_requests_total{outcome="unreachable"}')
 RECEIPT=$(append down 3)
 DOWN_SIZE=$(json 'd["checkpoint"].split("\n")[1]' <<<"$RECEIPT" 2>/dev/null)
 [[ -n $DOWN_SIZE ]] && pass "TSA down: appends still acknowledged with a signed checkpoint (size $DOWN_SIZE)" || bad "TSA down: append failed: $RECEIPT"
-sleep 1.2
+sleep 2.5  # AsyncHTTPClient retries a refused connection until --tsa-timeout (1 s here)
 UNREACHABLE=$(metric 'greffe_tsa_requests_total{outcome="unreachable"}')
 GAP=$(metric greffe_tsa_gap_entries)
 python3 -c "import sys; sys.exit(0 if float('$UNREACHABLE') > float('$UNREACHABLE_BEFORE') and float('$GAP') > 0 else 1)" \

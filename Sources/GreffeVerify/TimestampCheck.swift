@@ -96,6 +96,18 @@ extension BundleVerifier {
                     attestation.genTime = info.genTimeRFC3339
                     attestation.attestedBy = info.signerSubject
                     attestation.policy = info.policy
+                    // The TSA says this state existed by genTime; an entry in it that the log says it
+                    // recorded later means the log's clock ran ahead (beyond the allowed skew).
+                    let genTimeMilliseconds = Int64(clamping: info.genTimeSeconds) * 1000
+                    for event in bundle.events where event.index < stamped.size {
+                        guard let entry = try? LedgerEntry(decoding: event.entry) else { continue }
+                        if Int64(clamping: entry.sequencedAtMilliseconds) - Int64(clockSkewMilliseconds) > genTimeMilliseconds {
+                            fail(
+                                "the ledger says it recorded entry \(event.index) at \(RFC3339Time.format(entry.sequencedAtMilliseconds)), "
+                                    + "after the TSA's time \(info.genTimeRFC3339) for a state that already held it: the ledger's clock is not trustworthy")
+                            break
+                        }
+                    }
                 } catch {
                     fail("the token does not hold (\(TimestampCheck.phrase(error.code))): \(error.message)")
                 }

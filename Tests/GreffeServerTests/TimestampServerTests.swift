@@ -12,14 +12,19 @@ import Prometheus
 import Synchronization
 import Testing
 
+/// Where this test process keeps its TSA's PKI.
+let localTSADirectory = FileManager.default.temporaryDirectory.appendingPathComponent("greffe-tsa-\(UUID().uuidString)")
+
 /// A TSA for the server tests: the PKI of ops/tests/tsa-ca.sh, answers from `openssl ts -reply`.
 struct LocalTSA: Sendable {
     let directory: URL
 
     static let shared: Result<LocalTSA, any Error> = Result {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("greffe-tsa-\(UUID().uuidString)")
+        let directory = localTSADirectory
         try LocalTSA.run("/bin/bash", [root.appendingPathComponent("ops/tests/tsa-ca.sh").path, directory.path])
+        // Removed when the test process ends (a closure that captures nothing is a C function pointer).
+        atexit { try? FileManager.default.removeItem(at: localTSADirectory) }
         return LocalTSA(directory: directory)
     }
 

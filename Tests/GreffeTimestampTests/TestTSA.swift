@@ -7,6 +7,9 @@ import GreffeCore
 import GreffeTimestamp
 import Synchronization
 
+/// Where this test process keeps its PKI.
+let testPKIDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("greffe-tsa-\(UUID().uuidString)")
+
 struct TestTSA: Sendable {
     let directory: URL
 
@@ -26,8 +29,10 @@ struct TestTSA: Sendable {
 
     private init() throws {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        directory = FileManager.default.temporaryDirectory.appendingPathComponent("greffe-tsa-\(UUID().uuidString)")
+        directory = testPKIDirectory
         try TestTSA.run("/bin/bash", [root.appendingPathComponent("ops/tests/tsa-ca.sh").path, directory.path])
+        // Removed when the test process ends (a closure that captures nothing is a C function pointer).
+        atexit { try? FileManager.default.removeItem(at: testPKIDirectory) }
     }
 
     func pem(_ name: String) throws -> [UInt8] {

@@ -35,10 +35,11 @@ extension LedgerAPI {
         if let last = indices.last, let first = try await ledger.store.firstCheckpoint(atLeast: last + 1), first.size < checkpoint.size {
             earlier.append(.init(note: first.note, consistencyProof: try await ledger.consistencyProof(first: first.size, second: checkpoint.size)))
         }
+        let timestamps = try await mapLedgerErrors { try await bundleTimestamps(indices: indices, checkpoint: checkpoint) }
         let header = EvidenceBundle(
             verifierKey: ledger.verifier.verifierKey, checkpoint: checkpoint.note,
             createdAt: LedgerAPI.rfc3339(milliseconds: UInt64(Date().timeIntervalSince1970 * 1000)), query: queryJSON, events: [],
-            earlierCheckpoints: earlier)
+            earlierCheckpoints: earlier, timestamps: timestamps)
         // Everything but the events, written first; the events stream after it.
         var headObject = header.json.objectValue!
         headObject["events"] = nil

@@ -47,6 +47,7 @@ public struct LedgerAPI: Sendable {
         router.get("/metrics") { _, _ in try metrics() }
         addInvestigatorRoutes(to: router)
         router.post("/v1/bundles") { request, _ in try await makeBundle(request) }
+        addTimestampRoutes(to: router)
         addWebRoutes(to: router)
     }
 

@@ -20,10 +20,19 @@ public enum BundleReportRendering {
         if report.earlierCheckpointsChecked > 0 {
             lines.append("Earlier signed states shown to be prefixes of this one: \(report.earlierCheckpointsChecked).")
         }
+        if !report.timestamps.isEmpty { lines.append("") }
+        for timestamp in report.timestamps { lines.append(timestamp.sentence) }
+        if let gap = report.timestampGap {
+            lines.append("")
+            lines.append("NO TRUSTED TIME: \(gap).")
+        }
         for note in report.notes { lines.append("Note: \(note)") }
         lines.append("")
         if report.verified {
             lines.append("RESULT: VERIFIED — every signature, commitment, inclusion proof and link in this bundle holds.")
+            if report.timestamps.contains(where: { $0.status == .notChecked }) {
+                lines.append("The bundle's RFC 3161 timestamp token(s) were NOT checked: give --tsa-cert to check the time they claim.")
+            }
         } else {
             lines.append("RESULT: NOT VERIFIED — \(report.failures.count) problem(s):")
             for failure in report.failures { lines.append("  - \(failure.location) [\(failure.code.rawValue)]: \(failure.message)") }
@@ -45,6 +54,20 @@ public enum BundleReportRendering {
             "earlier_checkpoints_checked": .number(Double(report.earlierCheckpointsChecked)),
             "notes": .array(report.notes.map { .string($0) }),
         ]
+        if !report.timestamps.isEmpty {
+            object["timestamps"] = .array(
+                report.timestamps.map { stamp in
+                    var item: JSONObject = [
+                        "tree_size": .number(Double(stamp.treeSize)), "status": .string(stamp.status.rawValue), "covers_events": .bool(stamp.coversEvents),
+                        "summary": .string(stamp.sentence),
+                    ]
+                    if let genTime = stamp.genTime { item["gen_time"] = .string(genTime) }
+                    if let attestedBy = stamp.attestedBy { item["attested_by"] = .string(attestedBy) }
+                    if let policy = stamp.policy { item["policy"] = .string(policy) }
+                    return .object(item)
+                })
+        }
+        if let gap = report.timestampGap { object["timestamp_gap"] = .string(gap) }
         if let origin = report.origin { object["origin"] = .string(origin) }
         if let size = report.checkpointSize { object["checkpoint_size"] = .number(Double(size)) }
         if let root = report.checkpointRoot { object["checkpoint_root"] = .string(root.base64) }
@@ -65,6 +88,10 @@ public enum BundleReportRendering {
             body += "<li class=\"\(event.verified ? "ok" : "bad")\">\(escape(event.sentence)): <strong>\(event.verified ? "VERIFIED" : "NOT VERIFIED")</strong></li>"
         }
         body += "</ol>"
+        for timestamp in report.timestamps {
+            body += "<p class=\"\(timestamp.status == .verified ? "ok" : "bad")\">\(escape(timestamp.sentence))</p>"
+        }
+        if let gap = report.timestampGap { body += "<p class=\"bad\">No trusted time: \(escape(gap)).</p>" }
         if report.verified {
             body += "<p class=\"ok\"><strong>RESULT: VERIFIED</strong> — every signature, commitment, inclusion proof and link holds.</p>"
         } else {

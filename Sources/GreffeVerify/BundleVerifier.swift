@@ -1,5 +1,6 @@
 import Foundation
 public import GreffeCore
+public import GreffeTimestamp
 
 /// What `greffe verify` found, part by part.
 public struct BundleReport: Sendable {
@@ -7,6 +8,8 @@ public struct BundleReport: Sendable {
         public enum Code: String, Sendable {
             case checkpoint, signature, entryFormat, entryIndex, leafHash, commitment, eventMismatch, inclusionProof
             case prevLink, time, earlierCheckpoint, consistencyProof, duplicateEvent
+            /// An RFC 3161 timestamp: its checkpoint, its consistency proof or its token (`TimestampCheck.swift`).
+            case timestamp
         }
 
         public let code: Code
@@ -34,6 +37,10 @@ public struct BundleReport: Sendable {
     public var earlierCheckpointsChecked = 0
     public var failures: [Failure] = []
     public var notes: [String] = []
+    /// The bundle's RFC 3161 timestamps, checked or not (`TimestampCheck.swift`).
+    public var timestamps: [TimeAttestation] = []
+    /// Set when the bundle's events have no timestamp token covering them: why, in words.
+    public var timestampGap: String?
 
     public var verified: Bool { failures.isEmpty }
 }
@@ -45,7 +52,9 @@ public enum BundleVerifier {
     /// them (clock skew); beyond this the bundle is inconsistent.
     public static let clockSkewMilliseconds: UInt64 = 5 * 60 * 1000
 
-    public static func verify(_ bundle: EvidenceBundle, verifier: NoteVerifier) -> BundleReport {
+    /// With `timestampTrust` (`--tsa-cert`), the bundle's RFC 3161 tokens are
+    /// checked too; without, they are reported as not checked.
+    public static func verify(_ bundle: EvidenceBundle, verifier: NoteVerifier, timestampTrust: TimestampTrust? = nil) -> BundleReport {
         var report = BundleReport(keyName: verifier.verifierKey)
         func fail(_ code: BundleReport.Failure.Code, _ location: String, _ message: String) {
             report.failures.append(BundleReport.Failure(code: code, location: location, message: message))
@@ -170,6 +179,9 @@ public enum BundleVerifier {
                 fail(.earlierCheckpoint, location, "\(error)")
             }
         }
+
+        // 5. RFC 3161 timestamps: when this state of the log existed at the latest.
+        checkTimestamps(bundle, checkpoint: checkpoint, verifier: verifier, trust: timestampTrust, report: &report)
         return report
     }
 

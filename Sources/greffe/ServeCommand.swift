@@ -10,6 +10,7 @@ import NIOSSL
 import Logging
 import Metrics
 import Prometheus
+import ServiceLifecycle
 
 struct ServeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -53,6 +54,21 @@ struct ServeCommand: AsyncParsableCommand {
     @Flag(name: .long, help: "Skip SQLite's quick_check of the whole database file at start-up (it reads every page).")
     var skipIntegrityCheck = false
 
+    @Option(name: .long, help: "RFC 3161 time-stamping authority: POST each new checkpoint's body digest here for a timestamp token (needs --tsa-cert).")
+    var tsaUrl: String?
+
+    @Option(name: .long, help: "The TSA's certificate or its CA's (PEM): every token is verified against it before it is stored.")
+    var tsaCert: String?
+
+    @Option(name: .long, help: "The TSA policy OID to ask for and require in every token.")
+    var tsaPolicy: String?
+
+    @Option(name: .long, help: "Seconds between timestamp requests at most (each for the latest checkpoint not yet timestamped).")
+    var tsaInterval: Double = 10
+
+    @Option(name: .long, help: "Seconds a timestamp request may take.")
+    var tsaTimeout: Double = 10
+
     @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "info"
 
@@ -67,6 +83,10 @@ struct ServeCommand: AsyncParsableCommand {
             throw ValidationError("--header-timeout and --body-timeout must be between 0.1 and 3600 seconds")
         }
         guard maxConnections >= 1 else { throw ValidationError("--max-connections must be at least 1") }
+        guard (tsaUrl == nil) == (tsaCert == nil) else { throw ValidationError("--tsa-url and --tsa-cert go together") }
+        if tsaPolicy != nil && tsaUrl == nil { throw ValidationError("--tsa-policy needs --tsa-url") }
+        guard tsaInterval >= 0.1, tsaInterval <= 86400 else { throw ValidationError("--tsa-interval must be between 0.1 and 86400 seconds") }
+        guard tsaTimeout >= 0.1, tsaTimeout <= 300 else { throw ValidationError("--tsa-timeout must be between 0.1 and 300 seconds") }
     }
 
     private func parseListen() throws -> (host: String, port: Int) {
@@ -130,6 +150,19 @@ struct ServeCommand: AsyncParsableCommand {
             logger.info(
                 "static tiles", metadata: ["tiles_dir": "\(exporter.directory.path)", "up_to_date": "\(caughtUp)"])
         }
+        var services: [any Service] = [LedgerService(ledger: ledger)]
+        var tsaClient: TSAClient?
+        if let tsaUrl, let tsaCert {
+            // Read and checked before serving: a bad certificate file stops start-up, not every request.
+            let trust = try loadTimestampTrust(certificateFile: tsaCert, policy: tsaPolicy)
+            let client = try TSAClient(url: tsaUrl, timeoutSeconds: tsaTimeout)
+            tsaClient = client
+            let timestamper = CheckpointTimestamper(
+                ledger: ledger, trust: trust, interval: .milliseconds(Int(tsaInterval * 1000)), transport: client.transport, logger: logger)
+            services.append(TimestampService(timestamper: timestamper))
+            logger.info(
+                "trusted time", metadata: ["tsa": "\(TSAClient.redacted(tsaUrl))", "interval_seconds": "\(tsaInterval)", "policy": "\(tsaPolicy ?? "any")"])
+        }
         var volumes = [(name: "data", path: directory.url.path)]
         if let exporter { volumes.append((name: "tiles", path: exporter.directory.path)) }
 
@@ -149,7 +182,7 @@ struct ServeCommand: AsyncParsableCommand {
             configuration: .init(
                 address: .hostname(host, port: port), serverName: "greffe",
                 availableConnectionsDelegate: MaximumAvailableConnections(2 * maxConnections)),
-            services: [LedgerService(ledger: ledger), DiskSpaceMonitor(volumes: volumes, logger: logger)],
+            services: services + [DiskSpaceMonitor(volumes: volumes, logger: logger)],
             logger: logger
         )
         logger.info(
@@ -160,6 +193,7 @@ struct ServeCommand: AsyncParsableCommand {
                 "role": "\(ledger.isSequencer ? "sequencer" : "follower")",
             ])
         try await app.runService()
+        try? await tsaClient?.client.shutdown()
         logger.info("stopped", metadata: ["tree_size": "\(ledger.treeSize)", "checkpoint_size": "\(ledger.latestCheckpoint.size)"])
     }
 }

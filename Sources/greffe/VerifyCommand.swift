@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import GreffeCore
+import GreffeTimestamp
 import GreffeVerify
 
 struct VerifyCommand: ParsableCommand {
@@ -21,8 +22,15 @@ struct VerifyCommand: ParsableCommand {
     @Option(name: .long, help: "Also write a printable HTML report to this file.")
     var html: String?
 
+    @Option(name: .long, help: "Check the bundle's RFC 3161 timestamp tokens against this TSA certificate (PEM; the TSA's own or its CA's). Without it they are reported as not checked.")
+    var tsaCert: String?
+
+    @Option(name: .long, help: "With --tsa-cert: the TSA policy OID every token must carry.")
+    var tsaPolicy: String?
+
     func validate() throws {
         guard ["text", "json"].contains(format) else { throw ValidationError("--format must be text or json") }
+        if tsaPolicy != nil && tsaCert == nil { throw ValidationError("--tsa-policy needs --tsa-cert") }
     }
 
     func run() throws {
@@ -38,7 +46,8 @@ struct VerifyCommand: ParsableCommand {
             print("NOT VERIFIED: \(file) is not a readable evidence bundle: \(error)")
             throw ExitCode(1)
         }
-        let report = BundleVerifier.verify(bundle, verifier: verifier)
+        let trust = try tsaCert.map { try loadTimestampTrust(certificateFile: $0, policy: tsaPolicy) }
+        let report = BundleVerifier.verify(bundle, verifier: verifier, timestampTrust: trust)
         if format == "json" {
             print(String(decoding: BundleReportRendering.json(report).canonicalBytes(), as: UTF8.self))
         } else {
@@ -81,4 +90,12 @@ func loadVerifier(_ argument: String) throws -> NoteVerifier {
         text = String(decoding: data, as: UTF8.self)
     }
     do { return try NoteVerifier(verifierKey: text) } catch { throw CommandFailure("verifier key: \(error)") }
+}
+
+/// The TSA certificate(s) of `--tsa-cert`, refused at once when unreadable.
+func loadTimestampTrust(certificateFile: String, policy: String?) throws -> TimestampTrust {
+    guard let data = FileManager.default.contents(atPath: certificateFile) else { throw CommandFailure("cannot read --tsa-cert \(certificateFile)") }
+    do { return try TimestampTrust(pem: Array(data), policy: policy) } catch {
+        throw CommandFailure("--tsa-cert \(certificateFile): \(error)")
+    }
 }

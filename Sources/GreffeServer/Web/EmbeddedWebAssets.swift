@@ -999,6 +999,9 @@ const GreffeVerifier = (function () {
         note: string(item, 'checkpoint', path), consistencyProof: hashes(member(item, 'consistency_proof'), `${path}/consistency_proof`),
       });
     });
+    // RFC 3161 tokens need a CMS/X.509 verifier this page does not have: counted, and reported as not checked.
+    const timestamps = member(value, 'timestamps');
+    bundle.timestampCount = Array.isArray(timestamps) ? timestamps.length : 0;
     return bundle;
   }
 
@@ -1045,6 +1048,9 @@ const GreffeVerifier = (function () {
     const fail = (code, location, message) => report.failures.push({ code, location, message });
     if (bundle.verifierKey !== key.verifierKey) {
       report.notes.push(`the bundle names the key ${bundle.verifierKey}; it was checked against the key you gave, ${key.verifierKey}`);
+    }
+    if (bundle.timestampCount > 0) {
+      report.notes.push(`the bundle carries ${bundle.timestampCount} RFC 3161 timestamp token(s); this page does NOT check them, so no time is attested here: run greffe verify with --tsa-cert`);
     }
     // 1. The signed checkpoint: the only thing trusted is the given key.
     let checkpoint;
@@ -1545,6 +1551,29 @@ paths:
                   second: {type: integer}
                   proof: {type: array, items: {$ref: '#/components/schemas/Hash'}}
         "400": {$ref: '#/components/responses/BadRequest'}
+  /v1/checkpoints/{size}/timestamp:
+    get:
+      summary: The RFC 3161 timestamp token of the signed checkpoint of `size` entries, if the log has one.
+      description: |
+        With `greffe serve --tsa-url URL --tsa-cert FILE`, the log asks its TSA for a
+        token over each new checkpoint (at most one request per --tsa-interval, for the
+        latest checkpoint not yet timestamped), verifies it and stores it. The token's
+        message imprint is SHA-256 of the checkpoint's signed body (origin, size, root
+        and extension lines, ending in a newline; not the signature lines). The answer
+        is the DER TimeStampToken (CMS ContentInfo holding SignedData, RFC 3161 §2.4.2),
+        checked e.g. with `openssl ts -verify -token_in -in FILE -digest HEX -CAfile TSA.pem`.
+        Public, like checkpoints and tiles. Evidence bundles carry these tokens too.
+      parameters:
+        - {name: size, in: path, required: true, schema: {type: integer, minimum: 0}}
+      responses:
+        "200":
+          description: The DER TimeStampToken.
+          content:
+            application/pkcs7-mime:
+              schema: {type: string, format: binary}
+        "400": {$ref: '#/components/responses/BadRequest'}
+        "404": {$ref: '#/components/responses/NotFound'}
+        "503": {$ref: '#/components/responses/Unavailable'}
   /v1/events:
     get:
       summary: Search events (investigate token) by account, content hash, kind and time range; paginated.

@@ -45,12 +45,14 @@ extension DataDirectory {
             let path = privateKeyPath(key.privateKeyFile!)
             guard FileManager.default.fileExists(atPath: path) else {
                 throw Failure(
-                    "\(keyListPath) lists the \(key.status.rawValue) key \(key.keyIDHex) in \(path), which is missing; "
-                        + "copy it there (mode 0600) from where the key was made: every node of a ledger needs the same key files")
+                    "signing key \(path) is missing (\(keyListPath) lists it as the \(key.status.rawValue) key \(key.keyIDHex)); "
+                        + "copy it there (mode 0600) from its backup: every node of a ledger needs the same key files")
             }
             let signer = try loadSigner(at: path)
             guard signer.verifier.verifierKey == key.verifierKey else {
-                throw Failure("\(path) holds the key \(signer.verifier.keyName), not \(key.status.rawValue) key \(key.keyIDHex) of \(keyListPath)")
+                throw Failure(
+                    "signing key \(path) holds the key \(signer.verifier.keyName), not the \(key.status.rawValue) key \(key.keyIDHex) that "
+                        + "\(keyListPath) lists, so it does not verify this ledger's checkpoints; refusing to start")
             }
             signers.append(signer)
         }

@@ -153,7 +153,7 @@ struct KeyRotationServerTests {
         FileManager.default.createFile(atPath: newKeyPath, contents: Data((intruder.signerKey + "\n").utf8), attributes: [.posixPermissions: 0o600])
         expectFailure("holds the key \(intruder.verifier.keyName)")
         try FileManager.default.removeItem(atPath: newKeyPath)
-        expectFailure("which is missing")
+        expectFailure("signing-\(new.keyIDHex).key is missing (")
         FileManager.default.createFile(atPath: newKeyPath, contents: Data("PRIVATE+KEY+garbage".utf8), attributes: [.posixPermissions: 0o600])
         expectFailure("signing key")
         try FileManager.default.removeItem(atPath: newKeyPath)

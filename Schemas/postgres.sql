@@ -1,8 +1,9 @@
--- Greffe PostgreSQL store, schema version 1.
--- This file is the schema the code runs (PostgresStore.schemaV1 is a copy, and
+-- Greffe PostgreSQL store, schema version 2.
+-- This file is the schema the code runs (PostgresStore.schema is a copy, and
 -- a test fails if the two differ). It is created in one transaction on first
--- start; afterwards greffe_meta's 'schema_version' row must equal the code's
--- version or greffe refuses to start. Durability comes from PostgreSQL itself:
+-- start. A database of an older version is upgraded in one transaction by
+-- running the sections after its version's "-- @version N" marker; a newer
+-- version than the code's is refused. Durability comes from PostgreSQL itself:
 -- keep fsync = on and synchronous_commit = on (the defaults); with synchronous
 -- replication, an append is acknowledged only once the standbys have it.
 
@@ -101,3 +102,17 @@ CREATE INDEX handovers_pending ON handovers (id) WHERE outcome IS NULL;
 
 INSERT INTO greffe_meta (key, value) VALUES ('schema_version', '1'), ('tree_size', '0');
 INSERT INTO sequencer_lease (id, epoch, node, acquired_at) VALUES (1, 0, '', 0);
+
+-- @version 2
+-- Evidence obtained about a checkpoint after it was signed: the note with the
+-- witnesses' cosignature lines once the quorum signed it, and RFC 3161
+-- timestamp tokens. One per checkpoint and kind; a cosigned note may be
+-- replaced by one with more cosignatures.
+CREATE TABLE checkpoint_attestations (
+    size       bigint NOT NULL REFERENCES checkpoints (size),  -- the checkpoint attested
+    kind       text NOT NULL,    -- cosigned_note | rfc3161_token
+    data       bytea NOT NULL,   -- the cosigned note (UTF-8) or the DER TimeStampToken
+    created_at bigint NOT NULL,  -- Unix ms
+    PRIMARY KEY (kind, size)
+);
+UPDATE greffe_meta SET value = '2' WHERE key = 'schema_version';

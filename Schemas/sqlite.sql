@@ -1,6 +1,7 @@
--- Greffe SQLite store, schema version 1 (PRAGMA user_version = 1).
--- The code's copy is SQLiteStore.schemaV1; a database whose user_version is
--- newer than the code's is refused at start-up. Pragmas set on every open:
+-- Greffe SQLite store, schema version 2 (PRAGMA user_version = 2).
+-- The code's copies are SQLiteStore.schemaV1 and SQLiteStore.migrationV2 (a
+-- version 1 database is upgraded in one transaction at start-up); a database
+-- whose user_version is newer than the code's is refused at start-up. Pragmas set on every open:
 -- journal_mode = WAL, synchronous = FULL (every commit is fsynced before the
 -- append is acknowledged), secure_delete = ON (erased bodies are overwritten).
 
@@ -55,3 +56,15 @@ CREATE TABLE tokens (
     created_at  INTEGER NOT NULL,     -- Unix ms
     revoked_at  INTEGER               -- Unix ms; NULL while active
 );
+
+-- Version 2. Evidence obtained about a checkpoint after it was signed: the
+-- note with the witnesses' cosignature lines once the quorum signed it, and
+-- RFC 3161 timestamp tokens. One per checkpoint and kind; a cosigned note may
+-- be replaced by one with more cosignatures.
+CREATE TABLE checkpoint_attestations (
+    size       INTEGER NOT NULL REFERENCES checkpoints (size), -- the checkpoint attested
+    kind       TEXT NOT NULL,    -- cosigned_note | rfc3161_token
+    data       BLOB NOT NULL,    -- the cosigned note (UTF-8) or the DER TimeStampToken
+    created_at INTEGER NOT NULL, -- Unix ms
+    PRIMARY KEY (kind, size)
+) WITHOUT ROWID;

@@ -16,7 +16,7 @@ import Synchronization
 /// number of round trips whatever its size.
 public final class PostgresStore: SharedLedgerStore, Sendable {
     /// The layout this code reads and writes (`greffe_meta.schema_version`).
-    public static let schemaVersion = 1
+    public static let schemaVersion = 2
     /// Serialises schema creation and checkpoint compare-and-swaps across nodes
     /// (`pg_advisory_xact_lock`); the sequencer lease is the session lock `leaseLockKey`.
     static let schemaLockKey: Int64 = 0x6772_6566_6665_0001
@@ -92,7 +92,7 @@ public final class PostgresStore: SharedLedgerStore, Sendable {
                 let exists = try await db.query("SELECT to_regclass('greffe_meta') IS NOT NULL", logger: logger)
                     .decode(Bool.self).reduce(false) { $1 }
                 if !exists {
-                    for statement in Self.statements(of: Self.schemaV1) {
+                    for statement in Self.statements(of: Self.schema) {
                         try await db.query(PostgresQuery(unsafeSQL: statement), logger: logger)
                     }
                     return
@@ -100,13 +100,23 @@ public final class PostgresStore: SharedLedgerStore, Sendable {
                 let rows = try await db.query("SELECT value FROM greffe_meta WHERE key = 'schema_version'", logger: logger)
                 var version: String?
                 for try await value in rows.decode(String.self) { version = value }
-                guard version == String(Self.schemaVersion) else {
+                guard let found = version.flatMap({ Int($0) }), (1...Self.schemaVersion).contains(found) else {
                     throw StoreError(
                         .incompatibleSchema,
-                        "database \(location.database) has greffe schema version \(version ?? "none"), not the version \(Self.schemaVersion) this greffe understands")
+                        "database \(location.database) has greffe schema version \(version ?? "none"), not a version (1 to \(Self.schemaVersion)) this greffe understands")
+                }
+                for statement in Self.statements(of: Self.upgrade(from: found)) {
+                    try await db.query(PostgresQuery(unsafeSQL: statement), logger: logger)
                 }
             }
         }
+    }
+
+    /// The part of the schema that brings a database of `version` up to date:
+    /// everything after its "-- @version N" marker for N = version + 1.
+    static func upgrade(from version: Int) -> String {
+        guard version < schemaVersion, let marker = schema.range(of: "\n-- @version \(version + 1)\n") else { return "" }
+        return String(schema[marker.lowerBound...])
     }
 
     /// The schema's statements one by one (the extended protocol runs one per
@@ -423,6 +433,60 @@ public final class PostgresStore: SharedLedgerStore, Sendable {
                     """, logger: logger)
             }
         }
+    }
+
+    // MARK: - LedgerStore: attestations
+
+    private func attestation(_ query: PostgresQuery) async throws -> CheckpointAttestation? {
+        try await mapped("reading a checkpoint attestation") {
+            let rows = try await client.query(query, logger: logger)
+            for try await (size, kind, data, createdAt) in rows.decode((Int64, String, ByteBuffer, Int64).self) {
+                guard let kind = AttestationKind(rawValue: kind) else {
+                    throw StoreError(.inconsistent, "checkpoint attestation of size \(size) has an unknown kind")
+                }
+                return CheckpointAttestation(
+                    size: UInt64(size), kind: kind, data: Array(data.readableBytesView), createdAtMilliseconds: UInt64(createdAt))
+            }
+            return nil
+        }
+    }
+
+    public func storeAttestation(_ attestation: CheckpointAttestation) async throws {
+        let logger = logger
+        try await mapped("storing a \(attestation.kind.rawValue) for the checkpoint of size \(attestation.size)") {
+            try await client.withTransaction(logger: logger) { db in
+                let exists = try await db.query("SELECT 1 FROM checkpoints WHERE size = \(Int64(attestation.size))", logger: logger)
+                var found = false
+                for try await _ in exists { found = true }
+                guard found else {
+                    throw StoreError(.notFound, "no checkpoint of size \(attestation.size) is stored to attach a \(attestation.kind.rawValue) to")
+                }
+                try await db.query(
+                    """
+                    INSERT INTO checkpoint_attestations (size, kind, data, created_at)
+                    VALUES (\(Int64(attestation.size)), \(attestation.kind.rawValue), \(ByteBuffer(bytes: attestation.data)), \(Int64(attestation.createdAtMilliseconds)))
+                    ON CONFLICT (kind, size) DO UPDATE SET data = excluded.data, created_at = excluded.created_at
+                    """, logger: logger)
+            }
+        }
+    }
+
+    public func attestation(kind: AttestationKind, size: UInt64) async throws -> CheckpointAttestation? {
+        try await attestation(
+            "SELECT size, kind, data, created_at FROM checkpoint_attestations WHERE kind = \(kind.rawValue) AND size = \(Int64(size))")
+    }
+
+    public func latestAttestation(kind: AttestationKind) async throws -> CheckpointAttestation? {
+        try await attestation(
+            "SELECT size, kind, data, created_at FROM checkpoint_attestations WHERE kind = \(kind.rawValue) ORDER BY size DESC LIMIT 1")
+    }
+
+    public func firstAttestation(kind: AttestationKind, atLeast size: UInt64) async throws -> CheckpointAttestation? {
+        try await attestation(
+            """
+            SELECT size, kind, data, created_at FROM checkpoint_attestations
+            WHERE kind = \(kind.rawValue) AND size >= \(Int64(size)) ORDER BY size LIMIT 1
+            """)
     }
 
     // MARK: - LedgerStore: tokens

@@ -173,6 +173,29 @@ public struct StoredCheckpoint: Sendable, Equatable {
     }
 }
 
+/// What an attestation of a signed checkpoint is.
+public enum AttestationKind: String, Sendable, CaseIterable {
+    /// The checkpoint's note with witness cosignature lines added (UTF-8), once the witness quorum signed it.
+    case cosignedNote = "cosigned_note"
+    /// An RFC 3161 timestamp token (DER) over the checkpoint.
+    case rfc3161Token = "rfc3161_token"
+}
+
+/// Evidence about a stored checkpoint obtained after signing it: at most one per size and kind.
+public struct CheckpointAttestation: Sendable, Equatable {
+    public var size: UInt64
+    public var kind: AttestationKind
+    public var data: [UInt8]
+    public var createdAtMilliseconds: UInt64
+
+    public init(size: UInt64, kind: AttestationKind, data: [UInt8], createdAtMilliseconds: UInt64) {
+        self.size = size
+        self.kind = kind
+        self.data = data
+        self.createdAtMilliseconds = createdAtMilliseconds
+    }
+}
+
 public enum TokenRole: String, Sendable, CaseIterable, Codable {
     case append
     case investigate
@@ -261,6 +284,16 @@ public protocol LedgerStore: Sendable {
     /// The earliest checkpoint whose tree has at least `size` entries.
     func firstCheckpoint(atLeast size: UInt64) async throws -> StoredCheckpoint?
     func storeCheckpoint(_ checkpoint: StoredCheckpoint) async throws
+
+    /// Stores an attestation, replacing the one of the same size and kind (a
+    /// cosigned note gains cosignatures); durable on return. Throws
+    /// `.notFound` unless a checkpoint of that size is stored. The store does
+    /// not interpret `data`: the ledger checks it before storing.
+    func storeAttestation(_ attestation: CheckpointAttestation) async throws
+    func attestation(kind: AttestationKind, size: UInt64) async throws -> CheckpointAttestation?
+    func latestAttestation(kind: AttestationKind) async throws -> CheckpointAttestation?
+    /// The earliest attestation of this kind on a checkpoint of at least `size` entries.
+    func firstAttestation(kind: AttestationKind, atLeast size: UInt64) async throws -> CheckpointAttestation?
 
     func createToken(name: String, role: TokenRole, secretHash: Hash, createdAtMilliseconds: UInt64) async throws -> TokenRecord
     /// The token with this secret hash, revoked or not.

@@ -117,10 +117,11 @@ extension SQLiteStore {
         let version = try db.statement("PRAGMA user_version")
         guard try version.step() else { throw StoreError(.inconsistent, "\(path): no user_version") }
         let schema = version.int64(0)
-        guard schema == schemaVersion else {
+        // Older versions are upgraded when the restored file is first opened.
+        guard (1...schemaVersion).contains(schema) else {
             throw StoreError(
                 .incompatibleSchema,
-                "\(path) has schema version \(schema); this greffe reads version \(schemaVersion)"
+                "\(path) has schema version \(schema); this greffe reads versions 1 to \(schemaVersion)"
                     + (schema == 0 ? " (not a greffe ledger database)" : ""))
         }
 

@@ -12,7 +12,7 @@ import Synchronization
 /// beside the writer on a consistent snapshot each.
 public final class SQLiteStore: LedgerStore, Sendable {
     /// The layout this code reads and writes (`PRAGMA user_version`).
-    public static let schemaVersion: Int64 = 1
+    public static let schemaVersion: Int64 = 2
 
     private let writer: Mutex<SQLiteConnection>
     private let writerQueue = DispatchQueue(label: "greffe.sqlite.writer")
@@ -53,16 +53,26 @@ public final class SQLiteStore: LedgerStore, Sendable {
         let version = versionStatement.int64(0)
         versionStatement.reset()
         if version == schemaVersion { return }
-        guard version == 0 else {
+        guard version >= 0, version < schemaVersion else {
             throw StoreError(.incompatibleSchema, "database schema version \(version) is not the version \(schemaVersion) this greffe understands")
         }
+        // Upgrades run in one transaction: a crash leaves the old version intact.
         try db.transaction {
-            try db.execute(schemaV1)
+            if version == 0 { try db.execute(schemaV1) }
+            try db.execute(migrationV2)
             try db.execute("PRAGMA user_version = \(schemaVersion)")
         }
     }
 
-    /// Schema version 1; `Schemas/sqlite.sql` is the commented copy of it.
+    /// Version 1 → 2: attestations of checkpoints (cosigned notes, RFC 3161 tokens).
+    static let migrationV2 = """
+        CREATE TABLE checkpoint_attestations (
+            size INTEGER NOT NULL REFERENCES checkpoints (size), kind TEXT NOT NULL,
+            data BLOB NOT NULL, created_at INTEGER NOT NULL,
+            PRIMARY KEY (kind, size)) WITHOUT ROWID;
+        """
+
+    /// Schema version 1; `Schemas/sqlite.sql` is the commented copy of it (and of `migrationV2`).
     static let schemaV1 = """
         CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
         CREATE TABLE entries (idx INTEGER PRIMARY KEY, entry BLOB NOT NULL);
@@ -350,6 +360,60 @@ public final class SQLiteStore: LedgerStore, Sendable {
                 try insert.run()
             }
         }
+    }
+
+    // MARK: - Attestations
+
+    private static let attestationColumns = "size, kind, data, created_at"
+
+    private static func attestation(from statement: SQLiteStatement) throws -> CheckpointAttestation {
+        guard let kind = AttestationKind(rawValue: statement.string(1)) else {
+            throw StoreError(.inconsistent, "checkpoint attestation of size \(statement.uint64(0)) has an unknown kind")
+        }
+        return CheckpointAttestation(size: statement.uint64(0), kind: kind, data: statement.blob(2), createdAtMilliseconds: statement.uint64(3))
+    }
+
+    private func readAttestation(_ whereClause: String, kind: AttestationKind, size: UInt64?) throws -> CheckpointAttestation? {
+        try read { db in
+            let statement = try db.statement("SELECT \(SQLiteStore.attestationColumns) FROM checkpoint_attestations WHERE \(whereClause)")
+            statement.bind(1, kind.rawValue)
+            if let size { statement.bind(2, size) }
+            return try statement.step() ? try SQLiteStore.attestation(from: statement) : nil
+        }
+    }
+
+    public func storeAttestation(_ attestation: CheckpointAttestation) async throws {
+        try await write { db in
+            try db.transaction {
+                let exists = try db.statement("SELECT 1 FROM checkpoints WHERE size = ?")
+                exists.bind(1, attestation.size)
+                guard try exists.step() else {
+                    throw StoreError(.notFound, "no checkpoint of size \(attestation.size) is stored to attach a \(attestation.kind.rawValue) to")
+                }
+                let upsert = try db.statement(
+                    """
+                    INSERT INTO checkpoint_attestations (\(SQLiteStore.attestationColumns)) VALUES (?, ?, ?, ?)
+                    ON CONFLICT (kind, size) DO UPDATE SET data = excluded.data, created_at = excluded.created_at
+                    """)
+                upsert.bind(1, attestation.size)
+                upsert.bind(2, attestation.kind.rawValue)
+                upsert.bind(3, attestation.data)
+                upsert.bind(4, attestation.createdAtMilliseconds)
+                try upsert.run()
+            }
+        }
+    }
+
+    public func attestation(kind: AttestationKind, size: UInt64) async throws -> CheckpointAttestation? {
+        try readAttestation("kind = ? AND size = ?", kind: kind, size: size)
+    }
+
+    public func latestAttestation(kind: AttestationKind) async throws -> CheckpointAttestation? {
+        try readAttestation("kind = ? ORDER BY size DESC LIMIT 1", kind: kind, size: nil)
+    }
+
+    public func firstAttestation(kind: AttestationKind, atLeast size: UInt64) async throws -> CheckpointAttestation? {
+        try readAttestation("kind = ? AND size >= ? ORDER BY size LIMIT 1", kind: kind, size: size)
     }
 
     private static let tokenColumns = "id, name, role, created_at, revoked_at"

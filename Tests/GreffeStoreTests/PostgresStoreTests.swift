@@ -1,6 +1,6 @@
 import Foundation
 import GreffeCore
-import GreffePostgres
+@testable import GreffePostgres
 import GreffeStore
 import Testing
 
@@ -14,9 +14,9 @@ struct PostgresStoreTests {
     func schemaFileMatchesCode() throws {
         let file = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
             .appendingPathComponent("Schemas/postgres.sql")
-        #expect(try String(contentsOf: file, encoding: .utf8) == PostgresStore.schemaV1 + "\n")
+        #expect(try String(contentsOf: file, encoding: .utf8) == PostgresStore.schema + "\n")
         // Every column line carries a comment (the schema's documentation lives there).
-        let columns = PostgresStore.schemaV1.split(separator: "\n").filter {
+        let columns = PostgresStore.schema.split(separator: "\n").filter {
             $0.hasPrefix("    ") && !$0.contains("PRIMARY KEY (") && !$0.hasPrefix("    --")
         }
         #expect(!columns.isEmpty)
@@ -38,6 +38,30 @@ struct PostgresStoreTests {
         again.close()
         try await PostgresTestServer.execute("UPDATE greffe_meta SET value = '99' WHERE key = 'schema_version'", on: location)
         await #expect(throws: StoreError.self) { _ = try await PostgresStore.connect(location, logger: logger) }
+    }
+
+    @Test("a version 1 database is upgraded in place and keeps its data")
+    func upgradeFromVersion1() async throws {
+        let location = try await PostgresTestServer.freshDatabase()
+        var builder = BatchBuilder()
+        do {
+            let store = try await PostgresStore.connect(location, logger: logger)
+            try await store.append(builder.batch(["u0", "u1"]))
+            try await store.storeCheckpoint(StoredCheckpoint(size: 2, root: builder.frontier.root, note: "n2", signedAtMilliseconds: 1))
+            store.close()
+        }
+        // Back to what a version 1 greffe left.
+        try await PostgresTestServer.execute("DROP TABLE checkpoint_attestations", on: location)
+        try await PostgresTestServer.execute("UPDATE greffe_meta SET value = '1' WHERE key = 'schema_version'", on: location)
+        let upgraded = try await PostgresStore.connect(location, logger: logger)
+        #expect(try await upgraded.treeSize() == 2)
+        try await upgraded.storeAttestation(CheckpointAttestation(size: 2, kind: .cosignedNote, data: [7], createdAtMilliseconds: 3))
+        #expect(try await upgraded.attestation(kind: .cosignedNote, size: 2)?.data == [7])
+        upgraded.close()
+        let again = try await PostgresStore.connect(location, logger: logger)
+        #expect(try await again.latestAttestation(kind: .cosignedNote)?.size == 2)
+        again.close()
+        #expect(PostgresStore.upgrade(from: PostgresStore.schemaVersion).isEmpty)
     }
 
     @Test("an unreachable server is a clear error naming where, without the password")

@@ -1,7 +1,7 @@
 import Foundation
 import GreffeCore
 import GreffePostgres
-import GreffeStore
+@testable import GreffeStore
 import Testing
 
 /// The `LedgerStore` contract, one body for every backend.
@@ -133,6 +133,41 @@ struct StoreContractTests {
         #expect(try await store.checkpoint(size: 5) == nil)
     }
 
+    @Test("attestations: only on stored checkpoints, one per size and kind, replaced, found first and latest", arguments: StoreBackend.available)
+    func attestations(backend: StoreBackend) async throws {
+        let store = try await backend.make()
+        var builder = BatchBuilder()
+        try await store.append(builder.batch((0..<4).map { "a\($0)" }))
+        let firstRoot = builder.frontier.root
+        try await store.storeCheckpoint(StoredCheckpoint(size: 4, root: firstRoot, note: "n4", signedAtMilliseconds: 1))
+        try await store.append(builder.batch((4..<9).map { "a\($0)" }))
+        try await store.storeCheckpoint(StoredCheckpoint(size: 9, root: builder.frontier.root, note: "n9", signedAtMilliseconds: 2))
+
+        let token = CheckpointAttestation(size: 4, kind: .rfc3161Token, data: [0x30, 0x82, 0x00, 0xFF], createdAtMilliseconds: 10)
+        await #expect(throws: StoreError.self) {
+            try await store.storeAttestation(CheckpointAttestation(size: 5, kind: .rfc3161Token, data: [1], createdAtMilliseconds: 10))
+        }
+        #expect(try await store.latestAttestation(kind: .rfc3161Token) == nil)
+        try await store.storeAttestation(token)
+        let cosigned = CheckpointAttestation(size: 9, kind: .cosignedNote, data: Array("n9\n— w1".utf8), createdAtMilliseconds: 11)
+        try await store.storeAttestation(cosigned)
+        #expect(try await store.attestation(kind: .rfc3161Token, size: 4) == token)
+        #expect(try await store.attestation(kind: .cosignedNote, size: 4) == nil)
+        #expect(try await store.latestAttestation(kind: .cosignedNote) == cosigned)
+        #expect(try await store.firstAttestation(kind: .rfc3161Token, atLeast: 1) == token)
+        #expect(try await store.firstAttestation(kind: .rfc3161Token, atLeast: 5) == nil)
+        #expect(try await store.firstAttestation(kind: .cosignedNote, atLeast: 5) == cosigned)
+
+        var more = cosigned
+        more.data += Array("\n— w2".utf8)
+        more.createdAtMilliseconds = 12
+        try await store.storeAttestation(more)
+        #expect(try await store.attestation(kind: .cosignedNote, size: 9) == more)
+        try await store.storeAttestation(CheckpointAttestation(size: 9, kind: .rfc3161Token, data: [2], createdAtMilliseconds: 13))
+        #expect(try await store.latestAttestation(kind: .rfc3161Token)?.size == 9)
+        #expect(try await store.firstAttestation(kind: .rfc3161Token, atLeast: 0) == token)
+    }
+
     @Test("tokens are found by secret hash, unique by name, revocable", arguments: StoreBackend.available)
     func tokens(backend: StoreBackend) async throws {
         let store = try await backend.make()
@@ -165,6 +200,29 @@ struct SQLiteStoreTests {
         let reopened = try SQLiteStore(path: path)
         #expect(try await reopened.treeSize() == 3)
         #expect(try await reopened.withNodes { try MerkleTree.root(size: 3, reader: $0) } == builder.frontier.root)
+    }
+
+    @Test("a version 1 database is upgraded in place and keeps its data")
+    func upgradeFromVersion1() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("greffe-upgrade-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let path = directory.appendingPathComponent("greffe.sqlite").path
+        var builder = BatchBuilder()
+        do {
+            // A version 1 file, as an earlier greffe left it.
+            let db = try SQLiteConnection(path: path)
+            try db.execute(SQLiteStore.schemaV1)
+            try db.execute("PRAGMA user_version = 1")
+        }
+        do {
+            let store = try SQLiteStore(path: path)
+            try await store.append(builder.batch(["u0", "u1"]))
+            try await store.storeCheckpoint(StoredCheckpoint(size: 2, root: builder.frontier.root, note: "n2", signedAtMilliseconds: 1))
+            try await store.storeAttestation(CheckpointAttestation(size: 2, kind: .rfc3161Token, data: [9], createdAtMilliseconds: 2))
+        }
+        let reopened = try SQLiteStore(path: path)
+        #expect(try await reopened.treeSize() == 2)
+        #expect(try await reopened.attestation(kind: .rfc3161Token, size: 2)?.data == [9])
     }
 
     @Test("a database from a newer greffe is refused")

@@ -244,8 +244,8 @@ fresh key-other; cp -p "$WORK/other/signing.key" "$WORK/key-other/signing.key"
 expect_refusal key-other 'does not verify'
 
 # Database faults.
-fresh schema-newer; sqlite3 "$WORK/schema-newer/greffe.sqlite" 'PRAGMA user_version = 2'
-expect_refusal schema-newer 'schema version 2'
+fresh schema-newer; sqlite3 "$WORK/schema-newer/greffe.sqlite" 'PRAGMA user_version = 99'
+expect_refusal schema-newer 'schema version 99'
 
 fresh corrupt-header
 printf 'this is not an SQLite file at all, sorry.' | dd of="$WORK/corrupt-header/greffe.sqlite" bs=1 seek=0 conv=notrunc status=none

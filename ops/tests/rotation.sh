@@ -223,6 +223,26 @@ verify ok "B3 verifies with --vkey old --vkey new" "$WORK/B3.json" "$WORK/old.vk
 verify ok "B1 (before the rotation) still verifies with the old key" "$WORK/B1.json" "$WORK/old.vkey"
 verify ok "B1 verifies with DIR/verifier-keys" "$WORK/B1.json" "$DATA/verifier-keys"
 verify fail "B1 does not verify with the new key alone" "$WORK/B1.json" "$WORK/new.vkey"
+# The browser verifier's core (web/verify-core.js) picks the signature line of its one key: run it under
+# Node (WebCrypto Ed25519 needs Node 20+) when there is one; browser.sh covers the page itself.
+if command -v node >/dev/null && [[ $(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0) -ge 20 ]]; then
+    cat >"$WORK/jscheck.js" <<'JS'
+const V = require(process.argv[2]);
+const fs = require('fs');
+V.check(new Uint8Array(fs.readFileSync(process.argv[3])), fs.readFileSync(process.argv[4], 'utf8').trim(), 'bundle')
+  .then((r) => { console.log(r.status); process.exit(r.status === 'verified' ? 0 : 1); });
+JS
+    JS_RESULTS=""
+    for case in "B1 old verified" "B1 new failed" "B2 old verified" "B2 new verified" "B3 old failed" "B3 new verified"; do
+        read -r b k want <<<"$case"
+        got=$(node "$WORK/jscheck.js" "$ROOT/web/verify-core.js" "$WORK/$b.json" "$WORK/$k.vkey" 2>&1)
+        [[ $got == "$want" ]] || JS_RESULTS+=" $b/$k: $got (want $want);"
+    done
+    [[ -z $JS_RESULTS ]] && pass "the browser verifier core: B1 old key only, B2 either key (two signature lines), B3 new key only" ||
+        bad "the browser verifier core:$JS_RESULTS"
+else
+    log "skip the browser verifier core check: no Node 20+ (browser.sh checks the page)"
+fi
 [[ $(witness_add "$N2" "$WORK/C3") == 200 ]] && pass "the witness cosigns C3 (new key only)" || bad "the witness refused C3"
 stop_pid "$WITNESS_PID"
 start_witness "$(cat "$WORK/old.vkey")"

@@ -83,16 +83,19 @@ func loadVerifiers(_ arguments: [String]) throws -> [NoteVerifier] {
     var verifiers: [NoteVerifier] = []
     for argument in arguments {
         var text = argument
+        // Named by its path, never by its text: a mistaken argument may be a private key.
+        var source = "the --vkey text"
         if FileManager.default.fileExists(atPath: argument) {
             guard let data = FileManager.default.contents(atPath: argument) else { throw CommandFailure("cannot read \(argument)") }
             text = String(decoding: data, as: UTF8.self)
+            source = argument
         }
         let lines = text.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty && !$0.hasPrefix("#") }
-        guard !lines.isEmpty else { throw CommandFailure("verifier key: \(argument.prefix(200)) holds no key") }
+        guard !lines.isEmpty else { throw CommandFailure("verifier key: \(source) holds no key") }
         for (number, line) in lines.enumerated() {
             let verifier: NoteVerifier
             do { verifier = try NoteVerifier(verifierKey: line) } catch {
-                throw CommandFailure(lines.count == 1 ? "verifier key: \(error)" : "verifier key \(number + 1) of \(argument.prefix(200)): \(error)")
+                throw CommandFailure(lines.count == 1 ? "verifier key: \(error)" : "verifier key \(number + 1) of \(source): \(error)")
             }
             if !verifiers.contains(where: { $0.verifierKey == verifier.verifierKey }) { verifiers.append(verifier) }
         }

@@ -194,4 +194,27 @@ struct KeyRotationServerTests {
         ledger.shutdown()
         await running.value
     }
+
+    @Test("GET /v1/keys of a ledger opened without a key list states the statuses its keys imply")
+    func keysEndpointWithoutList() async throws {
+        let directory = try freshDirectory()
+        let retired = try NoteSigner(generatingFor: Self.origin)
+        let transitional = try NoteSigner(generatingFor: Self.origin)
+        let active = try NoteSigner(generatingFor: Self.origin)
+        let keys = try LogKeys(signers: [transitional, active], retired: [retired.verifier])
+        let ledger = try await Ledger.open(store: try directory.openStore(), keys: keys)
+        let running = Task { await ledger.run() }
+        let router = Router()
+        LedgerAPI(ledger: ledger).addRoutes(to: router)
+        try await Application(router: router).test(.router) { client in
+            try await client.execute(uri: "/v1/keys", method: .get) { response in
+                let body = try JSONParser.parse(Array(buffer: response.body))
+                let listed = try #require(body["keys"]?.arrayValue)
+                #expect(listed.map { $0["key_id"]?.stringValue } == [retired, transitional, active].map { $0.verifier.keyIDHex })
+                #expect(listed.map { $0["status"]?.stringValue } == ["retired", "transitional", "active"])
+            }
+        }
+        ledger.shutdown()
+        await running.value
+    }
 }

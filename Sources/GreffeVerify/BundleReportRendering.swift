@@ -4,9 +4,13 @@ public import GreffeCore
 /// for machines, HTML to print.
 public enum BundleReportRendering {
     public static func text(_ report: BundleReport, file: String) -> String {
-        var lines: [String] = ["Verification of \(file)", "Checked against the verifier key \(report.keyName)", ""]
+        var lines: [String] = [
+            "Verification of \(file)", report.keysGiven == 1 ? "Checked against the verifier key \(report.keyName)" : "Checked against the verifier keys \(report.keyName)", "",
+        ]
         if let origin = report.origin, let size = report.checkpointSize, let root = report.checkpointRoot {
             lines.append("The ledger \(origin) signed its state of \(BundleVerifier.grouped(size)) entries (root \(root)); the signature holds.")
+            // One key given: the line above names it (and the browser verifier's report is the same, line for line).
+            if report.keysGiven > 1 { lines.append("The checkpoint is signed by the key(s) \(report.signedBy.joined(separator: ", ")).") }
         }
         for event in report.events {
             lines.append("")
@@ -44,6 +48,7 @@ public enum BundleReportRendering {
         var object: JSONObject = [
             "verified": .bool(report.verified),
             "verifier_key": .string(report.keyName),
+            "signed_by": .array(report.signedBy.map { .string($0) }),
             "events": .array(
                 report.events.map {
                     ["index": .number(Double($0.index)), "event_id": .string($0.eventID), "verified": .bool($0.verified), "summary": .string($0.sentence),

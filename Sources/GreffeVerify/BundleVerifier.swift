@@ -32,6 +32,10 @@ public struct BundleReport: Sendable {
     public var checkpointSize: UInt64?
     public var checkpointRoot: Hash?
     public var keyName: String
+    /// How many verifier keys were given (key rotation: several keys of one log).
+    public var keysGiven = 1
+    /// The given keys (`name+hexkeyid`) whose signature on the bundle's checkpoint verified.
+    public var signedBy: [String] = []
     public var events: [EventLine] = []
     public var prevLinksChecked = 0
     public var earlierCheckpointsChecked = 0
@@ -52,21 +56,32 @@ public enum BundleVerifier {
     /// them (clock skew); beyond this the bundle is inconsistent.
     public static let clockSkewMilliseconds: UInt64 = 5 * 60 * 1000
 
+    public static func verify(_ bundle: EvidenceBundle, verifier: NoteVerifier, timestampTrust: TimestampTrust? = nil) -> BundleReport {
+        verify(bundle, verifiers: [verifier], timestampTrust: timestampTrust)
+    }
+
+    /// With several keys of the log (a rotation): the checkpoint (and each
+    /// earlier one) must carry a valid signature by at least one of them.
     /// With `timestampTrust` (`--tsa-cert`), the bundle's RFC 3161 tokens are
     /// checked too; without, they are reported as not checked.
-    public static func verify(_ bundle: EvidenceBundle, verifier: NoteVerifier, timestampTrust: TimestampTrust? = nil) -> BundleReport {
-        var report = BundleReport(keyName: verifier.verifierKey)
+    public static func verify(_ bundle: EvidenceBundle, verifiers: [NoteVerifier], timestampTrust: TimestampTrust? = nil) -> BundleReport {
+        precondition(!verifiers.isEmpty, "a bundle is verified against at least one key")
+        var report = BundleReport(keyName: verifiers.map(\.verifierKey).joined(separator: ", "))
+        report.keysGiven = verifiers.count
         func fail(_ code: BundleReport.Failure.Code, _ location: String, _ message: String) {
             report.failures.append(BundleReport.Failure(code: code, location: location, message: message))
         }
-        if bundle.verifierKey != verifier.verifierKey {
-            report.notes.append("the bundle names the key \(bundle.verifierKey); it was checked against the key you gave, \(verifier.verifierKey)")
+        if !verifiers.contains(where: { $0.verifierKey == bundle.verifierKey }) {
+            report.notes.append(
+                "the bundle names the key \(bundle.verifierKey); it was checked against the key\(verifiers.count == 1 ? "" : "s") you gave, \(report.keyName)")
         }
 
-        // 1. The signed checkpoint: the only thing trusted is the given key.
+        // 1. The signed checkpoint: the only thing trusted is the given keys.
         let checkpoint: Checkpoint
         do {
-            checkpoint = try CheckpointVerifier.verify(note: bundle.checkpoint, verifier: verifier).checkpoint
+            let verified = try CheckpointVerifier.verify(note: bundle.checkpoint, verifiers: verifiers)
+            checkpoint = verified.checkpoint
+            report.signedBy = verified.signedBy
         } catch {
             fail(.signature, "checkpoint", "\(error)")
             // Without a trusted root no event can be checked.
@@ -169,7 +184,7 @@ public enum BundleVerifier {
         for (position, earlier) in bundle.earlierCheckpoints.enumerated() {
             let location = "earlier checkpoint \(position)"
             do {
-                let old = try CheckpointVerifier.verify(note: earlier.note, verifier: verifier).checkpoint
+                let old = try CheckpointVerifier.verify(note: earlier.note, verifiers: verifiers).checkpoint
                 try ProofVerifier.verifyConsistency(
                     first: old.size, second: checkpoint.size, firstRoot: old.root, secondRoot: checkpoint.root, proof: earlier.consistencyProof)
                 report.earlierCheckpointsChecked += 1
@@ -181,7 +196,7 @@ public enum BundleVerifier {
         }
 
         // 5. RFC 3161 timestamps: when this state of the log existed at the latest.
-        checkTimestamps(bundle, checkpoint: checkpoint, verifier: verifier, trust: timestampTrust, report: &report)
+        checkTimestamps(bundle, checkpoint: checkpoint, verifiers: verifiers, trust: timestampTrust, report: &report)
         return report
     }
 

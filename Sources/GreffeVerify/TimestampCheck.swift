@@ -47,7 +47,7 @@ extension BundleVerifier {
     /// the bundle's other proofs are no weaker for it, and the report never
     /// presents its time as checked.
     static func checkTimestamps(
-        _ bundle: EvidenceBundle, checkpoint: Checkpoint, verifier: NoteVerifier, trust: TimestampTrust?, report: inout BundleReport
+        _ bundle: EvidenceBundle, checkpoint: Checkpoint, verifiers: [NoteVerifier], trust: TimestampTrust?, report: inout BundleReport
     ) {
         let needed = bundle.events.map(\.index).max().map { $0 + 1 }
         var covered = false
@@ -65,7 +65,7 @@ extension BundleVerifier {
             // The log's side: a checkpoint it signed, of the stated size, that the bundle's grew from.
             let stamped: Checkpoint
             do {
-                stamped = try CheckpointVerifier.verify(note: stamp.checkpoint, verifier: verifier).checkpoint
+                stamped = try CheckpointVerifier.verify(note: stamp.checkpoint, verifiers: verifiers).checkpoint
             } catch {
                 fail("its checkpoint: \(error)")
                 continue

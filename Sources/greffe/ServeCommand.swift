@@ -129,7 +129,9 @@ struct ServeCommand: AsyncParsableCommand {
         let directory = storeOptions.directory
         let lock = try directory.lockForServing()
         defer { close(lock) }
-        let signer = try directory.loadSigner()
+        // Every key of keys.json (or signing.key alone): read once, here; a rotation takes effect at the next start.
+        let keys = try directory.loadLogKeys()
+        let keyList = try directory.loadKeyList()
         let store = try await storeOptions.openStore(logger: logger)
         if let sqlite = store as? SQLiteStore, !skipIntegrityCheck {
             // A damaged file must stop the service before it signs anything.
@@ -139,9 +141,9 @@ struct ServeCommand: AsyncParsableCommand {
         let listenPort = try parseListen().port
         let node = storeOptions.postgres == nil ? nil : (nodeName ?? "\(ProcessInfo.processInfo.hostName):\(listenPort)")
         let storeName = try storeOptions.postgresLocation()?.description ?? directory.databasePath
-        let exporter = tilesDir.map { TileExporter(directory: $0, store: store, verifier: signer.verifier, logger: logger) }
+        let exporter = tilesDir.map { TileExporter(directory: $0, store: store, verifiers: keys.verifiers, logger: logger) }
         let ledger = try await Ledger.open(
-            store: store, signer: signer, checkpointInterval: .milliseconds(Int(checkpointInterval * 1000)), node: node, logger: logger,
+            store: store, keys: keys, checkpointInterval: .milliseconds(Int(checkpointInterval * 1000)), node: node, logger: logger,
             checkpointStored: exporter?.checkpointStoredHook)
         if let exporter, ledger.isSequencer {
             // Catch up: whatever the store has signed that the directory lacks (a new --tiles-dir, or one behind after a failure).
@@ -166,11 +168,12 @@ struct ServeCommand: AsyncParsableCommand {
         var volumes = [(name: "data", path: directory.url.path)]
         if let exporter { volumes.append((name: "tiles", path: exporter.directory.path)) }
 
-        let api = LedgerAPI(ledger: ledger) {
+        var api = LedgerAPI(ledger: ledger) {
             var buffer: [UInt8] = []
             registry.emit(into: &buffer)
             return buffer
         }
+        api.keyList = keyList
         let router = Router()
         api.addRoutes(to: router)
         let (host, port) = try parseListen()
@@ -191,6 +194,7 @@ struct ServeCommand: AsyncParsableCommand {
                 "origin": "\(ledger.origin)", "tree_size": "\(ledger.treeSize)", "listen": "\(listen)",
                 "store": "\(storeName)",
                 "role": "\(ledger.isSequencer ? "sequencer" : "follower")",
+                "signing_keys": "\(keys.signers.map(\.verifier.keyName).joined(separator: " "))",
             ])
         try await app.runService()
         try? await tsaClient?.client.shutdown()

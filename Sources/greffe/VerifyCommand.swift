@@ -13,8 +13,10 @@ struct VerifyCommand: ParsableCommand {
     @Argument(help: "The bundle (JSON) or .tlog-proof file.")
     var file: String
 
-    @Option(name: .long, help: "The ledger's verifier key: a file holding name+keyid+key, or the key itself.")
-    var vkey: String
+    @Option(
+        name: .long,
+        help: "The ledger's verifier key: a file holding name+keyid+key (or several, one per line, as DIR/verifier-keys), or the key itself. Repeatable: across a key rotation, the checkpoint must be signed by at least one.")
+    var vkey: [String] = []
 
     @Option(name: .long, help: "text (a report a lawyer can read) or json.")
     var format: String = "text"
@@ -30,15 +32,16 @@ struct VerifyCommand: ParsableCommand {
 
     func validate() throws {
         guard ["text", "json"].contains(format) else { throw ValidationError("--format must be text or json") }
+        guard !vkey.isEmpty else { throw ValidationError("give the ledger's verifier key: --vkey FILE (repeatable)") }
         if tsaPolicy != nil && tsaCert == nil { throw ValidationError("--tsa-policy needs --tsa-cert") }
     }
 
     func run() throws {
-        let verifier = try loadVerifier(vkey)
+        let verifiers = try loadVerifiers(vkey)
         guard let data = FileManager.default.contents(atPath: file) else { throw CommandFailure("cannot read \(file)") }
         let bytes = Array(data)
         if bytes.starts(with: Array(TLogProof.header.utf8)) {
-            try verifyTLogProof(String(decoding: bytes, as: UTF8.self), verifier: verifier)
+            try verifyTLogProof(String(decoding: bytes, as: UTF8.self), verifiers: verifiers)
             return
         }
         let bundle: EvidenceBundle
@@ -47,7 +50,7 @@ struct VerifyCommand: ParsableCommand {
             throw ExitCode(1)
         }
         let trust = try tsaCert.map { try loadTimestampTrust(certificateFile: $0, policy: tsaPolicy) }
-        let report = BundleVerifier.verify(bundle, verifier: verifier, timestampTrust: trust)
+        let report = BundleVerifier.verify(bundle, verifiers: verifiers, timestampTrust: trust)
         if format == "json" {
             print(String(decoding: BundleReportRendering.json(report).canonicalBytes(), as: UTF8.self))
         } else {
@@ -59,10 +62,10 @@ struct VerifyCommand: ParsableCommand {
         if !report.verified { throw ExitCode(1) }
     }
 
-    private func verifyTLogProof(_ text: String, verifier: NoteVerifier) throws {
+    private func verifyTLogProof(_ text: String, verifiers: [NoteVerifier]) throws {
         do {
             let proof = try TLogProof(parsing: text)
-            let (checkpoint, entry) = try proof.verify(verifier: verifier)
+            let (checkpoint, entry) = try proof.verify(verifiers: verifiers)
             let result: String =
                 "Entry \(entry.index) (kind \(entry.kind), recorded \(RFC3339Time.format(entry.sequencedAtMilliseconds))) is included "
                 + "in the ledger \(checkpoint.origin) as signed at size \(checkpoint.size): VERIFIED"
@@ -80,6 +83,34 @@ struct VerifyCommand: ParsableCommand {
             throw ExitCode(1)
         }
     }
+}
+
+/// The verifier keys of `--vkey` (repeatable): each a key, or a file of
+/// keys one per line (`#` comments and blank lines skipped, as in the data
+/// directory's `verifier-keys`). The same key given twice counts once.
+func loadVerifiers(_ arguments: [String]) throws -> [NoteVerifier] {
+    var verifiers: [NoteVerifier] = []
+    for argument in arguments {
+        var text = argument
+        // Named by its path, never by its text: a mistaken argument may be a private key.
+        var source = "the --vkey text"
+        if FileManager.default.fileExists(atPath: argument) {
+            guard let data = FileManager.default.contents(atPath: argument) else { throw CommandFailure("cannot read \(argument)") }
+            text = String(decoding: data, as: UTF8.self)
+            source = argument
+        }
+        let lines = text.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty && !$0.hasPrefix("#") }
+        guard !lines.isEmpty else { throw CommandFailure("verifier key: \(source) holds no key") }
+        for (number, line) in lines.enumerated() {
+            let verifier: NoteVerifier
+            do { verifier = try NoteVerifier(verifierKey: line) } catch {
+                throw CommandFailure(lines.count == 1 ? "verifier key: \(error)" : "verifier key \(number + 1) of \(source): \(error)")
+            }
+            if !verifiers.contains(where: { $0.verifierKey == verifier.verifierKey }) { verifiers.append(verifier) }
+        }
+    }
+    guard verifiers.count <= LogKeyList.maxKeys else { throw CommandFailure("more than \(LogKeyList.maxKeys) verifier keys given") }
+    return verifiers
 }
 
 /// A verifier key given as a file or inline.

@@ -1499,6 +1499,44 @@ paths:
         "200":
           description: The note, e.g. `origin\nsize\nroot\n\n— origin <signature>\n`. Cache-Control max-age=1.
           content: {text/plain: {schema: {type: string}}}
+  /v1/keys:
+    get:
+      summary: The log's checkpoint verifier keys, with status and validity (key rotation).
+      description: |
+        Every key the log has signed checkpoints with, oldest first. `active`:
+        the newest key, signing every checkpoint; `transitional`: an older key
+        still signing beside it during a rotation (checkpoints then carry both
+        signature lines); `retired`: signs nothing any more, kept so that the
+        checkpoints it signed (older evidence bundles) still verify. A key may
+        appear on checkpoints of tree sizes `valid_from_tree_size` to
+        `valid_until_tree_size` (null while it still signs); `valid_from` is
+        null for a ledger's first key when its creation time is unknown.
+        `signing_now` lists the key IDs this server signs with (key changes take
+        effect when the server restarts). Public, like the checkpoint.
+      responses:
+        "200":
+          description: The key list.
+          content:
+            application/json:
+              schema:
+                type: object
+                required: [origin, keys, signing_now]
+                properties:
+                  origin: {type: string, description: The checkpoint origin, every key's name.}
+                  signing_now: {type: array, items: {type: string, pattern: '^[0-9a-f]{8}$'}}
+                  keys:
+                    type: array
+                    items:
+                      type: object
+                      required: [verifier_key, key_id, status, valid_from, valid_from_tree_size, valid_until, valid_until_tree_size]
+                      properties:
+                        verifier_key: {type: string, description: 'Note verifier key, name+hexkeyid+base64(0x01 ‖ Ed25519 public key).'}
+                        key_id: {type: string, pattern: '^[0-9a-f]{8}$'}
+                        status: {type: string, enum: [active, transitional, retired]}
+                        valid_from: {type: [string, "null"], format: date-time}
+                        valid_from_tree_size: {type: integer, minimum: 0}
+                        valid_until: {type: [string, "null"], format: date-time}
+                        valid_until_tree_size: {type: [integer, "null"], minimum: 0}
   /tile/{level}/{index}:
     get:
       summary: A hash tile (C2SP tlog-tiles, height 8).

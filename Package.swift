@@ -35,6 +35,11 @@ let package = Package(
             name: "CGreffeSHA256",
             linkerSettings: [.linkedLibrary("crypto")]
         ),
+        // RFC 3161 requests, answers and tokens over the system libcrypto's TS API (see Sources/CGreffeTS).
+        .target(
+            name: "CGreffeTS",
+            linkerSettings: [.linkedLibrary("crypto")]
+        ),
         .systemLibrary(name: "CSQLite", path: "Sources/CSQLite"),
         .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
         // Pure algorithms: hashing, trees, proofs, tiles, entries, notes, JSON. No I/O.
@@ -46,10 +51,16 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        // RFC 3161 trusted time: requests, answers, token verification. No I/O.
+        .target(
+            name: "GreffeTimestamp",
+            dependencies: ["GreffeCore", "CGreffeTS"],
+            swiftSettings: strictSettings
+        ),
         // Offline verification: the batch inclusion verifier, log replay (audit). Pure.
         .target(
             name: "GreffeVerify",
-            dependencies: ["GreffeCore", "CGreffeSHA256"],
+            dependencies: ["GreffeCore", "CGreffeSHA256", "GreffeTimestamp"],
             swiftSettings: strictSettings
         ),
         // Storage protocol and its SQLite implementation.
@@ -96,7 +107,7 @@ let package = Package(
         .target(
             name: "GreffeServer",
             dependencies: [
-                "GreffeCore", "GreffeLedger", "GreffeStore", "GreffeVerify", "GreffeWitness", "CZlib",
+                "GreffeCore", "GreffeLedger", "GreffeStore", "GreffeVerify", "GreffeWitness", "GreffeTimestamp", "CZlib",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -113,7 +124,9 @@ let package = Package(
             name: "greffe",
             dependencies: [
                 "GreffeCore", "GreffeStore", "GreffePostgres", "GreffeLedger", "GreffeServer", "GreffeVerify", "GreffeWitness",
+                "GreffeTimestamp",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
@@ -126,6 +139,11 @@ let package = Package(
         .testTarget(
             name: "GreffeCoreTests",
             dependencies: ["GreffeCore"],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "GreffeTimestampTests",
+            dependencies: ["GreffeCore", "GreffeTimestamp", "GreffeVerify"],
             swiftSettings: strictSettings
         ),
         .testTarget(
@@ -145,7 +163,7 @@ let package = Package(
         .testTarget(
             name: "GreffeServerTests",
             dependencies: [
-                "GreffeCore", "GreffeStore", "GreffeLedger", "GreffeServer",
+                "GreffeCore", "GreffeStore", "GreffeLedger", "GreffeServer", "GreffeTimestamp",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],
             swiftSettings: strictSettings

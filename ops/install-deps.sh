@@ -5,7 +5,8 @@ set -euo pipefail
 
 # postgresql-15: the storage suite and the failover test on PostgreSQL (ops/tests/pg.sh).
 # chromium and chromium-driver: the browser tests of the web pages (ops/tests/browser.sh).
-packages=(libsqlite3-dev libssl-dev golang-go golang-golang-x-mod-dev curl python3 postgresql-15 chromium chromium-driver)
+# openssl: the test CA and TSA (`openssl ts -reply`) of the RFC 3161 tests (ops/tests/tsa-ca.sh, timestamp.sh).
+packages=(libsqlite3-dev libssl-dev openssl golang-go golang-golang-x-mod-dev curl python3 postgresql-15 chromium chromium-driver)
 missing=()
 for package in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

@@ -24,6 +24,8 @@ export GREFFE=.build/debug/greffe
 ./ops/tests/audit.sh
 ./ops/tests/witness.sh
 ./ops/tests/witnessed-log.sh
+./ops/tests/timestamp.sh
+./ops/tests/rotation.sh
 ./ops/tests/interop.sh
 ./ops/tests/failover.py --seed 1 --kills 2
 ./ops/tests/browser.sh

@@ -465,6 +465,9 @@ const GreffeVerifier = (function () {
         note: string(item, 'checkpoint', path), consistencyProof: hashes(member(item, 'consistency_proof'), `${path}/consistency_proof`),
       });
     });
+    // RFC 3161 tokens need a CMS/X.509 verifier this page does not have: counted, and reported as not checked.
+    const timestamps = member(value, 'timestamps');
+    bundle.timestampCount = Array.isArray(timestamps) ? timestamps.length : 0;
     return bundle;
   }
 
@@ -511,6 +514,9 @@ const GreffeVerifier = (function () {
     const fail = (code, location, message) => report.failures.push({ code, location, message });
     if (bundle.verifierKey !== key.verifierKey) {
       report.notes.push(`the bundle names the key ${bundle.verifierKey}; it was checked against the key you gave, ${key.verifierKey}`);
+    }
+    if (bundle.timestampCount > 0) {
+      report.notes.push(`the bundle carries ${bundle.timestampCount} RFC 3161 timestamp token(s); this page does NOT check them, so no time is attested here: run greffe verify with --tsa-cert`);
     }
     // 1. The signed checkpoint: the only thing trusted is the given key.
     let checkpoint;

@@ -49,10 +49,13 @@ public struct VerifiedCheckpoint: Sendable, Hashable {
     public let checkpoint: Checkpoint
     /// The whole signed note as received.
     public let noteText: String
+    /// The trusted keys whose signature verified, as `name+hexkeyid`, in the order they were given.
+    public let signedBy: [String]
 
-    fileprivate init(checkpoint: Checkpoint, noteText: String) {
+    fileprivate init(checkpoint: Checkpoint, noteText: String, signedBy: [String]) {
         self.checkpoint = checkpoint
         self.noteText = noteText
+        self.signedBy = signedBy
     }
 }
 
@@ -65,16 +68,42 @@ public enum CheckpointVerifier {
     /// Parses a signed checkpoint and checks it is signed by `verifier`, whose
     /// name must also be the checkpoint's origin.
     public static func verify(note noteText: String, verifier: NoteVerifier) throws(Failure) -> VerifiedCheckpoint {
+        try verify(note: noteText, verifiers: [verifier])
+    }
+
+    /// Parses a signed checkpoint and checks it against several trusted keys
+    /// of one log (key rotation: its current and earlier keys), as
+    /// c2sp.org/signed-note says: lines by keys not given are ignored; every
+    /// line by a given key (name and key ID) must verify, else the whole note
+    /// is refused; at least one given key must have signed. Each key that
+    /// verified must be named after the checkpoint's origin.
+    public static func verify(note noteText: String, verifiers: [NoteVerifier]) throws(Failure) -> VerifiedCheckpoint {
+        precondition(!verifiers.isEmpty, "a checkpoint is verified against at least one key")
         let note: SignedNote
         do { note = try SignedNote(parsing: noteText) } catch { throw Failure("checkpoint note: \(error)") }
         let checkpoint: Checkpoint
         do { checkpoint = try Checkpoint(parsing: note.text) } catch { throw Failure("checkpoint: \(error)") }
-        guard verifier.hasValidSignature(on: note) else {
-            throw Failure("checkpoint of size \(checkpoint.size) carries no valid signature by \(verifier.name)+\(Ed25519NoteKey.hex(verifier.keyID))")
+        var verified: [NoteVerifier] = []
+        var failed: [NoteVerifier] = []
+        for verifier in verifiers {
+            if verifier.hasValidSignature(on: note) {
+                verified.append(verifier)
+            } else if note.signatures.contains(where: { $0.keyID == verifier.keyID && $0.name.utf8.elementsEqual(verifier.name.utf8) }) {
+                failed.append(verifier)
+            }
         }
-        guard checkpoint.origin.utf8.elementsEqual(verifier.name.utf8) else {
-            throw Failure("checkpoint origin \"\(checkpoint.origin)\" is not the key's name \"\(verifier.name)\"")
+        guard !verified.isEmpty else {
+            let names = verifiers.map(\.keyName)
+            throw Failure(
+                "checkpoint of size \(checkpoint.size) carries no valid signature by "
+                    + (names.count == 1 ? names[0] : "any of the given keys (\(names.joined(separator: ", ")))"))
         }
-        return VerifiedCheckpoint(checkpoint: checkpoint, noteText: noteText)
+        if let bad = failed.first {
+            throw Failure("checkpoint of size \(checkpoint.size) carries an invalid signature by \(bad.keyName): the note was altered or forged")
+        }
+        if let stranger = verified.first(where: { !checkpoint.origin.utf8.elementsEqual($0.name.utf8) }) {
+            throw Failure("checkpoint origin \"\(checkpoint.origin)\" is not the key's name \"\(stranger.name)\"")
+        }
+        return VerifiedCheckpoint(checkpoint: checkpoint, noteText: noteText, signedBy: verified.map(\.keyName))
     }
 }

@@ -146,6 +146,12 @@ public struct NoteVerifier: Sendable {
         return "\(name)+\(Ed25519NoteKey.hex(keyID))+\(Data(raw).base64EncodedString())"
     }
 
+    /// `name+hexkeyid`, as a signature line names its key (name and key ID identify a key).
+    public var keyName: String { "\(name)+\(Ed25519NoteKey.hex(keyID))" }
+
+    /// The key ID as 8 lower-case hex digits.
+    public var keyIDHex: String { Ed25519NoteKey.hex(keyID) }
+
     /// True when `note` carries a valid signature by this key and no invalid
     /// one claiming to be by it (as Go's note.Open). Names compare as bytes.
     public func hasValidSignature(on note: SignedNote) -> Bool {

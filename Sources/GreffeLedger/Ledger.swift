@@ -28,8 +28,9 @@ import Synchronization
 ///    is served, after a restart and on followers too, is then the latest
 ///    stored cosigned note that carries the quorum.
 /// On open, the latest stored checkpoint's root must equal the root recomputed
-/// from the store, and its signature must verify with the configured key;
-/// otherwise the ledger refuses to start rather than sign anything.
+/// from the store, and its signature must verify with one of the ledger's keys
+/// (signing or retired: see `LogKeys`); otherwise the ledger refuses to start
+/// rather than sign anything. Every checkpoint is signed by every signing key.
 ///
 /// On a shared store (PostgreSQL, several nodes) a node sequences and signs
 /// only while it holds the store's sequencer lease. Until then it is a
@@ -44,8 +45,10 @@ import Synchronization
 public final class Ledger: Sendable {
     public let store: any LedgerStore
     public let origin: String
+    /// The newest signing key's verifier (bundles name it).
     public let verifier: NoteVerifier
-    private let signer: NoteSigner
+    /// Every key of the log: the signing ones and the retired ones.
+    public let keys: LogKeys
     private let checkpointInterval: Duration
     private let maxBatchEvents: Int
     private let logger: Logger
@@ -166,6 +169,18 @@ public final class Ledger: Sendable {
         metricsFactory: (any MetricsFactory)? = nil, checkpointStored: (@Sendable (StoredCheckpoint) async -> Void)? = nil,
         cosigner: (any CheckpointCosigner)? = nil
     ) async throws -> Ledger {
+        try await open(
+            store: store, keys: LogKeys(signer: signer), checkpointInterval: checkpointInterval, maxBatchEvents: maxBatchEvents, node: node,
+            logger: logger, metricsFactory: metricsFactory, checkpointStored: checkpointStored, cosigner: cosigner)
+    }
+
+    /// `open` with several keys (key rotation): all signing keys sign each checkpoint.
+    public static func open(
+        store: any LedgerStore, keys: LogKeys, checkpointInterval: Duration = .seconds(1),
+        maxBatchEvents: Int = 10_000, node: String? = nil, logger: Logger = Logger(label: "greffe.ledger"),
+        metricsFactory: (any MetricsFactory)? = nil, checkpointStored: (@Sendable (StoredCheckpoint) async -> Void)? = nil,
+        cosigner: (any CheckpointCosigner)? = nil
+    ) async throws -> Ledger {
         var cluster: Cluster?
         if let node {
             guard let shared = store as? any SharedLedgerStore else {
@@ -175,10 +190,10 @@ public final class Ledger: Sendable {
         }
         let leads = try await cluster?.store.acquireSequencerLease(node: cluster!.node) ?? true
         if leads {
-            let (state, latest) = try await loadSequencerState(store: store, signer: signer)
-            let served = try await servable(latest, store: store, verifier: signer.verifier, cosigner: cosigner, logger: logger)
+            let (state, latest) = try await loadSequencerState(store: store, keys: keys)
+            let served = try await servable(latest, store: store, keys: keys, cosigner: cosigner, logger: logger)
             let ledger = Ledger(
-                store: store, signer: signer, checkpointInterval: checkpointInterval, maxBatchEvents: maxBatchEvents, logger: logger,
+                store: store, keys: keys, checkpointInterval: checkpointInterval, maxBatchEvents: maxBatchEvents, logger: logger,
                 metricsFactory: metricsFactory ?? MetricsSystem.factory, checkpointStored: checkpointStored, cluster: cluster, state: state,
                 checkpoint: served ?? StoredCheckpoint(size: 0, root: MerkleHash.emptyRoot, note: "", signedAtMilliseconds: 0), cosigner: cosigner)
             if let cluster { ledger.becameSequencer(cluster) }
@@ -193,16 +208,10 @@ public final class Ledger: Sendable {
         }
         // A follower: what the sequencer has committed and signed, checked against our key.
         var latest = try await store.latestCheckpoint()
-        if let latest {
-            do {
-                _ = try CheckpointVerifier.verify(note: latest.note, verifier: signer.verifier)
-            } catch {
-                throw LedgerError(.unavailable, "the signing key does not verify the stored checkpoints (\(error)): refusing to start")
-            }
-        }
-        latest = try await servable(latest, store: store, verifier: signer.verifier, cosigner: cosigner, logger: logger)
+        if let latest { try checkKeys(keys, verify: latest) }
+        latest = try await servable(latest, store: store, keys: keys, cosigner: cosigner, logger: logger)
         let ledger = Ledger(
-            store: store, signer: signer, checkpointInterval: checkpointInterval, maxBatchEvents: maxBatchEvents, logger: logger,
+            store: store, keys: keys, checkpointInterval: checkpointInterval, maxBatchEvents: maxBatchEvents, logger: logger,
             metricsFactory: metricsFactory ?? MetricsSystem.factory, checkpointStored: checkpointStored, cluster: cluster,
             state: SequencerState(frontier: MerkleFrontier(), lastLeafHash: .zero, lastSequencedAt: 0),
             checkpoint: latest ?? StoredCheckpoint(size: 0, root: MerkleHash.emptyRoot, note: "", signedAtMilliseconds: 0), cosigner: cosigner)
@@ -212,8 +221,8 @@ public final class Ledger: Sendable {
     }
 
     /// The sequencer's state from the store, after checking that its latest
-    /// checkpoint matches the stored tree and verifies with `signer`'s key.
-    private static func loadSequencerState(store: any LedgerStore, signer: NoteSigner) async throws -> (SequencerState, StoredCheckpoint?) {
+    /// checkpoint matches the stored tree and verifies with one of `keys`.
+    private static func loadSequencerState(store: any LedgerStore, keys: LogKeys) async throws -> (SequencerState, StoredCheckpoint?) {
         let size = try await store.treeSize()
         let frontier = try await store.withNodes { try MerkleFrontier(size: size, reader: $0) }
         var lastLeafHash = Hash.zero
@@ -232,13 +241,25 @@ public final class Ledger: Sendable {
             guard root == latest.root else {
                 throw LedgerError(.unavailable, "stored checkpoint of size \(latest.size) does not match the stored tree: refusing to start")
             }
-            do {
-                _ = try CheckpointVerifier.verify(note: latest.note, verifier: signer.verifier)
-            } catch {
-                throw LedgerError(.unavailable, "the signing key does not verify the stored checkpoints (\(error)): refusing to start")
-            }
+            try checkKeys(keys, verify: latest)
         }
         return (SequencerState(frontier: frontier, lastLeafHash: lastLeafHash, lastSequencedAt: lastSequencedAt), latest)
+    }
+
+    /// The latest stored checkpoint must verify with one of the ledger's keys (any, retired included:
+    /// a rotation takes effect at the next start, when the latest checkpoint predates the new key).
+    private static func checkKeys(_ keys: LogKeys, verify latest: StoredCheckpoint) throws {
+        do {
+            _ = try CheckpointVerifier.verify(note: latest.note, verifiers: keys.verifiers)
+        } catch {
+            if keys.verifiers.count == 1 {
+                throw LedgerError(.unavailable, "the signing key does not verify the stored checkpoints (\(error)): refusing to start")
+            }
+            throw LedgerError(
+                .unavailable,
+                "none of the ledger's keys (\(keys.verifiers.map(\.keyName).joined(separator: ", "))) verifies the stored checkpoints "
+                    + "(\(error)): refusing to start; every node needs the same key files (keys.json and signing*.key)")
+        }
     }
 
     /// What may be served given the latest stored signed checkpoint: that
@@ -247,16 +268,16 @@ public final class Ledger: Sendable {
     /// the quorum of the configured witnesses (which may have changed since
     /// it was stored: then nothing is served until a new one is cosigned).
     private static func servable(
-        _ latest: StoredCheckpoint?, store: any LedgerStore, verifier: NoteVerifier, cosigner: (any CheckpointCosigner)?, logger: Logger
+        _ latest: StoredCheckpoint?, store: any LedgerStore, keys: LogKeys, cosigner: (any CheckpointCosigner)?, logger: Logger
     ) async throws -> StoredCheckpoint? {
         guard let cosigner else { return latest }
         guard let attestation = try await store.latestAttestation(kind: .cosignedNote) else { return nil }
         let note = String(decoding: attestation.data, as: UTF8.self)
         let verified: VerifiedCheckpoint
         do {
-            verified = try CheckpointVerifier.verify(note: note, verifier: verifier)
+            verified = try CheckpointVerifier.verify(note: note, verifiers: keys.verifiers)
         } catch {
-            throw LedgerError(.unavailable, "the signing key does not verify the stored cosigned checkpoint (\(error)): refusing to start")
+            throw LedgerError(.unavailable, "none of the ledger's keys verifies the stored cosigned checkpoint (\(error)): refusing to start")
         }
         guard let signed = try await store.checkpoint(size: attestation.size), signed.root == verified.checkpoint.root,
             verified.checkpoint.size == attestation.size
@@ -274,7 +295,7 @@ public final class Ledger: Sendable {
     }
 
     private init(
-        store: any LedgerStore, signer: NoteSigner, checkpointInterval: Duration, maxBatchEvents: Int, logger: Logger,
+        store: any LedgerStore, keys: LogKeys, checkpointInterval: Duration, maxBatchEvents: Int, logger: Logger,
         metricsFactory factory: any MetricsFactory, checkpointStored: (@Sendable (StoredCheckpoint) async -> Void)?,
         cluster: Cluster?, state: SequencerState, checkpoint: StoredCheckpoint, cosigner: (any CheckpointCosigner)?
     ) {
@@ -297,9 +318,9 @@ public final class Ledger: Sendable {
         leaseChanges = Counter(label: "greffe_sequencer_lease_changes_total", factory: factory)
         self.store = store
         self.cluster = cluster
-        self.origin = signer.name
-        self.signer = signer
-        self.verifier = signer.verifier
+        self.origin = keys.origin
+        self.keys = keys
+        self.verifier = keys.primary
         self.checkpointInterval = checkpointInterval
         self.maxBatchEvents = maxBatchEvents
         self.logger = logger
@@ -627,7 +648,7 @@ public final class Ledger: Sendable {
         let state: SequencerState
         let latest: StoredCheckpoint?
         do {
-            (state, latest) = try await Self.loadSequencerState(store: store, signer: signer)
+            (state, latest) = try await Self.loadSequencerState(store: store, keys: keys)
         } catch {
             // The lease is ours but the store does not check out: sign nothing.
             published.withLock { $0.fatal = "took the sequencer lease but the shared store does not check out: \(error)" }
@@ -640,7 +661,7 @@ public final class Ledger: Sendable {
             published.root = state.frontier.root
         }
         if cosigner != nil {
-            if let served = try await Self.servable(latest, store: store, verifier: verifier, cosigner: cosigner, logger: logger) { publish(served) }
+            if let served = try await Self.servable(latest, store: store, keys: keys, cosigner: cosigner, logger: logger) { publish(served) }
             if let latest, latest.size > self.latestCheckpoint.size { uncosigned.withLock { $0 = latest } }
         } else if let latest {
             publish(latest)
@@ -707,13 +728,13 @@ public final class Ledger: Sendable {
         if cosigner != nil {
             // With witnesses, what the sequencer published: the latest cosigned note, checked as at start.
             if let attestation = try await store.latestAttestation(kind: .cosignedNote), attestation.size > published.withLock({ $0.checkpoint.size }),
-                let served = try await Self.servable(nil, store: store, verifier: verifier, cosigner: cosigner, logger: logger)
+                let served = try await Self.servable(nil, store: store, keys: keys, cosigner: cosigner, logger: logger)
             {
                 publish(served)
             }
         } else if let latest = try await store.latestCheckpoint(), latest.size > published.withLock({ $0.checkpoint.size }) {
             // Served only if our key verifies it: a follower relays, it does not vouch blindly.
-            _ = try CheckpointVerifier.verify(note: latest.note, verifier: verifier)
+            _ = try CheckpointVerifier.verify(note: latest.note, verifiers: keys.verifiers)
             publish(latest)
         }
     }
@@ -768,7 +789,7 @@ public final class Ledger: Sendable {
             return
         }
         let checkpoint = Checkpoint(origin: origin, size: size, root: root)
-        let note = try signer.sign(text: checkpoint.text).formatted
+        let note = try keys.sign(text: checkpoint.text).formatted
         let stored = StoredCheckpoint(size: size, root: root, note: note, signedAtMilliseconds: UInt64(Date().timeIntervalSince1970 * 1000))
         do {
             let start = ContinuousClock.now

@@ -33,7 +33,8 @@ public import Metrics
 public actor TileExporter {
     public nonisolated let directory: URL
     private let store: any LedgerStore
-    private let verifier: NoteVerifier
+    /// The log's keys (all of them: after a rotation the directory may hold a checkpoint only an older key signed).
+    private let verifiers: [NoteVerifier]
     private let logger: Logger
     /// The size of the last checkpoint written to the directory by this
     /// process or verified there at start; nil while the directory holds none.
@@ -49,9 +50,17 @@ public actor TileExporter {
         directory: String, store: any LedgerStore, verifier: NoteVerifier, logger: Logger,
         metricsFactory: (any MetricsFactory)? = nil
     ) {
+        self.init(directory: directory, store: store, verifiers: [verifier], logger: logger, metricsFactory: metricsFactory)
+    }
+
+    public init(
+        directory: String, store: any LedgerStore, verifiers: [NoteVerifier], logger: Logger,
+        metricsFactory: (any MetricsFactory)? = nil
+    ) {
+        precondition(!verifiers.isEmpty, "a tile export checks checkpoints against at least one key")
         self.directory = URL(fileURLWithPath: directory, isDirectory: true)
         self.store = store
-        self.verifier = verifier
+        self.verifiers = verifiers
         self.logger = logger
         let factory = metricsFactory ?? MetricsSystem.factory
         failures = Counter(label: "greffe_tile_export_failures_total", factory: factory)
@@ -173,7 +182,7 @@ public actor TileExporter {
         let text = String(decoding: data, as: UTF8.self)
         let verified: VerifiedCheckpoint
         do {
-            verified = try CheckpointVerifier.verify(note: text, verifier: verifier)
+            verified = try CheckpointVerifier.verify(note: text, verifiers: verifiers)
         } catch {
             throw Failure("\(path) does not verify under this log's key (\(error)): is --tiles-dir another log's directory?")
         }

@@ -36,10 +36,11 @@ extension LedgerAPI {
         if let last = indices.last {
             earlier = try await earlierCheckpoints(before: checkpoint, covering: last + 1)
         }
+        let timestamps = try await mapLedgerErrors { try await bundleTimestamps(indices: indices, checkpoint: checkpoint) }
         let header = EvidenceBundle(
             verifierKey: ledger.verifier.verifierKey, checkpoint: checkpoint.note,
             createdAt: LedgerAPI.rfc3339(milliseconds: UInt64(Date().timeIntervalSince1970 * 1000)), query: queryJSON, events: [],
-            earlierCheckpoints: earlier)
+            earlierCheckpoints: earlier, timestamps: timestamps)
         // Everything but the events, written first; the events stream after it.
         var headObject = header.json.objectValue!
         headObject["events"] = nil

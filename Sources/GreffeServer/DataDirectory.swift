@@ -4,7 +4,8 @@ public import GreffeStore
 
 /// The files of a ledger's data directory:
 /// `greffe.sqlite` (the store), `signing.key` (mode 0600, Go's note key
-/// format) and `verifier.vkey` (public). A running `serve` holds an exclusive
+/// format), `verifier.vkey` (public), and the key list (`keys.json`,
+/// `verifier-keys`; see DataDirectoryKeys.swift for key rotation). A running `serve` holds an exclusive
 /// lock on the directory itself (one sequencer at a time).
 public struct DataDirectory: Sendable {
     public let url: URL
@@ -26,7 +27,7 @@ public struct DataDirectory: Sendable {
     public func initialize(origin: String, createSQLite: Bool = true) throws -> NoteVerifier {
         let files = FileManager.default
         try files.createDirectory(at: url, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-        guard !files.fileExists(atPath: signingKeyPath), !files.fileExists(atPath: databasePath) else {
+        guard !files.fileExists(atPath: signingKeyPath), !files.fileExists(atPath: databasePath), !files.fileExists(atPath: keyListPath) else {
             throw Failure("\(url.path) already holds a ledger; refusing to overwrite it")
         }
         let signer: NoteSigner
@@ -39,15 +40,22 @@ public struct DataDirectory: Sendable {
         let synced = fsync(fd)
         close(fd)
         guard written == keyLine.count, synced == 0 else { throw Failure("cannot write \(signingKeyPath)") }
-        try (signer.verifier.verifierKey + "\n").write(toFile: verifierKeyPath, atomically: true, encoding: .utf8)
+        // The key list from the start, so that the first key's validity is on record when it is rotated.
+        try publish(LogKeyList.single(signer.verifier, createdAtMilliseconds: UInt64(Date().timeIntervalSince1970 * 1000)))
         if createSQLite {
             _ = try SQLiteStore(path: databasePath, readerCount: 1)
         }
         return signer.verifier
     }
 
-    /// Loads the signing key, refusing one that others can read.
+    /// Loads the first signing key (`signing.key`), refusing one that others
+    /// can read. A rotated ledger has several: see `loadLogKeys`.
     public func loadSigner() throws -> NoteSigner {
+        try loadSigner(at: signingKeyPath)
+    }
+
+    /// Loads a signing key file, refusing one that others can read.
+    func loadSigner(at signingKeyPath: String) throws -> NoteSigner {
         var info = stat()
         guard stat(signingKeyPath, &info) == 0 else {
             throw Failure("signing key \(signingKeyPath) is missing (\(String(cString: strerror(errno)))); run greffe init first")

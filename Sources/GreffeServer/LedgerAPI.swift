@@ -24,6 +24,9 @@ public struct LedgerAPI: Sendable {
     /// Appends per minute for the status page (`Web/WebAPI.swift`).
     public var activity = ActivityCounter()
 
+    /// The data directory's key list, published at `GET /v1/keys` (`KeysAPI.swift`).
+    public var keyList: LogKeyList?
+
     public init(ledger: Ledger, metricsText: (@Sendable () -> [UInt8])? = nil) {
         self.ledger = ledger
         self.tokens = TokenAuthority(store: ledger.store)
@@ -47,7 +50,9 @@ public struct LedgerAPI: Sendable {
         router.get("/metrics") { _, _ in try metrics() }
         addInvestigatorRoutes(to: router)
         router.post("/v1/bundles") { request, _ in try await makeBundle(request) }
+        addTimestampRoutes(to: router)
         addWebRoutes(to: router)
+        addKeyRoutes(to: router)
     }
 
     // MARK: - Read API

@@ -4,9 +4,13 @@ public import GreffeCore
 /// for machines, HTML to print.
 public enum BundleReportRendering {
     public static func text(_ report: BundleReport, file: String) -> String {
-        var lines: [String] = ["Verification of \(file)", "Checked against the verifier key \(report.keyName)", ""]
+        var lines: [String] = [
+            "Verification of \(file)", report.keysGiven == 1 ? "Checked against the verifier key \(report.keyName)" : "Checked against the verifier keys \(report.keyName)", "",
+        ]
         if let origin = report.origin, let size = report.checkpointSize, let root = report.checkpointRoot {
             lines.append("The ledger \(origin) signed its state of \(BundleVerifier.grouped(size)) entries (root \(root)); the signature holds.")
+            // One key given: the line above names it (and the browser verifier's report is the same, line for line).
+            if report.keysGiven > 1 { lines.append("The checkpoint is signed by the key(s) \(report.signedBy.joined(separator: ", ")).") }
         }
         if let check = report.cosignatures { lines.append(witnessSentence(check)) }
         for event in report.events {
@@ -21,10 +25,19 @@ public enum BundleReportRendering {
         if report.earlierCheckpointsChecked > 0 {
             lines.append("Earlier signed states shown to be prefixes of this one: \(report.earlierCheckpointsChecked).")
         }
+        if !report.timestamps.isEmpty { lines.append("") }
+        for timestamp in report.timestamps { lines.append(timestamp.sentence) }
+        if let gap = report.timestampGap {
+            lines.append("")
+            lines.append("NO TRUSTED TIME: \(gap).")
+        }
         for note in report.notes { lines.append("Note: \(note)") }
         lines.append("")
         if report.verified {
             lines.append("RESULT: VERIFIED — every signature, commitment, inclusion proof and link in this bundle holds.")
+            if report.timestamps.contains(where: { $0.status == .notChecked }) {
+                lines.append("The bundle's RFC 3161 timestamp token(s) were NOT checked: give --tsa-cert to check the time they claim.")
+            }
         } else {
             lines.append("RESULT: NOT VERIFIED — \(report.failures.count) problem(s):")
             for failure in report.failures { lines.append("  - \(failure.location) [\(failure.code.rawValue)]: \(failure.message)") }
@@ -36,6 +49,7 @@ public enum BundleReportRendering {
         var object: JSONObject = [
             "verified": .bool(report.verified),
             "verifier_key": .string(report.keyName),
+            "signed_by": .array(report.signedBy.map { .string($0) }),
             "events": .array(
                 report.events.map {
                     ["index": .number(Double($0.index)), "event_id": .string($0.eventID), "verified": .bool($0.verified), "summary": .string($0.sentence),
@@ -46,6 +60,20 @@ public enum BundleReportRendering {
             "earlier_checkpoints_checked": .number(Double(report.earlierCheckpointsChecked)),
             "notes": .array(report.notes.map { .string($0) }),
         ]
+        if !report.timestamps.isEmpty {
+            object["timestamps"] = .array(
+                report.timestamps.map { stamp in
+                    var item: JSONObject = [
+                        "tree_size": .number(Double(stamp.treeSize)), "status": .string(stamp.status.rawValue), "covers_events": .bool(stamp.coversEvents),
+                        "summary": .string(stamp.sentence),
+                    ]
+                    if let genTime = stamp.genTime { item["gen_time"] = .string(genTime) }
+                    if let attestedBy = stamp.attestedBy { item["attested_by"] = .string(attestedBy) }
+                    if let policy = stamp.policy { item["policy"] = .string(policy) }
+                    return .object(item)
+                })
+        }
+        if let gap = report.timestampGap { object["timestamp_gap"] = .string(gap) }
         if let origin = report.origin { object["origin"] = .string(origin) }
         if let size = report.checkpointSize { object["checkpoint_size"] = .number(Double(size)) }
         if let root = report.checkpointRoot { object["checkpoint_root"] = .string(root.base64) }
@@ -93,6 +121,10 @@ public enum BundleReportRendering {
             body += "<li class=\"\(event.verified ? "ok" : "bad")\">\(escape(event.sentence)): <strong>\(event.verified ? "VERIFIED" : "NOT VERIFIED")</strong></li>"
         }
         body += "</ol>"
+        for timestamp in report.timestamps {
+            body += "<p class=\"\(timestamp.status == .verified ? "ok" : "bad")\">\(escape(timestamp.sentence))</p>"
+        }
+        if let gap = report.timestampGap { body += "<p class=\"bad\">No trusted time: \(escape(gap)).</p>" }
         if report.verified {
             body += "<p class=\"ok\"><strong>RESULT: VERIFIED</strong> — every signature, commitment, inclusion proof and link holds.</p>"
         } else {

@@ -1,5 +1,6 @@
 import Foundation
 public import GreffeCore
+public import GreffeTimestamp
 
 /// What `greffe verify` found, part by part.
 public struct BundleReport: Sendable {
@@ -7,6 +8,8 @@ public struct BundleReport: Sendable {
         public enum Code: String, Sendable {
             case checkpoint, signature, entryFormat, entryIndex, leafHash, commitment, eventMismatch, inclusionProof
             case prevLink, time, earlierCheckpoint, consistencyProof, duplicateEvent
+            /// An RFC 3161 timestamp: its checkpoint, its consistency proof or its token (`TimestampCheck.swift`).
+            case timestamp
             /// Fewer valid cosignatures by the given witnesses than the quorum asked for.
             case witnessQuorum
             /// A line by a given witness that does not verify (the note or the line was changed).
@@ -33,11 +36,19 @@ public struct BundleReport: Sendable {
     public var checkpointSize: UInt64?
     public var checkpointRoot: Hash?
     public var keyName: String
+    /// How many verifier keys were given (key rotation: several keys of one log).
+    public var keysGiven = 1
+    /// The given keys (`name+hexkeyid`) whose signature on the bundle's checkpoint verified.
+    public var signedBy: [String] = []
     public var events: [EventLine] = []
     public var prevLinksChecked = 0
     public var earlierCheckpointsChecked = 0
     public var failures: [Failure] = []
     public var notes: [String] = []
+    /// The bundle's RFC 3161 timestamps, checked or not (`TimestampCheck.swift`).
+    public var timestamps: [TimeAttestation] = []
+    /// Set when the bundle's events have no timestamp token covering them: why, in words.
+    public var timestampGap: String?
     /// With `--witness`: which of the given witnesses cosigned the checkpoint, and when.
     public var cosignatures: CosignatureCheck?
 
@@ -51,21 +62,38 @@ public enum BundleVerifier {
     /// them (clock skew); beyond this the bundle is inconsistent.
     public static let clockSkewMilliseconds: UInt64 = 5 * 60 * 1000
 
+    public static func verify(
+        _ bundle: EvidenceBundle, verifier: NoteVerifier, timestampTrust: TimestampTrust? = nil, witnesses: WitnessQuorum? = nil
+    ) -> BundleReport {
+        verify(bundle, verifiers: [verifier], timestampTrust: timestampTrust, witnesses: witnesses)
+    }
+
+    /// With several keys of the log (a rotation): the checkpoint (and each
+    /// earlier one) must carry a valid signature by at least one of them.
+    /// With `timestampTrust` (`--tsa-cert`), the bundle's RFC 3161 tokens are
+    /// checked too; without, they are reported as not checked.
     /// With `witnesses`, the checkpoint must also carry valid cosignatures by
     /// at least their quorum, and no invalid one by any of them.
-    public static func verify(_ bundle: EvidenceBundle, verifier: NoteVerifier, witnesses: WitnessQuorum? = nil) -> BundleReport {
-        var report = BundleReport(keyName: verifier.verifierKey)
+    public static func verify(
+        _ bundle: EvidenceBundle, verifiers: [NoteVerifier], timestampTrust: TimestampTrust? = nil, witnesses: WitnessQuorum? = nil
+    ) -> BundleReport {
+        precondition(!verifiers.isEmpty, "a bundle is verified against at least one key")
+        var report = BundleReport(keyName: verifiers.map(\.verifierKey).joined(separator: ", "))
+        report.keysGiven = verifiers.count
         func fail(_ code: BundleReport.Failure.Code, _ location: String, _ message: String) {
             report.failures.append(BundleReport.Failure(code: code, location: location, message: message))
         }
-        if bundle.verifierKey != verifier.verifierKey {
-            report.notes.append("the bundle names the key \(bundle.verifierKey); it was checked against the key you gave, \(verifier.verifierKey)")
+        if !verifiers.contains(where: { $0.verifierKey == bundle.verifierKey }) {
+            report.notes.append(
+                "the bundle names the key \(bundle.verifierKey); it was checked against the key\(verifiers.count == 1 ? "" : "s") you gave, \(report.keyName)")
         }
 
-        // 1. The signed checkpoint: the only thing trusted is the given key.
+        // 1. The signed checkpoint: the only thing trusted is the given keys.
         let checkpoint: Checkpoint
         do {
-            checkpoint = try CheckpointVerifier.verify(note: bundle.checkpoint, verifier: verifier).checkpoint
+            let verified = try CheckpointVerifier.verify(note: bundle.checkpoint, verifiers: verifiers)
+            checkpoint = verified.checkpoint
+            report.signedBy = verified.signedBy
         } catch {
             fail(.signature, "checkpoint", "\(error)")
             // Without a trusted root no event can be checked.
@@ -75,7 +103,7 @@ public enum BundleVerifier {
         report.checkpointSize = checkpoint.size
         report.checkpointRoot = checkpoint.root
         if let witnesses {
-            checkCosignatures(of: bundle.checkpoint, location: "checkpoint", required: true, witnesses: witnesses, verifier: verifier, into: &report)
+            checkCosignatures(of: bundle.checkpoint, location: "checkpoint", required: true, witnesses: witnesses, verifiers: verifiers, into: &report)
         }
 
         // 2. Each event: entry layout, commitment, proof.
@@ -171,12 +199,12 @@ public enum BundleVerifier {
         for (position, earlier) in bundle.earlierCheckpoints.enumerated() {
             let location = "earlier checkpoint \(position)"
             do {
-                let old = try CheckpointVerifier.verify(note: earlier.note, verifier: verifier).checkpoint
+                let old = try CheckpointVerifier.verify(note: earlier.note, verifiers: verifiers).checkpoint
                 try ProofVerifier.verifyConsistency(
                     first: old.size, second: checkpoint.size, firstRoot: old.root, secondRoot: checkpoint.root, proof: earlier.consistencyProof)
                 report.earlierCheckpointsChecked += 1
                 if let witnesses {
-                    checkCosignatures(of: earlier.note, location: location, required: false, witnesses: witnesses, verifier: verifier, into: &report)
+                    checkCosignatures(of: earlier.note, location: location, required: false, witnesses: witnesses, verifiers: verifiers, into: &report)
                 }
             } catch let error as ProofError {
                 fail(.consistencyProof, location, "the consistency proof to the bundle's checkpoint does not hold: \(error)")
@@ -184,6 +212,9 @@ public enum BundleVerifier {
                 fail(.earlierCheckpoint, location, "\(error)")
             }
         }
+
+        // 5. RFC 3161 timestamps: when this state of the log existed at the latest.
+        checkTimestamps(bundle, checkpoint: checkpoint, verifiers: verifiers, trust: timestampTrust, report: &report)
         return report
     }
 
@@ -192,7 +223,7 @@ public enum BundleVerifier {
     /// ones cosignatures are a bonus (stated in the notes), but a line by a
     /// given witness that does not verify is always a failure.
     static func checkCosignatures(
-        of noteText: String, location: String, required: Bool, witnesses: WitnessQuorum, verifier: NoteVerifier, into report: inout BundleReport
+        of noteText: String, location: String, required: Bool, witnesses: WitnessQuorum, verifiers: [NoteVerifier], into report: inout BundleReport
     ) {
         guard let note = try? SignedNote(parsing: noteText) else { return }  // already failed as a checkpoint
         let check = witnesses.check(note)
@@ -201,7 +232,7 @@ public enum BundleVerifier {
                 .init(code: .cosignature, location: location, message: "the cosignature of witness \(invalid.witness) does not hold: \(invalid.reason)"))
         }
         let ignored = note.signatures.filter { line in
-            !(line.keyID == verifier.keyID && line.name == verifier.name) && !witnesses.witnesses.contains { $0.claims(line) }
+            !verifiers.contains { line.keyID == $0.keyID && line.name == $0.name } && !witnesses.witnesses.contains { $0.claims(line) }
         }
         if !ignored.isEmpty {
             let names = ignored.map { "\($0.name)+\(String(format: "%08x", $0.keyID))" }.joined(separator: ", ")

@@ -47,15 +47,49 @@ public struct EvidenceBundle: Sendable, Equatable {
         }
     }
 
+    /// An RFC 3161 token over an earlier (or the same) signed checkpoint, with
+    /// the consistency proof from that checkpoint to the bundle's: the token
+    /// dates that state of the log, and the proof shows the bundle's state
+    /// grew from it. The token's message imprint is SHA-256 of the checkpoint's
+    /// signed body (`Timestamp.imprint(ofCheckpointNote:)`).
+    public struct CheckpointTimestamp: Sendable, Equatable {
+        public var treeSize: UInt64
+        public var checkpoint: String
+        /// DER TimeStampToken (RFC 3161 §2.4.2).
+        public var token: [UInt8]
+        public var consistencyProof: [Hash]
+
+        public init(treeSize: UInt64, checkpoint: String, token: [UInt8], consistencyProof: [Hash]) {
+            self.treeSize = treeSize
+            self.checkpoint = checkpoint
+            self.token = token
+            self.consistencyProof = consistencyProof
+        }
+
+        /// A bundle carries at most the covering token and the bundle checkpoint's own.
+        public static let maxPerBundle = 16
+        public static let maxTokenBytes = 64 * 1024
+
+        public var json: JSONValue {
+            [
+                "tree_size": .number(Double(treeSize)), "checkpoint": .string(checkpoint), "token": .string(Data(token).base64EncodedString()),
+                "consistency_proof": .array(consistencyProof.map { .string($0.base64) }),
+            ]
+        }
+    }
+
     public var verifierKey: String
     public var checkpoint: String
     public var createdAt: String
     public var query: JSONValue
     public var events: [Event]
     public var earlierCheckpoints: [EarlierCheckpoint]
+    /// Optional (absent from bundles made without a TSA): oldest first.
+    public var timestamps: [CheckpointTimestamp]
 
     public init(
-        verifierKey: String, checkpoint: String, createdAt: String, query: JSONValue, events: [Event], earlierCheckpoints: [EarlierCheckpoint]
+        verifierKey: String, checkpoint: String, createdAt: String, query: JSONValue, events: [Event], earlierCheckpoints: [EarlierCheckpoint],
+        timestamps: [CheckpointTimestamp] = []
     ) {
         self.verifierKey = verifierKey
         self.checkpoint = checkpoint
@@ -63,12 +97,13 @@ public struct EvidenceBundle: Sendable, Equatable {
         self.query = query
         self.events = events
         self.earlierCheckpoints = earlierCheckpoints
+        self.timestamps = timestamps
     }
 
     // MARK: - JSON
 
     public var json: JSONValue {
-        [
+        var object: JSONObject = [
             "format": .string(EvidenceBundle.format),
             "verifier_key": .string(verifierKey),
             "checkpoint": .string(checkpoint),
@@ -78,6 +113,9 @@ public struct EvidenceBundle: Sendable, Equatable {
             "earlier_checkpoints": .array(
                 earlierCheckpoints.map { ["checkpoint": .string($0.note), "consistency_proof": .array($0.consistencyProof.map { .string($0.base64) })] }),
         ]
+        // Absent rather than empty: a bundle made without a TSA is byte for byte what it was before timestamps existed.
+        if !timestamps.isEmpty { object["timestamps"] = .array(timestamps.map(\.json)) }
+        return .object(object)
     }
 
     /// Why a file is not a well-formed bundle (before any cryptographic check).
@@ -155,6 +193,39 @@ public struct EvidenceBundle: Sendable, Equatable {
                     consistencyProof: try hashes(entry["consistency_proof"], at: "\(path)/consistency_proof")))
         }
         earlierCheckpoints = earlier
+        timestamps = try EvidenceBundle.parseTimestamps(object["timestamps"], hashes: hashes, index: index)
+    }
+
+    /// `/timestamps`: strict, since its absence and its presence mean different things.
+    private static func parseTimestamps(
+        _ value: JSONValue?, hashes: (JSONValue?, String) throws(FormatError) -> [Hash], index: (JSONValue?, String) throws(FormatError) -> UInt64
+    ) throws(FormatError) -> [CheckpointTimestamp] {
+        guard let value else { return [] }
+        guard let items = value.arrayValue else { throw FormatError("/timestamps is not an array") }
+        guard items.count <= CheckpointTimestamp.maxPerBundle else {
+            throw FormatError("/timestamps holds \(items.count) tokens, more than \(CheckpointTimestamp.maxPerBundle)")
+        }
+        var timestamps: [CheckpointTimestamp] = []
+        for (position, item) in items.enumerated() {
+            let path = "/timestamps/\(position)"
+            guard let object = item.objectValue else { throw FormatError("\(path) is not an object") }
+            let known: Set = ["tree_size", "checkpoint", "token", "consistency_proof"]
+            if let unknown = object.keys.sorted().first(where: { !known.contains($0) }) {
+                throw FormatError("\(path) has the unknown field \"\(unknown.prefix(40))\"")
+            }
+            guard let note = object["checkpoint"]?.stringValue else { throw FormatError("\(path)/checkpoint is missing or not a string") }
+            guard let text = object["token"]?.stringValue, let token = Data(base64Encoded: text), !token.isEmpty else {
+                throw FormatError("\(path)/token is not base64")
+            }
+            guard token.count <= CheckpointTimestamp.maxTokenBytes else {
+                throw FormatError("\(path)/token is larger than \(CheckpointTimestamp.maxTokenBytes) bytes")
+            }
+            timestamps.append(
+                CheckpointTimestamp(
+                    treeSize: try index(object["tree_size"], "\(path)/tree_size"), checkpoint: note, token: Array(token),
+                    consistencyProof: try hashes(object["consistency_proof"], "\(path)/consistency_proof")))
+        }
+        return timestamps
     }
 }
 

@@ -61,7 +61,12 @@ public struct TLogProof: Sendable, Equatable {
 
     /// Checks signature, entry and inclusion; returns the entry.
     public func verify(verifier: NoteVerifier) throws -> (checkpoint: Checkpoint, entry: LedgerEntry) {
-        let checkpoint = try CheckpointVerifier.verify(note: checkpoint, verifier: verifier).checkpoint
+        try verify(verifiers: [verifier])
+    }
+
+    /// As `verify(verifier:)`, the checkpoint signed by at least one of `verifiers` (a log's keys across a rotation).
+    public func verify(verifiers: [NoteVerifier]) throws -> (checkpoint: Checkpoint, entry: LedgerEntry) {
+        let checkpoint = try CheckpointVerifier.verify(note: checkpoint, verifiers: verifiers).checkpoint
         guard let extra else { throw FormatError("this tlog-proof carries no entry in its extra data") }
         let entry = try LedgerEntry(decoding: extra)
         guard entry.index == index else { throw FormatError("the entry says index \(entry.index), the proof says \(index)") }

@@ -26,8 +26,10 @@ struct AuditCommand: AsyncParsableCommand {
     @Option(name: .long, help: "A directory holding checkpoint and tile/... (the C2SP tlog-tiles layout).")
     var tiles: String?
 
-    @Option(name: .long, help: "The ledger's verifier key: a file holding name+keyid+key, or the key itself.")
-    var vkey: String
+    @Option(
+        name: .long,
+        help: "The ledger's verifier key: a file holding name+keyid+key (or several, one per line, as DIR/verifier-keys), or the key itself. Repeatable: across a key rotation, each checkpoint must be signed by at least one.")
+    var vkey: [String] = []
 
     @Option(name: .long, help: "A signed checkpoint audited before: replay only the entries after it.")
     var fromCheckpoint: String?
@@ -43,16 +45,17 @@ struct AuditCommand: AsyncParsableCommand {
     func validate() throws {
         guard (url == nil) != (tiles == nil) else { throw ValidationError("give exactly one of --url and --tiles") }
         guard (1...1024).contains(readAhead) else { throw ValidationError("--read-ahead must be between 1 and 1024") }
+        guard !vkey.isEmpty else { throw ValidationError("give the ledger's verifier key: --vkey FILE (repeatable)") }
         _ = try witnessOptions.policy()
     }
 
     func run() async throws {
-        let verifier = try loadVerifier(vkey)
+        let verifiers = try loadVerifiers(vkey)
         let witnesses = try witnessOptions.policy()
         let log: any LogLocation = try url.map { try HTTPLog(url: $0, connections: min(readAhead, 32)) } ?? DirectoryLog(path: tiles!)
         defer { log.close() }
         let verdict = await AuditCommand.audit(
-            log: log, verifier: verifier, earlierNotePath: fromCheckpoint, readAhead: readAhead, quiet: quiet, witnesses: witnesses)
+            log: log, verifiers: verifiers, earlierNotePath: fromCheckpoint, readAhead: readAhead, quiet: quiet, witnesses: witnesses)
         print(verdict.line)
         if !verdict.ok { throw ExitCode(1) }
     }
@@ -64,12 +67,19 @@ struct AuditCommand: AsyncParsableCommand {
 
     /// The whole audit, shared with `greffe bench audit` (which runs it in a child process).
     static func audit(
-        log: any LogLocation, verifier: NoteVerifier, earlierNotePath: String?, readAhead: Int, quiet: Bool, witnesses: WitnessQuorum? = nil
+        log: any LogLocation, verifier: NoteVerifier, earlierNotePath: String?, readAhead: Int, quiet: Bool
+    ) async -> Verdict {
+        await audit(log: log, verifiers: [verifier], earlierNotePath: earlierNotePath, readAhead: readAhead, quiet: quiet)
+    }
+
+    /// With several keys of the log (a rotation): each checkpoint needs a valid signature by one of them.
+    static func audit(
+        log: any LogLocation, verifiers: [NoteVerifier], earlierNotePath: String?, readAhead: Int, quiet: Bool, witnesses: WitnessQuorum? = nil
     ) async -> Verdict {
         func failed(_ what: String) -> Verdict { Verdict(ok: false, line: "audit: FAILED — \(what)") }
         let checkpoint: VerifiedCheckpoint
         do {
-            checkpoint = try CheckpointVerifier.verify(note: try await log.checkpointNote(), verifier: verifier)
+            checkpoint = try CheckpointVerifier.verify(note: try await log.checkpointNote(), verifiers: verifiers)
         } catch {
             return failed("checkpoint from \(log.checkpointLocation): \(error)")
         }
@@ -88,7 +98,7 @@ struct AuditCommand: AsyncParsableCommand {
             let old: VerifiedCheckpoint
             do {
                 guard let data = FileManager.default.contents(atPath: earlierNotePath) else { return failed("cannot read \(earlierNotePath)") }
-                old = try CheckpointVerifier.verify(note: String(decoding: data, as: UTF8.self), verifier: verifier)
+                old = try CheckpointVerifier.verify(note: String(decoding: data, as: UTF8.self), verifiers: verifiers)
             } catch {
                 return failed("earlier checkpoint \(earlierNotePath): \(error)")
             }
@@ -111,17 +121,13 @@ struct AuditCommand: AsyncParsableCommand {
             let replayed = earlier.map { " (\(report.entriesReplayed) replayed after the audited checkpoint of size \($0.size))" } ?? ""
             return Verdict(
                 ok: true,
-                line: "audit: OK — \(size) entries\(replayed), root \(checkpoint.checkpoint.root), checkpoint signed by \(verifier.keyName)\(cosigned)")
+                line:
+                    "audit: OK — \(size) entries\(replayed), root \(checkpoint.checkpoint.root), checkpoint signed by \(checkpoint.signedBy.joined(separator: ", "))\(cosigned)")
         } catch {
             meter.clear()
             return failed(error.message)
         }
     }
-}
-
-extension NoteVerifier {
-    /// `name+hexkeyid`, as the signature lines of a note name a key.
-    var keyName: String { "\(name)+\(String(format: "%08x", keyID))" }
 }
 
 // MARK: - Where a log is read from

@@ -49,7 +49,16 @@ struct BackupCommand: ParsableCommand {
             throw CommandFailure("backup failed, nothing written to \(out): \(error)")
         }
         var signature = "not checked (no \(directory.verifierKeyPath))"
-        if FileManager.default.fileExists(atPath: directory.verifierKeyPath) {
+        if directory.hasKeyList {
+            // A rotated ledger: its latest checkpoint may be signed by any of its keys (a new key signs from the next serve start).
+            do {
+                try RestoreCommand.checkSignature(summary, verifiers: try RestoreCommand.keyListVerifiers(directory))
+                signature = "verified with the keys of \(directory.keyListPath)"
+            } catch {
+                try? FileManager.default.removeItem(atPath: out)
+                throw CommandFailure("backup removed: \(error)")
+            }
+        } else if FileManager.default.fileExists(atPath: directory.verifierKeyPath) {
             do {
                 let verifier = try RestoreCommand.readVerifier(directory.verifierKeyPath)
                 try RestoreCommand.checkSignature(summary, verifier: verifier)
@@ -63,7 +72,9 @@ struct BackupCommand: ParsableCommand {
             "backup written to \(out): tree size \(summary.treeSize), latest checkpoint size \(summary.latestCheckpoint?.size ?? 0), "
                 + "\(summary.bytes) bytes; checkpoint signature \(signature)")
         FileHandle.standardError.write(
-            Data("note: the signing key \(directory.signingKeyPath) is not in the backup; back it up separately (it never changes)\n".utf8))
+            Data(
+                "note: the signing keys (\(directory.signingKeyPath), and after a key rotation keys.json and signing-*.key) are not in the backup; back them up separately (they change only with greffe key rotate/retire)\n"
+                    .utf8))
     }
 }
 
@@ -117,11 +128,17 @@ struct RestoreCommand: ParsableCommand {
         var verifiers: [(String, NoteVerifier)] = []
         if let vkey { verifiers.append((vkey, try RestoreCommand.readVerifier(vkey))) }
         var hasSigningKey = false
-        if files.fileExists(atPath: directory.signingKeyPath) {
+        var keyList: [NoteVerifier] = []
+        if directory.hasKeyList {
+            // A rotated ledger's keys: checked together below (the latest checkpoint needs one of them).
+            keyList = try RestoreCommand.keyListVerifiers(directory)
+            _ = try directory.loadLogKeys()
+            hasSigningKey = true
+        } else if files.fileExists(atPath: directory.signingKeyPath) {
             verifiers.append((directory.signingKeyPath, try directory.loadSigner().verifier))
             hasSigningKey = true
         }
-        if files.fileExists(atPath: directory.verifierKeyPath) {
+        if keyList.isEmpty, files.fileExists(atPath: directory.verifierKeyPath) {
             verifiers.append((directory.verifierKeyPath, try RestoreCommand.readVerifier(directory.verifierKeyPath)))
         }
 
@@ -135,6 +152,9 @@ struct RestoreCommand: ParsableCommand {
             for (source, verifier) in verifiers {
                 do { try RestoreCommand.checkSignature(summary, verifier: verifier) } catch { throw CommandFailure("\(source): \(error)") }
             }
+            if !keyList.isEmpty {
+                do { try RestoreCommand.checkSignature(summary, verifiers: keyList) } catch { throw CommandFailure("\(directory.keyListPath): \(error)") }
+            }
             if let verifier = verifiers.first?.1, !files.fileExists(atPath: directory.verifierKeyPath) {
                 try (verifier.verifierKey + "\n").write(toFile: directory.verifierKeyPath, atomically: true, encoding: .utf8)
             }
@@ -147,7 +167,7 @@ struct RestoreCommand: ParsableCommand {
         print(
             "restored \(backup) into \(directory.databasePath): tree size \(summary.treeSize), latest checkpoint size "
                 + "\(summary.latestCheckpoint?.size ?? 0) (root \(summary.latestCheckpoint?.root.base64 ?? "-")), tree recomputed and matches")
-        if verifiers.isEmpty {
+        if verifiers.isEmpty && keyList.isEmpty {
             print("checkpoint signature not checked: no signing key in \(directory.signingKeyPath) and no --vkey")
         }
         if !hasSigningKey {
@@ -167,11 +187,21 @@ struct RestoreCommand: ParsableCommand {
     }
 
     static func checkSignature(_ summary: DatabaseFileSummary, verifier: NoteVerifier) throws {
+        try checkSignature(summary, verifiers: [verifier])
+    }
+
+    static func checkSignature(_ summary: DatabaseFileSummary, verifiers: [NoteVerifier]) throws {
         guard let checkpoint = summary.latestCheckpoint else { return }
         do {
-            _ = try CheckpointVerifier.verify(note: checkpoint.note, verifier: verifier)
+            _ = try CheckpointVerifier.verify(note: checkpoint.note, verifiers: verifiers)
         } catch {
-            throw CommandFailure("the latest checkpoint (size \(checkpoint.size)) does not verify with this key: \(error)")
+            throw CommandFailure("the latest checkpoint (size \(checkpoint.size)) does not verify with \(verifiers.count == 1 ? "this key" : "these keys"): \(error)")
         }
+    }
+
+    /// Every public key of a rotated ledger's key list.
+    static func keyListVerifiers(_ directory: DataDirectory) throws -> [NoteVerifier] {
+        // Keys of a parsed list are valid keys.
+        try directory.loadKeyList().keys.map { try! NoteVerifier(verifierKey: $0.verifierKey) }
     }
 }

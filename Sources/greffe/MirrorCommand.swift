@@ -33,8 +33,10 @@ struct MirrorCommand: AsyncParsableCommand {
     @Option(name: .long, help: "The mirror directory (created if missing).")
     var out: String
 
-    @Option(name: .long, help: "The ledger's verifier key: a file holding name+keyid+key, or the key itself.")
-    var vkey: String
+    @Option(
+        name: .long,
+        help: "The ledger's verifier key: a file holding name+keyid+key (or several, one per line, as DIR/verifier-keys), or the key itself. Repeatable: across a key rotation, the checkpoint must be signed by at least one.")
+    var vkey: [String] = []
 
     @Option(name: .long, help: "Entry bundles per read-ahead window.")
     var readAhead: Int = 64
@@ -44,18 +46,19 @@ struct MirrorCommand: AsyncParsableCommand {
 
     func validate() throws {
         guard (1...1024).contains(readAhead) else { throw ValidationError("--read-ahead must be between 1 and 1024") }
+        guard !vkey.isEmpty else { throw ValidationError("give the ledger's verifier key: --vkey FILE (repeatable)") }
     }
 
     func run() async throws {
-        let verifier = try loadVerifier(vkey)
+        let verifiers = try loadVerifiers(vkey)
         let remote = try HTTPLog(url: url, connections: min(readAhead, 32))
         defer { remote.close() }
-        let line = await mirror(remote: remote, verifier: verifier)
+        let line = await mirror(remote: remote, verifiers: verifiers)
         print(line.text)
         if !line.ok { throw ExitCode(1) }
     }
 
-    private func mirror(remote: HTTPLog, verifier: NoteVerifier) async -> (ok: Bool, text: String) {
+    private func mirror(remote: HTTPLog, verifiers: [NoteVerifier]) async -> (ok: Bool, text: String) {
         func failed(_ what: String) -> (Bool, String) { (false, "mirror: FAILED — \(what)") }
         let directory = URL(fileURLWithPath: out, isDirectory: true)
         let staging = directory.appendingPathComponent(".incoming", isDirectory: true)
@@ -69,7 +72,7 @@ struct MirrorCommand: AsyncParsableCommand {
         let note: String
         do {
             note = try await remote.checkpointNote()
-            checkpoint = try CheckpointVerifier.verify(note: note, verifier: verifier)
+            checkpoint = try CheckpointVerifier.verify(note: note, verifiers: verifiers)
         } catch {
             return failed("checkpoint from \(remote.checkpointLocation): \(error)")
         }
@@ -83,9 +86,9 @@ struct MirrorCommand: AsyncParsableCommand {
             let held: VerifiedCheckpoint
             do {
                 held = try CheckpointVerifier.verify(
-                    note: String(decoding: try DirectoryLog.readFile(checkpointFile.path), as: UTF8.self), verifier: verifier)
+                    note: String(decoding: try DirectoryLog.readFile(checkpointFile.path), as: UTF8.self), verifiers: verifiers)
             } catch {
-                return failed("\(checkpointFile.path) is not a checkpoint signed by \(verifier.keyName): \(error)")
+                return failed("\(checkpointFile.path) is not a checkpoint signed by \(verifiers.map(\.keyName).joined(separator: " or ")): \(error)")
             }
             let heldSize = held.checkpoint.size
             if heldSize > size {
@@ -95,7 +98,7 @@ struct MirrorCommand: AsyncParsableCommand {
                 guard held.checkpoint.root == root else {
                     return failed("the server's checkpoint of size \(size) has root \(root), the mirror's \(held.checkpoint.root): the log has forked")
                 }
-                return (true, "mirror: OK — up to date at \(size) entries, root \(root), checkpoint signed by \(verifier.keyName)")
+                return (true, "mirror: OK — up to date at \(size) entries, root \(root), checkpoint signed by \(checkpoint.signedBy.joined(separator: ", "))")
             }
             earlier = EarlierCheckpoint(held)
             if heldSize > 0 {
@@ -141,7 +144,7 @@ struct MirrorCommand: AsyncParsableCommand {
         let from = earlier.map { " (\(report.entriesReplayed) new since \($0.size))" } ?? ""
         return (
             true,
-            "mirror: OK — \(size) entries\(from), root \(root), checkpoint signed by \(verifier.keyName); \(counts.downloaded) tiles downloaded, \(counts.reused) reused from disk"
+            "mirror: OK — \(size) entries\(from), root \(root), checkpoint signed by \(checkpoint.signedBy.joined(separator: ", ")); \(counts.downloaded) tiles downloaded, \(counts.reused) reused from disk"
         )
     }
 }

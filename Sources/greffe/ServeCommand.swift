@@ -10,6 +10,7 @@ import NIOSSL
 import Logging
 import Metrics
 import Prometheus
+import ServiceLifecycle
 
 struct ServeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -53,6 +54,21 @@ struct ServeCommand: AsyncParsableCommand {
     @Flag(name: .long, help: "Skip SQLite's quick_check of the whole database file at start-up (it reads every page).")
     var skipIntegrityCheck = false
 
+    @Option(name: .long, help: "RFC 3161 time-stamping authority: POST each new checkpoint's body digest here for a timestamp token (needs --tsa-cert).")
+    var tsaUrl: String?
+
+    @Option(name: .long, help: "The TSA's certificate or its CA's (PEM): every token is verified against it before it is stored.")
+    var tsaCert: String?
+
+    @Option(name: .long, help: "The TSA policy OID to ask for and require in every token.")
+    var tsaPolicy: String?
+
+    @Option(name: .long, help: "Seconds between timestamp requests at most (each for the latest checkpoint not yet timestamped).")
+    var tsaInterval: Double = 10
+
+    @Option(name: .long, help: "Seconds a timestamp request may take.")
+    var tsaTimeout: Double = 10
+
     @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "info"
 
@@ -69,6 +85,10 @@ struct ServeCommand: AsyncParsableCommand {
             throw ValidationError("--header-timeout and --body-timeout must be between 0.1 and 3600 seconds")
         }
         guard maxConnections >= 1 else { throw ValidationError("--max-connections must be at least 1") }
+        guard (tsaUrl == nil) == (tsaCert == nil) else { throw ValidationError("--tsa-url and --tsa-cert go together") }
+        if tsaPolicy != nil && tsaUrl == nil { throw ValidationError("--tsa-policy needs --tsa-url") }
+        guard tsaInterval >= 0.1, tsaInterval <= 86400 else { throw ValidationError("--tsa-interval must be between 0.1 and 86400 seconds") }
+        guard tsaTimeout >= 0.1, tsaTimeout <= 300 else { throw ValidationError("--tsa-timeout must be between 0.1 and 300 seconds") }
         _ = try witnessOptions.endpoints()
     }
 
@@ -112,7 +132,9 @@ struct ServeCommand: AsyncParsableCommand {
         let directory = storeOptions.directory
         let lock = try directory.lockForServing()
         defer { close(lock) }
-        let signer = try directory.loadSigner()
+        // Every key of keys.json (or signing.key alone): read once, here; a rotation takes effect at the next start.
+        let keys = try directory.loadLogKeys()
+        let keyList = try directory.loadKeyList()
         let store = try await storeOptions.openStore(logger: logger)
         if let sqlite = store as? SQLiteStore, !skipIntegrityCheck {
             // A damaged file must stop the service before it signs anything.
@@ -122,11 +144,11 @@ struct ServeCommand: AsyncParsableCommand {
         let listenPort = try parseListen().port
         let node = storeOptions.postgres == nil ? nil : (nodeName ?? "\(ProcessInfo.processInfo.hostName):\(listenPort)")
         let storeName = try storeOptions.postgresLocation()?.description ?? directory.databasePath
-        let exporter = tilesDir.map { TileExporter(directory: $0, store: store, verifier: signer.verifier, logger: logger) }
+        let exporter = tilesDir.map { TileExporter(directory: $0, store: store, verifiers: keys.verifiers, logger: logger) }
         let witnessTransport = witnessOptions.witnesses.isEmpty ? nil : HTTPWitnessTransport()
         let cosigner = try witnessTransport.map { try witnessOptions.client(transport: $0, logger: logger) }
         let ledger = try await Ledger.open(
-            store: store, signer: signer, checkpointInterval: .milliseconds(Int(checkpointInterval * 1000)), node: node, logger: logger,
+            store: store, keys: keys, checkpointInterval: .milliseconds(Int(checkpointInterval * 1000)), node: node, logger: logger,
             checkpointStored: exporter?.checkpointStoredHook, cosigner: cosigner)
         if let exporter, ledger.isSequencer {
             // Catch up: whatever the store has signed that the directory lacks (a new --tiles-dir, or one behind after a failure).
@@ -135,14 +157,28 @@ struct ServeCommand: AsyncParsableCommand {
             logger.info(
                 "static tiles", metadata: ["tiles_dir": "\(exporter.directory.path)", "up_to_date": "\(caughtUp)"])
         }
+        var services: [any Service] = [LedgerService(ledger: ledger)]
+        var tsaClient: TSAClient?
+        if let tsaUrl, let tsaCert {
+            // Read and checked before serving: a bad certificate file stops start-up, not every request.
+            let trust = try loadTimestampTrust(certificateFile: tsaCert, policy: tsaPolicy)
+            let client = try TSAClient(url: tsaUrl, timeoutSeconds: tsaTimeout)
+            tsaClient = client
+            let timestamper = CheckpointTimestamper(
+                ledger: ledger, trust: trust, interval: .milliseconds(Int(tsaInterval * 1000)), transport: client.transport, logger: logger)
+            services.append(TimestampService(timestamper: timestamper))
+            logger.info(
+                "trusted time", metadata: ["tsa": "\(TSAClient.redacted(tsaUrl))", "interval_seconds": "\(tsaInterval)", "policy": "\(tsaPolicy ?? "any")"])
+        }
         var volumes = [(name: "data", path: directory.url.path)]
         if let exporter { volumes.append((name: "tiles", path: exporter.directory.path)) }
 
-        let api = LedgerAPI(ledger: ledger) {
+        var api = LedgerAPI(ledger: ledger) {
             var buffer: [UInt8] = []
             registry.emit(into: &buffer)
             return buffer
         }
+        api.keyList = keyList
         let router = Router()
         api.addRoutes(to: router)
         let (host, port) = try parseListen()
@@ -154,7 +190,7 @@ struct ServeCommand: AsyncParsableCommand {
             configuration: .init(
                 address: .hostname(host, port: port), serverName: "greffe",
                 availableConnectionsDelegate: MaximumAvailableConnections(2 * maxConnections)),
-            services: [LedgerService(ledger: ledger), DiskSpaceMonitor(volumes: volumes, logger: logger)],
+            services: services + [DiskSpaceMonitor(volumes: volumes, logger: logger)],
             logger: logger
         )
         logger.info(
@@ -163,12 +199,14 @@ struct ServeCommand: AsyncParsableCommand {
                 "origin": "\(ledger.origin)", "tree_size": "\(ledger.treeSize)", "listen": "\(listen)",
                 "store": "\(storeName)",
                 "role": "\(ledger.isSequencer ? "sequencer" : "follower")",
+                "signing_keys": "\(keys.signers.map(\.verifier.keyName).joined(separator: " "))",
             ])
         if let cosigner {
             logger.info(
                 "witnesses", metadata: ["witnesses": "\(cosigner.witnesses.map { "\($0.verifier.keyName)=\($0.url)" })", "quorum": "\(cosigner.policy.quorum)"])
         }
         try await app.runService()
+        try? await tsaClient?.client.shutdown()
         try? await witnessTransport?.shutdown()
         logger.info("stopped", metadata: ["tree_size": "\(ledger.treeSize)", "checkpoint_size": "\(ledger.latestCheckpoint.size)"])
     }

@@ -63,6 +63,51 @@ struct SharedLedgerTests {
         await runB.value
         storeB.close()
     }
+
+    @Test("key rotation across nodes: a node on the transition keys follows, one left on the old key after retirement refuses to start")
+    func rotationAcrossNodes() async throws {
+        let location = try await PostgresTestServer.freshDatabase()
+        let logger = PostgresTestServer.logger
+        let old = try NoteSigner(generatingFor: "shared.greffe.test/rotation")
+        let new = try NoteSigner(generatingFor: "shared.greffe.test/rotation")
+        let storeA = try await PostgresStore.connect(location, logger: logger)
+        // Node a: the transition (both keys sign).
+        let a = try await Ledger.open(store: storeA, keys: try LogKeys(signers: [old, new]), checkpointInterval: .milliseconds(20), node: "a", logger: logger)
+        let runA = Task { await a.run() }
+        _ = try await a.append([event("r1")])
+        let both = try await a.waitForCheckpoint(covering: 1)
+        #expect(try SignedNote(parsing: both.note).signatures.map(\.keyID) == [old.keyID, new.keyID])
+        // A node still on the old key alone verifies the two-signature checkpoints and follows.
+        let storeB = try await PostgresStore.connect(location, logger: logger)
+        let b = try await Ledger.open(store: storeB, signer: old, checkpointInterval: .milliseconds(20), node: "b", logger: logger)
+        #expect(!b.isSequencer && b.latestCheckpoint.size == 1)
+        b.shutdown()
+        storeB.close()
+        a.shutdown()
+        await runA.value
+        storeA.close()
+
+        // After retirement: only the new key signs.
+        let storeC = try await PostgresStore.connect(location, logger: logger)
+        let c = try await Ledger.open(
+            store: storeC, keys: try LogKeys(signers: [new], retired: [old.verifier]), checkpointInterval: .milliseconds(20), node: "c", logger: logger)
+        let runC = Task { await c.run() }
+        _ = try await c.append([event("r2")])
+        let newOnly = try await c.waitForCheckpoint(covering: 2)
+        #expect(try SignedNote(parsing: newOnly.note).signatures.map(\.keyID) == [new.keyID])
+        // A node whose key files were not updated refuses to start rather than serve or sign.
+        let storeD = try await PostgresStore.connect(location, logger: logger)
+        do {
+            _ = try await Ledger.open(store: storeD, signer: old, checkpointInterval: .milliseconds(20), node: "d", logger: logger)
+            Issue.record("a node with only the retired key started")
+        } catch {
+            #expect("\(error)".contains("does not verify the stored checkpoints") && "\(error)".contains("refusing to start"))
+        }
+        storeD.close()
+        c.shutdown()
+        await runC.value
+        storeC.close()
+    }
 }
 
 /// Witnesses without a network: cosigns with its own keys while `answering`.

@@ -999,6 +999,9 @@ const GreffeVerifier = (function () {
         note: string(item, 'checkpoint', path), consistencyProof: hashes(member(item, 'consistency_proof'), `${path}/consistency_proof`),
       });
     });
+    // RFC 3161 tokens need a CMS/X.509 verifier this page does not have: counted, and reported as not checked.
+    const timestamps = member(value, 'timestamps');
+    bundle.timestampCount = Array.isArray(timestamps) ? timestamps.length : 0;
     return bundle;
   }
 
@@ -1045,6 +1048,9 @@ const GreffeVerifier = (function () {
     const fail = (code, location, message) => report.failures.push({ code, location, message });
     if (bundle.verifierKey !== key.verifierKey) {
       report.notes.push(`the bundle names the key ${bundle.verifierKey}; it was checked against the key you gave, ${key.verifierKey}`);
+    }
+    if (bundle.timestampCount > 0) {
+      report.notes.push(`the bundle carries ${bundle.timestampCount} RFC 3161 timestamp token(s); this page does NOT check them, so no time is attested here: run greffe verify with --tsa-cert`);
     }
     // 1. The signed checkpoint: the only thing trusted is the given key.
     let checkpoint;
@@ -1498,6 +1504,44 @@ paths:
           description: The note, e.g. `origin\nsize\nroot\n\n— origin <signature>\n`. Cache-Control max-age=1.
           content: {text/plain: {schema: {type: string}}}
         "503": {$ref: '#/components/responses/Unavailable'}
+  /v1/keys:
+    get:
+      summary: The log's checkpoint verifier keys, with status and validity (key rotation).
+      description: |
+        Every key the log has signed checkpoints with, oldest first. `active`:
+        the newest key, signing every checkpoint; `transitional`: an older key
+        still signing beside it during a rotation (checkpoints then carry both
+        signature lines); `retired`: signs nothing any more, kept so that the
+        checkpoints it signed (older evidence bundles) still verify. A key may
+        appear on checkpoints of tree sizes `valid_from_tree_size` to
+        `valid_until_tree_size` (null while it still signs); `valid_from` is
+        null for a ledger's first key when its creation time is unknown.
+        `signing_now` lists the key IDs this server signs with (key changes take
+        effect when the server restarts). Public, like the checkpoint.
+      responses:
+        "200":
+          description: The key list.
+          content:
+            application/json:
+              schema:
+                type: object
+                required: [origin, keys, signing_now]
+                properties:
+                  origin: {type: string, description: The checkpoint origin, every key's name.}
+                  signing_now: {type: array, items: {type: string, pattern: '^[0-9a-f]{8}$'}}
+                  keys:
+                    type: array
+                    items:
+                      type: object
+                      required: [verifier_key, key_id, status, valid_from, valid_from_tree_size, valid_until, valid_until_tree_size]
+                      properties:
+                        verifier_key: {type: string, description: 'Note verifier key, name+hexkeyid+base64(0x01 ‖ Ed25519 public key).'}
+                        key_id: {type: string, pattern: '^[0-9a-f]{8}$'}
+                        status: {type: string, enum: [active, transitional, retired]}
+                        valid_from: {type: [string, "null"], format: date-time}
+                        valid_from_tree_size: {type: integer, minimum: 0}
+                        valid_until: {type: [string, "null"], format: date-time}
+                        valid_until_tree_size: {type: [integer, "null"], minimum: 0}
   /tile/{level}/{index}:
     get:
       summary: A hash tile (C2SP tlog-tiles, height 8).
@@ -1550,6 +1594,29 @@ paths:
                   second: {type: integer}
                   proof: {type: array, items: {$ref: '#/components/schemas/Hash'}}
         "400": {$ref: '#/components/responses/BadRequest'}
+  /v1/checkpoints/{size}/timestamp:
+    get:
+      summary: The RFC 3161 timestamp token of the signed checkpoint of `size` entries, if the log has one.
+      description: |
+        With `greffe serve --tsa-url URL --tsa-cert FILE`, the log asks its TSA for a
+        token over each new checkpoint (at most one request per --tsa-interval, for the
+        latest checkpoint not yet timestamped), verifies it and stores it. The token's
+        message imprint is SHA-256 of the checkpoint's signed body (origin, size, root
+        and extension lines, ending in a newline; not the signature lines). The answer
+        is the DER TimeStampToken (CMS ContentInfo holding SignedData, RFC 3161 §2.4.2),
+        checked e.g. with `openssl ts -verify -token_in -in FILE -digest HEX -CAfile TSA.pem`.
+        Public, like checkpoints and tiles. Evidence bundles carry these tokens too.
+      parameters:
+        - {name: size, in: path, required: true, schema: {type: integer, minimum: 0}}
+      responses:
+        "200":
+          description: The DER TimeStampToken.
+          content:
+            application/pkcs7-mime:
+              schema: {type: string, format: binary}
+        "400": {$ref: '#/components/responses/BadRequest'}
+        "404": {$ref: '#/components/responses/NotFound'}
+        "503": {$ref: '#/components/responses/Unavailable'}
   /v1/events:
     get:
       summary: Search events (investigate token) by account, content hash, kind and time range; paginated.

@@ -1,0 +1,155 @@
+import GreffeCore
+import GreffeTimestamp
+
+/// One RFC 3161 timestamp of a bundle, as `greffe verify` found it.
+public struct TimeAttestation: Sendable, Equatable {
+    public enum Status: String, Sendable {
+        /// Token, its checkpoint's log signature and the consistency proof all hold.
+        case verified
+        /// The token was not checked (no `--tsa-cert`): it attests nothing yet.
+        case notChecked = "not_checked"
+        /// Some part does not hold; the report's failures say which.
+        case failed
+    }
+
+    public var treeSize: UInt64
+    public var status: Status
+    /// genTime, RFC 3339 UTC; as the token states it (checked only when `verified`).
+    public var genTime: String?
+    /// The subject of the certificate whose signature verified; nil unless `verified`.
+    public var attestedBy: String?
+    public var policy: String?
+    /// The checkpoint holds every bundled event (its size is past the highest index).
+    public var coversEvents: Bool
+
+    /// The report's sentence for it.
+    public var sentence: String {
+        let state = "this state of the ledger (size \(BundleVerifier.grouped(treeSize)))"
+        switch status {
+        case .verified:
+            return "Trusted time: \(state) existed no later than \(genTime ?? "?"), attested by \(attestedBy ?? "?")"
+                + (policy.map { " under policy \($0)" } ?? "") + (coversEvents ? "; it holds every event above." : ".")
+        case .notChecked:
+            return "Trusted time NOT CHECKED: the bundle carries an RFC 3161 token saying \(state) existed no later than \(genTime ?? "?"), "
+                + "but no TSA certificate was given (--tsa-cert), so this claim is unverified and attests nothing."
+        case .failed:
+            return "Trusted time FAILED for \(state): see the problems below."
+        }
+    }
+}
+
+extension BundleVerifier {
+    /// Step 5 of `verify`: each timestamp's checkpoint must verify with the log's
+    /// key, grow into the bundle's checkpoint (consistency proof), and, with
+    /// `trust`, its token must hold over that checkpoint's body (imprint,
+    /// signature, chain to the trusted TSA certificate, policy). Without
+    /// `trust` the token is read, reported as not checked, and is no failure:
+    /// the bundle's other proofs are no weaker for it, and the report never
+    /// presents its time as checked.
+    static func checkTimestamps(
+        _ bundle: EvidenceBundle, checkpoint: Checkpoint, verifiers: [NoteVerifier], trust: TimestampTrust?, report: inout BundleReport
+    ) {
+        let needed = bundle.events.map(\.index).max().map { $0 + 1 }
+        var covered = false
+        for (position, stamp) in bundle.timestamps.enumerated() {
+            let location = "timestamp \(position) (size \(stamp.treeSize))"
+            let failuresBefore = report.failures.count
+            func fail(_ message: String) {
+                report.failures.append(.init(code: .timestamp, location: location, message: message))
+            }
+            var attestation = TimeAttestation(
+                treeSize: stamp.treeSize, status: .failed, genTime: nil, attestedBy: nil, policy: nil,
+                coversEvents: needed.map { stamp.treeSize >= $0 } ?? true)
+            defer { report.timestamps.append(attestation) }
+
+            // The log's side: a checkpoint it signed, of the stated size, that the bundle's grew from.
+            let stamped: Checkpoint
+            do {
+                stamped = try CheckpointVerifier.verify(note: stamp.checkpoint, verifiers: verifiers).checkpoint
+            } catch {
+                fail("its checkpoint: \(error)")
+                continue
+            }
+            if stamped.size != stamp.treeSize { fail("its checkpoint is of size \(stamped.size), not the stated \(stamp.treeSize)") }
+            if stamped.origin != checkpoint.origin { fail("its checkpoint is of the log \(stamped.origin), not \(checkpoint.origin)") }
+            if stamped.size > checkpoint.size {
+                fail("its checkpoint (size \(stamped.size)) is larger than the bundle's (size \(checkpoint.size))")
+            } else {
+                do {
+                    try ProofVerifier.verifyConsistency(
+                        first: stamped.size, second: checkpoint.size, firstRoot: stamped.root, secondRoot: checkpoint.root,
+                        proof: stamp.consistencyProof)
+                } catch {
+                    fail("the consistency proof from its checkpoint to the bundle's does not hold: \(error)")
+                }
+            }
+
+            // The TSA's side.
+            let imprint: Hash
+            do { imprint = try Timestamp.imprint(ofCheckpointNote: stamp.checkpoint) } catch {
+                fail("\(error)")
+                continue
+            }
+            if let trust {
+                do {
+                    let info = try Timestamp.verify(token: stamp.token, imprint: imprint, trust: trust)
+                    attestation.genTime = info.genTimeRFC3339
+                    attestation.attestedBy = info.signerSubject
+                    attestation.policy = info.policy
+                    // The TSA says this state existed by genTime; an entry in it that the log says it
+                    // recorded later means the log's clock ran ahead (beyond the allowed skew).
+                    let genTimeMilliseconds = Int64(clamping: info.genTimeSeconds) * 1000
+                    for event in bundle.events where event.index < stamped.size {
+                        guard let entry = try? LedgerEntry(decoding: event.entry) else { continue }
+                        if Int64(clamping: entry.sequencedAtMilliseconds) - Int64(clockSkewMilliseconds) > genTimeMilliseconds {
+                            fail(
+                                "the ledger says it recorded entry \(event.index) at \(RFC3339Time.format(entry.sequencedAtMilliseconds)), "
+                                    + "after the TSA's time \(info.genTimeRFC3339) for a state that already held it: the ledger's clock is not trustworthy")
+                            break
+                        }
+                    }
+                } catch {
+                    fail("the token does not hold (\(TimestampCheck.phrase(error.code))): \(error.message)")
+                }
+                if report.failures.count == failuresBefore {
+                    attestation.status = .verified
+                    if attestation.coversEvents { covered = true }
+                }
+            } else {
+                do {
+                    let info = try Timestamp.inspect(token: stamp.token)
+                    attestation.genTime = info.genTimeRFC3339
+                    attestation.policy = info.policy
+                    if report.failures.count == failuresBefore { attestation.status = .notChecked }
+                } catch {
+                    fail("the token is not readable (\(TimestampCheck.phrase(error.code))): \(error.message)")
+                }
+            }
+        }
+        guard trust != nil || !bundle.timestamps.isEmpty, let needed else { return }
+        if !covered && !bundle.timestamps.contains(where: { $0.treeSize >= needed }) {
+            report.timestampGap =
+                "no RFC 3161 timestamp covers these events: the ledger had no token for any signed state of at least "
+                + "\(BundleVerifier.grouped(needed)) entries when the bundle was made (its TSA was not configured, down, or not yet asked); "
+                + "their time rests on the ledger's own clock"
+        }
+    }
+}
+
+enum TimestampCheck {
+    /// The failing part in words, for the report.
+    static func phrase(_ code: TimestampError.Code) -> String {
+        switch code {
+        case .malformed: return "malformed token"
+        case .imprintMismatch: return "imprint mismatch: it is over another checkpoint"
+        case .nonceMismatch: return "nonce mismatch"
+        case .wrongPolicy: return "wrong policy"
+        case .badSignature: return "bad signature: the token was altered"
+        case .untrustedChain: return "untrusted chain: not signed by the given TSA"
+        case .badTrustStore: return "unreadable TSA certificate"
+        case .notGranted: return "not granted"
+        case .badArgument: return "bad argument"
+        case .internal: return "libcrypto failure"
+        }
+    }
+}

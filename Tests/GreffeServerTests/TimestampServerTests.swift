@@ -1,0 +1,228 @@
+import Foundation
+import GreffeCore
+import GreffeLedger
+import GreffeServer
+import GreffeStore
+import GreffeTimestamp
+import GreffeVerify
+import Hummingbird
+import HummingbirdTesting
+import Logging
+import Prometheus
+import Synchronization
+import Testing
+
+/// Where this test process keeps its TSA's PKI.
+let localTSADirectory = FileManager.default.temporaryDirectory.appendingPathComponent("greffe-tsa-\(UUID().uuidString)")
+
+/// A TSA for the server tests: the PKI of ops/tests/tsa-ca.sh, answers from `openssl ts -reply`.
+struct LocalTSA: Sendable {
+    let directory: URL
+
+    static let shared: Result<LocalTSA, any Error> = Result {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let directory = localTSADirectory
+        try LocalTSA.run("/bin/bash", [root.appendingPathComponent("ops/tests/tsa-ca.sh").path, directory.path])
+        // Removed when the test process ends (a closure that captures nothing is a C function pointer).
+        atexit { try? FileManager.default.removeItem(at: localTSADirectory) }
+        return LocalTSA(directory: directory)
+    }
+
+    func trust(_ name: String = "ca.pem") throws -> TimestampTrust {
+        try TimestampTrust(pem: Array(try Data(contentsOf: directory.appendingPathComponent(name))))
+    }
+
+    /// `openssl ts -reply` rewrites its serial file: one at a time, or two answers race for it.
+    private static let serialFile = Mutex(())
+
+    func reply(_ query: [UInt8]) throws -> [UInt8] {
+        try LocalTSA.serialFile.withLock { _ in try replyAlone(query) }
+    }
+
+    private func replyAlone(_ query: [UInt8]) throws -> [UInt8] {
+        let name = UUID().uuidString
+        let q = directory.appendingPathComponent("\(name).tsq")
+        let r = directory.appendingPathComponent("\(name).tsr")
+        try Data(query).write(to: q)
+        defer {
+            try? FileManager.default.removeItem(at: q)
+            try? FileManager.default.removeItem(at: r)
+        }
+        try LocalTSA.run("/usr/bin/env", ["openssl", "ts", "-reply", "-config", directory.appendingPathComponent("tsa.cnf").path, "-queryfile", q.path, "-out", r.path])
+        return Array(try Data(contentsOf: r))
+    }
+
+    struct Failed: Error { let output: String }
+
+    static func run(_ executable: String, _ arguments: [String]) throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        try process.run()
+        let output = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else { throw Failed(output: String(decoding: output, as: UTF8.self)) }
+    }
+}
+
+/// What the transport answers, switchable during a test.
+final class TSABehaviour: Sendable {
+    enum Mode: Sendable { case answer, down, garbage, replay }
+    let mode: Mutex<Mode> = Mutex(.answer)
+    let lastReply = Mutex<[UInt8]?>(nil)
+}
+
+@Suite("RFC 3161 timestamps in the service")
+struct TimestampServerTests {
+    let tsa: LocalTSA
+
+    init() throws { tsa = try LocalTSA.shared.get() }
+
+    func timestamper(_ test: TestLedger, behaviour: TSABehaviour, registry: PrometheusCollectorRegistry) throws -> CheckpointTimestamper {
+        let tsa = self.tsa
+        return CheckpointTimestamper(
+            ledger: test.ledger, trust: try tsa.trust(), interval: .milliseconds(50),
+            transport: { query in
+                switch behaviour.mode.withLock({ $0 }) {
+                case .down: throw LocalTSA.Failed(output: "connection refused")
+                case .garbage: return Array("<html>gateway</html>".utf8)
+                case .replay:
+                    // A genuine answer, but to an earlier request: its nonce is not ours.
+                    return try #require(behaviour.lastReply.withLock { $0 })
+                case .answer:
+                    let reply = try tsa.reply(query)
+                    behaviour.lastReply.withLock { $0 = reply }
+                    return reply
+                }
+            }, logger: Logger(label: "test"), metricsFactory: ServerMetrics.factory(registry: registry))
+    }
+
+    func metrics(_ registry: PrometheusCollectorRegistry) -> String {
+        var buffer: [UInt8] = []
+        registry.emit(into: &buffer)
+        return String(decoding: buffer, as: UTF8.self)
+    }
+
+    @Test("tokens are obtained for the latest checkpoint, verified, stored, served and put into bundles")
+    func endToEnd() async throws {
+        let test = try await TestLedger.make()
+        let registry = PrometheusCollectorRegistry()
+        let behaviour = TSABehaviour()
+        let stamper = try timestamper(test, behaviour: behaviour, registry: registry)
+        let trust = try tsa.trust()
+        try await test.application().test(.router) { client in
+            for i in 0..<3 {
+                let response = try await client.execute(
+                    uri: "/v1/events?wait=checkpoint", method: .post, headers: bearer(test.appendToken), body: jsonBody(event("ts-\(i)")))
+                #expect(response.status == .created)
+            }
+            let checkpoint = test.ledger.latestCheckpoint
+            #expect(await stamper.stampLatest() == .stamped(size: checkpoint.size))
+            // One token per checkpoint: nothing more to ask until the log grows.
+            #expect(await stamper.stampLatest() == .upToDate)
+
+            let served = try await client.execute(uri: "/v1/checkpoints/\(checkpoint.size)/timestamp", method: .get)
+            #expect(served.status == .ok)
+            #expect(served.headers[.contentType] == "application/pkcs7-mime")
+            let token = Array(buffer: served.body)
+            let info = try Timestamp.verify(token: token, imprint: Timestamp.imprint(ofCheckpointNote: checkpoint.note), trust: trust)
+            #expect(info.signerSubject?.contains("Greffe Test TSA") == true)
+            for (path, status) in [("\(checkpoint.size + 100)", HTTPResponse.Status.notFound), ("x", .badRequest), ("007", .badRequest)] {
+                let response = try await client.execute(uri: "/v1/checkpoints/\(path)/timestamp", method: .get)
+                #expect(response.status == status)
+                #expect(try response.json["error"]?.stringValue != nil)
+            }
+
+            // The bundle carries the token and verifies with it.
+            let later = try await client.execute(
+                uri: "/v1/events?wait=checkpoint", method: .post, headers: bearer(test.appendToken), body: jsonBody(event("ts-later")))
+            #expect(later.status == .created)
+            let response = try await client.execute(
+                uri: "/v1/bundles", method: .post, headers: bearer(test.investigateToken), body: jsonBody("{\"event_ids\":[\"ts-0\",\"ts-2\"]}"))
+            #expect(response.status == .ok)
+            let bytes = Array(buffer: response.body)
+            let bundle = try EvidenceBundle(parsing: bytes)
+            #expect(bundle.timestamps.map(\.treeSize) == [checkpoint.size])
+            let report = BundleVerifier.verify(bundle, verifier: test.signer.verifier, timestampTrust: trust)
+            #expect(report.verified, "\(report.failures)")
+            #expect(report.timestamps.first?.status == .verified && report.timestamps.first?.coversEvents == true)
+            let schemaURL = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+                .appendingPathComponent("Schemas/bundle.schema.json")
+            try JSONSchemaValidator(schema: try JSONParser.parse(Array(try Data(contentsOf: schemaURL))))
+                .validate(try JSONParser.parse(bytes, limits: JSONLimits(maxDepth: 128, maxBytes: 1 << 30)))
+        }
+        await test.stop()
+        let text = metrics(registry)
+        #expect(text.contains("greffe_tsa_requests_total{outcome=\"success\"} 1"))
+        try? FileManager.default.removeItem(at: test.directory)
+    }
+
+    @Test("a TSA that is down, answers garbage or replays an old answer stores nothing and stops nothing")
+    func failuresAreCountedAndRetried() async throws {
+        let test = try await TestLedger.make()
+        let registry = PrometheusCollectorRegistry()
+        let behaviour = TSABehaviour()
+        let stamper = try timestamper(test, behaviour: behaviour, registry: registry)
+        try await test.application().test(.router) { client in
+            func append(_ id: String) async throws -> UInt64 {
+                let response = try await client.execute(
+                    uri: "/v1/events?wait=checkpoint", method: .post, headers: bearer(test.appendToken), body: jsonBody(event(id)))
+                #expect(response.status == .created)
+                return test.ledger.latestCheckpoint.size
+            }
+            _ = try await append("a")
+            #expect(await stamper.stampLatest() == .stamped(size: test.ledger.latestCheckpoint.size))
+
+            for (mode, outcome) in [(TSABehaviour.Mode.down, "unreachable"), (.garbage, "invalid"), (.replay, "invalid")] {
+                behaviour.mode.withLock { $0 = mode }
+                let size = try await append("during-\(outcome)-\(UUID().uuidString.prefix(4))")
+                guard case .failed(let got, let reason) = await stamper.stampLatest() else {
+                    Issue.record("\(mode): not a failure")
+                    continue
+                }
+                #expect(got == outcome, "\(mode): \(reason)")
+                if mode == .replay { #expect(reason.contains("nonceMismatch") || reason.contains("imprintMismatch")) }
+                #expect(try await test.store.attestation(kind: .rfc3161Token, size: size) == nil)
+            }
+            let text = metrics(registry)
+            #expect(text.contains("greffe_tsa_requests_total{outcome=\"unreachable\"} 1"))
+            #expect(text.contains("greffe_tsa_requests_total{outcome=\"invalid\"} 2"))
+            #expect(!text.contains("greffe_tsa_gap_entries 0"))
+
+            // Back: the next round stamps the latest checkpoint, and the gap closes.
+            behaviour.mode.withLock { $0 = .answer }
+            let size = test.ledger.latestCheckpoint.size
+            #expect(await stamper.stampLatest() == .stamped(size: size))
+            #expect(metrics(registry).contains("greffe_tsa_gap_entries 0"))
+        }
+        await test.stop()
+        try? FileManager.default.removeItem(at: test.directory)
+    }
+
+    @Test("the run loop stamps new checkpoints by itself, at most once an interval")
+    func runLoop() async throws {
+        let test = try await TestLedger.make()
+        let registry = PrometheusCollectorRegistry()
+        let stamper = try timestamper(test, behaviour: TSABehaviour(), registry: registry)
+        let loop = Task { await stamper.run() }
+        try await test.application().test(.router) { client in
+            let response = try await client.execute(
+                uri: "/v1/events?wait=checkpoint", method: .post, headers: bearer(test.appendToken), body: jsonBody(event("loop")))
+            #expect(response.status == .created)
+            let size = test.ledger.latestCheckpoint.size
+            var found = false
+            for _ in 0..<200 where !found {
+                found = try await test.store.attestation(kind: .rfc3161Token, size: size) != nil
+                if !found { try await Task.sleep(for: .milliseconds(25)) }
+            }
+            #expect(found)
+        }
+        loop.cancel()
+        await loop.value
+        await test.stop()
+        try? FileManager.default.removeItem(at: test.directory)
+    }
+}

@@ -1,0 +1,234 @@
+#!/usr/bin/env bash
+# RFC 3161 trusted time end to end, against a local TSA built on
+# `openssl ts -reply` with a test CA made here (ops/tests/tsa-ca.sh).
+#
+#  1. `greffe serve --tsa-url … --tsa-cert CA --tsa-policy …` obtains tokens
+#     for its checkpoints; GET /v1/checkpoints/N/timestamp answers the DER
+#     token, which `openssl ts -verify` accepts over SHA-256 of the
+#     checkpoint's body; a size without token → 404 JSON, a bad size → 400 JSON.
+#  2. An evidence bundle carries the token: `greffe verify --tsa-cert` → exit
+#     0 with "existed no later than … attested by …"; without --tsa-cert the
+#     report says the tokens were NOT CHECKED; another CA → exit 1
+#     (untrusted chain); a flipped byte in the token → exit 1 naming it.
+#  3. The TSA is killed: appends are still acknowledged, checkpoints still
+#     signed, and /metrics counts the failures and the gap. It comes back
+#     answering garbage: refused (invalid), nothing stored. Then it answers
+#     properly again: tokens resume for the latest checkpoint.
+#
+# Usage: ops/tests/timestamp.sh   Env: GREFFE (binary, default .build/debug/greffe), KEEP=1
+# Needs: openssl, python3, curl. Loopback only; about 15 s.
+set -uo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+GREFFE=${GREFFE:-$ROOT/.build/debug/greffe}
+NAME=timestamp
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/greffe-timestamp.XXXXXX")
+# shellcheck source=lib.sh
+source "$ROOT/ops/tests/lib.sh"
+
+[[ -x $GREFFE ]] || die "greffe binary not found at $GREFFE (set GREFFE)"
+for cmd in openssl python3 curl; do command -v "$cmd" >/dev/null || die "$cmd not found"; done
+
+free_port() {
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+}
+
+# The test PKI: CA, TSA certificate (extendedKeyUsage critical timeStamping), an unrelated CA.
+"$ROOT/ops/tests/tsa-ca.sh" "$WORK/pki" || die "cannot make the test PKI"
+POLICY=1.3.6.1.4.1.59999.1
+
+# ---------------------------------------------------------------------------
+# The TSA: RFC 3161 over HTTP (§3.4), each request answered by `openssl ts -reply`.
+# $WORK/tsa-mode says how: "ok", or "garbage" (HTTP 200 with bytes that are no TimeStampResp).
+cat >"$WORK/tsa.py" <<'PY'
+import http.server, os, subprocess, sys, tempfile
+port, config, mode_file = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+
+class TSA(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        query = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        if self.headers.get("Content-Type") != "application/timestamp-query":
+            self.send_error(415)
+            return
+        mode = open(mode_file).read().strip()
+        if mode == "garbage":
+            reply = b"<html>not a time-stamp</html>"
+        else:
+            with tempfile.TemporaryDirectory() as scratch:
+                q, r = os.path.join(scratch, "q.tsq"), os.path.join(scratch, "r.tsr")
+                open(q, "wb").write(query)
+                subprocess.run(["openssl", "ts", "-reply", "-config", config, "-queryfile", q, "-out", r],
+                               check=True, capture_output=True)
+                reply = open(r, "rb").read()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/timestamp-reply")
+        self.send_header("Content-Length", str(len(reply)))
+        self.end_headers()
+        self.wfile.write(reply)
+
+    def log_message(self, *args):
+        pass
+
+http.server.ThreadingHTTPServer(("127.0.0.1", port), TSA).serve_forever()
+PY
+TSA_PORT=$(free_port)
+start_tsa() {
+    echo "$1" >"$WORK/tsa-mode"
+    python3 "$WORK/tsa.py" "$TSA_PORT" "$WORK/pki/tsa.cnf" "$WORK/tsa-mode" >>"$WORK/tsa.log" 2>&1 &
+    TSA_PID=$!
+    PIDS+=("$TSA_PID")
+    for _ in $(seq 100); do
+        python3 -c "import socket,sys; socket.create_connection(('127.0.0.1', $TSA_PORT), 1)" 2>/dev/null && return 0
+        sleep 0.05
+    done
+    die "the test TSA did not start"
+}
+start_tsa ok
+
+# ---------------------------------------------------------------------------
+# The log.
+DATA=$WORK/data
+"$GREFFE" init --data "$DATA" --origin "timestamp.greffe.test/log-$$" >/dev/null || die "greffe init"
+APPEND=$("$GREFFE" token create --data "$DATA" --role append --name tsa-test) || die "greffe token create"
+INVESTIGATE=$("$GREFFE" token create --data "$DATA" --role investigate --name tsa-test-investigator) || die "greffe token create"
+PORT=$(free_port)
+URL=http://127.0.0.1:$PORT
+"$GREFFE" serve --data "$DATA" --listen "127.0.0.1:$PORT" --checkpoint-interval 0.1 --log-level info \
+    --tsa-url "http://127.0.0.1:$TSA_PORT/tsa" --tsa-cert "$WORK/pki/ca.pem" --tsa-policy "$POLICY" --tsa-interval 0.3 --tsa-timeout 1 \
+    >"$WORK/serve.log" 2>&1 &
+SERVE_PID=$!
+PIDS+=("$SERVE_PID")
+for _ in $(seq 300); do
+    kill -0 "$SERVE_PID" 2>/dev/null || die "greffe serve exited: $(tail -n 5 "$WORK/serve.log")"
+    [[ $(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$URL/healthz" || true) == 200 ]] && break
+    sleep 0.1
+done
+pass "greffe serve up with --tsa-url"
+
+# append TAG COUNT → prints the receipt JSON (?wait=checkpoint), or nothing on failure
+append() {
+    local events="" n
+    for n in $(seq "$2"); do
+        events+="${events:+,}{\"event_id\":\"tsa-$1-$n\",\"kind\":\"legal.request\",\"occurred_at\":\"2026-11-25T10:00:00Z\",\"platform\":\"tsa.example\",\"schema_version\":1,\"authority\":\"Parquet de Paris\",\"reference\":\"ref-$n\",\"direction\":\"received\",\"request_type\":\"preservation\"}"
+    done
+    curl -s --max-time 30 -X POST "$URL/v1/events?wait=checkpoint" -H "Authorization: Bearer $APPEND" -d "{\"events\":[$events]}"
+}
+json() { python3 -c "import json,sys; d=json.load(sys.stdin); print(eval(sys.argv[1], {'d': d}))" "$1"; }
+metric() { # metric NAME_WITH_LABELS → value (0 when absent)
+    curl -s "$URL/metrics" | python3 -c "
+import sys
+want = sys.argv[1]
+for line in sys.stdin:
+    if line.startswith(want + ' '): print(line.split()[-1]); break
+else: print(0)" "$1"
+}
+# wait_token SIZE → 0 once GET /v1/checkpoints/SIZE/timestamp answers 200 (10 s at most)
+wait_token() {
+    for _ in $(seq 100); do
+        [[ $(curl -s -o "$WORK/token-$1.der" -w '%{http_code}' "$URL/v1/checkpoints/$1/timestamp") == 200 ]] && return 0
+        sleep 0.1
+    done
+    return 1
+}
+
+# ---------------------------------------------------------------------------
+# 1. Tokens are obtained, served, and verify with openssl.
+RECEIPT=$(append first 5)
+SIZE=$(json 'd["checkpoint"].split("\n")[1]' <<<"$RECEIPT") || die "no receipt: $RECEIPT"
+wait_token "$SIZE" || die "no token for checkpoint $SIZE within 10 s: $(grep -i tsa "$WORK/serve.log" | tail -n 3)"
+pass "GET /v1/checkpoints/$SIZE/timestamp answers a token"
+TYPE=$(curl -s -o /dev/null -w '%{content_type}' "$URL/v1/checkpoints/$SIZE/timestamp")
+[[ $TYPE == application/pkcs7-mime ]] && pass "served as $TYPE" || bad "token served as $TYPE"
+# The imprint: SHA-256 of the checkpoint's body (the note up to its blank line).
+DIGEST=$(json 'd["checkpoint"]' <<<"$RECEIPT" | python3 -c 'import sys,hashlib; n=sys.stdin.read(); print(hashlib.sha256(n[:n.index("\n\n")+1].encode()).hexdigest())')
+if openssl ts -verify -token_in -in "$WORK/token-$SIZE.der" -digest "$DIGEST" -CAfile "$WORK/pki/ca.pem" >"$WORK/openssl-verify.log" 2>&1; then
+    pass "openssl ts -verify accepts the token over SHA-256 of checkpoint $SIZE's body"
+else
+    bad "openssl ts -verify refuses the token: $(tail -n 3 "$WORK/openssl-verify.log")"
+fi
+openssl ts -reply -token_in -in "$WORK/token-$SIZE.der" -text 2>/dev/null | grep -q "Policy OID: $POLICY" \
+    && pass "the token carries policy $POLICY" || bad "the token lacks policy $POLICY"
+OTHER_DIGEST=$(printf 'another checkpoint\n' | sha256sum | cut -d' ' -f1)
+openssl ts -verify -token_in -in "$WORK/token-$SIZE.der" -digest "$OTHER_DIGEST" -CAfile "$WORK/pki/ca.pem" >/dev/null 2>&1 \
+    && bad "openssl accepts the token over another digest" || pass "openssl refuses the token over another digest"
+for probe in "999999:404" "abc:400" "01:400" "-1:400"; do
+    code=$(curl -s -o "$WORK/probe.json" -w '%{http_code}' "$URL/v1/checkpoints/${probe%%:*}/timestamp")
+    if [[ $code == "${probe##*:}" ]] && json 'd["error"]' <"$WORK/probe.json" >/dev/null 2>&1; then
+        pass "GET /v1/checkpoints/${probe%%:*}/timestamp → $code with a JSON error"
+    else
+        bad "GET /v1/checkpoints/${probe%%:*}/timestamp → $code $(head -c 200 "$WORK/probe.json")"
+    fi
+done
+
+# ---------------------------------------------------------------------------
+# 2. Bundles carry the token; greffe verify checks it.
+curl -s -X POST "$URL/v1/bundles" -H "Authorization: Bearer $INVESTIGATE" -d '{"event_ids":["tsa-first-2","tsa-first-4"]}' \
+    -o "$WORK/bundle.json" || die "bundle request failed"
+COUNT=$(json 'len(d.get("timestamps", []))' <"$WORK/bundle.json") || die "the bundle is not JSON: $(head -c 300 "$WORK/bundle.json")"
+[[ $COUNT -ge 1 ]] && pass "the bundle carries $COUNT timestamp token(s)" || bad "the bundle carries no timestamp"
+"$GREFFE" verify "$WORK/bundle.json" --vkey "$DATA/verifier.vkey" --tsa-cert "$WORK/pki/ca.pem" --tsa-policy "$POLICY" >"$WORK/verify.txt"
+status=$?
+if [[ $status == 0 ]] && grep -q "existed no later than .*, attested by CN=Greffe Test TSA" "$WORK/verify.txt"; then
+    pass "greffe verify --tsa-cert: exit 0, $(grep -o 'this state of the ledger (size [0-9,]*) existed no later than [^,]*' "$WORK/verify.txt" | head -n 1)"
+else
+    bad "greffe verify --tsa-cert: exit $status: $(tail -n 8 "$WORK/verify.txt")"
+fi
+"$GREFFE" verify "$WORK/bundle.json" --vkey "$DATA/verifier.vkey" --tsa-cert "$WORK/pki/tsa.pem" >/dev/null \
+    && pass "the TSA's own certificate works as the anchor too" || bad "verify with the TSA's own certificate failed"
+"$GREFFE" verify "$WORK/bundle.json" --vkey "$DATA/verifier.vkey" >"$WORK/verify-plain.txt"
+status=$?
+[[ $status == 0 ]] && grep -q "NOT CHECKED" "$WORK/verify-plain.txt" && ! grep -q "attested by" "$WORK/verify-plain.txt" \
+    && pass "without --tsa-cert: exit 0 and the tokens are reported NOT CHECKED" || bad "without --tsa-cert: exit $status: $(tail -n 4 "$WORK/verify-plain.txt")"
+"$GREFFE" verify "$WORK/bundle.json" --vkey "$DATA/verifier.vkey" --tsa-cert "$WORK/pki/other-ca.pem" >"$WORK/verify-other.txt"
+status=$?
+[[ $status == 1 ]] && grep -q "untrusted chain" "$WORK/verify-other.txt" \
+    && pass "another CA: exit 1, untrusted chain named" || bad "another CA: exit $status: $(tail -n 3 "$WORK/verify-other.txt")"
+python3 - "$WORK/bundle.json" "$WORK/tampered.json" <<'PY'
+import base64, json, sys
+bundle = json.load(open(sys.argv[1]))
+token = bytearray(base64.b64decode(bundle["timestamps"][0]["token"]))
+token[-5] ^= 0x01  # inside the signature value
+bundle["timestamps"][0]["token"] = base64.b64encode(bytes(token)).decode()
+json.dump(bundle, open(sys.argv[2], "w"))
+PY
+"$GREFFE" verify "$WORK/tampered.json" --vkey "$DATA/verifier.vkey" --tsa-cert "$WORK/pki/ca.pem" >"$WORK/verify-tampered.txt"
+status=$?
+if [[ $status == 1 ]] && grep -q "timestamp 0 .*the token does not hold" "$WORK/verify-tampered.txt"; then
+    pass "tampered token: exit 1, $(grep -o 'timestamp 0 [^:]*: the token does not hold ([^)]*)' "$WORK/verify-tampered.txt" | head -n 1)"
+else
+    bad "tampered token: exit $status: $(tail -n 4 "$WORK/verify-tampered.txt")"
+fi
+
+# ---------------------------------------------------------------------------
+# 3. The TSA goes down, then answers garbage, then recovers.
+kill -KILL "$TSA_PID"; wait "$TSA_PID" 2>/dev/null
+UNREACHABLE_BEFORE=$(metric 'greffe_tsa_requests_total{outcome="unreachable"}')
+RECEIPT=$(append down 3)
+DOWN_SIZE=$(json 'd["checkpoint"].split("\n")[1]' <<<"$RECEIPT" 2>/dev/null)
+[[ -n $DOWN_SIZE ]] && pass "TSA down: appends still acknowledged with a signed checkpoint (size $DOWN_SIZE)" || bad "TSA down: append failed: $RECEIPT"
+sleep 2.5  # AsyncHTTPClient retries a refused connection until --tsa-timeout (1 s here)
+UNREACHABLE=$(metric 'greffe_tsa_requests_total{outcome="unreachable"}')
+GAP=$(metric greffe_tsa_gap_entries)
+python3 -c "import sys; sys.exit(0 if float('$UNREACHABLE') > float('$UNREACHABLE_BEFORE') and float('$GAP') > 0 else 1)" \
+    && pass "metrics: unreachable $UNREACHABLE_BEFORE → $UNREACHABLE, gap $GAP entries" || bad "metrics: unreachable $UNREACHABLE, gap $GAP"
+[[ $(curl -s -o /dev/null -w '%{http_code}' "$URL/v1/checkpoints/$DOWN_SIZE/timestamp") == 404 ]] \
+    && pass "no token while the TSA is down" || bad "a token appeared while the TSA was down"
+grep -q "timestamp request failed" "$WORK/serve.log" && pass "the failure is logged" || bad "no warning in the log"
+grep -q "tsa-test\|grf_" "$WORK/serve.log" && bad "a token or secret appears in the log" || pass "no secret in the log"
+
+start_tsa garbage
+sleep 1
+INVALID=$(metric 'greffe_tsa_requests_total{outcome="invalid"}')
+python3 -c "import sys; sys.exit(0 if float('$INVALID') > 0 else 1)" && pass "a garbage answer is refused (invalid: $INVALID)" || bad "garbage not counted as invalid"
+[[ $(curl -s -o /dev/null -w '%{http_code}' "$URL/v1/checkpoints/$DOWN_SIZE/timestamp") == 404 ]] \
+    && pass "nothing stored from garbage" || bad "garbage was stored as a token"
+
+echo ok >"$WORK/tsa-mode"
+LATEST=$(curl -s "$URL/checkpoint" | sed -n 2p)
+wait_token "$LATEST" && pass "TSA back: the latest checkpoint (size $LATEST) gets its token" || bad "no token after the TSA came back"
+openssl ts -verify -token_in -in "$WORK/token-$LATEST.der" \
+    -digest "$(curl -s "$URL/checkpoint" | python3 -c 'import sys,hashlib; n=sys.stdin.read(); print(hashlib.sha256(n[:n.index("\n\n")+1].encode()).hexdigest())')" \
+    -CAfile "$WORK/pki/ca.pem" >/dev/null 2>&1 && pass "and openssl verifies it" || bad "openssl refuses the resumed token"
+[[ $(metric greffe_tsa_gap_entries) == 0* ]] && pass "gap back to 0" || bad "gap still $(metric greffe_tsa_gap_entries)"
+kill -TERM "$SERVE_PID"; wait "$SERVE_PID" 2>/dev/null
+finish

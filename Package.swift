@@ -87,6 +87,10 @@ let package = Package(
                 "GreffeCore", "GreffeStore",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
+                // The witness client's HTTP (HTTPWitnessTransport.swift).
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
             swiftSettings: strictSettings
         ),
@@ -167,8 +171,9 @@ let package = Package(
         .testTarget(
             name: "GreffeWitnessTests",
             dependencies: [
-                "GreffeCore", "GreffeStore", "GreffeWitness", "GreffeServer",
+                "GreffeCore", "GreffeStore", "GreffeWitness", "GreffeServer", "GreffeLedger",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ],
             swiftSettings: strictSettings
         ),

@@ -23,6 +23,7 @@ export GREFFE=.build/debug/greffe
 ./ops/tests/limits.sh
 ./ops/tests/audit.sh
 ./ops/tests/witness.sh
+./ops/tests/witnessed-log.sh
 ./ops/tests/timestamp.sh
 ./ops/tests/rotation.sh
 ./ops/tests/interop.sh

@@ -21,6 +21,12 @@ import Synchronization
 ///    The `checkpointStored` hook (static tiles) runs between storing and
 ///    serving, so no static file shows a checkpoint the store lacks; it never
 ///    throws, and its failures do not hold back checkpoints or appends.
+///    With witnesses (a `cosigner`), a stored checkpoint is published only
+///    once a quorum cosigned it and the cosigned note is stored as an
+///    attestation; until then it stays stored but unserved, appends go on,
+///    and the next tick tries again with the then-latest checkpoint. What
+///    is served, after a restart and on followers too, is then the latest
+///    stored cosigned note that carries the quorum.
 /// On open, the latest stored checkpoint's root must equal the root recomputed
 /// from the store, and its signature must verify with one of the ledger's keys
 /// (signing or retired: see `LogKeys`); otherwise the ledger refuses to start
@@ -127,6 +133,10 @@ public final class Ledger: Sendable {
 
     /// Runs after a checkpoint is stored and before it is published (step 4 above): the static tile export.
     private let checkpointStored: (@Sendable (StoredCheckpoint) async -> Void)?
+    /// Witnesses whose quorum must cosign a checkpoint before it is published (nil: published once stored).
+    private let cosigner: (any CheckpointCosigner)?
+    /// Signed and stored, not yet published for want of cosignatures (only with a cosigner).
+    private let uncosigned = Mutex<StoredCheckpoint?>(nil)
     /// Commit instant and tree size of each committed batch not yet covered by a published checkpoint.
     private let awaitingCheckpoint = Mutex<[(size: UInt64, ackedAt: ContinuousClock.Instant)]>([])
 
@@ -144,6 +154,7 @@ public final class Ledger: Sendable {
     private let treeSizeGauge: Gauge
     private let checkpointSizeGauge: Gauge
     private let checkpointTimeGauge: Gauge
+    private let cosignedSizeGauge: Gauge
     private let isSequencerGauge: Gauge
     private let leaseChanges: Counter
 
@@ -155,18 +166,20 @@ public final class Ledger: Sendable {
     public static func open(
         store: any LedgerStore, signer: NoteSigner, checkpointInterval: Duration = .seconds(1),
         maxBatchEvents: Int = 10_000, node: String? = nil, logger: Logger = Logger(label: "greffe.ledger"),
-        metricsFactory: (any MetricsFactory)? = nil, checkpointStored: (@Sendable (StoredCheckpoint) async -> Void)? = nil
+        metricsFactory: (any MetricsFactory)? = nil, checkpointStored: (@Sendable (StoredCheckpoint) async -> Void)? = nil,
+        cosigner: (any CheckpointCosigner)? = nil
     ) async throws -> Ledger {
         try await open(
             store: store, keys: LogKeys(signer: signer), checkpointInterval: checkpointInterval, maxBatchEvents: maxBatchEvents, node: node,
-            logger: logger, metricsFactory: metricsFactory, checkpointStored: checkpointStored)
+            logger: logger, metricsFactory: metricsFactory, checkpointStored: checkpointStored, cosigner: cosigner)
     }
 
     /// `open` with several keys (key rotation): all signing keys sign each checkpoint.
     public static func open(
         store: any LedgerStore, keys: LogKeys, checkpointInterval: Duration = .seconds(1),
         maxBatchEvents: Int = 10_000, node: String? = nil, logger: Logger = Logger(label: "greffe.ledger"),
-        metricsFactory: (any MetricsFactory)? = nil, checkpointStored: (@Sendable (StoredCheckpoint) async -> Void)? = nil
+        metricsFactory: (any MetricsFactory)? = nil, checkpointStored: (@Sendable (StoredCheckpoint) async -> Void)? = nil,
+        cosigner: (any CheckpointCosigner)? = nil
     ) async throws -> Ledger {
         var cluster: Cluster?
         if let node {
@@ -178,24 +191,30 @@ public final class Ledger: Sendable {
         let leads = try await cluster?.store.acquireSequencerLease(node: cluster!.node) ?? true
         if leads {
             let (state, latest) = try await loadSequencerState(store: store, keys: keys)
+            let served = try await servable(latest, store: store, keys: keys, cosigner: cosigner, logger: logger)
             let ledger = Ledger(
                 store: store, keys: keys, checkpointInterval: checkpointInterval, maxBatchEvents: maxBatchEvents, logger: logger,
                 metricsFactory: metricsFactory ?? MetricsSystem.factory, checkpointStored: checkpointStored, cluster: cluster, state: state,
-                checkpoint: latest ?? StoredCheckpoint(size: 0, root: MerkleHash.emptyRoot, note: "", signedAtMilliseconds: 0))
+                checkpoint: served ?? StoredCheckpoint(size: 0, root: MerkleHash.emptyRoot, note: "", signedAtMilliseconds: 0), cosigner: cosigner)
             if let cluster { ledger.becameSequencer(cluster) }
-            if latest == nil || latest!.size < state.frontier.size {
+            if cosigner != nil {
+                // Witnesses may be slow or down: the checkpointer asks them, not start-up.
+                if let latest, latest.size > served?.size ?? 0 { ledger.uncosigned.withLock { $0 = latest } }
+                ledger.checkpointWakeContinuation.yield()
+            } else if latest == nil || latest!.size < state.frontier.size {
                 try await ledger.signLatest()
             }
             return ledger
         }
         // A follower: what the sequencer has committed and signed, checked against our key.
-        let latest = try await store.latestCheckpoint()
+        var latest = try await store.latestCheckpoint()
         if let latest { try checkKeys(keys, verify: latest) }
+        latest = try await servable(latest, store: store, keys: keys, cosigner: cosigner, logger: logger)
         let ledger = Ledger(
             store: store, keys: keys, checkpointInterval: checkpointInterval, maxBatchEvents: maxBatchEvents, logger: logger,
             metricsFactory: metricsFactory ?? MetricsSystem.factory, checkpointStored: checkpointStored, cluster: cluster,
             state: SequencerState(frontier: MerkleFrontier(), lastLeafHash: .zero, lastSequencedAt: 0),
-            checkpoint: latest ?? StoredCheckpoint(size: 0, root: MerkleHash.emptyRoot, note: "", signedAtMilliseconds: 0))
+            checkpoint: latest ?? StoredCheckpoint(size: 0, root: MerkleHash.emptyRoot, note: "", signedAtMilliseconds: 0), cosigner: cosigner)
         try await ledger.refreshFromStore()
         logger.info("following the sequencer", metadata: ["node": "\(node ?? "")", "tree_size": "\(ledger.treeSize)"])
         return ledger
@@ -243,12 +262,45 @@ public final class Ledger: Sendable {
         }
     }
 
+    /// What may be served given the latest stored signed checkpoint: that
+    /// one without witnesses; with them, the latest stored cosigned note,
+    /// if it carries the log's signature, the stored root of its size and
+    /// the quorum of the configured witnesses (which may have changed since
+    /// it was stored: then nothing is served until a new one is cosigned).
+    private static func servable(
+        _ latest: StoredCheckpoint?, store: any LedgerStore, keys: LogKeys, cosigner: (any CheckpointCosigner)?, logger: Logger
+    ) async throws -> StoredCheckpoint? {
+        guard let cosigner else { return latest }
+        guard let attestation = try await store.latestAttestation(kind: .cosignedNote) else { return nil }
+        let note = String(decoding: attestation.data, as: UTF8.self)
+        let verified: VerifiedCheckpoint
+        do {
+            verified = try CheckpointVerifier.verify(note: note, verifiers: keys.verifiers)
+        } catch {
+            throw LedgerError(.unavailable, "none of the ledger's keys verifies the stored cosigned checkpoint (\(error)): refusing to start")
+        }
+        guard let signed = try await store.checkpoint(size: attestation.size), signed.root == verified.checkpoint.root,
+            verified.checkpoint.size == attestation.size
+        else {
+            throw LedgerError(.unavailable, "the stored cosigned checkpoint of size \(attestation.size) is not the stored checkpoint of that size: refusing to start")
+        }
+        let check = cosigner.check(cosignedNote: note)
+        guard check.meetsQuorum else {
+            logger.warning(
+                "the latest stored cosigned checkpoint lacks the configured witness quorum; serving none until one is cosigned",
+                metadata: ["size": "\(attestation.size)", "cosignatures": "\(check.shortfall)"])
+            return nil
+        }
+        return StoredCheckpoint(size: signed.size, root: signed.root, note: note, signedAtMilliseconds: signed.signedAtMilliseconds)
+    }
+
     private init(
         store: any LedgerStore, keys: LogKeys, checkpointInterval: Duration, maxBatchEvents: Int, logger: Logger,
         metricsFactory factory: any MetricsFactory, checkpointStored: (@Sendable (StoredCheckpoint) async -> Void)?,
-        cluster: Cluster?, state: SequencerState, checkpoint: StoredCheckpoint
+        cluster: Cluster?, state: SequencerState, checkpoint: StoredCheckpoint, cosigner: (any CheckpointCosigner)?
     ) {
         self.checkpointStored = checkpointStored
+        self.cosigner = cosigner
         appendedEvents = Counter(label: "greffe_appends_total", dimensions: [("outcome", "new")], factory: factory)
         duplicateEvents = Counter(label: "greffe_appends_total", dimensions: [("outcome", "duplicate")], factory: factory)
         conflictEvents = Counter(label: "greffe_appends_total", dimensions: [("outcome", "conflict")], factory: factory)
@@ -261,6 +313,7 @@ public final class Ledger: Sendable {
         treeSizeGauge = Gauge(label: "greffe_tree_size", factory: factory)
         checkpointSizeGauge = Gauge(label: "greffe_checkpoint_tree_size", factory: factory)
         checkpointTimeGauge = Gauge(label: "greffe_checkpoint_signed_timestamp_seconds", factory: factory)
+        cosignedSizeGauge = Gauge(label: "greffe_checkpoint_cosigned_tree_size", factory: factory)
         isSequencerGauge = Gauge(label: "greffe_sequencer_is_leader", factory: factory)
         leaseChanges = Counter(label: "greffe_sequencer_lease_changes_total", factory: factory)
         self.store = store
@@ -281,6 +334,7 @@ public final class Ledger: Sendable {
         if !checkpoint.note.isEmpty {
             checkpointSizeGauge.record(Double(checkpoint.size))
             checkpointTimeGauge.record(Double(checkpoint.signedAtMilliseconds) / 1000)
+            if cosigner != nil { cosignedSizeGauge.record(Double(checkpoint.size)) }
         }
     }
 
@@ -606,7 +660,12 @@ public final class Ledger: Sendable {
             published.treeSize = state.frontier.size
             published.root = state.frontier.root
         }
-        if let latest { publish(latest) }
+        if cosigner != nil {
+            if let served = try await Self.servable(latest, store: store, keys: keys, cosigner: cosigner, logger: logger) { publish(served) }
+            if let latest, latest.size > self.latestCheckpoint.size { uncosigned.withLock { $0 = latest } }
+        } else if let latest {
+            publish(latest)
+        }
         becameSequencer(cluster)
         treeSizeGauge.record(Double(state.frontier.size))
         checkpointWakeContinuation.yield()
@@ -666,7 +725,14 @@ public final class Ledger: Sendable {
         let size = try await store.treeSize()
         published.withLock { $0.treeSize = max($0.treeSize, size) }
         treeSizeGauge.record(Double(size))
-        if let latest = try await store.latestCheckpoint(), latest.size > published.withLock({ $0.checkpoint.size }) {
+        if cosigner != nil {
+            // With witnesses, what the sequencer published: the latest cosigned note, checked as at start.
+            if let attestation = try await store.latestAttestation(kind: .cosignedNote), attestation.size > published.withLock({ $0.checkpoint.size }),
+                let served = try await Self.servable(nil, store: store, keys: keys, cosigner: cosigner, logger: logger)
+            {
+                publish(served)
+            }
+        } else if let latest = try await store.latestCheckpoint(), latest.size > published.withLock({ $0.checkpoint.size }) {
             // Served only if our key verifies it: a follower relays, it does not vouch blindly.
             _ = try CheckpointVerifier.verify(note: latest.note, verifiers: keys.verifiers)
             publish(latest)
@@ -717,6 +783,11 @@ public final class Ledger: Sendable {
         if let cluster, !cluster.state.withLock({ $0.isSequencer && !$0.leaseLost }) { return }
         let (size, root, latest) = published.withLock { ($0.treeSize, $0.root, $0.checkpoint) }
         if latest.size == size && !latest.note.isEmpty { return }
+        if let cosigner, let pending = uncosigned.withLock({ $0 }), pending.size == size {
+            // Signed and stored at an earlier tick; only the witnesses' quorum was missing.
+            try await publishCosigned(pending, cosigner: cosigner)
+            return
+        }
         let checkpoint = Checkpoint(origin: origin, size: size, root: root)
         let note = try keys.sign(text: checkpoint.text).formatted
         let stored = StoredCheckpoint(size: size, root: root, note: note, signedAtMilliseconds: UInt64(Date().timeIntervalSince1970 * 1000))
@@ -729,8 +800,37 @@ public final class Ledger: Sendable {
             logger.critical("fork refused; no further checkpoints will be signed", metadata: ["error": "\(error)"])
             throw error
         }
+        if let cosigner {
+            uncosigned.withLock { $0 = stored }
+            try await publishCosigned(stored, cosigner: cosigner)
+            return
+        }
         await checkpointStored?(stored)
         publish(stored)
+    }
+
+    /// With witnesses: asks them to cosign `stored` (signed and stored), stores
+    /// the cosigned note, then publishes it. When the quorum is not met,
+    /// publishes nothing and wakes the checkpointer again after an interval
+    /// (at least a second), so that a witness coming back is noticed even
+    /// while no append arrives.
+    private func publishCosigned(_ stored: StoredCheckpoint, cosigner: any CheckpointCosigner) async throws {
+        guard let note = await cosigner.cosign(stored, consistencyProof: { [self] in try await consistencyProof(first: $0, second: $1) }) else {
+            let wake = checkpointWakeContinuation
+            let pause = max(checkpointInterval, .seconds(1))
+            Task {
+                try? await Task.sleep(for: pause)
+                wake.yield()
+            }
+            return
+        }
+        let now = UInt64(Date().timeIntervalSince1970 * 1000)
+        // Stored before it is served, as the checkpoint itself: a restart serves what was served.
+        try await store.storeAttestation(CheckpointAttestation(size: stored.size, kind: .cosignedNote, data: Array(note.utf8), createdAtMilliseconds: now))
+        let cosigned = StoredCheckpoint(size: stored.size, root: stored.root, note: note, signedAtMilliseconds: stored.signedAtMilliseconds)
+        uncosigned.withLock { if $0?.size ?? 0 <= stored.size { $0 = nil } }
+        await checkpointStored?(cosigned)
+        publish(cosigned)
     }
 
     /// Serves `stored` from now on and answers the receipts waiting for it.
@@ -745,6 +845,7 @@ public final class Ledger: Sendable {
         }
         checkpointSizeGauge.record(Double(stored.size))
         checkpointTimeGauge.record(Double(stored.signedAtMilliseconds) / 1000)
+        if cosigner != nil { cosignedSizeGauge.record(Double(stored.size)) }
         let covered = awaitingCheckpoint.withLock { awaiting in
             defer { awaiting.removeAll { $0.size <= size } }
             return awaiting.filter { $0.size <= size }.map(\.ackedAt)

@@ -22,6 +22,7 @@ extension LedgerAPI {
         query.limit = maxBundleEvents + 1
 
         let checkpoint = ledger.latestCheckpoint
+        guard !checkpoint.note.isEmpty else { throw APIError(.serviceUnavailable, "no checkpoint has been cosigned by the witness quorum yet") }
         query.indexRange = query.indexRange.map { $0.clamped(to: 0..<checkpoint.size) } ?? 0..<checkpoint.size
         let indices = try await mapLedgerErrors { try await ledger.store.searchEvents(query) }
         guard indices.count <= maxBundleEvents else {
@@ -32,8 +33,8 @@ extension LedgerAPI {
             _ = try await ledger.recordAccess(token: token, action: "bundle", query: queryJSON, resultCount: indices.count)
         }
         var earlier: [EvidenceBundle.EarlierCheckpoint] = []
-        if let last = indices.last, let first = try await ledger.store.firstCheckpoint(atLeast: last + 1), first.size < checkpoint.size {
-            earlier.append(.init(note: first.note, consistencyProof: try await ledger.consistencyProof(first: first.size, second: checkpoint.size)))
+        if let last = indices.last {
+            earlier = try await earlierCheckpoints(before: checkpoint, covering: last + 1)
         }
         let timestamps = try await mapLedgerErrors { try await bundleTimestamps(indices: indices, checkpoint: checkpoint) }
         let header = EvidenceBundle(
@@ -150,5 +151,27 @@ extension LedgerAPI {
             query.timeRange = from..<to
         }
         return query
+    }
+}
+
+extension LedgerAPI {
+    /// The earliest signed state covering the first `size` entries, when older
+    /// than the bundle's checkpoint. With witnesses, also the earliest
+    /// cosigned one — a state the witnesses vouched for at the times their
+    /// cosignatures state — or, when both have one size, the cosigned note alone.
+    func earlierCheckpoints(before checkpoint: StoredCheckpoint, covering size: UInt64) async throws -> [EvidenceBundle.EarlierCheckpoint] {
+        var notes: [(size: UInt64, note: String)] = []
+        if let first = try await ledger.store.firstCheckpoint(atLeast: size), first.size < checkpoint.size {
+            notes.append((first.size, first.note))
+        }
+        if let cosigned = try await ledger.store.firstAttestation(kind: .cosignedNote, atLeast: size), cosigned.size < checkpoint.size {
+            let note = String(decoding: cosigned.data, as: UTF8.self)
+            if notes.first?.size == cosigned.size { notes[0].note = note } else { notes.append((cosigned.size, note)) }
+        }
+        var earlier: [EvidenceBundle.EarlierCheckpoint] = []
+        for (size, note) in notes {
+            earlier.append(.init(note: note, consistencyProof: try await ledger.consistencyProof(first: size, second: checkpoint.size)))
+        }
+        return earlier
     }
 }

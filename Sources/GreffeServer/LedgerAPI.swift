@@ -59,6 +59,8 @@ public struct LedgerAPI: Sendable {
 
     func checkpoint() async throws -> Response {
         let checkpoint = ledger.latestCheckpoint
+        // Only with witnesses, before their quorum cosigned a first checkpoint.
+        guard !checkpoint.note.isEmpty else { throw APIError(.serviceUnavailable, "no checkpoint has been cosigned by the witness quorum yet") }
         return Response(
             status: .ok,
             headers: [.contentType: "text/plain; charset=utf-8", .cacheControl: LedgerAPI.checkpointCache],

@@ -12,6 +12,7 @@ public enum BundleReportRendering {
             // One key given: the line above names it (and the browser verifier's report is the same, line for line).
             if report.keysGiven > 1 { lines.append("The checkpoint is signed by the key(s) \(report.signedBy.joined(separator: ", ")).") }
         }
+        if let check = report.cosignatures { lines.append(witnessSentence(check)) }
         for event in report.events {
             lines.append("")
             let verdict = event.verified ? "VERIFIED" : "NOT VERIFIED"
@@ -76,7 +77,33 @@ public enum BundleReportRendering {
         if let origin = report.origin { object["origin"] = .string(origin) }
         if let size = report.checkpointSize { object["checkpoint_size"] = .number(Double(size)) }
         if let root = report.checkpointRoot { object["checkpoint_root"] = .string(root.base64) }
+        if let check = report.cosignatures { object["witnesses"] = witnessJSON(check) }
         return .object(object)
+    }
+
+    /// Which witnesses vouched for the checkpoint, and when (tlog-cosignature: "as of this time, this is the largest tree").
+    static func witnessSentence(_ check: CosignatureCheck) -> String {
+        var sentence: String
+        if check.cosigned.isEmpty {
+            sentence = "No given witness cosigned this state"
+        } else {
+            sentence = "Independent witnesses cosigned this state, each stating it had checked it extends every state it saw before: "
+            sentence += check.cosigned.map { "\($0.witness) at \($0.time)" }.joined(separator: ", ")
+        }
+        sentence += " (\(check.cosigned.count) valid, \(check.quorum) required"
+        if !check.missing.isEmpty { sentence += "; missing: \(check.missing.joined(separator: ", "))" }
+        if !check.invalid.isEmpty { sentence += "; invalid: \(check.invalid.map(\.witness).joined(separator: ", "))" }
+        return sentence + ")."
+    }
+
+    static func witnessJSON(_ check: CosignatureCheck) -> JSONValue {
+        [
+            "quorum": .number(Double(check.quorum)),
+            "quorum_met": .bool(check.meetsQuorum),
+            "cosigned": .array(check.cosigned.map { ["witness": .string($0.witness), "timestamp": .number(Double($0.timestamp)), "time": .string($0.time)] }),
+            "missing": .array(check.missing.map { .string($0) }),
+            "invalid": .array(check.invalid.map { ["witness": .string($0.witness), "reason": .string($0.reason)] }),
+        ]
     }
 
     public static func html(_ report: BundleReport, file: String) -> String {
@@ -88,6 +115,7 @@ public enum BundleReportRendering {
         if let origin = report.origin, let size = report.checkpointSize {
             body += "<p>The ledger <strong>\(escape(origin))</strong> signed its state of \(BundleVerifier.grouped(size)) entries; the signature holds.</p>"
         }
+        if let check = report.cosignatures { body += "<p>\(escape(witnessSentence(check)))</p>" }
         body += "<ol>"
         for event in report.events {
             body += "<li class=\"\(event.verified ? "ok" : "bad")\">\(escape(event.sentence)): <strong>\(event.verified ? "VERIFIED" : "NOT VERIFIED")</strong></li>"

@@ -10,6 +10,10 @@ public struct BundleReport: Sendable {
             case prevLink, time, earlierCheckpoint, consistencyProof, duplicateEvent
             /// An RFC 3161 timestamp: its checkpoint, its consistency proof or its token (`TimestampCheck.swift`).
             case timestamp
+            /// Fewer valid cosignatures by the given witnesses than the quorum asked for.
+            case witnessQuorum
+            /// A line by a given witness that does not verify (the note or the line was changed).
+            case cosignature
         }
 
         public let code: Code
@@ -45,6 +49,8 @@ public struct BundleReport: Sendable {
     public var timestamps: [TimeAttestation] = []
     /// Set when the bundle's events have no timestamp token covering them: why, in words.
     public var timestampGap: String?
+    /// With `--witness`: which of the given witnesses cosigned the checkpoint, and when.
+    public var cosignatures: CosignatureCheck?
 
     public var verified: Bool { failures.isEmpty }
 }
@@ -56,15 +62,21 @@ public enum BundleVerifier {
     /// them (clock skew); beyond this the bundle is inconsistent.
     public static let clockSkewMilliseconds: UInt64 = 5 * 60 * 1000
 
-    public static func verify(_ bundle: EvidenceBundle, verifier: NoteVerifier, timestampTrust: TimestampTrust? = nil) -> BundleReport {
-        verify(bundle, verifiers: [verifier], timestampTrust: timestampTrust)
+    public static func verify(
+        _ bundle: EvidenceBundle, verifier: NoteVerifier, timestampTrust: TimestampTrust? = nil, witnesses: WitnessQuorum? = nil
+    ) -> BundleReport {
+        verify(bundle, verifiers: [verifier], timestampTrust: timestampTrust, witnesses: witnesses)
     }
 
     /// With several keys of the log (a rotation): the checkpoint (and each
     /// earlier one) must carry a valid signature by at least one of them.
     /// With `timestampTrust` (`--tsa-cert`), the bundle's RFC 3161 tokens are
     /// checked too; without, they are reported as not checked.
-    public static func verify(_ bundle: EvidenceBundle, verifiers: [NoteVerifier], timestampTrust: TimestampTrust? = nil) -> BundleReport {
+    /// With `witnesses`, the checkpoint must also carry valid cosignatures by
+    /// at least their quorum, and no invalid one by any of them.
+    public static func verify(
+        _ bundle: EvidenceBundle, verifiers: [NoteVerifier], timestampTrust: TimestampTrust? = nil, witnesses: WitnessQuorum? = nil
+    ) -> BundleReport {
         precondition(!verifiers.isEmpty, "a bundle is verified against at least one key")
         var report = BundleReport(keyName: verifiers.map(\.verifierKey).joined(separator: ", "))
         report.keysGiven = verifiers.count
@@ -90,6 +102,9 @@ public enum BundleVerifier {
         report.origin = checkpoint.origin
         report.checkpointSize = checkpoint.size
         report.checkpointRoot = checkpoint.root
+        if let witnesses {
+            checkCosignatures(of: bundle.checkpoint, location: "checkpoint", required: true, witnesses: witnesses, verifiers: verifiers, into: &report)
+        }
 
         // 2. Each event: entry layout, commitment, proof.
         var seen: [UInt64: Int] = [:]
@@ -188,6 +203,9 @@ public enum BundleVerifier {
                 try ProofVerifier.verifyConsistency(
                     first: old.size, second: checkpoint.size, firstRoot: old.root, secondRoot: checkpoint.root, proof: earlier.consistencyProof)
                 report.earlierCheckpointsChecked += 1
+                if let witnesses {
+                    checkCosignatures(of: earlier.note, location: location, required: false, witnesses: witnesses, verifiers: verifiers, into: &report)
+                }
             } catch let error as ProofError {
                 fail(.consistencyProof, location, "the consistency proof to the bundle's checkpoint does not hold: \(error)")
             } catch {
@@ -198,6 +216,40 @@ public enum BundleVerifier {
         // 5. RFC 3161 timestamps: when this state of the log existed at the latest.
         checkTimestamps(bundle, checkpoint: checkpoint, verifiers: verifiers, trust: timestampTrust, report: &report)
         return report
+    }
+
+    /// The given witnesses' cosignatures on one checkpoint note. On the
+    /// bundle's checkpoint (`required`) the quorum must be met; on earlier
+    /// ones cosignatures are a bonus (stated in the notes), but a line by a
+    /// given witness that does not verify is always a failure.
+    static func checkCosignatures(
+        of noteText: String, location: String, required: Bool, witnesses: WitnessQuorum, verifiers: [NoteVerifier], into report: inout BundleReport
+    ) {
+        guard let note = try? SignedNote(parsing: noteText) else { return }  // already failed as a checkpoint
+        let check = witnesses.check(note)
+        for invalid in check.invalid {
+            report.failures.append(
+                .init(code: .cosignature, location: location, message: "the cosignature of witness \(invalid.witness) does not hold: \(invalid.reason)"))
+        }
+        let ignored = note.signatures.filter { line in
+            !verifiers.contains { line.keyID == $0.keyID && line.name == $0.name } && !witnesses.witnesses.contains { $0.claims(line) }
+        }
+        if !ignored.isEmpty {
+            let names = ignored.map { "\($0.name)+\(String(format: "%08x", $0.keyID))" }.joined(separator: ", ")
+            report.notes.append("\(location): signature lines by keys you did not give were ignored: \(names)")
+        }
+        if required {
+            report.cosignatures = check
+            if !check.meetsQuorum {
+                var message = "\(check.cosigned.count) of the given witnesses cosigned it validly; \(check.quorum) required"
+                if !check.missing.isEmpty { message += "; no cosignature by \(check.missing.joined(separator: ", "))" }
+                if !check.invalid.isEmpty { message += "; invalid cosignature by \(check.invalid.map(\.witness).joined(separator: ", "))" }
+                report.failures.append(.init(code: .witnessQuorum, location: location, message: message))
+            }
+        } else if !check.cosigned.isEmpty {
+            let cosigners = check.cosigned.map { "\($0.witness) at \($0.time)" }.joined(separator: ", ")
+            report.notes.append("\(location) was cosigned by \(cosigners)")
+        }
     }
 
     static let kindPhrases: [String: String] = [

@@ -40,18 +40,22 @@ struct AuditCommand: AsyncParsableCommand {
     @Flag(name: .long, help: "No progress lines on stderr.")
     var quiet = false
 
+    @OptionGroup var witnessOptions: WitnessPolicyOptions
+
     func validate() throws {
         guard (url == nil) != (tiles == nil) else { throw ValidationError("give exactly one of --url and --tiles") }
         guard (1...1024).contains(readAhead) else { throw ValidationError("--read-ahead must be between 1 and 1024") }
         guard !vkey.isEmpty else { throw ValidationError("give the ledger's verifier key: --vkey FILE (repeatable)") }
+        _ = try witnessOptions.policy()
     }
 
     func run() async throws {
         let verifiers = try loadVerifiers(vkey)
+        let witnesses = try witnessOptions.policy()
         let log: any LogLocation = try url.map { try HTTPLog(url: $0, connections: min(readAhead, 32)) } ?? DirectoryLog(path: tiles!)
         defer { log.close() }
         let verdict = await AuditCommand.audit(
-            log: log, verifiers: verifiers, earlierNotePath: fromCheckpoint, readAhead: readAhead, quiet: quiet)
+            log: log, verifiers: verifiers, earlierNotePath: fromCheckpoint, readAhead: readAhead, quiet: quiet, witnesses: witnesses)
         print(verdict.line)
         if !verdict.ok { throw ExitCode(1) }
     }
@@ -70,7 +74,7 @@ struct AuditCommand: AsyncParsableCommand {
 
     /// With several keys of the log (a rotation): each checkpoint needs a valid signature by one of them.
     static func audit(
-        log: any LogLocation, verifiers: [NoteVerifier], earlierNotePath: String?, readAhead: Int, quiet: Bool
+        log: any LogLocation, verifiers: [NoteVerifier], earlierNotePath: String?, readAhead: Int, quiet: Bool, witnesses: WitnessQuorum? = nil
     ) async -> Verdict {
         func failed(_ what: String) -> Verdict { Verdict(ok: false, line: "audit: FAILED — \(what)") }
         let checkpoint: VerifiedCheckpoint
@@ -80,6 +84,15 @@ struct AuditCommand: AsyncParsableCommand {
             return failed("checkpoint from \(log.checkpointLocation): \(error)")
         }
         let size = checkpoint.checkpoint.size
+        var cosigned = ""
+        if let witnesses {
+            // The quorum is checked before the replay: without it the checkpoint is not one this auditor trusts.
+            let check = witnesses.check(noteText: checkpoint.noteText)
+            guard check.meetsQuorum, check.invalid.isEmpty else {
+                return failed("checkpoint from \(log.checkpointLocation) lacks the witness cosignatures required: \(check.shortfall)")
+            }
+            cosigned = "; cosigned by " + check.cosigned.map { "\($0.witness) at \($0.time)" }.joined(separator: ", ")
+        }
         var earlier: EarlierCheckpoint?
         if let earlierNotePath {
             let old: VerifiedCheckpoint
@@ -108,7 +121,8 @@ struct AuditCommand: AsyncParsableCommand {
             let replayed = earlier.map { " (\(report.entriesReplayed) replayed after the audited checkpoint of size \($0.size))" } ?? ""
             return Verdict(
                 ok: true,
-                line: "audit: OK — \(size) entries\(replayed), root \(checkpoint.checkpoint.root), checkpoint signed by \(checkpoint.signedBy.joined(separator: ", "))")
+                line:
+                    "audit: OK — \(size) entries\(replayed), root \(checkpoint.checkpoint.root), checkpoint signed by \(checkpoint.signedBy.joined(separator: ", "))\(cosigned)")
         } catch {
             meter.clear()
             return failed(error.message)

@@ -72,6 +72,8 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "info"
 
+    @OptionGroup var witnessOptions: ServeWitnessOptions
+
     func validate() throws {
         guard checkpointInterval >= 0.01, checkpointInterval <= 3600 else {
             throw ValidationError("--checkpoint-interval must be between 0.01 and 3600 seconds")
@@ -87,6 +89,7 @@ struct ServeCommand: AsyncParsableCommand {
         if tsaPolicy != nil && tsaUrl == nil { throw ValidationError("--tsa-policy needs --tsa-url") }
         guard tsaInterval >= 0.1, tsaInterval <= 86400 else { throw ValidationError("--tsa-interval must be between 0.1 and 86400 seconds") }
         guard tsaTimeout >= 0.1, tsaTimeout <= 300 else { throw ValidationError("--tsa-timeout must be between 0.1 and 300 seconds") }
+        _ = try witnessOptions.endpoints()
     }
 
     private func parseListen() throws -> (host: String, port: Int) {
@@ -142,9 +145,11 @@ struct ServeCommand: AsyncParsableCommand {
         let node = storeOptions.postgres == nil ? nil : (nodeName ?? "\(ProcessInfo.processInfo.hostName):\(listenPort)")
         let storeName = try storeOptions.postgresLocation()?.description ?? directory.databasePath
         let exporter = tilesDir.map { TileExporter(directory: $0, store: store, verifiers: keys.verifiers, logger: logger) }
+        let witnessTransport = witnessOptions.witnesses.isEmpty ? nil : HTTPWitnessTransport()
+        let cosigner = try witnessTransport.map { try witnessOptions.client(transport: $0, logger: logger) }
         let ledger = try await Ledger.open(
             store: store, keys: keys, checkpointInterval: .milliseconds(Int(checkpointInterval * 1000)), node: node, logger: logger,
-            checkpointStored: exporter?.checkpointStoredHook)
+            checkpointStored: exporter?.checkpointStoredHook, cosigner: cosigner)
         if let exporter, ledger.isSequencer {
             // Catch up: whatever the store has signed that the directory lacks (a new --tiles-dir, or one behind after a failure).
             // Only the sequencer writes tiles, so a follower starting beside it never puts back an older checkpoint.
@@ -196,8 +201,13 @@ struct ServeCommand: AsyncParsableCommand {
                 "role": "\(ledger.isSequencer ? "sequencer" : "follower")",
                 "signing_keys": "\(keys.signers.map(\.verifier.keyName).joined(separator: " "))",
             ])
+        if let cosigner {
+            logger.info(
+                "witnesses", metadata: ["witnesses": "\(cosigner.witnesses.map { "\($0.verifier.keyName)=\($0.url)" })", "quorum": "\(cosigner.policy.quorum)"])
+        }
         try await app.runService()
         try? await tsaClient?.client.shutdown()
+        try? await witnessTransport?.shutdown()
         logger.info("stopped", metadata: ["tree_size": "\(ledger.treeSize)", "checkpoint_size": "\(ledger.latestCheckpoint.size)"])
     }
 }

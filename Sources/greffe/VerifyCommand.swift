@@ -30,18 +30,22 @@ struct VerifyCommand: ParsableCommand {
     @Option(name: .long, help: "With --tsa-cert: the TSA policy OID every token must carry.")
     var tsaPolicy: String?
 
+    @OptionGroup var witnessOptions: WitnessPolicyOptions
+
     func validate() throws {
         guard ["text", "json"].contains(format) else { throw ValidationError("--format must be text or json") }
         guard !vkey.isEmpty else { throw ValidationError("give the ledger's verifier key: --vkey FILE (repeatable)") }
         if tsaPolicy != nil && tsaCert == nil { throw ValidationError("--tsa-policy needs --tsa-cert") }
+        _ = try witnessOptions.policy()
     }
 
     func run() throws {
         let verifiers = try loadVerifiers(vkey)
+        let witnesses = try witnessOptions.policy()
         guard let data = FileManager.default.contents(atPath: file) else { throw CommandFailure("cannot read \(file)") }
         let bytes = Array(data)
         if bytes.starts(with: Array(TLogProof.header.utf8)) {
-            try verifyTLogProof(String(decoding: bytes, as: UTF8.self), verifiers: verifiers)
+            try verifyTLogProof(String(decoding: bytes, as: UTF8.self), verifiers: verifiers, witnesses: witnesses)
             return
         }
         let bundle: EvidenceBundle
@@ -50,7 +54,7 @@ struct VerifyCommand: ParsableCommand {
             throw ExitCode(1)
         }
         let trust = try tsaCert.map { try loadTimestampTrust(certificateFile: $0, policy: tsaPolicy) }
-        let report = BundleVerifier.verify(bundle, verifiers: verifiers, timestampTrust: trust)
+        let report = BundleVerifier.verify(bundle, verifiers: verifiers, timestampTrust: trust, witnesses: witnesses)
         if format == "json" {
             print(String(decoding: BundleReportRendering.json(report).canonicalBytes(), as: UTF8.self))
         } else {
@@ -62,13 +66,19 @@ struct VerifyCommand: ParsableCommand {
         if !report.verified { throw ExitCode(1) }
     }
 
-    private func verifyTLogProof(_ text: String, verifiers: [NoteVerifier]) throws {
+    private func verifyTLogProof(_ text: String, verifiers: [NoteVerifier], witnesses: WitnessQuorum?) throws {
         do {
             let proof = try TLogProof(parsing: text)
             let (checkpoint, entry) = try proof.verify(verifiers: verifiers)
+            var cosigned = ""
+            if let witnesses {
+                let check = witnesses.check(noteText: proof.checkpoint)
+                guard check.meetsQuorum, check.invalid.isEmpty else { throw CommandFailure("witness cosignatures: \(check.shortfall)") }
+                cosigned = ", cosigned by " + check.cosigned.map { "\($0.witness) at \($0.time)" }.joined(separator: ", ")
+            }
             let result: String =
                 "Entry \(entry.index) (kind \(entry.kind), recorded \(RFC3339Time.format(entry.sequencedAtMilliseconds))) is included "
-                + "in the ledger \(checkpoint.origin) as signed at size \(checkpoint.size): VERIFIED"
+                + "in the ledger \(checkpoint.origin) as signed at size \(checkpoint.size)\(cosigned): VERIFIED"
             if format == "json" {
                 print(String(decoding: JSONValue.object(["verified": true, "index": .number(Double(entry.index)), "kind": .string(entry.kind)]).canonicalBytes(), as: UTF8.self))
             } else {

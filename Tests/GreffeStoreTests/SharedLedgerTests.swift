@@ -3,6 +3,7 @@ import GreffeCore
 import GreffeLedger
 import GreffePostgres
 import GreffeStore
+import Synchronization
 import Testing
 
 /// Two ledgers on one PostgreSQL database, as two `greffe serve` nodes:
@@ -106,6 +107,64 @@ struct SharedLedgerTests {
         c.shutdown()
         await runC.value
         storeC.close()
+    }
+}
+
+/// Witnesses without a network: cosigns with its own keys while `answering`.
+final class DirectCosigner: CheckpointCosigner {
+    let signers: [CosignatureSigner]
+    let policy: WitnessQuorum
+    let answering = Mutex(true)
+
+    init(witnesses: Int) throws {
+        signers = try (0..<witnesses).map { try CosignatureSigner(generatingFor: "witness.greffe.test/w\($0)") }
+        policy = try WitnessQuorum(witnesses: signers.map(\.verifier))
+    }
+
+    func cosign(_ checkpoint: StoredCheckpoint, consistencyProof: @escaping @Sendable (UInt64, UInt64) async throws -> [Hash]) async -> String? {
+        guard answering.withLock({ $0 }), let note = try? SignedNote(parsing: checkpoint.note) else { return nil }
+        return checkpoint.note + signers.map { try! $0.cosign(checkpointText: note.text, timestamp: 1_764_000_000).line }.joined()
+    }
+
+    func check(cosignedNote: String) -> CosignatureCheck { policy.check(noteText: cosignedNote) }
+}
+
+extension SharedLedgerTests {
+    @Test("with witnesses, the follower serves the cosigned checkpoint the sequencer stored, and nothing the witnesses did not cosign")
+    func followerServesCosignedCheckpoints() async throws {
+        let location = try await PostgresTestServer.freshDatabase()
+        let logger = PostgresTestServer.logger
+        let signer = try NoteSigner(generatingFor: "shared.greffe.test/witnessed")
+        let cosigner = try DirectCosigner(witnesses: 2)
+        let storeA = try await PostgresStore.connect(location, logger: logger)
+        let storeB = try await PostgresStore.connect(location, logger: logger)
+        let a = try await Ledger.open(store: storeA, signer: signer, checkpointInterval: .milliseconds(20), node: "a", logger: logger, cosigner: cosigner)
+        let b = try await Ledger.open(store: storeB, signer: signer, checkpointInterval: .milliseconds(20), node: "b", logger: logger, cosigner: cosigner)
+        let runA = Task { await a.run() }
+        let runB = Task { await b.run() }
+
+        _ = try await b.append([event("w1"), event("w2")])
+        let first = try await b.waitForCheckpoint(covering: 2)
+        #expect(cosigner.check(cosignedNote: first.note).cosigned.count == 2)
+        #expect(try await storeB.latestAttestation(kind: .cosignedNote).map { String(decoding: $0.data, as: UTF8.self) } == first.note)
+
+        // Witnesses silent: the sequencer signs and stores, the follower serves none of it.
+        cosigner.answering.withLock { $0 = false }
+        _ = try await b.append([event("w3")])
+        for _ in 0..<500 where try await storeB.latestCheckpoint()?.size != 3 { try await Task.sleep(for: .milliseconds(20)) }
+        #expect(try await storeB.latestCheckpoint()?.size == 3)
+        try await Task.sleep(for: .milliseconds(300))
+        #expect(b.latestCheckpoint.note == first.note)
+        cosigner.answering.withLock { $0 = true }
+        let second = try await b.waitForCheckpoint(covering: 3)
+        #expect(second.size == 3 && cosigner.check(cosignedNote: second.note).meetsQuorum)
+
+        a.shutdown()
+        b.shutdown()
+        await runA.value
+        await runB.value
+        storeA.close()
+        storeB.close()
     }
 }
 

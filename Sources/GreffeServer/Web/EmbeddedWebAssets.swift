@@ -1495,10 +1495,15 @@ paths:
   /checkpoint:
     get:
       summary: The latest signed checkpoint (C2SP tlog-checkpoint in a C2SP signed note).
+      description: |
+        With witnesses (`greffe serve --witness`), the latest checkpoint a
+        quorum of them cosigned: the log's note followed by their
+        `cosignature/v1` lines (C2SP tlog-cosignature).
       responses:
         "200":
           description: The note, e.g. `origin\nsize\nroot\n\n— origin <signature>\n`. Cache-Control max-age=1.
           content: {text/plain: {schema: {type: string}}}
+        "503": {$ref: '#/components/responses/Unavailable'}
   /v1/keys:
     get:
       summary: The log's checkpoint verifier keys, with status and validity (key rotation).

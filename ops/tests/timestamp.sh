@@ -14,6 +14,12 @@
 #     signed, and /metrics counts the failures and the gap. It comes back
 #     answering garbage: refused (invalid), nothing stored. Then it answers
 #     properly again: tokens resume for the latest checkpoint.
+#  4. All of issue 8 at once: the log's key rotated (both signatures), two
+#     built-in witnesses trusting both keys, quorum 2, and the TSA. A bundle
+#     carries the cosigned checkpoint and a token over it; `greffe verify
+#     --vkey OLD|NEW --witness W1 --witness W2 --witness-quorum 2 --tsa-cert`
+#     → exit 0 naming both witnesses and the attested time; a cosignature
+#     removed, a token byte flipped, or both → exit 1 naming each.
 #
 # Usage: ops/tests/timestamp.sh   Env: GREFFE (binary, default .build/debug/greffe), KEEP=1
 # Needs: openssl, python3, curl. Loopback only; about 15 s.
@@ -230,5 +236,86 @@ openssl ts -verify -token_in -in "$WORK/token-$LATEST.der" \
     -digest "$(curl -s "$URL/checkpoint" | python3 -c 'import sys,hashlib; n=sys.stdin.read(); print(hashlib.sha256(n[:n.index("\n\n")+1].encode()).hexdigest())')" \
     -CAfile "$WORK/pki/ca.pem" >/dev/null 2>&1 && pass "and openssl verifies it" || bad "openssl refuses the resumed token"
 [[ $(metric greffe_tsa_gap_entries) == 0* ]] && pass "gap back to 0" || bad "gap still $(metric greffe_tsa_gap_entries)"
+kill -TERM "$SERVE_PID"; wait "$SERVE_PID" 2>/dev/null
+
+# ---------------------------------------------------------------------------
+# 4. Rotated key + two witnesses (quorum 2) + the TSA, checked together offline.
+wait_healthz() { # wait_healthz PID URL LOG
+    for _ in $(seq 300); do
+        kill -0 "$1" 2>/dev/null || die "$3 exited during start-up: $(tail -n 5 "$WORK/$3.log")"
+        [[ $(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$2/healthz" || true) == 200 ]] && return 0
+        sleep 0.1
+    done
+    die "$3 did not answer on $2 within 30 s"
+}
+ORIGIN=$(head -n 1 "$DATA/verifier.vkey" | cut -d+ -f1)
+OLD_VKEY=$(cat "$DATA/verifier.vkey")
+NEW_VKEY=$("$GREFFE" key rotate --data "$DATA" 2>"$WORK/rotate.log" | grep -o "^$ORIGIN+[0-9a-f]*+[A-Za-z0-9+/=]*" | head -n 1)
+[[ -n $NEW_VKEY && $NEW_VKEY != "$OLD_VKEY" ]] || die "greffe key rotate printed no new verifier key"
+WITNESS_ARGS=()
+for w in 1 2; do
+    "$GREFFE" witness init --data "$WORK/w$w" --name "timestamp.greffe.test/w$w" >/dev/null || die "greffe witness init w$w"
+    WPORT=$(free_port)
+    "$GREFFE" witness --data "$WORK/w$w" --listen "127.0.0.1:$WPORT" --log "$ORIGIN=$OLD_VKEY" --log "$ORIGIN=$NEW_VKEY" >"$WORK/w$w.log" 2>&1 &
+    PIDS+=("$!")
+    wait_healthz "$!" "http://127.0.0.1:$WPORT" "w$w"
+    WITNESS_ARGS+=(--witness "$(cat "$WORK/w$w/witness.vkey")=http://127.0.0.1:$WPORT")
+done
+"$GREFFE" serve --data "$DATA" --listen "127.0.0.1:$PORT" --checkpoint-interval 0.1 --log-level info \
+    --tsa-url "http://127.0.0.1:$TSA_PORT/tsa" --tsa-cert "$WORK/pki/ca.pem" --tsa-policy "$POLICY" --tsa-interval 0.3 --tsa-timeout 1 \
+    "${WITNESS_ARGS[@]}" --witness-quorum 2 --witness-timeout 2 >"$WORK/serve-all.log" 2>&1 &
+SERVE_PID=$!
+PIDS+=("$SERVE_PID")
+wait_healthz "$SERVE_PID" "$URL" serve-all
+RECEIPT=$(append all 4)
+ALL_SIZE=$(json 'd["checkpoint"].split("\n")[1]' <<<"$RECEIPT") || die "no receipt with all of issue 8: $RECEIPT"
+LINES=$(json 'sum(1 for l in d["checkpoint"].split("\n\n", 1)[1].splitlines() if l.startswith("\u2014 "))' <<<"$RECEIPT")
+[[ $LINES == 4 ]] && pass "the receipt's checkpoint (size $ALL_SIZE) carries 4 signature lines: two log keys, two witnesses" \
+    || bad "the receipt's checkpoint carries $LINES signature lines, not 4: $(json 'd["checkpoint"]' <<<"$RECEIPT")"
+wait_token "$ALL_SIZE" || die "no token for the cosigned checkpoint $ALL_SIZE: $(grep -i tsa "$WORK/serve-all.log" | tail -n 3)"
+curl -s -X POST "$URL/v1/bundles" -H "Authorization: Bearer $INVESTIGATE" -d '{"event_ids":["tsa-all-1","tsa-all-4"]}' \
+    -o "$WORK/bundle-all.json" || die "bundle request failed"
+W1V=$(cat "$WORK/w1/witness.vkey"); W2V=$(cat "$WORK/w2/witness.vkey")
+for key in OLD_VKEY NEW_VKEY; do
+    "$GREFFE" verify "$WORK/bundle-all.json" --vkey "${!key}" --witness "$W1V" --witness "$W2V" --witness-quorum 2 \
+        --tsa-cert "$WORK/pki/ca.pem" --tsa-policy "$POLICY" >"$WORK/verify-all-$key.txt"
+    status=$?
+    if [[ $status == 0 ]] && grep -q "existed no later than .*, attested by CN=Greffe Test TSA" "$WORK/verify-all-$key.txt" \
+        && grep -q "timestamp.greffe.test/w1+" "$WORK/verify-all-$key.txt" && grep -q "timestamp.greffe.test/w2+" "$WORK/verify-all-$key.txt"; then
+        pass "cosigned, timestamped bundle verifies with the ${key%_VKEY} log key, both witnesses and the TSA: exit 0"
+    else
+        bad "bundle with all of issue 8, ${key%_VKEY} key: exit $status: $(tail -n 8 "$WORK/verify-all-$key.txt")"
+    fi
+done
+python3 - "$WORK/bundle-all.json" "$WORK" <<'PY'
+import base64, json, sys
+bundle, work = json.load(open(sys.argv[1])), sys.argv[2]
+def without_w2(note):
+    text, signatures = note.split("\n\n", 1)
+    return text + "\n\n" + "".join(l + "\n" for l in signatures.splitlines() if not l.startswith("\u2014 timestamp.greffe.test/w2 "))
+def flipped(token):
+    raw = bytearray(base64.b64decode(token)); raw[-5] ^= 0x01
+    return base64.b64encode(bytes(raw)).decode()
+cut = json.loads(json.dumps(bundle)); cut["checkpoint"] = without_w2(cut["checkpoint"])
+flip = json.loads(json.dumps(bundle))
+for stamp in flip["timestamps"]: stamp["token"] = flipped(stamp["token"])
+both = json.loads(json.dumps(cut)); both["timestamps"] = flip["timestamps"]
+for name, value in (("cut", cut), ("flip", flip), ("both", both)):
+    json.dump(value, open(f"{work}/bundle-all-{name}.json", "w"))
+PY
+tampered_case() { # tampered_case NAME WHAT PATTERN...
+    local name=$1 what=$2 pattern
+    shift 2
+    "$GREFFE" verify "$WORK/bundle-all-$name.json" --vkey "$NEW_VKEY" --witness "$W1V" --witness "$W2V" --witness-quorum 2 \
+        --tsa-cert "$WORK/pki/ca.pem" >"$WORK/verify-all-$name.txt"
+    local status=$?
+    for pattern in "$@"; do
+        grep -A12 "NOT VERIFIED" "$WORK/verify-all-$name.txt" | grep -q -- "$pattern" || { bad "$what: exit $status, '$pattern' not named: $(tail -n 6 "$WORK/verify-all-$name.txt")"; return; }
+    done
+    [[ $status == 1 ]] && pass "$what: exit 1, named" || bad "$what: exit $status"
+}
+tampered_case cut "w2's cosignature removed" "timestamp.greffe.test/w2"
+tampered_case flip "token bytes flipped" "the token does not hold"
+tampered_case both "cosignature removed and token flipped" "timestamp.greffe.test/w2" "the token does not hold"
 kill -TERM "$SERVE_PID"; wait "$SERVE_PID" 2>/dev/null
 finish

@@ -164,7 +164,6 @@ cmds = {"append": cmd_append, "loop": cmd_loop, "checkpoint": cmd_checkpoint, "w
 cmds[sys.argv[1]](*sys.argv[2:])
 PY
 client() { "$PYTHON" "$WORK/client.py" "$@"; }
-free_port() { "$PYTHON" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'; }
 now() { "$PYTHON" -c 'import time; print(repr(time.time()))'; }
 
 (cd "$ROOT" && GO111MODULE=off GOPATH=${TLOGCHECK_GOPATH:-/usr/share/gocode} GOFLAGS= GOCACHE=$WORK/gocache \

@@ -23,3 +23,19 @@ cleanup() {
     if [[ $FAILED == 0 && ${KEEP:-0} != 1 ]]; then rm -rf "$WORK"; fi
 }
 trap cleanup EXIT
+
+# A TCP port free on loopback right now.
+free_port() {
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+}
+
+# wait_http PID URL WHAT: until URL/healthz answers 200; dies if PID exits
+# (showing the end of $WORK/WHAT.log) or after 30 s.
+wait_http() {
+    for _ in $(seq 300); do
+        kill -0 "$1" 2>/dev/null || die "$3 exited during start-up: $(tail -n 5 "$WORK/$3.log" 2>/dev/null)"
+        [[ $(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$2/healthz" || true) == 200 ]] && return 0
+        sleep 0.1
+    done
+    die "$3 did not answer on $2 within 30 s"
+}

@@ -46,9 +46,6 @@ PYTHON=$(python3 -c 'import sys; print(sys.executable)')
 # nginx workers may run as another user: the tree they read must be traversable.
 chmod 755 "$WORK"
 
-free_port() {
-    "$PYTHON" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
-}
 size_of() { sed -n 2p "$1" 2>/dev/null; }
 metric() { # metric NAME: its value in the live server's /metrics (0 when absent)
     curl -s "$URL/metrics" | awk -v n="$1" '$1 == n { print $2; found = 1 } END { if (!found) print 0 }'

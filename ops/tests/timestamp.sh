@@ -35,10 +35,6 @@ source "$ROOT/ops/tests/lib.sh"
 [[ -x $GREFFE ]] || die "greffe binary not found at $GREFFE (set GREFFE)"
 for cmd in openssl python3 curl; do command -v "$cmd" >/dev/null || die "$cmd not found"; done
 
-free_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
-}
-
 # The test PKI: CA, TSA certificate (extendedKeyUsage critical timeStamping), an unrelated CA.
 "$ROOT/ops/tests/tsa-ca.sh" "$WORK/pki" || die "cannot make the test PKI"
 POLICY=1.3.6.1.4.1.59999.1
@@ -240,14 +236,6 @@ kill -TERM "$SERVE_PID"; wait "$SERVE_PID" 2>/dev/null
 
 # ---------------------------------------------------------------------------
 # 4. Rotated key + two witnesses (quorum 2) + the TSA, checked together offline.
-wait_healthz() { # wait_healthz PID URL LOG
-    for _ in $(seq 300); do
-        kill -0 "$1" 2>/dev/null || die "$3 exited during start-up: $(tail -n 5 "$WORK/$3.log")"
-        [[ $(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$2/healthz" || true) == 200 ]] && return 0
-        sleep 0.1
-    done
-    die "$3 did not answer on $2 within 30 s"
-}
 ORIGIN=$(head -n 1 "$DATA/verifier.vkey" | cut -d+ -f1)
 OLD_VKEY=$(cat "$DATA/verifier.vkey")
 NEW_VKEY=$("$GREFFE" key rotate --data "$DATA" 2>"$WORK/rotate.log" | grep -o "^$ORIGIN+[0-9a-f]*+[A-Za-z0-9+/=]*" | head -n 1)
@@ -258,7 +246,7 @@ for w in 1 2; do
     WPORT=$(free_port)
     "$GREFFE" witness --data "$WORK/w$w" --listen "127.0.0.1:$WPORT" --log "$ORIGIN=$OLD_VKEY" --log "$ORIGIN=$NEW_VKEY" >"$WORK/w$w.log" 2>&1 &
     PIDS+=("$!")
-    wait_healthz "$!" "http://127.0.0.1:$WPORT" "w$w"
+    wait_http "$!" "http://127.0.0.1:$WPORT" "w$w"
     WITNESS_ARGS+=(--witness "$(cat "$WORK/w$w/witness.vkey")=http://127.0.0.1:$WPORT")
 done
 "$GREFFE" serve --data "$DATA" --listen "127.0.0.1:$PORT" --checkpoint-interval 0.1 --log-level info \
@@ -266,7 +254,7 @@ done
     "${WITNESS_ARGS[@]}" --witness-quorum 2 --witness-timeout 2 >"$WORK/serve-all.log" 2>&1 &
 SERVE_PID=$!
 PIDS+=("$SERVE_PID")
-wait_healthz "$SERVE_PID" "$URL" serve-all
+wait_http "$SERVE_PID" "$URL" serve-all
 RECEIPT=$(append all 4)
 ALL_SIZE=$(json 'd["checkpoint"].split("\n")[1]' <<<"$RECEIPT") || die "no receipt with all of issue 8: $RECEIPT"
 LINES=$(json 'sum(1 for l in d["checkpoint"].split("\n\n", 1)[1].splitlines() if l.startswith("\u2014 "))' <<<"$RECEIPT")

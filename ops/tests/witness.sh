@@ -36,19 +36,6 @@ for cmd in python3 curl; do command -v "$cmd" >/dev/null || die "$cmd not found"
 PYTHON=$(python3 -c 'import sys; print(sys.executable)')
 "$PYTHON" -c 'import cryptography' 2>/dev/null || die "Python cryptography is missing (ops/install-deps.sh installs it)"
 
-free_port() {
-    "$PYTHON" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
-}
-
-wait_http() { # wait_http PID URL WHAT
-    for _ in $(seq 300); do
-        kill -0 "$1" 2>/dev/null || die "$3 exited during start-up: $(tail -n 5 "$WORK/$3.log")"
-        [[ $(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$2/healthz" || true) == 200 ]] && return 0
-        sleep 0.1
-    done
-    die "$3 did not answer on $2 within 30 s"
-}
-
 # ---------------------------------------------------------------------------
 # The client: appends events, fetches checkpoints and proofs, posts
 # add-checkpoint requests and checks the answers, independently of greffe.

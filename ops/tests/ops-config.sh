@@ -68,7 +68,13 @@ mutate "append errors counted from conflicts" '/alert: GreffeAppendErrors/,/for:
 # --- 2. every queried metric is exported ------------------------------------------
 "$GREFFE" init --data "$WORK/data" --origin "ops.greffe.test/$$" >/dev/null || die "greffe init"
 PORT=$("$PYTHON" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')
-"$GREFFE" serve --data "$WORK/data" --listen "127.0.0.1:$PORT" --tiles-dir "$WORK/tiles" --log-level warning >"$WORK/serve.log" 2>&1 &
+# With a TSA and a witness configured (both unreachable: only their metrics matter here).
+openssl req -x509 -newkey ed25519 -nodes -subj /CN=ops-config-tsa -days 2 -keyout "$WORK/tsa.key" -out "$WORK/tsa.pem" >/dev/null 2>&1 \
+    || die "openssl cannot make a test certificate"
+"$GREFFE" witness init --data "$WORK/witness" --name ops.greffe.test/w1 >/dev/null || die "greffe witness init"
+"$GREFFE" serve --data "$WORK/data" --listen "127.0.0.1:$PORT" --tiles-dir "$WORK/tiles" --log-level error \
+    --tsa-url http://127.0.0.1:9/tsa --tsa-cert "$WORK/tsa.pem" --witness "$(cat "$WORK/witness/witness.vkey")=http://127.0.0.1:9" \
+    >"$WORK/serve.log" 2>&1 &
 PIDS+=($!)
 for _ in $(seq 300); do
     curl -sf "http://127.0.0.1:$PORT/metrics" -o "$WORK/metrics.txt" && grep -q greffe_disk_free_bytes "$WORK/metrics.txt" && break

@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 import Crypto
 
 // C2SP tlog-cosignature, Ed25519 type (`cosignature/v1`): a witness's note

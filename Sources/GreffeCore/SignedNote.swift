@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 import Crypto
 
 /// A C2SP signed note (c2sp.org/signed-note): UTF-8 text ending in a newline,

@@ -1,5 +1,5 @@
-public import GreffeCore
-public import GreffeStore
+import GreffeCore
+import GreffeStore
 import Synchronization
 
 /// Complete tree nodes never change once stored, so they can be cached

@@ -1,9 +1,9 @@
 import Foundation
-public import GreffeCore
-public import GreffeLedger
+import GreffeCore
+import GreffeLedger
 import GreffeStore
 import GreffeVerify
-public import Hummingbird
+import Hummingbird
 
 /// `POST /v1/bundles`: an investigator's query → a self-contained evidence bundle.
 extension LedgerAPI {

@@ -4,7 +4,7 @@ import Glibc
 import Darwin
 #endif
 import Metrics
-public import NIOCore
+import NIOCore
 import Synchronization
 
 /// The server's open connections, so that no client can hold them all.

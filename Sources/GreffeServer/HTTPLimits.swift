@@ -1,7 +1,7 @@
 public import Hummingbird
 public import HummingbirdCore
-public import Logging
-public import NIOCore
+import Logging
+import NIOCore
 
 /// What one client may ask of the HTTP server before its request reaches the
 /// router. Past each limit the client gets a 4xx (or 503) with a JSON

@@ -13,7 +13,7 @@ public struct LedgerService: Service {
     }
 
     public func run() async throws {
-        try await withGracefulShutdownHandler {
+        await withGracefulShutdownHandler {
             await ledger.run()
         } onGracefulShutdown: {
             ledger.shutdown()

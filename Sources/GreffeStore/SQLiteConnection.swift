@@ -125,11 +125,12 @@ final class SQLiteStatement {
     }
 
     func bind(_ position: Int32, _ value: [UInt8]) {
-        value.withUnsafeBytes { sqlite3_bind_blob(raw, position, $0.baseAddress, Int32($0.count), transient) }
+        // A failed bind (only SQLITE_TOOBIG or a wrong position, both programming errors) surfaces at step().
+        _ = value.withUnsafeBytes { sqlite3_bind_blob(raw, position, $0.baseAddress, Int32($0.count), transient) }
     }
 
     func bind(_ position: Int32, _ value: Hash) {
-        value.withUnsafeBytes { sqlite3_bind_blob(raw, position, $0.baseAddress, 32, transient) }
+        _ = value.withUnsafeBytes { sqlite3_bind_blob(raw, position, $0.baseAddress, 32, transient) }
     }
 
     func bindNull(_ position: Int32) {

@@ -32,14 +32,7 @@ public struct DataDirectory: Sendable {
         }
         let signer: NoteSigner
         do { signer = try NoteSigner(generatingFor: origin) } catch { throw Failure("origin \"\(origin)\": \(error)") }
-        // O_EXCL with mode 0600: the key never exists with wider permissions.
-        let fd = open(signingKeyPath, O_WRONLY | O_CREAT | O_EXCL, 0o600)
-        guard fd >= 0 else { throw Failure("cannot create \(signingKeyPath): \(String(cString: strerror(errno)))") }
-        let keyLine = Array((signer.signerKey + "\n").utf8)
-        let written = keyLine.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-        let synced = fsync(fd)
-        close(fd)
-        guard written == keyLine.count, synced == 0 else { throw Failure("cannot write \(signingKeyPath)") }
+        try writePrivateKey(signer, to: signingKeyPath)
         // The key list from the start, so that the first key's validity is on record when it is rotated.
         try publish(LogKeyList.single(signer.verifier, createdAtMilliseconds: UInt64(Date().timeIntervalSince1970 * 1000)))
         if createSQLite {

@@ -896,28 +896,28 @@ public final class Ledger: Sendable {
 
     /// RFC 9162 inclusion proof of entry `index` in the tree of `treeSize` entries.
     public func inclusionProof(index: UInt64, treeSize: UInt64) async throws -> (leafHash: Hash, proof: [Hash]) {
-        _ = try checkSize(treeSize, "tree_size")
+        let current = try checkSize(treeSize, "tree_size")
         guard index < treeSize else {
             throw LedgerError(.outOfRange, "index \(index) is not below tree_size \(treeSize)")
         }
-        return try await nodeCache.withNodes(store: store) { reader in
+        return try await nodeCache.withNodes(store: store, treeSize: current) { reader in
             (try reader.node(level: 0, index: index), try MerkleTree.inclusionProof(index: index, size: treeSize, reader: reader))
         }
     }
 
     /// RFC 9162 consistency proof from the tree of `first` entries to the one of `second`.
     public func consistencyProof(first: UInt64, second: UInt64) async throws -> [Hash] {
-        _ = try checkSize(second, "second")
+        let current = try checkSize(second, "second")
         guard first <= second else {
             throw LedgerError(.outOfRange, "first \(first) is larger than second \(second)")
         }
         guard first > 0, first < second else { return [] }
-        return try await nodeCache.withNodes(store: store) { try MerkleTree.consistencyProof(first: first, second: second, reader: $0) }
+        return try await nodeCache.withNodes(store: store, treeSize: current) { try MerkleTree.consistencyProof(first: first, second: second, reader: $0) }
     }
 
     public func root(treeSize size: UInt64) async throws -> Hash {
-        _ = try checkSize(size, "tree_size")
-        return try await nodeCache.withNodes(store: store) { try MerkleTree.root(size: size, reader: $0) }
+        let current = try checkSize(size, "tree_size")
+        return try await nodeCache.withNodes(store: store, treeSize: current) { try MerkleTree.root(size: size, reader: $0) }
     }
 
     public func leafIndex(of leafHash: Hash) async throws -> UInt64? {

@@ -4,46 +4,132 @@ import Synchronization
 
 /// Complete tree nodes never change once stored, so they can be cached
 /// forever. Proofs of random leaves share their upper nodes; keeping the
-/// nodes at level ≥ `minimumLevel` (1/2^level of all nodes) in memory turns most
-/// of a proof's reads into lookups. Bounded: when full it starts over, which
-/// costs one re-warming, never a wrong answer.
+/// nodes at level ≥ `lowestCachedLevel` in memory turns most of a proof's
+/// reads into lookups. That level adapts to the tree: all levels while the
+/// whole tree fits in half the capacity (a tree has about two complete nodes
+/// per leaf), one level fewer each time the tree doubles past it, so the
+/// cache always holds the top of the tree and never more than `capacity`
+/// nodes. Nodes sit in one array per level, indexed by position: a lookup
+/// is an index, not a hash.
 final class NodeCache: Sendable {
-    let minimumLevel: Int
     let capacity: Int
-    private let nodes = Mutex<[NodeID: Hash]>([:])
+    private let levels = Mutex(CachedLevels())
 
-    init(minimumLevel: Int = 4, capacity: Int = 1 << 20) {
-        self.minimumLevel = minimumLevel
+    private struct CachedLevels {
+        var lowest = 0
+        /// `hashes[level][index]`; levels below `lowest` are kept empty.
+        var hashes: [[Hash?]] = []
+
+        func lookup(_ id: NodeID) -> Hash? {
+            guard id.level >= lowest, id.level < hashes.count, id.index < UInt64(hashes[id.level].count) else { return nil }
+            return hashes[id.level][Int(id.index)]
+        }
+
+        mutating func insert(_ hash: Hash, at id: NodeID) {
+            guard id.level >= lowest else { return }
+            if hashes.count <= id.level { hashes += Array(repeating: [], count: id.level + 1 - hashes.count) }
+            let index = Int(id.index)
+            if hashes[id.level].count <= index {
+                hashes[id.level] += repeatElement(nil, count: index + 1 - hashes[id.level].count)
+            }
+            hashes[id.level][index] = hash
+        }
+
+        mutating func raiseLowest(to level: Int) {
+            guard level > lowest else { return }
+            for dropped in lowest..<min(level, hashes.count) { hashes[dropped] = [] }
+            lowest = level
+        }
+    }
+
+    /// The default holds every node of a tree of up to 2^19 entries, and the
+    /// top of any larger one, in at most 2^20 slots of 40 bytes (40 MiB).
+    init(capacity: Int = 1 << 21) {
         self.capacity = capacity
     }
 
+    /// Slots held (cached nodes and the gaps between them): what the memory bound is about.
+    var slotCount: Int {
+        levels.withLock { $0.hashes.reduce(0) { $0 + $1.count } }
+    }
+
+    /// The lowest level whose nodes fit, with every level above it, in half
+    /// the capacity for a tree of `treeSize` leaves (at most `2·treeSize/2^level`
+    /// nodes); the other half is the room the tree grows into before the level rises.
+    static func lowestCachedLevel(treeSize: UInt64, capacity: Int) -> Int {
+        var level = 0
+        while level < 63, (2 * treeSize) >> level > UInt64(capacity / 2) { level += 1 }
+        return level
+    }
+
     /// Like `LedgerStore.withNodes`, answering cached nodes from memory and
-    /// the rest in one store round trip.
-    func withNodes<T>(store: any LedgerStore, _ compute: (any NodeReader) throws -> T) async throws -> T {
-        let recorder = RecordingNodeReader()
+    /// the rest in one store round trip. A proof asks for a few dozen nodes:
+    /// small arrays scanned linearly beat hashing each ID into sets and maps.
+    func withNodes<T>(store: any LedgerStore, treeSize: UInt64, _ compute: (any NodeReader) throws -> T) async throws -> T {
+        let minimumLevel = NodeCache.lowestCachedLevel(treeSize: treeSize, capacity: capacity)
+        let recorder = CallRecorder()
         _ = try compute(recorder)
-        var known: [NodeID: Hash] = [:]
-        var missing: [NodeID] = []
-        nodes.withLock { cache in
-            for id in recorder.ids {
-                if let hash = cache[id] { known[id] = hash } else { missing.append(id) }
+        let ids = recorder.ids
+        var hashes = [Hash](repeating: .zero, count: ids.count)
+        var missing: [Int] = []
+        levels.withLock { cache in
+            cache.raiseLowest(to: minimumLevel)
+            for (position, id) in ids.enumerated() {
+                if let hash = cache.lookup(id) { hashes[position] = hash } else { missing.append(position) }
             }
         }
         if !missing.isEmpty {
-            let hashes = try await store.readNodes(missing)
-            var cacheable: [(NodeID, Hash)] = []
-            for (id, hash) in zip(missing, hashes) {
-                known[id] = hash
-                if id.level >= minimumLevel { cacheable.append((id, hash)) }
+            // Each missing ID once; `slots` maps each missing call to its ID's place in `unique`.
+            var unique: [NodeID] = []
+            var slots: [Int] = []
+            for position in missing {
+                if let slot = unique.firstIndex(of: ids[position]) {
+                    slots.append(slot)
+                } else {
+                    slots.append(unique.count)
+                    unique.append(ids[position])
+                }
             }
+            let read = try await store.readNodes(unique)
+            for (position, slot) in zip(missing, slots) { hashes[position] = read[slot] }
+            let cacheable = zip(unique, read).filter { $0.0.level >= minimumLevel }
             if !cacheable.isEmpty {
-                nodes.withLock { cache in
-                    if cache.count + cacheable.count > capacity { cache.removeAll(keepingCapacity: true) }
-                    for (id, hash) in cacheable { cache[id] = hash }
+                levels.withLock { cache in
+                    for (id, hash) in cacheable { cache.insert(hash, at: id) }
                 }
             }
         }
-        return try compute(MapNodeReader(known: known))
+        return try compute(ReplayReader(ids: ids, hashes: hashes))
     }
 }
 
+/// Records every node asked for, in order (the computations are deterministic).
+private final class CallRecorder: NodeReader {
+    private(set) var ids: [NodeID] = []
+
+    func node(level: Int, index: UInt64) throws -> Hash {
+        ids.append(NodeID(level: level, index: index))
+        return .zero
+    }
+}
+
+/// Answers the same calls, in the same order, with the hashes read for them;
+/// a computation that asks for anything else gets an error, never a wrong hash.
+private final class ReplayReader: NodeReader {
+    private let ids: [NodeID]
+    private let hashes: [Hash]
+    private var next = 0
+
+    init(ids: [NodeID], hashes: [Hash]) {
+        self.ids = ids
+        self.hashes = hashes
+    }
+
+    func node(level: Int, index: UInt64) throws -> Hash {
+        guard next < ids.count, ids[next] == NodeID(level: level, index: index) else {
+            throw StoreError(.inconsistent, "a tree computation asked for node (\(level), \(index)) out of its recorded order")
+        }
+        defer { next += 1 }
+        return hashes[next]
+    }
+}

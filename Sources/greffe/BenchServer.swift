@@ -186,7 +186,7 @@ struct AppendBenchmark: Benchmark {
 /// `serve`: inclusion proofs and full tiles served per second with p99, vs GET /healthz.
 struct ServeBenchmark: Benchmark {
     let name = "serve"
-    let summary = "inclusion proofs and tiles served/s (wrk) with p99, in a tree of 100,000 entries, vs GET /healthz"
+    let summary = "inclusion proofs and tiles served/s (wrk) with p99, in a tree of at least 100,000 entries (its size is printed), vs GET /healthz"
 
     func run(_ context: BenchContext) async throws -> [BenchRow] {
         guard BenchContext.onPath("wrk") else {

@@ -63,11 +63,10 @@ final class NodeCache: Sendable {
     }
 
     /// Like `LedgerStore.withNodes`, answering cached nodes from memory and
-    /// the rest in one store round trip. A proof asks for a few dozen nodes:
-    /// small arrays scanned linearly beat hashing each ID into sets and maps.
+    /// the rest in one store round trip.
     func withNodes<T>(store: any LedgerStore, treeSize: UInt64, _ compute: (any NodeReader) throws -> T) async throws -> T {
         let minimumLevel = NodeCache.lowestCachedLevel(treeSize: treeSize, capacity: capacity)
-        let recorder = CallRecorder()
+        let recorder = RecordingNodeReader()
         _ = try compute(recorder)
         let ids = recorder.ids
         var hashes = [Hash](repeating: .zero, count: ids.count)
@@ -79,57 +78,16 @@ final class NodeCache: Sendable {
             }
         }
         if !missing.isEmpty {
-            // Each missing ID once; `slots` maps each missing call to its ID's place in `unique`.
-            var unique: [NodeID] = []
-            var slots: [Int] = []
-            for position in missing {
-                if let slot = unique.firstIndex(of: ids[position]) {
-                    slots.append(slot)
-                } else {
-                    slots.append(unique.count)
-                    unique.append(ids[position])
-                }
-            }
-            let read = try await store.readNodes(unique)
+            let (distinct, slots) = NodeID.distinct(missing.map { ids[$0] })
+            let read = try await store.readNodes(distinct)
             for (position, slot) in zip(missing, slots) { hashes[position] = read[slot] }
-            let cacheable = zip(unique, read).filter { $0.0.level >= minimumLevel }
+            let cacheable = zip(distinct, read).filter { $0.0.level >= minimumLevel }
             if !cacheable.isEmpty {
                 levels.withLock { cache in
                     for (id, hash) in cacheable { cache.insert(hash, at: id) }
                 }
             }
         }
-        return try compute(ReplayReader(ids: ids, hashes: hashes))
-    }
-}
-
-/// Records every node asked for, in order (the computations are deterministic).
-private final class CallRecorder: NodeReader {
-    private(set) var ids: [NodeID] = []
-
-    func node(level: Int, index: UInt64) throws -> Hash {
-        ids.append(NodeID(level: level, index: index))
-        return .zero
-    }
-}
-
-/// Answers the same calls, in the same order, with the hashes read for them;
-/// a computation that asks for anything else gets an error, never a wrong hash.
-private final class ReplayReader: NodeReader {
-    private let ids: [NodeID]
-    private let hashes: [Hash]
-    private var next = 0
-
-    init(ids: [NodeID], hashes: [Hash]) {
-        self.ids = ids
-        self.hashes = hashes
-    }
-
-    func node(level: Int, index: UInt64) throws -> Hash {
-        guard next < ids.count, ids[next] == NodeID(level: level, index: index) else {
-            throw StoreError(.inconsistent, "a tree computation asked for node (\(level), \(index)) out of its recorded order")
-        }
-        defer { next += 1 }
-        return hashes[next]
+        return try compute(ReplayNodeReader(ids: ids, hashes: hashes))
     }
 }

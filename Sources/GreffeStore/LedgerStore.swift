@@ -419,45 +419,66 @@ extension LedgerStore {
     /// Runs a proof-shaped computation with one batched read: a first pass
     /// records which nodes `compute` asks for (their values cannot change
     /// which nodes it asks for next), then they are read in one round trip
-    /// and `compute` runs again on them.
+    /// and `compute` runs again, replaying the same calls.
     public func withNodes<T>(_ compute: (any NodeReader) throws -> T) async throws -> T {
         let recorder = RecordingNodeReader()
         _ = try compute(recorder)
-        let ids = recorder.ids
-        let hashes = try await readNodes(ids)
-        var known: [NodeID: Hash] = [:]
-        known.reserveCapacity(ids.count)
-        for (id, hash) in zip(ids, hashes) { known[id] = hash }
-        return try compute(MapNodeReader(known: known))
+        let (distinct, slots) = NodeID.distinct(recorder.ids)
+        let read = try await readNodes(distinct)
+        return try compute(ReplayNodeReader(ids: recorder.ids, hashes: slots.map { read[$0] }))
     }
 }
 
-/// Records which nodes a computation asks for (answering zeros): the first pass of `withNodes`.
+extension NodeID {
+    /// Each ID once, in first-asked order, and for each of `ids` its place
+    /// among them. A proof asks for a few dozen nodes: a linear scan beats hashing.
+    public static func distinct(_ ids: [NodeID]) -> (distinct: [NodeID], slots: [Int]) {
+        var distinct: [NodeID] = []
+        var slots: [Int] = []
+        slots.reserveCapacity(ids.count)
+        for id in ids {
+            if let slot = distinct.firstIndex(of: id) {
+                slots.append(slot)
+            } else {
+                slots.append(distinct.count)
+                distinct.append(id)
+            }
+        }
+        return (distinct, slots)
+    }
+}
+
+/// Records every node a computation asks for, in order (answering zeros): the first pass of `withNodes`.
 public final class RecordingNodeReader: NodeReader {
     public private(set) var ids: [NodeID] = []
-    private var seen: Set<NodeID> = []
 
     public init() {}
 
     public func node(level: Int, index: UInt64) throws -> Hash {
-        let id = NodeID(level: level, index: index)
-        if seen.insert(id).inserted { ids.append(id) }
+        ids.append(NodeID(level: level, index: index))
         return .zero
     }
 }
 
-/// Answers from nodes already read; a node not read is an error.
-public struct MapNodeReader: NodeReader {
-    let known: [NodeID: Hash]
+/// Answers the recorded calls, in the same order, with the hashes read for
+/// them (the computations are deterministic); a computation that asks for
+/// anything else gets an error, never a wrong hash.
+public final class ReplayNodeReader: NodeReader {
+    private let ids: [NodeID]
+    private let hashes: [Hash]
+    private var next = 0
 
-    public init(known: [NodeID: Hash]) {
-        self.known = known
+    public init(ids: [NodeID], hashes: [Hash]) {
+        precondition(ids.count == hashes.count, "one hash per recorded call")
+        self.ids = ids
+        self.hashes = hashes
     }
 
     public func node(level: Int, index: UInt64) throws -> Hash {
-        guard let hash = known[NodeID(level: level, index: index)] else {
-            throw StoreError(.inconsistent, "node \(level)/\(index) was not read")
+        guard next < ids.count, ids[next] == NodeID(level: level, index: index) else {
+            throw StoreError(.inconsistent, "node \(level)/\(index) was not read: asked out of the recorded order")
         }
-        return hash
+        defer { next += 1 }
+        return hashes[next]
     }
 }

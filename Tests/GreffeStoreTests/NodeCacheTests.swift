@@ -52,4 +52,19 @@ struct NodeCacheTests {
             #expect(cached == direct && again == direct)
         }
     }
+
+    @Test("recorded reads are fetched once each and replayed only in their recorded order")
+    func recordAndReplay() throws {
+        let a = NodeID(level: 0, index: 3), b = NodeID(level: 2, index: 1)
+        let (distinct, slots) = NodeID.distinct([a, b, a, a, b])
+        #expect(distinct == [a, b])
+        #expect(slots == [0, 1, 0, 0, 1])
+        let one = MerkleHash.sha256([1]), two = MerkleHash.sha256([2])
+        let replay = ReplayNodeReader(ids: [a, b], hashes: [one, two])
+        #expect(try replay.node(level: 0, index: 3) == one)
+        #expect(throws: StoreError.self) { try replay.node(level: 2, index: 2) }
+        let exhausted = ReplayNodeReader(ids: [a], hashes: [one])
+        _ = try exhausted.node(level: 0, index: 3)
+        #expect(throws: StoreError.self) { try exhausted.node(level: 0, index: 3) }
+    }
 }

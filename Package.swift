@@ -141,9 +141,16 @@ let package = Package(
             dependencies: ["GreffeCore"],
             swiftSettings: strictSettings
         ),
+        // A throwaway RFC 3161 PKI and TSA (openssl) shared by the timestamp and server tests.
+        .target(
+            name: "GreffeTestTSA",
+            dependencies: ["GreffeCore", "GreffeTimestamp"],
+            path: "Tests/Support/GreffeTestTSA",
+            swiftSettings: strictSettings
+        ),
         .testTarget(
             name: "GreffeTimestampTests",
-            dependencies: ["GreffeCore", "GreffeTimestamp", "GreffeVerify"],
+            dependencies: ["GreffeCore", "GreffeTimestamp", "GreffeVerify", "GreffeTestTSA"],
             swiftSettings: strictSettings
         ),
         .testTarget(
@@ -163,7 +170,7 @@ let package = Package(
         .testTarget(
             name: "GreffeServerTests",
             dependencies: [
-                "GreffeCore", "GreffeStore", "GreffeLedger", "GreffeServer", "GreffeTimestamp",
+                "GreffeCore", "GreffeStore", "GreffeLedger", "GreffeServer", "GreffeTimestamp", "GreffeTestTSA",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],
             swiftSettings: strictSettings

@@ -3,6 +3,7 @@ import GreffeCore
 import GreffeLedger
 import GreffeServer
 import GreffeStore
+import GreffeTestTSA
 import GreffeTimestamp
 import GreffeVerify
 import Hummingbird
@@ -11,62 +12,6 @@ import Logging
 import Prometheus
 import Synchronization
 import Testing
-
-/// Where this test process keeps its TSA's PKI.
-let localTSADirectory = FileManager.default.temporaryDirectory.appendingPathComponent("greffe-tsa-\(UUID().uuidString)")
-
-/// A TSA for the server tests: the PKI of ops/tests/tsa-ca.sh, answers from `openssl ts -reply`.
-struct LocalTSA: Sendable {
-    let directory: URL
-
-    static let shared: Result<LocalTSA, any Error> = Result {
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        let directory = localTSADirectory
-        try LocalTSA.run("/bin/bash", [root.appendingPathComponent("ops/tests/tsa-ca.sh").path, directory.path])
-        // Removed when the test process ends (a closure that captures nothing is a C function pointer).
-        atexit { try? FileManager.default.removeItem(at: localTSADirectory) }
-        return LocalTSA(directory: directory)
-    }
-
-    func trust(_ name: String = "ca.pem") throws -> TimestampTrust {
-        try TimestampTrust(pem: Array(try Data(contentsOf: directory.appendingPathComponent(name))))
-    }
-
-    /// `openssl ts -reply` rewrites its serial file: one at a time, or two answers race for it.
-    private static let serialFile = Mutex(())
-
-    func reply(_ query: [UInt8]) throws -> [UInt8] {
-        try LocalTSA.serialFile.withLock { _ in try replyAlone(query) }
-    }
-
-    private func replyAlone(_ query: [UInt8]) throws -> [UInt8] {
-        let name = UUID().uuidString
-        let q = directory.appendingPathComponent("\(name).tsq")
-        let r = directory.appendingPathComponent("\(name).tsr")
-        try Data(query).write(to: q)
-        defer {
-            try? FileManager.default.removeItem(at: q)
-            try? FileManager.default.removeItem(at: r)
-        }
-        try LocalTSA.run("/usr/bin/env", ["openssl", "ts", "-reply", "-config", directory.appendingPathComponent("tsa.cnf").path, "-queryfile", q.path, "-out", r.path])
-        return Array(try Data(contentsOf: r))
-    }
-
-    struct Failed: Error { let output: String }
-
-    static func run(_ executable: String, _ arguments: [String]) throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let output = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else { throw Failed(output: String(decoding: output, as: UTF8.self)) }
-    }
-}
 
 /// What the transport answers, switchable during a test.
 final class TSABehaviour: Sendable {
@@ -77,9 +22,9 @@ final class TSABehaviour: Sendable {
 
 @Suite("RFC 3161 timestamps in the service")
 struct TimestampServerTests {
-    let tsa: LocalTSA
+    let tsa: TestTSA
 
-    init() throws { tsa = try LocalTSA.shared.get() }
+    init() throws { tsa = try TestTSA.make() }
 
     func timestamper(_ test: TestLedger, behaviour: TSABehaviour, registry: PrometheusCollectorRegistry) throws -> CheckpointTimestamper {
         let tsa = self.tsa
@@ -87,13 +32,13 @@ struct TimestampServerTests {
             ledger: test.ledger, trust: try tsa.trust(), interval: .milliseconds(50),
             transport: { query in
                 switch behaviour.mode.withLock({ $0 }) {
-                case .down: throw LocalTSA.Failed(output: "connection refused")
+                case .down: throw TestTSA.Failure(description: "connection refused")
                 case .garbage: return Array("<html>gateway</html>".utf8)
                 case .replay:
                     // A genuine answer, but to an earlier request: its nonce is not ours.
                     return try #require(behaviour.lastReply.withLock { $0 })
                 case .answer:
-                    let reply = try tsa.reply(query)
+                    let reply = try tsa.reply(to: query)
                     behaviour.lastReply.withLock { $0 = reply }
                     return reply
                 }

@@ -1,5 +1,6 @@
 import Foundation
 import GreffeCore
+import GreffeTestTSA
 import GreffeTimestamp
 @testable import GreffeVerify
 import Testing

@@ -1,5 +1,6 @@
 import Foundation
 import GreffeCore
+import GreffeTestTSA
 @testable import GreffeTimestamp
 import Testing
 

@@ -39,3 +39,16 @@ wait_http() {
     done
     die "$3 did not answer on $2 within 30 s"
 }
+
+# report_driver PHASE STATUS: a Python driver's "ok …"/"FAIL …" lines (in
+# $WORK/driver-PHASE.out) counted as pass/bad; a non-zero exit is a failure too.
+report_driver() {
+    local line
+    while IFS= read -r line; do
+        case $line in
+            "ok   "*) pass "${line#ok   }" ;;
+            "FAIL "*) bad "${line#FAIL }" ;;
+        esac
+    done <"$WORK/driver-$1.out"
+    [[ $2 == 0 ]] || bad "driver $1 exited $2: $(tail -n 3 "$WORK/driver-$1.out")"
+}

@@ -43,21 +43,10 @@ cat >"$WORK/driver.py" <<'PY'
 import base64, hashlib, json, struct, sys, time, urllib.error, urllib.request
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.exceptions import InvalidSignature
+import cosigcheck
+from cosigcheck import ok, fail, get, size_of, body_of, witness_vkey
 
 phase, log_url, witness_url, token, data_dir, witness_vkey_path, other_checkpoint_path, state_path = sys.argv[1:9]
-failures = 0
-
-def ok(msg):
-    print("ok   " + msg)
-
-def fail(msg):
-    global failures
-    failures += 1
-    print("FAIL " + msg)
-
-def get(url):
-    with urllib.request.urlopen(url, timeout=30) as r:
-        return r.read()
 
 def append(count, tag):
     for start in range(0, count, 50):
@@ -78,13 +67,6 @@ def checkpoint_at_least(size):
         time.sleep(0.1)
     sys.exit("no checkpoint of size >= %d" % size)
 
-def size_of(note):
-    return int(note.split(b"\n")[1])
-
-def body_of(note):
-    # The note text: everything up to and including the newline before the blank line.
-    return note[: note.rindex(b"\n\n") + 1]
-
 def consistency(first, second):
     answer = json.loads(get("%s/v1/proofs/consistency?first=%d&second=%d" % (log_url, first, second)))
     return [base64.b64decode(h) for h in answer["proof"]]
@@ -98,14 +80,7 @@ def post(old, proof, note):
     except urllib.error.HTTPError as e:
         return e.code, e.headers.get("Content-Type"), e.read()
 
-# The witness's vkey: name+hexkeyid+base64(0x04 || 32-byte Ed25519 key).
-name, hexid, keyb64 = open(witness_vkey_path).read().strip().split("+", 2)
-raw = base64.b64decode(keyb64)
-assert len(raw) == 33 and raw[0] == 0x04, "witness vkey is not a type 0x04 key"
-witness_key = Ed25519PublicKey.from_public_bytes(raw[1:])
-key_id = hashlib.sha256(name.encode() + b"\n" + b"\x04" + raw[1:]).digest()[:4]
-if key_id.hex() != hexid:
-    fail("witness vkey's key ID %s is not SHA-256(name || 0x0A || 0x04 || key)[:4] = %s" % (hexid, key_id.hex()))
+name, key_id, witness_key = witness_vkey(witness_vkey_path)
 
 def check_cosignature(what, status, ctype, answer, note):
     if status != 200:
@@ -216,8 +191,8 @@ else:
     n3, n = state["n3"], state["n"]
     cp = checkpoint_at_least(n)
     expect("after kill -9, stale old size %d" % n3, post(n3, [], cp), 409, "text/x.tlog.size", b"%d\n" % n)
-print("driver failures: %d" % failures)
-sys.exit(1 if failures else 0)
+print("driver failures: %d" % cosigcheck.failures)
+sys.exit(1 if cosigcheck.failures else 0)
 PY
 
 # ---------------------------------------------------------------------------
@@ -281,16 +256,9 @@ fi
 
 # --- the protocol ----------------------------------------------------------
 run_driver() {
-    "$PYTHON" "$WORK/driver.py" "$1" "$LOG_URL" "$WURL" "$TOKEN" "$DATA" "$WDATA/witness.vkey" "$WORK/other.checkpoint" \
+    PYTHONPATH="$ROOT/ops/tests" "$PYTHON" "$WORK/driver.py" "$1" "$LOG_URL" "$WURL" "$TOKEN" "$DATA" "$WDATA/witness.vkey" "$WORK/other.checkpoint" \
         "$WORK/state.json" >"$WORK/driver-$1.out" 2>&1
-    local status=$?
-    while IFS= read -r line; do
-        case $line in
-            "ok   "*) pass "${line#ok   }" ;;
-            "FAIL "*) bad "${line#FAIL }" ;;
-        esac
-    done <"$WORK/driver-$1.out"
-    [[ $status == 0 ]] || bad "driver $1 exited $status: $(tail -n 3 "$WORK/driver-$1.out")"
+    report_driver "$1" $?
 }
 run_driver first
 

@@ -50,23 +50,12 @@ cat >"$WORK/driver.py" <<'PY'
 import base64, hashlib, json, struct, sys, time, urllib.error, urllib.request
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.exceptions import InvalidSignature
+import cosigcheck
+from cosigcheck import ok, fail, get, size_of, body_of, witness_vkey
 
 phase, log_url, token, data_dir, w1_url, w2_url, state_path = sys.argv[1:8]
 vkey_paths = sys.argv[8:10]
-failures = 0
 state = json.load(open(state_path)) if phase != "cosigned" else {}
-
-def ok(msg):
-    print("ok   " + msg)
-
-def fail(msg):
-    global failures
-    failures += 1
-    print("FAIL " + msg)
-
-def get(url):
-    with urllib.request.urlopen(url, timeout=30) as r:
-        return r.read()
 
 counter = [int(time.time() * 1000)]
 def events(count):
@@ -85,21 +74,7 @@ def append(count, wait=False):
         assert r.status == 201, r.status
     return answer, time.monotonic() - start
 
-def size_of(note):
-    return int(note.split(b"\n")[1])
-
-def body_of(note):
-    return note[: note.index(b"\n\n") + 1]
-
-# Each witness's vkey: name+hexkeyid+base64(0x04 || Ed25519 public key); the key ID recomputed here.
-witnesses = []
-for path in vkey_paths:
-    name, hexid, keyb64 = open(path).read().strip().split("+", 2)
-    raw = base64.b64decode(keyb64)
-    assert len(raw) == 33 and raw[0] == 0x04, "not a cosignature/v1 vkey"
-    key_id = hashlib.sha256(name.encode() + b"\n\x04" + raw[1:]).digest()[:4]
-    assert key_id.hex() == hexid, "key ID mismatch in " + path
-    witnesses.append((name, key_id, Ed25519PublicKey.from_public_bytes(raw[1:])))
+witnesses = [witness_vkey(path) for path in vkey_paths]
 
 def cosigners(note):
     """Names of the witnesses whose cosignature on this note verifies (Python cryptography, exact cosignature/v1 message)."""
@@ -240,8 +215,8 @@ elif phase == "fork":
         "forked tree (size %d, second root, signed with the log's key) → W1 answers %d %s %r" % (size, code, ctype, body[:120]))
     code, ctype, body = post(w1_url, size, [], note)
     (ok if code == 200 else fail)("the true checkpoint of size %d is still cosigned by W1: %d" % (size, code))
-print("driver failures: %d" % failures)
-sys.exit(1 if failures else 0)
+print("driver failures: %d" % cosigcheck.failures)
+sys.exit(1 if cosigcheck.failures else 0)
 PY
 
 cat >"$WORK/tamper.py" <<'PY'
@@ -324,16 +299,9 @@ start_log 2
 pass "greffe serve up with both witnesses, quorum 2"
 
 run_driver() {
-    "$PYTHON" "$WORK/driver.py" "$1" "$LOG_URL" "$TOKEN" "$DATA" "$W1_URL" "$W2_URL" "$WORK/state.json" \
+    PYTHONPATH="$ROOT/ops/tests" "$PYTHON" "$WORK/driver.py" "$1" "$LOG_URL" "$TOKEN" "$DATA" "$W1_URL" "$W2_URL" "$WORK/state.json" \
         "$WORK/w1/witness.vkey" "$WORK/w2/witness.vkey" >"$WORK/driver-$1.out" 2>&1
-    local status=$?
-    while IFS= read -r line; do
-        case $line in
-            "ok   "*) pass "${line#ok   }" ;;
-            "FAIL "*) bad "${line#FAIL }" ;;
-        esac
-    done <"$WORK/driver-$1.out"
-    [[ $status == 0 ]] || bad "driver $1 exited $status: $(tail -n 3 "$WORK/driver-$1.out")"
+    report_driver "$1" $?
 }
 run_driver cosigned
 

@@ -86,6 +86,10 @@ final class SQLiteConnection {
         try execute("BEGIN IMMEDIATE")
         do {
             let result = try body()
+            // A statement left mid-step (a SELECT that returned its row) keeps the
+            // connection in a read transaction past COMMIT, and SQLite refuses to
+            // checkpoint from a connection in a transaction: the WAL would grow for good.
+            releaseStatements()
             try execute("COMMIT")
             return result
         } catch {

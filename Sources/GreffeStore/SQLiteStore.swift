@@ -29,6 +29,9 @@ public final class SQLiteStore: LedgerStore, Sendable {
         // SQLite's default 2 MiB page cache re-reads them from the OS for nearly every insert once the log
         // is large; 64 MiB keeps the hot interior pages of every index in memory.
         try writer.execute("PRAGMA cache_size = -65536")
+        // The WAL file is reused from its start once checkpointed; this truncates it
+        // back after a burst (or a long read) made it grow.
+        try writer.execute("PRAGMA journal_size_limit = \(64 << 20)")
         // Erased bodies must not linger in free pages of the file.
         try writer.execute("PRAGMA secure_delete = ON")
         try SQLiteStore.migrate(writer)

@@ -202,6 +202,31 @@ struct SQLiteStoreTests {
         #expect(try await reopened.withNodes { try MerkleTree.root(size: 3, reader: $0) } == builder.frontier.root)
     }
 
+    @Test("appends checkpoint the WAL into the database file, so the WAL stays bounded")
+    func walIsCheckpointed() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("greffe-wal-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let path = directory.appendingPathComponent("greffe.sqlite").path
+        let store = try SQLiteStore(path: path)
+        var builder = BatchBuilder()
+        for batchNumber in 0..<40 {
+            let ids = (0..<1_000).map { "wal-\(batchNumber)-\($0)" }
+            try await store.append(builder.batch(ids))
+            // Readers between commits, as the sequencer's duplicate check does.
+            #expect(try await store.locateEvents(ids: [ids[0]]).count == 1)
+        }
+        func size(_ suffix: String) throws -> Int {
+            try FileManager.default.attributesOfItem(atPath: path + suffix)[.size] as? Int ?? 0
+        }
+        // 40,000 events are well over SQLite's 1,000-page autocheckpoint. Before the
+        // fix the database file stayed at a few pages and the WAL held everything.
+        let database = try size(""), wal = try size("-wal")
+        #expect(database > 4 << 20, "database file \(database) bytes, WAL \(wal) bytes")
+        #expect(wal < database / 2, "database file \(database) bytes, WAL \(wal) bytes")
+        #expect(try await store.treeSize() == 40_000)
+    }
+
     @Test("a version 1 database is upgraded in place and keeps its data")
     func upgradeFromVersion1() async throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("greffe-upgrade-\(UUID().uuidString)")

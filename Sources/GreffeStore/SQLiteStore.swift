@@ -13,22 +13,31 @@ import Synchronization
 public final class SQLiteStore: LedgerStore, Sendable {
     /// The layout this code reads and writes (`PRAGMA user_version`).
     public static let schemaVersion: Int64 = 2
+    static let busyTimeoutMilliseconds: Int32 = 5_000
 
     private let writer: Mutex<SQLiteConnection>
     private let writerQueue = DispatchQueue(label: "greffe.sqlite.writer")
+    private let checkpointer: SQLiteCheckpointer
     private let readers: [ReaderSlot]
     private let nextReader = Atomic<Int>(0)
     public let path: String
 
-    public init(path: String, readerCount: Int = 4) throws {
+    public convenience init(path: String, readerCount: Int = 4) throws {
+        try self.init(path: path, readerCount: readerCount, walRestartFrames: SQLiteCheckpointer.defaultRestartFrames)
+    }
+
+    /// `walRestartFrames`: see `SQLiteCheckpointer` (tests make it small).
+    init(path: String, readerCount: Int, walRestartFrames: Int32) throws {
         let writer = try SQLiteConnection(path: path)
-        try writer.execute("PRAGMA busy_timeout = 5000")
+        try writer.execute("PRAGMA busy_timeout = \(SQLiteStore.busyTimeoutMilliseconds)")
         try writer.execute("PRAGMA journal_mode = WAL")
         try writer.execute("PRAGMA synchronous = FULL")
         // Appends insert into indexes keyed by hashes (leaf hash, content terms, accounts): random pages.
         // SQLite's default 2 MiB page cache re-reads them from the OS for nearly every insert once the log
         // is large; 64 MiB keeps the hot interior pages of every index in memory.
         try writer.execute("PRAGMA cache_size = -65536")
+        // Checkpoints run beside the writer (SQLiteCheckpointer), not inside its commits.
+        try writer.execute("PRAGMA wal_autocheckpoint = 0")
         // The WAL file is reused from its start once checkpointed; this truncates it
         // back after a burst (or a long read) made it grow.
         try writer.execute("PRAGMA journal_size_limit = \(64 << 20)")
@@ -41,12 +50,13 @@ public final class SQLiteStore: LedgerStore, Sendable {
         var readers: [ReaderSlot] = []
         for _ in 0..<max(1, readerCount) {
             let reader = try SQLiteConnection(path: path)
-            try reader.execute("PRAGMA busy_timeout = 5000")
+            try reader.execute("PRAGMA busy_timeout = \(SQLiteStore.busyTimeoutMilliseconds)")
             try reader.execute("PRAGMA query_only = 1")
             readers.append(ReaderSlot(reader))
         }
         self.writer = Mutex(writer)
         self.readers = readers
+        self.checkpointer = try SQLiteCheckpointer(path: path, restartFrames: walRestartFrames)
         self.path = path
     }
 
@@ -129,13 +139,17 @@ public final class SQLiteStore: LedgerStore, Sendable {
     private func write<T: Sendable>(_ body: @escaping @Sendable (SQLiteConnection) throws -> T) async throws -> T {
         try await withCheckedThrowingContinuation { continuation in
             writerQueue.async {
-                continuation.resume(
-                    with: Result {
-                        try self.writer.withLock { connection in
-                            defer { connection.releaseStatements() }
-                            return try body(connection)
+                let result = Result {
+                    try self.writer.withLock { connection in
+                        defer {
+                            connection.releaseStatements()
+                            self.checkpointer.restartIfDue(writer: connection)
                         }
-                    })
+                        return try body(connection)
+                    }
+                }
+                self.checkpointer.walGrew()
+                continuation.resume(with: result)
             }
         }
     }
@@ -577,7 +591,7 @@ public final class SQLiteStore: LedgerStore, Sendable {
             // The WAL still holds the page images with the body: fold it into
             // the database (where secure_delete zeroed the old cells) and truncate it.
             db.releaseStatements()
-            try db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            try self.checkpointer.truncate(writer: db)
         }
     }
 

@@ -202,28 +202,42 @@ struct SQLiteStoreTests {
         #expect(try await reopened.withNodes { try MerkleTree.root(size: 3, reader: $0) } == builder.frontier.root)
     }
 
-    @Test("appends checkpoint the WAL into the database file, so the WAL stays bounded")
+    @Test("appends are checkpointed into the database file beside the writer, and the WAL stays bounded")
     func walIsCheckpointed() async throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("greffe-wal-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
         let path = directory.appendingPathComponent("greffe.sqlite").path
-        let store = try SQLiteStore(path: path)
+        // A WAL restarted past 1,024 frames (4 MiB) instead of 64 MiB, so that a small test crosses it often.
+        let store = try SQLiteStore(path: path, readerCount: 2, walRestartFrames: 1_024)
+        func size(_ suffix: String) -> Int {
+            (try? FileManager.default.attributesOfItem(atPath: path + suffix)[.size] as? Int) ?? 0
+        }
         var builder = BatchBuilder()
-        for batchNumber in 0..<40 {
-            let ids = (0..<1_000).map { "wal-\(batchNumber)-\($0)" }
-            try await store.append(builder.batch(ids))
-            // Readers between commits, as the sequencer's duplicate check does.
-            #expect(try await store.locateEvents(ids: [ids[0]]).count == 1)
+        let batches = (0..<40).map { batchNumber in builder.batch((0..<1_000).map { "wal-\(batchNumber)-\($0)" }) }
+        // Commits back to back, with reads all along (as under load): a passive
+        // checkpoint alone seldom catches up with the writer, so the WAL could not start over.
+        let appending = Task {
+            for batch in batches { try await store.append(batch) }
         }
-        func size(_ suffix: String) throws -> Int {
-            try FileManager.default.attributesOfItem(atPath: path + suffix)[.size] as? Int ?? 0
+        var largestWAL = 0
+        let deadline = ContinuousClock.now + .seconds(60)  // a failed append ends the loop here, and throws below
+        while try await store.treeSize() < 40_000, ContinuousClock.now < deadline {
+            _ = try await store.locateEvents(ids: ["wal-0-0"])
+            largestWAL = max(largestWAL, size("-wal"))
+            // The reads run on this thread without suspending: leave the pool to the other tests.
+            try await Task.sleep(for: .milliseconds(1))
         }
-        // 40,000 events are well over SQLite's 1,000-page autocheckpoint. Before the
-        // fix the database file stayed at a few pages and the WAL held everything.
-        let database = try size(""), wal = try size("-wal")
-        #expect(database > 4 << 20, "database file \(database) bytes, WAL \(wal) bytes")
-        #expect(wal < database / 2, "database file \(database) bytes, WAL \(wal) bytes")
+        try await appending.value
+        // About 58 MB of WAL frames were written: without checkpoints the WAL held
+        // them all and the database file stayed at a few pages.
+        var database = size("")
+        for _ in 0..<200 where database < 4 << 20 {
+            try await Task.sleep(for: .milliseconds(10))
+            database = size("")
+        }
+        #expect(database > 4 << 20, "database file \(database) bytes")
+        #expect(largestWAL < 16 << 20, "the WAL reached \(largestWAL) bytes")
         #expect(try await store.treeSize() == 40_000)
     }
 

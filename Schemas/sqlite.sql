@@ -1,9 +1,11 @@
--- Greffe SQLite store, schema version 2 (PRAGMA user_version = 2).
--- The code's copies are SQLiteStore.schemaV1 and SQLiteStore.migrationV2 (a
--- version 1 database is upgraded in one transaction at start-up); a database
+-- Greffe SQLite store, schema version 3 (PRAGMA user_version = 3).
+-- The code's copies are SQLiteStore.schemaV1, migrationV2 and migrationV3 (an
+-- older database is upgraded in one transaction at start-up); a database
 -- whose user_version is newer than the code's is refused at start-up. Pragmas set on every open:
 -- journal_mode = WAL, synchronous = FULL (every commit is fsynced before the
--- append is acknowledged), secure_delete = ON (erased bodies are overwritten).
+-- append is acknowledged), secure_delete = ON (erased bodies are overwritten),
+-- wal_autocheckpoint = 0 (checkpoints run beside the writer, SQLiteCheckpointer),
+-- journal_size_limit = 64 MiB.
 
 -- Small facts about the ledger.
 CREATE TABLE meta (
@@ -24,8 +26,8 @@ CREATE TABLE nodes (
     hash  BLOB NOT NULL,        -- 32-byte RFC 9162 hash
     PRIMARY KEY (level, idx)
 ) WITHOUT ROWID;
--- Inclusion proofs by leaf hash.
-CREATE INDEX nodes_by_leaf_hash ON nodes (hash) WHERE level = 0;
+-- Inclusion proofs by leaf hash: see leaf_hashes (version 3). Versions 1 and 2 had
+-- CREATE INDEX nodes_by_leaf_hash ON nodes (hash) WHERE level = 0;
 
 -- The private side of each entry: readable only with an investigator token.
 CREATE TABLE events (
@@ -68,3 +70,15 @@ CREATE TABLE checkpoint_attestations (
     created_at INTEGER NOT NULL, -- Unix ms
     PRIMARY KEY (kind, size)
 ) WITHOUT ROWID;
+
+-- Version 3. Lookups by leaf hash, sorted by hash within chunks of 4,096
+-- consecutive entries: an append writes into the few pages of its current
+-- chunk instead of one random page of a log-sized index per event. A lookup
+-- probes each chunk, then compares the full hash in nodes.
+CREATE TABLE leaf_hashes (
+    chunk  INTEGER NOT NULL,  -- idx >> 12
+    prefix BLOB NOT NULL,     -- the first 8 bytes of the leaf hash
+    idx    INTEGER NOT NULL,  -- the entry index
+    PRIMARY KEY (chunk, prefix, idx)
+) WITHOUT ROWID;
+-- Filled from nodes by the upgrade, which then drops nodes_by_leaf_hash.

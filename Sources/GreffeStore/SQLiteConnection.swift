@@ -137,6 +137,11 @@ final class SQLiteStatement {
         _ = value.withUnsafeBytes { sqlite3_bind_blob(raw, position, $0.baseAddress, 32, transient) }
     }
 
+    /// The first `byteCount` bytes of `value`.
+    func bind(_ position: Int32, prefix byteCount: Int32, of value: Hash) {
+        _ = value.withUnsafeBytes { sqlite3_bind_blob(raw, position, $0.baseAddress, min(byteCount, 32), transient) }
+    }
+
     func bindNull(_ position: Int32) {
         sqlite3_bind_null(raw, position)
     }

@@ -12,7 +12,7 @@ import Synchronization
 /// beside the writer on a consistent snapshot each.
 public final class SQLiteStore: LedgerStore, Sendable {
     /// The layout this code reads and writes (`PRAGMA user_version`).
-    public static let schemaVersion: Int64 = 2
+    public static let schemaVersion: Int64 = 3
     static let busyTimeoutMilliseconds: Int32 = 5_000
 
     private let writer: Mutex<SQLiteConnection>
@@ -71,8 +71,9 @@ public final class SQLiteStore: LedgerStore, Sendable {
         }
         // Upgrades run in one transaction: a crash leaves the old version intact.
         try db.transaction {
-            if version == 0 { try db.execute(schemaV1) }
-            try db.execute(migrationV2)
+            if version < 1 { try db.execute(schemaV1) }
+            if version < 2 { try db.execute(migrationV2) }
+            if version < 3 { try db.execute(migrationV3) }
             try db.execute("PRAGMA user_version = \(schemaVersion)")
         }
     }
@@ -85,7 +86,27 @@ public final class SQLiteStore: LedgerStore, Sendable {
             PRIMARY KEY (kind, size)) WITHOUT ROWID;
         """
 
-    /// Schema version 1; `Schemas/sqlite.sql` is the commented copy of it (and of `migrationV2`).
+    /// `leaf_hashes` chunks: this many consecutive entries (`idx >> 12` in `migrationV3`).
+    static let leafHashChunk: UInt64 = 4_096
+    /// `leaf_hashes` keys: this many leading bytes of the hash (`substr(hash, 1, 8)` in `migrationV3`).
+    static let leafHashPrefixBytes: Int32 = 8
+
+    /// Version 2 → 3: lookups by leaf hash go through `leaf_hashes`, sorted by
+    /// hash within each chunk of 4,096 entries. The index on `nodes (hash)` it
+    /// replaces took each append's leaf hashes at random places of one B-tree
+    /// the size of the log, so about one whole page per event was rewritten in
+    /// the WAL and then in the database file; now each commit writes into the
+    /// few pages of its current chunk. A lookup probes every chunk (245 for a
+    /// million entries), which suits the rare lookups by hash.
+    static let migrationV3 = """
+        CREATE TABLE leaf_hashes (
+            chunk INTEGER NOT NULL, prefix BLOB NOT NULL, idx INTEGER NOT NULL,
+            PRIMARY KEY (chunk, prefix, idx)) WITHOUT ROWID;
+        INSERT INTO leaf_hashes (chunk, prefix, idx) SELECT idx >> 12, substr(hash, 1, 8), idx FROM nodes WHERE level = 0;
+        DROP INDEX nodes_by_leaf_hash;
+        """
+
+    /// Schema version 1; `Schemas/sqlite.sql` is the commented copy of it (and of `migrationV2` and `migrationV3`).
     static let schemaV1 = """
         CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
         CREATE TABLE entries (idx INTEGER PRIMARY KEY, entry BLOB NOT NULL);
@@ -237,10 +258,23 @@ public final class SQLiteStore: LedgerStore, Sendable {
     }
 
     public func leafIndex(of leafHash: Hash) async throws -> UInt64? {
-        try read { db in
-            let statement = try db.statement("SELECT idx FROM nodes WHERE level = 0 AND hash = ? ORDER BY idx LIMIT 1")
-            statement.bind(1, leafHash)
-            return try statement.step() ? statement.uint64(0) : nil
+        try snapshot { db in
+            let size = try SQLiteStore.treeSize(db)
+            guard size > 0 else { return nil }
+            // The prefix narrows each chunk to (almost always) one candidate; the full hash decides.
+            let statement = try db.statement(
+                """
+                SELECT l.idx FROM leaf_hashes l JOIN nodes n ON n.level = 0 AND n.idx = l.idx
+                WHERE l.chunk = ? AND l.prefix = ? AND n.hash = ? ORDER BY l.idx LIMIT 1
+                """)
+            for chunk in 0...((size - 1) / SQLiteStore.leafHashChunk) {
+                statement.reset()
+                statement.bind(1, chunk)
+                statement.bind(2, prefix: SQLiteStore.leafHashPrefixBytes, of: leafHash)
+                statement.bind(3, leafHash)
+                if try statement.step() { return statement.uint64(0) }
+            }
+            return nil
         }
     }
 
@@ -279,11 +313,17 @@ public final class SQLiteStore: LedgerStore, Sendable {
                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """)
                 let insertTerm = try db.statement("INSERT OR IGNORE INTO content_terms (term, idx) VALUES (?, ?)")
+                let insertLeafHash = try db.statement("INSERT INTO leaf_hashes (chunk, prefix, idx) VALUES (?, ?, ?)")
                 for event in batch.events {
                     insertEntry.reset()
                     insertEntry.bind(1, event.index)
                     insertEntry.bind(2, event.entry)
                     try insertEntry.run()
+                    insertLeafHash.reset()
+                    insertLeafHash.bind(1, event.index / SQLiteStore.leafHashChunk)
+                    insertLeafHash.bind(2, prefix: SQLiteStore.leafHashPrefixBytes, of: event.leafHash)
+                    insertLeafHash.bind(3, event.index)
+                    try insertLeafHash.run()
                     insertEvent.reset()
                     insertEvent.bind(1, event.index)
                     insertEvent.bind(2, event.eventID)

@@ -93,6 +93,26 @@ struct StoreContractTests {
         #expect(event.entry == first.events[5].entry)
     }
 
+    @Test("every leaf is found by its hash, across chunks; an unknown hash, even one sharing a prefix, is not", arguments: StoreBackend.available)
+    func leafIndexAcrossChunks(backend: StoreBackend) async throws {
+        let store = try await backend.make()
+        #expect(try await store.leafIndex(of: Hash.zero) == nil)
+        var builder = BatchBuilder()
+        var leaves: [Hash] = []
+        for batchNumber in 0..<9 {
+            let batch = builder.batch((0..<1_000).map { "c\(batchNumber)-\($0)" })
+            leaves += batch.events.map(\.leafHash)
+            try await store.append(batch)
+        }
+        for index in [0, 1, 4_095, 4_096, 4_097, 8_191, 8_192, 8_999] {
+            #expect(try await store.leafIndex(of: leaves[index]) == UInt64(index), "leaf \(index)")
+        }
+        var samePrefix = leaves[4_096].bytes
+        samePrefix[31] ^= 1
+        #expect(try await store.leafIndex(of: try #require(Hash(bytes: samePrefix))) == nil)
+        #expect(try await store.leafIndex(of: MerkleHash.sha256(Array("not a leaf".utf8))) == nil)
+    }
+
     @Test("a batch that does not start at the tree size, or breaks a constraint, stores nothing", arguments: StoreBackend.available)
     func atomicity(backend: StoreBackend) async throws {
         let store = try await backend.make()
@@ -262,6 +282,37 @@ struct SQLiteStoreTests {
         let reopened = try SQLiteStore(path: path)
         #expect(try await reopened.treeSize() == 2)
         #expect(try await reopened.attestation(kind: .rfc3161Token, size: 2)?.data == [9])
+    }
+
+    @Test("a version 2 database keeps finding its leaves by hash after the upgrade")
+    func upgradeFromVersion2() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("greffe-upgrade2-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let path = directory.appendingPathComponent("greffe.sqlite").path
+        var builder = BatchBuilder()
+        let batch = builder.batch((0..<5_000).map { "v2-\($0)" })
+        do {
+            // A version 2 file, as an earlier greffe left it: leaf hashes only in `nodes`.
+            let db = try SQLiteConnection(path: path)
+            try db.execute(SQLiteStore.schemaV1)
+            try db.execute(SQLiteStore.migrationV2)
+            try db.execute("PRAGMA user_version = 2")
+            try db.transaction {
+                let insert = try db.statement("INSERT INTO nodes (level, idx, hash) VALUES (0, ?, ?)")
+                for event in batch.events {
+                    insert.reset()
+                    insert.bind(1, event.index)
+                    insert.bind(2, event.leafHash)
+                    try insert.run()
+                }
+                try db.execute("UPDATE meta SET value = '5000' WHERE key = 'tree_size'")
+            }
+        }
+        let store = try SQLiteStore(path: path)
+        for index in [0, 4_095, 4_096, 4_999] {
+            #expect(try await store.leafIndex(of: batch.events[index].leafHash) == UInt64(index))
+        }
     }
 
     @Test("a database from a newer greffe is refused")

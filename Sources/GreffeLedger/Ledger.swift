@@ -927,7 +927,19 @@ public final class Ledger: Sendable {
 
     /// The tile's bytes, or nil when the tree does not (yet) contain it at that width.
     public func tileData(_ tile: Tile) async throws -> [UInt8]? {
-        guard tile.exists(inTreeOfSize: treeSize) else { return nil }
+        let size = treeSize
+        guard tile.exists(inTreeOfSize: size) else { return nil }
+        // Hash tiles of the levels the node cache holds are read from it, like proofs.
+        if case .hashes = tile.kind, tile.nodeLevel >= NodeCache.lowestCachedLevel(treeSize: size, capacity: nodeCache.capacity) {
+            return try await nodeCache.withNodes(store: store, treeSize: size) { reader in
+                var bytes: [UInt8] = []
+                bytes.reserveCapacity(tile.width * Hash.byteCount)
+                for offset in 0..<UInt64(tile.width) {
+                    try reader.node(level: tile.nodeLevel, index: tile.firstNode + offset).withUnsafeBytes { bytes.append(contentsOf: $0) }
+                }
+                return bytes
+            }
+        }
         return try await store.tileBytes(tile)
     }
 }

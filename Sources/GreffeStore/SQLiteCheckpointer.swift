@@ -51,11 +51,11 @@ final class SQLiteCheckpointer: Sendable {
                 var walFrames: Int32 = 0
                 var copied: Int32 = 0
                 // A failure leaves the WAL as it was (valid, only longer); the next commit retries.
-                if sqlite3_wal_checkpoint_v2(db.handle, "main", SQLITE_CHECKPOINT_PASSIVE, &walFrames, &copied) == SQLITE_OK,
-                    walFrames >= restartFrames
-                {
-                    restartDue.store(true, ordering: .releasing)
-                }
+                guard sqlite3_wal_checkpoint_v2(db.handle, "main", SQLITE_CHECKPOINT_PASSIVE, &walFrames, &copied) == SQLITE_OK else { return }
+                if walFrames >= restartFrames { restartDue.store(true, ordering: .releasing) }
+                // A reader kept some frames from being copied. Until they are, every read
+                // looks pages up in the WAL: try again even if no commit comes to ask.
+                if copied < walFrames { walGrew() }
             }
         }
     }

@@ -206,8 +206,14 @@ struct ServeBenchmark: Benchmark {
         let floor = try WrkResult.run(context, script: nil, connections: 32, url: "\(server.url)/healthz")
         context.say("serve: inclusion proofs, 32 connections")
         let proofs = try WrkResult.run(context, script: "proofs.lua", connections: 32, url: server.url, environment: environment)
-        context.say("serve: full tiles, 32 connections")
-        let tiles = try WrkResult.run(context, script: nil, connections: 32, url: "\(server.url)/tile/0/x001/000")
+        // A full tile inside the tree, whatever its size (a fixed path past its end measured 404s).
+        let tile = Tile(kind: .hashes(level: 0), index: UInt64(size) / UInt64(Tile.fullWidth) / 2, width: Tile.fullWidth)
+        let tileBytes = try BenchContext.capture(["curl", "-sf", "-o", "/dev/null", "-w", "%{size_download}", "\(server.url)/\(tile.path)"])
+        guard tileBytes == "\(Tile.fullWidth * Hash.byteCount)" else {
+            throw CommandFailure("bench serve: \(tile.path) answered \(tileBytes) bytes, not a full tile")
+        }
+        context.say("serve: full tiles (\(tile.path)), 32 connections")
+        let tiles = try WrkResult.run(context, script: nil, connections: 32, url: "\(server.url)/\(tile.path)")
         return [
             BenchRow(
                 "serve: inclusion proofs (tree \(size))", proofs.rate, "proofs/s", reference: "GET /healthz", referenceValue: floor.rate,

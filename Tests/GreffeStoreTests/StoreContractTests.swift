@@ -207,11 +207,17 @@ struct StoreContractTests {
 
 @Suite("SQLite specifics")
 struct SQLiteStoreTests {
+    /// `greffe.sqlite` in a new temporary directory (the caller removes the directory).
+    func newDatabasePath(_ prefix: String) throws -> (directory: URL, path: String) {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("\(prefix)-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        return (directory, directory.appendingPathComponent("greffe.sqlite").path)
+    }
+
     @Test("data survives reopening the file")
     func reopen() async throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("greffe-reopen-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        let path = directory.appendingPathComponent("greffe.sqlite").path
+        let (directory, path) = try newDatabasePath("greffe-reopen")
+        defer { try? FileManager.default.removeItem(at: directory) }
         var builder = BatchBuilder()
         do {
             let store = try SQLiteStore(path: path)
@@ -224,10 +230,8 @@ struct SQLiteStoreTests {
 
     @Test("appends are checkpointed into the database file beside the writer, and the WAL stays bounded")
     func walIsCheckpointed() async throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("greffe-wal-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let (directory, path) = try newDatabasePath("greffe-wal")
         defer { try? FileManager.default.removeItem(at: directory) }
-        let path = directory.appendingPathComponent("greffe.sqlite").path
         // A WAL restarted past 1,024 frames (4 MiB) instead of 64 MiB, so that a small test crosses it often.
         let store = try SQLiteStore(path: path, readerCount: 2, walRestartFrames: 1_024)
         func size(_ suffix: String) -> Int {
@@ -263,9 +267,8 @@ struct SQLiteStoreTests {
 
     @Test("a version 1 database is upgraded in place and keeps its data")
     func upgradeFromVersion1() async throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("greffe-upgrade-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        let path = directory.appendingPathComponent("greffe.sqlite").path
+        let (directory, path) = try newDatabasePath("greffe-upgrade")
+        defer { try? FileManager.default.removeItem(at: directory) }
         var builder = BatchBuilder()
         do {
             // A version 1 file, as an earlier greffe left it.
@@ -286,10 +289,8 @@ struct SQLiteStoreTests {
 
     @Test("a version 2 database keeps finding its leaves by hash after the upgrade")
     func upgradeFromVersion2() async throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("greffe-upgrade2-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let (directory, path) = try newDatabasePath("greffe-upgrade2")
         defer { try? FileManager.default.removeItem(at: directory) }
-        let path = directory.appendingPathComponent("greffe.sqlite").path
         var builder = BatchBuilder()
         let batch = builder.batch((0..<5_000).map { "v2-\($0)" })
         do {
@@ -317,9 +318,8 @@ struct SQLiteStoreTests {
 
     @Test("a database from a newer greffe is refused")
     func newerSchemaRefused() async throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("greffe-schema-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        let path = directory.appendingPathComponent("greffe.sqlite").path
+        let (directory, path) = try newDatabasePath("greffe-schema")
+        defer { try? FileManager.default.removeItem(at: directory) }
         _ = try SQLiteStore(path: path)
         let sqlite = Process()
         sqlite.executableURL = URL(fileURLWithPath: "/usr/bin/env")

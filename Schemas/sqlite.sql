@@ -1,5 +1,5 @@
--- Greffe SQLite store, schema version 3 (PRAGMA user_version = 3).
--- The code's copies are SQLiteStore.schemaV1, migrationV2 and migrationV3 (an
+-- Greffe SQLite store, schema version 4 (PRAGMA user_version = 4).
+-- The code's copies are SQLiteStore.schemaV1 and migrationV2 to V4 (an
 -- older database is upgraded in one transaction at start-up); a database
 -- whose user_version is newer than the code's is refused at start-up. Pragmas set on every open:
 -- journal_mode = WAL, synchronous = FULL (every commit is fsynced before the
@@ -37,8 +37,27 @@ CREATE TABLE events (
     body         BLOB,                 -- RFC 8785 canonical JSON; NULL once erased
     salt         BLOB,                 -- 32 random bytes of the commitment; NULL once erased
     body_digest  BLOB,                 -- SHA-256(body) to answer re-sends; NULL once erased
-    sequenced_at INTEGER NOT NULL      -- Unix ms, as in the entry
+    sequenced_at INTEGER NOT NULL,     -- Unix ms, as in the entry
+    account      TEXT,                 -- search term: the account pseudonym; NULL once erased
+    occurred_at  INTEGER,              -- search term: Unix ms per the platform; NULL once erased
+    report_id    TEXT,                 -- search term: links reports and takedowns; NULL once erased
+    erased_at         INTEGER,         -- Unix ms of the erasure, NULL while the body is kept
+    erasure_reference TEXT,            -- the legal reference of the erasure order
+    erasure_index     INTEGER          -- the index of the erasure.executed entry
 );
+-- Versions 1 to 3: CREATE INDEX events_by_account ON events (account, idx) WHERE account IS NOT NULL;
+-- (version 4 replaced it with events_by_account_chunk, below).
+CREATE INDEX events_by_kind ON events (kind, idx);
+CREATE INDEX events_by_occurred_at ON events (occurred_at, idx) WHERE occurred_at IS NOT NULL;
+CREATE INDEX events_by_report ON events (report_id, idx) WHERE report_id IS NOT NULL;
+
+-- Search by image hash: one row per `sha256:<hex>` or `pdq:<hex>` an event names; deleted on erasure.
+CREATE TABLE content_terms (
+    term TEXT NOT NULL,
+    idx  INTEGER NOT NULL,
+    PRIMARY KEY (term, idx)
+) WITHOUT ROWID;
+CREATE INDEX content_terms_by_event ON content_terms (idx);
 
 -- Every checkpoint ever signed. Stored with a compare-and-swap: a second
 -- root for a size already signed is refused (fork), sizes never go back.
@@ -82,3 +101,10 @@ CREATE TABLE leaf_hashes (
     PRIMARY KEY (chunk, prefix, idx)
 ) WITHOUT ROWID;
 -- Filled from nodes by the upgrade, which then drops nodes_by_leaf_hash.
+
+-- Version 4. Search by account, indexed within the same chunks of 4,096
+-- entries: accounts recur in no order, so (account, idx) took each event at a
+-- random place of a log-sized index. A search probes each chunk in index
+-- order and stops once its page is full.
+-- DROP INDEX events_by_account;
+CREATE INDEX events_by_account_chunk ON events (idx >> 12, account) WHERE account IS NOT NULL;

@@ -12,7 +12,7 @@ import Synchronization
 /// beside the writer on a consistent snapshot each.
 public final class SQLiteStore: LedgerStore, Sendable {
     /// The layout this code reads and writes (`PRAGMA user_version`).
-    public static let schemaVersion: Int64 = 3
+    public static let schemaVersion: Int64 = 4
     static let busyTimeoutMilliseconds: Int32 = 5_000
 
     private let writer: Mutex<SQLiteConnection>
@@ -74,6 +74,7 @@ public final class SQLiteStore: LedgerStore, Sendable {
             if version < 1 { try db.execute(schemaV1) }
             if version < 2 { try db.execute(migrationV2) }
             if version < 3 { try db.execute(migrationV3) }
+            if version < 4 { try db.execute(migrationV4) }
             try db.execute("PRAGMA user_version = \(schemaVersion)")
         }
     }
@@ -86,8 +87,10 @@ public final class SQLiteStore: LedgerStore, Sendable {
             PRIMARY KEY (kind, size)) WITHOUT ROWID;
         """
 
-    /// `leaf_hashes` chunks: this many consecutive entries (`idx >> 12` in `migrationV3`).
-    static let leafHashChunk: UInt64 = 4_096
+    /// Lookups by a random key (a leaf hash, an account) are indexed within
+    /// chunks of this many consecutive entries (`idx >> 12` in the schema), so
+    /// that a commit writes into the few index pages of its current chunk.
+    static let chunkEntries: UInt64 = 4_096
     /// `leaf_hashes` keys: this many leading bytes of the hash (`substr(hash, 1, 8)` in `migrationV3`).
     static let leafHashPrefixBytes: Int32 = 8
 
@@ -106,7 +109,16 @@ public final class SQLiteStore: LedgerStore, Sendable {
         DROP INDEX nodes_by_leaf_hash;
         """
 
-    /// Schema version 1; `Schemas/sqlite.sql` is the commented copy of it (and of `migrationV2` and `migrationV3`).
+    /// Version 3 → 4: the account index by chunk, for the reason of version 3:
+    /// accounts recur in no order, so `(account, idx)` took each event at a
+    /// random place. A search by account probes each chunk in index order
+    /// (`searchEvents`), stopping once its page is full.
+    static let migrationV4 = """
+        DROP INDEX events_by_account;
+        CREATE INDEX events_by_account_chunk ON events (idx >> 12, account) WHERE account IS NOT NULL;
+        """
+
+    /// Schema version 1; `Schemas/sqlite.sql` is the commented copy of it (and of the migrations).
     static let schemaV1 = """
         CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
         CREATE TABLE entries (idx INTEGER PRIMARY KEY, entry BLOB NOT NULL);
@@ -267,7 +279,7 @@ public final class SQLiteStore: LedgerStore, Sendable {
                 SELECT l.idx FROM leaf_hashes l JOIN nodes n ON n.level = 0 AND n.idx = l.idx
                 WHERE l.chunk = ? AND l.prefix = ? AND n.hash = ? ORDER BY l.idx LIMIT 1
                 """)
-            for chunk in 0...((size - 1) / SQLiteStore.leafHashChunk) {
+            for chunk in 0...((size - 1) / SQLiteStore.chunkEntries) {
                 statement.reset()
                 statement.bind(1, chunk)
                 statement.bind(2, prefix: SQLiteStore.leafHashPrefixBytes, of: leafHash)
@@ -320,7 +332,7 @@ public final class SQLiteStore: LedgerStore, Sendable {
                     insertEntry.bind(2, event.entry)
                     try insertEntry.run()
                     insertLeafHash.reset()
-                    insertLeafHash.bind(1, event.index / SQLiteStore.leafHashChunk)
+                    insertLeafHash.bind(1, event.index / SQLiteStore.chunkEntries)
                     insertLeafHash.bind(2, prefix: SQLiteStore.leafHashPrefixBytes, of: event.leafHash)
                     insertLeafHash.bind(3, event.index)
                     try insertLeafHash.run()
@@ -551,6 +563,7 @@ public final class SQLiteStore: LedgerStore, Sendable {
     }
 
     public func searchEvents(_ query: EventQuery) async throws -> [UInt64] {
+        // Bounds past 2^63 are clamped (as on PostgreSQL), not wrapped to negative numbers.
         var conditions: [String] = []
         var binders: [(SQLiteStatement, Int32) -> Void] = []
         // With a content hash, walk that term's (term, idx) index in idx order and join the
@@ -572,12 +585,12 @@ public final class SQLiteStore: LedgerStore, Sendable {
         }
         if let range = query.indexRange {
             conditions.append("\(order) >= ? AND \(order) < ?")
-            binders.append { $0.bind($1, range.lowerBound) }
-            binders.append { $0.bind($1, range.upperBound) }
+            binders.append { $0.bind($1, Int64(clamping: range.lowerBound)) }
+            binders.append { $0.bind($1, Int64(clamping: range.upperBound)) }
         }
         if let after = query.afterIndex {
             conditions.append("\(order) > ?")
-            binders.append { $0.bind($1, after) }
+            binders.append { $0.bind($1, Int64(clamping: after)) }
         }
         if let account = query.account {
             conditions.append(query.contentHash == nil ? "e.account = ?" : "+e.account = ?")
@@ -591,18 +604,53 @@ public final class SQLiteStore: LedgerStore, Sendable {
         if let range = query.timeRange {
             let column = query.contentHash == nil && query.account == nil ? "e.occurred_at" : "+e.occurred_at"
             conditions.append("\(column) >= ? AND \(column) < ?")
-            binders.append { $0.bind($1, range.lowerBound) }
-            binders.append { $0.bind($1, range.upperBound) }
+            binders.append { $0.bind($1, Int64(clamping: range.lowerBound)) }
+            binders.append { $0.bind($1, Int64(clamping: range.upperBound)) }
+        }
+        let limit = max(0, query.limit)
+        if query.account != nil, query.contentHash == nil, query.eventIDs == nil {
+            return try searchByAccount(query, conditions: conditions, binders: binders, limit: limit)
         }
         let whereClause = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
         let sql = "SELECT e.idx FROM \(from) \(whereClause) ORDER BY \(order) LIMIT ?"
-        let limit = max(0, query.limit)
         return try read { db in
             let statement = try db.statement(sql)
             for (position, bind) in binders.enumerated() { bind(statement, Int32(position + 1)) }
             statement.bind(Int32(binders.count + 1), Int64(limit))
             var indices: [UInt64] = []
             while try statement.step() { indices.append(statement.uint64(0)) }
+            return indices
+        }
+    }
+
+    /// An account's events through `events_by_account_chunk`: chunk by chunk, in index order, until `limit`.
+    private func searchByAccount(
+        _ query: EventQuery, conditions: [String], binders: [(SQLiteStatement, Int32) -> Void], limit: Int
+    ) throws -> [UInt64] {
+        guard limit > 0 else { return [] }
+        let sql = """
+            SELECT e.idx FROM events e INDEXED BY events_by_account_chunk
+            WHERE (e.idx >> 12) = ? AND \(conditions.joined(separator: " AND ")) ORDER BY e.idx LIMIT ?
+            """
+        return try snapshot { db in
+            let size = try SQLiteStore.treeSize(db)
+            var first = query.indexRange?.lowerBound ?? 0
+            if let after = query.afterIndex {
+                guard after < UInt64.max else { return [] }
+                first = max(first, after + 1)
+            }
+            let end = min(size, query.indexRange?.upperBound ?? size)
+            guard first < end else { return [] }
+            let statement = try db.statement(sql)
+            var indices: [UInt64] = []
+            for chunk in (first / SQLiteStore.chunkEntries)...((end - 1) / SQLiteStore.chunkEntries) {
+                statement.reset()
+                statement.bind(1, chunk)
+                for (position, bind) in binders.enumerated() { bind(statement, Int32(position + 2)) }
+                statement.bind(Int32(binders.count + 2), Int64(limit - indices.count))
+                while try statement.step() { indices.append(statement.uint64(0)) }
+                if indices.count == limit { break }
+            }
             return indices
         }
     }

@@ -45,6 +45,62 @@ struct StoreInvestigationTests {
         #expect(try await store.searchEvents(EventQuery(account: "acct-2", limit: 3)) == [2, 6, 10])
         #expect(try await store.searchEvents(EventQuery(account: "acct-2", afterIndex: 10, limit: 3)) == [14, 18, 22])
         #expect(try await store.searchEvents(EventQuery(account: "nobody")) == [])
+        // Bounds past 2^63 (an `after` from a URL) are clamped, not wrapped.
+        #expect(try await store.searchEvents(EventQuery(kinds: ["edit.requested"], afterIndex: .max)) == [])
+        #expect(try await store.searchEvents(EventQuery(indexRange: 38..<UInt64.max)) == [38, 39])
+    }
+
+    @Test("searches by account over several index chunks: index order, filters, paging and ranges across chunk boundaries", arguments: StoreBackend.available)
+    func searchAcrossChunks(backend: StoreBackend) async throws {
+        let store = try await backend.make()
+        var builder = BatchBuilder()
+        // 10,000 events: account a at index n when n % 7 == a (none when 6), a kind in three,
+        // a gap of several thousand entries without acct-5, and one hour apart.
+        func account(_ n: Int) -> String? { n % 7 == 6 || (n % 7 == 5 && (4_000..<8_500).contains(n)) ? nil : "acct-\(n % 7)" }
+        let kinds = ["generation.requested", "edit.requested", "subscription.changed"]
+        for first in stride(from: 0, to: 10_000, by: 2_500) {
+            try await store.append(
+                builder.batch(
+                    (first..<first + 2_500).map { n in
+                        (id: "x\(n)", kind: kinds[n % 3],
+                         terms: EventSearchTerms(account: account(n), occurredAtMilliseconds: 1_700_000_000_000 + UInt64(n) * 3_600_000))
+                    }))
+        }
+        func expected(_ keep: (Int) -> Bool) -> [UInt64] { (0..<10_000).filter(keep).map(UInt64.init) }
+
+        #expect(try await store.searchEvents(EventQuery(account: "acct-2", limit: 10_000)) == expected { account($0) == "acct-2" })
+        #expect(try await store.searchEvents(EventQuery(account: "acct-5", limit: 10_000)) == expected { account($0) == "acct-5" })
+        // Pages across the chunk boundaries at 4,096 and 8,192, and across acct-5's gap.
+        for who in ["acct-1", "acct-5"] {
+            var paged: [UInt64] = []
+            var after: UInt64?
+            while true {
+                let page = try await store.searchEvents(EventQuery(account: who, afterIndex: after, limit: 97))
+                paged += page
+                guard page.count == 97 else { break }
+                after = page.last
+            }
+            #expect(paged == expected { account($0) == who }, "\(who) paged")
+        }
+        // The first two after the gap, found past a whole chunk without acct-5.
+        let afterGap = Array(expected { $0 > 3_999 && account($0) == "acct-5" }.prefix(2))
+        #expect(afterGap.first ?? 0 >= 8_500)
+        #expect(try await store.searchEvents(EventQuery(account: "acct-5", afterIndex: 3_999, limit: 2)) == afterGap)
+        #expect(
+            try await store.searchEvents(EventQuery(indexRange: 4_000..<8_300, account: "acct-3", limit: 10_000))
+                == expected { (4_000..<8_300).contains($0) && account($0) == "acct-3" })
+        #expect(
+            try await store.searchEvents(EventQuery(account: "acct-0", kinds: ["edit.requested"], limit: 10_000))
+                == expected { account($0) == "acct-0" && $0 % 3 == 1 })
+        let hours = UInt64(1_700_000_000_000 + 4_090 * 3_600_000)..<UInt64(1_700_000_000_000 + 4_200 * 3_600_000)
+        #expect(
+            try await store.searchEvents(EventQuery(account: "acct-4", timeRange: hours, limit: 10_000))
+                == expected { (4_090..<4_200).contains($0) && account($0) == "acct-4" })
+        #expect(try await store.searchEvents(EventQuery(account: "acct-6")) == [])
+        #expect(try await store.searchEvents(EventQuery(account: "acct-1", afterIndex: 9_999)) == [])
+        #expect(try await store.searchEvents(EventQuery(account: "acct-1", afterIndex: .max)) == [])
+        #expect(try await store.searchEvents(EventQuery(indexRange: 9_990..<UInt64.max, account: "acct-1")) == expected { $0 >= 9_990 && account($0) == "acct-1" })
+        #expect(try await store.searchEvents(EventQuery(account: "acct-1", limit: 0)) == [])
     }
 
     @Test("erasure removes the body, salt and search terms for good, once", arguments: StoreBackend.available)

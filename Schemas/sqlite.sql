@@ -1,5 +1,5 @@
--- Greffe SQLite store, schema version 4 (PRAGMA user_version = 4).
--- The code's copies are SQLiteStore.schemaV1 and migrationV2 to V4 (an
+-- Greffe SQLite store, schema version 5 (PRAGMA user_version = 5).
+-- The code's copies are SQLiteStore.schemaV1 and migrationV2 to V5 (an
 -- older database is upgraded in one transaction at start-up); a database
 -- whose user_version is newer than the code's is refused at start-up. Pragmas set on every open:
 -- journal_mode = WAL, synchronous = FULL (every commit is fsynced before the
@@ -52,12 +52,9 @@ CREATE INDEX events_by_occurred_at ON events (occurred_at, idx) WHERE occurred_a
 CREATE INDEX events_by_report ON events (report_id, idx) WHERE report_id IS NOT NULL;
 
 -- Search by image hash: one row per `sha256:<hex>` or `pdq:<hex>` an event names; deleted on erasure.
-CREATE TABLE content_terms (
-    term TEXT NOT NULL,
-    idx  INTEGER NOT NULL,
-    PRIMARY KEY (term, idx)
-) WITHOUT ROWID;
-CREATE INDEX content_terms_by_event ON content_terms (idx);
+-- Versions 1 to 4 (version 5 below adds a chunk column in front of the key):
+-- CREATE TABLE content_terms (term TEXT NOT NULL, idx INTEGER NOT NULL, PRIMARY KEY (term, idx)) WITHOUT ROWID;
+-- CREATE INDEX content_terms_by_event ON content_terms (idx);
 
 -- Every checkpoint ever signed. Stored with a compare-and-swap: a second
 -- root for a size already signed is refused (fork), sizes never go back.
@@ -108,3 +105,14 @@ CREATE TABLE leaf_hashes (
 -- order and stops once its page is full.
 -- DROP INDEX events_by_account;
 CREATE INDEX events_by_account_chunk ON events (idx >> 12, account) WHERE account IS NOT NULL;
+
+-- Version 5. Content terms by chunk, for the same reason: image hashes are
+-- random. Searches by content hash probe the chunks in index order. The
+-- upgrade copies the rows into this table, drops the old one and renames it.
+CREATE TABLE content_terms (
+    chunk INTEGER NOT NULL,  -- idx >> 12
+    term  TEXT NOT NULL,     -- sha256:<hex> or pdq:<hex>
+    idx   INTEGER NOT NULL,  -- the event's entry index
+    PRIMARY KEY (chunk, term, idx)
+) WITHOUT ROWID;
+CREATE INDEX content_terms_by_event ON content_terms (idx);  -- erasure, and takedown links

@@ -12,7 +12,7 @@ import Synchronization
 /// beside the writer on a consistent snapshot each.
 public final class SQLiteStore: LedgerStore, Sendable {
     /// The layout this code reads and writes (`PRAGMA user_version`).
-    public static let schemaVersion: Int64 = 4
+    public static let schemaVersion: Int64 = 5
     static let busyTimeoutMilliseconds: Int32 = 5_000
 
     private let writer: Mutex<SQLiteConnection>
@@ -75,6 +75,7 @@ public final class SQLiteStore: LedgerStore, Sendable {
             if version < 2 { try db.execute(migrationV2) }
             if version < 3 { try db.execute(migrationV3) }
             if version < 4 { try db.execute(migrationV4) }
+            if version < 5 { try db.execute(migrationV5) }
             try db.execute("PRAGMA user_version = \(schemaVersion)")
         }
     }
@@ -116,6 +117,19 @@ public final class SQLiteStore: LedgerStore, Sendable {
     static let migrationV4 = """
         DROP INDEX events_by_account;
         CREATE INDEX events_by_account_chunk ON events (idx >> 12, account) WHERE account IS NOT NULL;
+        """
+
+    /// Version 4 → 5: content terms (image hashes, random) by chunk, for the
+    /// same reason; searches by content hash probe the chunks like searches by
+    /// account.
+    static let migrationV5 = """
+        CREATE TABLE content_terms_by_chunk (
+            chunk INTEGER NOT NULL, term TEXT NOT NULL, idx INTEGER NOT NULL,
+            PRIMARY KEY (chunk, term, idx)) WITHOUT ROWID;
+        INSERT INTO content_terms_by_chunk (chunk, term, idx) SELECT idx >> 12, term, idx FROM content_terms;
+        DROP TABLE content_terms;
+        ALTER TABLE content_terms_by_chunk RENAME TO content_terms;
+        CREATE INDEX content_terms_by_event ON content_terms (idx);
         """
 
     /// Schema version 1; `Schemas/sqlite.sql` is the commented copy of it (and of the migrations).
@@ -324,7 +338,7 @@ public final class SQLiteStore: LedgerStore, Sendable {
                     INSERT INTO events (idx, event_id, kind, body, salt, body_digest, sequenced_at, account, occurred_at, report_id)
                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """)
-                let insertTerm = try db.statement("INSERT OR IGNORE INTO content_terms (term, idx) VALUES (?, ?)")
+                let insertTerm = try db.statement("INSERT OR IGNORE INTO content_terms (chunk, term, idx) VALUES (?, ?, ?)")
                 let insertLeafHash = try db.statement("INSERT INTO leaf_hashes (chunk, prefix, idx) VALUES (?, ?, ?)")
                 for event in batch.events {
                     insertEntry.reset()
@@ -350,8 +364,9 @@ public final class SQLiteStore: LedgerStore, Sendable {
                     try insertEvent.run()
                     for term in event.terms.contentHashes {
                         insertTerm.reset()
-                        insertTerm.bind(1, term)
-                        insertTerm.bind(2, event.index)
+                        insertTerm.bind(1, event.index / SQLiteStore.chunkEntries)
+                        insertTerm.bind(2, term)
+                        insertTerm.bind(3, event.index)
                         try insertTerm.run()
                     }
                 }
@@ -566,7 +581,7 @@ public final class SQLiteStore: LedgerStore, Sendable {
         // Bounds past 2^63 are clamped (as on PostgreSQL), not wrapped to negative numbers.
         var conditions: [String] = []
         var binders: [(SQLiteStatement, Int32) -> Void] = []
-        // With a content hash, walk that term's (term, idx) index in idx order and join the
+        // With a content hash, walk that term in each chunk of content_terms in idx order and join the
         // events; otherwise walk events by the most selective index. A unary + keeps SQLite
         // from choosing the broad kind index when a narrower one applies.
         let narrowed = query.contentHash != nil || query.account != nil || query.timeRange != nil || query.eventIDs != nil
@@ -608,8 +623,15 @@ public final class SQLiteStore: LedgerStore, Sendable {
             binders.append { $0.bind($1, Int64(clamping: range.upperBound)) }
         }
         let limit = max(0, query.limit)
-        if query.account != nil, query.contentHash == nil, query.eventIDs == nil {
-            return try searchByAccount(query, conditions: conditions, binders: binders, limit: limit)
+        // Accounts and content terms are indexed by chunk (schema versions 4 and 5).
+        if query.contentHash != nil {
+            return try searchByChunk(
+                query, from: from, chunkCondition: "t.chunk = ?", order: order, conditions: conditions, binders: binders, limit: limit)
+        }
+        if query.account != nil, query.eventIDs == nil {
+            return try searchByChunk(
+                query, from: "events e INDEXED BY events_by_account_chunk", chunkCondition: "(e.idx >> 12) = ?", order: order,
+                conditions: conditions, binders: binders, limit: limit)
         }
         let whereClause = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
         let sql = "SELECT e.idx FROM \(from) \(whereClause) ORDER BY \(order) LIMIT ?"
@@ -623,14 +645,15 @@ public final class SQLiteStore: LedgerStore, Sendable {
         }
     }
 
-    /// An account's events through `events_by_account_chunk`: chunk by chunk, in index order, until `limit`.
-    private func searchByAccount(
-        _ query: EventQuery, conditions: [String], binders: [(SQLiteStatement, Int32) -> Void], limit: Int
+    /// A search through an index by chunk: chunk by chunk, in index order, until `limit`.
+    private func searchByChunk(
+        _ query: EventQuery, from: String, chunkCondition: String, order: String, conditions: [String],
+        binders: [(SQLiteStatement, Int32) -> Void], limit: Int
     ) throws -> [UInt64] {
         guard limit > 0 else { return [] }
         let sql = """
-            SELECT e.idx FROM events e INDEXED BY events_by_account_chunk
-            WHERE (e.idx >> 12) = ? AND \(conditions.joined(separator: " AND ")) ORDER BY e.idx LIMIT ?
+            SELECT e.idx FROM \(from)
+            WHERE \(chunkCondition) AND \(conditions.joined(separator: " AND ")) ORDER BY \(order) LIMIT ?
             """
         return try snapshot { db in
             let size = try SQLiteStore.treeSize(db)
@@ -691,7 +714,7 @@ public final class SQLiteStore: LedgerStore, Sendable {
                     (SELECT MIN(t.idx) FROM events t
                      WHERE t.kind = 'takedown.executed' AND t.idx > r.idx
                        AND ((r.report_id IS NOT NULL AND t.report_id = r.report_id)
-                            OR t.idx IN (SELECT b.idx FROM content_terms a JOIN content_terms b ON b.term = a.term WHERE a.idx = r.idx)))
+                            OR EXISTS (SELECT 1 FROM content_terms a JOIN content_terms b ON b.idx = t.idx AND b.term = a.term WHERE a.idx = r.idx)))
                 FROM events r WHERE r.kind = 'report.received' ORDER BY r.idx
                 """)
             let time = try db.statement("SELECT COALESCE(occurred_at, sequenced_at) FROM events WHERE idx = ?")

@@ -127,6 +127,11 @@ struct AppendBenchmark: Benchmark {
         var batchEnvironment = environment
         batchEnvironment["GREFFE_BATCH"] = "100"
         let batched = try WrkResult.run(context, script: "append.lua", connections: 8, url: server.url, environment: batchEnvironment)
+        context.say("append: 100 events per request with random keys, 8 connections")
+        var randomEnvironment = batchEnvironment
+        randomEnvironment["GREFFE_KEYS"] = "random"
+        randomEnvironment["GREFFE_RUN"] = "r\(store.prefix(1))\(getpid())"
+        let random = try WrkResult.run(context, script: "append.lua", connections: 8, url: server.url, environment: randomEnvironment)
         context.say("append: one event per request, 64 connections")
         var singleEnvironment = environment
         singleEnvironment["GREFFE_BATCH"] = "1"
@@ -142,6 +147,10 @@ struct AppendBenchmark: Benchmark {
             BenchRow(
                 "append [\(store)]: batched (100/request), durable", batched.rate, "events/s", reference: "target", referenceValue: 50_000,
                 note: "p50 \(String(format: "%.1f", batched.p50Milliseconds)) ms, p99 \(String(format: "%.1f", batched.p99Milliseconds)) ms per request"),
+            BenchRow(
+                "append [\(store)]: batched, random keys, durable", random.rate, "events/s", reference: "batched, counting keys",
+                referenceValue: batched.rate,
+                note: "event IDs, prompt and image hashes random (as UUIDs and SHA-256 are), so their index inserts scatter; p99 \(String(format: "%.1f", random.p99Milliseconds)) ms per request"),
             BenchRow(
                 "append [\(store)]: single-event requests, durable", single.rate, "events/s", reference: "GET /healthz", referenceValue: floor.rate,
                 note: "target 15,000/s; p99 \(String(format: "%.1f", single.p99Milliseconds)) ms"),

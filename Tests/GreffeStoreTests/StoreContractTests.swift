@@ -287,7 +287,7 @@ struct SQLiteStoreTests {
         #expect(try await reopened.attestation(kind: .rfc3161Token, size: 2)?.data == [9])
     }
 
-    @Test("a version 2 database keeps finding its leaves by hash after the upgrade")
+    @Test("a version 2 database keeps finding its leaves by hash, accounts and content hashes after the upgrades")
     func upgradeFromVersion2() async throws {
         let (directory, path) = try newDatabasePath("greffe-upgrade2")
         defer { try? FileManager.default.removeItem(at: directory) }
@@ -308,12 +308,20 @@ struct SQLiteStoreTests {
                     try insert.run()
                 }
                 try db.execute("UPDATE meta SET value = '5000' WHERE key = 'tree_size'")
+                // Search terms in the version 1 to 4 layouts (content_terms without a chunk).
+                try db.execute(
+                    """
+                    INSERT INTO events (idx, event_id, kind, sequenced_at, account) VALUES (4097, 'v2-4097', 'test.event', 0, 'acct-x');
+                    INSERT INTO content_terms (term, idx) VALUES ('sha256:aa', 4097);
+                    """)
             }
         }
         let store = try SQLiteStore(path: path)
         for index in [0, 4_095, 4_096, 4_999] {
             #expect(try await store.leafIndex(of: batch.events[index].leafHash) == UInt64(index))
         }
+        #expect(try await store.searchEvents(EventQuery(account: "acct-x")) == [4_097])
+        #expect(try await store.searchEvents(EventQuery(contentHash: "sha256:aa")) == [4_097])
     }
 
     @Test("a database from a newer greffe is refused")

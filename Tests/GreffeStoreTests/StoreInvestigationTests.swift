@@ -50,20 +50,24 @@ struct StoreInvestigationTests {
         #expect(try await store.searchEvents(EventQuery(indexRange: 38..<UInt64.max)) == [38, 39])
     }
 
-    @Test("searches by account over several index chunks: index order, filters, paging and ranges across chunk boundaries", arguments: StoreBackend.available)
+    @Test("searches by account or content hash over several index chunks: index order, filters, paging and ranges across chunk boundaries", arguments: StoreBackend.available)
     func searchAcrossChunks(backend: StoreBackend) async throws {
         let store = try await backend.make()
         var builder = BatchBuilder()
         // 10,000 events: account a at index n when n % 7 == a (none when 6), a kind in three,
-        // a gap of several thousand entries without acct-5, and one hour apart.
+        // a gap of several thousand entries without acct-5, and one hour apart; every 11th
+        // names an image (one of three), none of them between 4,000 and 8,500.
         func account(_ n: Int) -> String? { n % 7 == 6 || (n % 7 == 5 && (4_000..<8_500).contains(n)) ? nil : "acct-\(n % 7)" }
+        func image(_ n: Int) -> String? { n % 11 != 0 || (4_000..<8_500).contains(n) ? nil : "sha256:\(n % 3)" }
         let kinds = ["generation.requested", "edit.requested", "subscription.changed"]
         for first in stride(from: 0, to: 10_000, by: 2_500) {
             try await store.append(
                 builder.batch(
                     (first..<first + 2_500).map { n in
                         (id: "x\(n)", kind: kinds[n % 3],
-                         terms: EventSearchTerms(account: account(n), occurredAtMilliseconds: 1_700_000_000_000 + UInt64(n) * 3_600_000))
+                         terms: EventSearchTerms(
+                            account: account(n), contentHashes: image(n).map { [$0] } ?? [],
+                            occurredAtMilliseconds: 1_700_000_000_000 + UInt64(n) * 3_600_000))
                     }))
         }
         func expected(_ keep: (Int) -> Bool) -> [UInt64] { (0..<10_000).filter(keep).map(UInt64.init) }
@@ -96,6 +100,23 @@ struct StoreInvestigationTests {
         #expect(
             try await store.searchEvents(EventQuery(account: "acct-4", timeRange: hours, limit: 10_000))
                 == expected { (4_090..<4_200).contains($0) && account($0) == "acct-4" })
+        #expect(try await store.searchEvents(EventQuery(contentHash: "sha256:1", limit: 10_000)) == expected { image($0) == "sha256:1" })
+        var pagedImages: [UInt64] = []
+        var afterImage: UInt64?
+        while true {
+            let page = try await store.searchEvents(EventQuery(contentHash: "sha256:2", afterIndex: afterImage, limit: 13))
+            pagedImages += page
+            guard page.count == 13 else { break }
+            afterImage = page.last
+        }
+        #expect(pagedImages == expected { image($0) == "sha256:2" })
+        #expect(
+            try await store.searchEvents(EventQuery(account: "acct-3", contentHash: "sha256:0", limit: 10_000))
+                == expected { image($0) == "sha256:0" && account($0) == "acct-3" })
+        #expect(
+            try await store.searchEvents(EventQuery(indexRange: 3_000..<9_000, contentHash: "sha256:0", limit: 10_000))
+                == expected { (3_000..<9_000).contains($0) && image($0) == "sha256:0" })
+        #expect(try await store.searchEvents(EventQuery(contentHash: "sha256:9")) == [])
         #expect(try await store.searchEvents(EventQuery(account: "acct-6")) == [])
         #expect(try await store.searchEvents(EventQuery(account: "acct-1", afterIndex: 9_999)) == [])
         #expect(try await store.searchEvents(EventQuery(account: "acct-1", afterIndex: .max)) == [])

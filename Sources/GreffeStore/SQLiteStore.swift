@@ -32,9 +32,10 @@ public final class SQLiteStore: LedgerStore, Sendable {
         try writer.execute("PRAGMA busy_timeout = \(SQLiteStore.busyTimeoutMilliseconds)")
         try writer.execute("PRAGMA journal_mode = WAL")
         try writer.execute("PRAGMA synchronous = FULL")
-        // Appends insert into indexes keyed by hashes (leaf hash, content terms, accounts): random pages.
-        // SQLite's default 2 MiB page cache re-reads them from the OS for nearly every insert once the log
-        // is large; 64 MiB keeps the hot interior pages of every index in memory.
+        // Appends insert into the event ID index at random places (event IDs are UUIDs, and a
+        // re-send must be found anywhere in the log). SQLite's default 2 MiB page cache re-reads
+        // its pages from the OS for nearly every insert once the log is large; 64 MiB keeps the
+        // hot interior pages of every index in memory.
         try writer.execute("PRAGMA cache_size = -65536")
         // Checkpoints run beside the writer (SQLiteCheckpointer), not inside its commits.
         try writer.execute("PRAGMA wal_autocheckpoint = 0")
@@ -88,7 +89,7 @@ public final class SQLiteStore: LedgerStore, Sendable {
             PRIMARY KEY (kind, size)) WITHOUT ROWID;
         """
 
-    /// Lookups by a random key (a leaf hash, an account) are indexed within
+    /// Lookups by a random key (a leaf hash, an account, an image hash) are indexed within
     /// chunks of this many consecutive entries (`idx >> 12` in the schema), so
     /// that a commit writes into the few index pages of its current chunk.
     static let chunkEntries: UInt64 = 4_096

@@ -25,24 +25,31 @@ public enum ServerMetrics {
 /// Samples free and total bytes of the file systems holding the data (and
 /// the static tiles) every `interval`, as `greffe_disk_free_bytes{volume}`
 /// and `greffe_disk_size_bytes{volume}`: a full disk stops appends, so it is
-/// alerted on before it happens.
+/// alerted on before it happens. With `walPath`, also the size of the SQLite
+/// WAL (`greffe_sqlite_wal_bytes`): it stays near 64 MiB while checkpoints
+/// work, so a WAL that keeps growing means they do not (a long reader, or
+/// failing checkpoints).
 public struct DiskSpaceMonitor: Service {
     public let volumes: [(name: String, path: String)]
+    public let walPath: String?
     public let interval: Duration
     private let free: [Metrics.Gauge]
     private let size: [Metrics.Gauge]
+    private let walSize: Metrics.Gauge?
     private let logger: Logger
 
     public init(
-        volumes: [(name: String, path: String)], interval: Duration = .seconds(15), logger: Logger,
+        volumes: [(name: String, path: String)], walPath: String? = nil, interval: Duration = .seconds(15), logger: Logger,
         metricsFactory: (any MetricsFactory)? = nil
     ) {
         self.volumes = volumes
+        self.walPath = walPath
         self.interval = interval
         self.logger = logger
         let factory = metricsFactory ?? MetricsSystem.factory
         free = volumes.map { Metrics.Gauge(label: "greffe_disk_free_bytes", dimensions: [("volume", $0.name)], factory: factory) }
         size = volumes.map { Metrics.Gauge(label: "greffe_disk_size_bytes", dimensions: [("volume", $0.name)], factory: factory) }
+        walSize = walPath.map { _ in Metrics.Gauge(label: "greffe_sqlite_wal_bytes", factory: factory) }
     }
 
     /// Bytes available to an unprivileged process (f_bavail) and the file system's size.
@@ -61,6 +68,11 @@ public struct DiskSpaceMonitor: Service {
             }
             free[position].record(Double(sample.free))
             size[position].record(Double(sample.size))
+        }
+        if let walPath, let walSize {
+            // No WAL file (every connection closed it cleanly) is an empty WAL.
+            var info = stat()
+            walSize.record(stat(walPath, &info) == 0 ? Double(info.st_size) : 0)
         }
     }
 

@@ -190,7 +190,9 @@ struct ServeCommand: AsyncParsableCommand {
             configuration: .init(
                 address: .hostname(host, port: port), serverName: "greffe",
                 availableConnectionsDelegate: MaximumAvailableConnections(2 * maxConnections)),
-            services: services + [DiskSpaceMonitor(volumes: volumes, logger: logger)],
+            services: services + [
+                DiskSpaceMonitor(volumes: volumes, walPath: storeOptions.postgres == nil ? directory.databasePath + "-wal" : nil, logger: logger)
+            ],
             logger: logger
         )
         logger.info(

@@ -142,16 +142,24 @@ struct MetricsTests {
         #expect(scraped.contains("# TYPE greffe_appends_total counter"))
     }
 
-    @Test("free and total disk space of the data directory")
+    @Test("free and total disk space of the data directory, and the SQLite WAL's size")
     func diskSpace() throws {
         let registry = PrometheusCollectorRegistry()
+        let wal = FileManager.default.temporaryDirectory.appendingPathComponent("greffe-wal-metric-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: wal) }
         let monitor = DiskSpaceMonitor(
-            volumes: [(name: "data", path: FileManager.default.temporaryDirectory.path)], logger: Logger(label: "test"),
+            volumes: [(name: "data", path: FileManager.default.temporaryDirectory.path)], walPath: wal, logger: Logger(label: "test"),
             metricsFactory: ServerMetrics.factory(registry: registry))
-        monitor.sampleOnce()
-        var buffer: [UInt8] = []
-        registry.emit(into: &buffer)
-        let samples = parseSamples(String(decoding: buffer, as: UTF8.self))
+        func scrape() -> [String: Double] {
+            monitor.sampleOnce()
+            var buffer: [UInt8] = []
+            registry.emit(into: &buffer)
+            return parseSamples(String(decoding: buffer, as: UTF8.self))
+        }
+        #expect(scrape()["greffe_sqlite_wal_bytes"] == 0)
+        #expect(FileManager.default.createFile(atPath: wal, contents: Data(repeating: 7, count: 12_345)))
+        let samples = scrape()
+        #expect(samples["greffe_sqlite_wal_bytes"] == 12_345)
         let free = try #require(samples["greffe_disk_free_bytes{volume=\"data\"}"])
         let size = try #require(samples["greffe_disk_size_bytes{volume=\"data\"}"])
         let direct = try #require(DiskSpaceMonitor.sample(path: FileManager.default.temporaryDirectory.path))

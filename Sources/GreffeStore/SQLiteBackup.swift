@@ -198,6 +198,19 @@ extension SQLiteStore {
         guard storedNodes.uint64(0) == nodeCount else {
             throw StoreError(.inconsistent, "\(path): \(storedNodes.uint64(0)) tree nodes stored, \(nodeCount) expected")
         }
+        if schema >= 3 {
+            // The lookup table by leaf hash (schema 3): one row per leaf, in its chunk, with its hash's prefix.
+            let leafRows = try db.statement(
+                """
+                SELECT COUNT(*), SUM(l.chunk = l.idx >> 12 AND l.prefix = substr(n.hash, 1, 8))
+                FROM leaf_hashes l LEFT JOIN nodes n ON n.level = 0 AND n.idx = l.idx
+                """)
+            _ = try leafRows.step()
+            guard leafRows.uint64(0) == treeSize, leafRows.uint64(1) == treeSize else {
+                throw StoreError(
+                    .inconsistent, "\(path): leaf_hashes holds \(leafRows.uint64(0)) rows, \(leafRows.uint64(1)) matching a leaf, for \(treeSize) leaves")
+            }
+        }
         let treeRoot = frontier.root
         guard try MerkleTree.root(size: treeSize, reader: reader) == treeRoot else {
             throw StoreError(.inconsistent, "\(path): the stored nodes give another root than the entries")

@@ -290,6 +290,8 @@ tamper_case leaf "UPDATE nodes SET hash = randomblob(32) WHERE level = 0 AND idx
 tamper_case entry "UPDATE entries SET entry = substr(entry, 1, 49) || randomblob(32) || substr(entry, 82) WHERE idx = 400" "an entry's commitment changed"
 tamper_case gap "DELETE FROM entries WHERE idx = 500" "an entry deleted"
 tamper_case root "UPDATE checkpoints SET root = randomblob(32) WHERE size = (SELECT MAX(size) FROM checkpoints)" "the latest checkpoint's root replaced"
+tamper_case lookup "UPDATE leaf_hashes SET prefix = randomblob(8) WHERE idx = 250" "a leaf-hash lookup row pointing elsewhere"
+tamper_case lookupgap "DELETE FROM leaf_hashes WHERE idx = 260" "a leaf-hash lookup row deleted"
 "$GREFFE" init --data "$WORK/other" --origin "$ORIGIN" >/dev/null
 mkdir -p "$WORK/restore-wrongkey"; chmod 700 "$WORK/restore-wrongkey"
 cp -p "$WORK/other/signing.key" "$WORK/restore-wrongkey/signing.key"

@@ -1,5 +1,5 @@
--- Greffe SQLite store, schema version 5 (PRAGMA user_version = 5).
--- The code's copies are SQLiteStore.schemaV1 and migrationV2 to V5 (an
+-- Greffe SQLite store, schema version 6 (PRAGMA user_version = 6).
+-- The code's copies are SQLiteStore.schemaV1 and migrationV2 to V6 (an
 -- older database is upgraded in one transaction at start-up); a database
 -- whose user_version is newer than the code's is refused at start-up. Pragmas set on every open:
 -- journal_mode = WAL, synchronous = FULL (every commit is fsynced before the
@@ -14,14 +14,17 @@ CREATE TABLE meta (
 ) WITHOUT ROWID;
 
 -- The public entries (Merkle leaves), layout in Schemas/entry.md.
+-- Versions 1 to 5 had no leaf_hash column: see version 6 below.
 CREATE TABLE entries (
     idx   INTEGER PRIMARY KEY,  -- entry index, 0 …
-    entry BLOB NOT NULL         -- the entry bytes
+    entry BLOB NOT NULL,        -- the entry bytes
+    leaf_hash BLOB NOT NULL     -- version 6: SHA-256(0x00 ‖ entry), the tree's level 0
 );
 
--- Every complete subtree hash: what tiles and proofs are made of.
+-- Every complete subtree hash above the leaves: with entries.leaf_hash, what
+-- tiles and proofs are made of.
 CREATE TABLE nodes (
-    level INTEGER NOT NULL,     -- 0 = leaf hashes; a level-L node covers 2^L leaves
+    level INTEGER NOT NULL,     -- 1 …; versions 1 to 5 also held the leaves here (level 0); a level-L node covers 2^L leaves
     idx   INTEGER NOT NULL,     -- the node covers leaves [idx·2^level, (idx+1)·2^level)
     hash  BLOB NOT NULL,        -- 32-byte RFC 9162 hash
     PRIMARY KEY (level, idx)
@@ -90,7 +93,7 @@ CREATE TABLE checkpoint_attestations (
 -- Version 3. Lookups by leaf hash, sorted by hash within chunks of 4,096
 -- consecutive entries: an append writes into the few pages of its current
 -- chunk instead of one random page of a log-sized index per event. A lookup
--- probes each chunk, then compares the full hash in nodes.
+-- probes each chunk, then compares the full hash (entries.leaf_hash).
 CREATE TABLE leaf_hashes (
     chunk  INTEGER NOT NULL,  -- idx >> 12
     prefix BLOB NOT NULL,     -- the first 8 bytes of the leaf hash
@@ -115,4 +118,17 @@ CREATE TABLE content_terms (
     idx   INTEGER NOT NULL,  -- the event's entry index
     PRIMARY KEY (chunk, term, idx)
 ) WITHOUT ROWID;
-CREATE INDEX content_terms_by_event ON content_terms (idx);  -- erasure, and takedown links
+-- Versions 5: CREATE INDEX content_terms_by_event ON content_terms (idx);  (erasure, takedown links)
+
+-- Version 6: two B-tree rows fewer per appended event (the single writer's
+-- time goes mostly to inserting rows). The upgrade copies each leaf hash from
+-- nodes (level 0) into entries.leaf_hash (refusing a file where leaves and
+-- entries do not pair up), deletes the level-0 nodes and drops
+-- content_terms_by_event: erasure deletes an event's terms by (chunk, idx), a
+-- scan of one chunk, and takedown links read the few terms of reports and
+-- takedowns here.
+CREATE TABLE link_terms (
+    idx  INTEGER NOT NULL,   -- a report.received or takedown.executed event's entry index
+    term TEXT NOT NULL,      -- one of its content terms (as in content_terms)
+    PRIMARY KEY (idx, term)
+) WITHOUT ROWID;

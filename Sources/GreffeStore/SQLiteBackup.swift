@@ -149,7 +149,11 @@ extension SQLiteStore {
                 .inconsistent, "\(path): tree size \(treeSize) but \(entryCount.int64(0)) entries up to index \(entryCount.int64(1))")
         }
 
-        let reader = FileNodeReader(statement: try db.statement("SELECT hash FROM nodes WHERE level = ? AND idx = ?"))
+        // From schema 6 the leaves are stored in `entries`, beside their entries.
+        let leavesInEntries = schema >= 6
+        let reader = FileNodeReader(
+            interior: try db.statement("SELECT hash FROM nodes WHERE level = ? AND idx = ?"),
+            leaf: leavesInEntries ? try db.statement("SELECT leaf_hash FROM entries WHERE idx = ?") : nil)
         let latestRoot = try db.statement("SELECT size, root FROM checkpoints ORDER BY size DESC LIMIT 1")
         let checkpointSize: UInt64? = try latestRoot.step() ? latestRoot.uint64(0) : nil
         let checkpointRoot: Hash? = checkpointSize == nil ? nil : try latestRoot.hash(1)
@@ -187,7 +191,7 @@ extension SQLiteStore {
                     throw StoreError(.inconsistent, "\(path): stored node at level \(node.level), index \(node.index) differs from the one recomputed from the entries")
                 }
             }
-            nodeCount += UInt64(completed.count)
+            nodeCount += UInt64(leavesInEntries ? completed.count - 1 : completed.count)
             if frontier.size == checkpointSize { rootAtCheckpoint = frontier.root }
         }
         guard frontier.size == treeSize else {
@@ -201,10 +205,15 @@ extension SQLiteStore {
         if schema >= 3 {
             // The lookup table by leaf hash (schema 3): one row per leaf, in its chunk, with its hash's prefix.
             let leafRows = try db.statement(
-                """
-                SELECT COUNT(*), SUM(l.chunk = l.idx >> 12 AND l.prefix = substr(n.hash, 1, 8))
-                FROM leaf_hashes l LEFT JOIN nodes n ON n.level = 0 AND n.idx = l.idx
-                """)
+                leavesInEntries
+                    ? """
+                    SELECT COUNT(*), SUM(l.chunk = l.idx >> 12 AND l.prefix = substr(n.leaf_hash, 1, 8))
+                    FROM leaf_hashes l LEFT JOIN entries n ON n.idx = l.idx
+                    """
+                    : """
+                    SELECT COUNT(*), SUM(l.chunk = l.idx >> 12 AND l.prefix = substr(n.hash, 1, 8))
+                    FROM leaf_hashes l LEFT JOIN nodes n ON n.level = 0 AND n.idx = l.idx
+                    """)
             _ = try leafRows.step()
             guard leafRows.uint64(0) == treeSize, leafRows.uint64(1) == treeSize else {
                 throw StoreError(
@@ -326,12 +335,22 @@ enum DurableFile {
 
 /// Reads tree nodes from a file being checked, one statement reused.
 private struct FileNodeReader: NodeReader {
-    let statement: SQLiteStatement
+    let interior: SQLiteStatement
+    /// Reads leaves where the schema keeps them apart (`entries.leaf_hash`); nil: in `nodes` too.
+    let leaf: SQLiteStatement?
 
     func node(level: Int, index: UInt64) throws -> Hash {
-        statement.reset()
-        statement.bind(1, Int64(level))
-        statement.bind(2, index)
+        let statement: SQLiteStatement
+        if level == 0, let leaf {
+            statement = leaf
+            statement.reset()
+            statement.bind(1, index)
+        } else {
+            statement = interior
+            statement.reset()
+            statement.bind(1, Int64(level))
+            statement.bind(2, index)
+        }
         guard try statement.step() else {
             throw StoreError(.inconsistent, "tree node at level \(level), index \(index) is missing")
         }

@@ -301,11 +301,16 @@ struct SQLiteStoreTests {
             try db.execute("PRAGMA user_version = 2")
             try db.transaction {
                 let insert = try db.statement("INSERT INTO nodes (level, idx, hash) VALUES (0, ?, ?)")
+                let insertEntry = try db.statement("INSERT INTO entries (idx, entry) VALUES (?, ?)")
                 for event in batch.events {
                     insert.reset()
                     insert.bind(1, event.index)
                     insert.bind(2, event.leafHash)
                     try insert.run()
+                    insertEntry.reset()
+                    insertEntry.bind(1, event.index)
+                    insertEntry.bind(2, event.entry)
+                    try insertEntry.run()
                 }
                 try db.execute("UPDATE meta SET value = '5000' WHERE key = 'tree_size'")
                 // Search terms in the version 1 to 4 layouts (content_terms without a chunk).
@@ -322,6 +327,48 @@ struct SQLiteStoreTests {
         }
         #expect(try await store.searchEvents(EventQuery(account: "acct-x")) == [4_097])
         #expect(try await store.searchEvents(EventQuery(contentHash: "sha256:aa")) == [4_097])
+        // Schema 6 keeps the leaves beside their entries.
+        #expect(try await store.readNodeRange(level: 0, first: 4_090, count: 10) == batch.events[4_090..<4_100].map(\.leafHash))
+        #expect(try await store.readNodes([NodeID(level: 0, index: 4_999)]) == [batch.events[4_999].leafHash])
+        #expect(try await store.readEntries(first: 4_999, count: 1) == [batch.events[4_999].entry])
+    }
+
+    @Test("an upgrade to schema 6 refuses a file whose leaves and entries do not pair up, and leaves it as it was")
+    func upgradeRefusesUnpairedLeaves() async throws {
+        let (directory, path) = try newDatabasePath("greffe-upgrade6")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        var builder = BatchBuilder()
+        let batch = builder.batch(["a", "b", "c"])
+        do {
+            let db = try SQLiteConnection(path: path)
+            for migration in [SQLiteStore.schemaV1, SQLiteStore.migrationV2, SQLiteStore.migrationV3, SQLiteStore.migrationV4, SQLiteStore.migrationV5] {
+                try db.execute(migration)
+            }
+            try db.execute("PRAGMA user_version = 5")
+            let insertEntry = try db.statement("INSERT INTO entries (idx, entry) VALUES (?, ?)")
+            for event in batch.events {
+                insertEntry.reset()
+                insertEntry.bind(1, event.index)
+                insertEntry.bind(2, event.entry)
+                try insertEntry.run()
+            }
+            // Entry 2's leaf hash is missing.
+            let insertLeaf = try db.statement("INSERT INTO nodes (level, idx, hash) VALUES (0, ?, ?)")
+            for event in batch.events.prefix(2) {
+                insertLeaf.reset()
+                insertLeaf.bind(1, event.index)
+                insertLeaf.bind(2, event.leafHash)
+                try insertLeaf.run()
+            }
+        }
+        #expect(throws: StoreError.self) { _ = try SQLiteStore(path: path) }
+        let db = try SQLiteConnection(path: path)
+        let version = try db.statement("PRAGMA user_version")
+        _ = try version.step()
+        #expect(version.int64(0) == 5)
+        let leaves = try db.statement("SELECT COUNT(*) FROM nodes WHERE level = 0")
+        _ = try leaves.step()
+        #expect(leaves.int64(0) == 2)
     }
 
     @Test("a database from a newer greffe is refused")

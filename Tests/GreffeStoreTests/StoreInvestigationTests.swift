@@ -164,6 +164,10 @@ struct StoreInvestigationTests {
                 TakedownLink(reportIndex: 1, reportID: nil, reportedAtMilliseconds: 200, takedownIndex: 3, takedownAtMilliseconds: 300),
                 TakedownLink(reportIndex: 5, reportID: nil, reportedAtMilliseconds: 500, takedownIndex: nil, takedownAtMilliseconds: nil),
             ])
+        // An erased takedown keeps its place but no longer shares a hash with the report.
+        try await store.eraseEvent(index: 3, record: ErasureRecord(erasedAtMilliseconds: 9, legalReference: "order", erasureEntryIndex: 6))
+        #expect(try await store.takedownLinks()[1].takedownIndex == nil)
+        #expect(try await store.takedownLinks()[0].takedownIndex == 4)
     }
 
     @Test("metadata is kept per key and overwritten in place", arguments: StoreBackend.available)

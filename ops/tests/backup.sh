@@ -286,7 +286,8 @@ tamper_case() { # tamper_case NAME SQL WHAT
     fi
 }
 tamper_case node "UPDATE nodes SET hash = randomblob(32) WHERE level = 1 AND idx = 7" "an interior tree node replaced"
-tamper_case leaf "UPDATE nodes SET hash = randomblob(32) WHERE level = 0 AND idx = 300" "a leaf hash replaced"
+tamper_case leaf "UPDATE entries SET leaf_hash = randomblob(32) WHERE idx = 300" "a leaf hash replaced"
+tamper_case strayleaf "INSERT INTO nodes (level, idx, hash) VALUES (0, 300, randomblob(32))" "a leaf node where schema 6 keeps none"
 tamper_case entry "UPDATE entries SET entry = substr(entry, 1, 49) || randomblob(32) || substr(entry, 82) WHERE idx = 400" "an entry's commitment changed"
 tamper_case gap "DELETE FROM entries WHERE idx = 500" "an entry deleted"
 tamper_case root "UPDATE checkpoints SET root = randomblob(32) WHERE size = (SELECT MAX(size) FROM checkpoints)" "the latest checkpoint's root replaced"

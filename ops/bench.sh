@@ -14,4 +14,7 @@ if [ -z "${GREFFE_BENCH_POSTGRES:-}" ]; then
     trap './ops/tests/pg.sh stop "$GREFFE_TEST_PGDATA"' EXIT
     GREFFE_BENCH_POSTGRES=$GREFFE_TEST_POSTGRES
 fi
+# Dirty pages of earlier work (a build, big copies) written back during the run took a
+# core from the 2-thread figures (verify ran below its 1-thread rate twice): flush them first.
+sync
 .build/release/greffe bench "$@" --postgres "$GREFFE_BENCH_POSTGRES" --json bench.json

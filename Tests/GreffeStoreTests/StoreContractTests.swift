@@ -300,18 +300,7 @@ struct SQLiteStoreTests {
             try db.execute(SQLiteStore.migrationV2)
             try db.execute("PRAGMA user_version = 2")
             try db.transaction {
-                let insert = try db.statement("INSERT INTO nodes (level, idx, hash) VALUES (0, ?, ?)")
-                let insertEntry = try db.statement("INSERT INTO entries (idx, entry) VALUES (?, ?)")
-                for event in batch.events {
-                    insert.reset()
-                    insert.bind(1, event.index)
-                    insert.bind(2, event.leafHash)
-                    try insert.run()
-                    insertEntry.reset()
-                    insertEntry.bind(1, event.index)
-                    insertEntry.bind(2, event.entry)
-                    try insertEntry.run()
-                }
+                try Self.insertBeforeVersion6(db, batch.events)
                 try db.execute("UPDATE meta SET value = '5000' WHERE key = 'tree_size'")
                 // Search terms in the version 1 to 4 layouts (content_terms without a chunk).
                 try db.execute(
@@ -333,6 +322,23 @@ struct SQLiteStoreTests {
         #expect(try await store.readEntries(first: 4_999, count: 1) == [batch.events[4_999].entry])
     }
 
+    /// Entries, and their leaves as level-0 nodes, as schemas 1 to 5 stored them.
+    private static func insertBeforeVersion6(_ db: SQLiteConnection, _ events: [SequencedEvent], withoutLeaf: Set<UInt64> = []) throws {
+        let insertEntry = try db.statement("INSERT INTO entries (idx, entry) VALUES (?, ?)")
+        let insertLeaf = try db.statement("INSERT INTO nodes (level, idx, hash) VALUES (0, ?, ?)")
+        for event in events {
+            insertEntry.reset()
+            insertEntry.bind(1, event.index)
+            insertEntry.bind(2, event.entry)
+            try insertEntry.run()
+            guard !withoutLeaf.contains(event.index) else { continue }
+            insertLeaf.reset()
+            insertLeaf.bind(1, event.index)
+            insertLeaf.bind(2, event.leafHash)
+            try insertLeaf.run()
+        }
+    }
+
     @Test("an upgrade to schema 6 refuses a file whose leaves and entries do not pair up, and leaves it as it was")
     func upgradeRefusesUnpairedLeaves() async throws {
         let (directory, path) = try newDatabasePath("greffe-upgrade6")
@@ -345,21 +351,8 @@ struct SQLiteStoreTests {
                 try db.execute(migration)
             }
             try db.execute("PRAGMA user_version = 5")
-            let insertEntry = try db.statement("INSERT INTO entries (idx, entry) VALUES (?, ?)")
-            for event in batch.events {
-                insertEntry.reset()
-                insertEntry.bind(1, event.index)
-                insertEntry.bind(2, event.entry)
-                try insertEntry.run()
-            }
             // Entry 2's leaf hash is missing.
-            let insertLeaf = try db.statement("INSERT INTO nodes (level, idx, hash) VALUES (0, ?, ?)")
-            for event in batch.events.prefix(2) {
-                insertLeaf.reset()
-                insertLeaf.bind(1, event.index)
-                insertLeaf.bind(2, event.leafHash)
-                try insertLeaf.run()
-            }
+            try Self.insertBeforeVersion6(db, batch.events, withoutLeaf: [2])
         }
         #expect(throws: StoreError.self) { _ = try SQLiteStore(path: path) }
         let db = try SQLiteConnection(path: path)

@@ -2,23 +2,36 @@ public import GreffeCore
 public import GreffeStore
 
 /// An event accepted by the edge (parsed, validated, canonicalised) and ready to sequence.
+///
+/// Its digest, salt and commitment are made here, where requests are taken in
+/// parallel, so that the sequencer (one task for the whole log) only builds
+/// entries and the tree.
 public struct EventSubmission: Sendable {
-    public var eventID: String
-    public var kind: String
+    public let eventID: String
+    public let kind: String
     /// RFC 8785 canonical JSON of the whole event.
-    public var canonicalBody: [UInt8]
+    public let canonicalBody: [UInt8]
     /// What the store indexes for investigators.
-    public var terms: EventSearchTerms
+    public let terms: EventSearchTerms
+    /// Digest that decides whether a re-send is the same event.
+    public let bodyDigest: Hash
+    /// Drawn for this event; unused if it turns out to be a re-send.
+    public let salt: [UInt8]
+    /// The entry's commitment: SHA-256(salt ‖ canonical body).
+    public let commitment: Hash
 
-    public init(eventID: String, kind: String, canonicalBody: [UInt8], terms: EventSearchTerms = EventSearchTerms()) {
+    /// `salt`: 32 bytes from the system CSPRNG (`Commitment.newSalts`); nil draws one.
+    public init(eventID: String, kind: String, canonicalBody: [UInt8], terms: EventSearchTerms = EventSearchTerms(), salt: [UInt8]? = nil) {
         self.eventID = eventID
         self.kind = kind
         self.canonicalBody = canonicalBody
         self.terms = terms
+        let salt = salt ?? Commitment.newSalts(count: 1)[0]
+        precondition(salt.count == Commitment.saltLength, "a salt is \(Commitment.saltLength) bytes")
+        self.salt = salt
+        self.bodyDigest = MerkleHash.sha256(canonicalBody)
+        self.commitment = Commitment.commit(salt: salt, canonicalBody: canonicalBody)
     }
-
-    /// Digest that decides whether a re-send is the same event.
-    public var bodyDigest: Hash { MerkleHash.sha256(canonicalBody) }
 }
 
 /// Where an event landed.

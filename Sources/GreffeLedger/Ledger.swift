@@ -454,11 +454,10 @@ public final class Ledger: Sendable {
         var sequencedHere: [String: EventLocation] = [:]
         var outcomes: [Result<[AppendReceipt], LedgerError>] = []
         let now = max(UInt64(Date().timeIntervalSince1970 * 1000), state.lastSequencedAt)
-        // Salts for every event of the batch from one CSPRNG call; re-sends leave theirs unused.
-        let salts = Commitment.newSalts(count: requests.reduce(0) { $0 + $1.events.count })
-        var saltsUsed = 0
-        events.reserveCapacity(salts.count)
-        nodes.reserveCapacity(2 * salts.count + 64)
+        let eventCount = requests.reduce(0) { $0 + $1.events.count }
+        events.reserveCapacity(eventCount)
+        nodes.reserveCapacity(2 * eventCount + 64)
+        sequencedHere.reserveCapacity(eventCount)
         var addedHere: [String] = []
 
         for request in requests {
@@ -483,16 +482,14 @@ public final class Ledger: Sendable {
                     receipts.append(AppendReceipt(eventID: event.eventID, index: earlier.index, leafHash: earlier.leafHash, isNew: false))
                     continue
                 }
-                let salt = salts[saltsUsed]
-                saltsUsed += 1
                 let entry = LedgerEntry(
                     index: state.frontier.size, sequencedAtMilliseconds: now, prev: state.lastLeafHash,
-                    commitment: Commitment.commit(salt: salt, canonicalBody: event.canonicalBody), kind: event.kind)
+                    commitment: event.commitment, kind: event.kind)
                 let encoded = entry.encoded
                 let leafHash = MerkleHash.leaf(encoded)
                 events.append(
                     SequencedEvent(
-                        index: entry.index, eventID: event.eventID, kind: event.kind, canonicalBody: event.canonicalBody, salt: salt,
+                        index: entry.index, eventID: event.eventID, kind: event.kind, canonicalBody: event.canonicalBody, salt: event.salt,
                         bodyDigest: digest, entry: encoded, leafHash: leafHash, sequencedAtMilliseconds: now, terms: event.terms))
                 state.frontier.append(leafHash) { nodes.append($0) }
                 state.lastLeafHash = leafHash

@@ -46,16 +46,18 @@ public struct EventIntake: Sendable {
             events.reserveCapacity(items.count)
             // The canonical form is about as long as the text: one buffer of the right size.
             let capacity = body.count / items.count + 64
+            // One CSPRNG call for the request's salts.
+            let salts = Commitment.newSalts(count: items.count)
             for (position, item) in items.enumerated() {
-                events.append(try submission(item, position: position, capacity: capacity))
+                events.append(try submission(item, position: position, capacity: capacity, salt: salts[position]))
             }
             return (events, true)
         }
-        return ([try submission(value, position: nil, capacity: body.count + 64)], false)
+        return ([try submission(value, position: nil, capacity: body.count + 64, salt: nil)], false)
     }
 
     /// `position`: the event's place in a batch, nil for a body of one event.
-    private func submission(_ value: JSONValue, position: Int?, capacity: Int) throws(Rejection) -> EventSubmission {
+    private func submission(_ value: JSONValue, position: Int?, capacity: Int, salt: [UInt8]?) throws(Rejection) -> EventSubmission {
         // Built only for a message.
         var path: String { position.map { "/events/\($0)" } ?? "" }
         do {
@@ -80,6 +82,7 @@ public struct EventIntake: Sendable {
             eventID: eventID, kind: kind, canonicalBody: canonical,
             terms: EventSearchTerms(
                 account: terms.account, contentHashes: terms.contentHashes, occurredAtMilliseconds: terms.occurredAtMilliseconds,
-                reportID: terms.reportID))
+                reportID: terms.reportID),
+            salt: salt)
     }
 }

@@ -9,6 +9,20 @@ import Testing
 
 @Suite("POST /v1/events")
 struct AppendTests {
+    @Test("intake gives each event its own salt, and the digest and commitment its entry will hold")
+    func intakeSaltsAndCommitments() throws {
+        let batch = try EventIntake().parse(Array("{\"events\":[\(event("s-1")),\(event("s-2")),\(event("s-3"))]}".utf8)).events
+        let single = try EventIntake().parse(Array(event("s-4").utf8)).events
+        let events = batch + single
+        #expect(events.count == 4)
+        #expect(Set(events.map(\.salt)).count == 4)
+        for submission in events {
+            #expect(submission.salt.count == Commitment.saltLength)
+            #expect(submission.bodyDigest == MerkleHash.sha256(submission.canonicalBody))
+            #expect(submission.commitment == MerkleHash.sha256(submission.salt + submission.canonicalBody))
+        }
+    }
+
     @Test("a single event is 201 with its index and leaf hash; sent again it is 200 with the same")
     func singleAndIdempotent() async throws {
         let test = try await TestLedger.make()

@@ -10,9 +10,11 @@ import Synchronization
 /// Crash ordering (each step's effects are durable before the next starts):
 /// 1. A batch's entries, events, tree nodes and new tree size commit in one
 ///    store transaction (`LedgerStore.append`, fsynced).
-/// 2. Only then are its appends acknowledged. A crash before 1 completes
-///    loses only unacknowledged events; the client retries with the same
-///    `event_id` and gets one entry.
+/// 2. Only then are its appends acknowledged, and only after every batch
+///    before it (on a store of its own, the next batch may be sequenced on
+///    top of one still being written: see `advance`). A crash before 1
+///    completes loses only unacknowledged events; the client retries with the
+///    same `event_id` and gets one entry.
 /// 3. A checkpoint's root is computed from committed nodes, signed, and stored
 ///    with a compare-and-swap that refuses a second root for a signed size.
 /// 4. Only then is it served or put into receipts. A crash between signing
@@ -130,6 +132,9 @@ public final class Ledger: Sendable {
     private let sequencerWakeContinuation: AsyncStream<Void>.Continuation
     private let checkpointWake: AsyncStream<Void>
     private let checkpointWakeContinuation: AsyncStream<Void>.Continuation
+    /// Sequenced batches for the writer task, in order.
+    private let writeJobs: AsyncStream<WriteJob>
+    private let writeJobsContinuation: AsyncStream<WriteJob>.Continuation
 
     /// Runs after a checkpoint is stored and before it is published (step 4 above): the static tile export.
     private let checkpointStored: (@Sendable (StoredCheckpoint) async -> Void)?
@@ -328,6 +333,7 @@ public final class Ledger: Sendable {
         self.published = Mutex(Published(treeSize: state.frontier.size, root: state.frontier.root, checkpoint: checkpoint))
         (sequencerWake, sequencerWakeContinuation) = AsyncStream.makeStream(bufferingPolicy: .bufferingNewest(1))
         (checkpointWake, checkpointWakeContinuation) = AsyncStream.makeStream(bufferingPolicy: .bufferingNewest(1))
+        (writeJobs, writeJobsContinuation) = AsyncStream.makeStream()
         treeSizeGauge.record(Double(state.frontier.size))
         // A ledger on a store of its own always sequences; a shared store's node until it takes the lease does not.
         isSequencerGauge.record(cluster == nil ? 1 : 0)
@@ -345,6 +351,7 @@ public final class Ledger: Sendable {
     public func run() async {
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await self.runSequencer() }
+            group.addTask { await self.runWriter() }
             group.addTask { await self.runCheckpointer() }
             if let cluster = self.cluster {
                 group.addTask { await self.runClusterNode(cluster) }
@@ -367,26 +374,129 @@ public final class Ledger: Sendable {
     }
 
     private func runSequencer() async {
+        var pipeline = Pipeline()
         for await _ in sequencerWake {
-            await drainQueue()
+            await advance(&pipeline, draining: false)
         }
-        await drainQueue()
+        await advance(&pipeline, draining: true)
+        writeJobsContinuation.finish()
         checkpointWakeContinuation.finish()
     }
 
-    private func drainQueue() async {
+    /// Stores the sequenced batches one after the other, in the order sequenced.
+    private func runWriter() async {
+        for await job in writeJobs {
+            let written = await write(job.batch)
+            job.completion.result.withLock { $0 = written }
+            sequencerWakeContinuation.yield()
+        }
+    }
+
+    /// The batches handed to the writer, in order, not yet answered.
+    private struct Pipeline {
+        var writing: [InFlightWrite] = []
+        /// Set when a write failed while a later one was in flight: that one
+        /// cannot be stored (it does not start at the store's size).
+        var discarding = false
+    }
+
+    private struct InFlightWrite {
+        var batch: SequencedBatch
+        var completion: WriteCompletion
+    }
+
+    private struct WriteJob: Sendable {
+        var batch: AppendBatch
+        var completion: WriteCompletion
+    }
+
+    private final class WriteCompletion: Sendable {
+        let result = Mutex<Result<Void, any Error>?>(nil)
+    }
+
+    /// Writes handed to the writer and not yet answered, at most: one being
+    /// written and one waiting, so that the writer need not wait for the
+    /// sequencer to answer the one it finished.
+    private static let writesInFlight = 2
+    /// A batch is sequenced to wait in line behind a write only from this many
+    /// queued events: fewer (single-event requests) gain more from growing
+    /// until the writer is free, since each commit has a fixed cost.
+    private static let minimumQueuedWrite = 256
+
+    /// Moves the pipeline on until nothing can move before the next wake (a new
+    /// request, or a write finishing); `draining`: until it is empty.
+    ///
+    /// When the writer is free, the queued requests are located, sequenced and
+    /// handed to it. On a store of its own, once enough are queued they are
+    /// also sequenced while it writes (on top of that write) and wait in line,
+    /// so that the writer, the one serial resource, goes on to them without
+    /// waiting for the sequencer to answer the requests it stored. A batch is
+    /// answered only once it and every batch before it are stored. If a write
+    /// fails, the batch sequenced on top of it goes back to the queue, to be
+    /// sequenced again on the tree as it is.
+    private func advance(_ pipeline: inout Pipeline, draining: Bool) async {
         while true {
-            let requests: [PendingAppend] = queue.withLock { queue in
-                var taken: [PendingAppend] = []
-                var events = 0
-                while let next = queue.requests.first, taken.isEmpty || events + next.events.count <= maxBatchEvents {
-                    events += next.events.count
-                    taken.append(queue.requests.removeFirst())
+            var moved = false
+            while let first = pipeline.writing.first, let written = first.completion.result.withLock({ $0 }) {
+                pipeline.writing.removeFirst()
+                moved = true
+                if pipeline.discarding {
+                    if case .success = written {
+                        // The store took a batch that did not start at its size: its view and ours differ.
+                        published.withLock { $0.fatal = "the store accepted a batch sequenced on a failed one; restart greffe serve" }
+                        logger.critical("store inconsistent with the sequencer; refusing further appends")
+                        fail(first.batch.requests, with: StoreError(.inconsistent, "a batch sequenced on a failed one was stored"))
+                    } else {
+                        logger.notice(
+                            "a batch sequenced on a failed write goes back to the queue",
+                            metadata: ["events": "\(first.batch.appendBatch.events.count)"])
+                        queue.withLock { $0.requests.insert(contentsOf: first.batch.requests, at: 0) }
+                    }
+                } else if !finish(first.batch, written: written) {
+                    pipeline.discarding = !pipeline.writing.isEmpty
                 }
-                return taken
+                if pipeline.writing.isEmpty { pipeline.discarding = false }
             }
-            if requests.isEmpty { return }
-            await sequence(requests)
+            let (queuedRequests, queuedEvents) = queue.withLock { ($0.requests.count, $0.requests.reduce(0) { $0 + $1.events.count }) }
+            let sequenceNow =
+                !pipeline.discarding && queuedRequests > 0
+                && (pipeline.writing.isEmpty
+                    || (cluster == nil && pipeline.writing.count < Self.writesInFlight && queuedEvents >= Self.minimumQueuedWrite))
+            if sequenceNow {
+                moved = true
+                let requests = takeQueued(upTo: maxBatchEvents)
+                let base = pipeline.writing.last?.batch.after ?? sequencer.withLock { $0 }
+                if let sequenced = await sequence(requests, on: base, unstored: pipeline.writing.map(\.batch.locations)) {
+                    if cluster != nil {
+                        // Handovers settle in the write's transaction: one batch at a time.
+                        _ = finish(sequenced, written: await write(sequenced.appendBatch))
+                    } else {
+                        // Also a batch of re-sends only (nothing to store): answered in turn, after
+                        // the writes of the events its receipts may name.
+                        let completion = WriteCompletion()
+                        pipeline.writing.append(InFlightWrite(batch: sequenced, completion: completion))
+                        writeJobsContinuation.yield(WriteJob(batch: sequenced.appendBatch, completion: completion))
+                    }
+                }
+            }
+            if !moved {
+                guard draining, !pipeline.writing.isEmpty || queuedRequests > 0 else { return }
+                // The wake stream has ended: look again shortly.
+                try? await Task.sleep(for: .milliseconds(1))
+            }
+        }
+    }
+
+    /// Queued requests, oldest first, up to `limit` events (at least one request).
+    private func takeQueued(upTo limit: Int) -> [PendingAppend] {
+        queue.withLock { queue in
+            var taken: [PendingAppend] = []
+            var events = 0
+            while let next = queue.requests.first, taken.isEmpty || events + next.events.count <= limit {
+                events += next.events.count
+                taken.append(queue.requests.removeFirst())
+            }
+            return taken
         }
     }
 
@@ -437,7 +547,20 @@ public final class Ledger: Sendable {
         }
     }
 
-    private func sequence(_ requests: [PendingAppend]) async {
+    /// Requests sequenced on top of a tree, not yet stored.
+    private struct SequencedBatch {
+        var requests: [PendingAppend]
+        var outcomes: [Result<[AppendReceipt], LedgerError>]
+        var appendBatch: AppendBatch
+        var after: SequencerState
+        /// The new events' places: a re-send in the next batch finds them here before the store has them.
+        var locations: [String: EventLocation]
+    }
+
+    /// Gives each new event its entry on top of `base`; `unstored`: the places
+    /// of events sequenced but not yet stored, which the store does not show.
+    /// Nil when the store could not be read (the requests are then answered).
+    private func sequence(_ requests: [PendingAppend], on base: SequencerState, unstored: [[String: EventLocation]]) async -> SequencedBatch? {
         let located: [String: EventLocation]
         do {
             let start = ContinuousClock.now
@@ -445,10 +568,9 @@ public final class Ledger: Sendable {
             locateTimer.recordNanoseconds(Int64((ContinuousClock.now - start) / .nanoseconds(1)))
         } catch {
             fail(requests, with: error)
-            return
+            return nil
         }
-        let before = sequencer.withLock { $0 }
-        var state = before
+        var state = base
         var events: [SequencedEvent] = []
         var nodes: [MerkleFrontier.Node] = []
         var sequencedHere: [String: EventLocation] = [:]
@@ -470,7 +592,7 @@ public final class Ledger: Sendable {
             var conflict: LedgerError?
             for event in request.events {
                 let digest = event.bodyDigest
-                if let earlier = located[event.eventID] ?? sequencedHere[event.eventID] {
+                if let earlier = located[event.eventID] ?? sequencedHere[event.eventID] ?? unstored.lazy.compactMap({ $0[event.eventID] }).first {
                     guard let earlierDigest = earlier.bodyDigest else {
                         conflict = LedgerError(.conflict, "event \(event.eventID) was appended at index \(earlier.index) and its body has since been erased")
                         break
@@ -515,41 +637,48 @@ public final class Ledger: Sendable {
                 handoverOutcomes.append(HandoverOutcome(id: id, outcome: HandoverCodec.encode(outcome)))
             }
         }
-        var handoversSettled = false
-        defer {
-            if let cluster, !handoverOutcomes.isEmpty {
-                cluster.finish(handoverOutcomes.map(\.id), settled: handoversSettled)
+        return SequencedBatch(
+            requests: requests, outcomes: outcomes,
+            appendBatch: AppendBatch(firstIndex: base.frontier.size, events: events, nodes: nodes, handoverOutcomes: handoverOutcomes),
+            after: state, locations: sequencedHere)
+    }
+
+    /// Stores a sequenced batch (its events, and the outcomes of its handovers).
+    private func write(_ batch: AppendBatch) async -> Result<Void, any Error> {
+        do {
+            if !batch.events.isEmpty {
+                let start = ContinuousClock.now
+                try await store.append(batch)
+                commitTimer.recordNanoseconds(Int64((ContinuousClock.now - start) / .nanoseconds(1)))
+            } else if !batch.handoverOutcomes.isEmpty, let cluster {
+                try await cluster.store.resolveHandovers(batch.handoverOutcomes)
             }
+            return .success(())
+        } catch {
+            return .failure(error)
         }
-        if events.isEmpty, !handoverOutcomes.isEmpty, let cluster {
-            do {
-                try await cluster.store.resolveHandovers(handoverOutcomes)
-                handoversSettled = true
-            } catch {
-                fail(requests, with: error)
-                return
-            }
+    }
+
+    /// Publishes a written batch and answers its requests; false if it was not stored.
+    private func finish(_ batch: SequencedBatch, written: Result<Void, any Error>) -> Bool {
+        if let cluster, !batch.appendBatch.handoverOutcomes.isEmpty {
+            let settled = if case .success = written { true } else { false }
+            cluster.finish(batch.appendBatch.handoverOutcomes.map(\.id), settled: settled)
         }
-        if !events.isEmpty {
-            let start = ContinuousClock.now
-            do {
-                try await store.append(
-                    AppendBatch(firstIndex: before.frontier.size, events: events, nodes: nodes, handoverOutcomes: handoverOutcomes))
-                handoversSettled = true
-            } catch let error as StoreError where error.code == .inconsistent {
+        if case .failure(let error) = written {
+            if let error = error as? StoreError, error.code == .inconsistent, !batch.appendBatch.events.isEmpty {
                 // The store no longer matches this sequencer's view: something else wrote to it.
                 // Stop sequencing rather than guess; a restart re-reads the truth.
                 published.withLock { $0.fatal = "the store changed underneath the sequencer (\(error.message)); restart greffe serve" }
                 logger.critical("store inconsistent with the sequencer; refusing further appends", metadata: ["error": "\(error)"])
-                fail(requests, with: error)
-                return
-            } catch {
-                // Nothing was stored: the state before this batch is still the truth.
-                fail(requests, with: error)
-                return
             }
-            commitTimer.recordNanoseconds(Int64((ContinuousClock.now - start) / .nanoseconds(1)))
-            batchSizes.record(events.count)
+            // Nothing was stored: the state before this batch is still the truth.
+            fail(batch.requests, with: error)
+            return false
+        }
+        if !batch.appendBatch.events.isEmpty {
+            batchSizes.record(batch.appendBatch.events.count)
+            let state = batch.after
             sequencer.withLock { $0 = state }
             let (size, root) = (state.frontier.size, state.frontier.root)
             published.withLock { published in
@@ -564,7 +693,7 @@ public final class Ledger: Sendable {
             }
             checkpointWakeContinuation.yield()
         }
-        for (request, outcome) in zip(requests, outcomes) {
+        for (request, outcome) in zip(batch.requests, batch.outcomes) {
             switch outcome {
             case .success(let receipts):
                 let new = receipts.filter(\.isNew).count
@@ -576,6 +705,7 @@ public final class Ledger: Sendable {
                 if case .local(let continuation) = request.requester { continuation.resume(throwing: error) }
             }
         }
+        return true
     }
 
     private func fail(_ requests: [PendingAppend], with error: any Error) {

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 public import GreffeCore
 public import GreffeStore
 
@@ -28,11 +29,19 @@ public enum BearerToken {
 }
 
 /// Checks bearer tokens against the store.
+///
+/// Tokens found are remembered for `cacheLifetime` (1 s by default), so that a
+/// busy server reads the token table about once a second per token rather
+/// than on every request; a token revoked with `greffe token revoke` (another
+/// process, writing the store) stops working within that time. Unknown tokens
+/// are never remembered: a guess costs a lookup and takes no memory.
 public struct TokenAuthority: Sendable {
     public let store: any LedgerStore
+    private let cache: TokenCache
 
-    public init(store: any LedgerStore) {
+    public init(store: any LedgerStore, cacheLifetime: Duration = .seconds(1)) {
         self.store = store
+        self.cache = TokenCache(lifetime: cacheLifetime)
     }
 
     public enum Outcome: Sendable, Equatable {
@@ -44,8 +53,15 @@ public struct TokenAuthority: Sendable {
 
     /// `admin` tokens may do everything; other roles only their own.
     public func check(token: String, for role: TokenRole) async throws -> Outcome {
-        guard BearerToken.isPlausible(token), let record = try await store.token(secretHash: BearerToken.secretHash(token)) else {
-            return .unknown
+        guard BearerToken.isPlausible(token) else { return .unknown }
+        let secretHash = BearerToken.secretHash(token)
+        let record: TokenRecord
+        if let remembered = cache.record(secretHash) {
+            record = remembered
+        } else {
+            guard let stored = try await store.token(secretHash: secretHash) else { return .unknown }
+            cache.remember(stored, secretHash)
+            record = stored
         }
         if record.revokedAtMilliseconds != nil { return .revoked }
         guard record.role == role || record.role == .admin else { return .wrongRole(record) }
@@ -58,5 +74,37 @@ public struct TokenAuthority: Sendable {
             name: name, role: role, secretHash: BearerToken.secretHash(token),
             createdAtMilliseconds: UInt64(Date().timeIntervalSince1970 * 1000))
         return (token, record)
+    }
+}
+
+/// Token records by secret hash, each for a limited time.
+private final class TokenCache: Sendable {
+    let lifetime: Duration
+    private let entries = Mutex<[Hash: (record: TokenRecord, expires: ContinuousClock.Instant)]>([:])
+    /// Tokens are few; past this many (all valid), the cache starts over.
+    private static let capacity = 4_096
+
+    init(lifetime: Duration) { self.lifetime = lifetime }
+
+    func record(_ secretHash: Hash) -> TokenRecord? {
+        guard lifetime > .zero else { return nil }
+        let now = ContinuousClock.now
+        return entries.withLock { entries in
+            guard let entry = entries[secretHash] else { return nil }
+            guard entry.expires > now else {
+                entries[secretHash] = nil
+                return nil
+            }
+            return entry.record
+        }
+    }
+
+    func remember(_ record: TokenRecord, _ secretHash: Hash) {
+        guard lifetime > .zero else { return }
+        let expires = ContinuousClock.now.advanced(by: lifetime)
+        entries.withLock { entries in
+            if entries.count >= Self.capacity { entries.removeAll(keepingCapacity: true) }
+            entries[secretHash] = (record, expires)
+        }
     }
 }

@@ -72,6 +72,9 @@ struct BenchCommand: AsyncParsableCommand {
         defer { context.cleanUp(keep: keep) }
         var rows: [BenchRow] = []
         for benchmark in selected {
+            // The previous benchmark's files (a million-entry log, tiles, a database) are
+            // written back now rather than during this one's measurements.
+            sync()
             context.say("\(benchmark.name): \(benchmark.summary)")
             rows += try await benchmark.run(context)
         }

@@ -20,13 +20,13 @@ public struct EventSubmission: Sendable {
     /// The entry's commitment: SHA-256(salt ‖ canonical body).
     public let commitment: Hash
 
-    /// `salt`: 32 bytes from the system CSPRNG (`Commitment.newSalts`); nil draws one.
+    /// `salt`: 32 bytes from the system CSPRNG (`Commitment.newSalts`); nil draws one (`Commitment.newSalt`).
     public init(eventID: String, kind: String, canonicalBody: [UInt8], terms: EventSearchTerms = EventSearchTerms(), salt: [UInt8]? = nil) {
         self.eventID = eventID
         self.kind = kind
         self.canonicalBody = canonicalBody
         self.terms = terms
-        let salt = salt ?? Commitment.newSalts(count: 1)[0]
+        let salt = salt ?? Commitment.newSalt()
         precondition(salt.count == Commitment.saltLength, "a salt is \(Commitment.saltLength) bytes")
         self.salt = salt
         self.bodyDigest = MerkleHash.sha256(canonicalBody)

@@ -464,7 +464,7 @@ public final class Ledger: Sendable {
                     || (cluster == nil && pipeline.writing.count < Self.writesInFlight && queuedEvents >= Self.minimumQueuedWrite))
             if sequenceNow {
                 moved = true
-                let requests = takeQueued(upTo: maxBatchEvents)
+                let requests = takeQueued()
                 let base = pipeline.writing.last?.batch.after ?? sequencer.withLock { $0 }
                 if let sequenced = await sequence(requests, on: base, unstored: pipeline.writing.map(\.batch.locations)) {
                     if cluster != nil {
@@ -487,12 +487,12 @@ public final class Ledger: Sendable {
         }
     }
 
-    /// Queued requests, oldest first, up to `limit` events (at least one request).
-    private func takeQueued(upTo limit: Int) -> [PendingAppend] {
+    /// Queued requests, oldest first, up to `maxBatchEvents` events (at least one request).
+    private func takeQueued() -> [PendingAppend] {
         queue.withLock { queue in
             var taken: [PendingAppend] = []
             var events = 0
-            while let next = queue.requests.first, taken.isEmpty || events + next.events.count <= limit {
+            while let next = queue.requests.first, taken.isEmpty || events + next.events.count <= maxBatchEvents {
                 events += next.events.count
                 taken.append(queue.requests.removeFirst())
             }

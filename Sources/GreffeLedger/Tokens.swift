@@ -87,7 +87,6 @@ private final class TokenCache: Sendable {
     init(lifetime: Duration) { self.lifetime = lifetime }
 
     func record(_ secretHash: Hash) -> TokenRecord? {
-        guard lifetime > .zero else { return nil }
         let now = ContinuousClock.now
         return entries.withLock { entries in
             guard let entry = entries[secretHash] else { return nil }
@@ -100,7 +99,6 @@ private final class TokenCache: Sendable {
     }
 
     func remember(_ record: TokenRecord, _ secretHash: Hash) {
-        guard lifetime > .zero else { return }
         let expires = ContinuousClock.now.advanced(by: lifetime)
         entries.withLock { entries in
             if entries.count >= Self.capacity { entries.removeAll(keepingCapacity: true) }

@@ -1,4 +1,4 @@
--- Greffe PostgreSQL store, schema version 2.
+-- Greffe PostgreSQL store, schema version 3.
 -- This file is the schema the code runs (PostgresStore.schema is a copy, and
 -- a test fails if the two differ). It is created in one transaction on first
 -- start. A database of an older version is upgraded in one transaction by
@@ -116,3 +116,19 @@ CREATE TABLE checkpoint_attestations (
     PRIMARY KEY (kind, size)
 );
 UPDATE greffe_meta SET value = '2' WHERE key = 'schema_version';
+
+-- @version 3
+-- Tenancy. Event IDs are unique per platform, not per ledger, so one platform
+-- can neither squat nor probe another's IDs. An event's platform is read from
+-- its body; one erased before this version has none (NULL) and is matched by
+-- its ID for every platform, so its body can never be appended again. Each
+-- event keeps the name of the token that appended it, and append tokens are
+-- bound to one platform (NULL: made before binding existed, refused until
+-- `greffe token bind`).
+ALTER TABLE events ADD COLUMN platform text;     -- the event's platform ('greffe' for Greffe's own kinds)
+ALTER TABLE events ADD COLUMN appended_by text;  -- name of the token that appended it; NULL for Greffe's own kinds and older events
+UPDATE events SET platform = convert_from(body, 'UTF8')::jsonb ->> 'platform' WHERE body IS NOT NULL;
+ALTER TABLE events DROP CONSTRAINT events_event_id_key;
+CREATE UNIQUE INDEX events_by_event_id ON events (event_id, platform);
+ALTER TABLE tokens ADD COLUMN platform text;     -- the one platform an append token writes for; NULL for other roles
+UPDATE greffe_meta SET value = '3' WHERE key = 'schema_version';

@@ -1,4 +1,4 @@
--- Greffe SQLite store, schema version 6 (PRAGMA user_version = 6).
+-- Greffe SQLite store, schema version 7 (PRAGMA user_version = 7).
 -- The code's copies are SQLiteStore.schemaV1 and migrationV2 to V6 (an
 -- older database is upgraded in one transaction at start-up); a database
 -- whose user_version is newer than the code's is refused at start-up. Pragmas set on every open:
@@ -35,7 +35,9 @@ CREATE TABLE nodes (
 -- The private side of each entry: readable only with an investigator token.
 CREATE TABLE events (
     idx          INTEGER PRIMARY KEY,  -- the entry index
-    event_id     TEXT NOT NULL UNIQUE, -- chosen by the platform; makes appends idempotent
+    event_id     TEXT NOT NULL,        -- chosen by the platform; unique per platform (versions 1 to 6: UNIQUE across the ledger)
+    platform     TEXT,                 -- version 7: the body's platform ('greffe' for Greffe's own kinds); NULL for an event erased before version 7
+    appended_by  TEXT,                 -- version 7: name of the token that appended it; NULL for Greffe's own kinds and older events
     kind         TEXT NOT NULL,        -- the event kind (also in the entry)
     body         BLOB,                 -- RFC 8785 canonical JSON; NULL once erased
     salt         BLOB,                 -- 32 random bytes of the commitment; NULL once erased
@@ -46,8 +48,14 @@ CREATE TABLE events (
     report_id    TEXT,                 -- search term: links reports and takedowns; NULL once erased
     erased_at         INTEGER,         -- Unix ms of the erasure, NULL while the body is kept
     erasure_reference TEXT,            -- the legal reference of the erasure order
-    erasure_index     INTEGER          -- the index of the erasure.executed entry
+    erasure_index     INTEGER          -- the index of the erasure.executed entry; -1 while an erasure is claimed (in progress)
 );
+-- Version 7: event IDs unique per platform, so one platform can neither squat
+-- nor probe another's IDs (SQLite cannot drop a UNIQUE constraint: the upgrade
+-- rebuilds the table, reading each platform from its body). An erased event of
+-- unknown platform (NULL) is matched by its ID for every platform, so its body
+-- is never appended again.
+CREATE UNIQUE INDEX events_by_event_id ON events (event_id, platform);
 -- Versions 1 to 3: CREATE INDEX events_by_account ON events (account, idx) WHERE account IS NOT NULL;
 -- (version 4 replaced it with events_by_account_chunk, below).
 CREATE INDEX events_by_kind ON events (kind, idx);
@@ -75,7 +83,9 @@ CREATE TABLE tokens (
     role        TEXT NOT NULL,        -- append | investigate | admin
     secret_hash BLOB NOT NULL UNIQUE, -- SHA-256 of the token string
     created_at  INTEGER NOT NULL,     -- Unix ms
-    revoked_at  INTEGER               -- Unix ms; NULL while active
+    revoked_at  INTEGER,              -- Unix ms; NULL while active
+    platform    TEXT                  -- version 7: the one platform an append token writes for; NULL for other roles,
+                                      -- and for append tokens made before version 7 (refused until `greffe token bind`)
 );
 
 -- Version 2. Evidence obtained about a checkpoint after it was signed: the

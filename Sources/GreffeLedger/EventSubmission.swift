@@ -8,6 +8,10 @@ public import GreffeStore
 /// entries and the tree.
 public struct EventSubmission: Sendable {
     public let eventID: String
+    /// The body's `platform`: with `eventID`, what makes the event unique.
+    public let platform: String
+    /// The name of the token that sent it (nil for Greffe's own kinds).
+    public let appendedBy: String?
     public let kind: String
     /// RFC 8785 canonical JSON of the whole event.
     public let canonicalBody: [UInt8]
@@ -21,8 +25,13 @@ public struct EventSubmission: Sendable {
     public let commitment: Hash
 
     /// `salt`: 32 bytes from the system CSPRNG (`Commitment.newSalts`); nil draws one (`Commitment.newSalt`).
-    public init(eventID: String, kind: String, canonicalBody: [UInt8], terms: EventSearchTerms = EventSearchTerms(), salt: [UInt8]? = nil) {
+    public init(
+        eventID: String, platform: String, appendedBy: String? = nil, kind: String, canonicalBody: [UInt8], terms: EventSearchTerms = EventSearchTerms(),
+        salt: [UInt8]? = nil
+    ) {
         self.eventID = eventID
+        self.platform = platform
+        self.appendedBy = appendedBy
         self.kind = kind
         self.canonicalBody = canonicalBody
         self.terms = terms
@@ -32,6 +41,8 @@ public struct EventSubmission: Sendable {
         self.bodyDigest = MerkleHash.sha256(canonicalBody)
         self.commitment = Commitment.commit(salt: salt, canonicalBody: canonicalBody)
     }
+
+    public var key: EventKey { EventKey(platform: platform, eventID: eventID) }
 }
 
 /// Where an event landed.
@@ -62,6 +73,10 @@ public struct LedgerError: Error, Sendable, Equatable, CustomStringConvertible {
         case unavailable
         /// The ledger is stopping and takes no more appends.
         case shuttingDown
+        /// Not allowed on this event whatever the moment (erasing Greffe's own records).
+        case refused
+        /// An erasure was recorded and the body deleted, but a copy may remain (see the message).
+        case erasureIncomplete
     }
 
     public let code: Code

@@ -9,6 +9,9 @@ enum HandoverCodec {
     private struct Request: Codable {
         struct Event: Codable {
             var eventID: String
+            /// Absent from payloads of nodes older than tenancy: read from the body then.
+            var platform: String?
+            var appendedBy: String?
             var kind: String
             var body: Data
             var account: String?
@@ -35,7 +38,7 @@ enum HandoverCodec {
         let request = Request(
             events: events.map {
                 Request.Event(
-                    eventID: $0.eventID, kind: $0.kind, body: Data($0.canonicalBody), account: $0.terms.account,
+                    eventID: $0.eventID, platform: $0.platform, appendedBy: $0.appendedBy, kind: $0.kind, body: Data($0.canonicalBody), account: $0.terms.account,
                     contentHashes: $0.terms.contentHashes, occurredAt: $0.terms.occurredAtMilliseconds, reportID: $0.terms.reportID)
             })
         return Array(try JSONEncoder().encode(request))
@@ -43,8 +46,12 @@ enum HandoverCodec {
 
     static func decodeRequest(_ payload: [UInt8]) throws -> [EventSubmission] {
         try JSONDecoder().decode(Request.self, from: Data(payload)).events.map {
-            EventSubmission(
-                eventID: $0.eventID, kind: $0.kind, canonicalBody: Array($0.body),
+            let body = Array($0.body)
+            guard let platform = $0.platform ?? (try? JSONParser.parse(body))?["platform"]?.stringValue else {
+                throw LedgerError(.unavailable, "a handed-over event has no platform")
+            }
+            return EventSubmission(
+                eventID: $0.eventID, platform: platform, appendedBy: $0.appendedBy, kind: $0.kind, canonicalBody: body,
                 terms: EventSearchTerms(
                     account: $0.account, contentHashes: $0.contentHashes, occurredAtMilliseconds: $0.occurredAt, reportID: $0.reportID))
         }

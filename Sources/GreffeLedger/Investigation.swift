@@ -1,10 +1,16 @@
 import Foundation
 public import GreffeCore
 public import GreffeStore
+public import Logging
 
 /// What investigators do, each act recorded in the log itself.
 extension Ledger {
     static var nowMilliseconds: UInt64 { UInt64(Date().timeIntervalSince1970 * 1000) }
+
+    /// The `platform` of the events Greffe writes itself; no append token may be bound to it.
+    public static let ownPlatform = "greffe"
+    /// The kinds only Greffe writes: the chain of custody, which no platform may send and no order may erase.
+    public static let ownKinds: Set = ["access.granted", "erasure.executed"]
 
     /// Appends an event that Greffe itself writes (`access.granted`, `erasure.executed`).
     func appendOwnEvent(kind: String, fields: [(String, JSONValue)]) async throws -> AppendReceipt {
@@ -12,11 +18,11 @@ extension Ledger {
         var members: [(String, JSONValue)] = [
             ("event_id", .string(eventID)), ("kind", .string(kind)),
             ("occurred_at", .string(RFC3339Time.format(Ledger.nowMilliseconds))),
-            ("platform", "greffe"), ("schema_version", 1),
+            ("platform", .string(Ledger.ownPlatform)), ("schema_version", 1),
         ]
         members += fields
         let body = JSONValue.object(JSONObject(members))
-        return try await append([EventSubmission(eventID: eventID, kind: kind, canonicalBody: body.canonicalBytes())])[0]
+        return try await append([EventSubmission(eventID: eventID, platform: Ledger.ownPlatform, kind: kind, canonicalBody: body.canonicalBytes())])[0]
     }
 
     /// Records an investigator's access before any data is handed over, so the
@@ -46,21 +52,83 @@ extension Ledger {
     /// Erases an event's body and salt under a legal order. The order is
     /// appended first (`erasure.executed`), so the log records it before the
     /// data disappears; the entry, the tree and every proof stay valid.
+    /// Greffe's own records (the chain of custody) cannot be erased, and an
+    /// event is erased at most once: the store's claim lets one of concurrent
+    /// requests (on any node) record an order, the others get a conflict.
     public func erase(index: UInt64, legalReference: String, reason: String) async throws -> (record: ErasureRecord, entry: AppendReceipt) {
         guard let event = try await readEvent(index: index) else {
             throw LedgerError(.notFound, "no event at index \(index)")
         }
+        guard !Ledger.ownKinds.contains(event.kind) else {
+            throw LedgerError(
+                .refused, "the event at index \(index) is a record of kind \(event.kind), part of Greffe's own chain of custody, which no order can erase")
+        }
         if event.erasure != nil { throw LedgerError(.conflict, "the event at index \(index) was already erased") }
-        let receipt = try await appendOwnEvent(
-            kind: "erasure.executed",
-            fields: [("target_index", .number(Double(index))), ("legal_reference", .string(legalReference)), ("reason", .string(reason))])
-        let record = ErasureRecord(erasedAtMilliseconds: Ledger.nowMilliseconds, legalReference: legalReference, erasureEntryIndex: receipt.index)
         do {
-            try await store.eraseEvent(index: index, record: record)
+            try await store.claimErasure(index: index)
         } catch let error as StoreError where error.code == .duplicate {
             throw LedgerError(.conflict, error.message)
         }
+        let receipt: AppendReceipt
+        do {
+            receipt = try await appendOwnEvent(
+                kind: "erasure.executed",
+                fields: [("target_index", .number(Double(index))), ("legal_reference", .string(legalReference)), ("reason", .string(reason))])
+        } catch {
+            try? await store.releaseErasureClaims(index: index)
+            throw error
+        }
+        // From here the order is in the log: if deleting fails, start-up applies it (`reapplyRecordedErasures`).
+        let record = ErasureRecord(erasedAtMilliseconds: Ledger.nowMilliseconds, legalReference: legalReference, erasureEntryIndex: receipt.index)
+        try await store.eraseEvent(index: index, record: record)
+        do {
+            try await store.purgeErasedCopies()
+        } catch {
+            logger.error("an erased body may remain in the store's files", metadata: ["index": "\(index)", "error": "\(error)"])
+            throw LedgerError(
+                .erasureIncomplete,
+                "the erasure of index \(index) is recorded at index \(receipt.index) and the body is gone from the ledger's tables, but: \(error)")
+        }
         return (record, receipt)
+    }
+
+    /// Applies every erasure the log records whose body is still stored: an
+    /// erasure interrupted between its record and the deletion, or a backup
+    /// restored from before the order. Run before the ledger serves. Returns
+    /// the indices erased now.
+    @discardableResult
+    public func reapplyRecordedErasures() async throws -> [UInt64] {
+        try await Ledger.reapplyRecordedErasures(store: store, logger: logger)
+    }
+
+    /// `reapplyRecordedErasures` on a store no ledger serves yet (`greffe restore`).
+    @discardableResult
+    public static func reapplyRecordedErasures(store: any LedgerStore, logger: Logger) async throws -> [UInt64] {
+        try await store.releaseErasureClaims(index: nil)
+        var erasedNow: [UInt64] = []
+        var after: UInt64?
+        while true {
+            let records = try await store.searchEvents(EventQuery(kinds: ["erasure.executed"], afterIndex: after, limit: 1_000))
+            for recordIndex in records {
+                guard let stored = try await store.readEvent(index: recordIndex), let body = stored.canonicalBody,
+                    let order = try? JSONParser.parse(body), order["platform"]?.stringValue == Ledger.ownPlatform,
+                    let target = order["target_index"]?.intValue, target >= 0, let reference = order["legal_reference"]?.stringValue,
+                    let event = try await store.readEvent(index: UInt64(target)), event.erasure == nil, !Ledger.ownKinds.contains(event.kind)
+                else { continue }
+                let entry = try LedgerEntry(decoding: stored.entry)
+                try await store.eraseEvent(
+                    index: UInt64(target),
+                    record: ErasureRecord(erasedAtMilliseconds: entry.sequencedAtMilliseconds, legalReference: reference, erasureEntryIndex: recordIndex))
+                erasedNow.append(UInt64(target))
+            }
+            guard records.count == 1_000, let last = records.last else { break }
+            after = last
+        }
+        if !erasedNow.isEmpty {
+            logger.warning("applied erasures the log records but the store had not", metadata: ["indices": "\(erasedNow)"])
+        }
+        try await store.purgeErasedCopies()
+        return erasedNow
     }
 
     /// For each report, whether and how fast a takedown of the same content followed.

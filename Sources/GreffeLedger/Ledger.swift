@@ -53,7 +53,7 @@ public final class Ledger: Sendable {
     public let keys: LogKeys
     private let checkpointInterval: Duration
     private let maxBatchEvents: Int
-    private let logger: Logger
+    let logger: Logger
 
     private struct PendingAppend {
         var events: [EventSubmission]
@@ -202,6 +202,8 @@ public final class Ledger: Sendable {
                 metricsFactory: metricsFactory ?? MetricsSystem.factory, checkpointStored: checkpointStored, cluster: cluster, state: state,
                 checkpoint: served ?? StoredCheckpoint(size: 0, root: MerkleHash.emptyRoot, note: "", signedAtMilliseconds: 0), cosigner: cosigner)
             if let cluster { ledger.becameSequencer(cluster) }
+            // Before serving: no body that the log says was erased is handed out again.
+            try await ledger.reapplyRecordedErasures()
             if cosigner != nil {
                 // Witnesses may be slow or down: the checkpointer asks them, not start-up.
                 if let latest, latest.size > served?.size ?? 0 { ledger.uncosigned.withLock { $0 = latest } }
@@ -554,17 +556,17 @@ public final class Ledger: Sendable {
         var appendBatch: AppendBatch
         var after: SequencerState
         /// The new events' places: a re-send in the next batch finds them here before the store has them.
-        var locations: [String: EventLocation]
+        var locations: [EventKey: EventLocation]
     }
 
     /// Gives each new event its entry on top of `base`; `unstored`: the places
     /// of events sequenced but not yet stored, which the store does not show.
     /// Nil when the store could not be read (the requests are then answered).
-    private func sequence(_ requests: [PendingAppend], on base: SequencerState, unstored: [[String: EventLocation]]) async -> SequencedBatch? {
-        let located: [String: EventLocation]
+    private func sequence(_ requests: [PendingAppend], on base: SequencerState, unstored: [[EventKey: EventLocation]]) async -> SequencedBatch? {
+        let located: [EventKey: EventLocation]
         do {
             let start = ContinuousClock.now
-            located = try await store.locateEvents(ids: requests.flatMap { $0.events.map(\.eventID) })
+            located = try await store.locateEvents(requests.flatMap { $0.events.map(\.key) })
             locateTimer.recordNanoseconds(Int64((ContinuousClock.now - start) / .nanoseconds(1)))
         } catch {
             fail(requests, with: error)
@@ -573,14 +575,14 @@ public final class Ledger: Sendable {
         var state = base
         var events: [SequencedEvent] = []
         var nodes: [MerkleFrontier.Node] = []
-        var sequencedHere: [String: EventLocation] = [:]
+        var sequencedHere: [EventKey: EventLocation] = [:]
         var outcomes: [Result<[AppendReceipt], LedgerError>] = []
         let now = max(UInt64(Date().timeIntervalSince1970 * 1000), state.lastSequencedAt)
         let eventCount = requests.reduce(0) { $0 + $1.events.count }
         events.reserveCapacity(eventCount)
         nodes.reserveCapacity(2 * eventCount + 64)
         sequencedHere.reserveCapacity(eventCount)
-        var addedHere: [String] = []
+        var addedHere: [EventKey] = []
 
         for request in requests {
             // What a conflict undoes. The IDs this request added are removed one by
@@ -592,7 +594,8 @@ public final class Ledger: Sendable {
             var conflict: LedgerError?
             for event in request.events {
                 let digest = event.bodyDigest
-                if let earlier = located[event.eventID] ?? sequencedHere[event.eventID] ?? unstored.lazy.compactMap({ $0[event.eventID] }).first {
+                let key = event.key
+                if let earlier = located[key] ?? sequencedHere[key] ?? unstored.lazy.compactMap({ $0[key] }).first {
                     guard let earlierDigest = earlier.bodyDigest else {
                         conflict = LedgerError(.conflict, "event \(event.eventID) was appended at index \(earlier.index) and its body has since been erased")
                         break
@@ -611,13 +614,14 @@ public final class Ledger: Sendable {
                 let leafHash = MerkleHash.leaf(encoded)
                 events.append(
                     SequencedEvent(
-                        index: entry.index, eventID: event.eventID, kind: event.kind, canonicalBody: event.canonicalBody, salt: event.salt,
-                        bodyDigest: digest, entry: encoded, leafHash: leafHash, sequencedAtMilliseconds: now, terms: event.terms))
+                        index: entry.index, eventID: event.eventID, platform: event.platform, appendedBy: event.appendedBy, kind: event.kind,
+                        canonicalBody: event.canonicalBody, salt: event.salt, bodyDigest: digest, entry: encoded, leafHash: leafHash,
+                        sequencedAtMilliseconds: now, terms: event.terms))
                 state.frontier.append(leafHash) { nodes.append($0) }
                 state.lastLeafHash = leafHash
                 state.lastSequencedAt = now
-                sequencedHere[event.eventID] = EventLocation(index: entry.index, leafHash: leafHash, bodyDigest: digest)
-                addedHere.append(event.eventID)
+                sequencedHere[key] = EventLocation(index: entry.index, leafHash: leafHash, bodyDigest: digest)
+                addedHere.append(key)
                 receipts.append(AppendReceipt(eventID: event.eventID, index: entry.index, leafHash: leafHash, isNew: true))
             }
             if let conflict {

@@ -68,12 +68,38 @@ public struct TokenAuthority: Sendable {
         return .granted(record)
     }
 
-    public func create(name: String, role: TokenRole) async throws -> (token: String, record: TokenRecord) {
+    /// Why a token cannot be made as asked.
+    public struct InvalidToken: Error, Sendable, CustomStringConvertible {
+        public let description: String
+    }
+
+    /// `platform`: required for append tokens (the one platform whose events it may write), refused for the other roles.
+    public func create(name: String, role: TokenRole, platform: String? = nil) async throws -> (token: String, record: TokenRecord) {
+        try Self.checkPlatform(platform, for: role)
         let token = BearerToken.generate()
         let record = try await store.createToken(
-            name: name, role: role, secretHash: BearerToken.secretHash(token),
+            name: name, role: role, platform: platform, secretHash: BearerToken.secretHash(token),
             createdAtMilliseconds: UInt64(Date().timeIntervalSince1970 * 1000))
         return (token, record)
+    }
+
+    /// Binds an append token made before tokens had platforms.
+    public func bind(name: String, platform: String) async throws {
+        try Self.checkPlatform(platform, for: .append)
+        try await store.bindToken(name: name, platform: platform)
+    }
+
+    public static func checkPlatform(_ platform: String?, for role: TokenRole) throws {
+        guard role == .append else {
+            if platform != nil { throw InvalidToken(description: "only append tokens are bound to a platform; a \(role.rawValue) token is not") }
+            return
+        }
+        guard let platform else { throw InvalidToken(description: "an append token must be bound to the platform it writes for (--platform NAME)") }
+        // The events' schema allows 1 to 200 characters (Schemas/events/envelope.schema.json).
+        guard !platform.isEmpty, platform.count <= 200 else { throw InvalidToken(description: "a platform name is 1 to 200 characters") }
+        guard platform != Ledger.ownPlatform else {
+            throw InvalidToken(description: "\"\(Ledger.ownPlatform)\" is the platform of Greffe's own records; no token may write in its name")
+        }
     }
 }
 

@@ -16,7 +16,7 @@ import Synchronization
 /// number of round trips whatever its size.
 public final class PostgresStore: SharedLedgerStore, Sendable {
     /// The layout this code reads and writes (`greffe_meta.schema_version`).
-    public static let schemaVersion = 2
+    public static let schemaVersion = 3
     /// Serialises schema creation and checkpoint compare-and-swaps across nodes
     /// (`pg_advisory_xact_lock`); the sequencer lease is the session lock `leaseLockKey`.
     static let schemaLockKey: Int64 = 0x6772_6566_6665_0001
@@ -274,17 +274,21 @@ public final class PostgresStore: SharedLedgerStore, Sendable {
         ).first.map { UInt64($0) }
     }
 
-    public func locateEvents(ids: [String]) async throws -> [String: EventLocation] {
-        if ids.isEmpty { return [:] }
+    public func locateEvents(_ keys: [EventKey]) async throws -> [EventKey: EventLocation] {
+        if keys.isEmpty { return [:] }
+        // Pairs by position; an erased event of unknown platform (before schema 3) matches its ID for every platform.
         let found = try await rows(
             "locating events",
             """
-            SELECT e.event_id, e.idx, n.hash, e.body_digest FROM events e JOIN nodes n ON n.level = 0 AND n.idx = e.idx
-            WHERE e.event_id = ANY(\(ids)::text[])
-            """, as: (String, Int64, ByteBuffer, ByteBuffer?).self)
-        var located: [String: EventLocation] = [:]
-        for (id, index, leaf, digest) in found {
-            located[id] = EventLocation(
+            SELECT k.id, k.p, e.idx, n.hash, e.body_digest
+            FROM unnest(\(keys.map(\.eventID))::text[], \(keys.map(\.platform))::text[]) AS k(id, p)
+            JOIN events e ON e.event_id = k.id AND (e.platform = k.p OR e.platform IS NULL)
+            JOIN nodes n ON n.level = 0 AND n.idx = e.idx
+            ORDER BY e.platform IS NULL
+            """, as: (String, String, Int64, ByteBuffer, ByteBuffer?).self)
+        var located: [EventKey: EventLocation] = [:]
+        for (id, platform, index, leaf, digest) in found where located[EventKey(platform: platform, eventID: id)] == nil {
+            located[EventKey(platform: platform, eventID: id)] = EventLocation(
                 index: UInt64(index), leafHash: try Self.hash(leaf, "leaf hash"), bodyDigest: try digest.map { try Self.hash($0, "body digest") })
         }
         return located
@@ -296,6 +300,8 @@ public final class PostgresStore: SharedLedgerStore, Sendable {
         var entryIndices: [Int64] = []
         var entries: [ByteBuffer] = []
         var eventIDs: [String] = []
+        var platforms: [String] = []
+        var appendedBy: [String] = []
         var kinds: [String] = []
         var bodies: [ByteBuffer] = []
         var salts: [ByteBuffer] = []
@@ -312,6 +318,8 @@ public final class PostgresStore: SharedLedgerStore, Sendable {
             entryIndices.append(index)
             entries.append(ByteBuffer(bytes: event.entry))
             eventIDs.append(event.eventID)
+            platforms.append(event.platform)
+            appendedBy.append(event.appendedBy ?? "")
             kinds.append(event.kind)
             bodies.append(ByteBuffer(bytes: event.canonicalBody))
             salts.append(ByteBuffer(bytes: event.salt))
@@ -346,11 +354,13 @@ public final class PostgresStore: SharedLedgerStore, Sendable {
                         "INSERT INTO entries (idx, entry) SELECT * FROM unnest(\(entryIndices)::bigint[], \(entries)::bytea[])", logger: logger)
                     try await db.query(
                         """
-                        INSERT INTO events (idx, event_id, kind, body, salt, body_digest, sequenced_at, account, occurred_at, report_id)
-                        SELECT i, id, k, b, s, d, t, NULLIF(a, ''), NULLIF(o, -1), NULLIF(r, '')
+                        INSERT INTO events (
+                            idx, event_id, kind, body, salt, body_digest, sequenced_at, account, occurred_at, report_id, platform, appended_by)
+                        SELECT i, id, k, b, s, d, t, NULLIF(a, ''), NULLIF(o, -1), NULLIF(r, ''), p, NULLIF(ab, '')
                         FROM unnest(\(entryIndices)::bigint[], \(eventIDs)::text[], \(kinds)::text[], \(bodies)::bytea[], \(salts)::bytea[],
-                            \(digests)::bytea[], \(sequencedAt)::bigint[], \(accounts)::text[], \(occurredAt)::bigint[], \(reportIDs)::text[])
-                            AS u(i, id, k, b, s, d, t, a, o, r)
+                            \(digests)::bytea[], \(sequencedAt)::bigint[], \(accounts)::text[], \(occurredAt)::bigint[], \(reportIDs)::text[],
+                            \(platforms)::text[], \(appendedBy)::text[])
+                            AS u(i, id, k, b, s, d, t, a, o, r, p, ab)
                         """, logger: logger)
                 }
                 if !terms.isEmpty {
@@ -493,24 +503,27 @@ public final class PostgresStore: SharedLedgerStore, Sendable {
 
     private static func tokens(_ sequence: PostgresRowSequence) async throws -> [TokenRecord] {
         var result: [TokenRecord] = []
-        for try await (id, name, role, createdAt, revokedAt) in sequence.decode((Int64, String, String, Int64, Int64?).self) {
+        for try await (id, name, role, createdAt, revokedAt, platform) in sequence.decode((Int64, String, String, Int64, Int64?, String?).self) {
             guard let role = TokenRole(rawValue: role) else { throw StoreError(.inconsistent, "token has an unknown role") }
             result.append(
                 TokenRecord(
-                    id: id, name: name, role: role, createdAtMilliseconds: UInt64(createdAt), revokedAtMilliseconds: revokedAt.map { UInt64($0) }))
+                    id: id, name: name, role: role, platform: platform, createdAtMilliseconds: UInt64(createdAt),
+                    revokedAtMilliseconds: revokedAt.map { UInt64($0) }))
         }
         return result
     }
 
-    public func createToken(name: String, role: TokenRole, secretHash: Hash, createdAtMilliseconds: UInt64) async throws -> TokenRecord {
+    public func createToken(
+        name: String, role: TokenRole, platform: String?, secretHash: Hash, createdAtMilliseconds: UInt64
+    ) async throws -> TokenRecord {
         do {
             let created = try await mapped("creating a token") {
                 try await Self.tokens(
                     try await client.query(
                         """
-                        INSERT INTO tokens (name, role, secret_hash, created_at)
-                        VALUES (\(name), \(role.rawValue), \(Self.buffer(secretHash)), \(Int64(createdAtMilliseconds)))
-                        RETURNING id, name, role, created_at, revoked_at
+                        INSERT INTO tokens (name, role, secret_hash, created_at, platform)
+                        VALUES (\(name), \(role.rawValue), \(Self.buffer(secretHash)), \(Int64(createdAtMilliseconds)), \(platform))
+                        RETURNING id, name, role, created_at, revoked_at, platform
                         """, logger: logger))
             }
             guard let token = created.first else { throw StoreError(.unavailable, "PostgreSQL returned no token row") }
@@ -524,15 +537,25 @@ public final class PostgresStore: SharedLedgerStore, Sendable {
         try await mapped("reading a token") {
             try await Self.tokens(
                 try await client.query(
-                    "SELECT id, name, role, created_at, revoked_at FROM tokens WHERE secret_hash = \(Self.buffer(secretHash))", logger: logger)
+                    "SELECT id, name, role, created_at, revoked_at, platform FROM tokens WHERE secret_hash = \(Self.buffer(secretHash))", logger: logger)
             ).first
         }
     }
 
     public func listTokens() async throws -> [TokenRecord] {
         try await mapped("listing tokens") {
-            try await Self.tokens(try await client.query("SELECT id, name, role, created_at, revoked_at FROM tokens ORDER BY id", logger: logger))
+            try await Self.tokens(try await client.query("SELECT id, name, role, created_at, revoked_at, platform FROM tokens ORDER BY id", logger: logger))
         }
+    }
+
+    public func bindToken(name: String, platform: String) async throws {
+        let bound = try await rows(
+            "binding a token",
+            """
+            UPDATE tokens SET platform = \(platform) WHERE name = \(name) AND role = 'append' AND platform IS NULL AND revoked_at IS NULL
+            RETURNING id
+            """, as: Int64.self)
+        guard bound.count == 1 else { throw StoreError(.notFound, "no active, unbound append token named \"\(name)\"") }
     }
 
     public func revokeToken(name: String, atMilliseconds: UInt64) async throws {
@@ -548,16 +571,16 @@ public final class PostgresStore: SharedLedgerStore, Sendable {
         let found = try await rows(
             "reading an event",
             """
-            SELECT ev.event_id, ev.kind, ev.body, ev.salt, en.entry, ev.erased_at, ev.erasure_reference, ev.erasure_index
+            SELECT ev.event_id, ev.kind, ev.body, ev.salt, en.entry, ev.erased_at, ev.erasure_reference, ev.erasure_index, ev.platform, ev.appended_by
             FROM events ev JOIN entries en ON en.idx = ev.idx WHERE ev.idx = \(Int64(index))
-            """, as: (String, String, ByteBuffer?, ByteBuffer?, ByteBuffer, Int64?, String?, Int64?).self)
-        guard let (eventID, kind, body, salt, entry, erasedAt, reference, erasureIndex) = found.first else { return nil }
+            """, as: (String, String, ByteBuffer?, ByteBuffer?, ByteBuffer, Int64?, String?, Int64?, String?, String?).self)
+        guard let (eventID, kind, body, salt, entry, erasedAt, reference, erasureIndex, platform, appendedBy) = found.first else { return nil }
         var erasure: ErasureRecord?
         if let erasedAt, let reference, let erasureIndex {
             erasure = ErasureRecord(erasedAtMilliseconds: UInt64(erasedAt), legalReference: reference, erasureEntryIndex: UInt64(erasureIndex))
         }
         return StoredEvent(
-            index: index, eventID: eventID, kind: kind, canonicalBody: body.map { Array($0.readableBytesView) },
+            index: index, eventID: eventID, platform: platform, appendedBy: appendedBy, kind: kind, canonicalBody: body.map { Array($0.readableBytesView) },
             salt: salt.map { Array($0.readableBytesView) }, entry: Array(entry.readableBytesView), erasure: erasure)
     }
 
@@ -601,6 +624,29 @@ public final class PostgresStore: SharedLedgerStore, Sendable {
         return try await rows("searching events", PostgresQuery(unsafeSQL: sql, binds: bindings), as: Int64.self).map { (index: Int64) in UInt64(index) }
     }
 
+    /// `erasure_index = -1` with no `erased_at` marks a claimed erasure.
+    public func claimErasure(index: UInt64) async throws {
+        let claimed = try await rows(
+            "claiming an erasure",
+            "UPDATE events SET erasure_index = -1 WHERE idx = \(Int64(index)) AND erased_at IS NULL AND erasure_index IS NULL RETURNING idx",
+            as: Int64.self)
+        guard claimed.isEmpty else { return }
+        let state = try await rows("reading an event", "SELECT erased_at FROM events WHERE idx = \(Int64(index))", as: Int64?.self)
+        guard let erasedAt = state.first else { throw StoreError(.notFound, "no event at index \(index)") }
+        throw StoreError(
+            .duplicate, erasedAt == nil ? "the event at index \(index) is being erased by another request" : "the event at index \(index) was already erased")
+    }
+
+    public func releaseErasureClaims(index: UInt64?) async throws {
+        let target = index.map { Int64($0) } ?? -1
+        _ = try await rows(
+            "releasing erasure claims",
+            """
+            UPDATE events SET erasure_index = NULL WHERE erasure_index = -1 AND erased_at IS NULL AND (\(target) = -1 OR idx = \(target))
+            RETURNING idx
+            """, as: Int64.self)
+    }
+
     public func eraseEvent(index: UInt64, record: ErasureRecord) async throws {
         let logger = logger
         try await mapped("erasing the event at index \(index)") {
@@ -623,11 +669,18 @@ public final class PostgresStore: SharedLedgerStore, Sendable {
                 try await db.query("DELETE FROM content_terms WHERE idx = \(Int64(index))", logger: logger)
             }
         }
-        // The old row version still holds the body until VACUUM prunes it.
+    }
+
+    /// The old row versions still hold the body until VACUUM prunes them
+    /// (handover rows hold no body once settled: `settle` clears their payload).
+    public func purgeErasedCopies() async throws {
         do {
-            try await client.query("VACUUM events, content_terms", logger: logger)
+            try await client.query("VACUUM events, content_terms, handovers", logger: logger)
         } catch {
-            logger.warning("VACUUM after an erasure failed; the erased body stays in a dead row version until autovacuum", metadata: ["index": "\(index)"])
+            throw StoreError(
+                .unavailable,
+                "VACUUM failed, so dead row versions may still hold erased bodies: \(String(reflecting: error)); greffe tries again at its next erasure and at start-up, or run VACUUM events, content_terms, handovers"
+            )
         }
     }
 
@@ -795,10 +848,13 @@ public final class PostgresStore: SharedLedgerStore, Sendable {
         }
     }
 
+    /// The payload (the events, bodies included) is dropped once settled: a
+    /// node that never collects its outcome must not keep a body that is later erased.
     private static func settle(_ db: PostgresConnection, ids: [Int64], outcomes: [ByteBuffer], logger: Logger) async throws {
         let settled = try await db.query(
             """
-            UPDATE handovers h SET outcome = u.outcome FROM unnest(\(ids)::bigint[], \(outcomes)::bytea[]) AS u(id, outcome)
+            UPDATE handovers h SET outcome = u.outcome, payload = ''::bytea
+            FROM unnest(\(ids)::bigint[], \(outcomes)::bytea[]) AS u(id, outcome)
             WHERE h.id = u.id AND h.outcome IS NULL RETURNING h.id
             """, logger: logger
         ).decode(Int64.self).reduce(0) { count, _ in count + 1 }

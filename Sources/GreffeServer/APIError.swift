@@ -28,6 +28,8 @@ public struct APIError: HTTPResponseError, CustomStringConvertible {
         case .notFound: self.init(.notFound, error.message)
         case .conflict: self.init(.conflict, error.message)
         case .unavailable, .shuttingDown: self.init(.serviceUnavailable, error.message)
+        case .refused: self.init(.unprocessableContent, error.message)
+        case .erasureIncomplete: self.init(.internalServerError, error.message)
         }
     }
 

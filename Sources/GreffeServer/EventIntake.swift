@@ -11,7 +11,7 @@ public struct EventIntake: Sendable {
     public var maxEventBytes = 128 * 1024
     public var schemas = EventSchemaSet.builtIn
     /// Kinds only Greffe itself writes; a platform sending one is refused.
-    public static let reservedKinds: Set = ["access.granted", "erasure.executed"]
+    public static let reservedKinds = Ledger.ownKinds
     public var limits = JSONLimits(maxDepth: 32, maxBytes: 8 << 20)
 
     public init() {}
@@ -22,8 +22,9 @@ public struct EventIntake: Sendable {
         public let message: String
     }
 
-    /// The events of a body, and whether it was a batch (`{"events": […]}`).
-    public func parse(_ body: [UInt8]) throws(Rejection) -> (events: [EventSubmission], isBatch: Bool) {
+    /// The events of a body, and whether it was a batch (`{"events": […]}`);
+    /// `appendedBy`: the name of the token that sent it, kept with each event.
+    public func parse(_ body: [UInt8], appendedBy: String? = nil) throws(Rejection) -> (events: [EventSubmission], isBatch: Bool) {
         let value: JSONValue
         do {
             value = try JSONParser.parse(body, limits: limits)
@@ -49,15 +50,15 @@ public struct EventIntake: Sendable {
             // One CSPRNG call for the request's salts.
             let salts = Commitment.newSalts(count: items.count)
             for (position, item) in items.enumerated() {
-                events.append(try submission(item, position: position, capacity: capacity, salt: salts[position]))
+                events.append(try submission(item, position: position, capacity: capacity, salt: salts[position], appendedBy: appendedBy))
             }
             return (events, true)
         }
-        return ([try submission(value, position: nil, capacity: body.count + 64, salt: nil)], false)
+        return ([try submission(value, position: nil, capacity: body.count + 64, salt: nil, appendedBy: appendedBy)], false)
     }
 
     /// `position`: the event's place in a batch, nil for a body of one event.
-    private func submission(_ value: JSONValue, position: Int?, capacity: Int, salt: [UInt8]?) throws(Rejection) -> EventSubmission {
+    private func submission(_ value: JSONValue, position: Int?, capacity: Int, salt: [UInt8]?, appendedBy: String?) throws(Rejection) -> EventSubmission {
         // Built only for a message.
         var path: String { position.map { "/events/\($0)" } ?? "" }
         do {
@@ -70,6 +71,9 @@ public struct EventIntake: Sendable {
         guard let eventID = value["event_id"]?.stringValue, let kind = value["kind"]?.stringValue, LedgerEntry.isValidKind(kind) else {
             throw Rejection(isMalformed: false, message: "\(path)/kind: not a valid event kind")
         }
+        guard let platform = value["platform"]?.stringValue else {
+            throw Rejection(isMalformed: false, message: "\(path)/platform: missing")
+        }
         guard !EventIntake.reservedKinds.contains(kind) else {
             throw Rejection(isMalformed: false, message: "\(path)/kind: \(kind) events are written by Greffe itself, not by platforms")
         }
@@ -79,7 +83,7 @@ public struct EventIntake: Sendable {
         }
         let terms = EventIndexTerms.extract(from: value)
         return EventSubmission(
-            eventID: eventID, kind: kind, canonicalBody: canonical,
+            eventID: eventID, platform: platform, appendedBy: appendedBy, kind: kind, canonicalBody: canonical,
             terms: EventSearchTerms(
                 account: terms.account, contentHashes: terms.contentHashes, occurredAtMilliseconds: terms.occurredAtMilliseconds,
                 reportID: terms.reportID),

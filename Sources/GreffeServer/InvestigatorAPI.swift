@@ -41,7 +41,10 @@ extension LedgerAPI {
         var answer: JSONObject = [
             "index": .number(Double(event.index)), "event_id": .string(event.eventID), "kind": .string(event.kind),
             "entry": .string(Data(event.entry).base64EncodedString()), "leaf_hash": .string(MerkleHash.leaf(event.entry).base64),
+            // Who vouched for it: not covered by the entry's commitment, as the store recorded it.
+            "appended_by": event.appendedBy.map { .string($0) } ?? .null,
         ]
+        if let platform = event.platform { answer["platform"] = .string(platform) }
         if let body = event.canonicalBody, let salt = event.salt {
             answer["body"] = try JSONParser.parse(body, limits: JSONLimits(maxDepth: 128, maxBytes: Int.max))
             answer["salt"] = .string(Data(salt).base64EncodedString())

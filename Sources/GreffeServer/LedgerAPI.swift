@@ -145,7 +145,17 @@ public struct LedgerAPI: Sendable {
     // MARK: - Appends
 
     func appendEvents(_ request: Request, context: some RequestContext) async throws -> Response {
-        _ = try await authorize(request, role: .append)
+        let token = try await authorize(request, role: .append)
+        // Each event is written in the name of the one platform its token is bound to; not even an
+        // admin token writes in a platform's name, so every event names the token that vouched for it.
+        guard token.role == .append else {
+            throw APIError(.forbidden, "appends need an append token bound to a platform; token \(token.name) has role \(token.role.rawValue)")
+        }
+        guard let platform = token.platform else {
+            throw APIError(
+                .forbidden,
+                "token \(token.name) is bound to no platform, so it cannot append; bind it with `greffe token bind \(token.name) --platform NAME`")
+        }
         let waitForCheckpoint: Bool
         switch request.uri.queryParameters.get("wait") {
         case nil: waitForCheckpoint = false
@@ -161,9 +171,15 @@ public struct LedgerAPI: Sendable {
         }
         let parsed: (events: [EventSubmission], isBatch: Bool)
         do {
-            parsed = try intake.parse(Array(buffer: body))
+            parsed = try intake.parse(Array(buffer: body), appendedBy: token.name)
         } catch {
             throw APIError(error.isMalformed ? .badRequest : .unprocessableContent, error.message)
+        }
+        if let position = parsed.events.firstIndex(where: { $0.platform != platform }) {
+            let path = parsed.isBatch ? "/events/\(position)/platform" : "/platform"
+            throw APIError(
+                .forbidden,
+                "\(path): the event is for platform \"\(parsed.events[position].platform)\", but token \(token.name) is bound to platform \"\(platform)\"; nothing was appended")
         }
         let receipts = try await mapLedgerErrors { try await ledger.append(parsed.events) }
         let status: HTTPResponse.Status = receipts.contains(where: \.isNew) ? .created : .ok

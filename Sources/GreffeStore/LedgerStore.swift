@@ -11,10 +11,29 @@ public struct NodeID: Sendable, Hashable {
     }
 }
 
+/// What makes an event unique: its `event_id` within its platform. Platforms
+/// choose their IDs, so one platform's IDs never collide with, block or reveal
+/// another's.
+public struct EventKey: Sendable, Hashable, CustomStringConvertible {
+    public var platform: String
+    public var eventID: String
+
+    public init(platform: String, eventID: String) {
+        self.platform = platform
+        self.eventID = eventID
+    }
+
+    public var description: String { "\(eventID) of platform \(platform)" }
+}
+
 /// One event as the sequencer hands it to the store.
 public struct SequencedEvent: Sendable {
     public var index: UInt64
     public var eventID: String
+    /// The event's `platform`, which its append token is bound to ("greffe" for Greffe's own kinds).
+    public var platform: String
+    /// The name of the token that appended it (nil for Greffe's own kinds).
+    public var appendedBy: String?
     public var kind: String
     /// RFC 8785 canonical JSON of the event.
     public var canonicalBody: [UInt8]
@@ -28,11 +47,13 @@ public struct SequencedEvent: Sendable {
     public var terms: EventSearchTerms
 
     public init(
-        index: UInt64, eventID: String, kind: String, canonicalBody: [UInt8], salt: [UInt8], bodyDigest: Hash,
-        entry: [UInt8], leafHash: Hash, sequencedAtMilliseconds: UInt64, terms: EventSearchTerms = EventSearchTerms()
+        index: UInt64, eventID: String, platform: String, appendedBy: String? = nil, kind: String, canonicalBody: [UInt8], salt: [UInt8],
+        bodyDigest: Hash, entry: [UInt8], leafHash: Hash, sequencedAtMilliseconds: UInt64, terms: EventSearchTerms = EventSearchTerms()
     ) {
         self.index = index
         self.eventID = eventID
+        self.platform = platform
+        self.appendedBy = appendedBy
         self.kind = kind
         self.canonicalBody = canonicalBody
         self.salt = salt
@@ -206,13 +227,17 @@ public struct TokenRecord: Sendable, Equatable {
     public var id: Int64
     public var name: String
     public var role: TokenRole
+    /// The one platform an append token writes for; nil for other roles and
+    /// for append tokens made before tokens were bound (refused until bound).
+    public var platform: String?
     public var createdAtMilliseconds: UInt64
     public var revokedAtMilliseconds: UInt64?
 
-    public init(id: Int64, name: String, role: TokenRole, createdAtMilliseconds: UInt64, revokedAtMilliseconds: UInt64?) {
+    public init(id: Int64, name: String, role: TokenRole, platform: String? = nil, createdAtMilliseconds: UInt64, revokedAtMilliseconds: UInt64?) {
         self.id = id
         self.name = name
         self.role = role
+        self.platform = platform
         self.createdAtMilliseconds = createdAtMilliseconds
         self.revokedAtMilliseconds = revokedAtMilliseconds
     }
@@ -274,8 +299,10 @@ public protocol LedgerStore: Sendable {
     /// Index of the entry with this leaf hash, if any.
     func leafIndex(of leafHash: Hash) async throws -> UInt64?
 
-    /// Where each of these event IDs is stored, if it is.
-    func locateEvents(ids: [String]) async throws -> [String: EventLocation]
+    /// Where each of these events is stored, if it is. An event stored before
+    /// events had platforms and erased since (platform unknown) is found under
+    /// its ID for any platform: an erased body must never be appended again.
+    func locateEvents(_ keys: [EventKey]) async throws -> [EventKey: EventLocation]
 
     func append(_ batch: AppendBatch) async throws
 
@@ -295,7 +322,11 @@ public protocol LedgerStore: Sendable {
     /// The earliest attestation of this kind on a checkpoint of at least `size` entries.
     func firstAttestation(kind: AttestationKind, atLeast size: UInt64) async throws -> CheckpointAttestation?
 
-    func createToken(name: String, role: TokenRole, secretHash: Hash, createdAtMilliseconds: UInt64) async throws -> TokenRecord
+    /// `platform`: required for append tokens (the caller checks), nil for the other roles.
+    func createToken(name: String, role: TokenRole, platform: String?, secretHash: Hash, createdAtMilliseconds: UInt64) async throws -> TokenRecord
+    /// Binds an unbound append token to a platform (tokens made before binding existed); `.notFound` unless
+    /// an active, unbound append token has this name.
+    func bindToken(name: String, platform: String) async throws
     /// The token with this secret hash, revoked or not.
     func token(secretHash: Hash) async throws -> TokenRecord?
     func listTokens() async throws -> [TokenRecord]
@@ -306,10 +337,22 @@ public protocol LedgerStore: Sendable {
     /// Indices of the events matching `query`, ascending, at most `query.limit`.
     func searchEvents(_ query: EventQuery) async throws -> [UInt64]
 
-    /// Deletes an event's body, salt, digest and search terms for good (the
-    /// entry and tree are untouched) and records why. Throws `.notFound` for
-    /// an unknown index and `.duplicate` if it was already erased.
+    /// Marks an event as being erased, atomically, so that of concurrent
+    /// erasures of one event (on any node) only one goes on to record its
+    /// order. Throws `.notFound` for an unknown index and `.duplicate` if it
+    /// was erased or is being erased.
+    func claimErasure(index: UInt64) async throws
+    /// Undoes `claimErasure` when no order was recorded; and, with no index,
+    /// every claim left by an erasure that was interrupted before recording.
+    func releaseErasureClaims(index: UInt64?) async throws
+
+    /// Deletes an event's body, salt, digest and search terms from the live
+    /// tables (the entry and tree are untouched) and records why. Throws
+    /// `.notFound` for an unknown index and `.duplicate` if it was already erased.
     func eraseEvent(index: UInt64, record: ErasureRecord) async throws
+    /// Removes the copies an erasure leaves behind the live tables (SQLite's
+    /// WAL, PostgreSQL's dead row versions); throws, naming what is left, if it cannot.
+    func purgeErasedCopies() async throws
 
     /// Every report with the takedown that followed it, if any, in index order.
     func takedownLinks() async throws -> [TakedownLink]
@@ -380,6 +423,10 @@ public protocol SharedLedgerStore: LedgerStore {
 public struct StoredEvent: Sendable, Equatable {
     public var index: UInt64
     public var eventID: String
+    /// nil for an event erased before platforms were stored (schema upgrade).
+    public var platform: String?
+    /// The token that appended it; nil for Greffe's own kinds and events stored before this was recorded.
+    public var appendedBy: String?
     public var kind: String
     /// nil once erased.
     public var canonicalBody: [UInt8]?
@@ -389,10 +436,13 @@ public struct StoredEvent: Sendable, Equatable {
     public var erasure: ErasureRecord?
 
     public init(
-        index: UInt64, eventID: String, kind: String, canonicalBody: [UInt8]?, salt: [UInt8]?, entry: [UInt8], erasure: ErasureRecord? = nil
+        index: UInt64, eventID: String, platform: String? = nil, appendedBy: String? = nil, kind: String, canonicalBody: [UInt8]?, salt: [UInt8]?,
+        entry: [UInt8], erasure: ErasureRecord? = nil
     ) {
         self.index = index
         self.eventID = eventID
+        self.platform = platform
+        self.appendedBy = appendedBy
         self.kind = kind
         self.canonicalBody = canonicalBody
         self.salt = salt

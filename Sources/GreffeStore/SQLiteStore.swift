@@ -12,7 +12,7 @@ import Synchronization
 /// beside the writer on a consistent snapshot each.
 public final class SQLiteStore: LedgerStore, Sendable {
     /// The layout this code reads and writes (`PRAGMA user_version`).
-    public static let schemaVersion: Int64 = 6
+    public static let schemaVersion: Int64 = 7
     static let busyTimeoutMilliseconds: Int32 = 5_000
 
     private let writer: Mutex<SQLiteConnection>
@@ -95,6 +95,7 @@ public final class SQLiteStore: LedgerStore, Sendable {
                 }
                 try db.execute(migrationV6)
             }
+            if version < 7 { try db.execute(migrationV7) }
             try db.execute("PRAGMA user_version = \(schemaVersion)")
         }
     }
@@ -172,6 +173,36 @@ public final class SQLiteStore: LedgerStore, Sendable {
             SELECT t.idx, t.term FROM content_terms t JOIN events e ON e.idx = t.idx
             WHERE e.kind IN ('report.received', 'takedown.executed');
         DROP INDEX content_terms_by_event;
+        """
+
+    /// Version 6 → 7: tenancy. Event IDs are unique per platform, not per
+    /// ledger (`(event_id, platform)`), so one platform can neither squat nor
+    /// probe another's IDs; each event keeps the name of the token that
+    /// appended it; append tokens are bound to a platform. SQLite cannot drop
+    /// the old UNIQUE constraint, so `events` is rebuilt. An event's platform
+    /// is read from its body; one erased before this version has none (NULL),
+    /// and `locateEvents` matches its ID for every platform, so its body can
+    /// never be appended again.
+    static let migrationV7 = """
+        CREATE TABLE events_v7 (
+            idx INTEGER PRIMARY KEY, event_id TEXT NOT NULL, platform TEXT, appended_by TEXT, kind TEXT NOT NULL,
+            body BLOB, salt BLOB, body_digest BLOB, sequenced_at INTEGER NOT NULL,
+            account TEXT, occurred_at INTEGER, report_id TEXT,
+            erased_at INTEGER, erasure_reference TEXT, erasure_index INTEGER);
+        INSERT INTO events_v7 (
+            idx, event_id, platform, kind, body, salt, body_digest, sequenced_at, account, occurred_at, report_id,
+            erased_at, erasure_reference, erasure_index)
+            SELECT idx, event_id, CASE WHEN body IS NULL THEN NULL ELSE json_extract(CAST(body AS TEXT), '$.platform') END,
+                kind, body, salt, body_digest, sequenced_at, account, occurred_at, report_id, erased_at, erasure_reference, erasure_index
+            FROM events ORDER BY idx;
+        DROP TABLE events;
+        ALTER TABLE events_v7 RENAME TO events;
+        CREATE UNIQUE INDEX events_by_event_id ON events (event_id, platform);
+        CREATE INDEX events_by_account_chunk ON events (idx >> 12, account) WHERE account IS NOT NULL;
+        CREATE INDEX events_by_kind ON events (kind, idx);
+        CREATE INDEX events_by_occurred_at ON events (occurred_at, idx) WHERE occurred_at IS NOT NULL;
+        CREATE INDEX events_by_report ON events (report_id, idx) WHERE report_id IS NOT NULL;
+        ALTER TABLE tokens ADD COLUMN platform TEXT;
         """
 
     /// The kinds whose content terms `takedownLinks` joins (also in `migrationV6`).
@@ -359,16 +390,21 @@ public final class SQLiteStore: LedgerStore, Sendable {
         }
     }
 
-    public func locateEvents(ids: [String]) async throws -> [String: EventLocation] {
+    public func locateEvents(_ keys: [EventKey]) async throws -> [EventKey: EventLocation] {
         try snapshot { db in
+            // The platform's own event first; an erased event of unknown platform (before schema 7) otherwise.
             let statement = try db.statement(
-                "SELECT e.idx, n.leaf_hash, e.body_digest FROM events e JOIN entries n ON n.idx = e.idx WHERE e.event_id = ?")
-            var found: [String: EventLocation] = [:]
-            for id in ids where found[id] == nil {
+                """
+                SELECT e.idx, n.leaf_hash, e.body_digest FROM events e JOIN entries n ON n.idx = e.idx
+                WHERE e.event_id = ?1 AND (e.platform = ?2 OR e.platform IS NULL) ORDER BY e.platform IS NULL LIMIT 1
+                """)
+            var found: [EventKey: EventLocation] = [:]
+            for key in keys where found[key] == nil {
                 statement.reset()
-                statement.bind(1, id)
+                statement.bind(1, key.eventID)
+                statement.bind(2, key.platform)
                 if try statement.step() {
-                    found[id] = EventLocation(
+                    found[key] = EventLocation(
                         index: statement.uint64(0), leafHash: try statement.hash(1),
                         bodyDigest: statement.isNull(2) ? nil : try statement.hash(2))
                 }
@@ -390,8 +426,8 @@ public final class SQLiteStore: LedgerStore, Sendable {
                 let insertEntry = try db.statement("INSERT INTO entries (idx, entry, leaf_hash) VALUES (?, ?, ?)")
                 let insertEvent = try db.statement(
                     """
-                    INSERT INTO events (idx, event_id, kind, body, salt, body_digest, sequenced_at, account, occurred_at, report_id)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    INSERT INTO events (idx, event_id, kind, body, salt, body_digest, sequenced_at, account, occurred_at, report_id, platform, appended_by)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """)
                 let insertTerm = try db.statement("INSERT OR IGNORE INTO content_terms (chunk, term, idx) VALUES (?, ?, ?)")
                 let insertLeafHash = try db.statement("INSERT INTO leaf_hashes (chunk, prefix, idx) VALUES (?, ?, ?)")
@@ -418,6 +454,8 @@ public final class SQLiteStore: LedgerStore, Sendable {
                     if let account = event.terms.account { insertEvent.bind(8, account) }
                     if let occurredAt = event.terms.occurredAtMilliseconds { insertEvent.bind(9, occurredAt) }
                     if let reportID = event.terms.reportID { insertEvent.bind(10, reportID) }
+                    insertEvent.bind(11, event.platform)
+                    if let appendedBy = event.appendedBy { insertEvent.bind(12, appendedBy) }
                     try insertEvent.run()
                     let isLinked = SQLiteStore.linkedKinds.contains(event.kind)
                     for term in event.terms.contentHashes {
@@ -565,30 +603,46 @@ public final class SQLiteStore: LedgerStore, Sendable {
         try readAttestation("kind = ? AND size >= ? ORDER BY size LIMIT 1", kind: kind, size: size)
     }
 
-    private static let tokenColumns = "id, name, role, created_at, revoked_at"
+    private static let tokenColumns = "id, name, role, created_at, revoked_at, platform"
 
     private static func token(from statement: SQLiteStatement) throws -> TokenRecord {
         guard let role = TokenRole(rawValue: statement.string(2)) else {
             throw StoreError(.inconsistent, "token has an unknown role")
         }
         return TokenRecord(
-            id: statement.int64(0), name: statement.string(1), role: role, createdAtMilliseconds: statement.uint64(3),
-            revokedAtMilliseconds: statement.isNull(4) ? nil : statement.uint64(4))
+            id: statement.int64(0), name: statement.string(1), role: role, platform: statement.isNull(5) ? nil : statement.string(5),
+            createdAtMilliseconds: statement.uint64(3), revokedAtMilliseconds: statement.isNull(4) ? nil : statement.uint64(4))
     }
 
-    public func createToken(name: String, role: TokenRole, secretHash: Hash, createdAtMilliseconds: UInt64) async throws -> TokenRecord {
+    public func createToken(
+        name: String, role: TokenRole, platform: String?, secretHash: Hash, createdAtMilliseconds: UInt64
+    ) async throws -> TokenRecord {
         try await write { db in
-            let insert = try db.statement("INSERT INTO tokens (name, role, secret_hash, created_at) VALUES (?, ?, ?, ?)")
+            let insert = try db.statement("INSERT INTO tokens (name, role, secret_hash, created_at, platform) VALUES (?, ?, ?, ?, ?)")
             insert.bind(1, name)
             insert.bind(2, role.rawValue)
             insert.bind(3, secretHash)
             insert.bind(4, createdAtMilliseconds)
+            if let platform { insert.bind(5, platform) }
             do { try insert.run() } catch let error as StoreError where error.code == .duplicate {
                 throw StoreError(.duplicate, "a token named \"\(name)\" already exists")
             }
             return TokenRecord(
-                id: sqlite3_last_insert_rowid(db.handle), name: name, role: role, createdAtMilliseconds: createdAtMilliseconds,
+                id: sqlite3_last_insert_rowid(db.handle), name: name, role: role, platform: platform, createdAtMilliseconds: createdAtMilliseconds,
                 revokedAtMilliseconds: nil)
+        }
+    }
+
+    public func bindToken(name: String, platform: String) async throws {
+        try await write { db in
+            let update = try db.statement(
+                "UPDATE tokens SET platform = ? WHERE name = ? AND role = 'append' AND platform IS NULL AND revoked_at IS NULL")
+            update.bind(1, platform)
+            update.bind(2, name)
+            try update.run()
+            guard sqlite3_changes(db.handle) == 1 else {
+                throw StoreError(.notFound, "no active, unbound append token named \"\(name)\"")
+            }
         }
     }
 
@@ -625,7 +679,8 @@ public final class SQLiteStore: LedgerStore, Sendable {
         try snapshot { db in
             let statement = try db.statement(
                 """
-                SELECT ev.event_id, ev.kind, ev.body, ev.salt, en.entry, ev.erased_at, ev.erasure_reference, ev.erasure_index
+                SELECT ev.event_id, ev.kind, ev.body, ev.salt, en.entry, ev.erased_at, ev.erasure_reference, ev.erasure_index,
+                    ev.platform, ev.appended_by
                 FROM events ev JOIN entries en ON en.idx = ev.idx WHERE ev.idx = ?
                 """)
             statement.bind(1, index)
@@ -636,7 +691,8 @@ public final class SQLiteStore: LedgerStore, Sendable {
                 : ErasureRecord(
                     erasedAtMilliseconds: statement.uint64(5), legalReference: statement.string(6), erasureEntryIndex: statement.uint64(7))
             return StoredEvent(
-                index: index, eventID: statement.string(0), kind: statement.string(1),
+                index: index, eventID: statement.string(0), platform: statement.isNull(8) ? nil : statement.string(8),
+                appendedBy: statement.isNull(9) ? nil : statement.string(9), kind: statement.string(1),
                 canonicalBody: statement.isNull(2) ? nil : statement.blob(2), salt: statement.isNull(3) ? nil : statement.blob(3),
                 entry: statement.blob(4), erasure: erasure)
         }
@@ -743,6 +799,32 @@ public final class SQLiteStore: LedgerStore, Sendable {
         }
     }
 
+    /// `erasure_index = -1` with no `erased_at` marks a claimed erasure.
+    public func claimErasure(index: UInt64) async throws {
+        try await write { db in
+            let claim = try db.statement("UPDATE events SET erasure_index = -1 WHERE idx = ? AND erased_at IS NULL AND erasure_index IS NULL")
+            claim.bind(1, index)
+            try claim.run()
+            guard sqlite3_changes(db.handle) == 1 else {
+                let exists = try db.statement("SELECT erased_at FROM events WHERE idx = ?")
+                exists.bind(1, index)
+                guard try exists.step() else { throw StoreError(.notFound, "no event at index \(index)") }
+                throw StoreError(
+                    .duplicate,
+                    exists.isNull(0) ? "the event at index \(index) is being erased by another request" : "the event at index \(index) was already erased")
+            }
+        }
+    }
+
+    public func releaseErasureClaims(index: UInt64?) async throws {
+        try await write { db in
+            let release = try db.statement(
+                "UPDATE events SET erasure_index = NULL WHERE erasure_index = -1 AND erased_at IS NULL AND (?1 IS NULL OR idx = ?1)")
+            if let index { release.bind(1, index) }
+            try release.run()
+        }
+    }
+
     public func eraseEvent(index: UInt64, record: ErasureRecord) async throws {
         try await write { db in
             try db.transaction {
@@ -769,10 +851,21 @@ public final class SQLiteStore: LedgerStore, Sendable {
                 linkTerms.bind(1, index)
                 try linkTerms.run()
             }
-            // The WAL still holds the page images with the body: fold it into
-            // the database (where secure_delete zeroed the old cells) and truncate it.
-            db.releaseStatements()
-            try self.checkpointer.truncate(writer: db)
+        }
+    }
+
+    /// The WAL still holds the page images with an erased body: fold it into
+    /// the database (where secure_delete zeroed the old cells) and truncate it.
+    public func purgeErasedCopies() async throws {
+        try await write { db in
+            do {
+                try self.checkpointer.truncate(writer: db)
+            } catch {
+                throw StoreError(
+                    .unavailable,
+                    "the WAL (\(self.path)-wal) could not be truncated, so it may still hold erased bodies: \(error); greffe tries again at its next erasure and at start-up"
+                )
+            }
         }
     }
 

@@ -1,8 +1,10 @@
 import ArgumentParser
 import Foundation
 import GreffeCore
+import GreffeLedger
 import GreffeServer
 import GreffeStore
+import Logging
 
 /// `greffe backup`: an online, consistent copy of the ledger database.
 ///
@@ -79,7 +81,7 @@ struct BackupCommand: ParsableCommand {
 }
 
 /// `greffe restore`: a backup into a data directory that holds no database.
-struct RestoreCommand: ParsableCommand {
+struct RestoreCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "restore",
         abstract: "Restore a backup into a data directory without a database. Put the signing key (backed up separately) in DIR/signing.key, mode 0600.",
@@ -108,7 +110,7 @@ struct RestoreCommand: ParsableCommand {
     @Option(name: .long, help: "A verifier key file to check the backup's latest checkpoint with (optional).")
     var vkey: String?
 
-    func run() throws {
+    func run() async throws {
         let files = FileManager.default
         guard files.fileExists(atPath: backup) else { throw CommandFailure("no backup file at \(backup)") }
         let directory = DataDirectory(path: data)
@@ -148,7 +150,11 @@ struct RestoreCommand: ParsableCommand {
         } catch {
             throw CommandFailure("restore refused, nothing written to \(directory.databasePath): \(error)")
         }
+        var reErased: [UInt64] = []
         do {
+            // A backup taken between an erasure's record and its deletion still holds the body.
+            reErased = try await Ledger.reapplyRecordedErasures(
+                store: try SQLiteStore(path: directory.databasePath), logger: Logger(label: "greffe.restore"))
             for (source, verifier) in verifiers {
                 do { try RestoreCommand.checkSignature(summary, verifier: verifier) } catch { throw CommandFailure("\(source): \(error)") }
             }
@@ -163,6 +169,9 @@ struct RestoreCommand: ParsableCommand {
                 try? files.removeItem(atPath: file)
             }
             throw CommandFailure("restore undone: \(error)")
+        }
+        if !reErased.isEmpty {
+            print("erased again, as the log orders: the bodies of the events at \(reErased.map(String.init).joined(separator: ", "))")
         }
         print(
             "restored \(backup) into \(directory.databasePath): tree size \(summary.treeSize), latest checkpoint size "

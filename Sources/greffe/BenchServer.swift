@@ -279,7 +279,7 @@ struct SearchBenchmark: Benchmark {
                 previous = leaf
                 events.append(
                     SequencedEvent(
-                        index: UInt64(index), eventID: "e\(index)", kind: "edit.requested", canonicalBody: body, salt: salt,
+                        index: UInt64(index), eventID: "e\(index)", platform: "bench.example", kind: "edit.requested", canonicalBody: body, salt: salt,
                         bodyDigest: MerkleHash.sha256(body), entry: encoded, leafHash: leaf, sequencedAtMilliseconds: entry.sequencedAtMilliseconds,
                         terms: EventSearchTerms(account: account, contentHashes: [image], occurredAtMilliseconds: entry.sequencedAtMilliseconds)))
             }

@@ -160,7 +160,7 @@ struct AppendTests {
     @Test("appends need an append token: 401 without or with an unknown or revoked one, 403 for another role")
     func authorization() async throws {
         let test = try await TestLedger.make()
-        let revoked = try await TokenAuthority(store: test.store).create(name: "gone", role: .append).token
+        let revoked = try await TokenAuthority(store: test.store).create(name: "gone", role: .append, platform: "example-ai").token
         try await test.store.revokeToken(name: "gone", atMilliseconds: 1)
         try await test.withClient { client in
             let body = jsonBody(event("t-1"))

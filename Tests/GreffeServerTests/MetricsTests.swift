@@ -36,7 +36,7 @@ struct MeteredLedger {
             store: store, signer: signer, checkpointInterval: .milliseconds(20), metricsFactory: factory,
             checkpointStored: exporter?.checkpointStoredHook)
         let running = Task { await ledger.run() }
-        let token = try await TokenAuthority(store: store).create(name: "platform", role: .append).token
+        let token = try await TokenAuthority(store: store).create(name: "platform", role: .append, platform: "example-ai").token
         return MeteredLedger(
             registry: registry, directory: directory, store: store, ledger: ledger, exporter: exporter, running: running,
             appendToken: token)

@@ -101,9 +101,9 @@ private final class GatedStore: LedgerStore {
         try await inner.append(batch)
     }
 
-    func locateEvents(ids: [String]) async throws -> [String: EventLocation] {
-        control.withLock { $0.located.formUnion(ids) }
-        return try await inner.locateEvents(ids: ids)
+    func locateEvents(_ keys: [EventKey]) async throws -> [EventKey: EventLocation] {
+        control.withLock { $0.located.formUnion(keys.map(\.eventID)) }
+        return try await inner.locateEvents(keys)
     }
 
     func treeSize() async throws -> UInt64 { try await inner.treeSize() }
@@ -125,15 +125,19 @@ private final class GatedStore: LedgerStore {
     func firstAttestation(kind: AttestationKind, atLeast size: UInt64) async throws -> CheckpointAttestation? {
         try await inner.firstAttestation(kind: kind, atLeast: size)
     }
-    func createToken(name: String, role: TokenRole, secretHash: Hash, createdAtMilliseconds: UInt64) async throws -> TokenRecord {
-        try await inner.createToken(name: name, role: role, secretHash: secretHash, createdAtMilliseconds: createdAtMilliseconds)
+    func createToken(name: String, role: TokenRole, platform: String?, secretHash: Hash, createdAtMilliseconds: UInt64) async throws -> TokenRecord {
+        try await inner.createToken(name: name, role: role, platform: platform, secretHash: secretHash, createdAtMilliseconds: createdAtMilliseconds)
     }
+    func bindToken(name: String, platform: String) async throws { try await inner.bindToken(name: name, platform: platform) }
     func token(secretHash: Hash) async throws -> TokenRecord? { try await inner.token(secretHash: secretHash) }
     func listTokens() async throws -> [TokenRecord] { try await inner.listTokens() }
     func revokeToken(name: String, atMilliseconds: UInt64) async throws { try await inner.revokeToken(name: name, atMilliseconds: atMilliseconds) }
     func readEvent(index: UInt64) async throws -> StoredEvent? { try await inner.readEvent(index: index) }
     func searchEvents(_ query: EventQuery) async throws -> [UInt64] { try await inner.searchEvents(query) }
     func eraseEvent(index: UInt64, record: ErasureRecord) async throws { try await inner.eraseEvent(index: index, record: record) }
+    func claimErasure(index: UInt64) async throws { try await inner.claimErasure(index: index) }
+    func releaseErasureClaims(index: UInt64?) async throws { try await inner.releaseErasureClaims(index: index) }
+    func purgeErasedCopies() async throws { try await inner.purgeErasedCopies() }
     func takedownLinks() async throws -> [TakedownLink] { try await inner.takedownLinks() }
     func metadata(_ key: String) async throws -> String? { try await inner.metadata(key) }
     func setMetadata(_ key: String, _ value: String) async throws { try await inner.setMetadata(key, value) }

@@ -31,7 +31,7 @@ struct RestartTests {
 
         let second = try await TestLedger.make(directory: first.directory, signer: first.signer)
         if lateRefused {
-            #expect(try await second.store.locateEvents(ids: (0..<10).map { "late-\($0)" }).isEmpty)
+            #expect(try await second.store.locateEvents((0..<10).map { EventKey(platform: "example-ai", eventID: "late-\($0)") }).isEmpty)
         }
         #expect(second.ledger.treeSize == UInt64(receipts.count))
         #expect(second.ledger.latestCheckpoint.size == UInt64(receipts.count))
@@ -69,5 +69,5 @@ struct RestartTests {
 
 func submission(_ id: String) -> EventSubmission {
     let body = JSONValue.object(["event_id": .string(id), "kind": "generation.requested"])
-    return EventSubmission(eventID: id, kind: "generation.requested", canonicalBody: body.canonicalBytes())
+    return EventSubmission(eventID: id, platform: "example-ai", kind: "generation.requested", canonicalBody: body.canonicalBytes())
 }

@@ -30,7 +30,7 @@ struct SecretsTests {
         let running = Task { await ledger.run() }
 
         let authority = TokenAuthority(store: store)
-        let append = try await authority.create(name: "platform", role: .append).token
+        let append = try await authority.create(name: "platform", role: .append, platform: "example-ai").token
         let investigate = try await authority.create(name: "investigator", role: .investigate).token
         let admin = try await authority.create(name: "admin", role: .admin).token
         let revoked = try await authority.create(name: "former", role: .admin).token
@@ -113,7 +113,7 @@ struct SecretsTests {
         // The tokens were really exercised: granted, refused for the role, refused as unknown or revoked.
         // (request 0 is the single POST /v1/events, request 6 is GET /v1/events/0)
         #expect(seen["0 append"] == .created)
-        #expect(seen["0 admin"] == .ok)  // the same event again: idempotent
+        #expect(seen["0 admin"] == .forbidden)  // appends need an append token bound to a platform
         #expect(seen["0 investigate"] == .forbidden)
         #expect(seen["6 investigate"] == .ok)
         #expect(seen["6 append"] == .forbidden)

@@ -27,7 +27,7 @@ struct TestLedger {
         var test = TestLedger(directory: directory, store: store, signer: signer, ledger: ledger, running: running)
         let authority = TokenAuthority(store: store)
         let suffix = UUID().uuidString.prefix(8)
-        test.appendToken = try await authority.create(name: "platform-\(suffix)", role: .append).token
+        test.appendToken = try await authority.create(name: "platform-\(suffix)", role: .append, platform: "example-ai").token
         test.investigateToken = try await authority.create(name: "investigator-\(suffix)", role: .investigate).token
         return test
     }

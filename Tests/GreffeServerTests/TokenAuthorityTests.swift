@@ -15,7 +15,7 @@ struct TokenAuthorityTests {
         let shortLived = TokenAuthority(store: store, cacheLifetime: .milliseconds(200))
         let longLived = TokenAuthority(store: store, cacheLifetime: .seconds(60))
 
-        let (token, record) = try await shortLived.create(name: "platform", role: .append)
+        let (token, record) = try await shortLived.create(name: "platform", role: .append, platform: "example-ai")
         #expect(try await shortLived.check(token: token, for: .append) == .granted(record))
         #expect(try await longLived.check(token: token, for: .append) == .granted(record))
         try await store.revokeToken(name: "platform", atMilliseconds: 1)
@@ -28,7 +28,7 @@ struct TokenAuthorityTests {
         let later = BearerToken.generate()
         #expect(try await longLived.check(token: later, for: .append) == .unknown)
         let created = try await store.createToken(
-            name: "later", role: .investigate, secretHash: BearerToken.secretHash(later), createdAtMilliseconds: 2)
+            name: "later", role: .investigate, platform: nil, secretHash: BearerToken.secretHash(later), createdAtMilliseconds: 2)
         #expect(try await longLived.check(token: later, for: .investigate) == .granted(created))
         #expect(try await longLived.check(token: later, for: .append) == .wrongRole(created))
     }

@@ -50,13 +50,30 @@ struct PostgresStoreTests {
             try await store.storeCheckpoint(StoredCheckpoint(size: 2, root: builder.frontier.root, note: "n2", signedAtMilliseconds: 1))
             store.close()
         }
-        // Back to what a version 1 greffe left.
+        // Back to what a version 1 greffe left: no attestations, event IDs unique across the ledger, no platforms.
         try await PostgresTestServer.execute("DROP TABLE checkpoint_attestations", on: location)
+        try await PostgresTestServer.execute("DROP INDEX events_by_event_id", on: location)
+        try await PostgresTestServer.execute("ALTER TABLE events DROP COLUMN platform, DROP COLUMN appended_by", on: location)
+        try await PostgresTestServer.execute("ALTER TABLE events ADD CONSTRAINT events_event_id_key UNIQUE (event_id)", on: location)
+        try await PostgresTestServer.execute("ALTER TABLE tokens DROP COLUMN platform", on: location)
+        try await PostgresTestServer.execute(
+            "UPDATE events SET body = convert_to('{\"event_id\":\"u0\",\"platform\":\"v1.example\"}', 'UTF8') WHERE idx = 0", on: location)
+        try await PostgresTestServer.execute("UPDATE events SET body = NULL, erased_at = 5 WHERE idx = 1", on: location)
         try await PostgresTestServer.execute("UPDATE greffe_meta SET value = '1' WHERE key = 'schema_version'", on: location)
         let upgraded = try await PostgresStore.connect(location, logger: logger)
         #expect(try await upgraded.treeSize() == 2)
         try await upgraded.storeAttestation(CheckpointAttestation(size: 2, kind: .cosignedNote, data: [7], createdAtMilliseconds: 3))
         #expect(try await upgraded.attestation(kind: .cosignedNote, size: 2)?.data == [7])
+        // Version 3: platforms read from the bodies; an event erased before has none and blocks its ID for every platform.
+        #expect(try await upgraded.readEvent(index: 0)?.platform == "v1.example")
+        #expect(try await upgraded.readEvent(index: 1)?.platform == nil)
+        let located = try await upgraded.locateEvents([
+            EventKey(platform: "v1.example", eventID: "u0"), EventKey(platform: "other.example", eventID: "u0"),
+            EventKey(platform: "other.example", eventID: "u1"),
+        ])
+        #expect(located[EventKey(platform: "v1.example", eventID: "u0")]?.index == 0)
+        #expect(located[EventKey(platform: "other.example", eventID: "u0")] == nil)
+        #expect(located[EventKey(platform: "other.example", eventID: "u1")]?.index == 1)
         upgraded.close()
         let again = try await PostgresStore.connect(location, logger: logger)
         #expect(try await again.latestAttestation(kind: .cosignedNote)?.size == 2)

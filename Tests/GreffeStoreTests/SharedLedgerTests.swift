@@ -12,7 +12,7 @@ import Testing
 @Suite("Ledgers sharing a PostgreSQL store", .enabled(if: PostgresTestServer.url != nil, "needs GREFFE_TEST_POSTGRES"))
 struct SharedLedgerTests {
     func event(_ id: String, _ body: String = "{}") -> EventSubmission {
-        EventSubmission(eventID: id, kind: "test.event", canonicalBody: Array("{\"event_id\":\"\(id)\",\"x\":\(body)}".utf8))
+        EventSubmission(eventID: id, platform: "example-ai", kind: "test.event", canonicalBody: Array("{\"event_id\":\"\(id)\",\"x\":\(body)}".utf8))
     }
 
     @Test("a follower hands appends over, gets the sequencer's receipts and checkpoints, and takes over when the sequencer stops")

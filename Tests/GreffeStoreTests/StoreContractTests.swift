@@ -28,6 +28,11 @@ enum StoreBackend: String, CaseIterable, Sendable, CustomTestStringConvertible {
     }
 }
 
+/// The platform of the events `BatchBuilder` makes unless told otherwise.
+let contractPlatform = "contract.example"
+
+func contractKey(_ id: String) -> EventKey { EventKey(platform: contractPlatform, eventID: id) }
+
 /// Builds consecutive batches the way the sequencer does.
 struct BatchBuilder {
     var frontier = MerkleFrontier()
@@ -35,11 +40,11 @@ struct BatchBuilder {
     /// Every entry built so far, by index.
     var entries: [[UInt8]] = []
 
-    mutating func batch(_ ids: [String]) -> AppendBatch {
-        batch(ids.map { (id: $0, kind: "test.event", terms: EventSearchTerms()) })
+    mutating func batch(_ ids: [String], platform: String = contractPlatform) -> AppendBatch {
+        batch(ids.map { (id: $0, kind: "test.event", terms: EventSearchTerms()) }, platform: platform)
     }
 
-    mutating func batch(_ items: [(id: String, kind: String, terms: EventSearchTerms)]) -> AppendBatch {
+    mutating func batch(_ items: [(id: String, kind: String, terms: EventSearchTerms)], platform: String = contractPlatform) -> AppendBatch {
         let first = frontier.size
         var events: [SequencedEvent] = []
         var nodes: [MerkleFrontier.Node] = []
@@ -52,7 +57,7 @@ struct BatchBuilder {
             let leaf = entry.leafHash
             events.append(
                 SequencedEvent(
-                    index: entry.index, eventID: id, kind: entry.kind, canonicalBody: body, salt: salt, bodyDigest: MerkleHash.sha256(body),
+                    index: entry.index, eventID: id, platform: platform, appendedBy: "token-of-\(platform)", kind: entry.kind, canonicalBody: body, salt: salt, bodyDigest: MerkleHash.sha256(body),
                     entry: entry.encoded, leafHash: leaf, sequencedAtMilliseconds: entry.sequencedAtMilliseconds, terms: terms))
             frontier.append(leaf) { nodes.append($0) }
             lastLeaf = leaf
@@ -83,14 +88,36 @@ struct StoreContractTests {
         await #expect(throws: StoreError.self) { _ = try await store.readNodeRange(level: 8, first: 0, count: 3) }
         await #expect(throws: StoreError.self) { _ = try await store.readEntries(first: 500, count: 21) }
         #expect(try await store.leafIndex(of: leaves[10]) == 266)
-        let located = try await store.locateEvents(ids: ["e3", "e400", "missing"])
-        #expect(located["e3"]?.index == 3)
-        #expect(located["e3"]?.leafHash == first.events[3].leafHash)
-        #expect(located["e400"]?.bodyDigest == MerkleHash.sha256(Array("{\"event_id\":\"e400\"}".utf8)))
-        #expect(located["missing"] == nil)
+        let located = try await store.locateEvents([contractKey("e3"), contractKey("e400"), contractKey("missing")])
+        #expect(located[contractKey("e3")]?.index == 3)
+        #expect(located[contractKey("e3")]?.leafHash == first.events[3].leafHash)
+        #expect(located[contractKey("e400")]?.bodyDigest == MerkleHash.sha256(Array("{\"event_id\":\"e400\"}".utf8)))
+        #expect(located[contractKey("missing")] == nil)
+        // Event IDs are unique per platform: another platform's e3 is not this one.
+        #expect(try await store.locateEvents([EventKey(platform: "other.example", eventID: "e3")]).isEmpty)
         let event = try #require(try await store.readEvent(index: 5))
         #expect(event.eventID == "e5")
         #expect(event.entry == first.events[5].entry)
+    }
+
+    @Test("event IDs are unique per platform: two platforms store the same ID, each finds only its own", arguments: StoreBackend.available)
+    func eventIDsPerPlatform(backend: StoreBackend) async throws {
+        let store = try await backend.make()
+        var builder = BatchBuilder()
+        try await store.append(builder.batch(["shared-1", "a-only"], platform: "a.example"))
+        try await store.append(builder.batch(["shared-1"], platform: "b.example"))
+        let a = EventKey(platform: "a.example", eventID: "shared-1")
+        let b = EventKey(platform: "b.example", eventID: "shared-1")
+        let located = try await store.locateEvents([a, b, EventKey(platform: "b.example", eventID: "a-only")])
+        #expect(located[a]?.index == 0)
+        #expect(located[b]?.index == 2)
+        #expect(located.count == 2)
+        let stored = try #require(try await store.readEvent(index: 2))
+        #expect(stored.platform == "b.example")
+        #expect(stored.appendedBy == "token-of-b.example")
+        // The same (platform, ID) twice is refused by the store itself, whatever the sequencer does.
+        await #expect(throws: (any Error).self) { try await store.append(builder.batch(["shared-1"], platform: "a.example")) }
+        #expect(try await store.treeSize() == 3)
     }
 
     @Test("every leaf is found by its hash, across chunks; an unknown hash, even one sharing a prefix, is not", arguments: StoreBackend.available)
@@ -125,7 +152,7 @@ struct StoreContractTests {
         var reuse = builder
         await #expect(throws: StoreError.self) { try await store.append(reuse.batch(["c", "a"])) }
         #expect(try await store.treeSize() == 2)
-        #expect(try await store.locateEvents(ids: ["c"]).isEmpty)
+        #expect(try await store.locateEvents([contractKey("c")]).isEmpty)
         try await store.append(builder.batch(["c"]))
         #expect(try await store.treeSize() == 3)
     }
@@ -192,16 +219,25 @@ struct StoreContractTests {
     func tokens(backend: StoreBackend) async throws {
         let store = try await backend.make()
         let secret = MerkleHash.sha256(Array("secret".utf8))
-        let created = try await store.createToken(name: "p", role: .append, secretHash: secret, createdAtMilliseconds: 5)
+        let created = try await store.createToken(name: "p", role: .append, platform: "p.example", secretHash: secret, createdAtMilliseconds: 5)
+        #expect(created.platform == "p.example")
         #expect(try await store.token(secretHash: secret) == created)
         #expect(try await store.token(secretHash: MerkleHash.sha256(Array("other".utf8))) == nil)
         await #expect(throws: StoreError.self) {
-            _ = try await store.createToken(name: "p", role: .investigate, secretHash: MerkleHash.emptyRoot, createdAtMilliseconds: 6)
+            _ = try await store.createToken(name: "p", role: .investigate, platform: nil, secretHash: MerkleHash.emptyRoot, createdAtMilliseconds: 6)
         }
+        // Only an active, unbound append token can be bound, once.
+        await #expect(throws: StoreError.self) { try await store.bindToken(name: "p", platform: "q.example") }
+        let legacy = MerkleHash.sha256(Array("legacy".utf8))
+        _ = try await store.createToken(name: "legacy", role: .append, platform: nil, secretHash: legacy, createdAtMilliseconds: 7)
+        #expect(try await store.token(secretHash: legacy)?.platform == nil)
+        try await store.bindToken(name: "legacy", platform: "l.example")
+        #expect(try await store.token(secretHash: legacy)?.platform == "l.example")
+        await #expect(throws: StoreError.self) { try await store.bindToken(name: "legacy", platform: "m.example") }
         try await store.revokeToken(name: "p", atMilliseconds: 9)
         #expect(try await store.token(secretHash: secret)?.revokedAtMilliseconds == 9)
         await #expect(throws: StoreError.self) { try await store.revokeToken(name: "p", atMilliseconds: 10) }
-        #expect(try await store.listTokens().map(\.name) == ["p"])
+        #expect(try await store.listTokens().map(\.name) == ["p", "legacy"])
     }
 }
 
@@ -247,7 +283,7 @@ struct SQLiteStoreTests {
         var largestWAL = 0
         let deadline = ContinuousClock.now + .seconds(60)  // a failed append ends the loop here, and throws below
         while try await store.treeSize() < 40_000, ContinuousClock.now < deadline {
-            _ = try await store.locateEvents(ids: ["wal-0-0"])
+            _ = try await store.locateEvents([contractKey("wal-0-0")])
             largestWAL = max(largestWAL, size("-wal"))
             // The reads run on this thread without suspending: leave the pool to the other tests.
             try await Task.sleep(for: .milliseconds(1))
@@ -362,6 +398,47 @@ struct SQLiteStoreTests {
         let leaves = try db.statement("SELECT COUNT(*) FROM nodes WHERE level = 0")
         _ = try leaves.step()
         #expect(leaves.int64(0) == 2)
+    }
+
+    @Test("a schema 6 ledger upgrades in place to per-platform event IDs: platforms read from the bodies, an erased event's ID blocked for every platform")
+    func upgradeToTenancy() async throws {
+        let (directory, path) = try newDatabasePath("greffe-upgrade7")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        do {
+            let db = try SQLiteConnection(path: path)
+            for migration in [
+                SQLiteStore.schemaV1, SQLiteStore.migrationV2, SQLiteStore.migrationV3, SQLiteStore.migrationV4, SQLiteStore.migrationV5,
+                SQLiteStore.migrationV6,
+            ] {
+                try db.execute(migration)
+            }
+            try db.execute("PRAGMA user_version = 6")
+            // Two events with bodies, one erased (no body: its platform cannot be known), and an unbound append token.
+            try db.execute(
+                """
+                INSERT INTO events (idx, event_id, kind, body, body_digest, sequenced_at)
+                    VALUES (0, 'e-0', 'legal.request', CAST('{"event_id":"e-0","platform":"a.example"}' AS BLOB), zeroblob(32), 0),
+                           (1, 'e-1', 'legal.request', CAST('{"event_id":"e-1","platform":"b.example"}' AS BLOB), zeroblob(32), 0),
+                           (2, 'e-2', 'legal.request', NULL, NULL, 0);
+                INSERT INTO entries (idx, entry, leaf_hash) VALUES (0, x'00', zeroblob(32)), (1, x'01', zeroblob(32)), (2, x'02', zeroblob(32));
+                INSERT INTO tokens (name, role, secret_hash, created_at) VALUES ('old-platform', 'append', x'aa', 0);
+                UPDATE meta SET value = '3' WHERE key = 'tree_size';
+                """)
+        }
+        let store = try SQLiteStore(path: path)
+        #expect(try await store.readEvent(index: 0)?.platform == "a.example")
+        #expect(try await store.readEvent(index: 1)?.platform == "b.example")
+        #expect(try await store.readEvent(index: 2)?.platform == nil)
+        let located = try await store.locateEvents([
+            EventKey(platform: "a.example", eventID: "e-0"), EventKey(platform: "b.example", eventID: "e-0"),
+            EventKey(platform: "z.example", eventID: "e-2"),
+        ])
+        #expect(located[EventKey(platform: "a.example", eventID: "e-0")]?.index == 0)
+        #expect(located[EventKey(platform: "b.example", eventID: "e-0")] == nil)
+        // Erased before platforms were stored: matched for any platform, so its body is never appended again.
+        #expect(located[EventKey(platform: "z.example", eventID: "e-2")]?.index == 2)
+        let token = try #require(try await store.listTokens().first)
+        #expect(token.role == .append && token.platform == nil)
     }
 
     @Test("a database from a newer greffe is refused")

@@ -136,7 +136,7 @@ struct StoreInvestigationTests {
         #expect(event.entry == builder.entries[4])
         #expect(try await store.searchEvents(EventQuery(account: "acct-0")).contains(4) == false)
         #expect(try await store.searchEvents(EventQuery(contentHash: "sha256:4")).contains(4) == false)
-        #expect(try await store.locateEvents(ids: ["ev4"])["ev4"]?.bodyDigest == nil)
+        #expect(try await store.locateEvents([contractKey("ev4")])[contractKey("ev4")]?.bodyDigest == nil)
         await #expect(throws: StoreError.self) { try await store.eraseEvent(index: 4, record: record) }
         await #expect(throws: StoreError.self) { try await store.eraseEvent(index: 400, record: record) }
         // Everything public is untouched.

@@ -12,7 +12,7 @@ duration="${DURATION:-10s}"
 data=$(mktemp -d)
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 "$greffe" init --data "$data" --origin bench.greffe.test/log >/dev/null
-token=$("$greffe" token create --data "$data" --role append --name bench)
+token=$("$greffe" token create --data "$data" --role append --platform bench.example --name bench)
 "$greffe" serve --data "$data" --listen "127.0.0.1:$port" --log-level warning &
 server=$!
 trap 'kill $server 2>/dev/null; wait $server 2>/dev/null; rm -rf "$data"' EXIT

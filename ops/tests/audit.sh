@@ -151,7 +151,7 @@ PY
 # ---------------------------------------------------------------------------
 DATA=$WORK/data
 VKEY=$("$GREFFE" init --data "$DATA" --origin "audit.greffe.test/$$") || die "greffe init"
-TOKEN=$("$GREFFE" token create --data "$DATA" --role append --name audit) || die "greffe token create"
+TOKEN=$("$GREFFE" token create --data "$DATA" --role append --platform audit.example --name audit) || die "greffe token create"
 PORT=$(free_port)
 URL=http://127.0.0.1:$PORT
 "$GREFFE" serve --data "$DATA" --listen "127.0.0.1:$PORT" --checkpoint-interval 0.2 --log-level warning >"$WORK/serve.log" 2>&1 &

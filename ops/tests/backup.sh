@@ -196,7 +196,7 @@ ACKS_BEFORE=$WORK/acks-before.jsonl
 CPS_BEFORE=$WORK/checkpoints-before.txt
 : >"$ACKS_BEFORE"; : >"$CPS_BEFORE"
 "$GREFFE" init --data "$DATA" --origin "$ORIGIN" >/dev/null || die "greffe init"
-TOKEN=$("$GREFFE" token create --data "$DATA" --role append --name backup) || die "token create"
+TOKEN=$("$GREFFE" token create --data "$DATA" --role append --platform backup.example --name backup) || die "token create"
 
 # 1. Serve and append.
 serve_bg "$DATA" "$WORK/serve-original.log" || die "serve did not start: $(tail -n 5 "$WORK/serve-original.log")"

@@ -328,7 +328,7 @@ def main():
     browser = None
     try:
         vkey = run(GREFFE, "init", "--data", data, "--origin", "browser.greffe.test/log")
-        append_token = run(GREFFE, "token", "create", "--data", data, "--role", "append", "--name", "platform")
+        append_token = run(GREFFE, "token", "create", "--data", data, "--role", "append", "--platform", "example-ai", "--name", "platform")
         investigate_token = run(GREFFE, "token", "create", "--data", data, "--role", "investigate", "--name", "investigator-browser")
         other_vkey = run(GREFFE, "init", "--data", os.path.join(work, "other"), "--origin", "browser.greffe.test/log")
 

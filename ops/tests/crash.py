@@ -39,7 +39,7 @@ class Cluster:
         self.data = os.path.join(work, "data")
         self.vkey = subprocess.check_output([greffe, "init", "--data", self.data, "--origin", "crash.greffe.test/log"], text=True).strip()
         self.token = subprocess.check_output(
-            [greffe, "token", "create", "--data", self.data, "--role", "append", "--name", "crash"], text=True).strip()
+            [greffe, "token", "create", "--data", self.data, "--role", "append", "--platform", "crash.example", "--name", "crash"], text=True).strip()
         self.proc = None
         self.port = None
 

@@ -176,7 +176,7 @@ def main():
         # One key, copied to every node's data directory (as ops/RUNBOOK.md says); tokens live in PostgreSQL.
         first = os.path.join(work, "n1")
         subprocess.check_call([greffe, "init", "--data", first, "--postgres", url, "--origin", "failover.greffe.test/log"], stdout=subprocess.DEVNULL)
-        token = subprocess.check_output([greffe, "token", "create", "--data", first, "--postgres", url, "--role", "append", "--name", "load"],
+        token = subprocess.check_output([greffe, "token", "create", "--data", first, "--postgres", url, "--role", "append", "--platform", "crash.example", "--name", "load"],
                                         text=True).strip()
         for name in ("n2", "n3"):
             os.makedirs(os.path.join(work, name), mode=0o700)

@@ -190,7 +190,7 @@ stop_serve() { # SIGTERM, exit 0 within 20 s
 # The base ledger: 2,000 events, every one covered by a checkpoint, stopped cleanly.
 BASE=$WORK/base
 "$GREFFE" init --data "$BASE" --origin faults.greffe.test/log >/dev/null || die "greffe init"
-TOKEN=$("$GREFFE" token create --data "$BASE" --role append --name faults) || die "token create"
+TOKEN=$("$GREFFE" token create --data "$BASE" --role append --platform faults.example --name faults) || die "token create"
 INV=$("$GREFFE" token create --data "$BASE" --role investigate --name faults-inv) || die "token create (investigate)"
 serve_bg "$BASE" "$WORK/serve-base.log"
 wait_up || die "base serve did not start: $(tail -n 5 "$WORK/serve-base.log")"
@@ -340,7 +340,7 @@ if ((MOUNT_OK)); then
     CPS=$WORK/full-checkpoints.txt
     : >"$ACKS"; : >"$CPS"
     "$GREFFE" init --data "$DATA" --origin full.greffe.test/log >/dev/null || die "greffe init on the tmpfs"
-    FTOKEN=$("$GREFFE" token create --data "$DATA" --role append --name full) || die "token create on the tmpfs"
+    FTOKEN=$("$GREFFE" token create --data "$DATA" --role append --platform faults.example --name full) || die "token create on the tmpfs"
     dd if=/dev/zero of="$FULL/filler" bs=1024 count=512 status=none
     serve_bg "$DATA" "$WORK/serve-full.log"
     wait_up || die "serve on the 2 MiB tmpfs did not start: $(tail -n 5 "$WORK/serve-full.log")"

@@ -182,7 +182,7 @@ ACKS=$WORK/acks.jsonl
 CPS=$WORK/checkpoints.txt
 : >"$ACKS"; : >"$CPS"
 "$GREFFE" init --data "$DATA" --origin fork.greffe.test/log >/dev/null || die "greffe init"
-TOKEN=$("$GREFFE" token create --data "$DATA" --role append --name fork) || die "token create"
+TOKEN=$("$GREFFE" token create --data "$DATA" --role append --platform fork.example --name fork) || die "token create"
 
 start_serve A "$DATA"
 wait_up A || die "serve A did not come up: $(tail -n 5 "$WORK/serve-A.log")"

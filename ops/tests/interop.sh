@@ -323,7 +323,7 @@ VKEY_OUT=$("$GREFFE" init --data "$DATA" --origin "$ORIGIN") || fail "greffe ini
 [[ $VKEY_OUT != *PRIVATE* ]] || fail "greffe init printed a private key"
 pass "greffe init: verifier key $VKEY_OUT"
 
-TOKEN=$("$GREFFE" token create --data "$DATA" --role append --name interop) || fail "greffe token create --role append"
+TOKEN=$("$GREFFE" token create --data "$DATA" --role append --platform interop.example --name interop) || fail "greffe token create --role append"
 [[ -n $TOKEN && $(printf '%s\n' "$TOKEN" | wc -l) == 1 ]] || fail "token create printed no token or several lines"
 INV_TOKEN=$("$GREFFE" token create --data "$DATA" --role investigate --name interop-inv) || fail "greffe token create --role investigate"
 pass "greffe token create (append, investigate)"

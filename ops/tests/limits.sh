@@ -37,7 +37,7 @@ start() { # start DATA PORT LOG [serve args…]: serve in the background, wait f
 }
 
 "$GREFFE" init --data "$WORK/data" --origin limits.greffe.test/log >/dev/null || die "greffe init"
-APPEND=$("$GREFFE" token create --data "$WORK/data" --role append --name limits-append) || die "token create"
+APPEND=$("$GREFFE" token create --data "$WORK/data" --role append --platform limits.example --name limits-append) || die "token create"
 INVESTIGATE=$("$GREFFE" token create --data "$WORK/data" --role investigate --name limits-investigate) || die "token create"
 PORT=$(port)
 start "$WORK/data" "$PORT" "$WORK/serve.log"

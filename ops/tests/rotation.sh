@@ -146,7 +146,7 @@ verify() { # verify WANT(ok|fail) WHAT BUNDLE VKEY...
 # 1. One key.
 "$GREFFE" init --data "$DATA" --origin "$ORIGIN" >"$WORK/old.vkey" 2>"$WORK/init.err" || die "greffe init: $(cat "$WORK/init.err")"
 [[ -f $DATA/keys.json && -f $DATA/verifier-keys ]] && pass "init writes keys.json and verifier-keys" || bad "init wrote no key list"
-TOKEN=$("$GREFFE" token create --data "$DATA" --role append --name rot) || die "token create"
+TOKEN=$("$GREFFE" token create --data "$DATA" --role append --platform rotation.example --name rot) || die "token create"
 INVESTIGATE=$("$GREFFE" token create --data "$DATA" --role investigate --name rot-inv) || die "token create (investigate)"
 "$GREFFE" witness init --data "$WDATA" --name witness.greffe.test/rot >/dev/null 2>&1 || die "greffe witness init"
 OLD_ID=$(cut -d+ -f2 "$WORK/old.vkey")

@@ -68,7 +68,7 @@ ADMIN=$("$GREFFE" token create --data "$DATA" --role admin --name st-admin) || d
 # admin run rotates over four tokens (hook below) so that most cases reach the handlers, not 429.
 ADMINS=$ADMIN
 for n in 2 3 4; do ADMINS+=" $("$GREFFE" token create --data "$DATA" --role admin --name st-admin-$n)" || die "token create admin $n"; done
-APPEND=$("$GREFFE" token create --data "$DATA" --role append --name st-append) || die "token create append"
+APPEND=$("$GREFFE" token create --data "$DATA" --role append --platform st.example --name st-append) || die "token create append"
 PORT=$("$PYTHON" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')
 URL=http://127.0.0.1:$PORT
 "$GREFFE" serve --data "$DATA" --listen "127.0.0.1:$PORT" --checkpoint-interval 0.2 >"$WORK/serve.log" 2>&1 &

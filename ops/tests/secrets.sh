@@ -51,7 +51,8 @@ mkdir -p "$OUT"
 "$GREFFE" init --data "$DATA" --origin secrets.greffe.test/log >"$OUT/init.out" 2>&1 || die "greffe init"
 declare -A TOK
 for role in append investigate admin; do
-    TOK[$role]=$("$GREFFE" token create --data "$DATA" --role "$role" --name "s-$role") || die "token create $role"
+    platform=(); [[ $role == append ]] && platform=(--platform secrets.example)
+    TOK[$role]=$("$GREFFE" token create --data "$DATA" --role "$role" "${platform[@]}" --name "s-$role") || die "token create $role"
 done
 TOK[revoked]=$("$GREFFE" token create --data "$DATA" --role admin --name s-revoked) || die "token create (to revoke)"
 

@@ -120,7 +120,7 @@ wait_exported() {
 DATA=$WORK/data
 TILES=$WORK/tiles
 VKEY=$("$GREFFE" init --data "$DATA" --origin "static.greffe.test/$$") || die "greffe init"
-TOKEN=$("$GREFFE" token create --data "$DATA" --role append --name static) || die "greffe token create"
+TOKEN=$("$GREFFE" token create --data "$DATA" --role append --platform static.example --name static) || die "greffe token create"
 start_server "$TILES"
 wait_exported "$TILES" 0
 [[ $(curl -s "$URL/checkpoint") == "$(cat "$TILES/checkpoint")" ]] &&

@@ -91,7 +91,7 @@ start_tsa ok
 # The log.
 DATA=$WORK/data
 "$GREFFE" init --data "$DATA" --origin "timestamp.greffe.test/log-$$" >/dev/null || die "greffe init"
-APPEND=$("$GREFFE" token create --data "$DATA" --role append --name tsa-test) || die "greffe token create"
+APPEND=$("$GREFFE" token create --data "$DATA" --role append --platform tsa.example --name tsa-test) || die "greffe token create"
 INVESTIGATE=$("$GREFFE" token create --data "$DATA" --role investigate --name tsa-test-investigator) || die "greffe token create"
 PORT=$(free_port)
 URL=http://127.0.0.1:$PORT

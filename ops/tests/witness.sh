@@ -199,7 +199,7 @@ PY
 DATA=$WORK/log
 ORIGIN="witness.greffe.test/log-$$"
 "$GREFFE" init --data "$DATA" --origin "$ORIGIN" >/dev/null || die "greffe init"
-TOKEN=$("$GREFFE" token create --data "$DATA" --role append --name witness-test) || die "greffe token create"
+TOKEN=$("$GREFFE" token create --data "$DATA" --role append --platform witness.example --name witness-test) || die "greffe token create"
 # A second ledger whose checkpoint the witness must not know (404).
 "$GREFFE" init --data "$WORK/other" --origin "witness.greffe.test/other-$$" >/dev/null || die "greffe init (other)"
 PORT=$(free_port)

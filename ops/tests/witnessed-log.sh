@@ -254,7 +254,7 @@ PY
 DATA=$WORK/log
 ORIGIN="witnessed.greffe.test/log-$$"
 "$GREFFE" init --data "$DATA" --origin "$ORIGIN" >/dev/null || die "greffe init"
-TOKEN=$("$GREFFE" token create --data "$DATA" --role append --name platform) || die "greffe token create"
+TOKEN=$("$GREFFE" token create --data "$DATA" --role append --platform witnessed.example --name platform) || die "greffe token create"
 INVESTIGATE=$("$GREFFE" token create --data "$DATA" --role investigate --name investigator) || die "greffe token create (investigate)"
 LOG_ARG="$ORIGIN=$(cat "$DATA/verifier.vkey")"
 

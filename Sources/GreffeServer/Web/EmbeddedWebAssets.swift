@@ -1435,6 +1435,8 @@ components:
         leaf_hash: {$ref: '#/components/schemas/Hash'}
         body: {description: 'The event as sent (Schemas/events/), or null once erased.'}
         salt: {type: [string, "null"], description: 'The 32-byte commitment salt, base64, or null once erased.'}
+        platform: {type: string, description: 'The platform the event was appended for; absent for an event erased before platforms were stored.'}
+        appended_by: {type: [string, "null"], description: 'Name of the token that appended it, as the store recorded it (not covered by the entry''s commitment); null for Greffe''s own kinds and events appended before this was recorded.'}
         erased:
           type: object
           properties:
@@ -1651,6 +1653,11 @@ paths:
         Answered once the entries are durable. A new event is answered 201, an
         event sent again (same event_id, same body) 200 with its original index;
         the same event_id with another body is 409 and nothing is written.
+        Event IDs are unique per platform: a 200 or 409 only ever concerns the
+        token's own platform's events. Only an append token bound to a platform
+        appends (`greffe token create --role append --platform P`), and only
+        events whose `platform` is that platform: otherwise 403 naming both,
+        and nothing of the request is written.
       security: [{bearer: []}]
       parameters:
         - name: wait

@@ -41,12 +41,38 @@ extension Ledger {
         return try await store.readEvent(index: index)
     }
 
-    public func search(_ query: EventQuery) async throws -> [StoredEvent] {
+    /// The indices of the events matching `query` within the tree; reads no body,
+    /// so that the access can be recorded before any is read.
+    public func searchIndices(_ query: EventQuery) async throws -> [UInt64] {
+        let size = treeSize
+        return try await store.searchEvents(query).filter { $0 < size }
+    }
+
+    public func readEvents(_ indices: [UInt64]) async throws -> [StoredEvent] {
         var events: [StoredEvent] = []
-        for index in try await store.searchEvents(query) where index < treeSize {
+        for index in indices {
             if let event = try await store.readEvent(index: index) { events.append(event) }
         }
         return events
+    }
+
+    /// The entries Greffe recorded in `[from, to)` (Unix ms), by its own clock:
+    /// entries' times never decrease along the log, so two binary searches
+    /// over the entries find them (O(log n) reads), whatever the events claim.
+    public func indexRange(recordedFrom from: UInt64, to: UInt64) async throws -> Range<UInt64> {
+        let size = treeSize
+        func firstIndex(recordedAtOrAfter time: UInt64) async throws -> UInt64 {
+            var low: UInt64 = 0
+            var high = size
+            while low < high {
+                let middle = low + (high - low) / 2
+                let entry = try LedgerEntry(decoding: try await store.readEntries(first: middle, count: 1)[0])
+                if entry.sequencedAtMilliseconds < time { low = middle + 1 } else { high = middle }
+            }
+            return low
+        }
+        let lower = try await firstIndex(recordedAtOrAfter: from)
+        return lower..<max(lower, try await firstIndex(recordedAtOrAfter: to))
     }
 
     /// Erases an event's body and salt under a legal order. The order is

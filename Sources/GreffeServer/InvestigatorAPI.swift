@@ -2,6 +2,7 @@ import Foundation
 public import GreffeCore
 public import GreffeLedger
 import GreffeStore
+import GreffeVerify
 public import Hummingbird
 
 /// Investigator reads, search, erasure and the takedown report. Every
@@ -45,6 +46,21 @@ extension LedgerAPI {
             "appended_by": event.appendedBy.map { .string($0) } ?? .null,
         ]
         if let platform = event.platform { answer["platform"] = .string(platform) }
+        if let entry = try? LedgerEntry(decoding: event.entry) {
+            answer["recorded_at"] = .string(LedgerAPI.rfc3339(milliseconds: entry.sequencedAtMilliseconds))
+            if let body = event.canonicalBody, let occurred = (try? JSONParser.parse(body))?["occurred_at"]?.stringValue,
+                let occurredAt = RFC3339Time.signedMilliseconds(occurred)
+            {
+                // Beyond the clock skew a bundle allows, the platform's time and Greffe's disagree: say by how much.
+                let gap = Int64(clamping: entry.sequencedAtMilliseconds) - occurredAt
+                if gap.magnitude > BundleVerifier.clockSkewMilliseconds {
+                    answer["time_disagreement"] = [
+                        "occurred_at": .string(occurred), "recorded_at": .string(LedgerAPI.rfc3339(milliseconds: entry.sequencedAtMilliseconds)),
+                        "recorded_minus_occurred_seconds": .number(Double(gap / 1000)),
+                    ]
+                }
+            }
+        }
         if let body = event.canonicalBody, let salt = event.salt {
             answer["body"] = try JSONParser.parse(body, limits: JSONLimits(maxDepth: 128, maxBytes: Int.max))
             answer["salt"] = .string(Data(salt).base64EncodedString())
@@ -90,6 +106,16 @@ extension LedgerAPI {
             query.timeRange = lower..<upper
             recorded["time_range"] = ["from": .number(Double(lower)), "to": .number(Double(upper))]
         }
+        // By Greffe's own clock: a platform that backdates occurred_at cannot hide an event from these.
+        let recordedFrom = try parameters.get("recorded_from").map { try LedgerAPI.time($0, name: "recorded_from") }
+        let recordedTo = try parameters.get("recorded_to").map { try LedgerAPI.time($0, name: "recorded_to") }
+        if recordedFrom != nil || recordedTo != nil {
+            let lower = recordedFrom ?? 0
+            let upper = recordedTo ?? UInt64(1) << 62
+            guard lower <= upper else { throw APIError.badRequest("recorded_from is after recorded_to") }
+            query.indexRange = try await mapLedgerErrors { try await ledger.indexRange(recordedFrom: lower, to: upper) }
+            recorded["recorded_range"] = ["from": .number(Double(lower)), "to": .number(Double(upper))]
+        }
         if let after = parameters.get("after") {
             query.afterIndex = try LedgerAPI.number(after, name: "after")
         }
@@ -99,13 +125,15 @@ extension LedgerAPI {
             guard value >= 1, value <= 1000 else { throw APIError.badRequest("limit must be between 1 and 1000") }
             query.limit = Int(value)
         }
-        guard query.account != nil || query.contentHash != nil || query.kinds != nil || query.timeRange != nil else {
-            throw APIError.badRequest("give at least one of account, content_hash, kind, from, to")
+        guard query.account != nil || query.contentHash != nil || query.kinds != nil || query.timeRange != nil || query.indexRange != nil else {
+            throw APIError.badRequest("give at least one of account, content_hash, kind, from, to, recorded_from, recorded_to")
         }
-        let events = try await mapLedgerErrors { try await ledger.search(query) }
+        // The chain of custody is written before any body is read.
+        let indices = try await mapLedgerErrors { try await ledger.searchIndices(query) }
         try await mapLedgerErrors {
-            _ = try await ledger.recordAccess(token: token, action: "search", query: .object(recorded), resultCount: events.count)
+            _ = try await ledger.recordAccess(token: token, action: "search", query: .object(recorded), resultCount: indices.count)
         }
+        let events = try await mapLedgerErrors { try await ledger.readEvents(indices) }
         var answer: JSONObject = ["events": .array(try events.map { .object(try LedgerAPI.eventJSON($0)) })]
         if events.count == query.limit, let last = events.last {
             answer["next_after"] = .number(Double(last.index))

@@ -4,12 +4,15 @@ import PostgresNIO
 
 /// Where the PostgreSQL store lives, from a `postgres://user:password@host:port/database?sslmode=…` URL.
 ///
-/// `sslmode` follows libpq's names: `disable`, `prefer` (the default: TLS when
-/// the server offers it, unverified), `require` (TLS, unverified) and
-/// `verify-full` (TLS, certificate and host name verified against the system roots).
+/// `sslmode` follows libpq's names, but only two of them: `verify-full` (the
+/// default: TLS, the server's certificate and host name verified, against
+/// `sslrootcert=FILE` (PEM) when given, else the system roots) and `disable`
+/// (no TLS: a local socket or a private link you trust). libpq's `prefer`
+/// and `require` encrypt without checking who answers, so whoever sits on
+/// the path could read the bodies and write the log: they are refused.
 public struct PostgresLocation: Sendable, CustomStringConvertible {
     public enum TLSMode: String, Sendable {
-        case disable, prefer, require
+        case disable
         case verifyFull = "verify-full"
     }
 
@@ -19,6 +22,8 @@ public struct PostgresLocation: Sendable, CustomStringConvertible {
     public var password: String?
     public var database: String
     public var tlsMode: TLSMode
+    /// PEM file of the CA(s) that sign the server's certificate (`sslrootcert`, `--postgres-ca`).
+    public var rootCertificatePath: String?
 
     public init(url: String) throws(PostgresLocationError) {
         guard let components = URLComponents(string: url), let scheme = components.scheme,
@@ -36,17 +41,28 @@ public struct PostgresLocation: Sendable, CustomStringConvertible {
         guard !database.isEmpty, !database.contains("/") else {
             throw PostgresLocationError("--postgres URL must name one database, e.g. postgres://greffe@db:5432/greffe")
         }
-        var tlsMode = TLSMode.prefer
+        var tlsMode = TLSMode.verifyFull
+        var rootCertificatePath: String?
         for item in components.queryItems ?? [] {
             switch item.name {
             case "sslmode":
+                if item.value == "prefer" || item.value == "require" || item.value == "verify-ca" {
+                    throw PostgresLocationError(
+                        "--postgres sslmode=\(item.value!) would not check the server's certificate and host name: use verify-full (with sslrootcert=FILE or --postgres-ca FILE for a private CA), or disable on a link you trust")
+                }
                 guard let value = item.value, let mode = TLSMode(rawValue: value) else {
-                    throw PostgresLocationError("--postgres sslmode must be disable, prefer, require or verify-full")
+                    throw PostgresLocationError("--postgres sslmode must be verify-full (the default) or disable")
                 }
                 tlsMode = mode
+            case "sslrootcert":
+                guard let value = item.value, !value.isEmpty else { throw PostgresLocationError("--postgres sslrootcert needs a file") }
+                rootCertificatePath = value
             default:
-                throw PostgresLocationError("--postgres URL has an unknown parameter \"\(item.name)\"; only sslmode is understood")
+                throw PostgresLocationError("--postgres URL has an unknown parameter \"\(item.name)\"; only sslmode and sslrootcert are understood")
             }
+        }
+        if rootCertificatePath != nil && tlsMode == .disable {
+            throw PostgresLocationError("--postgres sslrootcert goes with sslmode=verify-full, not disable")
         }
         self.host = host
         self.port = components.port ?? 5432
@@ -54,20 +70,20 @@ public struct PostgresLocation: Sendable, CustomStringConvertible {
         self.password = components.password?.removingPercentEncoding
         self.database = database.removingPercentEncoding ?? database
         self.tlsMode = tlsMode
+        self.rootCertificatePath = rootCertificatePath
     }
 
     /// The URL without its password: safe for logs and error messages.
     public var description: String {
         "postgres://\(username)\(password == nil ? "" : ":***")@\(host):\(port)/\(database)?sslmode=\(tlsMode.rawValue)"
+            + (rootCertificatePath.map { "&sslrootcert=\($0)" } ?? "")
     }
 
-    var clientConfiguration: PostgresClient.Configuration {
+    func clientConfiguration() throws -> PostgresClient.Configuration {
         let tls: PostgresClient.Configuration.TLS =
             switch tlsMode {
             case .disable: .disable
-            case .prefer: .prefer(Self.unverifiedTLS)
-            case .require: .require(Self.unverifiedTLS)
-            case .verifyFull: .require(.makeClientConfiguration())
+            case .verifyFull: .require(try verifiedTLS())
             }
         return PostgresClient.Configuration(
             host: host, port: port, username: username, password: password, database: database, tls: tls)
@@ -77,18 +93,24 @@ public struct PostgresLocation: Sendable, CustomStringConvertible {
         let tls: PostgresConnection.Configuration.TLS =
             switch tlsMode {
             case .disable: .disable
-            case .prefer: .prefer(try NIOSSLContext(configuration: Self.unverifiedTLS))
-            case .require: .require(try NIOSSLContext(configuration: Self.unverifiedTLS))
-            case .verifyFull: .require(try NIOSSLContext(configuration: .makeClientConfiguration()))
+            case .verifyFull: .require(try NIOSSLContext(configuration: try verifiedTLS()))
             }
         return PostgresConnection.Configuration(
             host: host, port: port, username: username, password: password, database: database, tls: tls)
     }
 
-    /// libpq's `prefer` and `require` encrypt without checking who answers.
-    private static var unverifiedTLS: TLSConfiguration {
+    /// Certificate and host name checked (NIOSSL's default), TLS 1.2 at least.
+    func verifiedTLS() throws -> TLSConfiguration {
         var configuration = TLSConfiguration.makeClientConfiguration()
-        configuration.certificateVerification = .none
+        configuration.minimumTLSVersion = .tlsv12
+        configuration.certificateVerification = .fullVerification
+        if let rootCertificatePath {
+            do {
+                configuration.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(rootCertificatePath))
+            } catch {
+                throw PostgresLocationError("cannot read the PostgreSQL CA certificate \(rootCertificatePath): \(error)")
+            }
+        }
         return configuration
     }
 }

@@ -41,7 +41,8 @@ public final class PostgresStore: SharedLedgerStore, Sendable {
     public static func connect(
         _ location: PostgresLocation, maximumConnections: Int = 16, connectDeadline: Duration = .seconds(10), logger: Logger
     ) async throws -> PostgresStore {
-        var configuration = location.clientConfiguration
+        var configuration: PostgresClient.Configuration
+        do { configuration = try location.clientConfiguration() } catch { throw StoreError(.unavailable, "\(error)") }
         configuration.options.maximumConnections = maximumConnections
         configuration.options.connectTimeout = .seconds(5)
         let client = PostgresClient(configuration: configuration, backgroundLogger: logger)

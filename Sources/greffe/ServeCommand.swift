@@ -113,7 +113,9 @@ struct ServeCommand: AsyncParsableCommand {
         do {
             let chain = try NIOSSLCertificate.fromPEMFile(tlsCert).map { NIOSSLCertificateSource.certificate($0) }
             let key = try NIOSSLPrivateKey(file: tlsKey, format: .pem)
-            let configuration = TLSConfiguration.makeServerConfiguration(certificateChain: chain, privateKey: .privateKey(key))
+            var configuration = TLSConfiguration.makeServerConfiguration(certificateChain: chain, privateKey: .privateKey(key))
+            // TLS 1.0 and 1.1 are broken and deprecated (RFC 8996).
+            configuration.minimumTLSVersion = .tlsv12
             // Built once here so that a key that does not match the certificate stops start-up, not the first connection.
             _ = try NIOSSLContext(configuration: configuration)
             return try .tls(http1, tlsConfiguration: configuration)

@@ -14,9 +14,14 @@ struct StoreOptions: ParsableArguments {
     @Option(
         name: .long,
         help: ArgumentHelp(
-            "Keep the log in PostgreSQL: postgres://user@host:5432/database?sslmode=disable|prefer|require|verify-full.",
-            discussion: "Give the password in PGPASSWORD rather than in the URL, where ps would show it."))
+            "Keep the log in PostgreSQL: postgres://user@host:5432/database[?sslmode=verify-full|disable][&sslrootcert=CA.pem].",
+            discussion:
+                "TLS is verified (certificate and host name) unless sslmode=disable; unverified modes are refused. Give the password in PGPASSWORD rather than in the URL, where ps would show it."
+        ))
     var postgres: String?
+
+    @Option(name: .long, help: "PEM file of the CA that signs the PostgreSQL server's certificate (as sslrootcert in the URL).")
+    var postgresCA: String?
 
     var directory: DataDirectory { DataDirectory(path: data) }
 
@@ -24,6 +29,10 @@ struct StoreOptions: ParsableArguments {
         guard let postgres else { return nil }
         var location: PostgresLocation
         do { location = try PostgresLocation(url: postgres) } catch { throw ValidationError(error.description) }
+        if let postgresCA {
+            guard location.tlsMode == .verifyFull else { throw ValidationError("--postgres-ca goes with sslmode=verify-full, not disable") }
+            location.rootCertificatePath = postgresCA
+        }
         if location.password == nil, let password = ProcessInfo.processInfo.environment["PGPASSWORD"], !password.isEmpty {
             location.password = password
         }

@@ -97,9 +97,34 @@ struct PostgresStoreTests {
 
     @Test("bad URLs are refused with a reason", arguments: [
         "mysql://u@h/db", "postgres://h/db", "postgres://u@h", "postgres://u@/db", "postgres://u@h/db?sslmode=maybe", "postgres://u@h/db?x=1",
+        // TLS that checks nothing is refused: whoever is on the path could read bodies and write the log.
+        "postgres://u@h/db?sslmode=prefer", "postgres://u@h/db?sslmode=require", "postgres://u@h/db?sslmode=verify-ca",
+        "postgres://u@h/db?sslmode=disable&sslrootcert=/ca.pem",
     ])
     func badURLs(url: String) {
         #expect(throws: PostgresLocationError.self) { _ = try PostgresLocation(url: url) }
+    }
+
+    @Test("TLS is verified by default: no sslmode means verify-full, against the given CA")
+    func verifiedTLSByDefault() throws {
+        let plain = try PostgresLocation(url: "postgres://u@db.example/greffe")
+        #expect(plain.tlsMode == .verifyFull)
+        let withCA = try PostgresLocation(url: "postgres://u@db.example/greffe?sslrootcert=/nonexistent/ca.pem")
+        #expect(withCA.rootCertificatePath == "/nonexistent/ca.pem")
+        #expect(throws: PostgresLocationError.self) { _ = try withCA.verifiedTLS() }
+        let tls = try plain.verifiedTLS()
+        #expect(tls.certificateVerification == .fullVerification)
+        #expect(tls.minimumTLSVersion == .tlsv12)
+    }
+
+    @Test("a server without TLS is refused under the default verify-full")
+    func plainServerRefusedByDefault() async throws {
+        let location = try await PostgresTestServer.freshDatabase()
+        var verified = location
+        verified.tlsMode = .verifyFull
+        await #expect(throws: (any Error).self) {
+            _ = try await PostgresStore.connect(verified, connectDeadline: .seconds(5), logger: logger)
+        }
     }
 
     @Test("one lease holder at a time; a new holder fences the old one's writes")

@@ -37,5 +37,20 @@ if timeout 20 "$GREFFE" serve --data "$WORK/data" --listen "127.0.0.1:$P" --tls-
     fail "serve started with --tls-cert alone"
 elif grep -q "go together" "$WORK/nokey.log"; then pass "--tls-cert without --tls-key is refused with a clear message"; else fail "no clear message for a missing --tls-key"; fi
 if grep -q "PRIVATE KEY" "$WORK"/*.log; then fail "key material in the output"; else pass "no key material in the output"; fi
+# TLS 1.0 and 1.1 are refused (RFC 8996), 1.2 is served. An ECDSA certificate, since an Ed25519 one
+# cannot be used below TLS 1.2 anyway; SECLEVEL=0 lets this client offer 1.1.
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj "/CN=127.0.0.1" \
+    -addext "subjectAltName=IP:127.0.0.1" -keyout "$WORK/ec-key.pem" -out "$WORK/ec-cert.pem" 2>/dev/null
+P=$(port)
+"$GREFFE" serve --data "$WORK/data" --listen "127.0.0.1:$P" --tls-cert "$WORK/ec-cert.pem" --tls-key "$WORK/ec-key.pem" >"$WORK/serve-ec.log" 2>&1 &
+SERVER=$!
+for _ in $(seq 100); do curl -sf --cacert "$WORK/ec-cert.pem" "https://127.0.0.1:$P/healthz" >/dev/null && break; sleep 0.1; done
+if openssl s_client -connect "127.0.0.1:$P" -tls1_1 -cipher "DEFAULT:@SECLEVEL=0" </dev/null >"$WORK/tls11.out" 2>&1; then
+    fail "a TLS 1.1 handshake succeeded"
+else
+    pass "TLS 1.1 is refused"
+fi
+if openssl s_client -connect "127.0.0.1:$P" -tls1_2 </dev/null >"$WORK/tls12.out" 2>&1; then pass "TLS 1.2 is served"; else fail "TLS 1.2 handshake failed: $(tail -n 2 "$WORK/tls12.out")"; fi
+kill "$SERVER"; wait "$SERVER" 2>/dev/null; SERVER=
 echo "tls: $PASSED passed, $FAILED failed"
 [[ $FAILED -eq 0 ]]

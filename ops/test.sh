@@ -27,7 +27,7 @@ export GREFFE=.build/debug/greffe
 ./ops/tests/timestamp.sh
 ./ops/tests/rotation.sh
 ./ops/tests/interop.sh
-./ops/tests/failover.py --seed 1 --kills 2
+./ops/tests/failover.py --seed 1 --kills 1 --stops 1
 ./ops/tests/browser.sh
 ./ops/tests/static-tiles.sh
 ./ops/tests/ops-config.sh

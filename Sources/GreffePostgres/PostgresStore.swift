@@ -44,6 +44,12 @@ public final class PostgresStore: SharedLedgerStore, Sendable {
         var configuration: PostgresClient.Configuration
         do { configuration = try location.clientConfiguration() } catch { throw StoreError(.unavailable, "\(error)") }
         configuration.options.maximumConnections = maximumConnections
+        // A node frozen mid-transaction (SIGSTOP, a partition) holds its row locks, among them the share lock of
+        // the fence on the lease row, which would stall the next sequencer's epoch bump: the server ends such a
+        // session, and its locks, after this long idle inside a transaction (greffe's statements follow each other at once).
+        configuration.options.additionalStartupParameters = [
+            ("idle_in_transaction_session_timeout", "\(leaseIdleTimeout.components.seconds * 1000)")
+        ]
         configuration.options.connectTimeout = .seconds(5)
         let client = PostgresClient(configuration: configuration, backgroundLogger: logger)
         let store = PostgresStore(location: location, client: client, logger: logger)
@@ -732,6 +738,17 @@ public final class PostgresStore: SharedLedgerStore, Sendable {
             try await PostgresConnection.connect(configuration: try location.connectionConfiguration(), id: 1, logger: logger)
         }
         do {
+            // A holder that stops talking (SIGSTOP, a partition) must lose the lock on the server's side too, whatever
+            // its own clock thinks: the server ends this session after `leaseIdleTimeout` without a query (`watchLease`
+            // pings every second) or after a few unanswered TCP keepalives, and the lock goes with the session.
+            for setting in [
+                "SET idle_session_timeout = '\(Self.leaseIdleTimeout.components.seconds)s'", "SET tcp_keepalives_idle = 1",
+                "SET tcp_keepalives_interval = 1", "SET tcp_keepalives_count = 2",
+            ] {
+                try await mapped("configuring the sequencer lease session") {
+                    try await connection.query(PostgresQuery(unsafeSQL: setting), logger: logger)
+                }
+            }
             let acquired = try await mapped("trying the sequencer lease") {
                 try await connection.query("SELECT pg_try_advisory_lock(\(Self.leaseLockKey))", logger: logger).decode(Bool.self)
                     .reduce(false) { $1 }
@@ -760,6 +777,10 @@ public final class PostgresStore: SharedLedgerStore, Sendable {
             throw error
         }
     }
+
+    /// How long the server keeps the lease of a holder that sent nothing: with
+    /// followers trying every second, another node sequences within about 4 s.
+    static let leaseIdleTimeout: Duration = .seconds(3)
 
     /// A lease is only as good as its connection: check it every second, with
     /// a deadline, so a silently dead network does not leave two sequencers.

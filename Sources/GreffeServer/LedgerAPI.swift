@@ -128,7 +128,13 @@ public struct LedgerAPI: Sendable {
     }
 
     func healthz() -> Response {
-        LedgerAPI.json([
+        // A node that lost the lease serves a view that no longer moves: out of the load balancer until it restarts.
+        if ledger.stoppedBecauseLeaseLost {
+            return LedgerAPI.json(
+                ["status": "stopping", "origin": .string(ledger.origin), "role": "none", "error": "this node lost the sequencer lease and is stopping"],
+                status: .serviceUnavailable)
+        }
+        return LedgerAPI.json([
             "status": "ok", "origin": .string(ledger.origin), "tree_size": .number(Double(ledger.treeSize)),
             "checkpoint_size": .number(Double(ledger.latestCheckpoint.size)),
             "role": .string(ledger.isSequencer ? "sequencer" : "follower"),

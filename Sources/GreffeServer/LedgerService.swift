@@ -1,3 +1,4 @@
+import Foundation
 public import GreffeLedger
 public import ServiceLifecycle
 
@@ -12,7 +13,23 @@ public struct LedgerService: Service {
         self.ledger = ledger
     }
 
+    /// How long a node that lost the lease may take to stop cleanly before it exits.
+    static let leaseLossGrace: Duration = .seconds(2)
+
     public func run() async throws {
+        // A node frozen (SIGSTOP) or cut off while it sequenced may find, once it runs again, requests and
+        // connections that hang: it must not go on serving a stale view as if it followed. Nothing it
+        // acknowledged is lost by exiting (acknowledged means stored); its supervisor restarts it as a follower.
+        let ledger = self.ledger
+        let watchdog = Task.detached {
+            while !Task.isCancelled && !ledger.stoppedBecauseLeaseLost { try? await Task.sleep(for: .milliseconds(100)) }
+            guard !Task.isCancelled else { return }
+            try? await Task.sleep(for: LedgerService.leaseLossGrace)
+            guard !Task.isCancelled else { return }
+            FileHandle.standardError.write(Data("greffe: \(LeaseLost()); it did not stop within \(LedgerService.leaseLossGrace), exiting\n".utf8))
+            exit(75)  // EX_TEMPFAIL
+        }
+        defer { watchdog.cancel() }
         await withGracefulShutdownHandler {
             await ledger.run()
         } onGracefulShutdown: {

@@ -11,7 +11,7 @@ node: every acknowledged event at its acknowledged index with its leaf hash,
 every checkpoint ever served by any node consistent with the final one, the
 prev chain and every tile.
 
-  ops/tests/failover.py [--kills 1] [--seed N]
+  ops/tests/failover.py [--kills 1] [--stops 0] [--seed N]
 Env: GREFFE (binary, default .build/debug/greffe); GREFFE_TEST_POSTGRES (a
 server URL; without it a throwaway PostgreSQL 15 is started with pg.sh).
 """
@@ -61,8 +61,16 @@ class Node:
         self.proc.wait()
         self.log.close()
 
+    def freeze(self):
+        self.frozen = True
+        self.proc.send_signal(signal.SIGSTOP)
+
+    def thaw(self):
+        self.proc.send_signal(signal.SIGCONT)
+        self.frozen = False
+
     def alive(self):
-        return self.proc is not None and self.proc.poll() is None
+        return self.proc is not None and self.proc.poll() is None and not getattr(self, "frozen", False)
 
     def url(self, path):
         return "http://127.0.0.1:%d%s" % (self.port, path)
@@ -92,7 +100,8 @@ class Client(threading.Thread):
             request = urllib.request.Request(node.url("/v1/events"), data=body, method="POST",
                                              headers={"Authorization": "Bearer " + self.token, "Content-Type": "application/json"})
             try:
-                with urllib.request.urlopen(request, timeout=40) as response:
+                # A frozen node never answers: re-send to the next (appends are idempotent).
+                with urllib.request.urlopen(request, timeout=8) as response:
                     results = json.loads(response.read())["results"]
             except urllib.error.HTTPError as error:
                 if error.code == 503:
@@ -152,6 +161,7 @@ def sequencer_of(nodes):
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--kills", type=int, default=1, help="how many times to kill the sequencing node")
+    parser.add_argument("--stops", type=int, default=0, help="how many times to freeze it (SIGSTOP), then resume it")
     parser.add_argument("--clients", type=int, default=6)
     parser.add_argument("--seed", type=int, default=int(time.time()))
     args = parser.parse_args()
@@ -198,39 +208,78 @@ def main():
         for client in clients:
             client.start()
         takeovers = []
-        for kill in range(args.kills):
+        for round in range(args.kills + args.stops):
+            freeze = round >= args.kills
+            what = "frozen (SIGSTOP)" if freeze else "killed"
             time.sleep(rng.uniform(1.5, 3.0))
             victim = sequencer_of(nodes)
             if victim is None:
-                fail("no node reports itself the sequencer before kill %d" % (kill + 1))
+                fail("no node reports itself the sequencer before round %d" % (round + 1))
             with lock:
                 acked_before = len(acks)
-            killed_at = time.time()
-            victim.kill()
-            # Takeover: a surviving node reports sequencer and a new checkpoint covers more than before the kill.
+                served_before = set(checkpoints)
+            hit_at = time.time()
+            if freeze:
+                victim.freeze()
+            else:
+                victim.kill()
+            # Takeover: a surviving node reports sequencer and a new checkpoint covers more than before.
             new = None
-            while time.time() - killed_at < 30:
+            while time.time() - hit_at < 30:
                 new = sequencer_of(nodes)
                 if new is not None:
                     break
                 time.sleep(0.02)
             if new is None:
-                fail("no node took over within 30 s of killing %s" % victim.name)
-            took_over = time.time() - killed_at
-            while time.time() - killed_at < 30:
+                fail("no node took over within 30 s after %s was %s" % (victim.name, what))
+            took_over = time.time() - hit_at
+            if freeze and took_over > 5:
+                fail("%s was frozen and %s took over only after %.2f s (at most 5 s)" % (victim.name, new.name, took_over))
+            while time.time() - hit_at < 30:
                 with lock:
                     if len(acks) > acked_before + 50:
                         break
                 time.sleep(0.02)
             else:
                 fail("appends did not resume within 30 s after the takeover by %s" % new.name)
-            resumed = time.time() - killed_at
+            resumed = time.time() - hit_at
             takeovers.append((victim.name, new.name, took_over, resumed))
-            print("kill %d: %s killed mid-load; %s sequencing after %.2f s, appends flowing again after %.2f s"
-                  % (kill + 1, victim.name, new.name, took_over, resumed), flush=True)
-            victim.start()
-            if victim.health()["role"] != "follower":
-                fail("restarted node %s did not come back as a follower" % victim.name)
+            print("round %d: %s %s mid-load; %s sequencing after %.2f s, appends flowing again after %.2f s"
+                  % (round + 1, victim.name, what, new.name, took_over, resumed), flush=True)
+            if freeze:
+                # Resumed, the old sequencer finds its lease gone: it must stop sequencing (greffe exits, for its
+                # supervisor to restart it as a follower), never sign or serve a checkpoint of its own.
+                victim.thaw()
+                thawed_at = time.time()
+                deadline = thawed_at + 15
+                while time.time() < deadline and victim.proc.poll() is None:
+                    try:
+                        role = victim.health().get("role")
+                        # It learns of the loss at its next lease check (a dead session answers at once): a moment.
+                        if role != "none" and time.time() - thawed_at > 1.0:
+                            fail("%s, resumed after losing its lease, still reports role %s after 1 s" % (victim.name, role))
+                    except urllib.error.HTTPError as error:
+                        if error.code != 503:
+                            fail("%s, resumed after losing its lease, answers /healthz %d" % (victim.name, error.code))
+                    except OSError:
+                        pass
+                    time.sleep(0.1)
+                if victim.proc.poll() is None:
+                    fail("%s, resumed after losing its lease, did not stop within 15 s" % victim.name)
+                stopped_in, code = time.time() - thawed_at, victim.proc.returncode
+                victim.log.close()
+                with open(os.path.join(work, victim.name + ".log"), "rb") as log:
+                    if b"lost the sequencer lease" not in log.read():
+                        fail("%s exited after SIGCONT without saying it lost the lease" % victim.name)
+                victim.start()  # as systemd's Restart= would
+                if victim.health()["role"] != "follower":
+                    fail("%s, restarted after SIGSTOP, did not come back as a follower" % victim.name)
+                print("round %d: %s resumed, stopped within %.1f s (exit %d) and came back as a follower; every checkpoint it served is checked below"
+                      % (round + 1, victim.name, stopped_in, code), flush=True)
+            else:
+                victim.start()
+                if victim.health()["role"] != "follower":
+                    fail("restarted node %s did not come back as a follower" % victim.name)
         time.sleep(1)
         for client in clients:
             client.stop.set()

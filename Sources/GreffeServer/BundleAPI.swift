@@ -35,9 +35,11 @@ extension LedgerAPI {
         }
         // A checkpoint covering the access record covers every erasure.executed appended before it, so each
         // erasure already visible is proved by its record (greffe-bundle/v2). The wait is that of ?wait=checkpoint.
-        let checkpoint = try await withCheckpointTimeout(
-            "the access was recorded but no checkpoint covered it within the timeout; ask for the bundle again"
-        ) { [ledger] in try await ledger.waitForCheckpoint(covering: access.index + 1) }
+        let checkpoint = try await mapLedgerErrors {
+            try await withCheckpointTimeout(
+                "the access was recorded but no checkpoint covered it within \(receiptTimeout); ask for the bundle again"
+            ) { [ledger] in try await ledger.waitForCheckpoint(covering: access.index + 1) }
+        }
         var earlier: [EvidenceBundle.EarlierCheckpoint] = []
         if let last = indices.last {
             earlier = try await earlierCheckpoints(before: checkpoint, covering: last + 1)

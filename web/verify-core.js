@@ -10,7 +10,7 @@
 const GreffeVerifier = (function () {
   const subtle = globalThis.crypto && globalThis.crypto.subtle;
   const utf8 = new TextEncoder();
-  const BUNDLE_FORMAT = 'greffe-bundle/v1';
+  const FORMAT_V1 = 'greffe-bundle/v1', FORMAT_V2 = 'greffe-bundle/v2';
   const CLOCK_SKEW_MS = 5n * 60n * 1000n;
   const MAX_NOTE_BYTES = 1000000;
   const MAX_SIGNATURES = 100;
@@ -401,6 +401,9 @@ const GreffeVerifier = (function () {
   }
 
   // ---- the bundle (Schemas/bundle.schema.json) -----------------------------
+  const BUNDLE_MEMBERS = ['format', 'verifier_key', 'checkpoint', 'created_at', 'query', 'events', 'earlier_checkpoints', 'timestamps'];
+  const EVENT_MEMBERS = ['index', 'event_id', 'kind', 'body', 'salt', 'entry', 'leaf_hash', 'inclusion_proof', 'appended_by', 'erased'];
+  const ERASED_MEMBERS = ['erased_at', 'legal_reference', 'erasure_entry_index'];
   // EvidenceBundle(parsing:): the same refusals, in the same order.
   function parseBundle(bytes) {
     let value;
@@ -411,7 +414,15 @@ const GreffeVerifier = (function () {
       throw new Refusal(`the bundle is not valid JSON: ${error && error.message ? error.message : error}`);
     }
     if (!isObject(value)) throw new Refusal('the bundle is not a JSON object');
-    if (member(value, 'format') !== BUNDLE_FORMAT) throw new Refusal(`the bundle's format is not ${BUNDLE_FORMAT}`);
+    const format = member(value, 'format');
+    if (format !== FORMAT_V2 && format !== FORMAT_V1) throw new Refusal(`the bundle's format is neither ${FORMAT_V2} nor ${FORMAT_V1}`);
+    const v2 = format === FORMAT_V2;
+    // v2 is strict: a member this page does not know could carry a meaning it would silently ignore.
+    const refuseUnknown = (object, known, path) => {
+      const unknown = Object.keys(object).sort().find((key) => !known.includes(key));
+      if (unknown !== undefined) throw new Refusal(`${path} has the unknown field "${[...unknown].slice(0, 40).join('')}"`);
+    };
+    if (v2) refuseUnknown(value, BUNDLE_MEMBERS, 'the bundle');
     const string = (object, key, path) => {
       const text = stringValue(member(object, key));
       if (text === undefined) throw new Refusal(`${path}/${key} is missing or not a string`);
@@ -436,31 +447,62 @@ const GreffeVerifier = (function () {
       }
       return BigInt(item);
     };
-    const bundle = {
-      verifierKey: string(value, 'verifier_key', ''), checkpoint: string(value, 'checkpoint', ''),
-      createdAt: string(value, 'created_at', ''), events: [], earlierCheckpoints: [],
-    };
-    const items = member(value, 'events');
-    if (!Array.isArray(items)) throw new Refusal('/events is missing or not an array');
-    items.forEach((event, position) => {
-      const path = `/events/${position}`;
+    // EvidenceBundle.parseEvent: a bundled event, or the erasure.executed record inside an `erased` claim.
+    const parseEvent = (event, path, isRecord) => {
       if (!isObject(event)) throw new Refusal(`${path} is not an object`);
+      if (v2) {
+        refuseUnknown(event, isRecord ? EVENT_MEMBERS.filter((key) => key !== 'erased') : EVENT_MEMBERS, path);
+        // Present even when null: a removed member is a changed file, not an erased body.
+        const present = member(event, 'body');
+        if (present === undefined) throw new Refusal(`${path}/body is missing`);
+        if (present !== null && !isObject(present)) throw new Refusal(`${path}/body is not an object or null`);
+        if (member(event, 'salt') === undefined) throw new Refusal(`${path}/salt is missing`);
+      }
       const body = member(event, 'body');
       const saltValue = member(event, 'salt');
       const salt = saltValue === undefined || saltValue === null ? null : bytesAt(saltValue, `${path}/salt`);
       const leaf = hashFrom(member(event, 'leaf_hash'));
       if (!leaf) throw new Refusal(`${path}/leaf_hash is not a base64 SHA-256 hash`);
-      bundle.events.push({
+      const parsed = {
         index: index(member(event, 'index'), `${path}/index`), eventID: string(event, 'event_id', path), kind: string(event, 'kind', path),
         body: body === undefined || body === null ? null : body, salt, entry: bytesAt(member(event, 'entry'), `${path}/entry`),
         leafHash: leaf, inclusionProof: hashes(member(event, 'inclusion_proof'), `${path}/inclusion_proof`),
-        erased: member(event, 'erased') !== undefined,
-      });
-    });
+        appendedBy: null, erasure: null,
+      };
+      const appendedBy = member(event, 'appended_by');
+      if (v2 && appendedBy !== undefined && appendedBy !== null) {
+        if (typeof appendedBy !== 'string') throw new Refusal(`${path}/appended_by is not a string or null`);
+        parsed.appendedBy = appendedBy;
+      }
+      const erased = member(event, 'erased');
+      if (erased !== undefined) parsed.erasure = parseErasure(erased, `${path}/erased`);
+      return parsed;
+    };
+    const parseErasure = (erased, path) => {
+      if (!isObject(erased)) throw new Refusal(`${path} is not an object`);
+      refuseUnknown(erased, v2 ? ERASED_MEMBERS.concat(['record']) : ERASED_MEMBERS, path);
+      const erasure = {
+        erasedAt: string(erased, 'erased_at', path), legalReference: string(erased, 'legal_reference', path),
+        erasureEntryIndex: index(member(erased, 'erasure_entry_index'), `${path}/erasure_entry_index`), record: null,
+      };
+      // A missing record is the verifier's to report ("body withheld"), naming the event.
+      const record = member(erased, 'record');
+      if (record !== undefined) erasure.record = parseEvent(record, `${path}/record`, true);
+      return erasure;
+    };
+    const bundle = {
+      format, verifierKey: string(value, 'verifier_key', ''), checkpoint: string(value, 'checkpoint', ''),
+      createdAt: string(value, 'created_at', ''), events: [], earlierCheckpoints: [],
+    };
+    const items = member(value, 'events');
+    if (!Array.isArray(items)) throw new Refusal('/events is missing or not an array');
+    items.forEach((event, position) => bundle.events.push(parseEvent(event, `/events/${position}`, false)));
     const earlier = member(value, 'earlier_checkpoints');
+    if (v2 && !Array.isArray(earlier)) throw new Refusal('/earlier_checkpoints is missing or not an array');
     (Array.isArray(earlier) ? earlier : []).forEach((item, position) => {
       const path = `/earlier_checkpoints/${position}`;
       if (!isObject(item)) throw new Refusal(`${path} is not an object`);
+      if (v2) refuseUnknown(item, ['checkpoint', 'consistency_proof'], path);
       bundle.earlierCheckpoints.push({
         note: string(item, 'checkpoint', path), consistencyProof: hashes(member(item, 'consistency_proof'), `${path}/consistency_proof`),
       });
@@ -482,7 +524,7 @@ const GreffeVerifier = (function () {
   };
 
   // BundleVerifier.describe: one sentence a lawyer can read.
-  function describe(event, entry, origin) {
+  function describe(event, entry, origin, format, finding) {
     const phrase = Object.prototype.hasOwnProperty.call(KIND_PHRASES, entry.kind) ? KIND_PHRASES[entry.kind] : `an event of kind ${entry.kind}`;
     let sentence = `Event ${event.eventID} — ${phrase}`;
     const body = event.body;
@@ -499,10 +541,72 @@ const GreffeVerifier = (function () {
       if (outcome !== undefined) sentence += `, decided ${outcome}`;
       const occurred = stringValue(member(body, 'occurred_at'));
       if (occurred !== undefined) sentence += `, made at ${occurred}`;
+    } else if (event.erasure !== null) {
+      const reference = event.erasure.legalReference;
+      if (finding === 'proven') {
+        sentence += ` (its content was erased under the legal order "${reference}", which the ledger recorded as entry ${grouped(event.erasure.erasureEntryIndex)}; only its existence can be shown)`;
+      } else if (finding === 'unproven' && format === FORMAT_V1) {
+        sentence += ` (the bundle claims an erasure under "${reference}" but a greffe-bundle/v1 bundle carries no proof of it: unproven; only the event's existence can be shown)`;
+      } else {
+        sentence += ` (its content is withheld: the bundle claims an erasure under "${reference}" that it does not prove)`;
+      }
     } else {
-      sentence += ' (its content was erased by legal order; only its existence can be shown)';
+      sentence += ' (its content is withheld; no erasure is claimed)';
     }
-    return sentence + `, was recorded as entry ${grouped(entry.index)} of the ledger ${origin} at ${formatTime(entry.sequencedAt)}`;
+    sentence += `, was recorded as entry ${grouped(entry.index)} of the ledger ${origin} at ${formatTime(entry.sequencedAt)}`;
+    if (event.appendedBy !== null) sentence += ` (appended with the token "${event.appendedBy}", as the server states; no proof covers this name)`;
+    return sentence;
+  }
+
+  // BundleVerifier.checkErasure: a null body is accepted only with the
+  // erasure.executed record Greffe appends before deleting anything, proved
+  // in the checkpoint's tree. Returns {withheld: message} | {unproven: true} |
+  // {claim} (proven once the record's inclusion claim holds).
+  async function checkErasure(event, format, treeSize) {
+    const withheld = (message) => ({ withheld: message });
+    if (format === FORMAT_V2 && event.salt !== null) return withheld('the body is null but a salt is given');
+    const erasure = event.erasure;
+    if (erasure === null) return withheld('the body is null and no erasure is claimed for it');
+    if (format === FORMAT_V1) return { unproven: true };
+    const reference = `"${erasure.legalReference}"`;
+    const record = erasure.record;
+    if (record === null) return withheld(`the bundle claims an erasure under ${reference} but carries no erasure record to prove it`);
+    let entry;
+    try {
+      entry = decodeEntry(record.entry);
+    } catch (error) {
+      if (!(error instanceof Refusal)) throw error;
+      return withheld(`the erasure record's entry is not a valid entry: ${error.message}`);
+    }
+    const leaf = await leafHash(record.entry);
+    if (!equal(leaf, record.leafHash)) {
+      return withheld(`the erasure record's entry hashes to leaf ${base64Encode(leaf)}, not to the stated ${base64Encode(record.leafHash)}`);
+    }
+    if (entry.index !== record.index) return withheld(`the erasure record's entry says index ${entry.index}, the record says ${record.index}`);
+    if (record.index !== erasure.erasureEntryIndex) {
+      return withheld(`the erasure record is entry ${record.index}, not entry ${erasure.erasureEntryIndex} as the claim states`);
+    }
+    if (entry.kind !== 'erasure.executed') return withheld(`the erasure record's entry is of kind ${entry.kind}, not erasure.executed`);
+    if (record.kind !== entry.kind) return withheld(`the erasure record says kind ${record.kind}, its entry records ${entry.kind}`);
+    const body = record.body;
+    if (body === null || record.salt === null) return withheld('the erasure record carries no body and salt, so what it orders cannot be checked');
+    if (!equal(await sha256(record.salt, utf8.encode(canonical(body))), entry.commitment)) {
+      return withheld("the erasure record's body and salt do not match its entry's commitment: the record was changed");
+    }
+    if (stringValue(member(body, 'kind')) !== 'erasure.executed') return withheld("the erasure record's body is not of kind erasure.executed");
+    if (stringValue(member(body, 'event_id')) !== record.eventID) return withheld(`the erasure record's body's event_id is not ${record.eventID}`);
+    if (stringValue(member(body, 'platform')) !== 'greffe') return withheld('the erasure record was not written by Greffe (its platform is not "greffe")');
+    const target = member(body, 'target_index');
+    if (typeof target !== 'number' || !Number.isSafeInteger(target) || target < 0) return withheld('the erasure record names no target_index');
+    if (BigInt(target) !== event.index) return withheld(`the erasure record erased entry ${target}, not this one (${event.index})`);
+    const ordered = stringValue(member(body, 'legal_reference'));
+    if (ordered === undefined) return withheld('the erasure record names no legal_reference');
+    if (ordered !== erasure.legalReference) return withheld(`the erasure record's legal reference is "${ordered}", not ${reference} as the claim states`);
+    if (record.index <= event.index) return withheld(`the erasure record (entry ${record.index}) is not later than the erased event`);
+    if (record.index >= treeSize) {
+      return withheld(`the erasure record is entry ${record.index}, beyond the checkpoint's ${treeSize} entries: the checkpoint does not cover it`);
+    }
+    return { claim: { index: record.index, leaf, proof: record.inclusionProof } };
   }
 
   // BundleVerifier.verify: the report, part by part.
@@ -531,8 +635,9 @@ const GreffeVerifier = (function () {
     report.checkpointSize = checkpoint.size;
     report.checkpointRoot = checkpoint.root;
 
-    // 2. Each event: entry layout, commitment; proofs after all of them (as the batch verifier).
-    const seen = new Map(), claims = [], leafByIndex = new Map(), entryByIndex = new Map();
+    // 2. Each event: entry layout, commitment, the proof of a null body's erasure;
+    //    proofs after all of them (as the batch verifier), erasure records' with the events'.
+    const seen = new Map(), claims = [], leafByIndex = new Map(), entryByIndex = new Map(), described = [];
     for (const [position, event] of bundle.events.entries()) {
       const location = `event ${position} (index ${event.index})`;
       const failuresBefore = report.failures.length;
@@ -543,7 +648,10 @@ const GreffeVerifier = (function () {
         entry = decodeEntry(event.entry);
       } catch (error) {
         fail('entryFormat', location, `the entry is not a valid entry: ${error.message}`);
-        report.events.push({ index: event.index, eventID: event.eventID, sentence: '', verified: false, bodyErased: event.body === null });
+        report.events.push({
+          index: event.index, eventID: event.eventID, sentence: '', verified: false, bodyErased: event.body === null,
+          erasure: null, erasureLegalReference: null, erasureEntryIndex: null, appendedBy: null,
+        });
         continue;
       }
       if (entry.index !== event.index) fail('entryIndex', location, `the entry says index ${entry.index}, the bundle says ${event.index}`);
@@ -552,6 +660,10 @@ const GreffeVerifier = (function () {
         fail('leafHash', location, `the entry hashes to leaf ${base64Encode(leaf)}, not to the stated ${base64Encode(event.leafHash)}`);
       }
       if (entry.kind !== event.kind) fail('eventMismatch', location, `the entry records kind ${entry.kind}, the bundle says ${event.kind}`);
+      const line = {
+        index: event.index, eventID: event.eventID, sentence: '', verified: false, bodyErased: event.body === null,
+        erasure: null, erasureLegalReference: null, erasureEntryIndex: null, appendedBy: event.appendedBy,
+      };
       if (event.body !== null) {
         if (event.salt !== null) {
           const commitment = await sha256(event.salt, utf8.encode(canonical(event.body)));
@@ -572,25 +684,48 @@ const GreffeVerifier = (function () {
             fail('time', location, `the event claims to have happened at ${occurred}, after Greffe recorded it at ${formatTime(entry.sequencedAt)}`);
           }
         }
-      } else if (!event.erased) {
-        fail('commitment', location, 'the body is missing and no erasure is recorded for it');
+        if (event.erasure !== null) {
+          fail('erasureClaim', location, `the body is shown, yet the bundle claims it was erased under "${event.erasure.legalReference}": one of the two is false`);
+        }
+      } else {
+        if (event.erasure !== null) {
+          line.erasureLegalReference = event.erasure.legalReference;
+          line.erasureEntryIndex = event.erasure.erasureEntryIndex;
+        }
+        const outcome = await checkErasure(event, bundle.format, checkpoint.size);
+        if (outcome.withheld !== undefined) {
+          fail('bodyWithheld', location, `body withheld: ${outcome.withheld}`);
+          if (event.erasure !== null) line.erasure = 'unproven';
+        } else if (outcome.unproven) {
+          line.erasure = 'unproven';
+        } else {
+          line.erasure = 'proven';
+          claims.push({ ...outcome.claim, location, line: report.events.length, isErasureRecord: true });
+        }
       }
-      claims.push({ index: event.index, leaf, proof: event.inclusionProof, location, line: report.events.length });
+      claims.push({ index: event.index, leaf, proof: event.inclusionProof, location, line: report.events.length, isErasureRecord: false });
       leafByIndex.set(event.index, leaf);
       entryByIndex.set(event.index, entry);
-      report.events.push({
-        index: event.index, eventID: event.eventID, sentence: describe(event, entry, checkpoint.origin),
-        verified: report.failures.length === failuresBefore, bodyErased: event.body === null,
-      });
+      line.verified = report.failures.length === failuresBefore;
+      described.push({ line: report.events.length, event, entry });
+      report.events.push(line);
     }
     for (const claim of claims) {
       try {
         await verifyInclusion(claim.index, checkpoint.size, claim.leaf, claim.proof, checkpoint.root);
       } catch (error) {
         if (!(error instanceof Refusal)) throw error;
-        fail('inclusionProof', claim.location, `the inclusion proof does not hold: ${error.message}`);
+        if (claim.isErasureRecord) {
+          fail('bodyWithheld', claim.location, `body withheld: the erasure record's inclusion proof does not hold: ${error.message}`);
+          report.events[claim.line].erasure = 'unproven';
+        } else {
+          fail('inclusionProof', claim.location, `the inclusion proof does not hold: ${error.message}`);
+        }
         report.events[claim.line].verified = false;
       }
+    }
+    for (const { line, event, entry } of described) {
+      report.events[line].sentence = describe(event, entry, checkpoint.origin, bundle.format, report.events[line].erasure);
     }
 
     // 3. The hash chain between adjacent bundled entries.
@@ -628,6 +763,12 @@ const GreffeVerifier = (function () {
     return report;
   }
 
+  // BundleReport.unprovenErasures and BundleReportRendering.unprovenSentence.
+  function unprovenErasures(report) { return report.events.filter((e) => e.verified && e.erasure === 'unproven').length; }
+  function unprovenSentence(count) {
+    return `UNPROVEN ERASURE: ${count} event(s) have no content, and this greffe-bundle/v1 bundle carries no proof that a legal order erased it.`;
+  }
+
   // BundleReportRendering.text, line for line.
   function reportText(report, file) {
     const lines = [`Verification of ${file}`, `Checked against the verifier key ${report.keyName}`, ''];
@@ -647,6 +788,8 @@ const GreffeVerifier = (function () {
     lines.push('');
     if (report.failures.length === 0) {
       lines.push('RESULT: VERIFIED — every signature, commitment, inclusion proof and link in this bundle holds.');
+      const unproven = unprovenErasures(report);
+      if (unproven > 0) lines.push(unprovenSentence(unproven));
     } else {
       lines.push(`RESULT: NOT VERIFIED — ${report.failures.length} problem(s):`);
       for (const f of report.failures) lines.push(`  - ${f.location} [${f.code}]: ${f.message}`);
@@ -675,6 +818,6 @@ const GreffeVerifier = (function () {
     return { status: report.verified ? 'verified' : 'failed', report, text: reportText(report, file) };
   }
 
-  return { check, parseVerifierKey, parseBundle, verify, reportText, canonical, Refusal };
+  return { check, parseVerifierKey, parseBundle, verify, reportText, canonical, unprovenErasures, unprovenSentence, Refusal };
 })();
 if (typeof module !== 'undefined') module.exports = GreffeVerifier;

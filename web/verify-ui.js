@@ -92,6 +92,9 @@
       details.push(events);
     }
     for (const note of report.notes) details.push(element('p', 'Note: ' + note, 'note'));
+    // A v1 bundle's erasure claims: the verdict does not cover why content is missing.
+    const unproven = GreffeVerifier.unprovenErasures(report);
+    if (report.verified && unproven > 0) details.push(element('p', GreffeVerifier.unprovenSentence(unproven), 'bad'));
     const heading = report.verified
       ? 'VERIFIED — every signature, commitment, inclusion proof and link in this bundle holds.'
       : `NOT VERIFIED — ${report.failures.length} problem(s); first: ${report.failures[0].location}`;

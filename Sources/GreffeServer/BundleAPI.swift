@@ -21,16 +21,24 @@ extension LedgerAPI {
         var query = try LedgerAPI.bundleQuery(queryJSON)
         query.limit = maxBundleEvents + 1
 
-        let checkpoint = ledger.latestCheckpoint
-        guard !checkpoint.note.isEmpty else { throw APIError(.serviceUnavailable, "no checkpoint has been cosigned by the witness quorum yet") }
-        query.indexRange = query.indexRange.map { $0.clamped(to: 0..<checkpoint.size) } ?? 0..<checkpoint.size
+        // Events are chosen within the latest checkpoint; the bundle's own checkpoint is chosen later.
+        let chosenWithin = ledger.latestCheckpoint
+        guard !chosenWithin.note.isEmpty else { throw APIError(.serviceUnavailable, "no checkpoint has been cosigned by the witness quorum yet") }
+        query.indexRange = query.indexRange.map { $0.clamped(to: 0..<chosenWithin.size) } ?? 0..<chosenWithin.size
         let indices = try await mapLedgerErrors { try await ledger.store.searchEvents(query) }
         guard indices.count <= maxBundleEvents else {
             throw APIError(.unprocessableContent, "the query matches more than \(maxBundleEvents) events; narrow it")
         }
         // The chain of custody is written before any evidence leaves.
-        try await mapLedgerErrors {
-            _ = try await ledger.recordAccess(token: token, action: "bundle", query: queryJSON, resultCount: indices.count)
+        let access = try await mapLedgerErrors {
+            try await ledger.recordAccess(token: token, action: "bundle", query: queryJSON, resultCount: indices.count)
+        }
+        // A checkpoint covering the access record covers every erasure.executed appended before it, so each
+        // erasure already visible is proved by its record (greffe-bundle/v2). The wait is that of ?wait=checkpoint.
+        let checkpoint = try await mapLedgerErrors {
+            try await withCheckpointTimeout(
+                "the access was recorded but no checkpoint covered it within \(receiptTimeout); ask for the bundle again"
+            ) { [ledger] in try await ledger.waitForCheckpoint(covering: access.index + 1) }
         }
         var earlier: [EvidenceBundle.EarlierCheckpoint] = []
         if let last = indices.last {
@@ -65,11 +73,13 @@ extension LedgerAPI {
                 for index in indices[chunk..<min(indices.count, chunk + LedgerAPI.bundleChunk)] {
                     guard let stored = try await bundleLedger.readEvent(index: index) else { continue }
                     let (leafHash, proof) = try await bundleLedger.inclusionProof(index: index, treeSize: treeSize)
+                    var erasure: EvidenceBundle.Erasure?
+                    if let record = stored.erasure {
+                        erasure = try await LedgerAPI.erasureClaim(record, ledger: bundleLedger, treeSize: treeSize)
+                    }
                     let event = EvidenceBundle.Event(
-                        index: index, eventID: stored.eventID, kind: stored.kind,
-                        body: try stored.canonicalBody.map { try JSONParser.parse($0, limits: JSONLimits(maxDepth: 128, maxBytes: Int.max)) },
-                        salt: stored.salt, entry: stored.entry, leafHash: leafHash, inclusionProof: proof,
-                        erasure: stored.erasure.map { LedgerAPI.erasureJSON($0) })
+                        index: index, eventID: stored.eventID, kind: stored.kind, body: try LedgerAPI.parseBody(stored.canonicalBody),
+                        salt: stored.salt, entry: stored.entry, leafHash: leafHash, inclusionProof: proof, erasure: erasure)
                     if !first { out.append(UInt8(ascii: ",")) }
                     first = false
                     event.json.appendCanonicalBytes(to: &out)
@@ -99,11 +109,27 @@ extension LedgerAPI {
         return false
     }
 
-    static func erasureJSON(_ erasure: ErasureRecord) -> JSONValue {
-        [
-            "erased_at": .string(rfc3339(milliseconds: erasure.erasedAtMilliseconds)), "legal_reference": .string(erasure.legalReference),
-            "erasure_entry_index": .number(Double(erasure.erasureEntryIndex)),
-        ]
+    static func parseBody(_ canonicalBody: [UInt8]?) throws -> JSONValue? {
+        try canonicalBody.map { try JSONParser.parse($0, limits: JSONLimits(maxDepth: 128, maxBytes: Int.max)) }
+    }
+
+    /// An erased event's claim with its proof: the `erasure.executed` record, proved at `treeSize`. A record
+    /// the bundle's checkpoint does not cover (an erasure during streaming) goes out with no proof, and the
+    /// verifier says exactly that.
+    static func erasureClaim(_ erasure: ErasureRecord, ledger: Ledger, treeSize: UInt64) async throws -> EvidenceBundle.Erasure {
+        var claim = EvidenceBundle.Erasure(
+            erasedAt: rfc3339(milliseconds: erasure.erasedAtMilliseconds), legalReference: erasure.legalReference,
+            erasureEntryIndex: erasure.erasureEntryIndex)
+        guard let stored = try await ledger.readEvent(index: erasure.erasureEntryIndex) else { return claim }
+        var leafHash = MerkleHash.leaf(stored.entry)
+        var proof: [Hash] = []
+        if erasure.erasureEntryIndex < treeSize {
+            (leafHash, proof) = try await ledger.inclusionProof(index: erasure.erasureEntryIndex, treeSize: treeSize)
+        }
+        claim.record = EvidenceBundle.Event(
+            index: erasure.erasureEntryIndex, eventID: stored.eventID, kind: stored.kind, body: try parseBody(stored.canonicalBody),
+            salt: stored.salt, entry: stored.entry, leafHash: leafHash, inclusionProof: proof)
+        return claim
     }
 
     /// The contract's bundle query: fields combined with AND, unknown fields refused.

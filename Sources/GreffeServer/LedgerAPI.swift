@@ -200,7 +200,9 @@ public struct LedgerAPI: Sendable {
         var checkpointNote: String?
         if waitForCheckpoint {
             let needed = receipts.map(\.index).max()! + 1
-            let checkpoint = try await withReceiptTimeout { try await ledger.waitForCheckpoint(covering: needed) }
+            let checkpoint = try await withCheckpointTimeout(
+                "the events are durable but no checkpoint covered them within \(receiptTimeout); ask again for a proof later"
+            ) { [ledger] in try await ledger.waitForCheckpoint(covering: needed) }
             checkpointNote = checkpoint.note
             for (position, receipt) in receipts.enumerated() {
                 let (leafHash, proof) = try await ledger.inclusionProof(index: receipt.index, treeSize: checkpoint.size)
@@ -239,7 +241,8 @@ public struct LedgerAPI: Sendable {
         return out
     }
 
-    private func withReceiptTimeout<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) async throws -> T {
+    /// `body` (a wait for a checkpoint), or 503 with `message` after `receiptTimeout`.
+    func withCheckpointTimeout<T: Sendable>(_ message: String, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
         let timeout = receiptTimeout
         return try await withThrowingTaskGroup(of: T?.self) { group in
             group.addTask { try await body() }
@@ -250,7 +253,7 @@ public struct LedgerAPI: Sendable {
             let first = try await group.next()
             group.cancelAll()
             guard let finished = first, let value = finished else {
-                throw APIError(.serviceUnavailable, "the events are durable but no checkpoint covered them within \(timeout); ask again for a proof later")
+                throw APIError(.serviceUnavailable, message)
             }
             return value
         }

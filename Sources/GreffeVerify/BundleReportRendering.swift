@@ -35,6 +35,7 @@ public enum BundleReportRendering {
         lines.append("")
         if report.verified {
             lines.append("RESULT: VERIFIED — every signature, commitment, inclusion proof and link in this bundle holds.")
+            if report.unprovenErasures > 0 { lines.append(unprovenSentence(report.unprovenErasures)) }
             if report.timestamps.contains(where: { $0.status == .notChecked }) {
                 lines.append("The bundle's RFC 3161 timestamp token(s) were NOT checked: give --tsa-cert to check the time they claim.")
             }
@@ -53,10 +54,14 @@ public enum BundleReportRendering {
             "events": .array(
                 report.events.map {
                     ["index": .number(Double($0.index)), "event_id": .string($0.eventID), "verified": .bool($0.verified), "summary": .string($0.sentence),
-                     "body_erased": .bool($0.bodyErased)]
+                     "body_erased": .bool($0.bodyErased), "erasure": $0.erasure.map { .string($0.rawValue) } ?? .null,
+                     "erasure_legal_reference": $0.erasureLegalReference.map { .string($0) } ?? .null,
+                     "erasure_entry_index": $0.erasureEntryIndex.map { .number(Double($0)) } ?? .null,
+                     "appended_by": $0.appendedBy.map { .string($0) } ?? .null]
                 }),
             "failures": .array(report.failures.map { ["code": .string($0.code.rawValue), "location": .string($0.location), "message": .string($0.message)] }),
             "prev_links_checked": .number(Double(report.prevLinksChecked)),
+            "unproven_erasures": .number(Double(report.unprovenErasures)),
             "earlier_checkpoints_checked": .number(Double(report.earlierCheckpointsChecked)),
             "notes": .array(report.notes.map { .string($0) }),
         ]
@@ -79,6 +84,11 @@ public enum BundleReportRendering {
         if let root = report.checkpointRoot { object["checkpoint_root"] = .string(root.base64) }
         if let check = report.cosignatures { object["witnesses"] = witnessJSON(check) }
         return .object(object)
+    }
+
+    /// After a VERIFIED result: what the verdict does not cover.
+    static func unprovenSentence(_ count: Int) -> String {
+        "UNPROVEN ERASURE: \(count) event(s) have no content, and this greffe-bundle/v1 bundle carries no proof that a legal order erased it."
     }
 
     /// Which witnesses vouched for the checkpoint, and when (tlog-cosignature: "as of this time, this is the largest tree").
@@ -127,6 +137,7 @@ public enum BundleReportRendering {
         if let gap = report.timestampGap { body += "<p class=\"bad\">No trusted time: \(escape(gap)).</p>" }
         if report.verified {
             body += "<p class=\"ok\"><strong>RESULT: VERIFIED</strong> — every signature, commitment, inclusion proof and link holds.</p>"
+            if report.unprovenErasures > 0 { body += "<p class=\"bad\">\(escape(unprovenSentence(report.unprovenErasures)))</p>" }
         } else {
             body += "<p class=\"bad\"><strong>RESULT: NOT VERIFIED</strong></p><ul>"
             for failure in report.failures { body += "<li>\(escape(failure.location)): \(escape(failure.message))</li>" }

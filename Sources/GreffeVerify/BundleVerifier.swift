@@ -14,6 +14,10 @@ public struct BundleReport: Sendable {
             case witnessQuorum
             /// A line by a given witness that does not verify (the note or the line was changed).
             case cosignature
+            /// A null body without a valid proof of its erasure (`BundleVerifier.checkErasure`).
+            case bodyWithheld
+            /// A body shown together with a claim that it was erased.
+            case erasureClaim
         }
 
         public let code: Code
@@ -30,6 +34,19 @@ public struct BundleReport: Sendable {
         public var sentence: String
         public var verified: Bool
         public var bodyErased: Bool
+        /// For a null body with an erasure claim: proven (v2, every check held) or unproven (v1, or a failed proof).
+        public var erasure: ErasureFinding? = nil
+        public var erasureLegalReference: String? = nil
+        public var erasureEntryIndex: UInt64? = nil
+        /// As the bundle states it: covered by no proof.
+        public var appendedBy: String? = nil
+    }
+
+    /// Verified events whose missing content the bundle claims, but does not prove, was erased (v1 bundles).
+    public var unprovenErasures: Int { events.filter { $0.verified && $0.erasure == .unproven }.count }
+
+    public enum ErasureFinding: String, Sendable {
+        case proven, unproven
     }
 
     public var origin: String?
@@ -106,13 +123,16 @@ public enum BundleVerifier {
             checkCosignatures(of: bundle.checkpoint, location: "checkpoint", required: true, witnesses: witnesses, verifiers: verifiers, into: &report)
         }
 
-        // 2. Each event: entry layout, commitment, proof.
+        // 2. Each event: entry layout, commitment, proof; for a null body, the proof of its erasure.
         var seen: [UInt64: Int] = [:]
-        // Inclusion proofs are checked together by the batch core (shared nodes hashed once, all cores).
+        // Inclusion proofs are checked together by the batch core (shared nodes hashed once, all cores),
+        // erasure records' with the events'.
         var claims: [InclusionClaim] = []
-        var claimLocations: [(location: String, line: Int)] = []
+        var claimLocations: [(location: String, line: Int, isErasureRecord: Bool)] = []
         var leafByIndex: [UInt64: Hash] = [:]
         var entryByIndex: [UInt64: LedgerEntry] = [:]
+        // Sentences are written once the proofs are checked: an erasure is proven only if its record's proof holds.
+        var described: [(line: Int, event: EvidenceBundle.Event, entry: LedgerEntry)] = []
         for (position, event) in bundle.events.enumerated() {
             let location = "event \(position) (index \(event.index))"
             let failuresBefore = report.failures.count
@@ -138,6 +158,8 @@ public enum BundleVerifier {
             if entry.kind != event.kind {
                 fail(.eventMismatch, location, "the entry records kind \(entry.kind), the bundle says \(event.kind)")
             }
+            var line = BundleReport.EventLine(
+                index: event.index, eventID: event.eventID, sentence: "", verified: false, bodyErased: event.body == nil, appendedBy: event.appendedBy)
             if let body = event.body {
                 if let salt = event.salt {
                     let commitment = Commitment.commit(salt: salt, canonicalBody: body.canonicalBytes())
@@ -163,24 +185,46 @@ public enum BundleVerifier {
                         fail(.time, location, "occurred_at \(occurred) is not an RFC 3339 time")
                     }
                 }
-            } else if event.erasure == nil {
-                fail(.commitment, location, "the body is missing and no erasure is recorded for it")
+                if let erasure = event.erasure {
+                    fail(.erasureClaim, location, "the body is shown, yet the bundle claims it was erased under \"\(erasure.legalReference)\": one of the two is false")
+                }
+            } else {
+                line.erasureLegalReference = event.erasure?.legalReference
+                line.erasureEntryIndex = event.erasure?.erasureEntryIndex
+                switch checkErasure(of: event, format: bundle.format, treeSize: checkpoint.size) {
+                case .withheld(let problem):
+                    fail(.bodyWithheld, location, "body withheld: \(problem)")
+                    if event.erasure != nil { line.erasure = .unproven }
+                case .unproven:
+                    line.erasure = .unproven
+                case .provenIfIncluded(let record):
+                    line.erasure = .proven
+                    claims.append(record)
+                    claimLocations.append((location, report.events.count, true))
+                }
             }
             claims.append(InclusionClaim(index: event.index, leafHash: leafHash, proof: event.inclusionProof))
-            claimLocations.append((location, report.events.count))
+            claimLocations.append((location, report.events.count, false))
             leafByIndex[event.index] = leafHash
             entryByIndex[event.index] = entry
-            report.events.append(
-                .init(
-                    index: event.index, eventID: event.eventID, sentence: describe(event, entry: entry, origin: checkpoint.origin),
-                    verified: report.failures.count == failuresBefore, bodyErased: event.body == nil))
+            line.verified = report.failures.count == failuresBefore
+            described.append((report.events.count, event, entry))
+            report.events.append(line)
         }
 
         let proofErrors = BatchVerifier.verify(claims, treeSize: checkpoint.size, root: checkpoint.root)
-        for ((location, line), error) in zip(claimLocations, proofErrors) {
+        for ((location, line, isErasureRecord), error) in zip(claimLocations, proofErrors) {
             guard let error else { continue }
-            fail(.inclusionProof, location, "the inclusion proof does not hold: \(error)")
+            if isErasureRecord {
+                fail(.bodyWithheld, location, "body withheld: the erasure record's inclusion proof does not hold: \(error)")
+                report.events[line].erasure = .unproven
+            } else {
+                fail(.inclusionProof, location, "the inclusion proof does not hold: \(error)")
+            }
             report.events[line].verified = false
+        }
+        for (line, event, entry) in described {
+            report.events[line].sentence = describe(event, entry: entry, origin: checkpoint.origin, format: bundle.format, finding: report.events[line].erasure)
         }
 
         // 3. The hash chain between adjacent bundled entries.
@@ -216,6 +260,67 @@ public enum BundleVerifier {
         // 5. RFC 3161 timestamps: when this state of the log existed at the latest.
         checkTimestamps(bundle, checkpoint: checkpoint, verifiers: verifiers, trust: timestampTrust, report: &report)
         return report
+    }
+
+    /// What a null body's erasure claim comes to before the record's inclusion proof is checked.
+    enum ErasureCheck: Equatable {
+        /// Not accepted; what exactly is wrong.
+        case withheld(String)
+        /// A v1 claim: nothing to check it against.
+        case unproven
+        /// Every check holds; proven once this inclusion claim of the record holds too.
+        case provenIfIncluded(InclusionClaim)
+    }
+
+    /// A body may be missing only because Greffe erased it under a legal
+    /// order, and Greffe appends `erasure.executed` before it deletes
+    /// anything (`Ledger.erase`); intake refuses that kind from platforms
+    /// (`EventIntake.reservedKinds`). So a v2 claim is proven by that record:
+    /// a Greffe-written `erasure.executed` entry, later than the event, in
+    /// the checkpoint's tree, whose committed body names this event and the
+    /// claimed legal reference. The first check that fails is reported.
+    static func checkErasure(of event: EvidenceBundle.Event, format: EvidenceBundle.Format, treeSize: UInt64) -> ErasureCheck {
+        if format == .v2 && event.salt != nil { return .withheld("the body is null but a salt is given") }
+        guard let erasure = event.erasure else { return .withheld("the body is null and no erasure is claimed for it") }
+        if format == .v1 { return .unproven }
+        let reference = "\"\(erasure.legalReference)\""
+        guard let record = erasure.record else {
+            return .withheld("the bundle claims an erasure under \(reference) but carries no erasure record to prove it")
+        }
+        let entry: LedgerEntry
+        do { entry = try LedgerEntry(decoding: record.entry) } catch {
+            return .withheld("the erasure record's entry is not a valid entry: \(error)")
+        }
+        let leafHash = MerkleHash.leaf(record.entry)
+        if leafHash != record.leafHash { return .withheld("the erasure record's entry hashes to leaf \(leafHash), not to the stated \(record.leafHash)") }
+        if entry.index != record.index { return .withheld("the erasure record's entry says index \(entry.index), the record says \(record.index)") }
+        if record.index != erasure.erasureEntryIndex {
+            return .withheld("the erasure record is entry \(record.index), not entry \(erasure.erasureEntryIndex) as the claim states")
+        }
+        if entry.kind != "erasure.executed" { return .withheld("the erasure record's entry is of kind \(entry.kind), not erasure.executed") }
+        if record.kind != entry.kind { return .withheld("the erasure record says kind \(record.kind), its entry records \(entry.kind)") }
+        guard let body = record.body, let salt = record.salt else {
+            return .withheld("the erasure record carries no body and salt, so what it orders cannot be checked")
+        }
+        if Commitment.commit(salt: salt, canonicalBody: body.canonicalBytes()) != entry.commitment {
+            return .withheld("the erasure record's body and salt do not match its entry's commitment: the record was changed")
+        }
+        if body["kind"]?.stringValue != "erasure.executed" { return .withheld("the erasure record's body is not of kind erasure.executed") }
+        if body["event_id"]?.stringValue != record.eventID { return .withheld("the erasure record's body's event_id is not \(record.eventID)") }
+        if body["platform"]?.stringValue != "greffe" { return .withheld("the erasure record was not written by Greffe (its platform is not \"greffe\")") }
+        guard let target = body["target_index"]?.intValue, target >= 0 else {
+            return .withheld("the erasure record names no target_index")
+        }
+        if UInt64(target) != event.index { return .withheld("the erasure record erased entry \(target), not this one (\(event.index))") }
+        guard let ordered = body["legal_reference"]?.stringValue else { return .withheld("the erasure record names no legal_reference") }
+        if ordered != erasure.legalReference {
+            return .withheld("the erasure record's legal reference is \"\(ordered)\", not \(reference) as the claim states")
+        }
+        if record.index <= event.index { return .withheld("the erasure record (entry \(record.index)) is not later than the erased event") }
+        if record.index >= treeSize {
+            return .withheld("the erasure record is entry \(record.index), beyond the checkpoint's \(treeSize) entries: the checkpoint does not cover it")
+        }
+        return .provenIfIncluded(InclusionClaim(index: record.index, leafHash: leafHash, proof: record.inclusionProof))
     }
 
     /// The given witnesses' cosignatures on one checkpoint note. On the
@@ -263,7 +368,7 @@ public enum BundleVerifier {
     ]
 
     /// One sentence a lawyer can read.
-    static func describe(_ event: EvidenceBundle.Event, entry: LedgerEntry, origin: String) -> String {
+    static func describe(_ event: EvidenceBundle.Event, entry: LedgerEntry, origin: String, format: EvidenceBundle.Format, finding: BundleReport.ErasureFinding?) -> String {
         var sentence = "Event \(event.eventID) — \(kindPhrases[entry.kind] ?? "an event of kind \(entry.kind)")"
         if let body = event.body {
             let images = (body["input_images"]?.arrayValue ?? []) + (body["content_hashes"]?.arrayValue ?? [])
@@ -272,10 +377,20 @@ public enum BundleVerifier {
             if let account = body["account"]?.stringValue { sentence += " by account \(account)" }
             if let outcome = body["decision"]?["outcome"]?.stringValue { sentence += ", decided \(outcome)" }
             if let occurred = body["occurred_at"]?.stringValue { sentence += ", made at \(occurred)" }
+        } else if let erasure = event.erasure {
+            switch finding {
+            case .proven:
+                sentence += " (its content was erased under the legal order \"\(erasure.legalReference)\", which the ledger recorded as entry \(grouped(erasure.erasureEntryIndex)); only its existence can be shown)"
+            case .unproven? where format == .v1:
+                sentence += " (the bundle claims an erasure under \"\(erasure.legalReference)\" but a greffe-bundle/v1 bundle carries no proof of it: unproven; only the event's existence can be shown)"
+            default:
+                sentence += " (its content is withheld: the bundle claims an erasure under \"\(erasure.legalReference)\" that it does not prove)"
+            }
         } else {
-            sentence += " (its content was erased by legal order; only its existence can be shown)"
+            sentence += " (its content is withheld; no erasure is claimed)"
         }
         sentence += ", was recorded as entry \(grouped(entry.index)) of the ledger \(origin) at \(RFC3339Time.format(entry.sequencedAtMilliseconds))"
+        if let name = event.appendedBy { sentence += " (appended with the token \"\(name)\", as the server states; no proof covers this name)" }
         return sentence
     }
 

@@ -4,7 +4,14 @@ public import GreffeCore
 /// An evidence bundle (`Schemas/bundle.schema.json`): everything a court needs
 /// to check a set of events offline against one signed checkpoint.
 public struct EvidenceBundle: Sendable, Equatable {
-    public static let format = "greffe-bundle/v1"
+    /// `greffe-bundle/v2` proves each erasure it claims; v1 files still parse, their erasure claims unproven.
+    public enum Format: String, Sendable, CaseIterable {
+        case v1 = "greffe-bundle/v1"
+        case v2 = "greffe-bundle/v2"
+    }
+
+    /// What the server writes.
+    public static let format = Format.v2
 
     public struct Event: Sendable, Equatable {
         public var index: UInt64
@@ -17,12 +24,15 @@ public struct EvidenceBundle: Sendable, Equatable {
         public var leafHash: Hash
         /// Inclusion proof against the bundle's checkpoint.
         public var inclusionProof: [Hash]
-        /// Why the body is missing, if it is.
-        public var erasure: JSONValue?
+        /// Why the body is missing, if it is: a claim the verifier checks.
+        public var erasure: Erasure?
+        /// v2: the name of the token that appended the event. Not covered by
+        /// the entry's commitment: informational, never verified.
+        public var appendedBy: String?
 
         public init(
             index: UInt64, eventID: String, kind: String, body: JSONValue?, salt: [UInt8]?, entry: [UInt8], leafHash: Hash,
-            inclusionProof: [Hash], erasure: JSONValue? = nil
+            inclusionProof: [Hash], erasure: Erasure? = nil, appendedBy: String? = nil
         ) {
             self.index = index
             self.eventID = eventID
@@ -33,6 +43,43 @@ public struct EvidenceBundle: Sendable, Equatable {
             self.leafHash = leafHash
             self.inclusionProof = inclusionProof
             self.erasure = erasure
+            self.appendedBy = appendedBy
+        }
+    }
+
+    /// An event's `erased` member: the claim that its body and salt were
+    /// deleted under a legal order. In v2 it carries `record`, the
+    /// `erasure.executed` event Greffe appended before deleting them, with
+    /// its body, salt and inclusion proof to the bundle's checkpoint: the
+    /// proof that the log itself recorded this order for this event.
+    public struct Erasure: Sendable, Equatable {
+        /// When the store deleted the body: informational, covered by nothing.
+        public var erasedAt: String
+        public var legalReference: String
+        public var erasureEntryIndex: UInt64
+        // An array: a struct cannot hold a value of its own type inline.
+        private var records: [Event]
+
+        /// The `erasure.executed` event (v2); nil in v1, or when the bundle left it out.
+        public var record: Event? {
+            get { records.first }
+            set { records = newValue.map { [$0] } ?? [] }
+        }
+
+        public init(erasedAt: String, legalReference: String, erasureEntryIndex: UInt64, record: Event? = nil) {
+            self.erasedAt = erasedAt
+            self.legalReference = legalReference
+            self.erasureEntryIndex = erasureEntryIndex
+            self.records = record.map { [$0] } ?? []
+        }
+
+        public var json: JSONValue {
+            var object: JSONObject = [
+                "erased_at": .string(erasedAt), "legal_reference": .string(legalReference),
+                "erasure_entry_index": .number(Double(erasureEntryIndex)),
+            ]
+            if let record { object["record"] = record.json }
+            return .object(object)
         }
     }
 
@@ -78,6 +125,7 @@ public struct EvidenceBundle: Sendable, Equatable {
         }
     }
 
+    public var format: Format
     public var verifierKey: String
     public var checkpoint: String
     public var createdAt: String
@@ -89,8 +137,9 @@ public struct EvidenceBundle: Sendable, Equatable {
 
     public init(
         verifierKey: String, checkpoint: String, createdAt: String, query: JSONValue, events: [Event], earlierCheckpoints: [EarlierCheckpoint],
-        timestamps: [CheckpointTimestamp] = []
+        timestamps: [CheckpointTimestamp] = [], format: Format = EvidenceBundle.format
     ) {
+        self.format = format
         self.verifierKey = verifierKey
         self.checkpoint = checkpoint
         self.createdAt = createdAt
@@ -104,7 +153,7 @@ public struct EvidenceBundle: Sendable, Equatable {
 
     public var json: JSONValue {
         var object: JSONObject = [
-            "format": .string(EvidenceBundle.format),
+            "format": .string(format.rawValue),
             "verifier_key": .string(verifierKey),
             "checkpoint": .string(checkpoint),
             "created_at": .string(createdAt),
@@ -124,6 +173,12 @@ public struct EvidenceBundle: Sendable, Equatable {
         init(_ description: String) { self.description = description }
     }
 
+    static let knownMembers: Set = ["format", "verifier_key", "checkpoint", "created_at", "query", "events", "earlier_checkpoints", "timestamps"]
+    static let knownEventMembers: Set = [
+        "index", "event_id", "kind", "body", "salt", "entry", "leaf_hash", "inclusion_proof", "appended_by", "erased",
+    ]
+
+    /// The checks, and their order, are those of web/verify-core.js `parseBundle`: both refuse a file with the same words.
     public init(parsing bytes: [UInt8]) throws(FormatError) {
         let value: JSONValue
         do {
@@ -132,74 +187,124 @@ public struct EvidenceBundle: Sendable, Equatable {
             throw FormatError("the bundle is not valid JSON: \(error)")
         }
         guard let object = value.objectValue else { throw FormatError("the bundle is not a JSON object") }
-        guard object["format"]?.stringValue == EvidenceBundle.format else {
-            throw FormatError("the bundle's format is not \(EvidenceBundle.format)")
+        guard let formatText = object["format"]?.stringValue, let format = Format(rawValue: formatText) else {
+            throw FormatError("the bundle's format is neither \(Format.v2.rawValue) nor \(Format.v1.rawValue)")
         }
-        func string(_ key: String, in object: JSONObject, at path: String) throws(FormatError) -> String {
-            guard let text = object[key]?.stringValue else { throw FormatError("\(path)/\(key) is missing or not a string") }
-            return text
-        }
-        func hashes(_ value: JSONValue?, at path: String) throws(FormatError) -> [Hash] {
-            guard let items = value?.arrayValue else { throw FormatError("\(path) is missing or not an array") }
-            var hashes: [Hash] = []
-            for (position, item) in items.enumerated() {
-                guard let text = item.stringValue, let hash = Hash(base64: text) else {
-                    throw FormatError("\(path)/\(position) is not a base64 SHA-256 hash")
-                }
-                hashes.append(hash)
-            }
-            return hashes
-        }
-        func base64Bytes(_ value: JSONValue?, at path: String) throws(FormatError) -> [UInt8] {
-            guard let text = value?.stringValue, let data = Data(base64Encoded: text) else { throw FormatError("\(path) is not base64") }
-            return Array(data)
-        }
-        func index(_ value: JSONValue?, at path: String) throws(FormatError) -> UInt64 {
-            guard let number = value?.intValue, number >= 0 else { throw FormatError("\(path) is not a non-negative integer") }
-            return UInt64(number)
-        }
-
-        verifierKey = try string("verifier_key", in: object, at: "")
-        checkpoint = try string("checkpoint", in: object, at: "")
-        createdAt = try string("created_at", in: object, at: "")
+        self.format = format
+        // v2 is strict: a member this verifier does not know could carry a meaning it would silently ignore.
+        if format == .v2 { try Self.refuseUnknown(object, known: Self.knownMembers, at: "the bundle") }
+        verifierKey = try Self.string("verifier_key", in: object, at: "")
+        checkpoint = try Self.string("checkpoint", in: object, at: "")
+        createdAt = try Self.string("created_at", in: object, at: "")
         query = object["query"] ?? .null
         guard let items = object["events"]?.arrayValue else { throw FormatError("/events is missing or not an array") }
         var events: [Event] = []
         for (position, item) in items.enumerated() {
-            let path = "/events/\(position)"
-            guard let event = item.objectValue else { throw FormatError("\(path) is not an object") }
-            let body = event["body"].flatMap { $0.isNull ? nil : $0 }
-            let salt = try event["salt"].flatMap { value throws(FormatError) -> [UInt8]? in
-                value.isNull ? nil : try base64Bytes(value, at: "\(path)/salt")
-            }
-            guard let leafText = event["leaf_hash"]?.stringValue, let leafHash = Hash(base64: leafText) else {
-                throw FormatError("\(path)/leaf_hash is not a base64 SHA-256 hash")
-            }
-            events.append(
-                Event(
-                    index: try index(event["index"], at: "\(path)/index"), eventID: try string("event_id", in: event, at: path),
-                    kind: try string("kind", in: event, at: path), body: body, salt: salt, entry: try base64Bytes(event["entry"], at: "\(path)/entry"),
-                    leafHash: leafHash, inclusionProof: try hashes(event["inclusion_proof"], at: "\(path)/inclusion_proof"),
-                    erasure: event["erased"]))
+            events.append(try Self.parseEvent(item, at: "/events/\(position)", format: format, isRecord: false))
         }
         self.events = events
         var earlier: [EarlierCheckpoint] = []
-        for (position, item) in (object["earlier_checkpoints"]?.arrayValue ?? []).enumerated() {
+        let earlierValue = object["earlier_checkpoints"]
+        if format == .v2 && earlierValue?.arrayValue == nil { throw FormatError("/earlier_checkpoints is missing or not an array") }
+        for (position, item) in (earlierValue?.arrayValue ?? []).enumerated() {
             let path = "/earlier_checkpoints/\(position)"
             guard let entry = item.objectValue else { throw FormatError("\(path) is not an object") }
+            if format == .v2 { try Self.refuseUnknown(entry, known: ["checkpoint", "consistency_proof"], at: path) }
             earlier.append(
                 EarlierCheckpoint(
-                    note: try string("checkpoint", in: entry, at: path),
-                    consistencyProof: try hashes(entry["consistency_proof"], at: "\(path)/consistency_proof")))
+                    note: try Self.string("checkpoint", in: entry, at: path),
+                    consistencyProof: try Self.hashes(entry["consistency_proof"], at: "\(path)/consistency_proof")))
         }
         earlierCheckpoints = earlier
-        timestamps = try EvidenceBundle.parseTimestamps(object["timestamps"], hashes: hashes, index: index)
+        timestamps = try EvidenceBundle.parseTimestamps(object["timestamps"])
+    }
+
+    /// One bundled event, or (`isRecord`) the `erasure.executed` event inside an `erased` claim, which has no `erased` of its own.
+    static func parseEvent(_ item: JSONValue, at path: String, format: Format, isRecord: Bool) throws(FormatError) -> Event {
+        guard let event = item.objectValue else { throw FormatError("\(path) is not an object") }
+        if format == .v2 {
+            try refuseUnknown(event, known: isRecord ? knownEventMembers.subtracting(["erased"]) : knownEventMembers, at: path)
+            // Present even when null: a removed member is a changed file, not an erased body.
+            guard let body = event["body"] else { throw FormatError("\(path)/body is missing") }
+            guard body.isNull || body.objectValue != nil else { throw FormatError("\(path)/body is not an object or null") }
+            guard event["salt"] != nil else { throw FormatError("\(path)/salt is missing") }
+        }
+        let body = event["body"].flatMap { $0.isNull ? nil : $0 }
+        let salt = try event["salt"].flatMap { value throws(FormatError) -> [UInt8]? in
+            value.isNull ? nil : try base64Bytes(value, at: "\(path)/salt")
+        }
+        guard let leafText = event["leaf_hash"]?.stringValue, let leafHash = Hash(base64: leafText) else {
+            throw FormatError("\(path)/leaf_hash is not a base64 SHA-256 hash")
+        }
+        let index = try index(event["index"], at: "\(path)/index")
+        let eventID = try string("event_id", in: event, at: path)
+        let kind = try string("kind", in: event, at: path)
+        let entry = try base64Bytes(event["entry"], at: "\(path)/entry")
+        let proof = try hashes(event["inclusion_proof"], at: "\(path)/inclusion_proof")
+        var appendedBy: String?
+        if format == .v2, let value = event["appended_by"], !value.isNull {
+            guard let name = value.stringValue else { throw FormatError("\(path)/appended_by is not a string or null") }
+            appendedBy = name
+        }
+        var erasure: Erasure?
+        if let value = event["erased"] {
+            erasure = try parseErasure(value, at: "\(path)/erased", format: format)
+        }
+        return Event(
+            index: index, eventID: eventID, kind: kind, body: body, salt: salt, entry: entry, leafHash: leafHash, inclusionProof: proof,
+            erasure: erasure, appendedBy: appendedBy)
+    }
+
+    static func parseErasure(_ value: JSONValue, at path: String, format: Format) throws(FormatError) -> Erasure {
+        guard let object = value.objectValue else { throw FormatError("\(path) is not an object") }
+        var known: Set = ["erased_at", "legal_reference", "erasure_entry_index"]
+        if format == .v2 { known.insert("record") }
+        try refuseUnknown(object, known: known, at: path)
+        var erasure = Erasure(
+            erasedAt: try string("erased_at", in: object, at: path), legalReference: try string("legal_reference", in: object, at: path),
+            erasureEntryIndex: try index(object["erasure_entry_index"], at: "\(path)/erasure_entry_index"))
+        // A missing record is the verifier's to report ("body withheld"), naming the event.
+        if let record = object["record"] {
+            erasure.record = try parseEvent(record, at: "\(path)/record", format: format, isRecord: true)
+        }
+        return erasure
+    }
+
+    static func refuseUnknown(_ object: JSONObject, known: Set<String>, at path: String) throws(FormatError) {
+        if let unknown = object.keys.sorted().first(where: { !known.contains($0) }) {
+            throw FormatError("\(path) has the unknown field \"\(unknown.prefix(40))\"")
+        }
+    }
+
+    static func string(_ key: String, in object: JSONObject, at path: String) throws(FormatError) -> String {
+        guard let text = object[key]?.stringValue else { throw FormatError("\(path)/\(key) is missing or not a string") }
+        return text
+    }
+
+    static func hashes(_ value: JSONValue?, at path: String) throws(FormatError) -> [Hash] {
+        guard let items = value?.arrayValue else { throw FormatError("\(path) is missing or not an array") }
+        var hashes: [Hash] = []
+        for (position, item) in items.enumerated() {
+            guard let text = item.stringValue, let hash = Hash(base64: text) else {
+                throw FormatError("\(path)/\(position) is not a base64 SHA-256 hash")
+            }
+            hashes.append(hash)
+        }
+        return hashes
+    }
+
+    static func base64Bytes(_ value: JSONValue?, at path: String) throws(FormatError) -> [UInt8] {
+        guard let text = value?.stringValue, let data = Data(base64Encoded: text) else { throw FormatError("\(path) is not base64") }
+        return Array(data)
+    }
+
+    static func index(_ value: JSONValue?, at path: String) throws(FormatError) -> UInt64 {
+        guard let number = value?.intValue, number >= 0 else { throw FormatError("\(path) is not a non-negative integer") }
+        return UInt64(number)
     }
 
     /// `/timestamps`: strict, since its absence and its presence mean different things.
-    private static func parseTimestamps(
-        _ value: JSONValue?, hashes: (JSONValue?, String) throws(FormatError) -> [Hash], index: (JSONValue?, String) throws(FormatError) -> UInt64
-    ) throws(FormatError) -> [CheckpointTimestamp] {
+    private static func parseTimestamps(_ value: JSONValue?) throws(FormatError) -> [CheckpointTimestamp] {
         guard let value else { return [] }
         guard let items = value.arrayValue else { throw FormatError("/timestamps is not an array") }
         guard items.count <= CheckpointTimestamp.maxPerBundle else {
@@ -222,8 +327,8 @@ public struct EvidenceBundle: Sendable, Equatable {
             }
             timestamps.append(
                 CheckpointTimestamp(
-                    treeSize: try index(object["tree_size"], "\(path)/tree_size"), checkpoint: note, token: Array(token),
-                    consistencyProof: try hashes(object["consistency_proof"], "\(path)/consistency_proof")))
+                    treeSize: try index(object["tree_size"], at: "\(path)/tree_size"), checkpoint: note, token: Array(token),
+                    consistencyProof: try hashes(object["consistency_proof"], at: "\(path)/consistency_proof")))
         }
         return timestamps
     }
@@ -236,7 +341,8 @@ extension EvidenceBundle.Event {
             "salt": salt.map { .string(Data($0).base64EncodedString()) } ?? .null, "entry": .string(Data(entry).base64EncodedString()),
             "leaf_hash": .string(leafHash.base64), "inclusion_proof": .array(inclusionProof.map { .string($0.base64) }),
         ]
-        if let erasure { object["erased"] = erasure }
+        if let appendedBy { object["appended_by"] = .string(appendedBy) }
+        if let erasure { object["erased"] = erasure.json }
         return .object(object)
     }
 }

@@ -63,6 +63,51 @@ struct BundleTests {
         #expect(report.events[2].sentence.contains("entry 2 of the ledger test.example/log"))
     }
 
+    @Test("an erased event's bundle carries the erasure.executed record, proved by the bundle's checkpoint, and verifies as proven")
+    func erasureIsProven() async throws {
+        let test = try await TestLedger.make()
+        let admin = try await TokenAuthority(store: test.store).create(name: "court-officer", role: .admin).token
+        let (bytes, erasureIndex) = try await test.withClient { client in
+            for i in 0..<4 {
+                let response = try await client.execute(
+                    uri: "/v1/events?wait=checkpoint", method: .post, headers: bearer(test.appendToken),
+                    body: jsonBody(editRequest("edit-\(i)", account: i % 2, image: 100 + i, second: i)))
+                #expect(response.status == .created)
+            }
+            let erased = try await client.execute(
+                uri: "/v1/events/1/erasure", method: .post, headers: bearer(admin),
+                body: jsonBody("{\"legal_reference\":\"TJ Paris 2026/123\",\"reason\":\"GDPR art. 17\"}"))
+            #expect(erased.status == .ok)
+            let erasureIndex = try #require(try erased.json["erasure_entry_index"]?.uint64)
+            // At once: no checkpoint covers the erasure record yet; the server waits for one.
+            let response = try await client.execute(
+                uri: "/v1/bundles", method: .post, headers: bearer(test.investigateToken), body: jsonBody("{\"index_range\":{\"from\":0,\"to\":4}}"))
+            #expect(response.status == .ok)
+            return (Array(buffer: response.body), erasureIndex)
+        }
+        let bundle = try EvidenceBundle(parsing: bytes)
+        #expect(bundle.format == .v2)
+        let claim = try #require(bundle.events[1].erasure)
+        #expect(bundle.events[1].body == nil && claim.legalReference == "TJ Paris 2026/123" && claim.erasureEntryIndex == erasureIndex)
+        #expect(claim.record?.kind == "erasure.executed" && claim.record?.body?["target_index"]?.intValue == 1)
+        let report = BundleVerifier.verify(bundle, verifier: test.signer.verifier)
+        #expect(report.verified, "\(report.failures)")
+        #expect(report.events.map(\.erasure) == [nil, .proven, nil, nil])
+        #expect(report.events[1].sentence.contains("erased under the legal order \"TJ Paris 2026/123\", which the ledger recorded as entry \(erasureIndex)"))
+        let schemaURL = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Schemas/bundle.schema.json")
+        try JSONSchemaValidator(schema: try JSONParser.parse(Array(try Data(contentsOf: schemaURL))))
+            .validate(try JSONParser.parse(bytes, limits: JSONLimits(maxDepth: 128, maxBytes: 1 << 30)))
+        // The kept event 2 doctored into an "erasure" with event 1's genuine record: body withheld.
+        var forged = bundle
+        forged.events[2].body = nil
+        forged.events[2].salt = nil
+        forged.events[2].erasure = claim
+        let refused = BundleVerifier.verify(forged, verifier: test.signer.verifier)
+        #expect(refused.failures.map(\.code) == [.bodyWithheld])
+        #expect(refused.failures.first?.message.contains("body withheld: the erasure record erased entry 1, not this one (2)") == true)
+    }
+
     @Test("bundle queries: by account, by content hash; bad queries are 422; creating one is logged")
     func queries() async throws {
         let test = try await TestLedger.make()
@@ -137,7 +182,12 @@ struct BundleTests {
             }
             expectFailure(.commitment, "a bit of the entry's commitment of event \(event)") { $0.events[event].entry[60] ^= 0x10 }
             expectFailure(.entryIndex, "index of event \(event)") { $0.events[event].index += 1 }
-            expectFailure(.commitment, "body removed without erasure") { $0.events[event].body = nil }
+            expectFailure(.bodyWithheld, "body removed without erasure") { $0.events[event].body = nil }
+            expectFailure(.bodyWithheld, "body and salt removed, an erasure claimed without its record") {
+                $0.events[event].body = nil
+                $0.events[event].salt = nil
+                $0.events[event].erasure = .init(erasedAt: "2026-11-26T00:00:00Z", legalReference: "TJ Nowhere 1/1", erasureEntryIndex: 7)
+            }
         }
         expectFailure(.inclusionProof, "swapped proofs of two events") {
             ($0.events[1].inclusionProof, $0.events[4].inclusionProof) = ($0.events[4].inclusionProof, $0.events[1].inclusionProof)

@@ -13,6 +13,9 @@
      opened from file:// says VERIFIED for the downloaded bundle, and for
      each tampered copy (the mutations of BundleTests.mutations) says NOT
      VERIFIED naming the failing part; malformed files get a clear message.
+     A genuinely erased event's bundle verifies, naming its legal reference;
+     withheld content passed off as an erasure (issue 16) says "body
+     withheld"; downgraded to greffe-bundle/v1 the erasure is unproven.
      `greffe verify` runs on every same file: verdicts and report text agree.
   5. Screenshots of the three pages (into --screenshots DIR, e.g. docs/).
 
@@ -165,7 +168,7 @@ def mutations(bundle):
         ("a body value (tier premium to free) of event 2", "commitment", set_tier),
         ("a bit of the entry's commitment of event 4", "commitment", lambda b: flip_entry_byte(b["events"][4], 60, 0x10)),
         ("the index of event 1", "entryIndex", lambda b: b["events"][1].__setitem__("index", b["events"][1]["index"] + 1)),
-        ("a body removed with no erasure recorded", "commitment", lambda b: b["events"][5].__setitem__("body", None)),
+        ("a body removed with no erasure recorded", "bodyWithheld", lambda b: b["events"][5].__setitem__("body", None)),
         ("the proofs of two events swapped", "inclusionProof", swap),
         ("an entry's prev link", "prevLink", lambda b: flip_entry_byte(b["events"][3], 20, 1)),
         ("a bit of the checkpoint signature", "signature", lambda b: resign_checkpoint(b, change_signature=lambda raw: raw.__setitem__(14, raw[14] ^ 4))),
@@ -179,6 +182,51 @@ def mutations(bundle):
         mutate(b)
         out.append((name, code, json.dumps(b).encode()))
     return out
+
+
+def erasure_forgeries(bundle):
+    """(name, expected failure code, words, bytes): event 1 of `bundle` is genuinely erased; each case
+    passes withheld content off as an erasure (issue 16) and must be refused, naming the event."""
+    def null(e):
+        e["body"] = e["salt"] = None
+
+    def no_record(b):
+        null(b["events"][2])
+        b["events"][2]["erased"] = {"erased_at": "2026-11-26T09:00:00.000Z", "legal_reference": "TJ Nowhere 1/1",
+                                    "erasure_entry_index": b["events"][1]["erased"]["erasure_entry_index"]}
+
+    def other_record(b):
+        null(b["events"][2])
+        b["events"][2]["erased"] = copy.deepcopy(b["events"][1]["erased"])
+
+    def reference(b):
+        b["events"][1]["erased"]["legal_reference"] = "TJ Paris 26/999"
+
+    def record_body(b):
+        b["events"][1]["erased"]["record"]["body"]["reason"] = "none"
+
+    cases = [
+        ("a kept event's body and salt nulled, an erasure claimed", "bodyWithheld", "body withheld", no_record),
+        ("a kept event nulled, with the genuine record of another event's erasure", "bodyWithheld", "not this one (2)", other_record),
+        ("the genuine erasure's legal reference changed", "bodyWithheld", "not \"TJ Paris 26/999\" as the claim states", reference),
+        ("the genuine erasure record's body changed", "bodyWithheld", "do not match its entry's commitment", record_body),
+        ("a kept body shown with an erasure claim", "erasureClaim", "the body is shown", lambda b: b["events"][2].__setitem__("erased", copy.deepcopy(b["events"][1]["erased"]))),
+    ]
+    out = []
+    for name, code, words, mutate in cases:
+        b = copy.deepcopy(bundle)
+        mutate(b)
+        out.append((name, code, words, json.dumps(b).encode()))
+    return out
+
+
+def downgraded(bundle):
+    """The bundle as greffe-bundle/v1, its erasure records dropped: verifies, the erasure reported unproven."""
+    b = copy.deepcopy(bundle)
+    b["format"] = "greffe-bundle/v1"
+    for e in b["events"]:
+        e.get("erased", {}).pop("record", None)
+    return json.dumps(b).encode()
 
 
 def random_mutations(bundle, seed, count):
@@ -248,7 +296,7 @@ def malformed(bundle_bytes):
         ("a truncated bundle", "the bundle is not valid JSON", bundle_bytes[: len(bundle_bytes) // 2]),
         ("an empty file", "the bundle is not valid JSON", b""),
         ("JSON that is not an object", "the bundle is not a JSON object", b"[1, 2, 3]"),
-        ("another format", "the bundle's format is not greffe-bundle/v1", json.dumps(wrong_format).encode()),
+        ("another format", "the bundle's format is neither greffe-bundle/v2 nor greffe-bundle/v1", json.dumps(wrong_format).encode()),
         ("events that are not an array", "/events is missing or not an array", json.dumps(no_events).encode()),
         ("a leaf hash that is not base64", "/events/0/leaf_hash is not a base64 SHA-256 hash", json.dumps(bad_leaf).encode()),
     ]
@@ -455,7 +503,9 @@ def main():
         admin_token = run(GREFFE, "token", "create", "--data", data, "--role", "admin", "--name", "admin-browser")
         http(url + "/v1/events/1/erasure", "POST", admin_token, {"legal_reference": "TJ Paris 26/123", "reason": "data-protection order"})
         _, erased = http(url + "/v1/bundles", "POST", investigate_token, {"index_range": {"from": 0, "to": 6}})
-        check(json.loads(erased)["events"][1]["body"] is None, "a bundle with event 1 erased")
+        erased_bundle = json.loads(erased)
+        check(erased_bundle["events"][1]["body"] is None and "record" in erased_bundle["events"][1].get("erased", {}),
+              "a bundle with event 1 erased, carrying its erasure.executed record")
 
         # --- the verifier page, from file://, with no server ------------------
         server.terminate()
@@ -514,6 +564,9 @@ def main():
                   "%s: the page says VERIFIED, as greffe verify does" % name, "page %s %r, cli exit %d" % (status, heading, code))
             check(same_report(text, cli_text), "%s: the page's report is greffe verify's, line for line" % name,
                   "\n--- page\n%s\n--- cli\n%s" % (text, cli_text))
+            if name == "the bundle with an erased event":
+                check('its content was erased under the legal order "TJ Paris 26/123", which the ledger recorded as entry' in text,
+                      "the erased event's bundle: the page names the legal reference and the entry recording it", text)
             if name.startswith("the bundle downloaded"):
                 browser.screenshot(os.path.join(shots, "verify.png"))
                 page_checks(browser, "verifier page with a report", os.path.join(shots, "verify-phone.png"))
@@ -538,6 +591,23 @@ def main():
                   "\n--- page\n%s\n--- cli\n%s" % (text, cli_text))
             if expected == "commitment" and "tier" in name:
                 browser.screenshot(os.path.join(shots, "verify-tampered.png"))
+
+        # Withheld content passed off as an erasure: refused in both, naming the event; the same report.
+        for name, expected, words, content in erasure_forgeries(erased_bundle):
+            path, status, text, codes, heading, details = page_check(content, vkey)
+            code, cli_text = cli(path, vkey_file)
+            check(status == "failed" and expected in codes and words in details and code == 1 and ("[%s]" % expected) in cli_text and words in cli_text,
+                  "%s: NOT VERIFIED in the page and greffe verify (%s: %s)" % (name, expected, words),
+                  "page %s %r %s %r, cli exit %d %r" % (status, heading, codes, details[:300], code, cli_text[-300:]))
+            check(same_report(text, cli_text), "%s: the same report as greffe verify" % name,
+                  "\n--- page\n%s\n--- cli\n%s" % (text, cli_text))
+        # Downgraded to v1: verifies in both, the erasure reported unproven and never as erased by legal order.
+        path, status, text, codes, heading, details = page_check(downgraded(erased_bundle), vkey)
+        code, cli_text = cli(path, vkey_file)
+        check(status == "verified" and code == 0 and "carries no proof of it: unproven" in text and "UNPROVEN ERASURE: 1 event(s)" in details
+              and "its content was erased" not in text and same_report(text, cli_text),
+              "the erased event's bundle downgraded to greffe-bundle/v1: the erasure unproven in the page and greffe verify alike",
+              "page %s %r\n--- page\n%s\n--- cli\n%s" % (status, details[:300], text, cli_text))
 
         # Random edits anywhere: the verdicts always agree; so do the reports, but
         # for a tampered occurred_at, where Foundation's date parser (under

@@ -19,6 +19,10 @@ public func fuzzOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
         if report.verified {
             require(report.events.count == bundle.events.count && report.events.allSatisfy(\.verified), "verified report with unverified events")
             require(report.checkpointSize != nil && report.checkpointRoot != nil, "verified report without a checkpoint")
+            // Issue 16: in v2 no null body verifies without a proven erasure.
+            require(
+                bundle.format == .v1 || report.events.allSatisfy { !$0.bodyErased || $0.erasure == .proven },
+                "v2 null body verified without a proven erasure")
         }
     }
     return 0

@@ -188,9 +188,10 @@ struct LimitsTests {
         #expect(try await test.store.treeSize() == 0)
     }
 
-    @Test("past the connection cap the oldest idle connection is closed; when none is idle the new one gets 503 with a JSON error")
+    @Test("past the connection cap the oldest idle connection, or the oldest still sending its head, is closed; when every one is busy the new one gets 503 with a JSON error")
     func connectionCap() async throws {
         let test = try await TestLedger.make()
+        let token = test.appendToken
         try await withLiveServer(test) { port in
             let cap = LimitsTests.limits().maxConnections
             // The test framework's own client holds one idle connection, the oldest: the last of these displaces it.
@@ -210,15 +211,33 @@ struct LimitsTests {
             idle.forEach { $0.close() }
             try await Task.sleep(for: .milliseconds(200))
 
-            // Every slot busy with a request head in progress: the next connection is refused.
+            // Every slot taken by a request head in progress: a head proves nothing, so the one at it longest makes room.
+            let heads = try (0..<cap).map { _ in try RawConnection(port: port) }
+            for connection in heads {
+                try connection.send(Array("GET /healthz HTTP/1.1\r\nHost: t\r\n".utf8))
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            try await Task.sleep(for: .milliseconds(200))  // every head under way, none yet at its deadline
+            let served = try RawConnection(port: port).exchange(Array("GET /healthz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n".utf8))
+            #expect(served.status == 200, "\(served.raw.prefix(200))")
+            _ = heads[0].peekClosedOrData(timeoutMilliseconds: 2000)
+            let cut = heads.indices.filter { heads[$0].peekClosedOrData(timeoutMilliseconds: 0) }
+            #expect(cut == [0], "closed: \(cut)")
+            heads.forEach { $0.close() }
+            try await Task.sleep(for: .milliseconds(200))
+
+            // Every slot busy with an authenticated request whose body is still coming: the next connection is refused.
             let busy = try (0..<cap).map { _ in try RawConnection(port: port) }
-            for connection in busy { try connection.send(Array("GET /healthz HTTP/1.1\r\nHost: t\r\n".utf8)) }
-            try await Task.sleep(for: .milliseconds(300))  // every head under way, none yet at its deadline
+            for connection in busy {
+                try connection.send(Array(
+                    "POST /v1/events HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer \(token)\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{".utf8))
+            }
+            try await Task.sleep(for: .milliseconds(300))  // every body under way, none yet at its deadline
             let refused = try RawConnection(port: port).exchange(Array("GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n".utf8))
             #expect(refused.status == 503, "\(refused.raw.prefix(200))")
             #expect(refused.jsonError?.contains("connections") == true)
             #expect(refused.closed)
-            // The busy ones end at their head deadline (the clients keep their side open), and the server takes new clients again.
+            // The busy ones end at their body deadline (the clients keep their side open), and the server takes new clients again.
             for connection in busy { #expect(connection.readAll().status == 408) }
             try await Task.sleep(for: .milliseconds(100))
             let after = try RawConnection(port: port).exchange(Array("GET /healthz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n".utf8))

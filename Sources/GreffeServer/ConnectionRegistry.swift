@@ -92,12 +92,11 @@ final class ConnectionRegistry: Sendable {
         let (admission, victim): (Admission, (any Channel)?) = state.withLock { state in
             var victim: (any Channel)?
             if state.entries.count >= limit {
-                let candidate = state.entries.filter { $0.value.standing != .busy }.min { a, b in
-                    (a.value.standing, a.value.since) < (b.value.standing, b.value.since)
+                let candidates = state.entries.lazy.map { (id: $0.key, standing: $0.value.standing, since: $0.value.since) }
+                guard let id = ConnectionRegistry.victim(among: candidates), let entry = state.entries.removeValue(forKey: id) else {
+                    return (.refused(limit: limit), nil)
                 }
-                guard let candidate else { return (.refused(limit: limit), nil) }
-                state.entries[candidate.key] = nil
-                victim = candidate.value.channel
+                victim = entry.channel
             }
             let id = state.nextID
             state.nextID += 1
@@ -116,6 +115,11 @@ final class ConnectionRegistry: Sendable {
             refused.increment()
         }
         return admission
+    }
+
+    /// The connection to close to make room: the lowest standing, longest in it; never a busy one.
+    static func victim(among connections: some Sequence<(id: UInt64, standing: Standing, since: UInt64)>) -> UInt64? {
+        connections.filter { $0.standing != .busy }.min { ($0.standing, $0.since) < ($1.standing, $1.since) }?.id
     }
 
     /// Records what a connection is doing now.

@@ -137,6 +137,19 @@ struct AvailabilityTests {
 
     // MARK: - Connection slots
 
+    @Test("at the cap, a closing connection makes room first, then the longest unfinished request, then the longest idle; never a busy one")
+    func evictionOrder() {
+        typealias Slot = (id: UInt64, standing: ConnectionRegistry.Standing, since: UInt64)
+        let busy: [Slot] = [(1, .busy, 1), (2, .busy, 9)]
+        #expect(ConnectionRegistry.victim(among: busy) == nil)
+        let idle: [Slot] = busy + [(3, .idle, 5), (4, .idle, 2)]
+        #expect(ConnectionRegistry.victim(among: idle) == 4)
+        let unproven: [Slot] = idle + [(5, .unproven, 8), (6, .unproven, 7)]
+        #expect(ConnectionRegistry.victim(among: unproven) == 6)
+        let closing: [Slot] = unproven + [(7, .closing, 10)]
+        #expect(ConnectionRegistry.victim(among: closing) == 7)
+    }
+
     @Test("a request answered before its body arrives (401) is closed at once, not at the body deadline")
     func earlyAnswerCloses() async throws {
         let test = try await TestLedger.make()

@@ -3,8 +3,9 @@
 # raw sockets against a live `greffe serve --max-connections 16
 # --header-timeout 5 --body-timeout 30`, with the default per-client limits:
 #   connections: 2 × 16 unauthenticated POSTs whose body never comes (each
-#     answered 401 and closed at once) and 2 × 16 heads never finished, held
-#     open: GET /checkpoint still answers 200 within a second;
+#     answered 401 and closed at once), the same with a made-up token, and
+#     2 × 16 heads never finished, held open: GET /checkpoint still answers
+#     200 within a second;
 #   early answers: a 401 before the body closes the connection at once, not
 #     at the 30 s body deadline;
 #   leaf-hash lookups: a flood of random ones is cut to ~20 (429 with
@@ -113,6 +114,18 @@ statuses = [a[0] for a in answers]
 say(all(a[3] for a in answers) and set(statuses) <= {401, None} and statuses.count(401) >= CAP and elapsed < 2,
     "the half-sent POSTs are answered 401 (%d of %d; the rest closed to make room) and closed, not held to the 30 s body deadline (%.2f s)"
     % (statuses.count(401), 2 * CAP, elapsed))
+for s in posts: s.close()
+
+# 1b. The same with a made-up token: answered 401 as soon as the token is looked up, then closed.
+posts = []
+for _ in range(2 * CAP):
+    s = connect()
+    s.sendall(b"POST /v1/events HTTP/1.1\r\nHost: availability\r\nAuthorization: Bearer grf_madeup\r\n"
+              + b"Content-Type: application/json\r\nContent-Length: 100000\r\n\r\n{")
+    posts.append(s)
+time.sleep(0.5)
+st, elapsed, body = timed_checkpoint()
+say(st == 200 and elapsed < 1, "2 x %d half-sent POSTs with a made-up token held open: GET /checkpoint %s in %.3f s" % (CAP, st, elapsed))
 for s in posts: s.close()
 
 # 2. An early 401 closes the connection at once.

@@ -99,7 +99,7 @@ final class ConnectionGuard: ChannelInboundHandler, RemovableChannelHandler {
                     Refusal(status: .requestTimeout, message: "request head not received within \(guard_.limits.headTimeout); the connection is closed"),
                     after: guard_.requestHeads)
             }
-            updateIdle()
+            updateStanding()
         case .head, .body:
             break
         }
@@ -114,7 +114,7 @@ final class ConnectionGuard: ChannelInboundHandler, RemovableChannelHandler {
         guard phase != .closing else { return }
         phase = .body
         schedule(after: limits.bodyTimeout) { guard_ in guard_.bodyTimedOut() }
-        updateIdle()
+        updateStanding()
     }
 
     func requestEndReceived() {
@@ -122,7 +122,7 @@ final class ConnectionGuard: ChannelInboundHandler, RemovableChannelHandler {
         phase = .betweenRequests
         deadline?.cancel()
         deadline = nil
-        updateIdle()
+        updateStanding()
     }
 
     /// Counts a response head; true when the connection closes after this response
@@ -141,7 +141,7 @@ final class ConnectionGuard: ChannelInboundHandler, RemovableChannelHandler {
             refuse(nil, after: requestHeads)
             return
         }
-        updateIdle()
+        updateStanding()
         finishIfReady()
     }
 
@@ -201,7 +201,7 @@ final class ConnectionGuard: ChannelInboundHandler, RemovableChannelHandler {
         deadline?.cancel()
         deadline = nil
         pending = (refusal, responses)
-        updateIdle()
+        updateStanding()
         finishIfReady()
     }
 
@@ -239,7 +239,7 @@ final class ConnectionGuard: ChannelInboundHandler, RemovableChannelHandler {
         }
     }
 
-    private func updateIdle() {
+    private func updateStanding() {
         guard case .admitted(let id) = admission else { return }
         let now: ConnectionRegistry.Standing
         switch phase {

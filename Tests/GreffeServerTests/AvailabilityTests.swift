@@ -162,7 +162,7 @@ struct AvailabilityTests {
             #expect(answer.status == 401, "\(answer.raw.prefix(200))")
             #expect(answer.raw.lowercased().contains("connection: close"))
             #expect(answer.closed)
-            #expect(elapsed < .seconds(2), "closed after \(elapsed); the body deadline is 10 s")
+            #expect(elapsed < .seconds(5), "closed after \(elapsed); the body deadline is 10 s")  // slack: other suites block the cooperative pool
         } }
     }
 
@@ -182,7 +182,7 @@ struct AvailabilityTests {
             var start = ContinuousClock.now
             let first = try RawConnection(port: port).exchange(Array(check.utf8))
             #expect(first.status == 200, "\(first.raw.prefix(200))")
-            #expect(ContinuousClock.now - start < .seconds(2))  // the body and head deadlines are 10 s
+            #expect(ContinuousClock.now - start < .seconds(5))  // the deadlines are 10 s; slack: other suites block the cooperative pool
             // Heads never finished (slowloris): the oldest make room for a complete request.
             let heads = try (0..<(2 * cap)).map { _ in try RawConnection(port: port) }
             for connection in heads {
@@ -193,7 +193,7 @@ struct AvailabilityTests {
             start = ContinuousClock.now
             let second = try RawConnection(port: port).exchange(Array(check.utf8))
             #expect(second.status == 200, "\(second.raw.prefix(200))")
-            #expect(ContinuousClock.now - start < .seconds(2))  // the body and head deadlines are 10 s
+            #expect(ContinuousClock.now - start < .seconds(5))  // the deadlines are 10 s; slack: other suites block the cooperative pool
             (posts + heads).forEach { $0.close() }
         } }
     }

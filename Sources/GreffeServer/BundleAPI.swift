@@ -18,8 +18,13 @@ extension LedgerAPI {
         do { queryJSON = try JSONParser.parse(Array(buffer: body)) } catch {
             throw APIError.badRequest("bundle query is not valid JSON: \(error)")
         }
-        var query = try LedgerAPI.bundleQuery(queryJSON)
+        var (query, recordedRange) = try LedgerAPI.bundleQuery(queryJSON)
         query.limit = maxBundleEvents + 1
+        if let recordedRange {
+            // Greffe's clock, as an index range: a backdated occurred_at does not take an event out of the bundle.
+            let recorded = try await mapLedgerErrors { try await ledger.indexRange(recordedFrom: recordedRange.lowerBound, to: recordedRange.upperBound) }
+            query.indexRange = query.indexRange.map { $0.clamped(to: recorded) } ?? recorded
+        }
 
         // Events are chosen within the latest checkpoint; the bundle's own checkpoint is chosen later.
         let chosenWithin = ledger.latestCheckpoint
@@ -79,7 +84,8 @@ extension LedgerAPI {
                     }
                     let event = EvidenceBundle.Event(
                         index: index, eventID: stored.eventID, kind: stored.kind, body: try LedgerAPI.parseBody(stored.canonicalBody),
-                        salt: stored.salt, entry: stored.entry, leafHash: leafHash, inclusionProof: proof, erasure: erasure)
+                        salt: stored.salt, entry: stored.entry, leafHash: leafHash, inclusionProof: proof, erasure: erasure,
+                        appendedBy: stored.appendedBy)
                     if !first { out.append(UInt8(ascii: ",")) }
                     first = false
                     event.json.appendCanonicalBytes(to: &out)
@@ -132,12 +138,24 @@ extension LedgerAPI {
         return claim
     }
 
-    /// The contract's bundle query: fields combined with AND, unknown fields refused.
-    static func bundleQuery(_ value: JSONValue) throws -> EventQuery {
+    /// The contract's bundle query: fields combined with AND, unknown fields
+    /// refused at every level, so that the query written to the log in the
+    /// access record holds nothing but what was understood.
+    /// `recorded_range` comes back apart: the store knows no recorded time, the ledger maps it to indices.
+    static func bundleQuery(_ value: JSONValue) throws -> (EventQuery, recordedRange: Range<UInt64>?) {
+        /// The members of an object that must have exactly `members`.
+        func exactMembers(_ value: JSONValue, _ path: String, _ members: [String], _ shape: String) throws -> JSONObject {
+            guard let object = value.objectValue, object.keys.count == members.count, members.allSatisfy({ object[$0] != nil }) else {
+                let extra = value.objectValue?.keys.first { !members.contains($0) }
+                throw APIError(
+                    .unprocessableContent, "\(path) must be \(shape)" + (extra.map { "; unknown member \"\($0.prefix(40))\"" } ?? ""))
+            }
+            return object
+        }
         guard let object = value.objectValue else { throw APIError(.unprocessableContent, "the bundle query must be a JSON object") }
-        let known: Set = ["event_ids", "index_range", "account", "content_hash", "time_range", "kind"]
+        let known: Set = ["event_ids", "index_range", "account", "content_hash", "time_range", "recorded_range", "kind"]
         if let unknown = object.keys.first(where: { !known.contains($0) }) {
-            throw APIError(.unprocessableContent, "unknown query field \"\(unknown)\"; known: \(known.sorted().joined(separator: ", "))")
+            throw APIError(.unprocessableContent, "unknown query field \"\(unknown.prefix(40))\"; known: \(known.sorted().joined(separator: ", "))")
         }
         guard !object.keys.isEmpty else { throw APIError(.unprocessableContent, "the bundle query needs at least one field") }
         var query = EventQuery()
@@ -150,9 +168,11 @@ extension LedgerAPI {
                 return id
             }
         }
-        if let range = object["index_range"] {
-            guard let from = range["from"]?.intValue, let to = range["to"]?.intValue, from >= 0, to >= from, range.objectValue?.keys.count == 2 else {
-                throw APIError(.unprocessableContent, "/index_range must be {\"from\": n, \"to\": m} with 0 ≤ from ≤ to (to exclusive)")
+        if let value = object["index_range"] {
+            let shape = "{\"from\": n, \"to\": m} with 0 ≤ from ≤ to (to exclusive)"
+            let range = try exactMembers(value, "/index_range", ["from", "to"], shape)
+            guard let from = range["from"]?.intValue, let to = range["to"]?.intValue, from >= 0, to >= from else {
+                throw APIError(.unprocessableContent, "/index_range must be \(shape)")
             }
             query.indexRange = UInt64(from)..<UInt64(to)
         }
@@ -168,15 +188,28 @@ extension LedgerAPI {
             guard let text = kind.stringValue, LedgerEntry.isValidKind(text) else { throw APIError(.unprocessableContent, "/kind is not a valid kind") }
             query.kinds = [text]
         }
-        if let range = object["time_range"] {
+        if let value = object["time_range"] {
+            let shape = "{\"from\": RFC 3339, \"to\": RFC 3339} with from ≤ to"
+            let range = try exactMembers(value, "/time_range", ["from", "to"], shape)
             guard let fromText = range["from"]?.stringValue, let toText = range["to"]?.stringValue,
                 let from = RFC3339Time.milliseconds(fromText), let to = RFC3339Time.milliseconds(toText), from <= to
             else {
-                throw APIError(.unprocessableContent, "/time_range must be {\"from\": RFC 3339, \"to\": RFC 3339} with from ≤ to")
+                throw APIError(.unprocessableContent, "/time_range must be \(shape)")
             }
             query.timeRange = from..<to
         }
-        return query
+        var recordedRange: Range<UInt64>?
+        if let value = object["recorded_range"] {
+            let shape = "{\"from\": RFC 3339, \"to\": RFC 3339} with from ≤ to (when Greffe recorded the events)"
+            let range = try exactMembers(value, "/recorded_range", ["from", "to"], shape)
+            guard let fromText = range["from"]?.stringValue, let toText = range["to"]?.stringValue,
+                let from = RFC3339Time.milliseconds(fromText), let to = RFC3339Time.milliseconds(toText), from <= to
+            else {
+                throw APIError(.unprocessableContent, "/recorded_range must be \(shape)")
+            }
+            recordedRange = from..<to
+        }
+        return (query, recordedRange)
     }
 }
 

@@ -15,6 +15,10 @@ import NIOHTTPTypes
 /// the router never saw it — with a status and a JSON `{"error": …}` body,
 /// once every response owed to earlier pipelined requests has been written;
 /// then the connection stops reading, half-closes, and closes a moment later.
+/// A request the app answers before its body has arrived (401, 413, …) is
+/// treated the same way: its answer says `Connection: close` and the
+/// connection half-closes once it is written, instead of waiting for a body
+/// that may never come while it holds a slot.
 ///
 /// Hummingbird's own answer to a decoder error is a bare 400 with no body,
 /// and its idle timeout never fires while bytes trickle in: hence this class.
@@ -53,7 +57,11 @@ final class ConnectionGuard: ChannelInboundHandler, RemovableChannelHandler {
     private var responseHeads = 0
     private var responseEnds = 0
     private var deadline: Scheduled<Void>?
-    private var isIdle = true
+    private var standing = ConnectionRegistry.Standing.idle
+    /// The request being received has an Authorization header.
+    private var carriesCredentials = false
+    /// The response being written answers a request whose body has not arrived: close after it.
+    private var closeAfterResponse = false
     /// A refusal waiting for `after` responses to be written first; nil refusal: close without answering.
     private var pending: (refusal: Refusal?, after: Int)?
 
@@ -91,7 +99,7 @@ final class ConnectionGuard: ChannelInboundHandler, RemovableChannelHandler {
                     Refusal(status: .requestTimeout, message: "request head not received within \(guard_.limits.headTimeout); the connection is closed"),
                     after: guard_.requestHeads)
             }
-            updateIdle()
+            updateStanding()
         case .head, .body:
             break
         }
@@ -100,11 +108,13 @@ final class ConnectionGuard: ChannelInboundHandler, RemovableChannelHandler {
 
     // MARK: - What RequestPartObserver reports
 
-    func requestHeadReceived() {
+    func requestHeadReceived(carriesCredentials: Bool) {
         requestHeads += 1
+        self.carriesCredentials = carriesCredentials
         guard phase != .closing else { return }
         phase = .body
         schedule(after: limits.bodyTimeout) { guard_ in guard_.bodyTimedOut() }
+        updateStanding()
     }
 
     func requestEndReceived() {
@@ -112,16 +122,26 @@ final class ConnectionGuard: ChannelInboundHandler, RemovableChannelHandler {
         phase = .betweenRequests
         deadline?.cancel()
         deadline = nil
-        updateIdle()
+        updateStanding()
     }
 
-    func responseHeadWritten() {
+    /// Counts a response head; true when the connection closes after this response
+    /// (its request's body has not arrived), so the head should say `Connection: close`.
+    func responseHeadWritten() -> Bool {
         responseHeads += 1
+        if phase == .body && responseHeads == requestHeads { closeAfterResponse = true }
+        return closeAfterResponse
     }
 
     func responseEndWritten() {
         responseEnds += 1
-        updateIdle()
+        if closeAfterResponse {
+            // Answered early: the rest of the body is not worth a slot (nor waiting up to the body deadline for).
+            closeAfterResponse = false
+            refuse(nil, after: requestHeads)
+            return
+        }
+        updateStanding()
         finishIfReady()
     }
 
@@ -181,7 +201,7 @@ final class ConnectionGuard: ChannelInboundHandler, RemovableChannelHandler {
         deadline?.cancel()
         deadline = nil
         pending = (refusal, responses)
-        updateIdle()
+        updateStanding()
         finishIfReady()
     }
 
@@ -219,13 +239,18 @@ final class ConnectionGuard: ChannelInboundHandler, RemovableChannelHandler {
         }
     }
 
-    private func updateIdle() {
+    private func updateStanding() {
         guard case .admitted(let id) = admission else { return }
-        // A connection being closed after a refusal is as good as idle: it may make room for a new one.
-        let idle = phase == .closing || (phase == .betweenRequests && responseEnds == requestHeads)
-        if idle != isIdle {
-            isIdle = idle
-            registry.setIdle(id, idle)
+        let now: ConnectionRegistry.Standing
+        switch phase {
+        case .closing: now = .closing
+        case .body: now = responseEnds + 1 == requestHeads && !carriesCredentials ? .unproven : .busy
+        case .head: now = responseEnds == requestHeads ? .unproven : .busy
+        case .betweenRequests: now = responseEnds == requestHeads ? .idle : .busy
+        }
+        if now != standing {
+            standing = now
+            registry.setStanding(id, now)
         }
     }
 }
@@ -246,7 +271,7 @@ final class RequestPartObserver: ChannelDuplexHandler, RemovableChannelHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
-        case .head: connectionGuard.requestHeadReceived()
+        case .head(let head): connectionGuard.requestHeadReceived(carriesCredentials: head.headerFields[.authorization] != nil)
         case .body: break
         case .end: connectionGuard.requestEndReceived()
         }
@@ -255,11 +280,19 @@ final class RequestPartObserver: ChannelDuplexHandler, RemovableChannelHandler {
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         let part = unwrapOutboundIn(data)
-        context.write(data, promise: promise)
         switch part {
-        case .head: connectionGuard.responseHeadWritten()
-        case .body: break
-        case .end: connectionGuard.responseEndWritten()
+        case .head(var head):
+            if connectionGuard.responseHeadWritten() {
+                head.headerFields[.connection] = "close"
+                context.write(wrapOutboundOut(.head(head)), promise: promise)
+            } else {
+                context.write(data, promise: promise)
+            }
+        case .body:
+            context.write(data, promise: promise)
+        case .end:
+            context.write(data, promise: promise)
+            connectionGuard.responseEndWritten()
         }
     }
 

@@ -10,12 +10,16 @@ import Synchronization
 /// The server's open connections, so that no client can hold them all.
 ///
 /// A connection is admitted while fewer than the limit are open. At the
-/// limit, the oldest idle connection (no request in progress) is closed to
-/// make room, as nginx does with keep-alive connections: a client opening
-/// connections it never uses only ever displaces other idle ones. When every
-/// open connection has a request in progress the new one is refused (503);
-/// slow requests end at `HTTPLimits.headTimeout` / `bodyTimeout`, so this
-/// lasts seconds.
+/// limit, one that no request is being answered on is closed to make room,
+/// as nginx does with keep-alive connections, in this order: one already
+/// answered and closing; then one still sending a request head, or the body
+/// of a request without credentials (the longest at it first), because that
+/// costs a client nothing and proves nothing; then the one idle longest. A client opening connections and sending
+/// heads slowly, or never, only ever displaces its own kind, so established
+/// and read traffic keeps its slots. Requests the app is answering (an
+/// authenticated body being received, say) are never cut: when every open
+/// connection has one, the new connection is refused (503); slow bodies end
+/// at `HTTPLimits.bodyTimeout`.
 ///
 /// The limit is the smaller of `maxConnections` and the process's open-file
 /// limit less `reservedDescriptors`, read at each admission (an operator may
@@ -30,14 +34,31 @@ final class ConnectionRegistry: Sendable {
         case refused(limit: Int)
     }
 
+    /// What a connection is doing, in the order connections are closed to make room.
+    enum Standing: Int, Comparable {
+        /// Answered and closing: nothing more is owed to it.
+        case closing
+        /// Sending a request head, or the body of a request without credentials
+        /// (every route that reads a body checks a token first); none being answered.
+        case unproven
+        /// No request in progress.
+        case idle
+        /// A request being received or answered: never closed to make room.
+        case busy
+
+        static func < (a: Standing, b: Standing) -> Bool { a.rawValue < b.rawValue }
+    }
+
     private struct Entry {
         let channel: any Channel
-        var isIdle: Bool
+        var standing: Standing
+        /// When it took its standing: the smallest is the longest in it.
+        var since: UInt64
     }
 
     private struct State {
         var nextID: UInt64 = 0
-        /// By id; ids grow with time, so the smallest idle id is the oldest idle connection.
+        var tick: UInt64 = 0
         var entries: [UInt64: Entry] = [:]
     }
 
@@ -71,14 +92,16 @@ final class ConnectionRegistry: Sendable {
         let (admission, victim): (Admission, (any Channel)?) = state.withLock { state in
             var victim: (any Channel)?
             if state.entries.count >= limit {
-                let oldestIdle = state.entries.filter { $0.value.isIdle }.min { $0.key < $1.key }
-                guard let oldestIdle else { return (.refused(limit: limit), nil) }
-                state.entries[oldestIdle.key] = nil
-                victim = oldestIdle.value.channel
+                let candidates = state.entries.lazy.map { (id: $0.key, standing: $0.value.standing, since: $0.value.since) }
+                guard let id = ConnectionRegistry.victim(among: candidates), let entry = state.entries.removeValue(forKey: id) else {
+                    return (.refused(limit: limit), nil)
+                }
+                victim = entry.channel
             }
             let id = state.nextID
             state.nextID += 1
-            state.entries[id] = Entry(channel: channel, isIdle: true)
+            state.tick += 1
+            state.entries[id] = Entry(channel: channel, standing: .idle, since: state.tick)
             return (.admitted(id: id), victim)
         }
         switch admission {
@@ -94,9 +117,19 @@ final class ConnectionRegistry: Sendable {
         return admission
     }
 
-    /// Marks a connection idle (no request in progress, none being received) or not.
-    func setIdle(_ id: UInt64, _ isIdle: Bool) {
-        state.withLock { $0.entries[id]?.isIdle = isIdle }
+    /// The connection to close to make room: the lowest standing, longest in it; never a busy one.
+    static func victim(among connections: some Sequence<(id: UInt64, standing: Standing, since: UInt64)>) -> UInt64? {
+        connections.filter { $0.standing != .busy }.min { ($0.standing, $0.since) < ($1.standing, $1.since) }?.id
+    }
+
+    /// Records what a connection is doing now.
+    func setStanding(_ id: UInt64, _ standing: Standing) {
+        state.withLock { state in
+            guard state.entries[id] != nil else { return }
+            state.tick += 1
+            state.entries[id]?.standing = standing
+            state.entries[id]?.since = state.tick
+        }
     }
 
     private func remove(_ id: UInt64) {

@@ -81,6 +81,11 @@ extension LedgerAPI {
     func searchEvents(_ request: Request) async throws -> Response {
         let token = try await authorize(request, role: .investigate)
         let parameters = request.uri.queryParameters
+        // Refused rather than ignored: a misspelt filter would otherwise widen the search silently.
+        if let unknown = parameters.first(where: { !LedgerAPI.searchParameters.contains(String($0.key)) }) {
+            throw APIError.badRequest(
+                "unknown query parameter \"\(unknown.key.prefix(40))\"; known: \(LedgerAPI.searchParameters.joined(separator: ", "))")
+        }
         var query = EventQuery()
         var recorded: JSONObject = [:]
         if let account = parameters.get("account") {
@@ -140,6 +145,8 @@ extension LedgerAPI {
         }
         return LedgerAPI.json(.object(answer))
     }
+
+    static let searchParameters = ["account", "content_hash", "kind", "from", "to", "recorded_from", "recorded_to", "after", "limit"]
 
     func eraseEvent(_ request: Request, index text: String) async throws -> Response {
         let token = try await authorize(request, role: .admin)

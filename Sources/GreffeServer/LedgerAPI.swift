@@ -18,6 +18,8 @@ public struct LedgerAPI: Sendable {
 
     /// Per-token request budgets (429 past them).
     public var rateLimiter = RateLimiter()
+    /// Per-client budgets for requests without a valid token (429 past them); nil: unlimited.
+    public var clientRateLimiter: ClientRateLimiter? = ClientRateLimiter()
     /// Events one bundle may hold (422 past it: narrow the query).
     public var maxBundleEvents = 100_000
 
@@ -41,6 +43,9 @@ public struct LedgerAPI: Sendable {
 
     public func addRoutes<Context: RequestContext>(to router: Router<Context>) {
         router.middlewares.add(JSONErrorMiddleware<Context>())
+        if let clientRateLimiter {
+            router.middlewares.add(AnonymousRateLimitMiddleware<Context>(limiter: clientRateLimiter, tokens: tokens))
+        }
         router.get("/checkpoint") { _, _ in try await checkpoint() }
         router.get("/tile/**") { request, _ in try await tile(request.uri.path) }
         router.get("/v1/proofs/inclusion") { request, _ in try await inclusion(request) }

@@ -51,6 +51,14 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Open connections at most (fewer if the open-file limit is lower); past it idle ones are closed, else 503.")
     var maxConnections: Int = 2_000
 
+    @Option(
+        name: .long,
+        help: "Requests a second each client address (IPv6: each /64) may make without a valid token, on average; 429 past it. 0 turns the limit off (behind a proxy every client has the proxy's address).")
+    var anonymousRate: Double = ClientRateLimiter.defaultLimit.perSecond
+
+    @Option(name: .long, help: "Burst of requests each client address may make without a valid token (a leaf_hash lookup costs 50, or the whole burst if smaller).")
+    var anonymousBurst: Double = ClientRateLimiter.defaultLimit.burst
+
     @Flag(name: .long, help: "Skip SQLite's quick_check of the whole database file at start-up (it reads every page).")
     var skipIntegrityCheck = false
 
@@ -85,6 +93,9 @@ struct ServeCommand: AsyncParsableCommand {
             throw ValidationError("--header-timeout and --body-timeout must be between 0.1 and 3600 seconds")
         }
         guard maxConnections >= 1 else { throw ValidationError("--max-connections must be at least 1") }
+        guard anonymousRate >= 0, anonymousRate <= 1_000_000, anonymousBurst >= 1, anonymousBurst <= 10_000_000 else {
+            throw ValidationError("--anonymous-rate must be between 0 and 1000000, --anonymous-burst between 1 and 10000000")
+        }
         guard (tsaUrl == nil) == (tsaCert == nil) else { throw ValidationError("--tsa-url and --tsa-cert go together") }
         if tsaPolicy != nil && tsaUrl == nil { throw ValidationError("--tsa-policy needs --tsa-url") }
         guard tsaInterval >= 0.1, tsaInterval <= 86400 else { throw ValidationError("--tsa-interval must be between 0.1 and 86400 seconds") }
@@ -181,7 +192,8 @@ struct ServeCommand: AsyncParsableCommand {
             return buffer
         }
         api.keyList = keyList
-        let router = Router()
+        api.clientRateLimiter = anonymousRate > 0 ? ClientRateLimiter(limit: .init(perSecond: anonymousRate, burst: anonymousBurst)) : nil
+        let router = Router(context: GreffeRequestContext.self)
         api.addRoutes(to: router)
         let (host, port) = try parseListen()
         let app = Application(

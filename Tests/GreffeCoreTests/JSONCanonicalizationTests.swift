@@ -270,3 +270,46 @@ struct JSONTestRNG {
         return z ^ (z >> 31)
     }
 }
+
+@Suite("RFC 8785 member order at scale")
+struct JSONCanonicalizationOrderTests {
+    /// Names mixing ASCII, U+0080–U+D7FF, U+E000–U+FFFF and supplementary
+    /// scalars: the last two are where UTF-16 order differs from scalar order.
+    static func names(count: Int) -> [String] {
+        var generator = SystemRandomNumberGenerator()
+        let pools: [ClosedRange<UInt32>] = [0x20...0x7E, 0x80...0xD7FF, 0xE000...0xFFFF, 0x1_0000...0x10_FFFF]
+        var seen = Set<String>()
+        var names: [String] = []
+        while names.count < count {
+            var name = ""
+            for _ in 0..<Int.random(in: 1...6, using: &generator) {
+                let pool = pools.randomElement(using: &generator)!
+                name.unicodeScalars.append(Unicode.Scalar(UInt32.random(in: pool, using: &generator))!)
+            }
+            if seen.insert(name).inserted { names.append(name) }
+        }
+        return names
+    }
+
+    @Test("a 100,000-member object canonicalizes with its members in UTF-16 code unit order")
+    func hundredThousandMembers() throws {
+        let names = Self.names(count: 100_000)
+        let object = JSONObject(names.enumerated().map { ($0.element, JSONValue.number(Double($0.offset))) })
+        // The reference order: RFC 8785 §3.2.3, UTF-16 code units compared as unsigned integers.
+        let expected = names.enumerated().map { (utf16: Array($0.element.utf16), member: $0) }
+            .sorted { $0.utf16.lexicographicallyPrecedes($1.utf16) }.map(\.member)
+        var reference: [UInt8] = [UInt8(ascii: "{")]
+        for (position, member) in expected.enumerated() {
+            if position > 0 { reference.append(UInt8(ascii: ",")) }
+            reference += JSONValue.string(member.element).canonicalBytes()
+            reference.append(UInt8(ascii: ":"))
+            reference += Array(String(member.offset).utf8)
+        }
+        reference.append(UInt8(ascii: "}"))
+        let canonical = JSONValue.object(object).canonicalBytes()
+        #expect(canonical == reference)
+        // And the canonical text parses back to the same members.
+        let parsed = try #require(try JSONParser.parse(canonical, limits: JSONLimits(maxDepth: 4, maxBytes: Int.max)).objectValue)
+        #expect(parsed.keys == expected.map(\.element))
+    }
+}

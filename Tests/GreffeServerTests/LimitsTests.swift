@@ -103,11 +103,13 @@ struct LimitsTests {
     }
 
     /// Runs `body` with the port of a live server built as `greffe serve` builds it, with `limits()`.
-    func withLiveServer(_ test: TestLedger, _ body: @escaping @Sendable (Int) async throws -> Void) async throws {
+    func withLiveServer(
+        _ test: TestLedger, limits: HTTPLimits = LimitsTests.limits(), _ body: @escaping @Sendable (Int) async throws -> Void
+    ) async throws {
         let router = Router()
         LedgerAPI(ledger: test.ledger).addRoutes(to: router)
         let app = Application(
-            router: router, server: .guardedHTTP1(limits: LimitsTests.limits()),
+            router: router, server: .guardedHTTP1(limits: limits),
             configuration: .init(address: .hostname("127.0.0.1", port: 0)))
         try await app.test(.live) { client in try await body(try #require(client.port)) }
         await test.stop()
@@ -188,11 +190,16 @@ struct LimitsTests {
         #expect(try await test.store.treeSize() == 0)
     }
 
-    @Test("past the connection cap the oldest idle connection is closed; when none is idle the new one gets 503 with a JSON error")
+    @Test("past the connection cap the oldest idle connection, or the oldest still sending its head, is closed; when every one is busy the new one gets 503 with a JSON error")
     func connectionCap() async throws {
         let test = try await TestLedger.make()
-        try await withLiveServer(test) { port in
-            let cap = LimitsTests.limits().maxConnections
+        let token = test.appendToken
+        // Deadlines long enough that no head or body reaches one while the slots fill, even on a loaded machine.
+        var slowLimits = LimitsTests.limits()
+        slowLimits.headTimeout = .seconds(3)
+        slowLimits.bodyTimeout = .seconds(3)
+        let cap = slowLimits.maxConnections
+        try await withLiveServer(test, limits: slowLimits) { port in
             // The test framework's own client holds one idle connection, the oldest: the last of these displaces it.
             try await Task.sleep(for: .milliseconds(200))
             var idle: [RawConnection] = []
@@ -210,15 +217,33 @@ struct LimitsTests {
             idle.forEach { $0.close() }
             try await Task.sleep(for: .milliseconds(200))
 
-            // Every slot busy with a request head in progress: the next connection is refused.
+            // Every slot taken by a request head in progress: a head proves nothing, so the one at it longest makes room.
+            let heads = try (0..<cap).map { _ in try RawConnection(port: port) }
+            for connection in heads {
+                try connection.send(Array("GET /healthz HTTP/1.1\r\nHost: t\r\n".utf8))
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            try await Task.sleep(for: .milliseconds(200))  // every head under way, none yet at its deadline
+            let served = try RawConnection(port: port).exchange(Array("GET /healthz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n".utf8))
+            #expect(served.status == 200, "\(served.raw.prefix(200))")
+            _ = heads[0].peekClosedOrData(timeoutMilliseconds: 2000)
+            let cut = heads.indices.filter { heads[$0].peekClosedOrData(timeoutMilliseconds: 0) }
+            #expect(cut == [0], "closed: \(cut)")
+            heads.forEach { $0.close() }
+            try await Task.sleep(for: .milliseconds(200))
+
+            // Every slot busy with an authenticated request whose body is still coming: the next connection is refused.
             let busy = try (0..<cap).map { _ in try RawConnection(port: port) }
-            for connection in busy { try connection.send(Array("GET /healthz HTTP/1.1\r\nHost: t\r\n".utf8)) }
-            try await Task.sleep(for: .milliseconds(300))  // every head under way, none yet at its deadline
+            for connection in busy {
+                try connection.send(Array(
+                    "POST /v1/events HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer \(token)\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{".utf8))
+            }
+            try await Task.sleep(for: .milliseconds(300))  // every body under way, none yet at its deadline
             let refused = try RawConnection(port: port).exchange(Array("GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n".utf8))
             #expect(refused.status == 503, "\(refused.raw.prefix(200))")
             #expect(refused.jsonError?.contains("connections") == true)
             #expect(refused.closed)
-            // The busy ones end at their head deadline (the clients keep their side open), and the server takes new clients again.
+            // The busy ones end at their body deadline (the clients keep their side open), and the server takes new clients again.
             for connection in busy { #expect(connection.readAll().status == 408) }
             try await Task.sleep(for: .milliseconds(100))
             let after = try RawConnection(port: port).exchange(Array("GET /healthz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n".utf8))

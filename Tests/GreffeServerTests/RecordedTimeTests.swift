@@ -43,6 +43,19 @@ struct RecordedTimeTests {
             #expect(disagreement["occurred_at"]?.stringValue == "2019-01-01T00:00:00Z")
             #expect((disagreement["recorded_minus_occurred_seconds"]?.intValue ?? 0) > 200_000_000)
             #expect(try read.json["recorded_at"]?.stringValue != nil)
+
+            // A bundle by recorded time holds the backdated event too, each with the token that appended it.
+            let bundle = try await client.execute(
+                uri: "/v1/bundles", method: .post, headers: bearer(test.investigateToken),
+                body: jsonBody("{\"recorded_range\":{\"from\":\"\(from)\",\"to\":\"\(to)\"},\"kind\":\"legal.request\"}"))
+            #expect(bundle.status == .ok)
+            let events = try #require(try bundle.json["events"]?.arrayValue)
+            #expect(events.compactMap { $0["event_id"]?.stringValue } == ["old-1", "new-1"])
+            #expect(events.allSatisfy { $0["appended_by"]?.stringValue?.hasPrefix("platform-") == true })
+            let extra = try await client.execute(
+                uri: "/v1/bundles", method: .post, headers: bearer(test.investigateToken),
+                body: jsonBody("{\"recorded_range\":{\"from\":\"\(from)\",\"to\":\"\(to)\",\"x\":1}}"))
+            #expect(extra.status == .unprocessableContent)
         }
     }
 }

@@ -22,8 +22,8 @@ source "$ROOT/ops/tests/lib.sh"
 DATA=$WORK/data
 REFERENCE="TJ Paris 26/123"
 
-# The one place append tokens are made (tokens bound to a platform will add --platform here).
-append_token() { "$GREFFE" token create --data "$DATA" --role append --name "$1"; }
+# The one place append tokens are made: bound to the platform the events name.
+append_token() { "$GREFFE" token create --data "$DATA" --role append --platform example-ai --name "$1"; }
 
 "$GREFFE" init --data "$DATA" --origin adversary.greffe.test/log >/dev/null || die "greffe init"
 APPEND=$(append_token platform-a) || die "token create (append)"

@@ -1537,6 +1537,10 @@ info:
     C2SP signed checkpoints and tiles. Hashes are standard base64 (RFC 4648 §4)
     in JSON bodies and checkpoints. Every error is a 4xx/5xx with
     `{"error": "<message>"}`. The contract is `shared/CONTRACT.md`.
+    Any request may be answered 429 (see `TooManyRequests`), and 503 when
+    every connection slot is busy. A request answered before its body was
+    read (401, 403, 413, 422…) carries `Connection: close` and its
+    connection is closed.
 servers:
   - url: http://127.0.0.1:8080
 components:
@@ -1625,7 +1629,13 @@ components:
       description: Storage unavailable or the ledger is stopping; nothing was written.
       content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}
     TooManyRequests:
-      description: The token is over its request budget (per-token rate limit); retry after Retry-After seconds.
+      description: |
+        Over a request budget; retry after Retry-After seconds. A valid token has
+        its own budget (per-token rate limit). Requests without a valid token
+        (every public read, and a missing, unknown or revoked token) share their
+        client address's budget (`greffe serve --anonymous-rate`, default 100 a
+        second in bursts of 1,000; an IPv6 client is its /64); a `leaf_hash`
+        lookup costs 50 of it. `/healthz` is never limited.
       headers:
         Retry-After: {schema: {type: integer, minimum: 0}}
       content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}
@@ -1648,6 +1658,7 @@ paths:
         quorum of them cosigned: the log's note followed by their
         `cosignature/v1` lines (C2SP tlog-cosignature).
       responses:
+        "429": {$ref: '#/components/responses/TooManyRequests'}
         "200":
           description: The note, e.g. `origin\nsize\nroot\n\n— origin <signature>\n`. Cache-Control max-age=1.
           content: {text/plain: {schema: {type: string}}}
@@ -1667,6 +1678,7 @@ paths:
         `signing_now` lists the key IDs this server signs with (key changes take
         effect when the server restarts). Public, like the checkpoint.
       responses:
+        "429": {$ref: '#/components/responses/TooManyRequests'}
         "200":
           description: The key list.
           content:
@@ -1701,6 +1713,7 @@ paths:
         - {name: level, in: path, required: true, schema: {type: integer, minimum: 0, maximum: 7}}
         - $ref: '#/components/parameters/TileIndex'
       responses:
+        "429": {$ref: '#/components/responses/TooManyRequests'}
         "200": {description: 'The tile bytes.', content: {application/octet-stream: {schema: {type: string, format: binary}}}}
         "404": {$ref: '#/components/responses/NotFound'}
   /tile/entries/{index}:
@@ -1710,6 +1723,7 @@ paths:
       parameters:
         - $ref: '#/components/parameters/TileIndex'
       responses:
+        "429": {$ref: '#/components/responses/TooManyRequests'}
         "200": {description: 'The entry bundle.', content: {application/octet-stream: {schema: {type: string, format: binary}}}}
         "404": {$ref: '#/components/responses/NotFound'}
   /v1/proofs/inclusion:
@@ -1718,8 +1732,9 @@ paths:
       parameters:
         - {name: tree_size, in: query, required: true, schema: {type: integer, minimum: 1}}
         - {name: index, in: query, required: false, description: "The entry's index (or give leaf_hash).", schema: {type: integer, minimum: 0}}
-        - {name: leaf_hash, in: query, required: false, description: "The entry's leaf hash in URL-safe base64 (RFC 4648 §5), padding optional.", schema: {type: string}}
+        - {name: leaf_hash, in: query, required: false, description: "The entry's leaf hash in URL-safe base64 (RFC 4648 §5), padding optional. Without a valid token a lookup costs 50 requests of the client's budget.", schema: {type: string}}
       responses:
+        "429": {$ref: '#/components/responses/TooManyRequests'}
         "200": {description: 'The proof.', content: {application/json: {schema: {$ref: '#/components/schemas/InclusionProof'}}}}
         "400": {$ref: '#/components/responses/BadRequest'}
         "404": {$ref: '#/components/responses/NotFound'}
@@ -1730,6 +1745,7 @@ paths:
         - {name: first, in: query, required: true, schema: {type: integer, minimum: 0}}
         - {name: second, in: query, required: true, schema: {type: integer, minimum: 0}}
       responses:
+        "429": {$ref: '#/components/responses/TooManyRequests'}
         "200":
           description: The proof (empty when first is 0 or equals second).
           content:
@@ -1757,6 +1773,7 @@ paths:
       parameters:
         - {name: size, in: path, required: true, schema: {type: integer, minimum: 0}}
       responses:
+        "429": {$ref: '#/components/responses/TooManyRequests'}
         "200":
           description: The DER TimeStampToken.
           content:
@@ -1768,7 +1785,7 @@ paths:
   /v1/events:
     get:
       summary: Search events (investigate token) by account, content hash, kind and time range; paginated.
-      description: Recorded in the log as access.granted. At least one filter is required. Follow next_after for the next page.
+      description: Recorded in the log as access.granted. At least one filter is required; an unknown parameter is 400. Follow next_after for the next page.
       security: [{bearer: []}]
       parameters:
         - {name: account, in: query, required: false, schema: {type: string}}
@@ -1776,6 +1793,8 @@ paths:
         - {name: kind, in: query, required: false, schema: {type: string}}
         - {name: from, in: query, required: false, description: 'occurred_at at or after (RFC 3339)', schema: {type: string, format: date-time}}
         - {name: to, in: query, required: false, description: 'occurred_at before (RFC 3339)', schema: {type: string, format: date-time}}
+        - {name: recorded_from, in: query, required: false, description: 'recorded by Greffe at or after (RFC 3339): the entries'' own times, which a platform cannot backdate', schema: {type: string, format: date-time}}
+        - {name: recorded_to, in: query, required: false, description: 'recorded by Greffe before (RFC 3339)', schema: {type: string, format: date-time}}
         - {name: after, in: query, required: false, description: 'only entries after this index (the previous page''s next_after)', schema: {type: integer, minimum: 0}}
         - {name: limit, in: query, required: false, schema: {type: integer, minimum: 1, maximum: 1000, default: 100}}
       responses:
@@ -1936,13 +1955,19 @@ paths:
                   required: [from, to]
                   additionalProperties: false
                   properties: {from: {type: string, format: date-time}, to: {type: string, format: date-time}}
+                recorded_range:
+                  description: When Greffe recorded the events (the entries' own times, which the platform does not choose), from inclusive, to exclusive.
+                  type: object
+                  required: [from, to]
+                  additionalProperties: false
+                  properties: {from: {type: string, format: date-time}, to: {type: string, format: date-time}}
       responses:
         "200": {description: 'The bundle.', content: {application/json: {schema: {type: object}}}}
         "400": {$ref: '#/components/responses/BadRequest'}
         "401": {$ref: '#/components/responses/Unauthorized'}
         "403": {$ref: '#/components/responses/Forbidden'}
         "429": {$ref: '#/components/responses/TooManyRequests'}
-        "422": {description: 'Not a valid query, or it matches more than 100000 events.', content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}}
+        "422": {description: 'Not a valid query (an unknown member at any level, index_range, time_range or recorded_range not exactly {from, to}), or it matches more than 100000 events. Nothing is logged.', content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}}
   /v1/reports/takedowns:
     get:
       summary: Takedown timeliness — for each report.received, whether and how fast a takedown.executed of the same content followed.
@@ -1995,6 +2020,7 @@ paths:
     get:
       summary: Prometheus metrics (text exposition format).
       responses:
+        "429": {$ref: '#/components/responses/TooManyRequests'}
         "200": {description: 'Metrics.', content: {text/plain: {schema: {type: string}}}}
   /v1/status:
     get:
@@ -2004,6 +2030,7 @@ paths:
         number of entries appended in each minute of the last three hours
         (from the entries' sequenced_at, which the public tiles also carry).
       responses:
+        "429": {$ref: '#/components/responses/TooManyRequests'}
         "200":
           description: The state.
           content:
@@ -2029,36 +2056,43 @@ paths:
     get:
       summary: The public status page (HTML).
       responses:
+        "429": {$ref: '#/components/responses/TooManyRequests'}
         "200": {description: 'The page.', content: {text/html: {schema: {type: string}}}}
   /console:
     get:
       summary: The investigator console (HTML). It calls the investigator API with the token typed into it.
       responses:
+        "429": {$ref: '#/components/responses/TooManyRequests'}
         "200": {description: 'The page.', content: {text/html: {schema: {type: string}}}}
   /verify.html:
     get:
       summary: The self-contained bundle verifier page, with this ledger's verifier key written in (also `greffe verifier-page`).
       responses:
+        "429": {$ref: '#/components/responses/TooManyRequests'}
         "200": {description: 'The page.', content: {text/html: {schema: {type: string}}}}
   /assets/greffe.css:
     get:
       summary: The pages' stylesheet.
       responses:
+        "429": {$ref: '#/components/responses/TooManyRequests'}
         "200": {description: 'CSS.', content: {text/css: {schema: {type: string}}}}
   /assets/status.js:
     get:
       summary: The status page's script.
       responses:
+        "429": {$ref: '#/components/responses/TooManyRequests'}
         "200": {description: 'JavaScript.', content: {text/javascript: {schema: {type: string}}}}
   /assets/console.js:
     get:
       summary: The console's script.
       responses:
+        "429": {$ref: '#/components/responses/TooManyRequests'}
         "200": {description: 'JavaScript.', content: {text/javascript: {schema: {type: string}}}}
   /openapi.yaml:
     get:
       summary: This document.
       responses:
+        "429": {$ref: '#/components/responses/TooManyRequests'}
         "200": {description: 'OpenAPI 3.1.', content: {application/yaml: {schema: {type: string}}}}
 
 """#

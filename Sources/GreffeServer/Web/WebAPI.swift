@@ -78,25 +78,59 @@ extension LedgerAPI {
 /// Appends per minute over the last hours, from the entries themselves:
 /// `sequenced_at` never decreases along the log, so each minute's first
 /// index is a binary search, and the cost is O(minutes × log n) one-entry
-/// reads whatever the volume. Answers are reused for a few seconds so a
-/// busy status page does not become load on the store.
+/// reads whatever the volume. An answer is reused for a few seconds, and
+/// computed once however many requests ask at the same time (single
+/// flight): the status page is public, and must not become load on the store.
 public final class ActivityCounter: Sendable {
     struct Counts: Sendable {
         var from: UInt64
         var counts: [Int]
     }
 
-    /// Reused whatever was appended since: under steady appends the size
-    /// always differs, and a chart a few seconds old is still true enough.
-    private let cache = Mutex<(at: UInt64, counts: Counts)?>(nil)
+    private struct State {
+        /// Reused whatever was appended since: under steady appends the size
+        /// always differs, and a chart a few seconds old is still true enough.
+        var cached: (at: UInt64, counts: Counts)?
+        /// The computation under way, which every request arriving meanwhile awaits.
+        var inFlight: Task<Counts, any Error>?
+        /// Computations started, for tests.
+        var computations = 0
+    }
+
+    private let state = Mutex(State())
     static let reuseMilliseconds: UInt64 = 5_000
 
     public init() {}
 
+    /// How many times the counts were computed.
+    var computations: Int { state.withLock { $0.computations } }
+
     func counts(store: any LedgerStore, treeSize: UInt64, now: UInt64) async throws -> Counts {
-        if let cached = cache.withLock({ $0 }), now >= cached.at, now - cached.at < ActivityCounter.reuseMilliseconds {
-            return cached.counts
+        let task: Task<Counts, any Error>? = state.withLock { state in
+            if let cached = state.cached, now >= cached.at, now - cached.at < ActivityCounter.reuseMilliseconds { return nil }
+            if let inFlight = state.inFlight { return inFlight }
+            state.computations += 1
+            let task = Task { [self] in
+                do {
+                    let counts = try await compute(store: store, treeSize: treeSize, now: now)
+                    self.state.withLock { state in
+                        state.cached = (now, counts)
+                        state.inFlight = nil
+                    }
+                    return counts
+                } catch {
+                    self.state.withLock { $0.inFlight = nil }
+                    throw error
+                }
+            }
+            state.inFlight = task
+            return task
         }
+        guard let task else { return state.withLock { $0.cached!.counts } }
+        return try await task.value
+    }
+
+    private func compute(store: any LedgerStore, treeSize: UInt64, now: UInt64) async throws -> Counts {
         let minutes = UInt64(LedgerAPI.activityMinutes)
         let end = (now / 60_000 + 1) * 60_000
         let start = end - minutes * 60_000
@@ -106,9 +140,7 @@ public final class ActivityCounter: Sendable {
             low = try await firstIndex(atOrAfter: start + minute * 60_000, from: low, to: treeSize, store: store)
             boundaries.append(low)
         }
-        let counts = Counts(from: start, counts: (0..<Int(minutes)).map { Int(boundaries[$0 + 1] - boundaries[$0]) })
-        cache.withLock { $0 = (now, counts) }
-        return counts
+        return Counts(from: start, counts: (0..<Int(minutes)).map { Int(boundaries[$0 + 1] - boundaries[$0]) })
     }
 
     /// The first index in `[low, high)` whose entry was sequenced at or after `time`, or `high`.

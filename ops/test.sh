@@ -21,6 +21,7 @@ export GREFFE=.build/debug/greffe
 ./ops/tests/secrets.sh
 ./ops/tests/tls.sh
 ./ops/tests/limits.sh
+./ops/tests/adversary.sh
 ./ops/tests/audit.sh
 ./ops/tests/witness.sh
 ./ops/tests/witnessed-log.sh

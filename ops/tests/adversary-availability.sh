@@ -24,7 +24,7 @@ source "$ROOT/ops/tests/lib.sh"
 
 [[ -x $GREFFE ]] || die "greffe binary not found at $GREFFE (set GREFFE)"
 "$GREFFE" init --data "$WORK/data" --origin availability.greffe.test/log >/dev/null || die "greffe init"
-APPEND=$("$GREFFE" token create --data "$WORK/data" --role append --name availability-append) || die "token create"
+APPEND=$("$GREFFE" token create --data "$WORK/data" --role append --platform availability.example --name availability-append) || die "token create"
 INVESTIGATE=$("$GREFFE" token create --data "$WORK/data" --role investigate --name availability-investigate) || die "token create"
 PORT=$(free_port)
 "$GREFFE" serve --data "$WORK/data" --listen "127.0.0.1:$PORT" --max-connections 16 --header-timeout 5 --body-timeout 30 \

@@ -154,7 +154,7 @@ VKEY=$("$GREFFE" init --data "$DATA" --origin "audit.greffe.test/$$") || die "gr
 TOKEN=$("$GREFFE" token create --data "$DATA" --role append --platform audit.example --name audit) || die "greffe token create"
 PORT=$(free_port)
 URL=http://127.0.0.1:$PORT
-"$GREFFE" serve --data "$DATA" --listen "127.0.0.1:$PORT" --checkpoint-interval 0.2 --log-level warning >"$WORK/serve.log" 2>&1 &
+"$GREFFE" serve --data "$DATA" --listen "127.0.0.1:$PORT" --checkpoint-interval 0.2 --log-level warning --anonymous-rate 0 >"$WORK/serve.log" 2>&1 &
 SERVER_PID=$!
 for _ in $(seq 300); do
     kill -0 "$SERVER_PID" 2>/dev/null || die "greffe serve exited during start-up"

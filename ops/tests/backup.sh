@@ -173,7 +173,7 @@ CHECK=$WORK/tlogcheck
 serve_bg() { # serve_bg DATA LOG: sets SPID SURL
     local port; port=$(free_port)
     SURL=http://127.0.0.1:$port
-    "$GREFFE" serve --data "$1" --listen "127.0.0.1:$port" --checkpoint-interval 0.1 >"$2" 2>&1 &
+    "$GREFFE" serve --data "$1" --listen "127.0.0.1:$port" --checkpoint-interval 0.1 --anonymous-rate 0 >"$2" 2>&1 &
     SPID=$!
     PIDS+=("$SPID")
     for _ in $(seq 300); do

@@ -47,7 +47,7 @@ class Cluster:
         self.port = free_port()
         self.log = open(os.path.join(self.work, "serve.log"), "ab")
         self.proc = subprocess.Popen(
-            [self.greffe, "serve", "--data", self.data, "--listen", "127.0.0.1:%d" % self.port, "--checkpoint-interval", "0.05",
+            [self.greffe, "serve", "--data", self.data, "--listen", "127.0.0.1:%d" % self.port, "--checkpoint-interval", "0.05", "--anonymous-rate", "0",
              "--log-level", "warning"], stdout=self.log, stderr=self.log)
         deadline = time.time() + 30
         while time.time() < deadline:

@@ -41,7 +41,7 @@ class Node:
         self.log = open(os.path.join(self.work, self.name + ".log"), "ab")
         self.proc = subprocess.Popen(
             [self.greffe, "serve", "--data", self.data, "--postgres", self.url_base, "--node-name", self.name,
-             "--listen", "127.0.0.1:%d" % self.port, "--checkpoint-interval", "0.1", "--log-level", "notice"],
+             "--listen", "127.0.0.1:%d" % self.port, "--checkpoint-interval", "0.1", "--log-level", "notice", "--anonymous-rate", "0"],
             stdout=self.log, stderr=self.log)
         deadline = time.time() + 30
         while time.time() < deadline:

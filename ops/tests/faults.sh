@@ -164,9 +164,9 @@ serve_bg() {
     SURL=http://127.0.0.1:$port
     if [[ -n $user ]]; then
         setpriv --reuid="$user" --regid="$(id -g "$user")" --clear-groups \
-            "$GREFFE" serve --data "$data" --listen "127.0.0.1:$port" --checkpoint-interval 0.1 >"$logf" 2>&1 &
+            "$GREFFE" serve --data "$data" --listen "127.0.0.1:$port" --checkpoint-interval 0.1 --anonymous-rate 0 >"$logf" 2>&1 &
     else
-        "$GREFFE" serve --data "$data" --listen "127.0.0.1:$port" --checkpoint-interval 0.1 >"$logf" 2>&1 &
+        "$GREFFE" serve --data "$data" --listen "127.0.0.1:$port" --checkpoint-interval 0.1 --anonymous-rate 0 >"$logf" 2>&1 &
     fi
     SPID=$!
     PIDS+=("$SPID")

@@ -133,7 +133,7 @@ CHECK=$WORK/tlogcheck
 start_serve() {
     local name=$1 data=$2 port
     port=$(free_port)
-    "$GREFFE" serve --data "$data" --listen "127.0.0.1:$port" --checkpoint-interval 0.1 >"$WORK/serve-$name.log" 2>&1 &
+    "$GREFFE" serve --data "$data" --listen "127.0.0.1:$port" --checkpoint-interval 0.1 --anonymous-rate 0 >"$WORK/serve-$name.log" 2>&1 &
     local pid=$!
     PIDS+=("$pid")
     printf -v "PID_$name" '%s' "$pid"

@@ -51,7 +51,7 @@ WURL=http://127.0.0.1:$WPORT
 
 SERVE_PID=
 start_serve() {
-    "$GREFFE" serve --data "$DATA" --listen "127.0.0.1:$PORT" --checkpoint-interval 0.05 >>"$WORK/serve.log" 2>&1 &
+    "$GREFFE" serve --data "$DATA" --listen "127.0.0.1:$PORT" --checkpoint-interval 0.05 --anonymous-rate 0 >>"$WORK/serve.log" 2>&1 &
     SERVE_PID=$!
     PIDS+=("$SERVE_PID")
     for _ in $(seq 300); do

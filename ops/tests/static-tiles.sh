@@ -88,7 +88,7 @@ start_server() { # start_server TILES_DIR
     PORT=$(free_port)
     URL=http://127.0.0.1:$PORT
     # umask 077 as in ops/systemd/greffe.service: the tiles must still come out world-readable.
-    (umask 077 && exec "$GREFFE" serve --data "$DATA" --listen "127.0.0.1:$PORT" --checkpoint-interval 0.2 --tiles-dir "$1") \
+    (umask 077 && exec "$GREFFE" serve --data "$DATA" --listen "127.0.0.1:$PORT" --checkpoint-interval 0.2 --anonymous-rate 0 --tiles-dir "$1") \
         >>"$WORK/serve.log" 2>&1 &
     SERVER_PID=$!
     PIDS+=("$SERVER_PID")

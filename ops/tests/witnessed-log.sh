@@ -278,7 +278,7 @@ pass "two witnesses up: $(cat "$WORK/w1/witness.vkey"), $(cat "$WORK/w2/witness.
 PORT=$(free_port)
 LOG_URL=http://127.0.0.1:$PORT
 start_log() { # start_log QUORUM
-    "$GREFFE" serve --data "$DATA" --listen "127.0.0.1:$PORT" --checkpoint-interval 0.1 --log-level warning \
+    "$GREFFE" serve --data "$DATA" --listen "127.0.0.1:$PORT" --checkpoint-interval 0.1 --log-level warning --anonymous-rate 0 \
         --witness "$(cat "$WORK/w1/witness.vkey")=$W1_URL" --witness "$(cat "$WORK/w2/witness.vkey")=$W2_URL/" \
         --witness-quorum "$1" --witness-timeout 2 >>"$WORK/serve.log" 2>&1 &
     LOG_PID=$!

@@ -105,6 +105,18 @@ struct PostgresStoreTests {
         #expect(throws: PostgresLocationError.self) { _ = try PostgresLocation(url: url) }
     }
 
+    @Test("a settled handover keeps no body, even if the node that handed it over never collects the outcome (erasure leaves no copy)")
+    func settledHandoverDropsPayload() async throws {
+        let location = try await PostgresTestServer.freshDatabase()
+        let store = try await PostgresStore.connect(location, logger: logger)
+        let id = try await store.handOver(Array("{\"secret\":\"a body to be erased later\"}".utf8))
+        #expect(try await PostgresTestServer.integer("SELECT octet_length(payload) FROM handovers WHERE id = \(id)", on: location) > 0)
+        try await store.resolveHandovers([HandoverOutcome(id: id, outcome: [1])])
+        #expect(try await PostgresTestServer.integer("SELECT octet_length(payload) FROM handovers WHERE id = \(id)", on: location) == 0)
+        #expect(try await store.takeHandoverOutcome(id: id) == [1])
+        store.close()
+    }
+
     @Test("TLS is verified by default: no sslmode means verify-full, against the given CA")
     func verifiedTLSByDefault() throws {
         let plain = try PostgresLocation(url: "postgres://u@db.example/greffe")

@@ -28,6 +28,15 @@ enum PostgresTestServer {
         }
     }
 
+    /// The one integer a query answers (a count).
+    static func integer(_ sql: String, on location: PostgresLocation) async throws -> Int64 {
+        var value: Int64 = -1
+        try await withAdminConnection(location) { connection in
+            for try await found in try await connection.query(PostgresQuery(unsafeSQL: sql), logger: logger).decode(Int64.self) { value = found }
+        }
+        return value
+    }
+
     private static func withAdminConnection(_ location: PostgresLocation, _ body: (PostgresConnection) async throws -> Void) async throws {
         let configuration = PostgresConnection.Configuration(
             host: location.host, port: location.port, username: location.username, password: location.password,

@@ -38,56 +38,18 @@ import base64, json, os, socket, sys, time
 port, append, investigate = int(sys.argv[1]), sys.argv[2], sys.argv[3]
 CAP = 16
 
-def say(ok, text):
-    print(("ok   " if ok else "FAIL ") + text, flush=True)
+sys.path.insert(0, os.environ["PROBE_LIB"])
+import rawhttp
+from rawhttp import say, read_answer, json_error
 
 def connect():
-    return socket.create_connection(("127.0.0.1", port), timeout=10)
-
-def read_answer(s, timeout=10):
-    """Until the server closes or `timeout`: (status, headers, body, closed)."""
-    s.settimeout(timeout)
-    data, closed = b"", False
-    try:
-        while True:
-            c = s.recv(65536)
-            if not c:
-                closed = True; break
-            data += c
-    except socket.timeout:
-        pass
-    except OSError:
-        closed = True
-    head, _, body = data.partition(b"\r\n\r\n")
-    lines = head.split(b"\r\n")
-    status = int(lines[0].split(b" ")[1]) if lines[0].startswith(b"HTTP/1.1 ") else None
-    headers = {l.split(b":", 1)[0].strip().lower().decode(): l.split(b":", 1)[1].strip().decode() for l in lines[1:] if b":" in l}
-    return status, headers, body, closed
-
-def json_error(headers, body):
-    if not headers.get("content-type", "").startswith("application/json"): return None
-    try:
-        e = json.loads(body).get("error")
-    except (ValueError, AttributeError):
-        return None
-    return e if isinstance(e, str) and e else None
+    return rawhttp.connect(port)
 
 def request(method, path, body=b"", token=None, close=True):
-    h = b"%s %s HTTP/1.1\r\nHost: availability\r\n" % (method.encode(), path.encode())
-    if close: h += b"Connection: close\r\n"
-    if token: h += b"Authorization: Bearer %s\r\n" % token.encode()
-    if body or method == "POST": h += b"Content-Type: application/json\r\nContent-Length: %d\r\n" % len(body)
-    return h + b"\r\n" + body
+    return rawhttp.request(method, path, body, token, close=close, host=b"availability")
 
 def exchange(raw, timeout=10):
-    s = connect()
-    try:
-        s.sendall(raw)
-    except OSError:
-        pass
-    answer = read_answer(s, timeout)
-    s.close()
-    return answer
+    return rawhttp.exchange(port, raw, timeout=timeout)
 
 def timed_checkpoint():
     start = time.time()
@@ -215,7 +177,7 @@ event = json.dumps({"event_id": "availability-1", "kind": "legal.request", "occu
 st = exchange(request("POST", "/v1/events", event, append))[0]
 say(st == 201, "an append with a valid token from the same address: %s" % st)
 PY
-python3 "$WORK/probe.py" "$PORT" "$APPEND" "$INVESTIGATE" >"$WORK/probe.out" 2>&1 || bad "probe crashed: $(tail -n 3 "$WORK/probe.out")"
+PROBE_LIB="$ROOT/ops/tests" python3 "$WORK/probe.py" "$PORT" "$APPEND" "$INVESTIGATE" >"$WORK/probe.out" 2>&1 || bad "probe crashed: $(tail -n 3 "$WORK/probe.out")"
 while IFS= read -r line; do
     case $line in
         "ok   "*) pass "${line#ok   }" ;;

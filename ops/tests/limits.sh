@@ -52,59 +52,18 @@ if openssl req -x509 -newkey ed25519 -nodes -days 1 -subj "/CN=127.0.0.1" -addex
 fi
 
 cat >"$WORK/probe.py" <<'PY'
-import json, select, socket, ssl, sys, time
+import json, os, select, socket, ssl, sys, time
 
 port, tls_port, append, investigate = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
-HOST = "127.0.0.1"
-
-def say(ok, text):
-    print(("ok   " if ok else "FAIL ") + text, flush=True)
+sys.path.insert(0, os.environ["PROBE_LIB"])
+import rawhttp
+from rawhttp import say, read_answer, json_error
 
 def connect(p=None, tls=False):
-    s = socket.create_connection((HOST, p or port), timeout=10)
-    if tls:
-        ctx = ssl.create_default_context()
-        ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
-        s = ctx.wrap_socket(s)
-    return s
-
-def read_answer(s, timeout=10):
-    """Everything until the server closes (or the answer is complete): (status, headers, body, closed)."""
-    s.settimeout(timeout)
-    data, closed = b"", False
-    try:
-        while True:
-            c = s.recv(65536)
-            if not c:
-                closed = True; break
-            data += c
-    except (socket.timeout, ssl.SSLError):
-        pass
-    except OSError:
-        closed = True  # reset after the answer: closed too
-    head, _, body = data.partition(b"\r\n\r\n")
-    lines = head.split(b"\r\n")
-    status = int(lines[0].split(b" ")[1]) if lines[0].startswith(b"HTTP/1.1 ") else None
-    headers = {l.split(b":", 1)[0].strip().lower().decode(): l.split(b":", 1)[1].strip().decode() for l in lines[1:] if b":" in l}
-    return status, headers, body, closed
-
-def json_error(headers, body):
-    if not headers.get("content-type", "").startswith("application/json"): return None
-    try:
-        e = json.loads(body).get("error")
-    except (ValueError, AttributeError):
-        return None
-    return e if isinstance(e, str) and e else None
+    return rawhttp.connect(p or port, tls)
 
 def exchange(raw, p=None, tls=False):
-    s = connect(p, tls)
-    try:
-        s.sendall(raw)
-    except OSError:
-        pass  # the server may answer and stop reading before all of it is sent
-    answer = read_answer(s)
-    s.close()
-    return answer
+    return rawhttp.exchange(p or port, raw, tls)
 
 def expect(name, answer, status, words="", closed=True):
     st, headers, body, was_closed = answer
@@ -113,10 +72,7 @@ def expect(name, answer, status, words="", closed=True):
     say(ok, "%s: %s %s%s" % (name, st, err if err else repr(body[:80]), "" if was_closed or not closed else " (connection left open)"))
 
 def request(method, path, body=b"", token=None, extra=b""):
-    h = b"%s %s HTTP/1.1\r\nHost: limits\r\nConnection: close\r\n" % (method.encode(), path.encode())
-    if token: h += b"Authorization: Bearer %s\r\n" % token.encode()
-    if body or method == "POST": h += b"Content-Type: application/json\r\nContent-Length: %d\r\n" % len(body)
-    return h + extra + b"\r\n" + body
+    return rawhttp.request(method, path, body, token, extra, host=b"limits")
 
 def tree_size():
     st, headers, body, _ = exchange(request("GET", "/healthz"))
@@ -225,7 +181,7 @@ expect("inclusion proof beyond the tree", exchange(request("GET", "/v1/proofs/in
 expect("consistency proof beyond the tree", exchange(request("GET", "/v1/proofs/consistency?first=1&second=%d" % (size + 1))), 400)
 expect("search page of 1,001", exchange(request("GET", "/v1/events?kind=legal.request&limit=1001", token=investigate)), 400, "limit")
 PY
-python3 "$WORK/probe.py" "$PORT" "$TLS_PORT" "$APPEND" "$INVESTIGATE" >"$WORK/probe.out" 2>&1 || bad "probe crashed: $(tail -n 3 "$WORK/probe.out")"
+PROBE_LIB="$ROOT/ops/tests" python3 "$WORK/probe.py" "$PORT" "$TLS_PORT" "$APPEND" "$INVESTIGATE" >"$WORK/probe.out" 2>&1 || bad "probe crashed: $(tail -n 3 "$WORK/probe.out")"
 while IFS= read -r line; do
     case $line in
         "ok   "*) pass "${line#ok   }" ;;

@@ -329,7 +329,7 @@ enum EmbeddedEventSchemas {
       }
     },
     "platform": {
-      "description": "The platform that produced the event, e.g. its domain name; for events Greffe writes itself, the ledger's origin.",
+      "description": "The platform that produced the event, e.g. its domain name; for events Greffe writes itself, \"greffe\" (reserved: no append token can be bound to it).",
       "type": "string",
       "minLength": 1,
       "maxLength": 200

@@ -264,6 +264,33 @@ struct SQLiteStoreTests {
         #expect(try await reopened.withNodes { try MerkleTree.root(size: 3, reader: $0) } == builder.frontier.root)
     }
 
+    @Test("an erased body left in the WAL by a reader that never finishes is an error naming the WAL, and is purged once the reader goes")
+    func erasureWALPurge() async throws {
+        let (directory, path) = try newDatabasePath("greffe-erase-wal")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let store = try SQLiteStore(path: path)
+        var builder = BatchBuilder()
+        try await store.append(builder.batch(["keep", "erase-me"]))
+        // Another process's long read: the WAL cannot be folded back past its snapshot.
+        let reader = try SQLiteConnection(path: path)
+        try reader.execute("BEGIN")
+        let hold = try reader.statement("SELECT COUNT(*) FROM events")
+        _ = try hold.step()
+        try await store.eraseEvent(index: 1, record: ErasureRecord(erasedAtMilliseconds: 1, legalReference: "order", erasureEntryIndex: 2))
+        do {
+            try await store.purgeErasedCopies()
+            Issue.record("the WAL was truncated under a reader's snapshot")
+        } catch let error as StoreError {
+            #expect(error.code == .unavailable)
+            #expect(error.message.contains("-wal"), "\(error.message)")
+        }
+        hold.reset()
+        try reader.execute("COMMIT")
+        try await store.purgeErasedCopies()
+        let wal = (try? FileManager.default.attributesOfItem(atPath: path + "-wal")[.size] as? Int) ?? 0
+        #expect(wal == 0)
+    }
+
     @Test("appends are checkpointed into the database file beside the writer, and the WAL stays bounded")
     func walIsCheckpointed() async throws {
         let (directory, path) = try newDatabasePath("greffe-wal")

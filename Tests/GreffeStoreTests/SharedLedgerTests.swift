@@ -64,6 +64,39 @@ struct SharedLedgerTests {
         storeB.close()
     }
 
+    @Test("concurrent erasures of one event on two nodes record one order; the body is gone and VACUUM ran")
+    func erasureOnceAcrossNodes() async throws {
+        let location = try await PostgresTestServer.freshDatabase()
+        let logger = PostgresTestServer.logger
+        let signer = try NoteSigner(generatingFor: "shared.greffe.test/erasure")
+        let storeA = try await PostgresStore.connect(location, logger: logger)
+        let storeB = try await PostgresStore.connect(location, logger: logger)
+        let a = try await Ledger.open(store: storeA, signer: signer, checkpointInterval: .milliseconds(20), node: "a", logger: logger)
+        let b = try await Ledger.open(store: storeB, signer: signer, checkpointInterval: .milliseconds(20), node: "b", logger: logger)
+        let runA = Task { await a.run() }
+        let runB = Task { await b.run() }
+        _ = try await a.append([event("keep"), event("target", "\"secret\"")])
+        _ = try await b.waitForCheckpoint(covering: 2)
+        let outcomes = await withTaskGroup(of: Bool.self) { group in
+            for n in 0..<6 {
+                let node = n % 2 == 0 ? a : b
+                group.addTask { (try? await node.erase(index: 1, legalReference: "order-\(n)", reason: "r")) != nil }
+            }
+            return await group.reduce(into: [Bool]()) { $0.append($1) }
+        }
+        #expect(outcomes.filter { $0 }.count == 1)
+        #expect(try await storeA.searchEvents(EventQuery(kinds: ["erasure.executed"])).count == 1)
+        let erased = try #require(try await storeB.readEvent(index: 1))
+        #expect(erased.canonicalBody == nil && erased.erasure != nil)
+        #expect(try await PostgresTestServer.integer("SELECT count(*) FROM events WHERE erasure_index = -1", on: location) == 0)
+        a.shutdown()
+        b.shutdown()
+        await runA.value
+        await runB.value
+        storeA.close()
+        storeB.close()
+    }
+
     @Test("key rotation across nodes: a node on the transition keys follows, one left on the old key after retirement refuses to start")
     func rotationAcrossNodes() async throws {
         let location = try await PostgresTestServer.freshDatabase()

@@ -10,7 +10,7 @@ extension Ledger {
     /// The `platform` of the events Greffe writes itself; no append token may be bound to it.
     public static let ownPlatform = "greffe"
     /// The kinds only Greffe writes: the chain of custody, which no platform may send and no order may erase.
-    public static let ownKinds: Set = ["access.granted", "erasure.executed"]
+    public static let ownKinds: Set = ["access.granted", "erasure.executed", "hold.placed", "hold.lifted"]
 
     /// Appends an event that Greffe itself writes (`access.granted`, `erasure.executed`).
     func appendOwnEvent(kind: String, fields: [(String, JSONValue)]) async throws -> AppendReceipt {
@@ -90,6 +90,13 @@ extension Ledger {
                 .refused, "the event at index \(index) is a record of kind \(event.kind), part of Greffe's own chain of custody, which no order can erase")
         }
         if event.erasure != nil { throw LedgerError(.conflict, "the event at index \(index) was already erased") }
+        // A preservation order outranks an erasure order until it is lifted.
+        if let hold = try await holdCovering(event) {
+            throw LedgerError(
+                .conflict,
+                "the event at index \(index) is under the legal hold recorded at index \(hold.index) (\(hold.authority), \(hold.reference)); it cannot be erased until that hold is lifted"
+            )
+        }
         do {
             try await store.claimErasure(index: index)
         } catch let error as StoreError where error.code == .duplicate {

@@ -54,6 +54,7 @@ public struct LedgerAPI: Sendable {
         router.get("/healthz") { _, _ in healthz() }
         router.get("/metrics") { _, _ in try metrics() }
         addInvestigatorRoutes(to: router)
+        addHoldRoutes(to: router)
         router.post("/v1/bundles") { request, _ in try await makeBundle(request) }
         addTimestampRoutes(to: router)
         addWebRoutes(to: router)

@@ -62,13 +62,16 @@ enum EmbeddedEventSchemas {
       ]
     },
     "action": {
-      "description": "What was done: read one event, search, build an evidence bundle, erase an event, produce a takedown report.",
+      "description": "What was done: read one event, search, build an evidence bundle, erase an event, produce a takedown report, place, lift or list legal holds.",
       "enum": [
         "read_event",
         "search",
         "bundle",
         "erasure",
-        "takedown_report"
+        "takedown_report",
+        "hold",
+        "lift_hold",
+        "list_holds"
       ]
     },
     "query": {
@@ -799,6 +802,190 @@ enum EmbeddedEventSchemas {
     "decision": {
       "description": "The platform's policy decision on the request, with the classifier scores it rested on.",
       "$ref": "envelope.schema.json#/$defs/decision"
+    }
+  }
+}
+
+"""#
+        ),
+        (
+            name: "hold.lifted.schema.json",
+            text: #"""
+{
+  "$schema": "https://json-schema.org/draft/2020-12/schema",
+  "$id": "https://greffe.dev/schemas/events/hold.lifted.schema.json",
+  "title": "hold.lifted",
+  "description": "Written by Greffe itself: a legal hold is lifted; the events it covered can be erased again (unless another hold covers them).",
+  "type": "object",
+  "required": [
+    "event_id",
+    "kind",
+    "occurred_at",
+    "platform",
+    "schema_version",
+    "hold_index",
+    "reference",
+    "reason"
+  ],
+  "additionalProperties": false,
+  "properties": {
+    "event_id": {
+      "description": "Identifier of this record, chosen by Greffe.",
+      "$ref": "envelope.schema.json#/$defs/event_id"
+    },
+    "kind": {
+      "description": "The event kind: always \"hold.lifted\".",
+      "const": "hold.lifted"
+    },
+    "occurred_at": {
+      "description": "When the hold was recorded (RFC 3339, with a time zone offset).",
+      "$ref": "envelope.schema.json#/$defs/timestamp"
+    },
+    "platform": {
+      "description": "Always \"greffe\": Greffe writes this record itself.",
+      "$ref": "envelope.schema.json#/$defs/platform"
+    },
+    "schema_version": {
+      "description": "Version of this schema: always 1.",
+      "$ref": "envelope.schema.json#/$defs/schema_version"
+    },
+    "hold_index": {
+      "description": "Ledger index of the hold.placed record lifted.",
+      "type": "integer",
+      "minimum": 0,
+      "maximum": 9007199254740991
+    },
+    "reference": {
+      "description": "The reference of the decision lifting the hold.",
+      "$ref": "envelope.schema.json#/$defs/name"
+    },
+    "reason": {
+      "description": "Why the hold was lifted.",
+      "$ref": "envelope.schema.json#/$defs/text"
+    }
+  }
+}
+
+"""#
+        ),
+        (
+            name: "hold.placed.schema.json",
+            text: #"""
+{
+  "$schema": "https://json-schema.org/draft/2020-12/schema",
+  "$id": "https://greffe.dev/schemas/events/hold.placed.schema.json",
+  "title": "hold.placed",
+  "description": "Written by Greffe itself: a preservation order (a legal hold). While it is not lifted, no event it covers can be erased: an erasure order for one is refused, naming this record. The hold is known by the ledger index of this record.",
+  "type": "object",
+  "required": [
+    "event_id",
+    "kind",
+    "occurred_at",
+    "platform",
+    "schema_version",
+    "authority",
+    "reference",
+    "scope"
+  ],
+  "additionalProperties": false,
+  "properties": {
+    "event_id": {
+      "description": "Identifier of this record, chosen by Greffe.",
+      "$ref": "envelope.schema.json#/$defs/event_id"
+    },
+    "kind": {
+      "description": "The event kind: always \"hold.placed\".",
+      "const": "hold.placed"
+    },
+    "occurred_at": {
+      "description": "When the hold was recorded (RFC 3339, with a time zone offset).",
+      "$ref": "envelope.schema.json#/$defs/timestamp"
+    },
+    "platform": {
+      "description": "Always \"greffe\": Greffe writes this record itself.",
+      "$ref": "envelope.schema.json#/$defs/platform"
+    },
+    "schema_version": {
+      "description": "Version of this schema: always 1.",
+      "$ref": "envelope.schema.json#/$defs/schema_version"
+    },
+    "authority": {
+      "description": "Who ordered the preservation (court, prosecutor, regulator).",
+      "$ref": "envelope.schema.json#/$defs/name"
+    },
+    "reference": {
+      "description": "The order's reference.",
+      "$ref": "envelope.schema.json#/$defs/name"
+    },
+    "scope": {
+      "description": "Which events the hold covers: every given criterion must match (AND); within a list, any item (OR). At least one criterion.",
+      "type": "object",
+      "minProperties": 1,
+      "additionalProperties": false,
+      "properties": {
+        "accounts": {
+          "description": "Account pseudonyms.",
+          "type": "array",
+          "minItems": 1,
+          "maxItems": 1000,
+          "uniqueItems": true,
+          "items": {
+            "$ref": "envelope.schema.json#/$defs/account"
+          }
+        },
+        "image_sha256": {
+          "description": "SHA-256 digests of images the events name (input, output or reported).",
+          "type": "array",
+          "minItems": 1,
+          "maxItems": 1000,
+          "uniqueItems": true,
+          "items": {
+            "$ref": "envelope.schema.json#/$defs/sha256"
+          }
+        },
+        "image_pdq": {
+          "description": "PDQ hashes of images the events name (input, output or reported), matched exactly.",
+          "type": "array",
+          "minItems": 1,
+          "maxItems": 1000,
+          "uniqueItems": true,
+          "items": {
+            "$ref": "envelope.schema.json#/$defs/pdq"
+          }
+        },
+        "kinds": {
+          "description": "Event kinds.",
+          "type": "array",
+          "minItems": 1,
+          "maxItems": 64,
+          "uniqueItems": true,
+          "items": {
+            "type": "string",
+            "pattern": "^[a-z0-9._-]+$",
+            "minLength": 1,
+            "maxLength": 64
+          }
+        },
+        "occurred_range": {
+          "description": "When the events happened per the platform (occurred_at), from inclusive, to exclusive.",
+          "type": "object",
+          "required": [
+            "from",
+            "to"
+          ],
+          "additionalProperties": false,
+          "properties": {
+            "from": {
+              "description": "Start, inclusive (RFC 3339).",
+              "$ref": "envelope.schema.json#/$defs/timestamp"
+            },
+            "to": {
+              "description": "End, exclusive (RFC 3339).",
+              "$ref": "envelope.schema.json#/$defs/timestamp"
+            }
+          }
+        }
+      }
     }
   }
 }

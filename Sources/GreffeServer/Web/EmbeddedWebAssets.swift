@@ -1918,8 +1918,110 @@ paths:
         "403": {$ref: '#/components/responses/Forbidden'}
         "429": {$ref: '#/components/responses/TooManyRequests'}
         "404": {$ref: '#/components/responses/NotFound'}
-        "409": {description: 'Already erased.', content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}}
-        "422": {description: 'Not a valid erasure order.', content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}}
+        "409": {description: 'Already erased, being erased by another request, or under an active legal hold (the message names the hold).', content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}}
+        "422": {description: 'Not a valid erasure order, or the event is one of Greffe''s own records (access.granted, erasure.executed, hold.placed, hold.lifted), which cannot be erased.', content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}}
+        "500": {description: 'The erasure is recorded and the body is gone from the tables, but a copy may remain (the WAL could not be truncated, VACUUM failed): the message says which; greffe retries at the next erasure and at start-up.', content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}}
+  /v1/holds:
+    get:
+      summary: Every legal hold the log records, active or lifted (investigate token).
+      description: Recorded in the log as access.granted. Holds live only in the log (hold.placed and hold.lifted records).
+      security: [{bearer: []}]
+      responses:
+        "200":
+          description: The holds, oldest first.
+          content:
+            application/json:
+              schema:
+                type: object
+                required: [holds]
+                properties:
+                  holds:
+                    type: array
+                    items:
+                      type: object
+                      required: [hold_index, authority, reference, scope, placed_at, active, lifted_at_index]
+                      properties:
+                        hold_index: {type: integer, description: 'Index of the hold.placed record: the hold''s identifier.'}
+                        authority: {type: string}
+                        reference: {type: string}
+                        scope: {type: object, description: 'As in Schemas/events/hold.placed.schema.json.'}
+                        placed_at: {type: string, format: date-time}
+                        active: {type: boolean}
+                        lifted_at_index: {type: [integer, "null"]}
+        "401": {$ref: '#/components/responses/Unauthorized'}
+        "403": {$ref: '#/components/responses/Forbidden'}
+        "429": {$ref: '#/components/responses/TooManyRequests'}
+    post:
+      summary: Place a legal hold (preservation order; admin token).
+      description: |
+        Appends a hold.placed record (after its access.granted). While the hold is not lifted, an erasure of any
+        event it covers is refused with 409 naming it. The scope's criteria combine with AND; items of a list with OR.
+      security: [{bearer: []}]
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema:
+              type: object
+              required: [authority, reference, scope]
+              additionalProperties: false
+              properties:
+                authority: {type: string, minLength: 1, maxLength: 200}
+                reference: {type: string, minLength: 1, maxLength: 200}
+                scope: {type: object, description: 'accounts, image_sha256, image_pdq, kinds, occurred_range: Schemas/events/hold.placed.schema.json.'}
+      responses:
+        "201":
+          description: Placed.
+          content:
+            application/json:
+              schema:
+                type: object
+                properties:
+                  hold_index: {type: integer}
+                  leaf_hash: {$ref: '#/components/schemas/Hash'}
+                  authority: {type: string}
+                  reference: {type: string}
+                  scope: {type: object}
+        "400": {$ref: '#/components/responses/BadRequest'}
+        "401": {$ref: '#/components/responses/Unauthorized'}
+        "403": {$ref: '#/components/responses/Forbidden'}
+        "429": {$ref: '#/components/responses/TooManyRequests'}
+        "422": {description: 'Not a valid hold (an unknown member, an empty or unknown scope criterion).', content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}}
+  /v1/holds/{index}/lift:
+    post:
+      summary: Lift a legal hold (admin token).
+      description: Appends a hold.lifted record naming the hold (after its access.granted).
+      security: [{bearer: []}]
+      parameters:
+        - {name: index, in: path, required: true, schema: {type: integer, minimum: 0}}
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema:
+              type: object
+              required: [reference, reason]
+              additionalProperties: false
+              properties:
+                reference: {type: string, minLength: 1, maxLength: 200}
+                reason: {type: string, minLength: 1, maxLength: 2000}
+      responses:
+        "200":
+          description: Lifted.
+          content:
+            application/json:
+              schema:
+                type: object
+                properties:
+                  hold_index: {type: integer}
+                  lifted_at_index: {type: integer}
+        "400": {$ref: '#/components/responses/BadRequest'}
+        "401": {$ref: '#/components/responses/Unauthorized'}
+        "403": {$ref: '#/components/responses/Forbidden'}
+        "429": {$ref: '#/components/responses/TooManyRequests'}
+        "404": {$ref: '#/components/responses/NotFound'}
+        "409": {description: 'Already lifted.', content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}}
+        "422": {description: 'Not a valid decision.', content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}}
   /v1/bundles:
     post:
       summary: An evidence bundle for a query (investigate token), streamed.

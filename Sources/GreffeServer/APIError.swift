@@ -60,6 +60,10 @@ struct JSONErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             return try await next(request, context)
         } catch let error as APIError {
             if error.status == .tooManyRequests { rateLimited.increment() }
+            // The service's own failures (an erasure that left a copy, a ledger that stopped) leave a line for the operator.
+            if error.status.code >= 500 {
+                context.logger.error("request failed", metadata: ["path": "\(request.uri.path)", "status": "\(error.status.code)", "error": "\(error.message)"])
+            }
             throw error
         } catch let error as StoreError {
             // Storage trouble is the service's state, not the request's fault: 503, nothing written.

@@ -306,8 +306,7 @@ public struct LedgerAPI: Sendable {
             return try await body()
         } catch let error as LedgerError {
             throw APIError(error)
-        } catch let error as StoreError {
-            throw APIError(error)
         }
+        // A StoreError goes on as it is: the error middleware logs it before answering 503.
     }
 }

@@ -15,15 +15,21 @@ struct SharedLedgerTests {
         EventSubmission(eventID: id, platform: "example-ai", kind: "test.event", canonicalBody: Array("{\"event_id\":\"\(id)\",\"x\":\(body)}".utf8))
     }
 
-    @Test("a follower hands appends over, gets the sequencer's receipts and checkpoints, and takes over when the sequencer stops")
-    func followerAndTakeover() async throws {
+    /// Two nodes on a fresh database: `a` opens first and holds the lease.
+    func twoNodes(_ origin: String) async throws -> (PostgresLocation, NoteSigner, PostgresStore, PostgresStore, Ledger, Ledger) {
         let location = try await PostgresTestServer.freshDatabase()
         let logger = PostgresTestServer.logger
-        let signer = try NoteSigner(generatingFor: "shared.greffe.test/log")
+        let signer = try NoteSigner(generatingFor: origin)
         let storeA = try await PostgresStore.connect(location, logger: logger)
         let storeB = try await PostgresStore.connect(location, logger: logger)
         let a = try await Ledger.open(store: storeA, signer: signer, checkpointInterval: .milliseconds(20), node: "a", logger: logger)
         let b = try await Ledger.open(store: storeB, signer: signer, checkpointInterval: .milliseconds(20), node: "b", logger: logger)
+        return (location, signer, storeA, storeB, a, b)
+    }
+
+    @Test("a follower hands appends over, gets the sequencer's receipts and checkpoints, and takes over when the sequencer stops")
+    func followerAndTakeover() async throws {
+        let (location, signer, storeA, storeB, a, b) = try await twoNodes("shared.greffe.test/log")
         #expect(a.isSequencer)
         #expect(!b.isSequencer)
         let runA = Task { await a.run() }
@@ -66,13 +72,7 @@ struct SharedLedgerTests {
 
     @Test("concurrent erasures of one event on two nodes record one order; the body is gone and VACUUM ran")
     func erasureOnceAcrossNodes() async throws {
-        let location = try await PostgresTestServer.freshDatabase()
-        let logger = PostgresTestServer.logger
-        let signer = try NoteSigner(generatingFor: "shared.greffe.test/erasure")
-        let storeA = try await PostgresStore.connect(location, logger: logger)
-        let storeB = try await PostgresStore.connect(location, logger: logger)
-        let a = try await Ledger.open(store: storeA, signer: signer, checkpointInterval: .milliseconds(20), node: "a", logger: logger)
-        let b = try await Ledger.open(store: storeB, signer: signer, checkpointInterval: .milliseconds(20), node: "b", logger: logger)
+        let (location, _, storeA, storeB, a, b) = try await twoNodes("shared.greffe.test/erasure")
         let runA = Task { await a.run() }
         let runB = Task { await b.run() }
         _ = try await a.append([event("keep"), event("target", "\"secret\"")])

@@ -65,33 +65,38 @@ const GreffeVerifier = (function () {
   function grouped(n) {
     return String(n).replace(/\B(?=(\d{3})+(?!\d))/g, ',');
   }
-  // RFC3339Time.format: ISO 8601 with milliseconds, UTC.
+  // RFC3339Time.format (Sources/GreffeCore/RFC3339Time.swift): UTC, three
+  // fraction digits, a year past 9999 with more digits and no sign.
   function formatTime(milliseconds) {
     if (milliseconds > 8640000000000000n) return `${milliseconds} ms after 1970`;
-    return new Date(Number(milliseconds)).toISOString();
+    return new Date(Number(milliseconds)).toISOString().replace(/^\+0*/, '');
   }
-  // RFC3339Time.milliseconds, which is Foundation's ISO8601DateFormatter: it
-  // reads an internet date-time at the start of the text (after spaces) and
-  // ignores what follows; days past a month's end roll over; zones Z, GMT,
-  // ±hh, ±hhmm, ±hh:mm; fractions cut to milliseconds. As
-  // RFC3339Time.signedMilliseconds: upper-cased first (RFC 3339 allows "t"
-  // and "z"), and times before 1970 are negative.
-  // Event intake only takes strict RFC 3339, so this leniency can only meet a
-  // tampered body; it is copied so both reports still list the same problems.
-  const FOUNDATION_TIME = /^\s*(\d{4})-(\d{1,2})-(\d{1,2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?(Z|GMT|[+-]\d{2}(?::?\d{2})?)/;
+  // RFC3339Time.signedMilliseconds: exactly RFC 3339 §5.6 date-time ("t" and
+  // "z" may be lower case, ASCII digits only, the day checked against its
+  // month); the fraction truncated to milliseconds, a leap second :60 read
+  // as the next minute's first second, times before 1970 negative.
+  const RFC3339 = /^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?(?:[Zz]|([+-])(\d{2}):(\d{2}))$/;
   function parseTime(text) {
-    const m = FOUNDATION_TIME.exec(text.toUpperCase());
+    const m = RFC3339.exec(text);
     if (!m) return null;
     const [year, month, day, hour, minute, second] = m.slice(1, 7).map(Number);
-    if (month < 1 || month > 12 || day < 1 || day > 31 || hour > 23 || minute > 59 || second > 59) return null;
-    let ms = Date.UTC(year, month - 1, day, hour, minute, second) + (m[7] ? Number((m[7] + '00').slice(0, 3)) : 0);
-    const zone = m[8];
-    if (zone !== 'Z' && zone !== 'GMT') {
-      const digits = zone.slice(1).replace(':', '');
-      const offset = Number(digits.slice(0, 2)) * 60 + (digits.length > 2 ? Number(digits.slice(2, 4)) : 0);
-      ms -= (zone[0] === '-' ? -1 : 1) * offset * 60000;
+    const leap = (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0;
+    const monthDays = month === 2 ? (leap ? 29 : 28) : [4, 6, 9, 11].includes(month) ? 30 : 31;
+    if (month < 1 || month > 12 || day < 1 || day > monthDays || hour > 23 || minute > 59 || second > 60) return null;
+    let offset = 0;
+    if (m[8]) {
+      const offsetHour = Number(m[9]), offsetMinute = Number(m[10]);
+      if (offsetHour > 23 || offsetMinute > 59) return null;
+      offset = (m[8] === '-' ? -1 : 1) * (offsetHour * 60 + offsetMinute);
     }
-    return Number.isFinite(ms) ? BigInt(ms) : null;
+    // Howard Hinnant's days_from_civil; every value below 2^53.
+    const y = month <= 2 ? year - 1 : year;
+    const era = Math.floor(y / 400);
+    const yearOfEra = y - era * 400;
+    const dayOfYear = Math.floor((153 * (month > 2 ? month - 3 : month + 9) + 2) / 5) + day - 1;
+    const days = era * 146097 + yearOfEra * 365 + Math.floor(yearOfEra / 4) - Math.floor(yearOfEra / 100) + dayOfYear - 719468;
+    const seconds = days * 86400 + hour * 3600 + minute * 60 + second - offset * 60;
+    return BigInt(seconds) * 1000n + BigInt(m[7] ? Number((m[7] + '00').slice(0, 3)) : 0);
   }
 
   // ---- JSON (RFC 8785 canonical form, as the commitment needs) -------------

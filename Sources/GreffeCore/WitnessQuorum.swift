@@ -70,7 +70,7 @@ public struct CosignatureCheck: Sendable, Equatable {
         public var timestamp: UInt64
 
         /// The timestamp in RFC 3339 (a timestamp past year 9999 is shown clamped there).
-        public var time: String { RFC3339Time.format(min(timestamp, 253_402_300_799) * 1000).replacingOccurrences(of: ".000Z", with: "Z") }
+        public var time: String { RFC3339Time.formatWholeSeconds(min(timestamp, 253_402_300_799)) }
     }
 
     public struct Invalid: Sendable, Equatable {

@@ -81,7 +81,7 @@ struct BenchCommand: AsyncParsableCommand {
         print(BenchRow.table(rows))
         if let json {
             let document = BenchDocument(
-                date: ISO8601DateFormatter().string(from: Date()), cores: ProcessInfo.processInfo.activeProcessorCount,
+                date: RFC3339Time.formatWholeSeconds(UInt64(Date().timeIntervalSince1970)), cores: ProcessInfo.processInfo.activeProcessorCount,
                 cpu: BenchContext.cpuModel(), results: rows)
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]

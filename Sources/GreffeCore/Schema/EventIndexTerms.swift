@@ -40,9 +40,8 @@ public struct EventIndexTerms: Sendable, Equatable {
         terms.account = object["account"]?.stringValue
         terms.reportID = object["report_id"]?.stringValue
         terms.requestEventID = object["request_event_id"]?.stringValue
-        if let text = object["occurred_at"]?.stringValue, let timestamp = try? RFC3339Timestamp.parse(text) {
-            let milliseconds = timestamp.millisecondsSinceEpoch
-            if milliseconds >= 0 { terms.occurredAtMilliseconds = UInt64(milliseconds) }
+        if let text = object["occurred_at"]?.stringValue {
+            terms.occurredAtMilliseconds = RFC3339Time.milliseconds(text)
         }
         var seen: Set<String> = []
         for member in imageMembers {

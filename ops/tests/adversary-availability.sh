@@ -137,16 +137,10 @@ start = time.time()
 for i in range(200):
     h = base64.urlsafe_b64encode(os.urandom(32)).decode().rstrip("=")
     s.sendall(request("GET", "/v1/proofs/inclusion?tree_size=1&leaf_hash=" + h, close=(i == 199)))
-    # One answer per request: read its head and its Content-Length body.
-    data = b""
-    while b"\r\n\r\n" not in data: data += s.recv(65536)
-    head, _, rest = data.partition(b"\r\n\r\n")
-    length = int([l.split(b":")[1] for l in head.split(b"\r\n") if l.lower().startswith(b"content-length:")][0])
-    while len(rest) < length: rest += s.recv(65536)
-    st = int(head.split(b" ")[1])
+    st, head, rest = rawhttp.read_one(s)
     counts[st] = counts.get(st, 0) + 1
     if st == 429 and first429 is None:
-        first429 = (head.decode(errors="replace").lower(), rest)
+        first429 = (head, rest)
 elapsed = time.time() - start
 s.close()
 ok = counts.get(429, 0) >= 170 and counts.get(404, 0) + counts.get(429, 0) == 200 and first429 is not None
@@ -159,12 +153,7 @@ counts = {}
 start = time.time()
 for i in range(1500):
     s.sendall(request("GET", "/checkpoint", close=False))
-    data = b""
-    while b"\r\n\r\n" not in data: data += s.recv(65536)
-    head, _, rest = data.partition(b"\r\n\r\n")
-    length = int([l.split(b":")[1] for l in head.split(b"\r\n") if l.lower().startswith(b"content-length:")][0])
-    while len(rest) < length: rest += s.recv(65536)
-    st = int(head.split(b" ")[1])
+    st, _, _ = rawhttp.read_one(s)
     counts[st] = counts.get(st, 0) + 1
 elapsed = time.time() - start
 s.close()

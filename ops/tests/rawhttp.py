@@ -72,3 +72,15 @@ def exchange(port, raw, tls=False, timeout=10):
     answer = read_answer(s, timeout)
     s.close()
     return answer
+
+
+def read_one(s):
+    """One answer on a kept-alive connection: (status, lower-cased head, body), by its Content-Length."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        data += s.recv(65536)
+    head, _, rest = data.partition(b"\r\n\r\n")
+    length = int([l.split(b":")[1] for l in head.split(b"\r\n") if l.lower().startswith(b"content-length:")][0])
+    while len(rest) < length:
+        rest += s.recv(65536)
+    return int(head.split(b" ")[1]), head.decode(errors="replace").lower(), rest

@@ -1036,6 +1036,16 @@ public final class Ledger: Sendable {
         }
     }
 
+    /// Hashes of complete subtrees of the tree of `treeSize` entries (a v3 bundle's gaps and tail), in one store round trip.
+    public func subtreeHashes(_ subtrees: [Subtree], treeSize: UInt64) async throws -> [Hash] {
+        let current = try checkSize(treeSize, "tree_size")
+        guard !subtrees.isEmpty else { return [] }
+        precondition(subtrees.allSatisfy { $0.firstEntry + $0.entryCount <= treeSize }, "a subtree beyond the tree")
+        return try await nodeCache.withNodes(store: store, treeSize: current) { reader in
+            try subtrees.map { try reader.node(level: $0.level, index: $0.position) }
+        }
+    }
+
     /// RFC 9162 consistency proof from the tree of `first` entries to the one of `second`.
     public func consistencyProof(first: UInt64, second: UInt64) async throws -> [Hash] {
         let current = try checkSize(second, "second")

@@ -50,21 +50,15 @@ extension LedgerAPI {
             earlier = try await earlierCheckpoints(before: checkpoint, covering: last + 1)
         }
         let timestamps = try await mapLedgerErrors { try await bundleTimestamps(indices: indices, checkpoint: checkpoint) }
-        let header = EvidenceBundle(
+        let opening = CompactBundleWriter.head(
             verifierKey: ledger.verifier.verifierKey, checkpoint: checkpoint.note,
-            createdAt: LedgerAPI.rfc3339(milliseconds: UInt64(Date().timeIntervalSince1970 * 1000)), query: queryJSON, events: [],
-            earlierCheckpoints: earlier, timestamps: timestamps)
-        // Everything but the events, written first; the events stream after it.
-        var headObject = header.json.objectValue!
-        headObject["events"] = nil
-        var head = headObject.canonicalBytes()
-        head.removeLast()  // the closing "}": "events" follows, streamed
-        head += Array(",\"events\":[".utf8)
-        let closing = Array("]}".utf8)
-        let opening = head
+            createdAt: LedgerAPI.rfc3339(milliseconds: UInt64(Date().timeIntervalSince1970 * 1000)), query: queryJSON, earlierCheckpoints: earlier,
+            timestamps: timestamps)
         let bundleLedger = self.ledger
         let treeSize = checkpoint.size
         let gzip = LedgerAPI.acceptsGzip(request.headers[.acceptEncoding])
+        // greffe-bundle/v3: events in increasing index order, each with the subtrees covering the entries before it.
+        let ordered = indices.sorted()
         let responseBody = ResponseBody { writer in
             let compressor = gzip ? try GzipStream() : nil
             func send(_ bytes: [UInt8], last: Bool = false) async throws {
@@ -72,27 +66,29 @@ extension LedgerAPI {
                 if !out.isEmpty { try await writer.write(ByteBuffer(bytes: out)) }
             }
             try await send(opening)
-            var first = true
-            for chunk in stride(from: 0, to: indices.count, by: LedgerAPI.bundleChunk) {
+            var bundle = CompactBundleWriter(treeSize: treeSize)
+            var holds = HoldCollector(ledger: bundleLedger)
+            var previous: UInt64?
+            for chunk in stride(from: 0, to: ordered.count, by: LedgerAPI.bundleChunk) {
                 var out: [UInt8] = []
-                for index in indices[chunk..<min(indices.count, chunk + LedgerAPI.bundleChunk)] {
+                for index in ordered[chunk..<min(ordered.count, chunk + LedgerAPI.bundleChunk)] where index != previous {
+                    previous = index
                     guard let stored = try await bundleLedger.readEvent(index: index) else { continue }
-                    let (leafHash, proof) = try await bundleLedger.inclusionProof(index: index, treeSize: treeSize)
                     var erasure: EvidenceBundle.Erasure?
                     if let record = stored.erasure {
                         erasure = try await LedgerAPI.erasureClaim(record, ledger: bundleLedger, treeSize: treeSize)
                     }
-                    let event = EvidenceBundle.Event(
-                        index: index, eventID: stored.eventID, kind: stored.kind, body: try LedgerAPI.parseBody(stored.canonicalBody),
-                        salt: stored.salt, entry: stored.entry, leafHash: leafHash, inclusionProof: proof, erasure: erasure,
-                        appendedBy: stored.appendedBy)
-                    if !first { out.append(UInt8(ascii: ",")) }
-                    first = false
-                    event.json.appendCanonicalBytes(to: &out)
+                    let body = try LedgerAPI.parseBody(stored.canonicalBody)
+                    try await holds.note(kind: stored.kind, body: body, index: index)
+                    let gap = try await bundleLedger.subtreeHashes(bundle.gap(before: index), treeSize: treeSize)
+                    let event = EvidenceBundle.CompactEvent(
+                        entry: stored.entry, body: body, salt: stored.salt, gap: gap, appendedBy: stored.appendedBy, erasure: erasure)
+                    bundle.append(event, index: index, to: &out)
                 }
                 try await send(out)
             }
-            try await send(closing, last: true)
+            let tail = try await bundleLedger.subtreeHashes(bundle.tail, treeSize: treeSize)
+            try await send(bundle.finish(tail: tail, holds: try await holds.records(treeSize: treeSize)), last: true)
             try await writer.finish(nil)
         }
         var headers: HTTPFields = [.contentType: "application/json", .contentDisposition: "attachment; filename=\"greffe-bundle.json\""]
@@ -232,5 +228,49 @@ extension LedgerAPI {
             earlier.append(.init(note: note, consistencyProof: try await ledger.consistencyProof(first: size, second: checkpoint.size)))
         }
         return earlier
+    }
+}
+
+/// The legal holds whose scope covers a bundled event, gathered while the
+/// bundle streams and written after the events with their records proved
+/// (`Schemas/bundle.md`, v3: Holds).
+struct HoldCollector {
+    let ledger: Ledger
+    private var holds: [LegalHold]?
+    private var covering: Set<UInt64> = []
+
+    init(ledger: Ledger) { self.ledger = ledger }
+
+    mutating func note(kind: String, body: JSONValue?, index: UInt64) async throws {
+        guard let body else { return }
+        if holds == nil { holds = try await ledger.legalHolds() }
+        guard let holds, !holds.isEmpty else { return }
+        let terms = EventIndexTerms.extract(from: body)
+        for hold in holds where !covering.contains(hold.index) && hold.covers(kind: kind, terms: terms) { covering.insert(hold.index) }
+    }
+
+    /// Holds placed within the tree, each with its lift when the tree holds it too.
+    func records(treeSize: UInt64) async throws -> [EvidenceBundle.Hold] {
+        var records: [EvidenceBundle.Hold] = []
+        for hold in holds ?? [] where covering.contains(hold.index) && hold.index < treeSize {
+            guard let placed = try await LedgerAPI.provedRecord(index: hold.index, ledger: ledger, treeSize: treeSize) else { continue }
+            var lifted: EvidenceBundle.Event?
+            if let liftedBy = hold.liftedBy, liftedBy < treeSize {
+                lifted = try await LedgerAPI.provedRecord(index: liftedBy, ledger: ledger, treeSize: treeSize)
+            }
+            records.append(EvidenceBundle.Hold(placed: placed, lifted: lifted))
+        }
+        return records
+    }
+}
+
+extension LedgerAPI {
+    /// A Greffe-written record in the bundle's record shape, proved at `treeSize`.
+    static func provedRecord(index: UInt64, ledger: Ledger, treeSize: UInt64) async throws -> EvidenceBundle.Event? {
+        guard let stored = try await ledger.readEvent(index: index) else { return nil }
+        let (leafHash, proof) = try await ledger.inclusionProof(index: index, treeSize: treeSize)
+        return EvidenceBundle.Event(
+            index: index, eventID: stored.eventID, kind: stored.kind, body: try parseBody(stored.canonicalBody), salt: stored.salt, entry: stored.entry,
+            leafHash: leafHash, inclusionProof: proof)
     }
 }

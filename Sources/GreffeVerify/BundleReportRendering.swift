@@ -18,6 +18,14 @@ public enum BundleReportRendering {
             let verdict = event.verified ? "VERIFIED" : "NOT VERIFIED"
             lines.append("\(event.sentence); the ledger's signed state includes it: \(verdict)")
         }
+        if let summary = report.summary {
+            lines.append("")
+            lines += summaryLines(summary, report: report)
+        }
+        for hold in report.summary?.holds ?? report.holds {
+            lines.append("")
+            lines.append(hold + ".")
+        }
         if report.prevLinksChecked > 0 {
             lines.append("")
             lines.append("Hash-chain links between adjacent entries checked: \(report.prevLinksChecked).")
@@ -40,8 +48,9 @@ public enum BundleReportRendering {
                 lines.append("The bundle's RFC 3161 timestamp token(s) were NOT checked: give --tsa-cert to check the time they claim.")
             }
         } else {
-            lines.append("RESULT: NOT VERIFIED — \(report.failures.count) problem(s):")
+            lines.append("RESULT: NOT VERIFIED — \(report.failures.count + report.failuresNotListed) problem(s):")
             for failure in report.failures { lines.append("  - \(failure.location) [\(failure.code.rawValue)]: \(failure.message)") }
+            if report.failuresNotListed > 0 { lines.append("  - and \(report.failuresNotListed) more (--events-csv lists each event's problems)") }
         }
         return lines.joined(separator: "\n")
     }
@@ -79,10 +88,55 @@ public enum BundleReportRendering {
                 })
         }
         if let gap = report.timestampGap { object["timestamp_gap"] = .string(gap) }
+        object["event_count"] = .number(Double(report.eventCount))
+        if let summary = report.summary { object["summary"] = summaryJSON(summary) }
+        let holds = report.summary?.holds ?? report.holds
+        if !holds.isEmpty { object["holds"] = .array(holds.map { .string($0) }) }
+        if report.failuresNotListed > 0 { object["failures_not_listed"] = .number(Double(report.failuresNotListed)) }
         if let origin = report.origin { object["origin"] = .string(origin) }
         if let size = report.checkpointSize { object["checkpoint_size"] = .number(Double(size)) }
         if let root = report.checkpointRoot { object["checkpoint_root"] = .string(root.base64) }
         if let check = report.cosignatures { object["witnesses"] = witnessJSON(check) }
+        return .object(object)
+    }
+
+    /// A large bundle in a few sentences: what it holds, by kind, outcome and tier, and over what time.
+    static func summaryLines(_ summary: BundleSummary, report: BundleReport) -> [String] {
+        func counts(_ table: [String: Int]) -> String {
+            table.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }
+                .map { "\($0.key): \(BundleVerifier.grouped(UInt64($0.value)))" }.joined(separator: ", ")
+        }
+        var lines = ["The bundle holds \(BundleVerifier.grouped(UInt64(summary.events))) events (one line each: --events-csv FILE)."]
+        if let from = summary.recordedFrom, let to = summary.recordedTo {
+            lines.append("Greffe recorded them from \(RFC3339Time.format(from)) to \(RFC3339Time.format(to)).")
+        }
+        lines.append("By kind: \(counts(summary.byKind)).")
+        if !summary.byOutcome.isEmpty { lines.append("By decision outcome: \(counts(summary.byOutcome)).") }
+        if !summary.byTier.isEmpty { lines.append("By subscription tier: \(counts(summary.byTier)).") }
+        var content = "Content shown for \(BundleVerifier.grouped(UInt64(summary.bodiesShown)))"
+        if summary.erasuresProven > 0 { content += "; erased under a proven legal order: \(BundleVerifier.grouped(UInt64(summary.erasuresProven)))" }
+        if summary.erasuresUnproven > 0 { content += "; erasure claimed but unproven: \(BundleVerifier.grouped(UInt64(summary.erasuresUnproven)))" }
+        if summary.bodiesWithheld > 0 { content += "; withheld: \(BundleVerifier.grouped(UInt64(summary.bodiesWithheld)))" }
+        lines.append(content + ".")
+        lines.append(
+            "Each event's own checks (entry, commitment, content) held for \(BundleVerifier.grouped(UInt64(summary.eventsChecked))) of them; "
+                + "their inclusion in the signed state is proved for the bundle as a whole: "
+                + (report.failures.contains { $0.code == .inclusionProof || $0.code == .duplicateEvent } ? "NOT VERIFIED (below)." : "see the result."))
+        return lines
+    }
+
+    static func summaryJSON(_ summary: BundleSummary) -> JSONValue {
+        func table(_ counts: [String: Int]) -> JSONValue { .object(JSONObject(counts.map { ($0.key, JSONValue.number(Double($0.value))) })) }
+        var object: JSONObject = [
+            "events": .number(Double(summary.events)), "by_kind": table(summary.byKind), "by_outcome": table(summary.byOutcome),
+            "by_tier": table(summary.byTier), "bodies_shown": .number(Double(summary.bodiesShown)),
+            "erasures_proven": .number(Double(summary.erasuresProven)), "erasures_unproven": .number(Double(summary.erasuresUnproven)),
+            "bodies_withheld": .number(Double(summary.bodiesWithheld)), "events_own_checks_held": .number(Double(summary.eventsChecked)),
+        ]
+        if let from = summary.recordedFrom, let to = summary.recordedTo {
+            object["recorded_from"] = .string(RFC3339Time.format(from))
+            object["recorded_to"] = .string(RFC3339Time.format(to))
+        }
         return .object(object)
     }
 
@@ -131,6 +185,10 @@ public enum BundleReportRendering {
             body += "<li class=\"\(event.verified ? "ok" : "bad")\">\(escape(event.sentence)): <strong>\(event.verified ? "VERIFIED" : "NOT VERIFIED")</strong></li>"
         }
         body += "</ol>"
+        if let summary = report.summary {
+            body += summaryLines(summary, report: report).map { "<p>\(escape($0))</p>" }.joined()
+        }
+        for hold in report.summary?.holds ?? report.holds { body += "<p>\(escape(hold)).</p>" }
         for timestamp in report.timestamps {
             body += "<p class=\"\(timestamp.status == .verified ? "ok" : "bad")\">\(escape(timestamp.sentence))</p>"
         }

@@ -18,6 +18,8 @@ public struct BundleReport: Sendable {
             case bodyWithheld
             /// A body shown together with a claim that it was erased.
             case erasureClaim
+            /// A v3 bundle's hold record that does not hold (`Schemas/bundle.md`, v3: Holds).
+            case hold
         }
 
         public let code: Code
@@ -57,7 +59,16 @@ public struct BundleReport: Sendable {
     public var keysGiven = 1
     /// The given keys (`name+hexkeyid`) whose signature on the bundle's checkpoint verified.
     public var signedBy: [String] = []
+    /// One line per event for small bundles; empty when `summary` stands for them.
     public var events: [EventLine] = []
+    /// How many events the bundle holds (v3: the line list may be replaced by `summary`).
+    public var eventCount = 0
+    /// For large v3 bundles, in place of one sentence per event.
+    public var summary: BundleSummary?
+    /// Failures beyond those listed (v3 keeps a bounded number in memory).
+    public var failuresNotListed = 0
+    /// v3: the legal holds the bundle lists, as sentences (large bundles keep them in `summary`).
+    public var holds: [String] = []
     public var prevLinksChecked = 0
     public var earlierCheckpointsChecked = 0
     public var failures: [Failure] = []
@@ -69,7 +80,7 @@ public struct BundleReport: Sendable {
     /// With `--witness`: which of the given witnesses cosigned the checkpoint, and when.
     public var cosignatures: CosignatureCheck?
 
-    public var verified: Bool { failures.isEmpty }
+    public var verified: Bool { failures.isEmpty && failuresNotListed == 0 }
 }
 
 /// Checks an evidence bundle with no network, no database and no trust in
@@ -212,6 +223,7 @@ public enum BundleVerifier {
             report.events.append(line)
         }
 
+        report.eventCount = bundle.events.count
         let proofErrors = BatchVerifier.verify(claims, treeSize: checkpoint.size, root: checkpoint.root)
         for ((location, line, isErasureRecord), error) in zip(claimLocations, proofErrors) {
             guard let error else { continue }
@@ -240,7 +252,23 @@ public enum BundleVerifier {
         }
 
         // 4. Earlier checkpoints: the log only grew from them to this one.
-        for (position, earlier) in bundle.earlierCheckpoints.enumerated() {
+        checkEarlierCheckpoints(bundle.earlierCheckpoints, checkpoint: checkpoint, verifiers: verifiers, witnesses: witnesses, report: &report)
+
+        // 5. RFC 3161 timestamps: when this state of the log existed at the latest.
+        checkTimestamps(
+            bundle.timestamps, needed: bundle.events.map(\.index).max().map { $0 + 1 },
+            latestRecorded: { size in
+                entryByIndex.filter { $0.key < size }.max { $0.value.sequencedAtMilliseconds < $1.value.sequencedAtMilliseconds }
+                    .map { ($0.key, $0.value.sequencedAtMilliseconds) }
+            }, checkpoint: checkpoint, verifiers: verifiers, trust: timestampTrust, report: &report)
+        return report
+    }
+
+    static func checkEarlierCheckpoints(
+        _ earlierCheckpoints: [EvidenceBundle.EarlierCheckpoint], checkpoint: Checkpoint, verifiers: [NoteVerifier], witnesses: WitnessQuorum?,
+        report: inout BundleReport
+    ) {
+        for (position, earlier) in earlierCheckpoints.enumerated() {
             let location = "earlier checkpoint \(position)"
             do {
                 let old = try CheckpointVerifier.verify(note: earlier.note, verifiers: verifiers).checkpoint
@@ -251,15 +279,11 @@ public enum BundleVerifier {
                     checkCosignatures(of: earlier.note, location: location, required: false, witnesses: witnesses, verifiers: verifiers, into: &report)
                 }
             } catch let error as ProofError {
-                fail(.consistencyProof, location, "the consistency proof to the bundle's checkpoint does not hold: \(error)")
+                report.failures.append(.init(code: .consistencyProof, location: location, message: "the consistency proof to the bundle's checkpoint does not hold: \(error)"))
             } catch {
-                fail(.earlierCheckpoint, location, "\(error)")
+                report.failures.append(.init(code: .earlierCheckpoint, location: location, message: "\(error)"))
             }
         }
-
-        // 5. RFC 3161 timestamps: when this state of the log existed at the latest.
-        checkTimestamps(bundle, checkpoint: checkpoint, verifiers: verifiers, trust: timestampTrust, report: &report)
-        return report
     }
 
     /// What a null body's erasure claim comes to before the record's inclusion proof is checked.
@@ -280,7 +304,7 @@ public enum BundleVerifier {
     /// the checkpoint's tree, whose committed body names this event and the
     /// claimed legal reference. The first check that fails is reported.
     static func checkErasure(of event: EvidenceBundle.Event, format: EvidenceBundle.Format, treeSize: UInt64) -> ErasureCheck {
-        if format == .v2 && event.salt != nil { return .withheld("the body is null but a salt is given") }
+        if format != .v1 && event.salt != nil { return .withheld("the body is null but a salt is given") }
         guard let erasure = event.erasure else { return .withheld("the body is null and no erasure is claimed for it") }
         if format == .v1 { return .unproven }
         let reference = "\"\(erasure.legalReference)\""

@@ -8,9 +8,11 @@ public struct EvidenceBundle: Sendable, Equatable {
     public enum Format: String, Sendable, CaseIterable {
         case v1 = "greffe-bundle/v1"
         case v2 = "greffe-bundle/v2"
+        /// Events proved together by one multi-leaf proof (`CompactBundle.swift`); what the server writes.
+        case v3 = "greffe-bundle/v3"
     }
 
-    /// What the server writes.
+    /// The format of bundles built in memory with a per-event proof (`json`); the server streams v3 (`CompactBundleWriter`).
     public static let format = Format.v2
 
     public struct Event: Sendable, Equatable {
@@ -134,6 +136,8 @@ public struct EvidenceBundle: Sendable, Equatable {
     public var earlierCheckpoints: [EarlierCheckpoint]
     /// Optional (absent from bundles made without a TSA): oldest first.
     public var timestamps: [CheckpointTimestamp]
+    /// v3: the legal holds covering bundled events, as the server found them.
+    public var holds: [Hold] = []
 
     public init(
         verifierKey: String, checkpoint: String, createdAt: String, query: JSONValue, events: [Event], earlierCheckpoints: [EarlierCheckpoint],
@@ -188,41 +192,49 @@ public struct EvidenceBundle: Sendable, Equatable {
         }
         guard let object = value.objectValue else { throw FormatError("the bundle is not a JSON object") }
         guard let formatText = object["format"]?.stringValue, let format = Format(rawValue: formatText) else {
-            throw FormatError("the bundle's format is neither \(Format.v2.rawValue) nor \(Format.v1.rawValue)")
+            throw FormatError("the bundle's format is none of \(Format.v3.rawValue), \(Format.v2.rawValue), \(Format.v1.rawValue)")
         }
         self.format = format
-        // v2 is strict: a member this verifier does not know could carry a meaning it would silently ignore.
+        // v2 and v3 are strict: a member this verifier does not know could carry a meaning it would silently ignore.
         if format == .v2 { try Self.refuseUnknown(object, known: Self.knownMembers, at: "the bundle") }
+        if format == .v3 { try Self.refuseUnknown(object, known: Self.knownMembers.union(["tail", "holds"]), at: "the bundle") }
         verifierKey = try Self.string("verifier_key", in: object, at: "")
         checkpoint = try Self.string("checkpoint", in: object, at: "")
         createdAt = try Self.string("created_at", in: object, at: "")
         query = object["query"] ?? .null
         guard let items = object["events"]?.arrayValue else { throw FormatError("/events is missing or not an array") }
-        var events: [Event] = []
-        for (position, item) in items.enumerated() {
-            events.append(try Self.parseEvent(item, at: "/events/\(position)", format: format, isRecord: false))
+        if format == .v3 {
+            (events, holds) = try Self.parseCompact(object, items: items, checkpoint: checkpoint)
+        } else {
+            var events: [Event] = []
+            for (position, item) in items.enumerated() {
+                events.append(try Self.parseEvent(item, at: "/events/\(position)", format: format, isRecord: false))
+            }
+            self.events = events
         }
-        self.events = events
+        earlierCheckpoints = try Self.parseEarlierCheckpoints(object["earlier_checkpoints"], format: format)
+        timestamps = try EvidenceBundle.parseTimestamps(object["timestamps"])
+    }
+
+    static func parseEarlierCheckpoints(_ earlierValue: JSONValue?, format: Format) throws(FormatError) -> [EarlierCheckpoint] {
         var earlier: [EarlierCheckpoint] = []
-        let earlierValue = object["earlier_checkpoints"]
-        if format == .v2 && earlierValue?.arrayValue == nil { throw FormatError("/earlier_checkpoints is missing or not an array") }
+        if format != .v1 && earlierValue?.arrayValue == nil { throw FormatError("/earlier_checkpoints is missing or not an array") }
         for (position, item) in (earlierValue?.arrayValue ?? []).enumerated() {
             let path = "/earlier_checkpoints/\(position)"
             guard let entry = item.objectValue else { throw FormatError("\(path) is not an object") }
-            if format == .v2 { try Self.refuseUnknown(entry, known: ["checkpoint", "consistency_proof"], at: path) }
+            if format != .v1 { try Self.refuseUnknown(entry, known: ["checkpoint", "consistency_proof"], at: path) }
             earlier.append(
                 EarlierCheckpoint(
                     note: try Self.string("checkpoint", in: entry, at: path),
                     consistencyProof: try Self.hashes(entry["consistency_proof"], at: "\(path)/consistency_proof")))
         }
-        earlierCheckpoints = earlier
-        timestamps = try EvidenceBundle.parseTimestamps(object["timestamps"])
+        return earlier
     }
 
     /// One bundled event, or (`isRecord`) the `erasure.executed` event inside an `erased` claim, which has no `erased` of its own.
     static func parseEvent(_ item: JSONValue, at path: String, format: Format, isRecord: Bool) throws(FormatError) -> Event {
         guard let event = item.objectValue else { throw FormatError("\(path) is not an object") }
-        if format == .v2 {
+        if format != .v1 {
             try refuseUnknown(event, known: isRecord ? knownEventMembers.subtracting(["erased"]) : knownEventMembers, at: path)
             // Present even when null: a removed member is a changed file, not an erased body.
             guard let body = event["body"] else { throw FormatError("\(path)/body is missing") }
@@ -242,7 +254,7 @@ public struct EvidenceBundle: Sendable, Equatable {
         let entry = try base64Bytes(event["entry"], at: "\(path)/entry")
         let proof = try hashes(event["inclusion_proof"], at: "\(path)/inclusion_proof")
         var appendedBy: String?
-        if format == .v2, let value = event["appended_by"], !value.isNull {
+        if format != .v1, let value = event["appended_by"], !value.isNull {
             guard let name = value.stringValue else { throw FormatError("\(path)/appended_by is not a string or null") }
             appendedBy = name
         }
@@ -258,7 +270,7 @@ public struct EvidenceBundle: Sendable, Equatable {
     static func parseErasure(_ value: JSONValue, at path: String, format: Format) throws(FormatError) -> Erasure {
         guard let object = value.objectValue else { throw FormatError("\(path) is not an object") }
         var known: Set = ["erased_at", "legal_reference", "erasure_entry_index"]
-        if format == .v2 { known.insert("record") }
+        if format != .v1 { known.insert("record") }
         try refuseUnknown(object, known: known, at: path)
         var erasure = Erasure(
             erasedAt: try string("erased_at", in: object, at: path), legalReference: try string("legal_reference", in: object, at: path),
@@ -304,7 +316,7 @@ public struct EvidenceBundle: Sendable, Equatable {
     }
 
     /// `/timestamps`: strict, since its absence and its presence mean different things.
-    private static func parseTimestamps(_ value: JSONValue?) throws(FormatError) -> [CheckpointTimestamp] {
+    static func parseTimestamps(_ value: JSONValue?) throws(FormatError) -> [CheckpointTimestamp] {
         guard let value else { return [] }
         guard let items = value.arrayValue else { throw FormatError("/timestamps is not an array") }
         guard items.count <= CheckpointTimestamp.maxPerBundle else {

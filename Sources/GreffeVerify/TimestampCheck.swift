@@ -46,12 +46,14 @@ extension BundleVerifier {
     /// `trust` the token is read, reported as not checked, and is no failure:
     /// the bundle's other proofs are no weaker for it, and the report never
     /// presents its time as checked.
+    /// `needed`: the size of tree that holds every bundled event (nil without events);
+    /// `latestRecorded(size)`: the bundled entry below `size` with the latest `sequenced_at`.
     static func checkTimestamps(
-        _ bundle: EvidenceBundle, checkpoint: Checkpoint, verifiers: [NoteVerifier], trust: TimestampTrust?, report: inout BundleReport
+        _ timestamps: [EvidenceBundle.CheckpointTimestamp], needed: UInt64?, latestRecorded: (UInt64) -> (index: UInt64, milliseconds: UInt64)?,
+        checkpoint: Checkpoint, verifiers: [NoteVerifier], trust: TimestampTrust?, report: inout BundleReport
     ) {
-        let needed = bundle.events.map(\.index).max().map { $0 + 1 }
         var covered = false
-        for (position, stamp) in bundle.timestamps.enumerated() {
+        for (position, stamp) in timestamps.enumerated() {
             let location = "timestamp \(position) (size \(stamp.treeSize))"
             let failuresBefore = report.failures.count
             func fail(_ message: String) {
@@ -99,14 +101,12 @@ extension BundleVerifier {
                     // The TSA says this state existed by genTime; an entry in it that the log says it
                     // recorded later means the log's clock ran ahead (beyond the allowed skew).
                     let genTimeMilliseconds = Int64(clamping: info.genTimeSeconds) * 1000
-                    for event in bundle.events where event.index < stamped.size {
-                        guard let entry = try? LedgerEntry(decoding: event.entry) else { continue }
-                        if Int64(clamping: entry.sequencedAtMilliseconds) - Int64(clockSkewMilliseconds) > genTimeMilliseconds {
-                            fail(
-                                "the ledger says it recorded entry \(event.index) at \(RFC3339Time.format(entry.sequencedAtMilliseconds)), "
-                                    + "after the TSA's time \(info.genTimeRFC3339) for a state that already held it: the ledger's clock is not trustworthy")
-                            break
-                        }
+                    if let (index, recorded) = latestRecorded(stamped.size),
+                        Int64(clamping: recorded) - Int64(clockSkewMilliseconds) > genTimeMilliseconds
+                    {
+                        fail(
+                            "the ledger says it recorded entry \(index) at \(RFC3339Time.format(recorded)), "
+                                + "after the TSA's time \(info.genTimeRFC3339) for a state that already held it: the ledger's clock is not trustworthy")
                     }
                 } catch {
                     fail("the token does not hold (\(TimestampCheck.phrase(error.code))): \(error.message)")
@@ -126,8 +126,8 @@ extension BundleVerifier {
                 }
             }
         }
-        guard trust != nil || !bundle.timestamps.isEmpty, let needed else { return }
-        if !covered && !bundle.timestamps.contains(where: { $0.treeSize >= needed }) {
+        guard trust != nil || !timestamps.isEmpty, let needed else { return }
+        if !covered && !timestamps.contains(where: { $0.treeSize >= needed }) {
             report.timestampGap =
                 "no RFC 3161 timestamp covers these events: the ledger had no token for any signed state of at least "
                 + "\(BundleVerifier.grouped(needed)) entries when the bundle was made (its TSA was not configured, down, or not yet asked); "

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Synchronization
 import GreffeCore
 import GreffeTimestamp
 import GreffeVerify
@@ -32,6 +33,15 @@ struct VerifyCommand: ParsableCommand {
 
     @OptionGroup var witnessOptions: WitnessPolicyOptions
 
+    @Option(name: .long, help: "Write one CSV line per event (index, event id, kind, recorded time, own checks, erasure, problems) to this file. Large bundles' reports summarise instead of listing events.")
+    var eventsCsv: String?
+
+    @Flag(name: .long, help: "No progress line on stderr.")
+    var quiet = false
+
+    @Flag(name: .long, help: "A progress line on stderr even when it is not a terminal.")
+    var progress = false
+
     func validate() throws {
         guard ["text", "json"].contains(format) else { throw ValidationError("--format must be text or json") }
         guard !vkey.isEmpty else { throw ValidationError("give the ledger's verifier key: --vkey FILE (repeatable)") }
@@ -42,19 +52,39 @@ struct VerifyCommand: ParsableCommand {
     func run() throws {
         let verifiers = try loadVerifiers(vkey)
         let witnesses = try witnessOptions.policy()
-        guard let data = FileManager.default.contents(atPath: file) else { throw CommandFailure("cannot read \(file)") }
-        let bytes = Array(data)
-        if bytes.starts(with: Array(TLogProof.header.utf8)) {
-            try verifyTLogProof(String(decoding: bytes, as: UTF8.self), verifiers: verifiers, witnesses: witnesses)
+        guard let handle = FileHandle(forReadingAtPath: file) else { throw CommandFailure("cannot read \(file)") }
+        let start = (try? handle.read(upToCount: TLogProof.header.utf8.count)) ?? Data()
+        try? handle.close()
+        if Array(start ?? Data()).starts(with: Array(TLogProof.header.utf8)) {
+            guard let data = FileManager.default.contents(atPath: file) else { throw CommandFailure("cannot read \(file)") }
+            try verifyTLogProof(String(decoding: data, as: UTF8.self), verifiers: verifiers, witnesses: witnesses)
             return
         }
-        let bundle: EvidenceBundle
-        do { bundle = try EvidenceBundle(parsing: bytes) } catch {
+        let trust = try tsaCert.map { try loadTimestampTrust(certificateFile: $0, policy: tsaPolicy) }
+        let csv = try eventsCsv.map { try EventsCSVWriter(path: $0) }
+        // v3 is verified as it is read; v1 and v2 files are read whole.
+        var streaming = CompactBundleVerifier(verifiers: verifiers, timestampTrust: trust, witnesses: witnesses)
+        if let csv { streaming.onEvent = { csv.write($0) } }
+        let progressLine = ProgressLine(enabled: !quiet && (progress || isatty(2) != 0))
+        streaming.onProgress = { progressLine.update(bytes: $0, total: $1, events: $2) }
+        var report: BundleReport
+        do {
+            switch try streaming.verify(file: file) {
+            case .verified(let streamed):
+                report = streamed
+            case .otherFormat:
+                guard let data = FileManager.default.contents(atPath: file) else { throw CommandFailure("cannot read \(file)") }
+                let bundle = try EvidenceBundle(parsing: Array(data))
+                report = BundleVerifier.verify(bundle, verifiers: verifiers, timestampTrust: trust, witnesses: witnesses)
+                if let csv { for line in EventsCSVWriter.lines(of: bundle, report: report) { csv.write(line) } }
+            }
+        } catch let error as EvidenceBundle.FormatError {
+            progressLine.finish()
             print("NOT VERIFIED: \(file) is not a readable evidence bundle: \(error)")
             throw ExitCode(1)
         }
-        let trust = try tsaCert.map { try loadTimestampTrust(certificateFile: $0, policy: tsaPolicy) }
-        let report = BundleVerifier.verify(bundle, verifiers: verifiers, timestampTrust: trust, witnesses: witnesses)
+        progressLine.finish()
+        try csv?.close()
         if format == "json" {
             print(String(decoding: BundleReportRendering.json(report).canonicalBytes(), as: UTF8.self))
         } else {
@@ -138,5 +168,89 @@ func loadTimestampTrust(certificateFile: String, policy: String?) throws -> Time
     guard let data = FileManager.default.contents(atPath: certificateFile) else { throw CommandFailure("cannot read --tsa-cert \(certificateFile)") }
     do { return try TimestampTrust(pem: Array(data), policy: policy) } catch {
         throw CommandFailure("--tsa-cert \(certificateFile): \(error)")
+    }
+}
+
+/// `--events-csv`: one line per event, in the bundle's order (RFC 4180).
+final class EventsCSVWriter: @unchecked Sendable {
+    private let handle: FileHandle
+    private var pending: [UInt8] = []
+
+    init(path: String) throws {
+        guard FileManager.default.createFile(atPath: path, contents: nil), let handle = FileHandle(forWritingAtPath: path) else {
+            throw CommandFailure("cannot write --events-csv \(path)")
+        }
+        self.handle = handle
+        pending += Array("position,index,event_id,kind,recorded_at,own_checks,erasure,appended_by,problems\r\n".utf8)
+    }
+
+    static func field(_ text: String) -> String {
+        text.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) ? "\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : text
+    }
+
+    func write(_ line: CheckedEventLine) {
+        let fields = [
+            String(line.position), String(line.index), line.eventID ?? "", line.kind,
+            line.recordedAtMilliseconds == 0 ? "" : RFC3339Time.format(line.recordedAtMilliseconds), line.checksHeld ? "held" : "failed",
+            line.erasure?.rawValue ?? "", line.appendedBy ?? "", line.problems.joined(separator: "; "),
+        ]
+        pending += Array((fields.map(Self.field).joined(separator: ",") + "\r\n").utf8)
+        if pending.count > 1 << 20 { flush() }
+    }
+
+    private func flush() {
+        handle.write(Data(pending))
+        pending.removeAll(keepingCapacity: true)
+    }
+
+    func close() throws {
+        flush()
+        try handle.close()
+    }
+
+    /// The same lines for a v1 or v2 bundle, from its report.
+    static func lines(of bundle: EvidenceBundle, report: BundleReport) -> [CheckedEventLine] {
+        zip(bundle.events.indices, bundle.events).map { position, event in
+            let line = report.events.first { $0.index == event.index }
+            let location = "event \(position) (index \(event.index))"
+            return CheckedEventLine(
+                position: position, index: event.index, eventID: event.body == nil ? nil : event.eventID, kind: event.kind,
+                recordedAtMilliseconds: (try? LedgerEntry(decoding: event.entry))?.sequencedAtMilliseconds ?? 0, checksHeld: line?.verified ?? false,
+                erasure: line?.erasure, appendedBy: event.appendedBy, problems: report.failures.filter { $0.location == location }.map(\.message), body: event.body)
+        }
+    }
+}
+
+/// The progress of a long verification on stderr: share read, events, rate, time left.
+final class ProgressLine: Sendable {
+    private let enabled: Bool
+    private let started = ContinuousClock.now
+    private let state = Mutex((shown: false, last: ContinuousClock.now))
+
+    init(enabled: Bool) { self.enabled = enabled }
+
+    func update(bytes: UInt64, total: UInt64?, events: Int) {
+        guard enabled else { return }
+        let now = ContinuousClock.now
+        let show = state.withLock { state -> Bool in
+            // Quiet for short runs, then a few updates a second.
+            guard now - started > .seconds(1), now - state.last > .milliseconds(250) else { return false }
+            state.last = now
+            state.shown = true
+            return true
+        }
+        guard show else { return }
+        let elapsed = Double((now - started).components.seconds) + Double((now - started).components.attoseconds) / 1e18
+        var line = "\r\(events) events checked, \(Int(Double(events) / max(elapsed, 0.001))) events/s"
+        if let total, total > 0 {
+            let share = Double(bytes) / Double(total)
+            line += String(format: ", %.0f%% read", share * 100)
+            if share > 0 { line += String(format: ", about %.0f s left", elapsed / share - elapsed) }
+        }
+        FileHandle.standardError.write(Data((line + "    ").utf8))
+    }
+
+    func finish() {
+        if enabled, state.withLock({ $0.shown }) { FileHandle.standardError.write(Data("\n".utf8)) }
     }
 }

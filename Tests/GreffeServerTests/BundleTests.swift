@@ -86,7 +86,7 @@ struct BundleTests {
             return (Array(buffer: response.body), erasureIndex)
         }
         let bundle = try EvidenceBundle(parsing: bytes)
-        #expect(bundle.format == .v2)
+        #expect(bundle.format == .v3)
         let claim = try #require(bundle.events[1].erasure)
         #expect(bundle.events[1].body == nil && claim.legalReference == "TJ Paris 2026/123" && claim.erasureEntryIndex == erasureIndex)
         #expect(claim.record?.kind == "erasure.executed" && claim.record?.body?["target_index"]?.intValue == 1)

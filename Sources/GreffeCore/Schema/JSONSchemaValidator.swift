@@ -87,7 +87,7 @@ public struct JSONSchemaValidator: Sendable {
     /// The keywords this validator understands; any other is a load error.
     public static let supportedKeywords: [String] = [
         "$schema", "$id", "$defs", "$ref", "$comment", "title", "description", "examples",
-        "type", "const", "enum", "not",
+        "type", "const", "enum", "not", "oneOf",
         "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum",
         "minLength", "maxLength", "pattern", "format",
         "items", "minItems", "maxItems", "uniqueItems",
@@ -222,6 +222,7 @@ struct SchemaNode: Sendable {
     var minProperties: Int?
     var maxProperties: Int?
     var not: Int?
+    var oneOf: [Int]?
 
 }
 
@@ -331,6 +332,19 @@ extension SchemaProgram {
             break
         }
         if result.isFull { return }
+        if let branches = node.pointee.oneOf {
+            var valid = 0
+            for branch in branches {
+                var inner = SchemaEvaluation(limit: 1, quiet: true)
+                evaluate(nodes, branch, instance, into: &inner)
+                if inner.failures == 0 { valid += 1 }
+            }
+            if valid != 1 {
+                // With no branch valid, the nearest reason is the first branch's (the current format's, by convention).
+                if valid == 0, let first = branches.first { evaluate(nodes, first, instance, into: &result) }
+                result.add("oneOf", "must be valid against exactly one schema in \"oneOf\", not \(valid)")
+            }
+        }
         if let not = node.pointee.not {
             var inner = SchemaEvaluation(limit: 1, quiet: true)
             evaluate(nodes, not, instance, into: &inner)
@@ -689,6 +703,12 @@ struct SchemaCompiler {
         node.maxProperties = try nonNegativeInteger("maxProperties")
         if schema["not"] != nil {
             node.not = try subschema(base: base, pointer: child("not"))
+        }
+        if let raw = schema["oneOf"] {
+            guard let branches = raw.arrayValue, !branches.isEmpty else { throw fail("\"oneOf\" must be a non-empty array of schemas") }
+            node.oneOf = try branches.indices.map { position throws(SchemaLoadError) in
+                try subschema(base: base, pointer: child("oneOf") + "/\(position)")
+            }
         }
         return node
     }

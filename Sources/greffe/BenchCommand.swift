@@ -20,7 +20,7 @@ struct BenchCommand: AsyncParsableCommand {
     )
 
     /// Every benchmark, in the order they run when none is named.
-    static let registry: [any Benchmark] = [HashBenchmark(), VerifyBenchmark(), AuditBenchmark(), AppendBenchmark(), ServeBenchmark(), SearchBenchmark()]
+    static let registry: [any Benchmark] = [HashBenchmark(), VerifyBenchmark(), AuditBenchmark(), AppendBenchmark(), ServeBenchmark(), SearchBenchmark(), VerifyBundleBenchmark()]
 
     @Argument(help: "Benchmarks to run (default: all).")
     var names: [String] = []
@@ -36,6 +36,12 @@ struct BenchCommand: AsyncParsableCommand {
 
     @Option(name: .long, help: "audit: entries in the synthetic log.")
     var entries: Int = 1_000_000
+
+    @Option(name: .long, help: "verify-bundle: events in the greffe-bundle/v3 bundle.")
+    var bundleEvents: Int = 1_000_000
+
+    @Option(name: .long, help: "verify-bundle: events in the greffe-bundle/v2 bundle measured beside it (0: none).")
+    var v2Events: Int = 100_000
 
     @Option(name: .long, help: "Seconds each hash measurement (ours and openssl speed) runs.")
     var seconds: Int = 3
@@ -62,6 +68,8 @@ struct BenchCommand: AsyncParsableCommand {
         guard proofs >= 1, proofs <= 50_000_000 else { throw ValidationError("--proofs must be between 1 and 50,000,000") }
         guard (1...30).contains(treeLog2) else { throw ValidationError("--tree-log2 must be between 1 and 30") }
         guard entries >= 1, entries <= 100_000_000 else { throw ValidationError("--entries must be between 1 and 100,000,000") }
+        guard bundleEvents >= 1, bundleEvents <= 50_000_000 else { throw ValidationError("--bundle-events must be between 1 and 50,000,000") }
+        guard v2Events >= 0, v2Events <= 1_000_000 else { throw ValidationError("--v2-events must be between 0 and 1,000,000") }
         guard (1...60).contains(seconds) else { throw ValidationError("--seconds must be between 1 and 60") }
         guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
     }
@@ -572,6 +580,8 @@ struct ChildRun {
     /// wait4's ru_maxrss. After posix_spawn it also counts the spawning
     /// parent's pages (Linux carries the old mm's high-water mark across exec).
     var maxResidentKilobytes: Int
+    /// User plus system CPU time.
+    var cpuSeconds: Double = 0
 
     var peakKilobytes: Int { reportedPeakKilobytes ?? maxResidentKilobytes }
 
@@ -652,7 +662,8 @@ struct ChildRun {
             stdout: (try? String(contentsOfFile: out, encoding: .utf8)) ?? "",
             stderr: (try? String(contentsOfFile: err, encoding: .utf8)) ?? "",
             seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18,
-            maxResidentKilobytes: Int(usage.ru_maxrss))
+            maxResidentKilobytes: Int(usage.ru_maxrss),
+            cpuSeconds: Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6)
         if check && result.status != 0 {
             throw CommandFailure("\(arguments.joined(separator: " ")) exited with \(result.status): \((result.stderr + result.stdout).suffix(2000))")
         }

@@ -65,7 +65,7 @@ struct VerifyCommand: ParsableCommand {
         // v3 is verified as it is read; v1 and v2 files are read whole.
         var streaming = CompactBundleVerifier(verifiers: verifiers, timestampTrust: trust, witnesses: witnesses)
         if let csv { streaming.onEvent = { csv.write($0) } }
-        let progressLine = ProgressLine(enabled: !quiet && (progress || isatty(2) != 0))
+        let progressLine = ProgressLine(enabled: !quiet && (progress || isatty(2) != 0), forced: progress)
         streaming.onProgress = { progressLine.update(bytes: $0, total: $1, events: $2) }
         var report: BundleReport
         do {
@@ -83,7 +83,7 @@ struct VerifyCommand: ParsableCommand {
             print("NOT VERIFIED: \(file) is not a readable evidence bundle: \(error)")
             throw ExitCode(1)
         }
-        progressLine.finish()
+        progressLine.finish(events: report.eventCount)
         try csv?.close()
         if format == "json" {
             print(String(decoding: BundleReportRendering.json(report).canonicalBytes(), as: UTF8.self))
@@ -224,10 +224,15 @@ final class EventsCSVWriter: @unchecked Sendable {
 /// The progress of a long verification on stderr: share read, events, rate, time left.
 final class ProgressLine: Sendable {
     private let enabled: Bool
+    /// `--progress`: the final line even after a short run (benchmarks read it).
+    private let forced: Bool
     private let started = ContinuousClock.now
     private let state = Mutex((shown: false, last: ContinuousClock.now))
 
-    init(enabled: Bool) { self.enabled = enabled }
+    init(enabled: Bool, forced: Bool = false) {
+        self.enabled = enabled
+        self.forced = forced
+    }
 
     func update(bytes: UInt64, total: UInt64?, events: Int) {
         guard enabled else { return }
@@ -250,7 +255,18 @@ final class ProgressLine: Sendable {
         FileHandle.standardError.write(Data((line + "    ").utf8))
     }
 
-    func finish() {
-        if enabled, state.withLock({ $0.shown }) { FileHandle.standardError.write(Data("\n".utf8)) }
+    /// Ends the line; after a long run (or when asked), states the whole run's rate and peak memory.
+    func finish(events: Int? = nil) {
+        guard enabled else { return }
+        let shown = state.withLock { $0.shown }
+        let elapsed = ContinuousClock.now - started
+        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        if let events, shown || forced {
+            let memory = ProgressMeter.peakResidentKilobytes().map { String(format: ", peak memory %.1f MiB", Double($0) / 1024) } ?? ""
+            FileHandle.standardError.write(
+                Data("\r\(events) events checked in \(String(format: "%.3f", seconds)) s (\(Int(Double(events) / max(seconds, 0.001))) events/s)\(memory)    \n".utf8))
+        } else if shown {
+            FileHandle.standardError.write(Data("\n".utf8))
+        }
     }
 }

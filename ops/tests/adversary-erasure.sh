@@ -85,9 +85,9 @@ else
     bad "genuine bundle, JSON report: exit $CODE: $(cat "$WORK/out")"
 fi
 
-# forge NAME PYTHON: the genuine bundle with PYTHON applied to `b`, written to $WORK/NAME.json.
+# forge NAME PYTHON [SOURCE]: the genuine bundle (or SOURCE) with PYTHON applied to `b`, written to $WORK/NAME.json.
 forge() {
-    python3 - "$WORK/genuine.json" "$WORK/$1.json" "$REFERENCE" <<PY || die "forging $1"
+    python3 - "${3:-$WORK/genuine.json}" "$WORK/$1.json" "$REFERENCE" <<PY || die "forging $1"
 import copy, json, sys
 b = json.load(open(sys.argv[1]))
 reference = sys.argv[3]
@@ -149,6 +149,8 @@ else
     bad "a body shown with an erasure claim: exit $CODE: $(cat "$WORK/out")"
 fi
 
+# v1 has per-event proofs: expand the v3 bundle first (anyone can), then relabel it.
+"$GREFFE" bundle expand "$WORK/genuine.json" --out "$WORK/expanded.json" || die "greffe bundle expand"
 forge downgraded '
 b["format"] = "greffe-bundle/v1"
 for e in b["events"]:
@@ -156,7 +158,7 @@ for e in b["events"]:
         del e["erased"]["record"]
 e = b["events"][2]
 e["body"] = e["salt"] = None
-e["erased"] = {"erased_at": "2026-11-26T09:00:00.000Z", "legal_reference": "TJ Nowhere 1/1", "erasure_entry_index": 9}'
+e["erased"] = {"erased_at": "2026-11-26T09:00:00.000Z", "legal_reference": "TJ Nowhere 1/1", "erasure_entry_index": 9}' "$WORK/expanded.json"
 verify "$WORK/downgraded.json"
 if has 'the bundle claims an erasure under "TJ Nowhere 1/1" but a greffe-bundle/v1 bundle carries no proof of it: unproven' \
     && has "the bundle claims an erasure under \"$REFERENCE\" but a greffe-bundle/v1 bundle carries no proof of it: unproven" \

@@ -183,7 +183,11 @@ struct BundleFileReader<Source: BundleByteSource> {
     /// The length of the JSON value starting at `from`, if it ends before `to`: strings and
     /// brackets are matched, escapes skipped; the value's grammar is its parser's to check.
     static func valueLength(_ bytes: [UInt8], from: Int, to: Int, atEnd: Bool = false) -> Int? {
-        bytes.withUnsafeBufferPointer { buffer -> Int? in
+        bytes.withUnsafeBufferPointer { valueLength($0, from: from, to: to, atEnd: atEnd) }
+    }
+
+    static func valueLength(_ buffer: UnsafeBufferPointer<UInt8>, from: Int, to: Int, atEnd: Bool = false) -> Int? {
+        do {
             var position = from
             guard position < to else { return nil }
             let first = buffer[position]

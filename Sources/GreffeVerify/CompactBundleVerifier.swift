@@ -147,6 +147,8 @@ extension CompactBundleVerifier {
         var next: UInt64 = 0
         var previous: (index: UInt64, leaf: Hash, recorded: UInt64)?
         var position = 0
+        /// The position of the first event not yet handed to the workers.
+        var nextPosition = 0
         var summary = BundleSummary()
         var failuresDropped = 0
         // Kept while the bundle is small enough to describe event by event.
@@ -266,10 +268,13 @@ extension CompactBundleVerifier {
             if try reader.take(UInt8(ascii: "]")) { return }
             let window = max(1, options.workers) * 4
             var done = false
-            while !done {
+            // Reading the next window and merging the last overlap with the workers checking the current one.
+            var running: (group: DispatchGroup, slots: ResultSlots)?
+            while true {
                 var batches: [Batch] = []
+                var firstPosition = nextPosition
                 while batches.count < window && !done {
-                    var batch = Batch(firstPosition: position + batches.reduce(0) { $0 + $1.ends.count })
+                    var batch = Batch(firstPosition: firstPosition)
                     while batch.ends.count < CompactBundleVerifier.batchSize {
                         _ = try reader.appendNextValue(to: &batch.bytes)
                         batch.ends.append(batch.bytes.count)
@@ -279,14 +284,53 @@ extension CompactBundleVerifier {
                         }
                         try reader.expect(UInt8(ascii: ","), "a comma or the end of /events")
                     }
+                    firstPosition += batch.ends.count
                     batches.append(batch)
                 }
-                let results = Self.check(batches, workers: options.workers, keepBodies: options.onEvent != nil)
-                for checked in results { try merge(checked) }
-                options.onProgress?(reader.bytesRead, reader.size, position)
-                // Without a trusted root nothing more can be shown: stop reading.
-                if checkpointFailed { return }
+                nextPosition = firstPosition
+                let previous = running
+                running = batches.isEmpty ? nil : Self.start(batches, workers: options.workers, fullBodies: options.onEvent != nil, listUpTo: options.listEventsUpTo)
+                if let previous {
+                    previous.group.wait()
+                    for checked in previous.slots.all() { try merge(checked) }
+                    options.onProgress?(reader.bytesRead, reader.size, position)
+                    // Without a trusted root nothing more can be shown: stop reading.
+                    if checkpointFailed {
+                        running?.group.wait()
+                        return
+                    }
+                }
+                if running == nil { return }
             }
+        }
+
+        /// Checks the batches on all cores in the background.
+        static func start(_ batches: [Batch], workers: Int, fullBodies: Bool, listUpTo: Int) -> (group: DispatchGroup, slots: ResultSlots) {
+            let slots = ResultSlots(count: batches.count)
+            let group = DispatchGroup()
+            DispatchQueue.global().async(group: group) {
+                let check = { @Sendable (item: Int) in
+                    let batch = batches[item]
+                    var results: [CheckedEvent] = []
+                    results.reserveCapacity(batch.ends.count)
+                    batch.bytes.withUnsafeBufferPointer { bytes in
+                        var start = 0
+                        for (offset, end) in batch.ends.enumerated() {
+                            let position = batch.firstPosition + offset
+                            results.append(
+                                checkEvent(UnsafeBufferPointer(rebasing: bytes[start..<end]), position: position, fullBody: fullBodies || position < listUpTo))
+                            start = end
+                        }
+                    }
+                    slots.put(results, at: item)
+                }
+                if workers <= 1 {
+                    for item in batches.indices { check(item) }
+                } else {
+                    DispatchQueue.concurrentPerform(iterations: batches.count, execute: check)
+                }
+            }
+            return (group, slots)
         }
 
         struct Batch: Sendable {
@@ -295,33 +339,22 @@ extension CompactBundleVerifier {
             var ends: [Int] = []
         }
 
-        /// Each batch on a worker; results in file order.
-        static func check(_ batches: [Batch], workers: Int, keepBodies: Bool) -> [CheckedEvent] {
-            let slots = ResultSlots(count: batches.count)
-            DispatchQueue.concurrentPerform(iterations: batches.count) { item in
-                let batch = batches[item]
-                var results: [CheckedEvent] = []
-                results.reserveCapacity(batch.ends.count)
-                batch.bytes.withUnsafeBufferPointer { bytes in
-                    var start = 0
-                    for (offset, end) in batch.ends.enumerated() {
-                        results.append(checkEvent(UnsafeBufferPointer(rebasing: bytes[start..<end]), position: batch.firstPosition + offset))
-                        start = end
-                    }
-                }
-                slots.put(results, at: item)
-            }
-            return slots.all()
-        }
-
         /// One event's own checks (`BundleVerifier.verify` §2, v3 shape): everything but its place in the tree.
-        static func checkEvent(_ bytes: UnsafeBufferPointer<UInt8>, position: Int) -> CheckedEvent {
+        static func checkEvent(_ bytes: UnsafeBufferPointer<UInt8>, position: Int, fullBody: Bool) -> CheckedEvent {
             var result = CheckedEvent()
             let path = "/events/\(position)"
-            let compact: EvidenceBundle.CompactEvent
+            var compact: EvidenceBundle.CompactEvent
+            // The body's bytes as written, when they hash to the entry's commitment: then they are the
+            // canonical body the platform sent (SHA-256 is collision resistant), and need no canonicalization.
+            var bodyAuthentic = false
             do {
-                let value = try JSONParser.parse(bytes, limits: JSONLimits(maxDepth: 127, maxBytes: Int.max))
-                compact = try EvidenceBundle.CompactEvent(parsing: value, at: path)
+                if let authentic = try authenticBody(bytes, path: path, fullBody: fullBody) {
+                    compact = authentic
+                    bodyAuthentic = true
+                } else {
+                    let value = try JSONParser.parse(bytes, limits: JSONLimits(maxDepth: 127, maxBytes: Int.max))
+                    compact = try EvidenceBundle.CompactEvent(parsing: value, at: path)
+                }
             } catch let error as EvidenceBundle.FormatError {
                 result.formatError = error
                 return result
@@ -346,7 +379,7 @@ extension CompactBundleVerifier {
             result.event = event
             if let body = compact.body {
                 if let salt = compact.salt {
-                    if Commitment.commit(salt: salt, canonicalBody: body.canonicalBytes()) != entry.commitment {
+                    if !bodyAuthentic && Commitment.commit(salt: salt, canonicalBody: body.canonicalBytes()) != entry.commitment {
                         result.failures.append((.commitment, "the body and salt do not match the entry's commitment: the body or the salt was changed"))
                     }
                 } else {
@@ -377,6 +410,87 @@ extension CompactBundleVerifier {
                 result.erasure = BundleVerifier.checkErasure(of: event, format: .v3, treeSize: .max)
             }
             return result
+        }
+
+        /// The fast path for an event as servers write it: its members split without building its body's
+        /// tree, the raw body hashed against the entry's commitment. Nil (the strict whole parse decides)
+        /// for anything else: another layout, a body that does not hash to the commitment, odd names.
+        static func authenticBody(_ bytes: UnsafeBufferPointer<UInt8>, path: String, fullBody: Bool) throws -> EvidenceBundle.CompactEvent? {
+            guard let members = splitMembers(bytes), let bodyRange = members.first(where: { $0.name == "body" })?.range else { return nil }
+            let raw = UnsafeBufferPointer(rebasing: bytes[bodyRange])
+            guard raw.first == UInt8(ascii: "{") else { return nil }
+            var object = JSONObject()
+            for (name, range) in members where name != "body" {
+                guard let value = try? JSONParser.parse(UnsafeBufferPointer(rebasing: bytes[range]), limits: JSONLimits(maxDepth: 126, maxBytes: Int.max)) else {
+                    return nil
+                }
+                object[name] = value
+            }
+            guard let entryText = object["entry"]?.stringValue, let entryData = Data(base64Encoded: entryText),
+                let entry = try? LedgerEntry(decoding: Array(entryData)), let saltText = object["salt"]?.stringValue,
+                let salt = Data(base64Encoded: saltText), Commitment.commit(salt: Array(salt), canonicalBody: Array(raw)) == entry.commitment
+            else { return nil }
+            object["body"] = fullBody ? try JSONParser.parse(raw, limits: JSONLimits(maxDepth: 126, maxBytes: Int.max)) : partialBody(raw)
+            return try EvidenceBundle.CompactEvent(parsing: .object(object), at: path)
+        }
+
+        /// The members of a JSON object as names and value ranges; nil unless it is a plain object
+        /// (names without escapes, no name twice) whose values end where a value can.
+        static func splitMembers(_ bytes: UnsafeBufferPointer<UInt8>) -> [(name: String, range: Range<Int>)]? {
+            func skipSpace(_ position: inout Int) {
+                while position < bytes.count, [0x20, 0x0A, 0x0D, 0x09].contains(bytes[position]) { position += 1 }
+            }
+            var members: [(name: String, range: Range<Int>)] = []
+            var position = 0
+            skipSpace(&position)
+            guard position < bytes.count, bytes[position] == UInt8(ascii: "{") else { return nil }
+            position += 1
+            skipSpace(&position)
+            if position < bytes.count, bytes[position] == UInt8(ascii: "}") { return position + 1 == bytes.count ? [] : nil }
+            while true {
+                guard position < bytes.count, bytes[position] == UInt8(ascii: "\"") else { return nil }
+                var end = position + 1
+                while end < bytes.count, bytes[end] != UInt8(ascii: "\""), bytes[end] != UInt8(ascii: "\\"), bytes[end] >= 0x20, bytes[end] < 0x80 { end += 1 }
+                guard end < bytes.count, bytes[end] == UInt8(ascii: "\"") else { return nil }
+                let name = String(decoding: UnsafeBufferPointer(rebasing: bytes[(position + 1)..<end]), as: UTF8.self)
+                guard !members.contains(where: { $0.name == name }) else { return nil }
+                position = end + 1
+                skipSpace(&position)
+                guard position < bytes.count, bytes[position] == UInt8(ascii: ":") else { return nil }
+                position += 1
+                skipSpace(&position)
+                guard let valueLength = valueLength(bytes, from: position) else { return nil }
+                members.append((name, position..<(position + valueLength)))
+                position += valueLength
+                skipSpace(&position)
+                guard position < bytes.count else { return nil }
+                if bytes[position] == UInt8(ascii: ",") {
+                    position += 1
+                    skipSpace(&position)
+                    continue
+                }
+                guard bytes[position] == UInt8(ascii: "}") else { return nil }
+                position += 1
+                skipSpace(&position)
+                return position == bytes.count ? members : nil
+            }
+        }
+
+        static func valueLength(_ bytes: UnsafeBufferPointer<UInt8>, from start: Int) -> Int? {
+            BundleFileReader<MemoryByteSource>.valueLength(bytes, from: start, to: bytes.count, atEnd: true)
+        }
+
+        /// The members of an authentic body a report reads, parsed; the rest left as bytes.
+        static let reportedMembers: Set = ["event_id", "kind", "occurred_at", "account", "subscription_tier", "tier", "decision", "input_images", "content_hashes"]
+
+        static func partialBody(_ raw: UnsafeBufferPointer<UInt8>) -> JSONValue {
+            var object = JSONObject()
+            for (name, range) in splitMembers(raw) ?? [] where reportedMembers.contains(name) {
+                if let value = try? JSONParser.parse(UnsafeBufferPointer(rebasing: raw[range]), limits: JSONLimits(maxDepth: 125, maxBytes: Int.max)) {
+                    object[name] = value
+                }
+            }
+            return .object(object)
         }
 
         /// Folds one checked event into the bundle's state, in file order.
@@ -630,7 +744,7 @@ extension CompactBundleVerifier {
 }
 
 /// Per-batch results written by concurrent workers, each into its own slot.
-private final class ResultSlots: @unchecked Sendable {
+final class ResultSlots: @unchecked Sendable {
     private var slots: [[CompactBundleVerifier.CheckedEvent]]
     private let lock = NSLock()
 

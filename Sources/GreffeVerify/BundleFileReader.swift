@@ -187,51 +187,56 @@ struct BundleFileReader<Source: BundleByteSource> {
     }
 
     static func valueLength(_ buffer: UnsafeBufferPointer<UInt8>, from: Int, to: Int, atEnd: Bool = false) -> Int? {
-        do {
-            var position = from
-            guard position < to else { return nil }
-            let first = buffer[position]
-            if first == UInt8(ascii: "\"") {
-                position += 1
-                while position < to {
-                    let byte = buffer[position]
-                    if byte == UInt8(ascii: "\\") { position += 2; continue }
-                    if byte == UInt8(ascii: "\"") { return position + 1 - from }
-                    position += 1
-                }
-                return nil
-            }
-            if first == UInt8(ascii: "{") || first == UInt8(ascii: "[") {
-                var depth = 0
-                var inString = false
-                while position < to {
-                    let byte = buffer[position]
-                    if inString {
-                        if byte == UInt8(ascii: "\\") {
-                            position += 2
-                            continue
-                        }
-                        if byte == UInt8(ascii: "\"") { inString = false }
-                    } else if byte == UInt8(ascii: "\"") {
-                        inString = true
-                    } else if byte == UInt8(ascii: "{") || byte == UInt8(ascii: "[") {
-                        depth += 1
-                    } else if byte == UInt8(ascii: "}") || byte == UInt8(ascii: "]") {
-                        depth -= 1
-                        if depth == 0 { return position + 1 - from }
-                    }
-                    position += 1
-                }
-                return nil
-            }
-            // A number or literal: up to the next structural byte or whitespace.
+        var position = from
+        guard position < to, let base = buffer.baseAddress else { return nil }
+        let first = buffer[position]
+        if first == UInt8(ascii: "\"") {
+            guard let end = stringEnd(base, from: position + 1, to: to) else { return nil }
+            return end - from
+        }
+        if first == UInt8(ascii: "{") || first == UInt8(ascii: "[") {
+            var depth = 0
             while position < to {
                 switch buffer[position] {
-                case UInt8(ascii: ","), UInt8(ascii: "]"), UInt8(ascii: "}"), 0x20, 0x0A, 0x0D, 0x09: return position - from
-                default: position += 1
+                case UInt8(ascii: "\""):
+                    guard let end = stringEnd(base, from: position + 1, to: to) else { return nil }
+                    position = end
+                    continue
+                case UInt8(ascii: "{"), UInt8(ascii: "["):
+                    depth += 1
+                case UInt8(ascii: "}"), UInt8(ascii: "]"):
+                    depth -= 1
+                    if depth == 0 { return position + 1 - from }
+                default:
+                    break
                 }
+                position += 1
             }
-            return atEnd ? position - from : nil
+            return nil
         }
+        // A number or literal: up to the next structural byte or whitespace.
+        while position < to {
+            switch buffer[position] {
+            case UInt8(ascii: ","), UInt8(ascii: "]"), UInt8(ascii: "}"), 0x20, 0x0A, 0x0D, 0x09: return position - from
+            default: position += 1
+            }
+        }
+        return atEnd ? position - from : nil
+    }
+
+    /// The index after the quote closing a string whose contents start at `from`: the next quote
+    /// not escaped, found with memchr (strings are most of a bundle's bytes).
+    @inline(__always)
+    static func stringEnd(_ base: UnsafePointer<UInt8>, from: Int, to: Int) -> Int? {
+        var position = from
+        while position < to {
+            guard let found = memchr(base + position, Int32(UInt8(ascii: "\"")), to - position) else { return nil }
+            let quote = UnsafePointer<UInt8>(found.assumingMemoryBound(to: UInt8.self)) - base
+            var backslashes = 0
+            while quote - backslashes - 1 >= from && base[quote - backslashes - 1] == UInt8(ascii: "\\") { backslashes += 1 }
+            if backslashes % 2 == 0 { return quote + 1 }
+            position = quote + 1
+        }
+        return nil
     }
 }

@@ -22,16 +22,19 @@ public struct BundleSummary: Sendable {
     public var eventsChecked = 0
     public var holds: [String] = []
 
-    mutating func count(kind: String, body: JSONValue?, recorded: UInt64) {
+    mutating func count(kind: String, hasBody: Bool, outcome: String?, tier: String?, recorded: UInt64) {
         events += 1
         byKind[kind, default: 0] += 1
         if recordedFrom == nil { recordedFrom = recorded }
         recordedTo = recorded
-        guard let body else { return }
+        guard hasBody else { return }
         bodiesShown += 1
-        if let outcome = body["decision"]?["outcome"]?.stringValue { byOutcome[String(outcome.prefix(64)), default: 0] += 1 }
-        if let tier = body["subscription_tier"]?.stringValue ?? body["tier"]?.stringValue { byTier[String(tier.prefix(64)), default: 0] += 1 }
+        if let outcome { byOutcome[outcome, default: 0] += 1 }
+        if let tier { byTier[tier, default: 0] += 1 }
     }
+
+    static func outcome(of body: JSONValue) -> String? { body["decision"]?["outcome"]?.stringValue.map { String($0.prefix(64)) } }
+    static func tier(of body: JSONValue) -> String? { (body["subscription_tier"]?.stringValue ?? body["tier"]?.stringValue).map { String($0.prefix(64)) } }
 }
 
 /// One event of a v3 bundle as the verifier found it, handed to `--events-csv` in file order.
@@ -130,6 +133,10 @@ extension CompactBundleVerifier {
         var event: EvidenceBundle.Event?
         var failures: [(BundleReport.Failure.Code, String)] = []
         var erasure: BundleVerifier.ErasureCheck?
+        var hasBody = false
+        /// What the summary counts, read by the worker.
+        var outcome: String?
+        var tier: String?
     }
 
     /// The state of one verification.
@@ -409,6 +416,13 @@ extension CompactBundleVerifier {
                 // The tree size is checked against the record's index once the checkpoint is known.
                 result.erasure = BundleVerifier.checkErasure(of: event, format: .v3, treeSize: .max)
             }
+            if let body = compact.body {
+                result.hasBody = true
+                result.outcome = BundleSummary.outcome(of: body)
+                result.tier = BundleSummary.tier(of: body)
+                // Only listed events and event observers read it again: the rest is freed here, on a worker.
+                if !fullBody { result.event?.body = nil }
+            }
             return result
         }
 
@@ -421,9 +435,7 @@ extension CompactBundleVerifier {
             guard raw.first == UInt8(ascii: "{") else { return nil }
             var object = JSONObject()
             for (name, range) in members where name != "body" {
-                guard let value = try? JSONParser.parse(UnsafeBufferPointer(rebasing: bytes[range]), limits: JSONLimits(maxDepth: 126, maxBytes: Int.max)) else {
-                    return nil
-                }
+                guard let value = parseValue(UnsafeBufferPointer(rebasing: bytes[range])) else { return nil }
                 object[name] = value
             }
             guard let entryText = object["entry"]?.stringValue, let entryData = Data(base64Encoded: entryText),
@@ -481,16 +493,24 @@ extension CompactBundleVerifier {
         }
 
         /// The members of an authentic body a report reads, parsed; the rest left as bytes.
-        static let reportedMembers: Set = ["event_id", "kind", "occurred_at", "account", "subscription_tier", "tier", "decision", "input_images", "content_hashes"]
+        static let checkedMembers: Set = ["event_id", "kind", "occurred_at", "subscription_tier", "tier", "decision"]
 
         static func partialBody(_ raw: UnsafeBufferPointer<UInt8>) -> JSONValue {
             var object = JSONObject()
-            for (name, range) in splitMembers(raw) ?? [] where reportedMembers.contains(name) {
-                if let value = try? JSONParser.parse(UnsafeBufferPointer(rebasing: raw[range]), limits: JSONLimits(maxDepth: 125, maxBytes: Int.max)) {
-                    object[name] = value
-                }
+            for (name, range) in splitMembers(raw) ?? [] where checkedMembers.contains(name) {
+                if let value = parseValue(UnsafeBufferPointer(rebasing: raw[range])) { object[name] = value }
             }
             return .object(object)
+        }
+
+        /// A JSON value; a string without escapes read directly, anything else by the strict parser.
+        static func parseValue(_ bytes: UnsafeBufferPointer<UInt8>) -> JSONValue? {
+            if bytes.count >= 2, bytes.first == UInt8(ascii: "\""), bytes.last == UInt8(ascii: "\""),
+                !bytes.dropFirst().dropLast().contains(where: { $0 == UInt8(ascii: "\\") || $0 < 0x20 || $0 >= 0x80 })
+            {
+                return .string(String(decoding: UnsafeBufferPointer(rebasing: bytes[1..<(bytes.count - 1)]), as: UTF8.self))
+            }
+            return try? JSONParser.parse(bytes, limits: JSONLimits(maxDepth: 125, maxBytes: Int.max))
         }
 
         /// Folds one checked event into the bundle's state, in file order.
@@ -515,8 +535,8 @@ extension CompactBundleVerifier {
             let failuresBefore = report.failures.count + failuresDropped
             for (code, message) in checked.failures { fail(code, location, message) }
             var line = BundleReport.EventLine(
-                index: entry.index, eventID: event.eventID, sentence: "", verified: false, bodyErased: event.body == nil, appendedBy: event.appendedBy)
-            if event.body == nil {
+                index: entry.index, eventID: event.eventID, sentence: "", verified: false, bodyErased: !checked.hasBody, appendedBy: event.appendedBy)
+            if !checked.hasBody {
                 line.erasureLegalReference = event.erasure?.legalReference
                 line.erasureEntryIndex = event.erasure?.erasureEntryIndex
                 switch checked.erasure {
@@ -571,11 +591,11 @@ extension CompactBundleVerifier {
             let held = report.failures.count + failuresDropped == failuresBefore
             line.verified = held
             if held { summary.eventsChecked += 1 }
-            summary.count(kind: entry.kind, body: event.body, recorded: entry.sequencedAtMilliseconds)
+            summary.count(kind: entry.kind, hasBody: checked.hasBody, outcome: checked.outcome, tier: checked.tier, recorded: entry.sequencedAtMilliseconds)
             if listed.count < options.listEventsUpTo { listed.append((line, event, entry)) }
             options.onEvent?(
                 CheckedEventLine(
-                    position: position, index: entry.index, eventID: event.body == nil ? nil : event.eventID, kind: entry.kind,
+                    position: position, index: entry.index, eventID: checked.hasBody ? event.eventID : nil, kind: entry.kind,
                     recordedAtMilliseconds: entry.sequencedAtMilliseconds, checksHeld: held, erasure: line.erasure, appendedBy: event.appendedBy,
                     problems: report.failures.count > failuresBefore ? report.failures[failuresBefore...].map(\.message) : checked.failures.map(\.1),
                     body: event.body))

@@ -20,8 +20,9 @@ public struct LedgerAPI: Sendable {
     public var rateLimiter = RateLimiter()
     /// Per-client budgets for requests without a valid token (429 past them); nil: unlimited.
     public var clientRateLimiter: ClientRateLimiter? = ClientRateLimiter()
-    /// Events one bundle may hold (422 past it: narrow the query).
-    public var maxBundleEvents = 100_000
+    /// Events one bundle may hold (422 past it: narrow the query). A v3 bundle streams in constant
+    /// memory but for its list of indices (8 bytes an event), so the bound is the search's, not the writer's.
+    public var maxBundleEvents = 5_000_000
 
     /// Appends per minute for the status page (`Web/WebAPI.swift`).
     public var activity = ActivityCounter()

@@ -2003,7 +2003,7 @@ const GreffeVerifier = (function () {
           } else if (item.eventsEnd) {
             eventsRange.end = item.at;
           } else if (item.event && !eventsRange.deferred) {
-            if (run.checkpointFailed) continue;   // without a trusted root nothing more can be shown
+            // Checked even without a trusted root, as greffe verify does (its report counts the links).
             run.event(item.bytes);
           }
         }
@@ -2017,7 +2017,7 @@ const GreffeVerifier = (function () {
     if (format === null) return { otherFormat: true };
     if (run.early) for (const early of run.early.splice(0)) await run.take(early.member, early.bytes);
     if (!eventsSeen) throw new Refusal('/events is missing or not an array');
-    if (eventsRange.deferred && !run.checkpointFailed) {
+    if (eventsRange.deferred) {
       // The events came before the format: read them again, now that it is known.
       const again = new BundleSplitter('array');
       for await (const chunk of chunksOf(blob, eventsRange.start, eventsRange.end)) {

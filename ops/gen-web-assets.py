@@ -90,16 +90,17 @@ def html_attribute(text):
     return text
 
 
-def verifier_page(vkey=""):
-    """verify.html as WebPages.verifierPage builds it, with `worker-src blob:` in its policy."""
+def verifier_page(vkey="", worker=True):
+    """verify.html as WebPages.verifierPage builds it, with `worker-src blob:` in its policy
+    (worker=False: exactly WebPages' policy, where the page checks bundles without a worker)."""
     def read(name):
         with open(os.path.join(WEB, name), encoding="utf-8", newline="") as f:
             return f.read()
     script = read("verify-core.js") + "\n" + read("verify-ui.js")
     style = read("greffe.css")
     # No connect-src: default-src 'none' forbids every connection, the worker's included (it inherits this policy).
-    policy = ("default-src 'none'; script-src %s; style-src %s; img-src data:; base-uri 'none'; form-action 'none'; worker-src blob:"
-              % (csp_hash(script), csp_hash(style)))
+    policy = ("default-src 'none'; script-src %s; style-src %s; img-src data:; base-uri 'none'; form-action 'none'"
+              % (csp_hash(script), csp_hash(style))) + ("; worker-src blob:" if worker else "")
     # Substituted in this order, each replacement not searched again (String.replacingAll).
     html = read("verify.html")
     for placeholder, value in [("{{CSP}}", policy), ("{{STYLE}}", style), ("{{SCRIPT}}", script), ("{{VKEY}}", html_attribute(vkey))]:

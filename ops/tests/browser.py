@@ -450,8 +450,9 @@ def checkers(browser, files, page):
     driver = browser.driver
     counter = [0]
 
-    def page_check(content, key, page_path=page, timeout=20):
-        """Loads content as a new file in the page; returns (path, status, report text, failure codes, heading, details)."""
+    def page_check(content, key, page_path=page, timeout=20, watch=None):
+        """Loads content as a new file in the page; returns (path, status, report text, failure codes, heading, details).
+        With a list as `watch`, polls the page meanwhile, appending (seconds the page took to answer, progress text)."""
         counter[0] += 1
         path = os.path.join(files, "bundle-%02d.json" % counter[0])
         with open(path, "wb") as f:
@@ -462,8 +463,29 @@ def checkers(browser, files, page):
         field.clear()
         field.send_keys(key)
         before = browser.by_id("result").get_attribute("data-run") or "0"
+        if watch is not None:
+            # A heartbeat in the page: the longest time between two ticks is how long the page froze.
+            driver.execute_script("""
+                clearInterval(window.heartbeat); window.longestPause = 0; let last = performance.now();
+                window.heartbeat = setInterval(() => {
+                  const now = performance.now(); window.longestPause = Math.max(window.longestPause, now - last); last = now;
+                }, 20);""")
         browser.by_id("bundle").send_keys(path)
-        browser.wait(lambda d: (d.find_element(By.ID, "result").get_attribute("data-run") or "0") != before, timeout)
+        if watch is None:
+            browser.wait(lambda d: (d.find_element(By.ID, "result").get_attribute("data-run") or "0") != before, timeout)
+        else:
+            deadline = time.monotonic() + timeout
+            while True:
+                asked = time.monotonic()
+                now, progress = driver.execute_script(
+                    "return [document.getElementById('result').dataset.run || '0', document.getElementById('progress-text').textContent]")
+                watch.append((time.monotonic() - asked, progress))
+                if now != before:
+                    watch.append((driver.execute_script("clearInterval(window.heartbeat); return window.longestPause") / 1000, "longest pause"))
+                    break
+                if time.monotonic() > deadline:
+                    raise TimeoutException("no verdict within %d s" % timeout)
+                time.sleep(0.25)
         status = browser.by_id("result").get_attribute("data-status")
         text = driver.execute_script("return document.getElementById('report-text').textContent")
         codes = [li.get_attribute("data-code") for li in driver.find_elements(By.CSS_SELECTOR, "#details li[data-code]")]
@@ -540,6 +562,18 @@ def v3_checks(browser, work, page, page_check, cli, same_report):
         check(agree, "%s: greffe verify reaches the same verdict and report" % name,
               "page %s, cli %s\n--- page\n%s\n--- cli\n%s" % (status, cli_verdict, text, cli_text[-2000:]))
 
+    # A page whose policy has no worker-src (greffe's today): the same check runs in the page, without a CSP violation.
+    gen = load_gen_web_assets()
+    no_worker_page = os.path.join(work, "verify-no-worker.html")
+    with open(no_worker_page, "w", encoding="utf-8", newline="") as f:
+        f.write(gen.verifier_page("", worker=False))
+    path, status, text, codes, heading, details = page_check(small_bytes, key, no_worker_page)
+    engine = browser.by_id("result").get_attribute("data-engine")
+    problems = browser.console_problems()
+    check(status == "verified" and engine == "page" and not problems,
+          "a page with WebPages' policy (no worker-src): the v3 bundle verifies in the page itself, no CSP violation",
+          "%s %r engine %r; %s" % (status, heading, engine, "; ".join(problems)))
+
     # A large bundle, with the network off: the worker checks it within 60 s, the page never blank.
     # The synchronous SHA-256 the worker uses for leaves, nodes and commitments is WebCrypto's, at every padding edge.
     if driver.current_url != "file://" + page:
@@ -577,11 +611,18 @@ def v3_checks(browser, work, page, page_check, cli, same_report):
         if driver.current_url != "file://" + page:
             driver.get("file://" + page)
         started = time.monotonic()
+        watch = []
         try:
-            path, status, text, codes, heading, details = page_check(big_bytes, big_key, timeout=60)
+            path, status, text, codes, heading, details = page_check(big_bytes, big_key, timeout=60, watch=watch)
         except TimeoutException:
             path, status, text, heading, details = None, "timeout", "", "no verdict within 60 s", ""
         seconds = time.monotonic() - started
+        slowest = max(w[0] for w in watch[:-1])
+        pause = watch[-1][0]
+        shown = [w[1] for w in watch if "events checked" in w[1]]
+        check(slowest < 1.0 and pause < 0.5 and (shown or count < 20000),
+              "while the worker checks, the page never pauses more than %.2f s, answers within %.2f s each time it is asked (%d times) "
+              "and shows progress (%s)" % (pause, slowest, len(watch) - 1, shown[-1] if shown else "too quick to see"), repr(watch[-5:]))
         result = browser.by_id("result")
         engine, inside = result.get_attribute("data-engine"), result.get_attribute("data-seconds")
         shown = ("The bundle holds %s events" % format(count, ",")) if count > 1000 else "Events"
@@ -589,6 +630,17 @@ def v3_checks(browser, work, page, page_check, cli, same_report):
               "%d-event v3 bundle, network off: VERIFIED in %.1f s (%s s in the %s), its summary shown" % (count, seconds, inside, engine),
               "%s %r %r" % (status, heading, details[:400]))
         check(engine == "worker", "the large bundle was checked in a Web Worker, not in the page", repr(engine))
+        # Without a worker (greffe's page today) the page checks it itself, pausing only briefly between chunks.
+        watch = []
+        started = time.monotonic()
+        try:
+            path, status, text, codes, heading, details = page_check(big_bytes, big_key, no_worker_page, timeout=90, watch=watch)
+        except TimeoutException:
+            status, heading = "timeout", "no verdict within 90 s"
+        pause = watch[-1][0] if watch and watch[-1][1] == "longest pause" else None
+        check(status == "verified" and pause is not None and pause < 1.0,
+              "%d-event v3 bundle in a page without a worker: VERIFIED in %.1f s, the page never pausing more than %s s"
+              % (count, time.monotonic() - started, "%.2f" % pause if pause is not None else "?"), "%s %r" % (status, heading))
         # One byte changed: the first event's gap hash, then an entry in the middle (its commitment).
         gap_at = big_bytes.index(b'"gap":["') + len(b'"gap":["') + 10
         entry_at = big_bytes.index(b'"entry":"', len(big_bytes) // 2) + len(b'"entry":"') + 70

@@ -1544,14 +1544,22 @@ const GreffeVerifier = (function () {
   function utf8Decode(bytes) { return new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(bytes); }
 
   // Reads a Blob (a File) as a stream of Uint8Array chunks, `start` to `end`.
+  // A read that is already buffered resolves as a microtask, which would let
+  // a long check hold the thread: every 40 ms it waits for a task instead, so
+  // a page running the check itself still paints and answers.
   async function* chunksOf(blob, start, end) {
     const part = start === undefined ? blob : blob.slice(start, end);
     if (typeof part.stream === 'function') {
       const reader = part.stream().getReader();
+      let since = Date.now();
       for (;;) {
         const { done, value } = await reader.read();
         if (done) return;
         yield value;
+        if (Date.now() - since > 40) {
+          await new Promise((resolve) => setTimeout(resolve, 0));
+          since = Date.now();
+        }
       }
     }
     yield new Uint8Array(await part.arrayBuffer());
@@ -1973,11 +1981,19 @@ const GreffeVerifier = (function () {
       if (force || now - lastProgress > 100) { lastProgress = now; onProgress({ bytesRead: read, totalBytes: total, events: run.position }); }
     };
     const splitter = new BundleSplitter('object');
+    // Within a large chunk too, a task boundary every 40 ms (see chunksOf).
+    let since = Date.now(), counted = 0;
+    const breathe = async () => {
+      if (++counted % 64 !== 0 || Date.now() - since < 40) return;
+      await new Promise((resolve) => setTimeout(resolve, 0));
+      since = Date.now();
+    };
     try {
       for await (const chunk of chunksOf(blob)) {
         const items = splitter.feed(chunk);
         read += chunk.length;
         for (const item of items) {
+          await breathe();
           if (item.member !== undefined) {
             if (item.member === 'format') {
               let value;
@@ -2021,7 +2037,10 @@ const GreffeVerifier = (function () {
       // The events came before the format: read them again, now that it is known.
       const again = new BundleSplitter('array');
       for await (const chunk of chunksOf(blob, eventsRange.start, eventsRange.end)) {
-        for (const item of again.feed(chunk)) if (item.event) run.event(item.bytes);
+        for (const item of again.feed(chunk)) {
+          await breathe();
+          if (item.event) run.event(item.bytes);
+        }
         progress(false);
       }
       again.finish();

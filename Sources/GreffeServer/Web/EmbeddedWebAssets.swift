@@ -2948,10 +2948,12 @@ paths:
     post:
       summary: An evidence bundle for a query (investigate token), streamed.
       description: |
-        Fields combine with AND. The bundle (greffe-bundle/v2: Schemas/bundle.schema.json, rules in
-        Schemas/bundle.md) holds the verifier key, a signed checkpoint, each matching event with body, salt,
-        entry and inclusion proof, and the earliest checkpoint that covered them with a consistency proof;
-        an erased event carries the erasure.executed event recording the order, proved by the same checkpoint.
+        Fields combine with AND. The bundle (greffe-bundle/v3: Schemas/bundle.schema.json, rules in
+        Schemas/bundle.md) holds the verifier key, a signed checkpoint, each matching event (in index order)
+        with body, salt and entry, one multi-leaf inclusion proof for all of them (each event's gap and the
+        bundle's tail), and the earliest checkpoint that covered them with a consistency proof; an erased event
+        carries the erasure.executed event recording the order, proved by the same checkpoint; the legal holds
+        covering bundled events come with their records. Streamed in constant memory.
         Recorded as access.granted before streaming; the bundle's checkpoint is the first to cover that record
         (so it covers every erasure recorded before), which may take up to one checkpoint interval (503 after
         the receipt timeout). Check it offline with `greffe verify BUNDLE --vkey FILE`.

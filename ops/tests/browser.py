@@ -31,7 +31,7 @@ not taken from greffe's embedded copy, which is only as new as the binary.
 
 Usage: ops/tests/browser.py [--screenshots DIR] [--v3-only]
 Env: GREFFE (binary, default .build/debug/greffe), CHROMIUM, CHROMEDRIVER, KEEP=1,
-     BIG_EVENTS (default 100000).
+     BIG_EVENTS (default 100000), BIG_CLI=0 (skip greffe verify on the large bundle: a debug build takes ~45 s).
 """
 import argparse
 import base64
@@ -664,6 +664,8 @@ def v3_checks(browser, work, page, page_check, cli, same_report):
             path, status, text, codes, heading, details = page_check(big_bytes, big_key, timeout=60)
             check(code == 0 and same_report(text, cli_text), "%d-event v3 bundle: greffe verify agrees, summary line for line (greffe verify: %.1f s)"
                   % (count, time.monotonic() - started), "cli exit %d\n--- page\n%s\n--- cli\n%s" % (code, text, cli_text))
+        else:
+            log("skip greffe verify does not read greffe-bundle/v3 yet (%s): the large bundle's verdicts are not compared" % cli_text[:120])
 
 
 def main():

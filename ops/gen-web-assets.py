@@ -9,7 +9,20 @@ embedded copy differs from the files.
 
   ops/gen-web-assets.py           regenerate
   ops/gen-web-assets.py --check   exit 1 if the generated file is stale
+  ops/gen-web-assets.py --page OUT [--vkey KEY]
+                                  also write the one-file verify.html from
+                                  web/* as it is now (as `greffe verifier-page`
+                                  does from its embedded copy), for testing
+                                  the page without rebuilding greffe
+
+The page's policy is WebPages.verifierPage's (Sources/GreffeServer/Web/
+WebPages.swift) plus `worker-src blob:`: the page checks bundles in a Web
+Worker made from its own inline script. Until WebPages.swift says the same,
+pages written by greffe run the check in the page itself (verify-ui.js
+looks for `worker-src blob:` in its policy before making a worker).
 """
+import base64
+import hashlib
 import os
 import sys
 
@@ -66,7 +79,43 @@ def generate():
     return "\n".join(out) + "\n", len(files)
 
 
+def csp_hash(text):
+    """CSP source expression for an inline element's exact text (CSP3 §8.3)."""
+    return "'sha256-" + base64.b64encode(hashlib.sha256(text.encode("utf-8")).digest()).decode() + "'"
+
+
+def html_attribute(text):
+    for a, b in [("&", "&amp;"), ("<", "&lt;"), (">", "&gt;"), ('"', "&quot;"), ("'", "&#39;")]:
+        text = text.replace(a, b)
+    return text
+
+
+def verifier_page(vkey="", worker=True):
+    """verify.html as WebPages.verifierPage builds it, with `worker-src blob:` in its policy
+    (worker=False: exactly WebPages' policy, where the page checks bundles without a worker)."""
+    def read(name):
+        with open(os.path.join(WEB, name), encoding="utf-8", newline="") as f:
+            return f.read()
+    script = read("verify-core.js") + "\n" + read("verify-ui.js")
+    style = read("greffe.css")
+    # No connect-src: default-src 'none' forbids every connection, the worker's included (it inherits this policy).
+    policy = ("default-src 'none'; script-src %s; style-src %s; img-src data:; base-uri 'none'; form-action 'none'"
+              % (csp_hash(script), csp_hash(style))) + ("; worker-src blob:" if worker else "")
+    # Substituted in this order, each replacement not searched again (String.replacingAll).
+    html = read("verify.html")
+    for placeholder, value in [("{{CSP}}", policy), ("{{STYLE}}", style), ("{{SCRIPT}}", script), ("{{VKEY}}", html_attribute(vkey))]:
+        html = value.join(html.split(placeholder))
+    return html
+
+
 def main():
+    args = sys.argv[1:]
+    if "--page" in args:
+        out = args[args.index("--page") + 1]
+        vkey = args[args.index("--vkey") + 1] if "--vkey" in args else ""
+        with open(out, "w", encoding="utf-8", newline="") as f:
+            f.write(verifier_page(vkey))
+        print("wrote %s" % out)
     content, count = generate()
     if "--check" in sys.argv[1:]:
         try:

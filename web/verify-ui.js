@@ -1,11 +1,33 @@
 // The verifier page: reads the chosen file locally (nothing is sent anywhere:
 // the page's Content-Security-Policy forbids every connection) and shows the
 // report of GreffeVerifier.check.
+//
+// The check runs in a Web Worker made from this very script (a Blob URL of
+// the page's one inline script, allowed by the page's `worker-src blob:`), so
+// the page never freezes on a large bundle and still works offline from one
+// file. The file is read as a stream: a v3 bundle of any size is checked
+// without holding it whole. Where workers are not allowed (a policy without
+// `worker-src blob:`) the same code runs in the page, yielding between chunks.
 (function () {
+  // ---- in the worker: check the file, post progress and the outcome --------
+  if (typeof document === 'undefined') {
+    self.onmessage = async (message) => {
+      const { file, key, name } = message.data;
+      try {
+        const outcome = await GreffeVerifier.check(file, key, name, (progress) => self.postMessage({ progress }));
+        self.postMessage({ outcome });
+      } catch (error) {
+        self.postMessage({ error: error && error.message ? error.message : String(error) });
+      }
+    };
+    return;
+  }
+
+  // ---- in the page ---------------------------------------------------------
+  const SCRIPT = document.currentScript ? document.currentScript.textContent : null;
   const $ = (id) => document.getElementById(id);
   const keyField = $('vkey'), fileField = $('bundle'), result = $('result');
-  const MAX_BYTES = 512 * 1024 * 1024;
-  let runs = 0;
+  let runs = 0, current = null;
 
   const embedded = document.querySelector('meta[name="greffe-verifier-key"]');
   if (embedded && embedded.content.trim() !== '') {
@@ -13,6 +35,9 @@
     $('vkey-source').textContent =
       'This key was written into the page by whoever made it. Compare it with the key the ledger publishes, or paste the key you were given.';
   }
+  // Only try a worker the page's own policy allows (no violation reported otherwise).
+  const policy = document.querySelector('meta[http-equiv="Content-Security-Policy"]');
+  const workersAllowed = SCRIPT !== null && typeof Worker === 'function' && policy !== null && /(^|;)\s*worker-src[^;]*\bblob:/.test(policy.content);
 
   function element(tag, text, className) {
     const node = document.createElement(tag);
@@ -20,10 +45,12 @@
     if (className) node.className = className;
     return node;
   }
+  const grouped = (n) => Number(n).toLocaleString('en-US');
 
   // Every outcome ends here: the result section always says something.
   function show(status, heading, details, reportText) {
     runs += 1;
+    $('progress').hidden = true;
     result.hidden = false;
     result.dataset.status = status;
     result.dataset.run = String(runs);
@@ -36,26 +63,74 @@
     $('verdict').focus();
   }
 
+  function showProgress(started, p) {
+    const seconds = (performance.now() - started) / 1000;
+    const bar = $('progress-bar');
+    bar.max = p.totalBytes || 1;
+    bar.value = p.bytesRead;
+    const rate = seconds > 0.2 ? `, ${grouped(Math.round(p.events / seconds))} events/s` : '';
+    const mb = (n) => (n / 1e6).toFixed(1);
+    $('progress-text').textContent = `${grouped(p.events)} events checked (${mb(p.bytesRead)} of ${mb(p.totalBytes)} MB read${rate})`;
+    $('progress').hidden = false;
+  }
+
+  // The check in a worker; rejects with {workerFailed} when no worker could run it.
+  function inWorker(file, key, onProgress) {
+    return new Promise((resolve, reject) => {
+      const url = URL.createObjectURL(new Blob([SCRIPT], { type: 'text/javascript' }));
+      const worker = new Worker(url);
+      let heard = false;
+      const end = () => { worker.terminate(); URL.revokeObjectURL(url); };
+      current = end;
+      worker.onmessage = (message) => {
+        heard = true;
+        const data = message.data;
+        if (data.progress) { onProgress(data.progress); return; }
+        end();
+        if (data.error !== undefined) reject(new Error(data.error));
+        else resolve(data.outcome);
+      };
+      worker.onerror = (event) => {
+        event.preventDefault();
+        end();
+        reject(heard ? new Error(event.message || 'the worker stopped') : { workerFailed: event.message || 'no worker' });
+      };
+      worker.postMessage({ file, key, name: file.name });
+    });
+  }
+
   async function run() {
     const file = fileField.files && fileField.files[0];
     if (!file) {
       show('none', 'Choose a bundle file to check.', []);
       return;
     }
-    if (file.size > MAX_BYTES) {
-      show('unreadable', 'NOT VERIFIED: the file is too large to check in a browser', [element('p', 'Use `greffe verify` on the command line for files over 512 MiB.')]);
-      return;
-    }
+    if (current) { current(); current = null; }
     $('verdict').textContent = 'Checking…';
+    result.dataset.status = 'checking';
+    const started = performance.now();
+    const onProgress = (p) => showProgress(started, p);
     let outcome;
     try {
-      const bytes = new Uint8Array(await file.arrayBuffer());
-      outcome = await GreffeVerifier.check(bytes, keyField.value, file.name);
+      if (workersAllowed) {
+        try {
+          outcome = await inWorker(file, keyField.value, onProgress);
+          result.dataset.engine = 'worker';
+        } catch (error) {
+          if (!error || error.workerFailed === undefined) throw error;
+          outcome = undefined;
+        }
+      }
+      if (outcome === undefined) {
+        outcome = await GreffeVerifier.check(file, keyField.value, file.name, onProgress);
+        result.dataset.engine = 'page';
+      }
     } catch (error) {
       // A bug or an exhausted browser, never a reason to show a blank page.
       show('unreadable', 'The file could not be checked', [element('p', 'The check stopped: ' + (error && error.message ? error.message : String(error)))]);
       return;
     }
+    result.dataset.seconds = ((performance.now() - started) / 1000).toFixed(2);
     if (outcome.status === 'key') {
       show('key', 'The verifier key is not usable', [element('p', outcome.message)]);
       return;
@@ -76,6 +151,7 @@
         item.dataset.location = f.location;
         failures.append(item);
       }
+      if (report.failuresNotListed > 0) failures.append(element('li', `and ${grouped(report.failuresNotListed)} more, not listed`));
       details.push(failures);
     }
     if (report.origin !== null) {
@@ -91,13 +167,27 @@
       }
       details.push(events);
     }
+    // A large v3 bundle: counts instead of one sentence per event.
+    if (report.summary) {
+      details.push(element('h3', 'Events (summary)'));
+      const summary = element('div', undefined, 'summary');
+      summary.id = 'summary';
+      for (const line of GreffeVerifier.summaryLines(report.summary, report)) summary.append(element('p', line));
+      details.push(summary);
+    }
+    const holds = report.summary ? report.summary.holds : report.holds || [];
+    if (holds.length > 0) {
+      details.push(element('h3', 'Legal holds'));
+      for (const hold of holds) details.push(element('p', hold + '.'));
+    }
     for (const note of report.notes) details.push(element('p', 'Note: ' + note, 'note'));
     // A v1 bundle's erasure claims: the verdict does not cover why content is missing.
     const unproven = GreffeVerifier.unprovenErasures(report);
     if (report.verified && unproven > 0) details.push(element('p', GreffeVerifier.unprovenSentence(unproven), 'bad'));
+    const problems = report.failures.length + (report.failuresNotListed || 0);
     const heading = report.verified
       ? 'VERIFIED — every signature, commitment, inclusion proof and link in this bundle holds.'
-      : `NOT VERIFIED — ${report.failures.length} problem(s); first: ${report.failures[0].location}`;
+      : `NOT VERIFIED — ${problems} problem(s); first: ${report.failures[0].location}`;
     show(outcome.status, heading, details, outcome.text);
   }
 

@@ -17,14 +17,26 @@
      withheld content passed off as an erasure (issue 16) says "body
      withheld"; downgraded to greffe-bundle/v1 the erasure is unproven.
      `greffe verify` runs on every same file: verdicts and report text agree.
-  5. Screenshots of the three pages (into --screenshots DIR, e.g. docs/).
+     The server writes greffe-bundle/v3; the v2 checks run on the same
+     bundles turned into v2 (ops/tests/bundlev3.py to-v2).
+  5. greffe-bundle/v3 (Schemas/bundle.md): forgeries of a bundle made by
+     ops/tests/bundlev3.py (a member removed or added, events reordered, a
+     gap of the wrong length, a changed tail…) all fail, as in greffe
+     verify; a 100,000-event bundle verifies in a Web Worker with the
+     network off within 60 s, and a copy with one byte changed does not.
+  6. Screenshots of the three pages (into --screenshots DIR, e.g. docs/).
 
-Usage: ops/tests/browser.py [--screenshots DIR]
-Env: GREFFE (binary, default .build/debug/greffe), CHROMIUM, CHROMEDRIVER, KEEP=1.
+The page under test is built from web/* (ops/gen-web-assets.py --page),
+not taken from greffe's embedded copy, which is only as new as the binary.
+
+Usage: ops/tests/browser.py [--screenshots DIR] [--v3-only]
+Env: GREFFE (binary, default .build/debug/greffe), CHROMIUM, CHROMEDRIVER, KEEP=1,
+     BIG_EVENTS (default 100000), BIG_CLI=0 (skip greffe verify on the large bundle: a debug build takes ~45 s).
 """
 import argparse
 import base64
 import copy
+import importlib.util
 import json
 import os
 import random
@@ -47,6 +59,15 @@ from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import WebDriverWait
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import bundlev3  # noqa: E402 — the independent v3 generator and verifier beside this file
+
+
+def load_gen_web_assets():
+    spec = importlib.util.spec_from_file_location("gen_web_assets", os.path.join(ROOT, "ops", "gen-web-assets.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 GREFFE = os.path.abspath(os.environ.get("GREFFE", os.path.join(ROOT, ".build", "debug", "greffe")))
 PASSED = 0
 FAILED = 0
@@ -295,10 +316,76 @@ def malformed(bundle_bytes):
         ("a file that is not JSON", "the bundle is not valid JSON", b"%PDF-1.7 this is not a bundle\n"),
         ("a truncated bundle", "the bundle is not valid JSON", bundle_bytes[: len(bundle_bytes) // 2]),
         ("an empty file", "the bundle is not valid JSON", b""),
-        ("JSON that is not an object", "the bundle is not a JSON object", b"[1, 2, 3]"),
-        ("another format", "the bundle's format is neither greffe-bundle/v2 nor greffe-bundle/v1", json.dumps(wrong_format).encode()),
+        # greffe verify (reading v3 as a stream) says "expected the bundle's opening {"; the page "not a JSON object".
+        ("JSON that is not an object", ("the bundle is not a JSON object", "expected the bundle's opening {"), b"[1, 2, 3]"),
+        ("another format", "the bundle's format is none of greffe-bundle/v3, greffe-bundle/v2, greffe-bundle/v1", json.dumps(wrong_format).encode()),
         ("events that are not an array", "/events is missing or not an array", json.dumps(no_events).encode()),
         ("a leaf hash that is not base64", "/events/0/leaf_hash is not a base64 SHA-256 hash", json.dumps(bad_leaf).encode()),
+    ]
+
+
+def flip_char(text, position=None):
+    """One base64 character changed (to another base64 character)."""
+    i = len(text) // 2 if position is None else position
+    return text[:i] + ("A" if text[i] != "A" else "B") + text[i + 1:]
+
+
+def v3_forgeries(bundle):
+    """(name, expected status, expected code or words, bytes): changes to a valid v3 bundle (bundlev3.py make
+    --sparse --erase 1 --hold) that must never verify. Words for a refused file, a failure code otherwise."""
+    with_gap = next(i for i, e in enumerate(bundle["events"]) if i > 0 and len(e.get("gap", [])) > 0)
+
+    def edit(change):
+        b = copy.deepcopy(bundle)
+        change(b)
+        return json.dumps(b).encode()
+
+    def swap(b):
+        e = b["events"]
+        e[2], e[3] = e[3], e[2]
+
+    def entry_commitment(b):
+        flip_entry_byte(b["events"][4], 60, 0x10)
+
+    def kept_erased(b):
+        for e in b["events"]:
+            if e["body"] is None:
+                e["erased"]["legal_reference"] = "TJ Nowhere 1/1"
+
+    def lifted_body(b):
+        b["holds"][0]["lifted"]["body"]["reason"] = "changed"
+
+    events_first = {"events": bundle["events"]}
+    events_first.update({k: v for k, v in bundle.items() if k != "events"})
+    text = json.dumps(bundle).encode()
+    return [
+        ("v3: an event's body member removed", "unreadable", "/events/1/body is missing", edit(lambda b: b["events"][1].pop("body"))),
+        ("v3: an event's salt member removed", "unreadable", "/events/2/salt is missing", edit(lambda b: b["events"][2].pop("salt"))),
+        ("v3: a v2 member (index) added to an event", "unreadable", "/events/0 has the unknown field \"index\"",
+         edit(lambda b: b["events"][0].__setitem__("index", 1))),
+        ("v3: a member added to the bundle", "unreadable", "the bundle has the unknown field \"proofs\"", edit(lambda b: b.__setitem__("proofs", []))),
+        ("v3: a member added to a hold", "unreadable", "/holds/0 has the unknown field \"note\"", edit(lambda b: b["holds"][0].__setitem__("note", "x"))),
+        ("v3: the tail removed", "unreadable", "/tail is missing", edit(lambda b: b.pop("tail"))),
+        ("v3: the bundle cut in half", "unreadable", "the bundle is not valid JSON", text[: len(text) // 2]),
+        ("v3: two events swapped", "failed", "duplicateEvent", edit(swap)),
+        ("v3: an event removed", "failed", "inclusionProof", edit(lambda b: b["events"].pop(3))),
+        ("v3: a hash added to a gap", "failed", "inclusionProof",
+         edit(lambda b: b["events"][with_gap]["gap"].append(base64.b64encode(bytes(32)).decode()))),
+        ("v3: a hash removed from a gap", "failed", "inclusionProof", edit(lambda b: b["events"][with_gap]["gap"].pop())),
+        ("v3: a gap hash changed", "failed", "inclusionProof",
+         edit(lambda b: b["events"][with_gap]["gap"].__setitem__(0, flip_b64(b["events"][with_gap]["gap"][0], 77)))),
+        ("v3: the first event's gap hash changed", "failed", "inclusionProof",
+         edit(lambda b: b["events"][0]["gap"].__setitem__(-1, flip_b64(b["events"][0]["gap"][-1], 0)))),
+        ("v3: a tail hash changed", "failed", "inclusionProof", edit(lambda b: b["tail"].__setitem__(0, flip_b64(b["tail"][0], 200)))),
+        ("v3: a tail hash removed", "failed", "inclusionProof", edit(lambda b: b["tail"].pop())),
+        ("v3: a tail hash added", "failed", "inclusionProof", edit(lambda b: b["tail"].append(b["tail"][0]))),
+        ("v3: a bit of an entry's commitment", "failed", "commitment", edit(entry_commitment)),
+        ("v3: the erased event's legal reference", "failed", "bodyWithheld", edit(kept_erased)),
+        ("v3: the lifted hold record's body", "failed", "hold", edit(lifted_body)),
+        ("v3: the hold's placed record's proof", "failed", "hold",
+         edit(lambda b: b["holds"][0]["placed"]["inclusion_proof"].__setitem__(0, flip_b64(b["holds"][0]["placed"]["inclusion_proof"][0], 5)))),
+        # Not a forgery: member order is immaterial, events before the format included.
+        ("v3: the same bundle with its events first", "verified", None, json.dumps(events_first).encode()),
     ]
 
 
@@ -358,12 +445,238 @@ def page_checks(browser, name, phone_shot=None):
     check(hidden, "%s: printed, it shows the content without the header and forms" % name)
 
 
+def checkers(browser, files, page):
+    """page_check(content, key): the verdict of the page at `page` on content; cli(path, key): greffe verify's."""
+    driver = browser.driver
+    counter = [0]
+
+    def page_check(content, key, page_path=page, timeout=20, watch=None):
+        """Loads content as a new file in the page; returns (path, status, report text, failure codes, heading, details).
+        With a list as `watch`, polls the page meanwhile, appending (seconds the page took to answer, progress text)."""
+        counter[0] += 1
+        path = os.path.join(files, "bundle-%02d.json" % counter[0])
+        with open(path, "wb") as f:
+            f.write(content)
+        if driver.current_url != "file://" + page_path:
+            driver.get("file://" + page_path)
+        field = browser.by_id("vkey")
+        field.clear()
+        field.send_keys(key)
+        before = browser.by_id("result").get_attribute("data-run") or "0"
+        if watch is not None:
+            # A heartbeat in the page: the longest time between two ticks is how long the page froze.
+            driver.execute_script("""
+                clearInterval(window.heartbeat); window.longestPause = 0; let last = performance.now();
+                window.heartbeat = setInterval(() => {
+                  const now = performance.now(); window.longestPause = Math.max(window.longestPause, now - last); last = now;
+                }, 20);""")
+        browser.by_id("bundle").send_keys(path)
+        if watch is None:
+            browser.wait(lambda d: (d.find_element(By.ID, "result").get_attribute("data-run") or "0") != before, timeout)
+        else:
+            deadline = time.monotonic() + timeout
+            while True:
+                asked = time.monotonic()
+                now, progress = driver.execute_script(
+                    "return [document.getElementById('result').dataset.run || '0', document.getElementById('progress-text').textContent]")
+                watch.append((time.monotonic() - asked, progress))
+                if now != before:
+                    watch.append((driver.execute_script("clearInterval(window.heartbeat); return window.longestPause") / 1000, "longest pause"))
+                    break
+                if time.monotonic() > deadline:
+                    raise TimeoutException("no verdict within %d s" % timeout)
+                time.sleep(0.25)
+        status = browser.by_id("result").get_attribute("data-status")
+        text = driver.execute_script("return document.getElementById('report-text').textContent")
+        codes = [li.get_attribute("data-code") for li in driver.find_elements(By.CSS_SELECTOR, "#details li[data-code]")]
+        heading = browser.by_id("verdict").text
+        details = browser.by_id("details").text
+        return path, status, text, codes, heading, details
+
+    def cli(path, key):
+        result = subprocess.run([GREFFE, "verify", path, "--vkey", key], capture_output=True, text=True)
+        return result.returncode, result.stdout.strip()
+
+    def same_report(page_text, cli_text):
+        # Only the first line differs: the page names the file, the command line its path.
+        return page_text.split("\n")[1:] == cli_text.split("\n")[1:]
+
+    return page_check, cli, same_report
+
+
+def build_pages(work, vkey):
+    """verify.html from web/* as it is now, with the key and without (the page under test)."""
+    gen = load_gen_web_assets()
+    page, bare_page = os.path.join(work, "verify-web.html"), os.path.join(work, "verify-web-no-key.html")
+    for path, key in [(page, vkey), (bare_page, "")]:
+        with open(path, "w", encoding="utf-8", newline="") as f:
+            f.write(gen.verifier_page(key))
+    return page, bare_page
+
+
+def cli_knows_v3(cli_text):
+    """False when greffe verify predates greffe-bundle/v3 (then the page's verdicts stand alone)."""
+    return "format is neither" not in cli_text and "format is none of" not in cli_text
+
+
+def v3_checks(browser, work, page, page_check, cli, same_report):
+    """greffe-bundle/v3 made by the independent generator: forgeries, then a 100,000-event bundle with the network off."""
+    driver = browser.driver
+    generated = os.path.join(work, "generated")
+    os.makedirs(generated, exist_ok=True)
+    bundle, key = bundlev3.make(8, seed=17, sparse=True, erase=1, hold=True)
+    key_file = os.path.join(generated, "v3.vkey")
+    with open(key_file, "w") as f:
+        f.write(key + "\n")
+    small = os.path.join(generated, "small-v3.json")
+    bundlev3.write_bundle(bundle, small)
+    problems, _ = bundlev3.verify(small, key)
+    check(not problems, "bundlev3.py: its own sparse v3 bundle (an erasure, a hold) verifies by its own reading of the spec", repr(problems))
+    with open(small, "rb") as f:
+        small_bytes = f.read()
+    path, status, text, codes, heading, details = page_check(small_bytes, key)
+    code, cli_text = cli(path, key_file)
+    check(status == "verified" and "Legal hold \"HOLD-2026-17\" by Parquet de Paris" in details and "its content was erased under the legal order" in text,
+          "v3 from bundlev3.py (sparse, an erasure, a hold): the page says VERIFIED, naming the hold and the erasure", "%s %r\n%s" % (status, heading, text))
+    if cli_knows_v3(cli_text):
+        check(code == 0 and same_report(text, cli_text), "v3 from bundlev3.py: greffe verify agrees, line for line",
+              "cli exit %d\n--- page\n%s\n--- cli\n%s" % (code, text, cli_text))
+    else:
+        log("skip greffe verify does not read greffe-bundle/v3 yet (%s): the page's v3 verdicts are not compared" % cli_text[:120])
+
+    for name, expected, what, content in v3_forgeries(bundle):
+        path, status, text, codes, heading, details = page_check(content, key)
+        if expected == "unreadable":
+            good = status == "unreadable" and what in details
+        elif expected == "failed":
+            good = status == "failed" and what in codes and "NOT VERIFIED" in heading
+        else:
+            good = status == "verified"
+        check(good, "%s: %s in the page (%s)" % (name, expected.upper() if expected == "verified" else "NOT VERIFIED", what or "all holds"),
+              "page %s %r %s %r" % (status, heading, codes, details[:300]))
+        code, cli_text = cli(path, key_file)
+        if not cli_knows_v3(cli_text):
+            continue
+        cli_verdict = {0: "verified"}.get(code, "unreadable" if cli_text.startswith("NOT VERIFIED:") else "failed")
+        agree = cli_verdict == status and (status == "unreadable" or same_report(text, cli_text))
+        check(agree, "%s: greffe verify reaches the same verdict and report" % name,
+              "page %s, cli %s\n--- page\n%s\n--- cli\n%s" % (status, cli_verdict, text, cli_text[-2000:]))
+
+    # A page whose policy has no worker-src (greffe's today): the same check runs in the page, without a CSP violation.
+    gen = load_gen_web_assets()
+    no_worker_page = os.path.join(work, "verify-no-worker.html")
+    with open(no_worker_page, "w", encoding="utf-8", newline="") as f:
+        f.write(gen.verifier_page("", worker=False))
+    path, status, text, codes, heading, details = page_check(small_bytes, key, no_worker_page)
+    engine = browser.by_id("result").get_attribute("data-engine")
+    problems = browser.console_problems()
+    check(status == "verified" and engine == "page" and not problems,
+          "a page with WebPages' policy (no worker-src): the v3 bundle verifies in the page itself, no CSP violation",
+          "%s %r engine %r; %s" % (status, heading, engine, "; ".join(problems)))
+
+    # A large bundle, with the network off: the worker checks it within 60 s, the page never blank.
+    # The synchronous SHA-256 the worker uses for leaves, nodes and commitments is WebCrypto's, at every padding edge.
+    if driver.current_url != "file://" + page:
+        driver.get("file://" + page)
+    mismatches = driver.execute_async_script("""
+        const done = arguments[arguments.length - 1];
+        (async () => {
+          const bad = [];
+          for (const n of [0, 1, 31, 55, 56, 57, 63, 64, 65, 119, 120, 128, 1000, 4097, 100000]) {
+            const data = new Uint8Array(n).map((_, i) => (i * 131 + n) & 255);
+            const want = new Uint8Array(await crypto.subtle.digest('SHA-256', data));
+            const got = GreffeVerifier.sha256Sync(data.subarray(0, n >> 1), data.subarray(n >> 1));
+            if (want.join() !== got.join()) bad.push(n);
+          }
+          return bad;
+        })().then(done, (e) => done(['error ' + e]));""")
+    check(mismatches == [], "the page's synchronous SHA-256 equals WebCrypto's at every padding edge (0 to 100,000 bytes)", repr(mismatches))
+
+    count = int(os.environ.get("BIG_EVENTS", "100000"))
+    big = os.path.join(generated, "big-v3.json")
+    big_key_file = os.path.join(generated, "big.vkey")
+    started = time.monotonic()
+    run(sys.executable, os.path.join(ROOT, "ops", "tests", "bundlev3.py"), "make", "--events", count, "--out", big, "--key-out", big_key_file, "--seed", 5)
+    made = time.monotonic() - started
+    with open(big_key_file) as f:
+        big_key = f.read().strip()
+    with open(big, "rb") as f:
+        big_bytes = f.read()
+    body_bytes = sum(len(bundlev3.jcs(e["body"])) for e in json.loads(big_bytes)["events"] if e["body"] is not None)
+    log("info %d-event v3 bundle made by bundlev3.py in %.1f s: %d bytes, %.2f times its %d bytes of canonical bodies"
+        % (count, made, len(big_bytes), len(big_bytes) / body_bytes, body_bytes))
+    driver.execute_cdp_cmd("Network.enable", {})
+    driver.execute_cdp_cmd("Network.emulateNetworkConditions", {"offline": True, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1})
+    try:
+        if driver.current_url != "file://" + page:
+            driver.get("file://" + page)
+        started = time.monotonic()
+        watch = []
+        try:
+            path, status, text, codes, heading, details = page_check(big_bytes, big_key, timeout=60, watch=watch)
+        except TimeoutException:
+            path, status, text, heading, details = None, "timeout", "", "no verdict within 60 s", ""
+        seconds = time.monotonic() - started
+        slowest = max(w[0] for w in watch[:-1])
+        pause = watch[-1][0]
+        shown = [w[1] for w in watch if "events checked" in w[1]]
+        check(slowest < 1.0 and pause < 0.5 and (shown or count < 20000),
+              "while the worker checks, the page never pauses more than %.2f s, answers within %.2f s each time it is asked (%d times) "
+              "and shows progress (%s)" % (pause, slowest, len(watch) - 1, shown[-1] if shown else "too quick to see"), repr(watch[-5:]))
+        result = browser.by_id("result")
+        engine, inside = result.get_attribute("data-engine"), result.get_attribute("data-seconds")
+        shown = ("The bundle holds %s events" % format(count, ",")) if count > 1000 else "Events"
+        check(status == "verified" and seconds < 60 and shown in details,
+              "%d-event v3 bundle, network off: VERIFIED in %.1f s (%s s in the %s), its summary shown" % (count, seconds, inside, engine),
+              "%s %r %r" % (status, heading, details[:400]))
+        check(engine == "worker", "the large bundle was checked in a Web Worker, not in the page", repr(engine))
+        # Without a worker (greffe's page today) the page checks it itself, pausing only briefly between chunks.
+        watch = []
+        started = time.monotonic()
+        try:
+            path, status, text, codes, heading, details = page_check(big_bytes, big_key, no_worker_page, timeout=90, watch=watch)
+        except TimeoutException:
+            status, heading = "timeout", "no verdict within 90 s"
+        pause = watch[-1][0] if watch and watch[-1][1] == "longest pause" else None
+        check(status == "verified" and pause is not None and pause < 1.0,
+              "%d-event v3 bundle in a page without a worker: VERIFIED in %.1f s, the page never pausing more than %s s"
+              % (count, time.monotonic() - started, "%.2f" % pause if pause is not None else "?"), "%s %r" % (status, heading))
+        # One byte changed: the first event's gap hash, then an entry in the middle (its commitment).
+        gap_at = big_bytes.index(b'"gap":["') + len(b'"gap":["') + 10
+        entry_at = big_bytes.index(b'"entry":"', len(big_bytes) // 2) + len(b'"entry":"') + 70
+        for name, at in [("a character of the first event's gap hash", gap_at), ("a character of an entry in the middle", entry_at)]:
+            tampered = bytearray(big_bytes)
+            tampered[at] = ord("A") if tampered[at] != ord("A") else ord("B")
+            started = time.monotonic()
+            try:
+                path, status, text, codes, heading, details = page_check(bytes(tampered), big_key, timeout=60)
+            except TimeoutException:
+                status, codes, heading = "timeout", [], "no verdict within 60 s"
+            check(status == "failed" and "inclusionProof" in codes and "NOT VERIFIED" in heading,
+                  "%d-event v3 bundle with %s: NOT VERIFIED in %.1f s, the bundle's inclusion failing" % (count, name, time.monotonic() - started),
+                  "%s %r %s" % (status, heading, codes))
+    finally:
+        driver.execute_cdp_cmd("Network.emulateNetworkConditions", {"offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1})
+    if os.environ.get("BIG_CLI", "1") == "1":
+        started = time.monotonic()
+        code, cli_text = cli(big, big_key_file)
+        if cli_knows_v3(cli_text):
+            path, status, text, codes, heading, details = page_check(big_bytes, big_key, timeout=60)
+            check(code == 0 and same_report(text, cli_text), "%d-event v3 bundle: greffe verify agrees, summary line for line (greffe verify: %.1f s)"
+                  % (count, time.monotonic() - started), "cli exit %d\n--- page\n%s\n--- cli\n%s" % (code, text, cli_text))
+        else:
+            log("skip greffe verify does not read greffe-bundle/v3 yet (%s): the large bundle's verdicts are not compared" % cli_text[:120])
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--screenshots", help="directory for status.png, console.png, verify.png (e.g. docs)")
+    parser.add_argument("--v3-only", action="store_true", help="only the greffe-bundle/v3 checks (no server)")
     args = parser.parse_args()
     if not os.access(GREFFE, os.X_OK):
         sys.exit("greffe binary not found at %s (swift build, or set GREFFE)" % GREFFE)
+    if args.v3_only:
+        return main_v3_only()
 
     work = tempfile.mkdtemp(prefix="greffe-browser.")
     downloads = os.path.join(work, "downloads")
@@ -461,7 +774,9 @@ def main():
             time.sleep(0.1)
         if check(downloaded is not None, "the bundle download lands in Chromium's download directory", str(os.listdir(downloads))):
             console_bundle = json.load(open(downloaded))
-            check([e["index"] for e in console_bundle["events"]] == [2], "the downloaded bundle holds the selected event (index 2)")
+            # v3: the index is the entry's (bytes 1-8, big-endian).
+            indices = [e["index"] if "index" in e else int.from_bytes(base64.b64decode(e["entry"])[1:9], "big") for e in console_bundle["events"]]
+            check(indices == [2], "the downloaded bundle holds the selected event (index 2)", repr(indices))
         check("Sequenced at" in browser.by_id("event-facts").text, "the event view decodes the entry's fields")
 
         # By kind, then by kind and a time range (datetime-local read as UTC).
@@ -517,54 +832,36 @@ def main():
         except (urllib.error.URLError, ConnectionError):
             ok("the server is stopped: the verifier page has nothing to talk to")
 
-        page = os.path.join(work, "verify.html")
-        bare_page = os.path.join(work, "verify-no-key.html")
-        out = run(GREFFE, "verifier-page", "--out", page, "--vkey", vkey_file)
+        greffe_page = os.path.join(work, "verify.html")
+        out = run(GREFFE, "verifier-page", "--out", greffe_page, "--vkey", vkey_file)
         check(vkey in out, "greffe verifier-page writes verify.html with the key embedded", out)
-        run(GREFFE, "verifier-page", "--out", bare_page)
+        page, bare_page = build_pages(work, vkey)
+        gen = load_gen_web_assets()
+        with open(greffe_page, encoding="utf-8") as f:
+            embedded_now = gen.verifier_page(vkey).split("<script>")[1] in f.read()
+        if not embedded_now:
+            log("note greffe's embedded verify.html is older than web/* (rebuild greffe): the checks below use the page built from web/*")
         files = os.path.join(work, "files")
         os.makedirs(files)
-        counter = [0]
-
-        def page_check(content, key, page_path=page):
-            """Loads content as a new file in the page; returns (status, report text, failure codes, heading)."""
-            counter[0] += 1
-            path = os.path.join(files, "bundle-%02d.json" % counter[0])
-            with open(path, "wb") as f:
-                f.write(content)
-            if driver.current_url != "file://" + page_path:
-                driver.get("file://" + page_path)
-            field = browser.by_id("vkey")
-            field.clear()
-            field.send_keys(key)
-            before = browser.by_id("result").get_attribute("data-run") or "0"
-            browser.by_id("bundle").send_keys(path)
-            browser.wait(lambda d: (d.find_element(By.ID, "result").get_attribute("data-run") or "0") != before)
-            status = browser.by_id("result").get_attribute("data-status")
-            text = driver.execute_script("return document.getElementById('report-text').textContent")
-            codes = [li.get_attribute("data-code") for li in driver.find_elements(By.CSS_SELECTOR, "#details li[data-code]")]
-            heading = browser.by_id("verdict").text
-            details = browser.by_id("details").text
-            return path, status, text, codes, heading, details
-
-        def cli(path, key):
-            result = subprocess.run([GREFFE, "verify", path, "--vkey", key], capture_output=True, text=True)
-            return result.returncode, result.stdout.strip()
-
-        def same_report(page_text, cli_text):
-            # Only the first line differs: the page names the file, the command line its path.
-            return page_text.split("\n")[1:] == cli_text.split("\n")[1:]
+        page_check, cli, same_report = checkers(browser, files, page)
+        # The server writes greffe-bundle/v3; the v2 checks (per-event proofs) run on the same bundles as v2.
+        check(six_bundle["format"] == "greffe-bundle/v3", "the server writes greffe-bundle/v3", six_bundle["format"])
+        six_v2 = bundlev3.to_v2(six_bundle)
+        erased_v2 = bundlev3.to_v2(erased_bundle)
+        six_v2_bytes = json.dumps(six_v2).encode()
 
         # The untouched bundles verify, in the page and on the command line, with the same report.
         for name, content in [("the bundle downloaded from the console", open(downloaded, "rb").read() if downloaded else b""),
-                              ("the six-event bundle", six), ("the bundle with an erased event", erased)]:
+                              ("the six-event bundle", six), ("the bundle with an erased event", erased),
+                              ("the six-event bundle as greffe-bundle/v2", six_v2_bytes),
+                              ("the bundle with an erased event as greffe-bundle/v2", json.dumps(erased_v2).encode())]:
             path, status, text, codes, heading, _ = page_check(content, vkey)
             code, cli_text = cli(path, vkey_file)
             check(status == "verified" and heading.startswith("VERIFIED") and code == 0,
                   "%s: the page says VERIFIED, as greffe verify does" % name, "page %s %r, cli exit %d" % (status, heading, code))
             check(same_report(text, cli_text), "%s: the page's report is greffe verify's, line for line" % name,
                   "\n--- page\n%s\n--- cli\n%s" % (text, cli_text))
-            if name == "the bundle with an erased event":
+            if name.startswith("the bundle with an erased event"):
                 check('its content was erased under the legal order "TJ Paris 26/123", which the ledger recorded as entry' in text,
                       "the erased event's bundle: the page names the legal reference and the entry recording it", text)
             if name.startswith("the bundle downloaded"):
@@ -581,7 +878,7 @@ def main():
                       repr(reached))
 
         # Each mutation: NOT VERIFIED in both, naming the part; the same report.
-        for name, expected, content in mutations(six_bundle):
+        for name, expected, content in mutations(six_v2):
             path, status, text, codes, heading, _ = page_check(content, vkey)
             code, cli_text = cli(path, vkey_file)
             check(status == "failed" and "NOT VERIFIED" in heading and expected in codes and code == 1 and ("[%s]" % expected) in cli_text,
@@ -593,7 +890,7 @@ def main():
                 browser.screenshot(os.path.join(shots, "verify-tampered.png"))
 
         # Withheld content passed off as an erasure: refused in both, naming the event; the same report.
-        for name, expected, words, content in erasure_forgeries(erased_bundle):
+        for name, expected, words, content in erasure_forgeries(erased_v2):
             path, status, text, codes, heading, details = page_check(content, vkey)
             code, cli_text = cli(path, vkey_file)
             check(status == "failed" and expected in codes and words in details and code == 1 and ("[%s]" % expected) in cli_text and words in cli_text,
@@ -602,7 +899,7 @@ def main():
             check(same_report(text, cli_text), "%s: the same report as greffe verify" % name,
                   "\n--- page\n%s\n--- cli\n%s" % (text, cli_text))
         # Downgraded to v1: verifies in both, the erasure reported unproven and never as erased by legal order.
-        path, status, text, codes, heading, details = page_check(downgraded(erased_bundle), vkey)
+        path, status, text, codes, heading, details = page_check(downgraded(erased_v2), vkey)
         code, cli_text = cli(path, vkey_file)
         check(status == "verified" and code == 0 and "carries no proof of it: unproven" in text and "UNPROVEN ERASURE: 1 event(s)" in details
               and "its content was erased" not in text and same_report(text, cli_text),
@@ -613,7 +910,7 @@ def main():
         # a tampered occurred_at included (both read RFC 3339 by one rule,
         # GreffeCore's RFC3339Time).
         agreed, texts = 0, 0
-        for name, touches_time, content in random_mutations(six_bundle, seed=int(os.environ.get("SEED", "9")), count=60):
+        for name, touches_time, content in random_mutations(six_v2, seed=int(os.environ.get("SEED", "9")), count=60):
             path, status, text, codes, heading, details = page_check(content, vkey)
             code, cli_text = cli(path, vkey_file)
             page_verdict = {"verified": 0, "failed": 1, "unreadable": 1}.get(status, -1)
@@ -634,7 +931,7 @@ def main():
         # the same report, line for line.
         for when in ["2026-02-30T10:00:00Z", "2026-11-25T10:00:00", " 2026-11-25T10:00:00Z", "2026-11-25T10:00:00+0100",
                      "2026-11-25t10:00:00.9999z", "2026-11-25T23:59:60Z", "2026-11-25T10:00:00٣Z", "2999-01-01T00:00:00-23:59"]:
-            b = copy.deepcopy(six_bundle)
+            b = copy.deepcopy(six_v2)
             b["events"][0]["body"]["occurred_at"] = when
             path, status, text, codes, heading, _ = page_check(json.dumps(b).encode(), vkey)
             code, cli_text = cli(path, vkey_file)
@@ -649,11 +946,12 @@ def main():
               "another key of the same name: NOT VERIFIED [signature] in both, same report", "page %s %s, cli %d" % (status, codes, code))
 
         # Files that are no bundle: a clear message, never a blank page; the command line agrees.
-        for name, words, content in malformed(six):
+        for name, words, content in malformed(six_v2_bytes):
             path, status, text, codes, heading, details = page_check(content, vkey)
             code, cli_text = cli(path, vkey_file)
-            check(status == "unreadable" and "not a readable evidence bundle" in heading and words in details
-                  and code == 1 and cli_text.startswith("NOT VERIFIED:") and words in cli_text,
+            said = lambda text: any(w in text for w in (words if isinstance(words, tuple) else (words,)))  # noqa: E731
+            check(status == "unreadable" and "not a readable evidence bundle" in heading and said(details)
+                  and code == 1 and cli_text.startswith("NOT VERIFIED:") and said(cli_text),
                   "%s: a clear refusal in the page (%s) and from greffe verify" % (name, words),
                   "page %s %r %r, cli %d %r" % (status, heading, details[:200], code, cli_text[:200]))
 
@@ -668,6 +966,31 @@ def main():
         check(status == "verified", "with the key pasted, the page without an embedded key verifies", heading)
         problems = browser.console_problems()
         check(not problems, "the verifier page runs under its CSP without errors", "; ".join(problems))
+
+        # greffe's own page (its embedded copy of web/*) still verifies a bundle it can read.
+        path, status, _, _, heading, _ = page_check(six_v2_bytes, vkey, greffe_page)
+        check(status == "verified", "the page greffe verifier-page writes verifies the six-event bundle as v2", heading)
+        if embedded_now:
+            path, status, _, _, heading, _ = page_check(six, vkey, greffe_page)
+            check(status == "verified", "the page greffe verifier-page writes verifies the server's v3 bundle", heading)
+
+        # Seeded random edits of the server's v3 bundle: the page and greffe verify agree on each.
+        agreed = 0
+        for name, touches_time, content in random_mutations(six_bundle, seed=int(os.environ.get("SEED", "9")) + 1, count=30):
+            path, status, text, codes, heading, details = page_check(content, vkey)
+            code, cli_text = cli(path, vkey_file)
+            page_verdict = {"verified": 0, "failed": 1, "unreadable": 1}.get(status, -1)
+            if page_verdict == code and (status != "unreadable" or cli_text.startswith("NOT VERIFIED:")):
+                agreed += 1
+                if status in ("verified", "failed") and "ms after 1970" not in text and not same_report(text, cli_text):
+                    bad("random v3 edit (%s): the reports differ\n--- page\n%s\n--- cli\n%s" % (name, text, cli_text))
+            else:
+                bad("random v3 edit (%s): page %s %r, greffe verify exit %d: %s" % (name, status, heading, code, cli_text[-300:]))
+        check(agreed == 30, "30 seeded random edits of the server's v3 bundle: the page and greffe verify reach the same verdict on each")
+
+        v3_checks(browser, work, page, page_check, cli, same_report)
+        problems = browser.console_problems()
+        check(not problems, "the verifier page ran the v3 checks without console errors", "; ".join(problems))
         if args.screenshots:
             log("screenshots written to " + shots)
     except Exception as error:  # noqa: BLE001 — any surprise is a failed test with its cause shown
@@ -681,6 +1004,32 @@ def main():
                 server.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 server.kill()
+        if FAILED == 0 and os.environ.get("KEEP") != "1":
+            shutil.rmtree(work, ignore_errors=True)
+        else:
+            log("work directory kept: " + work)
+    log("browser: %d passed, %d failed" % (PASSED, FAILED))
+    return 0 if FAILED == 0 else 1
+
+
+def main_v3_only():
+    """Only the v3 checks: no server, the page built from web/*."""
+    work = tempfile.mkdtemp(prefix="greffe-browser-v3.")
+    browser = None
+    try:
+        browser = Browser(os.path.join(work, "downloads"))
+        page, _ = build_pages(work, "")
+        files = os.path.join(work, "files")
+        os.makedirs(files)
+        page_check, cli, same_report = checkers(browser, files, page)
+        v3_checks(browser, work, page, page_check, cli, same_report)
+        problems = browser.console_problems()
+        check(not problems, "the verifier page ran the v3 checks without console errors", "; ".join(problems))
+    except Exception as error:  # noqa: BLE001 — any surprise is a failed test with its cause shown
+        bad("unexpected %s: %s" % (type(error).__name__, error))
+    finally:
+        if browser:
+            browser.driver.quit()
         if FAILED == 0 and os.environ.get("KEEP") != "1":
             shutil.rmtree(work, ignore_errors=True)
         else:

@@ -36,6 +36,8 @@ struct WebPageTests {
         #expect(page.policy.contains("style-src 'sha256-\(MerkleHash.sha256(Array(style.utf8)).base64)'"))
         #expect(page.policy.hasPrefix("default-src 'none'"))
         #expect(!page.policy.contains("connect-src"), "the verifier must not be allowed to send anything")
+        // Its worker only from a blob of its own script, inheriting this policy (no connect-src either).
+        #expect(page.policy.hasSuffix("; worker-src blob:") && page.policy.components(separatedBy: "worker-src").count == 2)
         #expect(html.contains("<meta http-equiv=\"Content-Security-Policy\" content=\"\(page.policy)\">"))
         #expect(html.components(separatedBy: "<script").count == 2, "exactly one script element")
         for external in ["src=", "href=", "@import", "url(", "http://", "https://"] {

@@ -24,7 +24,9 @@ public enum WebPages {
         + "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 
     /// The verifier page: its inline script and style, checked by hash; no
-    /// connection of any kind, so a bundle never leaves the computer.
+    /// connection of any kind, so a bundle never leaves the computer. Its one
+    /// worker is made from a blob of its own script (`worker-src blob:`) and
+    /// inherits this policy, so it cannot connect either.
     public struct VerifierPage: Sendable {
         public let html: String
         public let policy: String
@@ -39,7 +41,7 @@ public enum WebPages {
         let style = asset("greffe.css")!
         let policy =
             "default-src 'none'; script-src '\(cspHash(script))'; style-src '\(cspHash(style))'; img-src data:; "
-            + "base-uri 'none'; form-action 'none'"
+            + "base-uri 'none'; form-action 'none'; worker-src blob:"
         // The key goes in last: nothing is substituted inside what was substituted before.
         let html = template.replacingAll("{{CSP}}", with: policy)
             .replacingAll("{{STYLE}}", with: style)

@@ -383,6 +383,16 @@ struct RFC3339FormatTests {
 
 @Suite("Schema loading")
 struct SchemaLoadingTests {
+    @Test("oneOf: valid against exactly one branch; none or two is a failure")
+    func oneOfCountsBranches() throws {
+        let validator = try JSONSchemaValidator(
+            schema: try JSONParser.parse(##"{"oneOf": [{"type": "string"}, {"type": "string", "maxLength": 2}, {"type": "integer"}]}"##))
+        #expect(throws: Never.self) { try validator.validate(.string("long")) }
+        #expect(throws: Never.self) { try validator.validate(.number(3)) }
+        #expect(throws: (any Error).self) { try validator.validate(.string("ab")) }  // two branches
+        #expect(throws: (any Error).self) { try validator.validate(.bool(true)) }  // none
+    }
+
     struct Refusal: Sendable, CustomTestStringConvertible {
         let schema: String
         /// Expected suffix of the error location (after the document URI).
@@ -393,7 +403,8 @@ struct SchemaLoadingTests {
     }
 
     static let refusals: [Refusal] = [
-        Refusal(schema: ##"{"oneOf": [{"type": "string"}]}"##, location: "#", message: "unsupported keyword \"oneOf\""),
+        Refusal(schema: ##"{"anyOf": [{"type": "string"}]}"##, location: "#", message: "unsupported keyword \"anyOf\""),
+        Refusal(schema: ##"{"oneOf": []}"##, location: "#", message: "\"oneOf\" must be a non-empty array of schemas"),
         Refusal(schema: ##"{"properties": {"a": {"unevaluatedProperties": false}}}"##, location: "#/properties/a", message: "\"unevaluatedProperties\""),
         Refusal(schema: ##"{"$defs": {"unused": {"patternProperties": {}}}}"##, location: "#/$defs/unused", message: "\"patternProperties\""),
         Refusal(schema: ##"{"items": {"not": {"if": true}}}"##, location: "#/items/not", message: "\"if\""),

@@ -50,7 +50,7 @@ struct RecordedTimeTests {
                 body: jsonBody("{\"recorded_range\":{\"from\":\"\(from)\",\"to\":\"\(to)\"},\"kind\":\"legal.request\"}"))
             #expect(bundle.status == .ok)
             let events = try #require(try bundle.json["events"]?.arrayValue)
-            #expect(events.compactMap { $0["event_id"]?.stringValue } == ["old-1", "new-1"])
+            #expect(events.compactMap { $0["body"]?["event_id"]?.stringValue } == ["old-1", "new-1"])
             #expect(events.allSatisfy { $0["appended_by"]?.stringValue?.hasPrefix("platform-") == true })
             let extra = try await client.execute(
                 uri: "/v1/bundles", method: .post, headers: bearer(test.investigateToken),

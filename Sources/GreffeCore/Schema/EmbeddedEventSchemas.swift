@@ -62,13 +62,14 @@ enum EmbeddedEventSchemas {
       ]
     },
     "action": {
-      "description": "What was done: read one event, search, build an evidence bundle, erase an event, produce a takedown report, place, lift or list legal holds.",
+      "description": "What was done: read one event, search, build an evidence bundle, erase an event, produce a takedown report or a tier report, place, lift or list legal holds.",
       "enum": [
         "read_event",
         "search",
         "bundle",
         "erasure",
         "takedown_report",
+        "tier_report",
         "hold",
         "lift_hold",
         "list_holds"
@@ -577,6 +578,307 @@ enum EmbeddedEventSchemas {
         "end": {
           "description": "End of the period (RFC 3339).",
           "$ref": "#/$defs/timestamp"
+        }
+      }
+    },
+    "statement_of_reasons": {
+      "description": "What a DSA statement of reasons (Art. 17, and the Transparency Database of Art. 24(5)) needs that the event does not already say; optional, for platforms that export statements with `greffe report dsa-sor` (Schemas/dsa-sor.schema.json). Values named as in the Database's API where it enumerates them.",
+      "type": "object",
+      "required": [
+        "decision_ground",
+        "automated_detection",
+        "automated_decision",
+        "content_date"
+      ],
+      "additionalProperties": false,
+      "properties": {
+        "decision_ground": {
+          "description": "illegal_content: the content is illegal (give legal_ground); incompatible_content: it breaches the terms and conditions (give contractual_ground).",
+          "enum": [
+            "illegal_content",
+            "incompatible_content"
+          ]
+        },
+        "legal_ground": {
+          "description": "The legal provision relied on, e.g. a national criminal code article (with illegal_content; at most 500 characters).",
+          "type": "string",
+          "minLength": 1,
+          "maxLength": 500
+        },
+        "contractual_ground": {
+          "description": "The clause of the terms and conditions relied on (with incompatible_content; at most 500 characters).",
+          "type": "string",
+          "minLength": 1,
+          "maxLength": 500
+        },
+        "also_illegal": {
+          "description": "With incompatible_content: whether the content is also considered illegal.",
+          "type": "boolean"
+        },
+        "ground_reference_url": {
+          "description": "URL of the law or terms relied on (at most 500 characters).",
+          "type": "string",
+          "maxLength": 500,
+          "pattern": "^https?://"
+        },
+        "explanation": {
+          "description": "Why the content is illegal or incompatible on that ground; without it, `reason` is used (at most 2000 characters).",
+          "$ref": "#/$defs/text"
+        },
+        "facts": {
+          "description": "The facts and circumstances relied on; without it, `reason` is used (at most 5000 characters).",
+          "type": "string",
+          "minLength": 1,
+          "maxLength": 5000
+        },
+        "category": {
+          "description": "The Database's category of the statement (submission schema of 1 July 2025). Without it, the category follows from the report the decision answers (report.received category), when it has one.",
+          "enum": [
+            "STATEMENT_CATEGORY_ANIMAL_WELFARE",
+            "STATEMENT_CATEGORY_CONSUMER_INFORMATION",
+            "STATEMENT_CATEGORY_CYBER_VIOLENCE",
+            "STATEMENT_CATEGORY_CYBER_VIOLENCE_AGAINST_WOMEN",
+            "STATEMENT_CATEGORY_DATA_PROTECTION_AND_PRIVACY_VIOLATIONS",
+            "STATEMENT_CATEGORY_ILLEGAL_OR_HARMFUL_SPEECH",
+            "STATEMENT_CATEGORY_INTELLECTUAL_PROPERTY_INFRINGEMENTS",
+            "STATEMENT_CATEGORY_NEGATIVE_EFFECTS_ON_CIVIC_DISCOURSE_OR_ELECTIONS",
+            "STATEMENT_CATEGORY_NOT_SPECIFIED_NOTICE",
+            "STATEMENT_CATEGORY_OTHER_VIOLATION_TC",
+            "STATEMENT_CATEGORY_PROTECTION_OF_MINORS",
+            "STATEMENT_CATEGORY_RISK_FOR_PUBLIC_SECURITY",
+            "STATEMENT_CATEGORY_SCAMS_AND_FRAUD",
+            "STATEMENT_CATEGORY_SELF_HARM",
+            "STATEMENT_CATEGORY_UNSAFE_AND_PROHIBITED_PRODUCTS",
+            "STATEMENT_CATEGORY_VIOLENCE"
+          ]
+        },
+        "category_additions": {
+          "description": "Further categories.",
+          "type": "array",
+          "uniqueItems": true,
+          "maxItems": 16,
+          "items": {
+            "enum": [
+              "STATEMENT_CATEGORY_ANIMAL_WELFARE",
+              "STATEMENT_CATEGORY_CONSUMER_INFORMATION",
+              "STATEMENT_CATEGORY_CYBER_VIOLENCE",
+              "STATEMENT_CATEGORY_CYBER_VIOLENCE_AGAINST_WOMEN",
+              "STATEMENT_CATEGORY_DATA_PROTECTION_AND_PRIVACY_VIOLATIONS",
+              "STATEMENT_CATEGORY_ILLEGAL_OR_HARMFUL_SPEECH",
+              "STATEMENT_CATEGORY_INTELLECTUAL_PROPERTY_INFRINGEMENTS",
+              "STATEMENT_CATEGORY_NEGATIVE_EFFECTS_ON_CIVIC_DISCOURSE_OR_ELECTIONS",
+              "STATEMENT_CATEGORY_NOT_SPECIFIED_NOTICE",
+              "STATEMENT_CATEGORY_OTHER_VIOLATION_TC",
+              "STATEMENT_CATEGORY_PROTECTION_OF_MINORS",
+              "STATEMENT_CATEGORY_RISK_FOR_PUBLIC_SECURITY",
+              "STATEMENT_CATEGORY_SCAMS_AND_FRAUD",
+              "STATEMENT_CATEGORY_SELF_HARM",
+              "STATEMENT_CATEGORY_UNSAFE_AND_PROHIBITED_PRODUCTS",
+              "STATEMENT_CATEGORY_VIOLENCE"
+            ]
+          }
+        },
+        "keywords": {
+          "description": "The Database's keywords (category_specification), e.g. KEYWORD_NON_CONSENSUAL_MATERIAL_DEEPFAKE.",
+          "type": "array",
+          "uniqueItems": true,
+          "maxItems": 69,
+          "items": {
+            "enum": [
+              "KEYWORD_ADULT_SEXUAL_MATERIAL",
+              "KEYWORD_AGE_SPECIFIC_RESTRICTIONS",
+              "KEYWORD_AGE_SPECIFIC_RESTRICTIONS_MINORS",
+              "KEYWORD_ANIMAL_HARM",
+              "KEYWORD_BIOMETRIC_DATA_BREACH",
+              "KEYWORD_BULLYING_AGAINST_GIRLS",
+              "KEYWORD_CHILD_SEXUAL_ABUSE_MATERIAL",
+              "KEYWORD_CHILD_SEXUAL_ABUSE_MATERIAL_DEEPFAKE",
+              "KEYWORD_CONTENT_PROMOTING_EATING_DISORDERS",
+              "KEYWORD_COORDINATED_HARM",
+              "KEYWORD_COPYRIGHT_INFRINGEMENT",
+              "KEYWORD_CYBER_BULLYING_INTIMIDATION",
+              "KEYWORD_CYBER_HARASSMENT",
+              "KEYWORD_CYBER_HARASSMENT_AGAINST_WOMEN",
+              "KEYWORD_CYBER_INCITEMENT",
+              "KEYWORD_CYBER_STALKING",
+              "KEYWORD_CYBER_STALKING_AGAINST_WOMEN",
+              "KEYWORD_DATA_FALSIFICATION",
+              "KEYWORD_DEFAMATION",
+              "KEYWORD_DESIGN_INFRINGEMENT",
+              "KEYWORD_DISCRIMINATION",
+              "KEYWORD_FEMALE_GENDERED_DISINFORMATION",
+              "KEYWORD_GEOGRAPHIC_INDICATIONS_INFRINGEMENT",
+              "KEYWORD_GEOGRAPHICAL_REQUIREMENTS",
+              "KEYWORD_GOODS_SERVICES_NOT_PERMITTED",
+              "KEYWORD_GROOMING_SEXUAL_ENTICEMENT_MINORS",
+              "KEYWORD_HATE_SPEECH",
+              "KEYWORD_HIDDEN_ADVERTISEMENT",
+              "KEYWORD_HUMAN_EXPLOITATION",
+              "KEYWORD_HUMAN_TRAFFICKING",
+              "KEYWORD_ILLEGAL_ORGANIZATIONS",
+              "KEYWORD_IMPERSONATION_ACCOUNT_HIJACKING",
+              "KEYWORD_INAUTHENTIC_ACCOUNTS",
+              "KEYWORD_INAUTHENTIC_LISTINGS",
+              "KEYWORD_INAUTHENTIC_USER_REVIEWS",
+              "KEYWORD_INCITEMENT_AGAINST_WOMEN",
+              "KEYWORD_INCITEMENT_VIOLENCE_HATRED",
+              "KEYWORD_INSUFFICIENT_INFORMATION_ON_TRADERS",
+              "KEYWORD_LANGUAGE_REQUIREMENTS",
+              "KEYWORD_MISINFORMATION_DISINFORMATION",
+              "KEYWORD_MISLEADING_INFO_CONSUMER_RIGHTS",
+              "KEYWORD_MISLEADING_INFO_GOODS_SERVICES",
+              "KEYWORD_MISSING_PROCESSING_GROUND",
+              "KEYWORD_NON_CONSENSUAL_IMAGE_SHARING",
+              "KEYWORD_NON_CONSENSUAL_IMAGE_SHARING_AGAINST_WOMEN",
+              "KEYWORD_NON_CONSENSUAL_MATERIAL_DEEPFAKE",
+              "KEYWORD_NON_CONSENSUAL_MATERIAL_DEEPFAKE_AGAINST_WOMEN",
+              "KEYWORD_NONCOMPLIANCE_PRICING",
+              "KEYWORD_NUDITY",
+              "KEYWORD_PATENT_INFRINGEMENT",
+              "KEYWORD_PHISHING",
+              "KEYWORD_PROHIBITED_PRODUCTS",
+              "KEYWORD_PYRAMID_SCHEMES",
+              "KEYWORD_RIGHT_TO_BE_FORGOTTEN",
+              "KEYWORD_RISK_ENVIRONMENTAL_DAMAGE",
+              "KEYWORD_RISK_PUBLIC_HEALTH",
+              "KEYWORD_SELF_MUTILATION",
+              "KEYWORD_STALKING",
+              "KEYWORD_SUICIDE",
+              "KEYWORD_TERRORIST_CONTENT",
+              "KEYWORD_TRADE_SECRET_INFRINGEMENT",
+              "KEYWORD_TRADEMARK_INFRINGEMENT",
+              "KEYWORD_TRAFFICKING_WOMEN_GIRLS",
+              "KEYWORD_UNLAWFUL_SALE_ANIMALS",
+              "KEYWORD_UNSAFE_CHALLENGES",
+              "KEYWORD_UNSAFE_PRODUCTS",
+              "KEYWORD_VIOLATION_EU_LAW",
+              "KEYWORD_VIOLATION_NATIONAL_LAW",
+              "KEYWORD_OTHER"
+            ]
+          }
+        },
+        "content_type": {
+          "description": "The type(s) of content affected; without it, CONTENT_TYPE_IMAGE (the content hashes name images).",
+          "type": "array",
+          "minItems": 1,
+          "uniqueItems": true,
+          "items": {
+            "enum": [
+              "CONTENT_TYPE_APP",
+              "CONTENT_TYPE_AUDIO",
+              "CONTENT_TYPE_IMAGE",
+              "CONTENT_TYPE_PRODUCT",
+              "CONTENT_TYPE_SYNTHETIC_MEDIA",
+              "CONTENT_TYPE_TEXT",
+              "CONTENT_TYPE_VIDEO"
+            ]
+          }
+        },
+        "content_date": {
+          "description": "When the content was uploaded or posted (YYYY-MM-DD).",
+          "type": "string",
+          "pattern": "^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$"
+        },
+        "visibility": {
+          "description": "The visibility restrictions imposed; required for decision restrict (which restriction it was), else derived: remove is DECISION_VISIBILITY_CONTENT_REMOVED.",
+          "type": "array",
+          "minItems": 1,
+          "uniqueItems": true,
+          "items": {
+            "enum": [
+              "DECISION_VISIBILITY_CONTENT_REMOVED",
+              "DECISION_VISIBILITY_CONTENT_DISABLED",
+              "DECISION_VISIBILITY_CONTENT_DEMOTED",
+              "DECISION_VISIBILITY_CONTENT_AGE_RESTRICTED",
+              "DECISION_VISIBILITY_CONTENT_INTERACTION_RESTRICTED",
+              "DECISION_VISIBILITY_CONTENT_LABELLED"
+            ]
+          }
+        },
+        "account_decision": {
+          "description": "Whether the account was also suspended or terminated.",
+          "enum": [
+            "suspended",
+            "terminated"
+          ]
+        },
+        "account_type": {
+          "description": "business or private account.",
+          "enum": [
+            "business",
+            "private"
+          ]
+        },
+        "end_date": {
+          "description": "When the visibility (or account) restriction ends, if limited in time (YYYY-MM-DD).",
+          "type": "string",
+          "pattern": "^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$"
+        },
+        "territorial_scope": {
+          "description": "EU/EEA countries where the restriction applies (Greece as GR).",
+          "type": "array",
+          "minItems": 1,
+          "uniqueItems": true,
+          "items": {
+            "enum": [
+              "AT",
+              "BE",
+              "BG",
+              "CY",
+              "CZ",
+              "DE",
+              "DK",
+              "EE",
+              "ES",
+              "FI",
+              "FR",
+              "GR",
+              "HR",
+              "HU",
+              "IE",
+              "IS",
+              "IT",
+              "LI",
+              "LT",
+              "LU",
+              "LV",
+              "MT",
+              "NL",
+              "NO",
+              "PL",
+              "PT",
+              "RO",
+              "SE",
+              "SI",
+              "SK"
+            ]
+          }
+        },
+        "content_language": {
+          "description": "Language of the content, ISO 639-1 in capitals.",
+          "type": "string",
+          "pattern": "^[A-Z]{2}$"
+        },
+        "source_type": {
+          "description": "What the decision followed, when the linked report does not say it: notice (Art. 16), trusted_flagger, other_notification, own_initiative.",
+          "enum": [
+            "notice",
+            "trusted_flagger",
+            "other_notification",
+            "own_initiative"
+          ]
+        },
+        "automated_detection": {
+          "description": "Whether the content was detected or identified by automated means.",
+          "type": "boolean"
+        },
+        "automated_decision": {
+          "description": "Whether the decision was taken by automated means: fully, partially or not_automated.",
+          "enum": [
+            "fully",
+            "partially",
+            "not_automated"
+          ]
         }
       }
     }
@@ -1130,6 +1432,10 @@ enum EmbeddedEventSchemas {
     "account": {
       "description": "Pseudonym of the account the content belongs to, when known.",
       "$ref": "envelope.schema.json#/$defs/account"
+    },
+    "statement_of_reasons": {
+      "description": "Optional: what a DSA statement of reasons needs beyond this event (greffe report dsa-sor).",
+      "$ref": "envelope.schema.json#/$defs/statement_of_reasons"
     }
   }
 }
@@ -1645,6 +1951,10 @@ enum EmbeddedEventSchemas {
     "account": {
       "description": "Pseudonym of the account concerned, when known.",
       "$ref": "envelope.schema.json#/$defs/account"
+    },
+    "statement_of_reasons": {
+      "description": "Optional: what a DSA statement of reasons needs beyond this event (greffe report dsa-sor).",
+      "$ref": "envelope.schema.json#/$defs/statement_of_reasons"
     }
   }
 }

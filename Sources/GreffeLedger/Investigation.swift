@@ -60,7 +60,11 @@ extension Ledger {
     /// entries' times never decrease along the log, so two binary searches
     /// over the entries find them (O(log n) reads), whatever the events claim.
     public func indexRange(recordedFrom from: UInt64, to: UInt64) async throws -> Range<UInt64> {
-        let size = treeSize
+        try await Ledger.indexRange(store: store, size: treeSize, recordedFrom: from, to: to)
+    }
+
+    /// `indexRange(recordedFrom:to:)` over the first `size` entries of a store no ledger serves (`greffe report`).
+    public static func indexRange(store: any LedgerStore, size: UInt64, recordedFrom from: UInt64, to: UInt64) async throws -> Range<UInt64> {
         func firstIndex(recordedAtOrAfter time: UInt64) async throws -> UInt64 {
             var low: UInt64 = 0
             var high = size

@@ -5,7 +5,7 @@ import GreffeStore
 import GreffeVerify
 public import Hummingbird
 
-/// Investigator reads, search, erasure and the takedown report. Every
+/// Investigator reads, search, erasure and the reports (takedowns, tiers). Every
 /// investigator request is appended to the log as `access.granted` before
 /// any data is returned.
 extension LedgerAPI {
@@ -16,6 +16,7 @@ extension LedgerAPI {
             try await eraseEvent(request, index: context.parameters.get("index") ?? "")
         }
         router.get("/v1/reports/takedowns") { request, _ in try await takedowns(request) }
+        router.get("/v1/reports/tiers") { request, _ in try await tierReport(request) }
     }
 
     func readEvent(_ request: Request, index text: String) async throws -> Response {

@@ -36,6 +36,9 @@ struct VerifyCommand: ParsableCommand {
     @Option(name: .long, help: "Write one CSV line per event (index, event id, kind, recorded time, own checks, erasure, problems) to this file. Large bundles' reports summarise instead of listing events.")
     var eventsCsv: String?
 
+    @Option(name: .customLong("report"), help: "A tier report (GET /v1/reports/tiers, greffe report tiers --format json) to recompute from the bundle's events: exit 1 naming each figure that differs.")
+    var tierReport: String?
+
     @Flag(name: .long, help: "No progress line on stderr.")
     var quiet = false
 
@@ -62,9 +65,16 @@ struct VerifyCommand: ParsableCommand {
         }
         let trust = try tsaCert.map { try loadTimestampTrust(certificateFile: $0, policy: tsaPolicy) }
         let csv = try eventsCsv.map { try EventsCSVWriter(path: $0) }
+        // --report: read before the bundle, so that a bad report file fails at once.
+        let tierCheck = try tierReport.map { try TierReportCheck(path: $0) }
         // v3 is verified as it is read; v1 and v2 files are read whole.
         var streaming = CompactBundleVerifier(verifiers: verifiers, timestampTrust: trust, witnesses: witnesses)
-        if let csv { streaming.onEvent = { csv.write($0) } }
+        if csv != nil || tierCheck != nil {
+            streaming.onEvent = { line in
+                csv?.write(line)
+                tierCheck?.add(kind: line.kind, sequencedAtMilliseconds: line.recordedAtMilliseconds, body: line.body)
+            }
+        }
         let progressLine = ProgressLine(enabled: !quiet && (progress || isatty(2) != 0), forced: progress)
         streaming.onProgress = { progressLine.update(bytes: $0, total: $1, events: $2) }
         var report: BundleReport
@@ -77,6 +87,12 @@ struct VerifyCommand: ParsableCommand {
                 let bundle = try EvidenceBundle(parsing: Array(data))
                 report = BundleVerifier.verify(bundle, verifiers: verifiers, timestampTrust: trust, witnesses: witnesses)
                 if let csv { for line in EventsCSVWriter.lines(of: bundle, report: report) { csv.write(line) } }
+                if let tierCheck {
+                    for event in bundle.events {
+                        let recorded = (try? LedgerEntry(decoding: event.entry))?.sequencedAtMilliseconds ?? 0
+                        tierCheck.add(kind: event.kind, sequencedAtMilliseconds: recorded, body: event.body)
+                    }
+                }
             }
         } catch let error as EvidenceBundle.FormatError {
             progressLine.finish()
@@ -94,6 +110,8 @@ struct VerifyCommand: ParsableCommand {
             try BundleReportRendering.html(report, file: file).write(toFile: html, atomically: true, encoding: .utf8)
         }
         if !report.verified { throw ExitCode(1) }
+        // The figures are recomputed only from a bundle whose every proof held.
+        if let tierCheck, !tierCheck.finish(file: tierReport!, json: format == "json") { throw ExitCode(1) }
     }
 
     private func verifyTLogProof(_ text: String, verifiers: [NoteVerifier], witnesses: WitnessQuorum?) throws {
@@ -122,6 +140,37 @@ struct VerifyCommand: ParsableCommand {
             }
             throw ExitCode(1)
         }
+    }
+}
+
+/// `--report`: a tier report's figures, recomputed from the bundle's events with the accumulator that made them.
+final class TierReportCheck {
+    let stated: JSONValue
+    private var recomputed: TierReport
+
+    init(path: String) throws {
+        guard let data = FileManager.default.contents(atPath: path) else { throw CommandFailure("cannot read --report \(path)") }
+        do { stated = try JSONParser.parse(Array(data)) } catch { throw CommandFailure("--report \(path) is not valid JSON: \(error)") }
+        do { recomputed = try TierReport(recomputing: stated) } catch { throw CommandFailure("--report \(path): \(error)") }
+    }
+
+    func add(kind: String, sequencedAtMilliseconds: UInt64, body: JSONValue?) {
+        recomputed.add(kind: kind, sequencedAtMilliseconds: sequencedAtMilliseconds, body: body)
+    }
+
+    /// Prints the outcome (on stderr with --format json, whose stdout is the bundle's report); true when every figure matches.
+    func finish(file: String, json: Bool) -> Bool {
+        let problems = recomputed.compare(stated: stated)
+        var text: String
+        if problems.isEmpty {
+            text = "REPORT MATCHES: every figure of \(file) (\(recomputed.figures.count) figures, \(recomputed.tierChanges.count) tier changes) "
+                + "recomputed from the bundle's \(recomputed.eventCount) verified events\n"
+        } else {
+            text = "REPORT DOES NOT MATCH: \(problems.count) difference(s) between \(file) and the bundle's \(recomputed.eventCount) verified events\n"
+            text += problems.map { "  - \($0)\n" }.joined()
+        }
+        if json { FileHandle.standardError.write(Data(text.utf8)) } else { print(text, terminator: "") }
+        return problems.isEmpty
     }
 }
 

@@ -22,6 +22,7 @@ export GREFFE=.build/debug/greffe
 ./ops/tests/tls.sh
 ./ops/tests/limits.sh
 ./ops/tests/adversary.sh
+./ops/tests/tiers.sh
 ./ops/tests/audit.sh
 ./ops/tests/witness.sh
 ./ops/tests/witnessed-log.sh

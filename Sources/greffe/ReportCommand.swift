@@ -9,7 +9,7 @@ struct ReportCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "report",
         abstract: "Reports over the ledger's data.",
-        subcommands: [Takedowns.self]
+        subcommands: [Takedowns.self, ReportTiersCommand.self, ReportStatementsOfReasonsCommand.self]
     )
 
     struct Takedowns: AsyncParsableCommand {

@@ -170,7 +170,7 @@ let package = Package(
         .testTarget(
             name: "GreffeServerTests",
             dependencies: [
-                "GreffeCore", "GreffeStore", "GreffeLedger", "GreffeServer", "GreffeTimestamp", "GreffeTestTSA",
+                "GreffeCore", "GreffeStore", "GreffeLedger", "GreffeServer", "GreffeTimestamp", "GreffeTestTSA", "GreffeVerify",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],
             swiftSettings: strictSettings

@@ -3025,6 +3025,70 @@ paths:
         "401": {$ref: '#/components/responses/Unauthorized'}
         "403": {$ref: '#/components/responses/Forbidden'}
         "429": {$ref: '#/components/responses/TooManyRequests'}
+  /v1/reports/tiers:
+    get:
+      summary: What each subscription tier did — per period, tier, event kind, decision outcome and flag combination, the number of events; the tier changes (subscription events) and the features each tier was said to unlock. Recorded as access.granted (tier_report).
+      description: >
+        Counts every event within the latest checkpoint whose entry Greffe recorded in [from, to) (all of them without from and to).
+        `bundle_query` is the POST /v1/bundles query whose bundle holds exactly the events counted; `greffe verify --report REPORT BUNDLE`
+        recomputes every figure from that bundle. Definitions: GreffeVerify/TierReport.swift.
+      security: [{bearer: []}]
+      parameters:
+        - {name: period, in: query, required: false, schema: {type: string, enum: [day, week, month], default: month}}
+        - {name: time, in: query, required: false, description: "occurred: periods by the platform's occurred_at (erased events by Greffe's clock); recorded: by Greffe's clock.", schema: {type: string, enum: [occurred, recorded], default: occurred}}
+        - {name: from, in: query, required: false, description: Greffe's clock, RFC 3339., schema: {type: string, format: date-time}}
+        - {name: to, in: query, required: false, description: Greffe's clock, RFC 3339, exclusive., schema: {type: string, format: date-time}}
+      responses:
+        "200":
+          description: The report (format greffe-tier-report/v1).
+          content:
+            application/json:
+              schema:
+                type: object
+                required: [format, period, time_basis, tier_source, scope, bundle_query, event_count, figures, tier_changes, tier_features]
+                properties:
+                  format: {type: string, enum: [greffe-tier-report/v1]}
+                  period: {type: string, enum: [day, week, month]}
+                  time_basis: {type: string, enum: [occurred, recorded]}
+                  tier_source: {type: string}
+                  scope: {type: object}
+                  bundle_query: {type: object}
+                  event_count: {type: integer}
+                  figures:
+                    type: array
+                    items:
+                      type: object
+                      properties:
+                        period: {type: string}
+                        tier: {type: [string, "null"]}
+                        kind: {type: string}
+                        outcome: {type: [string, "null"]}
+                        flags: {type: [string, "null"]}
+                        erased: {type: boolean}
+                        count: {type: integer}
+                  tier_changes:
+                    type: array
+                    items:
+                      type: object
+                      properties:
+                        period: {type: string}
+                        kind: {type: string}
+                        previous_tier: {type: [string, "null"]}
+                        tier: {type: [string, "null"]}
+                        count: {type: integer}
+                  tier_features:
+                    type: array
+                    items:
+                      type: object
+                      properties:
+                        period: {type: string}
+                        tier: {type: string}
+                        features: {type: array, items: {type: string}}
+        "400": {$ref: '#/components/responses/BadRequest'}
+        "401": {$ref: '#/components/responses/Unauthorized'}
+        "403": {$ref: '#/components/responses/Forbidden'}
+        "429": {$ref: '#/components/responses/TooManyRequests'}
+        "503": {description: No checkpoint yet.}
   /healthz:
     get:
       summary: Liveness and the current sizes.

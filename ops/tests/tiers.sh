@@ -156,6 +156,13 @@ else
     bad "greffe verify --report on the named bundle: $(tail -n 5 "$WORK/verify.out")"
 fi
 
+# The same bundle as greffe-bundle/v2 (read whole, not streamed): the same figures.
+if "$GREFFE" bundle expand "$WORK/bundle.json" --out "$WORK/bundle-v2.json" >/dev/null 2>&1 && verify "$WORK/bundle-v2.json" "$WORK/report.json" \
+    && grep -q "REPORT MATCHES" "$WORK/verify.out"; then
+    pass "greffe verify --report on the bundle expanded to v2 matches too"
+else
+    bad "verify --report on the v2 bundle: $(tail -n 5 "$WORK/verify.out")"
+fi
 # A tampered count: one blocked free edit fewer.
 python3 - "$WORK/report.json" "$WORK/tampered.json" <<'PY'
 import json, sys

@@ -67,6 +67,8 @@ public struct BundleReport: Sendable {
     public var summary: BundleSummary?
     /// Failures beyond those listed (v3 keeps a bounded number in memory).
     public var failuresNotListed = 0
+    /// The query the bundle says it answers (covered by no proof: the server's statement).
+    public var query: JSONValue?
     /// v3: the legal holds the bundle lists, as sentences (large bundles keep them in `summary`).
     public var holds: [String] = []
     public var prevLinksChecked = 0

@@ -711,6 +711,7 @@ extension CompactBundleVerifier {
             }
             if report.summary == nil { report.holds = summary.holds }
             report.eventCount = position
+            report.query = members["query"]
             if failuresDropped > 0 {
                 report.notes.append("\(failuresDropped) more failures are not listed here; --events-csv lists every event's problems")
             }

@@ -56,7 +56,7 @@ struct VerifyCommand: ParsableCommand {
         let verifiers = try loadVerifiers(vkey)
         let witnesses = try witnessOptions.policy()
         guard let handle = FileHandle(forReadingAtPath: file) else { throw CommandFailure("cannot read \(file)") }
-        let start = (try? handle.read(upToCount: TLogProof.header.utf8.count)) ?? Data()
+        let start = (try? handle.read(upToCount: TLogProof.header.utf8.count)) ?? nil
         try? handle.close()
         if Array(start ?? Data()).starts(with: Array(TLogProof.header.utf8)) {
             guard let data = FileManager.default.contents(atPath: file) else { throw CommandFailure("cannot read \(file)") }
@@ -86,6 +86,7 @@ struct VerifyCommand: ParsableCommand {
                 guard let data = FileManager.default.contents(atPath: file) else { throw CommandFailure("cannot read \(file)") }
                 let bundle = try EvidenceBundle(parsing: Array(data))
                 report = BundleVerifier.verify(bundle, verifiers: verifiers, timestampTrust: trust, witnesses: witnesses)
+                report.query = bundle.query
                 if let csv { for line in EventsCSVWriter.lines(of: bundle, report: report) { csv.write(line) } }
                 if let tierCheck {
                     for event in bundle.events {
@@ -111,7 +112,7 @@ struct VerifyCommand: ParsableCommand {
         }
         if !report.verified { throw ExitCode(1) }
         // The figures are recomputed only from a bundle whose every proof held.
-        if let tierCheck, !tierCheck.finish(file: tierReport!, json: format == "json") { throw ExitCode(1) }
+        if let tierCheck, !tierCheck.finish(file: tierReport!, json: format == "json", bundleQuery: report.query) { throw ExitCode(1) }
     }
 
     private func verifyTLogProof(_ text: String, verifiers: [NoteVerifier], witnesses: WitnessQuorum?) throws {
@@ -159,8 +160,16 @@ final class TierReportCheck {
     }
 
     /// Prints the outcome (on stderr with --format json, whose stdout is the bundle's report); true when every figure matches.
-    func finish(file: String, json: Bool) -> Bool {
-        let problems = recomputed.compare(stated: stated)
+    /// `bundleQuery`: the query the bundle says it answers, which must be the report's: the same figures
+    /// recomputed from another selection of events would prove nothing about the report.
+    func finish(file: String, json: Bool, bundleQuery: JSONValue?) -> Bool {
+        var problems = recomputed.compare(stated: stated)
+        if let named = stated["bundle_query"], named != bundleQuery {
+            let asked = bundleQuery.map { String(decoding: $0.canonicalBytes(), as: UTF8.self) } ?? "none"
+            problems.insert(
+                "bundle_query: the report's figures come from the bundle of \(String(decoding: named.canonicalBytes(), as: UTF8.self)); this bundle answers \(asked)",
+                at: 0)
+        }
         var text: String
         if problems.isEmpty {
             text = "REPORT MATCHES: every figure of \(file) (\(recomputed.figures.count) figures, \(recomputed.tierChanges.count) tier changes) "

@@ -191,8 +191,9 @@ SHORT=$(python3 -c 'import json,sys; q=json.loads(sys.argv[1]); q["index_range"]
 status=$(bundle "$SHORT" "$WORK/short.json")
 [[ $status == 200 ]] || bad "bundle of $SHORT: $status"
 if ! verify "$WORK/short.json" "$WORK/report.json" && grep -q "figure period 2026-03-30, tier pro, kind edit.requested, outcome allowed.*stated 2, recomputed 1" "$WORK/verify.out" \
-    && grep -q "event_count: stated $EVENTS, recomputed $((EVENTS - 1))" "$WORK/verify.out"; then
-    pass "a bundle missing one event fails, naming the figure: $(grep -m1 'figure period' "$WORK/verify.out" | sed 's/^ *- //')"
+    && grep -q "event_count: stated $EVENTS, recomputed $((EVENTS - 1))" "$WORK/verify.out" \
+    && grep -q "bundle_query: the report's figures come from the bundle of" "$WORK/verify.out"; then
+    pass "a bundle missing one event (another query's) fails, naming the query and the figure: $(grep -m1 'figure period' "$WORK/verify.out" | sed 's/^ *- //')"
 else
     bad "bundle missing one event: $(tail -n 5 "$WORK/verify.out")"
 fi

@@ -6,6 +6,7 @@ import GreffeStore
 import Hummingbird
 import HummingbirdTesting
 import Testing
+import GreffeVerify
 
 /// Preservation orders: an erasure of a held event is refused until the hold is lifted.
 @Suite("legal holds")
@@ -16,6 +17,65 @@ struct HoldsTests {
     static func accountEvent(_ id: String, account: String = account, occurredAt: String = "2026-11-25T10:00:00Z") -> String {
         event(id).replacingOccurrences(of: "\"occurred_at\":\"2026-11-25T10:00:00Z\"", with: "\"occurred_at\":\"\(occurredAt)\"")
             .replacingOccurrences(of: "\"request_type\":\"preservation\"}", with: "\"request_type\":\"preservation\",\"account\":\"\(account)\"}")
+    }
+
+    @Test("a bundle of held events carries the hold's records, proved; lifted, the lift too; a doctored record fails")
+    func bundlesListHolds() async throws {
+        let test = try await TestLedger.make()
+        let admin = try await TokenAuthority(store: test.store).create(name: "court-officer", role: .admin).token
+        let other = "hmac-sha256:" + String(repeating: "0", count: 64)
+        struct NotV3: Error {}
+        let verifier = test.signer.verifier
+        @Sendable func verify(_ bytes: [UInt8]) throws -> BundleReport {
+            guard case .verified(let report) = try CompactBundleVerifier(verifiers: [verifier]).verify(MemoryByteSource(bytes)) else {
+                throw NotV3()
+            }
+            return report
+        }
+        try await test.withClient { client in
+            let appended = try await client.execute(
+                uri: "/v1/events", method: .post, headers: bearer(test.appendToken),
+                body: jsonBody(batch([Self.accountEvent("held"), Self.accountEvent("other-account", account: other)])))
+            #expect(appended.status == .created)
+            let placed = try await client.execute(
+                uri: "/v1/holds", method: .post, headers: bearer(admin),
+                body: jsonBody("{\"authority\":\"Parquet de Paris\",\"reference\":\"EPOC-PR 2026/0815\",\"scope\":{\"accounts\":[\"\(Self.account)\"]}}"))
+            let holdIndex = try #require(try placed.json["hold_index"]?.uint64)
+            func bundle(_ from: Int, _ to: Int) async throws -> [UInt8] {
+                let response = try await client.execute(
+                    uri: "/v1/bundles", method: .post, headers: bearer(test.investigateToken),
+                    body: jsonBody("{\"index_range\":{\"from\":\(from),\"to\":\(to)}}"))
+                #expect(response.status == .ok)
+                return Array(buffer: response.body)
+            }
+            // Only bundles holding a covered event list the hold.
+            let unrelated = try JSONParser.parse(try await bundle(1, 2), limits: JSONLimits(maxDepth: 128, maxBytes: 1 << 30))
+            #expect(unrelated["holds"] == nil)
+            let bytes = try await bundle(0, 2)
+            let report = try verify(bytes)
+            #expect(report.verified, "\(report.failures)")
+            #expect(report.holds == ["Legal hold \"EPOC-PR 2026/0815\" by Parquet de Paris, recorded as entry \(holdIndex), active at the bundle's checkpoint"])
+
+            let lift = try await client.execute(
+                uri: "/v1/holds/\(holdIndex)/lift", method: .post, headers: bearer(admin), body: jsonBody("{\"reference\":\"mainlevée\",\"reason\":\"case closed\"}"))
+            let liftIndex = try #require(try lift.json["lifted_at_index"]?.uint64)
+            let lifted = try verify(try await bundle(0, 2))
+            #expect(lifted.verified, "\(lifted.failures)")
+            #expect(lifted.holds.first?.contains("lifted by entry \(liftIndex)") == true, "\(lifted.holds)")
+
+            // The hold's reference changed in its record: the record no longer matches its entry.
+            var object = try JSONParser.parse(bytes, limits: JSONLimits(maxDepth: 128, maxBytes: 1 << 30)).objectValue!
+            var hold = object["holds"]!.arrayValue![0].objectValue!
+            var record = hold["placed"]!.objectValue!
+            var body = record["body"]!.objectValue!
+            body["reference"] = "EPOC-PR 2026/9999"
+            record["body"] = .object(body)
+            hold["placed"] = .object(record)
+            object["holds"] = .array([.object(hold)])
+            let doctored = try verify(JSONValue.object(object).canonicalBytes())
+            #expect(doctored.failures.map(\.code) == [.hold])
+            #expect(doctored.failures.first?.message.contains("do not match its entry's commitment") == true)
+        }
     }
 
     @Test("a held event cannot be erased until the hold is lifted; events outside its scope can; every act is logged")

@@ -779,6 +779,31 @@ def main():
             check(indices == [2], "the downloaded bundle holds the selected event (index 2)", repr(indices))
         check("Sequenced at" in browser.by_id("event-facts").text, "the event view decodes the entry's fields")
 
+        # The tier report as a chart: one line per tier, its totals stated in words.
+        browser.by_id("tier-report").click()
+        try:
+            browser.wait(lambda d: d.find_elements(By.CSS_SELECTOR, "#tier-chart polyline[data-tier='premium']"))
+            summary = browser.by_id("tier-summary").text
+            check("premium" in summary and "index_range" in summary, "the console draws the tier report, one line per tier, naming its bundle query", summary)
+        except TimeoutException:
+            bad("the tier chart did not appear: " + browser.by_id("message").text)
+        # The chart's data from a report with a paywall: allowed requests summed per tier and week, the
+        # feature change marked, refused and non-request events left out.
+        figures = [
+            {"period": "2026-03-09", "tier": "free", "kind": "edit.requested", "outcome": "allowed", "flags": None, "erased": False, "count": 5},
+            {"period": "2026-03-09", "tier": "free", "kind": "edit.requested", "outcome": "blocked", "flags": None, "erased": False, "count": 7},
+            {"period": "2026-03-16", "tier": "pro", "kind": "edit.requested", "outcome": "allowed", "flags": "real_person_detected", "erased": False, "count": 3},
+            {"period": "2026-03-16", "tier": "pro", "kind": "edit.requested", "outcome": "allowed", "flags": None, "erased": False, "count": 2},
+            {"period": "2026-03-16", "tier": "pro", "kind": "edit.completed", "outcome": "allowed", "flags": None, "erased": False, "count": 9},
+        ]
+        features = [{"period": "2026-03-09", "tier": "pro", "features": ["image.edit"]},
+                    {"period": "2026-03-16", "tier": "pro", "features": ["image.edit", "image.edit.real_person"]},
+                    {"period": "2026-03-16", "tier": "free", "features": []}]
+        chart = driver.execute_script("return window.greffeTierChart(arguments[0])", {"figures": figures, "tier_features": features})
+        check(chart["periods"] == ["2026-03-09", "2026-03-16"] and chart["series"] == {"free": {"2026-03-09": 5, "2026-03-16": 0}, "pro": {"2026-03-09": 0, "2026-03-16": 5}}
+              and chart["marks"] == [{"period": "2026-03-16", "tier": "pro", "features": "image.edit, image.edit.real_person"}],
+              "the tier chart sums allowed requests per tier and week and marks the week pro's features changed", repr(chart))
+
         # By kind, then by kind and a time range (datetime-local read as UTC).
         browser.by_id("search-content-hash").clear()
         driver.execute_script("document.getElementById('search-kind').value = 'legal.request'")

@@ -157,24 +157,12 @@ public struct TierReport: Sendable {
             // 1970-01-01 was a Thursday: (days + 3) mod 7 is 0 on Mondays.
             days -= (days + 3) % 7
         }
-        let (year, month, day) = civil(days: days)
-        func two(_ n: Int64) -> String { n < 10 ? "0\(n)" : "\(n)" }
+        let (year, month, day) = RFC3339Time.civil(fromDays: Int(days))
+        func two(_ n: Int) -> String { n < 10 ? "0\(n)" : "\(n)" }
         let prefix = "\(year)-\(two(month))"
         return period == .month ? prefix : prefix + "-" + two(day)
     }
 
-    /// Days since 1970-01-01 → proleptic Gregorian date (H. Hinnant, "chrono-Compatible Low-Level Date Algorithms").
-    static func civil(days: Int64) -> (Int64, Int64, Int64) {
-        let z = days + 719_468
-        let era = (z >= 0 ? z : z - 146_096) / 146_097
-        let doe = z - era * 146_097
-        let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
-        let mp = (5 * doy + 2) / 153
-        let day = doy - (153 * mp + 2) / 5 + 1
-        let month = mp < 10 ? mp + 3 : mp - 9
-        return (yoe + era * 400 + (month <= 2 ? 1 : 0), month, day)
-    }
 
     // MARK: JSON form
 

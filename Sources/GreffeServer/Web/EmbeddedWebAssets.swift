@@ -1370,24 +1370,7 @@ const GreffeVerifier = (function () {
     }
 
     // 4. Earlier checkpoints: the log only grew from them to this one.
-    for (const [position, earlier] of bundle.earlierCheckpoints.entries()) {
-      const location = `earlier checkpoint ${position}`;
-      let old;
-      try {
-        old = await verifyCheckpoint(earlier.note, key);
-      } catch (error) {
-        if (!(error instanceof Refusal)) throw error;
-        fail('earlierCheckpoint', location, error.message);
-        continue;
-      }
-      try {
-        await verifyConsistency(old.size, checkpoint.size, old.root, checkpoint.root, earlier.consistencyProof);
-        report.earlierCheckpointsChecked += 1;
-      } catch (error) {
-        if (!(error instanceof Refusal)) throw error;
-        fail('consistencyProof', location, `the consistency proof to the bundle's checkpoint does not hold: ${error.message}`);
-      }
-    }
+    await checkEarlierCheckpoints(bundle.earlierCheckpoints, checkpoint, key, report, fail);
     report.verified = report.failures.length === 0;
     return report;
   }

@@ -329,11 +329,11 @@ const GreffeVerifier = (function () {
     return checkpoint;
   }
 
-  // ---- entries (Schemas/entry.md, layout 1) --------------------------------
+  // ---- entries (Schemas/entry.md, layouts 1 and 2) -------------------------
   function decodeEntry(bytes) {
     if (bytes.length === 0) throw new Refusal('entry is empty');
-    if (bytes[0] !== 1) throw new Refusal(`entry layout version ${bytes[0]} is unknown (expected 1)`);
-    if (bytes.length <= 82) throw new Refusal(`entry of ${bytes.length} bytes is shorter than the 83 bytes of layout 1`);
+    if (bytes[0] !== 1 && bytes[0] !== 2) throw new Refusal(`entry layout version ${bytes[0]} is unknown (expected 1 or 2)`);
+    if (bytes.length <= 82) throw new Refusal(`entry of ${bytes.length} bytes is shorter than the 83 bytes of layout ${bytes[0]}`);
     const kindLength = bytes[81];
     if (bytes.length !== 82 + kindLength) throw new Refusal(`entry is ${bytes.length} bytes but its kind length says ${82 + kindLength}`);
     const kindBytes = bytes.slice(82);
@@ -341,7 +341,7 @@ const GreffeVerifier = (function () {
       kindBytes.every((c) => (c >= 0x61 && c <= 0x7a) || (c >= 0x30 && c <= 0x39) || c === 0x2e || c === 0x5f || c === 0x2d);
     if (!validKind) throw new Refusal('entry kind is not a valid kind name');
     return {
-      index: readU64(bytes, 1), sequencedAt: readU64(bytes, 9), prev: bytes.slice(17, 49), commitment: bytes.slice(49, 81),
+      layout: bytes[0], index: readU64(bytes, 1), sequencedAt: readU64(bytes, 9), prev: bytes.slice(17, 49), commitment: bytes.slice(49, 81),
       kind: String.fromCharCode(...kindBytes),
     };
   }
@@ -605,7 +605,7 @@ const GreffeVerifier = (function () {
     if (record.kind !== entry.kind) return withheld(`the erasure record says kind ${record.kind}, its entry records ${entry.kind}`);
     const body = record.body;
     if (body === null || record.salt === null) return withheld('the erasure record carries no body and salt, so what it orders cannot be checked');
-    if (!equal(await sha256(record.salt, utf8.encode(canonical(body))), entry.commitment)) {
+    if (!commitsTo(entry, record.salt, body)) {
       return withheld("the erasure record's body and salt do not match its entry's commitment: the record was changed");
     }
     if (stringValue(member(body, 'kind')) !== 'erasure.executed') return withheld("the erasure record's body is not of kind erasure.executed");
@@ -681,8 +681,7 @@ const GreffeVerifier = (function () {
       };
       if (event.body !== null) {
         if (event.salt !== null) {
-          const commitment = await sha256(event.salt, utf8.encode(canonical(event.body)));
-          if (!equal(commitment, entry.commitment)) {
+          if (!commitsTo(entry, event.salt, event.body)) {
             fail('commitment', location, "the body and salt do not match the entry's commitment: the body or the salt was changed");
           }
         } else {
@@ -817,6 +816,60 @@ const GreffeVerifier = (function () {
   const ZERO = Uint8Array.of(0), ONE = Uint8Array.of(1);
   const leafHashSync = (entry) => sha256Sync(ZERO, entry);
   const nodeHashSync = (left, right) => sha256Sync(ONE, left, right);
+
+  // ---- entry layout 2: the field tree (Schemas/entry.md) ------------------
+  // FieldCommitment: every scalar, {} and [] of the body is a leaf
+  // s_f ‖ P(path) ‖ JCS(value), s_f = HMAC-SHA-256(salt, label ‖ P(path)),
+  // leaves in P(path) byte order, RFC 9162 tree; the root is the commitment.
+  const FIELD_SALT_LABEL = utf8.encode('greffe/field-salt/v1\0');
+  function hmacSha256Sync(key, ...parts) {
+    const block = new Uint8Array(64);
+    block.set(key.length > 64 ? sha256Sync(key) : key);
+    const inner = block.map((b) => b ^ 0x36), outer = block.map((b) => b ^ 0x5c);
+    return sha256Sync(outer, sha256Sync(inner, ...parts));
+  }
+  function uint32(n) { return Uint8Array.of(n >>> 24, n >>> 16, n >>> 8, n); }
+  // P(path): per step 0x01 ‖ uint32 length ‖ UTF-8 name, or 0x02 ‖ uint32 position; then 0x00.
+  function encodeFieldPath(path) {
+    const parts = [];
+    for (const step of path) {
+      if (typeof step === 'string') { const name = utf8.encode(step); parts.push(Uint8Array.of(1), uint32(name.length), name); }
+      else parts.push(Uint8Array.of(2), uint32(step));
+    }
+    parts.push(ZERO);
+    return concat(parts);
+  }
+  function compareBytes(a, b) {
+    const n = Math.min(a.length, b.length);
+    for (let i = 0; i < n; i++) if (a[i] !== b[i]) return a[i] - b[i];
+    return a.length - b.length;
+  }
+  function bodyFields(body) {
+    const fields = [];
+    (function walk(value, path) {
+      if (Array.isArray(value) && value.length > 0) value.forEach((item, i) => walk(item, [...path, i]));
+      else if (isObject(value) && Object.keys(value).length > 0) for (const key of Object.keys(value)) walk(value[key], [...path, key]);
+      else fields.push({ path, value, encoded: encodeFieldPath(path) });
+    })(body, []);
+    return fields.sort((a, b) => compareBytes(a.encoded, b.encoded));
+  }
+  function fieldLeafHash(fieldSalt, encodedPath, value) { return leafHashSync(concat([fieldSalt, encodedPath, utf8.encode(canonical(value))])); }
+  function merkleRootSync(leaves) {
+    if (leaves.length === 1) return leaves[0];
+    let k = 1;
+    while (k * 2 < leaves.length) k *= 2;
+    return nodeHashSync(merkleRootSync(leaves.slice(0, k)), merkleRootSync(leaves.slice(k)));
+  }
+  function fieldTreeRoot(salt, body) {
+    const fields = bodyFields(body);
+    return merkleRootSync(fields.map((f) => fieldLeafHash(hmacSha256Sync(salt, FIELD_SALT_LABEL, f.encoded), f.encoded, f.value)));
+  }
+  // LedgerEntry.commits(to:salt:): the entry's layout says what its commitment covers.
+  function commitsTo(entry, salt, body) {
+    if (!isObject(body)) return false;
+    const commitment = entry.layout === 2 ? fieldTreeRoot(salt, body) : sha256Sync(salt, utf8.encode(canonical(body)));
+    return equal(commitment, entry.commitment);
+  }
 
   // SubtreeCover.cover(from:to:): the fewest aligned complete subtrees covering [from, to), left to right.
   function cover(from, to) {
@@ -1130,7 +1183,7 @@ const GreffeVerifier = (function () {
       };
       if (body !== null) {
         if (compact.salt !== null) {
-          if (!equal(sha256Sync(compact.salt, utf8.encode(canonical(body))), entry.commitment)) {
+          if (!commitsTo(entry, compact.salt, body)) {
             this.fail('commitment', location, "the body and salt do not match the entry's commitment: the body or the salt was changed");
           }
         } else {
@@ -1244,7 +1297,7 @@ const GreffeVerifier = (function () {
       if (record.kind !== entry.kind) return withheld(`the erasure record says kind ${record.kind}, its entry records ${entry.kind}`);
       const body = record.body;
       if (body === null || record.salt === null) return withheld('the erasure record carries no body and salt, so what it orders cannot be checked');
-      if (!equal(sha256Sync(record.salt, utf8.encode(canonical(body))), entry.commitment)) {
+      if (!commitsTo(entry, record.salt, body)) {
         return withheld("the erasure record's body and salt do not match its entry's commitment: the record was changed");
       }
       if (stringValue(member(body, 'kind')) !== 'erasure.executed') return withheld("the erasure record's body is not of kind erasure.executed");
@@ -1270,7 +1323,7 @@ const GreffeVerifier = (function () {
       if (entry.kind !== kind || record.kind !== kind) return `the record is of kind ${entry.kind}, not ${kind}`;
       const body = record.body;
       if (body === null || record.salt === null) return 'the record carries no body and salt';
-      if (!equal(sha256Sync(record.salt, utf8.encode(canonical(body))), entry.commitment)) {
+      if (!commitsTo(entry, record.salt, body)) {
         return "the record's body and salt do not match its entry's commitment: the record was changed";
       }
       if (stringValue(member(body, 'kind')) !== kind || stringValue(member(body, 'event_id')) !== record.eventID) return "the record's body does not match its kind and event_id";

@@ -1,18 +1,26 @@
-/// The entry (Merkle leaf) of one event, layout version 1 (`Schemas/entry.md`):
+/// The entry (Merkle leaf) of one event, layout version 1 or 2 (`Schemas/entry.md`):
 ///
 ///     offset  size  field
-///     0       1     version = 0x01
+///     0       1     version = 0x01 or 0x02
 ///     1       8     index, uint64 big-endian
 ///     9       8     sequencedAt, Unix time in milliseconds, uint64 big-endian
 ///     17      32    prev: RFC 9162 leaf hash of entry index−1 (zeros for entry 0)
-///     49      32    commitment: SHA-256(salt ‖ RFC 8785 canonical event body)
+///     49      32    commitment: layout 1, SHA-256(salt ‖ RFC 8785 canonical event body);
+///                         layout 2, the root of the body's field tree (`FieldCommitment`)
 ///     81      1     kind length k, 1…64
 ///     82      k     kind, ASCII a–z 0–9 . _ -
 ///
 /// Fixed fields come first so a verifier can find `prev` without parsing the kind.
 /// The entry reveals no event content: the body stays in the store.
 public struct LedgerEntry: Sendable, Hashable {
-    public static let version: UInt8 = 1
+    /// What the commitment commits to; the layouts differ in nothing else.
+    public enum Layout: UInt8, Sendable, Hashable {
+        /// The whole canonical body at once: shown whole or not at all.
+        case wholeBody = 1
+        /// Each field on its own (selective disclosure); what the ledger writes.
+        case fieldTree = 2
+    }
+
     public static let maxKindLength = 64
     static let fixedLength = 82
 
@@ -21,9 +29,11 @@ public struct LedgerEntry: Sendable, Hashable {
     public var prev: Hash
     public var commitment: Hash
     public var kind: String
+    public var layout: Layout
 
-    public init(index: UInt64, sequencedAtMilliseconds: UInt64, prev: Hash, commitment: Hash, kind: String) {
+    public init(index: UInt64, sequencedAtMilliseconds: UInt64, prev: Hash, commitment: Hash, kind: String, layout: Layout = .wholeBody) {
         precondition(LedgerEntry.isValidKind(kind), "invalid kind")
+        self.layout = layout
         self.index = index
         self.sequencedAtMilliseconds = sequencedAtMilliseconds
         self.prev = prev
@@ -41,7 +51,7 @@ public struct LedgerEntry: Sendable, Hashable {
     public var encoded: [UInt8] {
         var out: [UInt8] = []
         out.reserveCapacity(LedgerEntry.fixedLength + kind.utf8.count)
-        out.append(LedgerEntry.version)
+        out.append(layout.rawValue)
         appendBigEndian(index, to: &out)
         appendBigEndian(sequencedAtMilliseconds, to: &out)
         prev.withUnsafeBytes { out.append(contentsOf: $0) }
@@ -62,11 +72,11 @@ public struct LedgerEntry: Sendable, Hashable {
     public init(decoding bytes: some Collection<UInt8>) throws(DecodingError) {
         let bytes = Array(bytes)
         guard let version = bytes.first else { throw DecodingError(description: "entry is empty") }
-        guard version == LedgerEntry.version else {
-            throw DecodingError(description: "entry layout version \(version) is unknown (expected \(LedgerEntry.version))")
+        guard let layout = Layout(rawValue: version) else {
+            throw DecodingError(description: "entry layout version \(version) is unknown (expected 1 or 2)")
         }
         guard bytes.count > LedgerEntry.fixedLength else {
-            throw DecodingError(description: "entry of \(bytes.count) bytes is shorter than the \(LedgerEntry.fixedLength + 1) bytes of layout 1")
+            throw DecodingError(description: "entry of \(bytes.count) bytes is shorter than the \(LedgerEntry.fixedLength + 1) bytes of layout \(version)")
         }
         let kindLength = Int(bytes[81])
         guard bytes.count == LedgerEntry.fixedLength + kindLength else {
@@ -79,6 +89,15 @@ public struct LedgerEntry: Sendable, Hashable {
         self.prev = Hash(bytes: bytes[17..<49])!
         self.commitment = Hash(bytes: bytes[49..<81])!
         self.kind = kind
+        self.layout = layout
+    }
+
+    /// Whether `body` with `salt` is what the commitment commits to, under this entry's layout.
+    public func commits(to body: JSONValue, salt: [UInt8]) -> Bool {
+        switch layout {
+        case .wholeBody: Commitment.commit(salt: salt, canonicalBody: body.canonicalBytes()) == commitment
+        case .fieldTree: (try? FieldCommitment.root(salt: salt, body: body)) == commitment
+        }
     }
 }
 

@@ -21,14 +21,17 @@ public struct EventSubmission: Sendable {
     public let bodyDigest: Hash
     /// Drawn for this event; unused if it turns out to be a re-send.
     public let salt: [UInt8]
-    /// The entry's commitment: SHA-256(salt ‖ canonical body).
+    /// The entry's commitment: the root of the body's field tree (entry layout 2), so that any one
+    /// field can later be proved without the others.
     public let commitment: Hash
+    public var layout: LedgerEntry.Layout { .fieldTree }
 
     /// `salt`: 32 bytes from the system CSPRNG (`Commitment.newSalts`); nil draws one (`Commitment.newSalt`).
+    /// `body`: the parsed event when the caller has it (the canonical body is parsed otherwise).
     public init(
-        eventID: String, platform: String, appendedBy: String? = nil, kind: String, canonicalBody: [UInt8], terms: EventSearchTerms = EventSearchTerms(),
-        salt: [UInt8]? = nil
-    ) {
+        eventID: String, platform: String, appendedBy: String? = nil, kind: String, canonicalBody: [UInt8], body: JSONValue? = nil,
+        terms: EventSearchTerms = EventSearchTerms(), salt: [UInt8]? = nil
+    ) throws(FieldCommitment.Error) {
         self.eventID = eventID
         self.platform = platform
         self.appendedBy = appendedBy
@@ -39,7 +42,15 @@ public struct EventSubmission: Sendable {
         precondition(salt.count == Commitment.saltLength, "a salt is \(Commitment.saltLength) bytes")
         self.salt = salt
         self.bodyDigest = MerkleHash.sha256(canonicalBody)
-        self.commitment = Commitment.commit(salt: salt, canonicalBody: canonicalBody)
+        let parsed: JSONValue
+        if let body {
+            parsed = body
+        } else {
+            do { parsed = try JSONParser.parse(canonicalBody) } catch {
+                throw FieldCommitment.Error(description: "the canonical body is not JSON: \(error.description)")
+            }
+        }
+        self.commitment = try FieldCommitment.root(salt: salt, body: parsed)
     }
 
     public var key: EventKey { EventKey(platform: platform, eventID: eventID) }

@@ -50,7 +50,7 @@ enum HandoverCodec {
             guard let platform = $0.platform ?? (try? JSONParser.parse(body))?["platform"]?.stringValue else {
                 throw LedgerError(.unavailable, "a handed-over event has no platform")
             }
-            return EventSubmission(
+            return try EventSubmission(
                 eventID: $0.eventID, platform: platform, appendedBy: $0.appendedBy, kind: $0.kind, canonicalBody: body,
                 terms: EventSearchTerms(
                     account: $0.account, contentHashes: $0.contentHashes, occurredAtMilliseconds: $0.occurredAt, reportID: $0.reportID))

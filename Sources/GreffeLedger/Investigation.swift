@@ -22,7 +22,7 @@ extension Ledger {
         ]
         members += fields
         let body = JSONValue.object(JSONObject(members))
-        return try await append([EventSubmission(eventID: eventID, platform: Ledger.ownPlatform, kind: kind, canonicalBody: body.canonicalBytes())])[0]
+        return try await append([try EventSubmission(eventID: eventID, platform: Ledger.ownPlatform, kind: kind, canonicalBody: body.canonicalBytes(), body: body)])[0]
     }
 
     /// Records an investigator's access before any data is handed over, so the

@@ -609,7 +609,7 @@ public final class Ledger: Sendable {
                 }
                 let entry = LedgerEntry(
                     index: state.frontier.size, sequencedAtMilliseconds: now, prev: state.lastLeafHash,
-                    commitment: event.commitment, kind: event.kind)
+                    commitment: event.commitment, kind: event.kind, layout: event.layout)
                 let encoded = entry.encoded
                 let leafHash = MerkleHash.leaf(encoded)
                 events.append(

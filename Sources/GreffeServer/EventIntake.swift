@@ -82,11 +82,15 @@ public struct EventIntake: Sendable {
             throw Rejection(isMalformed: false, message: "\(path.isEmpty ? "the event" : path) is \(canonical.count) bytes; at most \(maxEventBytes)")
         }
         let terms = EventIndexTerms.extract(from: value)
-        return EventSubmission(
-            eventID: eventID, platform: platform, appendedBy: appendedBy, kind: kind, canonicalBody: canonical,
-            terms: EventSearchTerms(
-                account: terms.account, contentHashes: terms.contentHashes, occurredAtMilliseconds: terms.occurredAtMilliseconds,
-                reportID: terms.reportID),
-            salt: salt)
+        do {
+            return try EventSubmission(
+                eventID: eventID, platform: platform, appendedBy: appendedBy, kind: kind, canonicalBody: canonical, body: value,
+                terms: EventSearchTerms(
+                    account: terms.account, contentHashes: terms.contentHashes, occurredAtMilliseconds: terms.occurredAtMilliseconds,
+                    reportID: terms.reportID),
+                salt: salt)
+        } catch {
+            throw Rejection(isMalformed: false, message: "\(path.isEmpty ? "the event" : path): \(error.description)")
+        }
     }
 }

@@ -175,8 +175,7 @@ public enum BundleVerifier {
                 index: event.index, eventID: event.eventID, sentence: "", verified: false, bodyErased: event.body == nil, appendedBy: event.appendedBy)
             if let body = event.body {
                 if let salt = event.salt {
-                    let commitment = Commitment.commit(salt: salt, canonicalBody: body.canonicalBytes())
-                    if commitment != entry.commitment {
+                    if !entry.commits(to: body, salt: salt) {
                         fail(.commitment, location, "the body and salt do not match the entry's commitment: the body or the salt was changed")
                     }
                 } else {
@@ -328,7 +327,7 @@ public enum BundleVerifier {
         guard let body = record.body, let salt = record.salt else {
             return .withheld("the erasure record carries no body and salt, so what it orders cannot be checked")
         }
-        if Commitment.commit(salt: salt, canonicalBody: body.canonicalBytes()) != entry.commitment {
+        if !entry.commits(to: body, salt: salt) {
             return .withheld("the erasure record's body and salt do not match its entry's commitment: the record was changed")
         }
         if body["kind"]?.stringValue != "erasure.executed" { return .withheld("the erasure record's body is not of kind erasure.executed") }

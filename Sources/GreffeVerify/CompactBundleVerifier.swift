@@ -386,7 +386,7 @@ extension CompactBundleVerifier {
             result.event = event
             if let body = compact.body {
                 if let salt = compact.salt {
-                    if !bodyAuthentic && Commitment.commit(salt: salt, canonicalBody: body.canonicalBytes()) != entry.commitment {
+                    if !bodyAuthentic && !entry.commits(to: body, salt: salt) {
                         result.failures.append((.commitment, "the body and salt do not match the entry's commitment: the body or the salt was changed"))
                     }
                 } else {
@@ -439,7 +439,7 @@ extension CompactBundleVerifier {
                 object[name] = value
             }
             guard let entryText = object["entry"]?.stringValue, let entryData = Data(base64Encoded: entryText),
-                let entry = try? LedgerEntry(decoding: Array(entryData)), let saltText = object["salt"]?.stringValue,
+                let entry = try? LedgerEntry(decoding: Array(entryData)), entry.layout == .wholeBody, let saltText = object["salt"]?.stringValue,
                 let salt = Data(base64Encoded: saltText), Commitment.commit(salt: Array(salt), canonicalBody: Array(raw)) == entry.commitment
             else { return nil }
             object["body"] = fullBody ? try JSONParser.parse(raw, limits: JSONLimits(maxDepth: 126, maxBytes: Int.max)) : partialBody(raw)
@@ -734,7 +734,7 @@ extension CompactBundleVerifier {
             if entry.index != record.index { return "the record's entry says index \(entry.index), the record says \(record.index)" }
             if entry.kind != kind || record.kind != kind { return "the record is of kind \(entry.kind), not \(kind)" }
             guard let body = record.body, let salt = record.salt else { return "the record carries no body and salt" }
-            if Commitment.commit(salt: salt, canonicalBody: body.canonicalBytes()) != entry.commitment {
+            if !entry.commits(to: body, salt: salt) {
                 return "the record's body and salt do not match its entry's commitment: the record was changed"
             }
             if body["kind"]?.stringValue != kind || body["event_id"]?.stringValue != record.eventID { return "the record's body does not match its kind and event_id" }

@@ -1,11 +1,11 @@
 import CGreffeSHA256
 import GreffeCore
 
-/// Layout-1 entries read in place inside an entry bundle, for the replay's
+/// Layout-1 and layout-2 entries (which differ only in what the commitment commits to) read in place inside an entry bundle, for the replay's
 /// hot loop: the same acceptance rule as `LedgerEntry(decoding:)` (a test
 /// holds them equal) without copying each entry into an array and a string.
 ///
-///     0 version = 1 · 1 index (u64 BE) · 9 sequencedAt (u64 BE) · 17 prev (32)
+///     0 version = 1 or 2 · 1 index (u64 BE) · 9 sequencedAt (u64 BE) · 17 prev (32)
 ///     49 commitment (32) · 81 kind length k (1…64) · 82 kind (k bytes of a–z 0–9 . _ -)
 enum EntryLayout {
     static let fixedLength = 82
@@ -13,7 +13,7 @@ enum EntryLayout {
     @inline(__always)
     static func isValid(_ entry: UnsafeRawBufferPointer) -> Bool {
         let count = entry.count
-        guard count > fixedLength, entry[0] == LedgerEntry.version else { return false }
+        guard count > fixedLength, LedgerEntry.Layout(rawValue: entry[0]) != nil else { return false }
         let kindLength = Int(entry[81])
         guard kindLength >= 1, kindLength <= LedgerEntry.maxKindLength, count == fixedLength + kindLength else { return false }
         for i in fixedLength..<count {
@@ -29,7 +29,7 @@ enum EntryLayout {
     static func rejection(_ entry: UnsafeRawBufferPointer) -> String {
         do {
             _ = try LedgerEntry(decoding: Array(entry))
-            return "entry is not a layout-1 entry"
+            return "entry is not a layout-1 or layout-2 entry"
         } catch {
             return error.description
         }

@@ -284,7 +284,7 @@ struct TileAndEntryTests {
         }
         let good = Self.sampleBytes
         rejects([], "empty")
-        for version: UInt8 in [0x00, 0x02, 0x7F, 0xFF] {
+        for version: UInt8 in [0x00, 0x03, 0x7F, 0xFF] {
             rejects([version] + good.dropFirst(), "version \(version)")
         }
         for cut in 0..<good.count { rejects(Array(good.prefix(cut)), "truncated to \(cut) bytes") }

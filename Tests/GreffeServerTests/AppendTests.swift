@@ -19,7 +19,9 @@ struct AppendTests {
         for submission in events {
             #expect(submission.salt.count == Commitment.saltLength)
             #expect(submission.bodyDigest == MerkleHash.sha256(submission.canonicalBody))
-            #expect(submission.commitment == MerkleHash.sha256(submission.salt + submission.canonicalBody))
+            // Layout 2: the field tree's root (its own vectors are FieldCommitmentTests').
+            #expect(submission.layout == .fieldTree)
+            #expect(submission.commitment == (try FieldCommitment.root(salt: submission.salt, body: JSONParser.parse(submission.canonicalBody))))
         }
     }
 
@@ -75,7 +77,9 @@ struct AppendTests {
                 == "{\"authority\":\"Parquet de Paris\",\"direction\":\"received\",\"event_id\":\"b-3\",\"kind\":\"legal.request\","
                 + "\"occurred_at\":\"2026-11-25T10:00:00Z\",\"platform\":\"example-ai\",\"reference\":\"é/\u{1F600}\","
                 + "\"request_type\":\"preservation\",\"schema_version\":1}")
-        #expect(entry.commitment == MerkleHash.sha256(salt, body))
+        #expect(entry.layout == .fieldTree)
+        #expect(entry.commits(to: try JSONParser.parse(body), salt: salt))
+        #expect(!entry.commits(to: try JSONParser.parse(Array(String(decoding: body, as: UTF8.self).replacingOccurrences(of: "b-3", with: "b-4").utf8)), salt: salt))
         #expect(entry.index == 3)
         let previous = try LedgerEntry(decoding: try #require(try await test.store.readEvent(index: 2)).entry)
         #expect(entry.prev == previous.leafHash)

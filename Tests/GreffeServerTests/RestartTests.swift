@@ -69,5 +69,5 @@ struct RestartTests {
 
 func submission(_ id: String) -> EventSubmission {
     let body = JSONValue.object(["event_id": .string(id), "kind": "generation.requested"])
-    return EventSubmission(eventID: id, platform: "example-ai", kind: "generation.requested", canonicalBody: body.canonicalBytes())
+    return try! EventSubmission(eventID: id, platform: "example-ai", kind: "generation.requested", canonicalBody: body.canonicalBytes())
 }

@@ -122,7 +122,7 @@ struct TenancyTests {
             ("platform", "greffe"), ("schema_version", 1), ("target_index", 1), ("legal_reference", "TJ Paris 26/123"), ("reason", "order"),
         ]))
         let recorded = try await first.ledger.append([
-            EventSubmission(eventID: "greffe-erasure.executed-test", platform: "greffe", kind: "erasure.executed", canonicalBody: order.canonicalBytes())
+            try! EventSubmission(eventID: "greffe-erasure.executed-test", platform: "greffe", kind: "erasure.executed", canonicalBody: order.canonicalBytes())
         ])[0]
         // A look-alike order not written by Greffe (platform "example-ai") is not obeyed.
         let lookAlike = JSONValue.object(JSONObject([
@@ -130,7 +130,7 @@ struct TenancyTests {
             ("platform", "example-ai"), ("schema_version", 1), ("target_index", 0), ("legal_reference", "none"), ("reason", "forged"),
         ]))
         _ = try await first.ledger.append([
-            EventSubmission(eventID: "fake-order", platform: "example-ai", kind: "erasure.executed", canonicalBody: lookAlike.canonicalBytes())
+            try! EventSubmission(eventID: "fake-order", platform: "example-ai", kind: "erasure.executed", canonicalBody: lookAlike.canonicalBytes())
         ])
         await first.stop()
         #expect(try await first.store.readEvent(index: 1)?.canonicalBody != nil)

@@ -12,7 +12,7 @@ import Testing
 @Suite("Ledgers sharing a PostgreSQL store", .enabled(if: PostgresTestServer.url != nil, "needs GREFFE_TEST_POSTGRES"))
 struct SharedLedgerTests {
     func event(_ id: String, _ body: String = "{}") -> EventSubmission {
-        EventSubmission(eventID: id, platform: "example-ai", kind: "test.event", canonicalBody: Array("{\"event_id\":\"\(id)\",\"x\":\(body)}".utf8))
+        try! EventSubmission(eventID: id, platform: "example-ai", kind: "test.event", canonicalBody: Array("{\"event_id\":\"\(id)\",\"x\":\(body)}".utf8))
     }
 
     /// Two nodes on a fresh database: `a` opens first and holds the lease.

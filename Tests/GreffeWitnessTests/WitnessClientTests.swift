@@ -360,7 +360,7 @@ struct WitnessClientTests {
 @Suite("ledger with witnesses")
 struct WitnessedLedgerTests {
     static func event(_ id: String) -> EventSubmission {
-        EventSubmission(eventID: id, platform: "example-ai", kind: "test.event", canonicalBody: Array("{\"event_id\":\"\(id)\"}".utf8))
+        try! EventSubmission(eventID: id, platform: "example-ai", kind: "test.event", canonicalBody: Array("{\"event_id\":\"\(id)\"}".utf8))
     }
 
     @Test func publishesOnlyCosignedCheckpointsAndServesThemAfterARestart() async throws {

@@ -32,6 +32,7 @@ bodies outside that subset rather than guess.
 import argparse
 import base64
 import hashlib
+import hmac
 import json
 import os
 import random
@@ -98,20 +99,71 @@ class Problem(Exception):
     pass
 
 
-# --- entries (Schemas/entry.md, layout 1) -----------------------------------
-def make_entry(index, sequenced_at, prev, commitment, kind):
+# --- entries (Schemas/entry.md, layouts 1 and 2) ----------------------------
+def make_entry(index, sequenced_at, prev, commitment, kind, layout=1):
     k = kind.encode()
-    return b"\x01" + struct.pack(">QQ", index, sequenced_at) + prev + commitment + bytes([len(k)]) + k
+    return bytes([layout]) + struct.pack(">QQ", index, sequenced_at) + prev + commitment + bytes([len(k)]) + k
 
 
 def decode_entry(entry):
-    if len(entry) < 83 or entry[0] != 1 or len(entry) != 82 + entry[81] or not 1 <= entry[81] <= 64:
-        raise Problem("not a layout-1 entry")
+    if len(entry) < 83 or entry[0] not in (1, 2) or len(entry) != 82 + entry[81] or not 1 <= entry[81] <= 64:
+        raise Problem("not a layout-1 or layout-2 entry")
     kind = entry[82:].decode("ascii", "replace")
     if any(c not in "abcdefghijklmnopqrstuvwxyz0123456789._-" for c in kind):
         raise Problem("entry kind is not a valid kind name")
     index, sequenced_at = struct.unpack(">QQ", entry[1:17])
-    return {"index": index, "sequenced_at": sequenced_at, "prev": entry[17:49], "commitment": entry[49:81], "kind": kind}
+    return {"layout": entry[0], "index": index, "sequenced_at": sequenced_at, "prev": entry[17:49], "commitment": entry[49:81], "kind": kind}
+
+
+def field_path(path):
+    """P(path) of layout 2: 0x01 ‖ uint32 length ‖ name, or 0x02 ‖ uint32 position, per step; then 0x00."""
+    out = b""
+    for step in path:
+        if isinstance(step, str):
+            name = step.encode()
+            out += b"\x01" + struct.pack(">I", len(name)) + name
+        else:
+            out += b"\x02" + struct.pack(">I", step)
+    return out + b"\x00"
+
+
+def field_tree_root(salt, body):
+    """Layout 2's commitment: the RFC 9162 root over the body's salted fields in P(path) order."""
+    fields = []
+
+    def walk(value, path):
+        if isinstance(value, dict) and value:
+            for k, v in value.items():
+                walk(v, path + [k])
+        elif isinstance(value, list) and value:
+            for i, v in enumerate(value):
+                walk(v, path + [i])
+        else:
+            fields.append((field_path(path), value))
+    walk(body, [])
+    fields.sort(key=lambda f: f[0])
+    leaves = []
+    for encoded, value in fields:
+        field_salt = hmac.new(salt, b"greffe/field-salt/v1\x00" + encoded, hashlib.sha256).digest()
+        leaves.append(leaf_hash(field_salt + encoded + jcs(value)))
+
+    def root(hashes):
+        if len(hashes) == 1:
+            return hashes[0]
+        k = 1
+        while k * 2 < len(hashes):
+            k *= 2
+        return node_hash(root(hashes[:k]), root(hashes[k:]))
+    return root(leaves)
+
+
+def commits(entry, salt, body):
+    """Whether body and salt are what the entry's commitment commits to, by its layout."""
+    if not isinstance(body, dict):
+        return False
+    if entry["layout"] == 2:
+        return field_tree_root(salt, body) == entry["commitment"]
+    return sha256(salt, jcs(body)) == entry["commitment"]
 
 
 # --- subtrees, covers, the fold (Schemas/bundle.md, v3) ---------------------
@@ -325,8 +377,13 @@ def make(n, seed, sparse, erase, hold):
         index = len(leaves)
         t += rng.randrange(0, 40)
         salt = rng.getrandbits(256).to_bytes(32, "big")
-        commitment = sha256(salt, jcs(body)) if body is not None else rng.getrandbits(256).to_bytes(32, "big")
-        entry = make_entry(index, t, prev, commitment, kind)
+        # Both entry layouts, as a ledger upgraded from layout 1 holds them.
+        layout = 2 if index % 2 else 1
+        if body is None:
+            commitment = rng.getrandbits(256).to_bytes(32, "big")
+        else:
+            commitment = field_tree_root(salt, body) if layout == 2 else sha256(salt, jcs(body))
+        entry = make_entry(index, t, prev, commitment, kind, layout)
         prev = leaf_hash(entry)
         leaves.append(prev)
         return index, entry, salt
@@ -442,7 +499,7 @@ def check_record(record, kind, size, root, path):
     if entry["kind"] != kind or record["kind"] != kind:
         raise Problem("%s is not of kind %s" % (path, kind))
     body, salt = record["body"], record["salt"]
-    if body is None or salt is None or sha256(unb64(salt, path + "/salt"), jcs(body)) != entry["commitment"]:
+    if body is None or salt is None or not commits(entry, unb64(salt, path + "/salt"), body):
         raise Problem("%s: its body and salt do not match its entry's commitment" % path)
     if body.get("kind") != kind or body.get("event_id") != record["event_id"] or body.get("platform") != "greffe":
         raise Problem("%s: its body is not Greffe's %s record %s" % (path, kind, record["event_id"]))
@@ -487,7 +544,7 @@ def verify(path, vkey):
         if body is not None:
             if "erased" in event:
                 problems.append("%s: a body is shown and claimed erased" % where)
-            if salt is None or sha256(unb64(salt, where + "/salt"), jcs(body)) != entry["commitment"]:
+            if salt is None or not commits(entry, unb64(salt, where + "/salt"), body):
                 problems.append("%s: body and salt do not match the entry's commitment" % where)
             if body.get("kind") != entry["kind"] or not isinstance(body.get("event_id"), str):
                 problems.append("%s: the body's kind or event_id does not match" % where)

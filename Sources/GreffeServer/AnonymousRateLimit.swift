@@ -41,9 +41,12 @@ struct AnonymousRateLimitMiddleware<Context: RequestContext>: RouterMiddleware {
             }
         }
         let isLeafHashLookup = request.uri.path == "/v1/proofs/inclusion" && request.uri.queryParameters.get("leaf_hash") != nil
-        let cost = isLeafHashLookup ? Self.leafHashLookupCost : 1
+        let isImageLookup = request.uri.path == "/v1/lookup"
+        let cost = isLeafHashLookup ? Self.leafHashLookupCost : isImageLookup ? LedgerAPI.lookupCost : 1
         if let wait = limiter.take(client, cost: cost) {
-            let what = isLeafHashLookup ? "leaf_hash lookups (each costs \(Int(cost)) requests)" : "requests without a valid token"
+            let what =
+                isLeafHashLookup ? "leaf_hash lookups (each costs \(Int(cost)) requests)"
+                : isImageLookup ? "image lookups (each costs \(Int(cost)) requests)" : "requests without a valid token"
             throw APIError(
                 .tooManyRequests,
                 "too many \(what) from \(client): at most \(Int(limiter.limit.perSecond)) a second, bursts of \(Int(limiter.limit.burst)); "

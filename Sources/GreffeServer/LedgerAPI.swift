@@ -27,6 +27,9 @@ public struct LedgerAPI: Sendable {
     /// Appends per minute for the status page (`Web/WebAPI.swift`).
     public var activity = ActivityCounter()
 
+    /// `GET /v1/lookup`, the public lookup by image hash (`LookupAPI.swift`).
+    public var lookupSettings = PublicLookupSettings()
+
     /// The data directory's key list, published at `GET /v1/keys` (`KeysAPI.swift`).
     public var keyList: LogKeyList?
 
@@ -60,6 +63,7 @@ public struct LedgerAPI: Sendable {
         addTimestampRoutes(to: router)
         addWebRoutes(to: router)
         addKeyRoutes(to: router)
+        addLookupRoutes(to: router)
     }
 
     // MARK: - Read API

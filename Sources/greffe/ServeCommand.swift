@@ -80,6 +80,12 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "info"
 
+    @Flag(inversion: .prefixedNo, help: "Answer GET /v1/lookup (and the /lookup page): anyone may ask whether an image was recorded, by its hash, rate-limited per client address.")
+    var publicLookup = true
+
+    @Option(name: .long, help: "A JSON file of where people should turn next, shown with every lookup answer: [{\"title\", \"url\", \"description\"}] (the platform's reporting form, the regulator, victims' help lines).")
+    var lookupHelp: String?
+
     @OptionGroup var witnessOptions: ServeWitnessOptions
 
     func validate() throws {
@@ -192,6 +198,13 @@ struct ServeCommand: AsyncParsableCommand {
             return buffer
         }
         api.keyList = keyList
+        api.lookupSettings.enabled = publicLookup
+        if let lookupHelp {
+            guard let data = FileManager.default.contents(atPath: lookupHelp) else { throw CommandFailure("cannot read --lookup-help \(lookupHelp)") }
+            do { api.lookupSettings.help = try PublicLookupSettings.parseHelp(Array(data)) } catch {
+                throw CommandFailure("--lookup-help \(lookupHelp): \(error)")
+            }
+        }
         api.clientRateLimiter = anonymousRate > 0 ? ClientRateLimiter(limit: .init(perSecond: anonymousRate, burst: anonymousBurst)) : nil
         let router = Router(context: GreffeRequestContext.self)
         api.addRoutes(to: router)

@@ -8,10 +8,10 @@ import GreffeVerify
 struct VerifyCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "verify",
-        abstract: "Check an evidence bundle (or a C2SP .tlog-proof) offline against a verifier key. Exit 0 only if everything holds."
+        abstract: "Check an evidence bundle, a disclosure certificate or a C2SP .tlog-proof offline against a verifier key. Exit 0 only if everything holds."
     )
 
-    @Argument(help: "The bundle (JSON) or .tlog-proof file.")
+    @Argument(help: "The bundle (JSON), disclosure certificate (JSON, from GET /v1/lookup) or .tlog-proof file.")
     var file: String
 
     @Option(
@@ -61,6 +61,13 @@ struct VerifyCommand: ParsableCommand {
         if Array(start ?? Data()).starts(with: Array(TLogProof.header.utf8)) {
             guard let data = FileManager.default.contents(atPath: file) else { throw CommandFailure("cannot read \(file)") }
             try verifyTLogProof(String(decoding: data, as: UTF8.self), verifiers: verifiers, witnesses: witnesses)
+            return
+        }
+        // A certificate is small (its proofs are logarithmic); bundles of that size are read whole anyway.
+        if let size = (try? FileManager.default.attributesOfItem(atPath: file))?[.size] as? Int, size <= 1 << 20,
+            let data = FileManager.default.contents(atPath: file), let value = try? JSONParser.parse(Array(data)), DisclosureCertificate.claims(value)
+        {
+            try verifyCertificate(value, verifiers: verifiers, witnesses: witnesses)
             return
         }
         let trust = try tsaCert.map { try loadTimestampTrust(certificateFile: $0, policy: tsaPolicy) }
@@ -113,6 +120,42 @@ struct VerifyCommand: ParsableCommand {
         if !report.verified { throw ExitCode(1) }
         // The figures are recomputed only from a bundle whose every proof held.
         if let tierCheck, !tierCheck.finish(file: tierReport!, json: format == "json", bundleQuery: report.query) { throw ExitCode(1) }
+    }
+
+    /// A `greffe-disclosure/v1` certificate (`Schemas/disclosure.md`): what it proves, in words, or why not.
+    private func verifyCertificate(_ value: JSONValue, verifiers: [NoteVerifier], witnesses: WitnessQuorum?) throws {
+        do {
+            let certificate = try DisclosureCertificate(parsing: value)
+            let verified = try certificate.verify(verifiers: verifiers)
+            var cosigned = ""
+            if let witnesses {
+                let check = witnesses.check(noteText: certificate.checkpoint)
+                guard check.meetsQuorum, check.invalid.isEmpty else { throw CommandFailure("witness cosignatures: \(check.shortfall)") }
+                cosigned = ", cosigned by " + check.cosigned.map { "\($0.witness) at \($0.time)" }.joined(separator: ", ")
+            }
+            if format == "json" {
+                let fields = JSONValue.array(verified.fields.map { ["path": $0.path.json, "value": $0.value] })
+                let answer: JSONValue = [
+                    "verified": true, "origin": .string(verified.origin), "tree_size": .number(Double(verified.treeSize)),
+                    "index": .number(Double(verified.index)), "kind": .string(verified.kind),
+                    "recorded_at": .string(RFC3339Time.format(verified.recordedAtMilliseconds)), "fields": fields,
+                ]
+                print(String(decoding: answer.canonicalBytes(), as: UTF8.self))
+                return
+            }
+            print("Disclosure certificate: entry \(verified.index) of the ledger \(verified.origin), as signed at size \(verified.treeSize)\(cosigned).")
+            print("The ledger recorded an event of kind \(verified.kind) at \(RFC3339Time.format(verified.recordedAtMilliseconds)) whose body held:")
+            for field in verified.fields { print("  \(field.path) = \(field.value.canonicalString())") }
+            print("Nothing else of the event is shown or proved: the other \(verified.fields.first.map { $0.fieldCount - UInt64(verified.fields.count) } ?? 0) field(s) stay hidden.")
+            print("RESULT: VERIFIED — the signature, the entry's inclusion and every disclosed field hold.")
+        } catch {
+            if format == "json" {
+                print(String(decoding: JSONValue.object(["verified": false, "error": .string("\(error)")]).canonicalBytes(), as: UTF8.self))
+            } else {
+                print("NOT VERIFIED: \(file) is a disclosure certificate that does not hold: \(error)")
+            }
+            throw ExitCode(1)
+        }
     }
 
     private func verifyTLogProof(_ text: String, verifiers: [NoteVerifier], witnesses: WitnessQuorum?) throws {

@@ -6,10 +6,10 @@
 public struct EventIndexTerms: Sendable, Equatable {
     /// The `account` pseudonym, when the event has one.
     public var account: String?
-    /// Every `sha256` and `pdq` of the images in `input_images`,
-    /// `output_images` and `content_hashes`, as `"sha256:<hex>"` and
-    /// `"pdq:<hex>"` (64 lowercase hex digits), each once, in order of first
-    /// appearance.
+    /// Every `sha256`, `pdq` and `c2pa_manifest_sha256` of the images in
+    /// `input_images`, `output_images` and `content_hashes`, as `"sha256:<hex>"`,
+    /// `"pdq:<hex>"` and `"c2pa:<hex>"` (64 lowercase hex digits), each once,
+    /// in order of first appearance.
     public var contentHashes: [String]
     /// `occurred_at` in milliseconds since 1970-01-01T00:00:00Z, when it is
     /// a valid RFC 3339 date-time not before 1970.
@@ -29,7 +29,9 @@ public struct EventIndexTerms: Sendable, Equatable {
     }
 
     /// The members holding image references.
-    static let imageMembers = ["input_images", "output_images", "content_hashes"]
+    public static let imageMembers = ["input_images", "output_images", "content_hashes"]
+    /// An image's hashes and the prefixes of their terms.
+    public static let imageHashFields = [("sha256", "sha256:"), ("pdq", "pdq:"), ("c2pa_manifest_sha256", "c2pa:")]
 
     /// Extracts the terms of `event`. Meant for events that passed
     /// validation, but total on any value: members of the wrong type, and
@@ -48,9 +50,9 @@ public struct EventIndexTerms: Sendable, Equatable {
             guard let images = object[member]?.arrayValue else { continue }
             for image in images {
                 guard case .object(let image) = image else { continue }
-                for field in 0..<2 {
-                    guard let hex = image[field == 0 ? "sha256" : "pdq"]?.stringValue, let normalized = normalizedHex64(hex) else { continue }
-                    let term = (field == 0 ? "sha256:" : "pdq:") + normalized
+                for (field, prefix) in imageHashFields {
+                    guard let hex = image[field]?.stringValue, let normalized = normalizedHex64(hex) else { continue }
+                    let term = prefix + normalized
                     // Usually a few terms: a scan beats hashing them, until there are many.
                     if terms.contentHashes.count < 16 {
                         if terms.contentHashes.contains(term) { continue }

@@ -1,0 +1,209 @@
+import Foundation
+public import GreffeCore
+import GreffeLedger
+import GreffeStore
+import GreffeVerify
+public import Hummingbird
+import Metrics
+
+/// The public lookup's settings (`greffe serve --public-lookup`, `--lookup-help`).
+public struct PublicLookupSettings: Sendable {
+    /// Off: `GET /v1/lookup` answers 404 saying so.
+    public var enabled = true
+    /// Where to turn next, as the operator words it: `[{title, url, description}]`, shown by the page.
+    public var help: JSONValue = .array([])
+    /// Matches one answer lists (nearest or earliest first); the rest are counted.
+    public var maxMatches = 20
+    /// Near matches by PDQ; nil matches PDQ hashes exactly only.
+    public var pdqIndex: (any PDQNeighbours)?
+
+    public init() {}
+
+    public struct HelpError: Error, CustomStringConvertible {
+        public let description: String
+    }
+
+    /// The operator's help lines: a JSON array of at most 12 `{title, url, description?}`, URLs
+    /// `https:`, `mailto:` or `tel:` only (the page links them; nothing else may run from a click).
+    public static func parseHelp(_ bytes: [UInt8]) throws -> JSONValue {
+        let value: JSONValue
+        do { value = try JSONParser.parse(bytes) } catch { throw HelpError(description: "not JSON: \(error)") }
+        guard let items = value.arrayValue, items.count <= 12 else { throw HelpError(description: "must be a JSON array of at most 12 objects") }
+        for (i, item) in items.enumerated() {
+            guard let object = item.objectValue else { throw HelpError(description: "item \(i) is not an object") }
+            for key in object.keys where !["title", "url", "description"].contains(key) {
+                throw HelpError(description: "item \(i) has a member \"\(key)\"; only title, url, description")
+            }
+            guard let title = object["title"]?.stringValue, (1...200).contains(title.count) else {
+                throw HelpError(description: "item \(i) needs a title of 1 to 200 characters")
+            }
+            guard let url = object["url"]?.stringValue, url.count <= 500, ["https://", "mailto:", "tel:"].contains(where: { url.hasPrefix($0) }) else {
+                throw HelpError(description: "item \(i) needs a url starting with https://, mailto: or tel: (at most 500 characters)")
+            }
+            if let description = object["description"], (description.stringValue?.count ?? 1001) > 1000 {
+                throw HelpError(description: "item \(i)'s description must be a string of at most 1000 characters")
+            }
+        }
+        return value
+    }
+}
+
+/// Stored events whose images' PDQ hashes lie near a given one.
+public protocol PDQNeighbours: Sendable {
+    /// Events naming a PDQ hash within `maxDistance` bits of `hash`, nearest first (then by index).
+    /// Throws `APIError(.serviceUnavailable)` while the index is still being built.
+    func neighbours(of hash: [UInt8], maxDistance: Int, limit: Int) async throws -> [(index: UInt64, distance: Int)]
+}
+
+/// `GET /v1/lookup`: "was this picture made or edited here?" for anyone, without a token
+/// (`Schemas/disclosure.md`). Each entry found comes with a certificate that discloses the
+/// field naming the image and the decision's outcome, nothing else. Lookups are counted in
+/// metrics, never recorded in the log (no investigator is involved) and never logged: the
+/// hashes asked for appear in no log line and no error message.
+extension LedgerAPI {
+    /// PDQ's authors' threshold for "the same picture" (pdq/README: distance ≤ 31 of 256 bits).
+    static let pdqMatchDistance = 31
+    /// What a lookup costs in the anonymous budget: it reads and proves up to `maxMatches` events.
+    static let lookupCost: Double = 10
+
+    func addLookupRoutes<Context: RequestContext>(to router: Router<Context>) {
+        router.get("/v1/lookup") { request, _ in try await lookup(request) }
+    }
+
+    enum LookupKey: String, CaseIterable {
+        case sha256, pdq
+        case c2pa = "c2pa_manifest_sha256"
+
+        /// The image member that holds this hash, and the store's term prefix (`EventIndexTerms`).
+        var field: String { rawValue }
+        var termPrefix: String { self == .c2pa ? "c2pa:" : "\(rawValue):" }
+    }
+
+    func lookup(_ request: Request) async throws -> Response {
+        guard lookupSettings.enabled else { throw APIError.notFound("the public lookup is switched off on this ledger") }
+        let query = request.uri.queryParameters
+        for (name, _) in query where LookupKey(rawValue: String(name)) == nil {
+            throw APIError.badRequest("unknown parameter \(String(name).prefix(40)); give one of sha256, pdq, c2pa_manifest_sha256")
+        }
+        let given = LookupKey.allCases.compactMap { key in query.get(key.rawValue).map { (key, $0) } }
+        guard given.count == 1, let (key, text) = given.first, query.getAll(key.rawValue).count == 1 else {
+            throw APIError.badRequest("give exactly one of sha256, pdq, c2pa_manifest_sha256 (64 hex digits)")
+        }
+        guard let hex = Self.hex64(text) else { throw APIError.badRequest("\(key.rawValue) must be 64 hex digits") }
+
+        let checkpoint = ledger.latestCheckpoint
+        guard !checkpoint.note.isEmpty else { throw APIError(.serviceUnavailable, "no checkpoint has been cosigned by the witness quorum yet") }
+        var candidates: [(index: UInt64, distance: Int?)]
+        var counted: Int
+        if key == .pdq, let index = lookupSettings.pdqIndex {
+            let near = try await index.neighbours(of: Self.bytes(hex), maxDistance: Self.pdqMatchDistance, limit: lookupSettings.maxMatches * 4)
+            candidates = near.map { ($0.index, $0.distance) }
+            counted = near.count
+        } else {
+            let found = try await mapLedgerErrors {
+                try await ledger.store.searchEvents(EventQuery(contentHash: key.termPrefix + hex, limit: lookupSettings.maxMatches * 4))
+            }
+            candidates = found.map { ($0, key == .pdq ? 0 : nil) }
+            counted = found.count
+        }
+        var matches: [JSONValue] = []
+        for candidate in candidates where matches.count < lookupSettings.maxMatches {
+            if let match = try await lookupMatch(index: candidate.index, key: key, hex: hex, distance: candidate.distance, checkpoint: checkpoint) {
+                matches.append(match)
+            }
+        }
+        counted = max(counted, matches.count)
+        Counter(label: "greffe_public_lookups_total", dimensions: [("by", key.rawValue), ("found", matches.isEmpty ? "no" : "yes")]).increment()
+        let answer: JSONValue = [
+            "by": .string(key.rawValue),
+            "checkpoint": .string(checkpoint.note),
+            "matches": .array(matches),
+            // Candidates seen beyond those listed (an image used very often, or only in reports).
+            "truncated": .bool(candidates.count > matches.count && matches.count == lookupSettings.maxMatches),
+            "help": lookupSettings.help,
+        ]
+        var response = LedgerAPI.json(answer)
+        // A person's lookup is nobody else's business: no shared cache keeps it.
+        response.headers[.cacheControl] = "no-store"
+        return response
+    }
+
+    /// One entry found, with its certificate; nil when the event names the image only outside
+    /// `input_images` and `output_images` (reports, takedowns: not what the public lookup answers),
+    /// is Greffe's own, or was erased.
+    private func lookupMatch(index: UInt64, key: LookupKey, hex: String, distance: Int?, checkpoint: StoredCheckpoint) async throws -> JSONValue? {
+        guard let event = try await mapLedgerErrors({ try await ledger.store.readEvent(index: index) }),
+            let canonical = event.canonicalBody, let salt = event.salt, event.platform != Ledger.ownPlatform,
+            let body = try? JSONParser.parse(canonical, limits: JSONLimits(maxDepth: 128, maxBytes: Int.max)),
+            let entry = try? LedgerEntry(decoding: event.entry)
+        else { return nil }
+        var paths: [FieldPath] = []
+        var roles: [String] = []
+        for (member, role) in [("input_images", "input"), ("output_images", "output")] {
+            for (position, image) in (body[member]?.arrayValue ?? []).enumerated() {
+                guard let value = image[key.field]?.stringValue, let imageHex = Self.hex64(value) else { continue }
+                let matches = distance == nil || key != .pdq ? imageHex == hex : Self.hamming(imageHex, hex) <= Self.pdqMatchDistance
+                guard matches else { continue }
+                paths.append(FieldPath([.member(member), .position(position), .member(key.field)]))
+                if !roles.contains(role) { roles.append(role) }
+            }
+        }
+        guard !paths.isEmpty else { return nil }
+        var match: JSONObject = [
+            "index": .number(Double(index)), "kind": .string(entry.kind),
+            "recorded_at": .string(LedgerAPI.rfc3339(milliseconds: entry.sequencedAtMilliseconds)),
+            "roles": .array(roles.map { .string($0) }),
+        ]
+        if let distance { match["distance"] = .number(Double(distance)) }
+        guard entry.layout == .fieldTree else {
+            match["certificate"] = .null
+            match["no_certificate"] = .string(
+                "recorded before this ledger committed to fields one by one (entry layout 1): the entry is public, "
+                    + "but no part of the event can be proved without showing all of it; an investigator can obtain the whole record")
+            return .object(match)
+        }
+        guard index < checkpoint.size else {
+            match["certificate"] = .null
+            match["no_certificate"] = .string("recorded after the latest signed checkpoint; ask again in a few seconds")
+            return .object(match)
+        }
+        let outcomePath = FieldPath([.member("decision"), .member("outcome")])
+        if let outcome = body["decision"]?["outcome"]?.stringValue {
+            match["outcome"] = .string(outcome)
+            paths.append(outcomePath)
+        }
+        let fields = try FieldCommitment.FieldTree(salt: salt, body: body).disclose(paths)
+        let (_, proof) = try await mapLedgerErrors { try await ledger.inclusionProof(index: index, treeSize: checkpoint.size) }
+        let certificate = DisclosureCertificate(
+            verifierKey: ledger.verifier.verifierKey, checkpoint: checkpoint.note, entry: event.entry, inclusionProof: proof, fields: fields,
+            createdAt: LedgerAPI.rfc3339(milliseconds: UInt64(Date().timeIntervalSince1970 * 1000)))
+        match["certificate"] = certificate.json
+        return .object(match)
+    }
+
+    /// `text` lowercased if it is 64 hex digits.
+    static func hex64(_ text: String) -> String? {
+        guard text.utf8.count == 64, text.utf8.allSatisfy({ $0.isHexDigit }) else { return nil }
+        return text.lowercased()
+    }
+
+    static func bytes(_ hex: String) -> [UInt8] {
+        var out: [UInt8] = []
+        var iterator = hex.utf8.makeIterator()
+        while let high = iterator.next(), let low = iterator.next() { out.append(nibble(high) << 4 | nibble(low)) }
+        return out
+    }
+
+    private static func nibble(_ c: UInt8) -> UInt8 { c <= UInt8(ascii: "9") ? c - UInt8(ascii: "0") : (c | 0x20) - UInt8(ascii: "a") + 10 }
+
+    static func hamming(_ a: String, _ b: String) -> Int {
+        zip(bytes(a), bytes(b)).reduce(0) { $0 + ($1.0 ^ $1.1).nonzeroBitCount }
+    }
+}
+
+extension UInt8 {
+    fileprivate var isHexDigit: Bool {
+        (self >= UInt8(ascii: "0") && self <= UInt8(ascii: "9")) || (self >= UInt8(ascii: "a") && self <= UInt8(ascii: "f"))
+            || (self >= UInt8(ascii: "A") && self <= UInt8(ascii: "F"))
+    }
+}

@@ -38,19 +38,20 @@ struct TestLedger {
         await running.value
     }
 
-    func application(rateLimiter: RateLimiter = RateLimiter()) -> some ApplicationProtocol {
+    func application(rateLimiter: RateLimiter = RateLimiter(), configure: (inout LedgerAPI) -> Void = { _ in }) -> some ApplicationProtocol {
         let router = Router()
         var api = LedgerAPI(ledger: ledger)
         api.rateLimiter = rateLimiter
+        configure(&api)
         api.addRoutes(to: router)
         return Application(router: router)
     }
 
     /// Runs `body` against the API in-process, then stops the ledger.
     func withClient<T: Sendable>(
-        rateLimiter: RateLimiter = RateLimiter(), _ body: @Sendable (any TestClientProtocol) async throws -> T
+        rateLimiter: RateLimiter = RateLimiter(), configure: (inout LedgerAPI) -> Void = { _ in }, _ body: @Sendable (any TestClientProtocol) async throws -> T
     ) async throws -> T {
-        let result = try await application(rateLimiter: rateLimiter).test(.router, body)
+        let result = try await application(rateLimiter: rateLimiter, configure: configure).test(.router, body)
         await stop()
         return result
     }

@@ -1,0 +1,118 @@
+import Foundation
+import GreffeCore
+import GreffeLedger
+import GreffeServer
+import GreffeStore
+import GreffeVerify
+import Hummingbird
+import HummingbirdTesting
+import Testing
+
+/// `GET /v1/lookup` (issue 19): anyone may ask whether an image was made or edited here and
+/// gets, per entry, a certificate disclosing the image's field and the decision only.
+@Suite("public lookup")
+struct LookupTests {
+    static let input = String(repeating: "1a", count: 32)
+    static let output = String(repeating: "2b", count: 32)
+    static let pdq = String(repeating: "3c", count: 32)
+    static let manifest = String(repeating: "4d", count: 32)
+
+    static func completed(_ id: String) -> String {
+        """
+        {"event_id":"\(id)","kind":"edit.completed","occurred_at":"2026-11-25T10:00:02Z","platform":"example-ai","schema_version":1,\
+        "account":"hmac-sha256:\(String(repeating: "9", count: 64))","subscription_tier":"premium","model":{"name":"imagine","version":"3.1"},\
+        "request_event_id":"req-1","input_images":[{"sha256":"\(input)"}],\
+        "output_images":[{"sha256":"\(output)","pdq":"\(pdq)","pdq_quality":90,"c2pa_manifest_sha256":"\(manifest)"}],\
+        "flags":{"real_person_detected":true,"minor_suspected":false,"nudity_requested":true},\
+        "decision":{"outcome":"allowed","policy":"none","classifiers":[{"label":"nudity","score":0.91}]}}
+        """
+    }
+
+    static func lookup(_ client: some TestClientProtocol, _ query: String) async throws -> (HTTPResponse.Status, JSONValue, String?) {
+        let response = try await client.execute(uri: "/v1/lookup?\(query)", method: .get)
+        return (response.status, try response.json, response.headers[.cacheControl])
+    }
+
+    @Test("found by input SHA-256, output SHA-256, PDQ and C2PA manifest hash; each certificate proves the image and the outcome, and nothing else")
+    func findsAndCertifies() async throws {
+        let test = try await TestLedger.make()
+        let verifier = test.signer.verifier
+        try await test.withClient { client in
+            let appended = try await client.execute(
+                uri: "/v1/events?wait=checkpoint", method: .post, headers: bearer(test.appendToken),
+                body: jsonBody(batch([editRequest("req-1", account: 7, image: 0x1a), Self.completed("done-1"), report("rep-1", reportID: "R1", image: 0x1a, at: "2026-11-25T11:00:00Z")])))
+            #expect(appended.status == .created)
+            let inputHex = String(format: "%064x", 0x1a)
+            let cases: [(String, [String], [(Int, String)])] = [
+                ("sha256=\(inputHex)", ["input"], [(0, "input_images/0/sha256")]),
+                ("sha256=\(Self.input)", ["input"], [(1, "input_images/0/sha256")]),
+                ("sha256=\(Self.output.uppercased())", ["output"], [(1, "output_images/0/sha256")]),
+                ("pdq=\(Self.pdq)", ["output"], [(1, "output_images/0/pdq")]),
+                ("c2pa_manifest_sha256=\(Self.manifest)", ["output"], [(1, "output_images/0/c2pa_manifest_sha256")]),
+            ]
+            for (query, roles, expected) in cases {
+                let (status, answer, cache) = try await Self.lookup(client, query)
+                #expect(status == .ok, "\(query)")
+                #expect(cache == "no-store")
+                let matches = try #require(answer["matches"]?.arrayValue)
+                // The report naming the same image is not a generation or an edit: not listed.
+                #expect(matches.count == expected.count, "\(query): \(matches.count) matches")
+                for (match, (index, path)) in zip(matches, expected) {
+                    #expect(match["index"]?.uint64 == UInt64(index))
+                    #expect(match["roles"]?.arrayValue?.compactMap(\.stringValue) == roles)
+                    let certificate = try DisclosureCertificate(parsing: try #require(match["certificate"]))
+                    let verified = try certificate.verify(verifiers: [verifier])
+                    #expect(verified.index == UInt64(index))
+                    #expect(Set(verified.fields.map { $0.path.description }) == ["/\(path)", "/decision/outcome"])
+                    #expect(verified.fields.first { $0.path.description == "/decision/outcome" }?.value == .string(index == 0 ? "blocked" : "allowed"))
+                    let text = String(decoding: try #require(match["certificate"]).canonicalBytes(), as: UTF8.self)
+                    for hidden in ["hmac-sha256", "imagine", "premium", "req-1", "done-1", "nudity", "example-ai"] {
+                        #expect(!text.contains(hidden), "\(query): \(hidden) leaked")
+                    }
+                }
+            }
+            let (status, answer, _) = try await Self.lookup(client, "sha256=\(String(repeating: "0", count: 64))")
+            #expect(status == .ok)
+            #expect(answer["matches"]?.arrayValue?.isEmpty == true)
+        }
+        // Lookups write nothing to the log: no investigator is involved.
+        #expect(try await test.store.treeSize() == 3)
+    }
+
+    @Test("refused queries: none, two, repeated, unknown or malformed parameters; switched off")
+    func refusals() async throws {
+        let test = try await TestLedger.make()
+        try await test.withClient { client in
+            let hash = String(repeating: "a", count: 64)
+            for query in ["", "sha256=\(hash)&pdq=\(hash)", "sha256=\(hash)&sha256=\(hash)", "sha256=\(hash)&limit=5", "sha256=abc",
+                          "pdq=\(String(repeating: "g", count: 64))", "c2pa=\(hash)"] {
+                let response = try await client.execute(uri: "/v1/lookup?\(query)", method: .get)
+                #expect(response.status == .badRequest, "\(query)")
+                // The error never repeats the hash asked for.
+                #expect(!response.text.contains(hash), "\(query)")
+            }
+        }
+        let off = try await TestLedger.make()
+        try await off.withClient(configure: { $0.lookupSettings.enabled = false }) { client in
+            let response = try await client.execute(uri: "/v1/lookup?sha256=\(String(repeating: "a", count: 64))", method: .get)
+            #expect(response.status == .notFound)
+            #expect(response.text.contains("switched off"))
+        }
+    }
+
+    @Test("an erased event is no longer found")
+    func erasedNotFound() async throws {
+        let test = try await TestLedger.make()
+        let admin = try await TokenAuthority(store: test.store).create(name: "dpo", role: .admin).token
+        try await test.withClient { client in
+            _ = try await client.execute(
+                uri: "/v1/events?wait=checkpoint", method: .post, headers: bearer(test.appendToken), body: jsonBody(Self.completed("done-9")))
+            #expect(try await Self.lookup(client, "sha256=\(Self.output)").1["matches"]?.arrayValue?.count == 1)
+            let erased = try await client.execute(
+                uri: "/v1/events/0/erasure", method: .post, headers: bearer(admin),
+                body: jsonBody("{\"legal_reference\":\"TJ Paris 2026/123\",\"reason\":\"GDPR art. 17\"}"))
+            #expect(erased.status == .ok, "\(erased.text)")
+            #expect(try await Self.lookup(client, "sha256=\(Self.output)").1["matches"]?.arrayValue?.count == 0)
+        }
+    }
+}

@@ -2671,7 +2671,7 @@ components:
         (every public read, and a missing, unknown or revoked token) share their
         client address's budget (`greffe serve --anonymous-rate`, default 100 a
         second in bursts of 1,000; an IPv6 client is its /64); a `leaf_hash`
-        lookup costs 50 of it. `/healthz` is never limited.
+        lookup costs 50 of it, an image lookup (`/v1/lookup`) 10. `/healthz` is never limited.
       headers:
         Retry-After: {schema: {type: integer, minimum: 0}}
       content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}
@@ -2738,6 +2738,76 @@ paths:
                         valid_from_tree_size: {type: integer, minimum: 0}
                         valid_until: {type: [string, "null"], format: date-time}
                         valid_until_tree_size: {type: [integer, "null"], minimum: 0}
+  /v1/lookup:
+    get:
+      summary: Public lookup — was this image made or edited here? (no token)
+      description: |
+        Anyone may ask, by one hash of an image, which recorded generation or
+        edit events name it as an input (`input_images`) or output
+        (`output_images`). Exactly one parameter: `sha256` (the exact file),
+        `pdq` (Meta's PDQ perceptual hash: matches within Hamming distance 31,
+        nearest first, so a re-encoded, resized or slightly cropped copy is
+        found) or `c2pa_manifest_sha256`. Each match gives the entry's index,
+        kind, recorded time, the roles the image plays, the decision's outcome
+        and a `greffe-disclosure/v1` certificate (`Schemas/disclosure.md`)
+        proving those fields and disclosing nothing else of the event (no
+        account, prompt or event ID). Entries of layout 1 (recorded before
+        field commitments) are listed without a certificate, saying why.
+        Reports and takedowns naming the image are not listed. Lookups are
+        rate-limited per client address (each costs 10 anonymous requests),
+        counted in `greffe_public_lookups_total`, never recorded in the log and
+        never logged. Answers carry `Cache-Control: no-store`. 404 when the
+        operator switched the lookup off (`greffe serve --no-public-lookup`).
+      parameters:
+        - {name: sha256, in: query, required: false, schema: {type: string, pattern: '^[0-9a-fA-F]{64}$'}}
+        - {name: pdq, in: query, required: false, schema: {type: string, pattern: '^[0-9a-fA-F]{64}$'}}
+        - {name: c2pa_manifest_sha256, in: query, required: false, schema: {type: string, pattern: '^[0-9a-fA-F]{64}$'}}
+      responses:
+        "400": {$ref: '#/components/responses/BadRequest'}
+        "404": {$ref: '#/components/responses/NotFound'}
+        "429": {$ref: '#/components/responses/TooManyRequests'}
+        "503": {$ref: '#/components/responses/Unavailable'}
+        "200":
+          description: The matches (possibly none).
+          headers:
+            Cache-Control: {schema: {type: string, const: no-store}}
+          content:
+            application/json:
+              schema:
+                type: object
+                additionalProperties: false
+                required: [by, checkpoint, matches, truncated, help]
+                properties:
+                  by: {type: string, enum: [sha256, pdq, c2pa_manifest_sha256]}
+                  checkpoint: {type: string, description: The signed checkpoint every certificate is proved against.}
+                  truncated: {type: boolean, description: 'More entries name the image than the 20 listed.'}
+                  help:
+                    type: array
+                    description: Where to turn next, as the operator configured it (`greffe serve --lookup-help`).
+                    items:
+                      type: object
+                      additionalProperties: false
+                      required: [title, url]
+                      properties:
+                        title: {type: string}
+                        url: {type: string, pattern: '^(https://|mailto:|tel:)'}
+                        description: {type: string}
+                  matches:
+                    type: array
+                    maxItems: 20
+                    items:
+                      type: object
+                      additionalProperties: false
+                      required: [index, kind, recorded_at, roles, certificate]
+                      properties:
+                        index: {type: integer, minimum: 0}
+                        kind: {type: string}
+                        recorded_at: {type: string, format: date-time}
+                        roles: {type: array, items: {type: string, enum: [input, output]}, minItems: 1}
+                        outcome: {type: string, description: The decision's outcome, when the event has one (also disclosed in the certificate).}
+                        distance: {type: integer, minimum: 0, maximum: 31, description: PDQ lookups only, the Hamming distance to the nearest matching hash of the event.}
+                        certificate: {description: 'A greffe-disclosure/v1 certificate, or null (see no_certificate).', type: [object, "null"]}
+                        no_certificate: {type: string, description: Why there is no certificate.}
   /tile/{level}/{index}:
     get:
       summary: A hash tile (C2SP tlog-tiles, height 8).

@@ -139,6 +139,22 @@
       show('unreadable', 'NOT VERIFIED: this file is not a readable evidence bundle', [element('p', outcome.message)]);
       return;
     }
+    if (outcome.certificate || outcome.certificateFailure) {
+      if (outcome.certificateFailure) {
+        show('failed', 'NOT VERIFIED — this disclosure certificate does not hold', [element('p', outcome.certificateFailure)], outcome.text);
+        return;
+      }
+      const c = outcome.certificate;
+      const details = [
+        element('p', `The ledger ${c.origin} signed its state of ${c.treeSize.toLocaleString('en-US')} entries; the signature holds, and entry ${c.index} is part of it.`),
+        element('p', `That entry records an event of kind ${c.kind} at ${new Date(Number(c.recordedAt)).toISOString()} whose body held:`),
+      ];
+      const list = element('ul', undefined, 'fields');
+      for (const f of c.fields) list.append(element('li', `${f.path} = ${f.value}`));
+      details.push(list, element('p', 'Nothing else of the event is shown or proved by this certificate.'));
+      show('verified', 'VERIFIED — the signature, the entry\'s inclusion and every disclosed field hold.', details, outcome.text);
+      return;
+    }
     const report = outcome.report;
     const details = [];
     if (report.failures.length > 0) {

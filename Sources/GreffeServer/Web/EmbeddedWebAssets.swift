@@ -2257,6 +2257,100 @@ const GreffeVerifier = (function () {
   // `input` is the file's bytes or a Blob (a File, read as a stream).
   // Returns {status: 'verified' | 'failed' | 'unreadable' | 'key', ...}.
   // onProgress({bytesRead, totalBytes, events}) is called while a v3 file streams.
+  // ---- greffe-disclosure/v1 (Schemas/disclosure.md) ------------------------
+  // DisclosureCertificate: the same checks in the same order and words.
+  const FORMAT_CERTIFICATE = 'greffe-disclosure/v1';
+  const CERTIFICATE_MEMBERS = ['checkpoint', 'created_at', 'entry', 'fields', 'format', 'inclusion_proof', 'verifier_key'];
+  const FIELD_MEMBERS = ['count', 'path', 'position', 'proof', 'salt', 'value'];
+  function exactMembers(object, members, where) {
+    for (const name of Object.keys(object)) if (!members.includes(name)) throw new Refusal(`${where} has a member "${name}" the format does not define`);
+    for (const name of members) if (!Object.prototype.hasOwnProperty.call(object, name)) throw new Refusal(`${where} lacks the member "${name}"`);
+  }
+  function certificateHashes(value, where) {
+    if (!Array.isArray(value) || value.length > 64) throw new Refusal(`${where} is not an array of at most 64 hashes`);
+    return value.map((text, i) => {
+      const hash = hashFrom(text);
+      if (hash === null) throw new Refusal(`${where}/${i} is not a base64 SHA-256 hash`);
+      return hash;
+    });
+  }
+  function describePath(path) {
+    return path.length === 0 ? '(the whole body)' : path.map((step) => '/' + (typeof step === 'number' ? step : step.replace(/~/g, '~0').replace(/\//g, '~1'))).join('');
+  }
+  function isCount(value) { return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0; }
+  async function verifyCertificate(value, key) {
+    if (!isObject(value)) throw new Refusal('a certificate is a JSON object');
+    exactMembers(value, CERTIFICATE_MEMBERS, 'the certificate');
+    if (value.format !== FORMAT_CERTIFICATE) throw new Refusal(`format is not ${FORMAT_CERTIFICATE}`);
+    for (const name of ['verifier_key', 'checkpoint', 'created_at', 'entry']) {
+      if (typeof value[name] !== 'string') throw new Refusal(`/${name} is not a string`);
+    }
+    const entryBytes = base64Decode(value.entry);
+    if (entryBytes === null) throw new Refusal('/entry is not base64');
+    const inclusionProof = certificateHashes(value.inclusion_proof, '/inclusion_proof');
+    if (!Array.isArray(value.fields)) throw new Refusal('/fields is not an array');
+    if (value.fields.length < 1 || value.fields.length > 64) throw new Refusal(`/fields holds ${value.fields.length} fields; 1 to 64`);
+    const fields = value.fields.map((field, i) => {
+      const at = `/fields/${i}`;
+      if (!isObject(field)) throw new Refusal(`${at} is not an object`);
+      exactMembers(field, FIELD_MEMBERS, at);
+      const pathOK = Array.isArray(field.path) && field.path.every((step) =>
+        (typeof step === 'string' && utf8.encode(step).length <= 1024) || (Number.isSafeInteger(step) && step >= 0 && step <= 0xffffffff));
+      if (!pathOK) throw new Refusal(`${at}/path is not an array of member names and positions`);
+      const salt = typeof field.salt === 'string' ? base64Decode(field.salt) : null;
+      if (salt === null || salt.length !== 32) throw new Refusal(`${at}/salt is not 32 bytes in base64`);
+      if (!isCount(field.position)) throw new Refusal(`${at}/position is not a non-negative integer`);
+      if (!isCount(field.count)) throw new Refusal(`${at}/count is not a non-negative integer`);
+      return { path: field.path, value: field.value, salt, position: field.position, count: field.count, proof: certificateHashes(field.proof, `${at}/proof`) };
+    });
+    let checkpoint;
+    try { checkpoint = await verifyCheckpoint(value.checkpoint, key); } catch (error) {
+      if (!(error instanceof Refusal)) throw error;
+      throw new Refusal(`the checkpoint does not verify: ${error.message}`);
+    }
+    let entry;
+    try { entry = decodeEntry(entryBytes); } catch (error) {
+      if (!(error instanceof Refusal)) throw error;
+      throw new Refusal(`the entry is not a valid entry: ${error.message}`);
+    }
+    if (entry.layout !== 2) throw new Refusal(`the entry is of layout ${entry.layout}; only layout 2 commits to fields one by one`);
+    try { await verifyInclusion(entry.index, checkpoint.size, await leafHash(entryBytes), inclusionProof, checkpoint.root); } catch (error) {
+      if (!(error instanceof Refusal)) throw error;
+      throw new Refusal(`the entry is not in the signed checkpoint: ${error.message}`);
+    }
+    const seen = new Set();
+    for (const field of fields) {
+      const where = describePath(field.path);
+      const id = JSON.stringify(field.path);
+      if (seen.has(id)) throw new Refusal(`the field ${where} is disclosed twice`);
+      seen.add(id);
+      if ((Array.isArray(field.value) && field.value.length > 0) || (isObject(field.value) && Object.keys(field.value).length > 0)) {
+        throw new Refusal(`the value of ${where} is not a field (a non-empty ${Array.isArray(field.value) ? 'array' : 'object'})`);
+      }
+      const encoded = encodeFieldPath(field.path);
+      const leaf = fieldLeafHash(field.salt, encoded, field.value);
+      try { await verifyInclusion(BigInt(field.position), BigInt(field.count), leaf, field.proof, entry.commitment); } catch (error) {
+        if (!(error instanceof Refusal)) throw error;
+        if (/leads to/.test(error.message)) throw new Refusal(`${where} = ${canonical(field.value)} is not a field of the committed body (its proof leads elsewhere)`);
+        throw new Refusal(`the proof of ${where} does not fit its position: ${error.message}`);
+      }
+    }
+    return {
+      origin: checkpoint.origin, treeSize: checkpoint.size, index: entry.index, kind: entry.kind, recordedAt: entry.sequencedAt,
+      fields: fields.map((f) => ({ path: describePath(f.path), value: canonical(f.value), count: f.count })),
+    };
+  }
+  function certificateText(verified, file) {
+    const lines = [
+      `Disclosure certificate ${file}: entry ${verified.index} of the ledger ${verified.origin}, as signed at size ${verified.treeSize}.`,
+      `The ledger recorded an event of kind ${verified.kind} at ${formatTime(verified.recordedAt)} whose body held:`,
+      ...verified.fields.map((f) => `  ${f.path} = ${f.value}`),
+      `Nothing else of the event is shown or proved: the other ${verified.fields[0].count - verified.fields.length} field(s) stay hidden.`,
+      'RESULT: VERIFIED — the signature, the entry\'s inclusion and every disclosed field hold.',
+    ];
+    return lines.join('\n');
+  }
+
   async function check(input, verifierKeyText, file, onProgress) {
     if (!subtle) return { status: 'key', message: 'this browser has no WebCrypto; open the page in a current browser or use `greffe verify`' };
     let key;
@@ -2266,6 +2360,20 @@ const GreffeVerifier = (function () {
       return { status: 'key', message: `verifier key: ${error instanceof Refusal ? error.message : String(error)}` };
     }
     const blob = input instanceof Uint8Array ? new Blob([input]) : input;
+    // A certificate is small; a file that claims to be one is checked as one.
+    if (blob.size <= 1 << 20) {
+      let value = null;
+      try { value = parseJSON(utf8Decode(new Uint8Array(await blob.arrayBuffer()))); } catch (error) { value = null; }
+      if (isObject(value) && value.format === FORMAT_CERTIFICATE) {
+        try {
+          const certificate = await verifyCertificate(value, key);
+          return { status: 'verified', certificate, text: certificateText(certificate, file) };
+        } catch (error) {
+          if (!(error instanceof Refusal)) throw error;
+          return { status: 'failed', certificateFailure: error.message, text: `NOT VERIFIED: ${file} is a disclosure certificate that does not hold: ${error.message}` };
+        }
+      }
+    }
     let report;
     try {
       report = await verifyStream(blob, key, onProgress);
@@ -2292,7 +2400,7 @@ const GreffeVerifier = (function () {
   }
 
   return {
-    check, parseVerifierKey, parseBundle, verify, reportText, summaryLines, canonical, unprovenErasures, unprovenSentence, Refusal,
+    check, parseVerifierKey, parseBundle, verify, verifyCertificate, reportText, summaryLines, canonical, unprovenErasures, unprovenSentence, Refusal,
     sha256Sync, cover, BundleSplitter, LIST_EVENTS_UP_TO,
   };
 })();
@@ -2442,6 +2550,22 @@ if (typeof module !== 'undefined') module.exports = GreffeVerifier;
     }
     if (outcome.status === 'unreadable') {
       show('unreadable', 'NOT VERIFIED: this file is not a readable evidence bundle', [element('p', outcome.message)]);
+      return;
+    }
+    if (outcome.certificate || outcome.certificateFailure) {
+      if (outcome.certificateFailure) {
+        show('failed', 'NOT VERIFIED — this disclosure certificate does not hold', [element('p', outcome.certificateFailure)], outcome.text);
+        return;
+      }
+      const c = outcome.certificate;
+      const details = [
+        element('p', `The ledger ${c.origin} signed its state of ${c.treeSize.toLocaleString('en-US')} entries; the signature holds, and entry ${c.index} is part of it.`),
+        element('p', `That entry records an event of kind ${c.kind} at ${new Date(Number(c.recordedAt)).toISOString()} whose body held:`),
+      ];
+      const list = element('ul', undefined, 'fields');
+      for (const f of c.fields) list.append(element('li', `${f.path} = ${f.value}`));
+      details.push(list, element('p', 'Nothing else of the event is shown or proved by this certificate.'));
+      show('verified', 'VERIFIED — the signature, the entry\'s inclusion and every disclosed field hold.', details, outcome.text);
       return;
     }
     const report = outcome.report;

@@ -23,6 +23,7 @@ export GREFFE=.build/debug/greffe
 ./ops/tests/limits.sh
 ./ops/tests/adversary.sh
 ./ops/tests/tiers.sh
+./ops/tests/disclosure.py scenario
 ./ops/tests/audit.sh
 ./ops/tests/witness.sh
 ./ops/tests/witnessed-log.sh

@@ -159,6 +159,13 @@ public enum FieldCommitment {
         return MerkleHash.leaf(data)
     }
 
+    /// Wraps the field tree's RFC 9162 root with the number of its leaves (0x02: neither a leaf nor a node).
+    public static func commitment(treeHash: Hash, fieldCount: UInt64) -> Hash {
+        var prefix: [UInt8] = [0x02]
+        appendUInt32(UInt32(truncatingIfNeeded: fieldCount), to: &prefix)
+        return treeHash.withUnsafeBytes { MerkleHash.sha256(prefix, Array($0)) }
+    }
+
     /// The layout-2 commitment of `body` under the event's `salt`.
     public static func root(salt: [UInt8], body: JSONValue) throws(Error) -> Hash {
         try FieldTree(salt: salt, body: body).root
@@ -178,7 +185,9 @@ public enum FieldCommitment {
             leafHashes = zip(fields, fieldSalts).map { leafHash(fieldSalt: $1, encodedPath: $0.encodedPath, value: $0.value) }
         }
 
-        public var root: Hash { subtreeHash(leafHashes[...]) }
+        /// `SHA-256(0x02 ‖ uint32(n) ‖ MTH)`: the commitment binds the number of fields too, which
+        /// an RFC 9162 proof alone does not (a proof may verify for two tree sizes).
+        public var root: Hash { FieldCommitment.commitment(treeHash: subtreeHash(leafHashes[...]), fieldCount: UInt64(leafHashes.count)) }
 
         /// RFC 9162 PATH of leaf `position`, leaf to root.
         public func inclusionProof(position: Int) -> [Hash] {
@@ -228,7 +237,7 @@ public struct DisclosedField: Sendable, Equatable {
     /// The leaf's position among the body's fields, in leaf order, and their number.
     public let position: UInt64
     public let fieldCount: UInt64
-    /// RFC 9162 inclusion proof of the leaf in the field tree, whose root is the entry's commitment.
+    /// RFC 9162 inclusion proof of the leaf in the field tree, whose root (wrapped with `fieldCount`) is the entry's commitment.
     public let proof: [Hash]
 
     public init(path: FieldPath, value: JSONValue, fieldSalt: [UInt8], position: UInt64, fieldCount: UInt64, proof: [Hash]) {
@@ -251,13 +260,16 @@ public struct DisclosedField: Sendable, Equatable {
         default: break
         }
         let leaf = FieldCommitment.leafHash(fieldSalt: fieldSalt, path: path, value: value)
-        let root: Hash
+        guard fieldCount <= UInt64(FieldCommitment.maxFields) else {
+            throw FieldCommitment.Error(description: "the count of \(path) is more than \(FieldCommitment.maxFields) fields")
+        }
+        let treeHash: Hash
         do {
-            root = try ProofVerifier.rootFromInclusionProof(index: position, size: fieldCount, leafHash: leaf, proof: proof)
+            treeHash = try ProofVerifier.rootFromInclusionProof(index: position, size: fieldCount, leafHash: leaf, proof: proof)
         } catch {
             throw FieldCommitment.Error(description: "the proof of \(path) does not fit its position: \(error.description)")
         }
-        guard root == commitment else {
+        guard FieldCommitment.commitment(treeHash: treeHash, fieldCount: fieldCount) == commitment else {
             throw FieldCommitment.Error(description: "\(path) = \(value.canonicalString()) is not a field of the committed body (its proof leads elsewhere)")
         }
     }

@@ -128,7 +128,7 @@ def field_path(path):
 
 
 def field_tree_root(salt, body):
-    """Layout 2's commitment: the RFC 9162 root over the body's salted fields in P(path) order."""
+    """Layout 2's commitment: SHA-256(0x02 ‖ uint32(n) ‖ the RFC 9162 root over the body's n salted fields in P(path) order)."""
     fields = []
 
     def walk(value, path):
@@ -154,7 +154,7 @@ def field_tree_root(salt, body):
         while k * 2 < len(hashes):
             k *= 2
         return node_hash(root(hashes[:k]), root(hashes[k:]))
-    return root(leaves)
+    return hashlib.sha256(b"\x02" + struct.pack(">I", len(leaves)) + root(leaves)).digest()
 
 
 def commits(entry, salt, body):

@@ -85,7 +85,10 @@ def main():
             leaves.append(data)
             listed.append({"path": path, "value": value, "encoded_path": p.hex(), "field_salt": s_f.hex(),
                            "leaf_hash": hashlib.sha256(b"\x00" + data).hexdigest()})
-        vectors.append({"body": body, "salt": base64.b64encode(salt).decode(), "fields": listed, "root": mth(leaves).hex()})
+        tree = mth(leaves)
+        commitment = hashlib.sha256(b"\x02" + struct.pack(">I", len(leaves)) + tree).digest()
+        vectors.append({"body": body, "salt": base64.b64encode(salt).decode(), "fields": listed, "tree_hash": tree.hex(),
+                        "commitment": commitment.hex()})
     with open(out, "w", encoding="utf-8") as f:
         json.dump({"source": "ops/tests/field_tree_vectors.py (Python hashlib/hmac, from Schemas/entry.md alone)", "vectors": vectors},
                   f, ensure_ascii=False, indent=1)

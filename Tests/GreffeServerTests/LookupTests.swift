@@ -28,6 +28,9 @@ struct LookupTests {
         """
     }
 
+    static let certificateSchema = try! JSONParser.parse(Array(try! Data(contentsOf: URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Schemas/disclosure.schema.json"))))
+
     static func lookup(_ client: some TestClientProtocol, _ query: String) async throws -> (HTTPResponse.Status, JSONValue, String?) {
         let response = try await client.execute(uri: "/v1/lookup?\(query)", method: .get)
         return (response.status, try response.json, response.headers[.cacheControl])
@@ -60,6 +63,8 @@ struct LookupTests {
                 for (match, (index, path)) in zip(matches, expected) {
                     #expect(match["index"]?.uint64 == UInt64(index))
                     #expect(match["roles"]?.arrayValue?.compactMap(\.stringValue) == roles)
+                    // What Schemas/disclosure.schema.json documents.
+                    try JSONSchemaValidator(schema: Self.certificateSchema).validate(try #require(match["certificate"]))
                     let certificate = try DisclosureCertificate(parsing: try #require(match["certificate"]))
                     let verified = try certificate.verify(verifiers: [verifier])
                     #expect(verified.index == UInt64(index))

@@ -218,7 +218,12 @@ def scenario(greffe):
             auditor = False
         return cli.returncode == 0, page, auditor, cli.stdout.strip().split("\n")[-1]
 
+    import jsonschema
+    schema = json.load(open(os.path.join(ROOT, "Schemas/disclosure.schema.json")))
+    validator = jsonschema.Draft202012Validator(schema, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
     for n, (by, cert) in enumerate(certificates):
+        errors = [e.message for e in validator.iter_errors(cert)]
+        check(not errors, "certificate %d (%s) is what Schemas/disclosure.schema.json says (python-jsonschema) %s" % (n, by, errors[:2]))
         text = json.dumps(cert)
         check(not any(s in text for s in secrets), "certificate %d (%s) holds nothing else of the body" % (n, by))
         cli, page, auditor, line = verdicts(cert, "genuine-%d.json" % n)

@@ -193,6 +193,17 @@ def scenario(greffe):
                 certificates.append((by, match["certificate"]))
         status, body = http(base + "/v1/lookup?sha256=" + "0" * 64)
         check(status == 200 and json.loads(body)["matches"] == [], "an unrelated hash finds nothing")
+        # The command line: the same answers, each certificate verified locally and saved.
+        saved = os.path.join(work, "saved")
+        cli = subprocess.run([greffe, "lookup", "--url", base, "--sha256", image, "--vkey", vkey_file, "--out", saved], capture_output=True, text=True)
+        files = sorted(os.listdir(saved)) if os.path.isdir(saved) else []
+        check(cli.returncode == 0 and cli.stdout.count("certificate VERIFIED") == 2 and files == ["0.greffe-certificate.json", "1.greffe-certificate.json"],
+              "greffe lookup --sha256 verifies and saves both certificates (%s)" % cli.stdout.strip().replace("\n", " | ")[:200])
+        for name in files:
+            again = subprocess.run([greffe, "verify", os.path.join(saved, name), "--vkey", vkey_file], capture_output=True, text=True)
+            check(again.returncode == 0, "greffe verify %s: %s" % (name, again.stdout.strip().split("\n")[-1][:80]))
+        none = subprocess.run([greffe, "lookup", "--url", base, "--pdq", "f" * 64], capture_output=True, text=True)
+        check(none.returncode == 0 and "nothing recorded" in none.stdout, "greffe lookup --pdq of an unrelated hash: nothing recorded")
     finally:
         server.terminate()
         server.wait()

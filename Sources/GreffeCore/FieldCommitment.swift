@@ -1,4 +1,5 @@
 import Crypto
+import Foundation
 
 /// One step from an event body's root to a field: a member name or an array position.
 public enum FieldPathStep: Sendable, Hashable {
@@ -196,12 +197,9 @@ public enum FieldCommitment {
             return proof
         }
 
-        /// The disclosure of every field at or inside one of `paths`; throws naming a path that selects none.
-        public func disclose(_ paths: [FieldPath]) throws(Error) -> [DisclosedField] {
-            for path in paths where !fields.contains(where: { $0.path.isWithin(path) }) {
-                throw Error(description: "the body has no field at \(path)")
-            }
-            return fields.indices.filter { position in paths.contains { fields[position].path.isWithin($0) } }.map {
+        /// The disclosure of every field at or inside one of `paths` (none for a path the body lacks).
+        public func disclose(_ paths: [FieldPath]) -> [DisclosedField] {
+            fields.indices.filter { position in paths.contains { fields[position].path.isWithin($0) } }.map {
                 DisclosedField(
                     path: fields[$0].path, value: fields[$0].value, fieldSalt: fieldSalts[$0], position: UInt64($0),
                     fieldCount: UInt64(fields.count), proof: inclusionProof(position: $0))
@@ -247,6 +245,40 @@ public struct DisclosedField: Sendable, Equatable {
         self.position = position
         self.fieldCount = fieldCount
         self.proof = proof
+    }
+
+    /// The JSON object of `Schemas/disclosure.md` (a certificate's `fields` item, a v3 bundle's `disclosed` item).
+    public var json: JSONValue {
+        [
+            "path": path.json, "value": value, "salt": .string(Data(fieldSalt).base64EncodedString()), "position": .number(Double(position)),
+            "count": .number(Double(fieldCount)), "proof": .array(proof.map { .string($0.base64) }),
+        ]
+    }
+
+    static let members: Set = ["path", "value", "salt", "position", "count", "proof"]
+
+    /// Strict: exactly the six members, of their types.
+    public init(parsing item: JSONValue) throws(FieldCommitment.Error) {
+        guard let field = item.objectValue else { throw FieldCommitment.Error(description: "a disclosed field is not an object") }
+        for key in field.keys where !Self.members.contains(key) { throw FieldCommitment.Error(description: "has a member \"\(key)\" the format does not define") }
+        for key in Self.members.sorted() where field[key] == nil { throw FieldCommitment.Error(description: "lacks the member \"\(key)\"") }
+        guard let path = FieldPath(json: field["path"]!) else { throw FieldCommitment.Error(description: "path is not an array of member names and positions") }
+        guard let saltText = field["salt"]?.stringValue, let salt = Hash(base64: saltText) else {
+            throw FieldCommitment.Error(description: "salt is not 32 bytes in base64")
+        }
+        func integer(_ key: String) throws(FieldCommitment.Error) -> UInt64 {
+            guard case .number(let value) = field[key], value >= 0, value <= 9_007_199_254_740_991, value.rounded() == value else {
+                throw FieldCommitment.Error(description: "\(key) is not a non-negative integer")
+            }
+            return UInt64(value)
+        }
+        guard let proofItems = field["proof"]?.arrayValue, proofItems.count <= 64 else { throw FieldCommitment.Error(description: "proof is not an array of at most 64 hashes") }
+        var proof: [Hash] = []
+        for (i, item) in proofItems.enumerated() {
+            guard let text = item.stringValue, let hash = Hash(base64: text) else { throw FieldCommitment.Error(description: "proof/\(i) is not a base64 SHA-256 hash") }
+            proof.append(hash)
+        }
+        self.init(path: path, value: field["value"]!, fieldSalt: salt.bytes, position: try integer("position"), fieldCount: try integer("count"), proof: proof)
     }
 
     /// Checks the field against a layout-2 commitment; throws saying what does not hold.

@@ -19,6 +19,7 @@ extension LedgerAPI {
             throw APIError.badRequest("bundle query is not valid JSON: \(error)")
         }
         var (query, recordedRange) = try LedgerAPI.bundleQuery(queryJSON)
+        let disclose = try LedgerAPI.disclosePaths(queryJSON)
         query.limit = maxBundleEvents + 1
         if let recordedRange {
             // Greffe's clock, as an index range: a backdated occurred_at does not take an event out of the bundle.
@@ -81,8 +82,15 @@ extension LedgerAPI {
                     let body = try LedgerAPI.parseBody(stored.canonicalBody)
                     try await holds.note(kind: stored.kind, body: body, index: index)
                     let gap = try await bundleLedger.subtreeHashes(bundle.gap(before: index), treeSize: treeSize)
-                    let event = EvidenceBundle.CompactEvent(
+                    var event = EvidenceBundle.CompactEvent(
                         entry: stored.entry, body: body, salt: stored.salt, gap: gap, appendedBy: stored.appendedBy, erasure: erasure)
+                    // Cut down to the case's fields where the entry allows it (layout 2); a layout-1 body is
+                    // all or nothing, so it stays whole (Schemas/bundle.md, v3: disclosed fields).
+                    if let disclose, let body, let salt = stored.salt, (try? LedgerEntry(decoding: stored.entry))?.layout == .fieldTree {
+                        event.disclosed = try FieldCommitment.FieldTree(salt: salt, body: body).disclose(disclose)
+                        event.body = nil
+                        event.salt = nil
+                    }
                     bundle.append(event, index: index, to: &out)
                 }
                 try await send(out)
@@ -134,6 +142,18 @@ extension LedgerAPI {
         return claim
     }
 
+    /// `disclose`: the fields of each event's body the bundle shows (a path selects every field at or
+    /// inside it); nil shows whole bodies. At most 64 paths.
+    static func disclosePaths(_ value: JSONValue) throws -> [FieldPath]? {
+        guard let disclose = value["disclose"] else { return nil }
+        let shape = "an array of 1 to 64 field paths, each an array of member names and positions, e.g. [[\"decision\", \"outcome\"], [\"input_images\"]]"
+        guard let items = disclose.arrayValue, (1...64).contains(items.count) else { throw APIError(.unprocessableContent, "/disclose must be \(shape)") }
+        return try items.map { item in
+            guard let path = FieldPath(json: item) else { throw APIError(.unprocessableContent, "/disclose must be \(shape)") }
+            return path
+        }
+    }
+
     /// The contract's bundle query: fields combined with AND, unknown fields
     /// refused at every level, so that the query written to the log in the
     /// access record holds nothing but what was understood.
@@ -149,11 +169,11 @@ extension LedgerAPI {
             return object
         }
         guard let object = value.objectValue else { throw APIError(.unprocessableContent, "the bundle query must be a JSON object") }
-        let known: Set = ["event_ids", "index_range", "account", "content_hash", "time_range", "recorded_range", "kind"]
+        let known: Set = ["event_ids", "index_range", "account", "content_hash", "time_range", "recorded_range", "kind", "disclose"]
         if let unknown = object.keys.first(where: { !known.contains($0) }) {
             throw APIError(.unprocessableContent, "unknown query field \"\(unknown.prefix(40))\"; known: \(known.sorted().joined(separator: ", "))")
         }
-        guard !object.keys.isEmpty else { throw APIError(.unprocessableContent, "the bundle query needs at least one field") }
+        guard object.keys.contains(where: { $0 != "disclose" }) else { throw APIError(.unprocessableContent, "the bundle query needs at least one field") }
         var query = EventQuery()
         if let ids = object["event_ids"] {
             guard let items = ids.arrayValue, !items.isEmpty, items.count <= 10_000 else {

@@ -173,6 +173,7 @@ extension LedgerAPI {
             paths.append(outcomePath)
         }
         let fields = try FieldCommitment.FieldTree(salt: salt, body: body).disclose(paths)
+        guard !fields.isEmpty else { return nil }
         let (_, proof) = try await mapLedgerErrors { try await ledger.inclusionProof(index: index, treeSize: checkpoint.size) }
         let certificate = DisclosureCertificate(
             verifierKey: ledger.verifier.verifierKey, checkpoint: checkpoint.note, entry: event.entry, inclusionProof: proof, fields: fields,

@@ -402,6 +402,10 @@ public enum BundleVerifier {
             if let account = body["account"]?.stringValue { sentence += " by account \(account)" }
             if let outcome = body["decision"]?["outcome"]?.stringValue { sentence += ", decided \(outcome)" }
             if let occurred = body["occurred_at"]?.stringValue { sentence += ", made at \(occurred)" }
+        } else if let disclosed = event.disclosed {
+            sentence += disclosed.isEmpty
+                ? " (no field of its content is disclosed)"
+                : " (only these fields of its content are disclosed: " + disclosed.map { "\($0.path) = \($0.value.canonicalString())" }.joined(separator: "; ") + ")"
         } else if let erasure = event.erasure {
             switch finding {
             case .proven:

@@ -16,8 +16,14 @@ extension EvidenceBundle {
         public var gap: [Hash]
         public var appendedBy: String?
         public var erasure: Erasure?
+        /// Some fields of a layout-2 body instead of the body and salt (`disclose` in the bundle query).
+        public var disclosed: [DisclosedField]?
 
-        public init(entry: [UInt8], body: JSONValue?, salt: [UInt8]?, gap: [Hash] = [], appendedBy: String? = nil, erasure: Erasure? = nil) {
+        public init(
+            entry: [UInt8], body: JSONValue?, salt: [UInt8]?, gap: [Hash] = [], appendedBy: String? = nil, erasure: Erasure? = nil,
+            disclosed: [DisclosedField]? = nil
+        ) {
+            self.disclosed = disclosed
             self.entry = entry
             self.body = body
             self.salt = salt
@@ -26,13 +32,16 @@ extension EvidenceBundle {
             self.erasure = erasure
         }
 
-        static let knownMembers: Set = ["entry", "body", "salt", "gap", "appended_by", "erased"]
+        static let knownMembers: Set = ["entry", "body", "salt", "gap", "appended_by", "erased", "disclosed"]
 
         public var json: JSONValue {
-            var object: JSONObject = [
-                "entry": .string(Data(entry).base64EncodedString()), "body": body ?? .null,
-                "salt": salt.map { .string(Data($0).base64EncodedString()) } ?? .null,
-            ]
+            var object: JSONObject = ["entry": .string(Data(entry).base64EncodedString())]
+            if let disclosed {
+                object["disclosed"] = .array(disclosed.map(\.json))
+            } else {
+                object["body"] = body ?? .null
+                object["salt"] = salt.map { .string(Data($0).base64EncodedString()) } ?? .null
+            }
             // Absent when empty: inside a contiguous range every gap is.
             if !gap.isEmpty { object["gap"] = .array(gap.map { .string($0.base64) }) }
             if let appendedBy { object["appended_by"] = .string(appendedBy) }
@@ -40,10 +49,29 @@ extension EvidenceBundle {
             return .object(object)
         }
 
-        /// Strict, as v2: unknown members refused, `body` and `salt` present even when null.
+        /// Strict, as v2: unknown members refused, `body` and `salt` present even when null, unless
+        /// `disclosed` stands in their place (then neither may appear).
         public init(parsing item: JSONValue, at path: String) throws(FormatError) {
             guard let event = item.objectValue else { throw FormatError("\(path) is not an object") }
             try EvidenceBundle.refuseUnknown(event, known: Self.knownMembers, at: path)
+            if let value = event["disclosed"] {
+                guard event["body"] == nil, event["salt"] == nil, event["erased"] == nil else {
+                    throw FormatError("\(path) has disclosed fields and also body, salt or erased: one or the other")
+                }
+                guard let items = value.arrayValue, items.count <= 4_096 else { throw FormatError("\(path)/disclosed is not an array of at most 4096 fields") }
+                var fields: [DisclosedField] = []
+                for (i, item) in items.enumerated() {
+                    do { fields.append(try DisclosedField(parsing: item)) } catch { throw FormatError("\(path)/disclosed/\(i): \(error.description)") }
+                }
+                disclosed = fields
+                entry = try EvidenceBundle.base64Bytes(event["entry"], at: "\(path)/entry")
+                gap = try event["gap"].map { value throws(FormatError) in try EvidenceBundle.hashes(value, at: "\(path)/gap") } ?? []
+                if let value = event["appended_by"], !value.isNull {
+                    guard let name = value.stringValue else { throw FormatError("\(path)/appended_by is not a string or null") }
+                    appendedBy = name
+                }
+                return
+            }
             guard let body = event["body"] else { throw FormatError("\(path)/body is missing") }
             guard body.isNull || body.objectValue != nil else { throw FormatError("\(path)/body is not an object or null") }
             guard let saltValue = event["salt"] else { throw FormatError("\(path)/salt is missing") }
@@ -109,6 +137,7 @@ extension EvidenceBundle {
         for (position, item) in items.enumerated() {
             let path = "/events/\(position)"
             let compact = try CompactEvent(parsing: item, at: path)
+            guard compact.disclosed == nil else { throw FormatError("\(path) shows disclosed fields, which greffe-bundle/v2 cannot hold") }
             guard let entry = try? LedgerEntry(decoding: compact.entry) else { throw FormatError("\(path)/entry is not a valid entry") }
             guard entry.index >= next, entry.index < treeSize else {
                 throw FormatError("\(path): index \(entry.index) is not after the previous event's and below the tree size \(treeSize)")

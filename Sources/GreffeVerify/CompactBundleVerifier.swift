@@ -134,6 +134,8 @@ extension CompactBundleVerifier {
         var failures: [(BundleReport.Failure.Code, String)] = []
         var erasure: BundleVerifier.ErasureCheck?
         var hasBody = false
+        /// Some fields shown instead of the body (`disclose`): neither a body nor an erasure.
+        var isDisclosure = false
         /// What the summary counts, read by the worker.
         var outcome: String?
         var tier: String?
@@ -379,11 +381,30 @@ extension CompactBundleVerifier {
             result.entry = entry
             let leafHash = MerkleHash.leaf(compact.entry)
             result.leafHash = leafHash
-            let eventID = compact.body?["event_id"]?.stringValue ?? ""
+            let disclosedID = compact.disclosed?.first { $0.path == FieldPath([.member("event_id")]) }?.value.stringValue
+            let eventID = compact.body?["event_id"]?.stringValue ?? disclosedID ?? ""
             let event = EvidenceBundle.Event(
                 index: entry.index, eventID: eventID, kind: entry.kind, body: compact.body, salt: compact.salt, entry: compact.entry,
-                leafHash: leafHash, inclusionProof: [], erasure: compact.erasure, appendedBy: compact.appendedBy)
+                leafHash: leafHash, inclusionProof: [], erasure: compact.erasure, appendedBy: compact.appendedBy, disclosed: compact.disclosed)
             result.event = event
+            if let disclosed = compact.disclosed {
+                result.isDisclosure = true
+                if entry.layout != .fieldTree {
+                    result.failures.append((.commitment, "fields are disclosed, but the entry is of layout \(entry.layout.rawValue), which commits to the whole body only"))
+                    return result
+                }
+                var paths = Set<FieldPath>()
+                for field in disclosed {
+                    if !paths.insert(field.path).inserted { result.failures.append((.commitment, "the field \(field.path) is disclosed twice")) }
+                    do { try field.verify(commitment: entry.commitment) } catch { result.failures.append((.commitment, error.description)) }
+                    if field.path == FieldPath([.member("kind")]), field.value.stringValue != entry.kind {
+                        result.failures.append((.eventMismatch, "the disclosed kind is not the entry's kind \(entry.kind)"))
+                    }
+                }
+                result.outcome = disclosed.first { $0.path == FieldPath([.member("decision"), .member("outcome")]) }?.value.stringValue
+                result.tier = disclosed.first { $0.path == FieldPath([.member("subscription_tier")]) }?.value.stringValue
+                return result
+            }
             if let body = compact.body {
                 if let salt = compact.salt {
                     if !bodyAuthentic && !entry.commits(to: body, salt: salt) {
@@ -535,8 +556,8 @@ extension CompactBundleVerifier {
             let failuresBefore = report.failures.count + failuresDropped
             for (code, message) in checked.failures { fail(code, location, message) }
             var line = BundleReport.EventLine(
-                index: entry.index, eventID: event.eventID, sentence: "", verified: false, bodyErased: !checked.hasBody, appendedBy: event.appendedBy)
-            if !checked.hasBody {
+                index: entry.index, eventID: event.eventID, sentence: "", verified: false, bodyErased: !checked.hasBody && !checked.isDisclosure, appendedBy: event.appendedBy)
+            if !checked.hasBody && !checked.isDisclosure {
                 line.erasureLegalReference = event.erasure?.legalReference
                 line.erasureEntryIndex = event.erasure?.erasureEntryIndex
                 switch checked.erasure {

@@ -7,7 +7,6 @@ public struct DisclosureCertificate: Sendable, Equatable {
     public static let format = "greffe-disclosure/v1"
     public static let maxFields = 64
     static let members: Set = ["format", "verifier_key", "checkpoint", "entry", "inclusion_proof", "fields", "created_at"]
-    static let fieldMembers: Set = ["path", "value", "salt", "position", "count", "proof"]
 
     public var verifierKey: String
     public var checkpoint: String
@@ -29,13 +28,7 @@ public struct DisclosureCertificate: Sendable, Equatable {
         [
             "format": .string(Self.format), "verifier_key": .string(verifierKey), "checkpoint": .string(checkpoint),
             "entry": .string(Data(entry).base64EncodedString()), "inclusion_proof": .array(inclusionProof.map { .string($0.base64) }),
-            "fields": .array(fields.map { field in
-                [
-                    "path": field.path.json, "value": field.value, "salt": .string(Data(field.fieldSalt).base64EncodedString()),
-                    "position": .number(Double(field.position)), "count": .number(Double(field.fieldCount)),
-                    "proof": .array(field.proof.map { .string($0.base64) }),
-                ]
-            }),
+            "fields": .array(fields.map(\.json)),
             "created_at": .string(createdAt),
         ]
     }
@@ -65,21 +58,7 @@ public struct DisclosureCertificate: Sendable, Equatable {
         guard (1...Self.maxFields).contains(items.count) else { throw FormatError("/fields holds \(items.count) fields; 1 to \(Self.maxFields)") }
         var fields: [DisclosedField] = []
         for (i, item) in items.enumerated() {
-            let at = "/fields/\(i)"
-            guard let field = item.objectValue else { throw FormatError("\(at) is not an object") }
-            try Self.exactMembers(field, Self.fieldMembers, at: at)
-            guard let pathValue = field["path"], let path = FieldPath(json: pathValue) else {
-                throw FormatError("\(at)/path is not an array of member names and positions")
-            }
-            guard let salt = Data(base64Encoded: try Self.string(field, "salt", at: at)), salt.count == Commitment.saltLength else {
-                throw FormatError("\(at)/salt is not 32 bytes in base64")
-            }
-            let position = try Self.integer(field, "position", at: at)
-            let count = try Self.integer(field, "count", at: at)
-            fields.append(
-                DisclosedField(
-                    path: path, value: field["value"]!, fieldSalt: Array(salt), position: position, fieldCount: count,
-                    proof: try Self.hashes(field["proof"], at: "\(at)/proof")))
+            do { fields.append(try DisclosedField(parsing: item)) } catch { throw FormatError("/fields/\(i) \(error.description)") }
         }
         self.fields = fields
     }

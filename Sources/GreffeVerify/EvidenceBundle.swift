@@ -31,11 +31,14 @@ public struct EvidenceBundle: Sendable, Equatable {
         /// v2: the name of the token that appended the event. Not covered by
         /// the entry's commitment: informational, never verified.
         public var appendedBy: String?
+        /// v3 with `disclose` in the query: the fields shown instead of the body (entry layout 2).
+        public var disclosed: [DisclosedField]?
 
         public init(
             index: UInt64, eventID: String, kind: String, body: JSONValue?, salt: [UInt8]?, entry: [UInt8], leafHash: Hash,
-            inclusionProof: [Hash], erasure: Erasure? = nil, appendedBy: String? = nil
+            inclusionProof: [Hash], erasure: Erasure? = nil, appendedBy: String? = nil, disclosed: [DisclosedField]? = nil
         ) {
+            self.disclosed = disclosed
             self.index = index
             self.eventID = eventID
             self.kind = kind

@@ -121,3 +121,91 @@ struct LookupTests {
         }
     }
 }
+
+/// `"disclose"` in a bundle query: investigator bundles cut down to the fields a case needs.
+@Suite("bundles with disclosed fields")
+struct DisclosedBundleTests {
+    @Test("a bundle shows only the fields asked for, each proved; doctored, removed or added fields fail; whole bodies stay hidden")
+    func disclosedBundle() async throws {
+        let test = try await TestLedger.make()
+        let verifier = test.signer.verifier
+        struct NotV3: Error {}
+        @Sendable func verify(_ bytes: [UInt8]) throws -> BundleReport {
+            guard case .verified(let report) = try CompactBundleVerifier(verifiers: [verifier]).verify(MemoryByteSource(bytes)) else { throw NotV3() }
+            return report
+        }
+        let bytes = try await test.withClient { client in
+            let appended = try await client.execute(
+                uri: "/v1/events?wait=checkpoint", method: .post, headers: bearer(test.appendToken),
+                body: jsonBody(batch([editRequest("req-1", account: 7, image: 0x1a), LookupTests.completed("done-1")])))
+            #expect(appended.status == .created)
+            for bad in ["[]", "[[1.5]]", "\"decision\"", "[{\"a\":1}]"] {
+                let refused = try await client.execute(
+                    uri: "/v1/bundles", method: .post, headers: bearer(test.investigateToken),
+                    body: jsonBody("{\"index_range\":{\"from\":0,\"to\":2},\"disclose\":\(bad)}"))
+                #expect(refused.status == .unprocessableContent, "\(bad)")
+            }
+            let alone = try await client.execute(
+                uri: "/v1/bundles", method: .post, headers: bearer(test.investigateToken), body: jsonBody("{\"disclose\":[[\"kind\"]]}"))
+            #expect(alone.status == .unprocessableContent)
+            let response = try await client.execute(
+                uri: "/v1/bundles", method: .post, headers: bearer(test.investigateToken),
+                body: jsonBody("{\"index_range\":{\"from\":0,\"to\":2},\"disclose\":[[\"decision\",\"outcome\"],[\"input_images\"],[\"event_id\"]]}"))
+            #expect(response.status == .ok)
+            return Array(buffer: response.body)
+        }
+        let text = String(decoding: bytes, as: UTF8.self)
+        for hidden in ["hmac-sha256", "imagine", "premium", "nudity", "\"body\""] { #expect(!text.contains(hidden), "\(hidden) leaked") }
+        let report = try verify(bytes)
+        #expect(report.verified, "\(report.failures)")
+        #expect(report.events.map(\.eventID) == ["req-1", "done-1"])
+        #expect(report.events[0].sentence.contains("only these fields of its content are disclosed: /decision/outcome = \"blocked\""))
+        // The schema documents it.
+        let schema = try JSONParser.parse(Array(try Data(contentsOf: URL(fileURLWithPath: #filePath)
+            .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Schemas/bundle.schema.json"))))
+        try JSONSchemaValidator(schema: schema).validate(try JSONParser.parse(bytes, limits: JSONLimits(maxDepth: 128, maxBytes: 1 << 30)))
+
+        func edited(_ edit: (inout [JSONValue]) -> Void) throws -> [UInt8] {
+            var object = try JSONParser.parse(bytes, limits: JSONLimits(maxDepth: 128, maxBytes: 1 << 30)).objectValue!
+            var events = object["events"]!.arrayValue!
+            var event = events[0].objectValue!
+            var disclosed = event["disclosed"]!.arrayValue!
+            edit(&disclosed)
+            event["disclosed"] = .array(disclosed)
+            events[0] = .object(event)
+            object["events"] = .array(events)
+            return JSONValue.object(object).canonicalBytes()
+        }
+        let outcome = { (fields: [JSONValue]) in fields.firstIndex { $0["path"] == ["decision", "outcome"] }! }
+        let cases: [(String, (inout [JSONValue]) -> Void)] = [
+            ("the outcome turned to allowed", { f in var o = f[outcome(f)].objectValue!; o["value"] = "allowed"; f[outcome(f)] = .object(o) }),
+            ("the outcome's path renamed", { f in var o = f[outcome(f)].objectValue!; o["path"] = ["decision", "policy"]; f[outcome(f)] = .object(o) }),
+            ("a field disclosed twice", { f in f.append(f[0]) }),
+            ("a field of the other event", { _ in }),
+        ]
+        for (name, edit) in cases.dropLast() {
+            let report = try verify(try edited(edit))
+            #expect(!report.verified, "\(name)")
+        }
+        // A field taken from the other event's disclosure does not belong to this one.
+        var object = try JSONParser.parse(bytes, limits: JSONLimits(maxDepth: 128, maxBytes: 1 << 30)).objectValue!
+        var events = object["events"]!.arrayValue!
+        var first = events[0].objectValue!
+        first["disclosed"] = .array(first["disclosed"]!.arrayValue! + [events[1]["disclosed"]!.arrayValue!.first { $0["path"] == ["event_id"] }!].map { field in
+            var f = field.objectValue!
+            f["path"] = ["event_id"]
+            return .object(f)
+        })
+        events[0] = .object(first)
+        object["events"] = .array(events)
+        #expect(!(try verify(JSONValue.object(object).canonicalBytes())).verified)
+        // Body and disclosed fields together are refused as a format error.
+        var both = try JSONParser.parse(bytes, limits: JSONLimits(maxDepth: 128, maxBytes: 1 << 30)).objectValue!
+        var bothEvents = both["events"]!.arrayValue!
+        var event = bothEvents[0].objectValue!
+        event["body"] = ["event_id": "req-1"]
+        bothEvents[0] = .object(event)
+        both["events"] = .array(bothEvents)
+        #expect(throws: (any Error).self) { _ = try verify(JSONValue.object(both).canonicalBytes()) }
+    }
+}

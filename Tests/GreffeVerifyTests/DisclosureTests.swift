@@ -49,6 +49,7 @@ struct DisclosureTests {
 
         func certificate(_ paths: [FieldPath]) throws -> DisclosureCertificate {
             let fields = try FieldCommitment.FieldTree(salt: salt, body: DisclosureTests.body).disclose(paths)
+            precondition(!fields.isEmpty, "the fixture discloses something")
             let checkpoint = try signer.sign(text: Checkpoint(origin: signer.name, size: 9, root: tree.root(size: 9)).text).formatted
             return DisclosureCertificate(
                 verifierKey: signer.verifier.verifierKey, checkpoint: checkpoint, entry: entries[5], inclusionProof: tree.proof(5, size: 9),
@@ -150,7 +151,7 @@ struct DisclosureTests {
         // A prefix discloses every field inside it.
         let classifiers = try fixture.certificate([FieldPath([.member("decision"), .member("classifiers")])])
         #expect(try fixture.check(classifiers).get().fields.count == 2)
-        #expect(throws: FieldCommitment.Error.self) { try fixture.certificate([FieldPath([.member("nothing")])]) }
+        #expect(try FieldCommitment.FieldTree(salt: fixture.salt, body: Self.body).disclose([FieldPath([.member("nothing")])]).isEmpty)
     }
 
     @Test("nothing else of the body is in the certificate")

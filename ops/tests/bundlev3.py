@@ -157,6 +157,59 @@ def field_tree_root(salt, body):
     return hashlib.sha256(b"\x02" + struct.pack(">I", len(leaves)) + root(leaves)).digest()
 
 
+def field_root(index, size, leaf, proof):
+    """The root RFC 9162 §2.1.3.2 computes from an inclusion proof, or None when it does not fit the position."""
+    if index >= size or size > 16384:
+        return None
+    fn, sn, r = index, size - 1, leaf
+    for p in proof:
+        if sn == 0:
+            return None
+        if fn & 1 or fn == sn:
+            r = node_hash(p, r)
+            while not fn & 1 and fn:
+                fn >>= 1
+                sn >>= 1
+        else:
+            r = node_hash(r, p)
+        fn >>= 1
+        sn >>= 1
+    return r if sn == 0 else None
+
+
+def field_problems(fields, commitment):
+    """Schemas/entry.md, "Proving one field", for each disclosed field; and no path twice."""
+    if not isinstance(fields, list):
+        return ["not an array"]
+    problems, seen = [], set()
+    for i, f in enumerate(fields):
+        if not isinstance(f, dict) or set(f) != FIELD_MEMBERS:
+            problems.append("%d: its members are not exactly %s" % (i, sorted(FIELD_MEMBERS)))
+            continue
+        path, value, position, count = f["path"], f["value"], f["position"], f["count"]
+        if not isinstance(path, list) or not all(isinstance(s, str) or (type(s) is int and 0 <= s <= 0xFFFFFFFF) for s in path):
+            problems.append("%d: path is not an array of names and positions" % i)
+            continue
+        if json.dumps(path) in seen:
+            problems.append("%d: path %s disclosed twice" % (i, path))
+            continue
+        seen.add(json.dumps(path))
+        if (isinstance(value, (dict, list)) and value) or type(position) is not int or type(count) is not int or position < 0:
+            problems.append("%d: value, position or count malformed" % i)
+            continue
+        try:
+            salt = unb64(f["salt"], "salt")
+            proof = [unb64(h, "proof") for h in f["proof"]]
+            data = salt + field_path(path) + jcs(value)
+        except Problem as error:
+            problems.append("%d: %s" % (i, error))
+            continue
+        tree = field_root(position, count, leaf_hash(data), proof) if len(salt) == 32 else None
+        if tree is None or hashlib.sha256(b"\x02" + struct.pack(">I", count) + tree).digest() != commitment:
+            problems.append("%d: %s is not a field of the committed body" % (i, path))
+    return problems
+
+
 def commits(entry, salt, body):
     """Whether body and salt are what the entry's commitment commits to, by its layout."""
     if not isinstance(body, dict):
@@ -292,7 +345,7 @@ def sign_checkpoint(private, name, size, root):
 
 
 def open_checkpoint(note, vkey):
-    name, hexid, key = vkey.strip().split("+")
+    name, hexid, key = vkey.strip().split("+", 2)
     raw = base64.b64decode(key)
     if raw[0] != 1 or len(raw) != 33:
         raise Problem("the verifier key is not an Ed25519 key")
@@ -463,7 +516,8 @@ def write_bundle(bundle, out):
 
 # --- the verifier -----------------------------------------------------------
 BUNDLE_MEMBERS = {"format", "verifier_key", "checkpoint", "created_at", "query", "earlier_checkpoints", "timestamps", "events", "tail", "holds"}
-EVENT_MEMBERS = {"entry", "body", "salt", "gap", "appended_by", "erased"}
+EVENT_MEMBERS = {"entry", "body", "salt", "gap", "appended_by", "erased", "disclosed"}
+FIELD_MEMBERS = {"path", "value", "salt", "position", "count", "proof"}
 RECORD_MEMBERS = {"index", "event_id", "kind", "body", "salt", "entry", "leaf_hash", "inclusion_proof", "appended_by"}
 ERASED_MEMBERS = {"erased_at", "legal_reference", "erasure_entry_index", "record"}
 
@@ -520,7 +574,7 @@ def verify(path, vkey):
     problems, fold, previous = [], Fold(), None
     for position, event in enumerate(bundle["events"]):
         where = "/events/%d" % position
-        members(event, EVENT_MEMBERS, where, ["entry", "body", "salt"])
+        members(event, EVENT_MEMBERS, where, ["entry"] if "disclosed" in event else ["entry", "body", "salt"])
         entry_bytes = unb64(event["entry"], where + "/entry")
         entry = decode_entry(entry_bytes)
         i, leaf = entry["index"], leaf_hash(entry_bytes)
@@ -540,6 +594,14 @@ def verify(path, vkey):
             if entry["sequenced_at"] < previous[2]:
                 problems.append("%s: sequenced before entry %d" % (where, i - 1))
         previous = (i, leaf, entry["sequenced_at"])
+        if "disclosed" in event:
+            if any(m in event for m in ("body", "salt", "erased")):
+                problems.append("%s: disclosed fields beside a body, salt or erasure claim" % where)
+            elif entry["layout"] != 2:
+                problems.append("%s: fields disclosed from a layout-1 entry" % where)
+            else:
+                problems.extend("%s/disclosed: %s" % (where, p) for p in field_problems(event["disclosed"], entry["commitment"]))
+            continue
         body, salt = event["body"], event["salt"]
         if body is not None:
             if "erased" in event:

@@ -1170,6 +1170,10 @@ const GreffeVerifier = (function () {
       if (outcome !== undefined) sentence += `, decided ${outcome}`;
       const occurred = stringValue(member(body, 'occurred_at'));
       if (occurred !== undefined) sentence += `, made at ${occurred}`;
+    } else if (event.disclosed) {
+      sentence += event.disclosed.length === 0
+        ? ' (no field of its content is disclosed)'
+        : ' (only these fields of its content are disclosed: ' + event.disclosed.map((f) => `${describePath(f.path)} = ${canonical(f.value)}`).join('; ') + ')';
     } else if (event.erasure !== null) {
       const reference = event.erasure.legalReference;
       if (finding === 'proven') {
@@ -1699,7 +1703,7 @@ const GreffeVerifier = (function () {
     yield new Uint8Array(await part.arrayBuffer());
   }
 
-  const COMPACT_EVENT_MEMBERS = ['entry', 'body', 'salt', 'gap', 'appended_by', 'erased'];
+  const COMPACT_EVENT_MEMBERS = ['entry', 'body', 'salt', 'gap', 'appended_by', 'erased', 'disclosed'];
   const LIST_EVENTS_UP_TO = 1000;
   const MAX_FAILURES = 10000;
 
@@ -1708,6 +1712,24 @@ const GreffeVerifier = (function () {
     const r = bundleReaders(FORMAT_V3);
     if (!isObject(item)) throw new Refusal(`${path} is not an object`);
     r.refuseUnknown(item, COMPACT_EVENT_MEMBERS, path);
+    const disclosed = member(item, 'disclosed');
+    if (disclosed !== undefined) {
+      if (member(item, 'body') !== undefined || member(item, 'salt') !== undefined || member(item, 'erased') !== undefined) {
+        throw new Refusal(`${path} has disclosed fields and also body, salt or erased: one or the other`);
+      }
+      if (!Array.isArray(disclosed) || disclosed.length > 4096) throw new Refusal(`${path}/disclosed is not an array of at most 4096 fields`);
+      const event = {
+        entry: r.bytesAt(member(item, 'entry'), `${path}/entry`), body: null, salt: null,
+        gap: member(item, 'gap') === undefined ? [] : r.hashes(member(item, 'gap'), `${path}/gap`), appendedBy: null, erasure: null,
+        disclosed: disclosed.map((field, i) => parseDisclosedField(field, `${path}/disclosed/${i}`)),
+      };
+      const appendedBy = member(item, 'appended_by');
+      if (appendedBy !== undefined && appendedBy !== null) {
+        if (typeof appendedBy !== 'string') throw new Refusal(`${path}/appended_by is not a string or null`);
+        event.appendedBy = appendedBy;
+      }
+      return event;
+    }
     const body = member(item, 'body');
     if (body === undefined) throw new Refusal(`${path}/body is missing`);
     if (body !== null && !isObject(body)) throw new Refusal(`${path}/body is not an object or null`);
@@ -1804,18 +1826,28 @@ const GreffeVerifier = (function () {
       }
       const leaf = leafHashSync(compact.entry);
       const body = compact.body;
-      const eventID = body !== null ? stringValue(member(body, 'event_id')) ?? '' : '';
+      const disclosed = compact.disclosed || null;
+      const disclosedID = disclosed === null ? undefined : stringValue((disclosed.find((f) => f.path.length === 1 && f.path[0] === 'event_id') || {}).value);
+      const eventID = body !== null ? stringValue(member(body, 'event_id')) ?? '' : disclosedID ?? '';
       const event = {
         index: entry.index, eventID, kind: entry.kind, body, salt: compact.salt, entry: compact.entry, leafHash: leaf,
-        erasure: compact.erasure, appendedBy: compact.appendedBy,
+        erasure: compact.erasure, appendedBy: compact.appendedBy, disclosed,
       };
       const location = `event ${position} (index ${entry.index})`;
       const failuresBefore = this.failureCount();
       const line = {
-        index: entry.index, eventID, sentence: '', verified: false, bodyErased: body === null, erasure: null,
+        index: entry.index, eventID, sentence: '', verified: false, bodyErased: body === null && disclosed === null, erasure: null,
         erasureLegalReference: null, erasureEntryIndex: null, appendedBy: compact.appendedBy,
       };
-      if (body !== null) {
+      if (disclosed !== null) {
+        if (entry.layout !== 2) {
+          this.fail('commitment', location, `fields are disclosed, but the entry is of layout ${entry.layout}, which commits to the whole body only`);
+        } else {
+          for (const problem of disclosedFieldsProblems(disclosed, entry.commitment)) this.fail('commitment', location, problem);
+          const kind = disclosed.find((f) => f.path.length === 1 && f.path[0] === 'kind');
+          if (kind !== undefined && kind.value !== entry.kind) this.fail('eventMismatch', location, `the disclosed kind is not the entry's kind ${entry.kind}`);
+        }
+      } else if (body !== null) {
         if (compact.salt !== null) {
           if (!commitsTo(entry, compact.salt, body)) {
             this.fail('commitment', location, "the body and salt do not match the entry's commitment: the body or the salt was changed");
@@ -2298,6 +2330,48 @@ const GreffeVerifier = (function () {
     return path.length === 0 ? '(the whole body)' : path.map((step) => '/' + (typeof step === 'number' ? step : step.replace(/~/g, '~0').replace(/\//g, '~1'))).join('');
   }
   function isCount(value) { return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0; }
+  // DisclosedField(parsing:): exactly the six members, of their types.
+  function parseDisclosedField(field, at) {
+    if (!isObject(field)) throw new Refusal(`${at} is not an object`);
+    exactMembers(field, FIELD_MEMBERS, at);
+    const pathOK = Array.isArray(field.path) && field.path.every((step) =>
+      (typeof step === 'string' && utf8.encode(step).length <= 1024) || (Number.isSafeInteger(step) && step >= 0 && step <= 0xffffffff));
+    if (!pathOK) throw new Refusal(`${at}/path is not an array of member names and positions`);
+    const salt = typeof field.salt === 'string' ? base64Decode(field.salt) : null;
+    if (salt === null || salt.length !== 32) throw new Refusal(`${at}/salt is not 32 bytes in base64`);
+    if (!isCount(field.position)) throw new Refusal(`${at}/position is not a non-negative integer`);
+    if (!isCount(field.count)) throw new Refusal(`${at}/count is not a non-negative integer`);
+    return { path: field.path, value: field.value, salt, position: field.position, count: field.count, proof: certificateHashes(field.proof, `${at}/proof`) };
+  }
+  // DisclosedField.verify for each, and no path twice: the problems, in order (none when all hold).
+  function disclosedFieldsProblems(fields, commitment) {
+    const problems = [];
+    const seen = new Set();
+    for (const field of fields) {
+      const where = describePath(field.path);
+      const id = JSON.stringify(field.path);
+      if (seen.has(id)) { problems.push(`the field ${where} is disclosed twice`); continue; }
+      seen.add(id);
+      if ((Array.isArray(field.value) && field.value.length > 0) || (isObject(field.value) && Object.keys(field.value).length > 0)) {
+        problems.push(`the value of ${where} is not a field (a non-empty ${Array.isArray(field.value) ? 'array' : 'object'})`);
+        continue;
+      }
+      if (field.count > 16384) { problems.push(`the count of ${where} is more than 16384 fields`); continue; }
+      const encoded = encodeFieldPath(field.path);
+      let tree;
+      try {
+        tree = inclusionRootSync(field.position, field.count, fieldLeafHash(field.salt, encoded, field.value), field.proof);
+      } catch (error) {
+        if (!(error instanceof Refusal)) throw error;
+        problems.push(`the proof of ${where} does not fit its position: ${error.message}`);
+        continue;
+      }
+      if (!equal(fieldCommitment(tree, field.count), commitment)) {
+        problems.push(`${where} = ${canonical(field.value)} is not a field of the committed body (its proof leads elsewhere)`);
+      }
+    }
+    return problems;
+  }
   async function verifyCertificate(value, key) {
     if (!isObject(value)) throw new Refusal('a certificate is a JSON object');
     exactMembers(value, CERTIFICATE_MEMBERS, 'the certificate');
@@ -2310,19 +2384,7 @@ const GreffeVerifier = (function () {
     const inclusionProof = certificateHashes(value.inclusion_proof, '/inclusion_proof');
     if (!Array.isArray(value.fields)) throw new Refusal('/fields is not an array');
     if (value.fields.length < 1 || value.fields.length > 64) throw new Refusal(`/fields holds ${value.fields.length} fields; 1 to 64`);
-    const fields = value.fields.map((field, i) => {
-      const at = `/fields/${i}`;
-      if (!isObject(field)) throw new Refusal(`${at} is not an object`);
-      exactMembers(field, FIELD_MEMBERS, at);
-      const pathOK = Array.isArray(field.path) && field.path.every((step) =>
-        (typeof step === 'string' && utf8.encode(step).length <= 1024) || (Number.isSafeInteger(step) && step >= 0 && step <= 0xffffffff));
-      if (!pathOK) throw new Refusal(`${at}/path is not an array of member names and positions`);
-      const salt = typeof field.salt === 'string' ? base64Decode(field.salt) : null;
-      if (salt === null || salt.length !== 32) throw new Refusal(`${at}/salt is not 32 bytes in base64`);
-      if (!isCount(field.position)) throw new Refusal(`${at}/position is not a non-negative integer`);
-      if (!isCount(field.count)) throw new Refusal(`${at}/count is not a non-negative integer`);
-      return { path: field.path, value: field.value, salt, position: field.position, count: field.count, proof: certificateHashes(field.proof, `${at}/proof`) };
-    });
+    const fields = value.fields.map((field, i) => parseDisclosedField(field, `/fields/${i}`));
     let checkpoint;
     try { checkpoint = await verifyCheckpoint(value.checkpoint, key); } catch (error) {
       if (!(error instanceof Refusal)) throw error;
@@ -2338,29 +2400,8 @@ const GreffeVerifier = (function () {
       if (!(error instanceof Refusal)) throw error;
       throw new Refusal(`the entry is not in the signed checkpoint: ${error.message}`);
     }
-    const seen = new Set();
-    for (const field of fields) {
-      const where = describePath(field.path);
-      const id = JSON.stringify(field.path);
-      if (seen.has(id)) throw new Refusal(`the field ${where} is disclosed twice`);
-      seen.add(id);
-      if ((Array.isArray(field.value) && field.value.length > 0) || (isObject(field.value) && Object.keys(field.value).length > 0)) {
-        throw new Refusal(`the value of ${where} is not a field (a non-empty ${Array.isArray(field.value) ? 'array' : 'object'})`);
-      }
-      const encoded = encodeFieldPath(field.path);
-      const leaf = fieldLeafHash(field.salt, encoded, field.value);
-      let tree;
-      try {
-        if (field.count > 16384) throw new Refusal('more than 16384 fields');
-        tree = inclusionRootSync(field.position, field.count, leaf, field.proof);
-      } catch (error) {
-        if (!(error instanceof Refusal)) throw error;
-        throw new Refusal(`the proof of ${where} does not fit its position: ${error.message}`);
-      }
-      if (!equal(fieldCommitment(tree, field.count), entry.commitment)) {
-        throw new Refusal(`${where} = ${canonical(field.value)} is not a field of the committed body (its proof leads elsewhere)`);
-      }
-    }
+    const problem = disclosedFieldsProblems(fields, entry.commitment)[0];
+    if (problem !== undefined) throw new Refusal(problem);
     return {
       origin: checkpoint.origin, treeSize: checkpoint.size, index: entry.index, kind: entry.kind, recordedAt: entry.sequencedAt,
       fields: fields.map((f) => ({ path: describePath(f.path), value: canonical(f.value), count: f.count })),
@@ -3321,6 +3362,12 @@ paths:
                   required: [from, to]
                   additionalProperties: false
                   properties: {from: {type: string, format: date-time}, to: {type: string, format: date-time}}
+                disclose:
+                  description: 'Not a filter: show only these fields of each layout-2 body (a path selects every field at or inside it), each proved against its entry (`disclosed`, Schemas/bundle.md); layout-1 bodies stay whole. Needs at least one filter beside it.'
+                  type: array
+                  minItems: 1
+                  maxItems: 64
+                  items: {type: array, items: {oneOf: [{type: string}, {type: integer, minimum: 0, maximum: 4294967295}]}}
       responses:
         "200": {description: 'The bundle.', content: {application/json: {schema: {type: object}}}}
         "400": {$ref: '#/components/responses/BadRequest'}

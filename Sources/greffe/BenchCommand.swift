@@ -40,6 +40,9 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(name: .long, help: "verify-bundle: events in the greffe-bundle/v3 bundle.")
     var bundleEvents: Int = 1_000_000
 
+    @Option(name: .long, help: "verify-bundle: the entries' layout, 2 (field tree: what the ledger writes) or 1 (whole-body commitment, entries written before).")
+    var entryLayout: Int = 2
+
     @Option(name: .long, help: "verify-bundle: events in the greffe-bundle/v2 bundle measured beside it (0: none).")
     var v2Events: Int = 100_000
 

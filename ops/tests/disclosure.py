@@ -188,6 +188,25 @@ def scenario(greffe):
     finally:
         server.terminate()
         server.wait()
+    log = open(os.path.join(work, "serve.log")).read()
+    check(image not in log and output not in log and pdq not in log and manifest not in log, "the server's log names none of the hashes asked for")
+
+    # Anonymous lookups are rate-limited per client: each costs 10 of the anonymous budget.
+    server = subprocess.Popen([greffe, "serve", "--data", data, "--listen", "127.0.0.1:%d" % port, "--anonymous-rate", "0.1", "--anonymous-burst", "25"],
+                              stdout=open(os.path.join(work, "serve2.log"), "w"), stderr=subprocess.STDOUT)
+    try:
+        for _ in range(100):
+            try:
+                if http(base + "/healthz")[0] == 200:
+                    break
+            except OSError:
+                pass
+            time.sleep(0.1)
+        statuses = [http(base + "/v1/lookup?sha256=" + "0" * 64)[0] for _ in range(3)]
+        check(statuses == [200, 200, 429], "with a burst of 25, two lookups pass and the third is 429 (%s)" % statuses)
+    finally:
+        server.terminate()
+        server.wait()
 
     node = shutil.which("node")
 

@@ -80,6 +80,17 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        // PNG and JPEG decoding from memory over Debian's libpng and libjpeg-turbo (see Sources/CGreffeImage).
+        .target(
+            name: "CGreffeImage",
+            linkerSettings: [.linkedLibrary("png"), .linkedLibrary("jpeg")]
+        ),
+        // Images: PDQ perceptual hashes, their index, PNG/JPEG decoding from bytes. No I/O.
+        .target(
+            name: "GreffeImage",
+            dependencies: ["GreffeCore", "CGreffeImage"],
+            swiftSettings: strictSettings
+        ),
         // Sequencing, integration, checkpoint signing, tokens.
         .target(
             name: "GreffeLedger",
@@ -124,7 +135,7 @@ let package = Package(
             name: "greffe",
             dependencies: [
                 "GreffeCore", "GreffeStore", "GreffePostgres", "GreffeLedger", "GreffeServer", "GreffeVerify", "GreffeWitness",
-                "GreffeTimestamp",
+                "GreffeTimestamp", "GreffeImage",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -151,6 +162,11 @@ let package = Package(
         .testTarget(
             name: "GreffeTimestampTests",
             dependencies: ["GreffeCore", "GreffeTimestamp", "GreffeVerify", "GreffeTestTSA"],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "GreffeImageTests",
+            dependencies: ["GreffeCore", "GreffeImage"],
             swiftSettings: strictSettings
         ),
         .testTarget(

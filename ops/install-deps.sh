@@ -5,8 +5,10 @@ set -euo pipefail
 
 # postgresql-15: the storage suite and the failover test on PostgreSQL (ops/tests/pg.sh).
 # chromium and chromium-driver: the browser tests of the web pages (ops/tests/browser.sh).
+# libpng-dev and libjpeg62-turbo-dev: PNG and JPEG decoding for PDQ (Sources/CGreffeImage); needed to build.
+# nodejs: runs web/pdq.js against the reference in ops/tests/pdq.sh.
 # openssl: the test CA and TSA (`openssl ts -reply`) of the RFC 3161 tests (ops/tests/tsa-ca.sh, timestamp.sh).
-packages=(libsqlite3-dev libssl-dev openssl golang-go golang-golang-x-mod-dev curl python3 postgresql-15 chromium chromium-driver)
+packages=(libsqlite3-dev libssl-dev libpng-dev libjpeg62-turbo-dev nodejs openssl golang-go golang-golang-x-mod-dev curl python3 postgresql-15 chromium chromium-driver)
 missing=()
 for package in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
@@ -29,6 +31,14 @@ fi
 if ! python3 -c 'import cryptography' 2>/dev/null; then
     echo "installing: cryptography (PyPI)"
     python3 -m pip install --quiet cryptography
+fi
+
+# The PDQ agreement test (ops/tests/pdq.sh): Meta's reference as the pdqhash
+# package builds it (an sdist: pip builds it with numpy and Cython, which its
+# pyproject.toml names as build requirements), Pillow to make the images.
+if ! python3 -c 'import pdqhash, PIL, numpy' 2>/dev/null; then
+    echo "installing: pdqhash Pillow numpy (PyPI)"
+    python3 -m pip install --quiet pdqhash Pillow numpy
 fi
 
 # Selenium drives Chromium in the browser tests (ops/tests/browser.py); it uses

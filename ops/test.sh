@@ -32,5 +32,6 @@ export GREFFE=.build/debug/greffe
 ./ops/tests/interop.sh
 ./ops/tests/failover.py --seed 1 --kills 1 --stops 1
 ./ops/tests/browser.sh
+./ops/tests/pdq.sh
 ./ops/tests/static-tiles.sh
 ./ops/tests/ops-config.sh

@@ -20,7 +20,7 @@ struct BenchCommand: AsyncParsableCommand {
     )
 
     /// Every benchmark, in the order they run when none is named.
-    static let registry: [any Benchmark] = [HashBenchmark(), VerifyBenchmark(), AuditBenchmark(), AppendBenchmark(), ServeBenchmark(), SearchBenchmark(), VerifyBundleBenchmark()]
+    static let registry: [any Benchmark] = [HashBenchmark(), VerifyBenchmark(), AuditBenchmark(), AppendBenchmark(), ServeBenchmark(), SearchBenchmark(), VerifyBundleBenchmark(), LookupBenchmark()]
 
     @Argument(help: "Benchmarks to run (default: all).")
     var names: [String] = []
@@ -45,6 +45,9 @@ struct BenchCommand: AsyncParsableCommand {
 
     @Option(name: .long, help: "verify-bundle: events in the greffe-bundle/v2 bundle measured beside it (0: none).")
     var v2Events: Int = 100_000
+
+    @Option(name: .long, help: "lookup: corpus sizes of stored PDQ hashes, one run each (repeat the option).")
+    var pdqHashes: [Int] = [1_000_000, 10_000_000]
 
     @Option(name: .long, help: "Seconds each hash measurement (ours and openssl speed) runs.")
     var seconds: Int = 3
@@ -73,6 +76,7 @@ struct BenchCommand: AsyncParsableCommand {
         guard entries >= 1, entries <= 100_000_000 else { throw ValidationError("--entries must be between 1 and 100,000,000") }
         guard bundleEvents >= 1, bundleEvents <= 50_000_000 else { throw ValidationError("--bundle-events must be between 1 and 50,000,000") }
         guard v2Events >= 0, v2Events <= 1_000_000 else { throw ValidationError("--v2-events must be between 0 and 1,000,000") }
+        guard pdqHashes.allSatisfy({ (1_000...100_000_000).contains($0) }) else { throw ValidationError("--pdq-hashes must be between 1,000 and 100,000,000") }
         guard (1...60).contains(seconds) else { throw ValidationError("--seconds must be between 1 and 60") }
         guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
     }

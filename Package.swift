@@ -118,7 +118,7 @@ let package = Package(
         .target(
             name: "GreffeServer",
             dependencies: [
-                "GreffeCore", "GreffeLedger", "GreffeStore", "GreffeVerify", "GreffeWitness", "GreffeTimestamp", "CZlib",
+                "GreffeCore", "GreffeLedger", "GreffeStore", "GreffeVerify", "GreffeWitness", "GreffeTimestamp", "GreffeImage", "CZlib",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),

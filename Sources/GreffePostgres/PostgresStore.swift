@@ -691,6 +691,16 @@ public final class PostgresStore: SharedLedgerStore, Sendable {
         }
     }
 
+    public func contentTerms(prefix: String, fromIndex: UInt64, limit: Int) async throws -> [(index: UInt64, term: String)] {
+        guard limit > 0 else { return [] }
+        let pattern = prefix.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "%", with: "\\%").replacingOccurrences(of: "_", with: "\\_") + "%"
+        let found = try await rows(
+            "reading content terms",
+            "SELECT idx, term FROM content_terms WHERE idx >= \(Int64(clamping: fromIndex)) AND term LIKE \(pattern) ORDER BY idx LIMIT \(limit)",
+            as: (Int64, String).self)
+        return found.map { (UInt64($0.0), $0.1) }
+    }
+
     public func takedownLinks() async throws -> [TakedownLink] {
         let found = try await rows(
             "reading takedown links",

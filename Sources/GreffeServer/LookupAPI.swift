@@ -1,5 +1,6 @@
 import Foundation
 public import GreffeCore
+import GreffeImage
 import GreffeLedger
 import GreffeStore
 import GreffeVerify
@@ -52,7 +53,7 @@ public struct PublicLookupSettings: Sendable {
 public protocol PDQNeighbours: Sendable {
     /// Events naming a PDQ hash within `maxDistance` bits of `hash`, nearest first (then by index).
     /// Throws `APIError(.serviceUnavailable)` while the index is still being built.
-    func neighbours(of hash: [UInt8], maxDistance: Int, limit: Int) async throws -> [(index: UInt64, distance: Int)]
+    func neighbours(of hex: String, maxDistance: Int, limit: Int) async throws -> [(index: UInt64, distance: Int)]
 }
 
 /// `GET /v1/lookup`: "was this picture made or edited here?" for anyone, without a token
@@ -96,7 +97,7 @@ extension LedgerAPI {
         var candidates: [(index: UInt64, distance: Int?)]
         var counted: Int
         if key == .pdq, let index = lookupSettings.pdqIndex {
-            let near = try await index.neighbours(of: Self.bytes(hex), maxDistance: Self.pdqMatchDistance, limit: lookupSettings.maxMatches * 4)
+            let near = try await index.neighbours(of: hex, maxDistance: Self.pdqMatchDistance, limit: lookupSettings.maxMatches * 4)
             candidates = near.map { ($0.index, $0.distance) }
             counted = near.count
         } else {
@@ -188,17 +189,9 @@ extension LedgerAPI {
         return text.lowercased()
     }
 
-    static func bytes(_ hex: String) -> [UInt8] {
-        var out: [UInt8] = []
-        var iterator = hex.utf8.makeIterator()
-        while let high = iterator.next(), let low = iterator.next() { out.append(nibble(high) << 4 | nibble(low)) }
-        return out
-    }
-
-    private static func nibble(_ c: UInt8) -> UInt8 { c <= UInt8(ascii: "9") ? c - UInt8(ascii: "0") : (c | 0x20) - UInt8(ascii: "a") + 10 }
-
     static func hamming(_ a: String, _ b: String) -> Int {
-        zip(bytes(a), bytes(b)).reduce(0) { $0 + ($1.0 ^ $1.1).nonzeroBitCount }
+        guard let a = PDQHash(hex: a), let b = PDQHash(hex: b) else { return PDQHash.bitCount }
+        return a.distance(to: b)
     }
 }
 

@@ -337,6 +337,11 @@ public protocol LedgerStore: Sendable {
     /// Indices of the events matching `query`, ascending, at most `query.limit`.
     func searchEvents(_ query: EventQuery) async throws -> [UInt64]
 
+    /// The content terms (`EventSearchTerms.contentHashes`) that start with `prefix` (e.g. `"pdq:"`) of events
+    /// at index `fromIndex` or later, by index, at most `limit` (more may share the last index): what an
+    /// in-memory index (the public lookup's PDQ index) loads and then catches up from. Erased events have none.
+    func contentTerms(prefix: String, fromIndex: UInt64, limit: Int) async throws -> [(index: UInt64, term: String)]
+
     /// Marks an event as being erased, atomically, so that of concurrent
     /// erasures of one event (on any node) only one goes on to record its
     /// order. Throws `.notFound` for an unknown index and `.duplicate` if it

@@ -869,6 +869,28 @@ public final class SQLiteStore: LedgerStore, Sendable {
         }
     }
 
+    public func contentTerms(prefix: String, fromIndex: UInt64, limit: Int) async throws -> [(index: UInt64, term: String)] {
+        // Terms are keyed by chunk (schema version 5): walk the chunks from `fromIndex`'s, each by its term range.
+        try read { db in
+            let size = try Self.treeSize(db)
+            guard fromIndex < size, limit > 0 else { return [] }
+            let statement = try db.statement(
+                "SELECT idx, term FROM content_terms WHERE chunk = ? AND term >= ? AND term < ? AND idx >= ? ORDER BY idx")
+            // Every term below the prefix's successor: the prefix with its last byte incremented ("pdq:" → "pdq;").
+            let upper = String(prefix.dropLast()) + String(UnicodeScalar(prefix.unicodeScalars.last!.value + 1)!)
+            var found: [(index: UInt64, term: String)] = []
+            for chunk in (fromIndex / Self.chunkEntries)...((size - 1) / Self.chunkEntries) where found.count < limit {
+                statement.reset()
+                statement.bind(1, chunk)
+                statement.bind(2, prefix)
+                statement.bind(3, upper)
+                statement.bind(4, fromIndex)
+                while try statement.step() { found.append((statement.uint64(0), statement.string(1))) }
+            }
+            return found
+        }
+    }
+
     public func takedownLinks() async throws -> [TakedownLink] {
         try snapshot { db in
             let statement = try db.statement(

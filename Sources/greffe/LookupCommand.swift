@@ -2,6 +2,7 @@ import ArgumentParser
 import Crypto
 import Foundation
 import GreffeCore
+import GreffeImage
 import GreffeVerify
 
 /// `greffe lookup`: the public lookup from the command line, with every certificate checked
@@ -55,6 +56,12 @@ struct LookupCommand: AsyncParsableCommand {
         if let image {
             guard let data = FileManager.default.contents(atPath: image) else { throw CommandFailure("cannot read \(image)") }
             queries.append(("sha256", SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined()))
+            // PDQ finds the picture after re-encoding, resizing or a small crop; only PNG and JPEG are decoded.
+            do {
+                queries.append(("pdq", try ImageHashes.compute(fileBytes: Array(data)).pdq.description))
+            } catch {
+                if format == "text" { print("(not asked by PDQ: \(error))") }
+            }
         }
         if let sha256 { queries.append(("sha256", sha256.lowercased())) }
         if let pdq { queries.append(("pdq", pdq.lowercased())) }

@@ -199,6 +199,12 @@ struct ServeCommand: AsyncParsableCommand {
         }
         api.keyList = keyList
         api.lookupSettings.enabled = publicLookup
+        if publicLookup {
+            // Near matches by PDQ: loaded in the background; PDQ lookups answer 503 until then.
+            let pdqIndex = PDQLookupIndex(store: store, logger: logger)
+            api.lookupSettings.pdqIndex = pdqIndex
+            Task { await pdqIndex.load() }
+        }
         if let lookupHelp {
             guard let data = FileManager.default.contents(atPath: lookupHelp) else { throw CommandFailure("cannot read --lookup-help \(lookupHelp)") }
             do { api.lookupSettings.help = try PublicLookupSettings.parseHelp(Array(data)) } catch {

@@ -5,6 +5,7 @@ import GreffeServer
 import GreffeStore
 import GreffeVerify
 import Hummingbird
+import Logging
 import HummingbirdTesting
 import Testing
 
@@ -207,5 +208,43 @@ struct DisclosedBundleTests {
         bothEvents[0] = .object(event)
         both["events"] = .array(bothEvents)
         #expect(throws: (any Error).self) { _ = try verify(JSONValue.object(both).canonicalBytes()) }
+    }
+}
+
+@Suite("public lookup by PDQ")
+struct PDQLookupTests {
+    /// `hex` with its first `bits` bits flipped.
+    static func flipping(_ hex: String, bits: Int) -> String {
+        var digits = Array(hex.utf8).map { Int(String(UnicodeScalar($0)), radix: 16)! }
+        for bit in 0..<bits { digits[bit / 4] ^= 8 >> (bit % 4) }
+        return digits.map { String($0, radix: 16) }.joined()
+    }
+
+    @Test("near hashes match within distance 31, nearest first, with the distance; farther ones do not; 503 until the index is loaded")
+    func nearMatches() async throws {
+        let test = try await TestLedger.make()
+        let index = PDQLookupIndex(store: test.store, logger: Logger(label: "test"))
+        try await test.withClient(configure: { $0.lookupSettings.pdqIndex = index }) { client in
+            let early = try await client.execute(uri: "/v1/lookup?pdq=\(LookupTests.pdq)", method: .get)
+            #expect(early.status == .serviceUnavailable)
+            _ = try await client.execute(
+                uri: "/v1/events?wait=checkpoint", method: .post, headers: bearer(test.appendToken), body: jsonBody(LookupTests.completed("done-1")))
+            await index.load()
+            // Appended after loading: found too (the index catches up from the store).
+            let near = LookupTests.completed("done-2").replacingOccurrences(of: LookupTests.pdq, with: Self.flipping(LookupTests.pdq, bits: 20))
+                .replacingOccurrences(of: LookupTests.output, with: String(repeating: "5e", count: 32))
+            _ = try await client.execute(uri: "/v1/events?wait=checkpoint", method: .post, headers: bearer(test.appendToken), body: jsonBody(near))
+            let query = Self.flipping(LookupTests.pdq, bits: 8)
+            let (status, answer, _) = try await LookupTests.lookup(client, "pdq=\(query)")
+            #expect(status == .ok)
+            let matches = try #require(answer["matches"]?.arrayValue)
+            #expect(matches.map { $0["index"]?.uint64 } == [0, 1])
+            #expect(matches.map { $0["distance"]?.uint64 } == [8, 12])
+            // The certificate discloses the stored PDQ hash, not the one asked for.
+            let certificate = try DisclosureCertificate(parsing: try #require(matches[1]["certificate"])).verify(verifiers: [test.signer.verifier])
+            #expect(certificate.fields.contains { $0.value.stringValue == Self.flipping(LookupTests.pdq, bits: 20) })
+            let far = try await LookupTests.lookup(client, "pdq=\(Self.flipping(LookupTests.pdq, bits: 52))")
+            #expect(far.1["matches"]?.arrayValue?.count == 0)
+        }
     }
 }

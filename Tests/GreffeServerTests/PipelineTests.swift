@@ -134,6 +134,9 @@ private final class GatedStore: LedgerStore {
     func revokeToken(name: String, atMilliseconds: UInt64) async throws { try await inner.revokeToken(name: name, atMilliseconds: atMilliseconds) }
     func readEvent(index: UInt64) async throws -> StoredEvent? { try await inner.readEvent(index: index) }
     func searchEvents(_ query: EventQuery) async throws -> [UInt64] { try await inner.searchEvents(query) }
+    func contentTerms(prefix: String, fromIndex: UInt64, limit: Int) async throws -> [(index: UInt64, term: String)] {
+        try await inner.contentTerms(prefix: prefix, fromIndex: fromIndex, limit: limit)
+    }
     func eraseEvent(index: UInt64, record: ErasureRecord) async throws { try await inner.eraseEvent(index: index, record: record) }
     func claimErasure(index: UInt64) async throws { try await inner.claimErasure(index: index) }
     func releaseErasureClaims(index: UInt64?) async throws { try await inner.releaseErasureClaims(index: index) }

@@ -634,15 +634,17 @@ struct EventIndexTermsTests {
     static let img4 = "a87b9502a134b0a1a1c7d26ad03390702896403121ec7035ca923221990a990b"
     static let pdq1 = "27572acf8f0d1f7117c6eba5fc07de9f9f019160a252f94641ef86632a0604b0"
     static let pdq2 = "7582c2eb1683dc9673b50bac03ebe085bb7f903d949841bb203e267e956ea5dd"
+    static let c2pa1 = "4c2f8b51a382f05c41b44fe83cdc33d08f263afc2db11bbbdeea1831fa3af1aa"
+    static let c2pa2 = "c6b6d3fc90a0471c06667588a31951f3f50f1201dc0ba036111e049026a44727"
 
     func example(_ key: String) throws -> JSONValue {
         try #require(EventSchemaFixtures.examples.first { $0.key == key }, "no example \(key)").value()
     }
 
-    @Test("an edit request: account, input image SHA-256 and PDQ, time")
+    @Test("an edit request: account, input image SHA-256, PDQ and C2PA manifest hash, time")
     func editRequest() throws {
         let terms = EventIndexTerms.extract(from: try example("edit.requested/valid-undress-real-person-blocked.json"))
-        #expect(terms == EventIndexTerms(account: Self.a1, contentHashes: ["sha256:" + Self.img1, "pdq:" + Self.pdq1],
+        #expect(terms == EventIndexTerms(account: Self.a1, contentHashes: ["sha256:" + Self.img1, "pdq:" + Self.pdq1, "c2pa:" + Self.c2pa1],
                                          occurredAtMilliseconds: 1_773_522_847_250))
     }
 
@@ -650,7 +652,7 @@ struct EventIndexTermsTests {
     func editCompleted() throws {
         let terms = EventIndexTerms.extract(from: try example("edit.completed/valid-modified-output.json"))
         #expect(terms == EventIndexTerms(account: Self.a2,
-                                         contentHashes: ["sha256:" + Self.img2, "sha256:" + Self.img3, "pdq:" + Self.pdq2],
+                                         contentHashes: ["sha256:" + Self.img2, "sha256:" + Self.img3, "pdq:" + Self.pdq2, "c2pa:" + Self.c2pa2],
                                          occurredAtMilliseconds: 1_773_541_209_500, requestEventID: "edit-req-01J8Q9"))
     }
 

@@ -1,3 +1,5 @@
+import CGreffeImage
+
 /// The entries whose PDQ hash lies within a Hamming radius of a query:
 /// multi-index hashing (Norouzi, Punjani and Fleet, "Fast Search in Hamming
 /// Space with Multi-Index Hashing", CVPR 2012).
@@ -49,6 +51,8 @@ public struct PDQIndex: Sendable {
     private var offsets: [[UInt32]] = Array(repeating: [UInt32](repeating: 0, count: bucketCount + 1), count: substringCount)
     /// hashes[indexedCount...] are the tail: not in the tables yet.
     private(set) var indexedCount = 0
+    /// The most ordinals any one bucket holds (the kernels' output size).
+    private var largestBucket = 0
 
     public init() {}
 
@@ -85,37 +89,77 @@ public struct PDQIndex: Sendable {
             }
             return matches(found)
         }
+        guard !hashes.isEmpty else { return [] }
+        precondition(MemoryLayout<PDQHash>.stride == 32, "the kernels read PDQHash as 4 contiguous UInt64")
+        // Candidates are checked by the C kernels (hardware popcount; see CGreffeImage/include/greffe_image.h).
+        let query = [query.words.0, query.words.1, query.words.2, query.words.3]
+        let scratchCount = max(largestBucket, hashes.count - indexedCount)
+        var foundOrdinals = [UInt32](repeating: 0, count: scratchCount)
+        var foundDistances = [UInt8](repeating: 0, count: scratchCount)
+        let radius = Int32(maximumDistance)
         hashes.withUnsafeBufferPointer { hashes in
-            for table in 0..<PDQIndex.substringCount {
-                let key = PDQIndex.substring(query, table)
-                postings[table].withUnsafeBufferPointer { postings in
-                    offsets[table].withUnsafeBufferPointer { offsets in
-                        func probe(_ bucket: Int) {
-                            for position in Int(offsets[bucket])..<Int(offsets[bucket + 1]) {
-                                let ordinal = postings[position]
-                                let distance = hashes[Int(ordinal)].distance(to: query)
-                                if distance <= maximumDistance { found.append((ordinal, distance)) }
-                            }
-                        }
-                        probe(key)
-                        if probeRadius >= 1 {
-                            for bit in 0..<16 {
-                                probe(key ^ (1 << bit))
-                                if probeRadius >= 2 {
-                                    for other in (bit + 1)..<16 { probe(key ^ (1 << bit) ^ (1 << other)) }
+            let words = UnsafeRawPointer(hashes.baseAddress!).assumingMemoryBound(to: UInt64.self)
+            foundOrdinals.withUnsafeMutableBufferPointer { outOrdinals in
+                foundDistances.withUnsafeMutableBufferPointer { outDistances in
+                    func collect(_ count: Int) {
+                        for i in 0..<count { found.append((outOrdinals[i], Int(outDistances[i]))) }
+                    }
+                    for table in 0..<PDQIndex.substringCount {
+                        let key = PDQIndex.substring(PDQHash(words: (query[0], query[1], query[2], query[3])), table)
+                        postings[table].withUnsafeBufferPointer { postings in
+                            offsets[table].withUnsafeBufferPointer { offsets in
+                                func probe(_ bucket: Int) {
+                                    let start = Int(offsets[bucket])
+                                    let count = Int(offsets[bucket + 1]) - start
+                                    guard count > 0 else { return }
+                                    collect(
+                                        greffe_pdq_check(
+                                            words, postings.baseAddress! + start, count, query, radius, outOrdinals.baseAddress!,
+                                            outDistances.baseAddress!))
+                                }
+                                probe(key)
+                                if probeRadius >= 1 {
+                                    for bit in 0..<16 {
+                                        probe(key ^ (1 << bit))
+                                        if probeRadius >= 2 {
+                                            for other in (bit + 1)..<16 { probe(key ^ (1 << bit) ^ (1 << other)) }
+                                        }
+                                    }
                                 }
                             }
                         }
                     }
+                    let tail = hashes.count - indexedCount
+                    if tail > 0 {
+                        collect(
+                            greffe_pdq_scan(
+                                words, UInt32(indexedCount), tail, query, radius, outOrdinals.baseAddress!, outDistances.baseAddress!))
+                    }
                 }
-            }
-            for ordinal in indexedCount..<hashes.count {
-                let distance = hashes[ordinal].distance(to: query)
-                if distance <= maximumDistance { found.append((UInt32(ordinal), distance)) }
             }
         }
         return matches(found)
     }
+
+    /// The baseline PDQIndex is measured against (`greffe bench lookup`): every
+    /// hash of `words` (4 words a hash, PDQHash.words order) within
+    /// `maximumDistance` (≤ 255), by a linear scan with the same popcount kernel.
+    /// Returns the ordinals, in order.
+    public static func linearScan(_ words: [UInt64], _ query: PDQHash, maximumDistance: Int = PDQHash.matchThreshold) -> [Int] {
+        precondition(words.count % 4 == 0 && words.count / 4 < Int(UInt32.max) && (0...255).contains(maximumDistance))
+        let count = words.count / 4
+        guard count > 0 else { return [] }
+        var ordinals = [UInt32](repeating: 0, count: count)
+        var distances = [UInt8](repeating: 0, count: count)
+        let queryWords = [query.words.0, query.words.1, query.words.2, query.words.3]
+        let found = words.withUnsafeBufferPointer { words in
+            greffe_pdq_scan(words.baseAddress!, 0, count, queryWords, Int32(maximumDistance), &ordinals, &distances)
+        }
+        return ordinals.prefix(found).map { Int($0) }
+    }
+
+    /// Whether the kernels use the CPU's popcount instruction.
+    public static var usesHardwarePopcount: Bool { greffe_pdq_hardware_popcount() == 1 }
 
     /// Sorts nearest first, ties by entry then ordinal, and drops the repeats
     /// (a near-duplicate is found through several tables).
@@ -151,6 +195,7 @@ public struct PDQIndex: Sendable {
     /// Counting sort of every stored ordinal by each substring.
     private mutating func rebuildTables() {
         let n = hashes.count
+        largestBucket = 0
         for table in 0..<PDQIndex.substringCount {
             var bucketOffsets = [UInt32](repeating: 0, count: PDQIndex.bucketCount + 1)
             var sorted = [UInt32](repeating: 0, count: n)
@@ -167,6 +212,9 @@ public struct PDQIndex: Sendable {
                         }
                     }
                 }
+            }
+            for bucket in 0..<PDQIndex.bucketCount {
+                largestBucket = max(largestBucket, Int(bucketOffsets[bucket + 1] - bucketOffsets[bucket]))
             }
             postings[table] = []  // free the old table before the next one is built
             postings[table] = sorted

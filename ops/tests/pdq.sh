@@ -6,7 +6,7 @@
 #  1. ops/tests/pdq_agreement.py generates ~30 images (gradients, shapes,
 #     noise, text-like, photo-like, several sizes, non-square, tiny, below
 #     PDQ's 5-pixel minimum) and their transformations (JPEG 95/70/50,
-#     resize 50%/150%, 5% crop, mirror, 2° rotation); on identical pixels the
+#     resize 50%/150%, 5% crops (of the area, centred; of the width, one side), mirror, 2° rotation); on identical pixels the
 #     three must give identical hashes and quality, and on every pair
 #     (original vs transformation, unrelated originals) the same verdict at
 #     distance ≤ 31. Mismatches are printed as a table.

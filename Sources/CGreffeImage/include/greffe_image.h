@@ -41,4 +41,26 @@ int greffe_decode_jpeg(const uint8_t *data, size_t length, uint64_t max_pixels, 
 
 void greffe_image_free(greffe_image *image);
 
+// MARK: - PDQ Hamming kernels (greffe_pdq.c)
+
+/// Hamming search over PDQ hashes stored as 4 uint64 words each (32 bytes a
+/// hash, any word order as long as the query uses the same). These are the
+/// hot loops of PDQIndex and of the linear scan it is measured against: here
+/// in C so that the hardware POPCNT instruction is used where the CPU has it
+/// (chosen once at run time; Swift's nonzeroBitCount compiles for baseline
+/// x86-64, without it).
+
+/// Checks hashes[ordinals[i]] for i < count; writes each ordinal within
+/// `max_distance` and its distance; returns how many (at most count).
+size_t greffe_pdq_check(const uint64_t *hashes, const uint32_t *ordinals, size_t count, const uint64_t query[4],
+                        int max_distance, uint32_t *found_ordinals, uint8_t *found_distances);
+
+/// Checks hashes[first..<first + count]; same output (ordinals are absolute).
+size_t greffe_pdq_scan(const uint64_t *hashes, uint32_t first, size_t count, const uint64_t query[4], int max_distance,
+                       uint32_t *found_ordinals, uint8_t *found_distances);
+
+/// 1 when the hardware popcount is in use.
+int greffe_pdq_hardware_popcount(void);
+
+
 #endif

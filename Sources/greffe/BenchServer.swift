@@ -24,7 +24,7 @@ struct BenchServer {
             storeArguments += ["--postgres", url]
         }
         _ = try BenchContext.capture([executable, "init"] + storeArguments + ["--origin", "bench.greffe.test/\(name)"])
-        let token = try BenchContext.capture([executable, "token", "create"] + storeArguments + ["--role", "append", "--name", "bench"])
+        let token = try BenchContext.capture([executable, "token", "create"] + storeArguments + ["--role", "append", "--platform", "bench.example", "--name", "bench"])
             .trimmingCharacters(in: .whitespacesAndNewlines)
         let port = 20_000 + Int(getpid() % 20_000)
         let process = Process()

@@ -11,8 +11,9 @@ import Synchronization
 /// 1. A batch's entries, events, tree nodes and new tree size commit in one
 ///    store transaction (`LedgerStore.append`, fsynced).
 /// 2. Only then are its appends acknowledged, and only after every batch
-///    before it (on a store of its own, the next batch may be sequenced on
-///    top of one still being written: see `advance`). A crash before 1
+///    before it (the next batch may be sequenced on top of one still being
+///    written, on a shared store only if it settles no handovers: see
+///    `advance`). A crash before 1
 ///    completes loses only unacknowledged events; the client retries with the
 ///    same `event_id` and gets one entry.
 /// 3. A checkpoint's root is computed from committed nodes, signed, and stored
@@ -59,6 +60,11 @@ public final class Ledger: Sendable {
         var events: [EventSubmission]
         var requester: Requester
         var enqueuedAt: ContinuousClock.Instant
+
+        var isLocal: Bool {
+            if case .local = requester { return true }
+            return false
+        }
     }
 
     private enum Requester {
@@ -429,8 +435,8 @@ public final class Ledger: Sendable {
     /// request, or a write finishing); `draining`: until it is empty.
     ///
     /// When the writer is free, the queued requests are located, sequenced and
-    /// handed to it. On a store of its own, once enough are queued they are
-    /// also sequenced while it writes (on top of that write) and wait in line,
+    /// handed to it. Once enough are queued they are also sequenced while it
+    /// writes (on top of that write; on a shared store, this node's own requests only) and wait in line,
     /// so that the writer, the one serial resource, goes on to them without
     /// waiting for the sequencer to answer the requests it stored. A batch is
     /// answered only once it and every batch before it are stored. If a write
@@ -459,18 +465,23 @@ public final class Ledger: Sendable {
                 }
                 if pipeline.writing.isEmpty { pipeline.discarding = false }
             }
-            let (queuedRequests, queuedEvents) = queue.withLock { ($0.requests.count, $0.requests.reduce(0) { $0 + $1.events.count }) }
+            // Behind a write, a shared store's sequencer takes only its own requests: handovers
+            // settle in their batch's transaction, so a batch holding any is written alone.
+            let localOnly = cluster != nil && !pipeline.writing.isEmpty
+            let (queuedRequests, queuedEvents) = queue.withLock { queue in
+                let eligible = localOnly ? queue.requests.filter(\.isLocal) : queue.requests
+                return (eligible.count, eligible.reduce(0) { $0 + $1.events.count })
+            }
             let sequenceNow =
                 !pipeline.discarding && queuedRequests > 0
-                && (pipeline.writing.isEmpty
-                    || (cluster == nil && pipeline.writing.count < Self.writesInFlight && queuedEvents >= Self.minimumQueuedWrite))
+                && (pipeline.writing.isEmpty || (pipeline.writing.count < Self.writesInFlight && queuedEvents >= Self.minimumQueuedWrite))
             if sequenceNow {
                 moved = true
-                let requests = takeQueued()
+                let requests = takeQueued(localOnly: localOnly)
                 let base = pipeline.writing.last?.batch.after ?? sequencer.withLock { $0 }
                 if let sequenced = await sequence(requests, on: base, unstored: pipeline.writing.map(\.batch.locations)) {
-                    if cluster != nil {
-                        // Handovers settle in the write's transaction: one batch at a time.
+                    if cluster != nil && !sequenced.appendBatch.handoverOutcomes.isEmpty {
+                        // Nothing is in flight (see localOnly): written and settled before anything else is sequenced.
                         _ = finish(sequenced, written: await write(sequenced.appendBatch))
                     } else {
                         // Also a batch of re-sends only (nothing to store): answered in turn, after
@@ -489,15 +500,28 @@ public final class Ledger: Sendable {
         }
     }
 
-    /// Queued requests, oldest first, up to `maxBatchEvents` events (at least one request).
-    private func takeQueued() -> [PendingAppend] {
+    /// Queued requests, oldest first, up to `maxBatchEvents` events (at least one request);
+    /// `localOnly`: this node's own, the handovers staying queued in their order.
+    private func takeQueued(localOnly: Bool = false) -> [PendingAppend] {
         queue.withLock { queue in
             var taken: [PendingAppend] = []
+            var left: [PendingAppend] = []
             var events = 0
-            while let next = queue.requests.first, taken.isEmpty || events + next.events.count <= maxBatchEvents {
-                events += next.events.count
-                taken.append(queue.requests.removeFirst())
+            var position = 0
+            while position < queue.requests.count {
+                let next = queue.requests[position]
+                if localOnly && !next.isLocal {
+                    left.append(next)
+                } else if taken.isEmpty || events + next.events.count <= maxBatchEvents {
+                    events += next.events.count
+                    taken.append(next)
+                } else {
+                    break
+                }
+                position += 1
             }
+            queue.requests.removeFirst(position)
+            queue.requests.insert(contentsOf: left, at: 0)
             return taken
         }
     }

@@ -12,8 +12,9 @@ import Synchronization
 /// Durability is PostgreSQL's: a transaction's commit returns once its WAL is
 /// flushed (and replicated, with synchronous replication), so an acknowledged
 /// batch survives a crash of greffe, of the database or of its machine.
-/// Batches go in with one `unnest` insert per table, so a batch costs a fixed
-/// number of round trips whatever its size.
+/// Batches go in with one `unnest` insert per table, all in one statement (one
+/// round trip) when they settle no handovers, so a batch costs a fixed number
+/// of round trips whatever its size.
 public final class PostgresStore: SharedLedgerStore, Sendable {
     /// The layout this code reads and writes (`greffe_meta.schema_version`).
     public static let schemaVersion = 3
@@ -348,6 +349,52 @@ public final class PostgresStore: SharedLedgerStore, Sendable {
         let firstIndex = batch.firstIndex
         let newSize = String(batch.newTreeSize)
         let logger = logger
+
+        if handoverIDs.isEmpty && !entryIndices.isEmpty {
+            // One statement, so one round trip and one implicit transaction: its commit returns once
+            // the WAL is flushed (and on the synchronous standby, with replication), as below. The
+            // tree-size compare-and-swap runs first and gates every insert, so a refused batch writes
+            // nothing; the fence's share lock on the lease row is held until the commit.
+            let (held, lost) = lease.withLock { ($0.epoch, $0.lost) }
+            if lost { throw StoreError(.inconsistent, "this node lost the sequencer lease; it no longer writes the log") }
+            let epoch = held ?? -1
+            let outcome = try await rows(
+                "storing a batch of \(batch.events.count) entries",
+                """
+                WITH fence AS (SELECT epoch FROM sequencer_lease WHERE id = 1 FOR SHARE),
+                size AS (
+                    UPDATE greffe_meta SET value = \(newSize)
+                    WHERE key = 'tree_size' AND value = \(String(firstIndex)) AND (\(epoch) = -1 OR \(epoch) = (SELECT epoch FROM fence))
+                    RETURNING 1),
+                new_entries AS (
+                    INSERT INTO entries (idx, entry) SELECT * FROM unnest(\(entryIndices)::bigint[], \(entries)::bytea[])
+                    WHERE EXISTS (SELECT 1 FROM size)),
+                new_events AS (
+                    INSERT INTO events (
+                        idx, event_id, kind, body, salt, body_digest, sequenced_at, account, occurred_at, report_id, platform, appended_by)
+                    SELECT i, id, k, b, s, d, t, NULLIF(a, ''), NULLIF(o, -1), NULLIF(r, ''), p, NULLIF(ab, '')
+                    FROM unnest(\(entryIndices)::bigint[], \(eventIDs)::text[], \(kinds)::text[], \(bodies)::bytea[], \(salts)::bytea[],
+                        \(digests)::bytea[], \(sequencedAt)::bigint[], \(accounts)::text[], \(occurredAt)::bigint[], \(reportIDs)::text[],
+                        \(platforms)::text[], \(appendedBy)::text[])
+                        AS u(i, id, k, b, s, d, t, a, o, r, p, ab)
+                    WHERE EXISTS (SELECT 1 FROM size)),
+                new_terms AS (
+                    INSERT INTO content_terms (term, idx) SELECT * FROM unnest(\(terms)::text[], \(termIndices)::bigint[])
+                    WHERE EXISTS (SELECT 1 FROM size) ON CONFLICT DO NOTHING),
+                new_nodes AS (
+                    INSERT INTO nodes (level, idx, hash)
+                    SELECT * FROM unnest(\(nodeLevels)::integer[], \(nodeIndices)::bigint[], \(nodeHashes)::bytea[])
+                    WHERE EXISTS (SELECT 1 FROM size))
+                SELECT (SELECT count(*) FROM size), (SELECT epoch FROM fence), (SELECT value FROM greffe_meta WHERE key = 'tree_size')
+                """, as: (Int64, Int64?, String?).self)
+            guard let (stored, current, size) = outcome.first else { throw StoreError(.unavailable, "PostgreSQL answered a batch with no row") }
+            if stored == 1 { return }
+            if epoch != -1 && current != epoch {
+                throw StoreError(
+                    .inconsistent, "another node took the sequencer lease (epoch \(current ?? -1), ours \(epoch)); this node no longer writes the log")
+            }
+            throw StoreError(.inconsistent, "batch starts at \(firstIndex) but the tree has \(size ?? "no") entries")
+        }
 
         try await mapped("storing a batch of \(batch.events.count) entries") {
             try await client.withTransaction(logger: logger) { db in

@@ -24,7 +24,7 @@ struct BenchServer {
             storeArguments += ["--postgres", url]
         }
         _ = try BenchContext.capture([executable, "init"] + storeArguments + ["--origin", "bench.greffe.test/\(name)"])
-        let token = try BenchContext.capture([executable, "token", "create"] + storeArguments + ["--role", "append", "--name", "bench"])
+        let token = try BenchContext.capture([executable, "token", "create"] + storeArguments + ["--role", "append", "--platform", "bench.example", "--name", "bench"])
             .trimmingCharacters(in: .whitespacesAndNewlines)
         let port = 20_000 + Int(getpid() % 20_000)
         let process = Process()
@@ -191,7 +191,7 @@ struct AppendBenchmark: Benchmark {
         while Date() < deadline {
             n += 1
             let body = """
-                {"event_id":"receipt-\(getpid())-\(n)","kind":"legal.request","occurred_at":"2026-11-25T10:00:00Z","platform":"bench",\
+                {"event_id":"receipt-\(getpid())-\(n)","kind":"legal.request","occurred_at":"2026-11-25T10:00:00Z","platform":"bench.example",\
                 "schema_version":1,"authority":"bench","reference":"r\(n)","direction":"received","request_type":"preservation"}
                 """
             // curl's timings: the answer comes when the checkpoint is signed; the ack (durable commit) is measured by the store timer.

@@ -189,6 +189,38 @@ struct PostgresStoreTests {
         holder.close()
     }
 
+    @Test("a batch refused in its single statement (not at the tree's end, a re-used event ID, fenced) writes none of its rows")
+    func refusedBatchWritesNothing() async throws {
+        let location = try await PostgresTestServer.freshDatabase()
+        let store = try await PostgresStore.connect(location, logger: logger)
+        #expect(try await store.acquireSequencerLease(node: "a"))
+        var builder = BatchBuilder()
+        try await store.append(builder.batch(["1"]))
+        var reusingID = builder
+        let second = builder.batch(["2"])
+        let third = builder.batch(["3"])
+        func nothingPastTheFirst() async throws {
+            #expect(try await store.treeSize() == 1)
+            await #expect(throws: StoreError.self) { try await store.readEntries(first: 1, count: 1) }
+            await #expect(throws: StoreError.self) { try await store.readNodes([NodeID(level: 0, index: 1)]) }
+            let keys = ["2", "3"].map { EventKey(platform: contractPlatform, eventID: $0) }
+            #expect(try await store.locateEvents(keys).isEmpty)
+        }
+        // The compare-and-swap on the tree size gates every insert of the statement.
+        await #expect(throws: StoreError.self) { try await store.append(third) }
+        try await nothingPastTheFirst()
+        // A unique violation aborts the whole statement, the tree size's update with it.
+        let duplicate = try await #require(throws: StoreError.self) { try await store.append(reusingID.batch(["1"])) }
+        #expect(duplicate.code == .duplicate)
+        try await nothingPastTheFirst()
+        // A takeover this node has not noticed: the fence fails, naming the epochs.
+        try await PostgresTestServer.execute("UPDATE sequencer_lease SET epoch = epoch + 1, node = 'b'", on: location)
+        let fenced = try await #require(throws: StoreError.self) { try await store.append(second) }
+        #expect(fenced.code == .inconsistent && fenced.message.contains("another node took the sequencer lease"))
+        try await nothingPastTheFirst()
+        store.close()
+    }
+
     @Test("handovers are queued durably, settled exactly once with the batch that stores them")
     func handovers() async throws {
         let location = try await PostgresTestServer.freshDatabase()

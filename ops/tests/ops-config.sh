@@ -16,6 +16,11 @@
 #  5. nginx: the site file (greffe-tiles.conf) passes `nginx -t`.
 #  6. Dockerfile: multi-stage, non-root, a volume. It is not built: no
 #     Docker engine runs on this machine.
+#  7. PostgreSQL replication snippets (ops/postgres/): PostgreSQL 15 reads
+#     primary.conf and standby.conf included in a fresh cluster's
+#     postgresql.conf (`postgres -C`: an unknown setting or a bad value
+#     fails) and sees synchronous_commit = on with a synchronous standby
+#     named; a misspelt setting is caught.
 #
 # Usage: ops/tests/ops-config.sh   Env: GREFFE (binary), KEEP=1.
 # Needs: promtool (Debian prometheus), python3, curl; nginx and
@@ -209,4 +214,27 @@ else
     bad "Dockerfile structure"
 fi
 log "note: the Dockerfile is not built here: no Docker engine runs on this machine"
+
+# --- 7. PostgreSQL replication snippets --------------------------------------------
+PGBIN=/usr/lib/postgresql/15/bin
+as_postgres() { if [[ $(id -u) == 0 ]]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+if [[ -x $PGBIN/postgres ]]; then
+    mkdir -p "$WORK/pg" && chmod 755 "$WORK" "$WORK/pg"
+    [[ $(id -u) == 0 ]] && chown postgres: "$WORK/pg"
+    as_postgres "$PGBIN/initdb" -D "$WORK/pg/data" -U postgres --auth=trust >"$WORK/out.txt" 2>&1 || bad "initdb: $(cat "$WORK/out.txt")"
+    cp "$OPS/postgres/primary.conf" "$OPS/postgres/standby.conf" "$WORK/pg/" && chmod 644 "$WORK/pg/"*.conf
+    printf "include = '%s'\ninclude = '%s'\n" "$WORK/pg/primary.conf" "$WORK/pg/standby.conf" >>"$WORK/pg/data/postgresql.conf"
+    setting() { as_postgres "$PGBIN/postgres" -D "$WORK/pg/data" -C "$1" 2>"$WORK/out.txt"; }
+    if [[ $(setting synchronous_commit) == on && $(setting synchronous_standby_names) == "ANY 1 (s1, s2)" && $(setting wal_level) == replica &&
+        $(setting hot_standby) == on ]]; then
+        pass "PostgreSQL 15 reads ops/postgres/primary.conf and standby.conf: synchronous_commit on, synchronous standby ANY 1 (s1, s2)"
+    else
+        bad "ops/postgres/*.conf: $(cat "$WORK/out.txt")"
+    fi
+    sed -i 's/^synchronous_commit = on/synchronous_comit = on/' "$WORK/pg/primary.conf"
+    setting synchronous_commit >/dev/null && bad "postgres -C accepts a misspelt setting in primary.conf" ||
+        pass "a misspelt setting in primary.conf is caught"
+else
+    log "skip ops/postgres/: PostgreSQL 15 is not installed (ops/install-deps.sh installs it)"
+fi
 finish

@@ -1657,7 +1657,8 @@ func (t tamperingTileReader) ReadTiles(tiles []tlog.Tile) ([][]byte, error) {
 // ---------------------------------------------------------------------------
 // The Greffe entry layout, version 1
 //
-//	byte  0        version 0x01
+//	byte  0        version 0x01, or 0x02 (layout 2: the same bytes; only what the
+//	               commitment commits to differs, a field tree, Schemas/entry.md)
 //	bytes 1..8     index, uint64 big-endian
 //	bytes 9..16    sequenced_at, Unix milliseconds, uint64 big-endian
 //	bytes 17..48   prev: RFC 9162 leaf hash of entry index-1 (zeros for 0)
@@ -1667,6 +1668,7 @@ func (t tamperingTileReader) ReadTiles(tiles []tlog.Tile) ([][]byte, error) {
 
 const (
 	entryVersion1      = 0x01
+	entryVersion2      = 0x02
 	entryIndexOffset   = 1
 	entrySeqOffset     = 9
 	entryPrevOffset    = 17
@@ -1688,8 +1690,8 @@ func decodeEntryV1(e []byte) (entryV1, error) {
 	if len(e) < entryFixedLen {
 		return ent, fmt.Errorf("greffe-v1 entry is %d bytes, shorter than the fixed %d", len(e), entryFixedLen)
 	}
-	if e[0] != entryVersion1 {
-		return ent, fmt.Errorf("entry version byte 0x%02x, want 0x01", e[0])
+	if e[0] != entryVersion1 && e[0] != entryVersion2 {
+		return ent, fmt.Errorf("entry version byte 0x%02x, want 0x01 or 0x02", e[0])
 	}
 	k := int(e[entryKindLenOffset])
 	if len(e) != entryFixedLen+k {

@@ -42,7 +42,8 @@ class VerifierKey:
 
     @classmethod
     def parse(cls, text: str) -> "VerifierKey":
-        parts = text.strip().split("+")
+        # The name holds no "+" (C2SP signed-note); the base64 key may.
+        parts = text.strip().split("+", 2)
         if len(parts) != 3:
             raise VerificationError("verifier key is not name+keyid+key")
         name, hexid, encoded = parts

@@ -13,8 +13,17 @@ from typing import Iterator
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-# The shared vectors live beside the repository in development; a copy may be pointed at explicitly.
-VECTORS = os.environ.get("GREFFE_TESTVECTORS", os.path.join(os.path.dirname(ROOT), "shared", "testvectors"))
+
+
+def _vectors_directory() -> str:
+    """shared/testvectors: $GREFFE_TESTVECTORS, else beside the repository, else /work/shared/testvectors (the Swift tests' rule)."""
+    if os.environ.get("GREFFE_TESTVECTORS"):
+        return os.environ["GREFFE_TESTVECTORS"]
+    beside = os.path.join(os.path.dirname(ROOT), "shared", "testvectors")
+    return beside if os.path.isdir(beside) else "/work/shared/testvectors"
+
+
+VECTORS = _vectors_directory()
 
 
 def vector_file(*parts: str) -> str:

@@ -67,3 +67,47 @@ def test_doctored_bundles_are_refused(generator):
         verify_bundle(json.dumps(bundle), other_key)
     with pytest.raises(VerificationError):
         verify_bundle(b'{"format": "greffe-bundle/v3", "format": "greffe-bundle/v3"}', vkey)
+
+
+def _paths(value, path=()):
+    yield path
+    if isinstance(value, dict):
+        for k, v in value.items():
+            yield from _paths(v, path + (k,))
+    elif isinstance(value, list):
+        for i, v in enumerate(value[:3]):
+            yield from _paths(v, path + (i,))
+
+
+def test_hostile_values_anywhere_raise_verification_errors_only(generator):
+    """Every member replaced by a value of each other JSON type: a VerificationError or acceptance, never another exception."""
+    bundle, vkey = generator.make(3, 5, True, 1, True)
+    replacements = [None, True, -1, 2 ** 70, 1.5, "", "AAAA", [], [None], {}, {"x": 1}]
+    tried = 0
+    for path in _paths(bundle):
+        if not path:
+            continue
+        for replacement in replacements:
+            doctored = copy.deepcopy(bundle)
+            target = doctored
+            for step in path[:-1]:
+                target = target[step]
+            target[path[-1]] = replacement
+            tried += 1
+            try:
+                verify_bundle(json.dumps(doctored), vkey)
+            except VerificationError:
+                pass
+    assert tried > 1000
+    deep = "[" * 100000 + "]" * 100000
+    with pytest.raises(VerificationError):
+        verify_bundle(deep, vkey)
+
+
+def test_deeply_nested_body_is_refused_cleanly(generator):
+    bundle, vkey = generator.make(1, 6, False, 0, False)
+    text = json.dumps(bundle)
+    body_start = text.index('"body": {') + len('"body": ')
+    nested = text[:body_start] + '{"deep": ' + "[" * 950 + "]" * 950 + ", " + text[body_start + 1:]
+    with pytest.raises(VerificationError):
+        verify_bundle(nested, vkey)

@@ -7,7 +7,7 @@ not checked here: use `greffe verify` for those.
 import json
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Dict, List, Optional, Sequence, Union
+from typing import Any, Dict, List, Optional, Sequence, Set, Union
 
 from .entry import Entry, check_body, check_disclosed_field, decode_entry
 from .errors import VerificationError
@@ -71,7 +71,7 @@ def parse_bundle(data: Union[bytes, str]) -> Dict[str, Any]:
     return value
 
 
-def _members(value: Any, known: set, where: str, required: Sequence[str] = ()) -> Dict[str, Any]:
+def _members(value: Any, known: Set[str], where: str, required: Sequence[str] = ()) -> Dict[str, Any]:
     if not isinstance(value, dict):
         raise VerificationError("%s is not an object" % where)
     unknown = sorted(set(value) - known)
@@ -185,6 +185,14 @@ def _check_disclosed(fields: Any, entry: Entry, where: str) -> List[Dict[str, An
 
 def verify_bundle(bundle: Union[bytes, str, Dict[str, Any]], keys: Union[KeyInput, Sequence[KeyInput]]) -> VerifiedBundle:
     """Checks a greffe-bundle/v3 or /v2 against the ledger's verifier key(s), trusting nothing else in it."""
+    try:
+        return _verify_bundle(bundle, keys)
+    except RecursionError:
+        # A body nested deeper than Python's stack allows cannot be canonicalized here: refuse, never crash.
+        raise VerificationError("the bundle nests values too deeply to be checked") from None
+
+
+def _verify_bundle(bundle: Union[bytes, str, Dict[str, Any]], keys: Union[KeyInput, Sequence[KeyInput]]) -> VerifiedBundle:
     b = parse_bundle(bundle) if isinstance(bundle, (bytes, str)) else bundle
     fmt = b.get("format")
     if fmt not in ("greffe-bundle/v3", "greffe-bundle/v2"):

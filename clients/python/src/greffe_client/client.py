@@ -274,7 +274,7 @@ def _error_message(payload: bytes, reason: Any) -> str:
     try:
         value = json.loads(payload)
         if isinstance(value, dict) and isinstance(value.get("error"), str):
-            return value["error"]
+            return str(value["error"])
     except ValueError:
         pass
     text = payload.decode("utf-8", "replace").strip()

@@ -8,7 +8,7 @@ import base64
 import binascii
 import hashlib
 from dataclasses import dataclass
-from typing import Iterable, List, Sequence, Tuple, Union
+from typing import Any, Iterable, List, Sequence, Tuple, Union
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -21,7 +21,7 @@ _EM_DASH_PREFIX = "\u2014 "
 MAX_NOTE_SIZE = 1 << 20
 
 
-def b64decode_strict(text: str, what: str) -> bytes:
+def b64decode_strict(text: Any, what: str) -> bytes:
     """Standard base64 (RFC 4648 §4), canonical only: re-encoding must give the same text."""
     if not isinstance(text, str):
         raise VerificationError("%s is not a base64 string" % what)

@@ -244,3 +244,19 @@ def test_fork_between_checkpoints_is_detected(ledger):
     c.verify_consistency(genuine, newer)
     with pytest.raises(VerificationError):
         c.verify_consistency(forged, newer)
+
+
+@pytest.mark.parametrize("readme", ["clients/python/README.md", "README.md"])
+def test_readme_examples_run(ledger, readme, monkeypatch):
+    """The documented examples, run as written against the live ledger."""
+    with open(os.path.join(ROOT, readme)) as f:
+        text = f.read()
+    code = [block.split("```", 1)[0] for block in text.split("```python\n")[1:] if "GreffeClient(" in block][0]
+    monkeypatch.chdir(os.path.dirname(ledger.data))
+    stored = []
+    scope = {"APPEND_TOKEN": ledger.append_token, "INVESTIGATE_TOKEN": ledger.investigate_token,
+             "events": [event("readme %d" % i) for i in range(2)], "store": lambda *a: stored.append(a), "save": lambda *a: stored.append(a)}
+    exec(compile(code.replace("http://127.0.0.1:8080", ledger.base_url), readme, "exec"), scope)
+    assert len(stored) == 2
+    if "bundle" in scope:
+        assert [e.event_id for e in scope["bundle"].events] == [e["event_id"] for e in scope["events"]]

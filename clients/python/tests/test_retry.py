@@ -104,3 +104,13 @@ def test_answer_for_another_event_is_refused(sleeps):
             GreffeClient(server.url, "t", sleep=sleeps.append).append({"event_id": "e1", "kind": "x"})
     finally:
         server.close()
+
+
+def test_redirects_are_refused_and_the_token_stays_here(sleeps):
+    server = Scripted([(307, {"Location": "http://127.0.0.1:9/elsewhere"}, {"error": "moved"})])
+    try:
+        with pytest.raises(ApiError) as caught:
+            GreffeClient(server.url, "t", sleep=sleeps.append).append({"event_id": "e1", "kind": "x"})
+        assert caught.value.status == 307 and len(server.received) == 1 and sleeps == []
+    finally:
+        server.close()

@@ -38,6 +38,13 @@ class AppendResult:
     receipt: Optional[Receipt] = None
 
 
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """Refuses redirects: urllib would otherwise carry the bearer token to wherever a redirect points."""
+
+    def redirect_request(self, req: urllib.request.Request, fp: Any, code: int, msg: str, headers: Any, newurl: str) -> None:
+        raise urllib.error.HTTPError(req.full_url, code, "redirect to %s refused" % newurl, headers, fp)
+
+
 class GreffeClient:
     """A client for one ledger or relay.
 
@@ -76,6 +83,7 @@ class GreffeClient:
         self.backoff_max = backoff_max
         self._sleep = sleep
         self._rng = rng or random.Random()
+        self._opener = urllib.request.build_opener(_NoRedirects())
         # The newest checkpoint this client verified: each later one must be consistent with it.
         self.latest_checkpoint: Optional[Checkpoint] = None
 
@@ -111,7 +119,7 @@ class GreffeClient:
             retry_after: Optional[float] = None
             try:
                 request = urllib.request.Request(url, data=data, headers=headers, method=method)
-                with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                with self._opener.open(request, timeout=self.timeout) as response:
                     return response.status, response.read()
             except urllib.error.HTTPError as error:
                 status = error.code

@@ -28,10 +28,11 @@ if ! python3 -c 'import jsonschema, referencing, rfc3339_validator' 2>/dev/null;
     python3 -m pip install --quiet jsonschema rfc3339-validator
 fi
 
-# The witness test checks cosignatures with an independent Ed25519 (ops/tests/witness.sh).
-if ! python3 -c 'import cryptography' 2>/dev/null; then
-    echo "installing: cryptography (PyPI)"
-    python3 -m pip install --quiet cryptography
+# The witness test checks cosignatures with an independent Ed25519 (ops/tests/witness.sh);
+# the ML-DSA test (ops/tests/mldsa.sh) needs cryptography >= 47, whose wheels' OpenSSL has ML-DSA.
+if ! python3 -c 'from cryptography.hazmat.primitives.asymmetric import mldsa; mldsa.MLDSA65PrivateKey.generate()' 2>/dev/null; then
+    echo "installing: cryptography>=47 (PyPI)"
+    python3 -m pip install --quiet 'cryptography>=47'
 fi
 
 # The PDQ agreement test (ops/tests/pdq.sh): Meta's reference as the pdqhash

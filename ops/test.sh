@@ -30,6 +30,7 @@ export GREFFE=.build/debug/greffe
 ./ops/tests/witnessed-log.sh
 ./ops/tests/timestamp.sh
 ./ops/tests/rotation.sh
+./ops/tests/mldsa.sh
 ./ops/tests/interop.sh
 ./ops/tests/failover.py --seed 1 --kills 1 --stops 1
 ./ops/tests/replication.py --seed 1

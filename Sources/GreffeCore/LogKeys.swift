@@ -13,6 +13,11 @@ public struct LogKeys: Sendable {
     public let signers: [NoteSigner]
     /// Every public key of the log, signing and retired, oldest first.
     public let verifiers: [NoteVerifier]
+    /// An optional ML-DSA-65 key that adds a post-quantum line to every
+    /// checkpoint (Schemas/pq-signatures.md). Ed25519 stays the key that
+    /// start-up checks, witnesses and bundles rely on; verifiers that know
+    /// only Ed25519 skip this line.
+    public var pqSigner: MLDSANoteSigner?
 
     public struct Failure: Error, Sendable, Equatable, CustomStringConvertible {
         public let description: String
@@ -52,6 +57,9 @@ public struct LogKeys: Sendable {
         var note = SignedNote(text: text, signatures: [])
         for signer in signers {
             note.signatures.append(contentsOf: try signer.sign(text: text).signatures)
+        }
+        if let pqSigner {
+            note.signatures.append(try pqSigner.signature(text: text))
         }
         return note
     }

@@ -49,6 +49,12 @@ public struct DataDirectory: Sendable {
 
     /// Loads a signing key file, refusing one that others can read.
     func loadSigner(at signingKeyPath: String) throws -> NoteSigner {
+        let text = try readPrivateKeyText(at: signingKeyPath)
+        do { return try NoteSigner(signerKey: text) } catch { throw Failure("signing key \(signingKeyPath): \(error)") }
+    }
+
+    /// A private key file's text, refusing a file that group or others can read.
+    func readPrivateKeyText(at signingKeyPath: String) throws -> String {
         var info = stat()
         guard stat(signingKeyPath, &info) == 0 else {
             throw Failure("signing key \(signingKeyPath) is missing (\(String(cString: strerror(errno)))); run greffe init first")
@@ -59,7 +65,7 @@ public struct DataDirectory: Sendable {
         guard let text = FileManager.default.contents(atPath: signingKeyPath).flatMap({ String(data: $0, encoding: .utf8) }) else {
             throw Failure("cannot read signing key \(signingKeyPath)")
         }
-        do { return try NoteSigner(signerKey: text) } catch { throw Failure("signing key \(signingKeyPath): \(error)") }
+        return text
     }
 
     public func openStore() throws -> SQLiteStore {

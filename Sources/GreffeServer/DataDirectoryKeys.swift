@@ -32,6 +32,36 @@ extension DataDirectory {
     /// The keys `serve` signs and verifies with: each signing key's file is
     /// loaded (mode 0600 checked) and must hold the key the list names.
     public func loadLogKeys() throws -> LogKeys {
+        var keys = try loadEd25519LogKeys()
+        keys.pqSigner = try loadPQSigner()
+        return keys
+    }
+
+    /// The ML-DSA-65 key file (optional: `greffe key pq-add` creates it).
+    public var pqSigningKeyPath: String { url.appendingPathComponent("signing-mldsa65.key").path }
+    /// Its verifier key (public, what `greffe verify --pq-vkey` takes).
+    public var pqVerifierKeyPath: String { url.appendingPathComponent("verifier-mldsa65.vkey").path }
+
+    /// The ML-DSA-65 signer, or nil when the directory has none. Same rules as
+    /// the Ed25519 key: mode 0600 checked, never printed.
+    public func loadPQSigner() throws -> MLDSANoteSigner? {
+        guard FileManager.default.fileExists(atPath: pqSigningKeyPath) else { return nil }
+        let text = try readPrivateKeyText(at: pqSigningKeyPath)
+        do { return try MLDSANoteSigner(signerKey: text) } catch { throw Failure("signing key \(pqSigningKeyPath): \(error)") }
+    }
+
+    /// Creates the ML-DSA-65 key for the log's origin (O_EXCL: never replaces
+    /// one) and writes its verifier key. Returns the verifier.
+    public func addPQKey() throws -> MLDSANoteVerifier {
+        let origin = try loadKeyList().origin
+        let signer: MLDSANoteSigner
+        do { signer = try MLDSANoteSigner(generatingFor: origin) } catch { throw Failure("origin \"\(origin)\": \(error)") }
+        try writePrivateKeyLine(signer.signerKey, to: pqSigningKeyPath)
+        try writeAtomically(signer.verifier.verifierKey + "\n", to: pqVerifierKeyPath, mode: 0o644)
+        return signer.verifier
+    }
+
+    private func loadEd25519LogKeys() throws -> LogKeys {
         guard hasKeyList else { return LogKeys(signer: try loadSigner()) }
         let list = try loadKeyList()
         var signers: [NoteSigner] = []
@@ -123,10 +153,14 @@ extension DataDirectory {
     }
 
     func writePrivateKey(_ signer: NoteSigner, to path: String) throws {
+        try writePrivateKeyLine(signer.signerKey, to: path)
+    }
+
+    private func writePrivateKeyLine(_ signerKey: String, to path: String) throws {
         // O_EXCL with mode 0600: the key never exists with wider permissions, and never replaces a file.
         let fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0o600)
         guard fd >= 0 else { throw Failure("cannot create \(path): \(String(cString: strerror(errno)))") }
-        let keyLine = Array((signer.signerKey + "\n").utf8)
+        let keyLine = Array((signerKey + "\n").utf8)
         let written = keyLine.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
         let synced = fsync(fd)
         close(fd)

@@ -15,7 +15,7 @@ struct KeyCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "key",
         abstract: "Rotate the ledger's checkpoint signing key: add a new key (rotate), end the transition (retire), show the keys (list).",
-        subcommands: [Rotate.self, Retire.self, List.self]
+        subcommands: [Rotate.self, Retire.self, List.self, PQAdd.self]
     )
 
     /// The latest checkpoint's size (nil on an empty log), after checking that the directory's keys verify it.
@@ -29,6 +29,33 @@ struct KeyCommand: AsyncParsableCommand {
             throw CommandFailure("the keys of \(storeOptions.data) do not verify the store's latest checkpoint (\(error)); refusing to change them")
         }
         return latest.size
+    }
+
+    /// `greffe key pq-add`: the optional ML-DSA-65 key (Schemas/pq-signatures.md).
+    struct PQAdd: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "pq-add",
+            abstract: "Add an ML-DSA-65 key (mode 0600, never printed): from the next serve start every checkpoint also carries a post-quantum signature line. Prints its verifier key.",
+            discussion: """
+                Writes DIR/signing-mldsa65.key and DIR/verifier-mldsa65.vkey; refuses if the key \
+                exists. Verifiers that know only Ed25519 ignore the extra line; give \
+                verifier-mldsa65.vkey to `greffe verify --pq-vkey`. Stop serve first.
+                """)
+
+        @OptionGroup var storeOptions: StoreOptions
+
+        func run() async throws {
+            let directory = storeOptions.directory
+            let lock = try lockOrExplain(directory)
+            defer { close(lock) }
+            guard !FileManager.default.fileExists(atPath: directory.pqSigningKeyPath) else {
+                throw CommandFailure("\(directory.pqSigningKeyPath) already exists; refusing to replace it")
+            }
+            let verifier = try directory.addPQKey()
+            print(verifier.verifierKey)
+            FileHandle.standardError.write(
+                Data("ML-DSA-65 key \(verifier.keyName) added (\(directory.pqSigningKeyPath), mode 0600; verifier key in \(directory.pqVerifierKeyPath)); restart serve to sign with it\n".utf8))
+        }
     }
 
     struct Rotate: AsyncParsableCommand {

@@ -19,6 +19,11 @@ struct VerifyCommand: ParsableCommand {
         help: "The ledger's verifier key: a file holding name+keyid+key (or several, one per line, as DIR/verifier-keys), or the key itself. Repeatable: across a key rotation, the checkpoint must be signed by at least one.")
     var vkey: [String] = []
 
+    @Option(
+        name: .long,
+        help: "The ledger's ML-DSA-65 verifier key (DIR/verifier-mldsa65.vkey, or the key itself): with a checkpoint file (GET /checkpoint), its post-quantum signature line must verify too (Schemas/pq-signatures.md).")
+    var pqVkey: String?
+
     @Option(name: .long, help: "text (a report a lawyer can read) or json.")
     var format: String = "text"
 
@@ -59,9 +64,22 @@ struct VerifyCommand: ParsableCommand {
         let start = (try? handle.read(upToCount: TLogProof.header.utf8.count)) ?? nil
         try? handle.close()
         if Array(start ?? Data()).starts(with: Array(TLogProof.header.utf8)) {
+            if pqVkey != nil { throw CommandFailure("--pq-vkey checks a checkpoint file (GET /checkpoint); a .tlog-proof carries no ML-DSA line") }
             guard let data = FileManager.default.contents(atPath: file) else { throw CommandFailure("cannot read \(file)") }
             try verifyTLogProof(String(decoding: data, as: UTF8.self), verifiers: verifiers, witnesses: witnesses)
             return
+        }
+        // A bare checkpoint (a signed note, e.g. GET /checkpoint): small, read whole.
+        if let size = (try? FileManager.default.attributesOfItem(atPath: file))?[.size] as? Int, size <= SignedNote.maxNoteBytes,
+            let data = FileManager.default.contents(atPath: file), let text = String(data: data, encoding: .utf8),
+            (try? SignedNote(parsing: text)) != nil
+        {
+            try verifyCheckpoint(text, verifiers: verifiers, pqVerifier: try pqVkey.map(loadPQVerifier))
+            return
+        }
+        // Bundles and certificates carry no ML-DSA line yet: refuse --pq-vkey rather than pretend it was checked.
+        if pqVkey != nil {
+            throw CommandFailure("--pq-vkey checks a checkpoint file (GET /checkpoint); bundles, certificates and .tlog-proof files carry no ML-DSA line yet")
         }
         // A certificate is small (its proofs are logarithmic); bundles of that size are read whole anyway.
         if let size = (try? FileManager.default.attributesOfItem(atPath: file))?[.size] as? Int, size <= 1 << 20,
@@ -224,6 +242,45 @@ final class TierReportCheck {
         if json { FileHandle.standardError.write(Data(text.utf8)) } else { print(text, terminator: "") }
         return problems.isEmpty
     }
+}
+
+extension VerifyCommand {
+    /// A checkpoint: its Ed25519 signature by one of the keys, and with
+    /// `pqVerifier` its ML-DSA-65 line too. Prints each signature it checked.
+    func verifyCheckpoint(_ text: String, verifiers: [NoteVerifier], pqVerifier: MLDSANoteVerifier?) throws {
+        let verified: VerifiedCheckpoint
+        do { verified = try CheckpointVerifier.verify(note: text, verifiers: verifiers) } catch {
+            print("NOT VERIFIED: \(file): \(error)")
+            throw ExitCode(1)
+        }
+        print("checkpoint \(verified.checkpoint.origin) size \(verified.checkpoint.size) root \(verified.checkpoint.root.base64)")
+        print("  Ed25519 signature by \(verified.signedBy.joined(separator: ", ")): valid")
+        guard let pqVerifier else {
+            print("  ML-DSA-65 signature: not checked (no --pq-vkey)")
+            return
+        }
+        // Parsed above, so it parses here.
+        let note = try! SignedNote(parsing: text)
+        guard note.signatures.contains(where: { $0.keyID == pqVerifier.keyID && $0.name.utf8.elementsEqual(pqVerifier.name.utf8) }) else {
+            print("NOT VERIFIED: \(file): the checkpoint carries no ML-DSA-65 signature by \(pqVerifier.keyName)")
+            throw ExitCode(1)
+        }
+        guard pqVerifier.hasValidSignature(on: note) else {
+            print("NOT VERIFIED: \(file): the ML-DSA-65 signature by \(pqVerifier.keyName) is invalid: the note was altered or forged")
+            throw ExitCode(1)
+        }
+        print("  ML-DSA-65 signature by \(pqVerifier.keyName): valid")
+    }
+}
+
+/// An ML-DSA-65 verifier key given as a file or inline.
+func loadPQVerifier(_ argument: String) throws -> MLDSANoteVerifier {
+    var text = argument
+    if FileManager.default.fileExists(atPath: argument) {
+        guard let data = FileManager.default.contents(atPath: argument) else { throw CommandFailure("cannot read \(argument)") }
+        text = String(decoding: data, as: UTF8.self)
+    }
+    do { return try MLDSANoteVerifier(verifierKey: text) } catch { throw CommandFailure("--pq-vkey: \(error)") }
 }
 
 /// The verifier keys of `--vkey` (repeatable): each a key, or a file of

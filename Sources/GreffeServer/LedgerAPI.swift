@@ -54,6 +54,7 @@ public struct LedgerAPI: Sendable {
         router.get("/tile/**") { request, _ in try await tile(request.uri.path) }
         router.get("/v1/proofs/inclusion") { request, _ in try await inclusion(request) }
         router.get("/v1/proofs/consistency") { request, _ in try await consistency(request) }
+        addCOSEReceiptRoutes(to: router)
         router.post("/v1/events") { request, context in try await appendEvents(request, context: context) }
         router.get("/healthz") { _, _ in healthz() }
         router.get("/metrics") { _, _ in try metrics() }

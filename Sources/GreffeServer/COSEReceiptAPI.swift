@@ -1,5 +1,6 @@
 import GreffeCore
 import GreffeLedger
+import GreffeStore
 import Hummingbird
 import NIOCore
 
@@ -7,6 +8,20 @@ import NIOCore
 /// inclusion in the tree of the latest signed checkpoint, signed with the ledger's newest
 /// checkpoint key. Public, like the proofs it carries.
 extension LedgerAPI {
+    /// The receipt of entry `index` (below `checkpoint.size`) over `checkpoint`'s root.
+    func coseReceipt(index: UInt64, checkpoint: StoredCheckpoint) async throws -> COSEReceipt {
+        let (leafHash, proof) = try await mapLedgerErrors { try await ledger.inclusionProof(index: index, treeSize: checkpoint.size) }
+        // The signature vouches for this root: never sign a proof the signed checkpoint does not confirm.
+        do {
+            try ProofVerifier.verifyInclusion(index: index, size: checkpoint.size, leafHash: leafHash, proof: proof, root: checkpoint.root)
+        } catch {
+            throw APIError(.internalServerError, "the inclusion proof of entry \(index) does not lead to the signed checkpoint's root; no receipt was signed")
+        }
+        let receipt = try COSEReceipt.issue(
+            treeSize: checkpoint.size, leafIndex: index, inclusionPath: proof, root: checkpoint.root, signer: ledger.keys.signers.last!)
+        return receipt
+    }
+
     static let coseReceiptContentType = "application/cose; cose-type=\"cose-sign1\""
 
     func addCOSEReceiptRoutes<Context: RequestContext>(to router: Router<Context>) {
@@ -25,15 +40,7 @@ extension LedgerAPI {
             throw APIError.notFound(
                 "entry \(index) is not in the latest signed checkpoint (tree size \(checkpoint.size)); if it was appended just now, ask again after the next checkpoint")
         }
-        let (leafHash, proof) = try await mapLedgerErrors { try await ledger.inclusionProof(index: index, treeSize: checkpoint.size) }
-        // The signature vouches for this root: never sign a proof the signed checkpoint does not confirm.
-        do {
-            try ProofVerifier.verifyInclusion(index: index, size: checkpoint.size, leafHash: leafHash, proof: proof, root: checkpoint.root)
-        } catch {
-            throw APIError(.internalServerError, "the inclusion proof of entry \(index) does not lead to the signed checkpoint's root; no receipt was signed")
-        }
-        let receipt = try COSEReceipt.issue(
-            treeSize: checkpoint.size, leafIndex: index, inclusionPath: proof, root: checkpoint.root, signer: ledger.keys.signers.last!)
+        let receipt = try await coseReceipt(index: index, checkpoint: checkpoint)
         return Response(
             status: .ok, headers: [.contentType: LedgerAPI.coseReceiptContentType],
             body: .init(byteBuffer: ByteBuffer(bytes: receipt.encoded)))

@@ -180,6 +180,13 @@ public struct LedgerAPI: Sendable {
         case "checkpoint": waitForCheckpoint = true
         case let other?: throw APIError.badRequest("wait must be \"checkpoint\", not \"\(other.prefix(40))\"")
         }
+        let withCOSEReceipts: Bool
+        switch request.uri.queryParameters.get("receipt") {
+        case nil: withCOSEReceipts = false
+        case "cose" where waitForCheckpoint: withCOSEReceipts = true
+        case "cose": throw APIError.badRequest("receipt=cose needs wait=checkpoint: a receipt is over a signed checkpoint")
+        case let other?: throw APIError.badRequest("receipt must be \"cose\", not \"\(other.prefix(40))\"")
+        }
         var request = request
         let body: ByteBuffer
         do {
@@ -220,6 +227,9 @@ public struct LedgerAPI: Sendable {
                 let (leafHash, proof) = try await ledger.inclusionProof(index: receipt.index, treeSize: checkpoint.size)
                 guard case .object(var object) = results[position] else { continue }
                 object["inclusion_proof"] = LedgerAPI.inclusionJSON(index: receipt.index, treeSize: checkpoint.size, leafHash: leafHash, proof: proof)
+                if withCOSEReceipts {
+                    object["cose_receipt"] = .string(Data(try await coseReceipt(index: receipt.index, checkpoint: checkpoint).encoded).base64EncodedString())
+                }
                 results[position] = .object(object)
             }
         }

@@ -239,6 +239,27 @@ def main():
             check(refused_by_pycose(doctored_headers[what], leaf), "pycose refuses %s" % what)
         check(refused_by_pycose(doctored_headers["vds removed from the protected header"], leaf), "the pycose check refuses vds removed")
 
+        # The append option: the receipt comes with the append answer, over the checkpoint that covers it.
+        event = dict(template)
+        event["event_id"] = "cose-append"
+        headers = {"Authorization": "Bearer " + token, "Content-Type": "application/json"}
+        status, _, body = http(base + "/v1/events?wait=checkpoint&receipt=cose", json.dumps(event).encode(), headers)
+        answer = json.loads(body) if status == 201 else {}
+        try:
+            appended = base64.b64decode(answer["cose_receipt"])
+            note = answer["checkpoint"].split("\n")
+            proved = pycose_verify(appended, base64.b64decode(answer["leaf_hash"]), public_key, kid, expected_root=base64.b64decode(note[2]))
+            ok = proved[:2] == (int(note[1]), answer["index"])
+        except Exception as error:
+            ok, proved = False, error
+        check(status == 201 and ok, "POST /v1/events?wait=checkpoint&receipt=cose answers a receipt pycose verifies against the answer's checkpoint (%s)" % (proved,))
+        event["event_id"] = "cose-append-2"
+        for query in ("receipt=cose", "wait=checkpoint&receipt=json"):
+            status, _, body = http(base + "/v1/events?" + query, json.dumps(event).encode(), headers)
+            check(status == 400 and b"receipt" in body, "POST /v1/events?%s is refused with 400 before anything is appended (%d)" % (query, status))
+        tree_size = json.loads(http(base + "/healthz")[2])["tree_size"]
+        check(tree_size == answer.get("index", -2) + 1, "no event was appended by the refused requests (tree size %d)" % tree_size)
+
         # Wrong requests: a clear 4xx JSON error, never a receipt.
         for query, expect in (("index=%d" % size, 404), ("index=99999999", 404), ("index=-1", 400), ("index=01", 400), ("index=x", 400),
                               ("", 400), ("index=0&index_2=1", 400)):

@@ -3051,6 +3051,7 @@ components:
         event_id: {type: string}
         inclusion_proof: {$ref: '#/components/schemas/InclusionProof'}
         checkpoint: {type: string, description: 'With ?wait=checkpoint on a single event, the signed note the proof is against.'}
+        cose_receipt: {type: string, contentEncoding: base64, description: 'With ?wait=checkpoint&receipt=cose, the COSE receipt of the event (Schemas/cose-receipt.md) over the same checkpoint, standard base64.'}
   responses:
     Unauthorized:
       description: Missing, unknown or revoked token.
@@ -3373,6 +3374,11 @@ paths:
           required: false
           description: "`checkpoint`: answer once a signed checkpoint covers the events, with inclusion proofs against it (a receipt)."
           schema: {type: string, enum: [checkpoint]}
+        - name: receipt
+          in: query
+          required: false
+          description: "`cose` (with wait=checkpoint only, else 400): each result also carries `cose_receipt`, the COSE receipt of its event over the same checkpoint (Schemas/cose-receipt.md)."
+          schema: {type: string, enum: [cose]}
       requestBody:
         required: true
         content:

@@ -154,7 +154,10 @@ public indirect enum CBOR: Sendable, Hashable {
             case 24...27:
                 let length = 1 << (info - 24)
                 var value: UInt64 = 0
-                for _ in 0..<length { value = value << 8 | UInt64(try byte()) }
+                for _ in 0..<length {
+                    let next = try byte()
+                    value = value << 8 | UInt64(next)
+                }
                 let smallest: UInt64 = [24, 0x100, 0x1_0000, 0x1_0000_0000][Int(info - 24)]
                 // Major type 7 with 1-byte argument is a simple value, checked by the caller; 2/4/8 are floats.
                 if major != 7 && value < smallest {

@@ -155,7 +155,7 @@ public struct COSEReceipt: Sendable, Equatable {
         }
         let root: Hash
         do { root = try ProofVerifier.rootFromInclusionProof(index: leafIndex, size: treeSize, leafHash: leafHash, proof: inclusionPath) } catch {
-            throw Failure(.proofMismatch, "the inclusion proof does not fit: \(error.message)")
+            throw Failure(.proofMismatch, "the inclusion proof does not fit: \(error)")
         }
         let message = COSEReceipt.toBeSigned(protected: COSEReceipt.protectedHeader(keyID: keyID).encoded, root: root)
         guard verifier.publicKey.isValidSignature(signature, for: message) else {

@@ -35,6 +35,14 @@ if ! python3 -c 'from cryptography.hazmat.primitives.asymmetric import mldsa; ml
     python3 -m pip install --quiet 'cryptography>=47'
 fi
 
+# The COSE receipt test (ops/tests/cose.py) verifies receipts with an independent COSE
+# implementation. pycose 1.1 reads COSE arrays as lists; cbor2 6 decodes tagged arrays as
+# tuples, which pycose refuses, so cbor2 stays below 6.
+if ! python3 -c 'import pycose, sys; from importlib.metadata import version; sys.exit(int(version("cbor2").split(".")[0]) >= 6)' 2>/dev/null; then
+    echo "installing: pycose cbor2<6 (PyPI)"
+    python3 -m pip install --quiet pycose 'cbor2<6'
+fi
+
 # The PDQ agreement test (ops/tests/pdq.sh): Meta's reference as the pdqhash
 # package builds it (an sdist: pip builds it with numpy and Cython, which its
 # pyproject.toml names as build requirements), Pillow to make the images.

@@ -25,6 +25,7 @@ export GREFFE=.build/debug/greffe
 ./ops/tests/tiers.sh
 ./ops/tests/disclosure.py scenario
 ./ops/tests/pyclient.sh
+./ops/tests/cose.py
 ./ops/tests/audit.sh
 ./ops/tests/witness.sh
 ./ops/tests/witnessed-log.sh

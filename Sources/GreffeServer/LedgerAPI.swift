@@ -54,6 +54,7 @@ public struct LedgerAPI: Sendable {
         router.get("/tile/**") { request, _ in try await tile(request.uri.path) }
         router.get("/v1/proofs/inclusion") { request, _ in try await inclusion(request) }
         router.get("/v1/proofs/consistency") { request, _ in try await consistency(request) }
+        addCOSEReceiptRoutes(to: router)
         router.post("/v1/events") { request, context in try await appendEvents(request, context: context) }
         router.get("/healthz") { _, _ in healthz() }
         router.get("/metrics") { _, _ in try metrics() }
@@ -179,6 +180,13 @@ public struct LedgerAPI: Sendable {
         case "checkpoint": waitForCheckpoint = true
         case let other?: throw APIError.badRequest("wait must be \"checkpoint\", not \"\(other.prefix(40))\"")
         }
+        let withCOSEReceipts: Bool
+        switch request.uri.queryParameters.get("receipt") {
+        case nil: withCOSEReceipts = false
+        case "cose" where waitForCheckpoint: withCOSEReceipts = true
+        case "cose": throw APIError.badRequest("receipt=cose needs wait=checkpoint: a receipt is over a signed checkpoint")
+        case let other?: throw APIError.badRequest("receipt must be \"cose\", not \"\(other.prefix(40))\"")
+        }
         var request = request
         let body: ByteBuffer
         do {
@@ -219,6 +227,9 @@ public struct LedgerAPI: Sendable {
                 let (leafHash, proof) = try await ledger.inclusionProof(index: receipt.index, treeSize: checkpoint.size)
                 guard case .object(var object) = results[position] else { continue }
                 object["inclusion_proof"] = LedgerAPI.inclusionJSON(index: receipt.index, treeSize: checkpoint.size, leafHash: leafHash, proof: proof)
+                if withCOSEReceipts {
+                    object["cose_receipt"] = .string(Data(try await coseReceipt(index: receipt.index, checkpoint: checkpoint).encoded).base64EncodedString())
+                }
                 results[position] = .object(object)
             }
         }

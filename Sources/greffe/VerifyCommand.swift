@@ -8,11 +8,17 @@ import GreffeVerify
 struct VerifyCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "verify",
-        abstract: "Check an evidence bundle, a disclosure certificate or a C2SP .tlog-proof offline against a verifier key. Exit 0 only if everything holds."
+        abstract: "Check an evidence bundle, a disclosure certificate, a C2SP .tlog-proof or a COSE receipt offline against a verifier key. Exit 0 only if everything holds."
     )
 
-    @Argument(help: "The bundle (JSON), disclosure certificate (JSON, from GET /v1/lookup) or .tlog-proof file.")
+    @Argument(help: "The bundle (JSON), disclosure certificate (JSON, from GET /v1/lookup), .tlog-proof file or COSE receipt (CBOR, from GET /v1/receipts/cose).")
     var file: String
+
+    @Option(name: .long, help: "For a COSE receipt: the file holding the entry's bytes as the ledger hashed them (its leaf hash is SHA-256(0x00 ‖ entry)).")
+    var entry: String?
+
+    @Option(name: .long, help: "For a COSE receipt: the entry's leaf hash (base64, as the append answer's leaf_hash), instead of --entry.")
+    var leafHash: String?
 
     @Option(
         name: .long,
@@ -55,6 +61,7 @@ struct VerifyCommand: ParsableCommand {
         guard !vkey.isEmpty else { throw ValidationError("give the ledger's verifier key: --vkey FILE (repeatable)") }
         if tsaPolicy != nil && tsaCert == nil { throw ValidationError("--tsa-policy needs --tsa-cert") }
         _ = try witnessOptions.policy()
+        if entry != nil && leafHash != nil { throw ValidationError("give --entry or --leaf-hash, not both") }
     }
 
     func run() throws {
@@ -63,6 +70,12 @@ struct VerifyCommand: ParsableCommand {
         guard let handle = FileHandle(forReadingAtPath: file) else { throw CommandFailure("cannot read \(file)") }
         let start = (try? handle.read(upToCount: TLogProof.header.utf8.count)) ?? nil
         try? handle.close()
+        // 0xD2 is the head of CBOR tag 18, COSE_Sign1: no JSON document or .tlog-proof starts with it.
+        if start?.first == 0xD2 {
+            try verifyCOSEReceipt(verifiers: verifiers)
+            return
+        }
+        if entry != nil || leafHash != nil { throw CommandFailure("--entry and --leaf-hash are for COSE receipts; \(file) is not one (it does not start with tag 18, COSE_Sign1)") }
         if Array(start ?? Data()).starts(with: Array(TLogProof.header.utf8)) {
             if pqVkey != nil { throw CommandFailure("--pq-vkey checks a checkpoint file (GET /checkpoint); a .tlog-proof carries no ML-DSA line") }
             guard let data = FileManager.default.contents(atPath: file) else { throw CommandFailure("cannot read \(file)") }
@@ -138,6 +151,41 @@ struct VerifyCommand: ParsableCommand {
         if !report.verified { throw ExitCode(1) }
         // The figures are recomputed only from a bundle whose every proof held.
         if let tierCheck, !tierCheck.finish(file: tierReport!, json: format == "json", bundleQuery: report.query) { throw ExitCode(1) }
+    }
+
+    /// A COSE Receipt (`Schemas/cose-receipt.md`) of the entry given by `--entry` or `--leaf-hash`.
+    private func verifyCOSEReceipt(verifiers: [NoteVerifier]) throws {
+        let leaf: Hash
+        if let entry {
+            guard let bytes = FileManager.default.contents(atPath: entry) else { throw CommandFailure("cannot read --entry \(entry)") }
+            leaf = MerkleHash.leaf(Array(bytes))
+        } else if let leafHash {
+            guard let hash = Hash(base64: leafHash) else { throw CommandFailure("--leaf-hash must be 32 bytes in base64") }
+            leaf = hash
+        } else {
+            throw CommandFailure("a COSE receipt proves the inclusion of one entry: give it with --entry FILE or --leaf-hash BASE64")
+        }
+        guard let data = FileManager.default.contents(atPath: file) else { throw CommandFailure("cannot read \(file)") }
+        do {
+            let verified = try COSEReceipt(parsing: Array(data)).verify(leafHash: leaf, verifiers: verifiers)
+            if format == "json" {
+                let report: JSONValue = [
+                    "verified": true, "leaf_hash": .string(leaf.base64), "leaf_index": .number(Double(verified.leafIndex)),
+                    "tree_size": .number(Double(verified.treeSize)), "root": .string(verified.root.base64), "key": .string(verified.verifierKeyName),
+                ]
+                print(String(decoding: report.canonicalBytes(), as: UTF8.self))
+            } else {
+                print("VERIFIED: \(file) is a COSE receipt, signed by \(verified.verifierKeyName), that the entry with leaf hash \(leaf.base64) is entry \(verified.leafIndex) of the ledger's tree of size \(verified.treeSize) with root \(verified.root.base64).")
+            }
+        } catch let failure as COSEReceipt.Failure {
+            if format == "json" {
+                let report: JSONValue = ["verified": false, "code": .string(failure.code.rawValue), "error": .string(failure.description)]
+                print(String(decoding: report.canonicalBytes(), as: UTF8.self))
+            } else {
+                print("NOT VERIFIED: \(file): \(failure.description)")
+            }
+            throw ExitCode(1)
+        }
     }
 
     /// A `greffe-disclosure/v1` certificate (`Schemas/disclosure.md`): what it proves, in words, or why not.

@@ -3051,6 +3051,7 @@ components:
         event_id: {type: string}
         inclusion_proof: {$ref: '#/components/schemas/InclusionProof'}
         checkpoint: {type: string, description: 'With ?wait=checkpoint on a single event, the signed note the proof is against.'}
+        cose_receipt: {type: string, contentEncoding: base64, description: 'With ?wait=checkpoint&receipt=cose, the COSE receipt of the event (Schemas/cose-receipt.md) over the same checkpoint, standard base64.'}
   responses:
     Unauthorized:
       description: Missing, unknown or revoked token.
@@ -3267,6 +3268,40 @@ paths:
                   second: {type: integer}
                   proof: {type: array, items: {$ref: '#/components/schemas/Hash'}}
         "400": {$ref: '#/components/responses/BadRequest'}
+  /v1/receipts/cose:
+    get:
+      summary: A COSE Receipt (COSE_Sign1, RFC9162_SHA256 inclusion proof) of entry `index` in the latest signed checkpoint.
+      description: |
+        The receipt of draft-ietf-cose-merkle-tree-proofs (RFC 9942): a tagged COSE_Sign1
+        (RFC 9052, tag 18) signed with EdDSA (Ed25519) by the log's newest checkpoint key,
+        protected header {1 (alg): -8, 4 (kid): the 4-byte signed-note key ID, 395 (vds): 1
+        (RFC9162_SHA256)}, unprotected header {396 (vdp): {-1: [bstr .cbor [tree_size,
+        leaf_index, [inclusion path]]]}}, payload detached: the root of the tree of
+        `tree_size` entries, which is the signed checkpoint's root. A verifier recomputes the
+        root from the entry's leaf hash (the append answer's `leaf_hash`) and the proof, and
+        checks the signature over it. Byte format: Schemas/cose-receipt.md; check offline
+        with `greffe verify RECEIPT --vkey KEY --leaf-hash B64` (or `--entry FILE`).
+        Public, like the proofs it carries.
+      parameters:
+        - {name: index, in: query, required: true, description: The entry's index (decimal, no leading zeros)., schema: {type: integer, minimum: 0}}
+      responses:
+        "429": {$ref: '#/components/responses/TooManyRequests'}
+        "200":
+          description: The receipt, deterministic CBOR (RFC 8949 §4.2.1).
+          content:
+            application/cose; cose-type="cose-sign1":
+              schema: {type: string, format: binary}
+        "400": {$ref: '#/components/responses/BadRequest'}
+        "404":
+          description: The entry is not (yet) in the latest signed checkpoint; ask again after the next checkpoint.
+          content:
+            application/json:
+              schema: {$ref: '#/components/schemas/Error'}
+        "503":
+          description: No checkpoint is published yet (with witnesses, before the quorum cosigned one), or storage is unavailable.
+          content:
+            application/json:
+              schema: {$ref: '#/components/schemas/Error'}
   /v1/checkpoints/{size}/timestamp:
     get:
       summary: The RFC 3161 timestamp token of the signed checkpoint of `size` entries, if the log has one.
@@ -3339,6 +3374,11 @@ paths:
           required: false
           description: "`checkpoint`: answer once a signed checkpoint covers the events, with inclusion proofs against it (a receipt)."
           schema: {type: string, enum: [checkpoint]}
+        - name: receipt
+          in: query
+          required: false
+          description: "`cose` (with wait=checkpoint only, else 400): each result also carries `cose_receipt`, the COSE receipt of its event over the same checkpoint (Schemas/cose-receipt.md)."
+          schema: {type: string, enum: [cose]}
       requestBody:
         required: true
         content:

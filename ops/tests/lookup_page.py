@@ -314,7 +314,11 @@ def tab_until(browser, predicate, limit=25):
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--screenshots", help="directory for lookup.png (e.g. docs)")
+    parser.add_argument("--v3-only", action="store_true", help="(browser.sh's option for browser.py: nothing to do here)")
     args = parser.parse_args()
+    if args.v3_only:
+        log("skip the lookup page (--v3-only)")
+        return 0
     if not os.access(GREFFE, os.X_OK):
         sys.exit("greffe binary not found at %s (swift build, or set GREFFE)" % GREFFE)
     work = tempfile.mkdtemp(prefix="greffe-lookup-page.")

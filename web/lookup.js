@@ -279,7 +279,7 @@
 
   function distanceWords(distance) {
     if (distance === null) return '';
-    return `Looks: ${distance} of 256 points of the fingerprint differ (0 means the pictures look identical; up to 31 counts as the same picture).`;
+    return `How close: ${distance} of the 256 points of the fingerprints differ (0 would mean they look identical; up to 31 counts as the same picture).`;
   }
 
   function wait(seconds) {

@@ -584,7 +584,7 @@ a.button:hover { text-decoration: underline; }
   </nav>
 </header>
 <main id="main">
-  <h1>Was this picture used by an image-editing service?</h1>
+  <h1>Was this picture made or edited by an image service?</h1>
   <p class="lead">If you think a photo of you was edited or "undressed" by an online image service, you can check here
     whether the service recorded it. You get an answer in plain words and, if something was recorded, a file you can
     keep as proof.</p>
@@ -913,7 +913,7 @@ a.button:hover { text-decoration: underline; }
 
   function distanceWords(distance) {
     if (distance === null) return '';
-    return `Looks: ${distance} of 256 points of the fingerprint differ (0 means the pictures look identical; up to 31 counts as the same picture).`;
+    return `How close: ${distance} of the 256 points of the fingerprints differ (0 would mean they look identical; up to 31 counts as the same picture).`;
   }
 
   function wait(seconds) {

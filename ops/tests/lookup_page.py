@@ -383,8 +383,9 @@ def main():
         check(not canary.hits and "reached" not in refused, "Chromium cannot reach another address, even on this machine (%s)" % refused)
         driver.get(url + "/lookup")
         browser.wait(lambda d: d.execute_script("return typeof GreffePDQ === 'object' && document.readyState === 'complete'"))
-        check("never uploaded" in browser.by_id("privacy-heading").find_element(By.XPATH, "..").text,
-              "the first screen says plainly that the picture is never uploaded")
+        check("never uploaded" in browser.by_id("privacy-heading").find_element(By.XPATH, "..").text
+              and "never uploaded" in browser.by_id("choose-heading").find_element(By.XPATH, "..").text,
+              "the page says plainly, beside the file input too, that the picture is never uploaded")
         first_screen = driver.execute_script("return document.querySelector('main').innerText")
         jargon = [w for w in ("SHA", "PDQ", "hash", "Merkle", "checkpoint", "JSON") if w in first_screen]
         check(not jargon, "the first screen has no jargon", repr(jargon))

@@ -469,6 +469,7 @@ tr.selected td { background: #e6eef9; }
 }
 /* The lookup page (/lookup): large targets, calm colours, one column on a phone. */
 .lead { font-size: 1.1rem; max-width: 42rem; }
+.keep-local { margin-top: 0; }
 .dropzone { border: 2px dashed #767676; border-radius: 6px; padding: 1rem; background: #ffffff; }
 .dropzone.dragging { border-color: var(--accent); background: #e6eef9; }
 .dropzone input[type=file] { display: block; max-width: 100%; padding: 0.5rem 0; font-size: 1rem; }
@@ -589,16 +590,10 @@ a.button:hover { text-decoration: underline; }
     whether the service recorded it. You get an answer in plain words and, if something was recorded, a file you can
     keep as proof.</p>
 
-  <section class="panel privacy" aria-labelledby="privacy-heading">
-    <h2 id="privacy-heading">Your picture stays on this device</h2>
-    <p>The picture is <strong>never uploaded</strong>. This page works out two short fingerprints of it here, on your
-      device, and sends only those to the ledger. Nobody can rebuild your picture from them. The page is not even allowed
-      to send anything anywhere else: the browser enforces that.</p>
-    <p class="hint">The ledger does not record who searched or what was searched for.</p>
-  </section>
-
   <section class="panel" aria-labelledby="choose-heading">
     <h2 id="choose-heading">Choose a picture</h2>
+    <p class="keep-local"><strong>Your picture is never uploaded.</strong> Only two fingerprints of it are sent,
+      <a href="#privacy-heading">as explained below</a>.</p>
     <div id="dropzone" class="dropzone">
       <label for="image">Picture to look up (a photo or screenshot file)</label>
       <input type="file" id="image" accept="image/*" aria-describedby="image-hint">
@@ -615,6 +610,14 @@ a.button:hover { text-decoration: underline; }
   <section id="results" class="results" aria-labelledby="results-heading" hidden>
     <h2 id="results-heading" tabindex="-1">What the ledger says</h2>
     <div id="answer" aria-live="polite"></div>
+  </section>
+
+  <section class="panel privacy" aria-labelledby="privacy-heading">
+    <h2 id="privacy-heading">Your picture stays on this device</h2>
+    <p>The picture is <strong>never uploaded</strong>. This page works out two short fingerprints of it here, on your
+      device, and sends only those to the ledger. Nobody can rebuild your picture from them. The page is not even allowed
+      to send anything anywhere else: the browser enforces that.</p>
+    <p class="hint">The ledger does not record who searched or what was searched for.</p>
   </section>
 
   <section class="panel" aria-labelledby="about-heading">

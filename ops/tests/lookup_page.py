@@ -15,7 +15,8 @@
      `<index>.greffe-certificate.json`. The answer names the edit request,
      the outcome and how alike the pictures are; the operator's help lines
      are shown. The page's PDQ equals `greffe image hash`'s on the same file.
-  4. The original file is found as "this exact picture"; a copy whose EXIF
+  4. The original file is found as "this exact picture"; a flat picture (PDQ
+     quality under 50) is looked up by its exact bytes only; a copy whose EXIF
      orientation says "rotate 90°" hashes as stored (as the reference does)
      and is found; an unrelated picture, dropped on the drop zone, is not
      ("Nothing found"); a text file is "not a picture"; with the network
@@ -148,7 +149,8 @@ def area_crop(image, fraction):
 
 def make_pictures(directory):
     original = photo(11)
-    paths = {name: os.path.join(directory, name) for name in ["original.png", "copy.jpg", "other.jpg", "rotated.jpg", "notes.txt"]}
+    paths = {name: os.path.join(directory, name) for name in ["original.png", "copy.jpg", "other.jpg", "rotated.jpg", "flat.png", "notes.txt",
+                                                                   "camera.jpg"]}
     original.save(paths["original.png"])
     area_crop(original, 0.05).save(paths["copy.jpg"], "JPEG", quality=70)
     photo(103).save(paths["other.jpg"], "JPEG", quality=90)
@@ -156,6 +158,10 @@ def make_pictures(directory):
     exif = Image.Exif()
     exif[0x0112] = 6
     original.save(paths["rotated.jpg"], "JPEG", quality=95, exif=exif)
+    # A phone camera's size (12 megapixels), for the time the page takes.
+    original.resize((4000, 3000), Image.BICUBIC).save(paths["camera.jpg"], "JPEG", quality=90)
+    # Almost one colour: PDQ quality under 50, where look-alike matches are unreliable.
+    Image.new("RGB", (300, 200), (120, 130, 140)).save(paths["flat.png"])
     with open(paths["notes.txt"], "w") as f:
         f.write("Not a picture: a note somebody might pick by mistake.\n")
     return paths
@@ -341,7 +347,7 @@ def main():
 
         pictures = make_pictures(files)
         hashes = {os.path.basename(line["file"]): line for line in map(json.loads, run(
-            GREFFE, "image", "hash", pictures["original.png"], pictures["copy.jpg"], pictures["other.jpg"], pictures["rotated.jpg"]).splitlines())}
+            GREFFE, "image", "hash", *(pictures[n] for n in ("original.png", "copy.jpg", "other.jpg", "rotated.jpg", "camera.jpg"))).splitlines())}
         original, copied, other = hashes["original.png"], hashes["copy.jpg"], hashes["other.jpg"]
         distance = hamming(original["pdq"], copied["pdq"])
         log("the picture: PDQ quality %d; its q70 copy with 5%% of the area cropped is at distance %d, the unrelated picture at %d"
@@ -486,6 +492,16 @@ def main():
         check(outcome == "nothing" and "Nothing found" in text and "does not mean that nothing happened" in text,
               "an unrelated picture dropped on the drop zone: nothing found, and what that does and does not mean", "%s: %s" % (outcome, text[:300]))
         check(all(h["title"] in text for h in HELP), "nothing found: the help lines are still shown")
+
+        started = time.monotonic()
+        outcome, text = choose(browser, pictures["camera.jpg"])
+        seconds = time.monotonic() - started
+        check(outcome == "found" and technical(browser, "PDQ (how it looks)") == hashes["camera.jpg"]["pdq"],
+              "a 12-megapixel camera-sized JPEG: the page's PDQ equals greffe image hash's, found; %.1f s from choosing to the answer (load %s)"
+              % (seconds, os.getloadavg()[0]), "%s %s" % (outcome, technical(browser, "PDQ (how it looks)")))
+        outcome, text = choose(browser, pictures["flat.png"])
+        check(outcome == "nothing" and "very little detail, so only exact copies" in text and "too low to search by looks" in (technical(browser, "PDQ quality") or ""),
+              "a picture with almost no detail (PDQ quality under 50) is looked up as the exact file only, and the page says so", text[-300:])
 
         # --- errors in words ------------------------------------------------------------
         outcome, text = choose(browser, pictures["notes.txt"])

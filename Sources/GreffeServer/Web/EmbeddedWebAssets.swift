@@ -984,7 +984,9 @@ a.button:hover { text-decoration: underline; }
   }
 
   function certificateLink(record) {
-    const text = JSON.stringify(record.certificate, null, 2) + '\n';
+    // The ledger answers canonical JSON (RFC 8785), whose serialisation is
+    // JSON.stringify's: this is the certificate byte for byte as received.
+    const text = JSON.stringify(record.certificate);
     const url = URL.createObjectURL(new Blob([text], { type: 'application/json' }));
     downloadURLs.push(url);
     const link = element('a', 'Download the proof (certificate) for this record', 'button');

@@ -7,8 +7,9 @@ set -euo pipefail
 # chromium and chromium-driver: the browser tests of the web pages (ops/tests/browser.sh).
 # libpng-dev and libjpeg62-turbo-dev: PNG and JPEG decoding for PDQ (Sources/CGreffeImage); needed to build.
 # nodejs: runs web/pdq.js against the reference in ops/tests/pdq.sh.
+# python3-venv: the Python client is pip-installed into a throwaway venv (ops/tests/pyclient.sh).
 # openssl: the test CA and TSA (`openssl ts -reply`) of the RFC 3161 tests (ops/tests/tsa-ca.sh, timestamp.sh).
-packages=(libsqlite3-dev libssl-dev libpng-dev libjpeg62-turbo-dev nodejs openssl golang-go golang-golang-x-mod-dev curl python3 postgresql-15 chromium chromium-driver)
+packages=(libsqlite3-dev libssl-dev libpng-dev libjpeg62-turbo-dev nodejs openssl golang-go golang-golang-x-mod-dev curl python3 python3-venv postgresql-15 chromium chromium-driver)
 missing=()
 for package in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
@@ -40,6 +41,12 @@ fi
 if ! python3 -c 'import pdqhash, PIL, numpy' 2>/dev/null; then
     echo "installing: pdqhash Pillow numpy (PyPI)"
     python3 -m pip install --quiet pdqhash Pillow numpy
+fi
+
+# The Python client's tests (ops/tests/pyclient.sh) run under pytest.
+if ! python3 -c 'import pytest' 2>/dev/null; then
+    echo "installing: pytest (PyPI)"
+    python3 -m pip install --quiet pytest
 fi
 
 # Selenium drives Chromium in the browser tests (ops/tests/browser.py); it uses

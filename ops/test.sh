@@ -24,6 +24,7 @@ export GREFFE=.build/debug/greffe
 ./ops/tests/adversary.sh
 ./ops/tests/tiers.sh
 ./ops/tests/disclosure.py scenario
+./ops/tests/pyclient.sh
 ./ops/tests/audit.sh
 ./ops/tests/witness.sh
 ./ops/tests/witnessed-log.sh

@@ -62,3 +62,43 @@ void greffe_sha256_concat(const uint8_t *first, size_t firstLength,
     }
     SHA256_Final(out, &ctx);
 }
+
+// HMAC-SHA-256 with the key's inner and outer pads hashed once: layout 2 derives one field salt per
+// field of every event from the same key, so the two pad blocks are not recomputed each time.
+struct greffe_hmac_state {
+    SHA256_CTX inner;
+    SHA256_CTX outer;
+};
+_Static_assert(sizeof(struct greffe_hmac_state) <= sizeof(greffe_hmac_sha256_key), "greffe_hmac_sha256_key too small");
+
+void greffe_hmac_sha256_init(greffe_hmac_sha256_key *key, const uint8_t *secret, size_t length) {
+    struct greffe_hmac_state *state = (struct greffe_hmac_state *)key->opaque;
+    uint8_t block[64] = {0};
+    if (length > sizeof block) {
+        greffe_sha256_concat(secret, length, NULL, 0, block);
+    } else if (length > 0) {
+        memcpy(block, secret, length);
+    }
+    uint8_t pad[64];
+    for (int i = 0; i < 64; i++) pad[i] = block[i] ^ 0x36;
+    SHA256_Init(&state->inner);
+    SHA256_Update(&state->inner, pad, sizeof pad);
+    for (int i = 0; i < 64; i++) pad[i] = block[i] ^ 0x5c;
+    SHA256_Init(&state->outer);
+    SHA256_Update(&state->outer, pad, sizeof pad);
+}
+
+void greffe_hmac_sha256(const greffe_hmac_sha256_key *key,
+                        const uint8_t *first, size_t firstLength,
+                        const uint8_t *second, size_t secondLength,
+                        uint8_t out[32]) {
+    const struct greffe_hmac_state *state = (const struct greffe_hmac_state *)key->opaque;
+    SHA256_CTX ctx = state->inner;
+    if (firstLength > 0) SHA256_Update(&ctx, first, firstLength);
+    if (secondLength > 0) SHA256_Update(&ctx, second, secondLength);
+    uint8_t inner[32];
+    SHA256_Final(inner, &ctx);
+    ctx = state->outer;
+    SHA256_Update(&ctx, inner, sizeof inner);
+    SHA256_Final(out, &ctx);
+}

@@ -1,4 +1,4 @@
-import Crypto
+import CGreffeSHA256
 import Foundation
 
 /// One step from an event body's root to a field: a member name or an array position.
@@ -141,12 +141,24 @@ public enum FieldCommitment {
         }
     }
 
-    /// `s_f = HMAC-SHA-256(salt, "greffe/field-salt/v1" ‖ 0x00 ‖ P(path))`.
-    static func fieldSalt(key: HMAC<SHA256>, encodedPath: [UInt8]) -> [UInt8] {
-        var mac = key
-        mac.update(data: saltLabel)
-        mac.update(data: encodedPath)
-        return Array(mac.finalize())
+    /// The event salt as an HMAC key, its pads hashed once for all the body's fields.
+    struct FieldSaltKey {
+        private var key = greffe_hmac_sha256_key()
+
+        init(salt: [UInt8]) {
+            salt.withUnsafeBufferPointer { greffe_hmac_sha256_init(&key, $0.baseAddress, $0.count) }
+        }
+
+        /// `s_f = HMAC-SHA-256(salt, "greffe/field-salt/v1" ‖ 0x00 ‖ P(path))`.
+        func fieldSalt(encodedPath: [UInt8]) -> Hash {
+            withUnsafePointer(to: key) { key in
+                saltLabel.withUnsafeBufferPointer { label in
+                    encodedPath.withUnsafeBufferPointer { path in
+                        Hash.computing { greffe_hmac_sha256(key, label.baseAddress, label.count, path.baseAddress, path.count, $0) }
+                    }
+                }
+            }
+        }
     }
 
     /// The leaf hash `SHA-256(0x00 ‖ s_f ‖ P(path) ‖ JCS(value))`.
@@ -175,15 +187,30 @@ public enum FieldCommitment {
     /// The leaves of one body, ready to prove any of its fields.
     public struct FieldTree: Sendable {
         public let fields: [Field]
-        public let fieldSalts: [[UInt8]]
+        let saltHashes: [Hash]
         let leafHashes: [Hash]
+
+        /// Each field's `s_f`, in leaf order.
+        public var fieldSalts: [[UInt8]] { saltHashes.map(\.bytes) }
 
         public init(salt: [UInt8], body: JSONValue) throws(Error) {
             guard salt.count == Commitment.saltLength else { throw Error(description: "a salt is \(Commitment.saltLength) bytes") }
             fields = try FieldCommitment.fields(of: body)
-            let key = HMAC<SHA256>(key: SymmetricKey(data: salt))
-            fieldSalts = fields.map { fieldSalt(key: key, encodedPath: $0.encodedPath) }
-            leafHashes = zip(fields, fieldSalts).map { leafHash(fieldSalt: $1, encodedPath: $0.encodedPath, value: $0.value) }
+            let key = FieldSaltKey(salt: salt)
+            saltHashes = fields.map { key.fieldSalt(encodedPath: $0.encodedPath) }
+            // One buffer for every leaf's bytes: a body has dozens of fields, each hashed once.
+            var leafBytes: [UInt8] = []
+            leafBytes.reserveCapacity(512)
+            var leafHashes: [Hash] = []
+            leafHashes.reserveCapacity(fields.count)
+            for (field, fieldSalt) in zip(fields, saltHashes) {
+                leafBytes.removeAll(keepingCapacity: true)
+                fieldSalt.withUnsafeBytes { leafBytes.append(contentsOf: $0) }
+                leafBytes.append(contentsOf: field.encodedPath)
+                field.value.appendCanonicalBytes(to: &leafBytes)
+                leafHashes.append(MerkleHash.leaf(leafBytes))
+            }
+            self.leafHashes = leafHashes
         }
 
         /// `SHA-256(0x02 ‖ uint32(n) ‖ MTH)`: the commitment binds the number of fields too, which
@@ -201,7 +228,7 @@ public enum FieldCommitment {
         public func disclose(_ paths: [FieldPath]) -> [DisclosedField] {
             fields.indices.filter { position in paths.contains { fields[position].path.isWithin($0) } }.map {
                 DisclosedField(
-                    path: fields[$0].path, value: fields[$0].value, fieldSalt: fieldSalts[$0], position: UInt64($0),
+                    path: fields[$0].path, value: fields[$0].value, fieldSalt: saltHashes[$0].bytes, position: UInt64($0),
                     fieldCount: UInt64(fields.count), proof: inclusionProof(position: $0))
             }
         }

@@ -15,6 +15,20 @@ void greffe_sha256_concat(const uint8_t *first, size_t firstLength,
                           const uint8_t *second, size_t secondLength,
                           uint8_t out[32]);
 
+/// An HMAC-SHA-256 key with its pads already hashed (opaque: two SHA256_CTX).
+typedef struct {
+    _Alignas(8) uint8_t opaque[256];
+} greffe_hmac_sha256_key;
+
+/// Prepares `key` from `secret` (RFC 2104: a secret over 64 bytes is hashed first).
+void greffe_hmac_sha256_init(greffe_hmac_sha256_key *key, const uint8_t *secret, size_t length);
+
+/// HMAC-SHA-256(key, first || second); either part may be empty.
+void greffe_hmac_sha256(const greffe_hmac_sha256_key *key,
+                        const uint8_t *first, size_t firstLength,
+                        const uint8_t *second, size_t secondLength,
+                        uint8_t out[32]);
+
 /// Fills `out` with `length` bytes from the system CSPRNG (getrandom on Linux).
 /// Returns 0, or -1 where that is unavailable or failed (the caller falls back).
 int greffe_random_bytes(uint8_t *out, size_t length);

@@ -1,0 +1,112 @@
+"""Shared fixtures: the repository's vectors, and a live `greffe serve` for the integration tests."""
+import json
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.request
+from dataclasses import dataclass
+from typing import Iterator
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+
+
+def _vectors_directory() -> str:
+    """shared/testvectors: $GREFFE_TESTVECTORS, else beside the repository, else /work/shared/testvectors (the Swift tests' rule)."""
+    if os.environ.get("GREFFE_TESTVECTORS"):
+        return os.environ["GREFFE_TESTVECTORS"]
+    beside = os.path.join(os.path.dirname(ROOT), "shared", "testvectors")
+    return beside if os.path.isdir(beside) else "/work/shared/testvectors"
+
+
+VECTORS = _vectors_directory()
+
+
+def vector_file(*parts: str) -> str:
+    path = os.path.join(VECTORS, *parts)
+    if not os.path.exists(path):
+        pytest.skip("test vectors not found at %s (set GREFFE_TESTVECTORS)" % path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def rfc9162() -> dict:
+    with open(vector_file("rfc9162-seed1.json")) as f:
+        return json.load(f)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Ledger:
+    base_url: str
+    data: str
+    vkey: str
+    append_token: str
+    investigate_token: str
+    greffe: str
+
+    def tree_size(self) -> int:
+        with urllib.request.urlopen(self.base_url + "/healthz", timeout=10) as r:
+            return json.load(r)["tree_size"]
+
+
+def _greffe_binary() -> str:
+    binary = os.environ.get("GREFFE", os.path.join(ROOT, ".build", "debug", "greffe"))
+    if not os.path.isabs(binary):
+        binary = os.path.join(ROOT, binary)
+    if not os.access(binary, os.X_OK):
+        pytest.skip("no greffe binary at %s (set GREFFE)" % binary)
+    return binary
+
+
+@pytest.fixture(scope="session")
+def ledger() -> Iterator[Ledger]:
+    """A ledger on a temporary data directory and a free port, checkpointing every 0.1 s."""
+    greffe = _greffe_binary()
+    work = tempfile.mkdtemp(prefix="greffe-pyclient-")
+    data = os.path.join(work, "data")
+    subprocess.run([greffe, "init", "--data", data, "--origin", "pyclient.test/log"], check=True, capture_output=True)
+
+    def token(*args: str) -> str:
+        out = subprocess.run([greffe, "token", "create", "--data", data, *args], check=True, capture_output=True, text=True)
+        return out.stdout.strip().split("\n")[-1]
+    append_token = token("--role", "append", "--platform", "pixelforge.example", "--name", "pyclient")
+    investigate_token = token("--role", "investigate", "--name", "pyclient-investigator")
+    with open(os.path.join(data, "verifier.vkey")) as f:
+        vkey = f.read().strip()
+    port = _free_port()
+    log = open(os.path.join(work, "serve.log"), "w")
+    server = subprocess.Popen([greffe, "serve", "--data", data, "--listen", "127.0.0.1:%d" % port, "--checkpoint-interval", "0.1"],
+                              stdout=log, stderr=subprocess.STDOUT)
+    base = "http://127.0.0.1:%d" % port
+    try:
+        for _ in range(300):
+            if server.poll() is not None:
+                raise RuntimeError("greffe serve exited: " + open(os.path.join(work, "serve.log")).read()[-2000:])
+            try:
+                with urllib.request.urlopen(base + "/healthz", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                time.sleep(0.1)
+        else:
+            raise RuntimeError("greffe serve did not answer within 30 s")
+        yield Ledger(base, data, vkey, append_token, investigate_token, greffe)
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+        log.close()
+        shutil.rmtree(work, ignore_errors=True)

@@ -547,6 +547,8 @@ def main():
         unexpected = [p for p in browser.problems if not ("/leak" in p or ("/v1/lookup?" in p and any(e in p for e in expected)))]
         check(not unexpected, "no console error or CSP violation besides the deliberate ones", repr(unexpected[:3]))
 
+        offline_from = len(browser.requests)
+
         # --- the certificate, offline ------------------------------------------------------
         # What the API answers now, for comparison (created_at differs from one answer to the next).
         api_text = http(url + "/v1/lookup?pdq=" + copied["pdq"])[1].decode()
@@ -604,6 +606,9 @@ def main():
                 check(status == "failed" and "NOT VERIFIED" in heading and result.returncode == 1,
                       "%s: refused by verify.html and greffe verify" % name, "page %s %r, cli exit %d" % (status, heading, result.returncode))
         browser.drain_logs()
+        network = [a for _, a, _ in browser.requests[offline_from:] if urllib.parse.urlsplit(a).scheme not in ("file", "blob", "data")]
+        check(not network, "verify.html checked the certificates with no network request (%d requests, all file:, blob: or data:)"
+              % len(browser.requests[offline_from:]), repr(network[:3]))
     finally:
         if browser:
             browser.driver.quit()

@@ -295,7 +295,7 @@
       case 'network':
         return ['The ledger could not be reached', 'Your device did not get an answer. Check that you are connected to the internet, then try again. Your picture was not sent anywhere.'];
       case 'off':
-        return ['Looking up pictures is switched off here', 'The people who run this ledger have switched off looking up pictures. Nothing was searched. The places listed below, or the platform itself, can still help.'];
+        return ['Looking up pictures is switched off here', 'The people who run this ledger have switched off looking up pictures. Nothing was searched. You can still report the picture to the platform, and ask a victims\' support service or the police for help.'];
       case 'busy':
         return ['Too many searches just now', `This ledger limits how often each connection may search. Please try again ${wait(problem.retryAfter)}.`];
       case 'unavailable':

@@ -521,7 +521,7 @@ a.button:hover { text-decoration: underline; }
   <h1>Ledger status</h1>
   <p id="load-error" class="error" role="alert" hidden></p>
   <section class="panel" aria-labelledby="lookup-heading">
-    <h2 id="lookup-heading">Was a picture of you edited here?</h2>
+    <h2 id="lookup-heading">Was a picture of you made or edited here?</h2>
     <p>If you think an image service used your photo, <a href="/lookup" id="lookup-link">look the picture up</a>.
       It stays on your device: only its fingerprints are sent.</p>
   </section>

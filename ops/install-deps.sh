@@ -45,7 +45,8 @@ fi
 
 # The PDQ agreement test (ops/tests/pdq.sh): Meta's reference as the pdqhash
 # package builds it (an sdist: pip builds it with numpy and Cython, which its
-# pyproject.toml names as build requirements), Pillow to make the images.
+# pyproject.toml names as build requirements), Pillow to make the images
+# (also the lookup page's test pictures, ops/tests/lookup_page.py).
 if ! python3 -c 'import pdqhash, PIL, numpy' 2>/dev/null; then
     echo "installing: pdqhash Pillow numpy (PyPI)"
     python3 -m pip install --quiet pdqhash Pillow numpy

@@ -89,6 +89,46 @@ struct WebPageTests {
         }
     }
 
+    @Test("/lookup: connections to this origin only, the picture's preview from blob: only, no inline code, no form, no frame; served when the lookup is off")
+    func lookupPagePolicy() async throws {
+        let policy = WebPages.lookupPolicy
+        let directives = Dictionary(
+            uniqueKeysWithValues: policy.split(separator: ";").map { part in
+                let words = part.split(separator: " ").map(String.init)
+                return (words[0], Set(words.dropFirst()))
+            })
+        // "The picture never leaves the device" rests on these: only this origin may be reached.
+        #expect(directives["default-src"] == ["'none'"])
+        #expect(directives["connect-src"] == ["'self'"])
+        #expect(directives["script-src"] == ["'self'"])
+        #expect(directives["style-src"] == ["'self'"])
+        #expect(directives["img-src"] == ["'self'", "blob:"])
+        #expect(directives["form-action"] == ["'none'"])
+        #expect(directives["frame-ancestors"] == ["'none'"])
+        #expect(directives["base-uri"] == ["'none'"])
+        #expect(directives["worker-src"] == nil && directives["frame-src"] == nil, "falls back to default-src 'none'")
+        #expect(!policy.contains("unsafe") && !policy.contains("data:") && !policy.contains("*") && !policy.contains("http"))
+
+        let test = try await TestLedger.make()
+        try await test.withClient(configure: { $0.lookupSettings.enabled = false }) { client in
+            let page = try await client.execute(uri: "/lookup", method: .get)
+            #expect(page.status == .ok, "the page explains that the lookup is off rather than vanishing")
+            #expect(page.headers[.contentSecurityPolicy] == policy)
+            #expect(page.headers[.contentType] == "text/html; charset=utf-8")
+            #expect(!page.text.contains("<script>") && !page.text.contains("style="), "inline code the CSP would block")
+            #expect(!page.text.contains("//"), "the page refers to another origin")
+            #expect(page.text.contains("src=\"/assets/pdq.js\"") && page.text.contains("src=\"/assets/lookup.js\""))
+            for path in ["/assets/pdq.js", "/assets/lookup.js"] {
+                let asset = try await client.execute(uri: path, method: .get)
+                #expect(asset.status == .ok, "\(path)")
+                #expect(asset.headers[.contentType] == "text/javascript; charset=utf-8", "\(path)")
+                #expect(asset.text == WebPages.asset(String(path.dropFirst("/assets/".count))), "\(path)")
+            }
+            let index = try await client.execute(uri: "/", method: .get)
+            #expect(index.text.contains("href=\"/lookup\""), "the status page links the lookup")
+        }
+    }
+
     static func between(_ text: String, _ start: String, _ end: String) -> String? {
         guard let open = text.range(of: start), let close = text.range(of: end, range: open.upperBound..<text.endIndex) else { return nil }
         return String(text[open.upperBound..<close.lowerBound])

@@ -5,7 +5,9 @@ public import Hummingbird
 import Synchronization
 
 /// The pages for people: the public status page (`/`), the investigator
-/// console (`/console`), the verifier page (`/verify.html`), their assets,
+/// console (`/console`), the public picture lookup (`/lookup`, served even
+/// when the lookup is switched off, so that it can say so in words), the
+/// verifier page (`/verify.html`), their assets,
 /// the OpenAPI document, and `GET /v1/status` that the status page reads.
 /// The console holds no privilege of its own: it calls the same investigator
 /// endpoints with the token the investigator types, so every search, read and
@@ -14,10 +16,13 @@ extension LedgerAPI {
     public func addWebRoutes<Context: RequestContext>(to router: Router<Context>) {
         router.get("/") { _, _ in LedgerAPI.page("index.html") }
         router.get("/console") { _, _ in LedgerAPI.page("console.html") }
+        router.get("/lookup") { _, _ in LedgerAPI.page("lookup.html", policy: WebPages.lookupPolicy) }
         router.get("/verify.html") { _, _ in verifierPage() }
         router.get("/assets/greffe.css") { _, _ in LedgerAPI.asset("greffe.css", type: "text/css; charset=utf-8") }
         router.get("/assets/status.js") { _, _ in LedgerAPI.asset("status.js", type: "text/javascript; charset=utf-8") }
         router.get("/assets/console.js") { _, _ in LedgerAPI.asset("console.js", type: "text/javascript; charset=utf-8") }
+        router.get("/assets/lookup.js") { _, _ in LedgerAPI.asset("lookup.js", type: "text/javascript; charset=utf-8") }
+        router.get("/assets/pdq.js") { _, _ in LedgerAPI.asset("pdq.js", type: "text/javascript; charset=utf-8") }
         router.get("/openapi.yaml") { _, _ in LedgerAPI.asset("openapi.yaml", type: "application/yaml; charset=utf-8") }
         router.get("/v1/status") { _, _ in try await status() }
     }
@@ -34,9 +39,9 @@ extension LedgerAPI {
     static let referrerPolicy = HTTPFields.Element.Name("Referrer-Policy")!
     static let xFrameOptions = HTTPFields.Element.Name("X-Frame-Options")!
 
-    static func page(_ name: String) -> Response {
+    static func page(_ name: String, policy: String = WebPages.servedPolicy) -> Response {
         Response(
-            status: .ok, headers: pageHeaders(policy: WebPages.servedPolicy),
+            status: .ok, headers: pageHeaders(policy: policy),
             body: .init(byteBuffer: ByteBuffer(string: WebPages.asset(name) ?? "")))
     }
 

@@ -23,6 +23,15 @@ public enum WebPages {
         "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; "
         + "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 
+    /// For the public lookup page (`/lookup`): as `servedPolicy`, and the
+    /// enforcement of "your picture never leaves this device": the page may
+    /// connect to this origin only (where it sends hashes, never pixels), and
+    /// shows the chosen picture from a `blob:` URL; no `data:` images, no
+    /// worker, no form, no frame.
+    public static let lookupPolicy =
+        "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' blob:; "
+        + "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+
     /// The verifier page: its inline script and style, checked by hash; no
     /// connection of any kind, so a bundle never leaves the computer. Its one
     /// worker is made from a blob of its own script (`worker-src blob:`) and

@@ -4530,6 +4530,24 @@ paths:
       responses:
         "429": {$ref: '#/components/responses/TooManyRequests'}
         "200": {description: 'JavaScript.', content: {text/javascript: {schema: {type: string}}}}
+  /lookup:
+    get:
+      summary: "The public picture lookup for people (HTML): computes the picture's SHA-256 and PDQ on the device and asks /v1/lookup; the picture never leaves the device (CSP connect-src 'self'). Served even when the lookup is switched off, so the page can say so."
+      responses:
+        "429": {$ref: '#/components/responses/TooManyRequests'}
+        "200": {description: 'The page.', content: {text/html: {schema: {type: string}}}}
+  /assets/lookup.js:
+    get:
+      summary: The lookup page's script.
+      responses:
+        "429": {$ref: '#/components/responses/TooManyRequests'}
+        "200": {description: 'JavaScript.', content: {text/javascript: {schema: {type: string}}}}
+  /assets/pdq.js:
+    get:
+      summary: PDQ perceptual hashing in JavaScript (the lookup page's; agrees with Meta's reference and greffe image hash).
+      responses:
+        "429": {$ref: '#/components/responses/TooManyRequests'}
+        "200": {description: 'JavaScript.', content: {text/javascript: {schema: {type: string}}}}
   /openapi.yaml:
     get:
       summary: This document.

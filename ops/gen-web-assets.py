@@ -9,7 +9,7 @@ embedded copy differs from the files.
 
   ops/gen-web-assets.py           regenerate
   ops/gen-web-assets.py --check   exit 1 if the generated file is stale
-  ops/gen-web-assets.py --page OUT [--vkey KEY]
+  ops/gen-web-assets.py --page OUT [--vkey KEY] [--lookup self|ORIGIN]
                                   also write the one-file verify.html from
                                   web/* as it is now (as `greffe verifier-page`
                                   does from its embedded copy), for testing
@@ -90,20 +90,23 @@ def html_attribute(text):
     return text
 
 
-def verifier_page(vkey="", worker=True):
+def verifier_page(vkey="", worker=True, lookup=""):
     """verify.html as WebPages.verifierPage builds it, with `worker-src blob:` in its policy
-    (worker=False: exactly WebPages' policy, where the page checks bundles without a worker)."""
+    (worker=False: without it, where the page checks bundles without a worker). `lookup` is
+    the page's lookup target: "" offline, "self" the serving ledger, or a ledger's origin."""
     def read(name):
         with open(os.path.join(WEB, name), encoding="utf-8", newline="") as f:
             return f.read()
-    script = read("verify-core.js") + "\n" + read("verify-ui.js")
+    script = "\n".join(read(name) for name in ("verify-core.js", "verify-ui.js", "pdq.js", "lookup.js"))
     style = read("greffe.css")
-    # No connect-src: default-src 'none' forbids every connection, the worker's included (it inherits this policy).
-    policy = ("default-src 'none'; script-src %s; style-src %s; img-src data:; base-uri 'none'; form-action 'none'"
-              % (csp_hash(script), csp_hash(style))) + ("; worker-src blob:" if worker else "")
+    connect = {"": ""}.get(lookup, "connect-src %s; " % ("'self'" if lookup == "self" else lookup))
+    # Without connect-src, default-src 'none' forbids every connection, the worker's included (it inherits this policy).
+    policy = ("default-src 'none'; script-src %s; style-src %s; img-src data: blob:; %sbase-uri 'none'; form-action 'none'"
+              % (csp_hash(script), csp_hash(style), connect)) + ("; worker-src blob:" if worker else "")
     # Substituted in this order, each replacement not searched again (String.replacingAll).
     html = read("verify.html")
-    for placeholder, value in [("{{CSP}}", policy), ("{{STYLE}}", style), ("{{SCRIPT}}", script), ("{{VKEY}}", html_attribute(vkey))]:
+    for placeholder, value in [("{{CSP}}", policy), ("{{LOOKUP}}", html_attribute(lookup)), ("{{STYLE}}", style),
+                               ("{{SCRIPT}}", script), ("{{VKEY}}", html_attribute(vkey))]:
         html = value.join(html.split(placeholder))
     return html
 
@@ -113,8 +116,9 @@ def main():
     if "--page" in args:
         out = args[args.index("--page") + 1]
         vkey = args[args.index("--vkey") + 1] if "--vkey" in args else ""
+        lookup = args[args.index("--lookup") + 1] if "--lookup" in args else ""
         with open(out, "w", encoding="utf-8", newline="") as f:
-            f.write(verifier_page(vkey))
+            f.write(verifier_page(vkey, lookup=lookup))
         print("wrote %s" % out)
     content, count = generate()
     if "--check" in sys.argv[1:]:

@@ -5,8 +5,22 @@
 // over its decoded pixels) are the only things sent, to GET /v1/lookup on
 // this ledger (the page's CSP allows no other connection). Every text from
 // the server is shown with textContent: nothing it sends can run.
+//
+// The one-file verifier (verify.html) carries the same form and this same
+// script: its `greffe-lookup-url` meta names the ledger its CSP lets it
+// reach ("self" when the ledger serves it), or is empty in a copy made to
+// work offline, which then only works out the fingerprints and says where to
+// take them. In verify.html's worker (no document) this script does nothing.
 (function () {
+  if (typeof document === 'undefined' || !document.getElementById('image')) return;
   const $ = (id) => document.getElementById(id);
+
+  const targetMeta = document.querySelector('meta[name="greffe-lookup-url"]');
+  const inVerifier = targetMeta !== null;
+  const target = inVerifier ? targetMeta.content : 'self';
+  const servedOverHTTP = /^https?:$/.test(location.protocol);
+  // A page served by a ledger and saved to a file has no ledger of its own any more.
+  const lookupBase = target === 'self' ? (servedOverHTTP ? '' : null) : (/^https?:\/\/[^/]+$/.test(target) ? target : null);
 
   // Meta's advice: PDQ hashes of quality below 50 (flat pictures, little
   // detail) match unrelated pictures too easily; such a picture is looked up
@@ -166,7 +180,7 @@
   async function ask(parameter, hex) {
     let response;
     try {
-      response = await fetch('/v1/lookup?' + parameter + '=' + hex, { cache: 'no-store', credentials: 'omit', referrerPolicy: 'no-referrer' });
+      response = await fetch(lookupBase + '/v1/lookup?' + parameter + '=' + hex, { cache: 'no-store', credentials: 'omit', referrerPolicy: 'no-referrer' });
     } catch (error) {
       return { problem: { kind: 'network', message: error && error.message } };
     }
@@ -500,8 +514,8 @@
       nodes.push(section('What this proves', [bullets(proves)]));
       nodes.push(section('What this does not prove', [bullets(notProves)]));
       const verify = element('li');
-      const verifyLink = element('a', 'the certificate checker');
-      verifyLink.href = '/verify.html';
+      const verifyLink = element('a', inVerifier ? 'the checker at the top of this page' : 'the certificate checker');
+      verifyLink.href = inVerifier ? '#form' : '/verify.html';
       verify.append('Anyone (the platform, a lawyer, the police) can check a proof file with ', verifyLink,
         ', which works without the internet, or with the greffe verify program.');
       const next = element('ol');
@@ -536,9 +550,28 @@
     showResults(nodes, list.length ? 'found' : 'nothing');
   }
 
+  // A copy of the verifier with no ledger to ask: the fingerprints, and where to take them.
+  function showOffline(hashes) {
+    const box = element('div', undefined, 'result');
+    box.append(element('h3', 'This copy of the checker cannot ask a ledger'),
+      element('p', 'It was made to work without the internet, so it sends nothing anywhere, not even the fingerprints below. '
+        + 'To look the picture up, open the lookup page of the ledger the image service uses (its address ends in /lookup) and '
+        + 'choose the picture there, or give these fingerprints to someone who can run this command:'));
+    const command = ['greffe lookup --url LEDGER-ADDRESS --sha256', hashes.sha256].concat(hashes.pdq ? ['--pdq', hashes.pdq] : []).join(' ');
+    const code = element('pre', command, 'mono');
+    code.id = 'lookup-command';
+    box.append(code);
+    say('');
+    showResults([box, technicalDetails(hashes.fingerprints)], 'offline');
+  }
+
   // --- The flow -----------------------------------------------------------------
 
   async function lookUp(hashes, again) {
+    if (lookupBase === null) {
+      showOffline(hashes);
+      return;
+    }
     const run = ++currentRun;
     releaseDownloads();
     say(again ? 'Asking the ledger again…' : 'Asking the ledger…');
@@ -592,6 +625,14 @@
     }
     if (run !== currentRun) return;
     await lookUp(hashes, false);
+  }
+
+  if (inVerifier) {
+    const where = $('lookup-where');
+    where.replaceChildren(element('strong', 'Your picture is never uploaded.'), lookupBase === null
+      ? ' This copy of the page works offline: it works out two fingerprints of the picture here, on this device, and tells you where to take them.'
+      : ` Only two fingerprints of it, worked out here on this device, are sent to the ledger at ${lookupBase || location.origin}. `
+        + 'The page cannot reach any other address: the browser enforces that. Nobody can rebuild your picture from the fingerprints.');
   }
 
   const input = $('image');

@@ -46,6 +46,8 @@ public struct LedgerAPI: Sendable {
     static let checkpointCache = "public, max-age=1"
 
     public func addRoutes<Context: RequestContext>(to router: Router<Context>) {
+        // Outermost: it also marks the refusals the inner middlewares answer (429, 404 when off).
+        router.middlewares.add(PublicLookupCORSMiddleware<Context>())
         router.middlewares.add(JSONErrorMiddleware<Context>())
         if let clientRateLimiter {
             router.middlewares.add(AnonymousRateLimitMiddleware<Context>(limiter: clientRateLimiter, tokens: tokens))

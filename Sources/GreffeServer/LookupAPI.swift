@@ -71,6 +71,26 @@ extension LedgerAPI {
         router.get("/v1/lookup") { request, _ in try await lookup(request) }
     }
 
+    /// Lets pages of other origins read the public lookup's answers, refusals included: a
+    /// one-file verifier opened from a file (origin `null`) made by `greffe verifier-page
+    /// --lookup-url`. Safe for an endpoint that needs no token and sets no cookie: any
+    /// page's script learns only what `curl` would. Only `/v1/lookup` gets it.
+    struct PublicLookupCORSMiddleware<Context: RequestContext>: RouterMiddleware {
+        func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+            guard request.uri.path == "/v1/lookup" else { return try await next(request, context) }
+            var response: Response
+            do {
+                response = try await next(request, context)
+            } catch let error as any HTTPResponseError {
+                response = try error.response(from: request, context: context)
+            }
+            response.headers[.accessControlAllowOrigin] = "*"
+            // A refusal's Retry-After, so that a page can say when to try again.
+            response.headers[.accessControlExposeHeaders] = "Retry-After"
+            return response
+        }
+    }
+
     enum LookupKey: String, CaseIterable {
         case sha256, pdq
         case c2pa = "c2pa_manifest_sha256"

@@ -85,7 +85,7 @@ struct LookupTests {
         #expect(try await test.store.treeSize() == 3)
     }
 
-    @Test("refused queries: none, two, repeated, unknown or malformed parameters; switched off")
+    @Test("refused queries: none, two, repeated, unknown or malformed parameters; switched off; answers and refusals readable cross-origin, other routes not")
     func refusals() async throws {
         let test = try await TestLedger.make()
         try await test.withClient { client in
@@ -96,6 +96,15 @@ struct LookupTests {
                 #expect(response.status == .badRequest, "\(query)")
                 // The error never repeats the hash asked for.
                 #expect(!response.text.contains(hash), "\(query)")
+                // A one-file verifier opened from a file reads the refusal too.
+                #expect(response.headers[.accessControlAllowOrigin] == "*", "\(query)")
+            }
+            let answer = try await client.execute(uri: "/v1/lookup?sha256=\(hash)", method: .get)
+            #expect(answer.status == .ok && answer.headers[.accessControlAllowOrigin] == "*")
+            #expect(answer.headers[.accessControlExposeHeaders] == "Retry-After")
+            for path in ["/checkpoint", "/v1/status", "/v1/lookupx?sha256=\(hash)", "/v1/events/search?content_hash=sha256:\(hash)"] {
+                let other = try await client.execute(uri: path, method: .get)
+                #expect(other.headers[.accessControlAllowOrigin] == nil, "\(path) must stay same-origin")
             }
         }
         let off = try await TestLedger.make()
@@ -103,6 +112,7 @@ struct LookupTests {
             let response = try await client.execute(uri: "/v1/lookup?sha256=\(String(repeating: "a", count: 64))", method: .get)
             #expect(response.status == .notFound)
             #expect(response.text.contains("switched off"))
+            #expect(response.headers[.accessControlAllowOrigin] == "*")
         }
     }
 

@@ -35,16 +35,40 @@ struct WebPageTests {
         #expect(page.policy.contains("script-src 'sha256-\(MerkleHash.sha256(Array(script.utf8)).base64)'"))
         #expect(page.policy.contains("style-src 'sha256-\(MerkleHash.sha256(Array(style.utf8)).base64)'"))
         #expect(page.policy.hasPrefix("default-src 'none'"))
-        #expect(!page.policy.contains("connect-src"), "the verifier must not be allowed to send anything")
+        #expect(!page.policy.contains("connect-src"), "the offline verifier must not be allowed to send anything")
+        #expect(html.contains("<meta name=\"greffe-lookup-url\" content=\"\">"))
         // Its worker only from a blob of its own script, inheriting this policy (no connect-src either).
         #expect(page.policy.hasSuffix("; worker-src blob:") && page.policy.components(separatedBy: "worker-src").count == 2)
         #expect(html.contains("<meta http-equiv=\"Content-Security-Policy\" content=\"\(page.policy)\">"))
         #expect(html.components(separatedBy: "<script").count == 2, "exactly one script element")
-        for external in ["src=", "href=", "@import", "url(", "http://", "https://"] {
+        // In-page anchors (href="#…") are the only links; no URL is quoted anywhere (prose may name a scheme).
+        for external in ["src=", "href=\"/", "href=\"h", "href=\"d", "@import", "url(", "\"http", "'http", "`http"] {
             #expect(!html.contains(external), "verify.html refers to something outside itself: \(external)")
         }
         #expect(html.contains("content=\"example.org/log+0123abcd+AQ&quot;&lt;x&gt;\""))
         #expect(WebPages.verifierPage(verifierKey: nil).html.contains("name=\"greffe-verifier-key\" content=\"\""))
+    }
+
+    @Test("verify.html's picture lookup may reach its one ledger and nothing else; only a plain http(s) origin is taken")
+    func verifierPageLookupTarget() throws {
+        for (lookup, source, meta) in [(WebPages.VerifierPageLookup.ledger(origin: "https://ledger.example:8443"), "https://ledger.example:8443", "https://ledger.example:8443"),
+                                       (.sameOrigin, "'self'", "self")] {
+            let page = WebPages.verifierPage(verifierKey: nil, lookup: lookup)
+            #expect(page.policy.contains("; connect-src \(source); "), "\(lookup)")
+            #expect(page.policy.components(separatedBy: "connect-src").count == 2 && page.policy.hasPrefix("default-src 'none'"))
+            #expect(page.html.contains("<meta name=\"greffe-lookup-url\" content=\"\(meta)\">"))
+            #expect(page.html.contains("<meta http-equiv=\"Content-Security-Policy\" content=\"\(page.policy)\">"))
+        }
+        #expect(WebPages.lookupOrigin("https://Ledger.Example:8443/") == "https://ledger.example:8443")
+        #expect(WebPages.lookupOrigin("http://127.0.0.1:8080") == "http://127.0.0.1:8080")
+        #expect(WebPages.lookupOrigin("https://ledger.example") == "https://ledger.example")
+        // Each of these would widen the policy, inject a directive or break the meta tag.
+        for bad in ["https://ledger.example/greffe", "https://ledger.example;script-src *", "https://ledger.example 'unsafe-inline'",
+                    "https://ledger.example\"><script>", "javascript:alert(1)", "ftp://ledger.example", "https://", "https://:443",
+                    "https://user@ledger.example", "https://ledger.example:99999", "https://ledger.example:+80", "https://*.example",
+                    "https://ledger.example?x", "https://ledger.example#x", "https://[::1]:80", "ledger.example", "https://lédger.example"] {
+            #expect(WebPages.lookupOrigin(bad) == nil, "\(bad)")
+        }
     }
 
     @Test("the pages are served with a strict CSP; /v1/status counts the appends of the last minutes")
@@ -74,7 +98,7 @@ struct WebPageTests {
             }
             let verify = try await client.execute(uri: "/verify.html", method: .get)
             #expect(verify.text.contains("content=\"\(test.signer.verifier.verifierKey)\""), "the served verifier carries the ledger's key")
-            #expect(verify.headers[.contentSecurityPolicy] == WebPages.verifierPage(verifierKey: nil).policy)
+            #expect(verify.headers[.contentSecurityPolicy] == WebPages.verifierPage(verifierKey: nil, lookup: .sameOrigin).policy)
 
             let status = try await client.execute(uri: "/v1/status", method: .get)
             #expect(status.status == .ok)

@@ -23,6 +23,13 @@
      down, "could not be reached"; a ledger with the lookup switched off
      says so, and past its rate limit says when to try again.
   5. At 360×740 nothing overflows sideways and the text is legible.
+  5b. The one-file verifier's lookup form: `greffe verifier-page
+     --lookup-url` refuses anything but a plain origin; the page it writes,
+     opened from a file, may reach that ledger only, finds the copy there
+     (the lookup's answers are readable cross-origin), downloads the
+     certificate and verifies it in its own checker. A page written without
+     --lookup-url sends nothing: it shows the fingerprints and the
+     `greffe lookup` command to run. The ledger's own /verify.html asks it.
   6. The server stopped: the downloaded certificate verifies with
      `greffe verify` and in verify.html (file://); copies with a changed
      value, path, proof hash or entry byte are refused by both.
@@ -523,13 +530,76 @@ def main():
         check(outcome == "error-busy" and "Too many searches" in text and "try again in about" in text,
               "past the rate limit (429): the page says when to try again, from Retry-After", "%s: %s" % (outcome, text[:200]))
 
+        # --- the one-file verifier's lookup form --------------------------------------------
+        # Made by `greffe verifier-page --lookup-url`: opened from a file, it may reach that ledger and nothing else.
+        linked_page, offline_page = os.path.join(work, "verify-linked.html"), os.path.join(work, "verify-offline.html")
+        refused = subprocess.run([GREFFE, "verifier-page", "--out", linked_page, "--lookup-url", url + "/;script-src *"], capture_output=True, text=True)
+        check(refused.returncode != 0 and "--lookup-url" in refused.stderr and not os.path.exists(linked_page),
+              "greffe verifier-page refuses a --lookup-url that is not a plain origin, and writes nothing", refused.stderr[-200:])
+        run(GREFFE, "verifier-page", "--out", linked_page, "--vkey", vkey_file, "--lookup-url", url + "/")
+        run(GREFFE, "verifier-page", "--out", offline_page, "--vkey", vkey_file)
+        driver.get("file://" + linked_page)
+        browser.wait(lambda d: d.execute_script("return document.readyState === 'complete'"))
+        where = browser.by_id("lookup-where").text
+        check("never uploaded" in where and url in where, "verify.html made for a ledger names the one ledger it asks, and says the picture stays here", where)
+        blocked = driver.execute_async_script("""
+            const done = arguments[arguments.length - 1];
+            fetch('http://127.0.0.1:' + arguments[0] + '/leak', { method: 'POST', body: 'picture bytes', mode: 'no-cors' })
+              .then(() => done('sent'), () => done('refused'));""", canary.port)
+        check(blocked == "refused" and not canary.hits, "its CSP refuses a fetch to any other address", blocked)
+        outcome, text = choose(browser, pictures["copy.jpg"])
+        check(outcome == "found" and "image-editing request" in text and "the platform blocked it" in text
+              and technical(browser, "PDQ (how it looks)") == copied["pdq"],
+              "verify.html (file://) finds the q70 + 5% crop copy at its ledger (the answer is readable cross-origin)", "%s: %s" % (outcome, text[:300]))
+        check(driver.execute_script("return [...document.querySelectorAll('#answer a')].some(a => a.getAttribute('href') === '#form')"),
+              "its answer sends the reader to the checker on the same page")
+        # Chromium overwrites a download of the same name: the first certificate moves aside.
+        if certificate_path:
+            moved = os.path.join(work, "first-" + os.path.basename(certificate_path))
+            os.replace(certificate_path, moved)
+            certificate_path = moved
+        already = set(os.listdir(downloads))
+        driver.find_element(By.CSS_SELECTOR, "#answer a[download]").click()
+        fresh = None
+        for _ in range(100):
+            new_files = [f for f in set(os.listdir(downloads)) - already if f.endswith(".json")]
+            if new_files and not any(f.endswith(".crdownload") for f in os.listdir(downloads)):
+                fresh = os.path.join(downloads, new_files[0])
+                break
+            time.sleep(0.1)
+        check(fresh is not None, "verify.html's certificate link downloads the certificate", repr(sorted(set(os.listdir(downloads)) - already)))
+        if fresh:
+            linked_check, _, _ = pages.checkers(browser, files, linked_page)
+            with open(fresh, "rb") as f:
+                _, status, _, _, heading, details = linked_check(f.read(), vkey)
+            check(status == "verified" and heading.startswith("VERIFIED") and "blocked" in details,
+                  "the same page then checks that certificate: verified", "%s %r" % (status, heading))
+        # A copy made to work offline: fingerprints and where to take them, no connection at all.
+        browser.drain_logs()
+        offline_requests_from = len(browser.requests)
+        driver.get("file://" + offline_page)
+        browser.wait(lambda d: d.execute_script("return document.readyState === 'complete'"))
+        check("works offline" in browser.by_id("lookup-where").text, "the offline verify.html says it works offline", browser.by_id("lookup-where").text)
+        outcome, text = choose(browser, pictures["copy.jpg"])
+        command = driver.execute_script("const c = document.getElementById('lookup-command'); return c ? c.textContent : ''")
+        check(outcome == "offline" and "cannot ask a ledger" in text and copied["sha256"] in command and copied["pdq"] in command,
+              "the offline verify.html works out the fingerprints and shows the greffe lookup command with them", "%s: %s" % (outcome, command))
+        browser.drain_logs()
+        sent = [a for _, a, _ in browser.requests[offline_requests_from:] if urllib.parse.urlsplit(a).scheme not in ("file", "blob", "data")]
+        check(not sent, "the offline verify.html sent no request at all", repr(sent[:3]))
+        # As the ledger serves it: it asks that same ledger.
+        driver.get(url + "/verify.html")
+        browser.wait(lambda d: d.execute_script("return document.readyState === 'complete'"))
+        outcome, text = choose(browser, pictures["original.png"])
+        check(outcome == "found" and "This exact picture (the very same file)" in text, "the ledger's own /verify.html finds the original file", text[:300])
+
         # --- only the ledger was asked, only hashes were sent -------------------------------
         browser.drain_logs()
         allowed_origins = {url, off_url}
         strays, lookups = [], []
         for method, address, has_body in browser.requests:
             parsed = urllib.parse.urlsplit(address)
-            if parsed.scheme in ("blob", "data") or address.startswith("http://127.0.0.1:%d/" % canary.port):
+            if parsed.scheme in ("blob", "data", "file") or address.startswith("http://127.0.0.1:%d/" % canary.port):
                 continue  # local objects; the canary attempts above were refused (no hits)
             origin = "%s://%s" % (parsed.scheme, parsed.netloc)
             query = urllib.parse.parse_qs(parsed.query)

@@ -642,8 +642,22 @@ a.button:hover { text-decoration: underline; }
 // over its decoded pixels) are the only things sent, to GET /v1/lookup on
 // this ledger (the page's CSP allows no other connection). Every text from
 // the server is shown with textContent: nothing it sends can run.
+//
+// The one-file verifier (verify.html) carries the same form and this same
+// script: its `greffe-lookup-url` meta names the ledger its CSP lets it
+// reach ("self" when the ledger serves it), or is empty in a copy made to
+// work offline, which then only works out the fingerprints and says where to
+// take them. In verify.html's worker (no document) this script does nothing.
 (function () {
+  if (typeof document === 'undefined' || !document.getElementById('image')) return;
   const $ = (id) => document.getElementById(id);
+
+  const targetMeta = document.querySelector('meta[name="greffe-lookup-url"]');
+  const inVerifier = targetMeta !== null;
+  const target = inVerifier ? targetMeta.content : 'self';
+  const servedOverHTTP = /^https?:$/.test(location.protocol);
+  // A page served by a ledger and saved to a file has no ledger of its own any more.
+  const lookupBase = target === 'self' ? (servedOverHTTP ? '' : null) : (/^https?:\/\/[^/]+$/.test(target) ? target : null);
 
   // Meta's advice: PDQ hashes of quality below 50 (flat pictures, little
   // detail) match unrelated pictures too easily; such a picture is looked up
@@ -803,7 +817,7 @@ a.button:hover { text-decoration: underline; }
   async function ask(parameter, hex) {
     let response;
     try {
-      response = await fetch('/v1/lookup?' + parameter + '=' + hex, { cache: 'no-store', credentials: 'omit', referrerPolicy: 'no-referrer' });
+      response = await fetch(lookupBase + '/v1/lookup?' + parameter + '=' + hex, { cache: 'no-store', credentials: 'omit', referrerPolicy: 'no-referrer' });
     } catch (error) {
       return { problem: { kind: 'network', message: error && error.message } };
     }
@@ -1137,8 +1151,8 @@ a.button:hover { text-decoration: underline; }
       nodes.push(section('What this proves', [bullets(proves)]));
       nodes.push(section('What this does not prove', [bullets(notProves)]));
       const verify = element('li');
-      const verifyLink = element('a', 'the certificate checker');
-      verifyLink.href = '/verify.html';
+      const verifyLink = element('a', inVerifier ? 'the checker at the top of this page' : 'the certificate checker');
+      verifyLink.href = inVerifier ? '#form' : '/verify.html';
       verify.append('Anyone (the platform, a lawyer, the police) can check a proof file with ', verifyLink,
         ', which works without the internet, or with the greffe verify program.');
       const next = element('ol');
@@ -1173,9 +1187,28 @@ a.button:hover { text-decoration: underline; }
     showResults(nodes, list.length ? 'found' : 'nothing');
   }
 
+  // A copy of the verifier with no ledger to ask: the fingerprints, and where to take them.
+  function showOffline(hashes) {
+    const box = element('div', undefined, 'result');
+    box.append(element('h3', 'This copy of the checker cannot ask a ledger'),
+      element('p', 'It was made to work without the internet, so it sends nothing anywhere, not even the fingerprints below. '
+        + 'To look the picture up, open the lookup page of the ledger the image service uses (its address ends in /lookup) and '
+        + 'choose the picture there, or give these fingerprints to someone who can run this command:'));
+    const command = ['greffe lookup --url LEDGER-ADDRESS --sha256', hashes.sha256].concat(hashes.pdq ? ['--pdq', hashes.pdq] : []).join(' ');
+    const code = element('pre', command, 'mono');
+    code.id = 'lookup-command';
+    box.append(code);
+    say('');
+    showResults([box, technicalDetails(hashes.fingerprints)], 'offline');
+  }
+
   // --- The flow -----------------------------------------------------------------
 
   async function lookUp(hashes, again) {
+    if (lookupBase === null) {
+      showOffline(hashes);
+      return;
+    }
     const run = ++currentRun;
     releaseDownloads();
     say(again ? 'Asking the ledger again…' : 'Asking the ledger…');
@@ -1229,6 +1262,14 @@ a.button:hover { text-decoration: underline; }
     }
     if (run !== currentRun) return;
     await lookUp(hashes, false);
+  }
+
+  if (inVerifier) {
+    const where = $('lookup-where');
+    where.replaceChildren(element('strong', 'Your picture is never uploaded.'), lookupBase === null
+      ? ' This copy of the page works offline: it works out two fingerprints of the picture here, on this device, and tells you where to take them.'
+      : ` Only two fingerprints of it, worked out here on this device, are sent to the ledger at ${lookupBase || location.origin}. `
+        + 'The page cannot reach any other address: the browser enforces that. Nobody can rebuild your picture from the fingerprints.');
   }
 
   const input = $('image');
@@ -3638,7 +3679,8 @@ if (typeof module !== 'undefined') module.exports = GreffeVerifier;
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta http-equiv="Content-Security-Policy" content="{{CSP}}">
 <meta name="greffe-verifier-key" content="{{VKEY}}">
-<title>Greffe — check an evidence bundle</title>
+<meta name="greffe-lookup-url" content="{{LOOKUP}}">
+<title>Greffe — check an evidence bundle or a certificate, look up a picture</title>
 <style>{{STYLE}}</style>
 </head>
 <body>
@@ -3650,7 +3692,8 @@ if (typeof module !== 'undefined') module.exports = GreffeVerifier;
   <h1>Check an evidence bundle</h1>
   <p>This page checks a Greffe evidence bundle entirely on this computer: the ledger's signature on its checkpoint,
     each event's commitment, entry and leaf hash, the inclusion and consistency proofs and the hash-chain links.
-    It sends nothing anywhere and works without a network. It reaches the same verdict as <code>greffe verify</code>.</p>
+    Checking sends nothing anywhere and works without a network. It reaches the same verdict as <code>greffe verify</code>.
+    A certificate from a picture lookup is checked the same way. <a href="#lookup-heading">Look up a picture</a> below.</p>
   <form id="form" class="panel">
     <label for="vkey">Verifier key of the ledger</label>
     <textarea id="vkey" name="vkey" rows="3" spellcheck="false" autocomplete="off" aria-describedby="vkey-source"
@@ -3675,6 +3718,26 @@ if (typeof module !== 'undefined') module.exports = GreffeVerifier;
       <h3>Full report (the same text as <code>greffe verify</code>)</h3>
       <pre id="report-text"></pre>
     </div>
+  </section>
+
+  <section class="panel" aria-labelledby="lookup-heading">
+    <h2 id="lookup-heading">Look up a picture: was it made or edited by an image service?</h2>
+    <p id="lookup-where" class="keep-local"><strong>Your picture is never uploaded.</strong> This page works out two
+      fingerprints of it on this device.</p>
+    <div id="dropzone" class="dropzone">
+      <label for="image">Picture to look up (a photo or screenshot file)</label>
+      <input type="file" id="image" accept="image/*" aria-describedby="image-hint">
+      <p id="image-hint" class="hint">Or drag the picture onto this box. A copy that was cropped, turned or heavily
+        changed may not be recognised.</p>
+    </div>
+    <div id="preview-wrap" class="preview-wrap" hidden>
+      <img id="preview" class="preview" alt="The picture you chose">
+    </div>
+    <div id="status" class="status" role="status" aria-live="polite"></div>
+    <section id="results" class="results" aria-labelledby="results-heading" hidden>
+      <h3 id="results-heading" tabindex="-1">What the ledger says</h3>
+      <div id="answer" aria-live="polite"></div>
+    </section>
   </section>
 </main>
 <script>{{SCRIPT}}</script>

@@ -51,9 +51,10 @@ extension LedgerAPI {
             body: .init(byteBuffer: ByteBuffer(string: WebPages.asset(name) ?? "")))
     }
 
-    /// The verifier page with this ledger's key written in (the status page publishes the same key).
+    /// The verifier page with this ledger's key written in (the status page publishes the same key),
+    /// its lookup form asking this ledger (which says in words when the lookup is switched off).
     func verifierPage() -> Response {
-        let page = WebPages.verifierPage(verifierKey: ledger.verifier.verifierKey)
+        let page = WebPages.verifierPage(verifierKey: ledger.verifier.verifierKey, lookup: .sameOrigin)
         var headers = LedgerAPI.pageHeaders(policy: page.policy)
         headers[.contentDisposition] = "inline; filename=\"verify.html\""
         return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: page.html)))

@@ -33,26 +33,79 @@ public enum WebPages {
         + "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 
     /// The verifier page: its inline script and style, checked by hash; no
-    /// connection of any kind, so a bundle never leaves the computer. Its one
-    /// worker is made from a blob of its own script (`worker-src blob:`) and
-    /// inherits this policy, so it cannot connect either.
+    /// connection besides the public lookup's (`VerifierPageLookup`), so a
+    /// bundle never leaves the computer. Its one worker is made from a blob of
+    /// its own script (`worker-src blob:`) and inherits this policy.
     public struct VerifierPage: Sendable {
         public let html: String
         public let policy: String
     }
 
+    /// Where the verifier page's "look up a picture" form asks (`GET /v1/lookup`).
+    public enum VerifierPageLookup: Sendable, Equatable {
+        /// No ledger: the page works out the picture's fingerprints and says
+        /// where to take them; it connects nowhere.
+        case offline
+        /// The ledger that serves the page (`/verify.html`).
+        case sameOrigin
+        /// A ledger at this origin (`scheme://host[:port]`, from `lookupOrigin(_:)`).
+        case ledger(origin: String)
+
+        /// What the page's `greffe-lookup-url` meta says (verify-ui.js / lookup.js read it).
+        var metaContent: String {
+            switch self {
+            case .offline: ""
+            case .sameOrigin: "self"
+            case .ledger(let origin): origin
+            }
+        }
+
+        /// The policy's `connect-src`, if any: the ledger's origin, no other.
+        var connectSource: String? {
+            switch self {
+            case .offline: nil
+            case .sameOrigin: "'self'"
+            case .ledger(let origin): origin
+            }
+        }
+    }
+
+    /// The origin of a ledger's URL for `VerifierPageLookup.ledger`, or nil when
+    /// it is not a plain `http(s)://host[:port][/]` (it lands in a CSP and a
+    /// `<meta>`: nothing that could end or extend either gets through).
+    public static func lookupOrigin(_ url: String) -> String? {
+        var text = Substring(url)
+        if text.hasSuffix("/") { text = text.dropLast() }
+        let scheme: String
+        if text.lowercased().hasPrefix("https://") { scheme = "https" } else if text.lowercased().hasPrefix("http://") { scheme = "http" } else { return nil }
+        let authority = text.dropFirst(scheme.count + 3).lowercased()
+        let parts = authority.split(separator: ":", omittingEmptySubsequences: false)
+        guard let host = parts.first, !host.isEmpty, parts.count <= 2,
+            host.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "." || $0 == "-") })
+        else { return nil }
+        if parts.count == 2 {
+            guard parts[1].allSatisfy({ $0.isASCII && $0.isNumber }), let port = Int(parts[1]), (1...65535).contains(port) else { return nil }
+            return "\(scheme)://\(host):\(port)"
+        }
+        return "\(scheme)://\(host)"
+    }
+
     /// `verify.html`, with `verifierKey` (already validated by the caller)
-    /// written into it when given.
-    public static func verifierPage(verifierKey: String?) -> VerifierPage {
+    /// written into it when given, and its lookup form asking `lookup`.
+    public static func verifierPage(verifierKey: String?, lookup: VerifierPageLookup = .offline) -> VerifierPage {
         let template = asset("verify.html")!
-        // One script element: the verifier core (also run by node in development) and the page code.
-        let script = asset("verify-core.js")! + "\n" + asset("verify-ui.js")!
+        // One script element: the verifier core (also run by node in development), the page
+        // code, and the lookup form's (PDQ and lookup.js, as on `/lookup`).
+        let script = [asset("verify-core.js")!, asset("verify-ui.js")!, asset("pdq.js")!, asset("lookup.js")!].joined(separator: "\n")
         let style = asset("greffe.css")!
+        // blob: images: the chosen picture's preview. Only the lookup's ledger may be reached.
         let policy =
-            "default-src 'none'; script-src '\(cspHash(script))'; style-src '\(cspHash(style))'; img-src data:; "
+            "default-src 'none'; script-src '\(cspHash(script))'; style-src '\(cspHash(style))'; img-src data: blob:; "
+            + (lookup.connectSource.map { "connect-src \($0); " } ?? "")
             + "base-uri 'none'; form-action 'none'; worker-src blob:"
         // The key goes in last: nothing is substituted inside what was substituted before.
         let html = template.replacingAll("{{CSP}}", with: policy)
+            .replacingAll("{{LOOKUP}}", with: htmlAttribute(lookup.metaContent))
             .replacingAll("{{STYLE}}", with: style)
             .replacingAll("{{SCRIPT}}", with: script)
             .replacingAll("{{VKEY}}", with: htmlAttribute(verifierKey ?? ""))

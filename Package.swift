@@ -131,11 +131,26 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        // `greffe relay`: the platform's side, a durable queue that verifies what the ledger answers.
+        .target(
+            name: "GreffeRelay",
+            dependencies: [
+                "GreffeCore", "GreffeStore", "GreffeLedger", "GreffeServer",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strictSettings
+        ),
         .executableTarget(
             name: "greffe",
             dependencies: [
                 "GreffeCore", "GreffeStore", "GreffePostgres", "GreffeLedger", "GreffeServer", "GreffeVerify", "GreffeWitness",
-                "GreffeTimestamp", "GreffeImage",
+                "GreffeTimestamp", "GreffeImage", "GreffeRelay",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),

@@ -46,16 +46,18 @@ public struct APIError: HTTPResponseError, CustomStringConvertible {
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: body.canonicalBytes())))
     }
 
-    static func badRequest(_ message: String) -> APIError { APIError(.badRequest, message) }
-    static func notFound(_ message: String) -> APIError { APIError(.notFound, message) }
+    package static func badRequest(_ message: String) -> APIError { APIError(.badRequest, message) }
+    package static func notFound(_ message: String) -> APIError { APIError(.notFound, message) }
 }
 
 /// Turns every failure into the API's JSON error shape: framework errors keep
 /// their status, unexpected ones become a 500 whose details stay in the log.
-struct JSONErrorMiddleware<Context: RequestContext>: RouterMiddleware {
+package struct JSONErrorMiddleware<Context: RequestContext>: RouterMiddleware {
     let rateLimited = Counter(label: "greffe_rate_limited_requests_total")
 
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+    package init() {}
+
+    package func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         do {
             return try await next(request, context)
         } catch let error as APIError {

@@ -39,7 +39,7 @@ public struct LedgerAPI: Sendable {
         self.metricsText = metricsText
     }
 
-    static let maxBodyBytes = 8 << 20
+    package static let maxBodyBytes = 8 << 20
     static let fullTileCache = "public, max-age=31536000, immutable"
     /// Partial tiles are immutable too, but clients should move on to the full tile once it exists.
     static let partialTileCache = "public, max-age=60"
@@ -313,7 +313,7 @@ public struct LedgerAPI: Sendable {
         return value
     }
 
-    static func json(_ value: JSONValue, status: HTTPResponse.Status = .ok) -> Response {
+    package static func json(_ value: JSONValue, status: HTTPResponse.Status = .ok) -> Response {
         Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: value.canonicalBytes())))
     }
 

@@ -207,6 +207,11 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         .testTarget(
+            name: "GreffeRelayTests",
+            dependencies: ["GreffeCore", "GreffeStore", "GreffeServer", "GreffeRelay", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
             name: "GreffeWitnessTests",
             dependencies: [
                 "GreffeCore", "GreffeStore", "GreffeWitness", "GreffeServer", "GreffeLedger",

@@ -1,0 +1,380 @@
+import Foundation
+import GreffeCore
+import GreffeRelay
+import GreffeServer
+import GreffeStore
+import Logging
+import Synchronization
+import Testing
+
+/// A ledger in memory that keeps a real RFC 9162 tree and signs real checkpoints, and can be told to lie.
+final class FakeLedger: RelayLedgerClient, @unchecked Sendable {
+    enum Lie: Sendable {
+        case none
+        /// One hash of the next inclusion proof changed.
+        case inclusionProof
+        /// The next answer's leaf hash is another event's.
+        case otherLeaf
+        /// Checkpoints signed by another key.
+        case otherKey
+        /// Checkpoints over a different root at the real size (a fork signed with the real key).
+        case forkedRoot
+        /// The ledger lost its last `n` entries (restored from an old backup).
+        case rolledBack(Int)
+        /// Drops the receipt of the last event of the next batch.
+        case missingReceipt
+    }
+
+    let signer: NoteSigner
+    let otherSigner: NoteSigner
+    private let lock = Mutex(())
+    private(set) var leaves: [Hash] = []
+    private(set) var indexByID: [String: UInt64] = [:]
+    var lie: Lie = .none
+    /// Answers (status) given instead of appending, one per call, before behaving.
+    var failures: [Int] = []
+    /// Event IDs refused with 422.
+    var refusedIDs: Set<String> = []
+    private(set) var appendCalls = 0
+
+    init() throws {
+        signer = try NoteSigner(generatingFor: "relay.test/log")
+        otherSigner = try NoteSigner(generatingFor: "relay.test/log")
+    }
+
+    func with<T>(_ body: (FakeLedger) throws -> T) rethrows -> T {
+        try lock.withLock { _ in try body(self) }
+    }
+
+    private var visibleSize: Int {
+        if case .rolledBack(let n) = lie { return max(0, leaves.count - n) }
+        return leaves.count
+    }
+
+    private struct Reader: NodeReader {
+        let leaves: [Hash]
+        func node(level: Int, index: UInt64) throws -> Hash {
+            if level == 0 { return leaves[Int(index)] }
+            return MerkleHash.node(try node(level: level - 1, index: 2 * index), try node(level: level - 1, index: 2 * index + 1))
+        }
+    }
+
+    private func note(size: Int) throws -> String {
+        var root = try MerkleTree.root(size: UInt64(size), reader: Reader(leaves: leaves))
+        if case .forkedRoot = lie { root = MerkleHash.sha256(Array("forked".utf8) + root.bytes) }
+        let text = Checkpoint(origin: "relay.test/log", size: UInt64(size), root: root).text
+        if case .otherKey = lie { return try otherSigner.sign(text: text).formatted }
+        return try signer.sign(text: text).formatted
+    }
+
+    func append(body: [UInt8]) async throws -> RelayLedgerAnswer {
+        try with { ledger in
+            ledger.appendCalls += 1
+            if !ledger.failures.isEmpty {
+                let status = ledger.failures.removeFirst()
+                return RelayLedgerAnswer(status: status, body: Array(#"{"error":"try later"}"#.utf8), retryAfter: status == 429 ? 1 : nil)
+            }
+            let events = try JSONParser.parse(body)["events"]!.arrayValue!
+            let ids = events.map { $0["event_id"]!.stringValue! }
+            if let refused = ids.first(where: { ledger.refusedIDs.contains($0) }) {
+                return RelayLedgerAnswer(status: 422, body: Array("{\"error\":\"/kind: \(refused) breaks a rule\"}".utf8))
+            }
+            for (id, event) in zip(ids, events) where ledger.indexByID[id] == nil {
+                ledger.indexByID[id] = UInt64(ledger.leaves.count)
+                ledger.leaves.append(MerkleHash.leaf(event.canonicalBytes()))
+            }
+            let size = ledger.visibleSize
+            var results: [JSONValue] = []
+            for id in ids {
+                let index = ledger.indexByID[id]!
+                var leaf = ledger.leaves[Int(index)]
+                if case .otherLeaf = ledger.lie { leaf = ledger.leaves[Int(index) == 0 ? 1 : 0] }
+                var proof = try MerkleTree.inclusionProof(index: index, size: UInt64(size), reader: Reader(leaves: ledger.leaves))
+                if case .inclusionProof = ledger.lie, !proof.isEmpty { proof[0] = MerkleHash.sha256(proof[0].bytes) }
+                results.append([
+                    "event_id": .string(id), "index": .number(Double(index)), "leaf_hash": .string(leaf.base64),
+                    "inclusion_proof": [
+                        "index": .number(Double(index)), "tree_size": .number(Double(size)), "leaf_hash": .string(leaf.base64),
+                        "proof": .array(proof.map { .string($0.base64) }),
+                    ],
+                ])
+            }
+            if case .missingReceipt = ledger.lie { results.removeLast() }
+            let answer: JSONValue = ["results": .array(results), "checkpoint": .string(try ledger.note(size: size))]
+            return RelayLedgerAnswer(status: 201, body: answer.canonicalBytes())
+        }
+    }
+
+    func checkpoint() async throws -> RelayLedgerAnswer {
+        try with { ledger in RelayLedgerAnswer(status: 200, body: Array(try ledger.note(size: ledger.visibleSize).utf8)) }
+    }
+
+    func consistency(first: UInt64, second: UInt64) async throws -> RelayLedgerAnswer {
+        try with { ledger in
+            guard second <= UInt64(ledger.visibleSize), first <= second else {
+                return RelayLedgerAnswer(status: 400, body: Array(#"{"error":"second is beyond the tree"}"#.utf8))
+            }
+            let proof = try MerkleTree.consistencyProof(first: first, second: second, reader: Reader(leaves: ledger.leaves))
+            let answer: JSONValue = ["first": .number(Double(first)), "second": .number(Double(second)), "proof": .array(proof.map { .string($0.base64) })]
+            return RelayLedgerAnswer(status: 200, body: answer.canonicalBytes())
+        }
+    }
+}
+
+/// A relay on a fresh queue in a temporary directory, in front of a fake ledger.
+struct RelayHarness {
+    let directory: URL
+    let queue: RelayQueue
+    let ledger: FakeLedger
+    let forwarder: RelayForwarder
+    let api: RelayAPI
+
+    init(batchSize: Int = 50, quotaBytes: Int64 = 1 << 30, ledger: FakeLedger? = nil) throws {
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("greffe-relay-test-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        queue = try RelayQueue(path: directory.appendingPathComponent("relay.sqlite").path)
+        self.ledger = try ledger ?? FakeLedger()
+        forwarder = try RelayForwarder(
+            queue: queue, ledger: self.ledger, verifier: self.ledger.signer.verifier, batchSize: batchSize, rollbackStrikes: 3,
+            logger: Logger(label: "relay-test"))
+        api = try RelayAPI(queue: queue, forwarder: forwarder, platform: "example-ai", quotaBytes: quotaBytes) { [] }
+    }
+
+    /// Steps until the queue is empty or `limit` steps.
+    func drain(limit: Int = 20) async -> [RelayForwarder.Outcome] {
+        var outcomes: [RelayForwarder.Outcome] = []
+        for _ in 0..<limit {
+            let outcome = await forwarder.step()
+            outcomes.append(outcome)
+            if outcome == .idle || outcome == .halted { break }
+            if case .alarm = outcome { break }
+        }
+        return outcomes
+    }
+}
+
+func relayEvent(_ id: String, reference: String = "REF-1", platform: String = "example-ai") -> String {
+    "{\"event_id\":\"\(id)\",\"kind\":\"legal.request\",\"occurred_at\":\"2026-11-25T10:00:00Z\",\"platform\":\"\(platform)\","
+        + "\"schema_version\":1,\"authority\":\"Parquet de Paris\",\"reference\":\"\(reference)\",\"direction\":\"received\","
+        + "\"request_type\":\"preservation\"}"
+}
+
+func admit(_ harness: RelayHarness, _ text: String) throws -> RelayAPI.Admitted {
+    try harness.api.admit(Array(text.utf8))
+}
+
+@Suite("greffe relay")
+struct RelayTests {
+    @Test("events are delivered in batches; each receipt verifies against the signed root; the head follows the ledger")
+    func delivers() async throws {
+        let relay = try RelayHarness(batchSize: 4)
+        for i in 0..<10 { _ = try admit(relay, relayEvent("ev-\(i)")) }
+        #expect(try relay.queue.counts().queued == 10)
+        let outcomes = await relay.drain()
+        #expect(outcomes.prefix(3) == [.delivered(4), .delivered(4), .delivered(2)] && outcomes.last == .idle)
+        #expect(relay.ledger.appendCalls == 3)
+        let counts = try relay.queue.counts()
+        #expect(counts.queued == 0 && counts.receipted == 10 && counts.oldestUnacknowledgedMilliseconds == nil)
+        #expect(try relay.queue.head()?.size == 10)
+        // The stored receipt stands on its own: its proof leads to the root of its signed checkpoint.
+        let stored = try #require(try relay.queue.event(id: "ev-7"))
+        #expect(stored.state == .receipted && stored.logIndex == 7)
+        let receipt = try JSONParser.parse(try #require(stored.receipt))
+        let checkpoint = try CheckpointVerifier.verify(note: try #require(receipt["checkpoint"]?.stringValue), verifier: relay.ledger.signer.verifier)
+        let proof = try #require(receipt["inclusion_proof"]?["proof"]?.arrayValue).map { Hash(base64: $0.stringValue!)! }
+        try ProofVerifier.verifyInclusion(
+            index: 7, size: checkpoint.checkpoint.size, leafHash: Hash(base64: receipt["leaf_hash"]!.stringValue!)!, proof: proof,
+            root: checkpoint.checkpoint.root)
+    }
+
+    @Test("validation before the queue: malformed 400, rule broken 422, other platform 403, same ID other body 409, nothing queued; same event again is a duplicate")
+    func refusesAtOnce() throws {
+        let relay = try RelayHarness()
+        func status(_ text: String) -> Int? {
+            do { _ = try admit(relay, text); return nil } catch let error as APIError { return Int(error.status.code) } catch { return -1 }
+        }
+        #expect(status("{\"event_id\":") == 400)
+        #expect(status(relayEvent("x").replacingOccurrences(of: "\"schema_version\":1", with: "\"schema_version\":\"1\"")) == 422)
+        #expect(status(relayEvent("x").replacingOccurrences(of: ",\"authority\":\"Parquet de Paris\"", with: "")) == 422, "a required field removed")
+        #expect(status(relayEvent("x").replacingOccurrences(of: "}", with: ",\"extra\":1}")) == 422, "a field added")
+        #expect(status("{\"events\":[\(relayEvent("ok-1")),\(relayEvent("other", platform: "other-ai"))]}") == 403)
+        #expect(try relay.queue.counts().queued == 0, "a batch with one bad event queues none of it")
+        let first = try admit(relay, relayEvent("same"))
+        #expect(first.items.map(\.isNew) == [true])
+        // Member order does not matter: the canonical body is what is compared.
+        let reordered = "{\"platform\":\"example-ai\"," + relayEvent("same").dropFirst().replacingOccurrences(of: ",\"platform\":\"example-ai\"", with: "")
+        #expect(try admit(relay, reordered).items.map(\.isNew) == [false])
+        #expect(status(relayEvent("same", reference: "REF-2")) == 409)
+        #expect(try relay.queue.counts().queued == 1)
+    }
+
+    @Test("at the quota producers get 503 with Retry-After and nothing is queued")
+    func quota() throws {
+        let relay = try RelayHarness(quotaBytes: 1000)
+        _ = try admit(relay, relayEvent("a"))
+        _ = try admit(relay, relayEvent("b"))
+        do {
+            for i in 0..<10 { _ = try admit(relay, relayEvent("c-\(i)")) }
+            Issue.record("the quota was never reached")
+        } catch let error as APIError {
+            #expect(error.status == .serviceUnavailable && error.retryAfter == 30)
+        }
+        let held = try relay.queue.counts()
+        #expect(held.bodyBytes <= 1000 && held.queued >= 2)
+    }
+
+    @Test("a ledger that is down, busy or failing: events stay queued, then are delivered once")
+    func retries() async throws {
+        let relay = try RelayHarness()
+        for i in 0..<3 { _ = try admit(relay, relayEvent("r-\(i)")) }
+        relay.ledger.with { $0.failures = [503, 429, 500] }
+        for expected in [503, 429, 500] {
+            guard case .retryLater(let message, _) = await relay.forwarder.step() else { Issue.record("not a retry"); return }
+            #expect(message.contains("\(expected)"))
+            #expect(try relay.queue.counts().queued == 3)
+        }
+        #expect(try relay.queue.event(id: "r-0")?.lastError?.contains("500") == true)
+        #expect(await relay.drain().first == .delivered(3))
+        #expect(relay.ledger.leaves.count == 3)
+    }
+
+    @Test("a crash after the ledger appended but before the relay recorded it: the re-send gets the same receipt, no second entry")
+    func resendAfterCrash() async throws {
+        let ledger = try FakeLedger()
+        let first = try RelayHarness(ledger: ledger)
+        _ = try admit(first, relayEvent("crash-1"))
+        // The ledger took it; the relay's answer was lost (as if killed before its commit).
+        _ = try await ledger.append(body: Array("{\"events\":[\(relayEvent("crash-1"))]}".utf8))
+        #expect(ledger.leaves.count == 1)
+        #expect(await first.drain().first == .delivered(1))
+        #expect(ledger.leaves.count == 1, "the ledger holds it once")
+        #expect(try first.queue.event(id: "crash-1")?.logIndex == 0)
+    }
+
+    @Test("a batch the ledger refuses is split: the bad event is kept as refused, the others delivered")
+    func refusedEvent() async throws {
+        let relay = try RelayHarness()
+        for i in 0..<5 { _ = try admit(relay, relayEvent("b-\(i)")) }
+        relay.ledger.with { $0.refusedIDs = ["b-2"] }
+        #expect(await relay.forwarder.step() == .delivered(4))
+        let counts = try relay.queue.counts()
+        #expect(counts.receipted == 4 && counts.refused == 1 && counts.queued == 0)
+        #expect(try relay.queue.event(id: "b-2")?.lastError?.contains("422") == true)
+        #expect(!relay.forwarder.isHalted)
+    }
+
+    @Test("lies are alarms: a wrong inclusion proof, another leaf, a missing receipt, another key; the events stay suspect and forwarding stops")
+    func alarms() async throws {
+        for (lie, kind) in [(FakeLedger.Lie.inclusionProof, "inclusion"), (.otherLeaf, "inclusion"), (.missingReceipt, "receipt"), (.otherKey, "signature")] {
+            let relay = try RelayHarness()
+            // An honest first batch makes the head.
+            _ = try admit(relay, relayEvent("honest-0"))
+            _ = try admit(relay, relayEvent("honest-1"))
+            #expect(await relay.forwarder.step() == .delivered(2))
+            relay.ledger.with { $0.lie = lie }
+            _ = try admit(relay, relayEvent("lied-about"))
+            _ = try admit(relay, relayEvent("lied-about-2"))
+            guard case .alarm(let raised, _) = await relay.forwarder.step() else { Issue.record("\(lie): no alarm"); continue }
+            #expect(raised == kind, "\(lie)")
+            #expect(relay.forwarder.isHalted)
+            #expect(try relay.queue.event(id: "lied-about")?.state == .suspect, "\(lie)")
+            #expect(try relay.queue.event(id: "lied-about")?.receipt == nil, "\(lie): no receipt recorded from a lie")
+            #expect(try relay.queue.alarms().map(\.kind) == [kind])
+            // Nothing more is handed to it.
+            let calls = relay.ledger.appendCalls
+            _ = try admit(relay, relayEvent("after"))
+            #expect(await relay.forwarder.step() == .halted)
+            #expect(relay.ledger.appendCalls == calls)
+            // The operator's resume, once the ledger behaves: the suspect events go through.
+            relay.ledger.with { $0.lie = .none }
+            #expect(try relay.queue.resume(forgetHead: false) == 2)
+            let resumed = try RelayForwarder(
+                queue: relay.queue, ledger: relay.ledger, verifier: relay.ledger.signer.verifier, logger: Logger(label: "relay-test"))
+            #expect(!resumed.isHalted)
+            #expect(await resumed.step() == .delivered(3))
+            #expect(try relay.queue.alarms().allSatisfy(\.resolved))
+        }
+    }
+
+    @Test("a fork signed with the ledger's own key is caught by the consistency check, idle or sending")
+    func fork() async throws {
+        for whileIdle in [true, false] {
+            let relay = try RelayHarness()
+            for i in 0..<3 { _ = try admit(relay, relayEvent("f-\(i)")) }
+            #expect(await relay.forwarder.step() == .delivered(3))
+            _ = try admit(relay, relayEvent("f-3"))
+            #expect(await relay.forwarder.step() == .delivered(1))
+            relay.ledger.with { $0.lie = .forkedRoot }
+            let outcome: RelayForwarder.Outcome
+            if whileIdle {
+                outcome = await relay.forwarder.checkHead()
+            } else {
+                _ = try admit(relay, relayEvent("f-4"))
+                outcome = await relay.forwarder.step()
+            }
+            guard case .alarm(let kind, let message) = outcome else { Issue.record("no alarm (idle: \(whileIdle)): \(outcome)"); continue }
+            // Same size: two roots; a larger size: no consistency proof leads from the head to it.
+            #expect(kind == "fork" && message.contains(whileIdle ? "two different roots for tree size 4" : "does not extend"), "\(message)")
+            #expect(try relay.queue.head()?.size == 4, "the head stays the last verified one")
+        }
+    }
+
+    @Test("a rollback (the ledger cannot prove the head any more) is an alarm after repeated strikes, not at the first lag")
+    func rollback() async throws {
+        let relay = try RelayHarness()
+        for i in 0..<6 { _ = try admit(relay, relayEvent("k-\(i)")) }
+        #expect(await relay.forwarder.step() == .delivered(6))
+        relay.ledger.with { $0.lie = .rolledBack(2) }
+        for _ in 0..<2 {
+            guard case .retryLater(let message, _) = await relay.forwarder.checkHead() else { Issue.record("a single lag is not a rollback"); return }
+            #expect(message.contains("behind"))
+        }
+        guard case .alarm(let kind, let message) = await relay.forwarder.checkHead() else { Issue.record("no rollback alarm"); return }
+        #expect(kind == "rollback" && message.contains("from tree size 6 to 4"))
+        // A lag that recovers resets the strikes.
+        let lagging = try RelayHarness()
+        for i in 0..<4 { _ = try admit(lagging, relayEvent("l-\(i)")) }
+        #expect(await lagging.forwarder.step() == .delivered(4))
+        for round in 0..<3 {
+            lagging.ledger.with { $0.lie = .rolledBack(1) }
+            if case .alarm = await lagging.forwarder.checkHead() { Issue.record("alarm at round \(round)") }
+            lagging.ledger.with { $0.lie = .none }
+            #expect(await lagging.forwarder.checkHead() == .idle)
+        }
+    }
+
+    @Test("the queue survives reopening: what was acknowledged is there, with its state")
+    func durableAcrossReopen() async throws {
+        let relay = try RelayHarness()
+        _ = try admit(relay, "{\"events\":[\(relayEvent("d-1")),\(relayEvent("d-2"))]}")
+        #expect(await relay.forwarder.step() == .delivered(2))
+        _ = try admit(relay, relayEvent("d-3"))
+        let reopened = try RelayQueue(path: relay.queue.path)
+        #expect(try reopened.counts().queued == 1 && reopened.counts().receipted == 2)
+        #expect(try reopened.pending(limit: 10).map(\.eventID) == ["d-3"])
+        #expect(try reopened.head()?.size == 2)
+    }
+
+    @Test("spool: a good file is queued whole and moved to done/; a file with one bad line is queued not at all, moved to rejected/ with the reasons")
+    func spool() throws {
+        let relay = try RelayHarness()
+        let spool = relay.directory.appendingPathComponent("spool")
+        try FileManager.default.createDirectory(at: spool, withIntermediateDirectories: true)
+        let watcher = try SpoolWatcher(directory: spool, api: relay.api, logger: Logger(label: "spool-test"))
+        try Data((relayEvent("s-1") + "\n\n" + relayEvent("s-2") + "\r\n").utf8).write(to: spool.appendingPathComponent("a.jsonl"))
+        try Data((relayEvent("s-3") + "\n{\"event_id\": 5}\n" + relayEvent("s-4", platform: "other-ai") + "\n").utf8)
+            .write(to: spool.appendingPathComponent("b.jsonl"))
+        // Not complete yet: left alone.
+        try Data(relayEvent("s-5").utf8).write(to: spool.appendingPathComponent("c.jsonl.tmp"))
+        #expect(watcher.scanOnce() == 2)
+        #expect(try relay.queue.pending(limit: 10).map(\.eventID) == ["s-1", "s-2"])
+        #expect(FileManager.default.fileExists(atPath: spool.appendingPathComponent("done/a.jsonl").path))
+        #expect(FileManager.default.fileExists(atPath: spool.appendingPathComponent("c.jsonl.tmp").path))
+        let report = try String(contentsOf: spool.appendingPathComponent("rejected/b.jsonl.error"), encoding: .utf8)
+        #expect(report.contains("line 2:") && report.contains("line 3:") && report.contains("other-ai") && !report.contains("line 1:"), "\(report)")
+        // The same file again (a crash before the move): duplicates, nothing doubled.
+        try Data((relayEvent("s-1") + "\n").utf8).write(to: spool.appendingPathComponent("a.jsonl"))
+        #expect(watcher.scanOnce() == 1)
+        #expect(try relay.queue.counts().queued == 2)
+    }
+}

@@ -20,7 +20,7 @@ struct BenchCommand: AsyncParsableCommand {
     )
 
     /// Every benchmark, in the order they run when none is named.
-    static let registry: [any Benchmark] = [HashBenchmark(), VerifyBenchmark(), AuditBenchmark(), AppendBenchmark(), ServeBenchmark(), SearchBenchmark(), VerifyBundleBenchmark(), CommitmentBenchmark(), LookupBenchmark(), SignatureBenchmark()]
+    static let registry: [any Benchmark] = [HashBenchmark(), VerifyBenchmark(), AuditBenchmark(), AppendBenchmark(), ServeBenchmark(), SearchBenchmark(), VerifyBundleBenchmark(), CommitmentBenchmark(), LookupBenchmark(), SignatureBenchmark(), RelayBenchmark()]
 
     @Argument(help: "Benchmarks to run (default: all).")
     var names: [String] = []

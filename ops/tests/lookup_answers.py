@@ -25,7 +25,9 @@
      the answer, no javascript:/data: link anywhere, no uncaught error, no
      console error besides the deliberate refusals. The hostile case runs
      again on a copy of the page served without CSP, so that the script
-     alone, not the browser's policy, is what keeps the texts inert.
+     alone, not the browser's policy, is what keeps the texts inert, and in
+     the one-file verify.html (written from the same web/ files, opened
+     from a file, asking the fake ledger), which carries the same script.
 
 Usage: ops/tests/lookup_answers.py [--web DIR]   (DIR: the page's files, default web/)
 Env: GREFFE (binary, default .build/debug/greffe), CHROMIUM, CHROMEDRIVER, KEEP=1.
@@ -87,7 +89,8 @@ class FakeLedger:
                     query = urllib.parse.parse_qsl(parsed.query)
                     ledger.asked.append(query)
                     status, headers, body = ledger.respond(*(query[0] if len(query) == 1 else ("", "")))
-                    headers = {"Content-Type": "application/json", "Cache-Control": "no-store", **headers}
+                    # Readable cross-origin, as greffe serve's: verify.html opened from a file asks it too.
+                    headers = {"Content-Type": "application/json", "Cache-Control": "no-store", "Access-Control-Allow-Origin": "*", **headers}
                     return self.answer(status, headers, body)
                 # /lookup as greffe serves it; /lookup-bare the same page with no CSP to catch what the script lets through.
                 name = {"/lookup": "lookup.html", "/lookup-bare": "lookup.html"}.get(parsed.path)
@@ -192,7 +195,7 @@ def main():
             del fake.asked[:]
             browser.drain_logs()
             problems_from = len(browser.problems)
-            driver.get(fake.url + page)
+            driver.get(page if page.startswith("file://") else fake.url + page)
             browser.wait(lambda d: d.execute_script("return typeof GreffePDQ === 'object' && document.readyState === 'complete'"))
             driver.execute_script("""
                 window.__uncaught = [];
@@ -349,7 +352,14 @@ def main():
             dict(good, index=index + 3, kind="toString", roles=["output"], outcome="allowed"),
         ]
         hostile_answer = answer_of(hostile, genuine["sha256"], help=hostile_help, checkpoint=payload % "checkpoint")
-        for page, name in [("/lookup", "a hostile ledger"), ("/lookup-bare", "a hostile ledger, the page served without CSP")]:
+        # The one-file verifier, opened from a file and made to ask this ledger, runs the same script under its own CSP.
+        generator = lp.pages.load_gen_web_assets()
+        generator.WEB = os.path.abspath(args.web)
+        verifier = os.path.join(work, "verify.html")
+        with open(verifier, "w", encoding="utf-8") as f:
+            f.write(generator.verifier_page(vkey, lookup=fake.url))
+        for page, name in [("/lookup", "a hostile ledger"), ("/lookup-bare", "a hostile ledger, the page served without CSP"),
+                           ("file://" + verifier, "a hostile ledger asked by verify.html (file://)")]:
             seen = look({"sha256": as_json(hostile_answer)}, page)
             check(seen["outcome"] == "found" and seen["headings"][:1] == ["Record 1: a record of type “%s”, %s"
                                                                         % (hostile_kind, seen["headings"][0].rsplit(", ", 1)[-1])],

@@ -200,6 +200,11 @@
     return { problem: { kind: kinds[response.status] || 'server', status: response.status, retryAfter: Number.isFinite(retry) ? retry : null, message } };
   }
 
+  // A PDQ distance: how many of its 256 bits differ.
+  function isBitDistance(value) {
+    return Number.isInteger(value) && value >= 0 && value <= 256;
+  }
+
   function isHex64(text) {
     return typeof text === 'string' && /^[0-9a-f]{64}$/.test(text);
   }
@@ -211,15 +216,16 @@
     for (const [answer, byExactFile] of [[exact, true], [alike, false]]) {
       for (const match of (answer && answer.matches) || []) {
         if (!match || !Number.isSafeInteger(match.index) || match.index < 0 || typeof match.kind !== 'string' ||
-            typeof match.recorded_at !== 'string' || Number.isNaN(Date.parse(match.recorded_at)) || !Array.isArray(match.roles)) {
+            typeof match.recorded_at !== 'string' || Number.isNaN(Date.parse(match.recorded_at)) || !Array.isArray(match.roles) ||
+            (match.distance !== undefined && match.distance !== null && !isBitDistance(match.distance))) {
           malformed++;
           continue;
         }
         const certificate = match.certificate && typeof match.certificate === 'object' && !Array.isArray(match.certificate) ? match.certificate : null;
         const known = records.get(match.index);
         if (known) {
-          for (const role of match.roles) if (!known.roles.includes(role)) known.roles.push(role);
-          if (!byExactFile && Number.isInteger(match.distance)) known.distance = match.distance;
+          for (const role of match.roles) if (typeof role === 'string' && !known.roles.includes(role)) known.roles.push(role);
+          if (!byExactFile && isBitDistance(match.distance)) known.distance = match.distance;
           // The exact file's certificate proves more (the very file); either proves the record.
           if (!known.certificate && certificate) known.certificate = certificate;
           continue;
@@ -229,7 +235,7 @@
           roles: match.roles.filter((role) => typeof role === 'string'),
           outcome: typeof match.outcome === 'string' ? match.outcome : null,
           exact: byExactFile,
-          distance: Number.isInteger(match.distance) ? match.distance : null,
+          distance: isBitDistance(match.distance) ? match.distance : null,
           certificate,
           noCertificate: typeof match.no_certificate === 'string' ? match.no_certificate : '',
         });
@@ -268,12 +274,20 @@
     'generation.completed': { name: 'a finished image generation', input: 'was a starting picture of a finished image generation', output: 'was produced by an image generator' },
   };
 
+  // The words for a kind the ledger named; a name such as "constructor" or
+  // "__proto__" is not a kind this page knows (not Object.prototype's).
+  function kindWords(kind) {
+    return Object.hasOwn(KINDS, kind) ? KINDS[kind] : null;
+  }
+
   function kindName(kind) {
-    return KINDS[kind] ? KINDS[kind].name : `a record of type “${kind}”`;
+    const words = kindWords(kind);
+    return words ? words.name : `a record of type “${kind}”`;
   }
 
   function decisionWords(kind, outcome) {
-    const request = !KINDS[kind] || KINDS[kind].request;
+    const words = kindWords(kind);
+    const request = !words || words.request;
     if (outcome === null) return 'the record does not say what the platform decided';
     if (outcome === 'blocked') return request ? 'the platform blocked it' : 'the platform did not deliver the result';
     if (outcome === 'allowed') return request ? 'the platform allowed it' : 'the platform delivered the result';
@@ -285,8 +299,8 @@
 
   function sentence(record) {
     const subject = record.exact ? 'This exact picture (the very same file)' : `A picture that looks ${likeness(record.distance)} yours`;
-    const words = KINDS[record.kind] || {};
-    const roles = record.roles.map((role) => words[role] || (role === 'output' ? 'was produced' : 'was used'));
+    const words = kindWords(record.kind);
+    const roles = record.roles.map((role) => (words && (role === 'input' || role === 'output') && words[role]) || (role === 'output' ? 'was produced' : 'was used'));
     const what = roles.length ? roles.join(' and ') : `is named in ${kindName(record.kind)}`;
     return `${subject} ${what} on ${when(record.recordedAt)}; ${decisionWords(record.kind, record.outcome)}.`;
   }
@@ -299,6 +313,8 @@
   function wait(seconds) {
     if (!Number.isFinite(seconds) || seconds <= 0) return 'in a moment';
     if (seconds < 90) return `in about ${seconds} second${seconds === 1 ? '' : 's'}`;
+    // Beyond a day the number says nothing useful to a person (and a hostile one could fill the line).
+    if (seconds > 24 * 3600) return 'later';
     const minutes = Math.ceil(seconds / 60);
     return `in about ${minutes} minutes`;
   }

@@ -3,8 +3,9 @@
 # console, and verify.html from file:// with the server stopped, agreeing
 # with `greffe verify` on the real bundle and on every tampered copy
 # (ops/tests/browser.py); the public lookup page with the network limited
-# to the ledger (ops/tests/lookup_page.py). This checks the tools are there
-# and runs both.
+# to the ledger (ops/tests/lookup_page.py), and facing unusual, garbled
+# and hostile answers from a fake ledger (ops/tests/lookup_answers.py).
+# This checks the tools are there and runs them.
 #
 # Usage: ops/tests/browser.sh [--screenshots docs]   (rewrites docs/*.png)
 # Env: GREFFE (binary, default .build/debug/greffe), KEEP=1 (keep the work directories)
@@ -18,4 +19,5 @@ python3 -c 'import selenium, PIL' 2>/dev/null || { echo "FAIL selenium or Pillow
 status=0
 python3 "$ROOT/ops/tests/browser.py" "$@" || status=1
 python3 "$ROOT/ops/tests/lookup_page.py" "$@" || status=1
+python3 "$ROOT/ops/tests/lookup_answers.py" "$@" || status=1
 exit $status

@@ -40,6 +40,8 @@ public final class RelayForwarder: Service, Sendable {
     let ledger: any RelayLedgerClient
     let verifier: NoteVerifier
     let batchSize: Int
+    /// Requests to the ledger at once.
+    let inFlight: Int
     let logger: Logger
     /// How many times in a row the ledger may fail to prove the head from a smaller tree before it is a rollback.
     let rollbackStrikes: Int
@@ -61,9 +63,10 @@ public final class RelayForwarder: Service, Sendable {
     private let headGauge = Gauge(label: "greffe_relay_trusted_tree_size")
 
     public init(
-        queue: RelayQueue, ledger: any RelayLedgerClient, verifier: NoteVerifier, batchSize: Int = 200, rollbackStrikes: Int = 3,
-        headCheckInterval: Double = 10, logger: Logger
+        queue: RelayQueue, ledger: any RelayLedgerClient, verifier: NoteVerifier, batchSize: Int = 500, inFlight: Int = 4,
+        rollbackStrikes: Int = 3, headCheckInterval: Double = 10, logger: Logger
     ) throws {
+        self.inFlight = max(1, inFlight)
         self.queue = queue
         self.ledger = ledger
         self.verifier = verifier
@@ -137,46 +140,84 @@ public final class RelayForwarder: Service, Sendable {
 
     // MARK: - One step
 
-    /// Sends the oldest queued events (one batch) and records what comes back.
+    /// Sends the oldest queued events (up to `inFlight` batches at once) and records what comes
+    /// back. The requests run concurrently (the ledger answers each after its next checkpoint, so
+    /// one at a time would cap the relay at a batch per checkpoint interval); their answers are
+    /// verified one after the other, in the order sent, each against the head the previous one left.
     public func step() async -> Outcome {
         if isHalted { return .halted }
-        let batch: [RelayQueue.Pending]
+        let pending: [RelayQueue.Pending]
         do {
-            batch = try queue.pending(limit: batchSize)
+            pending = try queue.pending(limit: batchSize * inFlight)
         } catch {
             return .retryLater("the relay's queue cannot be read: \(error)", retryAfter: nil)
         }
-        guard !batch.isEmpty else { return .idle }
-        let outcome = await send(batch)
-        // A batch the ledger refused as a whole: one event at a time, so only the bad ones stay behind.
-        if case .refused = outcome, batch.count > 1 {
-            var delivered = 0
-            var refused = 0
-            for event in batch {
-                switch await send([event]) {
-                case .delivered(let n): delivered += n
-                case .refused(let n): refused += n
-                case let other: return delivered > 0 ? .delivered(delivered) : other
+        guard !pending.isEmpty else { return .idle }
+        let batches = stride(from: 0, to: pending.count, by: batchSize).map { Array(pending[$0..<min($0 + batchSize, pending.count)]) }
+        let answers = await withTaskGroup(of: (Int, Result<RelayLedgerAnswer, any Error>).self) { group in
+            for (position, batch) in batches.enumerated() {
+                group.addTask {
+                    do { return (position, .success(try await self.ledger.append(body: Self.batchBody(batch)))) } catch { return (position, .failure(error)) }
                 }
             }
-            return refused > 0 && delivered == 0 ? .refused(refused) : .delivered(delivered)
+            var answers = [Result<RelayLedgerAnswer, any Error>?](repeating: nil, count: batches.count)
+            for await (position, answer) in group { answers[position] = answer }
+            return answers.map { $0! }
         }
-        return outcome
+        var delivered = 0
+        var refused = 0
+        var firstProblem: Outcome?
+        for (batch, answer) in zip(batches, answers) {
+            var outcome = await record(answer, for: batch)
+            // A batch the ledger refused as a whole: one event at a time, so only the bad ones stay behind.
+            if case .refused = outcome, batch.count > 1 {
+                outcome = await oneByOne(batch)
+            }
+            switch outcome {
+            case .delivered(let n): delivered += n
+            case .refused(let n): refused += n
+            case .alarm: return outcome
+            default: firstProblem = firstProblem ?? outcome
+            }
+        }
+        if delivered > 0 { return .delivered(delivered) }
+        if let firstProblem { return firstProblem }
+        return .refused(refused)
     }
 
-    private func send(_ batch: [RelayQueue.Pending]) async -> Outcome {
+    private func oneByOne(_ batch: [RelayQueue.Pending]) async -> Outcome {
+        var delivered = 0
+        var refused = 0
+        for event in batch {
+            let answer: Result<RelayLedgerAnswer, any Error>
+            do { answer = .success(try await ledger.append(body: Self.batchBody([event]))) } catch { answer = .failure(error) }
+            switch await record(answer, for: [event]) {
+            case .delivered(let n): delivered += n
+            case .refused(let n): refused += n
+            case let other: return delivered > 0 ? .delivered(delivered) : other
+            }
+        }
+        return refused > 0 && delivered == 0 ? .refused(refused) : .delivered(delivered)
+    }
+
+    static func batchBody(_ batch: [RelayQueue.Pending]) -> [UInt8] {
         var body: [UInt8] = Array(#"{"events":["#.utf8)
+        body.reserveCapacity(batch.reduce(16) { $0 + $1.body.count + 1 })
         for (position, event) in batch.enumerated() {
             if position > 0 { body.append(UInt8(ascii: ",")) }
             body += event.body
         }
         body += Array("]}".utf8)
+        return body
+    }
+
+    /// What one answer means for its batch: receipts recorded, a retry, a refusal, or an alarm.
+    private func record(_ result: Result<RelayLedgerAnswer, any Error>, for batch: [RelayQueue.Pending]) async -> Outcome {
         let ids = batch.map(\.eventID)
         let answer: RelayLedgerAnswer
-        do {
-            answer = try await ledger.append(body: body)
-        } catch {
-            return failed(ids, "the ledger could not be reached: \(error)", retryAfter: nil)
+        switch result {
+        case .success(let received): answer = received
+        case .failure(let error): return failed(ids, "the ledger could not be reached: \(error)", retryAfter: nil)
         }
         switch answer.status {
         case 200, 201:

@@ -42,7 +42,7 @@ public final class HTTPRelayLedgerClient: RelayLedgerClient {
         self.timeout = timeout
         var configuration = HTTPClient.Configuration()
         configuration.timeout = .init(connect: .seconds(5), read: timeout)
-        configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = 4
+        configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = 16
         client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
     }
 

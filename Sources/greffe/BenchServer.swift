@@ -60,7 +60,7 @@ struct WrkResult {
     var p99Milliseconds: Double
 
     static func run(_ context: BenchContext, script: String?, connections: Int, url: String, environment: [String: String] = [:]) throws -> WrkResult {
-        var arguments = ["wrk", "-t2", "-c\(connections)", "-d\(context.options.seconds * 3)s", "--latency"]
+        var arguments = ["wrk", "-t\(min(2, connections))", "-c\(connections)", "-d\(context.options.seconds * 3)s", "--latency"]
         if let script, let root = context.sourceRoot() {
             arguments += ["-s", root.appendingPathComponent("ops/bench/\(script)").path]
         }

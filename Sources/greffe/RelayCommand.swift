@@ -58,13 +58,17 @@ struct RelayRunCommand: AsyncParsableCommand {
     var quotaBytes: Int64 = 1 << 30
 
     @Option(name: .long, help: "Events per request to the ledger.")
-    var batchSize: Int = 200
+    var batchSize: Int = 500
+
+    @Option(name: .long, help: "Requests to the ledger at once (each waits for a checkpoint).")
+    var inFlight: Int = 4
 
     @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "info"
 
     func validate() throws {
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level \(logLevel)") }
+        guard (1...16).contains(inFlight) else { throw ValidationError("--in-flight must be between 1 and 16") }
         guard (1...1000).contains(batchSize) else { throw ValidationError("--batch-size must be between 1 and 1000 (the ledger's limit per request)") }
         guard quotaBytes >= 1 << 20 else { throw ValidationError("--quota-bytes must be at least 1 MiB") }
         guard ledger.hasPrefix("http://") || ledger.hasPrefix("https://") else { throw ValidationError("--ledger must be an http:// or https:// URL") }
@@ -84,7 +88,7 @@ struct RelayRunCommand: AsyncParsableCommand {
         defer { close(lock) }
         let queue = try RelayQueue(path: (data as NSString).appendingPathComponent("relay.sqlite"))
         let client = HTTPRelayLedgerClient(baseURL: ledger, token: token)
-        let forwarder = try RelayForwarder(queue: queue, ledger: client, verifier: verifier, batchSize: batchSize, logger: logger)
+        let forwarder = try RelayForwarder(queue: queue, ledger: client, verifier: verifier, batchSize: batchSize, inFlight: inFlight, logger: logger)
         let api = try RelayAPI(queue: queue, forwarder: forwarder, platform: platform, quotaBytes: quotaBytes) {
             var buffer: [UInt8] = []
             registry.emit(into: &buffer)

@@ -129,13 +129,13 @@ struct RelayHarness {
     let forwarder: RelayForwarder
     let api: RelayAPI
 
-    init(batchSize: Int = 50, quotaBytes: Int64 = 1 << 30, ledger: FakeLedger? = nil) throws {
+    init(batchSize: Int = 50, inFlight: Int = 4, quotaBytes: Int64 = 1 << 30, ledger: FakeLedger? = nil) throws {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("greffe-relay-test-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         queue = try RelayQueue(path: directory.appendingPathComponent("relay.sqlite").path)
         self.ledger = try ledger ?? FakeLedger()
         forwarder = try RelayForwarder(
-            queue: queue, ledger: self.ledger, verifier: self.ledger.signer.verifier, batchSize: batchSize, rollbackStrikes: 3,
+            queue: queue, ledger: self.ledger, verifier: self.ledger.signer.verifier, batchSize: batchSize, inFlight: inFlight, rollbackStrikes: 3,
             logger: Logger(label: "relay-test"))
         api = try RelayAPI(queue: queue, forwarder: forwarder, platform: "example-ai", quotaBytes: quotaBytes) { [] }
     }
@@ -165,13 +165,14 @@ func admit(_ harness: RelayHarness, _ text: String) throws -> RelayAPI.Admitted 
 
 @Suite("greffe relay")
 struct RelayTests {
-    @Test("events are delivered in batches; each receipt verifies against the signed root; the head follows the ledger")
-    func delivers() async throws {
-        let relay = try RelayHarness(batchSize: 4)
+    @Test("events are delivered in batches, one or several requests at once; each receipt verifies against the signed root; the head follows the ledger",
+          arguments: [1, 4])
+    func delivers(inFlight: Int) async throws {
+        let relay = try RelayHarness(batchSize: 4, inFlight: inFlight)
         for i in 0..<10 { _ = try admit(relay, relayEvent("ev-\(i)")) }
         #expect(try relay.queue.counts().queued == 10)
         let outcomes = await relay.drain()
-        #expect(outcomes.prefix(3) == [.delivered(4), .delivered(4), .delivered(2)] && outcomes.last == .idle)
+        #expect(outcomes == (inFlight == 1 ? [.delivered(4), .delivered(4), .delivered(2), .idle] : [.delivered(10), .idle]))
         #expect(relay.ledger.appendCalls == 3)
         let counts = try relay.queue.counts()
         #expect(counts.queued == 0 && counts.receipted == 10 && counts.oldestUnacknowledgedMilliseconds == nil)

@@ -27,6 +27,7 @@ public final class RelayAPI: Sendable {
     let metrics: @Sendable () -> [UInt8]
     /// Bytes held, kept in memory (the queue's sum at start, plus what was accepted since).
     let heldBytes: Atomic<Int64>
+    private let committer: GroupCommitter
     private let accepted = Counter(label: "greffe_relay_accepted_events_total")
     private let overQuota = Counter(label: "greffe_relay_quota_refusals_total")
 
@@ -41,6 +42,7 @@ public final class RelayAPI: Sendable {
         self.quotaBytes = quotaBytes
         self.metrics = metrics
         heldBytes = Atomic(try queue.counts().bodyBytes)
+        committer = GroupCommitter(queue: queue)
     }
 
     public func addRoutes<Context: RequestContext>(to router: Router<Context>) {
@@ -69,7 +71,7 @@ public final class RelayAPI: Sendable {
         } catch is NIOTooManyBytesError {
             throw APIError(.contentTooLarge, "request body is larger than \(LedgerAPI.maxBodyBytes) bytes")
         }
-        let admitted = try admit(Array(buffer: body))
+        let admitted = try await admit(Array(buffer: body))
         let results: [JSONValue] = admitted.items.map { ["event_id": .string($0.eventID), "status": .string($0.isNew ? "queued" : "duplicate")] }
         let answer: JSONValue = admitted.isBatch ? ["results": .array(results)] : results[0]
         return LedgerAPI.json(answer, status: .accepted)
@@ -94,7 +96,7 @@ public final class RelayAPI: Sendable {
     }
 
     /// Validates `body` (one event or a batch) and makes it durable: the HTTP endpoint's and the spool's path.
-    public func admit(_ body: [UInt8]) throws -> Admitted {
+    public func admit(_ body: [UInt8]) async throws -> Admitted {
         let parsed = try parseEvents(body)
         var size: Int64 = 0
         for (position, event) in parsed.events.enumerated() {
@@ -111,7 +113,7 @@ public final class RelayAPI: Sendable {
             throw APIError(
                 .serviceUnavailable, "the relay's queue is at its quota (\(quotaBytes) bytes); nothing was queued; try again later", retryAfter: 30)
         }
-        let outcomes = try enqueue(parsed.events)
+        let outcomes = try await enqueue(parsed.events)
         var added: Int64 = 0
         var items: [Admitted.Item] = []
         for (event, outcome) in zip(parsed.events, outcomes) {
@@ -125,10 +127,9 @@ public final class RelayAPI: Sendable {
         return Admitted(items: items, isBatch: parsed.isBatch)
     }
 
-    private func enqueue(_ events: [EventSubmission]) throws -> [RelayQueue.EnqueueOutcome] {
-        let now = Int64(Date().timeIntervalSince1970 * 1000)
+    private func enqueue(_ events: [EventSubmission]) async throws -> [RelayQueue.EnqueueOutcome] {
         do {
-            return try queue.enqueue(events.map { (eventID: $0.eventID, body: $0.canonicalBody) }, receivedAtMilliseconds: now)
+            return try await committer.enqueue(events.map { (eventID: $0.eventID, body: $0.canonicalBody) })
         } catch let error as StoreError {
             if error.code == .duplicate { throw APIError(.conflict, "\(error.message); nothing was queued") }
             throw APIError(.serviceUnavailable, "the relay's queue cannot be written: \(error.message); nothing was queued", retryAfter: 5)

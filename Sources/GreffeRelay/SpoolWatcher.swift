@@ -37,7 +37,7 @@ public struct SpoolWatcher: Service {
     public func run() async throws {
         await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
-                self.scanOnce()
+                await self.scanOnce()
                 try? await Task.sleep(for: self.interval)
             }
         }
@@ -45,7 +45,7 @@ public struct SpoolWatcher: Service {
 
     /// Takes every complete file now in the directory, oldest name first; returns how many files it handled.
     @discardableResult
-    public func scanOnce() -> Int {
+    public func scanOnce() async -> Int {
         guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory.path) else {
             logger.error("cannot read the spool directory", metadata: ["spool": "\(directory.path)"])
             return 0
@@ -55,20 +55,20 @@ public struct SpoolWatcher: Service {
             let file = directory.appendingPathComponent(name)
             var isDirectory: ObjCBool = false
             guard FileManager.default.fileExists(atPath: file.path, isDirectory: &isDirectory), !isDirectory.boolValue else { continue }
-            if take(file, name: name) { handled += 1 } else { break }
+            if await take(file, name: name) { handled += 1 } else { break }
         }
         return handled
     }
 
     /// False when the file must be tried again later (the queue could not be written).
-    private func take(_ file: URL, name: String) -> Bool {
+    private func take(_ file: URL, name: String) async -> Bool {
         let problems: [String]
         do {
             let size = (try FileManager.default.attributesOfItem(atPath: file.path)[.size] as? NSNumber)?.intValue ?? 0
             if size > Self.maxFileBytes {
                 problems = ["the file has \(size) bytes; at most \(Self.maxFileBytes) are taken (split it)"]
             } else {
-                problems = try queueLines(of: try Data(contentsOf: file))
+                problems = try await queueLines(of: try Data(contentsOf: file))
             }
         } catch let error as APIError where error.status == .serviceUnavailable {
             // The quota or the disk: the file stays where it is and is tried again.
@@ -100,7 +100,7 @@ public struct SpoolWatcher: Service {
     }
 
     /// Every line checked first; then all events queued together. The problems, one per bad line, or none.
-    private func queueLines(of data: Data) throws -> [String] {
+    private func queueLines(of data: Data) async throws -> [String] {
         let bytes = [UInt8](data)
         var problems: [String] = []
         var events: [[UInt8]] = []
@@ -142,7 +142,7 @@ public struct SpoolWatcher: Service {
             }
             body += Array("]}".utf8)
             do {
-                _ = try api.admit(body)
+                _ = try await api.admit(body)
             } catch let error as APIError where error.status == .serviceUnavailable {
                 throw error
             } catch let error as APIError {

@@ -161,6 +161,57 @@ public final class RelayQueue: Sendable {
         }
     }
 
+    /// Several producers' requests in one transaction, so one fsync covers them all (group
+    /// commit). Each group is all or nothing on its own (a savepoint each): a group with an event
+    /// ID already held under another body fails alone with `StoreError.duplicate`, the others are
+    /// written. Durable when this returns; a failed commit fails every group.
+    public func enqueueGroups(_ groups: [[(eventID: String, body: [UInt8])]], receivedAtMilliseconds: Int64) throws -> [Result<[EnqueueOutcome], StoreError>] {
+        try withConnection { db in
+            try db.transaction {
+                var results: [Result<[EnqueueOutcome], StoreError>] = []
+                results.reserveCapacity(groups.count)
+                let find = try db.statement("SELECT body FROM relay_events WHERE event_id = ?1")
+                let insert = try db.statement("INSERT INTO relay_events (event_id, body, received_ms) VALUES (?1, ?2, ?3)")
+                for group in groups {
+                    try db.execute("SAVEPOINT relay_group")
+                    do {
+                        var outcomes: [EnqueueOutcome] = []
+                        outcomes.reserveCapacity(group.count)
+                        var seen: [String: [UInt8]] = [:]
+                        for event in group {
+                            find.reset()
+                            find.bind(1, event.eventID)
+                            var existing: [UInt8]? = seen[event.eventID]
+                            if existing == nil, try find.step() { existing = find.blob(0) }
+                            find.reset()
+                            if let existing {
+                                guard existing == event.body else {
+                                    throw StoreError(.duplicate, "event \(event.eventID.prefix(128)) was already handed over with a different body")
+                                }
+                                outcomes.append(.duplicate)
+                                continue
+                            }
+                            insert.reset()
+                            insert.bind(1, event.eventID)
+                            insert.bind(2, event.body)
+                            insert.bind(3, receivedAtMilliseconds)
+                            try insert.run()
+                            seen[event.eventID] = event.body
+                            outcomes.append(.queued)
+                        }
+                        try db.execute("RELEASE relay_group")
+                        results.append(.success(outcomes))
+                    } catch let error as StoreError where error.code == .duplicate {
+                        try db.execute("ROLLBACK TO relay_group")
+                        try db.execute("RELEASE relay_group")
+                        results.append(.failure(error))
+                    }
+                }
+                return results
+            }
+        }
+    }
+
     /// The oldest queued events, at most `limit`, in the order they were handed over.
     public func pending(limit: Int) throws -> [Pending] {
         try withConnection { db in

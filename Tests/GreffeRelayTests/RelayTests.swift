@@ -159,8 +159,8 @@ func relayEvent(_ id: String, reference: String = "REF-1", platform: String = "e
         + "\"request_type\":\"preservation\"}"
 }
 
-func admit(_ harness: RelayHarness, _ text: String) throws -> RelayAPI.Admitted {
-    try harness.api.admit(Array(text.utf8))
+func admit(_ harness: RelayHarness, _ text: String) async throws -> RelayAPI.Admitted {
+    try await harness.api.admit(Array(text.utf8))
 }
 
 @Suite("greffe relay")
@@ -169,7 +169,7 @@ struct RelayTests {
           arguments: [1, 4])
     func delivers(inFlight: Int) async throws {
         let relay = try RelayHarness(batchSize: 4, inFlight: inFlight)
-        for i in 0..<10 { _ = try admit(relay, relayEvent("ev-\(i)")) }
+        for i in 0..<10 { _ = try await admit(relay, relayEvent("ev-\(i)")) }
         #expect(try relay.queue.counts().queued == 10)
         let outcomes = await relay.drain()
         #expect(outcomes == (inFlight == 1 ? [.delivered(4), .delivered(4), .delivered(2), .idle] : [.delivered(10), .idle]))
@@ -189,33 +189,63 @@ struct RelayTests {
     }
 
     @Test("validation before the queue: malformed 400, rule broken 422, other platform 403, same ID other body 409, nothing queued; same event again is a duplicate")
-    func refusesAtOnce() throws {
+    func refusesAtOnce() async throws {
         let relay = try RelayHarness()
-        func status(_ text: String) -> Int? {
-            do { _ = try admit(relay, text); return nil } catch let error as APIError { return Int(error.status.code) } catch { return -1 }
+        func status(_ text: String) async -> Int? {
+            do { _ = try await admit(relay, text); return nil } catch let error as APIError { return Int(error.status.code) } catch { return -1 }
         }
-        #expect(status("{\"event_id\":") == 400)
-        #expect(status(relayEvent("x").replacingOccurrences(of: "\"schema_version\":1", with: "\"schema_version\":\"1\"")) == 422)
-        #expect(status(relayEvent("x").replacingOccurrences(of: ",\"authority\":\"Parquet de Paris\"", with: "")) == 422, "a required field removed")
-        #expect(status(relayEvent("x").replacingOccurrences(of: "}", with: ",\"extra\":1}")) == 422, "a field added")
-        #expect(status("{\"events\":[\(relayEvent("ok-1")),\(relayEvent("other", platform: "other-ai"))]}") == 403)
+        #expect(await status("{\"event_id\":") == 400)
+        #expect(await status(relayEvent("x").replacingOccurrences(of: "\"schema_version\":1", with: "\"schema_version\":\"1\"")) == 422)
+        #expect(await status(relayEvent("x").replacingOccurrences(of: ",\"authority\":\"Parquet de Paris\"", with: "")) == 422, "a required field removed")
+        #expect(await status(relayEvent("x").replacingOccurrences(of: "}", with: ",\"extra\":1}")) == 422, "a field added")
+        #expect(await status("{\"events\":[\(relayEvent("ok-1")),\(relayEvent("other", platform: "other-ai"))]}") == 403)
         #expect(try relay.queue.counts().queued == 0, "a batch with one bad event queues none of it")
-        let first = try admit(relay, relayEvent("same"))
+        let first = try await admit(relay, relayEvent("same"))
         #expect(first.items.map(\.isNew) == [true])
         // Member order does not matter: the canonical body is what is compared.
         let reordered = "{\"platform\":\"example-ai\"," + relayEvent("same").dropFirst().replacingOccurrences(of: ",\"platform\":\"example-ai\"", with: "")
-        #expect(try admit(relay, reordered).items.map(\.isNew) == [false])
-        #expect(status(relayEvent("same", reference: "REF-2")) == 409)
+        #expect(try await admit(relay, reordered).items.map(\.isNew) == [false])
+        #expect(await status(relayEvent("same", reference: "REF-2")) == 409)
         #expect(try relay.queue.counts().queued == 1)
     }
 
+    @Test("group commit: 200 producers at once, each answered after the commit holding it; one conflicting request fails alone")
+    func groupCommit() async throws {
+        let relay = try RelayHarness()
+        _ = try await admit(relay, relayEvent("taken"))
+        let outcomes = await withTaskGroup(of: (Int, Int).self) { group in
+            for i in 0..<200 {
+                group.addTask {
+                    // Request 57 reuses a held ID under another body; request 58 repeats a held event exactly.
+                    let text = i == 57 ? relayEvent("taken", reference: "OTHER") : i == 58 ? relayEvent("taken") : "{\"events\":[\(relayEvent("g-\(i)-a")),\(relayEvent("g-\(i)-b"))]}"
+                    do {
+                        let admitted = try await admit(relay, text)
+                        return (i, admitted.items.filter(\.isNew).count)
+                    } catch let error as APIError {
+                        return (i, -Int(error.status.code))
+                    } catch {
+                        return (i, -1)
+                    }
+                }
+            }
+            var all: [Int: Int] = [:]
+            for await (i, outcome) in group { all[i] = outcome }
+            return all
+        }
+        #expect(outcomes[57] == -409 && outcomes[58] == 0)
+        #expect(outcomes.filter { $0.key != 57 && $0.key != 58 }.allSatisfy { $0.value == 2 })
+        let counts = try relay.queue.counts()
+        #expect(counts.queued == 1 + 198 * 2)
+        #expect(try relay.queue.event(id: "taken").map { _ in true } == true)
+    }
+
     @Test("at the quota producers get 503 with Retry-After and nothing is queued")
-    func quota() throws {
+    func quota() async throws {
         let relay = try RelayHarness(quotaBytes: 1000)
-        _ = try admit(relay, relayEvent("a"))
-        _ = try admit(relay, relayEvent("b"))
+        _ = try await admit(relay, relayEvent("a"))
+        _ = try await admit(relay, relayEvent("b"))
         do {
-            for i in 0..<10 { _ = try admit(relay, relayEvent("c-\(i)")) }
+            for i in 0..<10 { _ = try await admit(relay, relayEvent("c-\(i)")) }
             Issue.record("the quota was never reached")
         } catch let error as APIError {
             #expect(error.status == .serviceUnavailable && error.retryAfter == 30)
@@ -227,7 +257,7 @@ struct RelayTests {
     @Test("a ledger that is down, busy or failing: events stay queued, then are delivered once")
     func retries() async throws {
         let relay = try RelayHarness()
-        for i in 0..<3 { _ = try admit(relay, relayEvent("r-\(i)")) }
+        for i in 0..<3 { _ = try await admit(relay, relayEvent("r-\(i)")) }
         relay.ledger.with { $0.failures = [503, 429, 500] }
         for expected in [503, 429, 500] {
             guard case .retryLater(let message, _) = await relay.forwarder.step() else { Issue.record("not a retry"); return }
@@ -243,7 +273,7 @@ struct RelayTests {
     func resendAfterCrash() async throws {
         let ledger = try FakeLedger()
         let first = try RelayHarness(ledger: ledger)
-        _ = try admit(first, relayEvent("crash-1"))
+        _ = try await admit(first, relayEvent("crash-1"))
         // The ledger took it; the relay's answer was lost (as if killed before its commit).
         _ = try await ledger.append(body: Array("{\"events\":[\(relayEvent("crash-1"))]}".utf8))
         #expect(ledger.leaves.count == 1)
@@ -255,7 +285,7 @@ struct RelayTests {
     @Test("a batch the ledger refuses is split: the bad event is kept as refused, the others delivered")
     func refusedEvent() async throws {
         let relay = try RelayHarness()
-        for i in 0..<5 { _ = try admit(relay, relayEvent("b-\(i)")) }
+        for i in 0..<5 { _ = try await admit(relay, relayEvent("b-\(i)")) }
         relay.ledger.with { $0.refusedIDs = ["b-2"] }
         #expect(await relay.forwarder.step() == .delivered(4))
         let counts = try relay.queue.counts()
@@ -269,12 +299,12 @@ struct RelayTests {
         for (lie, kind) in [(FakeLedger.Lie.inclusionProof, "inclusion"), (.otherLeaf, "inclusion"), (.missingReceipt, "receipt"), (.otherKey, "signature")] {
             let relay = try RelayHarness()
             // An honest first batch makes the head.
-            _ = try admit(relay, relayEvent("honest-0"))
-            _ = try admit(relay, relayEvent("honest-1"))
+            _ = try await admit(relay, relayEvent("honest-0"))
+            _ = try await admit(relay, relayEvent("honest-1"))
             #expect(await relay.forwarder.step() == .delivered(2))
             relay.ledger.with { $0.lie = lie }
-            _ = try admit(relay, relayEvent("lied-about"))
-            _ = try admit(relay, relayEvent("lied-about-2"))
+            _ = try await admit(relay, relayEvent("lied-about"))
+            _ = try await admit(relay, relayEvent("lied-about-2"))
             guard case .alarm(let raised, _) = await relay.forwarder.step() else { Issue.record("\(lie): no alarm"); continue }
             #expect(raised == kind, "\(lie)")
             #expect(relay.forwarder.isHalted)
@@ -283,7 +313,7 @@ struct RelayTests {
             #expect(try relay.queue.alarms().map(\.kind) == [kind])
             // Nothing more is handed to it.
             let calls = relay.ledger.appendCalls
-            _ = try admit(relay, relayEvent("after"))
+            _ = try await admit(relay, relayEvent("after"))
             #expect(await relay.forwarder.step() == .halted)
             #expect(relay.ledger.appendCalls == calls)
             // The operator's resume, once the ledger behaves: the suspect events go through.
@@ -301,16 +331,16 @@ struct RelayTests {
     func fork() async throws {
         for whileIdle in [true, false] {
             let relay = try RelayHarness()
-            for i in 0..<3 { _ = try admit(relay, relayEvent("f-\(i)")) }
+            for i in 0..<3 { _ = try await admit(relay, relayEvent("f-\(i)")) }
             #expect(await relay.forwarder.step() == .delivered(3))
-            _ = try admit(relay, relayEvent("f-3"))
+            _ = try await admit(relay, relayEvent("f-3"))
             #expect(await relay.forwarder.step() == .delivered(1))
             relay.ledger.with { $0.lie = .forkedRoot }
             let outcome: RelayForwarder.Outcome
             if whileIdle {
                 outcome = await relay.forwarder.checkHead()
             } else {
-                _ = try admit(relay, relayEvent("f-4"))
+                _ = try await admit(relay, relayEvent("f-4"))
                 outcome = await relay.forwarder.step()
             }
             guard case .alarm(let kind, let message) = outcome else { Issue.record("no alarm (idle: \(whileIdle)): \(outcome)"); continue }
@@ -323,7 +353,7 @@ struct RelayTests {
     @Test("a rollback (the ledger cannot prove the head any more) is an alarm after repeated strikes, not at the first lag")
     func rollback() async throws {
         let relay = try RelayHarness()
-        for i in 0..<6 { _ = try admit(relay, relayEvent("k-\(i)")) }
+        for i in 0..<6 { _ = try await admit(relay, relayEvent("k-\(i)")) }
         #expect(await relay.forwarder.step() == .delivered(6))
         relay.ledger.with { $0.lie = .rolledBack(2) }
         for _ in 0..<2 {
@@ -334,7 +364,7 @@ struct RelayTests {
         #expect(kind == "rollback" && message.contains("from tree size 6 to 4"))
         // A lag that recovers resets the strikes.
         let lagging = try RelayHarness()
-        for i in 0..<4 { _ = try admit(lagging, relayEvent("l-\(i)")) }
+        for i in 0..<4 { _ = try await admit(lagging, relayEvent("l-\(i)")) }
         #expect(await lagging.forwarder.step() == .delivered(4))
         for round in 0..<3 {
             lagging.ledger.with { $0.lie = .rolledBack(1) }
@@ -347,9 +377,9 @@ struct RelayTests {
     @Test("the queue survives reopening: what was acknowledged is there, with its state")
     func durableAcrossReopen() async throws {
         let relay = try RelayHarness()
-        _ = try admit(relay, "{\"events\":[\(relayEvent("d-1")),\(relayEvent("d-2"))]}")
+        _ = try await admit(relay, "{\"events\":[\(relayEvent("d-1")),\(relayEvent("d-2"))]}")
         #expect(await relay.forwarder.step() == .delivered(2))
-        _ = try admit(relay, relayEvent("d-3"))
+        _ = try await admit(relay, relayEvent("d-3"))
         let reopened = try RelayQueue(path: relay.queue.path)
         #expect(try reopened.counts().queued == 1 && reopened.counts().receipted == 2)
         #expect(try reopened.pending(limit: 10).map(\.eventID) == ["d-3"])
@@ -357,7 +387,7 @@ struct RelayTests {
     }
 
     @Test("spool: a good file is queued whole and moved to done/; a file with one bad line is queued not at all, moved to rejected/ with the reasons")
-    func spool() throws {
+    func spool() async throws {
         let relay = try RelayHarness()
         let spool = relay.directory.appendingPathComponent("spool")
         try FileManager.default.createDirectory(at: spool, withIntermediateDirectories: true)
@@ -367,7 +397,7 @@ struct RelayTests {
             .write(to: spool.appendingPathComponent("b.jsonl"))
         // Not complete yet: left alone.
         try Data(relayEvent("s-5").utf8).write(to: spool.appendingPathComponent("c.jsonl.tmp"))
-        #expect(watcher.scanOnce() == 2)
+        #expect(await watcher.scanOnce() == 2)
         #expect(try relay.queue.pending(limit: 10).map(\.eventID) == ["s-1", "s-2"])
         #expect(FileManager.default.fileExists(atPath: spool.appendingPathComponent("done/a.jsonl").path))
         #expect(FileManager.default.fileExists(atPath: spool.appendingPathComponent("c.jsonl.tmp").path))
@@ -375,7 +405,7 @@ struct RelayTests {
         #expect(report.contains("line 2:") && report.contains("line 3:") && report.contains("other-ai") && !report.contains("line 1:"), "\(report)")
         // The same file again (a crash before the move): duplicates, nothing doubled.
         try Data((relayEvent("s-1") + "\n").utf8).write(to: spool.appendingPathComponent("a.jsonl"))
-        #expect(watcher.scanOnce() == 1)
+        #expect(await watcher.scanOnce() == 1)
         #expect(try relay.queue.counts().queued == 2)
     }
 }

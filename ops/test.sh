@@ -7,6 +7,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 ./ops/install-deps.sh
+# docs/ARCHITECTURE.md's module graph is Package.swift's.
+./ops/module-graph.py --check
 swift build --build-tests
 # The storage suite runs on SQLite and on a throwaway PostgreSQL 15.
 eval "$(./ops/tests/pg.sh start)"

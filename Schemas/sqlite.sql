@@ -1,6 +1,7 @@
 -- Greffe SQLite store, schema version 7 (PRAGMA user_version = 7).
--- The code's copies are SQLiteStore.schemaV1 and migrationV2 to V6 (an
--- older database is upgraded in one transaction at start-up); a database
+-- The code's copies are SQLiteStore.schemaV1 and migrationV2 to V7 (an
+-- older database is upgraded in one transaction at start-up; SQLiteSchemaDocumentTests
+-- holds this file equal to what the code creates); a database
 -- whose user_version is newer than the code's is refused at start-up. Pragmas set on every open:
 -- journal_mode = WAL, synchronous = FULL (every commit is fsynced before the
 -- append is acknowledged), secure_delete = ON (erased bodies are overwritten),

@@ -390,6 +390,7 @@ public enum BundleVerifier {
         "subscription.payment_failed": "a failed subscription payment", "report.received": "a report",
         "moderation.decision": "a moderation decision", "takedown.executed": "a takedown", "legal.request": "a legal request",
         "erasure.executed": "an erasure", "access.granted": "an investigator's access",
+        "hold.placed": "a legal hold", "hold.lifted": "the lifting of a legal hold",
     ]
 
     /// One sentence a lawyer can read.

@@ -2138,6 +2138,7 @@ const GreffeVerifier = (function () {
     'subscription.payment_failed': 'a failed subscription payment', 'report.received': 'a report',
     'moderation.decision': 'a moderation decision', 'takedown.executed': 'a takedown', 'legal.request': 'a legal request',
     'erasure.executed': 'an erasure', 'access.granted': "an investigator's access",
+    'hold.placed': 'a legal hold', 'hold.lifted': 'the lifting of a legal hold',
   };
 
   // BundleVerifier.describe: one sentence a lawyer can read.

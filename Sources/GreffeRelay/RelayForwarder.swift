@@ -63,7 +63,7 @@ public final class RelayForwarder: Service, Sendable {
     private let headGauge = Gauge(label: "greffe_relay_trusted_tree_size")
 
     public init(
-        queue: RelayQueue, ledger: any RelayLedgerClient, verifier: NoteVerifier, batchSize: Int = 500, inFlight: Int = 4,
+        queue: RelayQueue, ledger: any RelayLedgerClient, verifier: NoteVerifier, batchSize: Int = 1000, inFlight: Int = 8,
         rollbackStrikes: Int = 3, headCheckInterval: Double = 10, logger: Logger
     ) throws {
         self.inFlight = max(1, inFlight)
@@ -153,7 +153,7 @@ public final class RelayForwarder: Service, Sendable {
             return .retryLater("the relay's queue cannot be read: \(error)", retryAfter: nil)
         }
         guard !pending.isEmpty else { return .idle }
-        let batches = stride(from: 0, to: pending.count, by: batchSize).map { Array(pending[$0..<min($0 + batchSize, pending.count)]) }
+        let batches = Self.batches(of: pending, maxEvents: batchSize, maxBytes: Self.maxBatchBytes)
         let answers = await withTaskGroup(of: (Int, Result<RelayLedgerAnswer, any Error>).self) { group in
             for (position, batch) in batches.enumerated() {
                 group.addTask {
@@ -183,6 +183,28 @@ public final class RelayForwarder: Service, Sendable {
         if delivered > 0 { return .delivered(delivered) }
         if let firstProblem { return firstProblem }
         return .refused(refused)
+    }
+
+    /// Below the ledger's 8 MiB request limit, with room for the batch's brackets and commas.
+    static let maxBatchBytes = 7 << 20
+
+    /// Consecutive batches of at most `maxEvents` events and `maxBytes` bytes (an event larger
+    /// than `maxBytes` alone in its batch), in queue order.
+    static func batches(of pending: [RelayQueue.Pending], maxEvents: Int, maxBytes: Int) -> [[RelayQueue.Pending]] {
+        var batches: [[RelayQueue.Pending]] = []
+        var current: [RelayQueue.Pending] = []
+        var bytes = 0
+        for event in pending {
+            if !current.isEmpty, current.count == maxEvents || bytes + event.body.count + 1 > maxBytes {
+                batches.append(current)
+                current = []
+                bytes = 0
+            }
+            current.append(event)
+            bytes += event.body.count + 1
+        }
+        if !current.isEmpty { batches.append(current) }
+        return batches
     }
 
     private func oneByOne(_ batch: [RelayQueue.Pending]) async -> Outcome {

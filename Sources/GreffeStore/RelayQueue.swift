@@ -29,6 +29,13 @@ public final class RelayQueue: Sendable {
         public let eventID: String
         public let body: [UInt8]
         public let attempts: Int
+
+        public init(sequence: Int64, eventID: String, body: [UInt8], attempts: Int) {
+            self.sequence = sequence
+            self.eventID = eventID
+            self.body = body
+            self.attempts = attempts
+        }
     }
 
     public struct Stored: Sendable, Equatable {

@@ -58,10 +58,10 @@ struct RelayRunCommand: AsyncParsableCommand {
     var quotaBytes: Int64 = 1 << 30
 
     @Option(name: .long, help: "Events per request to the ledger.")
-    var batchSize: Int = 500
+    var batchSize: Int = 1000
 
     @Option(name: .long, help: "Requests to the ledger at once (each waits for a checkpoint).")
-    var inFlight: Int = 4
+    var inFlight: Int = 8
 
     @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "info"

@@ -1,6 +1,6 @@
 import Foundation
 import GreffeCore
-import GreffeRelay
+@testable import GreffeRelay
 import GreffeServer
 import GreffeStore
 import Logging
@@ -372,6 +372,14 @@ struct RelayTests {
             lagging.ledger.with { $0.lie = .none }
             #expect(await lagging.forwarder.checkHead() == .idle)
         }
+    }
+
+    @Test("batches stay under the ledger's request limits: count and bytes, in queue order")
+    func batchLimits() {
+        let pending = (0..<10).map { RelayQueue.Pending(sequence: Int64($0), eventID: "e\($0)", body: [UInt8](repeating: 0x20, count: $0 == 4 ? 900 : 100), attempts: 0) }
+        let batches = RelayForwarder.batches(of: pending, maxEvents: 3, maxBytes: 400)
+        #expect(batches.map { $0.map(\.eventID) } == [["e0", "e1", "e2"], ["e3"], ["e4"], ["e5", "e6", "e7"], ["e8", "e9"]])
+        #expect(batches.joined().map(\.eventID) == pending.map(\.eventID))
     }
 
     @Test("the queue survives reopening: what was acknowledged is there, with its state")

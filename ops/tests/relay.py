@@ -196,9 +196,13 @@ class Relay:
     def post(self, body, timeout=10):
         return call(self.port, "POST", "/v1/events", body, timeout=timeout)
 
-    def log_text(self):
+    def log_text(self, since=0):
         with open(self.log_path, errors="replace") as f:
+            f.seek(since)
             return f.read()
+
+    def log_size(self):
+        return os.path.getsize(self.log_path)
 
 
 def verify_receipt(receipt, ledger, verified_notes):
@@ -219,6 +223,7 @@ class Producer(threading.Thread):
         super().__init__(daemon=True)
         self.number, self.relay, self.rng, self.stop = number, relay, rng, stop
         self.acknowledged = set()
+        self.acknowledged_at = []
         self.resent_duplicates = 0
         self.unanswered = 0
         self.unexpected = []
@@ -243,6 +248,7 @@ class Producer(threading.Thread):
                     items = [answer] if len(events) == 1 else answer["results"]
                     for item in items:
                         self.acknowledged.add(item["event_id"])
+                        self.acknowledged_at.append(time.time())
                         if attempt > 1 and item["status"] == "duplicate":
                             self.resent_duplicates += 1
                     break
@@ -317,15 +323,15 @@ def soak(work, seed, duration, outage, kills):
             print("     t=%5.1fs relay killed (SIGKILL) and restarted" % (time.time() - start), flush=True)
     time.sleep(max(0, start + duration - time.time()))
     stop.set()
+    during = sum(1 for p in producers for at in p.acknowledged_at if start + outage_from + 1 < at < start + outage_from + outage - 1)
+    check(during > 100, "producers were acknowledged while the ledger was down (%d events)" % during, during)
     for p in producers + [spooler]:
         p.join(30)
 
     acknowledged = set().union(*(p.acknowledged for p in producers))
-    spooled = spooler.acknowledged()
     unexpected = [u for p in producers for u in p.unexpected]
     check(not unexpected, "every producer request was answered 202 or retried (no other refusal)", unexpected[:3])
-    check(len(acknowledged) > 500, "producers had %d events acknowledged over HTTP, %d through %d spool files"
-          % (len(acknowledged), len(spooled), len(spooler.files)), len(acknowledged))
+    check(len(acknowledged) > 500, "producers had %d events acknowledged over HTTP" % len(acknowledged), len(acknowledged))
     resent = sum(p.resent_duplicates for p in producers)
     print("     %d requests went unanswered (relay down) and were sent again; %d of their events came back \"duplicate\""
           % (sum(p.unanswered for p in producers), resent), flush=True)
@@ -340,9 +346,10 @@ def soak(work, seed, duration, outage, kills):
     status = status or relay.status()
     check(not status["alarms"] and status["forwarding"] == "running" and status["suspect"] == 0 and status["refused"] == 0,
           "no alarm, nothing suspect or refused after crashes and the outage", status)
+    spooled = spooler.acknowledged()
     rejected = [n for n in os.listdir(os.path.join(relay.spool, "rejected")) if not n.endswith(".error")]
     check(not rejected and len(spooled) > 0 and len(os.listdir(os.path.join(relay.spool, "done"))) == len(spooler.files),
-          "every spool file was taken whole (done/), none rejected", rejected[:3])
+          "every spool file was taken whole (done/), none rejected: %d files, %d events" % (len(spooler.files), len(spooled)), rejected[:3])
     acknowledged |= spooled
 
     # The relay's own record of every event it ever queued (read-only, beside the running relay).
@@ -351,6 +358,8 @@ def soak(work, seed, duration, outage, kills):
     head_size, head_note = db.execute("SELECT size, note FROM relay_head WHERE id = 1").fetchone()
     db.close()
     check(acknowledged <= relay_ids, "the relay holds every acknowledged event", len(acknowledged - relay_ids))
+    # Producers re-send until answered, so the relay holds nothing that was not in the end acknowledged.
+    check(relay_ids == acknowledged, "the relay holds nothing beyond what producers sent", len(relay_ids - acknowledged))
 
     # Every acknowledged event: receipted at the relay, the receipt verifies on its own.
     bad = []
@@ -489,6 +498,9 @@ class LyingProxy:
                 self.mode = "honest"
                 self.lies += 1
                 return status, json.dumps(answer).encode()
+        if self.mode == "fork-checkpoint" and path == "/checkpoint" and status == 200:
+            self.lies += 1
+            return status, self.forge(payload.decode()).encode()
         if self.mode == "rollback":
             if path == "/checkpoint":
                 self.lies += 1
@@ -529,9 +541,10 @@ def adversary(work):
     check(receipted(relay, warmup), "adversary: an honest ledger behind the proxy: events receipted")
     proxy.old_checkpoint = call(ledger.port, "GET", "/checkpoint")[2].decode()
 
-    def assert_halted(kind, suspect_id, what, slug):
+    def assert_halted(kind, suspect_id, what, slug, log_from, says=""):
         alarm = wait_alarm(relay, kind)
-        check(alarm is not None, "adversary %s: the relay raises an alarm of kind \"%s\"" % (what, kind), relay.status())
+        check(alarm is not None and says in alarm["message"], "adversary %s: the relay raises an alarm of kind \"%s\"" % (what, kind),
+              alarm or relay.status())
         status = relay.status()
         check(status["forwarding"] == "stopped by an alarm", "adversary %s: forwarding stopped" % what, status["forwarding"])
         code = call(relay.port, "GET", "/healthz")[0]
@@ -545,7 +558,8 @@ def adversary(work):
         check(alarms and float(alarms.group(1)) >= 1 and halted and float(halted.group(1)) == 1,
               "adversary %s: /metrics greffe_relay_alarms_total >= 1, greffe_relay_halted 1" % what,
               (alarms and alarms.group(0), halted and halted.group(0)))
-        check("ALARM" in relay.log_text(), "adversary %s: the log says ALARM" % what)
+        logged = relay.log_text(log_from)
+        check("ALARM" in logged and kind in logged, "adversary %s: the log says ALARM and its kind" % what, logged[-400:])
         # Nothing more goes to a ledger that lied: a new event is accepted and stays queued.
         before = proxy.appends
         held = "held-" + slug
@@ -576,21 +590,58 @@ def adversary(work):
 
     # (a) One hash of an inclusion proof corrupted in an append answer.
     proxy.mode = "inclusion"
+    log_from = relay.log_size()
     relay.post(event("lied-inclusion"))
-    assert_halted("inclusion", "lied-inclusion", "(a) wrong inclusion proof", "a")
+    assert_halted("inclusion", "lied-inclusion", "(a) wrong inclusion proof", "a", log_from)
     # (b) A checkpoint over another root, signed with the ledger's real key.
     proxy.mode = "fork"
+    log_from = relay.log_size()
     relay.post(event("lied-fork"))
-    assert_halted("fork", "lied-fork", "(b) forked checkpoint", "b")
+    assert_halted("fork", "lied-fork", "(b) forked checkpoint", "b", log_from)
+    # (b') /checkpoint answers the relay's head size with another root (checked at once after a start, then when idle).
+    proxy.mode = "fork-checkpoint"
+    relay.stop()
+    log_from = relay.log_size()
+    relay.start()
+    assert_halted("fork", None, "(b') forked /checkpoint at the head's size", "b2", log_from, says="two different roots")
     # (c) /checkpoint goes back to an old tree the ledger cannot prove any more (the relay checks it when idle).
     proxy.mode = "rollback"
     relay.stop()
+    log_from = relay.log_size()
+    served_before = proxy.lies
     relay.start()  # the head check comes at once after a start, then every 10 s: three strikes in ~20 s
-    assert_halted("rollback", None, "(c) rollback", "c")
+    alarm = wait_alarm(relay, "rollback")
+    check(alarm is not None and proxy.lies - served_before >= 3,
+          "adversary (c) rollback: the alarm comes after strikes, not at the first lagging checkpoint (%d served)" % (proxy.lies - served_before))
+    assert_halted("rollback", None, "(c) rollback", "c", log_from)
     check(proxy.lies >= 3 + 2, "adversary: the proxy did lie (%d answers)" % proxy.lies)
     relay.stop()
     ledger.stop()
     proxy.server.shutdown()
+
+
+# MARK: - The quota once the ledger has the events
+
+def quota_release(work):
+    """The quota bounds what waits for the ledger: events receipted since must make room again.
+
+    Off by default (--quota-release): the relay counts receipted bodies against the quota
+    for ever (see the report on branch relaytest), so this fails until that is fixed."""
+    ledger = Ledger(work, "ledger-q")
+    ledger.start()
+    relay = Relay(work, "relay-q", "http://127.0.0.1:%d" % ledger.port, ledger, ["--quota-bytes", "1048576"])
+    relay.start()
+    codes = []
+    for n in range(30):  # ~1.7 MiB in all, ~57 KB at a time, each receipted before the next
+        codes.append(relay.post(event("quota-%d" % n, padding_hashes=800))[0])
+        if codes[-1] != 202:
+            break
+        receipted(relay, ["quota-%d" % n], 20)
+    status = relay.status()
+    check(codes == [202] * 30, "quota: with the ledger taking every event, 1.7 MiB pass a 1 MiB quota (it bounds what waits)",
+          (codes, status["queued"], status["bytes_held"]))
+    relay.stop()
+    ledger.stop()
 
 
 # MARK: - Refusals
@@ -654,7 +705,8 @@ def main():
     parser.add_argument("--duration", type=float, default=90)
     parser.add_argument("--outage", type=float, default=30)
     parser.add_argument("--relay-kills", type=int, default=3)
-    parser.add_argument("--only", choices=["refusals", "adversary", "soak"], help="one part alone (while working on it)")
+    parser.add_argument("--only", choices=["refusals", "adversary", "soak", "quota-release"], help="one part alone (while working on it)")
+    parser.add_argument("--quota-release", action="store_true", help="also check that receipted events free the quota (fails on the relay as built)")
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
     args = parser.parse_args()
     if not os.access(GREFFE, os.X_OK):
@@ -678,8 +730,10 @@ def main():
 
 def run(work, args):
     if args.only:
-        return guarded({"refusals": refusals, "adversary": adversary, "soak": lambda w: soak(w, args.seed, args.duration, args.outage, args.relay_kills)}[args.only], work)
+        return guarded({"refusals": refusals, "quota-release": quota_release, "adversary": adversary, "soak": lambda w: soak(w, args.seed, args.duration, args.outage, args.relay_kills)}[args.only], work)
     guarded(refusals, work)
+    if args.quota_release:
+        guarded(quota_release, work)
     # The adversary runs beside the soak: its rollback waits on the relay's 10 s head checks.
     side = threading.Thread(target=lambda: guarded(adversary, work), daemon=True)
     side.start()

@@ -341,8 +341,9 @@ def soak(work, seed, duration, outage, kills):
         s = relay.status()
         pending = [n for n in os.listdir(relay.spool) if n.endswith(".jsonl")]
         return s if s["queued"] == 0 and not pending else None
+    drain_from = time.time()
     status = wait_until(drained, 90, 0.5)
-    check(status is not None, "the relay drained its queue and spool after the outage", relay.status())
+    check(status is not None, "the relay drained its queue and spool %.1f s after the producers stopped" % (time.time() - drain_from), relay.status())
     status = status or relay.status()
     check(not status["alarms"] and status["forwarding"] == "running" and status["suspect"] == 0 and status["refused"] == 0,
           "no alarm, nothing suspect or refused after crashes and the outage", status)
@@ -438,6 +439,17 @@ def soak(work, seed, duration, outage, kills):
 
 # MARK: - The adversary
 
+def verifies(receipt, ledger, signature_only=False):
+    try:
+        if signature_only:
+            open_checkpoint(receipt["checkpoint"], ledger.vkey)
+        else:
+            verify_receipt(receipt, ledger, {})
+        return True
+    except (KeyError, VerificationError):
+        return False
+
+
 class LyingProxy:
     """A proxy between a relay and the ledger that lies on demand (one `mode` at a time)."""
 
@@ -447,6 +459,7 @@ class LyingProxy:
         self.appends = 0
         self.old_checkpoint = None
         self.lies = 0
+        self.lie_verifies = None
         proxy = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -489,12 +502,17 @@ class LyingProxy:
             if status in (200, 201) and self.mode in ("inclusion", "fork"):
                 answer = json.loads(payload)
                 if self.mode == "inclusion":
-                    proof = answer["results"][0]["inclusion_proof"]["proof"]
+                    result = answer["results"][0]
+                    proof = result["inclusion_proof"]["proof"]
                     flipped = bytearray(base64.b64decode(proof[0]))
                     flipped[0] ^= 0x01
                     proof[0] = base64.b64encode(bytes(flipped)).decode()
+                    # The lie is real: a relay that trusted it would keep a receipt that does not verify.
+                    self.lie_verifies = verifies(dict(result, checkpoint=answer["checkpoint"]), self.ledger)
                 else:
                     answer["checkpoint"] = self.forge(answer["checkpoint"])
+                    # The forgery carries a valid signature: only the consistency check can catch it.
+                    self.lie_verifies = verifies(dict(answer["results"][0], checkpoint=answer["checkpoint"]), self.ledger, signature_only=True)
                 self.mode = "honest"
                 self.lies += 1
                 return status, json.dumps(answer).encode()
@@ -592,11 +610,14 @@ def adversary(work):
     proxy.mode = "inclusion"
     log_from = relay.log_size()
     relay.post(event("lied-inclusion"))
+    check(wait_until(lambda: proxy.lie_verifies is False, 30) is not None, "adversary (a): the corrupted receipt does not verify (greffe_client)")
     assert_halted("inclusion", "lied-inclusion", "(a) wrong inclusion proof", "a", log_from)
     # (b) A checkpoint over another root, signed with the ledger's real key.
+    proxy.lie_verifies = None
     proxy.mode = "fork"
     log_from = relay.log_size()
     relay.post(event("lied-fork"))
+    check(wait_until(lambda: proxy.lie_verifies is True, 30) is not None, "adversary (b): the forged checkpoint's signature verifies with the ledger's key")
     assert_halted("fork", "lied-fork", "(b) forked checkpoint", "b", log_from)
     # (b') /checkpoint answers the relay's head size with another root (checked at once after a start, then when idle).
     proxy.mode = "fork-checkpoint"
@@ -614,7 +635,7 @@ def adversary(work):
     check(alarm is not None and proxy.lies - served_before >= 3,
           "adversary (c) rollback: the alarm comes after strikes, not at the first lagging checkpoint (%d served)" % (proxy.lies - served_before))
     assert_halted("rollback", None, "(c) rollback", "c", log_from)
-    check(proxy.lies >= 3 + 2, "adversary: the proxy did lie (%d answers)" % proxy.lies)
+    check(proxy.lies >= 1 + 1 + 1 + 3, "adversary: the proxy did lie (%d answers)" % proxy.lies)
     relay.stop()
     ledger.stop()
     proxy.server.shutdown()

@@ -586,6 +586,14 @@ def adversary(work):
         state = relay.receipt(held)[1].get("state")
         check(code == 202 and state == "queued" and proxy.appends == before,
               "adversary %s: later events are still accepted, and held back" % what, (code, state, proxy.appends - before))
+        # The alarm survives a crash: killed and restarted, the relay still holds back.
+        relay.stop(signal.SIGKILL)
+        relay.start()
+        status = relay.status()
+        time.sleep(1)
+        check(status["forwarding"] == "stopped by an alarm" and any(a["kind"] == kind for a in status["alarms"])
+              and relay.receipt(held)[1].get("state") == "queued" and proxy.appends == before,
+              "adversary %s: after kill -9 and a restart, the alarm stands and nothing is sent" % what, status)
         # The operator's way out: resume (relay stopped), the proxy honest again; forwarding goes on.
         relay.stop()
         proxy.mode = "honest"
@@ -685,6 +693,25 @@ def refusals(work):
     check(code == 403 and queued() == 0, "refusals: an event for another platform is 403, nothing queued", (code, payload[:200]))
     code, _, payload = relay.post(b'{"event_id": "x", ')
     check(code == 400 and queued() == 0, "refusals: malformed JSON is 400", (code, payload[:200]))
+
+    # Hostile bodies and queries: a clear 4xx each, nothing queued, the relay still up.
+    hostile = [
+        ("a body over 8 MiB", b'{"events":["' + b"x" * (9 << 20) + b'"]}', (413,)),
+        ("JSON nested 100000 deep", b"[" * 100000 + b"]" * 100000, (400, 422)),
+        ("bytes that are not UTF-8", b'{"event_id": "\xff\xfe"}', (400, 422)),
+        ("an empty batch", b'{"events": []}', (400, 422)),
+        ("a batch of 1001 events", json.dumps({"events": [event("many-%d" % n, 1) for n in range(1001)]}).encode(), (400, 413, 422)),
+        ("an event ID of 129 characters", json.dumps(event("x" * 129)).encode(), (400, 422)),
+    ]
+    for what, body, expected in hostile:
+        try:
+            code = relay.post(body, timeout=30)[0]
+        except OSError as error:
+            code = error
+        check(code in expected and relay.proc.poll() is None and queued() == 0, "refusals: %s is %s, nothing queued" % (what, code), code)
+    for query, expected in (("", 400), ("?event_id=", 400), ("?event_id=" + "y" * 129, 400), ("?event_id=nobody", 404)):
+        code = call(relay.port, "GET", "/v1/relay/receipt" + query)[0]
+        check(code == expected, "refusals: GET /v1/relay/receipt%s is %d" % (query[:20] + ("…" if len(query) > 20 else ""), expected), code)
 
     code, _, _ = relay.post(event("same-id", reference="REF-A"))
     code2, _, payload = relay.post(event("same-id", reference="REF-B"))

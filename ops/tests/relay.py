@@ -293,6 +293,7 @@ class SpoolProducer(threading.Thread):
 
 def soak(work, seed, duration, outage, kills):
     rng = random.Random(seed)
+    start = time.time()
     ledger = Ledger(work, "ledger")
     ledger.start()
     relay = Relay(work, "relay", "http://127.0.0.1:%d" % ledger.port, ledger, ["--batch-size", "50"])
@@ -302,9 +303,19 @@ def soak(work, seed, duration, outage, kills):
     spooler = SpoolProducer(relay, random.Random(rng.random()), stop)
     for p in producers + [spooler]:
         p.start()
+    depth = []  # (seconds since start, queued): how the backlog grows in the outage and drains after
+
+    def watch():
+        while not stop.is_set():
+            try:
+                status = relay.status()
+                depth.append((time.time() - start, status["queued"], status["receipted"]))
+            except (OSError, AssertionError):
+                pass  # the relay is being restarted
+            time.sleep(0.5)
+    threading.Thread(target=watch, daemon=True).start()
 
     # The outage in the middle; the relay kills at random moments: before, during and after it.
-    start = time.time()
     outage_from = (duration - outage) / 2
     window = [(3, outage_from), (outage_from, outage_from + outage), (outage_from + outage, duration - 3)]
     kill_times = sorted(rng.uniform(*window[n % 3]) for n in range(kills))
@@ -323,6 +334,17 @@ def soak(work, seed, duration, outage, kills):
             print("     t=%5.1fs relay killed (SIGKILL) and restarted" % (time.time() - start), flush=True)
     time.sleep(max(0, start + duration - time.time()))
     stop.set()
+    back = outage_from + outage
+    # While producers send, the queue is never quite empty: "drained" is back to what it held before the outage.
+    steady = max([q for t, q, _ in depth if t < outage_from] + [20])
+    peak = max((q for t, q, _ in depth if t <= back + 1), default=0)
+    drained_at = next((t for t, q, _ in depth if t > back and q <= steady), None)
+    after = [(t, r) for t, _, r in depth if back + 1 < t < back + 11]
+    rate = (after[-1][1] - after[0][1]) / (after[-1][0] - after[0][0]) if len(after) > 1 and after[-1][0] > after[0][0] else 0
+    print("     backlog: at most %d events queued in the outage (%d before it); back to %d or less %s; "
+          "%.0f events/s receipted in the 10 s after the ledger's restart"
+          % (peak, steady, steady, "%.1f s after the ledger's restart" % (drained_at - back) if drained_at else "only once the producers stopped",
+             rate), flush=True)
     during = sum(1 for p in producers for at in p.acknowledged_at if start + outage_from + 1 < at < start + outage_from + outage - 1)
     check(during > 100, "producers were acknowledged while the ledger was down (%d events)" % during, during)
     for p in producers + [spooler]:

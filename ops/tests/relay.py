@@ -22,7 +22,8 @@ forwarding; `greffe relay resume` must clear it.
 Refusals (a third relay, its ledger unreachable): invalid event, another
 platform, the quota, the same event ID with another body, a bad spool file.
 
-  ops/tests/relay.py [--seed N] [--duration 90] [--outage 30] [--relay-kills 3]
+  ops/tests/relay.py [--seed N] [--duration 90] [--outage 30] [--relay-kills 3] [--only PART] [--keep]
+  ops/tests/relay.py --quota-release   # also: receipted events must free the quota (fails on the relay as built)
 Env: GREFFE (binary, default .build/debug/greffe).
 """
 import argparse, base64, hashlib, http.client, http.server, json, os, random, re, signal, socket, sqlite3, subprocess
@@ -32,7 +33,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
 sys.path.insert(0, os.path.join(ROOT, "clients", "python", "src"))
 from greffe_client.errors import VerificationError  # noqa: E402
-from greffe_client.merkle import verify_consistency  # noqa: E402
+from greffe_client.entry import check_body, decode_entry  # noqa: E402
+from greffe_client.merkle import leaf_hash, verify_consistency  # noqa: E402
 from greffe_client.note import key_id, open_checkpoint  # noqa: E402
 from greffe_client.receipt import Receipt  # noqa: E402
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey  # noqa: E402
@@ -205,13 +207,11 @@ class Relay:
         return os.path.getsize(self.log_path)
 
 
-def verify_receipt(receipt, ledger, verified_notes):
-    """The receipt's signature with the ledger's key and its inclusion proof to the checkpoint root; the checkpoint."""
-    parsed = Receipt.from_json(receipt)
-    note = receipt["checkpoint"]
-    if note not in verified_notes:
-        verified_notes[note] = open_checkpoint(note, ledger.vkey)
-    return parsed.verify(ledger.vkey)
+def verify_receipt(receipt, ledger, checkpoints_seen):
+    """Raises unless the checkpoint verifies with the ledger's key and the inclusion proof leads to its root (greffe_client)."""
+    checkpoint = Receipt.from_json(receipt).verify(ledger.vkey)
+    checkpoints_seen.add(receipt["checkpoint"])
+    return checkpoint
 
 
 # MARK: - Producers
@@ -387,19 +387,19 @@ def soak(work, seed, duration, outage, kills):
     # Every acknowledged event: receipted at the relay, the receipt verifies on its own.
     bad = []
     receipts = {}
-    verified_notes = {}
+    checkpoints_seen = set()
     for event_id in sorted(acknowledged):
         status_code, answer = relay.receipt(event_id)
         try:
             assert status_code == 200 and answer["state"] == "receipted", (status_code, answer)
             receipt = answer["receipt"]
             assert receipt["event_id"] == event_id, receipt["event_id"]
-            verify_receipt(receipt, ledger, verified_notes)
+            verify_receipt(receipt, ledger, checkpoints_seen)
             receipts[event_id] = receipt
         except (AssertionError, KeyError, VerificationError) as error:
             bad.append((event_id, str(error)[:200]))
     check(not bad, "all %d acknowledged events are receipted at the relay, each receipt verifying (signature, inclusion) "
-          "against %d distinct checkpoints" % (len(acknowledged), len(verified_notes)), bad[:3])
+          "against %d distinct checkpoints" % (len(acknowledged), len(checkpoints_seen)), bad[:3])
 
     # The ledger: its tree holds exactly the relay's events (read the size before the searches, which log access.granted).
     final = ledger.checkpoint()
@@ -408,6 +408,7 @@ def soak(work, seed, duration, outage, kills):
     indexes = {r["index"] for r in receipts.values()}
     check(len(indexes) == len(receipts), "no two acknowledged events share a log index", len(receipts) - len(indexes))
     found = {}
+    altered = []
     after = None
     auth = {"Authorization": "Bearer " + ledger.investigator}
     while True:
@@ -418,6 +419,14 @@ def soak(work, seed, duration, outage, kills):
             break
         for stored in page["events"]:
             found.setdefault(stored["event_id"], []).append((stored["index"], stored["leaf_hash"]))
+            # The body the producer sent (event() is deterministic), committed to by the entry under that leaf hash.
+            try:
+                raw = base64.b64decode(stored["entry"])
+                assert base64.b64encode(leaf_hash(raw)).decode() == stored["leaf_hash"], "leaf hash"
+                assert stored["body"] == event(stored["event_id"]), "body"
+                check_body(decode_entry(raw), base64.b64decode(stored["salt"]), stored["body"])
+            except (AssertionError, KeyError, TypeError, ValueError, VerificationError) as error:
+                altered.append((stored["event_id"], str(error)[:120]))
         after = page.get("next_after")
         if after is None or not page["events"]:
             break
@@ -426,6 +435,7 @@ def soak(work, seed, duration, outage, kills):
     check(not twice and not missing, "the ledger holds every acknowledged event exactly once (investigator search, %d events)" % len(found),
           {"twice": list(twice.items())[:3], "missing": list(missing)[:3]})
     check(set(found) == relay_ids, "the ledger holds nothing the relay did not queue", len(set(found) ^ relay_ids))
+    check(not altered, "each is the body the producer sent, committed to by its entry (greffe_client check_body)", altered[:3])
     mismatch = [i for i, r in receipts.items() if i in found and found[i][0] != (r["index"], r["leaf_hash"])]
     check(not mismatch, "every receipt's index and leaf hash are the ledger's for that event", mismatch[:3])
 
@@ -466,7 +476,7 @@ def verifies(receipt, ledger, signature_only=False):
         if signature_only:
             open_checkpoint(receipt["checkpoint"], ledger.vkey)
         else:
-            verify_receipt(receipt, ledger, {})
+            verify_receipt(receipt, ledger, set())
         return True
     except (KeyError, VerificationError):
         return False
@@ -627,7 +637,7 @@ def adversary(work):
         check(receipted(relay, ids) and call(relay.port, "GET", "/healthz")[0] == 200 and not relay.status()["alarms"],
               "adversary %s: after resume, the held%s events are receipted and /healthz is 200" % (what, " and suspect" if suspect_id else ""),
               [relay.receipt(i)[1].get("state") for i in ids])
-        verified = {}
+        verified = set()
         try:
             for i in ids:
                 verify_receipt(relay.receipt(i)[1]["receipt"], ledger, verified)

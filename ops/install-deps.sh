@@ -28,7 +28,8 @@ if ! python3 -c 'import jsonschema, referencing, rfc3339_validator' 2>/dev/null;
     python3 -m pip install --quiet jsonschema rfc3339-validator
 fi
 
-# The witness test checks cosignatures with an independent Ed25519 (ops/tests/witness.sh);
+# The witness test checks cosignatures with an independent Ed25519 (ops/tests/witness.sh), and the
+# relay test (ops/tests/relay.py) forges checkpoints with the ledger's key through it;
 # the ML-DSA test (ops/tests/mldsa.sh) needs cryptography >= 47, whose wheels' OpenSSL has ML-DSA.
 if ! python3 -c 'from cryptography.hazmat.primitives.asymmetric import mldsa; mldsa.MLDSA65PrivateKey.generate()' 2>/dev/null; then
     echo "installing: cryptography>=47 (PyPI)"

@@ -38,6 +38,7 @@ export GREFFE=.build/debug/greffe
 ./ops/tests/failover.py --seed 1 --kills 1 --stops 1
 ./ops/tests/replication.py --seed 1
 ./ops/tests/replication.py --async --seed 1
+./ops/tests/relay.py --seed 1
 ./ops/tests/browser.sh
 ./ops/tests/pdq.sh
 ./ops/tests/static-tiles.sh

@@ -21,11 +21,12 @@ public final class RelayAPI: Sendable {
     public let forwarder: RelayForwarder
     /// The platform the relay's ledger token is bound to: events for another are refused here.
     public let platform: String
-    /// Bytes of event bodies the relay holds at most; producers get 503 past it.
+    /// Bytes of event bodies not yet receipted the relay holds at most; producers get 503 past it.
     public let quotaBytes: Int64
     public let intake: EventIntake
     let metrics: @Sendable () -> [UInt8]
-    /// Bytes held, kept in memory (the queue's sum at start, plus what was accepted since).
+    /// Bytes not yet receipted, kept in memory (read from the queue at start and whenever the
+    /// quota seems reached, since receipts free it; plus what was accepted since).
     let heldBytes: Atomic<Int64>
     private let committer: GroupCommitter
     private let accepted = Counter(label: "greffe_relay_accepted_events_total")
@@ -41,7 +42,7 @@ public final class RelayAPI: Sendable {
         self.platform = platform
         self.quotaBytes = quotaBytes
         self.metrics = metrics
-        heldBytes = Atomic(try queue.counts().bodyBytes)
+        heldBytes = Atomic(try queue.unreceiptedBytes())
         committer = GroupCommitter(queue: queue)
     }
 
@@ -108,6 +109,9 @@ public final class RelayAPI: Sendable {
             }
             size += Int64(event.canonicalBody.count)
         }
+        if heldBytes.load(ordering: .relaxed) + size > quotaBytes, let waiting = try? queue.unreceiptedBytes() {
+            heldBytes.store(waiting, ordering: .relaxed)
+        }
         guard heldBytes.load(ordering: .relaxed) + size <= quotaBytes else {
             overQuota.increment()
             throw APIError(
@@ -172,7 +176,8 @@ public final class RelayAPI: Sendable {
             "queued": .number(Double(counts.queued)), "receipted": .number(Double(counts.receipted)),
             "refused": .number(Double(counts.refused)), "suspect": .number(Double(counts.suspect)),
             "oldest_unacknowledged_seconds": counts.oldestUnacknowledgedMilliseconds.map { .number(Double(max(0, now - $0)) / 1000) } ?? .null,
-            "bytes_held": .number(Double(counts.bodyBytes)), "quota_bytes": .number(Double(quotaBytes)),
+            "bytes_held": .number(Double(counts.bodyBytes)), "bytes_unreceipted": .number(Double(counts.unreceiptedBytes)),
+            "quota_bytes": .number(Double(quotaBytes)),
             "trusted_tree_size": head.map { .number(Double($0.size)) } ?? .null,
             "alarms": .array(alarms),
         ]

@@ -47,6 +47,8 @@ public final class RelayForwarder: Service, Sendable {
     let rollbackStrikes: Int
     /// Seconds between checks of the ledger's checkpoint when there is nothing to send.
     let headCheckInterval: Double
+    /// How long a receipted event's body is kept (its receipt and digest are kept for good).
+    let keepDeliveredBodies: Duration
     private let halted: Atomic<Bool>
     private let behindStrikes = Atomic<Int>(0)
     private let nudged = Atomic<Bool>(false)
@@ -64,8 +66,9 @@ public final class RelayForwarder: Service, Sendable {
 
     public init(
         queue: RelayQueue, ledger: any RelayLedgerClient, verifier: NoteVerifier, batchSize: Int = 1000, inFlight: Int = 8,
-        rollbackStrikes: Int = 3, headCheckInterval: Double = 10, logger: Logger
+        rollbackStrikes: Int = 3, headCheckInterval: Double = 10, keepDeliveredBodies: Duration = .seconds(7 * 86_400), logger: Logger
     ) throws {
+        self.keepDeliveredBodies = keepDeliveredBodies
         self.inFlight = max(1, inFlight)
         self.queue = queue
         self.ledger = ledger
@@ -91,7 +94,12 @@ public final class RelayForwarder: Service, Sendable {
             var failures = 0
             var lastHeadCheck = ContinuousClock.now - .seconds(self.headCheckInterval)
             var lastGauges = ContinuousClock.now - .seconds(10)
+            var lastPrune = ContinuousClock.now - .seconds(3600)
             while !Task.isCancelled {
+                if ContinuousClock.now - lastPrune > .seconds(600) {
+                    self.pruneDeliveredBodies()
+                    lastPrune = .now
+                }
                 if ContinuousClock.now - lastGauges > .seconds(2) {
                     self.updateGauges()
                     lastGauges = .now
@@ -121,6 +129,18 @@ public final class RelayForwarder: Service, Sendable {
                     try? await Task.sleep(for: .seconds(5))
                 }
             }
+        }
+    }
+
+    /// Drops bodies receipted longer ago than `keepDeliveredBodies` (the disk is bounded by
+    /// traffic × that period, not by history).
+    public func pruneDeliveredBodies() {
+        let cutoff = Self.nowMilliseconds() - Int64(keepDeliveredBodies.components.seconds) * 1000
+        do {
+            let pruned = try queue.pruneDeliveredBodies(receivedBeforeMilliseconds: cutoff)
+            if pruned > 0 { logger.info("bodies of receipted events dropped after the retention period", metadata: ["events": "\(pruned)"]) }
+        } catch {
+            logger.error("cannot drop old receipted bodies", metadata: ["error": "\(error)"])
         }
     }
 

@@ -75,8 +75,10 @@ public final class RelayQueue: Sendable {
         public var suspect = 0
         /// Receive time of the oldest event not yet receipted (queued or suspect), if any.
         public var oldestUnacknowledgedMilliseconds: Int64?
-        /// Bytes of event bodies held (every state: the relay keeps its copy).
+        /// Bytes of event bodies held (every state; receipted bodies until they are pruned).
         public var bodyBytes: Int64 = 0
+        /// Bytes of the bodies not yet receipted: what the quota bounds.
+        public var unreceiptedBytes: Int64 = 0
     }
 
     public enum EnqueueOutcome: Sendable, Equatable {
@@ -99,6 +101,7 @@ public final class RelayQueue: Sendable {
               seq INTEGER PRIMARY KEY AUTOINCREMENT,
               event_id TEXT NOT NULL UNIQUE,
               body BLOB NOT NULL,
+              body_sha256 BLOB NOT NULL,
               received_ms INTEGER NOT NULL,
               state INTEGER NOT NULL DEFAULT 0,
               attempts INTEGER NOT NULL DEFAULT 0,
@@ -140,16 +143,17 @@ public final class RelayQueue: Sendable {
             try db.transaction {
                 var outcomes: [EnqueueOutcome] = []
                 outcomes.reserveCapacity(events.count)
-                let find = try db.statement("SELECT body FROM relay_events WHERE event_id = ?1")
-                let insert = try db.statement("INSERT INTO relay_events (event_id, body, received_ms) VALUES (?1, ?2, ?3)")
-                var seen: [String: [UInt8]] = [:]
+                let find = try db.statement("SELECT body_sha256 FROM relay_events WHERE event_id = ?1")
+                let insert = try db.statement("INSERT INTO relay_events (event_id, body, body_sha256, received_ms) VALUES (?1, ?2, ?3, ?4)")
+                var seen: [String: Hash] = [:]
                 for event in events {
+                    let digest = MerkleHash.sha256(event.body)
                     find.reset()
                     find.bind(1, event.eventID)
-                    var existing: [UInt8]? = seen[event.eventID]
-                    if existing == nil, try find.step() { existing = find.blob(0) }
+                    var existing: Hash? = seen[event.eventID]
+                    if existing == nil, try find.step() { existing = try find.hash(0) }
                     if let existing {
-                        guard existing == event.body else {
+                        guard existing == digest else {
                             throw StoreError(.duplicate, "event \(event.eventID.prefix(128)) was already handed over with a different body")
                         }
                         outcomes.append(.duplicate)
@@ -158,9 +162,10 @@ public final class RelayQueue: Sendable {
                     insert.reset()
                     insert.bind(1, event.eventID)
                     insert.bind(2, event.body)
-                    insert.bind(3, receivedAtMilliseconds)
+                    insert.bind(3, digest)
+                    insert.bind(4, receivedAtMilliseconds)
                     try insert.run()
-                    seen[event.eventID] = event.body
+                    seen[event.eventID] = digest
                     outcomes.append(.queued)
                 }
                 return outcomes
@@ -177,22 +182,23 @@ public final class RelayQueue: Sendable {
             try db.transaction {
                 var results: [Result<[EnqueueOutcome], StoreError>] = []
                 results.reserveCapacity(groups.count)
-                let find = try db.statement("SELECT body FROM relay_events WHERE event_id = ?1")
-                let insert = try db.statement("INSERT INTO relay_events (event_id, body, received_ms) VALUES (?1, ?2, ?3)")
+                let find = try db.statement("SELECT body_sha256 FROM relay_events WHERE event_id = ?1")
+                let insert = try db.statement("INSERT INTO relay_events (event_id, body, body_sha256, received_ms) VALUES (?1, ?2, ?3, ?4)")
                 for group in groups {
                     try db.execute("SAVEPOINT relay_group")
                     do {
                         var outcomes: [EnqueueOutcome] = []
                         outcomes.reserveCapacity(group.count)
-                        var seen: [String: [UInt8]] = [:]
+                        var seen: [String: Hash] = [:]
                         for event in group {
+                            let digest = MerkleHash.sha256(event.body)
                             find.reset()
                             find.bind(1, event.eventID)
-                            var existing: [UInt8]? = seen[event.eventID]
-                            if existing == nil, try find.step() { existing = find.blob(0) }
+                            var existing: Hash? = seen[event.eventID]
+                            if existing == nil, try find.step() { existing = try find.hash(0) }
                             find.reset()
                             if let existing {
-                                guard existing == event.body else {
+                                guard existing == digest else {
                                     throw StoreError(.duplicate, "event \(event.eventID.prefix(128)) was already handed over with a different body")
                                 }
                                 outcomes.append(.duplicate)
@@ -201,9 +207,10 @@ public final class RelayQueue: Sendable {
                             insert.reset()
                             insert.bind(1, event.eventID)
                             insert.bind(2, event.body)
-                            insert.bind(3, receivedAtMilliseconds)
+                            insert.bind(3, digest)
+                            insert.bind(4, receivedAtMilliseconds)
                             try insert.run()
-                            seen[event.eventID] = event.body
+                            seen[event.eventID] = digest
                             outcomes.append(.queued)
                         }
                         try db.execute("RELEASE relay_group")
@@ -300,6 +307,7 @@ public final class RelayQueue: Sendable {
             while try statement.step() {
                 let number = Int(statement.int64(1))
                 counts.bodyBytes += statement.int64(2)
+                if statement.int64(0) != State.receipted.rawValue { counts.unreceiptedBytes += statement.int64(2) }
                 switch State(rawValue: statement.int64(0)) {
                 case .queued: counts.queued = number
                 case .receipted: counts.receipted = number
@@ -313,6 +321,26 @@ public final class RelayQueue: Sendable {
                 }
             }
             return counts
+        }
+    }
+
+    /// Bytes of the bodies not yet receipted (queued, refused, suspect): what the quota bounds.
+    public func unreceiptedBytes() throws -> Int64 {
+        try withConnection { db in
+            let statement = try db.statement("SELECT coalesce(sum(length(body)), 0) FROM relay_events WHERE state IN (0, 2, 3)")
+            _ = try statement.step()
+            return statement.int64(0)
+        }
+    }
+
+    /// Drops the bodies of events receipted and received before `receivedBefore` (their receipts,
+    /// IDs and body digests stay: a re-sent event is still a duplicate). Returns how many.
+    public func pruneDeliveredBodies(receivedBeforeMilliseconds: Int64) throws -> Int {
+        try withConnection { db in
+            let statement = try db.statement("UPDATE relay_events SET body = x'' WHERE state = 1 AND received_ms < ?1 AND length(body) > 0")
+            statement.bind(1, receivedBeforeMilliseconds)
+            try statement.run()
+            return Int(sqlite3_changes(db.handle))
         }
     }
 

@@ -54,8 +54,11 @@ struct RelayRunCommand: AsyncParsableCommand {
     @Option(name: .long, help: "A spool directory to take NAME.jsonl files from (done/ and rejected/ are made in it).")
     var spool: String?
 
-    @Option(name: .long, help: "Bytes of event bodies the relay may hold; producers get 503 beyond (default 1 GiB).")
+    @Option(name: .long, help: "Bytes of event bodies not yet receipted the relay may hold; producers get 503 beyond (default 1 GiB).")
     var quotaBytes: Int64 = 1 << 30
+
+    @Option(name: .long, help: "Hours a receipted event's body is kept (its receipt for good).")
+    var keepDeliveredHours: Double = 168
 
     @Option(name: .long, help: "Events per request to the ledger.")
     var batchSize: Int = 1000
@@ -70,6 +73,7 @@ struct RelayRunCommand: AsyncParsableCommand {
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level \(logLevel)") }
         guard (1...16).contains(inFlight) else { throw ValidationError("--in-flight must be between 1 and 16") }
         guard (1...1000).contains(batchSize) else { throw ValidationError("--batch-size must be between 1 and 1000 (the ledger's limit per request)") }
+        guard keepDeliveredHours >= 0, keepDeliveredHours <= 24 * 365 * 100 else { throw ValidationError("--keep-delivered-hours must be between 0 and 876000") }
         guard quotaBytes >= 1 << 20 else { throw ValidationError("--quota-bytes must be at least 1 MiB") }
         guard ledger.hasPrefix("http://") || ledger.hasPrefix("https://") else { throw ValidationError("--ledger must be an http:// or https:// URL") }
         _ = try parseHostPort(listen, option: "--listen")
@@ -88,7 +92,8 @@ struct RelayRunCommand: AsyncParsableCommand {
         defer { close(lock) }
         let queue = try RelayQueue(path: (data as NSString).appendingPathComponent("relay.sqlite"))
         let client = HTTPRelayLedgerClient(baseURL: ledger, token: token)
-        let forwarder = try RelayForwarder(queue: queue, ledger: client, verifier: verifier, batchSize: batchSize, inFlight: inFlight, logger: logger)
+        let forwarder = try RelayForwarder(queue: queue, ledger: client, verifier: verifier, batchSize: batchSize, inFlight: inFlight,
+            keepDeliveredBodies: .seconds(keepDeliveredHours * 3600), logger: logger)
         let api = try RelayAPI(queue: queue, forwarder: forwarder, platform: platform, quotaBytes: quotaBytes) {
             var buffer: [UInt8] = []
             registry.emit(into: &buffer)

@@ -254,6 +254,31 @@ struct RelayTests {
         #expect(held.bodyBytes <= 1000 && held.queued >= 2)
     }
 
+    @Test("receipts free the quota; receipted bodies are dropped after the retention period, and a re-sent event is still a duplicate")
+    func quotaFreedAndRetention() async throws {
+        let relay = try RelayHarness(quotaBytes: 1000)
+        var accepted = 0
+        for i in 0..<12 {
+            _ = try await admit(relay, relayEvent("q-\(i)"))
+            accepted += 1
+            #expect(await relay.forwarder.step() == .delivered(1))
+        }
+        #expect(accepted == 12, "receipted events no longer count against the quota")
+        #expect(try relay.queue.counts().unreceiptedBytes == 0)
+        let before = try relay.queue.counts().bodyBytes
+        #expect(before > 1000)
+        #expect(try relay.queue.pruneDeliveredBodies(receivedBeforeMilliseconds: Int64(Date().timeIntervalSince1970 * 1000) + 1000) == 12)
+        #expect(try relay.queue.counts().bodyBytes == 0)
+        #expect(try relay.queue.event(id: "q-3")?.receipt != nil, "the receipt stays")
+        #expect(try await admit(relay, relayEvent("q-3")).items.map(\.isNew) == [false])
+        do {
+            _ = try await admit(relay, relayEvent("q-3", reference: "OTHER"))
+            Issue.record("another body under a pruned ID was taken")
+        } catch let error as APIError {
+            #expect(error.status == .conflict)
+        }
+    }
+
     @Test("a ledger that is down, busy or failing: events stay queued, then are delivered once")
     func retries() async throws {
         let relay = try RelayHarness()

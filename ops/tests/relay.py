@@ -23,7 +23,6 @@ Refusals (a third relay, its ledger unreachable): invalid event, another
 platform, the quota, the same event ID with another body, a bad spool file.
 
   ops/tests/relay.py [--seed N] [--duration 90] [--outage 30] [--relay-kills 3] [--only PART] [--keep]
-  ops/tests/relay.py --quota-release   # also: receipted events must free the quota (fails on the relay as built)
 Env: GREFFE (binary, default .build/debug/greffe).
 """
 import argparse, base64, hashlib, http.client, http.server, json, os, random, re, signal, socket, sqlite3, subprocess
@@ -684,10 +683,8 @@ def adversary(work):
 # MARK: - The quota once the ledger has the events
 
 def quota_release(work):
-    """The quota bounds what waits for the ledger: events receipted since must make room again.
-
-    Off by default (--quota-release): the relay counts receipted bodies against the quota
-    for ever (see the report on branch relaytest), so this fails until that is fixed."""
+    """The quota bounds what waits for the ledger: events receipted since must make room again
+    (a relay that counted receipted bodies for ever would refuse everything after its quota of traffic)."""
     ledger = Ledger(work, "ledger-q")
     ledger.start()
     relay = Relay(work, "relay-q", "http://127.0.0.1:%d" % ledger.port, ledger, ["--quota-bytes", "1048576"])
@@ -786,7 +783,6 @@ def main():
     parser.add_argument("--outage", type=float, default=30)
     parser.add_argument("--relay-kills", type=int, default=3)
     parser.add_argument("--only", choices=["refusals", "adversary", "soak", "quota-release"], help="one part alone (while working on it)")
-    parser.add_argument("--quota-release", action="store_true", help="also check that receipted events free the quota (fails on the relay as built)")
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
     args = parser.parse_args()
     if not os.access(GREFFE, os.X_OK):
@@ -812,8 +808,7 @@ def run(work, args):
     if args.only:
         return guarded({"refusals": refusals, "quota-release": quota_release, "adversary": adversary, "soak": lambda w: soak(w, args.seed, args.duration, args.outage, args.relay_kills)}[args.only], work)
     guarded(refusals, work)
-    if args.quota_release:
-        guarded(quota_release, work)
+    guarded(quota_release, work)
     # The adversary runs beside the soak: its rollback waits on the relay's 10 s head checks.
     side = threading.Thread(target=lambda: guarded(adversary, work), daemon=True)
     side.start()

@@ -110,3 +110,47 @@ def ledger() -> Iterator[Ledger]:
             server.wait()
         log.close()
         shutil.rmtree(work, ignore_errors=True)
+
+
+@dataclass
+class Relay:
+    base_url: str
+    data: str
+
+
+@pytest.fixture(scope="session")
+def relay(ledger: Ledger) -> Iterator[Relay]:
+    """A `greffe relay` in front of the ledger fixture, forwarding for its append token's platform."""
+    work = tempfile.mkdtemp(prefix="greffe-pyclient-relay-")
+    token_file = os.path.join(work, "token")
+    with open(token_file, "w") as f:
+        f.write(ledger.append_token)
+    vkey_file = os.path.join(ledger.data, "verifier.vkey")
+    port = _free_port()
+    log = open(os.path.join(work, "relay.log"), "w")
+    process = subprocess.Popen([ledger.greffe, "relay", "--data", os.path.join(work, "relay"), "--ledger", ledger.base_url,
+                                "--token-file", token_file, "--vkey", vkey_file, "--platform", "pixelforge.example",
+                                "--listen", "127.0.0.1:%d" % port], stdout=log, stderr=subprocess.STDOUT)
+    base = "http://127.0.0.1:%d" % port
+    try:
+        for _ in range(300):
+            if process.poll() is not None:
+                raise RuntimeError("greffe relay exited: " + open(os.path.join(work, "relay.log")).read()[-2000:])
+            try:
+                with urllib.request.urlopen(base + "/healthz", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                time.sleep(0.1)
+        else:
+            raise RuntimeError("greffe relay did not answer within 30 s")
+        yield Relay(base, work)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        log.close()
+        shutil.rmtree(work, ignore_errors=True)

@@ -5,13 +5,14 @@ import json
 import os
 import socket
 import threading
+import time
 import uuid
 from dataclasses import replace
 
 import pytest
 
 from conftest import ROOT
-from greffe_client import ApiError, GreffeClient, InclusionProof, Receipt, VerificationError, verify_bundle, verify_receipt
+from greffe_client import ApiError, GreffeClient, GreffeError, InclusionProof, Receipt, VerificationError, verify_bundle, verify_receipt
 from greffe_client.note import key_id
 
 EXAMPLE = os.path.join(ROOT, "Schemas", "events", "examples", "generation.requested", "valid-text-prompt-allowed.json")
@@ -260,3 +261,40 @@ def test_readme_examples_run(ledger, readme, monkeypatch):
     assert len(stored) == 2
     if "bundle" in scope:
         assert [e.event_id for e in scope["bundle"].events] == [e["event_id"] for e in scope["events"]]
+
+
+def test_through_a_relay_queued_then_receipted_and_verified(ledger, relay):
+    """A platform that talks to `greffe relay`: 202 once on the relay's disk, then the ledger's receipt, verified here."""
+    c = GreffeClient(relay.base_url, None, ledger.vkey)
+    events = [event("through the relay %d" % i) for i in range(3)]
+    results = c.append_batch(events)
+    assert [r.queued for r in results] == [True, True, True] and all(r.new and r.index is None for r in results)
+    # The same event again is a duplicate, not a second copy.
+    again = c.append(events[0])
+    assert again.queued and not again.new
+    with pytest.raises(GreffeError, match="relay_receipt"):
+        c.append(event("wants a receipt at once"), wait_for_checkpoint=True)
+    receipts = {}
+    for _ in range(200):
+        for e in events:
+            if e["event_id"] not in receipts:
+                r = c.relay_receipt(e["event_id"])
+                if r is not None:
+                    receipts[e["event_id"]] = r
+        if len(receipts) == len(events):
+            break
+        time.sleep(0.1)
+    assert len(receipts) == len(events), "the relay did not deliver within 20 s"
+    direct = client(ledger)
+    for e in events:
+        r = receipts[e["event_id"]]
+        # The ledger itself answers a re-send with the same place in the log.
+        resent = direct.append(e)
+        assert (resent.index, resent.leaf_hash, resent.new) == (r.index, r.leaf_hash, False)
+    # A receipt doctored on the way (here: its proof's leaf hash) is refused by the client, not trusted.
+    forged = replace(receipts[events[0]["event_id"]], leaf_hash=bytes(32))
+    with pytest.raises(VerificationError):
+        direct.verify_receipt(forged)
+    with pytest.raises(ApiError) as missing:
+        c.relay_receipt("never-sent-" + uuid.uuid4().hex)
+    assert missing.value.status == 404

@@ -31,11 +31,15 @@ MAX_BATCH = 1000  # Schemas/openapi.yaml: events maxItems
 @dataclass(frozen=True)
 class AppendResult:
     event_id: str
-    index: int
-    leaf_hash: bytes
-    # False when the ledger had the event already (a retry or a re-send): it answered the original index.
+    # None when a relay took the event (`queued`): the ledger has not placed it yet.
+    index: Optional[int]
+    leaf_hash: Optional[bytes]
+    # False when the ledger (or relay) had the event already (a retry or a re-send): it answered the original.
     new: bool
     receipt: Optional[Receipt] = None
+    # True when a relay (`greffe relay`) answered: the event is durable in its queue; ask it for
+    # the receipt later with GreffeClient.relay_receipt(event_id).
+    queued: bool = False
 
 
 class _NoRedirects(urllib.request.HTTPRedirectHandler):
@@ -175,6 +179,14 @@ class GreffeClient:
                 for r, e in zip(answer["results"], events)]
 
     def _result(self, r: Any, status: int, note: Optional[str], event_id: str, wait: bool) -> AppendResult:
+        if status == 202:
+            # A relay (Schemas/relay.md): durable in its queue, not yet in the ledger.
+            if not isinstance(r, dict) or r.get("event_id") != event_id or r.get("status") not in ("queued", "duplicate"):
+                raise GreffeError("the relay's answer does not name event %r as queued" % event_id)
+            if wait:
+                raise GreffeError("a relay answers once the event is on its disk, before the ledger has it: "
+                                  "ask it for the receipt later with relay_receipt(%r)" % event_id)
+            return AppendResult(event_id, None, None, r["status"] == "queued", None, queued=True)
         if not isinstance(r, dict) or type(r.get("index")) is not int:
             raise GreffeError("the append answer has no index")
         if r.get("event_id") != event_id:
@@ -256,6 +268,26 @@ class GreffeClient:
 
     def verify_receipt(self, receipt: Receipt) -> Checkpoint:
         return verify_receipt(receipt, self.verifier_keys)
+
+    def relay_receipt(self, event_id: str) -> Optional[Receipt]:
+        """From a relay: the event's receipt once the ledger has it, verified here (signature and
+        inclusion proof, against this client's keys, not the relay's word); None while it is queued.
+        Raises GreffeError when the ledger refused the event or the relay holds it as suspect."""
+        _, answer = self._json("GET", "/v1/relay/receipt", query={"event_id": event_id})
+        if not isinstance(answer, dict) or answer.get("event_id") != event_id:
+            raise GreffeError("the relay's answer does not name event %r" % event_id)
+        state = answer.get("state")
+        if state == "queued":
+            return None
+        if state != "receipted":
+            raise GreffeError("the relay holds event %r as %s: %s" % (event_id, state, answer.get("last_error", "")))
+        receipt = Receipt.from_json(answer.get("receipt"))
+        if receipt.event_id != event_id:
+            raise VerificationError("the relay's receipt names event %r, not %r" % (receipt.event_id, event_id))
+        # A relay serves no consistency proofs (it checks them itself against the ledger): the
+        # receipt stands on the ledger's signature and its inclusion proof alone.
+        verify_receipt(receipt, self.verifier_keys)
+        return receipt
 
     # --- bundles --------------------------------------------------------------
     def fetch_bundle(self, query: Mapping[str, Any]) -> bytes:

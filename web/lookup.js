@@ -200,9 +200,11 @@
     return { problem: { kind: kinds[response.status] || 'server', status: response.status, retryAfter: Number.isFinite(retry) ? retry : null, message } };
   }
 
-  // A PDQ distance: how many of its 256 bits differ.
+  // A match's PDQ distance: how many of its 256 bits differ. The API answers matches within 31
+  // (PDQ's threshold) only; a farther one is not a match, whatever the ledger says.
+  const PDQ_MATCH_DISTANCE = 31;
   function isBitDistance(value) {
-    return Number.isInteger(value) && value >= 0 && value <= 256;
+    return Number.isInteger(value) && value >= 0 && value <= PDQ_MATCH_DISTANCE;
   }
 
   function isHex64(text) {

@@ -44,6 +44,7 @@ public final class RelayAPI: Sendable {
         self.metrics = metrics
         heldBytes = Atomic(try queue.unreceiptedBytes())
         committer = GroupCommitter(queue: queue)
+        Gauge(label: "greffe_relay_quota_bytes").record(quotaBytes)
     }
 
     public func addRoutes<Context: RequestContext>(to router: Router<Context>) {
@@ -65,13 +66,7 @@ public final class RelayAPI: Sendable {
 
     /// Validates the events and writes them to the queue; the answer comes after the fsync.
     public func accept(_ request: Request) async throws -> Response {
-        var request = request
-        let body: ByteBuffer
-        do {
-            body = try await request.collectBody(upTo: LedgerAPI.maxBodyBytes)
-        } catch is NIOTooManyBytesError {
-            throw APIError(.contentTooLarge, "request body is larger than \(LedgerAPI.maxBodyBytes) bytes")
-        }
+        let body = try await LedgerAPI.appendBody(of: request)
         let admitted = try await admit(Array(buffer: body))
         let results: [JSONValue] = admitted.items.map { ["event_id": .string($0.eventID), "status": .string($0.isNew ? "queued" : "duplicate")] }
         let answer: JSONValue = admitted.isBatch ? ["results": .array(results)] : results[0]
@@ -176,7 +171,7 @@ public final class RelayAPI: Sendable {
             "queued": .number(Double(counts.queued)), "receipted": .number(Double(counts.receipted)),
             "refused": .number(Double(counts.refused)), "suspect": .number(Double(counts.suspect)),
             "oldest_unacknowledged_seconds": counts.oldestUnacknowledgedMilliseconds.map { .number(Double(max(0, now - $0)) / 1000) } ?? .null,
-            "bytes_held": .number(Double(counts.bodyBytes)), "bytes_unreceipted": .number(Double(counts.unreceiptedBytes)),
+            "database_bytes": .number(Double(counts.databaseBytes)), "bytes_unreceipted": .number(Double(counts.unreceiptedBytes)),
             "quota_bytes": .number(Double(quotaBytes)),
             "trusted_tree_size": head.map { .number(Double($0.size)) } ?? .null,
             "alarms": .array(alarms),

@@ -50,7 +50,6 @@ public final class RelayForwarder: Service, Sendable {
     /// How long a receipted event's body is kept (its receipt and digest are kept for good).
     let keepDeliveredBodies: Duration
     private let halted: Atomic<Bool>
-    private let behindStrikes = Atomic<Int>(0)
     private let nudged = Atomic<Bool>(false)
 
     private let receiptsVerified = Counter(label: "greffe_relay_receipts_verified_total")
@@ -149,7 +148,7 @@ public final class RelayForwarder: Service, Sendable {
         guard let counts = try? queue.counts() else { return }
         depthGauge.record(counts.queued)
         suspectGauge.record(counts.suspect)
-        bytesGauge.record(counts.bodyBytes)
+        bytesGauge.record(counts.unreceiptedBytes)
         let now = Self.nowMilliseconds()
         oldestGauge.record(counts.oldestUnacknowledgedMilliseconds.map { Double(max(0, now - $0)) / 1000 } ?? 0)
         haltedGauge.record(isHalted ? 1 : 0)
@@ -344,12 +343,8 @@ public final class RelayForwarder: Service, Sendable {
             else {
                 throw Failure.alarm(kind: "receipt", message: "the receipt for event \(id.prefix(128)) is malformed or not for the answer's checkpoint (size \(size))")
             }
-            var proof: [Hash] = []
-            for text in proofTexts {
-                guard let hash = text.stringValue.flatMap({ Hash(base64: $0) }) else {
-                    throw Failure.alarm(kind: "inclusion", message: "the inclusion proof for event \(id.prefix(128)) holds something that is not a hash")
-                }
-                proof.append(hash)
+            guard let proof = Self.hashes(proofTexts) else {
+                throw Failure.alarm(kind: "inclusion", message: "the inclusion proof for event \(id.prefix(128)) holds something that is not a hash")
             }
             do {
                 try ProofVerifier.verifyInclusion(index: index, size: size, leafHash: leafHash, proof: proof, root: root)
@@ -364,6 +359,17 @@ public final class RelayForwarder: Service, Sendable {
             receipts.append((id, index, String(decoding: receipt.canonicalBytes(), as: UTF8.self)))
         }
         return (receipts, head)
+    }
+
+    /// A proof's hashes (base64), or nil if any element is not one.
+    static func hashes(_ texts: [JSONValue]) -> [Hash]? {
+        var hashes: [Hash] = []
+        hashes.reserveCapacity(texts.count)
+        for text in texts {
+            guard let hash = text.stringValue.flatMap({ Hash(base64: $0) }) else { return nil }
+            hashes.append(hash)
+        }
+        return hashes
     }
 
     func verifySignature(_ note: String) throws -> VerifiedCheckpoint {
@@ -388,7 +394,7 @@ public final class RelayForwarder: Service, Sendable {
             guard new.root == head.root else {
                 throw Failure.alarm(kind: "fork", message: "the ledger signed two different roots for tree size \(new.size): \(head.root) and \(new.root)")
             }
-            behindStrikes.store(0, ordering: .relaxed)
+            try? queue.setCounter("behind_strikes", 0)
             return head
         }
         let (first, second) = new.size < head.size ? (new, head) : (head, new)
@@ -400,7 +406,9 @@ public final class RelayForwarder: Service, Sendable {
         }
         if new.size < head.size, (400..<500).contains(answer.status) {
             // The ledger cannot prove a tree it showed before: a lagging replica, or history lost.
-            let strikes = behindStrikes.add(1, ordering: .relaxed).newValue
+            // Kept in the queue: a relay restarted between checks must not start counting again.
+            let strikes = ((try? queue.counter("behind_strikes")) ?? 0) + 1
+            try? queue.setCounter("behind_strikes", strikes)
             guard strikes >= rollbackStrikes else {
                 throw Failure.transient("the ledger's checkpoint (size \(new.size)) is behind the relay's head (size \(head.size)) and it cannot prove the head yet")
             }
@@ -414,12 +422,8 @@ public final class RelayForwarder: Service, Sendable {
         guard let proofTexts = (try? JSONParser.parse(answer.body))?["proof"]?.arrayValue else {
             throw Failure.transient("the ledger's consistency proof answer is not understood")
         }
-        var proof: [Hash] = []
-        for text in proofTexts {
-            guard let hash = text.stringValue.flatMap({ Hash(base64: $0) }) else {
-                throw Failure.alarm(kind: "fork", message: "the consistency proof from \(first.size) to \(second.size) holds something that is not a hash")
-            }
-            proof.append(hash)
+        guard let proof = Self.hashes(proofTexts) else {
+            throw Failure.alarm(kind: "fork", message: "the consistency proof from \(first.size) to \(second.size) holds something that is not a hash")
         }
         do {
             try ProofVerifier.verifyConsistency(first: first.size, second: second.size, firstRoot: first.root, secondRoot: second.root, proof: proof)
@@ -427,7 +431,7 @@ public final class RelayForwarder: Service, Sendable {
             throw Failure.alarm(
                 kind: "fork", message: "the ledger's tree of size \(second.size) does not extend its tree of size \(first.size) (a fork, or history rewritten): \(error)")
         }
-        behindStrikes.store(0, ordering: .relaxed)
+        try? queue.setCounter("behind_strikes", 0)
         return second
     }
 

@@ -189,13 +189,7 @@ public struct LedgerAPI: Sendable {
         case "cose": throw APIError.badRequest("receipt=cose needs wait=checkpoint: a receipt is over a signed checkpoint")
         case let other?: throw APIError.badRequest("receipt must be \"cose\", not \"\(other.prefix(40))\"")
         }
-        var request = request
-        let body: ByteBuffer
-        do {
-            body = try await request.collectBody(upTo: LedgerAPI.maxBodyBytes)
-        } catch is NIOTooManyBytesError {
-            throw APIError(.contentTooLarge, "request body is larger than \(LedgerAPI.maxBodyBytes) bytes")
-        }
+        let body = try await LedgerAPI.appendBody(of: request)
         let parsed: (events: [EventSubmission], isBatch: Bool)
         do {
             parsed = try intake.parse(Array(buffer: body), appendedBy: token.name)
@@ -243,6 +237,16 @@ public struct LedgerAPI: Sendable {
         }
         if let checkpointNote { answer["checkpoint"] = .string(checkpointNote) }
         return LedgerAPI.json(.object(answer), status: status)
+    }
+
+    /// An append request's body, at most `maxBodyBytes` (413 beyond): the ledger's and the relay's.
+    package static func appendBody(of request: Request) async throws -> ByteBuffer {
+        var request = request
+        do {
+            return try await request.collectBody(upTo: LedgerAPI.maxBodyBytes)
+        } catch is NIOTooManyBytesError {
+            throw APIError(.contentTooLarge, "request body is larger than \(LedgerAPI.maxBodyBytes) bytes")
+        }
     }
 
     /// The canonical JSON of the receipts without a JSONValue per receipt: `{"results":[…]}` for a

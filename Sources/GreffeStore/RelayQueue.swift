@@ -75,8 +75,8 @@ public final class RelayQueue: Sendable {
         public var suspect = 0
         /// Receive time of the oldest event not yet receipted (queued or suspect), if any.
         public var oldestUnacknowledgedMilliseconds: Int64?
-        /// Bytes of event bodies held (every state; receipted bodies until they are pruned).
-        public var bodyBytes: Int64 = 0
+        /// The queue file's size (bodies, receipts and indexes; the WAL apart).
+        public var databaseBytes: Int64 = 0
         /// Bytes of the bodies not yet receipted: what the quota bounds.
         public var unreceiptedBytes: Int64 = 0
     }
@@ -116,6 +116,10 @@ public final class RelayQueue: Sendable {
               root BLOB NOT NULL,
               note TEXT NOT NULL
             );
+            CREATE TABLE IF NOT EXISTS relay_counters (
+              name TEXT PRIMARY KEY,
+              value INTEGER NOT NULL
+            ) WITHOUT ROWID;
             CREATE TABLE IF NOT EXISTS relay_alarms (
               id INTEGER PRIMARY KEY AUTOINCREMENT,
               at_ms INTEGER NOT NULL,
@@ -139,38 +143,7 @@ public final class RelayQueue: Sendable {
     /// with the same body is a duplicate (nothing written); with another body the whole call is
     /// refused (`StoreError.duplicate`) and nothing is written.
     public func enqueue(_ events: [(eventID: String, body: [UInt8])], receivedAtMilliseconds: Int64) throws -> [EnqueueOutcome] {
-        try withConnection { db in
-            try db.transaction {
-                var outcomes: [EnqueueOutcome] = []
-                outcomes.reserveCapacity(events.count)
-                let find = try db.statement("SELECT body_sha256 FROM relay_events WHERE event_id = ?1")
-                let insert = try db.statement("INSERT INTO relay_events (event_id, body, body_sha256, received_ms) VALUES (?1, ?2, ?3, ?4)")
-                var seen: [String: Hash] = [:]
-                for event in events {
-                    let digest = MerkleHash.sha256(event.body)
-                    find.reset()
-                    find.bind(1, event.eventID)
-                    var existing: Hash? = seen[event.eventID]
-                    if existing == nil, try find.step() { existing = try find.hash(0) }
-                    if let existing {
-                        guard existing == digest else {
-                            throw StoreError(.duplicate, "event \(event.eventID.prefix(128)) was already handed over with a different body")
-                        }
-                        outcomes.append(.duplicate)
-                        continue
-                    }
-                    insert.reset()
-                    insert.bind(1, event.eventID)
-                    insert.bind(2, event.body)
-                    insert.bind(3, digest)
-                    insert.bind(4, receivedAtMilliseconds)
-                    try insert.run()
-                    seen[event.eventID] = digest
-                    outcomes.append(.queued)
-                }
-                return outcomes
-            }
-        }
+        try enqueueGroups([events], receivedAtMilliseconds: receivedAtMilliseconds)[0].get()
     }
 
     /// Several producers' requests in one transaction, so one fsync covers them all (group
@@ -300,26 +273,34 @@ public final class RelayQueue: Sendable {
         }
     }
 
+    /// The queue's figures. Read through the state index: the per-state counts from the index
+    /// alone, sizes and ages from the rows not yet receipted only, the file's size from SQLite's
+    /// page count; so a relay holding years of receipts answers its status without reading them.
     public func counts() throws -> Counts {
         try withConnection { db in
             var counts = Counts()
-            let statement = try db.statement("SELECT state, count(*), sum(length(body)), min(received_ms) FROM relay_events GROUP BY state")
-            while try statement.step() {
-                let number = Int(statement.int64(1))
-                counts.bodyBytes += statement.int64(2)
-                if statement.int64(0) != State.receipted.rawValue { counts.unreceiptedBytes += statement.int64(2) }
-                switch State(rawValue: statement.int64(0)) {
+            let perState = try db.statement("SELECT state, count(*) FROM relay_events GROUP BY state")
+            while try perState.step() {
+                let number = Int(perState.int64(1))
+                switch State(rawValue: perState.int64(0)) {
                 case .queued: counts.queued = number
                 case .receipted: counts.receipted = number
                 case .refused: counts.refused = number
                 case .suspect: counts.suspect = number
                 case nil: break
                 }
-                if statement.int64(0) == State.queued.rawValue || statement.int64(0) == State.suspect.rawValue {
-                    let oldest = statement.int64(3)
+            }
+            let waiting = try db.statement(
+                "SELECT state, coalesce(sum(length(body)), 0), min(received_ms) FROM relay_events WHERE state IN (0, 2, 3) GROUP BY state")
+            while try waiting.step() {
+                counts.unreceiptedBytes += waiting.int64(1)
+                if waiting.int64(0) != State.refused.rawValue {
+                    let oldest = waiting.int64(2)
                     counts.oldestUnacknowledgedMilliseconds = min(counts.oldestUnacknowledgedMilliseconds ?? oldest, oldest)
                 }
             }
+            let pages = try db.statement("SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()")
+            if try pages.step() { counts.databaseBytes = pages.int64(0) }
             return counts
         }
     }
@@ -362,6 +343,24 @@ public final class RelayQueue: Sendable {
         statement.bind(2, head.root)
         statement.bind(3, head.note)
         try statement.run()
+    }
+
+    /// A small durable counter (the forwarder's rollback strikes), 0 when never set.
+    public func counter(_ name: String) throws -> Int {
+        try withConnection { db in
+            let statement = try db.statement("SELECT value FROM relay_counters WHERE name = ?1")
+            statement.bind(1, name)
+            return try statement.step() ? Int(statement.int64(0)) : 0
+        }
+    }
+
+    public func setCounter(_ name: String, _ value: Int) throws {
+        try withConnection { db in
+            let statement = try db.statement("INSERT OR REPLACE INTO relay_counters (name, value) VALUES (?1, ?2)")
+            statement.bind(1, name)
+            statement.bind(2, Int64(value))
+            try statement.run()
+        }
     }
 
     public func raiseAlarm(kind: String, message: String, atMilliseconds: Int64) throws {

@@ -33,12 +33,18 @@ struct BenchServer {
         process.standardOutput = FileHandle.nullDevice
         try process.run()
         let server = BenchServer(process: process, url: "http://127.0.0.1:\(port)", appendToken: token, data: data)
+        try waitUntilHealthy(process: process, url: server.url, name: "greffe serve")
+        return server
+    }
+
+    /// Until `url`/healthz answers (10 s at most); the process is stopped if it never does.
+    static func waitUntilHealthy(process: Process, url: String, name: String) throws {
         for _ in 0..<200 {
-            if (try? BenchContext.capture(["curl", "-sf", "\(server.url)/healthz"])) != nil { return server }
+            if (try? BenchContext.capture(["curl", "-sf", "\(url)/healthz"])) != nil { return }
             Thread.sleep(forTimeInterval: 0.05)
         }
         process.terminate()
-        throw CommandFailure("bench: greffe serve did not start on \(server.url)")
+        throw CommandFailure("bench: \(name) did not start on \(url)")
     }
 
     func stop() {

@@ -57,6 +57,9 @@ struct RelayRunCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Bytes of event bodies not yet receipted the relay may hold; producers get 503 beyond (default 1 GiB).")
     var quotaBytes: Int64 = 1 << 30
 
+    @Option(name: .long, help: "Seconds between checks of the ledger's checkpoint when there is nothing to send.")
+    var headCheckSeconds: Double = 10
+
     @Option(name: .long, help: "Hours a receipted event's body is kept (its receipt for good).")
     var keepDeliveredHours: Double = 168
 
@@ -73,6 +76,7 @@ struct RelayRunCommand: AsyncParsableCommand {
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level \(logLevel)") }
         guard (1...16).contains(inFlight) else { throw ValidationError("--in-flight must be between 1 and 16") }
         guard (1...1000).contains(batchSize) else { throw ValidationError("--batch-size must be between 1 and 1000 (the ledger's limit per request)") }
+        guard headCheckSeconds >= 0.1, headCheckSeconds <= 3600 else { throw ValidationError("--head-check-seconds must be between 0.1 and 3600") }
         guard keepDeliveredHours >= 0, keepDeliveredHours <= 24 * 365 * 100 else { throw ValidationError("--keep-delivered-hours must be between 0 and 876000") }
         guard quotaBytes >= 1 << 20 else { throw ValidationError("--quota-bytes must be at least 1 MiB") }
         guard ledger.hasPrefix("http://") || ledger.hasPrefix("https://") else { throw ValidationError("--ledger must be an http:// or https:// URL") }
@@ -93,7 +97,7 @@ struct RelayRunCommand: AsyncParsableCommand {
         let queue = try RelayQueue(path: (data as NSString).appendingPathComponent("relay.sqlite"))
         let client = HTTPRelayLedgerClient(baseURL: ledger, token: token)
         let forwarder = try RelayForwarder(queue: queue, ledger: client, verifier: verifier, batchSize: batchSize, inFlight: inFlight,
-            keepDeliveredBodies: .seconds(keepDeliveredHours * 3600), logger: logger)
+            headCheckInterval: headCheckSeconds, keepDeliveredBodies: .seconds(keepDeliveredHours * 3600), logger: logger)
         let api = try RelayAPI(queue: queue, forwarder: forwarder, platform: platform, quotaBytes: quotaBytes) {
             var buffer: [UInt8] = []
             registry.emit(into: &buffer)

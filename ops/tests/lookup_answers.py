@@ -291,7 +291,7 @@ def main():
         # --- unreadable matches beside a good one ----------------------------------------
         unreadable = []
         for change in [{"index": None}, {"index": -1}, {"index": 1.5}, {"index": "7"}, {"kind": 7}, {"kind": None},
-                       {"recorded_at": "not a time"}, {"recorded_at": 1773522847}, {"roles": "input"}, {"distance": -3}, {"distance": 257}]:
+                       {"recorded_at": "not a time"}, {"recorded_at": 1773522847}, {"roles": "input"}, {"distance": -3}, {"distance": 32}, {"distance": 257}]:
             match = copy.deepcopy(good)
             match["index"] = index + 1 + len(unreadable)
             for key, value in change.items():

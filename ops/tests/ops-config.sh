@@ -113,6 +113,38 @@ check_names() { # check_names WHAT FILE-OF-NAMES
 grep -o 'greffe_[a-z0-9_]*' "$OPS/prometheus/greffe-rules.yml" | sort -u >"$WORK/rule-names.txt"
 check_names "alert rules" "$WORK/rule-names.txt"
 
+# --- 2b. the relay's rules, and the metrics a running relay exports ------------------------
+promtool check rules "$OPS/prometheus/greffe-relay-rules.yml" >"$WORK/out.txt" 2>&1 &&
+    pass "promtool check rules (relay): $(grep -o '[0-9]* rules found' "$WORK/out.txt")" || bad "promtool check rules (relay): $(cat "$WORK/out.txt")"
+(cd "$OPS/prometheus" && promtool test rules greffe-relay-rules.test.yml) >"$WORK/out.txt" 2>&1 &&
+    pass "promtool test rules (relay): $(grep -c 'alertname:' "$OPS/prometheus/greffe-relay-rules.test.yml") alert expectations hold" ||
+    bad "promtool test rules (relay): $(cat "$WORK/out.txt")"
+mkdir -p "$WORK/relay-mut"
+cp "$OPS/prometheus/greffe-relay-rules.test.yml" "$WORK/relay-mut/"
+sed 's/greffe_relay_oldest_unacknowledged_seconds{job="greffe-relay"}) > 600/greffe_relay_oldest_unacknowledged_seconds{job="greffe-relay"}) > 60000/' \
+    "$OPS/prometheus/greffe-relay-rules.yml" >"$WORK/relay-mut/greffe-relay-rules.yml"
+if cmp -s "$OPS/prometheus/greffe-relay-rules.yml" "$WORK/relay-mut/greffe-relay-rules.yml"; then
+    bad "relay mutation changed nothing (the rule file moved on; update the test)"
+elif (cd "$WORK/relay-mut" && promtool test rules greffe-relay-rules.test.yml) >/dev/null 2>&1; then
+    bad "promtool test rules (relay) still passes with a backlog threshold of 60000 s"
+else
+    pass "promtool test rules (relay) catches a backlog threshold of 60000 s"
+fi
+# A relay whose ledger is unreachable: its metrics exist from the start.
+RELAY_PORT=$("$PYTHON" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')
+printf 'not-a-real-token\n' >"$WORK/relay-token"
+"$GREFFE" relay --data "$WORK/relay" --ledger http://127.0.0.1:9 --token-file "$WORK/relay-token" --vkey "$WORK/data/verifier.vkey" \
+    --platform ops.example --listen "127.0.0.1:$RELAY_PORT" --log-level error >"$WORK/relay.log" 2>&1 &
+PIDS+=($!)
+for _ in $(seq 300); do
+    curl -sf "http://127.0.0.1:$RELAY_PORT/metrics" -o "$WORK/relay-metrics.txt" && grep -q greffe_relay_quota_bytes "$WORK/relay-metrics.txt" && break
+    sleep 0.1
+done
+awk '$1 == "#" && $2 == "TYPE" { print $3 }' "$WORK/relay-metrics.txt" 2>/dev/null | sort -u >"$WORK/relay-exported.txt"
+missing=$(grep -o 'greffe_relay_[a-z0-9_]*' "$OPS/prometheus/greffe-relay-rules.yml" | sort -u | grep -vxF -f "$WORK/relay-exported.txt" | tr '\n' ' ')
+[[ -s $WORK/relay-exported.txt && -z $missing ]] && pass "relay alert rules: every metric they query is exported by greffe relay ($(wc -l <"$WORK/relay-exported.txt") families)" ||
+    bad "relay alert rules query metrics greffe relay does not export: ${missing:-none scraped: $(tail -3 "$WORK/relay.log")}"
+
 # --- 3. the dashboard ---------------------------------------------------------------
 if "$PYTHON" - "$OPS/grafana/greffe-dashboard.json" >"$WORK/dash-names.txt" 2>"$WORK/err.txt" <<'PY'; then
 import json, re, sys

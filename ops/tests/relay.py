@@ -582,7 +582,7 @@ def adversary(work):
     ledger = Ledger(work, "ledger-b")
     ledger.start()
     proxy = LyingProxy(ledger)
-    relay = Relay(work, "relay-b", "http://127.0.0.1:%d" % proxy.port, ledger)
+    relay = Relay(work, "relay-b", "http://127.0.0.1:%d" % proxy.port, ledger, ["--head-check-seconds", "2"])
     relay.start()
     warmup = ["warm-%d" % n for n in range(4)]
     for i in warmup:
@@ -669,7 +669,7 @@ def adversary(work):
     relay.stop()
     log_from = relay.log_size()
     served_before = proxy.lies
-    relay.start()  # the head check comes at once after a start, then every 10 s: three strikes in ~20 s
+    relay.start()  # the head check comes at once after a start, then every 2 s (--head-check-seconds): three strikes in ~4 s
     alarm = wait_alarm(relay, "rollback")
     check(alarm is not None and proxy.lies - served_before >= 3,
           "adversary (c) rollback: the alarm comes after strikes, not at the first lagging checkpoint (%d served)" % (proxy.lies - served_before))
@@ -697,7 +697,7 @@ def quota_release(work):
         receipted(relay, ["quota-%d" % n], 20)
     status = relay.status()
     check(codes == [202] * 30, "quota: with the ledger taking every event, 1.7 MiB pass a 1 MiB quota (it bounds what waits)",
-          (codes, status["queued"], status["bytes_held"]))
+          (codes, status["queued"], status["bytes_unreceipted"]))
     relay.stop()
     ledger.stop()
 
@@ -761,7 +761,7 @@ def refusals(work):
           and relay.receipt("big-over")[0] == 404, "refusals: at the quota, 503 with Retry-After and nothing queued (after %d accepted)"
           % answers.count(202), (answers, code, headers.get("retry-after")))
     status = relay.status()
-    check(status["bytes_held"] <= status["quota_bytes"], "refusals: bytes held stay within the quota", status)
+    check(status["bytes_unreceipted"] <= status["quota_bytes"], "refusals: bytes not yet receipted stay within the quota", status)
 
     # A spool file with one bad line is refused whole.
     path = os.path.join(relay.spool, "mixed.jsonl")
@@ -809,7 +809,7 @@ def run(work, args):
         return guarded({"refusals": refusals, "quota-release": quota_release, "adversary": adversary, "soak": lambda w: soak(w, args.seed, args.duration, args.outage, args.relay_kills)}[args.only], work)
     guarded(refusals, work)
     guarded(quota_release, work)
-    # The adversary runs beside the soak: its rollback waits on the relay's 10 s head checks.
+    # The adversary runs beside the soak: its rollback waits on the relay's head checks.
     side = threading.Thread(target=lambda: guarded(adversary, work), daemon=True)
     side.start()
     guarded(soak, work, args.seed, args.duration, args.outage, args.relay_kills)

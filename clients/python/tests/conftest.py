@@ -68,6 +68,29 @@ def _greffe_binary() -> str:
     return binary
 
 
+def _wait_until_healthy(process: "subprocess.Popen[bytes]", base: str, log_path: str, name: str) -> None:
+    """Until `base`/healthz answers 200; raises with the log's tail if the process exits or 30 s pass."""
+    for _ in range(300):
+        if process.poll() is not None:
+            raise RuntimeError("%s exited: %s" % (name, open(log_path).read()[-2000:]))
+        try:
+            with urllib.request.urlopen(base + "/healthz", timeout=2) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError("%s did not answer within 30 s" % name)
+
+
+def _stop(process: "subprocess.Popen[bytes]") -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 @pytest.fixture(scope="session")
 def ledger() -> Iterator[Ledger]:
     """A ledger on a temporary data directory and a free port, checkpointing every 0.1 s."""
@@ -89,25 +112,10 @@ def ledger() -> Iterator[Ledger]:
                               stdout=log, stderr=subprocess.STDOUT)
     base = "http://127.0.0.1:%d" % port
     try:
-        for _ in range(300):
-            if server.poll() is not None:
-                raise RuntimeError("greffe serve exited: " + open(os.path.join(work, "serve.log")).read()[-2000:])
-            try:
-                with urllib.request.urlopen(base + "/healthz", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                time.sleep(0.1)
-        else:
-            raise RuntimeError("greffe serve did not answer within 30 s")
+        _wait_until_healthy(server, base, os.path.join(work, "serve.log"), "greffe serve")
         yield Ledger(base, data, vkey, append_token, investigate_token, greffe)
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+        _stop(server)
         log.close()
         shutil.rmtree(work, ignore_errors=True)
 
@@ -133,24 +141,9 @@ def relay(ledger: Ledger) -> Iterator[Relay]:
                                 "--listen", "127.0.0.1:%d" % port], stdout=log, stderr=subprocess.STDOUT)
     base = "http://127.0.0.1:%d" % port
     try:
-        for _ in range(300):
-            if process.poll() is not None:
-                raise RuntimeError("greffe relay exited: " + open(os.path.join(work, "relay.log")).read()[-2000:])
-            try:
-                with urllib.request.urlopen(base + "/healthz", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                time.sleep(0.1)
-        else:
-            raise RuntimeError("greffe relay did not answer within 30 s")
+        _wait_until_healthy(process, base, os.path.join(work, "relay.log"), "greffe relay")
         yield Relay(base, work)
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        _stop(process)
         log.close()
         shutil.rmtree(work, ignore_errors=True)

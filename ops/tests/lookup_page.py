@@ -48,7 +48,6 @@ import math
 import os
 import random
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -56,7 +55,6 @@ import threading
 import time
 import urllib.error
 import urllib.parse
-import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from PIL import Image, ImageDraw, ImageFilter
@@ -99,25 +97,8 @@ def check(condition, text, detail=""):
     return condition
 
 
-def run(*args):
-    return subprocess.run([str(a) for a in args], check=True, capture_output=True, text=True).stdout.strip()
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-def http(url, method="GET", token=None, body=None):
-    headers = {"Content-Type": "application/json"}
-    if token:
-        headers["Authorization"] = "Bearer " + token
-    data = None if body is None else json.dumps(body).encode()
-    with urllib.request.urlopen(urllib.request.Request(url, data=data, method=method, headers=headers), timeout=60) as response:
-        return response.status, response.read()
+# The same helpers as the bundle-page test beside this file.
+run, free_port, http = pages.run, pages.free_port, pages.http
 
 
 # --- pictures -----------------------------------------------------------------

@@ -207,6 +207,11 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         .testTarget(
+            name: "GreffeLedgerTests",
+            dependencies: ["GreffeCore", "GreffeStore", "GreffeLedger"],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
             name: "GreffeRelayTests",
             dependencies: ["GreffeCore", "GreffeStore", "GreffeServer", "GreffeRelay", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strictSettings

@@ -758,11 +758,26 @@ public final class Ledger: Sendable {
         cluster?.state.withLock { $0.leaseLost } ?? false
     }
 
+    /// True once this node sequenced and its store no longer holds the lease, even before the ledger has
+    /// reacted: read without Swift concurrency, by a watchdog thread that must work when tasks do not run.
+    public var sequencerLeaseGone: Bool {
+        guard let cluster else { return false }
+        let (leads, lost) = cluster.state.withLock { ($0.isSequencer, $0.leaseLost) }
+        return lost || (leads && !cluster.store.holdsSequencerLease)
+    }
+
     private func becameSequencer(_ cluster: Cluster) {
         cluster.state.withLock { $0.isSequencer = true }
         isSequencerGauge.record(1)
         leaseChanges.increment()
         logger.notice("took the sequencer lease", metadata: ["node": "\(cluster.node)", "tree_size": "\(treeSize)"])
+        // The sequencing loop checks the lease between polls, but a poll can hang on a connection that died
+        // with the lease: the loss is acted on as soon as the store reports it.
+        Task { [weak self] in
+            await cluster.store.waitForLeaseLoss()
+            guard let self, !self.queue.withLock({ $0.closed }) else { return }
+            self.leaseWasLost(cluster)
+        }
     }
 
     /// Follower: try for the lease every second, refresh the committed tree
@@ -827,7 +842,11 @@ public final class Ledger: Sendable {
     }
 
     private func leaseWasLost(_ cluster: Cluster) {
-        cluster.state.withLock { $0.leaseLost = true }
+        let already = cluster.state.withLock { state in
+            defer { state.leaseLost = true }
+            return state.leaseLost
+        }
+        if already { return }
         isSequencerGauge.record(0)
         leaseChanges.increment()
         published.withLock { $0.fatal = $0.fatal ?? "this node lost the sequencer lease and stopped; it restarts as a follower" }

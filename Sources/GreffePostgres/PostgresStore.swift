@@ -35,6 +35,9 @@ public final class PostgresStore: SharedLedgerStore, Sendable {
         var epoch: Int64?
         var connection: PostgresConnection?
         var lost = false
+        /// When the lease's session last answered: past `leaseIdleTimeout` plus a margin without an answer,
+        /// the server may have ended it and another node taken the lease.
+        var confirmedAt: ContinuousClock.Instant = .now
         var lossWaiters: [CheckedContinuation<Void, Never>] = []
     }
 
@@ -802,7 +805,7 @@ public final class PostgresStore: SharedLedgerStore, Sendable {
                 "SET idle_session_timeout = '\(Self.leaseIdleTimeout.components.seconds)s'", "SET tcp_keepalives_idle = 1",
                 "SET tcp_keepalives_interval = 1", "SET tcp_keepalives_count = 2",
             ] {
-                try await mapped("configuring the sequencer lease session") {
+                _ = try await mapped("configuring the sequencer lease session") {
                     try await connection.query(PostgresQuery(unsafeSQL: setting), logger: logger)
                 }
             }
@@ -825,6 +828,7 @@ public final class PostgresStore: SharedLedgerStore, Sendable {
                 state.epoch = epoch
                 state.connection = connection
                 state.lost = false
+                state.confirmedAt = .now
             }
             connection.closeFuture.whenComplete { [weak self] _ in self?.leaseLost() }
             Task { [weak self] in await self?.watchLease(connection) }
@@ -851,13 +855,18 @@ public final class PostgresStore: SharedLedgerStore, Sendable {
                 }
                 group.addTask {
                     try? await Task.sleep(for: .seconds(3))
+                    guard !Task.isCancelled else { return true }
+                    // A query does not end on cancellation; closing its connection ends it, and lets the group return.
+                    connection.close().whenComplete { _ in }
                     return false
                 }
                 let first = await group.next() ?? false
                 group.cancelAll()
                 return first
             }
-            if !alive {
+            if alive {
+                lease.withLock { $0.confirmedAt = .now }
+            } else {
                 connection.close().whenComplete { _ in }
                 leaseLost()
                 return
@@ -875,8 +884,14 @@ public final class PostgresStore: SharedLedgerStore, Sendable {
         for waiter in waiters { waiter.resume() }
     }
 
+    /// How long the lease may go unconfirmed before this node counts it lost, though no error said so:
+    /// the server ends a silent session after `leaseIdleTimeout`, and a second lets the last ping answer.
+    static let leaseConfirmationDeadline: Duration = leaseIdleTimeout + .seconds(1)
+
     public var holdsSequencerLease: Bool {
-        lease.withLock { $0.epoch != nil && !$0.lost }
+        lease.withLock { state in
+            state.epoch != nil && !state.lost && ContinuousClock.now - state.confirmedAt < Self.leaseConfirmationDeadline
+        }
     }
 
     public func waitForLeaseLoss() async {

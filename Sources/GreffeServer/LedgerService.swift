@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 public import GreffeLedger
 public import ServiceLifecycle
 
@@ -20,28 +21,64 @@ public struct LedgerService: Service {
         // A node frozen (SIGSTOP) or cut off while it sequenced may find, once it runs again, requests and
         // connections that hang: it must not go on serving a stale view as if it followed. Nothing it
         // acknowledged is lost by exiting (acknowledged means stored); its supervisor restarts it as a follower.
-        let ledger = self.ledger
-        let watchdog = Task.detached {
-            while !Task.isCancelled && !ledger.stoppedBecauseLeaseLost { try? await Task.sleep(for: .milliseconds(100)) }
-            guard !Task.isCancelled else { return }
-            try? await Task.sleep(for: LedgerService.leaseLossGrace)
-            guard !Task.isCancelled else { return }
-            FileHandle.standardError.write(Data("greffe: \(LeaseLost()); it did not stop within \(LedgerService.leaseLossGrace), exiting\n".utf8))
-            exit(75)  // EX_TEMPFAIL
-        }
-        defer { watchdog.cancel() }
+        // The watchdog is a thread of its own: it must fire when no task gets to run.
+        let watchdog = LeaseLossWatchdog(ledger: ledger, grace: Self.leaseLossGrace)
+        watchdog.start()
         await withGracefulShutdownHandler {
             await ledger.run()
         } onGracefulShutdown: {
             ledger.shutdown()
         }
         if ledger.stoppedBecauseLeaseLost {
-            // Ends the whole service with an error, so the supervisor restarts this node as a follower.
+            // Ends the whole service with an error, so the supervisor restarts this node as a follower. The
+            // watchdog stays on: the HTTP server still has to stop, and a connection that hangs must not keep it up.
             throw LeaseLost()
         }
+        watchdog.stop()
     }
 }
 
 public struct LeaseLost: Error, CustomStringConvertible {
     public var description: String { "this node lost the sequencer lease; restart it and it will follow the new sequencer" }
+}
+
+/// Exits the process once the ledger's lease has been gone for `grace`, on a
+/// plain thread that polls (Swift tasks may be the thing that is stuck).
+final class LeaseLossWatchdog: Sendable {
+    private let ledger: Ledger
+    private let grace: Duration
+    private let stopped = Mutex(false)
+
+    init(ledger: Ledger, grace: Duration) {
+        self.ledger = ledger
+        self.grace = grace
+    }
+
+    func start() {
+        let thread = Thread { [self] in watch() }
+        thread.name = "greffe-lease-watchdog"
+        thread.start()
+    }
+
+    func stop() {
+        stopped.withLock { $0 = true }
+    }
+
+    private func watch() {
+        var goneSince: ContinuousClock.Instant?
+        while !stopped.withLock({ $0 }) {
+            Thread.sleep(forTimeInterval: 0.1)
+            guard ledger.sequencerLeaseGone else { continue }
+            let now = ContinuousClock.now
+            guard let since = goneSince else {
+                goneSince = now
+                continue
+            }
+            if now - since >= grace, !stopped.withLock({ $0 }) {
+                FileHandle.standardError.write(Data("greffe: \(LeaseLost()); it did not stop within \(grace), exiting\n".utf8))
+                fflush(nil)
+                _exit(75)  // EX_TEMPFAIL; no atexit handlers, which could wait on the threads that are stuck
+            }
+        }
+    }
 }

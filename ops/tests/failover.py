@@ -265,7 +265,10 @@ def main():
                         pass
                     time.sleep(0.1)
                 if victim.proc.poll() is None:
-                    fail("%s, resumed after losing its lease, did not stop within 15 s" % victim.name)
+                    victim.log.flush()
+                    with open(os.path.join(work, victim.name + ".log"), "rb") as log:
+                        tail = log.read()[-3000:].decode("utf-8", "replace")
+                    fail("%s, resumed after losing its lease, did not stop within 15 s; the end of its log:\n%s" % (victim.name, tail))
                 stopped_in, code = time.time() - thawed_at, victim.proc.returncode
                 victim.log.close()
                 with open(os.path.join(work, victim.name + ".log"), "rb") as log:

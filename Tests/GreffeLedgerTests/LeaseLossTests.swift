@@ -1,0 +1,201 @@
+import Foundation
+import GreffeCore
+import GreffeLedger
+import GreffeStore
+import Synchronization
+import Testing
+
+/// A shared store for one node: the log in SQLite, the lease and the handover
+/// queue under the test's control, so a lease can be lost while a poll of the
+/// queue hangs, the way a PostgreSQL connection that died with the lease does.
+final class ControlledSharedStore: SharedLedgerStore {
+    let base: SQLiteStore
+    private let control = Mutex(Control())
+
+    struct Control {
+        var holds = false
+        var lossWaiters: [CheckedContinuation<Void, Never>] = []
+        var pollsHang = false
+        var hungPolls: [CheckedContinuation<Void, Never>] = []
+        var polls = 0
+    }
+
+    init() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("greffe-lease-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        base = try SQLiteStore(path: directory.appendingPathComponent("greffe.sqlite").path)
+    }
+
+    /// From now on a poll of the handover queue never answers (until `releaseHungPolls`).
+    func hangPolls() { control.withLock { $0.pollsHang = true } }
+
+    var polls: Int { control.withLock { $0.polls } }
+
+    /// The lease's session ends: waiters learn it at once, as PostgresStore's connection close does.
+    func loseLease() {
+        let waiters = control.withLock { control -> [CheckedContinuation<Void, Never>] in
+            control.holds = false
+            defer { control.lossWaiters = [] }
+            return control.lossWaiters
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+
+    func releaseHungPolls() {
+        let hung = control.withLock { control -> [CheckedContinuation<Void, Never>] in
+            control.pollsHang = false
+            defer { control.hungPolls = [] }
+            return control.hungPolls
+        }
+        for poll in hung { poll.resume() }
+    }
+
+    // MARK: SharedLedgerStore
+
+    func acquireSequencerLease(node: String) async throws -> Bool {
+        control.withLock { $0.holds = true }
+        return true
+    }
+
+    func waitForLeaseLoss() async {
+        await withCheckedContinuation { continuation in
+            let lost = control.withLock { control in
+                if !control.holds { return true }
+                control.lossWaiters.append(continuation)
+                return false
+            }
+            if lost { continuation.resume() }
+        }
+    }
+
+    var holdsSequencerLease: Bool { control.withLock { $0.holds } }
+
+    func sequencerLeaseHolder() async throws -> (node: String, epoch: Int64)? { nil }
+
+    func handOver(_ payload: [UInt8]) async throws -> Int64 {
+        throw StoreError(.unavailable, "this test hands nothing over")
+    }
+
+    func pendingHandovers(limit: Int) async throws -> [Handover] {
+        await withCheckedContinuation { continuation in
+            let hang = control.withLock { control in
+                control.polls += 1
+                if control.pollsHang { control.hungPolls.append(continuation) }
+                return control.pollsHang
+            }
+            if !hang { continuation.resume() }
+        }
+        return []
+    }
+
+    func resolveHandovers(_ outcomes: [HandoverOutcome]) async throws {}
+    func takeHandoverOutcome(id: Int64) async throws -> [UInt8]? { nil }
+
+    // MARK: LedgerStore, from SQLite
+
+    func treeSize() async throws -> UInt64 { try await base.treeSize() }
+    func readNodes(_ ids: [NodeID]) async throws -> [Hash] { try await base.readNodes(ids) }
+    func readNodeRange(level: Int, first: UInt64, count: Int) async throws -> [Hash] {
+        try await base.readNodeRange(level: level, first: first, count: count)
+    }
+    func readEntries(first: UInt64, count: Int) async throws -> [[UInt8]] { try await base.readEntries(first: first, count: count) }
+    func leafIndex(of leafHash: Hash) async throws -> UInt64? { try await base.leafIndex(of: leafHash) }
+    func locateEvents(_ keys: [EventKey]) async throws -> [EventKey: EventLocation] { try await base.locateEvents(keys) }
+    func append(_ batch: AppendBatch) async throws { try await base.append(batch) }
+    func latestCheckpoint() async throws -> StoredCheckpoint? { try await base.latestCheckpoint() }
+    func checkpoint(size: UInt64) async throws -> StoredCheckpoint? { try await base.checkpoint(size: size) }
+    func firstCheckpoint(atLeast size: UInt64) async throws -> StoredCheckpoint? { try await base.firstCheckpoint(atLeast: size) }
+    func storeCheckpoint(_ checkpoint: StoredCheckpoint) async throws { try await base.storeCheckpoint(checkpoint) }
+    func storeAttestation(_ attestation: CheckpointAttestation) async throws { try await base.storeAttestation(attestation) }
+    func attestation(kind: AttestationKind, size: UInt64) async throws -> CheckpointAttestation? {
+        try await base.attestation(kind: kind, size: size)
+    }
+    func latestAttestation(kind: AttestationKind) async throws -> CheckpointAttestation? { try await base.latestAttestation(kind: kind) }
+    func firstAttestation(kind: AttestationKind, atLeast size: UInt64) async throws -> CheckpointAttestation? {
+        try await base.firstAttestation(kind: kind, atLeast: size)
+    }
+    func createToken(name: String, role: TokenRole, platform: String?, secretHash: Hash, createdAtMilliseconds: UInt64) async throws
+        -> TokenRecord
+    {
+        try await base.createToken(name: name, role: role, platform: platform, secretHash: secretHash, createdAtMilliseconds: createdAtMilliseconds)
+    }
+    func bindToken(name: String, platform: String) async throws { try await base.bindToken(name: name, platform: platform) }
+    func token(secretHash: Hash) async throws -> TokenRecord? { try await base.token(secretHash: secretHash) }
+    func listTokens() async throws -> [TokenRecord] { try await base.listTokens() }
+    func revokeToken(name: String, atMilliseconds: UInt64) async throws { try await base.revokeToken(name: name, atMilliseconds: atMilliseconds) }
+    func readEvent(index: UInt64) async throws -> StoredEvent? { try await base.readEvent(index: index) }
+    func searchEvents(_ query: EventQuery) async throws -> [UInt64] { try await base.searchEvents(query) }
+    func contentTerms(prefix: String, fromIndex: UInt64, limit: Int) async throws -> [(index: UInt64, term: String)] {
+        try await base.contentTerms(prefix: prefix, fromIndex: fromIndex, limit: limit)
+    }
+    func claimErasure(index: UInt64) async throws { try await base.claimErasure(index: index) }
+    func releaseErasureClaims(index: UInt64?) async throws { try await base.releaseErasureClaims(index: index) }
+    func eraseEvent(index: UInt64, record: ErasureRecord) async throws { try await base.eraseEvent(index: index, record: record) }
+    func purgeErasedCopies() async throws { try await base.purgeErasedCopies() }
+    func takedownLinks() async throws -> [TakedownLink] { try await base.takedownLinks() }
+    func metadata(_ key: String) async throws -> String? { try await base.metadata(key) }
+    func setMetadata(_ key: String, _ value: String) async throws { try await base.setMetadata(key, value) }
+}
+
+/// Waits for `condition`, polling; false if it does not hold within `limit`
+/// (a bound on a hang, not a measurement: the naive code never gets there).
+func eventually(within limit: Duration = .seconds(20), _ condition: () -> Bool) async -> Bool {
+    let deadline = ContinuousClock.now.advanced(by: limit)
+    while ContinuousClock.now < deadline {
+        if condition() { return true }
+        try? await Task.sleep(for: .milliseconds(10))
+    }
+    return condition()
+}
+
+@Suite struct LeaseLossTests {
+    @Test func aLeaseLostWhileAPollHangsStopsTheSequencer() async throws {
+        let store = try ControlledSharedStore()
+        let ledger = try await Ledger.open(
+            store: store, signer: try NoteSigner(generatingFor: "lease.test/log"), checkpointInterval: .milliseconds(20), node: "n1")
+        let running = Task { await ledger.run() }
+        #expect(ledger.isSequencer)
+        #expect(await eventually { store.polls > 0 })
+        store.hangPolls()
+        let hungAt = store.polls
+        #expect(await eventually { store.polls > hungAt })  // a poll is now stuck in the store
+        store.loseLease()
+        // Only the lease's loss can tell it: the sequencing loop is stuck in the poll.
+        #expect(await eventually { ledger.stoppedBecauseLeaseLost }, "a lost lease went unnoticed behind a hung poll")
+        #expect(!ledger.isSequencer)
+        #expect(ledger.sequencerLeaseGone)
+        store.releaseHungPolls()
+        await running.value
+    }
+
+    @Test func aStoreThatNoLongerHoldsTheLeaseIsSeenFromAnyThread() async throws {
+        let store = try ControlledSharedStore()
+        let ledger = try await Ledger.open(
+            store: store, signer: try NoteSigner(generatingFor: "lease.test/log"), checkpointInterval: .milliseconds(20), node: "n1")
+        #expect(!ledger.sequencerLeaseGone)
+        // Not running: nothing reacts to the loss, yet the watchdog's synchronous view sees it.
+        store.loseLease()
+        #expect(ledger.sequencerLeaseGone)
+        #expect(!ledger.stoppedBecauseLeaseLost)
+    }
+
+    @Test func aLeaseReleasedByAShutdownIsNotReportedLost() async throws {
+        let store = try ControlledSharedStore()
+        let ledger = try await Ledger.open(
+            store: store, signer: try NoteSigner(generatingFor: "lease.test/log"), checkpointInterval: .milliseconds(20), node: "n1")
+        let running = Task { await ledger.run() }
+        #expect(await eventually { store.polls > 0 })
+        ledger.shutdown()
+        await running.value
+        store.loseLease()  // as closing the store ends the lease's session
+        try? await Task.sleep(for: .milliseconds(100))
+        #expect(!ledger.stoppedBecauseLeaseLost, "a clean stop must not exit as a lost lease (code 75)")
+    }
+
+    @Test func aSingleNodeLedgerNeverReportsALostLease() async throws {
+        let store = try ControlledSharedStore()
+        let ledger = try await Ledger.open(store: store.base, signer: try NoteSigner(generatingFor: "lease.test/log"))
+        #expect(!ledger.sequencerLeaseGone)
+        #expect(ledger.isSequencer)
+    }
+}

@@ -1,6 +1,6 @@
 import Foundation
 public import GreffeCore
-public import GreffeStore
+import GreffeStore
 
 /// A preservation order (legal hold) as the log records it: a `hold.placed`
 /// record, known by its index, lifted by a later `hold.lifted` naming that

@@ -1,6 +1,6 @@
 import AsyncHTTPClient
 import Foundation
-public import GreffeCore
+import GreffeCore
 public import NIOCore
 import NIOHTTP1
 

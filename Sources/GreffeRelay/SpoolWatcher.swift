@@ -1,5 +1,5 @@
 public import Foundation
-public import GreffeServer
+import GreffeServer
 public import Logging
 import Metrics
 public import ServiceLifecycle

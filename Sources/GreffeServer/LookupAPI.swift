@@ -4,7 +4,7 @@ import GreffeImage
 import GreffeLedger
 import GreffeStore
 import GreffeVerify
-public import Hummingbird
+import Hummingbird
 import Metrics
 
 /// The public lookup's settings (`greffe serve --public-lookup`, `--lookup-help`).

@@ -194,6 +194,35 @@ public struct StoredCheckpoint: Sendable, Equatable {
     }
 }
 
+/// What `storeCheckpoint` does with a checkpoint, the rule every store applies
+/// inside its write transaction: one root per size (a second is a fork), sizes
+/// only grow, and no checkpoint beyond the stored tree.
+public enum CheckpointAdmission: Sendable, Equatable {
+    /// Store it.
+    case insert
+    /// The same size and root is already stored: nothing to do.
+    case alreadyStored
+
+    /// `latest` is the stored checkpoint of the greatest size, `treeSize` the stored tree's size.
+    public static func decide(
+        size: UInt64, root: Hash, latest: (size: UInt64, root: Hash)?, treeSize: UInt64
+    ) throws(StoreError) -> CheckpointAdmission {
+        if let latest {
+            if latest.size == size {
+                guard latest.root == root else { throw StoreError(.fork, "refusing a second root for tree size \(size)") }
+                return .alreadyStored
+            }
+            guard latest.size < size else {
+                throw StoreError(.inconsistent, "checkpoint of size \(size) would go back from \(latest.size)")
+            }
+        }
+        guard size <= treeSize else {
+            throw StoreError(.inconsistent, "checkpoint of size \(size) is beyond the stored tree of \(treeSize)")
+        }
+        return .insert
+    }
+}
+
 /// What an attestation of a signed checkpoint is.
 public enum AttestationKind: String, Sendable, CaseIterable {
     /// The checkpoint's note with witness cosignature lines added (UTF-8), once the witness quorum signed it.

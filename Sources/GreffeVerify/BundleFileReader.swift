@@ -1,5 +1,5 @@
 import Foundation
-public import GreffeCore
+import GreffeCore
 
 /// Where a bundle's bytes come from: a file read in chunks, or memory.
 public protocol BundleByteSource {

@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 public import GreffeCore
 
 /// `greffe-disclosure/v1` (`Schemas/disclosure.md`): one entry of layout 2, its inclusion in a

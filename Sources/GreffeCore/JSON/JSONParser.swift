@@ -110,7 +110,7 @@ public enum JSONParser {
         }
         if let contiguous { return try contiguous.get() }
         let count = bytes.count
-        if count > limits.maxBytes { throw Parser.tooLarge(count: count, limits: limits) }
+        if count > limits.maxBytes { throw JSONByteParser.tooLarge(count: count, limits: limits) }
         let copy = Array(bytes)
         return try copy.withUnsafeBufferPointer { parse(buffer: $0, limits: limits) }.get()
     }
@@ -122,10 +122,10 @@ public enum JSONParser {
 
     private static func parse(buffer: UnsafeBufferPointer<UInt8>, limits: JSONLimits) -> Result<JSONValue, JSONParseError> {
         if buffer.count > limits.maxBytes {
-            return .failure(Parser.tooLarge(count: buffer.count, limits: limits))
+            return .failure(JSONByteParser.tooLarge(count: buffer.count, limits: limits))
         }
         return Result { () throws(JSONParseError) -> JSONValue in
-            var parser = Parser(input: buffer, limits: limits)
+            var parser = JSONByteParser(input: buffer, limits: limits)
             return try parser.parseDocument()
         }
     }
@@ -133,7 +133,7 @@ public enum JSONParser {
 
 // MARK: - Implementation
 
-private enum ASCII {
+enum JSONASCII {
     static let quote: UInt8 = 0x22 // "
     static let backslash: UInt8 = 0x5C // \
     static let slash: UInt8 = 0x2F // /
@@ -157,7 +157,7 @@ private enum ASCII {
 
 /// An array or object being filled. A class so that appending to the top of
 /// the stack mutates in place instead of copying.
-private final class Container {
+final class JSONContainer {
     let isObject: Bool
     var elements: [JSONValue] = []
     var members: [JSONObject.Member] = []
@@ -171,7 +171,7 @@ private final class Container {
     var count: Int { isObject ? members.count : elements.count }
 }
 
-private struct Parser {
+struct JSONByteParser {
     let input: UnsafeBufferPointer<UInt8>
     let limits: JSONLimits
     var pos = 0
@@ -191,7 +191,7 @@ private struct Parser {
     // MARK: Document and containers
 
     mutating func parseDocument() throws(JSONParseError) -> JSONValue {
-        var stack: [Container] = []
+        var stack: [JSONContainer] = []
         skipWhitespace()
         while true {
             // At the start of a value, whitespace skipped.
@@ -199,24 +199,24 @@ private struct Parser {
             var value: JSONValue
             let byte = input[pos]
             switch byte {
-            case ASCII.openBrace, ASCII.openBracket:
-                let isObject = byte == ASCII.openBrace
+            case JSONASCII.openBrace, JSONASCII.openBracket:
+                let isObject = byte == JSONASCII.openBrace
                 if stack.count >= limits.maxDepth {
                     throw JSONParseError(code: .tooDeep, offset: pos,
                                          message: "nesting deeper than \(limits.maxDepth) levels")
                 }
                 pos += 1
                 skipWhitespace()
-                if pos < input.count, input[pos] == (isObject ? ASCII.closeBrace : ASCII.closeBracket) {
+                if pos < input.count, input[pos] == (isObject ? JSONASCII.closeBrace : JSONASCII.closeBracket) {
                     pos += 1
                     value = isObject ? .object(JSONObject()) : .array([])
                 } else {
-                    let container = Container(isObject: isObject)
+                    let container = JSONContainer(isObject: isObject)
                     if isObject { try parseMemberName(into: container) }
                     stack.append(container)
                     continue
                 }
-            case ASCII.quote:
+            case JSONASCII.quote:
                 value = .string(try parseString())
             case 0x74: // t
                 try expectLiteral("true")
@@ -227,7 +227,7 @@ private struct Parser {
             case 0x6E: // n
                 try expectLiteral("null")
                 value = .null
-            case ASCII.minus, ASCII.plus, ASCII.dot, ASCII.zero...ASCII.nine:
+            case JSONASCII.minus, JSONASCII.plus, JSONASCII.dot, JSONASCII.zero...JSONASCII.nine:
                 value = .number(try parseNumber())
             default:
                 throw unexpected("expected a value")
@@ -258,13 +258,13 @@ private struct Parser {
                     throw unexpectedEnd(top.isObject ? "expected ',' or '}'" : "expected ',' or ']'")
                 }
                 let next = input[pos]
-                if next == ASCII.comma {
+                if next == JSONASCII.comma {
                     pos += 1
                     skipWhitespace()
                     if top.isObject { try parseMemberName(into: top) }
                     break // parse the next value
                 }
-                if next == (top.isObject ? ASCII.closeBrace : ASCII.closeBracket) {
+                if next == (top.isObject ? JSONASCII.closeBrace : JSONASCII.closeBracket) {
                     pos += 1
                     stack.removeLast()
                     value = top.isObject
@@ -279,9 +279,9 @@ private struct Parser {
 
     /// Parses `"name"` `:` and leaves `pos` at the member's value. Rejects a
     /// repeated name (RFC 7493 §2.3), compared by exact code units.
-    mutating func parseMemberName(into container: Container) throws(JSONParseError) {
+    mutating func parseMemberName(into container: JSONContainer) throws(JSONParseError) {
         guard pos < input.count else { throw unexpectedEnd("expected a member name") }
-        guard input[pos] == ASCII.quote else { throw unexpected("expected a member name in double quotes") }
+        guard input[pos] == JSONASCII.quote else { throw unexpected("expected a member name in double quotes") }
         let start = pos
         let key = try parseString()
         let isDuplicate: Bool
@@ -301,7 +301,7 @@ private struct Parser {
         container.pendingKey = key
         skipWhitespace()
         guard pos < input.count else { throw unexpectedEnd("expected ':'") }
-        guard input[pos] == ASCII.colon else { throw unexpected("expected ':' after member name") }
+        guard input[pos] == JSONASCII.colon else { throw unexpected("expected ':' after member name") }
         pos += 1
         skipWhitespace()
     }
@@ -332,50 +332,50 @@ private struct Parser {
     mutating func parseNumber() throws(JSONParseError) -> Double {
         let start = pos
         switch input[pos] {
-        case ASCII.plus:
+        case JSONASCII.plus:
             throw JSONParseError(code: .invalidNumber, offset: pos, message: "a number must not start with '+'")
-        case ASCII.dot:
+        case JSONASCII.dot:
             throw JSONParseError(code: .invalidNumber, offset: pos, message: "a number must have a digit before '.'")
         default: break
         }
-        let negative = input[pos] == ASCII.minus
+        let negative = input[pos] == JSONASCII.minus
         if negative { pos += 1 }
-        guard pos < input.count, ASCII.isDigit(input[pos]) else {
+        guard pos < input.count, JSONASCII.isDigit(input[pos]) else {
             throw JSONParseError(code: .invalidNumber, offset: pos, message: "expected a digit after '-'")
         }
-        if input[pos] == ASCII.zero {
+        if input[pos] == JSONASCII.zero {
             pos += 1
-            if pos < input.count, ASCII.isDigit(input[pos]) {
+            if pos < input.count, JSONASCII.isDigit(input[pos]) {
                 throw JSONParseError(code: .invalidNumber, offset: pos - 1, message: "a number must not have a leading zero")
             }
         } else {
-            while pos < input.count, ASCII.isDigit(input[pos]) { pos += 1 }
+            while pos < input.count, JSONASCII.isDigit(input[pos]) { pos += 1 }
         }
         let integerEnd = pos
         var isInteger = true
-        if pos < input.count, input[pos] == ASCII.dot {
+        if pos < input.count, input[pos] == JSONASCII.dot {
             isInteger = false
             pos += 1
-            guard pos < input.count, ASCII.isDigit(input[pos]) else {
+            guard pos < input.count, JSONASCII.isDigit(input[pos]) else {
                 throw JSONParseError(code: .invalidNumber, offset: pos, message: "expected a digit after '.'")
             }
-            while pos < input.count, ASCII.isDigit(input[pos]) { pos += 1 }
+            while pos < input.count, JSONASCII.isDigit(input[pos]) { pos += 1 }
         }
-        if pos < input.count, input[pos] == ASCII.lowerE || input[pos] == ASCII.upperE {
+        if pos < input.count, input[pos] == JSONASCII.lowerE || input[pos] == JSONASCII.upperE {
             isInteger = false
             pos += 1
-            if pos < input.count, input[pos] == ASCII.plus || input[pos] == ASCII.minus { pos += 1 }
-            guard pos < input.count, ASCII.isDigit(input[pos]) else {
+            if pos < input.count, input[pos] == JSONASCII.plus || input[pos] == JSONASCII.minus { pos += 1 }
+            guard pos < input.count, JSONASCII.isDigit(input[pos]) else {
                 throw JSONParseError(code: .invalidNumber, offset: pos, message: "expected a digit in the exponent")
             }
-            while pos < input.count, ASCII.isDigit(input[pos]) { pos += 1 }
+            while pos < input.count, JSONASCII.isDigit(input[pos]) { pos += 1 }
         }
 
         // Fast path: up to 15 digits are exact in an Int and in a Double.
         let digitsStart = negative ? start + 1 : start
         if isInteger, integerEnd - digitsStart <= 15 {
             var n = 0
-            for i in digitsStart..<integerEnd { n = n * 10 + Int(input[i] &- ASCII.zero) }
+            for i in digitsStart..<integerEnd { n = n * 10 + Int(input[i] &- JSONASCII.zero) }
             if negative { return n == 0 ? -0.0 : -Double(n) }
             return Double(n)
         }
@@ -388,187 +388,6 @@ private struct Parser {
                                  message: "number is too large for an IEEE 754 double")
         }
         return value
-    }
-
-    // MARK: Strings
-
-    /// RFC 8259 §7, with UTF-8 validated per RFC 3629 and surrogate escapes
-    /// paired per RFC 7493 §2.1. `pos` is at the opening quote.
-    mutating func parseString() throws(JSONParseError) -> String {
-        let open = pos
-        pos += 1
-        let start = pos
-        // Fast path: printable ASCII without escapes needs no decoding.
-        if let base = input.baseAddress {
-            let raw = UnsafeRawPointer(base)
-            while pos + 8 <= input.count,
-                !SWAR.hasQuoteBackslashControlOrNonASCII(raw.loadUnaligned(fromByteOffset: pos, as: UInt64.self))
-            {
-                pos += 8
-            }
-        }
-        while pos < input.count {
-            let b = input[pos]
-            if b == ASCII.quote || b == ASCII.backslash || b < 0x20 || b >= 0x80 { break }
-            pos += 1
-        }
-        if pos < input.count, input[pos] == ASCII.quote {
-            try checkStringLength(pos - start, open: open)
-            pos += 1
-            return String(decoding: UnsafeBufferPointer(rebasing: input[start..<pos - 1]), as: UTF8.self)
-        }
-
-        scratch.removeAll(keepingCapacity: true)
-        scratch.append(contentsOf: UnsafeBufferPointer(rebasing: input[start..<pos]))
-        while true {
-            guard pos < input.count else {
-                throw JSONParseError(code: .unexpectedEnd, offset: pos, message: "unterminated string starting at byte \(open)")
-            }
-            let b = input[pos]
-            if b == ASCII.quote {
-                pos += 1
-                return String(decoding: scratch, as: UTF8.self)
-            } else if b == ASCII.backslash {
-                try parseEscape()
-            } else if b < 0x20 {
-                throw JSONParseError(code: .controlCharacter, offset: pos,
-                                     message: "unescaped control character U+00\(Self.hex2(b)) in a string")
-            } else if b < 0x80 {
-                scratch.append(b)
-                pos += 1
-            } else {
-                try copyUTF8Sequence()
-            }
-            try checkStringLength(scratch.count, open: open)
-        }
-    }
-
-    func checkStringLength(_ length: Int, open: Int) throws(JSONParseError) {
-        if length > limits.maxStringBytes {
-            throw JSONParseError(code: .stringTooLong, offset: open,
-                                 message: "string longer than \(limits.maxStringBytes) bytes")
-        }
-    }
-
-    /// Validates one multi-byte UTF-8 sequence at `pos` (Unicode Table 3-7,
-    /// "well-formed UTF-8 byte sequences") and copies it to `scratch`.
-    mutating func copyUTF8Sequence() throws(JSONParseError) {
-        let lead = input[pos]
-        let length: Int
-        var secondLow: UInt8 = 0x80
-        var secondHigh: UInt8 = 0xBF
-        switch lead {
-        case 0xC2...0xDF: length = 2
-        case 0xE0: length = 3; secondLow = 0xA0 // no overlongs
-        case 0xE1...0xEC, 0xEE...0xEF: length = 3
-        case 0xED: length = 3; secondHigh = 0x9F // no surrogates D800–DFFF
-        case 0xF0: length = 4; secondLow = 0x90 // no overlongs
-        case 0xF1...0xF3: length = 4
-        case 0xF4: length = 4; secondHigh = 0x8F // nothing above U+10FFFF
-        default:
-            throw JSONParseError(code: .invalidUTF8, offset: pos, message: "invalid UTF-8 byte 0x\(Self.hex2(lead))")
-        }
-        for i in 1..<length {
-            guard pos + i < input.count else {
-                throw JSONParseError(code: .invalidUTF8, offset: pos, message: "truncated UTF-8 sequence")
-            }
-            let b = input[pos + i]
-            let low = i == 1 ? secondLow : 0x80
-            let high = i == 1 ? secondHigh : 0xBF
-            guard b >= low, b <= high else {
-                throw JSONParseError(code: .invalidUTF8, offset: pos,
-                                     message: "invalid UTF-8 sequence starting with byte 0x\(Self.hex2(lead))")
-            }
-        }
-        scratch.append(contentsOf: UnsafeBufferPointer(rebasing: input[pos..<pos + length]))
-        pos += length
-    }
-
-    /// RFC 8259 §7 escapes. `pos` is at the backslash.
-    mutating func parseEscape() throws(JSONParseError) {
-        let escapeStart = pos
-        pos += 1
-        guard pos < input.count else { throw unexpectedEnd("unterminated escape sequence") }
-        let c = input[pos]
-        pos += 1
-        switch c {
-        case ASCII.quote: scratch.append(ASCII.quote)
-        case ASCII.backslash: scratch.append(ASCII.backslash)
-        case ASCII.slash: scratch.append(ASCII.slash)
-        case 0x62: scratch.append(0x08) // \b
-        case 0x66: scratch.append(0x0C) // \f
-        case 0x6E: scratch.append(0x0A) // \n
-        case 0x72: scratch.append(0x0D) // \r
-        case 0x74: scratch.append(0x09) // \t
-        case ASCII.lowerU:
-            let unit = try parseHex4()
-            var scalar = UInt32(unit)
-            switch unit {
-            case 0xD800...0xDBFF:
-                // A high surrogate must be followed by an escaped low one.
-                guard pos + 1 < input.count, input[pos] == ASCII.backslash, input[pos + 1] == ASCII.lowerU else {
-                    throw JSONParseError(code: .loneSurrogate, offset: escapeStart,
-                                         message: "high surrogate \\u\(Self.hex4(unit)) not followed by a low surrogate escape")
-                }
-                pos += 2
-                let low = try parseHex4()
-                guard (0xDC00...0xDFFF).contains(low) else {
-                    throw JSONParseError(code: .loneSurrogate, offset: escapeStart,
-                                         message: "high surrogate \\u\(Self.hex4(unit)) followed by \\u\(Self.hex4(low)), not a low surrogate")
-                }
-                scalar = 0x10000 + ((UInt32(unit) - 0xD800) << 10) + (UInt32(low) - 0xDC00)
-            case 0xDC00...0xDFFF:
-                throw JSONParseError(code: .loneSurrogate, offset: escapeStart,
-                                     message: "low surrogate \\u\(Self.hex4(unit)) without a preceding high surrogate")
-            default:
-                break
-            }
-            appendUTF8(scalar)
-        default:
-            throw JSONParseError(code: .invalidEscape, offset: escapeStart,
-                                 message: "invalid escape sequence '\\\(Self.printable(c))'")
-        }
-    }
-
-    /// Four hex digits after `\u`.
-    mutating func parseHex4() throws(JSONParseError) -> UInt16 {
-        var value: UInt16 = 0
-        for _ in 0..<4 {
-            guard pos < input.count else { throw unexpectedEnd("unterminated \\u escape") }
-            let b = input[pos]
-            let digit: UInt8
-            switch b {
-            case 0x30...0x39: digit = b - 0x30
-            case 0x41...0x46: digit = b - 0x41 + 10
-            case 0x61...0x66: digit = b - 0x61 + 10
-            default:
-                throw JSONParseError(code: .invalidEscape, offset: pos,
-                                     message: "expected four hex digits after \\u, found \(Self.show(b))")
-            }
-            value = value << 4 | UInt16(digit)
-            pos += 1
-        }
-        return value
-    }
-
-    /// Appends the UTF-8 encoding of a scalar (never a surrogate here).
-    mutating func appendUTF8(_ scalar: UInt32) {
-        switch scalar {
-        case 0..<0x80:
-            scratch.append(UInt8(scalar))
-        case 0x80..<0x800:
-            scratch.append(0xC0 | UInt8(scalar >> 6))
-            scratch.append(0x80 | UInt8(scalar & 0x3F))
-        case 0x800..<0x10000:
-            scratch.append(0xE0 | UInt8(scalar >> 12))
-            scratch.append(0x80 | UInt8((scalar >> 6) & 0x3F))
-            scratch.append(0x80 | UInt8(scalar & 0x3F))
-        default:
-            scratch.append(0xF0 | UInt8(scalar >> 18))
-            scratch.append(0x80 | UInt8((scalar >> 12) & 0x3F))
-            scratch.append(0x80 | UInt8((scalar >> 6) & 0x3F))
-            scratch.append(0x80 | UInt8(scalar & 0x3F))
-        }
     }
 
     // MARK: Errors

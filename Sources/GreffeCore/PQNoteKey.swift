@@ -42,22 +42,14 @@ public struct MLDSANoteVerifier: Sendable {
     let publicKey: MLDSA65.PublicKey
 
     public init(verifierKey: some StringProtocol) throws(NoteKeyError) {
-        let parts = verifierKey.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: "+", maxSplits: 2, omittingEmptySubsequences: false)
-        guard parts.count == 3, SignedNote.isValidKeyName(parts[0]) else {
-            throw NoteKeyError("ML-DSA verifier key is not of the form name+keyid+key")
+        let text = try VerifierKeyText(parsing: verifierKey)
+        let raw = try text.publicKey(of: .mldsa65, typeLength: MLDSANoteKey.signatureType.count, length: MLDSANoteKey.publicKeyBytes)
+        guard let publicKey = try? MLDSA65.PublicKey(rawRepresentation: raw) else {
+            throw NoteKeyError("the verifier key's ML-DSA-65 public key is not valid")
         }
-        guard parts[1].utf8.count == 8, let keyID = UInt32(parts[1], radix: 16) else {
-            throw NoteKeyError("ML-DSA verifier key ID is not 8 hex digits")
-        }
-        guard let raw = Data(base64Encoded: String(parts[2])), let key = MLDSANoteKey.strippingType(raw),
-            key.count == MLDSANoteKey.publicKeyBytes, let publicKey = try? MLDSA65.PublicKey(rawRepresentation: key)
-        else { throw NoteKeyError("verifier key is not an ML-DSA-65 key (0xff \"greffe/ML-DSA-65\" ‖ 1952 bytes)") }
-        let name = String(parts[0])
-        guard MLDSANoteKey.keyID(name: name, publicKey: publicKey.rawRepresentation) == keyID else {
-            throw NoteKeyError("ML-DSA verifier key ID does not match its name and key")
-        }
-        self.name = name
-        self.keyID = keyID
+        try text.checkKeyID(MLDSANoteKey.keyID(name: text.name, publicKey: publicKey.rawRepresentation))
+        self.name = text.name
+        self.keyID = text.keyID
         self.publicKey = publicKey
     }
 

@@ -121,22 +121,14 @@ public struct NoteVerifier: Sendable {
     let publicKey: Curve25519.Signing.PublicKey
 
     public init(verifierKey: some StringProtocol) throws(NoteKeyError) {
-        let parts = verifierKey.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: "+", maxSplits: 2, omittingEmptySubsequences: false)
-        guard parts.count == 3, SignedNote.isValidKeyName(parts[0]) else {
-            throw NoteKeyError("verifier key is not of the form name+keyid+key")
+        let text = try VerifierKeyText(parsing: verifierKey)
+        let raw = try text.publicKey(of: .ed25519, length: 32)
+        guard let publicKey = try? Curve25519.Signing.PublicKey(rawRepresentation: raw) else {
+            throw NoteKeyError("the verifier key's Ed25519 public key is not valid")
         }
-        guard parts[1].utf8.count == 8, let keyID = UInt32(parts[1], radix: 16) else {
-            throw NoteKeyError("verifier key ID is not 8 hex digits")
-        }
-        guard let raw = Data(base64Encoded: String(parts[2])), raw.count == 33, raw.first == Ed25519NoteKey.algorithm,
-            let publicKey = try? Curve25519.Signing.PublicKey(rawRepresentation: raw.dropFirst())
-        else { throw NoteKeyError("verifier key is not an Ed25519 key (0x01 ‖ 32 bytes)") }
-        let name = String(parts[0])
-        guard Ed25519NoteKey.keyID(name: name, publicKey: publicKey.rawRepresentation) == keyID else {
-            throw NoteKeyError("verifier key ID does not match its name and key")
-        }
-        self.name = name
-        self.keyID = keyID
+        try text.checkKeyID(Ed25519NoteKey.keyID(name: text.name, publicKey: publicKey.rawRepresentation))
+        self.name = text.name
+        self.keyID = text.keyID
         self.publicKey = publicKey
     }
 

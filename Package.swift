@@ -63,10 +63,16 @@ let package = Package(
             dependencies: ["GreffeCore", "CGreffeSHA256", "GreffeTimestamp"],
             swiftSettings: strictSettings
         ),
-        // Storage protocol and its SQLite implementation.
+        // The storage protocol, its contract and the types it speaks in. No I/O.
         .target(
             name: "GreffeStore",
-            dependencies: ["GreffeCore", "CSQLite"],
+            dependencies: ["GreffeCore"],
+            swiftSettings: strictSettings
+        ),
+        // The embedded default store: one SQLite file (and the SQLite connection the witness and relay reuse).
+        .target(
+            name: "GreffeSQLite",
+            dependencies: ["GreffeCore", "GreffeStore", "CSQLite"],
             swiftSettings: strictSettings
         ),
         // The same storage protocol on PostgreSQL, shared by several nodes (sequencer lease, handovers).
@@ -109,7 +115,7 @@ let package = Package(
         .target(
             name: "GreffeWitness",
             dependencies: [
-                "GreffeCore", "GreffeStore",
+                "GreffeCore", "GreffeStore", "GreffeSQLite", "CSQLite",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSettings
@@ -118,7 +124,7 @@ let package = Package(
         .target(
             name: "GreffeServer",
             dependencies: [
-                "GreffeCore", "GreffeLedger", "GreffeStore", "GreffeVerify", "GreffeWitness", "GreffeTimestamp", "GreffeImage", "CZlib",
+                "GreffeCore", "GreffeLedger", "GreffeStore", "GreffeSQLite", "GreffeVerify", "GreffeWitness", "GreffeTimestamp", "GreffeImage", "CZlib",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -135,7 +141,7 @@ let package = Package(
         .target(
             name: "GreffeRelay",
             dependencies: [
-                "GreffeCore", "GreffeStore", "GreffeLedger", "GreffeServer",
+                "GreffeCore", "GreffeStore", "GreffeSQLite", "CSQLite", "GreffeLedger", "GreffeServer",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -149,7 +155,7 @@ let package = Package(
         .executableTarget(
             name: "greffe",
             dependencies: [
-                "GreffeCore", "GreffeStore", "GreffePostgres", "GreffeLedger", "GreffeServer", "GreffeVerify", "GreffeWitness",
+                "GreffeCore", "GreffeStore", "GreffeSQLite", "GreffePostgres", "GreffeLedger", "GreffeServer", "GreffeVerify", "GreffeWitness",
                 "GreffeTimestamp", "GreffeImage", "GreffeRelay",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -192,7 +198,7 @@ let package = Package(
         .testTarget(
             name: "GreffeStoreTests",
             dependencies: [
-                "GreffeCore", "GreffeStore", "GreffePostgres", "GreffeLedger",
+                "GreffeCore", "GreffeStore", "GreffeSQLite", "GreffePostgres", "GreffeLedger",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
             ],
@@ -201,25 +207,25 @@ let package = Package(
         .testTarget(
             name: "GreffeServerTests",
             dependencies: [
-                "GreffeCore", "GreffeStore", "GreffeLedger", "GreffeServer", "GreffeTimestamp", "GreffeTestTSA", "GreffeVerify",
+                "GreffeCore", "GreffeStore", "GreffeSQLite", "GreffeLedger", "GreffeServer", "GreffeTimestamp", "GreffeTestTSA", "GreffeVerify",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],
             swiftSettings: strictSettings
         ),
         .testTarget(
             name: "GreffeLedgerTests",
-            dependencies: ["GreffeCore", "GreffeStore", "GreffeLedger"],
+            dependencies: ["GreffeCore", "GreffeStore", "GreffeSQLite", "GreffeLedger"],
             swiftSettings: strictSettings
         ),
         .testTarget(
             name: "GreffeRelayTests",
-            dependencies: ["GreffeCore", "GreffeStore", "GreffeServer", "GreffeRelay", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["GreffeCore", "GreffeStore", "GreffeSQLite", "GreffeServer", "GreffeRelay", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strictSettings
         ),
         .testTarget(
             name: "GreffeWitnessTests",
             dependencies: [
-                "GreffeCore", "GreffeStore", "GreffeWitness", "GreffeServer", "GreffeLedger",
+                "GreffeCore", "GreffeStore", "GreffeSQLite", "GreffeWitness", "GreffeServer", "GreffeLedger",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ],
@@ -235,7 +241,7 @@ if Context.environment["GREFFE_PROFILE"] == "1" {
     package.targets.append(
         .executableTarget(
             name: "greffe-profile",
-            dependencies: ["GreffeCore", "GreffeStore", "GreffeLedger", "GreffeServer"],
+            dependencies: ["GreffeCore", "GreffeStore", "GreffeSQLite", "GreffeLedger", "GreffeServer"],
             swiftSettings: strictSettings
         ))
 }

@@ -2,7 +2,7 @@ import Foundation
 import GreffeCore
 import GreffeLedger
 public import GreffeServer
-public import GreffeStore
+import GreffeStore
 public import Hummingbird
 import Logging
 import Metrics

@@ -1,6 +1,6 @@
 import Foundation
 public import GreffeCore
-public import GreffeStore
+import GreffeStore
 public import Logging
 import Metrics
 public import ServiceLifecycle

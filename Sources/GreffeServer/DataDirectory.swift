@@ -1,6 +1,7 @@
 public import Foundation
 public import GreffeCore
-public import GreffeStore
+import GreffeStore
+public import GreffeSQLite
 
 /// The files of a ledger's data directory:
 /// `greffe.sqlite` (the store), `signing.key` (mode 0600, Go's note key

@@ -1,6 +1,6 @@
 import Foundation
 public import GreffeCore
-public import GreffeStore
+import GreffeStore
 public import Logging
 
 /// Why the witness refused an add-checkpoint request, with the status

@@ -1,6 +1,6 @@
 public import Foundation
 public import GreffeCore
-public import GreffeStore
+import GreffeStore
 
 /// The files of a witness's data directory: `witness.key` (mode 0600, the
 /// cosigning key in `PRIVATE+KEY+name+keyid+base64(0x04 ‖ seed)` form, never

@@ -18,6 +18,7 @@
 
 import Dispatch
 import Foundation
+import GreffeSQLite
 import GreffeCore
 import GreffeLedger
 import GreffeServer

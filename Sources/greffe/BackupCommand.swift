@@ -5,6 +5,7 @@ import GreffeLedger
 import GreffeServer
 import GreffeStore
 import Logging
+import GreffeSQLite
 
 /// `greffe backup`: an online, consistent copy of the ledger database.
 ///

@@ -2,6 +2,7 @@ import Foundation
 import GreffeCore
 import GreffePostgres
 import GreffeStore
+import GreffeSQLite
 
 /// A `greffe serve` child on a fresh ledger, for the HTTP benchmarks.
 struct BenchServer {

@@ -11,6 +11,7 @@ import Logging
 import Metrics
 import Prometheus
 import ServiceLifecycle
+import GreffeSQLite
 
 struct ServeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

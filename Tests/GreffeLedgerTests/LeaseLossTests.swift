@@ -4,6 +4,7 @@ import GreffeLedger
 import GreffeStore
 import Synchronization
 import Testing
+import GreffeSQLite
 
 /// A shared store for one node: the log in SQLite, the lease and the handover
 /// queue under the test's control, so a lease can be lost while a poll of the

@@ -8,6 +8,7 @@ import HummingbirdTesting
 import Logging
 import Prometheus
 import Testing
+import GreffeSQLite
 
 /// A ledger whose metrics go to a registry of its own (the global one is
 /// shared by the tests running in parallel), optionally exporting static tiles.

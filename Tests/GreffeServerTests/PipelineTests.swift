@@ -4,6 +4,7 @@ import GreffeLedger
 import GreffeStore
 import Synchronization
 import Testing
+import GreffeSQLite
 
 /// The sequencer hands a second batch to the writer while the first is being
 /// written (Ledger.advance): what happens to it when the first fails.

@@ -4,6 +4,7 @@ import GreffeLedger
 import GreffeServer
 import GreffeStore
 import Testing
+import GreffeSQLite
 
 @Suite("restart")
 struct RestartTests {

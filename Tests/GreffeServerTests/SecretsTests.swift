@@ -9,6 +9,7 @@ import HummingbirdTesting
 import Logging
 import Synchronization
 import Testing
+import GreffeSQLite
 
 /// Bearer tokens and the signing key never appear in a response (body or
 /// header) or a log line, whatever token a request carries. `ops/tests/secrets.sh`

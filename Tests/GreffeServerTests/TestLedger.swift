@@ -6,6 +6,7 @@ import GreffeStore
 import Hummingbird
 import HummingbirdTesting
 import Testing
+import GreffeSQLite
 
 /// A ledger on a fresh SQLite file with its sequencer running, plus tokens of every role.
 struct TestLedger {

@@ -3,6 +3,7 @@ import GreffeCore
 import GreffeLedger
 import GreffeStore
 import Testing
+import GreffeSQLite
 
 @Suite("Token checks")
 struct TokenAuthorityTests {

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 
+@testable import GreffeSQLite
 @testable import GreffeStore
 
 /// `Schemas/sqlite.sql` is what auditors read to query a ledger's file directly; it is kept by

@@ -1,6 +1,7 @@
 import Foundation
 import GreffeCore
 import GreffePostgres
+@testable import GreffeSQLite
 @testable import GreffeStore
 import Testing
 

@@ -16,6 +16,7 @@ import Logging
 import Prometheus
 import Synchronization
 import Testing
+import GreffeSQLite
 
 typealias WitnessHandler = @Sendable ([UInt8]) async throws -> WitnessAnswer
 

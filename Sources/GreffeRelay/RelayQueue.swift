@@ -2,6 +2,8 @@ import CSQLite
 import Foundation
 public import GreffeCore
 import Synchronization
+public import GreffeStore
+import GreffeSQLite
 
 /// `greffe relay`'s durable queue: every event a producer handed over, until
 /// the ledger has it and its receipt verified, and the receipt after that.

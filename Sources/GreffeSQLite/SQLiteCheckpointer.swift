@@ -1,6 +1,7 @@
 import CSQLite
 import Dispatch
 import Synchronization
+import GreffeStore
 
 /// Copies the WAL into the database file beside the writer.
 ///

@@ -2,6 +2,7 @@ import CSQLite
 import Dispatch
 public import GreffeCore
 import Synchronization
+public import GreffeStore
 
 /// The embedded default store: one SQLite file in WAL mode.
 ///

@@ -1,5 +1,6 @@
 import CSQLite
 import GreffeCore
+import GreffeStore
 
 // The SQLite layout and its migrations, one `user_version` step at a time (`Schemas/sqlite.sql` is held equal to it).
 extension SQLiteStore {

@@ -1,6 +1,8 @@
 import CSQLite
 public import GreffeCore
 import Synchronization
+import GreffeStore
+import GreffeSQLite
 
 /// What a witness remembers of one log: the latest checkpoint it cosigned.
 public struct WitnessLogState: Sendable, Equatable {

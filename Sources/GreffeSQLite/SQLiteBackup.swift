@@ -1,6 +1,7 @@
 import CSQLite
 import Foundation
 public import GreffeCore
+public import GreffeStore
 
 /// What a database file holds, as checked by `SQLiteStore.verifyDatabaseFile`.
 public struct DatabaseFileSummary: Sendable, Equatable {

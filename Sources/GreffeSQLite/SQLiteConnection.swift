@@ -1,19 +1,20 @@
 import CSQLite
-import GreffeCore
+package import GreffeCore
+package import GreffeStore
 
 /// SQLITE_TRANSIENT: SQLite copies bound bytes before the call returns.
 private let transient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
 
 /// A thin owner of one `sqlite3*`. Not thread-safe: each is used under a lock.
-final class SQLiteConnection {
-    let handle: OpaquePointer
-    let path: String
+package final class SQLiteConnection {
+    package let handle: OpaquePointer
+    package let path: String
     private var statements: [String: SQLiteStatement] = [:]
     /// Statements handed out since the last `releaseStatements()`: a statement
     /// left mid-step would hold its read transaction, and so an old snapshot.
     private var inUse: [SQLiteStatement] = []
 
-    init(path: String, readOnly: Bool = false) throws {
+    package init(path: String, readOnly: Bool = false) throws {
         var db: OpaquePointer?
         let flags = (readOnly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE) | SQLITE_OPEN_NOMUTEX
         let rc = sqlite3_open_v2(path, &db, flags, nil)
@@ -32,7 +33,7 @@ final class SQLiteConnection {
         sqlite3_close_v2(handle)
     }
 
-    func execute(_ sql: String) throws {
+    package func execute(_ sql: String) throws {
         var error: UnsafeMutablePointer<CChar>?
         let rc = sqlite3_exec(handle, sql, nil, nil, &error)
         if rc != SQLITE_OK {
@@ -43,7 +44,7 @@ final class SQLiteConnection {
     }
 
     /// A cached prepared statement, reset and cleared for reuse.
-    func statement(_ sql: String) throws -> SQLiteStatement {
+    package func statement(_ sql: String) throws -> SQLiteStatement {
         if let cached = statements[sql] {
             cached.reset()
             inUse.append(cached)
@@ -59,18 +60,18 @@ final class SQLiteConnection {
     }
 
     /// Resets every statement used since the last call, ending their implicit read transactions.
-    func releaseStatements() {
+    package func releaseStatements() {
         for statement in inUse { statement.reset() }
         inUse.removeAll(keepingCapacity: true)
     }
 
-    func error(_ code: Int32, _ context: String) -> StoreError {
+    package func error(_ code: Int32, _ context: String) -> StoreError {
         SQLiteConnection.storeError(code: code, message: "\(String(cString: sqlite3_errmsg(handle))) (in: \(context.prefix(60)))")
     }
 
     /// Maps SQLite's result codes to the store's: disk full, read-only, I/O
     /// and corruption all mean the database cannot be used now.
-    static func storeError(code: Int32, message: String) -> StoreError {
+    package static func storeError(code: Int32, message: String) -> StoreError {
         switch code & 0xff {
         case SQLITE_CONSTRAINT: return StoreError(.duplicate, "SQLite constraint: \(message)")
         case SQLITE_FULL: return StoreError(.unavailable, "disk full: \(message)")
@@ -82,7 +83,7 @@ final class SQLiteConnection {
     }
 
     /// Runs `body` in one IMMEDIATE transaction: committed if it returns, rolled back if it throws.
-    func transaction<T>(_ body: () throws -> T) throws -> T {
+    package func transaction<T>(_ body: () throws -> T) throws -> T {
         try execute("BEGIN IMMEDIATE")
         do {
             let result = try body()
@@ -99,55 +100,55 @@ final class SQLiteConnection {
     }
 }
 
-final class SQLiteStatement {
-    let raw: OpaquePointer
+package final class SQLiteStatement {
+    package let raw: OpaquePointer
     unowned let connection: SQLiteConnection
 
-    init(raw: OpaquePointer, connection: SQLiteConnection) {
+    package init(raw: OpaquePointer, connection: SQLiteConnection) {
         self.raw = raw
         self.connection = connection
     }
 
     deinit { sqlite3_finalize(raw) }
 
-    func reset() {
+    package func reset() {
         sqlite3_reset(raw)
         sqlite3_clear_bindings(raw)
     }
 
-    func bind(_ position: Int32, _ value: Int64) {
+    package func bind(_ position: Int32, _ value: Int64) {
         sqlite3_bind_int64(raw, position, value)
     }
 
-    func bind(_ position: Int32, _ value: UInt64) {
+    package func bind(_ position: Int32, _ value: UInt64) {
         // Indices and sizes stay far below 2^63.
         sqlite3_bind_int64(raw, position, Int64(bitPattern: value))
     }
 
-    func bind(_ position: Int32, _ value: String) {
+    package func bind(_ position: Int32, _ value: String) {
         sqlite3_bind_text(raw, position, value, -1, transient)
     }
 
-    func bind(_ position: Int32, _ value: [UInt8]) {
+    package func bind(_ position: Int32, _ value: [UInt8]) {
         // A failed bind (only SQLITE_TOOBIG or a wrong position, both programming errors) surfaces at step().
         _ = value.withUnsafeBytes { sqlite3_bind_blob(raw, position, $0.baseAddress, Int32($0.count), transient) }
     }
 
-    func bind(_ position: Int32, _ value: Hash) {
+    package func bind(_ position: Int32, _ value: Hash) {
         _ = value.withUnsafeBytes { sqlite3_bind_blob(raw, position, $0.baseAddress, 32, transient) }
     }
 
     /// The first `byteCount` bytes of `value`.
-    func bind(_ position: Int32, prefix byteCount: Int32, of value: Hash) {
+    package func bind(_ position: Int32, prefix byteCount: Int32, of value: Hash) {
         _ = value.withUnsafeBytes { sqlite3_bind_blob(raw, position, $0.baseAddress, min(byteCount, 32), transient) }
     }
 
-    func bindNull(_ position: Int32) {
+    package func bindNull(_ position: Int32) {
         sqlite3_bind_null(raw, position)
     }
 
     /// Steps once: true when a row is available, false when done.
-    func step() throws -> Bool {
+    package func step() throws -> Bool {
         let rc = sqlite3_step(raw)
         switch rc {
         case SQLITE_ROW: return true
@@ -157,26 +158,26 @@ final class SQLiteStatement {
     }
 
     /// Steps a statement that returns no row.
-    func run() throws {
+    package func run() throws {
         while try step() {}
     }
 
-    func int64(_ column: Int32) -> Int64 { sqlite3_column_int64(raw, column) }
-    func uint64(_ column: Int32) -> UInt64 { UInt64(bitPattern: sqlite3_column_int64(raw, column)) }
-    func isNull(_ column: Int32) -> Bool { sqlite3_column_type(raw, column) == SQLITE_NULL }
+    package func int64(_ column: Int32) -> Int64 { sqlite3_column_int64(raw, column) }
+    package func uint64(_ column: Int32) -> UInt64 { UInt64(bitPattern: sqlite3_column_int64(raw, column)) }
+    package func isNull(_ column: Int32) -> Bool { sqlite3_column_type(raw, column) == SQLITE_NULL }
 
-    func string(_ column: Int32) -> String {
+    package func string(_ column: Int32) -> String {
         guard let text = sqlite3_column_text(raw, column) else { return "" }
         return String(cString: text)
     }
 
-    func blob(_ column: Int32) -> [UInt8] {
+    package func blob(_ column: Int32) -> [UInt8] {
         let count = Int(sqlite3_column_bytes(raw, column))
         guard count > 0, let pointer = sqlite3_column_blob(raw, column) else { return [] }
         return Array(UnsafeRawBufferPointer(start: pointer, count: count))
     }
 
-    func hash(_ column: Int32) throws -> Hash {
+    package func hash(_ column: Int32) throws -> Hash {
         let count = Int(sqlite3_column_bytes(raw, column))
         guard count == 32, let pointer = sqlite3_column_blob(raw, column),
             let hash = Hash(bytes: UnsafeRawBufferPointer(start: pointer, count: count))

@@ -1,6 +1,7 @@
 import CSQLite
 public import GreffeCore
 import Synchronization
+public import GreffeStore
 
 // What the store keeps beside the tree: attestations, tokens, events and their search, erasures, metadata.
 extension SQLiteStore {

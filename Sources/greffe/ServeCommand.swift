@@ -119,24 +119,26 @@ struct ServeCommand: AsyncParsableCommand {
         return (host, port)
     }
 
-    /// HTTP/1.1 with the request limits of `HTTPLimits` (header sizes, slow
-    /// clients, connection count), over TLS when a certificate is given.
-    private func httpServer() throws -> HTTPServerBuilder {
+    /// The address, the request limits of `HTTPLimits` (header sizes, slow
+    /// clients, connection count), and TLS when a certificate is given.
+    private func serveConfiguration() throws -> ServeConfiguration {
         var limits = HTTPLimits()
         limits.headTimeout = .milliseconds(Int(headerTimeout * 1000))
         limits.bodyTimeout = .milliseconds(Int(bodyTimeout * 1000))
         limits.maxConnections = maxConnections
-        let http1 = HTTPServerBuilder.guardedHTTP1(limits: limits)
-        guard let tlsCert, let tlsKey else { return http1 }
+        let (host, port) = try parseListen()
+        var configuration = ServeConfiguration(address: .hostname(host, port: port), limits: limits)
+        guard let tlsCert, let tlsKey else { return configuration }
         do {
             let chain = try NIOSSLCertificate.fromPEMFile(tlsCert).map { NIOSSLCertificateSource.certificate($0) }
             let key = try NIOSSLPrivateKey(file: tlsKey, format: .pem)
-            var configuration = TLSConfiguration.makeServerConfiguration(certificateChain: chain, privateKey: .privateKey(key))
+            var tls = TLSConfiguration.makeServerConfiguration(certificateChain: chain, privateKey: .privateKey(key))
             // TLS 1.0 and 1.1 are broken and deprecated (RFC 8996).
-            configuration.minimumTLSVersion = .tlsv12
+            tls.minimumTLSVersion = .tlsv12
             // Built once here so that a key that does not match the certificate stops start-up, not the first connection.
-            _ = try NIOSSLContext(configuration: configuration)
-            return try .tls(http1, tlsConfiguration: configuration)
+            _ = try NIOSSLContext(configuration: tls)
+            configuration.wrap = { try .tls($0, tlsConfiguration: tls) }
+            return configuration
         } catch {
             // The key's contents never go into the message, only the file names.
             throw CommandFailure("cannot use --tls-cert \(tlsCert) / --tls-key \(tlsKey): \(error)")
@@ -213,22 +215,12 @@ struct ServeCommand: AsyncParsableCommand {
             }
         }
         api.clientRateLimiter = anonymousRate > 0 ? ClientRateLimiter(limit: .init(perSecond: anonymousRate, burst: anonymousBurst)) : nil
-        let router = Router(context: GreffeRequestContext.self)
-        api.addRoutes(to: router)
-        let (host, port) = try parseListen()
-        let app = Application(
-            router: router,
-            // Idle and slow clients are cut off and connections capped by the guard (HTTPLimits);
-            // past twice its cap the server stops accepting altogether.
-            server: try httpServer(),
-            configuration: .init(
-                address: .hostname(host, port: port), serverName: "greffe",
-                availableConnectionsDelegate: MaximumAvailableConnections(2 * maxConnections)),
+        let app = try buildApplication(
+            api: api, configuration: try serveConfiguration(),
             services: services + [
                 DiskSpaceMonitor(volumes: volumes, walPath: storeOptions.postgres == nil ? directory.databasePath + "-wal" : nil, logger: logger)
             ],
-            logger: logger
-        )
+            logger: logger)
         logger.info(
             "serving",
             metadata: [

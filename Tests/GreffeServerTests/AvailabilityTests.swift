@@ -60,12 +60,9 @@ struct AvailabilityTests {
         _ test: TestLedger, limits: HTTPLimits, clientLimit: ClientRateLimiter.Limit = ClientRateLimiter.defaultLimit,
         _ body: @escaping @Sendable (Int) async throws -> Void
     ) async throws {
-        let router = Router(context: GreffeRequestContext.self)
         var api = LedgerAPI(ledger: test.ledger)
         api.clientRateLimiter = ClientRateLimiter(limit: clientLimit)
-        api.addRoutes(to: router)
-        let app = Application(
-            router: router, server: .guardedHTTP1(limits: limits), configuration: .init(address: .hostname("127.0.0.1", port: 0)))
+        let app = try buildApplication(api: api, configuration: ServeConfiguration(address: .hostname("127.0.0.1", port: 0), limits: limits))
         try await app.test(.live) { client in try await body(try #require(client.port)) }
         await test.stop()
     }

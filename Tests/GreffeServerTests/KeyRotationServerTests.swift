@@ -173,11 +173,9 @@ struct KeyRotationServerTests {
         let new = try directory.rotateKey(firstTreeSize: b1.size + 1)
         let ledger = try await Ledger.open(store: try directory.openStore(), keys: try directory.loadLogKeys())
         let running = Task { await ledger.run() }
-        let router = Router()
         var api = LedgerAPI(ledger: ledger)
         api.keyList = try directory.loadKeyList()
-        api.addRoutes(to: router)
-        try await Application(router: router).test(.router) { client in
+        try await buildApplication(api: api, configuration: ServeConfiguration(address: .hostname("127.0.0.1", port: 0))).test(.router) { client in
             try await client.execute(uri: "/v1/keys", method: .get) { response in
                 #expect(response.status == .ok)
                 let body = try JSONParser.parse(Array(buffer: response.body))
@@ -204,9 +202,7 @@ struct KeyRotationServerTests {
         let keys = try LogKeys(signers: [transitional, active], retired: [retired.verifier])
         let ledger = try await Ledger.open(store: try directory.openStore(), keys: keys)
         let running = Task { await ledger.run() }
-        let router = Router()
-        LedgerAPI(ledger: ledger).addRoutes(to: router)
-        try await Application(router: router).test(.router) { client in
+        try await buildApplication(api: LedgerAPI(ledger: ledger), configuration: ServeConfiguration(address: .hostname("127.0.0.1", port: 0))).test(.router) { client in
             try await client.execute(uri: "/v1/keys", method: .get) { response in
                 let body = try JSONParser.parse(Array(buffer: response.body))
                 let listed = try #require(body["keys"]?.arrayValue)

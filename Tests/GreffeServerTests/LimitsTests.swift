@@ -71,11 +71,9 @@ struct LimitsTests {
     @Test("a bundle query matching more events than a bundle may hold is 422 with a JSON error; at the limit it is served")
     func bundleSize() async throws {
         let test = try await TestLedger.make()
-        let router = Router()
         var api = LedgerAPI(ledger: test.ledger)
         api.maxBundleEvents = 3
-        api.addRoutes(to: router)
-        try await Application(router: router).test(.router) { client in
+        try await buildApplication(api: api, configuration: ServeConfiguration(address: .hostname("127.0.0.1", port: 0))).test(.router) { client in
             _ = try await appendEvents(5, prefix: "b", client: client, token: test.appendToken)
             _ = try await waitForCheckpoint(size: 5, client: client)
             let tooMany = try await client.execute(
@@ -106,11 +104,8 @@ struct LimitsTests {
     func withLiveServer(
         _ test: TestLedger, limits: HTTPLimits = LimitsTests.limits(), _ body: @escaping @Sendable (Int) async throws -> Void
     ) async throws {
-        let router = Router()
-        LedgerAPI(ledger: test.ledger).addRoutes(to: router)
-        let app = Application(
-            router: router, server: .guardedHTTP1(limits: limits),
-            configuration: .init(address: .hostname("127.0.0.1", port: 0)))
+        let app = try buildApplication(
+            api: LedgerAPI(ledger: test.ledger), configuration: ServeConfiguration(address: .hostname("127.0.0.1", port: 0), limits: limits))
         try await app.test(.live) { client in try await body(try #require(client.port)) }
         await test.stop()
     }

@@ -56,16 +56,14 @@ struct MeteredLedger {
         self.appendToken = appendToken
     }
 
-    func application() -> some ApplicationProtocol {
-        let router = Router()
+    func application() throws -> some ApplicationProtocol {
         let registry = self.registry
         let api = LedgerAPI(ledger: ledger) {
             var buffer: [UInt8] = []
             registry.emit(into: &buffer)
             return buffer
         }
-        api.addRoutes(to: router)
-        return Application(router: router)
+        return try buildApplication(api: api, configuration: ServeConfiguration(address: .hostname("127.0.0.1", port: 0)))
     }
 
     func stop() async {

@@ -79,9 +79,7 @@ struct SecretsTests {
             (.delete, "/v1/events", nil),
         ]
 
-        let router = Router()
-        LedgerAPI(ledger: ledger).addRoutes(to: router)
-        let app = Application(router: router, logger: logger)
+        let app = try buildApplication(api: LedgerAPI(ledger: ledger), configuration: ServeConfiguration(address: .hostname("127.0.0.1", port: 0)), logger: logger)
         let seen = try await app.test(.router) { client in
             var seen: [String: HTTPResponse.Status] = [:]
             // A first event so that reads, proofs and tiles have something to answer with.

@@ -39,13 +39,12 @@ struct TestLedger {
         await running.value
     }
 
-    func application(rateLimiter: RateLimiter = RateLimiter(), configure: (inout LedgerAPI) -> Void = { _ in }) -> some ApplicationProtocol {
-        let router = Router()
+    /// The application `greffe serve` runs (`buildApplication`), on this ledger.
+    func application(rateLimiter: RateLimiter = RateLimiter(), configure: (inout LedgerAPI) -> Void = { _ in }) throws -> some ApplicationProtocol {
         var api = LedgerAPI(ledger: ledger)
         api.rateLimiter = rateLimiter
         configure(&api)
-        api.addRoutes(to: router)
-        return Application(router: router)
+        return try buildApplication(api: api, configuration: ServeConfiguration(address: .hostname("127.0.0.1", port: 0)))
     }
 
     /// Runs `body` against the API in-process, then stops the ledger.

@@ -4,13 +4,15 @@ Package.swift's real target dependencies (`swift package dump-package`).
 
   ops/module-graph.py            print the block
   ops/module-graph.py --write    replace the block in docs/ARCHITECTURE.md
-  ops/module-graph.py --check    exit 1 if docs/ARCHITECTURE.md's block differs
+  ops/module-graph.py --check    exit 1 if docs/ARCHITECTURE.md's block differs, or if a
+                                 boundary rule below is broken
 
 Only the default build's targets are drawn: test targets and targets under
 Tests/ (test support, fuzz harnesses) are left out, and so are the products of
 other packages (docs/ARCHITECTURE.md names them in prose).
 """
 import json
+import re
 import os
 import subprocess
 import sys
@@ -51,6 +53,26 @@ def current(text):
     return start, end + len(END) + 1
 
 
+# Boundary rules the compiler cannot hold (every target of one package may use `package` and `public`
+# members): the HTTP layer talks to the ledger, not to its store. The bulk scans named here read the
+# committed store on purpose (a tier report, the status page's counts) and write nothing.
+HTTP_STORE_SCANS = {"TierReportAPI.swift": 1, "WebAPI.swift": 1}
+
+
+def boundary_violations():
+    problems = []
+    server = os.path.join(ROOT, "Sources", "GreffeServer")
+    for directory, _, files in os.walk(server):
+        for name in files:
+            if not name.endswith(".swift"):
+                continue
+            with open(os.path.join(directory, name), encoding="utf-8") as file:
+                count = len(re.findall(r"\bledger\.store\b", file.read()))
+            if count > HTTP_STORE_SCANS.get(name, 0):
+                problems.append(f"Sources/GreffeServer/.../{name} reaches ledger.store {count} time(s): go through a Ledger method")
+    return problems
+
+
 def main():
     mode = sys.argv[1] if len(sys.argv) > 1 else None
     if mode not in (None, "--write", "--check"):
@@ -65,7 +87,10 @@ def main():
     if mode == "--check":
         if text[start:end] != expected:
             sys.exit("docs/ARCHITECTURE.md's module graph differs from Package.swift: run ops/module-graph.py --write")
-        print("module graph: docs/ARCHITECTURE.md matches Package.swift")
+        problems = boundary_violations()
+        if problems:
+            sys.exit("\n".join(problems))
+        print("module graph: docs/ARCHITECTURE.md matches Package.swift; the HTTP layer reaches the store only through the ledger")
         return
     with open(DOC, "w", encoding="utf-8") as file:
         file.write(text[:start] + expected + text[end:])

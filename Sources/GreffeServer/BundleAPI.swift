@@ -31,7 +31,7 @@ extension LedgerAPI {
         let chosenWithin = ledger.latestCheckpoint
         guard !chosenWithin.note.isEmpty else { throw APIError(.serviceUnavailable, "no checkpoint has been cosigned by the witness quorum yet") }
         query.indexRange = query.indexRange.map { $0.clamped(to: 0..<chosenWithin.size) } ?? 0..<chosenWithin.size
-        let indices = try await mapLedgerErrors { try await ledger.store.searchEvents(query) }
+        let indices = try await mapLedgerErrors { try await ledger.searchIndices(query) }
         guard indices.count <= maxBundleEvents else {
             throw APIError(.unprocessableContent, "the query matches more than \(maxBundleEvents) events; narrow it")
         }
@@ -236,10 +236,10 @@ extension LedgerAPI {
     /// cosignatures state — or, when both have one size, the cosigned note alone.
     func earlierCheckpoints(before checkpoint: StoredCheckpoint, covering size: UInt64) async throws -> [EvidenceBundle.EarlierCheckpoint] {
         var notes: [(size: UInt64, note: String)] = []
-        if let first = try await ledger.store.firstCheckpoint(atLeast: size), first.size < checkpoint.size {
+        if let first = try await ledger.firstCheckpoint(atLeast: size), first.size < checkpoint.size {
             notes.append((first.size, first.note))
         }
-        if let cosigned = try await ledger.store.firstAttestation(kind: .cosignedNote, atLeast: size), cosigned.size < checkpoint.size {
+        if let cosigned = try await ledger.firstAttestation(kind: .cosignedNote, atLeast: size), cosigned.size < checkpoint.size {
             let note = String(decoding: cosigned.data, as: UTF8.self)
             if notes.first?.size == cosigned.size { notes[0].note = note } else { notes.append((cosigned.size, note)) }
         }

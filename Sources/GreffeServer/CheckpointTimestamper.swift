@@ -91,7 +91,7 @@ public final class CheckpointTimestamper: Sendable {
         guard !checkpoint.note.isEmpty else { return .upToDate }
         var known = stampedSize.withLock { $0 }
         do {
-            if known == nil { known = try await ledger.store.latestAttestation(kind: .rfc3161Token)?.size }
+            if known == nil { known = try await ledger.latestAttestation(kind: .rfc3161Token)?.size }
         } catch {
             return failed("store_error", "cannot read the latest timestamp token: \(error)", size: checkpoint.size)
         }
@@ -129,7 +129,7 @@ public final class CheckpointTimestamper: Sendable {
         }
         let now = UInt64(Date().timeIntervalSince1970 * 1000)
         do {
-            try await ledger.store.storeAttestation(
+            try await ledger.storeAttestation(
                 CheckpointAttestation(size: checkpoint.size, kind: .rfc3161Token, data: token, createdAtMilliseconds: now))
         } catch {
             return failed("store_error", "cannot store the token: \(error)", size: checkpoint.size)

@@ -35,7 +35,7 @@ public struct LedgerAPI: Sendable {
 
     public init(ledger: Ledger, metricsText: (@Sendable () -> [UInt8])? = nil) {
         self.ledger = ledger
-        self.tokens = TokenAuthority(store: ledger.store)
+        self.tokens = ledger.tokenAuthority()
         self.metricsText = metricsText
     }
 

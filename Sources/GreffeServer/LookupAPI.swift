@@ -122,7 +122,7 @@ extension LedgerAPI {
             counted = near.count
         } else {
             let found = try await mapLedgerErrors {
-                try await ledger.store.searchEvents(EventQuery(contentHash: key.termPrefix + hex, limit: lookupSettings.maxMatches * 4))
+                try await ledger.searchIndices(EventQuery(contentHash: key.termPrefix + hex, limit: lookupSettings.maxMatches * 4))
             }
             candidates = found.map { ($0, key == .pdq ? 0 : nil) }
             counted = found.count
@@ -153,7 +153,7 @@ extension LedgerAPI {
     /// `input_images` and `output_images` (reports, takedowns: not what the public lookup answers),
     /// is Greffe's own, or was erased.
     private func lookupMatch(index: UInt64, key: LookupKey, hex: String, distance: Int?, checkpoint: StoredCheckpoint) async throws -> JSONValue? {
-        guard let event = try await mapLedgerErrors({ try await ledger.store.readEvent(index: index) }),
+        guard let event = try await mapLedgerErrors({ try await ledger.readEvent(index: index) }),
             let canonical = event.canonicalBody, let salt = event.salt, event.platform != Ledger.ownPlatform,
             let body = try? JSONParser.parse(canonical, limits: JSONLimits(maxDepth: 128, maxBytes: Int.max)),
             let entry = try? LedgerEntry(decoding: event.entry)

@@ -22,7 +22,7 @@ extension LedgerAPI {
 
     func checkpointTimestamp(size text: String) async throws -> Response {
         let size = try LedgerAPI.number(text, name: "size")
-        guard let token = try await mapLedgerErrors({ try await ledger.store.attestation(kind: .rfc3161Token, size: size) }) else {
+        guard let token = try await mapLedgerErrors({ try await ledger.attestation(kind: .rfc3161Token, size: size) }) else {
             throw APIError.notFound("no timestamp token for the checkpoint of size \(size)")
         }
         return Response(
@@ -41,11 +41,11 @@ extension LedgerAPI {
     func bundleTimestamps(indices: [UInt64], checkpoint: StoredCheckpoint) async throws -> [EvidenceBundle.CheckpointTimestamp] {
         var tokens: [CheckpointAttestation] = []
         if let last = indices.max(),
-            let covering = try await ledger.store.firstAttestation(kind: .rfc3161Token, atLeast: last + 1), covering.size <= checkpoint.size
+            let covering = try await ledger.firstAttestation(kind: .rfc3161Token, atLeast: last + 1), covering.size <= checkpoint.size
         {
             tokens.append(covering)
         }
-        if tokens.first?.size != checkpoint.size, let own = try await ledger.store.attestation(kind: .rfc3161Token, size: checkpoint.size) {
+        if tokens.first?.size != checkpoint.size, let own = try await ledger.attestation(kind: .rfc3161Token, size: checkpoint.size) {
             tokens.append(own)
         }
         var timestamps: [EvidenceBundle.CheckpointTimestamp] = []
@@ -54,7 +54,7 @@ extension LedgerAPI {
             if token.size == checkpoint.size {
                 note = checkpoint.note
             } else {
-                guard let stored = try await ledger.store.checkpoint(size: token.size) else { continue }
+                guard let stored = try await ledger.checkpoint(size: token.size) else { continue }
                 note = stored.note
             }
             let proof = try await ledger.consistencyProof(first: token.size, second: checkpoint.size)

@@ -244,7 +244,7 @@ public final class Ledger: Sendable {
     }
 
     func runSequencer() async {
-        var pipeline = Pipeline()
+        var pipeline = WritePipeline<InFlightWrite>(sharedStore: cluster != nil)
         for await _ in sequencerWake {
             await advance(&pipeline, draining: false)
         }
@@ -262,14 +262,7 @@ public final class Ledger: Sendable {
         }
     }
 
-    /// The batches handed to the writer, in order, not yet answered.
-    struct Pipeline {
-        var writing: [InFlightWrite] = []
-        /// Set when a write failed while a later one was in flight: that one
-        /// cannot be stored (it does not start at the store's size).
-        var discarding = false
-    }
-
+    /// A batch handed to the writer, and where the writer puts the result of its write.
     struct InFlightWrite {
         var batch: SequencedBatch
         var completion: WriteCompletion
@@ -284,80 +277,59 @@ public final class Ledger: Sendable {
         let result = Mutex<Result<Void, any Error>?>(nil)
     }
 
-    /// Writes handed to the writer and not yet answered, at most: one being
-    /// written and one waiting, so that the writer need not wait for the
-    /// sequencer to answer the one it finished.
-    static let writesInFlight = 2
-    /// A batch is sequenced to wait in line behind a write only from this many
-    /// queued events: fewer (single-event requests) gain more from growing
-    /// until the writer is free, since each commit has a fixed cost.
-    static let minimumQueuedWrite = 256
-
     /// Moves the pipeline on until nothing can move before the next wake (a new
-    /// request, or a write finishing); `draining`: until it is empty.
-    ///
-    /// When the writer is free, the queued requests are located, sequenced and
-    /// handed to it. Once enough are queued they are also sequenced while it
-    /// writes (on top of that write; on a shared store, this node's own requests only) and wait in line,
-    /// so that the writer, the one serial resource, goes on to them without
-    /// waiting for the sequencer to answer the requests it stored. A batch is
-    /// answered only once it and every batch before it are stored. If a write
-    /// fails, the batch sequenced on top of it goes back to the queue, to be
-    /// sequenced again on the tree as it is.
-    func advance(_ pipeline: inout Pipeline, draining: Bool) async {
+    /// request, or a write finishing); `draining`: until it is empty. The
+    /// decisions are `WritePipeline`'s; this carries them out: it answers,
+    /// requeues or halts on what settled, and sequences queued requests and
+    /// hands them to the writer when the pipeline says so.
+    func advance(_ pipeline: inout WritePipeline<InFlightWrite>, draining: Bool) async {
         while true {
-            var moved = false
-            while let first = pipeline.writing.first, let written = first.completion.result.withLock({ $0 }) {
-                pipeline.writing.removeFirst()
-                moved = true
-                if pipeline.discarding {
-                    if case .success = written {
-                        // The store took a batch that did not start at its size: its view and ours differ.
-                        published.withLock { $0.fatal = "the store accepted a batch sequenced on a failed one; restart greffe serve" }
-                        logger.critical("store inconsistent with the sequencer; refusing further appends")
-                        fail(first.batch.requests, with: StoreError(.inconsistent, "a batch sequenced on a failed one was stored"))
-                    } else {
-                        logger.notice(
-                            "a batch sequenced on a failed write goes back to the queue",
-                            metadata: ["events": "\(first.batch.appendBatch.events.count)"])
-                        queue.withLock { $0.requests.insert(contentsOf: first.batch.requests, at: 0) }
-                    }
-                } else if !finish(first.batch, written: written) {
-                    pipeline.discarding = !pipeline.writing.isEmpty
-                }
-                if pipeline.writing.isEmpty { pipeline.discarding = false }
+            while let next = pipeline.oldestUnfinished, let written = next.completion.result.withLock({ $0 }) {
+                if case .success = written { pipeline.writeFinished(.stored) } else { pipeline.writeFinished(.failed) }
             }
-            // Behind a write, a shared store's sequencer takes only its own requests: handovers
-            // settle in their batch's transaction, so a batch holding any is written alone.
-            let localOnly = cluster != nil && !pipeline.writing.isEmpty
+            let settled = pipeline.settle()
+            for settlement in settled {
+                switch settlement {
+                case .finish(let write, _):
+                    _ = finish(write.batch, written: write.completion.result.withLock { $0 }!)
+                case .requeue(let write):
+                    logger.notice(
+                        "a batch sequenced on a failed write goes back to the queue", metadata: ["events": "\(write.batch.appendBatch.events.count)"])
+                    queue.withLock { $0.requests.insert(contentsOf: write.batch.requests, at: 0) }
+                case .storedOnAFailedWrite(let write):
+                    // The store took a batch that did not start at its size: its view and ours differ.
+                    published.withLock { $0.fatal = "the store accepted a batch sequenced on a failed one; restart greffe serve" }
+                    logger.critical("store inconsistent with the sequencer; refusing further appends")
+                    fail(write.batch.requests, with: StoreError(.inconsistent, "a batch sequenced on a failed one was stored"))
+                }
+            }
+            let localOnly = pipeline.localOnly
             let (queuedRequests, queuedEvents) = queue.withLock { queue in
                 let eligible = localOnly ? queue.requests.filter(\.isLocal) : queue.requests
                 return (eligible.count, eligible.reduce(0) { $0 + $1.events.count })
             }
-            let sequenceNow =
-                !pipeline.discarding && queuedRequests > 0
-                && (pipeline.writing.isEmpty || (pipeline.writing.count < Self.writesInFlight && queuedEvents >= Self.minimumQueuedWrite))
-            if sequenceNow {
-                moved = true
+            switch pipeline.decide(queuedRequests: queuedRequests, queuedEvents: queuedEvents, draining: draining, moved: !settled.isEmpty) {
+            case .sequence(let localOnly):
                 let requests = takeQueued(localOnly: localOnly)
-                let base = pipeline.writing.last?.batch.after ?? sequencer.withLock { $0 }
-                if let sequenced = await sequence(requests, on: base, unstored: pipeline.writing.map(\.batch.locations)) {
-                    if cluster != nil && !sequenced.appendBatch.handoverOutcomes.isEmpty {
-                        // Nothing is in flight (see localOnly): written and settled before anything else is sequenced.
-                        _ = finish(sequenced, written: await write(sequenced.appendBatch))
-                    } else {
-                        // Also a batch of re-sends only (nothing to store): answered in turn, after
-                        // the writes of the events its receipts may name.
-                        let completion = WriteCompletion()
-                        pipeline.writing.append(InFlightWrite(batch: sequenced, completion: completion))
-                        writeJobsContinuation.yield(WriteJob(batch: sequenced.appendBatch, completion: completion))
-                    }
+                let base = pipeline.inFlight.last?.batch.batch.after ?? sequencer.withLock { $0 }
+                guard let sequenced = await sequence(requests, on: base, unstored: pipeline.inFlight.map(\.batch.batch.locations)) else { continue }
+                if cluster != nil && !sequenced.appendBatch.handoverOutcomes.isEmpty {
+                    // Nothing is in flight (see localOnly): written and settled before anything else is sequenced.
+                    _ = finish(sequenced, written: await write(sequenced.appendBatch))
+                } else {
+                    // Also a batch of re-sends only (nothing to store): answered in turn, after
+                    // the writes of the events its receipts may name.
+                    let completion = WriteCompletion()
+                    pipeline.handedToWriter(InFlightWrite(batch: sequenced, completion: completion))
+                    writeJobsContinuation.yield(WriteJob(batch: sequenced.appendBatch, completion: completion))
                 }
-            }
-            if !moved {
-                guard draining, !pipeline.writing.isEmpty || queuedRequests > 0 else { return }
+            case .lookAgain:
+                continue
+            case .pollShortly:
                 // The wake stream has ended: look again shortly.
                 try? await Task.sleep(for: .milliseconds(1))
+            case .wait:
+                return
             }
         }
     }

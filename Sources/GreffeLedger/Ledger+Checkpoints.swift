@@ -14,7 +14,7 @@ extension Ledger {
         // A follower's tree size comes from the store and it has no root of its own: only the sequencer signs.
         if let cluster, !cluster.state.withLock({ $0.isSequencer && !$0.leaseLost }) { return }
         let (size, root, latest) = published.withLock { ($0.treeSize, $0.root, $0.checkpoint) }
-        if latest.size == size && !latest.note.isEmpty { return }
+        if let latest, latest.size == size { return }
         if let cosigner, let pending = uncosigned.withLock({ $0 }), pending.size == size {
             // Signed and stored at an earlier tick; only the witnesses' quorum was missing.
             try await publishCosigned(pending, cosigner: cosigner)
@@ -69,7 +69,7 @@ extension Ledger {
     func publish(_ stored: StoredCheckpoint) {
         let size = stored.size
         let ready = published.withLock { published -> [(size: UInt64, continuation: CheckedContinuation<StoredCheckpoint, any Error>)] in
-            guard stored.size >= published.checkpoint.size else { return [] }
+            if let served = published.checkpoint, stored.size < served.size { return [] }
             published.checkpoint = stored
             let ready = published.waiters.filter { $0.size <= stored.size }
             published.waiters.removeAll { $0.size <= stored.size }
@@ -91,8 +91,14 @@ extension Ledger {
         }
     }
 
-    public var latestCheckpoint: StoredCheckpoint {
+    /// The checkpoint served, nil until one is signed (and, with witnesses, cosigned by their quorum).
+    public var latestCheckpoint: StoredCheckpoint? {
         published.withLock { $0.checkpoint }
+    }
+
+    /// True when no checkpoint is served yet, or the one served is smaller than `size`.
+    func servesLessThan(_ size: UInt64) -> Bool {
+        published.withLock { published in published.checkpoint.map { $0.size < size } ?? true }
     }
 
     /// Number of entries committed (and so acknowledged); proofs may use any size up to it.
@@ -104,7 +110,7 @@ extension Ledger {
     public func waitForCheckpoint(covering size: UInt64) async throws -> StoredCheckpoint {
         try await withCheckedThrowingContinuation { continuation in
             let ready: StoredCheckpoint? = published.withLock { published in
-                if published.checkpoint.size >= size && !published.checkpoint.note.isEmpty { return published.checkpoint }
+                if let served = published.checkpoint, served.size >= size { return served }
                 if published.stopped {
                     continuation.resume(throwing: LedgerError(.shuttingDown, "the ledger has stopped"))
                     return nil

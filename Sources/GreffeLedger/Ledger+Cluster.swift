@@ -93,7 +93,7 @@ extension Ledger {
         }
         if cosigner != nil {
             if let served = try await Self.servable(latest, store: store, keys: keys, cosigner: cosigner, logger: logger) { publish(served) }
-            if let latest, latest.size > self.latestCheckpoint.size { uncosigned.withLock { $0 = latest } }
+            if let latest, servesLessThan(latest.size) { uncosigned.withLock { $0 = latest } }
         } else if let latest {
             publish(latest)
         }
@@ -162,12 +162,12 @@ extension Ledger {
         treeSizeGauge.record(Double(size))
         if cosigner != nil {
             // With witnesses, what the sequencer published: the latest cosigned note, checked as at start.
-            if let attestation = try await store.latestAttestation(kind: .cosignedNote), attestation.size > published.withLock({ $0.checkpoint.size }),
+            if let attestation = try await store.latestAttestation(kind: .cosignedNote), servesLessThan(attestation.size),
                 let served = try await Self.servable(nil, store: store, keys: keys, cosigner: cosigner, logger: logger)
             {
                 publish(served)
             }
-        } else if let latest = try await store.latestCheckpoint(), latest.size > published.withLock({ $0.checkpoint.size }) {
+        } else if let latest = try await store.latestCheckpoint(), servesLessThan(latest.size) {
             // Served only if our key verifies it: a follower relays, it does not vouch blindly.
             _ = try CheckpointVerifier.verify(note: latest.note, verifiers: keys.verifiers)
             publish(latest)

@@ -44,7 +44,7 @@ extension Ledger {
             let ledger = Ledger(
                 store: store, keys: keys, checkpointInterval: checkpointInterval, maxBatchEvents: maxBatchEvents, logger: logger,
                 metricsFactory: metricsFactory ?? MetricsSystem.factory, checkpointStored: checkpointStored, cluster: cluster, state: state,
-                checkpoint: served ?? StoredCheckpoint(size: 0, root: MerkleHash.emptyRoot, note: "", signedAtMilliseconds: 0), cosigner: cosigner)
+                checkpoint: served, cosigner: cosigner)
             if let cluster { ledger.becameSequencer(cluster) }
             // Before serving: no body that the log says was erased is handed out again.
             try await ledger.reapplyRecordedErasures()
@@ -65,7 +65,7 @@ extension Ledger {
             store: store, keys: keys, checkpointInterval: checkpointInterval, maxBatchEvents: maxBatchEvents, logger: logger,
             metricsFactory: metricsFactory ?? MetricsSystem.factory, checkpointStored: checkpointStored, cluster: cluster,
             state: SequencerState(frontier: MerkleFrontier(), lastLeafHash: .zero, lastSequencedAt: 0),
-            checkpoint: latest ?? StoredCheckpoint(size: 0, root: MerkleHash.emptyRoot, note: "", signedAtMilliseconds: 0), cosigner: cosigner)
+            checkpoint: latest, cosigner: cosigner)
         try await ledger.refreshFromStore()
         logger.info("following the sequencer", metadata: ["node": "\(node ?? "")", "tree_size": "\(ledger.treeSize)"])
         return ledger

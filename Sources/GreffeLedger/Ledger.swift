@@ -122,7 +122,8 @@ public final class Ledger: Sendable {
     struct Published {
         var treeSize: UInt64
         var root: Hash
-        var checkpoint: StoredCheckpoint
+        /// The checkpoint served; nil until one is signed (and, with witnesses, cosigned).
+        var checkpoint: StoredCheckpoint?
         var waiters: [(size: UInt64, continuation: CheckedContinuation<StoredCheckpoint, any Error>)] = []
         /// Set when the ledger must stop signing (a fork attempt or a wrong key); appends then fail.
         var fatal: String?
@@ -172,7 +173,7 @@ public final class Ledger: Sendable {
     init(
         store: any LedgerStore, keys: LogKeys, checkpointInterval: Duration, maxBatchEvents: Int, logger: Logger,
         metricsFactory factory: any MetricsFactory, checkpointStored: (@Sendable (StoredCheckpoint) async -> Void)?,
-        cluster: Cluster?, state: SequencerState, checkpoint: StoredCheckpoint, cosigner: (any CheckpointCosigner)?
+        cluster: Cluster?, state: SequencerState, checkpoint: StoredCheckpoint?, cosigner: (any CheckpointCosigner)?
     ) {
         self.checkpointStored = checkpointStored
         self.cosigner = cosigner
@@ -207,7 +208,7 @@ public final class Ledger: Sendable {
         treeSizeGauge.record(Double(state.frontier.size))
         // A ledger on a store of its own always sequences; a shared store's node until it takes the lease does not.
         isSequencerGauge.record(cluster == nil ? 1 : 0)
-        if !checkpoint.note.isEmpty {
+        if let checkpoint {
             checkpointSizeGauge.record(Double(checkpoint.size))
             checkpointTimeGauge.record(Double(checkpoint.signedAtMilliseconds) / 1000)
             if cosigner != nil { cosignedSizeGauge.record(Double(checkpoint.size)) }

@@ -98,7 +98,6 @@ public actor TileExporter {
     }
 
     func exportThrowing(_ checkpoint: StoredCheckpoint) async throws {
-        guard !checkpoint.note.isEmpty else { return }
         let present = try await startingSize()
         if present == checkpoint.size { return }
         let from = present ?? 0

@@ -28,8 +28,7 @@ extension LedgerAPI {
         }
 
         // Events are chosen within the latest checkpoint; the bundle's own checkpoint is chosen later.
-        let chosenWithin = ledger.latestCheckpoint
-        guard !chosenWithin.note.isEmpty else { throw APIError(.serviceUnavailable, "no checkpoint has been cosigned by the witness quorum yet") }
+        guard let chosenWithin = ledger.latestCheckpoint else { throw APIError(.serviceUnavailable, "no checkpoint has been cosigned by the witness quorum yet") }
         query.indexRange = query.indexRange.map { $0.clamped(to: 0..<chosenWithin.size) } ?? 0..<chosenWithin.size
         let indices = try await mapLedgerErrors { try await ledger.searchIndices(query) }
         guard indices.count <= maxBundleEvents else {

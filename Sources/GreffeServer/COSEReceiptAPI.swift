@@ -34,8 +34,7 @@ extension LedgerAPI {
             throw APIError.badRequest("unknown query parameter \(unknown.key.prefix(40)); give only index")
         }
         let index = try LedgerAPI.number(query.get("index"), name: "index")
-        let checkpoint = ledger.latestCheckpoint
-        guard !checkpoint.note.isEmpty else { throw APIError(.serviceUnavailable, "no checkpoint has been cosigned by the witness quorum yet") }
+        guard let checkpoint = ledger.latestCheckpoint else { throw APIError(.serviceUnavailable, "no checkpoint has been cosigned by the witness quorum yet") }
         guard index < checkpoint.size else {
             throw APIError.notFound(
                 "entry \(index) is not in the latest signed checkpoint (tree size \(checkpoint.size)); if it was appended just now, ask again after the next checkpoint")

@@ -87,8 +87,7 @@ public final class CheckpointTimestamper: Sendable {
     @discardableResult
     public func stampLatest() async -> Outcome {
         guard ledger.isSequencer else { return .notSequencer }
-        let checkpoint = ledger.latestCheckpoint
-        guard !checkpoint.note.isEmpty else { return .upToDate }
+        guard let checkpoint = ledger.latestCheckpoint else { return .upToDate }
         var known = stampedSize.withLock { $0 }
         do {
             if known == nil { known = try await ledger.latestAttestation(kind: .rfc3161Token)?.size }
@@ -138,7 +137,7 @@ public final class CheckpointTimestamper: Sendable {
         requests["success"]?.increment()
         lastSuccess.record(Double(now) / 1000)
         stampedSizeGauge.record(checkpoint.size)
-        let latest = ledger.latestCheckpoint.size
+        let latest = ledger.latestCheckpoint?.size ?? 0
         gapEntries.record(latest > checkpoint.size ? latest - checkpoint.size : 0)
         logger.info(
             "checkpoint timestamped",

@@ -29,8 +29,7 @@ extension LedgerAPI {
             throw APIError.notFound("no event at index \(index)")
         }
         var answer = try LedgerAPI.eventJSON(event)
-        let checkpoint = ledger.latestCheckpoint
-        if index < checkpoint.size {
+        if let checkpoint = ledger.latestCheckpoint, index < checkpoint.size {
             let (leafHash, proof) = try await ledger.inclusionProof(index: index, treeSize: checkpoint.size)
             answer["inclusion_proof"] = LedgerAPI.inclusionJSON(index: index, treeSize: checkpoint.size, leafHash: leafHash, proof: proof)
             answer["checkpoint"] = .string(checkpoint.note)

@@ -72,9 +72,8 @@ public struct LedgerAPI: Sendable {
     // MARK: - Read API
 
     func checkpoint() async throws -> Response {
-        let checkpoint = ledger.latestCheckpoint
         // Only with witnesses, before their quorum cosigned a first checkpoint.
-        guard !checkpoint.note.isEmpty else { throw APIError(.serviceUnavailable, "no checkpoint has been cosigned by the witness quorum yet") }
+        guard let checkpoint = ledger.latestCheckpoint else { throw APIError(.serviceUnavailable, "no checkpoint has been cosigned by the witness quorum yet") }
         return Response(
             status: .ok,
             headers: [.contentType: "text/plain; charset=utf-8", .cacheControl: LedgerAPI.checkpointCache],
@@ -150,7 +149,7 @@ public struct LedgerAPI: Sendable {
         }
         return LedgerAPI.json([
             "status": "ok", "origin": .string(ledger.origin), "tree_size": .number(Double(ledger.treeSize)),
-            "checkpoint_size": .number(Double(ledger.latestCheckpoint.size)),
+            "checkpoint_size": .number(Double(ledger.latestCheckpoint?.size ?? 0)),
             "role": .string(ledger.isSequencer ? "sequencer" : "follower"),
         ])
     }

@@ -112,8 +112,7 @@ extension LedgerAPI {
         }
         guard let hex = Self.hex64(text) else { throw APIError.badRequest("\(key.rawValue) must be 64 hex digits") }
 
-        let checkpoint = ledger.latestCheckpoint
-        guard !checkpoint.note.isEmpty else { throw APIError(.serviceUnavailable, "no checkpoint has been cosigned by the witness quorum yet") }
+        guard let checkpoint = ledger.latestCheckpoint else { throw APIError(.serviceUnavailable, "no checkpoint has been cosigned by the witness quorum yet") }
         var candidates: [(index: UInt64, distance: Int?)]
         var counted: Int
         if key == .pdq, let index = lookupSettings.pdqIndex {

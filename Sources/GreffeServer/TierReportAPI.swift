@@ -39,8 +39,7 @@ extension LedgerAPI {
         if let from = options.recordedFrom, let to = options.recordedTo, from > to { throw APIError.badRequest("from is after to") }
 
         // Within the latest checkpoint, so that the named bundle query proves every event counted.
-        let checkpoint = ledger.latestCheckpoint
-        guard !checkpoint.note.isEmpty else { throw APIError(.serviceUnavailable, "no checkpoint has been signed yet") }
+        guard let checkpoint = ledger.latestCheckpoint else { throw APIError(.serviceUnavailable, "no checkpoint has been signed yet") }
         let (report, answer) = try await mapLedgerErrors {
             try await TierReportScan.run(store: ledger.store, treeSize: checkpoint.size, options: options)
         }

@@ -172,10 +172,10 @@ struct ServeCommand: AsyncParsableCommand {
         let ledger = try await Ledger.open(
             store: store, keys: keys, checkpointInterval: .milliseconds(Int(checkpointInterval * 1000)), node: node, logger: logger,
             checkpointStored: exporter?.checkpointStoredHook, cosigner: cosigner)
-        if let exporter, ledger.isSequencer {
+        if let exporter, ledger.isSequencer, let latest = ledger.latestCheckpoint {
             // Catch up: whatever the store has signed that the directory lacks (a new --tiles-dir, or one behind after a failure).
             // Only the sequencer writes tiles, so a follower starting beside it never puts back an older checkpoint.
-            let caughtUp = await exporter.export(ledger.latestCheckpoint)
+            let caughtUp = await exporter.export(latest)
             logger.info(
                 "static tiles", metadata: ["tiles_dir": "\(exporter.directory.path)", "up_to_date": "\(caughtUp)"])
         }
@@ -236,6 +236,6 @@ struct ServeCommand: AsyncParsableCommand {
         try await app.runService()
         try? await tsaClient?.client.shutdown()
         try? await witnessTransport?.shutdown()
-        logger.info("stopped", metadata: ["tree_size": "\(ledger.treeSize)", "checkpoint_size": "\(ledger.latestCheckpoint.size)"])
+        logger.info("stopped", metadata: ["tree_size": "\(ledger.treeSize)", "checkpoint_size": "\(ledger.latestCheckpoint?.size ?? 0)"])
     }
 }

@@ -35,7 +35,7 @@ struct RestartTests {
             #expect(try await second.store.locateEvents((0..<10).map { EventKey(platform: "example-ai", eventID: "late-\($0)") }).isEmpty)
         }
         #expect(second.ledger.treeSize == UInt64(receipts.count))
-        #expect(second.ledger.latestCheckpoint.size == UInt64(receipts.count))
+        #expect(second.ledger.latestCheckpoint?.size == UInt64(receipts.count))
         receipts += try await second.ledger.append((0..<70).map { submission("two-\($0)") })
         let final = try await second.ledger.waitForCheckpoint(covering: UInt64(receipts.count))
         checkpoints.append(final)

@@ -66,7 +66,7 @@ struct TileExporterTests {
             let receipts = try await test.ledger.append(parsed.events)
             _ = try await test.ledger.waitForCheckpoint(covering: receipts.last!.index + 1)
         }
-        let checkpoint = test.ledger.latestCheckpoint
+        let checkpoint = try #require(test.ledger.latestCheckpoint)
         #expect(checkpoint.size == UInt64(next))
         let tiles = try #require(test.exporter).directory
         #expect(try String(contentsOf: tiles.appendingPathComponent("checkpoint"), encoding: .utf8) == checkpoint.note)

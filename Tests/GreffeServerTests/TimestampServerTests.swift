@@ -64,7 +64,7 @@ struct TimestampServerTests {
                     uri: "/v1/events?wait=checkpoint", method: .post, headers: bearer(test.appendToken), body: jsonBody(event("ts-\(i)")))
                 #expect(response.status == .created)
             }
-            let checkpoint = test.ledger.latestCheckpoint
+            let checkpoint = try #require(test.ledger.latestCheckpoint)
             #expect(await stamper.stampLatest() == .stamped(size: checkpoint.size))
             // One token per checkpoint: nothing more to ask until the log grows.
             #expect(await stamper.stampLatest() == .upToDate)
@@ -116,10 +116,10 @@ struct TimestampServerTests {
                 let response = try await client.execute(
                     uri: "/v1/events?wait=checkpoint", method: .post, headers: bearer(test.appendToken), body: jsonBody(event(id)))
                 #expect(response.status == .created)
-                return test.ledger.latestCheckpoint.size
+                return try #require(test.ledger.latestCheckpoint).size
             }
             _ = try await append("a")
-            #expect(await stamper.stampLatest() == .stamped(size: test.ledger.latestCheckpoint.size))
+            #expect(await stamper.stampLatest() == .stamped(size: try #require(test.ledger.latestCheckpoint).size))
 
             for (mode, outcome) in [(TSABehaviour.Mode.down, "unreachable"), (.garbage, "invalid"), (.replay, "invalid")] {
                 behaviour.mode.withLock { $0 = mode }
@@ -139,7 +139,7 @@ struct TimestampServerTests {
 
             // Back: the next round stamps the latest checkpoint, and the gap closes.
             behaviour.mode.withLock { $0 = .answer }
-            let size = test.ledger.latestCheckpoint.size
+            let size = try #require(test.ledger.latestCheckpoint).size
             #expect(await stamper.stampLatest() == .stamped(size: size))
             #expect(metrics(registry).contains("greffe_tsa_gap_entries 0"))
         }
@@ -157,7 +157,7 @@ struct TimestampServerTests {
             let response = try await client.execute(
                 uri: "/v1/events?wait=checkpoint", method: .post, headers: bearer(test.appendToken), body: jsonBody(event("loop")))
             #expect(response.status == .created)
-            let size = test.ledger.latestCheckpoint.size
+            let size = try #require(test.ledger.latestCheckpoint).size
             var found = false
             for _ in 0..<200 where !found {
                 found = try await test.store.attestation(kind: .rfc3161Token, size: size) != nil

@@ -71,8 +71,9 @@ extension LedgerAPI {
         let counts = try await mapLedgerErrors { try await activity.counts(store: ledger.store, treeSize: ledger.treeSize, now: now) }
         return LedgerAPI.json([
             "origin": .string(ledger.origin), "tree_size": .number(Double(ledger.treeSize)), "verifier_key": .string(ledger.verifier.verifierKey),
-            "checkpoint": .string(checkpoint.note), "checkpoint_size": .number(Double(checkpoint.size)),
-            "checkpoint_signed_at": .string(LedgerAPI.rfc3339(milliseconds: checkpoint.signedAtMilliseconds)),
+            // Before a first checkpoint (only with witnesses, until their quorum cosigns): empty, as the page expects.
+            "checkpoint": .string(checkpoint?.note ?? ""), "checkpoint_size": .number(Double(checkpoint?.size ?? 0)),
+            "checkpoint_signed_at": .string(LedgerAPI.rfc3339(milliseconds: checkpoint?.signedAtMilliseconds ?? 0)),
             "appends_per_minute": [
                 "from": .string(LedgerAPI.rfc3339(milliseconds: counts.from)), "bucket_seconds": 60,
                 "counts": .array(counts.counts.map { .number(Double($0)) }),

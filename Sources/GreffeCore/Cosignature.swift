@@ -88,14 +88,9 @@ public struct CosignatureVerifier: Sendable {
 
     public init(verifierKey: some StringProtocol) throws(NoteKeyError) {
         let text = try VerifierKeyText(parsing: verifierKey)
-        let raw = try text.publicKey(of: .cosignatureV1, length: 32)
-        guard let publicKey = try? Curve25519.Signing.PublicKey(rawRepresentation: raw) else {
-            throw NoteKeyError("the cosigner key's Ed25519 public key is not valid")
-        }
-        try text.checkKeyID(CosignatureKey.keyID(name: text.name, publicKey: publicKey.rawRepresentation))
+        self.publicKey = try text.ed25519PublicKey(.cosignatureV1) { CosignatureKey.keyID(name: $0, publicKey: $1) }
         self.name = text.name
         self.keyID = text.keyID
-        self.publicKey = publicKey
     }
 
     init(name: String, publicKey: Curve25519.Signing.PublicKey) {

@@ -122,14 +122,9 @@ public struct NoteVerifier: Sendable {
 
     public init(verifierKey: some StringProtocol) throws(NoteKeyError) {
         let text = try VerifierKeyText(parsing: verifierKey)
-        let raw = try text.publicKey(of: .ed25519, length: 32)
-        guard let publicKey = try? Curve25519.Signing.PublicKey(rawRepresentation: raw) else {
-            throw NoteKeyError("the verifier key's Ed25519 public key is not valid")
-        }
-        try text.checkKeyID(Ed25519NoteKey.keyID(name: text.name, publicKey: publicKey.rawRepresentation))
+        self.publicKey = try text.ed25519PublicKey(.ed25519) { Ed25519NoteKey.keyID(name: $0, publicKey: $1) }
         self.name = text.name
         self.keyID = text.keyID
-        self.publicKey = publicKey
     }
 
     public var verifierKey: String {

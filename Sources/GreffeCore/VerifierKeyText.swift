@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 
 /// A verifier key as text, `name+hexkeyid+base64(type ‖ public key)`
@@ -65,6 +66,16 @@ public struct VerifierKeyText: Sendable, Equatable {
             throw NoteKeyError("the verifier key's public key is \(encodedKey.count - typeLength) bytes, not \(length)")
         }
         return Array(encodedKey.dropFirst(typeLength))
+    }
+
+    /// The Ed25519 public key of a key of `type` (0x01 or 0x04), whose ID must be `derivedID(name, key)`.
+    func ed25519PublicKey(_ type: SignatureType, derivedID: (String, Data) -> UInt32) throws(NoteKeyError) -> Curve25519.Signing.PublicKey {
+        let raw = try publicKey(of: type, length: 32)
+        guard let key = try? Curve25519.Signing.PublicKey(rawRepresentation: raw) else {
+            throw NoteKeyError("the verifier key's Ed25519 public key is not valid")
+        }
+        try checkKeyID(derivedID(name, key.rawRepresentation))
+        return key
     }
 
     /// The key ID must be the one derived from the name and key: a typo in either is caught.

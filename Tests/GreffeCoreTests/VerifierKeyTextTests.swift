@@ -66,7 +66,6 @@ struct VerifierKeyTextTests {
                 ("a 0x key ID", "\(name)+0x\(id.dropFirst(2))+\(key)"),
                 ("7 digits", "\(name)+\(id.dropFirst())+\(key)"),
                 ("9 digits", "\(name)+0\(id)+\(key)"),
-                ("URL-safe base64", "\(name)+\(id)+\(key.replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_"))"),
                 ("an empty key", "\(name)+\(id)+"),
                 ("an empty name", "+\(id)+\(key)"),
                 ("a name with a space", "greffe test+\(id)+\(key)"),
@@ -83,6 +82,9 @@ struct VerifierKeyTextTests {
             } else {
                 bad.append(("base64 with padding where none belongs", "\(name)+\(id)+\(key)="))
             }
+            // URL-safe base64 differs only where the key has a '+' or '/' (random keys mostly do; one without is no test).
+            let urlSafe = key.replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
+            if urlSafe != key { bad.append(("URL-safe base64", "\(name)+\(id)+\(urlSafe)")) }
             bad.append(("a line break inside the key", "\(name)+\(id)+\(key.prefix(20))\n\(key.dropFirst(20))"))
             for (reason, text) in bad {
                 #expect(throws: NoteKeyError.self, "\(type): \(reason)") { try parse(text) }

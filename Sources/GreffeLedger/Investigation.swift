@@ -5,8 +5,6 @@ public import Logging
 
 /// What investigators do, each act recorded in the log itself.
 extension Ledger {
-    static var nowMilliseconds: UInt64 { UInt64(Date().timeIntervalSince1970 * 1000) }
-
     /// The `platform` of the events Greffe writes itself; no append token may be bound to it.
     public static let ownPlatform = "greffe"
     /// The kinds only Greffe writes: the chain of custody, which no platform may send and no order may erase.
@@ -17,7 +15,7 @@ extension Ledger {
         let eventID = "greffe-\(kind)-\(UUID().uuidString.lowercased())"
         var members: [(String, JSONValue)] = [
             ("event_id", .string(eventID)), ("kind", .string(kind)),
-            ("occurred_at", .string(RFC3339Time.format(Ledger.nowMilliseconds))),
+            ("occurred_at", .string(RFC3339Time.format(clock.nowMilliseconds()))),
             ("platform", .string(Ledger.ownPlatform)), ("schema_version", 1),
         ]
         members += fields
@@ -116,7 +114,7 @@ extension Ledger {
             throw error
         }
         // From here the order is in the log: if deleting fails, start-up applies it (`reapplyRecordedErasures`).
-        let record = ErasureRecord(erasedAtMilliseconds: Ledger.nowMilliseconds, legalReference: legalReference, erasureEntryIndex: receipt.index)
+        let record = ErasureRecord(erasedAtMilliseconds: clock.nowMilliseconds(), legalReference: legalReference, erasureEntryIndex: receipt.index)
         try await store.eraseEvent(index: index, record: record)
         do {
             try await store.purgeErasedCopies()
@@ -173,7 +171,7 @@ extension Ledger {
         let size = treeSize
         return TakedownLine.lines(
             for: try await store.takedownLinks().filter { $0.reportIndex < size && ($0.takedownIndex ?? 0) < size }, deadline: deadline,
-            now: Ledger.nowMilliseconds)
+            now: clock.nowMilliseconds())
     }
 }
 

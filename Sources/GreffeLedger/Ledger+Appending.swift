@@ -59,7 +59,7 @@ extension Ledger {
         var nodes: [MerkleFrontier.Node] = []
         var sequencedHere: [EventKey: EventLocation] = [:]
         var outcomes: [Result<[AppendReceipt], LedgerError>] = []
-        let now = max(UInt64(Date().timeIntervalSince1970 * 1000), state.lastSequencedAt)
+        let now = max(clock.nowMilliseconds(), state.lastSequencedAt)
         let eventCount = requests.reduce(0) { $0 + $1.events.count }
         events.reserveCapacity(eventCount)
         nodes.reserveCapacity(2 * eventCount + 64)

@@ -22,7 +22,7 @@ extension Ledger {
         }
         let checkpoint = Checkpoint(origin: origin, size: size, root: root)
         let note = try keys.sign(text: checkpoint.text).formatted
-        let stored = StoredCheckpoint(size: size, root: root, note: note, signedAtMilliseconds: UInt64(Date().timeIntervalSince1970 * 1000))
+        let stored = StoredCheckpoint(size: size, root: root, note: note, signedAtMilliseconds: clock.nowMilliseconds())
         do {
             let start = ContinuousClock.now
             try await store.storeCheckpoint(stored)
@@ -56,7 +56,7 @@ extension Ledger {
             }
             return
         }
-        let now = UInt64(Date().timeIntervalSince1970 * 1000)
+        let now = clock.nowMilliseconds()
         // Stored before it is served, as the checkpoint itself: a restart serves what was served.
         try await store.storeAttestation(CheckpointAttestation(size: stored.size, kind: .cosignedNote, data: Array(note.utf8), createdAtMilliseconds: now))
         let cosigned = StoredCheckpoint(size: stored.size, root: stored.root, note: note, signedAtMilliseconds: stored.signedAtMilliseconds)

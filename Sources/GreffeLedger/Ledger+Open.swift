@@ -16,11 +16,11 @@ extension Ledger {
         store: any LedgerStore, signer: NoteSigner, checkpointInterval: Duration = .seconds(1),
         maxBatchEvents: Int = 10_000, node: String? = nil, logger: Logger = Logger(label: "greffe.ledger"),
         metricsFactory: (any MetricsFactory)? = nil, checkpointStored: (@Sendable (StoredCheckpoint) async -> Void)? = nil,
-        cosigner: (any CheckpointCosigner)? = nil
+        cosigner: (any CheckpointCosigner)? = nil, clock: WallClock = .system
     ) async throws -> Ledger {
         try await open(
             store: store, keys: LogKeys(signer: signer), checkpointInterval: checkpointInterval, maxBatchEvents: maxBatchEvents, node: node,
-            logger: logger, metricsFactory: metricsFactory, checkpointStored: checkpointStored, cosigner: cosigner)
+            logger: logger, metricsFactory: metricsFactory, checkpointStored: checkpointStored, cosigner: cosigner, clock: clock)
     }
 
     /// `open` with several keys (key rotation): all signing keys sign each checkpoint.
@@ -28,7 +28,7 @@ extension Ledger {
         store: any LedgerStore, keys: LogKeys, checkpointInterval: Duration = .seconds(1),
         maxBatchEvents: Int = 10_000, node: String? = nil, logger: Logger = Logger(label: "greffe.ledger"),
         metricsFactory: (any MetricsFactory)? = nil, checkpointStored: (@Sendable (StoredCheckpoint) async -> Void)? = nil,
-        cosigner: (any CheckpointCosigner)? = nil
+        cosigner: (any CheckpointCosigner)? = nil, clock: WallClock = .system
     ) async throws -> Ledger {
         var cluster: Cluster?
         if let node {
@@ -44,7 +44,7 @@ extension Ledger {
             let ledger = Ledger(
                 store: store, keys: keys, checkpointInterval: checkpointInterval, maxBatchEvents: maxBatchEvents, logger: logger,
                 metricsFactory: metricsFactory ?? MetricsSystem.factory, checkpointStored: checkpointStored, cluster: cluster, state: state,
-                checkpoint: served, cosigner: cosigner)
+                checkpoint: served, cosigner: cosigner, clock: clock)
             if let cluster { ledger.becameSequencer(cluster) }
             // Before serving: no body that the log says was erased is handed out again.
             try await ledger.reapplyRecordedErasures()
@@ -65,7 +65,7 @@ extension Ledger {
             store: store, keys: keys, checkpointInterval: checkpointInterval, maxBatchEvents: maxBatchEvents, logger: logger,
             metricsFactory: metricsFactory ?? MetricsSystem.factory, checkpointStored: checkpointStored, cluster: cluster,
             state: SequencerState(frontier: MerkleFrontier(), lastLeafHash: .zero, lastSequencedAt: 0),
-            checkpoint: latest, cosigner: cosigner)
+            checkpoint: latest, cosigner: cosigner, clock: clock)
         try await ledger.refreshFromStore()
         logger.info("following the sequencer", metadata: ["node": "\(node ?? "")", "tree_size": "\(ledger.treeSize)"])
         return ledger

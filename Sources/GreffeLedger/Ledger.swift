@@ -53,6 +53,7 @@ public final class Ledger: Sendable {
     /// Every key of the log: the signing ones and the retired ones.
     public let keys: LogKeys
     let checkpointInterval: Duration
+    let clock: WallClock
     let maxBatchEvents: Int
     let logger: Logger
 
@@ -173,8 +174,10 @@ public final class Ledger: Sendable {
     init(
         store: any LedgerStore, keys: LogKeys, checkpointInterval: Duration, maxBatchEvents: Int, logger: Logger,
         metricsFactory factory: any MetricsFactory, checkpointStored: (@Sendable (StoredCheckpoint) async -> Void)?,
-        cluster: Cluster?, state: SequencerState, checkpoint: StoredCheckpoint?, cosigner: (any CheckpointCosigner)?
+        cluster: Cluster?, state: SequencerState, checkpoint: StoredCheckpoint?, cosigner: (any CheckpointCosigner)?,
+        clock: WallClock
     ) {
+        self.clock = clock
         self.checkpointStored = checkpointStored
         self.cosigner = cosigner
         appendedEvents = Counter(label: "greffe_appends_total", dimensions: [("outcome", "new")], factory: factory)

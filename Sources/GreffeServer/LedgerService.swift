@@ -30,9 +30,11 @@ public struct LedgerService: Service {
             ledger.shutdown()
         }
         if ledger.stoppedBecauseLeaseLost {
-            // Ends the whole service with an error, so the supervisor restarts this node as a follower. The
-            // watchdog stays on: the HTTP server still has to stop, and a connection that hangs must not keep it up.
-            throw LeaseLost()
+            // Exit now, for the supervisor to restart this node as a follower. Everything acknowledged is
+            // stored; requests still open get a closed connection and retry (appends are idempotent). A
+            // graceful HTTP shutdown would wait on clients' open connections, and could end in NIO's
+            // "NIOAsyncWriter deinited without finish()" trap (seen in ops/tests/replication.py).
+            LeaseLossWatchdog.exitLeaseLost("stopped sequencing")
         }
         watchdog.stop()
     }
@@ -64,6 +66,14 @@ final class LeaseLossWatchdog: Sendable {
         stopped.withLock { $0 = true }
     }
 
+    /// Says why on standard error and exits with EX_TEMPFAIL (75), running no atexit handler (they could
+    /// wait on threads that are stuck).
+    static func exitLeaseLost(_ detail: String) -> Never {
+        FileHandle.standardError.write(Data("greffe: \(LeaseLost()); \(detail), exiting\n".utf8))
+        fflush(nil)
+        _exit(75)
+    }
+
     private func watch() {
         var goneSince: ContinuousClock.Instant?
         while !stopped.withLock({ $0 }) {
@@ -75,9 +85,7 @@ final class LeaseLossWatchdog: Sendable {
                 continue
             }
             if now - since >= grace, !stopped.withLock({ $0 }) {
-                FileHandle.standardError.write(Data("greffe: \(LeaseLost()); it did not stop within \(grace), exiting\n".utf8))
-                fflush(nil)
-                _exit(75)  // EX_TEMPFAIL; no atexit handlers, which could wait on the threads that are stuck
+                Self.exitLeaseLost("it did not stop within \(grace)")
             }
         }
     }

@@ -208,13 +208,21 @@ let package = Package(
             name: "GreffeServerTests",
             dependencies: [
                 "GreffeCore", "GreffeStore", "GreffeSQLite", "GreffeLedger", "GreffeServer", "GreffeTimestamp", "GreffeTestTSA", "GreffeVerify",
+                "GreffeTestStores",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],
             swiftSettings: strictSettings
         ),
+        // A LedgerStore that delegates every call, for tests' failing and controlled stores.
+        .target(
+            name: "GreffeTestStores",
+            dependencies: ["GreffeCore", "GreffeStore"],
+            path: "Tests/Support/GreffeTestStores",
+            swiftSettings: strictSettings
+        ),
         .testTarget(
             name: "GreffeLedgerTests",
-            dependencies: ["GreffeCore", "GreffeStore", "GreffeSQLite", "GreffeLedger"],
+            dependencies: ["GreffeCore", "GreffeStore", "GreffeSQLite", "GreffeLedger", "GreffeTestStores"],
             swiftSettings: strictSettings
         ),
         .testTarget(

@@ -2,6 +2,7 @@ import Foundation
 import GreffeCore
 import GreffeLedger
 import GreffeStore
+import GreffeTestStores
 import Synchronization
 import Testing
 import GreffeSQLite
@@ -9,8 +10,9 @@ import GreffeSQLite
 /// A shared store for one node: the log in SQLite, the lease and the handover
 /// queue under the test's control, so a lease can be lost while a poll of the
 /// queue hangs, the way a PostgreSQL connection that died with the lease does.
-final class ControlledSharedStore: SharedLedgerStore {
+final class ControlledSharedStore: SharedLedgerStore, DelegatingLedgerStore {
     let base: SQLiteStore
+    var inner: any LedgerStore { base }
     private let control = Mutex(Control())
 
     struct Control {
@@ -91,51 +93,6 @@ final class ControlledSharedStore: SharedLedgerStore {
 
     func resolveHandovers(_ outcomes: [HandoverOutcome]) async throws {}
     func takeHandoverOutcome(id: Int64) async throws -> [UInt8]? { nil }
-
-    // MARK: LedgerStore, from SQLite
-
-    func treeSize() async throws -> UInt64 { try await base.treeSize() }
-    func readNodes(_ ids: [NodeID]) async throws -> [Hash] { try await base.readNodes(ids) }
-    func readNodeRange(level: Int, first: UInt64, count: Int) async throws -> [Hash] {
-        try await base.readNodeRange(level: level, first: first, count: count)
-    }
-    func readEntries(first: UInt64, count: Int) async throws -> [[UInt8]] { try await base.readEntries(first: first, count: count) }
-    func leafIndex(of leafHash: Hash) async throws -> UInt64? { try await base.leafIndex(of: leafHash) }
-    func locateEvents(_ keys: [EventKey]) async throws -> [EventKey: EventLocation] { try await base.locateEvents(keys) }
-    func append(_ batch: AppendBatch) async throws { try await base.append(batch) }
-    func latestCheckpoint() async throws -> StoredCheckpoint? { try await base.latestCheckpoint() }
-    func checkpoint(size: UInt64) async throws -> StoredCheckpoint? { try await base.checkpoint(size: size) }
-    func firstCheckpoint(atLeast size: UInt64) async throws -> StoredCheckpoint? { try await base.firstCheckpoint(atLeast: size) }
-    func storeCheckpoint(_ checkpoint: StoredCheckpoint) async throws { try await base.storeCheckpoint(checkpoint) }
-    func storeAttestation(_ attestation: CheckpointAttestation) async throws { try await base.storeAttestation(attestation) }
-    func attestation(kind: AttestationKind, size: UInt64) async throws -> CheckpointAttestation? {
-        try await base.attestation(kind: kind, size: size)
-    }
-    func latestAttestation(kind: AttestationKind) async throws -> CheckpointAttestation? { try await base.latestAttestation(kind: kind) }
-    func firstAttestation(kind: AttestationKind, atLeast size: UInt64) async throws -> CheckpointAttestation? {
-        try await base.firstAttestation(kind: kind, atLeast: size)
-    }
-    func createToken(name: String, role: TokenRole, platform: String?, secretHash: Hash, createdAtMilliseconds: UInt64) async throws
-        -> TokenRecord
-    {
-        try await base.createToken(name: name, role: role, platform: platform, secretHash: secretHash, createdAtMilliseconds: createdAtMilliseconds)
-    }
-    func bindToken(name: String, platform: String) async throws { try await base.bindToken(name: name, platform: platform) }
-    func token(secretHash: Hash) async throws -> TokenRecord? { try await base.token(secretHash: secretHash) }
-    func listTokens() async throws -> [TokenRecord] { try await base.listTokens() }
-    func revokeToken(name: String, atMilliseconds: UInt64) async throws { try await base.revokeToken(name: name, atMilliseconds: atMilliseconds) }
-    func readEvent(index: UInt64) async throws -> StoredEvent? { try await base.readEvent(index: index) }
-    func searchEvents(_ query: EventQuery) async throws -> [UInt64] { try await base.searchEvents(query) }
-    func contentTerms(prefix: String, fromIndex: UInt64, limit: Int) async throws -> [(index: UInt64, term: String)] {
-        try await base.contentTerms(prefix: prefix, fromIndex: fromIndex, limit: limit)
-    }
-    func claimErasure(index: UInt64) async throws { try await base.claimErasure(index: index) }
-    func releaseErasureClaims(index: UInt64?) async throws { try await base.releaseErasureClaims(index: index) }
-    func eraseEvent(index: UInt64, record: ErasureRecord) async throws { try await base.eraseEvent(index: index, record: record) }
-    func purgeErasedCopies() async throws { try await base.purgeErasedCopies() }
-    func takedownLinks() async throws -> [TakedownLink] { try await base.takedownLinks() }
-    func metadata(_ key: String) async throws -> String? { try await base.metadata(key) }
-    func setMetadata(_ key: String, _ value: String) async throws { try await base.setMetadata(key, value) }
 }
 
 /// Waits for `condition`, polling; false if it does not hold within `limit`

@@ -2,6 +2,7 @@ import Foundation
 import GreffeCore
 import GreffeLedger
 import GreffeStore
+import GreffeTestStores
 import Synchronization
 import Testing
 import GreffeSQLite
@@ -51,7 +52,7 @@ struct PipelineTests {
 }
 
 /// A SQLite store whose appends can be held and then failed.
-private final class GatedStore: LedgerStore {
+private final class GatedStore: DelegatingLedgerStore {
     struct Control {
         /// The append starting at this index is held until `release()`, then fails.
         var holdAndFail: UInt64?
@@ -61,10 +62,11 @@ private final class GatedStore: LedgerStore {
         var located: Set<String> = []
     }
 
-    let inner: SQLiteStore
+    let sqlite: SQLiteStore
+    var inner: any LedgerStore { sqlite }
     let control = Mutex(Control())
 
-    init(_ inner: SQLiteStore) { self.inner = inner }
+    init(_ sqlite: SQLiteStore) { self.sqlite = sqlite }
 
     func waitUntil(_ condition: (Control) -> Bool) async throws {
         for _ in 0..<1_000 {
@@ -106,43 +108,4 @@ private final class GatedStore: LedgerStore {
         control.withLock { $0.located.formUnion(keys.map(\.eventID)) }
         return try await inner.locateEvents(keys)
     }
-
-    func treeSize() async throws -> UInt64 { try await inner.treeSize() }
-    func readNodes(_ ids: [NodeID]) async throws -> [Hash] { try await inner.readNodes(ids) }
-    func readNodeRange(level: Int, first: UInt64, count: Int) async throws -> [Hash] {
-        try await inner.readNodeRange(level: level, first: first, count: count)
-    }
-    func readEntries(first: UInt64, count: Int) async throws -> [[UInt8]] { try await inner.readEntries(first: first, count: count) }
-    func leafIndex(of leafHash: Hash) async throws -> UInt64? { try await inner.leafIndex(of: leafHash) }
-    func latestCheckpoint() async throws -> StoredCheckpoint? { try await inner.latestCheckpoint() }
-    func checkpoint(size: UInt64) async throws -> StoredCheckpoint? { try await inner.checkpoint(size: size) }
-    func firstCheckpoint(atLeast size: UInt64) async throws -> StoredCheckpoint? { try await inner.firstCheckpoint(atLeast: size) }
-    func storeCheckpoint(_ checkpoint: StoredCheckpoint) async throws { try await inner.storeCheckpoint(checkpoint) }
-    func storeAttestation(_ attestation: CheckpointAttestation) async throws { try await inner.storeAttestation(attestation) }
-    func attestation(kind: AttestationKind, size: UInt64) async throws -> CheckpointAttestation? {
-        try await inner.attestation(kind: kind, size: size)
-    }
-    func latestAttestation(kind: AttestationKind) async throws -> CheckpointAttestation? { try await inner.latestAttestation(kind: kind) }
-    func firstAttestation(kind: AttestationKind, atLeast size: UInt64) async throws -> CheckpointAttestation? {
-        try await inner.firstAttestation(kind: kind, atLeast: size)
-    }
-    func createToken(name: String, role: TokenRole, platform: String?, secretHash: Hash, createdAtMilliseconds: UInt64) async throws -> TokenRecord {
-        try await inner.createToken(name: name, role: role, platform: platform, secretHash: secretHash, createdAtMilliseconds: createdAtMilliseconds)
-    }
-    func bindToken(name: String, platform: String) async throws { try await inner.bindToken(name: name, platform: platform) }
-    func token(secretHash: Hash) async throws -> TokenRecord? { try await inner.token(secretHash: secretHash) }
-    func listTokens() async throws -> [TokenRecord] { try await inner.listTokens() }
-    func revokeToken(name: String, atMilliseconds: UInt64) async throws { try await inner.revokeToken(name: name, atMilliseconds: atMilliseconds) }
-    func readEvent(index: UInt64) async throws -> StoredEvent? { try await inner.readEvent(index: index) }
-    func searchEvents(_ query: EventQuery) async throws -> [UInt64] { try await inner.searchEvents(query) }
-    func contentTerms(prefix: String, fromIndex: UInt64, limit: Int) async throws -> [(index: UInt64, term: String)] {
-        try await inner.contentTerms(prefix: prefix, fromIndex: fromIndex, limit: limit)
-    }
-    func eraseEvent(index: UInt64, record: ErasureRecord) async throws { try await inner.eraseEvent(index: index, record: record) }
-    func claimErasure(index: UInt64) async throws { try await inner.claimErasure(index: index) }
-    func releaseErasureClaims(index: UInt64?) async throws { try await inner.releaseErasureClaims(index: index) }
-    func purgeErasedCopies() async throws { try await inner.purgeErasedCopies() }
-    func takedownLinks() async throws -> [TakedownLink] { try await inner.takedownLinks() }
-    func metadata(_ key: String) async throws -> String? { try await inner.metadata(key) }
-    func setMetadata(_ key: String, _ value: String) async throws { try await inner.setMetadata(key, value) }
 }

@@ -296,7 +296,7 @@ struct JSONByteParser {
         }
         if isDuplicate {
             throw JSONParseError(code: .duplicateKey, offset: start,
-                                 message: "duplicate member name \(Self.quoteForMessage(key))")
+                                 message: "duplicate member name \(SchemaText.quote(key))")
         }
         container.pendingKey = key
         skipWhitespace()
@@ -418,25 +418,5 @@ struct JSONByteParser {
     static func hex4(_ u: UInt16) -> String {
         let s = String(u, radix: 16, uppercase: false)
         return String(repeating: "0", count: 4 - s.count) + s
-    }
-
-    /// Quotes attacker-controlled text for an error message: at most 64
-    /// scalars, with control and bidirectional-formatting characters escaped
-    /// so the message cannot forge log lines or reorder text.
-    static func quoteForMessage(_ s: String) -> String {
-        var out = "\""
-        var n = 0
-        for scalar in s.unicodeScalars {
-            if n == 64 { out += "…"; break }
-            n += 1
-            switch scalar.value {
-            case 0x22: out += "\\\""
-            case 0x5C: out += "\\\\"
-            case 0..<0x20, 0x7F..<0xA0, 0x200E, 0x200F, 0x2028, 0x2029, 0x202A...0x202E, 0x2066...0x2069:
-                out += "\\u{\(String(scalar.value, radix: 16))}"
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out + "\""
     }
 }

@@ -433,6 +433,9 @@ enum SchemaText {
         "\"" + escapeForMessage(s, limit: 64) + "\""
     }
 
+    /// Escapes attacker-controlled text for an error message (schema violations, JSON parse errors):
+    /// at most `limit` scalars, control and bidirectional-formatting characters escaped so that the
+    /// message cannot forge log lines or reorder what a reader sees.
     static func escapeForMessage(_ s: String, limit: Int) -> String {
         var out = ""
         var n = 0

@@ -24,7 +24,7 @@ extension Ledger {
     public var sequencerLeaseGone: Bool {
         guard let cluster else { return false }
         let (leads, lost) = cluster.state.withLock { ($0.isSequencer, $0.leaseLost) }
-        return lost || (leads && !cluster.store.holdsSequencerLease)
+        return lost || (leads && (!cluster.store.holdsSequencerLease || cluster.store.sequencerLeaseUnconfirmed))
     }
 
     func becameSequencer(_ cluster: Cluster) {

@@ -102,13 +102,20 @@ extension PostgresStore {
         for waiter in waiters { waiter.resume() }
     }
 
-    /// How long the lease may go unconfirmed before this node counts it lost, though no error said so:
-    /// the server ends a silent session after `leaseIdleTimeout`, and a second lets the last ping answer.
+    /// How long the lease may go unconfirmed before the process watchdog counts it lost, though no error
+    /// said so: the server ends a silent session after `leaseIdleTimeout`, and a second lets the last ping answer.
     static let leaseConfirmationDeadline: Duration = leaseIdleTimeout + .seconds(1)
 
     public var holdsSequencerLease: Bool {
+        lease.withLock { $0.epoch != nil && !$0.lost }
+    }
+
+    /// Held, but no ping answered for `leaseConfirmationDeadline`: read by the watchdog thread, which exits
+    /// a node whose tasks are stuck (a frozen process, resumed). Not a loss by itself: the session, and
+    /// its lock, may still be alive.
+    public var sequencerLeaseUnconfirmed: Bool {
         lease.withLock { state in
-            state.epoch != nil && !state.lost && ContinuousClock.now - state.confirmedAt < Self.leaseConfirmationDeadline
+            state.epoch != nil && !state.lost && ContinuousClock.now - state.confirmedAt >= Self.leaseConfirmationDeadline
         }
     }
 

@@ -440,6 +440,9 @@ public protocol SharedLedgerStore: LedgerStore {
     func waitForLeaseLoss() async
     /// True while this store holds the lease (taken and not lost).
     var holdsSequencerLease: Bool { get }
+    /// Held, but not confirmed with the server for longer than the server keeps a silent session: a process
+    /// whose tasks were stuck that long should assume it lost the lease. False unless a store can tell.
+    var sequencerLeaseUnconfirmed: Bool { get }
     /// The node currently holding the lease and its epoch (number of acquisitions so far), if any.
     func sequencerLeaseHolder() async throws -> (node: String, epoch: Int64)?
 

@@ -72,6 +72,7 @@ final class ControlledSharedStore: SharedLedgerStore, DelegatingLedgerStore {
     }
 
     var holdsSequencerLease: Bool { control.withLock { $0.holds } }
+    var sequencerLeaseUnconfirmed: Bool { false }
 
     func sequencerLeaseHolder() async throws -> (node: String, epoch: Int64)? { nil }
 

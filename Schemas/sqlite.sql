@@ -1,5 +1,5 @@
--- Greffe SQLite store, schema version 7 (PRAGMA user_version = 7).
--- The code's copies are SQLiteStore.schemaV1 and migrationV2 to V7 (an
+-- Greffe SQLite store, schema version 8 (PRAGMA user_version = 8).
+-- The code's copies are SQLiteStore.schemaV1 and migrationV2 to V8 (an
 -- older database is upgraded in one transaction at start-up; SQLiteSchemaDocumentTests
 -- holds this file equal to what the code creates); a database
 -- whose user_version is newer than the code's is refused at start-up. Pragmas set on every open:
@@ -49,7 +49,9 @@ CREATE TABLE events (
     report_id    TEXT,                 -- search term: links reports and takedowns; NULL once erased
     erased_at         INTEGER,         -- Unix ms of the erasure, NULL while the body is kept
     erasure_reference TEXT,            -- the legal reference of the erasure order
-    erasure_index     INTEGER          -- the index of the erasure.executed entry; -1 while an erasure is claimed (in progress)
+    erasure_index     INTEGER,         -- the index of the erasure.executed entry; -1 while an erasure is claimed (in progress)
+    terms        TEXT                  -- version 8: its content terms (as in content_terms), newline-separated, '' for none;
+                                       -- NULL once erased and for events stored before version 8: what an erasure deletes
 );
 -- Version 7: event IDs unique per platform, so one platform can neither squat
 -- nor probe another's IDs (SQLite cannot drop a UNIQUE constraint: the upgrade
@@ -104,12 +106,13 @@ CREATE TABLE checkpoint_attestations (
 -- Version 3. Lookups by leaf hash, sorted by hash within chunks of 4,096
 -- consecutive entries: an append writes into the few pages of its current
 -- chunk instead of one random page of a log-sized index per event. A lookup
--- probes each chunk, then compares the full hash (entries.leaf_hash).
+-- then compares the full hash (entries.leaf_hash). Version 8 renames chunk to
+-- run (see "Runs" below): lookups probe O(log n) runs instead of every chunk.
 CREATE TABLE leaf_hashes (
-    chunk  INTEGER NOT NULL,  -- idx >> 12
+    run    INTEGER NOT NULL,  -- the run holding the row (versions 3 to 7: chunk, idx >> 12)
     prefix BLOB NOT NULL,     -- the first 8 bytes of the leaf hash
     idx    INTEGER NOT NULL,  -- the entry index
-    PRIMARY KEY (chunk, prefix, idx)
+    PRIMARY KEY (run, prefix, idx)
 ) WITHOUT ROWID;
 -- Filled from nodes by the upgrade, which then drops nodes_by_leaf_hash.
 
@@ -118,16 +121,17 @@ CREATE TABLE leaf_hashes (
 -- random place of a log-sized index. A search probes each chunk in index
 -- order and stops once its page is full.
 -- DROP INDEX events_by_account;
-CREATE INDEX events_by_account_chunk ON events (idx >> 12, account) WHERE account IS NOT NULL;
+-- CREATE INDEX events_by_account_chunk ON events (idx >> 12, account) WHERE account IS NOT NULL;
+-- (version 8 replaced it with account_index, below).
 
 -- Version 5. Content terms by chunk, for the same reason: image hashes are
 -- random. Searches by content hash probe the chunks in index order. The
 -- upgrade copies the rows into this table, drops the old one and renames it.
 CREATE TABLE content_terms (
-    chunk INTEGER NOT NULL,  -- idx >> 12
+    run   INTEGER NOT NULL,  -- version 8: the run holding the row (versions 5 to 7: chunk, idx >> 12)
     term  TEXT NOT NULL,     -- sha256:<hex> or pdq:<hex>
     idx   INTEGER NOT NULL,  -- the event's entry index
-    PRIMARY KEY (chunk, term, idx)
+    PRIMARY KEY (run, term, idx)
 ) WITHOUT ROWID;
 -- Versions 5: CREATE INDEX content_terms_by_event ON content_terms (idx);  (erasure, takedown links)
 
@@ -142,4 +146,29 @@ CREATE TABLE link_terms (
     idx  INTEGER NOT NULL,   -- a report.received or takedown.executed event's entry index
     term TEXT NOT NULL,      -- one of its content terms (as in content_terms)
     PRIMARY KEY (idx, term)
+) WITHOUT ROWID;
+
+-- Version 8. Runs: leaf_hashes, content_terms and account_index are each kept
+-- as runs sorted by (key, idx). A run covers 16^L consecutive chunks of 4,096
+-- entries (L = 0 … 4); its number (column run) is L·2^40 + its first chunk, so a
+-- chunk's level-0 run is the chunk's number. Appends write into the level-0
+-- run of their chunk; in the same transaction the writer moves rows, a slice
+-- at a time (insert into the target, delete from the sources), from 16
+-- complete runs of one level into the run of the next level that covers
+-- them, so each row is in exactly one run at every commit. Merges happen in
+-- one order: the run L·2^40 + c is formed once all its chunks are complete,
+-- then its parent if it is the 16th of its parent, else the level-1 run that
+-- follows it. meta 'runs.<table>' = "L/c" names the run formed next (absent:
+-- "1/0"); every run before it is formed (the largest aligned runs that fit),
+-- its sources and itself hold the rows of its chunks, and the chunks after it
+-- are level-0 runs. A lookup probes those runs, at most 15 per level plus the
+-- chunks not merged yet. content_terms rows whose term starts with 'pdq:' are
+-- never merged: they stay in their chunk (the public lookup reads them all in
+-- index order). An erasure deletes the event's account and terms
+-- (events.account, events.terms) from every run that may hold its chunk.
+CREATE TABLE account_index (
+    run     INTEGER NOT NULL,  -- the run holding the row
+    account TEXT NOT NULL,     -- the account pseudonym, as in events.account
+    idx     INTEGER NOT NULL,  -- the event's entry index
+    PRIMARY KEY (run, account, idx)
 ) WITHOUT ROWID;

@@ -204,9 +204,14 @@ extension SQLiteStore {
             throw StoreError(.inconsistent, "\(path): \(storedNodes.uint64(0)) tree nodes stored, \(nodeCount) expected")
         }
         if schema >= 3 {
-            // The lookup table by leaf hash (schema 3): one row per leaf, in its chunk, with its hash's prefix.
+            // The lookup table by leaf hash (schema 3): one row per leaf, in its chunk (a run that lookups probe
+            // from schema 8), with its hash's prefix.
             let leafRows = try db.statement(
-                leavesInEntries
+                schema >= 8
+                    ? """
+                    SELECT COUNT(*), SUM(l.prefix = substr(n.leaf_hash, 1, 8)) FROM leaf_hashes l LEFT JOIN entries n ON n.idx = l.idx
+                    """
+                    : leavesInEntries
                     ? """
                     SELECT COUNT(*), SUM(l.chunk = l.idx >> 12 AND l.prefix = substr(n.leaf_hash, 1, 8))
                     FROM leaf_hashes l LEFT JOIN entries n ON n.idx = l.idx
@@ -220,6 +225,8 @@ extension SQLiteStore {
                 throw StoreError(
                     .inconsistent, "\(path): leaf_hashes holds \(leafRows.uint64(0)) rows, \(leafRows.uint64(1)) matching a leaf, for \(treeSize) leaves")
             }
+            leafRows.reset()
+            if schema >= 8 { try SQLiteStore.checkRuns(db, .leafHashes, treeSize: treeSize, path: path) }
         }
         let treeRoot = frontier.root
         guard try MerkleTree.root(size: treeSize, reader: reader) == treeRoot else {

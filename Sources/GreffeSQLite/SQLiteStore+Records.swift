@@ -164,11 +164,20 @@ extension SQLiteStore {
         let narrowed = query.contentHash != nil || query.account != nil || query.timeRange != nil || query.eventIDs != nil
         var from = "events e"
         var order = "e.idx"
+        // Accounts and content terms are indexed in runs (schema version 8), probed one by one.
+        var byRuns: (index: RunIndex, key: String)?
         if let term = query.contentHash {
             from = "content_terms t JOIN events e ON e.idx = t.idx"
             order = "t.idx"
             conditions.append("t.term = ?")
             binders.append { $0.bind($1, term) }
+            byRuns = (.contentTerms, term)
+        } else if let account = query.account, query.eventIDs == nil {
+            from = "account_index a JOIN events e ON e.idx = a.idx"
+            order = "a.idx"
+            conditions.append("a.account = ?")
+            binders.append { $0.bind($1, account) }
+            byRuns = (.accounts, account)
         }
         if let ids = query.eventIDs {
             if ids.isEmpty { return [] }
@@ -184,7 +193,7 @@ extension SQLiteStore {
             conditions.append("\(order) > ?")
             binders.append { $0.bind($1, Int64(clamping: after)) }
         }
-        if let account = query.account {
+        if let account = query.account, byRuns?.index.table != RunIndex.accounts.table {
             conditions.append(query.contentHash == nil ? "e.account = ?" : "+e.account = ?")
             binders.append { $0.bind($1, account) }
         }
@@ -200,15 +209,9 @@ extension SQLiteStore {
             binders.append { $0.bind($1, Int64(clamping: range.upperBound)) }
         }
         let limit = max(0, query.limit)
-        // Accounts and content terms are indexed by chunk (schema versions 4 and 5).
-        if query.contentHash != nil {
-            return try searchByChunk(
-                query, from: from, chunkCondition: "t.chunk = ?", order: order, conditions: conditions, binders: binders, limit: limit)
-        }
-        if query.account != nil, query.eventIDs == nil {
-            return try searchByChunk(
-                query, from: "events e INDEXED BY events_by_account_chunk", chunkCondition: "(e.idx >> 12) = ?", order: order,
-                conditions: conditions, binders: binders, limit: limit)
+        if let byRuns {
+            return try searchByRuns(
+                query, index: byRuns.index, key: byRuns.key, from: from, order: order, conditions: conditions, binders: binders, limit: limit)
         }
         let whereClause = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
         let sql = "SELECT e.idx FROM \(from) \(whereClause) ORDER BY \(order) LIMIT ?"
@@ -222,15 +225,17 @@ extension SQLiteStore {
         }
     }
 
-    /// A search through an index by chunk: chunk by chunk, in index order, until `limit`.
-    func searchByChunk(
-        _ query: EventQuery, from: String, chunkCondition: String, order: String, conditions: [String],
+    /// A search through an index kept in runs: run by run in index order, until `limit`; the runs of
+    /// a merge in progress hold rows of the same entries, so their matches are sorted together.
+    func searchByRuns(
+        _ query: EventQuery, index: RunIndex, key: String, from: String, order: String, conditions: [String],
         binders: [(SQLiteStatement, Int32) -> Void], limit: Int
     ) throws -> [UInt64] {
         guard limit > 0 else { return [] }
+        let alias = order.prefix(while: { $0 != "." })
         let sql = """
             SELECT e.idx FROM \(from)
-            WHERE \(chunkCondition) AND \(conditions.joined(separator: " AND ")) ORDER BY \(order) LIMIT ?
+            WHERE \(alias).run = ? AND \(conditions.joined(separator: " AND ")) ORDER BY \(order) LIMIT ?
             """
         return try snapshot { db in
             let size = try SQLiteStore.treeSize(db)
@@ -241,14 +246,21 @@ extension SQLiteStore {
             }
             let end = min(size, query.indexRange?.upperBound ?? size)
             guard first < end else { return [] }
+            let (firstChunk, lastChunk) = (first / SQLiteStore.chunkEntries, (end - 1) / SQLiteStore.chunkEntries)
             let statement = try db.statement(sql)
             var indices: [UInt64] = []
-            for chunk in (first / SQLiteStore.chunkEntries)...((end - 1) / SQLiteStore.chunkEntries) {
-                statement.reset()
-                statement.bind(1, chunk)
-                for (position, bind) in binders.enumerated() { bind(statement, Int32(position + 2)) }
-                statement.bind(Int32(binders.count + 2), Int64(limit - indices.count))
-                while try statement.step() { indices.append(statement.uint64(0)) }
+            for span in try SQLiteStore.runSpans(db, index, key: key, lastChunk: lastChunk)
+            where span[0].endChunk > firstChunk {
+                var found: [UInt64] = []
+                for run in span {
+                    statement.reset()
+                    statement.bind(1, run.key)
+                    for (position, bind) in binders.enumerated() { bind(statement, Int32(position + 2)) }
+                    statement.bind(Int32(binders.count + 2), Int64(limit - indices.count))
+                    while try statement.step() { found.append(statement.uint64(0)) }
+                }
+                if span.count > 1 { found.sort() }
+                indices += found.prefix(limit - indices.count)
                 if indices.count == limit { break }
             }
             return indices
@@ -284,13 +296,17 @@ extension SQLiteStore {
     public func eraseEvent(index: UInt64, record: ErasureRecord) async throws {
         try await write { db in
             try db.transaction {
-                let check = try db.statement("SELECT erased_at FROM events WHERE idx = ?")
+                let check = try db.statement("SELECT erased_at, account, terms FROM events WHERE idx = ?")
                 check.bind(1, index)
                 guard try check.step() else { throw StoreError(.notFound, "no event at index \(index)") }
                 guard check.isNull(0) else { throw StoreError(.duplicate, "the event at index \(index) was already erased") }
+                let account = check.isNull(1) ? nil : check.string(1)
+                // Unknown (NULL) for events stored before schema 8.
+                let terms = check.isNull(2) ? nil : check.string(2).split(separator: "\n").map(String.init)
+                check.reset()
                 let erase = try db.statement(
                     """
-                    UPDATE events SET body = NULL, salt = NULL, body_digest = NULL, account = NULL, occurred_at = NULL, report_id = NULL,
+                    UPDATE events SET body = NULL, salt = NULL, body_digest = NULL, account = NULL, occurred_at = NULL, report_id = NULL, terms = NULL,
                         erased_at = ?, erasure_reference = ?, erasure_index = ? WHERE idx = ?
                     """)
                 erase.bind(1, record.erasedAtMilliseconds)
@@ -298,11 +314,7 @@ extension SQLiteStore {
                 erase.bind(3, record.erasureEntryIndex)
                 erase.bind(4, index)
                 try erase.run()
-                // A scan of the event's chunk (a few thousand rows): erasures are rare, an index by event was not.
-                let terms = try db.statement("DELETE FROM content_terms WHERE chunk = ? AND idx = ?")
-                terms.bind(1, index / SQLiteStore.chunkEntries)
-                terms.bind(2, index)
-                try terms.run()
+                try SQLiteStore.deleteIndexRows(db, index: index, account: account, terms: terms)
                 let linkTerms = try db.statement("DELETE FROM link_terms WHERE idx = ?")
                 linkTerms.bind(1, index)
                 try linkTerms.run()
@@ -326,22 +338,29 @@ extension SQLiteStore {
     }
 
     public func contentTerms(prefix: String, fromIndex: UInt64, limit: Int) async throws -> [(index: UInt64, term: String)] {
-        // Terms are keyed by chunk (schema version 5): walk the chunks from `fromIndex`'s, each by its term range.
-        try read { db in
+        // Walk the runs from `fromIndex`'s chunk, each by its term range (`pdq:` terms stay in their chunks).
+        try snapshot { db in
             let size = try Self.treeSize(db)
             guard fromIndex < size, limit > 0 else { return [] }
             let statement = try db.statement(
-                "SELECT idx, term FROM content_terms WHERE chunk = ? AND term >= ? AND term < ? AND idx >= ? ORDER BY idx")
+                "SELECT idx, term FROM content_terms WHERE run = ? AND term >= ? AND term < ? AND idx >= ? ORDER BY idx")
             // Every term below the prefix's successor: the prefix with its last byte incremented ("pdq:" → "pdq;").
             let upper = String(prefix.dropLast()) + String(UnicodeScalar(prefix.unicodeScalars.last!.value + 1)!)
             var found: [(index: UInt64, term: String)] = []
-            for chunk in (fromIndex / Self.chunkEntries)...((size - 1) / Self.chunkEntries) where found.count < limit {
-                statement.reset()
-                statement.bind(1, chunk)
-                statement.bind(2, prefix)
-                statement.bind(3, upper)
-                statement.bind(4, fromIndex)
-                while try statement.step() { found.append((statement.uint64(0), statement.string(1))) }
+            let firstChunk = fromIndex / Self.chunkEntries
+            for span in try Self.runSpans(db, .contentTerms, key: prefix, lastChunk: (size - 1) / Self.chunkEntries)
+            where span[0].endChunk > firstChunk && found.count < limit {
+                var inSpan: [(index: UInt64, term: String)] = []
+                for run in span {
+                    statement.reset()
+                    statement.bind(1, run.key)
+                    statement.bind(2, prefix)
+                    statement.bind(3, upper)
+                    statement.bind(4, fromIndex)
+                    while try statement.step() { inSpan.append((statement.uint64(0), statement.string(1))) }
+                }
+                if span.count > 1 { inSpan.sort { $0.index < $1.index } }
+                found += inSpan
             }
             return found
         }

@@ -39,6 +39,7 @@ extension SQLiteStore {
                 try db.execute(migrationV6)
             }
             if version < 7 { try db.execute(migrationV7) }
+            if version < 8 { try db.execute(migrationV8) }
             try db.execute("PRAGMA user_version = \(schemaVersion)")
         }
     }
@@ -146,6 +147,23 @@ extension SQLiteStore {
         CREATE INDEX events_by_occurred_at ON events (occurred_at, idx) WHERE occurred_at IS NOT NULL;
         CREATE INDEX events_by_report ON events (report_id, idx) WHERE report_id IS NOT NULL;
         ALTER TABLE tokens ADD COLUMN platform TEXT;
+        """
+
+    /// Version 7 → 8: lookups by a random key probe O(log n) runs instead of every chunk
+    /// (`IndexRun`): `leaf_hashes` and `content_terms` name their rows' run (a chunk's number
+    /// is its level-0 run, so the rows stay where they are and the writer merges them as it
+    /// appends), accounts get a run table like them instead of the index on events, and each
+    /// event keeps its content terms (`terms`, newline-separated; NULL before this version), so that an
+    /// erasure deletes its rows from a merged run by key rather than by scanning the run.
+    static let migrationV8 = """
+        ALTER TABLE leaf_hashes RENAME COLUMN chunk TO run;
+        ALTER TABLE content_terms RENAME COLUMN chunk TO run;
+        CREATE TABLE account_index (
+            run INTEGER NOT NULL, account TEXT NOT NULL, idx INTEGER NOT NULL,
+            PRIMARY KEY (run, account, idx)) WITHOUT ROWID;
+        INSERT INTO account_index (run, account, idx) SELECT idx >> 12, account, idx FROM events WHERE account IS NOT NULL ORDER BY idx >> 12, account, idx;
+        DROP INDEX events_by_account_chunk;
+        ALTER TABLE events ADD COLUMN terms TEXT;
         """
 
     /// The kinds whose content terms `takedownLinks` joins (also in `migrationV6`).

@@ -13,7 +13,7 @@ public import GreffeStore
 /// beside the writer on a consistent snapshot each.
 public final class SQLiteStore: LedgerStore, Sendable {
     /// The layout this code reads and writes (`PRAGMA user_version`).
-    public static let schemaVersion: Int64 = 7
+    public static let schemaVersion: Int64 = 8
     static let busyTimeoutMilliseconds: Int32 = 5_000
 
     let writer: Mutex<SQLiteConnection>
@@ -200,15 +200,15 @@ public final class SQLiteStore: LedgerStore, Sendable {
         try snapshot { db in
             let size = try SQLiteStore.treeSize(db)
             guard size > 0 else { return nil }
-            // The prefix narrows each chunk to (almost always) one candidate; the full hash decides.
+            // The prefix narrows each run to (almost always) one candidate; the full hash decides.
             let statement = try db.statement(
                 """
                 SELECT l.idx FROM leaf_hashes l JOIN entries n ON n.idx = l.idx
-                WHERE l.chunk = ? AND l.prefix = ? AND n.leaf_hash = ? ORDER BY l.idx LIMIT 1
+                WHERE l.run = ? AND l.prefix = ? AND n.leaf_hash = ? ORDER BY l.idx LIMIT 1
                 """)
-            for chunk in 0...((size - 1) / SQLiteStore.chunkEntries) {
+            for run in try SQLiteStore.runSpans(db, .leafHashes, key: nil, lastChunk: (size - 1) / SQLiteStore.chunkEntries).joined() {
                 statement.reset()
-                statement.bind(1, chunk)
+                statement.bind(1, run.key)
                 statement.bind(2, prefix: SQLiteStore.leafHashPrefixBytes, of: leafHash)
                 statement.bind(3, leafHash)
                 if try statement.step() { return statement.uint64(0) }
@@ -253,11 +253,12 @@ public final class SQLiteStore: LedgerStore, Sendable {
                 let insertEntry = try db.statement("INSERT INTO entries (idx, entry, leaf_hash) VALUES (?, ?, ?)")
                 let insertEvent = try db.statement(
                     """
-                    INSERT INTO events (idx, event_id, kind, body, salt, body_digest, sequenced_at, account, occurred_at, report_id, platform, appended_by)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    INSERT INTO events (idx, event_id, kind, body, salt, body_digest, sequenced_at, account, occurred_at, report_id, platform, appended_by, terms)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """)
-                let insertTerm = try db.statement("INSERT OR IGNORE INTO content_terms (chunk, term, idx) VALUES (?, ?, ?)")
-                let insertLeafHash = try db.statement("INSERT INTO leaf_hashes (chunk, prefix, idx) VALUES (?, ?, ?)")
+                let insertTerm = try db.statement("INSERT OR IGNORE INTO content_terms (run, term, idx) VALUES (?, ?, ?)")
+                let insertLeafHash = try db.statement("INSERT INTO leaf_hashes (run, prefix, idx) VALUES (?, ?, ?)")
+                let insertAccount = try db.statement("INSERT INTO account_index (run, account, idx) VALUES (?, ?, ?)")
                 let insertLinkTerm = try db.statement("INSERT OR IGNORE INTO link_terms (idx, term) VALUES (?, ?)")
                 for event in batch.events {
                     insertEntry.reset()
@@ -283,7 +284,17 @@ public final class SQLiteStore: LedgerStore, Sendable {
                     if let reportID = event.terms.reportID { insertEvent.bind(10, reportID) }
                     insertEvent.bind(11, event.platform)
                     if let appendedBy = event.appendedBy { insertEvent.bind(12, appendedBy) }
+                    // What an erasure deletes from the run indexes; a term with a newline (none the intake makes) leaves it to a scan.
+                    let terms = event.terms.contentHashes
+                    if !terms.contains(where: { $0.contains("\n") }) { insertEvent.bind(13, terms.joined(separator: "\n")) }
                     try insertEvent.run()
+                    if let account = event.terms.account {
+                        insertAccount.reset()
+                        insertAccount.bind(1, event.index / SQLiteStore.chunkEntries)
+                        insertAccount.bind(2, account)
+                        insertAccount.bind(3, event.index)
+                        try insertAccount.run()
+                    }
                     let isLinked = SQLiteStore.linkedKinds.contains(event.kind)
                     for term in event.terms.contentHashes {
                         insertTerm.reset()
@@ -311,6 +322,10 @@ public final class SQLiteStore: LedgerStore, Sendable {
                 let setSize = try db.statement("UPDATE meta SET value = ? WHERE key = 'tree_size'")
                 setSize.bind(1, String(batch.newTreeSize))
                 try setSize.run()
+                let budget = max(SQLiteStore.mergeRowsPerAppend, SQLiteStore.mergeRowsPerEvent * batch.events.count)
+                for index in RunIndex.all {
+                    try SQLiteStore.mergeRuns(db, index, completedChunks: batch.newTreeSize / SQLiteStore.chunkEntries, budget: budget)
+                }
             }
         }
     }

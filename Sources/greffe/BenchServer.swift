@@ -257,25 +257,50 @@ struct ServeBenchmark: Benchmark {
 /// `search`: investigator searches over 1,000,000 stored events, in the store.
 struct SearchBenchmark: Benchmark {
     let name = "search"
-    let summary = "investigator search latency (account, content hash, time range) over --entries (1,000,000) stored events vs one event read by index"
+    let summary =
+        "lookup latency (leaf hash, event ID, account, content hash, time range) over --entries (1,000,000) stored events vs one event read by index"
+
+    /// Event IDs, image hashes and accounts are random-looking and recomputable from their number.
+    static func hex(_ seed: UInt64, words: Int) -> String {
+        var random = BenchRandom(seed: seed)
+        return (0..<words).map { _ in String(random.next(), radix: 16).leftPadded(to: 16) }.joined()
+    }
+    static func eventID(_ index: Int) -> String {
+        let h = hex(UInt64(index) | 1 << 62, words: 2)
+        let c = Array(h)
+        return "\(String(c[0..<8]))-\(String(c[8..<12]))-4\(String(c[13..<16]))-a\(String(c[17..<20]))-\(String(c[20..<32]))"
+    }
+    static func image(_ number: UInt64) -> String { "sha256:" + hex(number | 1 << 61, words: 4) }
+    static func account(_ number: Int) -> String { "hmac-sha256:" + hex(UInt64(number) | 1 << 60, words: 4) }
 
     func run(_ context: BenchContext) async throws -> [BenchRow] {
         let count = context.options.entries
+        // Every image is named by about five events and every account by count / 10,000, whatever the size:
+        // the answers are the same size at 10^6 and 10^7, only the history around them grows.
+        let images = UInt64(max(1, count / 5))
         let path = context.scratch.appendingPathComponent("search.sqlite").path
         let store = try SQLiteStore(path: path)
-        context.say("search: storing \(count) events with search terms (not timed)")
+        context.say("search: storing \(count) events (UUID-like IDs, random image hashes, ~800-byte bodies) with search terms (not timed)")
         var frontier = MerkleFrontier()
         var previous = Hash.zero
         var random = BenchRandom(seed: 42)
+        let samples = 2_000
         let batchSize = min(10_000, count)
+        let stored = count - count % batchSize
+        func sample(_ i: Int) -> Int { i * 487 % stored }
+        let sampled = Set((0..<samples).map(sample))
+        var sampledLeaves: [Int: Hash] = [:]
+        let prompt = String(repeating: "a photo-realistic edit of the uploaded picture, ", count: 13)
         let filling = ContinuousClock.now
-        for first in stride(from: 0, to: count - count % batchSize, by: batchSize) {
+        for first in stride(from: 0, to: stored, by: batchSize) {
             var events: [SequencedEvent] = []
             var nodes: [MerkleFrontier.Node] = []
             for index in first..<first + batchSize {
-                let account = "hmac-sha256:\(String(format: "%064x", index % 10_000))"
-                let image = "sha256:\(String(format: "%064x", random.next() % 200_000))"
-                let body = Array("{\"event_id\":\"e\(index)\",\"kind\":\"edit.requested\",\"account\":\"\(account)\",\"image\":\"\(image)\"}".utf8)
+                let account = Self.account(index % 10_000)
+                let image = Self.image(random.next() % images)
+                let id = Self.eventID(index)
+                let body = Array(
+                    "{\"account\":\"\(account)\",\"event_id\":\"\(id)\",\"image\":\"\(image)\",\"kind\":\"edit.requested\",\"platform\":\"bench.example\",\"prompt\":\"\(prompt)\"}".utf8)
                 let salt = Commitment.newSalt()
                 let entry = LedgerEntry(
                     index: UInt64(index), sequencedAtMilliseconds: 1_790_000_000_000 + UInt64(index), prev: previous,
@@ -284,16 +309,17 @@ struct SearchBenchmark: Benchmark {
                 let leaf = MerkleHash.leaf(encoded)
                 frontier.append(leaf) { nodes.append($0) }
                 previous = leaf
+                if sampled.contains(index) { sampledLeaves[index] = leaf }
                 events.append(
                     SequencedEvent(
-                        index: UInt64(index), eventID: "e\(index)", platform: "bench.example", kind: "edit.requested", canonicalBody: body, salt: salt,
+                        index: UInt64(index), eventID: id, platform: "bench.example", kind: "edit.requested", canonicalBody: body, salt: salt,
                         bodyDigest: MerkleHash.sha256(body), entry: encoded, leafHash: leaf, sequencedAtMilliseconds: entry.sequencedAtMilliseconds,
                         terms: EventSearchTerms(account: account, contentHashes: [image], occurredAtMilliseconds: entry.sequencedAtMilliseconds)))
             }
             try await store.append(AppendBatch(firstIndex: UInt64(first), events: events, nodes: nodes))
         }
-        context.say("search: stored in \(ContinuousClock.now - filling)")
-        let samples = 2_000
+        let fillTime = ContinuousClock.now - filling
+        context.say("search: stored in \(fillTime)")
         func measure(_ body: (Int) async throws -> Void) async throws -> (p50: Double, p99: Double) {
             var times: [Double] = []
             for i in 0..<samples {
@@ -305,31 +331,60 @@ struct SearchBenchmark: Benchmark {
             times.sort()
             return (times[samples / 2], times[samples * 99 / 100])
         }
-        context.say("search: \(samples) searches of each kind")
-        let byIndex = try await measure { i in _ = try await store.readEvent(index: UInt64(i * 487 % count)) }
+        context.say("search: \(samples) lookups of each kind")
+        let byIndex = try await measure { i in _ = try await store.readEvent(index: UInt64(sample(i))) }
+        let byLeaf = try await measure { i in
+            guard try await store.leafIndex(of: sampledLeaves[sample(i)]!) == UInt64(sample(i)) else { throw BenchFailure("a stored leaf was not found") }
+        }
+        let byEventID = try await measure { i in
+            let key = EventKey(platform: "bench.example", eventID: Self.eventID(sample(i)))
+            guard let found = try await store.locateEvents([key])[key] else { throw BenchFailure("a stored event ID was not found") }
+            _ = try await store.readEvent(index: found.index)
+        }
         let byAccount = try await measure { i in
-            let ids = try await store.searchEvents(EventQuery(account: "hmac-sha256:\(String(format: "%064x", i * 7 % 10_000))", limit: 100))
+            let ids = try await store.searchEvents(EventQuery(account: Self.account(i * 7 % 10_000), limit: 100))
             for index in ids { _ = try await store.readEvent(index: index) }
         }
+        var matches = 0
         let byHash = try await measure { i in
-            let ids = try await store.searchEvents(EventQuery(contentHash: "sha256:\(String(format: "%064x", i * 13 % 200_000))", limit: 100))
+            let ids = try await store.searchEvents(EventQuery(contentHash: Self.image(UInt64(i * 13) % images), limit: 100))
+            matches += ids.count
             for index in ids { _ = try await store.readEvent(index: index) }
         }
         let byTime = try await measure { i in
-            let start = 1_790_000_000_000 + UInt64(i * 499 % count)
+            let start = 1_790_000_000_000 + UInt64(i * 499 % stored)
             _ = try await store.searchEvents(EventQuery(kinds: ["edit.requested"], timeRange: start..<start + 1000, limit: 100))
         }
+        let bytes = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
         return [
-            BenchRow("search: one event by index p50", byIndex.p50, "ms", note: "p99 \(String(format: "%.3f", byIndex.p99)) ms"),
+            BenchRow(
+                "search: one event by index p50", byIndex.p50, "ms",
+                note: "p99 \(String(format: "%.3f", byIndex.p99)) ms; \(count) events, \(bytes / 1_048_576) MiB file, filled in \(fillTime)"),
+            BenchRow(
+                "search: by leaf hash p50", byLeaf.p50, "ms", reference: "read by index", referenceValue: byIndex.p50,
+                note: "p99 \(String(format: "%.3f", byLeaf.p99)) ms"),
+            BenchRow(
+                "search: by event ID (+ body) p50", byEventID.p50, "ms", reference: "read by index", referenceValue: byIndex.p50,
+                note: "p99 \(String(format: "%.3f", byEventID.p99)) ms"),
             BenchRow(
                 "search: by account (100 events) p50", byAccount.p50, "ms", reference: "read by index", referenceValue: byIndex.p50,
                 note: "p99 \(String(format: "%.3f", byAccount.p99)) ms over \(count) events (10,000 accounts), 100 bodies read"),
             BenchRow(
                 "search: by content hash p50", byHash.p50, "ms", reference: "read by index", referenceValue: byIndex.p50,
-                note: "p99 \(String(format: "%.3f", byHash.p99)) ms, bodies read"),
+                note: "p99 \(String(format: "%.3f", byHash.p99)) ms, \(String(format: "%.1f", Double(matches) / Double(samples))) matches and bodies read per lookup"),
             BenchRow(
                 "search: kind + 1 s time range p50", byTime.p50, "ms", reference: "read by index", referenceValue: byIndex.p50,
                 note: "p99 \(String(format: "%.3f", byTime.p99)) ms"),
         ]
     }
+}
+
+/// A benchmark whose store gave a wrong answer: its timings would measure a bug.
+struct BenchFailure: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+extension String {
+    func leftPadded(to width: Int) -> String { count >= width ? self : String(repeating: "0", count: width - count) + self }
 }

@@ -1,0 +1,182 @@
+import Foundation
+import GreffeCore
+import Testing
+
+@testable import GreffeSQLite
+@testable import GreffeStore
+
+@Suite("Index runs: the plan")
+struct IndexRunPlanTests {
+    /// Runs the plan as the writer does (every due merge formed at once) up to `chunks` complete chunks,
+    /// checking after each step that the spans cover every chunk once and lookups stay logarithmic.
+    @Test("the spans cover each chunk exactly once, in order, and stay within 15 runs a level as merges catch up")
+    func spansPartitionTheChunks() {
+        var plan = IndexRunPlan.initial
+        var formedOrder: [IndexRun] = []
+        for completed in UInt64(1)...5_000 {
+            while plan.isDue(completedChunks: completed) {
+                formedOrder.append(plan.next)
+                plan.advance()
+            }
+            // The chunk being written is `completed` (partly filled).
+            let spans = plan.spans(lastChunk: completed)
+            var chunk: UInt64 = 0
+            for span in spans {
+                let outer = span[0]
+                #expect(outer.firstChunk == chunk, "span \(span) starts at chunk \(chunk)")
+                // The runs of a merge in progress lie inside its target.
+                for inner in span.dropFirst() { #expect(outer.level == inner.level + 1 && outer.covers(chunk: inner.firstChunk)) }
+                chunk = min(outer.endChunk, completed + 1)
+            }
+            #expect(chunk == completed + 1, "spans end at \(chunk), not after chunk \(completed)")
+            // 15 formed runs per level at most, plus the merge in progress (target and 16 sources).
+            #expect(spans.joined().count <= 15 * IndexRun.maximumLevel + 17, "\(spans.joined().count) runs at \(completed) chunks")
+            for probe in [0, completed / 2, completed] {
+                let holding = plan.runs(holding: probe)
+                #expect(!holding.isEmpty && holding.allSatisfy { $0.covers(chunk: probe) })
+                #expect(Set(holding) == Set(spans.joined().filter { $0.covers(chunk: probe) }))
+            }
+        }
+        // Merges form runs in order of their last chunk, each from 16 runs formed before it.
+        var formed = Set((0..<5_000).map { IndexRun.chunk(UInt64($0)) })
+        for run in formedOrder {
+            #expect(run.sources.allSatisfy(formed.contains), "\(run) formed before its sources")
+            formed.insert(run)
+        }
+        #expect(formedOrder.contains(IndexRun(level: 3, firstChunk: 0)))
+        #expect(formedOrder.count == 5_000 / 16 + 5_000 / 256 + 1)
+    }
+
+    @Test("a run's key names its level and first chunk; a chunk's key is its number; other keys name no run")
+    func keys() {
+        #expect(IndexRun.chunk(77).key == 77)
+        let run = IndexRun(level: 2, firstChunk: 512)
+        #expect(IndexRun(key: run.key) == run)
+        #expect(IndexRun(key: IndexRun.chunk(77).key) == IndexRun.chunk(77))
+        #expect(IndexRun(key: -1) == nil)
+        #expect(IndexRun(key: Int64(2) << 40 | 100) == nil, "misaligned for its level")
+        #expect(IndexRun(key: Int64(IndexRun.maximumLevel + 1) << 40) == nil)
+        #expect(IndexRunPlan(stored: "2/256") == IndexRunPlan(next: IndexRun(level: 2, firstChunk: 256)))
+        for garbage in ["", "2/100", "0/5", "9/0", "1/-16", "1/16/2", "x/16", "1 /16"] {
+            #expect(IndexRunPlan(stored: garbage) == nil, "\(garbage)")
+        }
+    }
+}
+
+@Suite("Index runs: the SQLite store")
+struct IndexRunStoreTests {
+    static let entries = 2 * 65_536 + 4_500
+
+    static let accounts: [String?] = (0..<entries).map { $0 % 13 == 0 ? nil : "acct-\($0 % 89)" }
+    static let terms: [[String]] = (0..<entries).map { n in
+        ["sha256:\(String(n % 1_009, radix: 16))"] + (n % 5 == 0 ? ["pdq:\(String(n % 7, radix: 16))"] : [])
+    }
+    static func account(_ n: Int) -> String? { accounts[n] }
+    static func terms(_ n: Int) -> [String] { terms[n] }
+
+    /// Every search the store answers by run, checked against what was appended.
+    func checkSearches(_ store: SQLiteStore, size: Int, leaves: [Hash], erased: Set<Int>, sample: Int) async throws {
+        func expected(_ keep: (Int) -> Bool) -> [UInt64] { (0..<size).filter { !erased.contains($0) && keep($0) }.map(UInt64.init) }
+        let who = "acct-\(sample % 89)"
+        #expect(try await store.searchEvents(EventQuery(account: who, limit: 1_000_000)) == expected { Self.account($0) == who }, "\(who) at \(size)")
+        // Pages of 97 across run boundaries and the merge in progress.
+        var paged: [UInt64] = []
+        var after: UInt64?
+        while true {
+            let page = try await store.searchEvents(EventQuery(account: who, afterIndex: after, limit: 97))
+            paged += page
+            guard page.count == 97 else { break }
+            after = page.last
+        }
+        #expect(paged == expected { Self.account($0) == who }, "\(who) paged at \(size)")
+        let image = "sha256:\(String(sample % 1_009, radix: 16))"
+        let range = UInt64(size / 3)..<UInt64(size / 3 + 70_000)
+        #expect(
+            try await store.searchEvents(EventQuery(indexRange: range, contentHash: image, limit: 1_000_000))
+                == expected { range.contains(UInt64($0)) && Self.terms($0).contains(image) }, "\(image) at \(size)")
+        #expect(try await store.searchEvents(EventQuery(contentHash: image, limit: 5)) == Array(expected { Self.terms($0).contains(image) }.prefix(5)))
+        #expect(try await store.searchEvents(EventQuery(contentHash: "pdq:3", limit: 1_000_000)) == expected { Self.terms($0).contains("pdq:3") })
+        for index in [0, sample, size / 2, size - 1] where index < size {
+            #expect(try await store.leafIndex(of: leaves[index]) == UInt64(index), "leaf \(index) at \(size)")
+        }
+        #expect(try await store.leafIndex(of: MerkleHash.sha256(Array("no such leaf".utf8))) == nil)
+        let pdq = try await store.contentTerms(prefix: "pdq:", fromIndex: UInt64(size / 2), limit: 10)
+        #expect(Array(pdq.map(\.index).prefix(10)) == Array(expected { $0 >= size / 2 && $0 % 5 == 0 }.prefix(10)))
+    }
+
+    @Test("searches, leaf lookups and erasures give the same answers before, during and after merges of 16 chunks into runs")
+    func mergesKeepEveryAnswer() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("greffe-runs-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let path = directory.appendingPathComponent("greffe.sqlite").path
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let store = try SQLiteStore(path: path)
+        var builder = BatchBuilder()
+        var leaves: [Hash] = []
+        var erased: Set<Int> = []
+        var checks = 0
+        for first in stride(from: 0, to: Self.entries, by: 1_500) {
+            let batch = builder.batch(
+                (first..<min(first + 1_500, Self.entries)).map { n in
+                    (id: "r\(n)", kind: "test.event", terms: EventSearchTerms(account: Self.account(n), contentHashes: Self.terms(n)))
+                })
+            leaves += batch.events.map(\.leafHash)
+            try await store.append(batch)
+            let size = Int(batch.newTreeSize)
+            // Erase events in chunks that are merged, being merged, and not yet merged.
+            if size == 67_500 || size == 73_500 || size == 135_000 {
+                for index in [size - 1_000, 70, 4_097 * 3] where !erased.contains(index) {
+                    let stored = try await store.readEvent(index: UInt64(index))
+                    #expect(stored?.erasure == nil)
+                    try await store.eraseEvent(
+                        index: UInt64(index), record: ErasureRecord(erasedAtMilliseconds: 1, legalReference: "order \(index)", erasureEntryIndex: 0))
+                    erased.insert(index)
+                }
+            }
+            if size % 9_000 == 0 || size == Self.entries || (66_000...76_000).contains(size) {
+                try await checkSearches(store, size: size, leaves: leaves, erased: erased, sample: size / 7)
+                checks += 1
+            }
+        }
+        #expect(checks > 15)
+        // One level-1 run formed, the second being formed (the last batches did not finish it);
+        // nothing of an erased event left in any run.
+        let db = try SQLiteConnection(path: path)
+        for index in RunIndex.all {
+            let plan = try SQLiteStore.runPlan(db, index)
+            #expect(plan.next == IndexRun(level: 1, firstChunk: 16), "\(index.table)")
+            let runs = try db.statement("SELECT COUNT(DISTINCT run), SUM(run >= 1 << 40) FROM \(index.table)")
+            _ = try runs.step()
+            #expect(runs.int64(1) > 0, "\(index.table) has rows in merged runs")
+            runs.reset()
+        }
+        let erasedList = erased.map(String.init).joined(separator: ", ")
+        #expect(erased.count == 5)
+        let leftovers = try db.statement(
+            "SELECT (SELECT COUNT(*) FROM content_terms WHERE idx IN (\(erasedList))), (SELECT COUNT(*) FROM account_index WHERE idx IN (\(erasedList)))")
+        _ = try leftovers.step()
+        #expect(leftovers.int64(0) == 0 && leftovers.int64(1) == 0)
+        leftovers.reset()
+        // Each row in exactly one run: as many leaf rows as entries.
+        let leafRows = try db.statement("SELECT COUNT(*), COUNT(DISTINCT idx) FROM leaf_hashes")
+        _ = try leafRows.step()
+        #expect(leafRows.int64(0) == Int64(Self.entries) && leafRows.int64(1) == Int64(Self.entries))
+        leafRows.reset()
+
+        // A backup check accepts the file, and refuses one whose leaf row sits in a run no lookup probes.
+        let copy = directory.appendingPathComponent("copy.sqlite").path
+        db.releaseStatements()
+        try db.execute("VACUUM INTO '\(copy)'")
+        #expect(try SQLiteStore.verifyDatabaseFile(at: copy).treeSize == UInt64(Self.entries))
+        let tampered = try SQLiteConnection(path: copy)
+        // Chunk 0 was merged: a row moved back there is invisible to lookups.
+        try tampered.execute("UPDATE leaf_hashes SET run = 0 WHERE idx = 5")
+        #expect(throws: StoreError.self) { try SQLiteStore.verifyDatabaseFile(at: copy) }
+        try tampered.execute("UPDATE leaf_hashes SET run = \(IndexRun(level: 1, firstChunk: 16).key) WHERE idx = 5")
+        #expect(throws: StoreError.self) { try SQLiteStore.verifyDatabaseFile(at: copy) }
+        try tampered.execute("UPDATE leaf_hashes SET run = \(IndexRun(level: 1, firstChunk: 0).key) WHERE idx = 5")
+        #expect(try SQLiteStore.verifyDatabaseFile(at: copy).treeSize == UInt64(Self.entries))
+        try tampered.execute("UPDATE meta SET value = '2/0' WHERE key = 'runs.leaf_hashes'")
+        #expect(throws: StoreError.self) { try SQLiteStore.verifyDatabaseFile(at: copy) }
+    }
+}

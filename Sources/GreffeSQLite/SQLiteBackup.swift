@@ -226,7 +226,9 @@ extension SQLiteStore {
                     .inconsistent, "\(path): leaf_hashes holds \(leafRows.uint64(0)) rows, \(leafRows.uint64(1)) matching a leaf, for \(treeSize) leaves")
             }
             leafRows.reset()
-            if schema >= 8 { try SQLiteStore.checkRuns(db, .leafHashes, treeSize: treeSize, path: path) }
+            if schema >= 8 {
+                for index in RunIndex.all { try SQLiteStore.checkRuns(db, index, treeSize: treeSize, path: path) }
+            }
         }
         let treeRoot = frontier.root
         guard try MerkleTree.root(size: treeSize, reader: reader) == treeRoot else {

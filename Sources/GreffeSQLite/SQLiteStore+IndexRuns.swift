@@ -166,20 +166,37 @@ extension SQLiteStore {
         return try runPlan(db, index).spans(lastChunk: lastChunk)
     }
 
-    /// Checks that every row of `index` is in a run that holds its entry's chunk and that lookups probe.
+    /// Checks that every row of `index` is in a run that holds its entry's chunk and that lookups
+    /// probe for its key: a row elsewhere would be silently missed by every lookup.
     static func checkRuns(_ db: SQLiteConnection, _ index: RunIndex, treeSize: UInt64, path: String) throws {
         let lastChunk = treeSize == 0 ? nil : (treeSize - 1) / chunkEntries
         let live: Set<IndexRun> = try lastChunk.map { Set(try runPlan(db, index).spans(lastChunk: $0).joined()) } ?? []
+        // Keys outside the merged ranges stay in every chunk; keys inside them only in live runs.
+        let mergedKeys = index.mergedRanges.map { range in
+            ([range.lower.map { "\(index.keyColumn) >= '\($0)'" }, range.upper.map { "\(index.keyColumn) < '\($0)'" }].compactMap { $0 } + ["1"])
+                .joined(separator: " AND ")
+        }.map { "(\($0))" }.joined(separator: " OR ")
         let keysStayInChunks = index.mergedRanges.contains { $0.lower != nil || $0.upper != nil }
         let runs = try db.statement("SELECT run, MIN(idx), MAX(idx) FROM \(index.table) GROUP BY run")
+        let mergedRows = try db.statement("SELECT COUNT(*) FROM \(index.table) WHERE run = ? AND (\(mergedKeys))")
+        var unmergedChunks: [IndexRun] = []
         while try runs.step() {
-            guard let run = IndexRun(key: runs.int64(0)), let lastChunk,
-                live.contains(run) || (keysStayInChunks && run.level == 0 && run.firstChunk <= lastChunk), run.covers(chunk: runs.uint64(1) / chunkEntries),
+            let problem = "\(path): \(index.table) has rows in run \(runs.int64(0)) for entries \(runs.int64(1))–\(runs.int64(2)), where lookups do not find them"
+            guard let run = IndexRun(key: runs.int64(0)), let lastChunk, run.covers(chunk: runs.uint64(1) / chunkEntries),
                 run.covers(chunk: runs.uint64(2) / chunkEntries)
-            else {
+            else { throw StoreError(.inconsistent, problem) }
+            if live.contains(run) { continue }
+            guard keysStayInChunks, run.level == 0, run.firstChunk <= lastChunk else { throw StoreError(.inconsistent, problem) }
+            unmergedChunks.append(run)
+        }
+        runs.reset()
+        for run in unmergedChunks {
+            mergedRows.reset()
+            mergedRows.bind(1, run.key)
+            _ = try mergedRows.step()
+            guard mergedRows.int64(0) == 0 else {
                 throw StoreError(
-                    .inconsistent,
-                    "\(path): \(index.table) has rows in run \(runs.int64(0)) for entries \(runs.int64(1))–\(runs.int64(2)), which lookups do not probe there")
+                    .inconsistent, "\(path): \(index.table) has \(mergedRows.int64(0)) rows left in chunk \(run.firstChunk), which lookups no longer probe for their keys")
             }
         }
     }

@@ -176,7 +176,21 @@ struct IndexRunStoreTests {
         #expect(throws: StoreError.self) { try SQLiteStore.verifyDatabaseFile(at: copy) }
         try tampered.execute("UPDATE leaf_hashes SET run = \(IndexRun(level: 1, firstChunk: 0).key) WHERE idx = 5")
         #expect(try SQLiteStore.verifyDatabaseFile(at: copy).treeSize == UInt64(Self.entries))
+        // An account row left behind in a merged chunk, or in a run beyond the log.
+        try tampered.execute("UPDATE account_index SET run = 1 WHERE idx = 4100")
+        #expect(throws: StoreError.self) { try SQLiteStore.verifyDatabaseFile(at: copy) }
+        try tampered.execute("UPDATE account_index SET run = \(IndexRun(level: 1, firstChunk: 0).key) WHERE idx = 4100")
+        #expect(try SQLiteStore.verifyDatabaseFile(at: copy).treeSize == UInt64(Self.entries))
+        // A content-hash row put back in its merged chunk (where only pdq: terms stay), or beyond the log.
+        try tampered.execute("UPDATE content_terms SET run = 1 WHERE idx = 4101")
+        #expect(throws: StoreError.self) { try SQLiteStore.verifyDatabaseFile(at: copy) }
+        try tampered.execute("UPDATE content_terms SET run = 40 WHERE idx = 4101")
+        #expect(throws: StoreError.self) { try SQLiteStore.verifyDatabaseFile(at: copy) }
+        try tampered.execute("UPDATE content_terms SET run = \(IndexRun(level: 1, firstChunk: 0).key) WHERE idx = 4101")
+        #expect(try SQLiteStore.verifyDatabaseFile(at: copy).treeSize == UInt64(Self.entries))
         try tampered.execute("UPDATE meta SET value = '2/0' WHERE key = 'runs.leaf_hashes'")
+        #expect(throws: StoreError.self) { try SQLiteStore.verifyDatabaseFile(at: copy) }
+        try tampered.execute("UPDATE meta SET value = 'garbage' WHERE key = 'runs.leaf_hashes'")
         #expect(throws: StoreError.self) { try SQLiteStore.verifyDatabaseFile(at: copy) }
     }
 }

@@ -63,6 +63,11 @@ struct BenchCommand: AsyncParsableCommand {
         help: "append: also run on PostgreSQL, in a new database created on this server (postgres://user@host:port/postgres?sslmode=disable).")
     var postgres: String?
 
+    @Option(
+        name: .long,
+        help: "search: the SQLite file to fill (kept afterwards), or to reuse if it already holds --entries events; a temporary file by default.")
+    var searchStore: String?
+
     @Flag(name: .long, help: "Keep the temporary directory (proof file, synthetic logs).")
     var keep = false
 

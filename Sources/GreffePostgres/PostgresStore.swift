@@ -17,7 +17,7 @@ import Synchronization
 /// of round trips whatever its size.
 public final class PostgresStore: SharedLedgerStore, Sendable {
     /// The layout this code reads and writes (`greffe_meta.schema_version`).
-    public static let schemaVersion = 3
+    public static let schemaVersion = migrations.version
     /// Serialises schema creation and checkpoint compare-and-swaps across nodes
     /// (`pg_advisory_xact_lock`); the sequencer lease is the session lock `leaseLockKey`.
     static let schemaLockKey: Int64 = 0x6772_6566_6665_0001
@@ -103,31 +103,40 @@ public final class PostgresStore: SharedLedgerStore, Sendable {
                 let exists = try await db.query("SELECT to_regclass('greffe_meta') IS NOT NULL", logger: logger)
                     .decode(Bool.self).reduce(false) { $1 }
                 if !exists {
-                    for statement in Self.statements(of: Self.schema) {
-                        try await db.query(PostgresQuery(unsafeSQL: statement), logger: logger)
+                    for (_, step) in try Self.migrations.pending(from: nil, database: "database \(location.database)") {
+                        for statement in Self.statements(of: step) {
+                            try await db.query(PostgresQuery(unsafeSQL: statement), logger: logger)
+                        }
                     }
                     return
                 }
                 let rows = try await db.query("SELECT value FROM greffe_meta WHERE key = 'schema_version'", logger: logger)
                 var version: String?
                 for try await value in rows.decode(String.self) { version = value }
-                guard let found = version.flatMap({ Int($0) }), (1...Self.schemaVersion).contains(found) else {
-                    throw StoreError(
-                        .incompatibleSchema,
-                        "database \(location.database) has greffe schema version \(version ?? "none"), not a version (1 to \(Self.schemaVersion)) this greffe understands")
-                }
-                for statement in Self.statements(of: Self.upgrade(from: found)) {
-                    try await db.query(PostgresQuery(unsafeSQL: statement), logger: logger)
+                // No readable version is version 0: refused like any version this code does not know.
+                for (_, step) in try Self.migrations.pending(from: version.flatMap { Int64($0) } ?? 0, database: "database \(location.database)") {
+                    for statement in Self.statements(of: step) {
+                        try await db.query(PostgresQuery(unsafeSQL: statement), logger: logger)
+                    }
                 }
             }
         }
     }
 
-    /// The part of the schema that brings a database of `version` up to date:
-    /// everything after its "-- @version N" marker for N = version + 1.
-    static func upgrade(from version: Int) -> String {
-        guard version < schemaVersion, let marker = schema.range(of: "\n-- @version \(version + 1)\n") else { return "" }
-        return String(schema[marker.lowerBound...])
+    /// `Schemas/postgres.sql` cut at its "-- @version N" markers: what precedes the first creates
+    /// version 1, the section after marker N brings version N-1 to N. The markers must be 2, 3, …
+    /// in order (`PostgresStoreTests` holds them so), or the sections would not be the versions.
+    static let migrations = SchemaMigrations<String>(sections(of: schema))
+
+    static func sections(of schema: String) -> [String] {
+        var sections = [""]
+        for line in schema.split(separator: "\n", omittingEmptySubsequences: false) {
+            if line.trimmingCharacters(in: .whitespaces).hasPrefix("-- @version ") {
+                sections.append("")
+            }
+            sections[sections.count - 1] += line + "\n"
+        }
+        return sections
     }
 
     /// The schema's statements one by one (the extended protocol runs one per

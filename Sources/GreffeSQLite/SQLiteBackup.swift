@@ -119,12 +119,7 @@ extension SQLiteStore {
         guard try version.step() else { throw StoreError(.inconsistent, "\(path): no user_version") }
         let schema = version.int64(0)
         // Older versions are upgraded when the restored file is first opened.
-        guard (1...schemaVersion).contains(schema) else {
-            throw StoreError(
-                .incompatibleSchema,
-                "\(path) has schema version \(schema); this greffe reads versions 1 to \(schemaVersion)"
-                    + (schema == 0 ? " (not a greffe ledger database)" : ""))
-        }
+        _ = try migrations.pending(from: schema, database: path + (schema == 0 ? " (not a greffe ledger database)" : ""))
 
         let integrity = try db.statement("PRAGMA integrity_check")
         var problems: [String] = []

@@ -4,43 +4,49 @@ import GreffeStore
 
 // The SQLite layout and its migrations, one `user_version` step at a time (`Schemas/sqlite.sql` is held equal to it).
 extension SQLiteStore {
+    /// A step of the SQLite schema: run in the upgrade's transaction, given the version the file had.
+    typealias MigrationStep = @Sendable (_ db: SQLiteConnection, _ from: Int64) throws -> Void
+
+    /// Version 1 (a new file), then one step per version; `Schemas/sqlite.sql` is held equal to the result.
+    static let migrations = SchemaMigrations<MigrationStep>([
+        { db, _ in try db.execute(schemaV1) },
+        { db, _ in try db.execute(migrationV2) },
+        { db, _ in try db.execute(migrationV3) },
+        { db, _ in try db.execute(migrationV4) },
+        { db, _ in try db.execute(migrationV5) },
+        { db, from in
+            // Leaves and entries must pair up: the upgrade stores each leaf hash in its entry's row.
+            let unpaired = try db.statement(
+                """
+                SELECT (SELECT COUNT(*) FROM nodes n WHERE n.level = 0 AND NOT EXISTS (SELECT 1 FROM entries e WHERE e.idx = n.idx)),
+                    (SELECT COUNT(*) FROM entries e WHERE NOT EXISTS (SELECT 1 FROM nodes n WHERE n.level = 0 AND n.idx = e.idx))
+                """)
+            _ = try unpaired.step()
+            let (leavesAlone, entriesAlone) = (unpaired.int64(0), unpaired.int64(1))
+            unpaired.reset()
+            guard leavesAlone == 0, entriesAlone == 0 else {
+                throw StoreError(
+                    .inconsistent,
+                    "\(leavesAlone) leaf hashes without an entry and \(entriesAlone) entries without a leaf hash: the database is damaged; it was left at schema version \(from)"
+                )
+            }
+            try db.execute(migrationV6)
+        },
+        { db, _ in try db.execute(migrationV7) },
+        { db, _ in try db.execute(migrationV8) },
+    ])
+
     static func migrate(_ db: SQLiteConnection) throws {
         let versionStatement = try db.statement("PRAGMA user_version")
         _ = try versionStatement.step()
         let version = versionStatement.int64(0)
         versionStatement.reset()
-        if version == schemaVersion { return }
-        guard version >= 0, version < schemaVersion else {
-            throw StoreError(.incompatibleSchema, "database schema version \(version) is not the version \(schemaVersion) this greffe understands")
-        }
-        // Upgrades run in one transaction: a crash leaves the old version intact.
+        // A new file says 0.
+        let pending = try migrations.pending(from: version == 0 ? nil : version, database: "the database")
+        if pending.isEmpty { return }
         try db.transaction {
-            if version < 1 { try db.execute(schemaV1) }
-            if version < 2 { try db.execute(migrationV2) }
-            if version < 3 { try db.execute(migrationV3) }
-            if version < 4 { try db.execute(migrationV4) }
-            if version < 5 { try db.execute(migrationV5) }
-            if version < 6 {
-                // Leaves and entries must pair up: the upgrade stores each leaf hash in its entry's row.
-                let unpaired = try db.statement(
-                    """
-                    SELECT (SELECT COUNT(*) FROM nodes n WHERE n.level = 0 AND NOT EXISTS (SELECT 1 FROM entries e WHERE e.idx = n.idx)),
-                        (SELECT COUNT(*) FROM entries e WHERE NOT EXISTS (SELECT 1 FROM nodes n WHERE n.level = 0 AND n.idx = e.idx))
-                    """)
-                _ = try unpaired.step()
-                let (leavesAlone, entriesAlone) = (unpaired.int64(0), unpaired.int64(1))
-                unpaired.reset()
-                guard leavesAlone == 0, entriesAlone == 0 else {
-                    throw StoreError(
-                        .inconsistent,
-                        "\(leavesAlone) leaf hashes without an entry and \(entriesAlone) entries without a leaf hash: the database is damaged; it was left at schema version \(version)"
-                    )
-                }
-                try db.execute(migrationV6)
-            }
-            if version < 7 { try db.execute(migrationV7) }
-            if version < 8 { try db.execute(migrationV8) }
-            try db.execute("PRAGMA user_version = \(schemaVersion)")
+            for (_, step) in pending { try step(db, version) }
+            try db.execute("PRAGMA user_version = \(migrations.version)")
         }
     }
 

@@ -13,7 +13,7 @@ public import GreffeStore
 /// beside the writer on a consistent snapshot each.
 public final class SQLiteStore: LedgerStore, Sendable {
     /// The layout this code reads and writes (`PRAGMA user_version`).
-    public static let schemaVersion: Int64 = 8
+    public static let schemaVersion = Int64(migrations.version)
     static let busyTimeoutMilliseconds: Int32 = 5_000
 
     let writer: Mutex<SQLiteConnection>

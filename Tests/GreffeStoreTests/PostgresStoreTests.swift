@@ -78,7 +78,7 @@ struct PostgresStoreTests {
         let again = try await PostgresStore.connect(location, logger: logger)
         #expect(try await again.latestAttestation(kind: .cosignedNote)?.size == 2)
         again.close()
-        #expect(PostgresStore.upgrade(from: PostgresStore.schemaVersion).isEmpty)
+        #expect(try PostgresStore.migrations.pending(from: Int64(PostgresStore.schemaVersion), database: "current").isEmpty)
     }
 
     @Test("an unreachable server is a clear error naming where, without the password")

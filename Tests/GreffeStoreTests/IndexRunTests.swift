@@ -80,14 +80,7 @@ struct IndexRunStoreTests {
         let who = "acct-\(sample % 89)"
         #expect(try await store.searchEvents(EventQuery(account: who, limit: 1_000_000)) == expected { Self.account($0) == who }, "\(who) at \(size)")
         // Pages of 97 across run boundaries and the merge in progress.
-        var paged: [UInt64] = []
-        var after: UInt64?
-        while true {
-            let page = try await store.searchEvents(EventQuery(account: who, afterIndex: after, limit: 97))
-            paged += page
-            guard page.count == 97 else { break }
-            after = page.last
-        }
+        let paged = try await searchInPages(store, of: 97) { EventQuery(account: who, afterIndex: $0, limit: $1) }
         #expect(paged == expected { Self.account($0) == who }, "\(who) paged at \(size)")
         let image = "sha256:\(String(sample % 1_009, radix: 16))"
         let range = UInt64(size / 3)..<UInt64(size / 3 + 70_000)

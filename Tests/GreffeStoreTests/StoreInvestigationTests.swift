@@ -76,14 +76,7 @@ struct StoreInvestigationTests {
         #expect(try await store.searchEvents(EventQuery(account: "acct-5", limit: 10_000)) == expected { account($0) == "acct-5" })
         // Pages across the chunk boundaries at 4,096 and 8,192, and across acct-5's gap.
         for who in ["acct-1", "acct-5"] {
-            var paged: [UInt64] = []
-            var after: UInt64?
-            while true {
-                let page = try await store.searchEvents(EventQuery(account: who, afterIndex: after, limit: 97))
-                paged += page
-                guard page.count == 97 else { break }
-                after = page.last
-            }
+            let paged = try await searchInPages(store, of: 97) { EventQuery(account: who, afterIndex: $0, limit: $1) }
             #expect(paged == expected { account($0) == who }, "\(who) paged")
         }
         // The first two after the gap, found past a whole chunk without acct-5.
@@ -101,14 +94,7 @@ struct StoreInvestigationTests {
             try await store.searchEvents(EventQuery(account: "acct-4", timeRange: hours, limit: 10_000))
                 == expected { (4_090..<4_200).contains($0) && account($0) == "acct-4" })
         #expect(try await store.searchEvents(EventQuery(contentHash: "sha256:1", limit: 10_000)) == expected { image($0) == "sha256:1" })
-        var pagedImages: [UInt64] = []
-        var afterImage: UInt64?
-        while true {
-            let page = try await store.searchEvents(EventQuery(contentHash: "sha256:2", afterIndex: afterImage, limit: 13))
-            pagedImages += page
-            guard page.count == 13 else { break }
-            afterImage = page.last
-        }
+        let pagedImages = try await searchInPages(store, of: 13) { EventQuery(contentHash: "sha256:2", afterIndex: $0, limit: $1) }
         #expect(pagedImages == expected { image($0) == "sha256:2" })
         #expect(
             try await store.searchEvents(EventQuery(account: "acct-3", contentHash: "sha256:0", limit: 10_000))
@@ -177,5 +163,15 @@ struct StoreInvestigationTests {
         try await store.setMetadata("origin", "a")
         try await store.setMetadata("origin", "b")
         #expect(try await store.metadata("origin") == "b")
+    }
+}
+
+/// Every index a search finds, read in pages of `size`, each after the last one's final index.
+func searchInPages(_ store: any LedgerStore, of size: Int, _ query: (_ after: UInt64?, _ limit: Int) -> EventQuery) async throws -> [UInt64] {
+    var found: [UInt64] = []
+    while true {
+        let page = try await store.searchEvents(query(found.last, size))
+        found += page
+        guard page.count == size else { return found }
     }
 }

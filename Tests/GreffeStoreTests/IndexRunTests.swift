@@ -186,4 +186,70 @@ struct IndexRunStoreTests {
         try tampered.execute("UPDATE meta SET value = 'garbage' WHERE key = 'runs.leaf_hashes'")
         #expect(throws: StoreError.self) { try SQLiteStore.verifyDatabaseFile(at: copy) }
     }
+
+    @Test("a version 7 file keeps answering after the upgrade, its chunks are merged as appends arrive, and an erasure of an event stored before finds its rows in the merged run")
+    func upgradeFromVersion7() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("greffe-runs7-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let path = directory.appendingPathComponent("greffe.sqlite").path
+        var builder = BatchBuilder()
+        let old = builder.batch((0..<5_000).map { "v7-\($0)" })
+        do {
+            // A version 7 file as the previous greffe wrote it: rows keyed by chunk, accounts in the events' index.
+            let db = try SQLiteConnection(path: path)
+            try db.transaction {
+                for (_, step) in try SQLiteStore.migrations.pending(from: nil, database: "test").prefix(7) { try step(db, 0) }
+                try db.execute("PRAGMA user_version = 7")
+                let entry = try db.statement("INSERT INTO entries (idx, entry, leaf_hash) VALUES (?, ?, ?)")
+                let leaf = try db.statement("INSERT INTO leaf_hashes (chunk, prefix, idx) VALUES (?, substr(?, 1, 8), ?)")
+                let event = try db.statement(
+                    "INSERT INTO events (idx, event_id, platform, kind, sequenced_at, account) VALUES (?, ?, 'v7.example', 'test.event', 0, ?)")
+                for stored in old.events {
+                    for statement in [entry, leaf, event] { statement.reset() }
+                    entry.bind(1, stored.index)
+                    entry.bind(2, stored.entry)
+                    entry.bind(3, stored.leafHash)
+                    try entry.run()
+                    leaf.bind(1, stored.index >> 12)
+                    leaf.bind(2, stored.leafHash)
+                    leaf.bind(3, stored.index)
+                    try leaf.run()
+                    event.bind(1, stored.index)
+                    event.bind(2, stored.eventID)
+                    event.bind(3, "acct-\(stored.index % 3)")
+                    try event.run()
+                }
+                try db.execute(
+                    """
+                    INSERT INTO content_terms (chunk, term, idx) VALUES (1, 'sha256:aa', 4097), (1, 'sha256:bb', 4097), (0, 'sha256:aa', 7);
+                    UPDATE meta SET value = '5000' WHERE key = 'tree_size';
+                    """)
+            }
+        }
+        let store = try SQLiteStore(path: path)
+        #expect(try await store.searchEvents(EventQuery(contentHash: "sha256:aa")) == [7, 4_097])
+        #expect(try await store.searchEvents(EventQuery(account: "acct-2", limit: 3)) == [2, 5, 8])
+        #expect(try await store.leafIndex(of: old.events[4_097].leafHash) == 4_097)
+        // 70,000 more entries: chunks 0 to 15, the old ones among them, are merged into one run.
+        for first in stride(from: 5_000, to: 75_000, by: 5_000) {
+            try await store.append(builder.batch((first..<first + 5_000).map { (id: "n\($0)", kind: "test.event", terms: EventSearchTerms(account: "acct-\($0 % 3)")) }))
+        }
+        let db = try SQLiteConnection(path: path)
+        let rows = try db.statement("SELECT run FROM content_terms WHERE idx = 4097")
+        var runs: Set<Int64> = []
+        while try rows.step() { runs.insert(rows.int64(0)) }
+        db.releaseStatements()
+        #expect(runs == [IndexRun(level: 1, firstChunk: 0).key], "the old chunk's rows moved into the merged run")
+        #expect(try await store.searchEvents(EventQuery(contentHash: "sha256:bb")) == [4_097])
+        #expect(try await store.searchEvents(EventQuery(account: "acct-2", afterIndex: 4_999, limit: 2)) == [5_000, 5_003])
+        // Its terms were not kept (stored before schema 8): the erasure scans the runs that may hold them.
+        try await store.eraseEvent(index: 4_097, record: ErasureRecord(erasedAtMilliseconds: 1, legalReference: "order", erasureEntryIndex: 0))
+        #expect(try await store.searchEvents(EventQuery(contentHash: "sha256:bb")) == [])
+        #expect(try await store.searchEvents(EventQuery(contentHash: "sha256:aa")) == [7])
+        let left = try db.statement("SELECT (SELECT COUNT(*) FROM content_terms WHERE idx = 4097), (SELECT COUNT(*) FROM account_index WHERE idx = 4097)")
+        _ = try left.step()
+        #expect(left.int64(0) == 0 && left.int64(1) == 0)
+        db.releaseStatements()
+    }
 }

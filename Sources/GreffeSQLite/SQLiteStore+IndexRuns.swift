@@ -1,4 +1,5 @@
 import CSQLite
+import Dispatch
 import GreffeStore
 
 /// A lookup index kept as runs (`IndexRun`): a table `(run, <key>, idx)` whose primary key is
@@ -29,12 +30,62 @@ struct RunIndex: Sendable {
 }
 
 extension SQLiteStore {
-    /// Rows the writer moves per index and append, at least, and per appended event: the
-    /// levels below `IndexRun.maximumLevel` move each row at most four times, so merges keep
-    /// up with appends and catch up on a backlog (an upgraded ledger starts with every chunk
-    /// unmerged).
+    /// Merges run while the writer is idle: `idleMergeDelay` after an append, if no other came,
+    /// one transaction of `idleMergeRows` rows per index, then the next. Under appends without
+    /// pause they wait until `IndexMerging.backlogChunks` complete chunks are unmerged; then each append moves
+    /// `mergeRowsPerEvent` rows per index and appended event (at least `mergeRowsPerAppend`):
+    /// the levels below `IndexRun.maximumLevel` move each row at most four times, so merges
+    /// keep up and lookups probe at most that many chunks more.
+    static let idleMergeDelay: DispatchTimeInterval = .milliseconds(20)
+    static let idleMergeRows = 4_096
     static let mergeRowsPerAppend = 4_096
     static let mergeRowsPerEvent = 8
+
+    /// In the append's transaction: merges only past the backlog; whether a merge is due at all.
+    static func mergeBacklog(_ db: SQLiteConnection, completedChunks: UInt64, events: Int, backlogChunks: UInt64) throws -> Bool {
+        var due = false
+        for index in RunIndex.all {
+            let plan = try runPlan(db, index)
+            guard plan.isDue(completedChunks: completedChunks) else { continue }
+            due = true
+            if completedChunks >= plan.next.endChunk + backlogChunks {
+                try mergeRuns(db, index, completedChunks: completedChunks, budget: max(mergeRowsPerAppend, mergeRowsPerEvent * events))
+            }
+        }
+        return due
+    }
+
+    /// One idle step: up to `rows` rows per index; whether a merge is still due.
+    static func mergeStep(_ db: SQLiteConnection, rows: Int) throws -> Bool {
+        let completedChunks = try treeSize(db) / chunkEntries
+        var due = false
+        for index in RunIndex.all {
+            try mergeRuns(db, index, completedChunks: completedChunks, budget: rows)
+            due = try due || runPlan(db, index).isDue(completedChunks: completedChunks)
+        }
+        return due
+    }
+
+    /// Runs merge steps on the writer's queue while no append comes between them.
+    func scheduleIdleMerges() {
+        guard !mergeScheduled.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        let appendsBefore = appendCount.load(ordering: .relaxed)
+        writerQueue.asyncAfter(deadline: .now() + Self.idleMergeDelay) { [self] in
+            mergeScheduled.store(false, ordering: .releasing)
+            // The writer is busy: look again once it may not be. The append path merges past the backlog meanwhile.
+            guard appendCount.load(ordering: .relaxed) == appendsBefore else { return scheduleIdleMerges() }
+            let stillDue = writer.withLock { db -> Bool in
+                defer {
+                    db.releaseStatements()
+                    checkpointer.restartIfDue(writer: db)
+                }
+                // A failure (a full disk) leaves the runs as they were; the next append schedules again.
+                return (try? db.transaction { try Self.mergeStep(db, rows: Self.idleMergeRows) }) ?? false
+            }
+            checkpointer.walGrew()
+            if stillDue { scheduleIdleMerges() }
+        }
+    }
 
     static func runPlan(_ db: SQLiteConnection, _ index: RunIndex) throws -> IndexRunPlan {
         let statement = try db.statement("SELECT value FROM meta WHERE key = ?")
@@ -200,6 +251,16 @@ extension SQLiteStore {
             }
         }
     }
+}
+
+/// When the writer merges index runs: while idle, and in appends past a backlog of unmerged chunks.
+struct IndexMerging: Sendable {
+    let backlogChunks: UInt64
+    let idle: Bool
+
+    static let whenIdle = IndexMerging(backlogChunks: 32, idle: true)
+    /// Deterministic, for tests: every append merges what is due.
+    static let inEveryAppend = IndexMerging(backlogChunks: 0, idle: false)
 }
 
 /// A key read back from an index row, bound again as what it was.

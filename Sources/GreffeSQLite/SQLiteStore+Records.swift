@@ -158,26 +158,25 @@ extension SQLiteStore {
         // Bounds past 2^63 are clamped (as on PostgreSQL), not wrapped to negative numbers.
         var conditions: [String] = []
         var binders: [(SQLiteStatement, Int32) -> Void] = []
-        // With a content hash, walk that term in each chunk of content_terms in idx order and join the
-        // events; otherwise walk events by the most selective index. A unary + keeps SQLite
+        // With a content hash or an account, walk its index's runs in idx order (joining the events when
+        // a condition is on them); otherwise walk events by the most selective index. A unary + keeps SQLite
         // from choosing the broad kind index when a narrower one applies.
         let narrowed = query.contentHash != nil || query.account != nil || query.timeRange != nil || query.eventIDs != nil
         var from = "events e"
         var order = "e.idx"
-        // Accounts and content terms are indexed in runs (schema version 8), probed one by one.
-        var byRuns: (index: RunIndex, key: String)?
+        var byRuns: (index: RunIndex, key: String, rows: String)?
         if let term = query.contentHash {
+            byRuns = (.contentTerms, term, "content_terms t")
             from = "content_terms t JOIN events e ON e.idx = t.idx"
             order = "t.idx"
             conditions.append("t.term = ?")
             binders.append { $0.bind($1, term) }
-            byRuns = (.contentTerms, term)
         } else if let account = query.account, query.eventIDs == nil {
+            byRuns = (.accounts, account, "account_index a")
             from = "account_index a JOIN events e ON e.idx = a.idx"
             order = "a.idx"
             conditions.append("a.account = ?")
             binders.append { $0.bind($1, account) }
-            byRuns = (.accounts, account)
         }
         if let ids = query.eventIDs {
             if ids.isEmpty { return [] }
@@ -210,8 +209,12 @@ extension SQLiteStore {
         }
         let limit = max(0, query.limit)
         if let byRuns {
+            // Without a condition on the event, the index rows alone answer (each is an event's, written and erased with it).
+            let filtersEvents = query.eventIDs != nil || query.kinds != nil || query.timeRange != nil
+                || (query.account != nil && byRuns.index.table != RunIndex.accounts.table)
             return try searchByRuns(
-                query, index: byRuns.index, key: byRuns.key, from: from, order: order, conditions: conditions, binders: binders, limit: limit)
+                query, index: byRuns.index, key: byRuns.key, from: filtersEvents ? from : byRuns.rows,
+                order: order, conditions: conditions, binders: binders, limit: limit)
         }
         let whereClause = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
         let sql = "SELECT e.idx FROM \(from) \(whereClause) ORDER BY \(order) LIMIT ?"
@@ -234,7 +237,7 @@ extension SQLiteStore {
         guard limit > 0 else { return [] }
         let alias = order.prefix(while: { $0 != "." })
         let sql = """
-            SELECT e.idx FROM \(from)
+            SELECT \(order) FROM \(from)
             WHERE \(alias).run = ? AND \(conditions.joined(separator: " AND ")) ORDER BY \(order) LIMIT ?
             """
         return try snapshot { db in

@@ -22,13 +22,17 @@ public final class SQLiteStore: LedgerStore, Sendable {
     let readers: [ReaderSlot]
     let nextReader = Atomic<Int>(0)
     public let path: String
+    /// Index merges (`IndexRun`) run when the writer is idle: counted appends tell a busy writer.
+    let appendCount = Atomic<Int>(0)
+    let mergeScheduled = Atomic<Bool>(false)
+    let indexMerging: IndexMerging
 
     public convenience init(path: String, readerCount: Int = 4) throws {
         try self.init(path: path, readerCount: readerCount, walRestartFrames: SQLiteCheckpointer.defaultRestartFrames)
     }
 
-    /// `walRestartFrames`: see `SQLiteCheckpointer` (tests make it small).
-    init(path: String, readerCount: Int, walRestartFrames: Int32) throws {
+    /// `walRestartFrames`: see `SQLiteCheckpointer` (tests make it small); `indexMerging`: tests merge in every append.
+    init(path: String, readerCount: Int, walRestartFrames: Int32, indexMerging: IndexMerging = .whenIdle) throws {
         let writer = try SQLiteConnection(path: path)
         try writer.execute("PRAGMA busy_timeout = \(SQLiteStore.busyTimeoutMilliseconds)")
         try writer.execute("PRAGMA journal_mode = WAL")
@@ -60,6 +64,7 @@ public final class SQLiteStore: LedgerStore, Sendable {
         self.readers = readers
         self.checkpointer = try SQLiteCheckpointer(path: path, restartFrames: walRestartFrames)
         self.path = path
+        self.indexMerging = indexMerging
     }
 
     /// Reads every page (`PRAGMA quick_check`); throws `.unavailable` naming the damage.
@@ -244,7 +249,8 @@ public final class SQLiteStore: LedgerStore, Sendable {
         guard batch.handoverOutcomes.isEmpty else {
             throw StoreError(.inconsistent, "the SQLite store is not shared: it has no handed-over appends to settle")
         }
-        try await write { db in
+        appendCount.add(1, ordering: .relaxed)
+        let mergeDue = try await write { db in
             try db.transaction {
                 let size = try SQLiteStore.treeSize(db)
                 guard size == batch.firstIndex else {
@@ -322,12 +328,12 @@ public final class SQLiteStore: LedgerStore, Sendable {
                 let setSize = try db.statement("UPDATE meta SET value = ? WHERE key = 'tree_size'")
                 setSize.bind(1, String(batch.newTreeSize))
                 try setSize.run()
-                let budget = max(SQLiteStore.mergeRowsPerAppend, SQLiteStore.mergeRowsPerEvent * batch.events.count)
-                for index in RunIndex.all {
-                    try SQLiteStore.mergeRuns(db, index, completedChunks: batch.newTreeSize / SQLiteStore.chunkEntries, budget: budget)
-                }
+                return try SQLiteStore.mergeBacklog(
+                    db, completedChunks: batch.newTreeSize / SQLiteStore.chunkEntries, events: batch.events.count,
+                    backlogChunks: self.indexMerging.backlogChunks)
             }
         }
+        if mergeDue, indexMerging.idle { scheduleIdleMerges() }
     }
 
     static let checkpointColumns = "size, root, note, signed_at"

@@ -103,7 +103,7 @@ struct IndexRunStoreTests {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let path = directory.appendingPathComponent("greffe.sqlite").path
         defer { try? FileManager.default.removeItem(at: directory) }
-        let store = try SQLiteStore(path: path)
+        let store = try SQLiteStore(path: path, readerCount: 4, walRestartFrames: 16_384, indexMerging: .inEveryAppend)
         var builder = BatchBuilder()
         var leaves: [Hash] = []
         var erased: Set<Int> = []
@@ -227,7 +227,7 @@ struct IndexRunStoreTests {
                     """)
             }
         }
-        let store = try SQLiteStore(path: path)
+        let store = try SQLiteStore(path: path, readerCount: 4, walRestartFrames: 16_384, indexMerging: .inEveryAppend)
         #expect(try await store.searchEvents(EventQuery(contentHash: "sha256:aa")) == [7, 4_097])
         #expect(try await store.searchEvents(EventQuery(account: "acct-2", limit: 3)) == [2, 5, 8])
         #expect(try await store.leafIndex(of: old.events[4_097].leafHash) == 4_097)
@@ -251,5 +251,33 @@ struct IndexRunStoreTests {
         _ = try left.step()
         #expect(left.int64(0) == 0 && left.int64(1) == 0)
         db.releaseStatements()
+    }
+
+    @Test("by default the writer merges while idle: after a burst of appends, the runs form without another append")
+    func mergesWhileIdle() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("greffe-idle-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let path = directory.appendingPathComponent("greffe.sqlite").path
+        let store = try SQLiteStore(path: path)
+        var builder = BatchBuilder()
+        // 17 chunks in back-to-back appends: the first 16 become due, below the backlog that makes appends merge.
+        for first in stride(from: 0, to: 70_000, by: 10_000) {
+            try await store.append(
+                builder.batch((first..<first + 10_000).map { (id: "i\($0)", kind: "test.event", terms: EventSearchTerms(account: "acct-\($0 % 5)")) }))
+        }
+        let db = try SQLiteConnection(path: path)
+        func formed() throws -> Bool {
+            defer { db.releaseStatements() }
+            return try RunIndex.all.allSatisfy { try SQLiteStore.runPlan(db, $0).next == IndexRun(level: 1, firstChunk: 16) }
+        }
+        var waited = 0
+        while try !formed(), waited < 300 {
+            try await Task.sleep(for: .milliseconds(50))
+            waited += 1
+        }
+        #expect(try formed(), "the first run formed within 15 s of the last append")
+        #expect(try await store.searchEvents(EventQuery(account: "acct-3", limit: 3)) == [3, 8, 13])
+        #expect(try await store.leafIndex(of: builder.frontier.size > 0 ? MerkleHash.leaf(builder.entries[65_000]) : .zero) == 65_000)
     }
 }

@@ -50,7 +50,7 @@ CREATE TABLE events (
     erased_at         INTEGER,         -- Unix ms of the erasure, NULL while the body is kept
     erasure_reference TEXT,            -- the legal reference of the erasure order
     erasure_index     INTEGER,         -- the index of the erasure.executed entry; -1 while an erasure is claimed (in progress)
-    terms        TEXT                  -- version 8: its content terms (as in content_terms), newline-separated, '' for none;
+    terms        TEXT                  -- version 8: the first 16 characters of each of its content terms, newline-separated, '' for none;
                                        -- NULL once erased and for events stored before version 8: what an erasure deletes
 );
 -- Version 7: event IDs unique per platform, so one platform can neither squat

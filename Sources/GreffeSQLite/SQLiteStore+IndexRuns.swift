@@ -174,6 +174,9 @@ extension SQLiteStore {
         return 0
     }
 
+    /// Characters of each content term kept in `events.terms`: the scheme and about 9 hex digits.
+    static let erasureTermPrefix = 16
+
     /// Deletes an erased event's account and content-term rows from every run that may hold them:
     /// by key, or, for terms not known (events stored before schema 8), by scanning those runs.
     static func deleteIndexRows(_ db: SQLiteConnection, index: UInt64, account: String?, terms: [String]?) throws {
@@ -190,13 +193,15 @@ extension SQLiteStore {
         }
         let runs = Set(try runPlan(db, .contentTerms).runs(holding: chunk) + [IndexRun.chunk(chunk)])
         if let terms {
-            let delete = try db.statement("DELETE FROM content_terms WHERE run = ? AND term = ? AND idx = ?")
+            // Each kept prefix bounds a range of the run's keys; the index picks the event's rows in it.
+            let delete = try db.statement("DELETE FROM content_terms WHERE run = ? AND term >= ? AND term < ? AND idx = ?")
             for run in runs {
-                for term in terms {
+                for prefix in terms where !prefix.isEmpty {
                     delete.reset()
                     delete.bind(1, run.key)
-                    delete.bind(2, term)
-                    delete.bind(3, index)
+                    delete.bind(2, prefix)
+                    delete.bind(3, prefix + "\u{10FFFF}")
+                    delete.bind(4, index)
                     try delete.run()
                 }
             }

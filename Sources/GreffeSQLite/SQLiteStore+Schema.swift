@@ -159,8 +159,8 @@ extension SQLiteStore {
     /// (`IndexRun`): `leaf_hashes` and `content_terms` name their rows' run (a chunk's number
     /// is its level-0 run, so the rows stay where they are and the writer merges them as it
     /// appends), accounts get a run table like them instead of the index on events, and each
-    /// event keeps its content terms (`terms`, newline-separated; NULL before this version), so that an
-    /// erasure deletes its rows from a merged run by key rather than by scanning the run.
+    /// event keeps the first 16 characters of each content term (`terms`, newline-separated; NULL before
+    /// this version), so that an erasure finds its rows in a merged run by key rather than by scanning it.
     static let migrationV8 = """
         ALTER TABLE leaf_hashes RENAME COLUMN chunk TO run;
         ALTER TABLE content_terms RENAME COLUMN chunk TO run;

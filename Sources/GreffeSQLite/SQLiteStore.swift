@@ -290,9 +290,12 @@ public final class SQLiteStore: LedgerStore, Sendable {
                     if let reportID = event.terms.reportID { insertEvent.bind(10, reportID) }
                     insertEvent.bind(11, event.platform)
                     if let appendedBy = event.appendedBy { insertEvent.bind(12, appendedBy) }
-                    // What an erasure deletes from the run indexes; a term with a newline (none the intake makes) leaves it to a scan.
+                    // Where an erasure finds the event's rows in the run indexes: each term's first characters (the
+                    // full terms made rows ~20% longer, and appends slower); a newline (none the intake makes) leaves it to a scan.
                     let terms = event.terms.contentHashes
-                    if !terms.contains(where: { $0.contains("\n") }) { insertEvent.bind(13, terms.joined(separator: "\n")) }
+                    if !terms.contains(where: { $0.contains("\n") }) {
+                        insertEvent.bind(13, terms.map { $0.prefix(SQLiteStore.erasureTermPrefix) }.joined(separator: "\n"))
+                    }
                     try insertEvent.run()
                     if let account = event.terms.account {
                         insertAccount.reset()

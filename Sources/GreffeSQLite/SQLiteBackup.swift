@@ -223,6 +223,20 @@ extension SQLiteStore {
             leafRows.reset()
             if schema >= 8 {
                 for index in RunIndex.all { try SQLiteStore.checkRuns(db, index, treeSize: treeSize, path: path) }
+                // Accounts are held twice (events.account decides): a row added, dropped or changed would make
+                // searches by account name the wrong events or miss one.
+                let accounts = try db.statement(
+                    """
+                    SELECT (SELECT COUNT(*) FROM account_index a LEFT JOIN events e ON e.idx = a.idx WHERE e.account IS NOT a.account),
+                        (SELECT COUNT(*) FROM account_index), (SELECT COUNT(*) FROM events WHERE account IS NOT NULL)
+                    """)
+                _ = try accounts.step()
+                guard accounts.int64(0) == 0, accounts.int64(1) == accounts.int64(2) else {
+                    throw StoreError(
+                        .inconsistent,
+                        "\(path): account_index holds \(accounts.int64(1)) rows, \(accounts.int64(0)) of them not the event's account, for \(accounts.int64(2)) events with an account")
+                }
+                accounts.reset()
             }
         }
         let treeRoot = frontier.root

@@ -49,7 +49,7 @@ extension SQLiteStore {
             guard plan.isDue(completedChunks: completedChunks) else { continue }
             due = true
             if completedChunks >= plan.next.endChunk + backlogChunks {
-                try mergeRuns(db, index, completedChunks: completedChunks, budget: max(mergeRowsPerAppend, mergeRowsPerEvent * events))
+                try mergeRuns(db, index, plan: plan, completedChunks: completedChunks, budget: max(mergeRowsPerAppend, mergeRowsPerEvent * events))
             }
         }
         return due
@@ -59,10 +59,7 @@ extension SQLiteStore {
     static func mergeStep(_ db: SQLiteConnection, rows: Int) throws -> Bool {
         let completedChunks = try treeSize(db) / chunkEntries
         var due = false
-        for index in RunIndex.all {
-            try mergeRuns(db, index, completedChunks: completedChunks, budget: rows)
-            due = try due || runPlan(db, index).isDue(completedChunks: completedChunks)
-        }
+        for index in RunIndex.all where try mergeRuns(db, index, completedChunks: completedChunks, budget: rows) { due = true }
         return due
     }
 
@@ -99,8 +96,12 @@ extension SQLiteStore {
     }
 
     /// Moves up to about `budget` rows of `index` into the runs due, in the writer's transaction.
-    static func mergeRuns(_ db: SQLiteConnection, _ index: RunIndex, completedChunks: UInt64, budget: Int) throws {
-        var plan = try runPlan(db, index)
+    /// Returns whether a merge is still due afterwards. `plan`: the index's, if the caller just read it.
+    @discardableResult
+    static func mergeRuns(
+        _ db: SQLiteConnection, _ index: RunIndex, plan stored: IndexRunPlan? = nil, completedChunks: UInt64, budget: Int
+    ) throws -> Bool {
+        var plan = try stored ?? runPlan(db, index)
         var remaining = budget
         var advanced = false
         while remaining > 0, plan.isDue(completedChunks: completedChunks) {
@@ -117,6 +118,7 @@ extension SQLiteStore {
             save.bind(2, plan.stored)
             try save.run()
         }
+        return plan.isDue(completedChunks: completedChunks)
     }
 
     /// Moves the next slice (by key, then index) of `target`'s sources into it; 0 once none is left.

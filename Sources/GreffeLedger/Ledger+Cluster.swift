@@ -27,6 +27,14 @@ extension Ledger {
         return lost || (leads && (!cluster.store.holdsSequencerLease || cluster.store.sequencerLeaseUnconfirmed))
     }
 
+    /// A follower's read of the shared store that has run for longer than `limit` without completing, if
+    /// any: read without Swift concurrency, by the watchdog thread, like `sequencerLeaseGone`.
+    public func followerReadStalled(longerThan limit: Duration) -> (step: String, running: Duration)? {
+        guard let cluster, let step = cluster.state.withLock({ $0.isSequencer ? nil : $0.followerStep }) else { return nil }
+        let running = ContinuousClock.now - step.since
+        return running > limit ? (step.name, running) : nil
+    }
+
     func becameSequencer(_ cluster: Cluster) {
         cluster.state.withLock { $0.isSequencer = true }
         isSequencerGauge.record(1)
@@ -59,10 +67,10 @@ extension Ledger {
             }
             isSequencerGauge.record(0)
             do {
-                try await refreshFromStore()
+                try await cluster.following("reading the committed tree and checkpoint") { try await refreshFromStore() }
                 if ContinuousClock.now >= nextLeaseAttempt {
                     nextLeaseAttempt = .now.advanced(by: .seconds(1))
-                    if try await cluster.store.acquireSequencerLease(node: cluster.node) {
+                    if try await cluster.following("trying the sequencer lease", { try await cluster.store.acquireSequencerLease(node: cluster.node) }) {
                         try await promote(cluster)
                         continue
                     }

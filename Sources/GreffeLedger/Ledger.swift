@@ -90,6 +90,17 @@ public final class Ledger: Sendable {
             /// before their commit may still list them as pending.
             var settled: [Int64: UInt64] = [:]
             var settlements: UInt64 = 0
+            /// The follower's read of the shared store under way, and since when: one that never
+            /// completes (a connection the database side dropped silently) would leave the node
+            /// serving an old checkpoint forever, so the process watchdog exits it past a limit.
+            var followerStep: (name: String, since: ContinuousClock.Instant)?
+        }
+
+        /// Runs one of the follower's reads, known to the watchdog while it runs.
+        func following<T: Sendable>(_ step: String, _ body: () async throws -> T) async throws -> T {
+            state.withLock { $0.followerStep = (step, .now) }
+            defer { state.withLock { $0.followerStep = nil } }
+            return try await body()
         }
 
         /// A batch's handovers leave flight: settled (committed), or back to the queue for the next poll.

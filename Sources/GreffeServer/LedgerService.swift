@@ -17,12 +17,18 @@ public struct LedgerService: Service {
     /// How long a node that lost the lease may take to stop cleanly before it exits.
     static let leaseLossGrace: Duration = .seconds(2)
 
+    /// How long one read of a follower (two queries, or a lease attempt whose connect times out after
+    /// 10 s) may run before the node counts itself stuck and exits to be restarted.
+    static let followerStallLimit: Duration = .seconds(20)
+
     public func run() async throws {
         // A node frozen (SIGSTOP) or cut off while it sequenced may find, once it runs again, requests and
         // connections that hang: it must not go on serving a stale view as if it followed. Nothing it
         // acknowledged is lost by exiting (acknowledged means stored); its supervisor restarts it as a follower.
         // The watchdog is a thread of its own: it must fire when no task gets to run.
-        let watchdog = LeaseLossWatchdog(ledger: ledger, grace: Self.leaseLossGrace)
+        // A follower whose read of the store never completes (seen once in ops/tests/replication.py, after the
+        // primary died: no error, no answer) would serve its old checkpoint forever: it exits too.
+        let watchdog = LeaseLossWatchdog(ledger: ledger, grace: Self.leaseLossGrace, followerStallLimit: Self.followerStallLimit)
         watchdog.start()
         await withGracefulShutdownHandler {
             await ledger.run()
@@ -44,16 +50,19 @@ public struct LeaseLost: Error, CustomStringConvertible {
     public var description: String { "this node lost the sequencer lease; restart it and it will follow the new sequencer" }
 }
 
-/// Exits the process once the ledger's lease has been gone for `grace`, on a
-/// plain thread that polls (Swift tasks may be the thing that is stuck).
+/// Exits the process once the ledger's lease has been gone for `grace`, or a follower's read of the
+/// shared store has hung for `followerStallLimit`, on a plain thread that polls (Swift tasks may be
+/// the thing that is stuck).
 final class LeaseLossWatchdog: Sendable {
     private let ledger: Ledger
     private let grace: Duration
+    private let followerStallLimit: Duration
     private let stopped = Mutex(false)
 
-    init(ledger: Ledger, grace: Duration) {
+    init(ledger: Ledger, grace: Duration, followerStallLimit: Duration) {
         self.ledger = ledger
         self.grace = grace
+        self.followerStallLimit = followerStallLimit
     }
 
     func start() {
@@ -69,7 +78,11 @@ final class LeaseLossWatchdog: Sendable {
     /// Says why on standard error and exits with EX_TEMPFAIL (75), running no atexit handler (they could
     /// wait on threads that are stuck).
     static func exitLeaseLost(_ detail: String) -> Never {
-        FileHandle.standardError.write(Data("greffe: \(LeaseLost()); \(detail), exiting\n".utf8))
+        exitForRestart("\(LeaseLost()); \(detail)")
+    }
+
+    static func exitForRestart(_ reason: String) -> Never {
+        FileHandle.standardError.write(Data("greffe: \(reason), exiting\n".utf8))
         fflush(nil)
         _exit(75)
     }
@@ -78,6 +91,11 @@ final class LeaseLossWatchdog: Sendable {
         var goneSince: ContinuousClock.Instant?
         while !stopped.withLock({ $0 }) {
             Thread.sleep(forTimeInterval: 0.1)
+            if let stalled = ledger.followerReadStalled(longerThan: followerStallLimit), !stopped.withLock({ $0 }) {
+                Self.exitForRestart(
+                    "this follower's read of the shared store (\(stalled.step)) has not completed in \(stalled.running); "
+                        + "restarted, it reconnects and follows the sequencer")
+            }
             guard ledger.sequencerLeaseGone else { continue }
             let now = ContinuousClock.now
             guard let since = goneSince else {

@@ -21,6 +21,10 @@ final class ControlledSharedStore: SharedLedgerStore, DelegatingLedgerStore {
         var pollsHang = false
         var hungPolls: [CheckedContinuation<Void, Never>] = []
         var polls = 0
+        var refusesLease = false
+        var readsHang = false
+        var hungReads: [CheckedContinuation<Void, Never>] = []
+        var treeSizeReads = 0
     }
 
     init() throws {
@@ -44,6 +48,36 @@ final class ControlledSharedStore: SharedLedgerStore, DelegatingLedgerStore {
         for waiter in waiters { waiter.resume() }
     }
 
+    /// Another node holds the lease: this one follows.
+    func refuseLease() { control.withLock { $0.refusesLease = true } }
+
+    /// From now on a read of the tree size never answers (until `releaseHungReads`), the way a pooled
+    /// PostgreSQL query did once after the primary died.
+    func hangReads() { control.withLock { $0.readsHang = true } }
+
+    var treeSizeReads: Int { control.withLock { $0.treeSizeReads } }
+
+    func releaseHungReads() {
+        let hung = control.withLock { control -> [CheckedContinuation<Void, Never>] in
+            control.readsHang = false
+            defer { control.hungReads = [] }
+            return control.hungReads
+        }
+        for read in hung { read.resume() }
+    }
+
+    func treeSize() async throws -> UInt64 {
+        await withCheckedContinuation { continuation in
+            let hang = control.withLock { control in
+                control.treeSizeReads += 1
+                if control.readsHang { control.hungReads.append(continuation) }
+                return control.readsHang
+            }
+            if !hang { continuation.resume() }
+        }
+        return try await base.treeSize()
+    }
+
     func releaseHungPolls() {
         let hung = control.withLock { control -> [CheckedContinuation<Void, Never>] in
             control.pollsHang = false
@@ -56,8 +90,10 @@ final class ControlledSharedStore: SharedLedgerStore, DelegatingLedgerStore {
     // MARK: SharedLedgerStore
 
     func acquireSequencerLease(node: String) async throws -> Bool {
-        control.withLock { $0.holds = true }
-        return true
+        control.withLock { control in
+            if !control.refusesLease { control.holds = true }
+            return !control.refusesLease
+        }
     }
 
     func waitForLeaseLoss() async {
@@ -149,6 +185,26 @@ func eventually(within limit: Duration = .seconds(20), _ condition: () -> Bool) 
         store.loseLease()  // as closing the store ends the lease's session
         try? await Task.sleep(for: .milliseconds(100))
         #expect(!ledger.stoppedBecauseLeaseLost, "a clean stop must not exit as a lost lease (code 75)")
+    }
+
+    @Test func aFollowerReadThatNeverCompletesIsSeenFromAnyThread() async throws {
+        let store = try ControlledSharedStore()
+        store.refuseLease()
+        let ledger = try await Ledger.open(
+            store: store, signer: try NoteSigner(generatingFor: "lease.test/log"), checkpointInterval: .milliseconds(20), node: "n2")
+        #expect(!ledger.isSequencer)
+        let running = Task { await ledger.run() }
+        let before = store.treeSizeReads
+        #expect(await eventually { store.treeSizeReads > before + 3 })  // the follower reads, pass after pass
+        #expect(ledger.followerReadStalled(longerThan: .seconds(5)) == nil, "a follower whose reads complete is not stalled")
+        store.hangReads()
+        // The watchdog's synchronous view names the read that hangs, once it has run past the limit.
+        #expect(await eventually { ledger.followerReadStalled(longerThan: .milliseconds(200)) != nil })
+        #expect(ledger.followerReadStalled(longerThan: .milliseconds(200))?.step == "reading the committed tree and checkpoint")
+        store.releaseHungReads()
+        #expect(await eventually { ledger.followerReadStalled(longerThan: .milliseconds(200)) == nil }, "a read that completed is no longer stalled")
+        ledger.shutdown()
+        await running.value
     }
 
     @Test func aSingleNodeLedgerNeverReportsALostLease() async throws {

@@ -93,10 +93,7 @@ public final class RelayQueue: Sendable {
     public let path: String
 
     public init(path: String) throws {
-        let connection = try SQLiteConnection(path: path)
-        try connection.execute("PRAGMA journal_mode = WAL")
-        try connection.execute("PRAGMA synchronous = FULL")
-        try connection.execute("PRAGMA busy_timeout = 5000")
+        let connection = try SQLiteConnection.durable(path: path)
         try connection.execute(
             """
             CREATE TABLE IF NOT EXISTS relay_events (

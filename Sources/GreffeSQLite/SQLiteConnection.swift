@@ -28,6 +28,25 @@ package final class SQLiteConnection {
         self.path = path
     }
 
+    /// A connection whose commits survive a crash or a power loss: write-ahead logging (readers beside
+    /// the writer), every commit fsynced (`synchronous = FULL`), and up to `busyTimeoutMilliseconds` of
+    /// waiting for a lock. Every greffe database that acknowledges something (the ledger, the witness's
+    /// state, the relay's queue) opens this way. Where WAL cannot be set (`:memory:`, a file system
+    /// without shared memory), SQLite silently keeps another journal mode: that is refused here.
+    package static func durable(path: String, busyTimeoutMilliseconds: Int32 = 5_000) throws -> SQLiteConnection {
+        let connection = try SQLiteConnection(path: path)
+        try connection.execute("PRAGMA busy_timeout = \(busyTimeoutMilliseconds)")
+        let journal = try connection.statement("PRAGMA journal_mode = WAL")
+        let mode = try journal.step() ? journal.string(0).lowercased() : ""
+        journal.reset()
+        guard mode == "wal" else {
+            throw StoreError(.unavailable, "SQLite database \(path) cannot use write-ahead logging (journal mode \(mode.isEmpty ? "unknown" : mode)); greffe needs it to make commits durable")
+        }
+        try connection.execute("PRAGMA synchronous = FULL")
+        connection.releaseStatements()
+        return connection
+    }
+
     deinit {
         statements.removeAll()
         sqlite3_close_v2(handle)

@@ -33,10 +33,7 @@ public final class SQLiteStore: LedgerStore, Sendable {
 
     /// `walRestartFrames`: see `SQLiteCheckpointer` (tests make it small); `indexMerging`: tests merge in every append.
     init(path: String, readerCount: Int, walRestartFrames: Int32, indexMerging: IndexMerging = .whenIdle) throws {
-        let writer = try SQLiteConnection(path: path)
-        try writer.execute("PRAGMA busy_timeout = \(SQLiteStore.busyTimeoutMilliseconds)")
-        try writer.execute("PRAGMA journal_mode = WAL")
-        try writer.execute("PRAGMA synchronous = FULL")
+        let writer = try SQLiteConnection.durable(path: path, busyTimeoutMilliseconds: SQLiteStore.busyTimeoutMilliseconds)
         // Appends insert into the event ID index at random places (event IDs are UUIDs, and a
         // re-send must be found anywhere in the log). SQLite's default 2 MiB page cache re-reads
         // its pages from the OS for nearly every insert once the log is large; 64 MiB keeps the

@@ -43,10 +43,7 @@ public final class SQLiteWitnessStore: Sendable {
     public let path: String
 
     public init(path: String) throws {
-        let db = try SQLiteConnection(path: path)
-        try db.execute("PRAGMA busy_timeout = 5000")
-        try db.execute("PRAGMA journal_mode = WAL")
-        try db.execute("PRAGMA synchronous = FULL")
+        let db = try SQLiteConnection.durable(path: path)
         let versionStatement = try db.statement("PRAGMA user_version")
         _ = try versionStatement.step()
         let version = versionStatement.int64(0)

@@ -20,6 +20,7 @@ export GREFFE=.build/debug/greffe
 ./ops/tests/fork.sh
 ./ops/tests/faults.sh
 ./ops/tests/backup.sh
+./ops/tests/disaster.sh
 ./ops/tests/secrets.sh
 ./ops/tests/tls.sh
 ./ops/tests/limits.sh

@@ -290,14 +290,56 @@ extension SQLiteStore {
             try DurableFile.copyFile(from: backup, to: staging)
             let summary = try verifyDatabaseFile(at: staging)
             try DurableFile.fsyncFile(staging)
-            guard rename(staging, destination) == 0 else {
-                throw StoreError(.unavailable, "cannot rename \(staging) to \(destination): \(String(cString: strerror(errno)))")
-            }
-            try DurableFile.fsyncDirectory(of: destination)
+            try commitStaging(staging, to: destination)
             return summary
         } catch {
             for leftover in leftovers { try? files.removeItem(atPath: leftover) }
             throw error
+        }
+    }
+
+    /// `restore`, with `finish` run on the checked copy before it takes the database's name: what it
+    /// writes (a recovered tail, its record) lands whole or not at all, since a restore that stops
+    /// half-way leaves no database behind. The copy is checked again after `finish`, as the backup was.
+    /// Returns the summary of the backup (before `finish`) and of the result.
+    public static func restore(
+        backup: String, to destination: String, finishing finish: (_ staging: String, _ backup: DatabaseFileSummary) async throws -> Void
+    ) async throws -> (backup: DatabaseFileSummary, restored: DatabaseFileSummary) {
+        let files = FileManager.default
+        for existing in [destination, destination + "-wal", destination + "-journal"] where files.fileExists(atPath: existing) {
+            throw StoreError(.duplicate, "\(existing) already exists; restore only into a directory without a database")
+        }
+        let staging = destination + ".restoring"
+        let leftovers = [staging, staging + "-journal", staging + "-wal", staging + "-shm"]
+        for leftover in leftovers { try? files.removeItem(atPath: leftover) }
+        do {
+            try DurableFile.copyFile(from: backup, to: staging)
+            let before = try verifyDatabaseFile(at: staging)
+            try await finish(staging, before)
+            // Everything `finish` committed goes into the file itself: the WAL is not renamed with it.
+            let connection = try SQLiteConnection(path: staging)
+            let checkpoint = try connection.statement("PRAGMA wal_checkpoint(TRUNCATE)")
+            guard try checkpoint.step(), checkpoint.int64(0) == 0 else {
+                throw StoreError(.unavailable, "\(staging): the write-ahead log could not be folded into the file (a connection is still busy)")
+            }
+            connection.releaseStatements()
+            let after = try verifyDatabaseFile(at: staging)
+            try DurableFile.fsyncFile(staging)
+            try commitStaging(staging, to: destination)
+            for leftover in leftovers { try? files.removeItem(atPath: leftover) }
+            return (before, after)
+        } catch {
+            for leftover in leftovers { try? files.removeItem(atPath: leftover) }
+            throw error
+        }
+    }
+
+    private static func commitStaging(_ staging: String, to destination: String) throws {
+        do {
+            guard rename(staging, destination) == 0 else {
+                throw StoreError(.unavailable, "cannot rename \(staging) to \(destination): \(String(cString: strerror(errno)))")
+            }
+            try DurableFile.fsyncDirectory(of: destination)
         }
     }
 }
@@ -353,7 +395,7 @@ enum DurableFile {
 }
 
 /// Reads tree nodes from a file being checked, one statement reused.
-private struct FileNodeReader: NodeReader {
+struct FileNodeReader: NodeReader {
     let interior: SQLiteStatement
     /// Reads leaves where the schema keeps them apart (`entries.leaf_hash`); nil: in `nodes` too.
     let leaf: SQLiteStatement?

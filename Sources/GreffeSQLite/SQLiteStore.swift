@@ -290,7 +290,8 @@ public final class SQLiteStore: LedgerStore, Sendable {
                     // Where an erasure finds the event's rows in the run indexes: each term's first characters (the
                     // full terms made rows ~20% longer, and appends slower); a newline (none the intake makes) leaves it to a scan.
                     let terms = event.terms.contentHashes
-                    if !terms.contains(where: { $0.contains("\n") }) {
+                    // (On UTF-8 bytes: Foundation's String.contains(_:) goes through CFStringFind, ~2% of an append's CPU.)
+                    if !terms.contains(where: { $0.utf8.contains(UInt8(ascii: "\n")) }) {
                         insertEvent.bind(13, terms.map { $0.prefix(SQLiteStore.erasureTermPrefix) }.joined(separator: "\n"))
                     }
                     try insertEvent.run()

@@ -26,6 +26,11 @@ extension LedgerAPI {
             _ = try await ledger.recordAccess(token: token, action: "read_event", query: ["index": .number(Double(index))])
         }
         guard let event = try await ledger.readEvent(index: index) else {
+            if let record = try await mapLedgerErrors({ try await ledger.restoreRecord(losing: index) }) {
+                throw APIError.notFound(
+                    "entry \(index) is in the log, but its event is lost: a restore put back its public entry without it "
+                        + "(the ledger.restored record at entry \(record))")
+            }
             throw APIError.notFound("no event at index \(index)")
         }
         var answer = try LedgerAPI.eventJSON(event)

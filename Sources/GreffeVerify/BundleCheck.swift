@@ -44,7 +44,11 @@ struct BundleCheck: Sendable {
         var leaves: [Hash] = []
         /// All `width` leaf hashes could be recomputed (the bundle's framing held).
         var leavesComplete = false
+        /// Indices of the `ledger.restored` entries checked: the log's own records of a restore whose tail lost its events.
+        var restoreRecords: [UInt64] = []
     }
+
+    static let restoredKind = Array("ledger.restored".utf8)
 
     func run() -> Outcome {
         var outcome = Outcome()
@@ -108,6 +112,7 @@ struct BundleCheck: Sendable {
                         outcome.failurePosition = position
                         return
                     }
+                    if EntryLayout.hasKind(entry, Self.restoredKind) { outcome.restoreRecords.append(entryIndex(position)) }
                     let prev = EntryLayout.prev(entry)
                     let time = EntryLayout.sequencedAt(entry)
                     if position == firstPosition {

@@ -35,6 +35,14 @@ enum EntryLayout {
         }
     }
 
+    /// Whether a valid entry's kind is `kind` (ASCII bytes): its length byte first, so most entries cost one compare.
+    @inline(__always)
+    static func hasKind(_ entry: UnsafeRawBufferPointer, _ kind: [UInt8]) -> Bool {
+        guard Int(entry[81]) == kind.count else { return false }
+        for i in 0..<kind.count where entry[fixedLength + i] != kind[i] { return false }
+        return true
+    }
+
     @inline(__always)
     static func index(_ entry: UnsafeRawBufferPointer) -> UInt64 {
         UInt64(bigEndian: entry.loadUnaligned(fromByteOffset: 1, as: UInt64.self))

@@ -47,6 +47,9 @@ public struct AuditReport: Sendable {
     public var seconds: Double
     /// The time of the last entry (Unix milliseconds), when the log is not empty.
     public var lastSequencedAtMilliseconds: UInt64?
+    /// The replayed entries of kind `ledger.restored`: each records a restore that put back the entries
+    /// before it from a copy of the log, their events lost (the record's body, readable by investigators, gives the range).
+    public var restoreRecords: [UInt64] = []
 
     public var entriesReplayed: UInt64 { treeSize - startSize }
 }
@@ -204,6 +207,7 @@ final class ReplayRun {
     var startLeaves: [Hash] = []
     var prevLeaf = Hash.zero
     var lastSequencedAt: UInt64 = 0
+    var restoreRecords: [UInt64] = []
     var tilesRead = 0
     var bytesRead = 0
     /// The upper tiles fetched with the last window (the partial ones are checked at the end).
@@ -226,7 +230,7 @@ final class ReplayRun {
     func report() -> AuditReport {
         AuditReport(
             treeSize: n, root: root, startSize: startSize, tilesRead: tilesRead, bytesRead: bytesRead,
-            seconds: elapsed, lastSequencedAtMilliseconds: n == 0 ? nil : lastSequencedAt)
+            seconds: elapsed, lastSequencedAtMilliseconds: n == 0 ? nil : lastSequencedAt, restoreRecords: restoreRecords)
     }
 
     // MARK: - The run
@@ -453,6 +457,7 @@ final class ReplayRun {
         }
         prevLeaf = outcome.lastLeaf
         lastSequencedAt = outcome.lastSequencedAt
+        restoreRecords += outcome.restoreRecords
         if let onChecked {
             try await store(job.bundleTile, job.bundle, onChecked)
             try await store(job.leafHashTile, job.leafTile, onChecked)

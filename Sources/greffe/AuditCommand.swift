@@ -119,10 +119,15 @@ struct AuditCommand: AsyncParsableCommand {
             let report = try await replay.audit(checkpoint, from: earlier, progress: { meter.update($0) })
             meter.finish(report)
             let replayed = earlier.map { " (\(report.entriesReplayed) replayed after the audited checkpoint of size \($0.size))" } ?? ""
+            // Consistent, yet worth a reader's eye: the log says part of it came back without its events.
+            let restores = report.restoreRecords.map {
+                "\naudit: note — entry \($0) records a restore (ledger.restored): entries before it were put back from a copy of the log and their events are lost; the record's body gives the range"
+            }
             return Verdict(
                 ok: true,
                 line:
-                    "audit: OK — \(size) entries\(replayed), root \(checkpoint.checkpoint.root), checkpoint signed by \(checkpoint.signedBy.joined(separator: ", "))\(cosigned)")
+                    "audit: OK — \(size) entries\(replayed), root \(checkpoint.checkpoint.root), checkpoint signed by \(checkpoint.signedBy.joined(separator: ", "))\(cosigned)"
+                    + restores.joined())
         } catch {
             meter.clear()
             return failed(error.message)

@@ -99,6 +99,14 @@ struct RestoreCommand: AsyncParsableCommand {
             restored one will sign different roots for those sizes, which any monitor \
             holding the old checkpoints will see as a fork. Restore only a ledger that \
             is lost, from its newest backup, and say so to the log's monitors.
+
+            With --tail-from (a `greffe mirror` directory, a copy of the static tile \
+            export, or the URL of either), there is no fork: the entries after the \
+            backup are put back from that copy of the public log, once its checkpoint \
+            is found signed by this ledger and its tiles rebuild that checkpoint from \
+            the backup's tree; their events (bodies, IDs, search terms) are lost, and \
+            the ledger appends a ledger.restored record saying so (with --reason) and \
+            signs the tree that holds it. The signing key must be in DIR first.
             """
     )
 
@@ -110,6 +118,24 @@ struct RestoreCommand: AsyncParsableCommand {
 
     @Option(name: .long, help: "A verifier key file to check the backup's latest checkpoint with (optional).")
     var vkey: String?
+
+    @Option(
+        name: .long,
+        help: "A verified copy of the log's public tiles (directory or URL) to put back the entries after the backup from, so that the restored log does not fork.")
+    var tailFrom: String?
+
+    @Option(name: .long, help: "With --tail-from: the operator's account of the loss, recorded in the log (1 to 2000 characters).")
+    var reason: String?
+
+    func validate() throws {
+        if tailFrom != nil {
+            guard let reason, !reason.isEmpty, reason.count <= 2000 else {
+                throw ValidationError("--tail-from needs --reason: the operator's account of the loss (1 to 2000 characters), recorded in the log")
+            }
+        } else if reason != nil {
+            throw ValidationError("--reason goes with --tail-from")
+        }
+    }
 
     func run() async throws {
         let files = FileManager.default
@@ -146,8 +172,20 @@ struct RestoreCommand: AsyncParsableCommand {
         }
 
         let summary: DatabaseFileSummary
+        var tail: TailRecovery.Outcome?
         do {
-            summary = try SQLiteStore.restore(backup: backup, to: directory.databasePath)
+            if let tailFrom, let reason {
+                guard hasSigningKey else {
+                    throw CommandFailure(
+                        "--tail-from needs the ledger's signing key in \(directory.signingKeyPath) (or keys.json) first: the lost tail is recorded by an entry the ledger signs")
+                }
+                let recovery = TailRecovery(source: tailFrom, keys: try directory.loadLogKeys(), reason: reason, readAhead: 64)
+                summary = try await SQLiteStore.restore(backup: backup, to: directory.databasePath) { staging, backupSummary in
+                    tail = try await recovery.recover(staging: staging, backup: backupSummary)
+                }.restored
+            } else {
+                summary = try SQLiteStore.restore(backup: backup, to: directory.databasePath)
+            }
         } catch {
             throw CommandFailure("restore refused, nothing written to \(directory.databasePath): \(error)")
         }
@@ -171,6 +209,7 @@ struct RestoreCommand: AsyncParsableCommand {
             }
             throw CommandFailure("restore undone: \(error)")
         }
+        if let tail { RestoreCommand.report(tail, source: tailFrom ?? "") }
         if !reErased.isEmpty {
             print("erased again, as the log orders: the bodies of the events at \(reErased.map(String.init).joined(separator: ", "))")
         }
@@ -184,6 +223,27 @@ struct RestoreCommand: AsyncParsableCommand {
             print(
                 "next: copy the signing key (backed up separately) to \(directory.signingKeyPath) with mode 0600; "
                     + "greffe serve refuses to start without it or with another key")
+        }
+    }
+
+    static func report(_ tail: TailRecovery.Outcome, source: String) {
+        guard let record = tail.recordIndex else {
+            print(
+                "the copy at \(source) (checkpoint of size \(tail.checkpointSize)) holds nothing beyond the backup (tree size \(tail.backupTreeSize)): "
+                    + "nothing recovered. If the lost ledger published checkpoints beyond \(tail.checkpointSize), the restored log forks from them.")
+            return
+        }
+        print(
+            "recovered entries \(tail.backupTreeSize) to \(tail.checkpointSize - 1) from \(source), whose checkpoint of size \(tail.checkpointSize) "
+                + "this ledger signed and whose tiles rebuild it from the backup's tree: the restored log continues it, no fork")
+        print(
+            "the events of those \(tail.checkpointSize - tail.backupTreeSize) entries (bodies, IDs, search terms) are lost; recorded as entry \(record) "
+                + "(ledger.restored), in a checkpoint of size \(record + 1)")
+        for order in tail.lostOrders {
+            let what = order.kind == "erasure.executed"
+                ? "an erasure whose order is lost: the event it erased may be in the backup, whole again; execute the order again (POST /v1/events/{index}/erasure)"
+                : "a legal hold's \(order.kind == "hold.placed" ? "placing" : "lifting"), lost: enter it again (POST /v1/holds)"
+            print("entry \(order.index) (\(order.kind)) was \(what)")
         }
     }
 

@@ -25,7 +25,7 @@ enum EventSchemaFixtures {
     /// The kinds the issue asks for.
     static let expectedKinds = [
         "access.granted", "edit.completed", "edit.requested", "erasure.executed",
-        "generation.completed", "generation.requested", "hold.lifted", "hold.placed", "legal.request", "moderation.decision",
+        "generation.completed", "generation.requested", "hold.lifted", "hold.placed", "ledger.restored", "legal.request", "moderation.decision",
         "report.received", "subscription.cancelled", "subscription.changed", "subscription.payment_failed",
         "subscription.renewed", "subscription.started", "takedown.executed",
     ]

@@ -1295,6 +1295,121 @@ enum EmbeddedEventSchemas {
 """#
         ),
         (
+            name: "ledger.restored.schema.json",
+            text: #"""
+{
+  "$schema": "https://json-schema.org/draft/2020-12/schema",
+  "$id": "https://greffe.dev/schemas/events/ledger.restored.schema.json",
+  "title": "ledger.restored",
+  "description": "Written by Greffe itself (`greffe restore --tail-from`): the ledger was restored from a backup of tree size `backup_tree_size`, and the entries after it, which only the lost disk held, were put back from a verified copy of the log (its checkpoint, signed by this ledger, is `recovered_from_checkpoint`). The tree is the one the world saw, so no checkpoint forks; but the events of entries [lost_bodies.first_index, lost_bodies.end_index) (bodies, event IDs, search terms) are lost: only their public entries remain.",
+  "type": "object",
+  "required": [
+    "event_id",
+    "kind",
+    "occurred_at",
+    "platform",
+    "schema_version",
+    "backup_tree_size",
+    "lost_bodies",
+    "recovered_from_checkpoint",
+    "reason",
+    "lost_orders"
+  ],
+  "additionalProperties": false,
+  "properties": {
+    "event_id": {
+      "description": "Identifier of this record, chosen by Greffe.",
+      "$ref": "envelope.schema.json#/$defs/event_id"
+    },
+    "kind": {
+      "description": "The event kind: always \"ledger.restored\".",
+      "const": "ledger.restored"
+    },
+    "occurred_at": {
+      "description": "When the restore was recorded (RFC 3339, with a time zone offset).",
+      "$ref": "envelope.schema.json#/$defs/timestamp"
+    },
+    "platform": {
+      "description": "Always \"greffe\": Greffe writes this record itself.",
+      "$ref": "envelope.schema.json#/$defs/platform"
+    },
+    "schema_version": {
+      "description": "Version of this schema: always 1.",
+      "$ref": "envelope.schema.json#/$defs/schema_version"
+    },
+    "backup_tree_size": {
+      "description": "The tree size of the backup restored: every event before it is whole.",
+      "$ref": "#/$defs/index"
+    },
+    "lost_bodies": {
+      "description": "The entries whose events are lost: indices first_index (the backup's tree size) up to end_index exclusive (the recovered checkpoint's size, and this record's own index).",
+      "type": "object",
+      "required": [
+        "first_index",
+        "end_index"
+      ],
+      "additionalProperties": false,
+      "properties": {
+        "first_index": {
+          "description": "The first entry whose event is lost: the backup's tree size.",
+          "$ref": "#/$defs/index"
+        },
+        "end_index": {
+          "description": "The entry after the last one whose event is lost: the recovered checkpoint's size, and this record's own index.",
+          "$ref": "#/$defs/index"
+        }
+      }
+    },
+    "recovered_from_checkpoint": {
+      "description": "The signed checkpoint (C2SP signed note, as published, witness cosignatures included) of the copy the entries came from, whose tree they were checked to make.",
+      "type": "string",
+      "minLength": 1,
+      "maxLength": 65536
+    },
+    "reason": {
+      "description": "The operator's account of the loss (greffe restore --reason).",
+      "$ref": "envelope.schema.json#/$defs/text"
+    },
+    "lost_orders": {
+      "description": "The entries of the lost range that recorded orders (erasures, legal holds): their bodies are lost too, so each must be entered again from its source.",
+      "type": "array",
+      "items": {
+        "type": "object",
+        "required": [
+          "index",
+          "kind"
+        ],
+        "additionalProperties": false,
+        "properties": {
+          "index": {
+            "description": "The index of the entry that recorded the order.",
+            "$ref": "#/$defs/index"
+          },
+          "kind": {
+            "description": "The order's kind, read from its public entry.",
+            "enum": [
+              "erasure.executed",
+              "hold.placed",
+              "hold.lifted"
+            ]
+          }
+        }
+      }
+    }
+  },
+  "$defs": {
+    "index": {
+      "description": "A ledger index.",
+      "type": "integer",
+      "minimum": 0,
+      "maximum": 9007199254740991
+    }
+  }
+}
+
+"""#
+        ),
+        (
             name: "legal.request.schema.json",
             text: #"""
 {

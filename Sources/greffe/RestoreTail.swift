@@ -1,0 +1,117 @@
+import Foundation
+import GreffeCore
+import GreffeLedger
+import GreffeSQLite
+import GreffeStore
+import GreffeVerify
+import Logging
+import Synchronization
+
+/// `greffe restore --tail-from`: the entries a lost ledger appended after its last backup, put back
+/// from a verified copy of its public log (a `greffe mirror` directory, the static tile export, or
+/// a server of those), so that the restored tree is the one witnesses and monitors already hold.
+///
+/// Nothing is taken on trust from the copy: its checkpoint must carry this ledger's signature (one of
+/// its keys), the replay (the audit's code) must rebuild that checkpoint's root from its entries and
+/// find, at the backup's size, the backup's own root; the store checks the prev chain again as it
+/// appends. Only then are the entries written, followed by the `ledger.restored` record signed by
+/// the ledger, all on the staging copy, which takes the database's name only once checked again.
+struct TailRecovery {
+    let source: String
+    let keys: LogKeys
+    let reason: String
+    let readAhead: Int
+
+    struct Outcome {
+        var backupTreeSize: UInt64
+        var checkpointSize: UInt64
+        /// The `ledger.restored` record's index; nil when the copy held nothing beyond the backup.
+        var recordIndex: UInt64?
+        var lostOrders: [Ledger.LostOrder]
+        var note: String?
+    }
+
+    func recover(staging: String, backup: DatabaseFileSummary) async throws -> Outcome {
+        let log: any LogLocation =
+            source.hasPrefix("http://") || source.hasPrefix("https://")
+            ? try HTTPLog(url: source, connections: min(readAhead, 32)) : try DirectoryLog(path: source)
+        defer { log.close() }
+        let checkpoint: VerifiedCheckpoint
+        do {
+            checkpoint = try CheckpointVerifier.verify(note: try await log.checkpointNote(), verifiers: keys.verifiers)
+        } catch {
+            throw CommandFailure("--tail-from \(source): its checkpoint (\(log.checkpointLocation)) is not one this ledger signed: \(error)")
+        }
+        guard checkpoint.checkpoint.origin == keys.origin else {
+            throw CommandFailure("--tail-from \(source): its checkpoint is for the log \(checkpoint.checkpoint.origin), not \(keys.origin)")
+        }
+        let copySize = checkpoint.checkpoint.size
+        let backupSize = backup.treeSize
+        let store = try SQLiteStore.forOfflineCommand(path: staging)
+        let backupRoot = try await store.withNodes { try MerkleTree.root(size: backupSize, reader: $0) }
+        if copySize <= backupSize {
+            // The copy is not newer than the backup: it must be a prefix of it, and nothing can be recovered from it.
+            let root = try await store.withNodes { try MerkleTree.root(size: copySize, reader: $0) }
+            guard root == checkpoint.checkpoint.root else {
+                throw CommandFailure(
+                    "--tail-from \(source): its checkpoint of size \(copySize) has another root than the backup's tree at that size: "
+                        + "the backup and the copy are not the same log (a fork, or another ledger's backup)")
+            }
+            return Outcome(backupTreeSize: backupSize, checkpointSize: copySize, recordIndex: nil, lostOrders: [], note: nil)
+        }
+
+        // The replay proves the copy's entries make its checkpoint's tree, and that this tree at the
+        // backup's size is the backup's; the entries after the backup are kept as they are checked.
+        let recovered = Mutex<[UInt64: [UInt8]]>([:])
+        let replay = LogReplay(source: log, readAhead: readAhead)
+        let earlier = backupSize == 0 ? nil : EarlierCheckpoint(size: backupSize, root: backupRoot)
+        do {
+            _ = try await replay.audit(checkpoint, from: earlier, onChecked: { tile, bytes in
+                guard tile.kind == .entries, let entries = EntryBundle.decode(bytes) else { return }
+                let first = tile.index * UInt64(Tile.fullWidth)
+                recovered.withLock { recovered in
+                    for (offset, entry) in entries.enumerated() where first + UInt64(offset) >= backupSize {
+                        recovered[first + UInt64(offset)] = entry
+                    }
+                }
+            })
+        } catch {
+            throw CommandFailure(
+                "--tail-from \(source): the copy does not prove its checkpoint of size \(copySize) from the backup's tree of size \(backupSize): \(error.message)")
+        }
+        let tail = recovered.withLock { $0 }
+        let entries = try (backupSize..<copySize).map { index in
+            guard let entry = tail[index] else { throw CommandFailure("--tail-from \(source): entry \(index) was not read from the copy") }
+            return entry
+        }
+        var lostOrders: [Ledger.LostOrder] = []
+        for (offset, bytes) in entries.enumerated() {
+            let kind = try LedgerEntry(decoding: bytes).kind
+            if Ledger.orderKinds.contains(kind) { lostOrders.append(Ledger.LostOrder(index: backupSize + UInt64(offset), kind: kind)) }
+        }
+        guard try await store.appendRecoveredEntries(entries) == copySize else {
+            throw CommandFailure("the recovered entries did not bring the tree to size \(copySize)")
+        }
+
+        // The ledger records the gap and signs the tree that now holds the record.
+        var logger = Logger(label: "greffe.restore")
+        logger.logLevel = .warning
+        let ledger = try await Ledger.open(store: store, keys: keys, checkpointInterval: .milliseconds(10), logger: logger)
+        let running = Task { await ledger.run() }
+        let receipt: AppendReceipt
+        do {
+            receipt = try await ledger.recordRestoredTail(
+                backupTreeSize: backupSize, checkpointNote: checkpoint.noteText, reason: reason, lostOrders: lostOrders)
+            _ = try await ledger.waitForCheckpoint(covering: receipt.index + 1)
+        } catch {
+            ledger.shutdown()
+            await running.value
+            throw error
+        }
+        ledger.shutdown()
+        await running.value
+        return Outcome(
+            backupTreeSize: backupSize, checkpointSize: copySize, recordIndex: receipt.index, lostOrders: lostOrders,
+            note: checkpoint.noteText)
+    }
+}

@@ -391,6 +391,7 @@ public enum BundleVerifier {
         "moderation.decision": "a moderation decision", "takedown.executed": "a takedown", "legal.request": "a legal request",
         "erasure.executed": "an erasure", "access.granted": "an investigator's access",
         "hold.placed": "a legal hold", "hold.lifted": "the lifting of a legal hold",
+        "ledger.restored": "the ledger's record of a restore whose lost entries came back without their events",
     ]
 
     /// One sentence a lawyer can read.

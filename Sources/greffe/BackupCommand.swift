@@ -230,7 +230,7 @@ struct RestoreCommand: AsyncParsableCommand {
         guard let record = tail.recordIndex else {
             print(
                 "the copy at \(source) (checkpoint of size \(tail.checkpointSize)) holds nothing beyond the backup (tree size \(tail.backupTreeSize)): "
-                    + "nothing recovered. If the lost ledger published checkpoints beyond \(tail.checkpointSize), the restored log forks from them.")
+                    + "nothing recovered. If the lost ledger published checkpoints beyond \(tail.backupTreeSize), the restored log forks from them.")
             return
         }
         print(

@@ -74,7 +74,10 @@ size_of() { sed -n 2p "$1"; }
 cosigned_by_witness() { grep -q "^— disaster.greffe.test/w1 " "$1"; }
 
 start_log
-for n in 0 100 200; do append "$n" 100 >/dev/null || die "append $n"; done
+append 0 100 wait >/dev/null || die "append 0"
+# A copy taken early (an off-site mirror that stopped syncing): older than the backup.
+"$GREFFE" mirror --url "$URL" --out "$WORK/early-mirror" --vkey "$DATA/verifier.vkey" --quiet >"$WORK/mirror.out" 2>&1 || die "greffe mirror (early): $(cat "$WORK/mirror.out")"
+for n in 100 200; do append "$n" 100 >/dev/null || die "append $n"; done
 "$GREFFE" backup --data "$DATA" --out "$WORK/backup.sqlite" >"$WORK/backup.out" 2>&1 || die "greffe backup: $(cat "$WORK/backup.out")"
 BACKUP_SIZE=$(python3 -c 'import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute("select value from meta where key=\"tree_size\"").fetchone()[0])' "$WORK/backup.sqlite")
 for n in 300 400; do append "$n" 100 >/dev/null || die "append $n"; done
@@ -180,6 +183,16 @@ else
 fi
 kill -KILL "$NAIVE_PID"
 wait "$NAIVE_PID" 2>/dev/null
+
+# A copy older than the backup: nothing to recover from it, and the restore says what that means.
+fresh
+if "$GREFFE" restore --backup "$WORK/backup.sqlite" --data "$DATA" --tail-from "$WORK/early-mirror" --reason "disk lost" >"$WORK/early.out" 2>&1 \
+    && grep -q "holds nothing beyond the backup (tree size $BACKUP_SIZE): nothing recovered" "$WORK/early.out" \
+    && [[ $(python3 -c 'import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute("select count(*) from events where kind=\"ledger.restored\"").fetchone()[0])' "$DATA/greffe.sqlite") == 0 ]]; then
+    pass "restore --tail-from a copy older than the backup: restored, nothing recovered, no record, and it warns of the fork: $(grep -o 'If the lost.*' "$WORK/early.out" | cut -c1-120)"
+else
+    bad "restore from a copy older than the backup: $(cat "$WORK/early.out")"
+fi
 
 # The restore.
 fresh

@@ -296,15 +296,20 @@ public final class PostgresStore: SharedLedgerStore, Sendable {
 
     public func locateEvents(_ keys: [EventKey]) async throws -> [EventKey: EventLocation] {
         if keys.isEmpty { return [:] }
-        // Pairs by position; an erased event of unknown platform (before schema 3) matches its ID for every platform.
+        // Pairs by position; an erased event of unknown platform (before schema 3) matches its ID for every platform,
+        // after an exact match. One index probe per key (LATERAL … LIMIT 1): with a plain join, statistics that lag
+        // behind a fast-growing log (a new database, before autovacuum's ANALYZE) made the planner scan every leaf
+        // and event for each batch (86 ms at 53,200 events instead of 1.8 ms).
         let found = try await rows(
             "locating events",
             """
-            SELECT k.id, k.p, e.idx, n.hash, e.body_digest
+            SELECT k.id, k.p, f.idx, f.hash, f.body_digest
             FROM unnest(\(keys.map(\.eventID))::text[], \(keys.map(\.platform))::text[]) AS k(id, p)
-            JOIN events e ON e.event_id = k.id AND (e.platform = k.p OR e.platform IS NULL)
-            JOIN nodes n ON n.level = 0 AND n.idx = e.idx
-            ORDER BY e.platform IS NULL
+            CROSS JOIN LATERAL (
+                SELECT e.idx, e.body_digest, (SELECT n.hash FROM nodes n WHERE n.level = 0 AND n.idx = e.idx) AS hash
+                FROM events e WHERE e.event_id = k.id AND (e.platform = k.p OR e.platform IS NULL)
+                ORDER BY e.platform IS NULL LIMIT 1
+            ) f
             """, as: (String, String, Int64, ByteBuffer, ByteBuffer?).self)
         var located: [EventKey: EventLocation] = [:]
         for (id, platform, index, leaf, digest) in found where located[EventKey(platform: platform, eventID: id)] == nil {

@@ -855,7 +855,7 @@ func (c *checker) checkNegatives() error {
 	}
 	// Signature: one flipped bit in the signature, a wrong key, a changed
 	// root line under the original signature.
-	flipped, err := flipSignatureBit(c.cp.Text)
+	flipped, err := flipSignatureBit(c.cp.Text, c.verifier)
 	if err != nil {
 		return err
 	}
@@ -1377,20 +1377,29 @@ func parseCheckpointBody(text string) (checkpoint, error) {
 
 // flipSignatureBit returns msg with one bit of the last signature's
 // Ed25519 signature (after the 4-byte key ID) flipped.
-func flipSignatureBit(msg []byte) ([]byte, error) {
+func flipSignatureBit(msg []byte, v note.Verifier) ([]byte, error) {
+	// The bit goes in the signature line of v's key: a cosigned checkpoint also carries witnesses' lines,
+	// which the log's verifier ignores, so flipping one of those would prove nothing.
 	s := string(msg)
-	end := strings.LastIndex(strings.TrimSuffix(s, "\n"), "\n")
-	lastLine := strings.TrimSuffix(s[end+1:], "\n")
-	sp := strings.LastIndex(lastLine, " ")
-	if !strings.HasPrefix(lastLine, "— ") || sp < 0 {
-		return nil, fmt.Errorf("cannot find a signature line in %q", s)
+	body := strings.Index(s, "\n\n")
+	if body < 0 {
+		return nil, fmt.Errorf("no signature block in %q", s)
 	}
-	sig, err := base64.StdEncoding.DecodeString(lastLine[sp+1:])
-	if err != nil || len(sig) < 5 {
-		return nil, fmt.Errorf("malformed signature line %q", lastLine)
+	lines := strings.Split(strings.TrimSuffix(s[body+2:], "\n"), "\n")
+	prefix := "— " + v.Name() + " "
+	for i, line := range lines {
+		if !strings.HasPrefix(line, prefix) {
+			continue
+		}
+		sig, err := base64.StdEncoding.DecodeString(line[len(prefix):])
+		if err != nil || len(sig) < 5 || binary.BigEndian.Uint32(sig[:4]) != v.KeyHash() {
+			continue
+		}
+		sig[4] ^= 1
+		lines[i] = prefix + base64.StdEncoding.EncodeToString(sig)
+		return []byte(s[:body+2] + strings.Join(lines, "\n") + "\n"), nil
 	}
-	sig[4] ^= 1
-	return []byte(s[:end+1] + lastLine[:sp+1] + base64.StdEncoding.EncodeToString(sig) + "\n"), nil
+	return nil, fmt.Errorf("cannot find a signature line of %s in %q", v.Name(), s)
 }
 
 // splitNotes splits a file of notes separated by lines holding only ---.
@@ -1926,7 +1935,7 @@ func (s *selftest) vectorCheckpoints(vf *vectorFile) error {
 				return fmt.Errorf("vector checkpoint %d: root %s, computed %s", cp.Size, cp.Root, root)
 			}
 		}
-		flipped, err := flipSignatureBit([]byte(n.Note))
+		flipped, err := flipSignatureBit([]byte(n.Note), v)
 		if err != nil {
 			return err
 		}

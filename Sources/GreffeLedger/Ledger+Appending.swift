@@ -14,7 +14,7 @@ extension Ledger {
             failedAppends.increment(by: events.count)
             throw LedgerError(.unavailable, fatal)
         }
-        if let cluster, !cluster.state.withLock({ $0.isSequencer }) {
+        if let cluster, cluster.state.withLock({ $0.role.state == .following }) {
             return try await handOver(events, cluster: cluster)
         }
         return try await withCheckedThrowingContinuation { continuation in

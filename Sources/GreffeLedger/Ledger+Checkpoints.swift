@@ -12,7 +12,7 @@ extension Ledger {
     /// Signs the committed tree if no checkpoint covers it yet.
     func signLatest() async throws {
         // A follower's tree size comes from the store and it has no root of its own: only the sequencer signs.
-        if let cluster, !cluster.state.withLock({ $0.isSequencer && !$0.leaseLost }) { return }
+        if let cluster, !cluster.state.withLock({ $0.role.isSequencing }) { return }
         let (size, root, latest) = published.withLock { ($0.treeSize, $0.root, $0.checkpoint) }
         if let latest, latest.size == size { return }
         if let cosigner, let pending = uncosigned.withLock({ $0 }), pending.size == size {

@@ -11,32 +11,32 @@ extension Ledger {
 
     /// True while this ledger sequences and signs (always, on a store of its own).
     public var isSequencer: Bool {
-        cluster?.state.withLock { $0.isSequencer && !$0.leaseLost } ?? true
+        cluster?.state.withLock { $0.role.isSequencing } ?? true
     }
 
     /// Set once a sequencer lost its store lease: it stopped, and must be restarted (as a follower).
     public var stoppedBecauseLeaseLost: Bool {
-        cluster?.state.withLock { $0.leaseLost } ?? false
+        cluster?.state.withLock { $0.role.isStopped } ?? false
     }
 
     /// True once this node sequenced and its store no longer holds the lease, even before the ledger has
     /// reacted: read without Swift concurrency, by a watchdog thread that must work when tasks do not run.
     public var sequencerLeaseGone: Bool {
         guard let cluster else { return false }
-        let (leads, lost) = cluster.state.withLock { ($0.isSequencer, $0.leaseLost) }
-        return lost || (leads && (!cluster.store.holdsSequencerLease || cluster.store.sequencerLeaseUnconfirmed))
+        let role = cluster.state.withLock { $0.role.state }
+        return role == .stopped || (role == .sequencing && (!cluster.store.holdsSequencerLease || cluster.store.sequencerLeaseUnconfirmed))
     }
 
     /// A follower's read of the shared store that has run for longer than `limit` without completing, if
     /// any: read without Swift concurrency, by the watchdog thread, like `sequencerLeaseGone`.
     public func followerReadStalled(longerThan limit: Duration) -> (step: String, running: Duration)? {
-        guard let cluster, let step = cluster.state.withLock({ $0.isSequencer ? nil : $0.followerStep }) else { return nil }
+        guard let cluster, let step = cluster.state.withLock({ $0.role.state == .following ? $0.followerStep : nil }) else { return nil }
         let running = ContinuousClock.now - step.since
         return running > limit ? (step.name, running) : nil
     }
 
     func becameSequencer(_ cluster: Cluster) {
-        cluster.state.withLock { $0.isSequencer = true }
+        guard cluster.state.withLock({ $0.role.promoted() }) else { return }
         isSequencerGauge.record(1)
         leaseChanges.increment()
         logger.notice("took the sequencer lease", metadata: ["node": "\(cluster.node)", "tree_size": "\(treeSize)"])
@@ -49,36 +49,40 @@ extension Ledger {
         }
     }
 
-    /// Follower: try for the lease every second, refresh the committed tree
-    /// and checkpoint often. Sequencer: take queued handovers, watch the lease.
+    /// Carries out `ClusterRole`'s steps. Follower: serve what the sequencer committed and signed, try
+    /// for the lease every second. Sequencer: take queued handovers, watch the lease.
     func runClusterNode(_ cluster: Cluster) async {
-        var nextLeaseAttempt = ContinuousClock.now
-        while !queue.withLock({ $0.closed }) {
-            let (leads, lost) = cluster.state.withLock { ($0.isSequencer, $0.leaseLost) }
-            if lost { return }
-            if leads {
-                guard cluster.store.holdsSequencerLease else {
-                    leaseWasLost(cluster)
-                    return
-                }
-                let taken = await takeHandovers(cluster)
-                if !taken { try? await Task.sleep(for: .milliseconds(10)) }
-                continue
-            }
-            isSequencerGauge.record(0)
-            do {
-                try await cluster.following("reading the committed tree and checkpoint") { try await refreshFromStore() }
-                if ContinuousClock.now >= nextLeaseAttempt {
-                    nextLeaseAttempt = .now.advanced(by: .seconds(1))
-                    if try await cluster.following("trying the sequencer lease", { try await cluster.store.acquireSequencerLease(node: cluster.node) }) {
-                        try await promote(cluster)
-                        continue
+        while true {
+            let closed = queue.withLock { $0.closed }
+            let holdsLease = cluster.store.holdsSequencerLease
+            let action = cluster.state.withLock { $0.role.next(now: .now, closed: closed, storeHoldsLease: holdsLease) }
+            var foundWork = false
+            switch action {
+            case .end:
+                return
+            case .stopSequencing:
+                leaseWasLost(cluster)
+                return
+            case .takeHandovers:
+                foundWork = await takeHandovers(cluster)
+            case .follow(let tryLease):
+                isSequencerGauge.record(0)
+                do {
+                    do {
+                        try await cluster.following("reading the committed tree and checkpoint") { try await refreshFromStore() }
+                    } catch {
+                        if tryLease { cluster.state.withLock { $0.role.leaseTryNotMade(now: .now) } }
+                        throw error
                     }
+                    if tryLease, try await cluster.following("trying the sequencer lease", { try await cluster.store.acquireSequencerLease(node: cluster.node) }) {
+                        try await promote(cluster)
+                        foundWork = true
+                    }
+                } catch {
+                    logger.error("follower could not read the shared store or take the lease", metadata: ["error": "\(error)"])
                 }
-            } catch {
-                logger.error("follower could not read the shared store or take the lease", metadata: ["error": "\(error)"])
             }
-            try? await Task.sleep(for: .milliseconds(50))
+            if let pause = ClusterRole.pause(after: action, foundWork: foundWork) { try? await Task.sleep(for: pause) }
         }
     }
 
@@ -111,11 +115,7 @@ extension Ledger {
     }
 
     func leaseWasLost(_ cluster: Cluster) {
-        let already = cluster.state.withLock { state in
-            defer { state.leaseLost = true }
-            return state.leaseLost
-        }
-        if already { return }
+        guard cluster.state.withLock({ $0.role.leaseLost() }) else { return }
         isSequencerGauge.record(0)
         leaseChanges.increment()
         published.withLock { $0.fatal = $0.fatal ?? "this node lost the sequencer lease and stopped; it restarts as a follower" }

@@ -82,8 +82,8 @@ public final class Ledger: Sendable {
         let state = Mutex(State())
 
         struct State {
-            var isSequencer = false
-            var leaseLost = false
+            /// Following, sequencing or stopped: every change of role goes through it, under this lock.
+            var role = ClusterRole(sequencing: false, now: .now)
             /// Handovers queued here and not yet settled, so a poll does not take them twice.
             var inFlight: Set<Int64> = []
             /// Handovers settled lately, with the settlement's number: a poll whose read began

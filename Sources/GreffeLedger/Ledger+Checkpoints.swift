@@ -12,13 +12,19 @@ extension Ledger {
     /// Signs the committed tree if no checkpoint covers it yet.
     func signLatest() async throws {
         // A follower's tree size comes from the store and it has no root of its own: only the sequencer signs.
-        if let cluster, !cluster.state.withLock({ $0.role.isSequencing }) { return }
+        let sequencing = cluster?.state.withLock { $0.role.isSequencing } ?? true
         let (size, root, latest) = published.withLock { ($0.treeSize, $0.root, $0.checkpoint) }
-        if let latest, latest.size == size { return }
-        if let cosigner, let pending = uncosigned.withLock({ $0 }), pending.size == size {
-            // Signed and stored at an earlier tick; only the witnesses' quorum was missing.
-            try await publishCosigned(pending, cosigner: cosigner)
+        let pending = uncosigned.withLock { $0 }
+        switch CheckpointSchedule.step(
+            sequencing: sequencing, treeSize: size, servedSize: latest?.size, uncosignedSize: pending?.size, witnesses: cosigner != nil)
+        {
+        case .nothing:
             return
+        case .cosignAgain:
+            if let cosigner, let pending { try await publishCosigned(pending, cosigner: cosigner) }
+            return
+        case .sign:
+            break
         }
         let checkpoint = Checkpoint(origin: origin, size: size, root: root)
         let note = try keys.sign(text: checkpoint.text).formatted
@@ -49,7 +55,7 @@ extension Ledger {
     func publishCosigned(_ stored: StoredCheckpoint, cosigner: any CheckpointCosigner) async throws {
         guard let note = await cosigner.cosign(stored, consistencyProof: { [self] in try await consistencyProof(first: $0, second: $1) }) else {
             let wake = checkpointWakeContinuation
-            let pause = max(checkpointInterval, .seconds(1))
+            let pause = CheckpointSchedule.quorumRetry(interval: checkpointInterval)
             Task {
                 try? await Task.sleep(for: pause)
                 wake.yield()

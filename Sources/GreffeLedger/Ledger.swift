@@ -378,9 +378,8 @@ public final class Ledger: Sendable {
     func runCheckpointer() async {
         var lastSigned = ContinuousClock.now
         for await _ in checkpointWake {
-            let due = lastSigned.advanced(by: checkpointInterval)
-            if due > .now {
-                try? await Task.sleep(until: due, clock: .continuous)
+            if let delay = CheckpointSchedule.delay(lastSigned: lastSigned, interval: checkpointInterval, now: .now) {
+                try? await Task.sleep(for: delay)
             }
             lastSigned = .now
             await signLatestLogged()

@@ -277,23 +277,13 @@ extension SQLiteStore {
     /// exist): through `DEST.restoring`, checked again there, fsynced, renamed.
     @discardableResult
     public static func restore(backup: String, to destination: String) throws -> DatabaseFileSummary {
-        let files = FileManager.default
-        for existing in [destination, destination + "-wal", destination + "-journal"] where files.fileExists(atPath: existing) {
-            throw StoreError(.duplicate, "\(existing) already exists; restore only into a directory without a database")
-        }
-        // The backup file itself is only read (it may sit on read-only media):
-        // the copy is what gets checked.
-        let staging = destination + ".restoring"
-        let leftovers = [staging, staging + "-journal", staging + "-wal", staging + "-shm"]
-        for leftover in leftovers { try? files.removeItem(atPath: leftover) }
+        let staging = try Staging(destination: destination)
         do {
-            try DurableFile.copyFile(from: backup, to: staging)
-            let summary = try verifyDatabaseFile(at: staging)
-            try DurableFile.fsyncFile(staging)
-            try commitStaging(staging, to: destination)
+            let summary = try staging.copy(backup)
+            try staging.commit()
             return summary
         } catch {
-            for leftover in leftovers { try? files.removeItem(atPath: leftover) }
+            staging.removeLeftovers()
             throw error
         }
     }
@@ -305,41 +295,58 @@ extension SQLiteStore {
     public static func restore(
         backup: String, to destination: String, finishing finish: (_ staging: String, _ backup: DatabaseFileSummary) async throws -> Void
     ) async throws -> (backup: DatabaseFileSummary, restored: DatabaseFileSummary) {
-        let files = FileManager.default
-        for existing in [destination, destination + "-wal", destination + "-journal"] where files.fileExists(atPath: existing) {
-            throw StoreError(.duplicate, "\(existing) already exists; restore only into a directory without a database")
-        }
-        let staging = destination + ".restoring"
-        let leftovers = [staging, staging + "-journal", staging + "-wal", staging + "-shm"]
-        for leftover in leftovers { try? files.removeItem(atPath: leftover) }
+        let staging = try Staging(destination: destination)
         do {
-            try DurableFile.copyFile(from: backup, to: staging)
-            let before = try verifyDatabaseFile(at: staging)
-            try await finish(staging, before)
+            let before = try staging.copy(backup)
+            try await finish(staging.path, before)
             // Everything `finish` committed goes into the file itself: the WAL is not renamed with it.
-            let connection = try SQLiteConnection(path: staging)
+            let connection = try SQLiteConnection(path: staging.path)
             let checkpoint = try connection.statement("PRAGMA wal_checkpoint(TRUNCATE)")
             guard try checkpoint.step(), checkpoint.int64(0) == 0 else {
-                throw StoreError(.unavailable, "\(staging): the write-ahead log could not be folded into the file (a connection is still busy)")
+                throw StoreError(.unavailable, "\(staging.path): the write-ahead log could not be folded into the file (a connection is still busy)")
             }
             connection.releaseStatements()
-            let after = try verifyDatabaseFile(at: staging)
-            try DurableFile.fsyncFile(staging)
-            try commitStaging(staging, to: destination)
-            for leftover in leftovers { try? files.removeItem(atPath: leftover) }
+            let after = try verifyDatabaseFile(at: staging.path)
+            try staging.commit()
             return (before, after)
         } catch {
-            for leftover in leftovers { try? files.removeItem(atPath: leftover) }
+            staging.removeLeftovers()
             throw error
         }
     }
 
-    private static func commitStaging(_ staging: String, to destination: String) throws {
-        do {
-            guard rename(staging, destination) == 0 else {
-                throw StoreError(.unavailable, "cannot rename \(staging) to \(destination): \(String(cString: strerror(errno)))")
+    /// `DEST.restoring`: where a restore is checked before it takes the database's name.
+    private struct Staging {
+        let destination: String
+        let path: String
+        var leftovers: [String] { [path, path + "-journal", path + "-wal", path + "-shm"] }
+
+        init(destination: String) throws {
+            for existing in [destination, destination + "-wal", destination + "-journal"] where FileManager.default.fileExists(atPath: existing) {
+                throw StoreError(.duplicate, "\(existing) already exists; restore only into a directory without a database")
+            }
+            self.destination = destination
+            path = destination + ".restoring"
+            removeLeftovers()
+        }
+
+        /// The backup file itself is only read (it may sit on read-only media): the copy is what gets checked.
+        func copy(_ backup: String) throws -> DatabaseFileSummary {
+            try DurableFile.copyFile(from: backup, to: path)
+            return try verifyDatabaseFile(at: path)
+        }
+
+        func commit() throws {
+            try DurableFile.fsyncFile(path)
+            guard rename(path, destination) == 0 else {
+                throw StoreError(.unavailable, "cannot rename \(path) to \(destination): \(String(cString: strerror(errno)))")
             }
             try DurableFile.fsyncDirectory(of: destination)
+            removeLeftovers()
+        }
+
+        func removeLeftovers() {
+            for leftover in leftovers { try? FileManager.default.removeItem(atPath: leftover) }
         }
     }
 }

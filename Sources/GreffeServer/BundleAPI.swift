@@ -30,10 +30,14 @@ extension LedgerAPI {
         // Events are chosen within the latest checkpoint; the bundle's own checkpoint is chosen later.
         guard let chosenWithin = ledger.latestCheckpoint else { throw APIError(.serviceUnavailable, "no checkpoint has been cosigned by the witness quorum yet") }
         query.indexRange = query.indexRange.map { $0.clamped(to: 0..<chosenWithin.size) } ?? 0..<chosenWithin.size
-        let indices = try await mapLedgerErrors { try await ledger.searchIndices(query) }
-        guard indices.count <= maxBundleEvents else {
+        let matched = try await mapLedgerErrors { try await ledger.searchIndices(query) }
+        guard matched.count <= maxBundleEvents else {
             throw APIError(.unprocessableContent, "the query matches more than \(maxBundleEvents) events; narrow it")
         }
+        // Every bundle carries the log's records of events lost in a restore (ledger.restored, one per disaster):
+        // events among them may have matched the query, and whoever reads the bundle must learn it from the bundle.
+        let restores = try await mapLedgerErrors { try await ledger.searchIndices(EventQuery(kinds: [Ledger.restoredKind], limit: 1_000)) }
+        let indices = Array(Set(matched).union(restores)).sorted()
         // The chain of custody is written before any evidence leaves.
         let access = try await mapLedgerErrors {
             try await ledger.recordAccess(token: token, action: "bundle", query: queryJSON, resultCount: indices.count)

@@ -404,6 +404,12 @@ public enum BundleVerifier {
             if let account = body["account"]?.stringValue { sentence += " by account \(account)" }
             if let outcome = body["decision"]?["outcome"]?.stringValue { sentence += ", decided \(outcome)" }
             if let occurred = body["occurred_at"]?.stringValue { sentence += ", made at \(occurred)" }
+            // Only Greffe writes this kind (intake refuses it): the log's own statement of a gap.
+            if entry.kind == "ledger.restored", let first = body["lost_bodies"]?["first_index"]?.intValue,
+                let end = body["lost_bodies"]?["end_index"]?.intValue, first >= 0, end > first
+            {
+                sentence += " (entries \(grouped(UInt64(first))) to \(grouped(UInt64(end - 1))) were put back from a copy of the log without their events, which are lost: events among them may have matched this bundle's query)"
+            }
         } else if let disclosed = event.disclosed {
             sentence += disclosed.isEmpty
                 ? " (no field of its content is disclosed)"

@@ -253,6 +253,29 @@ if [[ $STATUS == 404 ]] && grep -q "ledger.restored" "$WORK/lost.json"; then
 else
     bad "GET /v1/events/$LOST (a lost entry): $STATUS $(cat "$WORK/lost.json")"
 fi
+# A bundle over entries some of which came back without their events: it carries the restore record, and both
+# verifiers (greffe verify, verify.html's code under node) say which entries are lost.
+curl -s -X POST -H "Authorization: Bearer $INVESTIGATE" "$URL/v1/bundles" -d "{\"index_range\":{\"from\":$((BACKUP_SIZE - 10)),\"to\":$((BACKUP_SIZE + 10))}}" \
+    -o "$WORK/gap-bundle.json" || die "POST /v1/bundles over the gap"
+LOST_SENTENCE="entries $BACKUP_SIZE to $((PUBLISHED - 1)) were put back from a copy of the log without their events"
+if "$GREFFE" verify "$WORK/gap-bundle.json" --vkey "$WORK/keys/verifier.vkey" >"$WORK/gap-verify.out" 2>&1 \
+    && grep -q "$LOST_SENTENCE" "$WORK/gap-verify.out" && grep -q "RESULT: VERIFIED" "$WORK/gap-verify.out"; then
+    pass "a bundle over the gap verifies and says so: $(grep -o 'entries [0-9,]* to [0-9,]* were put back[^)]*' "$WORK/gap-verify.out" | head -1 | cut -c1-160)"
+else
+    bad "greffe verify of a bundle over the gap: $(tail -n 6 "$WORK/gap-verify.out")"
+fi
+if command -v node >/dev/null; then
+    if out=$(node -e '
+        const fs = require("fs"); const V = require(process.argv[1]);
+        V.check(new Uint8Array(fs.readFileSync(process.argv[2])), fs.readFileSync(process.argv[3], "utf8"), "gap-bundle.json")
+          .then((r) => { console.log(r.status); console.log(r.text || r.message); process.exit(r.status === "verified" ? 0 : 1); });
+        ' "$ROOT/web/verify-core.js" "$WORK/gap-bundle.json" "$WORK/keys/verifier.vkey" 2>&1) && grep -q "$LOST_SENTENCE" <<<"$out"; then
+        pass "verify.html's verifier (node) verifies the bundle over the gap and names the lost entries"
+    else
+        bad "verify.html's verifier on the bundle over the gap: $(tail -n 5 <<<"$out")"
+    fi
+fi
+
 # The platform re-sends an event it had been acknowledged before the loss: its body comes back, at a new index.
 append 350 1 >"$WORK/resend.json" || die "re-send"
 python3 -c 'import json,sys; r=json.load(open(sys.argv[1]))["results"][0]; sys.exit(0 if r["index"] > int(sys.argv[2]) else 1)' "$WORK/resend.json" "$RECORD" \

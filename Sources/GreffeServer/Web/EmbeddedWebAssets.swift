@@ -2162,6 +2162,12 @@ const GreffeVerifier = (function () {
       if (outcome !== undefined) sentence += `, decided ${outcome}`;
       const occurred = stringValue(member(body, 'occurred_at'));
       if (occurred !== undefined) sentence += `, made at ${occurred}`;
+      // Only Greffe writes this kind (intake refuses it): the log's own statement of a gap.
+      const lost = member(body, 'lost_bodies');
+      const first = member(lost, 'first_index'), end = member(lost, 'end_index');
+      if (entry.kind === 'ledger.restored' && Number.isSafeInteger(first) && Number.isSafeInteger(end) && first >= 0 && end > first) {
+        sentence += ` (entries ${grouped(first)} to ${grouped(end - 1)} were put back from a copy of the log without their events, which are lost: events among them may have matched this bundle's query)`;
+      }
     } else if (event.disclosed) {
       sentence += event.disclosed.length === 0
         ? ' (no field of its content is disclosed)'

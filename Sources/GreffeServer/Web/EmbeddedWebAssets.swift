@@ -4226,7 +4226,7 @@ paths:
   /v1/events/{index}:
     get:
       summary: One event for an investigator — body, salt, entry, and an inclusion proof to the latest checkpoint.
-      description: Recorded in the log as access.granted before the answer. An erased event has null body and salt and says when and why.
+      description: Recorded in the log as access.granted before the answer. An erased event has null body and salt and says when and why. An entry whose event was lost in a restore (greffe restore --tail-from put back its public entry only) answers 404 naming the ledger.restored record.
       security: [{bearer: []}]
       parameters:
         - {name: index, in: path, required: true, schema: {type: integer, minimum: 0}}
@@ -4388,7 +4388,9 @@ paths:
         with body, salt and entry, one multi-leaf inclusion proof for all of them (each event's gap and the
         bundle's tail), and the earliest checkpoint that covered them with a consistency proof; an erased event
         carries the erasure.executed event recording the order, proved by the same checkpoint; the legal holds
-        covering bundled events come with their records. Streamed in constant memory.
+        covering bundled events come with their records. Every bundle also holds the log's ledger.restored
+        records, whatever the query: entries whose events were lost in a restore may have matched it.
+        Streamed in constant memory.
         Recorded as access.granted before streaming; the bundle's checkpoint is the first to cover that record
         (so it covers every erasure recorded before), which may take up to one checkpoint interval (503 after
         the receipt timeout). Check it offline with `greffe verify BUNDLE --vkey FILE`.

@@ -276,6 +276,16 @@ if command -v node >/dev/null; then
     fi
 fi
 
+# A platform cannot write a restore record of its own (it would make every bundle claim a gap).
+FORGED=$(python3 -c 'import json,sys; e=json.load(open(sys.argv[1])); e["event_id"]="forged-gap"; e["platform"]="disaster.example"; print(json.dumps(e))' \
+    "$ROOT/Schemas/events/examples/ledger.restored/valid-disk-lost.json")
+STATUS=$(curl -s -o "$WORK/forged.json" -w '%{http_code}' -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' --data-binary "$FORGED" "$URL/v1/events")
+if [[ $STATUS == 422 ]] && grep -q "written by Greffe itself" "$WORK/forged.json"; then
+    pass "a platform's ledger.restored event is refused: $STATUS $(cut -c1-120 "$WORK/forged.json")"
+else
+    bad "a platform's ledger.restored event: $STATUS $(cat "$WORK/forged.json")"
+fi
+
 # The platform re-sends an event it had been acknowledged before the loss: its body comes back, at a new index.
 append 350 1 >"$WORK/resend.json" || die "re-send"
 python3 -c 'import json,sys; r=json.load(open(sys.argv[1]))["results"][0]; sys.exit(0 if r["index"] > int(sys.argv[2]) else 1)' "$WORK/resend.json" "$RECORD" \

@@ -209,7 +209,13 @@ struct RestoreCommand: AsyncParsableCommand {
             }
             throw CommandFailure("restore undone: \(error)")
         }
-        if let tail { RestoreCommand.report(tail, source: tailFrom ?? "") }
+        if let tail {
+            RestoreCommand.report(tail, source: tailFrom ?? "")
+        } else {
+            print(
+                "no --tail-from: if the lost ledger published checkpoints beyond tree size \(summary.treeSize), this log forks from them "
+                    + "as soon as it appends; restore with --tail-from a copy of its published tiles (greffe mirror) to continue them instead")
+        }
         if !reErased.isEmpty {
             print("erased again, as the log orders: the bodies of the events at \(reErased.map(String.init).joined(separator: ", "))")
         }

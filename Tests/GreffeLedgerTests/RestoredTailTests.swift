@@ -86,6 +86,8 @@ import Testing
         #expect(body["lost_bodies"]?["first_index"]?.intValue == 4_000 && body["lost_bodies"]?["end_index"]?.intValue == 4_500)
         #expect(body["lost_orders"]?.arrayValue?.first?["index"]?.intValue == 4_321)
         #expect(body["recovered_from_checkpoint"]?.stringValue == "the copy's note")
+        // The record satisfies the schema Greffe publishes for it, so an outside verifier can check it too.
+        #expect(throws: Never.self) { try EventSchemaSet.builtIn.validate(body) }
         ledger.shutdown()
         await running.value
         _ = try SQLiteStore.verifyDatabaseFile(at: lost.backupPath)

@@ -127,14 +127,24 @@ struct RestoreCommand: AsyncParsableCommand {
     @Option(name: .long, help: "With --tail-from: the operator's account of the loss, recorded in the log (1 to 2000 characters).")
     var reason: String?
 
+    @Option(
+        name: .customLong("witness"),
+        help: "With --tail-from: NAME+KEYID+KEY=URL of a witness of this log (as for serve). The restore is refused if the copy is older than what the witness cosigned, or if the witness cannot say. Repeatable.")
+    var witnesses: [String] = []
+
     func validate() throws {
         if tailFrom != nil {
             guard let reason, !reason.isEmpty, reason.count <= 2000 else {
                 throw ValidationError("--tail-from needs --reason: the operator's account of the loss (1 to 2000 characters), recorded in the log")
             }
-        } else if reason != nil {
-            throw ValidationError("--reason goes with --tail-from")
+        } else if reason != nil || !witnesses.isEmpty {
+            throw ValidationError("--reason and --witness go with --tail-from")
         }
+        _ = try witnessEndpoints()
+    }
+
+    func witnessEndpoints() throws -> [WitnessEndpoint] {
+        do { return try witnesses.map { try WitnessEndpoint(parsing: $0) } } catch { throw ValidationError("--witness: \(error)") }
     }
 
     func run() async throws {
@@ -179,7 +189,8 @@ struct RestoreCommand: AsyncParsableCommand {
                     throw CommandFailure(
                         "--tail-from needs the ledger's signing key in \(directory.signingKeyPath) (or keys.json) first: the lost tail is recorded by an entry the ledger signs")
                 }
-                let recovery = TailRecovery(source: tailFrom, keys: try directory.loadLogKeys(), reason: reason, readAhead: 64)
+                var recovery = TailRecovery(source: tailFrom, keys: try directory.loadLogKeys(), reason: reason, readAhead: 64)
+                recovery.witnesses = try witnessEndpoints()
                 summary = try await SQLiteStore.restore(backup: backup, to: directory.databasePath) { staging, backupSummary in
                     tail = try await recovery.recover(staging: staging, backup: backupSummary)
                 }.restored
@@ -233,6 +244,11 @@ struct RestoreCommand: AsyncParsableCommand {
     }
 
     static func report(_ tail: TailRecovery.Outcome, source: String) {
+        for (name, size) in tail.witnessSizes {
+            print(
+                size.map { "witness \(name) holds size \($0), which the copy covers" }
+                    ?? "witness \(name) held nothing for this log; it has now cosigned the copy's checkpoint")
+        }
         guard let record = tail.recordIndex else {
             print(
                 "the copy at \(source) (checkpoint of size \(tail.checkpointSize)) holds nothing beyond the backup (tree size \(tail.backupTreeSize)): "

@@ -21,6 +21,9 @@ struct TailRecovery {
     let keys: LogKeys
     let reason: String
     let readAhead: Int
+    /// The log's witnesses: the copy must be at least as new as what each cosigned.
+    var witnesses: [WitnessEndpoint] = []
+    var witnessTimeout: Duration = .seconds(10)
 
     struct Outcome {
         var backupTreeSize: UInt64
@@ -29,6 +32,8 @@ struct TailRecovery {
         var recordIndex: UInt64?
         var lostOrders: [Ledger.LostOrder]
         var note: String?
+        /// Each witness asked, and the size it holds (nil: it held none, and cosigned the copy's checkpoint).
+        var witnessSizes: [(name: String, size: UInt64?)] = []
     }
 
     func recover(staging: String, backup: DatabaseFileSummary) async throws -> Outcome {
@@ -47,6 +52,7 @@ struct TailRecovery {
         }
         let copySize = checkpoint.checkpoint.size
         let backupSize = backup.treeSize
+        let witnessSizes = try await checkWitnesses(copy: checkpoint)
         let store = try SQLiteStore.forOfflineCommand(path: staging)
         let backupRoot = try await store.withNodes { try MerkleTree.root(size: backupSize, reader: $0) }
         if copySize <= backupSize {
@@ -57,7 +63,8 @@ struct TailRecovery {
                     "--tail-from \(source): its checkpoint of size \(copySize) has another root than the backup's tree at that size: "
                         + "the backup and the copy are not the same log (a fork, or another ledger's backup)")
             }
-            return Outcome(backupTreeSize: backupSize, checkpointSize: copySize, recordIndex: nil, lostOrders: [], note: nil)
+            return Outcome(
+                backupTreeSize: backupSize, checkpointSize: copySize, recordIndex: nil, lostOrders: [], note: nil, witnessSizes: witnessSizes)
         }
 
         // The replay proves the copy's entries make its checkpoint's tree, and that this tree at the
@@ -112,6 +119,34 @@ struct TailRecovery {
         await running.value
         return Outcome(
             backupTreeSize: backupSize, checkpointSize: copySize, recordIndex: receipt.index, lostOrders: lostOrders,
-            note: checkpoint.noteText)
+            note: checkpoint.noteText, witnessSizes: witnessSizes)
+    }
+
+    /// Refuses a copy older than what a witness cosigned: the restored log would sign other roots for sizes
+    /// that witness holds (a fork). A witness that cannot tell refuses the restore too: a fork cannot be ruled out.
+    func checkWitnesses(copy checkpoint: VerifiedCheckpoint) async throws -> [(name: String, size: UInt64?)] {
+        if witnesses.isEmpty { return [] }
+        let transport = HTTPWitnessTransport()
+        var sizes: [(name: String, size: UInt64?)] = []
+        var failure: CommandFailure?
+        for witness in witnesses {
+            let name = witness.verifier.name
+            switch await WitnessProbe.latestSize(of: witness, checkpointNote: checkpoint.noteText, transport: transport, timeout: witnessTimeout) {
+            case .holds(let size) where size > checkpoint.checkpoint.size:
+                failure = failure ?? CommandFailure(
+                    "witness \(name) cosigned this log at size \(size), but the copy at \(source) reaches only \(checkpoint.checkpoint.size): "
+                        + "the log restored from it would fork from what the witness holds; get a copy at least that new (greffe mirror from a monitor's copy)")
+            case .holds(let size):
+                sizes.append((name, size))
+            case .cosignedProbe:
+                sizes.append((name, nil))
+            case .unknown(let why):
+                failure = failure ?? CommandFailure(
+                    "witness \(name) could not say what it holds (\(why)): without it a fork cannot be ruled out; retry, or leave this --witness out")
+            }
+        }
+        try? await transport.shutdown()
+        if let failure { throw failure }
+        return sizes
     }
 }

@@ -6,7 +6,9 @@
 # off-site copy of its public tiles), then dies with its disk (kill -9, data
 # directory deleted). `greffe restore --tail-from MIRROR` must:
 #   - refuse, writing nothing, a doctored copy (an entry byte changed), the
-#     copy of another ledger, a missing --reason, a directory without the key;
+#     copy of another ledger, a copy older than what the witness cosigned
+#     (--witness), a witness that cannot answer, a missing --reason, a
+#     directory without the key;
 #   - put back the entries after the backup, so that the tree is the one the
 #     witness cosigned; record the gap as a ledger.restored entry naming the
 #     lost range and the lost erasure order, and say so;
@@ -82,6 +84,8 @@ for n in 100 200; do append "$n" 100 >/dev/null || die "append $n"; done
 "$GREFFE" backup --data "$DATA" --out "$WORK/backup.sqlite" >"$WORK/backup.out" 2>&1 || die "greffe backup: $(cat "$WORK/backup.out")"
 BACKUP_SIZE=$(python3 -c 'import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute("select value from meta where key=\"tree_size\"").fetchone()[0])' "$WORK/backup.sqlite")
 for n in 300 400; do append "$n" 100 >/dev/null || die "append $n"; done
+# A copy that stopped syncing after the backup, before the last checkpoints the witness cosigned.
+"$GREFFE" mirror --url "$URL" --out "$WORK/mid-mirror" --vkey "$DATA/verifier.vkey" --quiet >"$WORK/mirror.out" 2>&1 || die "greffe mirror (mid): $(cat "$WORK/mirror.out")"
 # An erasure ordered after the backup: its order is in the lost tail, the body it erased is in the backup.
 ERASE_STATUS=$(curl -s -o "$WORK/erase.json" -w '%{http_code}' -H "Authorization: Bearer $ADMIN" -H 'Content-Type: application/json' \
     --data-binary '{"legal_reference":"TJ Paris 26/0042","reason":"order to erase"}' "$URL/v1/events/7/erasure")
@@ -153,6 +157,11 @@ open(path, "wb").write(body + b"\n\xe2\x80\x94 " + name.encode() + b" " + base64
 PY
 refused "another ledger's copy" "is not one this ledger signed" --tail-from "$WORK/other-mirror" --reason "disk lost"
 refused "--tail-from without --reason" "needs --reason" --tail-from "$WORK/mirror"
+WITNESS_ARG="$(cat "$WVKEY")=http://127.0.0.1:$WPORT"
+refused "a copy older than what the witness cosigned (--witness)" "witness disaster.greffe.test/w1 cosigned this log at size $PUBLISHED, but the copy" \
+    --tail-from "$WORK/mid-mirror" --reason "disk lost" --witness "$WITNESS_ARG"
+refused "a witness that cannot answer (--witness)" "could not say what it holds" \
+    --tail-from "$WORK/mirror" --reason "disk lost" --witness "$(cat "$WVKEY")=http://127.0.0.1:1"
 rm -rf "$DATA" && mkdir -p "$DATA"
 if "$GREFFE" restore --backup "$WORK/backup.sqlite" --data "$DATA" --tail-from "$WORK/mirror" --reason "disk lost" >"$WORK/refused.out" 2>&1; then
     bad "restore --tail-from without the signing key succeeded"
@@ -182,8 +191,7 @@ if (( $(size_of "$WORK/naive-checkpoint.txt") <= BACKUP_SIZE )) && grep -q "witn
 else
     bad "control: the plain restore was not refused by the witness: $(cat "$WORK/naive-checkpoint.txt"; tail -n 3 "$WORK/naive.log")"
 fi
-kill -KILL "$NAIVE_PID"
-wait "$NAIVE_PID" 2>/dev/null
+{ kill -KILL "$NAIVE_PID" && wait "$NAIVE_PID"; } 2>/dev/null
 
 # A copy older than the backup: nothing to recover from it, and the restore says what that means.
 fresh
@@ -198,12 +206,14 @@ fi
 # The restore.
 fresh
 if "$GREFFE" restore --backup "$WORK/backup.sqlite" --data "$DATA" --tail-from "$WORK/mirror" --reason "disk of the ledger lost (test)" \
-    >"$WORK/restore.out" 2>&1; then
+    --witness "$WITNESS_ARG" >"$WORK/restore.out" 2>&1; then
     pass "greffe restore --tail-from: $(grep -m1 recovered "$WORK/restore.out" | cut -c1-200)"
 else
     die "greffe restore --tail-from: $(cat "$WORK/restore.out")"
 fi
 RECORD=$PUBLISHED
+grep -q "witness disaster.greffe.test/w1 holds size $PUBLISHED, which the copy covers" "$WORK/restore.out" \
+    && pass "the witness was asked first: it holds $PUBLISHED, which the copy covers" || bad "the witness check: $(cat "$WORK/restore.out")"
 grep -q "recorded as entry $RECORD (ledger.restored)" "$WORK/restore.out" \
     && pass "the gap is recorded as entry $RECORD, and the restore says so" || bad "the restore's report: $(cat "$WORK/restore.out")"
 grep -q "(erasure.executed) was an erasure whose order is lost" "$WORK/restore.out" \

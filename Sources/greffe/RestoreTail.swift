@@ -67,36 +67,29 @@ struct TailRecovery {
                 backupTreeSize: backupSize, checkpointSize: copySize, recordIndex: nil, lostOrders: [], note: nil, witnessSizes: witnessSizes)
         }
 
-        // The replay proves the copy's entries make its checkpoint's tree, and that this tree at the
-        // backup's size is the backup's; the entries after the backup are kept as they are checked.
-        let recovered = Mutex<[UInt64: [UInt8]]>([:])
+        // The replay proves the copy's entries make its checkpoint's tree, and that this tree at the backup's
+        // size is the backup's. The entries after the backup are appended as their bundles are checked, in
+        // log order, so memory stays flat whatever the tail: until the replay ends they are only in the
+        // staging copy, which a failure deletes.
+        let tail = Mutex(TailWriter(next: backupSize))
         let replay = LogReplay(source: log, readAhead: readAhead)
         let earlier = backupSize == 0 ? nil : EarlierCheckpoint(size: backupSize, root: backupRoot)
         do {
             _ = try await replay.audit(checkpoint, from: earlier, onChecked: { tile, bytes in
                 guard tile.kind == .entries, let entries = EntryBundle.decode(bytes) else { return }
                 let first = tile.index * UInt64(Tile.fullWidth)
-                recovered.withLock { recovered in
-                    for (offset, entry) in entries.enumerated() where first + UInt64(offset) >= backupSize {
-                        recovered[first + UInt64(offset)] = entry
-                    }
+                if let batch = try tail.withLock({ try $0.take(entries, first: first, flushAt: 4_096) }) {
+                    _ = try await store.appendRecoveredEntries(batch)
                 }
             })
+        } catch where error.code == .storeFailed {
+            throw CommandFailure("--tail-from \(source): writing the recovered entries failed: \(error.message)")
         } catch {
             throw CommandFailure(
                 "--tail-from \(source): the copy does not prove its checkpoint of size \(copySize) from the backup's tree of size \(backupSize): \(error.message)")
         }
-        let tail = recovered.withLock { $0 }
-        let entries = try (backupSize..<copySize).map { index in
-            guard let entry = tail[index] else { throw CommandFailure("--tail-from \(source): entry \(index) was not read from the copy") }
-            return entry
-        }
-        var lostOrders: [Ledger.LostOrder] = []
-        for (offset, bytes) in entries.enumerated() {
-            let kind = try LedgerEntry(decoding: bytes).kind
-            if Ledger.orderKinds.contains(kind) { lostOrders.append(Ledger.LostOrder(index: backupSize + UInt64(offset), kind: kind)) }
-        }
-        guard try await store.appendRecoveredEntries(entries) == copySize else {
+        let (rest, lostOrders) = tail.withLock { ($0.drain(), $0.lostOrders) }
+        guard try await store.appendRecoveredEntries(rest) == copySize else {
             throw CommandFailure("the recovered entries did not bring the tree to size \(copySize)")
         }
 
@@ -148,5 +141,33 @@ struct TailRecovery {
         try? await transport.shutdown()
         if let failure { throw failure }
         return sizes
+    }
+}
+
+/// The recovered entries on their way to the store: taken in log order from each checked bundle,
+/// handed over in batches, and the orders among them noted.
+struct TailWriter {
+    /// The index of the next entry the tail needs.
+    var next: UInt64
+    var buffer: [[UInt8]] = []
+    var lostOrders: [Ledger.LostOrder] = []
+
+    /// Keeps the entries of a bundle from `next` on; a batch of at least `flushAt` once there is one.
+    mutating func take(_ entries: [[UInt8]], first: UInt64, flushAt: Int) throws -> [[UInt8]]? {
+        for (offset, entry) in entries.enumerated() {
+            let index = first + UInt64(offset)
+            if index < next { continue }
+            guard index == next else { throw CommandFailure("entry \(next) was not read from the copy (the next bundle starts at \(index))") }
+            let kind = try LedgerEntry(decoding: entry).kind
+            if Ledger.orderKinds.contains(kind) { lostOrders.append(Ledger.LostOrder(index: index, kind: kind)) }
+            buffer.append(entry)
+            next += 1
+        }
+        return buffer.count >= flushAt ? drain() : nil
+    }
+
+    mutating func drain() -> [[UInt8]] {
+        defer { buffer = [] }
+        return buffer
     }
 }

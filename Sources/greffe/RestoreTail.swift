@@ -31,7 +31,6 @@ struct TailRecovery {
         /// The `ledger.restored` record's index; nil when the copy held nothing beyond the backup.
         var recordIndex: UInt64?
         var lostOrders: [Ledger.LostOrder]
-        var note: String?
         /// Each witness asked, and the size it holds (nil: it held none, and cosigned the copy's checkpoint).
         var witnessSizes: [(name: String, size: UInt64?)] = []
     }
@@ -64,7 +63,7 @@ struct TailRecovery {
                         + "the backup and the copy are not the same log (a fork, or another ledger's backup)")
             }
             return Outcome(
-                backupTreeSize: backupSize, checkpointSize: copySize, recordIndex: nil, lostOrders: [], note: nil, witnessSizes: witnessSizes)
+                backupTreeSize: backupSize, checkpointSize: copySize, recordIndex: nil, lostOrders: [], witnessSizes: witnessSizes)
         }
 
         // The replay proves the copy's entries make its checkpoint's tree, and that this tree at the backup's
@@ -112,7 +111,7 @@ struct TailRecovery {
         await running.value
         return Outcome(
             backupTreeSize: backupSize, checkpointSize: copySize, recordIndex: receipt.index, lostOrders: lostOrders,
-            note: checkpoint.noteText, witnessSizes: witnessSizes)
+            witnessSizes: witnessSizes)
     }
 
     /// Refuses a copy older than what a witness cosigned: the restored log would sign other roots for sizes

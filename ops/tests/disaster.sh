@@ -194,6 +194,18 @@ else
     bad "control: the plain restore was not refused by the witness: $(cat "$WORK/naive-checkpoint.txt"; tail -n 3 "$WORK/naive.log")"
 fi
 { kill -KILL "$NAIVE_PID" && wait "$NAIVE_PID"; } 2>/dev/null
+# That forked log, served without the witness, publishes its own tree under the ledger's real key: a copy of it
+# is signed by this ledger and replays from the backup's root. Only the witness can tell it is not the log it saw.
+"$GREFFE" serve --data "$NAIVE" --listen "127.0.0.1:$NPORT" --checkpoint-interval 0.1 --log-level warning --anonymous-rate 0 >>"$WORK/naive.log" 2>&1 &
+NAIVE_PID=$!
+PIDS+=("$NAIVE_PID")
+wait_http "$NAIVE_PID" "http://127.0.0.1:$NPORT" naive
+"$GREFFE" mirror --url "http://127.0.0.1:$NPORT" --out "$WORK/forked-mirror" --vkey "$WORK/keys/verifier.vkey" --quiet >"$WORK/mirror.out" 2>&1 \
+    || die "greffe mirror of the forked log: $(cat "$WORK/mirror.out")"
+{ kill -KILL "$NAIVE_PID" && wait "$NAIVE_PID"; } 2>/dev/null
+(( $(size_of "$WORK/forked-mirror/checkpoint") > BACKUP_SIZE )) || die "the forked log published nothing past the backup"
+refused "a forked copy signed with the ledger's own key (--witness)" "witness disaster.greffe.test/w1 cosigned this log at size $PUBLISHED, but the copy" \
+    --tail-from "$WORK/forked-mirror" --reason "disk lost" --witness "$WITNESS_ARG"
 
 # A copy older than the backup: nothing to recover from it, and the restore says what that means.
 fresh
@@ -221,6 +233,23 @@ grep -q "recorded as entry $RECORD (ledger.restored)" "$WORK/restore.out" \
 grep -q "(erasure.executed) was an erasure whose order is lost" "$WORK/restore.out" \
     && pass "the restore names the erasure order lost with the tail: $(grep -m1 -o 'entry [0-9]* (erasure.executed)' "$WORK/restore.out")" \
     || bad "the lost erasure order is not named: $(cat "$WORK/restore.out")"
+
+# The same restore from the copy served over HTTP (nginx, a CDN): the same tree and record.
+MPORT=$(free_port)
+python3 -m http.server "$MPORT" --bind 127.0.0.1 --directory "$WORK/mirror" >"$WORK/http-mirror.log" 2>&1 &
+MIRROR_PID=$!
+PIDS+=("$MIRROR_PID")
+for _ in $(seq 50); do curl -sf "http://127.0.0.1:$MPORT/checkpoint" >/dev/null && break; sleep 0.1; done
+mkdir -p "$WORK/data-url" && chmod 700 "$WORK/data-url" && cp "$WORK/keys/signing.key" "$WORK/data-url/" && chmod 600 "$WORK/data-url/signing.key"
+if "$GREFFE" restore --backup "$WORK/backup.sqlite" --data "$WORK/data-url" --tail-from "http://127.0.0.1:$MPORT" --reason "disk lost" \
+    >"$WORK/restore-url.out" 2>&1 && grep -q "recorded as entry $RECORD (ledger.restored)" "$WORK/restore-url.out" \
+    && [[ $(python3 -c 'import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute("select hex(leaf_hash) from entries where idx=?", (int(sys.argv[2]) - 1,)).fetchone()[0])' "$WORK/data-url/greffe.sqlite" "$RECORD") \
+        == $(python3 -c 'import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute("select hex(leaf_hash) from entries where idx=?", (int(sys.argv[2]) - 1,)).fetchone()[0])' "$DATA/greffe.sqlite" "$RECORD") ]]; then
+    pass "restore --tail-from the copy over HTTP: the same tail, recorded as entry $RECORD"
+else
+    bad "restore --tail-from over HTTP: $(tail -n 3 "$WORK/restore-url.out")"
+fi
+kill "$MIRROR_PID" 2>/dev/null
 
 start_log
 append 6000 20 wait >"$WORK/after.json" || die "append after the restore"

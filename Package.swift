@@ -120,16 +120,36 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
-        // The HTTP API, thin over the ledger (and over the witness).
+        // A ledger's data directory: its SQLite store and its signing keys, as `greffe` commands open them.
         .target(
-            name: "GreffeServer",
+            name: "GreffeDataDirectory",
+            dependencies: ["GreffeCore", "GreffeStore", "GreffeSQLite"],
+            swiftSettings: strictSettings
+        ),
+        // HTTP plumbing shared by the ledger's API and the relay's: the guarded HTTP/1 server
+        // (connection limits, slow-client timeouts) and the one JSON error shape.
+        .target(
+            name: "GreffeHTTP",
             dependencies: [
-                "GreffeCore", "GreffeLedger", "GreffeStore", "GreffeSQLite", "GreffeVerify", "GreffeWitness", "GreffeTimestamp", "GreffeImage", "CZlib",
+                "GreffeCore", "GreffeLedger", "GreffeStore",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        // The HTTP API, thin over the ledger (and over the witness).
+        .target(
+            name: "GreffeServer",
+            dependencies: [
+                "GreffeCore", "GreffeHTTP", "GreffeLedger", "GreffeStore", "GreffeVerify", "GreffeWitness", "GreffeTimestamp", "GreffeImage", "CZlib",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -141,7 +161,7 @@ let package = Package(
         .target(
             name: "GreffeRelay",
             dependencies: [
-                "GreffeCore", "GreffeStore", "GreffeSQLite", "CSQLite", "GreffeLedger", "GreffeServer",
+                "GreffeCore", "GreffeStore", "GreffeSQLite", "CSQLite", "GreffeLedger", "GreffeHTTP",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -155,7 +175,7 @@ let package = Package(
         .executableTarget(
             name: "greffe",
             dependencies: [
-                "GreffeCore", "GreffeStore", "GreffeSQLite", "GreffePostgres", "GreffeLedger", "GreffeServer", "GreffeVerify", "GreffeWitness",
+                "GreffeCore", "GreffeStore", "GreffeSQLite", "GreffePostgres", "GreffeLedger", "GreffeDataDirectory", "GreffeHTTP", "GreffeServer", "GreffeVerify", "GreffeWitness",
                 "GreffeTimestamp", "GreffeImage", "GreffeRelay",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -207,7 +227,7 @@ let package = Package(
         .testTarget(
             name: "GreffeServerTests",
             dependencies: [
-                "GreffeCore", "GreffeStore", "GreffeSQLite", "GreffeLedger", "GreffeServer", "GreffeTimestamp", "GreffeTestTSA", "GreffeVerify",
+                "GreffeCore", "GreffeStore", "GreffeSQLite", "GreffeLedger", "GreffeDataDirectory", "GreffeHTTP", "GreffeServer", "GreffeTimestamp", "GreffeTestTSA", "GreffeVerify",
                 "GreffeTestStores",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],
@@ -227,7 +247,7 @@ let package = Package(
         ),
         .testTarget(
             name: "GreffeRelayTests",
-            dependencies: ["GreffeCore", "GreffeStore", "GreffeSQLite", "GreffeServer", "GreffeRelay", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["GreffeCore", "GreffeStore", "GreffeSQLite", "GreffeLedger", "GreffeHTTP", "GreffeRelay", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strictSettings
         ),
         .testTarget(

@@ -1,7 +1,7 @@
 import Foundation
 import GreffeCore
-import GreffeLedger
-public import GreffeServer
+import GreffeHTTP
+public import GreffeLedger
 import GreffeStore
 public import Hummingbird
 import Logging
@@ -54,7 +54,7 @@ public final class RelayAPI: Sendable {
         router.get("/v1/relay/status") { _, _ in try self.status() }
         router.get("/healthz") { _, _ in
             let halted = self.forwarder.isHalted
-            return LedgerAPI.json(["status": .string(halted ? "alarm" : "ok")], status: halted ? .serviceUnavailable : .ok)
+            return JSONResponses.json(["status": .string(halted ? "alarm" : "ok")], status: halted ? .serviceUnavailable : .ok)
         }
         router.get("/metrics") { _, _ in
             self.forwarder.updateGauges()
@@ -66,11 +66,11 @@ public final class RelayAPI: Sendable {
 
     /// Validates the events and writes them to the queue; the answer comes after the fsync.
     public func accept(_ request: Request) async throws -> Response {
-        let body = try await LedgerAPI.appendBody(of: request)
+        let body = try await JSONResponses.appendBody(of: request)
         let admitted = try await admit(Array(buffer: body))
         let results: [JSONValue] = admitted.items.map { ["event_id": .string($0.eventID), "status": .string($0.isNew ? "queued" : "duplicate")] }
         let answer: JSONValue = admitted.isBatch ? ["results": .array(results)] : results[0]
-        return LedgerAPI.json(answer, status: .accepted)
+        return JSONResponses.json(answer, status: .accepted)
     }
 
     public struct Admitted: Sendable {
@@ -142,11 +142,11 @@ public final class RelayAPI: Sendable {
         guard let stored = try queue.event(id: id) else { throw APIError.notFound("this relay holds no event with that event_id") }
         var answer: JSONObject = [
             "event_id": .string(stored.eventID), "state": .string(Self.stateName(stored.state)),
-            "received_at": .string(LedgerAPI.rfc3339(milliseconds: UInt64(max(0, stored.receivedAtMilliseconds)))),
+            "received_at": .string(RFC3339Time.format(UInt64(max(0, stored.receivedAtMilliseconds)))),
         ]
         if let receipt = stored.receipt, let value = try? JSONParser.parse(receipt) { answer["receipt"] = value }
         if let error = stored.lastError { answer["last_error"] = .string(error) }
-        return LedgerAPI.json(.object(answer))
+        return JSONResponses.json(.object(answer))
     }
 
     static func stateName(_ state: RelayQueue.State) -> String {
@@ -163,7 +163,7 @@ public final class RelayAPI: Sendable {
         let head = try queue.head()
         let now = Int64(Date().timeIntervalSince1970 * 1000)
         let alarms: [JSONValue] = try queue.alarms().filter { !$0.resolved }.map {
-            ["at": .string(LedgerAPI.rfc3339(milliseconds: UInt64(max(0, $0.atMilliseconds)))), "kind": .string($0.kind), "message": .string($0.message)]
+            ["at": .string(RFC3339Time.format(UInt64(max(0, $0.atMilliseconds)))), "kind": .string($0.kind), "message": .string($0.message)]
         }
         let answer: JSONValue = [
             "platform": .string(platform),
@@ -176,6 +176,6 @@ public final class RelayAPI: Sendable {
             "trusted_tree_size": head.map { .number(Double($0.size)) } ?? .null,
             "alarms": .array(alarms),
         ]
-        return LedgerAPI.json(answer)
+        return JSONResponses.json(answer)
     }
 }

@@ -1,5 +1,5 @@
 public import Foundation
-import GreffeServer
+import GreffeHTTP
 public import Logging
 import Metrics
 public import ServiceLifecycle

@@ -1,4 +1,5 @@
 import Foundation
+import GreffeHTTP
 import GreffeLedger
 public import Hummingbird
 public import NIOCore

@@ -1,5 +1,6 @@
 import Foundation
 import GreffeCore
+import GreffeHTTP
 import GreffeLedger
 import GreffeStore
 import GreffeVerify
@@ -56,7 +57,7 @@ extension LedgerAPI {
         let timestamps = try await mapLedgerErrors { try await bundleTimestamps(indices: indices, checkpoint: checkpoint) }
         let opening = CompactBundleWriter.head(
             verifierKey: ledger.verifier.verifierKey, checkpoint: checkpoint.note,
-            createdAt: LedgerAPI.rfc3339(milliseconds: UInt64(Date().timeIntervalSince1970 * 1000)), query: queryJSON, earlierCheckpoints: earlier,
+            createdAt: RFC3339Time.format(UInt64(Date().timeIntervalSince1970 * 1000)), query: queryJSON, earlierCheckpoints: earlier,
             timestamps: timestamps)
         let bundleLedger = self.ledger
         let treeSize = checkpoint.size
@@ -131,7 +132,7 @@ extension LedgerAPI {
     /// verifier says exactly that.
     static func erasureClaim(_ erasure: ErasureRecord, ledger: Ledger, treeSize: UInt64) async throws -> EvidenceBundle.Erasure {
         var claim = EvidenceBundle.Erasure(
-            erasedAt: rfc3339(milliseconds: erasure.erasedAtMilliseconds), legalReference: erasure.legalReference,
+            erasedAt: RFC3339Time.format(erasure.erasedAtMilliseconds), legalReference: erasure.legalReference,
             erasureEntryIndex: erasure.erasureEntryIndex)
         guard let stored = try await ledger.readEvent(index: erasure.erasureEntryIndex) else { return claim }
         var leafHash = MerkleHash.leaf(stored.entry)

@@ -1,4 +1,5 @@
 import GreffeCore
+import GreffeHTTP
 import GreffeLedger
 import GreffeStore
 import Hummingbird

@@ -1,3 +1,4 @@
+public import GreffeHTTP
 public import Hummingbird
 public import HummingbirdCore
 public import Logging

@@ -1,4 +1,5 @@
 import CZlib
+import GreffeHTTP
 
 /// Streaming gzip (RFC 1952) over the system zlib, for large bundles sent to
 /// clients that accept it. One instance per response; not thread-safe.

@@ -1,5 +1,6 @@
 import Foundation
 import GreffeCore
+import GreffeHTTP
 import GreffeLedger
 import GreffeStore
 import Hummingbird
@@ -35,7 +36,7 @@ extension LedgerAPI {
                 token: token, action: "hold", query: ["authority": .string(authority), "reference": .string(reference), "scope": scope])
         }
         let receipt = try await mapLedgerErrors { try await ledger.placeHold(authority: authority, reference: reference, scope: scope) }
-        return LedgerAPI.json(
+        return JSONResponses.json(
             ["hold_index": .number(Double(receipt.index)), "leaf_hash": .string(receipt.leafHash.base64), "authority": .string(authority),
              "reference": .string(reference), "scope": scope],
             status: .created)
@@ -55,19 +56,19 @@ extension LedgerAPI {
                 token: token, action: "lift_hold", query: ["hold_index": .number(Double(index)), "reference": .string(reference)])
         }
         let receipt = try await mapLedgerErrors { try await ledger.liftHold(index: index, reference: reference, reason: reason) }
-        return LedgerAPI.json(["hold_index": .number(Double(index)), "lifted_at_index": .number(Double(receipt.index))])
+        return JSONResponses.json(["hold_index": .number(Double(index)), "lifted_at_index": .number(Double(receipt.index))])
     }
 
     func listHolds(_ request: Request) async throws -> Response {
         let token = try await authorize(request, role: .investigate)
         try await mapLedgerErrors { _ = try await ledger.recordAccess(token: token, action: "list_holds", query: [:]) }
         let holds = try await mapLedgerErrors { try await ledger.legalHolds() }
-        return LedgerAPI.json([
+        return JSONResponses.json([
             "holds": .array(
                 holds.map { hold in
                     [
                         "hold_index": .number(Double(hold.index)), "authority": .string(hold.authority), "reference": .string(hold.reference),
-                        "scope": hold.scope, "placed_at": .string(LedgerAPI.rfc3339(milliseconds: hold.placedAtMilliseconds)),
+                        "scope": hold.scope, "placed_at": .string(RFC3339Time.format(hold.placedAtMilliseconds)),
                         "active": .bool(hold.isActive), "lifted_at_index": hold.liftedBy.map { .number(Double($0)) } ?? .null,
                     ]
                 })

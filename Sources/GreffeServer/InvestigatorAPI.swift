@@ -1,5 +1,6 @@
 import Foundation
 public import GreffeCore
+import GreffeHTTP
 public import GreffeLedger
 import GreffeStore
 import GreffeVerify
@@ -39,7 +40,7 @@ extension LedgerAPI {
             answer["inclusion_proof"] = LedgerAPI.inclusionJSON(index: index, treeSize: checkpoint.size, leafHash: leafHash, proof: proof)
             answer["checkpoint"] = .string(checkpoint.note)
         }
-        return LedgerAPI.json(.object(answer))
+        return JSONResponses.json(.object(answer))
     }
 
     /// An event as investigators see it: body, salt and entry, or why the body is gone.
@@ -52,7 +53,7 @@ extension LedgerAPI {
         ]
         if let platform = event.platform { answer["platform"] = .string(platform) }
         if let entry = try? LedgerEntry(decoding: event.entry) {
-            answer["recorded_at"] = .string(LedgerAPI.rfc3339(milliseconds: entry.sequencedAtMilliseconds))
+            answer["recorded_at"] = .string(RFC3339Time.format(entry.sequencedAtMilliseconds))
             if let body = event.canonicalBody, let occurred = (try? JSONParser.parse(body))?["occurred_at"]?.stringValue,
                 let occurredAt = RFC3339Time.signedMilliseconds(occurred)
             {
@@ -60,7 +61,7 @@ extension LedgerAPI {
                 let gap = Int64(clamping: entry.sequencedAtMilliseconds) - occurredAt
                 if gap.magnitude > BundleVerifier.clockSkewMilliseconds {
                     answer["time_disagreement"] = [
-                        "occurred_at": .string(occurred), "recorded_at": .string(LedgerAPI.rfc3339(milliseconds: entry.sequencedAtMilliseconds)),
+                        "occurred_at": .string(occurred), "recorded_at": .string(RFC3339Time.format(entry.sequencedAtMilliseconds)),
                         "recorded_minus_occurred_seconds": .number(Double(gap / 1000)),
                     ]
                 }
@@ -75,7 +76,7 @@ extension LedgerAPI {
         }
         if let erasure = event.erasure {
             answer["erased"] = [
-                "erased_at": .string(LedgerAPI.rfc3339(milliseconds: erasure.erasedAtMilliseconds)),
+                "erased_at": .string(RFC3339Time.format(erasure.erasedAtMilliseconds)),
                 "legal_reference": .string(erasure.legalReference),
                 "erasure_entry_index": .number(Double(erasure.erasureEntryIndex)),
             ]
@@ -148,7 +149,7 @@ extension LedgerAPI {
         if events.count == query.limit, let last = events.last {
             answer["next_after"] = .number(Double(last.index))
         }
-        return LedgerAPI.json(.object(answer))
+        return JSONResponses.json(.object(answer))
     }
 
     static let searchParameters = ["account", "content_hash", "kind", "from", "to", "recorded_from", "recorded_to", "after", "limit"]
@@ -173,8 +174,8 @@ extension LedgerAPI {
                 token: token, action: "erasure", query: ["index": .number(Double(index)), "legal_reference": .string(legalReference)])
         }
         let (record, receipt) = try await mapLedgerErrors { try await ledger.erase(index: index, legalReference: legalReference, reason: reason) }
-        return LedgerAPI.json([
-            "index": .number(Double(index)), "erased_at": .string(LedgerAPI.rfc3339(milliseconds: record.erasedAtMilliseconds)),
+        return JSONResponses.json([
+            "index": .number(Double(index)), "erased_at": .string(RFC3339Time.format(record.erasedAtMilliseconds)),
             "legal_reference": .string(legalReference), "erasure_entry_index": .number(Double(receipt.index)),
             "erasure_leaf_hash": .string(receipt.leafHash.base64),
         ])
@@ -192,7 +193,7 @@ extension LedgerAPI {
             _ = try await ledger.recordAccess(
                 token: token, action: "takedown_report", query: ["deadline_hours": .number(Double(hours))], resultCount: lines.count)
         }
-        return LedgerAPI.json([
+        return JSONResponses.json([
             "deadline_hours": .number(Double(hours)),
             "reports": .array(lines.map(LedgerAPI.takedownJSON)),
         ])
@@ -201,12 +202,12 @@ extension LedgerAPI {
     public static func takedownJSON(_ line: TakedownLine) -> JSONValue {
         var object: JSONObject = [
             "report_index": .number(Double(line.link.reportIndex)),
-            "reported_at": .string(rfc3339(milliseconds: line.link.reportedAtMilliseconds)),
+            "reported_at": .string(RFC3339Time.format(line.link.reportedAtMilliseconds)),
             "status": .string(line.status.rawValue),
         ]
         if let reportID = line.link.reportID { object["report_id"] = .string(reportID) }
         if let index = line.link.takedownIndex { object["takedown_index"] = .number(Double(index)) }
-        if let at = line.link.takedownAtMilliseconds { object["takedown_at"] = .string(rfc3339(milliseconds: at)) }
+        if let at = line.link.takedownAtMilliseconds { object["takedown_at"] = .string(RFC3339Time.format(at)) }
         if let delay = line.delayMilliseconds { object["delay_seconds"] = .number(Double(delay) / 1000) }
         return .object(object)
     }
@@ -233,10 +234,6 @@ extension LedgerAPI {
             throw APIError.badRequest("\(name) must be an RFC 3339 time such as 2026-11-25T10:00:00Z")
         }
         return milliseconds
-    }
-
-    public static func rfc3339(milliseconds: UInt64) -> String {
-        RFC3339Time.format(milliseconds)
     }
 }
 

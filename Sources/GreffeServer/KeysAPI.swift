@@ -1,4 +1,5 @@
 import GreffeCore
+import GreffeHTTP
 import GreffeLedger
 import Hummingbird
 
@@ -17,7 +18,7 @@ extension LedgerAPI {
             object["signing_now"] = .array(ledger.keys.signers.map { .string($0.verifier.keyIDHex) })
             response = .object(object)
         }
-        return LedgerAPI.json(response)
+        return JSONResponses.json(response)
     }
 
     /// A list for a ledger opened without one (tests): statuses from the keys alone, validity unknown.

@@ -1,5 +1,6 @@
 import Foundation
 public import GreffeCore
+import GreffeHTTP
 public import GreffeLedger
 import GreffeStore
 public import Hummingbird
@@ -39,7 +40,6 @@ public struct LedgerAPI: Sendable {
         self.metricsText = metricsText
     }
 
-    package static let maxBodyBytes = 8 << 20
     static let fullTileCache = "public, max-age=31536000, immutable"
     /// Partial tiles are immutable too, but clients should move on to the full tile once it exists.
     static let partialTileCache = "public, max-age=60"
@@ -120,7 +120,7 @@ public struct LedgerAPI: Sendable {
             throw APIError.badRequest("give index or leaf_hash, not both")
         }
         let (leafHash, proof) = try await mapLedgerErrors { try await ledger.inclusionProof(index: index, treeSize: treeSize) }
-        return LedgerAPI.json(LedgerAPI.inclusionJSON(index: index, treeSize: treeSize, leafHash: leafHash, proof: proof))
+        return JSONResponses.json(LedgerAPI.inclusionJSON(index: index, treeSize: treeSize, leafHash: leafHash, proof: proof))
     }
 
     static func inclusionJSON(index: UInt64, treeSize: UInt64, leafHash: Hash, proof: [Hash]) -> JSONValue {
@@ -135,7 +135,7 @@ public struct LedgerAPI: Sendable {
         let first = try LedgerAPI.number(query.get("first"), name: "first")
         let second = try LedgerAPI.number(query.get("second"), name: "second")
         let proof = try await mapLedgerErrors { try await ledger.consistencyProof(first: first, second: second) }
-        return LedgerAPI.json([
+        return JSONResponses.json([
             "first": .number(Double(first)), "second": .number(Double(second)), "proof": .array(proof.map { .string($0.base64) }),
         ])
     }
@@ -143,11 +143,11 @@ public struct LedgerAPI: Sendable {
     func healthz() -> Response {
         // A node that lost the lease serves a view that no longer moves: out of the load balancer until it restarts.
         if ledger.stoppedBecauseLeaseLost {
-            return LedgerAPI.json(
+            return JSONResponses.json(
                 ["status": "stopping", "origin": .string(ledger.origin), "role": "none", "error": "this node lost the sequencer lease and is stopping"],
                 status: .serviceUnavailable)
         }
-        return LedgerAPI.json([
+        return JSONResponses.json([
             "status": "ok", "origin": .string(ledger.origin), "tree_size": .number(Double(ledger.treeSize)),
             "checkpoint_size": .number(Double(ledger.latestCheckpoint?.size ?? 0)),
             "role": .string(ledger.isSequencer ? "sequencer" : "follower"),
@@ -188,7 +188,7 @@ public struct LedgerAPI: Sendable {
         case "cose": throw APIError.badRequest("receipt=cose needs wait=checkpoint: a receipt is over a signed checkpoint")
         case let other?: throw APIError.badRequest("receipt must be \"cose\", not \"\(other.prefix(40))\"")
         }
-        let body = try await LedgerAPI.appendBody(of: request)
+        let body = try await JSONResponses.appendBody(of: request)
         let parsed: (events: [EventSubmission], isBatch: Bool)
         do {
             parsed = try intake.parse(Array(buffer: body), appendedBy: token.name)
@@ -235,17 +235,7 @@ public struct LedgerAPI: Sendable {
             answer = results[0].objectValue!
         }
         if let checkpointNote { answer["checkpoint"] = .string(checkpointNote) }
-        return LedgerAPI.json(.object(answer), status: status)
-    }
-
-    /// An append request's body, at most `maxBodyBytes` (413 beyond): the ledger's and the relay's.
-    package static func appendBody(of request: Request) async throws -> ByteBuffer {
-        var request = request
-        do {
-            return try await request.collectBody(upTo: LedgerAPI.maxBodyBytes)
-        } catch is NIOTooManyBytesError {
-            throw APIError(.contentTooLarge, "request body is larger than \(LedgerAPI.maxBodyBytes) bytes")
-        }
+        return JSONResponses.json(.object(answer), status: status)
     }
 
     /// The canonical JSON of the receipts without a JSONValue per receipt: `{"results":[…]}` for a
@@ -314,10 +304,6 @@ public struct LedgerAPI: Sendable {
             throw APIError.badRequest("\(name) must be a non-negative decimal integer without leading zeros")
         }
         return value
-    }
-
-    package static func json(_ value: JSONValue, status: HTTPResponse.Status = .ok) -> Response {
-        Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: value.canonicalBytes())))
     }
 
     /// Ledger and store errors as API errors: out of range 400, unknown 404, conflicts 409, store trouble 503.

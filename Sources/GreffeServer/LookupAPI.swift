@@ -1,5 +1,6 @@
 import Foundation
 public import GreffeCore
+import GreffeHTTP
 import GreffeImage
 import GreffeLedger
 import GreffeStore
@@ -142,7 +143,7 @@ extension LedgerAPI {
             "truncated": .bool(candidates.count > matches.count && matches.count == lookupSettings.maxMatches),
             "help": lookupSettings.help,
         ]
-        var response = LedgerAPI.json(answer)
+        var response = JSONResponses.json(answer)
         // A person's lookup is nobody else's business: no shared cache keeps it.
         response.headers[.cacheControl] = "no-store"
         return response
@@ -171,7 +172,7 @@ extension LedgerAPI {
         guard !paths.isEmpty else { return nil }
         var match: JSONObject = [
             "index": .number(Double(index)), "kind": .string(entry.kind),
-            "recorded_at": .string(LedgerAPI.rfc3339(milliseconds: entry.sequencedAtMilliseconds)),
+            "recorded_at": .string(RFC3339Time.format(entry.sequencedAtMilliseconds)),
             "roles": .array(roles.map { .string($0) }),
         ]
         if let distance { match["distance"] = .number(Double(distance)) }
@@ -197,7 +198,7 @@ extension LedgerAPI {
         let (_, proof) = try await mapLedgerErrors { try await ledger.inclusionProof(index: index, treeSize: checkpoint.size) }
         let certificate = DisclosureCertificate(
             verifierKey: ledger.verifier.verifierKey, checkpoint: checkpoint.note, entry: event.entry, inclusionProof: proof, fields: fields,
-            createdAt: LedgerAPI.rfc3339(milliseconds: UInt64(Date().timeIntervalSince1970 * 1000)))
+            createdAt: RFC3339Time.format(UInt64(Date().timeIntervalSince1970 * 1000)))
         match["certificate"] = certificate.json
         return .object(match)
     }

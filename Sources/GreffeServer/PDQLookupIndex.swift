@@ -1,3 +1,4 @@
+import GreffeHTTP
 import GreffeImage
 public import GreffeStore
 public import Logging

@@ -1,5 +1,6 @@
 import Foundation
 public import GreffeCore
+import GreffeHTTP
 import GreffeLedger
 public import GreffeStore
 public import GreffeVerify
@@ -47,7 +48,7 @@ extension LedgerAPI {
         try await mapLedgerErrors {
             _ = try await ledger.recordAccess(token: token, action: "tier_report", query: .object(recorded), resultCount: report.eventCount)
         }
-        return LedgerAPI.json(answer)
+        return JSONResponses.json(answer)
     }
 }
 

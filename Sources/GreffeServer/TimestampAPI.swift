@@ -1,4 +1,5 @@
 import GreffeCore
+import GreffeHTTP
 import GreffeStore
 import GreffeVerify
 public import Hummingbird

@@ -1,4 +1,5 @@
 import GreffeCore
+import GreffeHTTP
 public import GreffeWitness
 public import Hummingbird
 import NIOCore

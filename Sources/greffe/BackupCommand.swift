@@ -1,11 +1,12 @@
 import ArgumentParser
 import Foundation
 import GreffeCore
+import GreffeDataDirectory
 import GreffeLedger
+import GreffeSQLite
 import GreffeServer
 import GreffeStore
 import Logging
-import GreffeSQLite
 
 /// `greffe backup`: an online, consistent copy of the ledger database.
 ///

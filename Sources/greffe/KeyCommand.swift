@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import GreffeCore
+import GreffeDataDirectory
 import GreffeServer
 import GreffeStore
 

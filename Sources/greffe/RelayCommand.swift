@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import GreffeCore
+import GreffeHTTP
 import GreffeRelay
 import GreffeServer
 import GreffeStore

@@ -52,7 +52,7 @@ struct ReportCommand: AsyncParsableCommand {
                     [
                         String(line.link.reportIndex).padding(toLength: 13, withPad: " ", startingAt: 0),
                         (line.link.reportID ?? "—").padding(toLength: 20, withPad: " ", startingAt: 0),
-                        LedgerAPI.rfc3339(milliseconds: line.link.reportedAtMilliseconds).padding(toLength: 26, withPad: " ", startingAt: 0),
+                        RFC3339Time.format(line.link.reportedAtMilliseconds).padding(toLength: 26, withPad: " ", startingAt: 0),
                         (line.link.takedownIndex.map(String.init) ?? "—").padding(toLength: 15, withPad: " ", startingAt: 0),
                         delay.padding(toLength: 12, withPad: " ", startingAt: 0),
                         line.status.rawValue,

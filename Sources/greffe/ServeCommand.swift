@@ -1,17 +1,18 @@
 import ArgumentParser
 import Foundation
+import GreffeHTTP
 import GreffeLedger
+import GreffeSQLite
 import GreffeServer
 import GreffeStore
 import Hummingbird
 import HummingbirdCore
 import HummingbirdTLS
-import NIOSSL
 import Logging
 import Metrics
+import NIOSSL
 import Prometheus
 import ServiceLifecycle
-import GreffeSQLite
 
 struct ServeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

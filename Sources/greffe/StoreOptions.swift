@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import GreffeDataDirectory
 import GreffePostgres
 import GreffeServer
 import GreffeStore

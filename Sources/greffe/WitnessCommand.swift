@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import GreffeCore
+import GreffeHTTP
 import GreffeServer
 import GreffeWitness
 import Hummingbird

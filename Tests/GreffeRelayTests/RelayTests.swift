@@ -1,7 +1,8 @@
 import Foundation
 import GreffeCore
+import GreffeHTTP
+import GreffeLedger
 @testable import GreffeRelay
-import GreffeServer
 import GreffeStore
 import Logging
 import Synchronization

@@ -1,5 +1,6 @@
 import Foundation
 import GreffeCore
+@testable import GreffeHTTP
 import GreffeLedger
 @testable import GreffeServer
 import Hummingbird

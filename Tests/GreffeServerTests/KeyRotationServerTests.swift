@@ -1,5 +1,6 @@
 import Foundation
 import GreffeCore
+import GreffeDataDirectory
 import GreffeLedger
 import GreffeServer
 import GreffeStore

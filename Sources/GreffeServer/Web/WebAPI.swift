@@ -1,5 +1,6 @@
 import Foundation
 import GreffeCore
+import GreffeHTTP
 import GreffeStore
 public import Hummingbird
 import Synchronization
@@ -69,13 +70,13 @@ extension LedgerAPI {
         let checkpoint = ledger.latestCheckpoint
         let now = UInt64(Date().timeIntervalSince1970 * 1000)
         let counts = try await mapLedgerErrors { try await activity.counts(store: ledger.store, treeSize: ledger.treeSize, now: now) }
-        return LedgerAPI.json([
+        return JSONResponses.json([
             "origin": .string(ledger.origin), "tree_size": .number(Double(ledger.treeSize)), "verifier_key": .string(ledger.verifier.verifierKey),
             // Before a first checkpoint (only with witnesses, until their quorum cosigns): empty, as the page expects.
             "checkpoint": .string(checkpoint?.note ?? ""), "checkpoint_size": .number(Double(checkpoint?.size ?? 0)),
-            "checkpoint_signed_at": .string(LedgerAPI.rfc3339(milliseconds: checkpoint?.signedAtMilliseconds ?? 0)),
+            "checkpoint_signed_at": .string(RFC3339Time.format(checkpoint?.signedAtMilliseconds ?? 0)),
             "appends_per_minute": [
-                "from": .string(LedgerAPI.rfc3339(milliseconds: counts.from)), "bucket_seconds": 60,
+                "from": .string(RFC3339Time.format(counts.from)), "bucket_seconds": 60,
                 "counts": .array(counts.counts.map { .number(Double($0)) }),
             ],
         ])

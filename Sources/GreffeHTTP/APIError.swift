@@ -1,6 +1,6 @@
 import GreffeCore
-import GreffeLedger
-import GreffeStore
+package import GreffeLedger
+package import GreffeStore
 public import Hummingbird
 import Logging
 import Metrics
@@ -22,7 +22,7 @@ public struct APIError: HTTPResponseError, CustomStringConvertible {
     public var description: String { "\(status.code) \(message)" }
 
     /// The ledger's refusals as HTTP: out of range 400, unknown 404, conflict 409, unavailable 503.
-    init(_ error: LedgerError) {
+    package init(_ error: LedgerError) {
         switch error.code {
         case .outOfRange: self.init(.badRequest, error.message)
         case .notFound: self.init(.notFound, error.message)
@@ -34,7 +34,7 @@ public struct APIError: HTTPResponseError, CustomStringConvertible {
     }
 
     /// Storage trouble is the service's state, not the request's fault: 503, nothing written.
-    init(_ error: StoreError) {
+    package init(_ error: StoreError) {
         self.init(.serviceUnavailable, "storage is unavailable: \(error.message)")
     }
 

@@ -1,7 +1,5 @@
 public import GreffeCore
-public import GreffeLedger
-
-import GreffeStore
+public import GreffeStore
 
 /// Parses and checks an append request body into events to sequence: each
 /// event must satisfy its kind's JSON Schema (`Schemas/events/`), strictly.

@@ -13,6 +13,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "greffe", targets: ["greffe"]),
+        .executable(name: "greffe-bench", targets: ["greffe-bench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
@@ -185,6 +186,15 @@ let package = Package(
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        // `greffe bench` (which runs it): the benchmarks, kept out of the product binary.
+        .executableTarget(
+            name: "greffe-bench",
+            dependencies: [
+                "GreffeCore", "GreffeStore", "GreffeSQLite", "GreffePostgres", "GreffeVerify", "GreffeImage", "CGreffeSHA256",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strictSettings
         ),

@@ -8,6 +8,7 @@ cd "$(dirname "$0")/.."
 ./ops/install-deps.sh
 command -v wrk >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
 swift build -c release --product greffe
+swift build -c release --product greffe-bench
 # append runs on SQLite and on PostgreSQL: GREFFE_BENCH_POSTGRES names a server, else a throwaway PostgreSQL 15 is started.
 if [ -z "${GREFFE_BENCH_POSTGRES:-}" ]; then
     eval "$(./ops/tests/pg.sh start)"

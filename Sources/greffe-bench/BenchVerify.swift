@@ -82,11 +82,11 @@ struct VerifyBenchmark: Benchmark {
         context.say("verify: BatchVerifier on \(context.threads) threads")
         var outcome = BatchVerifier.Outcome(errors: [], nodeHashes: 0)
         let allTime = BenchContext.time { outcome = BatchVerifier.verifyCounting(claims, treeSize: size, root: root, threads: context.threads) }
-        guard outcome.verifiedCount == count else { throw CommandFailure("the batch verifier rejected \(count - outcome.verifiedCount) valid proofs") }
+        guard outcome.verifiedCount == count else { throw BenchFailure("the batch verifier rejected \(count - outcome.verifiedCount) valid proofs") }
         context.say("verify: BatchVerifier on 1 thread")
         var single = BatchVerifier.Outcome(errors: [], nodeHashes: 0)
         let oneTime = BenchContext.time { single = BatchVerifier.verifyCounting(claims, treeSize: size, root: root, threads: 1) }
-        guard single.verifiedCount == count else { throw CommandFailure("the batch verifier rejected valid proofs on 1 thread") }
+        guard single.verifiedCount == count else { throw BenchFailure("the batch verifier rejected valid proofs on 1 thread") }
 
         let rate = Double(count) / allTime
         let rateOne = Double(count) / oneTime
@@ -132,7 +132,7 @@ struct VerifyBenchmark: Benchmark {
             try JSONDecoder().decode(GoResult.self, from: Data($0.utf8))
         }
         guard let goOne = results.first(where: { $0.threads == 1 }), results.allSatisfy({ $0.failures == 0 }) else {
-            throw CommandFailure("tlogbench: unexpected output: \(output.prefix(500))")
+            throw BenchFailure("tlogbench: unexpected output: \(output.prefix(500))")
         }
         rows.insert(
             BenchRow(
@@ -152,7 +152,7 @@ struct VerifyBenchmark: Benchmark {
 
     /// The proof file tlogbench reads (see its doc comment): little-endian.
     private func writeProofs(_ claims: [InclusionClaim], size: UInt64, root: Hash, to url: URL) throws {
-        guard FileManager.default.createFile(atPath: url.path, contents: nil) else { throw CommandFailure("cannot create \(url.path)") }
+        guard FileManager.default.createFile(atPath: url.path, contents: nil) else { throw BenchFailure("cannot create \(url.path)") }
         let handle = try FileHandle(forWritingTo: url)
         defer { try? handle.close() }
         var buffer: [UInt8] = Array("GRFTLOG1".utf8)
@@ -196,7 +196,7 @@ struct AuditBenchmark: Benchmark {
             context.say("audit: greffe audit --tiles \(directory.path)")
             let run = try ChildRun.greffe(["audit", "--tiles", directory.path, "--vkey", vkey.path], scratch: context.scratch)
             guard run.status == 0, run.stdout.contains("audit: OK") else {
-                throw CommandFailure("greffe audit failed on the synthetic log: \(run.stdout) \(run.stderr.suffix(1000))")
+                throw BenchFailure("greffe audit failed on the synthetic log: \(run.stdout) \(run.stderr.suffix(1000))")
             }
             results[size] = run
             if !context.options.keep { try? FileManager.default.removeItem(at: directory) }
@@ -239,7 +239,7 @@ enum SyntheticLog {
                 created.insert(folder)
             }
             guard FileManager.default.createFile(atPath: url.path, contents: Data(bytes)) else {
-                throw CommandFailure("cannot write \(url.path)")
+                throw BenchFailure("cannot write \(url.path)")
             }
         }
         var rng = BenchRandom(seed: entries)

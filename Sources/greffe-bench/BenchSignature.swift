@@ -27,9 +27,9 @@ struct SignatureBenchmark: Benchmark {
         let pqVerifier = pq.verifier
         var valid = 0
         let edVerify = CommitmentBenchmark.seconds(rounds: 3) { valid = edNotes.filter { edVerifier.hasValidSignature(on: $0) }.count }
-        guard valid == count else { throw CommandFailure("an Ed25519 signature did not verify") }
+        guard valid == count else { throw BenchFailure("an Ed25519 signature did not verify") }
         let pqVerify = CommitmentBenchmark.seconds(rounds: 3) { valid = pqNotes.filter { pqVerifier.hasValidSignature(on: $0) }.count }
-        guard valid == count else { throw CommandFailure("an ML-DSA-65 signature did not verify") }
+        guard valid == count else { throw BenchFailure("an ML-DSA-65 signature did not verify") }
         let edBytes = Double(edNotes[0].formatted.utf8.count)
         var both = edNotes[0]
         both.signatures.append(pqNotes[0].signatures[0])

@@ -83,7 +83,7 @@ final class BenchRelayProcess: @unchecked Sendable {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let tokenFile = directory.appendingPathComponent("token")
         try Data(ledger.appendToken.utf8).write(to: tokenFile)
-        let executable = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().path
+        let executable = ChildRun.greffeExecutable
         let port = 20_000 + Int((getpid() + 7_919) % 20_000)
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
@@ -115,8 +115,8 @@ final class BenchRelayProcess: @unchecked Sendable {
         let deadline = Date().addingTimeInterval(timeout)
         while Date() < deadline {
             let state = try status()
-            if let alarms = state["alarms"]?.arrayValue, !alarms.isEmpty { throw CommandFailure("bench: the relay raised an alarm: \(alarms)") }
-            if let refused = state["refused"]?.intValue, refused > 0 { throw CommandFailure("bench: the ledger refused \(refused) events") }
+            if let alarms = state["alarms"]?.arrayValue, !alarms.isEmpty { throw BenchFailure("bench: the relay raised an alarm: \(alarms)") }
+            if let refused = state["refused"]?.intValue, refused > 0 { throw BenchFailure("bench: the ledger refused \(refused) events") }
             if state["queued"]?.intValue == 0 { return true }
             // Often enough for the figure, seldom enough not to load the relay being measured.
             Thread.sleep(forTimeInterval: 0.1)

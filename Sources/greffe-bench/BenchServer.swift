@@ -14,7 +14,7 @@ struct BenchServer {
     /// With `postgresServer`, the ledger lives in a new database created on that server.
     static func start(_ context: BenchContext, name: String, postgresServer: String? = nil) throws -> BenchServer {
         let data = context.scratch.appendingPathComponent("server-\(name)")
-        let executable = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().path
+        let executable = ChildRun.greffeExecutable
         var storeArguments = ["--data", data.path]
         if let postgresServer {
             let location = try PostgresLocation(url: postgresServer)
@@ -45,7 +45,7 @@ struct BenchServer {
             Thread.sleep(forTimeInterval: 0.05)
         }
         process.terminate()
-        throw CommandFailure("bench: \(name) did not start on \(url)")
+        throw BenchFailure("bench: \(name) did not start on \(url)")
     }
 
     func stop() {
@@ -79,7 +79,7 @@ struct WrkResult {
         if let line = output.split(separator: "\n").first(where: { $0.hasPrefix("requests ") }),
             let refused = line.split(separator: ",").dropFirst().first?.split(separator: " ").last.flatMap({ Int($0) }), refused > 0
         {
-            throw CommandFailure("bench: \(refused) requests were refused: \(output.suffix(600))")
+            throw BenchFailure("bench: \(refused) requests were refused: \(output.suffix(600))")
         }
         if let line = output.split(separator: "\n").last(where: { $0.contains("p99") && $0.contains("p50") }) {
             let numbers = line.split(whereSeparator: { $0 == "," }).map { part in
@@ -228,7 +228,7 @@ struct ServeBenchmark: Benchmark {
         while try server.treeSize() < 100_000 {
             let before = try server.treeSize()
             _ = try WrkResult.run(context, script: "append.lua", connections: 8, url: server.url, environment: environment)
-            guard try server.treeSize() > before else { throw CommandFailure("bench serve: appends do not land (see append.lua's HTTP error above)") }
+            guard try server.treeSize() > before else { throw BenchFailure("bench serve: appends do not land (see append.lua's HTTP error above)") }
         }
         let size = try server.treeSize()
         environment = ["GREFFE_SIZE": "\(size)"]
@@ -239,7 +239,7 @@ struct ServeBenchmark: Benchmark {
         let tile = Tile(kind: .hashes(level: 0), index: UInt64(size) / UInt64(Tile.fullWidth) / 2, width: Tile.fullWidth)
         let tileBytes = try BenchContext.capture(["curl", "-sf", "-o", "/dev/null", "-w", "%{size_download}", "\(server.url)/\(tile.path)"])
         guard tileBytes == "\(Tile.fullWidth * Hash.byteCount)" else {
-            throw CommandFailure("bench serve: \(tile.path) answered \(tileBytes) bytes, not a full tile")
+            throw BenchFailure("bench serve: \(tile.path) answered \(tileBytes) bytes, not a full tile")
         }
         context.say("serve: full tiles (\(tile.path)), 32 connections")
         let tiles = try WrkResult.run(context, script: nil, connections: 32, url: "\(server.url)/\(tile.path)")

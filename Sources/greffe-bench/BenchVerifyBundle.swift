@@ -16,7 +16,7 @@ struct VerifyBundleBenchmark: Benchmark {
         try Data(signer.verifier.verifierKey.utf8).write(to: vkey)
         context.say("verify-bundle: making \(count) realistic events (not timed)")
         guard let layout = LedgerEntry.Layout(rawValue: UInt8(clamping: context.options.entryLayout)) else {
-            throw CommandFailure("--entry-layout must be 1 or 2")
+            throw BenchFailure("--entry-layout must be 1 or 2")
         }
         let log = RealisticLog(events: count, seed: count, layout: layout)
         let v3 = context.scratch.appendingPathComponent("bundle-v3.json")
@@ -29,7 +29,7 @@ struct VerifyBundleBenchmark: Benchmark {
         context.say("verify-bundle: greffe verify \(v3.path)")
         let run = try ChildRun.greffe(["verify", v3.path, "--vkey", vkey.path, "--progress"], scratch: context.scratch)
         guard run.status == 0, run.stdout.contains("RESULT: VERIFIED") else {
-            throw CommandFailure("greffe verify did not verify the benchmark bundle: \(run.stdout.suffix(2000)) \(run.stderr.suffix(1000))")
+            throw BenchFailure("greffe verify did not verify the benchmark bundle: \(run.stdout.suffix(2000)) \(run.stderr.suffix(1000))")
         }
 
         context.say("verify-bundle: the proof core alone on the same events' \(count) inclusion proofs")
@@ -37,7 +37,7 @@ struct VerifyBundleBenchmark: Benchmark {
         let core = ContinuousClock.now
         let errors = BatchVerifier.verify(claims, treeSize: log.treeSize, root: log.tree.root)
         let coreElapsed = ContinuousClock.now - core
-        guard errors.allSatisfy({ $0 == nil }) else { throw CommandFailure("the proof core refused a valid proof") }
+        guard errors.allSatisfy({ $0 == nil }) else { throw BenchFailure("the proof core refused a valid proof") }
         let coreSeconds = Double(coreElapsed.components.seconds) + Double(coreElapsed.components.attoseconds) * 1e-18
 
         var rows = [
@@ -65,7 +65,7 @@ struct VerifyBundleBenchmark: Benchmark {
             let v2Bytes = (try FileManager.default.attributesOfItem(atPath: v2.path)[.size] as? NSNumber)?.doubleValue ?? 0
             sync()
             let old = try ChildRun.greffe(["verify", v2.path, "--vkey", vkey.path, "--progress"], scratch: context.scratch)
-            guard old.status == 0 else { throw CommandFailure("greffe verify did not verify the v2 bundle: \(old.stdout.suffix(1000))") }
+            guard old.status == 0 else { throw BenchFailure("greffe verify did not verify the v2 bundle: \(old.stdout.suffix(1000))") }
             let sameV3 = Double(v2Count) / (Double(count) / run.seconds)
             rows += [
                 BenchRow(
@@ -251,7 +251,7 @@ final class BufferedFile {
 
     init(url: URL) throws {
         guard FileManager.default.createFile(atPath: url.path, contents: nil), let handle = try? FileHandle(forWritingTo: url) else {
-            throw CommandFailure("cannot write \(url.path)")
+            throw BenchFailure("cannot write \(url.path)")
         }
         self.handle = handle
     }

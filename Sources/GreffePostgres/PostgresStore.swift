@@ -410,16 +410,15 @@ public final class PostgresStore: SharedLedgerStore, Sendable {
                 throw StoreError(
                     .inconsistent, "another node took the sequencer lease (epoch \(current ?? -1), ours \(epoch)); this node no longer writes the log")
             }
-            throw StoreError(.inconsistent, "batch starts at \(firstIndex) but the tree has \(size ?? "no") entries")
+            try batch.checkStart(treeSize: size.flatMap { UInt64($0) })
+            throw StoreError(.inconsistent, "the batch at \(firstIndex) was not stored, and nothing says why")
         }
 
         try await mapped("storing a batch of \(batch.events.count) entries") {
             try await client.withTransaction(logger: logger) { db in
                 try await checkFence(db)
                 let size = try await Self.treeSize(db, logger: logger, lock: true)
-                guard size == firstIndex else {
-                    throw StoreError(.inconsistent, "batch starts at \(firstIndex) but the tree has \(size) entries")
-                }
+                try batch.checkStart(treeSize: size)
                 if !entryIndices.isEmpty {
                     try await db.query(
                         "INSERT INTO entries (idx, entry) SELECT * FROM unnest(\(entryIndices)::bigint[], \(entries)::bytea[])", logger: logger)

@@ -250,9 +250,7 @@ public final class SQLiteStore: LedgerStore, Sendable {
         let mergeDue = try await write { db in
             try db.transaction {
                 let size = try SQLiteStore.treeSize(db)
-                guard size == batch.firstIndex else {
-                    throw StoreError(.inconsistent, "batch starts at \(batch.firstIndex) but the tree has \(size) entries")
-                }
+                try batch.checkStart(treeSize: size)
                 let insertEntry = try db.statement("INSERT INTO entries (idx, entry, leaf_hash) VALUES (?, ?, ?)")
                 let insertEvent = try db.statement(
                     """

@@ -162,6 +162,14 @@ public struct AppendBatch: Sendable {
         self.handoverOutcomes = handoverOutcomes
     }
 
+    /// Every store's rule: a batch extends the tree exactly where it ends, so two
+    /// writers can never both append at one index. `treeSize`: nil if the store has none.
+    public func checkStart(treeSize: UInt64?) throws(StoreError) {
+        guard treeSize == firstIndex else {
+            throw StoreError(.inconsistent, "batch starts at \(firstIndex) but the tree has \(treeSize.map(String.init) ?? "no") entries")
+        }
+    }
+
     public var newTreeSize: UInt64 { firstIndex + UInt64(events.count) }
 }
 

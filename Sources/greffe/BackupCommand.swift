@@ -133,13 +133,25 @@ struct RestoreCommand: AsyncParsableCommand {
         help: "With --tail-from: NAME+KEYID+KEY=URL of a witness of this log (as for serve). The restore is refused if the copy is older than what the witness cosigned, or if the witness cannot say. Repeatable.")
     var witnesses: [String] = []
 
+    @Flag(
+        name: .long,
+        help: "With --tail-from, for a log that has no witnesses: restore without asking any. Nothing then checks that the copy is as new as the checkpoints the world holds; an older copy forks the log.")
+    var noWitnesses = false
+
     func validate() throws {
         if tailFrom != nil {
             guard let reason, !reason.isEmpty, reason.count <= 2000 else {
                 throw ValidationError("--tail-from needs --reason: the operator's account of the loss (1 to 2000 characters), recorded in the log")
             }
-        } else if reason != nil || !witnesses.isEmpty {
-            throw ValidationError("--reason and --witness go with --tail-from")
+            // Without a witness nothing shows the copy is not older than what monitors hold:
+            // restoring from a lagging copy would fork the log, so that must be a stated choice.
+            if witnesses.isEmpty && !noWitnesses {
+                throw ValidationError(
+                    "--tail-from needs --witness for each witness of this log, or --no-witnesses if it has none: without a witness nothing checks that the copy is as new as the checkpoints already published, and restoring an older copy would fork the log")
+            }
+            if !witnesses.isEmpty && noWitnesses { throw ValidationError("--witness and --no-witnesses contradict each other") }
+        } else if reason != nil || !witnesses.isEmpty || noWitnesses {
+            throw ValidationError("--reason, --witness and --no-witnesses go with --tail-from")
         }
         _ = try witnessEndpoints()
     }

@@ -140,7 +140,7 @@ for _ in range(index % 256):
 data[offset + 2 + 49] ^= 1  # the entry's commitment, first byte
 open(path, "wb").write(bytes(data))
 PY
-refused "a doctored copy (an entry changed)" "does not prove its checkpoint" --tail-from "$WORK/doctored" --reason "disk lost"
+refused "a doctored copy (an entry changed)" "does not prove its checkpoint" --tail-from "$WORK/doctored" --reason "disk lost" --no-witnesses
 # The copy of another ledger (another key): its checkpoint is not this ledger's.
 OTHER=$WORK/other
 "$GREFFE" init --data "$OTHER" --origin "$ORIGIN" >/dev/null || die "init of another ledger"
@@ -156,15 +156,16 @@ name, keyid, secret = parts[2], bytes.fromhex(parts[3]), base64.b64decode(parts[
 signature = Ed25519PrivateKey.from_private_bytes(secret).sign(body)
 open(path, "wb").write(body + b"\n\xe2\x80\x94 " + name.encode() + b" " + base64.b64encode(keyid + signature) + b"\n")
 PY
-refused "another ledger's copy" "is not one this ledger signed" --tail-from "$WORK/other-mirror" --reason "disk lost"
+refused "another ledger's copy" "is not one this ledger signed" --tail-from "$WORK/other-mirror" --reason "disk lost" --no-witnesses
 refused "--tail-from without --reason" "needs --reason" --tail-from "$WORK/mirror"
+refused "--tail-from naming no witness" "or --no-witnesses if it has none" --tail-from "$WORK/mirror" --reason "disk lost"
 WITNESS_ARG="$(cat "$WVKEY")=http://127.0.0.1:$WPORT"
 refused "a copy older than what the witness cosigned (--witness)" "witness disaster.greffe.test/w1 cosigned this log at size $PUBLISHED, but the copy" \
     --tail-from "$WORK/mid-mirror" --reason "disk lost" --witness "$WITNESS_ARG"
 refused "a witness that cannot answer (--witness)" "could not say what it holds" \
     --tail-from "$WORK/mirror" --reason "disk lost" --witness "$(cat "$WVKEY")=http://127.0.0.1:1"
 rm -rf "$DATA" && mkdir -p "$DATA"
-if "$GREFFE" restore --backup "$WORK/backup.sqlite" --data "$DATA" --tail-from "$WORK/mirror" --reason "disk lost" >"$WORK/refused.out" 2>&1; then
+if "$GREFFE" restore --backup "$WORK/backup.sqlite" --data "$DATA" --tail-from "$WORK/mirror" --reason "disk lost" --no-witnesses >"$WORK/refused.out" 2>&1; then
     bad "restore --tail-from without the signing key succeeded"
 elif grep -q "needs the ledger's signing key" "$WORK/refused.out" && no_database; then
     pass "restore --tail-from without the signing key in the directory refused, nothing written"
@@ -209,7 +210,7 @@ refused "a forked copy signed with the ledger's own key (--witness)" "witness di
 
 # A copy older than the backup: nothing to recover from it, and the restore says what that means.
 fresh
-if "$GREFFE" restore --backup "$WORK/backup.sqlite" --data "$DATA" --tail-from "$WORK/early-mirror" --reason "disk lost" >"$WORK/early.out" 2>&1 \
+if "$GREFFE" restore --backup "$WORK/backup.sqlite" --data "$DATA" --tail-from "$WORK/early-mirror" --reason "disk lost" --no-witnesses >"$WORK/early.out" 2>&1 \
     && grep -q "holds nothing beyond the backup (tree size $BACKUP_SIZE): nothing recovered" "$WORK/early.out" \
     && [[ $(python3 -c 'import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute("select count(*) from events where kind=\"ledger.restored\"").fetchone()[0])' "$DATA/greffe.sqlite") == 0 ]]; then
     pass "restore --tail-from a copy older than the backup: restored, nothing recovered, no record, and it warns of the fork: $(grep -o 'If the lost.*' "$WORK/early.out" | cut -c1-120)"
@@ -241,7 +242,7 @@ MIRROR_PID=$!
 PIDS+=("$MIRROR_PID")
 for _ in $(seq 50); do curl -sf "http://127.0.0.1:$MPORT/checkpoint" >/dev/null && break; sleep 0.1; done
 mkdir -p "$WORK/data-url" && chmod 700 "$WORK/data-url" && cp "$WORK/keys/signing.key" "$WORK/data-url/" && chmod 600 "$WORK/data-url/signing.key"
-if "$GREFFE" restore --backup "$WORK/backup.sqlite" --data "$WORK/data-url" --tail-from "http://127.0.0.1:$MPORT" --reason "disk lost" \
+if "$GREFFE" restore --backup "$WORK/backup.sqlite" --data "$WORK/data-url" --tail-from "http://127.0.0.1:$MPORT" --reason "disk lost" --no-witnesses \
     >"$WORK/restore-url.out" 2>&1 && grep -q "recorded as entry $RECORD (ledger.restored)" "$WORK/restore-url.out" \
     && [[ $(python3 -c 'import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute("select hex(leaf_hash) from entries where idx=?", (int(sys.argv[2]) - 1,)).fetchone()[0])' "$WORK/data-url/greffe.sqlite" "$RECORD") \
         == $(python3 -c 'import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute("select hex(leaf_hash) from entries where idx=?", (int(sys.argv[2]) - 1,)).fetchone()[0])' "$DATA/greffe.sqlite" "$RECORD") ]]; then

@@ -110,8 +110,8 @@ INSERT INTO sequencer_lease (id, epoch, node, acquired_at) VALUES (1, 0, '', 0);
 -- replaced by one with more cosignatures.
 CREATE TABLE checkpoint_attestations (
     size       bigint NOT NULL REFERENCES checkpoints (size),  -- the checkpoint attested
-    kind       text NOT NULL,    -- cosigned_note | rfc3161_token
-    data       bytea NOT NULL,   -- the cosigned note (UTF-8) or the DER TimeStampToken
+    kind       text NOT NULL,    -- cosigned_note | rfc3161_token | rfc3161_renewals
+    data       bytea NOT NULL,   -- the cosigned note (UTF-8), the DER TimeStampToken, or its renewals' DER tokens one after the other
     created_at bigint NOT NULL,  -- Unix ms
     PRIMARY KEY (kind, size)
 );

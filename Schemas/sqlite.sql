@@ -97,8 +97,8 @@ CREATE TABLE tokens (
 -- be replaced by one with more cosignatures.
 CREATE TABLE checkpoint_attestations (
     size       INTEGER NOT NULL REFERENCES checkpoints (size), -- the checkpoint attested
-    kind       TEXT NOT NULL,    -- cosigned_note | rfc3161_token
-    data       BLOB NOT NULL,    -- the cosigned note (UTF-8) or the DER TimeStampToken
+    kind       TEXT NOT NULL,    -- cosigned_note | rfc3161_token | rfc3161_renewals
+    data       BLOB NOT NULL,    -- the cosigned note (UTF-8), the DER TimeStampToken, or its renewals' DER tokens one after the other
     created_at INTEGER NOT NULL, -- Unix ms
     PRIMARY KEY (kind, size)
 ) WITHOUT ROWID;

@@ -247,6 +247,21 @@ static int describe(TS_TST_INFO *tst, greffe_ts_info *info) {
     return 1;
 }
 
+/// The end of validity of the certificate the token names as its signer (among the
+/// certificates it carries), for renewal: 0 when it carries none. Authenticated only
+/// once the token verified.
+static void signer_not_after(PKCS7 *p7, greffe_ts_info *info) {
+    info->signer_not_after = 0;
+    STACK_OF(X509) *signers = PKCS7_get0_signers(p7, NULL, 0);
+    if (signers != NULL && sk_X509_num(signers) > 0) {
+        struct tm parts;
+        const ASN1_TIME *end = X509_get0_notAfter(sk_X509_value(signers, 0));
+        if (end != NULL && ASN1_TIME_to_tm(end, &parts)) info->signer_not_after = (int64_t)timegm(&parts);
+    }
+    sk_X509_free(signers);
+    ERR_clear_error();
+}
+
 /// The token as a PKCS7 and its TSTInfo, or GREFFE_TS_MALFORMED with the reason.
 static greffe_ts_result read_token(const uint8_t *token, size_t token_len, PKCS7 **p7, TS_TST_INFO **tst, greffe_ts_info *info) {
     *p7 = NULL;
@@ -269,6 +284,7 @@ static greffe_ts_result read_token(const uint8_t *token, size_t token_len, PKCS7
         append_openssl_reason(info->message, sizeof info->message);
         return GREFFE_TS_MALFORMED;
     }
+    signer_not_after(*p7, info);
     return GREFFE_TS_OK;
 }
 

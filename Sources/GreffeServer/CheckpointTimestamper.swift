@@ -40,13 +40,34 @@ public final class CheckpointTimestamper: Sendable {
         case failed(outcome: String, reason: String)
     }
 
+    /// What one round of renewals did.
+    public struct RenewalRound: Sendable, Equatable {
+        /// Tokens looked at, and the sizes of those renewed now.
+        public var examined = 0
+        public var renewed: [UInt64] = []
+        /// Tokens whose chain's last certificate expired before it was renewed: too late to renew.
+        public var expired = 0
+        /// Why the round stopped early, if it did (the TSA, the store).
+        public var stopped: String?
+
+        public init() {}
+    }
+
     public let ledger: Ledger
     public let trust: TimestampTrust
     public let interval: Duration
+    /// Renew a token whose chain ends in a certificate expiring within this; nil: never.
+    public let renewWithin: Duration?
+    /// Tokens looked at, and renewals asked for, in one round at most: the TSA is not flooded.
+    public let renewalScanPerRound: Int
+    public let renewalsPerRound: Int
     private let transport: Transport
     private let logger: Logger
     /// Size of the latest checkpoint known to have a token (nil: ask the store).
     private let stampedSize = Mutex<UInt64?>(nil)
+    /// The size the next renewal round starts looking from; back to 0 after the last token.
+    private let renewalCursor = Mutex<UInt64>(0)
+    private let renewals: [String: Counter]
 
     private let requests: [String: Counter]
     private let lastSuccess: Gauge
@@ -54,17 +75,30 @@ public final class CheckpointTimestamper: Sendable {
     private let gapEntries: Gauge
 
     static let outcomes = ["success", "unreachable", "rejected", "invalid", "store_error"]
+    /// `greffe_tsa_renewals_total{outcome}`: `stale_certificate` when the TSA's certificate
+    /// expires no later than the one it would renew, `expired` when a chain's last certificate
+    /// expired before it could be renewed.
+    static let renewalOutcomes = ["success", "unreachable", "rejected", "invalid", "store_error", "stale_certificate", "expired"]
 
     public init(
-        ledger: Ledger, trust: TimestampTrust, interval: Duration = .seconds(10), transport: @escaping Transport, logger: Logger,
+        ledger: Ledger, trust: TimestampTrust, interval: Duration = .seconds(10), renewWithin: Duration? = nil,
+        renewalScanPerRound: Int = 1_000, renewalsPerRound: Int = 100, transport: @escaping Transport, logger: Logger,
         metricsFactory: (any MetricsFactory)? = nil
     ) {
         self.ledger = ledger
         self.trust = trust
         self.interval = interval
+        self.renewWithin = renewWithin
+        self.renewalScanPerRound = renewalScanPerRound
+        self.renewalsPerRound = renewalsPerRound
         self.transport = transport
         self.logger = logger
         let factory = metricsFactory ?? MetricsSystem.factory
+        var renewals: [String: Counter] = [:]
+        for outcome in CheckpointTimestamper.renewalOutcomes {
+            renewals[outcome] = Counter(label: "greffe_tsa_renewals_total", dimensions: [("outcome", outcome)], factory: factory)
+        }
+        self.renewals = renewals
         var requests: [String: Counter] = [:]
         for outcome in CheckpointTimestamper.outcomes {
             requests[outcome] = Counter(label: "greffe_tsa_requests_total", dimensions: [("outcome", outcome)], factory: factory)
@@ -79,6 +113,7 @@ public final class CheckpointTimestamper: Sendable {
     public func run() async {
         while !Task.isCancelled {
             _ = await stampLatest()
+            if renewWithin != nil { _ = await renewExpiring() }
             do { try await Task.sleep(for: interval) } catch { return }
         }
     }
@@ -146,6 +181,125 @@ public final class CheckpointTimestamper: Sendable {
                 "tsa": "\(info.signerSubject ?? "")",
             ])
         return .stamped(size: checkpoint.size)
+    }
+
+    /// One round of renewals (`Schemas/bundle.md`, "Renewed timestamps"): from the
+    /// cursor, each stored token whose chain (the token, then its renewals) ends in
+    /// a certificate that expires within `renewWithin` gets a new token over the
+    /// checkpoint and the whole chain, verified like any token and appended to the
+    /// chain. A renewal is kept only if its certificate outlives the one it renews:
+    /// otherwise it would gain nothing, and the round stops with a warning.
+    @discardableResult
+    public func renewExpiring(nowSeconds now: Int64? = nil) async -> RenewalRound {
+        let nowSeconds = now ?? Int64(Date().timeIntervalSince1970)
+        var round = RenewalRound()
+        guard let renewWithin, ledger.isSequencer else { return round }
+        let horizon = nowSeconds + renewWithin.components.seconds
+        var cursor = renewalCursor.withLock { $0 }
+        defer {
+            renewalCursor.withLock { $0 = cursor }
+            if round.expired > 0 {
+                // One line a round, not one per token.
+                logger.error(
+                    "timestamp chains expired before they were renewed: their time now rests on keys past their validity",
+                    metadata: ["tokens": "\(round.expired)"])
+            }
+        }
+        while round.examined < renewalScanPerRound && round.renewed.count < renewalsPerRound {
+            let stored: CheckpointAttestation
+            let chain: [[UInt8]]
+            do {
+                guard let next = try await ledger.firstAttestation(kind: .rfc3161Token, atLeast: cursor) else {
+                    cursor = 0
+                    break
+                }
+                stored = next
+                chain = try await ledger.attestation(kind: .rfc3161Renewals, size: next.size).map { try Timestamp.split(concatenated: $0.data) } ?? []
+            } catch {
+                round.stopped = "cannot read the stored tokens: \(error)"
+                renewalFailed("store_error", round.stopped!, size: cursor)
+                return round
+            }
+            round.examined += 1
+            cursor = stored.size + 1
+            let last = chain.last ?? stored.data
+            guard let lastInfo = try? Timestamp.inspect(token: last), let end = lastInfo.signerNotAfterSeconds, end <= horizon else { continue }
+            if end < nowSeconds {
+                // Too late: a renewal now proves nothing the expired key could not have forged.
+                renewals["expired"]?.increment()
+                round.expired += 1
+                continue
+            }
+            switch await renew(size: stored.size, token: stored.data, chain: chain, lastEnd: end) {
+            case .success: round.renewed.append(stored.size)
+            case .failure(let reason):
+                // The TSA or the store is the trouble, not this token: the next round retries from here.
+                cursor = stored.size
+                round.stopped = reason
+                return round
+            }
+        }
+        return round
+    }
+
+    private enum RenewalResult { case success, failure(String) }
+
+    private func renew(size: UInt64, token: [UInt8], chain: [[UInt8]], lastEnd: Int64) async -> RenewalResult {
+        let request: TimestampRequest
+        let imprint: Hash
+        do {
+            guard let checkpoint = try await ledger.checkpoint(size: size) else { return failure("store_error", "no checkpoint of size \(size)", size) }
+            imprint = try Timestamp.renewalImprint(ofCheckpointNote: checkpoint.note, earlier: [token] + chain)
+            request = try Timestamp.request(imprint: imprint, policy: trust.policy)
+        } catch {
+            return failure("invalid", "cannot build the renewal request: \(error)", size)
+        }
+        let renewal: [UInt8]
+        let info: TimestampInfo
+        do {
+            let reply = try await transport(request.der)
+            do {
+                renewal = try Timestamp.token(fromResponse: reply)
+                info = try Timestamp.verify(token: renewal, imprint: imprint, nonce: request.nonce, trust: trust)
+            } catch {
+                return failure(error.code == .notGranted ? "rejected" : "invalid", "\(error.code.rawValue): \(error.message)", size)
+            }
+        } catch {
+            return failure("unreachable", "\(error)", size)
+        }
+        guard let newEnd = info.signerNotAfterSeconds, newEnd > lastEnd else {
+            return failure(
+                "stale_certificate",
+                "the TSA signs with a certificate valid until \(info.signerNotAfterSeconds.map { RFC3339Time.formatWholeSeconds(UInt64(max(0, $0))) } ?? "?"), no later than the one to renew (\(RFC3339Time.formatWholeSeconds(UInt64(max(0, lastEnd))))): configure a TSA whose certificate outlives it",
+                size)
+        }
+        do {
+            try await ledger.storeAttestation(
+                CheckpointAttestation(
+                    size: size, kind: .rfc3161Renewals, data: Timestamp.concatenate(chain + [renewal]),
+                    createdAtMilliseconds: UInt64(max(0, info.genTimeSeconds)) * 1000))
+        } catch {
+            return failure("store_error", "cannot store the renewal: \(error)", size)
+        }
+        renewals["success"]?.increment()
+        logger.info(
+            "timestamp renewed",
+            metadata: [
+                "tree_size": "\(size)", "renewal": "\(chain.count + 1)", "gen_time": "\(info.genTimeRFC3339)", "tsa": "\(info.signerSubject ?? "")",
+            ])
+        return .success
+    }
+
+    private func failure(_ outcome: String, _ reason: String, _ size: UInt64) -> RenewalResult {
+        renewalFailed(outcome, reason, size: size)
+        return .failure(reason)
+    }
+
+    private func renewalFailed(_ outcome: String, _ reason: String, size: UInt64) {
+        renewals[outcome]?.increment()
+        logger.warning(
+            "timestamp renewal failed; retrying at the next interval",
+            metadata: ["tree_size": "\(size)", "outcome": "\(outcome)", "reason": "\(reason.prefix(300))"])
     }
 
     private func failed(_ outcome: String, _ reason: String, size: UInt64) -> Outcome {

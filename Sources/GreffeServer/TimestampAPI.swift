@@ -1,6 +1,7 @@
 import GreffeCore
 import GreffeHTTP
 import GreffeStore
+import GreffeTimestamp
 import GreffeVerify
 public import Hummingbird
 import NIOCore
@@ -59,7 +60,14 @@ extension LedgerAPI {
                 note = stored.note
             }
             let proof = try await ledger.consistencyProof(first: token.size, second: checkpoint.size)
-            timestamps.append(.init(treeSize: token.size, checkpoint: note, token: token.data, consistencyProof: proof))
+            var renewals: [[UInt8]] = []
+            if let stored = try await ledger.attestation(kind: .rfc3161Renewals, size: token.size) {
+                do { renewals = try Timestamp.split(concatenated: stored.data) } catch {
+                    // Stored only after it verified: unreadable now means a damaged store, not a token to leave out quietly.
+                    throw StoreError(.inconsistent, "the stored renewals of the timestamp of size \(token.size) are unreadable: \(error.message)")
+                }
+            }
+            timestamps.append(.init(treeSize: token.size, checkpoint: note, token: token.data, consistencyProof: proof, renewals: renewals))
         }
         return timestamps
     }

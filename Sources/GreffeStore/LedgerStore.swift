@@ -237,6 +237,9 @@ public enum AttestationKind: String, Sendable, CaseIterable {
     case cosignedNote = "cosigned_note"
     /// An RFC 3161 timestamp token (DER) over the checkpoint.
     case rfc3161Token = "rfc3161_token"
+    /// The tokens renewing that token, oldest first, their DER one after the other
+    /// (`Timestamp.renewalImprint`); replaced by a longer chain at each renewal.
+    case rfc3161Renewals = "rfc3161_renewals"
 }
 
 /// Evidence about a stored checkpoint obtained after signing it: at most one per size and kind.

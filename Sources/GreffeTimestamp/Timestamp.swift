@@ -15,6 +15,9 @@ public struct TimestampInfo: Sendable, Equatable {
     public var tsaName: String?
     /// The subject of the certificate whose signature verified; nil for a token only inspected.
     public var signerSubject: String?
+    /// When the signer's certificate stops being valid (Unix seconds): a token must be
+    /// renewed before then. Read from the certificates the token carries; nil if none.
+    public var signerNotAfterSeconds: Int64?
 
     public var genTime: Date { Date(timeIntervalSince1970: TimeInterval(genTimeSeconds)) }
     /// RFC 3339, UTC, whole seconds.
@@ -66,6 +69,75 @@ public enum Timestamp {
         } catch {
             throw TimestampError(.malformed, "the checkpoint is not a signed note: \(error)")
         }
+    }
+
+    /// The message a renewal token is over (Schemas/bundle.md, "Renewed timestamps"):
+    /// SHA-256 of the checkpoint body's SHA-256 (the first token's imprint) followed by
+    /// every earlier token of the chain, DER, in order, the checkpoint's own token first.
+    /// A renewal thus covers the body and every signature before it, so it proves they
+    /// all existed at its time, while their algorithms and keys were still sound.
+    public static func renewalImprint(ofCheckpointNote note: String, earlier: [[UInt8]]) throws(TimestampError) -> Hash {
+        guard !earlier.isEmpty else { throw TimestampError(.badArgument, "a renewal renews at least the checkpoint's own token") }
+        var message = try imprint(ofCheckpointNote: note).bytes
+        for token in earlier { message += token }
+        return MerkleHash.sha256(message)
+    }
+
+    /// Renewal tokens as stored: their DER encodings one after the other.
+    public static func concatenate(_ tokens: [[UInt8]]) -> [UInt8] { tokens.flatMap { $0 } }
+
+    /// The tokens of `concatenate`'s output, each one whole DER SEQUENCE.
+    public static func split(concatenated bytes: [UInt8]) throws(TimestampError) -> [[UInt8]] {
+        var tokens: [[UInt8]] = []
+        var start = 0
+        while start < bytes.count {
+            guard bytes[start] == 0x30, start + 1 < bytes.count else {
+                throw TimestampError(.malformed, "stored renewals: no DER SEQUENCE at byte \(start)")
+            }
+            let first = bytes[start + 1]
+            var length = 0
+            var header = 2
+            if first < 0x80 {
+                length = Int(first)
+            } else {
+                let count = Int(first & 0x7f)
+                // 0x80 (indefinite) is not DER; four length bytes are far beyond a token.
+                guard (1...3).contains(count), start + 2 + count <= bytes.count else {
+                    throw TimestampError(.malformed, "stored renewals: bad DER length at byte \(start)")
+                }
+                for offset in 0..<count { length = length << 8 | Int(bytes[start + 2 + offset]) }
+                header += count
+            }
+            guard start + header + length <= bytes.count else { throw TimestampError(.malformed, "stored renewals: a token is cut short") }
+            tokens.append(Array(bytes[start..<(start + header + length)]))
+            start += header + length
+        }
+        return tokens
+    }
+
+    /// The time rule of a renewal chain, on its links' verified times, the checkpoint's
+    /// own token first: each renewal is no older than the link it renews and was made
+    /// while that link's signing certificate was still valid (a renewal made later
+    /// proves nothing the expired key could not have forged). Nil when it holds, else
+    /// the renewal's position (1 for the first renewal) and what is wrong.
+    public static func renewalTimeViolation(_ links: [(genTime: Int64, signerNotAfter: Int64?)]) -> (position: Int, message: String)? {
+        for position in links.indices.dropFirst() {
+            let (renewed, renewal) = (links[position - 1], links[position])
+            let when = RFC3339Time.formatWholeSeconds(UInt64(max(0, renewal.genTime)))
+            if renewal.genTime < renewed.genTime {
+                return (position, "it was made at \(when), before the token it renews (\(RFC3339Time.formatWholeSeconds(UInt64(max(0, renewed.genTime))))))")
+            }
+            guard let end = renewed.signerNotAfter else {
+                return (position, "the token it renews names no signing certificate, so nothing shows it was renewed in time")
+            }
+            if renewal.genTime > end {
+                return (
+                    position,
+                    "it was made at \(when), after the certificate of the token it renews expired (\(RFC3339Time.formatWholeSeconds(UInt64(max(0, end))))): it proves nothing about that token"
+                )
+            }
+        }
+        return nil
     }
 
     /// A request over `imprint` with a fresh 128-bit nonce and certReq TRUE.
@@ -162,7 +234,8 @@ public enum Timestamp {
         let signer = text(info.signer_subject)
         return TimestampInfo(
             genTimeSeconds: info.gen_time, genTimeText: text(info.gen_time_text), serialHex: text(info.serial_hex), policy: text(info.policy),
-            tsaName: tsaName.isEmpty ? nil : tsaName, signerSubject: signer.isEmpty ? nil : signer)
+            tsaName: tsaName.isEmpty ? nil : tsaName, signerSubject: signer.isEmpty ? nil : signer,
+            signerNotAfterSeconds: info.signer_not_after == 0 ? nil : info.signer_not_after)
     }
 
     private static func error(_ result: greffe_ts_result, _ message: [CChar]) -> TimestampError {

@@ -84,6 +84,19 @@ public enum BundleReportRendering {
                     if let genTime = stamp.genTime { item["gen_time"] = .string(genTime) }
                     if let attestedBy = stamp.attestedBy { item["attested_by"] = .string(attestedBy) }
                     if let policy = stamp.policy { item["policy"] = .string(policy) }
+                    if !stamp.renewals.isEmpty {
+                        item["renewals"] = .array(
+                            stamp.renewals.map { renewal in
+                                var entry: JSONObject = [:]
+                                if let genTime = renewal.genTime { entry["gen_time"] = .string(genTime) }
+                                if let attestedBy = renewal.attestedBy { entry["attested_by"] = .string(attestedBy) }
+                                return .object(entry)
+                            })
+                    }
+                    if let expiry = stamp.lastCertificateExpiry {
+                        item["last_certificate_expiry"] = .string(expiry)
+                        item["last_certificate_expired"] = .bool(stamp.lastCertificateExpired)
+                    }
                     return .object(item)
                 })
         }

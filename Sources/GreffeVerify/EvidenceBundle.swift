@@ -110,23 +110,31 @@ public struct EvidenceBundle: Sendable, Equatable {
         /// DER TimeStampToken (RFC 3161 §2.4.2).
         public var token: [UInt8]
         public var consistencyProof: [Hash]
+        /// Later tokens renewing `token`, oldest first (`Timestamp.renewalImprint`); empty if never renewed.
+        public var renewals: [[UInt8]]
 
-        public init(treeSize: UInt64, checkpoint: String, token: [UInt8], consistencyProof: [Hash]) {
+        public init(treeSize: UInt64, checkpoint: String, token: [UInt8], consistencyProof: [Hash], renewals: [[UInt8]] = []) {
             self.treeSize = treeSize
             self.checkpoint = checkpoint
             self.token = token
             self.consistencyProof = consistencyProof
+            self.renewals = renewals
         }
 
         /// A bundle carries at most the covering token and the bundle checkpoint's own.
         public static let maxPerBundle = 16
         public static let maxTokenBytes = 64 * 1024
+        /// One renewal every few years for a century.
+        public static let maxRenewals = 32
 
         public var json: JSONValue {
-            [
-                "tree_size": .number(Double(treeSize)), "checkpoint": .string(checkpoint), "token": .string(Data(token).base64EncodedString()),
-                "consistency_proof": .array(consistencyProof.map { .string($0.base64) }),
+            var members: [(String, JSONValue)] = [
+                ("tree_size", .number(Double(treeSize))), ("checkpoint", .string(checkpoint)), ("token", .string(Data(token).base64EncodedString())),
+                ("consistency_proof", .array(consistencyProof.map { .string($0.base64) })),
             ]
+            // Absent when never renewed: bundles without renewals are what they were before.
+            if !renewals.isEmpty { members.append(("renewals", .array(renewals.map { .string(Data($0).base64EncodedString()) }))) }
+            return .object(JSONObject(members))
         }
     }
 
@@ -329,7 +337,7 @@ public struct EvidenceBundle: Sendable, Equatable {
         for (position, item) in items.enumerated() {
             let path = "/timestamps/\(position)"
             guard let object = item.objectValue else { throw FormatError("\(path) is not an object") }
-            let known: Set = ["tree_size", "checkpoint", "token", "consistency_proof"]
+            let known: Set = ["tree_size", "checkpoint", "token", "consistency_proof", "renewals"]
             if let unknown = object.keys.sorted().first(where: { !known.contains($0) }) {
                 throw FormatError("\(path) has the unknown field \"\(unknown.prefix(40))\"")
             }
@@ -340,10 +348,27 @@ public struct EvidenceBundle: Sendable, Equatable {
             guard token.count <= CheckpointTimestamp.maxTokenBytes else {
                 throw FormatError("\(path)/token is larger than \(CheckpointTimestamp.maxTokenBytes) bytes")
             }
+            var renewals: [[UInt8]] = []
+            if let value = object["renewals"] {
+                // Present means renewed: an empty list is a claim with nothing behind it.
+                guard let list = value.arrayValue, !list.isEmpty else { throw FormatError("\(path)/renewals is not a non-empty array") }
+                guard list.count <= CheckpointTimestamp.maxRenewals else {
+                    throw FormatError("\(path)/renewals holds \(list.count) tokens, more than \(CheckpointTimestamp.maxRenewals)")
+                }
+                for (number, item) in list.enumerated() {
+                    guard let text = item.stringValue, let renewal = Data(base64Encoded: text), !renewal.isEmpty else {
+                        throw FormatError("\(path)/renewals/\(number) is not base64")
+                    }
+                    guard renewal.count <= CheckpointTimestamp.maxTokenBytes else {
+                        throw FormatError("\(path)/renewals/\(number) is larger than \(CheckpointTimestamp.maxTokenBytes) bytes")
+                    }
+                    renewals.append(Array(renewal))
+                }
+            }
             timestamps.append(
                 CheckpointTimestamp(
                     treeSize: try index(object["tree_size"], at: "\(path)/tree_size"), checkpoint: note, token: Array(token),
-                    consistencyProof: try hashes(object["consistency_proof"], at: "\(path)/consistency_proof")))
+                    consistencyProof: try hashes(object["consistency_proof"], at: "\(path)/consistency_proof"), renewals: renewals))
         }
         return timestamps
     }

@@ -1,3 +1,4 @@
+import Foundation
 import GreffeCore
 import GreffeTimestamp
 
@@ -21,16 +22,35 @@ public struct TimeAttestation: Sendable, Equatable {
     public var policy: String?
     /// The checkpoint holds every bundled event (its size is past the highest index).
     public var coversEvents: Bool
+    /// The tokens renewing it, oldest first: each over the checkpoint and every token before it.
+    public var renewals: [Renewal] = []
+    /// When the certificate of the chain's last token stops (stopped) being valid, RFC 3339;
+    /// the time holds as long as that token's key and algorithms do, so renew before then.
+    public var lastCertificateExpiry: String?
+    public var lastCertificateExpired = false
+
+    public struct Renewal: Sendable, Equatable {
+        public var genTime: String?
+        public var attestedBy: String?
+    }
 
     /// The report's sentence for it.
     public var sentence: String {
         let state = "this state of the ledger (size \(BundleVerifier.grouped(treeSize)))"
         switch status {
         case .verified:
+            let renewed = renewals.map { "; renewed at \($0.genTime ?? "?") by \($0.attestedBy ?? "?")" }.joined()
+            var expiry = ""
+            if let lastCertificateExpiry {
+                expiry = lastCertificateExpired
+                    ? "; the certificate of its \(renewals.isEmpty ? "token" : "last renewal") expired on \(lastCertificateExpiry) and it was not renewed before: the time holds only while that key is trusted"
+                    : ""
+            }
             return "Trusted time: \(state) existed no later than \(genTime ?? "?"), attested by \(attestedBy ?? "?")"
-                + (policy.map { " under policy \($0)" } ?? "") + (coversEvents ? "; it holds every event above." : ".")
+                + (policy.map { " under policy \($0)" } ?? "") + renewed + expiry + (coversEvents ? "; it holds every event above." : ".")
         case .notChecked:
             return "Trusted time NOT CHECKED: the bundle carries an RFC 3161 token saying \(state) existed no later than \(genTime ?? "?"), "
+                + (renewals.isEmpty ? "" : "renewed \(renewals.count) times, ")
                 + "but no TSA certificate was given (--tsa-cert), so this claim is unverified and attests nothing."
         case .failed:
             return "Trusted time FAILED for \(state): see the problems below."
@@ -50,7 +70,8 @@ extension BundleVerifier {
     /// `latestRecorded(size)`: the bundled entry below `size` with the latest `sequenced_at`.
     static func checkTimestamps(
         _ timestamps: [EvidenceBundle.CheckpointTimestamp], needed: UInt64?, latestRecorded: (UInt64) -> (index: UInt64, milliseconds: UInt64)?,
-        checkpoint: Checkpoint, verifiers: [NoteVerifier], trust: TimestampTrust?, report: inout BundleReport
+        checkpoint: Checkpoint, verifiers: [NoteVerifier], trust: TimestampTrust?, report: inout BundleReport,
+        nowSeconds: Int64 = Int64(Date().timeIntervalSince1970)
     ) {
         var covered = false
         for (position, stamp) in timestamps.enumerated() {
@@ -108,6 +129,7 @@ extension BundleVerifier {
                             "the ledger says it recorded entry \(index) at \(RFC3339Time.format(recorded)), "
                                 + "after the TSA's time \(info.genTimeRFC3339) for a state that already held it: the ledger's clock is not trustworthy")
                     }
+                    checkRenewals(stamp, first: info, trust: trust, nowSeconds: nowSeconds, attestation: &attestation, fail: fail)
                 } catch {
                     fail("the token does not hold (\(TimestampCheck.phrase(error.code))): \(error.message)")
                 }
@@ -120,6 +142,9 @@ extension BundleVerifier {
                     let info = try Timestamp.inspect(token: stamp.token)
                     attestation.genTime = info.genTimeRFC3339
                     attestation.policy = info.policy
+                    for renewal in stamp.renewals {
+                        attestation.renewals.append(.init(genTime: (try? Timestamp.inspect(token: renewal))?.genTimeRFC3339, attestedBy: nil))
+                    }
                     if report.failures.count == failuresBefore { attestation.status = .notChecked }
                 } catch {
                     fail("the token is not readable (\(TimestampCheck.phrase(error.code))): \(error.message)")
@@ -132,6 +157,40 @@ extension BundleVerifier {
                 "no RFC 3161 timestamp covers these events: the ledger had no token for any signed state of at least "
                 + "\(BundleVerifier.grouped(needed)) entries when the bundle was made (its TSA was not configured, down, or not yet asked); "
                 + "their time rests on the ledger's own clock"
+        }
+    }
+}
+
+extension BundleVerifier {
+    /// Each renewal must hold over the checkpoint and every token before it
+    /// (`Timestamp.renewalImprint`), chain to `trust` at its own genTime, and
+    /// have been made while the token it renews was still under a valid
+    /// certificate (`Timestamp.renewalTimeViolation`). The first failure ends the chain.
+    static func checkRenewals(
+        _ stamp: EvidenceBundle.CheckpointTimestamp, first: TimestampInfo, trust: TimestampTrust, nowSeconds: Int64,
+        attestation: inout TimeAttestation, fail: (String) -> Void
+    ) {
+        var links: [(genTime: Int64, signerNotAfter: Int64?)] = [(first.genTimeSeconds, first.signerNotAfterSeconds)]
+        var earlier = [stamp.token]
+        for (number, renewal) in stamp.renewals.enumerated() {
+            do {
+                let imprint = try Timestamp.renewalImprint(ofCheckpointNote: stamp.checkpoint, earlier: earlier)
+                let info = try Timestamp.verify(token: renewal, imprint: imprint, trust: trust)
+                links.append((info.genTimeSeconds, info.signerNotAfterSeconds))
+                attestation.renewals.append(.init(genTime: info.genTimeRFC3339, attestedBy: info.signerSubject))
+            } catch {
+                fail("renewal \(number + 1) does not hold (\(TimestampCheck.phrase(error.code))): \(error.message)")
+                return
+            }
+            earlier.append(renewal)
+        }
+        if let violation = Timestamp.renewalTimeViolation(links) {
+            fail("renewal \(violation.position) does not renew the token before it: \(violation.message)")
+            return
+        }
+        if let end = links.last?.signerNotAfter {
+            attestation.lastCertificateExpiry = RFC3339Time.formatWholeSeconds(UInt64(max(0, end)))
+            attestation.lastCertificateExpired = end < nowSeconds
         }
     }
 }

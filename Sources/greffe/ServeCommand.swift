@@ -79,6 +79,11 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Seconds a timestamp request may take.")
     var tsaTimeout: Double = 10
 
+    @Option(
+        name: .long,
+        help: "Renew a stored timestamp token (RFC 3161) whose certificate expires within this many days: a new token from the TSA over the checkpoint and every earlier token, carried in bundles (0: never).")
+    var tsaRenewWithin: Int = 30
+
     @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "info"
 
@@ -108,6 +113,7 @@ struct ServeCommand: AsyncParsableCommand {
         if tsaPolicy != nil && tsaUrl == nil { throw ValidationError("--tsa-policy needs --tsa-url") }
         guard tsaInterval >= 0.1, tsaInterval <= 86400 else { throw ValidationError("--tsa-interval must be between 0.1 and 86400 seconds") }
         guard tsaTimeout >= 0.1, tsaTimeout <= 300 else { throw ValidationError("--tsa-timeout must be between 0.1 and 300 seconds") }
+        guard (0...3650).contains(tsaRenewWithin) else { throw ValidationError("--tsa-renew-within must be between 0 and 3650 days") }
         _ = try witnessOptions.endpoints()
     }
 
@@ -188,7 +194,8 @@ struct ServeCommand: AsyncParsableCommand {
             let client = try TSAClient(url: tsaUrl, timeoutSeconds: tsaTimeout)
             tsaClient = client
             let timestamper = CheckpointTimestamper(
-                ledger: ledger, trust: trust, interval: .milliseconds(Int(tsaInterval * 1000)), transport: client.transport, logger: logger)
+                ledger: ledger, trust: trust, interval: .milliseconds(Int(tsaInterval * 1000)),
+                renewWithin: tsaRenewWithin == 0 ? nil : .seconds(tsaRenewWithin * 86_400), transport: client.transport, logger: logger)
             services.append(TimestampService(timestamper: timestamper))
             logger.info(
                 "trusted time", metadata: ["tsa": "\(TSAClient.redacted(tsaUrl))", "interval_seconds": "\(tsaInterval)", "policy": "\(tsaPolicy ?? "any")"])

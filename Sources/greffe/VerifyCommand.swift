@@ -177,7 +177,7 @@ struct VerifyCommand: ParsableCommand {
             } else {
                 print("VERIFIED: \(file) is a COSE receipt, signed by \(verified.verifierKeyName), that the entry with leaf hash \(leaf.base64) is entry \(verified.leafIndex) of the ledger's tree of size \(verified.treeSize) with root \(verified.root.base64).")
             }
-        } catch let failure as COSEReceipt.Failure {
+        } catch let failure {  // typed: always a COSEReceipt.Failure
             if format == "json" {
                 let report: JSONValue = ["verified": false, "code": .string(failure.code.rawValue), "error": .string(failure.description)]
                 print(String(decoding: report.canonicalBytes(), as: UTF8.self))

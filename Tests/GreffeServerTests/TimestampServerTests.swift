@@ -20,6 +20,11 @@ final class TSABehaviour: Sendable {
     let lastReply = Mutex<[UInt8]?>(nil)
 }
 
+/// Which test TSA answers (`TestTSA.issueTSA`), switchable during a test.
+final class TSASigner: Sendable {
+    let name = Mutex("hour")
+}
+
 @Suite("RFC 3161 timestamps in the service")
 struct TimestampServerTests {
     let tsa: TestTSA
@@ -144,6 +149,86 @@ struct TimestampServerTests {
             #expect(metrics(registry).contains("greffe_tsa_gap_entries 0"))
         }
         await test.stop()
+        try? FileManager.default.removeItem(at: test.directory)
+    }
+
+    @Test("tokens near their certificate's end are renewed over the whole chain, only by a longer-lived certificate, and bundles carry the renewals")
+    func renewal() async throws {
+        try tsa.issueTSA("hour", validForSeconds: 3_600)
+        try tsa.issueTSA("decades", validForSeconds: 20 * 365 * 86_400)
+        let test = try await TestLedger.make()
+        let registry = PrometheusCollectorRegistry()
+        let tsa = self.tsa
+        let signer = TSASigner()
+        @Sendable func stamper(renewWithin: Duration?) throws -> CheckpointTimestamper {
+            CheckpointTimestamper(
+                ledger: test.ledger, trust: try tsa.trust(), renewWithin: renewWithin, renewalsPerRound: 100,
+                transport: { query in try tsa.reply(to: query, as: signer.name.withLock { $0 }) }, logger: Logger(label: "test"),
+                metricsFactory: ServerMetrics.factory(registry: registry))
+        }
+        let trust = try tsa.trust()
+        try await test.application().test(.router) { client in
+            // Two checkpoints stamped by a TSA whose certificate lasts an hour.
+            let first = try stamper(renewWithin: nil)
+            var stamped: [UInt64] = []
+            for i in 0..<2 {
+                let response = try await client.execute(
+                    uri: "/v1/events?wait=checkpoint", method: .post, headers: bearer(test.appendToken), body: jsonBody(event("renew-\(i)")))
+                #expect(response.status == .created)
+                let size = try #require(test.ledger.latestCheckpoint).size
+                #expect(await first.stampLatest() == .stamped(size: size))
+                stamped.append(size)
+            }
+            // No renewal asked for: nothing renewed.
+            #expect(await first.renewExpiring() == CheckpointTimestamper.RenewalRound())
+
+            // Due (within a day), but the TSA still signs with the same hour-long certificate: nothing gained, nothing stored.
+            let renewer = try stamper(renewWithin: .seconds(86_400))
+            var round = await renewer.renewExpiring()
+            #expect(round.renewed.isEmpty && round.stopped?.contains("no later than the one to renew") == true, "\(round)")
+            #expect(try await test.store.attestation(kind: .rfc3161Renewals, size: stamped[0]) == nil)
+            #expect(metrics(registry).contains("greffe_tsa_renewals_total{outcome=\"stale_certificate\"} 1"))
+
+            // The TSA moves to a ten-year certificate: both renewed, over the checkpoint and the first token.
+            signer.name.withLock { $0 = "tsa" }
+            round = await renewer.renewExpiring()
+            #expect(round.renewed == stamped, "\(round)")
+            for size in stamped {
+                let token = try #require(try await test.store.attestation(kind: .rfc3161Token, size: size)).data
+                let chain = try Timestamp.split(concatenated: try #require(try await test.store.attestation(kind: .rfc3161Renewals, size: size)).data)
+                #expect(chain.count == 1)
+                let note = try #require(try await test.store.checkpoint(size: size)).note
+                let info = try Timestamp.verify(
+                    token: chain[0], imprint: Timestamp.renewalImprint(ofCheckpointNote: note, earlier: [token]), trust: trust)
+                #expect(info.signerSubject == "CN=Greffe Test TSA,O=Greffe Test")
+            }
+            // Ten years away is not within a day: the next round has nothing to do.
+            round = await renewer.renewExpiring()
+            #expect(round.renewed.isEmpty && round.stopped == nil && round.examined == 2, "\(round)")
+
+            // Within twelve years, the ten-year link is due; a twenty-year TSA renews the chain again, after the first renewal.
+            signer.name.withLock { $0 = "decades" }
+            round = await try stamper(renewWithin: .seconds(12 * 365 * 86_400)).renewExpiring()
+            #expect(round.renewed == stamped, "\(round)")
+            #expect(try Timestamp.split(concatenated: try #require(try await test.store.attestation(kind: .rfc3161Renewals, size: stamped[0])).data).count == 2)
+
+            // A bundle over those events carries the chain, and it verifies link by link.
+            let response = try await client.execute(
+                uri: "/v1/bundles", method: .post, headers: bearer(test.investigateToken), body: jsonBody("{\"event_ids\":[\"renew-0\"]}"))
+            #expect(response.status == .ok)
+            let bytes = Array(buffer: response.body)
+            let bundle = try EvidenceBundle(parsing: bytes)
+            #expect(bundle.timestamps.first?.renewals.count == 2)
+            let report = BundleVerifier.verify(bundle, verifier: test.signer.verifier, timestampTrust: trust)
+            #expect(report.verified, "\(report.failures)")
+            #expect(report.timestamps.first?.renewals.last?.attestedBy == "CN=Greffe Test TSA decades,O=Greffe Test")
+            let schemaURL = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+                .appendingPathComponent("Schemas/bundle.schema.json")
+            try JSONSchemaValidator(schema: try JSONParser.parse(Array(try Data(contentsOf: schemaURL))))
+                .validate(try JSONParser.parse(bytes, limits: JSONLimits(maxDepth: 128, maxBytes: 1 << 30)))
+        }
+        await test.stop()
+        #expect(metrics(registry).contains("greffe_tsa_renewals_total{outcome=\"success\"} 4"))
         try? FileManager.default.removeItem(at: test.directory)
     }
 

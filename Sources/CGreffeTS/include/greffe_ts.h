@@ -36,6 +36,8 @@ typedef enum {
 typedef struct {
     /// genTime as Unix seconds (fractions dropped), and its text as in the token.
     int64_t gen_time;
+    /* notAfter of the signer's certificate, Unix seconds; 0 when the token carries none. */
+    int64_t signer_not_after;
     char gen_time_text[40];
     /// serialNumber in hexadecimal.
     char serial_hex[130];

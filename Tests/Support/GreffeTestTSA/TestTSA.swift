@@ -12,6 +12,7 @@ let testPKIDirectory = FileManager.default.temporaryDirectory.appendingPathCompo
 
 public struct TestTSA: Sendable {
     public let directory: URL
+    private let script: String
 
     public static let defaultPolicy = "1.3.6.1.4.1.59999.1"
     public static let otherPolicy = "1.3.6.1.4.1.59999.2"
@@ -35,7 +36,8 @@ public struct TestTSA: Sendable {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent()
         directory = testPKIDirectory
-        try TestTSA.run("/bin/bash", [root.appendingPathComponent("ops/tests/tsa-ca.sh").path, directory.path])
+        script = root.appendingPathComponent("ops/tests/tsa-ca.sh").path
+        try TestTSA.run("/bin/bash", [script, directory.path])
         // Removed when the test process ends (a closure that captures nothing is a C function pointer).
         atexit { try? FileManager.default.removeItem(at: testPKIDirectory) }
     }
@@ -51,12 +53,22 @@ public struct TestTSA: Sendable {
     /// `openssl ts -reply` rewrites its serial file: one at a time, or two answers race for it.
     private static let serialFile = Mutex(())
 
-    /// The DER TimeStampResp `openssl ts -reply` gives for `request`.
-    public func reply(to request: [UInt8]) throws -> [UInt8] {
-        try TestTSA.serialFile.withLock { _ in try replyAlone(to: request) }
+    /// Another TSA certificate from the same CA, `NAME.pem`, valid from an hour ago to
+    /// `seconds` from now, answering with `reply(to:as: NAME)`; the same name is issued once.
+    public func issueTSA(_ name: String, validForSeconds seconds: Int) throws {
+        try TestTSA.serialFile.withLock { _ in
+            if FileManager.default.fileExists(atPath: directory.appendingPathComponent("\(name).cnf").path) { return }
+            try TestTSA.run("/bin/bash", [script, directory.path, "--tsa", name, String(seconds)])
+        }
     }
 
-    private func replyAlone(to request: [UInt8]) throws -> [UInt8] {
+    /// The DER TimeStampResp `openssl ts -reply` gives for `request`, signed by `tsa.pem`
+    /// or by the TSA `issueTSA` made under `name`.
+    public func reply(to request: [UInt8], as name: String = "tsa") throws -> [UInt8] {
+        try TestTSA.serialFile.withLock { _ in try replyAlone(to: request, config: "\(name).cnf") }
+    }
+
+    private func replyAlone(to request: [UInt8], config: String) throws -> [UInt8] {
         let name = UUID().uuidString
         let query = directory.appendingPathComponent("\(name).tsq")
         let answer = directory.appendingPathComponent("\(name).tsr")
@@ -67,14 +79,14 @@ public struct TestTSA: Sendable {
         }
         try TestTSA.run(
             "/usr/bin/env",
-            ["openssl", "ts", "-reply", "-config", directory.appendingPathComponent("tsa.cnf").path, "-queryfile", query.path, "-out", answer.path])
+            ["openssl", "ts", "-reply", "-config", directory.appendingPathComponent(config).path, "-queryfile", query.path, "-out", answer.path])
         return Array(try Data(contentsOf: answer))
     }
 
     /// A verified token over `imprint` (the happy path every tamper test starts from).
-    public func token(imprint: Hash, policy: String? = nil) throws -> (token: [UInt8], request: TimestampRequest) {
+    public func token(imprint: Hash, policy: String? = nil, as name: String = "tsa") throws -> (token: [UInt8], request: TimestampRequest) {
         let request = try Timestamp.request(imprint: imprint, policy: policy)
-        return (try Timestamp.token(fromResponse: try reply(to: request.der)), request)
+        return (try Timestamp.token(fromResponse: try reply(to: request.der, as: name)), request)
     }
 
     @discardableResult

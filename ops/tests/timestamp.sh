@@ -20,6 +20,10 @@
 #     --vkey OLD|NEW --witness W1 --witness W2 --witness-quorum 2 --tsa-cert`
 #     → exit 0 naming both witnesses and the attested time; a cosignature
 #     removed, a token byte flipped, or both → exit 1 naming each.
+#  5. Renewal: tokens under a day-long TSA certificate are renewed once the TSA
+#     signs with a longer-lived one (not before: nothing gained); the bundle
+#     carries the renewal; greffe verify names it; openssl accepts it over the
+#     imprint of Schemas/bundle.md computed with hashlib; doctored → refused.
 #
 # Usage: ops/tests/timestamp.sh   Env: GREFFE (binary, default .build/debug/greffe), KEEP=1
 # Needs: openssl, python3, curl. Loopback only; about 15 s.
@@ -74,9 +78,9 @@ class TSA(http.server.BaseHTTPRequestHandler):
 http.server.ThreadingHTTPServer(("127.0.0.1", port), TSA).serve_forever()
 PY
 TSA_PORT=$(free_port)
-start_tsa() {
+start_tsa() { # start_tsa MODE [CONFIG]: CONFIG names the signing certificate (default tsa.cnf)
     echo "$1" >"$WORK/tsa-mode"
-    python3 "$WORK/tsa.py" "$TSA_PORT" "$WORK/pki/tsa.cnf" "$WORK/tsa-mode" >>"$WORK/tsa.log" 2>&1 &
+    python3 "$WORK/tsa.py" "$TSA_PORT" "$WORK/pki/${2:-tsa.cnf}" "$WORK/tsa-mode" >>"$WORK/tsa.log" 2>&1 &
     TSA_PID=$!
     PIDS+=("$TSA_PID")
     for _ in $(seq 100); do
@@ -305,5 +309,95 @@ tampered_case() { # tampered_case NAME WHAT PATTERN...
 tampered_case cut "w2's cosignature removed" "timestamp.greffe.test/w2"
 tampered_case flip "token bytes flipped" "the token does not hold"
 tampered_case both "cosignature removed and token flipped" "timestamp.greffe.test/w2" "the token does not hold"
+kill -TERM "$SERVE_PID"; wait "$SERVE_PID" 2>/dev/null
+
+# ---------------------------------------------------------------------------
+# 5. Renewal (Schemas/bundle.md, "Renewed timestamps"). Tokens made under a TSA
+#    certificate that lasts a day are due with --tsa-renew-within 2. While the TSA
+#    still signs with that certificate a renewal gains nothing and is not stored;
+#    once it signs with the ten-year one, each token is renewed over the checkpoint
+#    and the token. The bundle carries the renewal, greffe verify names it, and
+#    openssl accepts it over the imprint the schema defines, computed here with hashlib.
+"$ROOT/ops/tests/tsa-ca.sh" "$WORK/pki" --tsa day 86400 || die "cannot issue the day-long TSA certificate"
+kill -KILL "$TSA_PID"; wait "$TSA_PID" 2>/dev/null
+start_tsa ok day.cnf
+DATA=$WORK/data-renew
+"$GREFFE" init --data "$DATA" --origin "timestamp.greffe.test/renew-$$" >/dev/null || die "greffe init (renewal)"
+APPEND=$("$GREFFE" token create --data "$DATA" --role append --platform tsa.example --name renew-append) || die "greffe token create"
+INVESTIGATE=$("$GREFFE" token create --data "$DATA" --role investigate --name renew-investigator) || die "greffe token create"
+PORT=$(free_port)
+URL=http://127.0.0.1:$PORT
+"$GREFFE" serve --data "$DATA" --listen "127.0.0.1:$PORT" --checkpoint-interval 0.1 --log-level info \
+    --tsa-url "http://127.0.0.1:$TSA_PORT/tsa" --tsa-cert "$WORK/pki/ca.pem" --tsa-interval 0.3 --tsa-timeout 1 --tsa-renew-within 2 \
+    >"$WORK/serve-renew.log" 2>&1 &
+SERVE_PID=$!
+PIDS+=("$SERVE_PID")
+for _ in $(seq 300); do
+    kill -0 "$SERVE_PID" 2>/dev/null || die "greffe serve exited: $(tail -n 5 "$WORK/serve-renew.log")"
+    [[ $(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$URL/healthz" || true) == 200 ]] && break
+    sleep 0.1
+done
+RECEIPT=$(append renew 3)
+SIZE=$(json 'd["checkpoint"].split("\n")[1]' <<<"$RECEIPT") || die "no receipt: $RECEIPT"
+wait_token "$SIZE" || die "no token for checkpoint $SIZE: $(grep -i tsa "$WORK/serve-renew.log" | tail -n 3)"
+for _ in $(seq 100); do (( $(metric 'greffe_tsa_renewals_total{outcome="stale_certificate"}') >= 1 )) && break; sleep 0.1; done
+if (( $(metric 'greffe_tsa_renewals_total{outcome="stale_certificate"}') >= 1 )) && (( $(metric 'greffe_tsa_renewals_total{outcome="success"}') == 0 )); then
+    pass "a renewal by the same day-long certificate gains nothing: refused (stale_certificate), none stored"
+else
+    bad "no stale_certificate refusal: $(grep -i renew "$WORK/serve-renew.log" | tail -n 3)"
+fi
+kill -KILL "$TSA_PID"; wait "$TSA_PID" 2>/dev/null
+start_tsa ok tsa.cnf
+for _ in $(seq 100); do (( $(metric 'greffe_tsa_renewals_total{outcome="success"}') >= 1 )) && break; sleep 0.1; done
+(( $(metric 'greffe_tsa_renewals_total{outcome="success"}') >= 1 )) && pass "the TSA signs with a ten-year certificate: tokens renewed" \
+    || bad "no renewal within 10 s: $(grep -i renew "$WORK/serve-renew.log" | tail -n 3)"
+curl -s -X POST "$URL/v1/bundles" -H "Authorization: Bearer $INVESTIGATE" -d '{"event_ids":["tsa-renew-1"]}' -o "$WORK/bundle-renew.json" \
+    || die "bundle request failed"
+RENEWALS=$(json 'sum(len(t.get("renewals", [])) for t in d.get("timestamps", []))' <"$WORK/bundle-renew.json") || die "no bundle: $(head -c 300 "$WORK/bundle-renew.json")"
+(( RENEWALS >= 1 )) && pass "the bundle carries $RENEWALS renewal(s)" || bad "the bundle carries no renewal"
+"$GREFFE" verify "$WORK/bundle-renew.json" --vkey "$DATA/verifier.vkey" --tsa-cert "$WORK/pki/ca.pem" >"$WORK/verify-renew.txt"
+status=$?
+if [[ $status == 0 ]] && grep -q "attested by CN=Greffe Test TSA day,O=Greffe Test[^;]*; renewed at .* by CN=Greffe Test TSA,O=Greffe Test" "$WORK/verify-renew.txt"; then
+    pass "greffe verify: exit 0, $(grep -o 'renewed at [^;]*' "$WORK/verify-renew.txt" | head -n 1)"
+else
+    bad "greffe verify of the renewed bundle: exit $status: $(tail -n 6 "$WORK/verify-renew.txt")"
+fi
+# The outsider's check, from the schema's words: imprint = SHA-256(SHA-256(body) || token DER).
+python3 - "$WORK/bundle-renew.json" "$WORK" <<'PY' || bad "cannot compute the renewal imprint"
+import base64, hashlib, json, os, sys
+bundle, work = json.load(open(sys.argv[1])), sys.argv[2]
+stamp = next(t for t in bundle["timestamps"] if t.get("renewals"))
+note = stamp["checkpoint"]
+body_digest = hashlib.sha256(note[:note.index("\n\n") + 1].encode()).digest()
+token = base64.b64decode(stamp["token"])
+open(os.path.join(work, "renewal-1.der"), "wb").write(base64.b64decode(stamp["renewals"][0]))
+open(os.path.join(work, "renewal-1.digest"), "w").write(hashlib.sha256(body_digest + token).hexdigest())
+open(os.path.join(work, "renewal-1.body-only"), "w").write(body_digest.hex())
+PY
+if openssl ts -verify -token_in -in "$WORK/renewal-1.der" -digest "$(cat "$WORK/renewal-1.digest")" -CAfile "$WORK/pki/ca.pem" >"$WORK/openssl-renew.log" 2>&1; then
+    pass "openssl ts -verify accepts renewal 1 over SHA-256(SHA-256(body) || token), computed with hashlib"
+else
+    bad "openssl refuses renewal 1 over the schema's imprint: $(tail -n 3 "$WORK/openssl-renew.log")"
+fi
+openssl ts -verify -token_in -in "$WORK/renewal-1.der" -digest "$(cat "$WORK/renewal-1.body-only")" -CAfile "$WORK/pki/ca.pem" >/dev/null 2>&1 \
+    && bad "openssl accepts renewal 1 over the body alone: it does not cover the token" || pass "renewal 1 is not over the body alone"
+# Doctored: the renewal replaced by the token it renews; an empty renewal list.
+python3 - "$WORK/bundle-renew.json" "$WORK" <<'PY'
+import json, os, sys
+bundle, work = json.load(open(sys.argv[1])), sys.argv[2]
+stamp = next(t for t in bundle["timestamps"] if t.get("renewals"))
+stamp["renewals"][0] = stamp["token"]
+json.dump(bundle, open(os.path.join(work, "renew-swapped.json"), "w"))
+stamp["renewals"] = []
+json.dump(bundle, open(os.path.join(work, "renew-empty.json"), "w"))
+PY
+"$GREFFE" verify "$WORK/renew-swapped.json" --vkey "$DATA/verifier.vkey" --tsa-cert "$WORK/pki/ca.pem" >"$WORK/verify-renew-swapped.txt"
+status=$?
+[[ $status == 1 ]] && grep -q "renewal 1 does not hold" "$WORK/verify-renew-swapped.txt" \
+    && pass "a renewal replaced by the token it renews: exit 1, named" || bad "swapped renewal: exit $status: $(tail -n 4 "$WORK/verify-renew-swapped.txt")"
+"$GREFFE" verify "$WORK/renew-empty.json" --vkey "$DATA/verifier.vkey" --tsa-cert "$WORK/pki/ca.pem" >"$WORK/verify-renew-empty.txt" 2>&1
+status=$?
+[[ $status != 0 ]] && grep -q "renewals is not a non-empty array" "$WORK/verify-renew-empty.txt" \
+    && pass "an empty renewal list: refused (exit $status)" || bad "empty renewals: exit $status: $(tail -n 3 "$WORK/verify-renew-empty.txt")"
 kill -TERM "$SERVE_PID"; wait "$SERVE_PID" 2>/dev/null
 finish

@@ -538,6 +538,7 @@ const GreffeVerifier = (function () {
     'erasure.executed': 'an erasure', 'access.granted': "an investigator's access",
     'hold.placed': 'a legal hold', 'hold.lifted': 'the lifting of a legal hold',
     'ledger.restored': "the ledger's record of a restore whose lost entries came back without their events",
+    'retention.applied': "the ledger's record of bodies dropped at the end of their retention period",
   };
 
   // BundleVerifier.describe: one sentence a lawyer can read.
@@ -570,7 +571,9 @@ const GreffeVerifier = (function () {
         : ' (only these fields of its content are disclosed: ' + event.disclosed.map((f) => `${describePath(f.path)} = ${canonical(f.value)}`).join('; ') + ')';
     } else if (event.erasure !== null) {
       const reference = event.erasure.legalReference;
-      if (finding === 'proven') {
+      if (finding === 'proven' && event.erasure.record && event.erasure.record.kind === 'retention.applied') {
+        sentence += ` (its content was dropped at the end of its retention period under "${reference}", which the ledger recorded as entry ${grouped(event.erasure.erasureEntryIndex)}; only its existence can be shown)`;
+      } else if (finding === 'proven') {
         sentence += ` (its content was erased under the legal order "${reference}", which the ledger recorded as entry ${grouped(event.erasure.erasureEntryIndex)}; only its existence can be shown)`;
       } else if (finding === 'unproven' && format === FORMAT_V1) {
         sentence += ` (the bundle claims an erasure under "${reference}" but a greffe-bundle/v1 bundle carries no proof of it: unproven; only the event's existence can be shown)`;
@@ -589,6 +592,54 @@ const GreffeVerifier = (function () {
   // erasure.executed record Greffe appends before deleting anything, proved
   // in the checkpoint's tree. Returns {withheld: message} | {unproven: true} |
   // {claim} (proven once the record's inclusion claim holds).
+  // BundleVerifier.ownKinds: the kinds only Greffe writes, whose bodies a retention keeps.
+  const OWN_KINDS = ['access.granted', 'erasure.executed', 'hold.placed', 'hold.lifted', 'ledger.restored', 'retention.applied'];
+
+  // checkErasure's checks of what the record says about this event: an order naming it
+  // (erasure.executed), or a retention period that ran out over a range holding it
+  // (retention.applied). { problem } or { ordered: the legal reference or basis it states }.
+  function erasureRecordSays(body, kind, event) {
+    if (kind === 'retention.applied') {
+      const from = member(body, 'from_index');
+      const to = member(body, 'to_index');
+      if (typeof from !== 'number' || typeof to !== 'number' || !Number.isSafeInteger(from) || !Number.isSafeInteger(to) || from < 0 || to < from) {
+        return { problem: 'the retention record names no valid from_index and to_index' };
+      }
+      if (event.index < BigInt(from) || event.index >= BigInt(to)) {
+        return { problem: `the retention record covers entries ${from} to ${to - 1}, not this one (${event.index})` };
+      }
+      const cutoffText = stringValue(member(body, 'recorded_before'));
+      const cutoff = cutoffText === undefined ? null : parseTime(cutoffText);
+      if (cutoff === null) return { problem: 'the retention record names no valid recorded_before' };
+      let recorded;
+      try {
+        recorded = decodeEntry(event.entry);
+      } catch (error) {
+        if (!(error instanceof Refusal)) throw error;
+        return { problem: "the event's entry is not a valid entry" };
+      }
+      // What the record says it kept cannot be claimed dropped.
+      if (OWN_KINDS.includes(recorded.kind)) return { problem: `the event is Greffe's own record (${recorded.kind}), which a retention keeps whole` };
+      const kept = member(body, 'kept_under_hold');
+      if (!Array.isArray(kept)) return { problem: 'the retention record names no kept_under_hold' };
+      if (kept.some((index) => typeof index === 'number' && Number.isSafeInteger(index) && index >= 0 && BigInt(index) === event.index)) {
+        return { problem: 'the retention record lists this event as kept under a legal hold: its body was not dropped' };
+      }
+      if (recorded.sequencedAt >= cutoff) {
+        return { problem: `the event was recorded at ${formatTime(recorded.sequencedAt)}, not before the retention record's cut-off ${cutoffText}: its retention had not run out` };
+      }
+      const basis = stringValue(member(body, 'legal_basis'));
+      if (basis === undefined) return { problem: 'the retention record names no legal_basis' };
+      return { ordered: basis };
+    }
+    const target = member(body, 'target_index');
+    if (typeof target !== 'number' || !Number.isSafeInteger(target) || target < 0) return { problem: 'the erasure record names no target_index' };
+    if (BigInt(target) !== event.index) return { problem: `the erasure record erased entry ${target}, not this one (${event.index})` };
+    const ordered = stringValue(member(body, 'legal_reference'));
+    if (ordered === undefined) return { problem: 'the erasure record names no legal_reference' };
+    return { ordered };
+  }
+
   async function checkErasure(event, format, treeSize) {
     const withheld = (message) => ({ withheld: message });
     if (format !== FORMAT_V1 && event.salt !== null) return withheld('the body is null but a salt is given');
@@ -613,21 +664,21 @@ const GreffeVerifier = (function () {
     if (record.index !== erasure.erasureEntryIndex) {
       return withheld(`the erasure record is entry ${record.index}, not entry ${erasure.erasureEntryIndex} as the claim states`);
     }
-    if (entry.kind !== 'erasure.executed') return withheld(`the erasure record's entry is of kind ${entry.kind}, not erasure.executed`);
+    if (entry.kind !== 'erasure.executed' && entry.kind !== 'retention.applied') {
+      return withheld(`the erasure record's entry is of kind ${entry.kind}, not erasure.executed or retention.applied`);
+    }
     if (record.kind !== entry.kind) return withheld(`the erasure record says kind ${record.kind}, its entry records ${entry.kind}`);
     const body = record.body;
     if (body === null || record.salt === null) return withheld('the erasure record carries no body and salt, so what it orders cannot be checked');
     if (!commitsTo(entry, record.salt, body)) {
       return withheld("the erasure record's body and salt do not match its entry's commitment: the record was changed");
     }
-    if (stringValue(member(body, 'kind')) !== 'erasure.executed') return withheld("the erasure record's body is not of kind erasure.executed");
+    if (stringValue(member(body, 'kind')) !== entry.kind) return withheld(`the erasure record's body is not of kind ${entry.kind}`);
     if (stringValue(member(body, 'event_id')) !== record.eventID) return withheld(`the erasure record's body's event_id is not ${record.eventID}`);
     if (stringValue(member(body, 'platform')) !== 'greffe') return withheld('the erasure record was not written by Greffe (its platform is not "greffe")');
-    const target = member(body, 'target_index');
-    if (typeof target !== 'number' || !Number.isSafeInteger(target) || target < 0) return withheld('the erasure record names no target_index');
-    if (BigInt(target) !== event.index) return withheld(`the erasure record erased entry ${target}, not this one (${event.index})`);
-    const ordered = stringValue(member(body, 'legal_reference'));
-    if (ordered === undefined) return withheld('the erasure record names no legal_reference');
+    const says = erasureRecordSays(body, entry.kind, event);
+    if (says.problem !== undefined) return withheld(says.problem);
+    const ordered = says.ordered;
     if (ordered !== erasure.legalReference) return withheld(`the erasure record's legal reference is "${ordered}", not ${reference} as the claim states`);
     if (record.index <= event.index) return withheld(`the erasure record (entry ${record.index}) is not later than the erased event`);
     if (treeSize !== null && record.index >= treeSize) {
@@ -1353,21 +1404,21 @@ const GreffeVerifier = (function () {
       if (record.index !== erasure.erasureEntryIndex) {
         return withheld(`the erasure record is entry ${record.index}, not entry ${erasure.erasureEntryIndex} as the claim states`);
       }
-      if (entry.kind !== 'erasure.executed') return withheld(`the erasure record's entry is of kind ${entry.kind}, not erasure.executed`);
+      if (entry.kind !== 'erasure.executed' && entry.kind !== 'retention.applied') {
+        return withheld(`the erasure record's entry is of kind ${entry.kind}, not erasure.executed or retention.applied`);
+      }
       if (record.kind !== entry.kind) return withheld(`the erasure record says kind ${record.kind}, its entry records ${entry.kind}`);
       const body = record.body;
       if (body === null || record.salt === null) return withheld('the erasure record carries no body and salt, so what it orders cannot be checked');
       if (!commitsTo(entry, record.salt, body)) {
         return withheld("the erasure record's body and salt do not match its entry's commitment: the record was changed");
       }
-      if (stringValue(member(body, 'kind')) !== 'erasure.executed') return withheld("the erasure record's body is not of kind erasure.executed");
+      if (stringValue(member(body, 'kind')) !== entry.kind) return withheld(`the erasure record's body is not of kind ${entry.kind}`);
       if (stringValue(member(body, 'event_id')) !== record.eventID) return withheld(`the erasure record's body's event_id is not ${record.eventID}`);
       if (stringValue(member(body, 'platform')) !== 'greffe') return withheld('the erasure record was not written by Greffe (its platform is not "greffe")');
-      const target = member(body, 'target_index');
-      if (typeof target !== 'number' || !Number.isSafeInteger(target) || target < 0) return withheld('the erasure record names no target_index');
-      if (BigInt(target) !== event.index) return withheld(`the erasure record erased entry ${target}, not this one (${event.index})`);
-      const ordered = stringValue(member(body, 'legal_reference'));
-      if (ordered === undefined) return withheld('the erasure record names no legal_reference');
+      const says = erasureRecordSays(body, entry.kind, event);
+      if (says.problem !== undefined) return withheld(says.problem);
+      const ordered = says.ordered;
       if (ordered !== erasure.legalReference) return withheld(`the erasure record's legal reference is "${ordered}", not ${reference} as the claim states`);
       if (record.index <= event.index) return withheld(`the erasure record (entry ${record.index}) is not later than the erased event`);
       return { claim: { index: record.index, leaf, proof: record.inclusionProof } };

@@ -8,7 +8,7 @@ extension Ledger {
     /// The `platform` of the events Greffe writes itself; no append token may be bound to it.
     public static let ownPlatform = "greffe"
     /// The kinds only Greffe writes: the chain of custody, which no platform may send and no order may erase.
-    public static let ownKinds: Set = ["access.granted", "erasure.executed", "hold.placed", "hold.lifted", "ledger.restored"]
+    public static let ownKinds: Set = ["access.granted", "erasure.executed", "hold.placed", "hold.lifted", "ledger.restored", "retention.applied"]
 
     /// Appends an event that Greffe itself writes (`access.granted`, `erasure.executed`).
     func appendOwnEvent(kind: String, fields: [(String, JSONValue)]) async throws -> AppendReceipt {
@@ -133,7 +133,10 @@ extension Ledger {
     /// the indices erased now.
     @discardableResult
     public func reapplyRecordedErasures() async throws -> [UInt64] {
-        try await Ledger.reapplyRecordedErasures(store: store, logger: logger)
+        let erased = try await Ledger.reapplyRecordedErasures(store: store, logger: logger)
+        let dropped = try await reapplyLatestRetention()
+        if dropped > 0 { logger.warning("finished an interrupted retention", metadata: ["bodies_dropped": "\(dropped)"]) }
+        return erased
     }
 
     /// `reapplyRecordedErasures` on a store no ledger serves yet (`greffe restore`).

@@ -233,6 +233,32 @@ extension PostgresStore {
         }
     }
 
+    public func eraseEvents(_ indices: [UInt64], record: ErasureRecord) async throws -> [UInt64] {
+        guard !indices.isEmpty else { return [] }
+        let logger = logger
+        let targets = indices.map { Int64($0) }
+        return try await mapped("erasing \(indices.count) events") {
+            try await client.withTransaction(logger: logger) { db in
+                // An erasure order's claim (-1) leaves the event to that order.
+                var erased: [UInt64] = []
+                for try await index in try await db.query(
+                    """
+                    UPDATE events SET body = NULL, salt = NULL, body_digest = NULL, account = NULL, occurred_at = NULL, report_id = NULL,
+                        erased_at = \(Int64(record.erasedAtMilliseconds)), erasure_reference = \(record.legalReference),
+                        erasure_index = \(Int64(record.erasureEntryIndex))
+                    WHERE idx = ANY(\(targets)::bigint[]) AND erased_at IS NULL AND erasure_index IS NULL
+                    RETURNING idx
+                    """, logger: logger
+                ).decode(Int64.self) {
+                    erased.append(UInt64(index))
+                }
+                let gone = erased.map { Int64($0) }
+                if !gone.isEmpty { try await db.query("DELETE FROM content_terms WHERE idx = ANY(\(gone)::bigint[])", logger: logger) }
+                return erased.sorted()
+            }
+        }
+    }
+
     /// The old row versions still hold the body until VACUUM prunes them
     /// (handover rows hold no body once settled: `settle` clears their payload).
     public func purgeErasedCopies() async throws {

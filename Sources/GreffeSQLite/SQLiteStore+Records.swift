@@ -299,30 +299,53 @@ extension SQLiteStore {
     public func eraseEvent(index: UInt64, record: ErasureRecord) async throws {
         try await write { db in
             try db.transaction {
-                let check = try db.statement("SELECT erased_at, account, terms FROM events WHERE idx = ?")
-                check.bind(1, index)
-                guard try check.step() else { throw StoreError(.notFound, "no event at index \(index)") }
-                guard check.isNull(0) else { throw StoreError(.duplicate, "the event at index \(index) was already erased") }
-                let account = check.isNull(1) ? nil : check.string(1)
-                // Unknown (NULL) for events stored before schema 8.
-                let terms = check.isNull(2) ? nil : check.string(2).split(separator: "\n").map(String.init)
-                check.reset()
-                let erase = try db.statement(
-                    """
-                    UPDATE events SET body = NULL, salt = NULL, body_digest = NULL, account = NULL, occurred_at = NULL, report_id = NULL, terms = NULL,
-                        erased_at = ?, erasure_reference = ?, erasure_index = ? WHERE idx = ?
-                    """)
-                erase.bind(1, record.erasedAtMilliseconds)
-                erase.bind(2, record.legalReference)
-                erase.bind(3, record.erasureEntryIndex)
-                erase.bind(4, index)
-                try erase.run()
-                try SQLiteStore.deleteIndexRows(db, index: index, account: account, terms: terms)
-                let linkTerms = try db.statement("DELETE FROM link_terms WHERE idx = ?")
-                linkTerms.bind(1, index)
-                try linkTerms.run()
+                switch try SQLiteStore.erase(db, index: index, record: record, skippingClaimed: false) {
+                case .erased: return
+                case .missing: throw StoreError(.notFound, "no event at index \(index)")
+                case .alreadyErased, .claimed: throw StoreError(.duplicate, "the event at index \(index) was already erased")
+                }
             }
         }
+    }
+
+    public func eraseEvents(_ indices: [UInt64], record: ErasureRecord) async throws -> [UInt64] {
+        try await write { db in
+            try db.transaction {
+                try indices.filter { try SQLiteStore.erase(db, index: $0, record: record, skippingClaimed: true) == .erased }
+            }
+        }
+    }
+
+    enum EraseOutcome { case erased, missing, alreadyErased, claimed }
+
+    /// One event's erasure inside the caller's transaction: its body, salt, digest and
+    /// search terms go, and the record of why is kept. `skippingClaimed`: leave an event
+    /// an erasure order has claimed (`claimErasure`) to that order.
+    static func erase(_ db: SQLiteConnection, index: UInt64, record: ErasureRecord, skippingClaimed: Bool) throws -> EraseOutcome {
+        let check = try db.statement("SELECT erased_at, account, terms, erasure_index FROM events WHERE idx = ?")
+        check.bind(1, index)
+        guard try check.step() else { return .missing }
+        guard check.isNull(0) else { return .alreadyErased }
+        if skippingClaimed && !check.isNull(3) && check.int64(3) == -1 { return .claimed }
+        let account = check.isNull(1) ? nil : check.string(1)
+        // Unknown (NULL) for events stored before schema 8.
+        let terms = check.isNull(2) ? nil : check.string(2).split(separator: "\n").map(String.init)
+        check.reset()
+        let erase = try db.statement(
+            """
+            UPDATE events SET body = NULL, salt = NULL, body_digest = NULL, account = NULL, occurred_at = NULL, report_id = NULL, terms = NULL,
+                erased_at = ?, erasure_reference = ?, erasure_index = ? WHERE idx = ?
+            """)
+        erase.bind(1, record.erasedAtMilliseconds)
+        erase.bind(2, record.legalReference)
+        erase.bind(3, record.erasureEntryIndex)
+        erase.bind(4, index)
+        try erase.run()
+        try deleteIndexRows(db, index: index, account: account, terms: terms)
+        let linkTerms = try db.statement("DELETE FROM link_terms WHERE idx = ?")
+        linkTerms.bind(1, index)
+        try linkTerms.run()
+        return .erased
     }
 
     /// The WAL still holds the page images with an erased body: fold it into

@@ -395,6 +395,10 @@ public protocol LedgerStore: Sendable {
     /// tables (the entry and tree are untouched) and records why. Throws
     /// `.notFound` for an unknown index and `.duplicate` if it was already erased.
     func eraseEvent(index: UInt64, record: ErasureRecord) async throws
+    /// `eraseEvent` for each of `indices` under one record (a retention period's
+    /// end), in one transaction, skipping an event already erased or claimed by an
+    /// erasure order in progress (that order erases it). Returns the indices erased.
+    func eraseEvents(_ indices: [UInt64], record: ErasureRecord) async throws -> [UInt64]
     /// Removes the copies an erasure leaves behind the live tables (SQLite's
     /// WAL, PostgreSQL's dead row versions); throws, naming what is left, if it cannot.
     func purgeErasedCopies() async throws

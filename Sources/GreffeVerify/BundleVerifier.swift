@@ -304,6 +304,9 @@ public enum BundleVerifier {
     /// a Greffe-written `erasure.executed` entry, later than the event, in
     /// the checkpoint's tree, whose committed body names this event and the
     /// claimed legal reference. The first check that fails is reported.
+    /// The kinds only Greffe writes (`Ledger.ownKinds`): a retention never drops their bodies.
+    static let ownKinds: Set = ["access.granted", "erasure.executed", "hold.placed", "hold.lifted", "ledger.restored", "retention.applied"]
+
     static func checkErasure(of event: EvidenceBundle.Event, format: EvidenceBundle.Format, treeSize: UInt64) -> ErasureCheck {
         if format != .v1 && event.salt != nil { return .withheld("the body is null but a salt is given") }
         guard let erasure = event.erasure else { return .withheld("the body is null and no erasure is claimed for it") }
@@ -322,7 +325,11 @@ public enum BundleVerifier {
         if record.index != erasure.erasureEntryIndex {
             return .withheld("the erasure record is entry \(record.index), not entry \(erasure.erasureEntryIndex) as the claim states")
         }
-        if entry.kind != "erasure.executed" { return .withheld("the erasure record's entry is of kind \(entry.kind), not erasure.executed") }
+        // An order for one event, or the end of a retention period for a range of them.
+        let isRetention = entry.kind == "retention.applied"
+        if entry.kind != "erasure.executed" && !isRetention {
+            return .withheld("the erasure record's entry is of kind \(entry.kind), not erasure.executed or retention.applied")
+        }
         if record.kind != entry.kind { return .withheld("the erasure record says kind \(record.kind), its entry records \(entry.kind)") }
         guard let body = record.body, let salt = record.salt else {
             return .withheld("the erasure record carries no body and salt, so what it orders cannot be checked")
@@ -330,14 +337,42 @@ public enum BundleVerifier {
         if !entry.commits(to: body, salt: salt) {
             return .withheld("the erasure record's body and salt do not match its entry's commitment: the record was changed")
         }
-        if body["kind"]?.stringValue != "erasure.executed" { return .withheld("the erasure record's body is not of kind erasure.executed") }
+        if body["kind"]?.stringValue != entry.kind { return .withheld("the erasure record's body is not of kind \(entry.kind)") }
         if body["event_id"]?.stringValue != record.eventID { return .withheld("the erasure record's body's event_id is not \(record.eventID)") }
         if body["platform"]?.stringValue != "greffe" { return .withheld("the erasure record was not written by Greffe (its platform is not \"greffe\")") }
-        guard let target = body["target_index"]?.intValue, target >= 0 else {
-            return .withheld("the erasure record names no target_index")
+        let ordered: String
+        if isRetention {
+            guard let from = body["from_index"]?.intValue, let to = body["to_index"]?.intValue, from >= 0, to >= from else {
+                return .withheld("the retention record names no valid from_index and to_index")
+            }
+            if event.index < UInt64(from) || event.index >= UInt64(to) {
+                return .withheld("the retention record covers entries \(from) to \(to - 1), not this one (\(event.index))")
+            }
+            guard let cutoffText = body["recorded_before"]?.stringValue, let cutoff = RFC3339Time.signedMilliseconds(cutoffText) else {
+                return .withheld("the retention record names no valid recorded_before")
+            }
+            guard let recorded = try? LedgerEntry(decoding: event.entry) else { return .withheld("the event's entry is not a valid entry") }
+            // What the record says it kept cannot be claimed dropped.
+            if ownKinds.contains(recorded.kind) { return .withheld("the event is Greffe's own record (\(recorded.kind)), which a retention keeps whole") }
+            guard let kept = body["kept_under_hold"]?.arrayValue else { return .withheld("the retention record names no kept_under_hold") }
+            if kept.contains(where: { $0.intValue.map { $0 >= 0 && UInt64($0) == event.index } ?? false }) {
+                return .withheld("the retention record lists this event as kept under a legal hold: its body was not dropped")
+            }
+            if Int64(clamping: recorded.sequencedAtMilliseconds) >= cutoff {
+                return .withheld(
+                    "the event was recorded at \(RFC3339Time.format(recorded.sequencedAtMilliseconds)), not before the retention record's cut-off \(cutoffText): its retention had not run out"
+                )
+            }
+            guard let basis = body["legal_basis"]?.stringValue else { return .withheld("the retention record names no legal_basis") }
+            ordered = basis
+        } else {
+            guard let target = body["target_index"]?.intValue, target >= 0 else {
+                return .withheld("the erasure record names no target_index")
+            }
+            if UInt64(target) != event.index { return .withheld("the erasure record erased entry \(target), not this one (\(event.index))") }
+            guard let reference = body["legal_reference"]?.stringValue else { return .withheld("the erasure record names no legal_reference") }
+            ordered = reference
         }
-        if UInt64(target) != event.index { return .withheld("the erasure record erased entry \(target), not this one (\(event.index))") }
-        guard let ordered = body["legal_reference"]?.stringValue else { return .withheld("the erasure record names no legal_reference") }
         if ordered != erasure.legalReference {
             return .withheld("the erasure record's legal reference is \"\(ordered)\", not \(reference) as the claim states")
         }
@@ -392,6 +427,7 @@ public enum BundleVerifier {
         "erasure.executed": "an erasure", "access.granted": "an investigator's access",
         "hold.placed": "a legal hold", "hold.lifted": "the lifting of a legal hold",
         "ledger.restored": "the ledger's record of a restore whose lost entries came back without their events",
+        "retention.applied": "the ledger's record of bodies dropped at the end of their retention period",
     ]
 
     /// One sentence a lawyer can read.
@@ -416,6 +452,8 @@ public enum BundleVerifier {
                 : " (only these fields of its content are disclosed: " + disclosed.map { "\($0.path) = \($0.value.canonicalString())" }.joined(separator: "; ") + ")"
         } else if let erasure = event.erasure {
             switch finding {
+            case .proven where erasure.record?.kind == "retention.applied":
+                sentence += " (its content was dropped at the end of its retention period under \"\(erasure.legalReference)\", which the ledger recorded as entry \(grouped(erasure.erasureEntryIndex)); only its existence can be shown)"
             case .proven:
                 sentence += " (its content was erased under the legal order \"\(erasure.legalReference)\", which the ledger recorded as entry \(grouped(erasure.erasureEntryIndex)); only its existence can be shown)"
             case .unproven? where format == .v1:

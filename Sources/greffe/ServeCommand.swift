@@ -81,6 +81,17 @@ struct ServeCommand: AsyncParsableCommand {
 
     @Option(
         name: .long,
+        help: "Drop the bodies of events recorded more than this many days ago (each batch recorded in the log first as retention.applied; Greffe's own records and events under a legal hold keep theirs). Needs --retention-basis. Default: keep them.")
+    var retentionDays: Int?
+
+    @Option(name: .long, help: "The law or policy behind --retention-days, recorded with each batch and given as each dropped body's legal reference.")
+    var retentionBasis: String?
+
+    @Option(name: .long, help: "Seconds between retention rounds.")
+    var retentionInterval: Double = 3_600
+
+    @Option(
+        name: .long,
         help: "Renew a stored timestamp token (RFC 3161) whose certificate expires within this many days: a new token from the TSA over the checkpoint and every earlier token, carried in bundles (0: never).")
     var tsaRenewWithin: Int = 30
 
@@ -114,6 +125,15 @@ struct ServeCommand: AsyncParsableCommand {
         guard tsaInterval >= 0.1, tsaInterval <= 86400 else { throw ValidationError("--tsa-interval must be between 0.1 and 86400 seconds") }
         guard tsaTimeout >= 0.1, tsaTimeout <= 300 else { throw ValidationError("--tsa-timeout must be between 0.1 and 300 seconds") }
         guard (0...3650).contains(tsaRenewWithin) else { throw ValidationError("--tsa-renew-within must be between 0 and 3650 days") }
+        if let retentionDays {
+            guard (1...36_500).contains(retentionDays) else { throw ValidationError("--retention-days must be between 1 and 36500") }
+            guard let retentionBasis, (1...200).contains(retentionBasis.count) else {
+                throw ValidationError("--retention-days needs --retention-basis: the law or policy behind it (1 to 200 characters), recorded in the log")
+            }
+        } else if retentionBasis != nil {
+            throw ValidationError("--retention-basis goes with --retention-days")
+        }
+        guard retentionInterval >= 0.1, retentionInterval <= 86_400 else { throw ValidationError("--retention-interval must be between 0.1 and 86400 seconds") }
         _ = try witnessOptions.endpoints()
     }
 
@@ -187,6 +207,13 @@ struct ServeCommand: AsyncParsableCommand {
                 "static tiles", metadata: ["tiles_dir": "\(exporter.directory.path)", "up_to_date": "\(caughtUp)"])
         }
         var services: [any Service] = [LedgerService(ledger: ledger)]
+        if let retentionDays, let retentionBasis {
+            let keeper = RetentionKeeper(
+                ledger: ledger, policy: Ledger.RetentionPolicy(days: retentionDays, legalBasis: retentionBasis),
+                interval: .milliseconds(Int(retentionInterval * 1000)), logger: logger)
+            services.append(RetentionService(keeper: keeper))
+            logger.info("retention", metadata: ["days": "\(retentionDays)", "basis": "\(retentionBasis)"])
+        }
         var tsaClient: TSAClient?
         if let tsaUrl, let tsaCert {
             // Read and checked before serving: a bad certificate file stops start-up, not every request.

@@ -130,6 +130,34 @@ struct StoreInvestigationTests {
         #expect(try await store.readEvent(index: 5)?.canonicalBody != nil)
     }
 
+    @Test("bulk erasure (a retention period's end) erases under one record, skipping the erased and the claimed, all or nothing", arguments: StoreBackend.available)
+    func bulkErasure(backend: StoreBackend) async throws {
+        let store = try await backend.make()
+        let builder = try await Self.populate(store)
+        let order = ErasureRecord(erasedAtMilliseconds: 5, legalReference: "order 12/2026", erasureEntryIndex: 38)
+        try await store.eraseEvent(index: 2, record: order)
+        // An erasure order in progress holds index 3: retention leaves it to that order.
+        try await store.claimErasure(index: 3)
+        let retention = ErasureRecord(erasedAtMilliseconds: 9, legalReference: "retention policy RP-3", erasureEntryIndex: 39)
+        #expect(try await store.eraseEvents([1, 2, 3, 4, 5], record: retention) == [1, 4, 5])
+        for index: UInt64 in [1, 4, 5] {
+            let event = try #require(try await store.readEvent(index: index))
+            #expect(event.canonicalBody == nil && event.salt == nil && event.erasure == retention)
+            #expect(event.entry == builder.entries[Int(index)])
+            #expect(try await store.searchEvents(EventQuery(account: "acct-\(index % 4)", limit: 100)).contains(index) == false)
+        }
+        #expect(try await store.readEvent(index: 2)?.erasure == order)
+        #expect(try await store.readEvent(index: 3)?.canonicalBody != nil)
+        #expect(try await store.readEvent(index: 0)?.canonicalBody != nil)
+        #expect(try await store.readEvent(index: 6)?.canonicalBody != nil)
+        // Again: nothing left to erase; nothing at all is no error.
+        #expect(try await store.eraseEvents([1, 4, 5], record: retention) == [])
+        #expect(try await store.eraseEvents([], record: retention) == [])
+        // The order that claimed 3 still goes through.
+        try await store.eraseEvent(index: 3, record: order)
+        #expect(try await store.readEvent(index: 3)?.erasure == order)
+    }
+
     @Test("a report links to the first later takedown naming its report id or one of its hashes", arguments: StoreBackend.available)
     func takedowns(backend: StoreBackend) async throws {
         let store = try await backend.make()

@@ -1635,6 +1635,94 @@ enum EmbeddedEventSchemas {
 """#
         ),
         (
+            name: "retention.applied.schema.json",
+            text: #"""
+{
+  "$schema": "https://json-schema.org/draft/2020-12/schema",
+  "$id": "https://greffe.dev/schemas/events/retention.applied.schema.json",
+  "title": "retention.applied",
+  "description": "Written by Greffe itself (`greffe serve --retention-days`): the retention period of the events at indices [from_index, to_index) has run out. Each of them recorded before `recorded_before` had its body and salt deleted, except Greffe's own records and the events under a legal hold it lists, which keep theirs. This record is appended before anything is deleted. The entries, the tree and every proof stay valid; only the content is gone. An evidence bundle proves such an event's missing body with this record (Schemas/bundle.md, \"Erasures\").",
+  "type": "object",
+  "required": [
+    "event_id",
+    "kind",
+    "occurred_at",
+    "platform",
+    "schema_version",
+    "retention_days",
+    "legal_basis",
+    "recorded_before",
+    "from_index",
+    "to_index",
+    "kept_under_hold"
+  ],
+  "additionalProperties": false,
+  "properties": {
+    "event_id": {
+      "description": "Identifier of this event, chosen by the platform and unique for it: sending the same event again is idempotent; the same identifier with another body is refused.",
+      "$ref": "envelope.schema.json#/$defs/event_id"
+    },
+    "kind": {
+      "description": "The event kind: always \"retention.applied\".",
+      "const": "retention.applied"
+    },
+    "occurred_at": {
+      "description": "When this happened on the platform (RFC 3339, with a time zone offset), as opposed to when the ledger sequenced it.",
+      "$ref": "envelope.schema.json#/$defs/timestamp"
+    },
+    "platform": {
+      "description": "The platform that produced the event, e.g. its domain name.",
+      "$ref": "envelope.schema.json#/$defs/platform"
+    },
+    "schema_version": {
+      "description": "Version of this schema: always 1.",
+      "$ref": "envelope.schema.json#/$defs/schema_version"
+    },
+    "retention_days": {
+      "description": "The retention period, in days, that ran out (`--retention-days`).",
+      "type": "integer",
+      "minimum": 1,
+      "maximum": 36500
+    },
+    "legal_basis": {
+      "description": "Why bodies are kept only that long: the law or policy (`--retention-basis`). An erased event's bundle states it as its `legal_reference`.",
+      "$ref": "envelope.schema.json#/$defs/name"
+    },
+    "recorded_before": {
+      "description": "The cut-off (RFC 3339, UTC): the events of the range recorded (sequenced) before it lost their bodies. The record's own time minus `retention_days`, at most.",
+      "$ref": "envelope.schema.json#/$defs/timestamp"
+    },
+    "from_index": {
+      "description": "The first index of the range.",
+      "$ref": "#/$defs/index"
+    },
+    "to_index": {
+      "description": "The end of the range, exclusive; the next record's `from_index`.",
+      "$ref": "#/$defs/index"
+    },
+    "kept_under_hold": {
+      "description": "The indices in the range whose bodies a legal hold kept, in increasing order (empty when none): a bundle cannot claim one of them dropped. Greffe's own records keep their bodies too and are not listed: their kinds say so.",
+      "type": "array",
+      "maxItems": 100000,
+      "uniqueItems": true,
+      "items": {
+        "$ref": "#/$defs/index"
+      }
+    }
+  },
+  "$defs": {
+    "index": {
+      "description": "A ledger index.",
+      "type": "integer",
+      "minimum": 0,
+      "maximum": 9007199254740991
+    }
+  }
+}
+
+"""#
+        ),
+        (
             name: "subscription.cancelled.schema.json",
             text: #"""
 {

@@ -48,6 +48,7 @@ extension DelegatingLedgerStore {
     public func claimErasure(index: UInt64) async throws { try await inner.claimErasure(index: index) }
     public func releaseErasureClaims(index: UInt64?) async throws { try await inner.releaseErasureClaims(index: index) }
     public func eraseEvent(index: UInt64, record: ErasureRecord) async throws { try await inner.eraseEvent(index: index, record: record) }
+    public func eraseEvents(_ indices: [UInt64], record: ErasureRecord) async throws -> [UInt64] { try await inner.eraseEvents(indices, record: record) }
     public func purgeErasedCopies() async throws { try await inner.purgeErasedCopies() }
     public func takedownLinks() async throws -> [TakedownLink] { try await inner.takedownLinks() }
     public func metadata(_ key: String) async throws -> String? { try await inner.metadata(key) }

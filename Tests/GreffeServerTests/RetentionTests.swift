@@ -148,6 +148,46 @@ import Testing
             process.waitUntilExit()
             #expect(process.terminationStatus == 0, "\(printed)")
             #expect(printed.contains("dropped at the end of its retention period under \"\(Self.basis)\""), "\(printed)")
+
+            // So does the Python client's verifier (clients/python), on the same file.
+            let python = """
+                import sys
+                sys.path.insert(0, sys.argv[1])
+                from greffe_client.bundle import verify_bundle
+                verified = verify_bundle(open(sys.argv[2], "rb").read(), open(sys.argv[3]).read().strip())
+                for event in verified.events:
+                    print(event.index, event.erasure_legal_reference, event.erasure_record_index)
+                """
+            func pythonClient(_ bundle: URL) throws -> (status: Int32, printed: String) {
+                let client = Process()
+                client.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+                client.arguments = ["python3", "-c", python, root.appendingPathComponent("clients/python/src").path, bundle.path, vkey.path]
+                let output = Pipe()
+                client.standardOutput = output
+                client.standardError = output
+                try client.run()
+                let printed = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+                client.waitUntilExit()
+                return (client.terminationStatus, printed)
+            }
+            let genuine = try pythonClient(file)
+            #expect(genuine.status == 0, "\(genuine.printed)")
+            #expect(genuine.printed.contains("0 \(Self.basis) \(outcomes[0].recordIndex)"), "\(genuine.printed)")
+            #expect(genuine.printed.contains("3 None None"), "\(genuine.printed)")
+            // The held report passed off as dropped: the client refuses it too.
+            var document = try JSONParser.parse(bytes).objectValue!
+            var events = document["events"]!.arrayValue!
+            var three = events[3].objectValue!
+            three["body"] = .null
+            three["salt"] = .null
+            three["erased"] = events[4]["erased"]
+            events[3] = .object(three)
+            document["events"] = .array(events)
+            let doctored = test.directory.appendingPathComponent("retention-held.json")
+            try Data(JSONValue.object(document).canonicalBytes()).write(to: doctored)
+            let refusedByClient = try pythonClient(doctored)
+            #expect(refusedByClient.status != 0)
+            #expect(refusedByClient.printed.contains("kept under a legal hold"), "\(refusedByClient.printed)")
         }
         await test.stop()
         try? FileManager.default.removeItem(at: test.directory)

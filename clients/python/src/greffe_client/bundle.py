@@ -98,6 +98,11 @@ def _int(value: Any, where: str) -> int:
     return value
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+# The kinds only Greffe writes: a retention keeps their bodies (Schemas/bundle.md "Erasures").
+_OWN_KINDS = {"access.granted", "erasure.executed", "hold.placed", "hold.lifted", "ledger.restored", "retention.applied"}
+
+
 def _rfc3339_ms(text: Any) -> Optional[int]:
     if not isinstance(text, str):
         return None
@@ -107,7 +112,13 @@ def _rfc3339_ms(text: Any) -> Optional[int]:
         return None
     if when.tzinfo is None:
         when = when.replace(tzinfo=timezone.utc)
-    return int(when.timestamp() * 1000)
+    # Integer arithmetic: a float timestamp can land a millisecond low, which matters at a cut-off.
+    since = when - _EPOCH
+    return since.days * 86_400_000 + since.seconds * 1000 + since.microseconds // 1000
+
+
+def _index(value: Any) -> Optional[int]:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
 
 
 def _check_event_body(entry: Entry, body: Any, salt_text: Any, where: str) -> None:
@@ -141,7 +152,7 @@ def _check_record(record: Any, kind: str, checkpoint: Checkpoint, where: str) ->
 
 
 def _check_erasure(event: Dict[str, Any], entry: Entry, checkpoint: Checkpoint, where: str) -> BundleEvent:
-    """Schemas/bundle.md "Erasures", steps 1 to 12."""
+    """Schemas/bundle.md "Erasures", steps 1 to 12 (and their retention variant)."""
     if event.get("salt") is not None:
         raise VerificationError("%s: body withheld: its salt is not null" % where)
     if "erased" not in event:
@@ -149,14 +160,40 @@ def _check_erasure(event: Dict[str, Any], entry: Entry, checkpoint: Checkpoint, 
     erased = _members(event["erased"], _ERASED, where + "/erased")
     if "record" not in erased:
         raise VerificationError("%s: body withheld: the erasure claim carries no record" % where)
-    record_entry = _check_record(erased["record"], "erasure.executed", checkpoint, where + "/erased/record")
+    # An order for this one event, or the end of a retention period over a range holding it.
+    record = erased["record"]
+    kind = "retention.applied" if isinstance(record, dict) and record.get("kind") == "retention.applied" else "erasure.executed"
+    record_entry = _check_record(record, kind, checkpoint, where + "/erased/record")
     if record_entry.index != erased.get("erasure_entry_index"):
         raise VerificationError("%s: body withheld: the record is not the entry the claim names" % where)
-    order = erased["record"]["body"]
-    if order.get("target_index") != entry.index:
-        raise VerificationError("%s: body withheld: the erasure record targets another entry" % where)
-    if order.get("legal_reference") != erased.get("legal_reference"):
-        raise VerificationError("%s: body withheld: the legal reference differs from the record's" % where)
+    order = record["body"]
+    if order.get("kind") != kind:
+        raise VerificationError("%s: body withheld: the record's body is not of kind %s" % (where, kind))
+    if kind == "retention.applied":
+        first, end = _index(order.get("from_index")), _index(order.get("to_index"))
+        if first is None or end is None or end < first:
+            raise VerificationError("%s: body withheld: the retention record names no valid range" % where)
+        if not first <= entry.index < end:
+            raise VerificationError("%s: body withheld: the retention record covers entries %d to %d, not this one" % (where, first, end - 1))
+        cutoff = _rfc3339_ms(order.get("recorded_before"))
+        if cutoff is None:
+            raise VerificationError("%s: body withheld: the retention record names no valid recorded_before" % where)
+        if entry.kind in _OWN_KINDS:
+            raise VerificationError("%s: body withheld: Greffe's own %s records keep their bodies" % (where, entry.kind))
+        kept = order.get("kept_under_hold")
+        if not isinstance(kept, list):
+            raise VerificationError("%s: body withheld: the retention record names no kept_under_hold" % where)
+        if any(_index(i) == entry.index for i in kept):
+            raise VerificationError("%s: body withheld: the retention record lists this event as kept under a legal hold" % where)
+        if entry.sequenced_at_ms >= cutoff:
+            raise VerificationError("%s: body withheld: the event was recorded after the retention record's cut-off" % where)
+        if order.get("legal_basis") != erased.get("legal_reference"):
+            raise VerificationError("%s: body withheld: the legal reference differs from the record's legal_basis" % where)
+    else:
+        if order.get("target_index") != entry.index:
+            raise VerificationError("%s: body withheld: the erasure record targets another entry" % where)
+        if order.get("legal_reference") != erased.get("legal_reference"):
+            raise VerificationError("%s: body withheld: the legal reference differs from the record's" % where)
     if record_entry.index <= entry.index:
         raise VerificationError("%s: body withheld: the erasure record precedes the event" % where)
     return BundleEvent(entry.index, entry.kind, entry.sequenced_at_ms, None, None, None, erased.get("legal_reference"), record_entry.index)

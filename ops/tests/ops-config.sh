@@ -69,16 +69,18 @@ mutate "a checkpoint-age threshold of 6000 s" 's/signed_timestamp_seconds{job="g
 mutate "the idle-log guard removed from GreffeCheckpointStale" 's/- max(greffe_checkpoint_tree_size{job="greffe"}) > 0)/- max(greffe_checkpoint_tree_size{job="greffe"}) >= 0)/'
 mutate "a disk-space threshold of 1 %" 's/greffe_disk_size_bytes{job="greffe"} < 0.10/greffe_disk_size_bytes{job="greffe"} < 0.01/'
 mutate "append errors counted from conflicts" '/alert: GreffeAppendErrors/,/for:/ s/outcome="failed"/outcome="conflict"/'
+mutate "renewal failures alerting despite successes" '/alert: GreffeTimestampRenewalFailing/,/for:/ s/outcome="success"}\[1h\])) == 0/outcome="success"}[1h])) >= 0/'
 
 # --- 2. every queried metric is exported ------------------------------------------
 "$GREFFE" init --data "$WORK/data" --origin "ops.greffe.test/$$" >/dev/null || die "greffe init"
 PORT=$("$PYTHON" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')
-# With a TSA and a witness configured (both unreachable: only their metrics matter here).
+# With a TSA, a witness and retention configured (TSA and witness unreachable: only their metrics matter here).
 openssl req -x509 -newkey ed25519 -nodes -subj /CN=ops-config-tsa -days 2 -keyout "$WORK/tsa.key" -out "$WORK/tsa.pem" >/dev/null 2>&1 \
     || die "openssl cannot make a test certificate"
 "$GREFFE" witness init --data "$WORK/witness" --name ops.greffe.test/w1 >/dev/null || die "greffe witness init"
 "$GREFFE" serve --data "$WORK/data" --listen "127.0.0.1:$PORT" --tiles-dir "$WORK/tiles" --log-level error \
     --tsa-url http://127.0.0.1:9/tsa --tsa-cert "$WORK/tsa.pem" --witness "$(cat "$WORK/witness/witness.vkey")=http://127.0.0.1:9" \
+    --retention-days 3650 --retention-basis "ops-config test" \
     >"$WORK/serve.log" 2>&1 &
 PIDS+=($!)
 for _ in $(seq 300); do

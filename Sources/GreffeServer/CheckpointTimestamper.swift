@@ -58,7 +58,7 @@ public final class CheckpointTimestamper: Sendable {
     public let interval: Duration
     /// Renew a token whose chain ends in a certificate expiring within this; nil: never.
     public let renewWithin: Duration?
-    /// Tokens looked at, and renewals asked for, in one round at most: the TSA is not flooded.
+    /// Tokens looked at, and chains renewed (by one TSA request), in one round at most.
     public let renewalScanPerRound: Int
     public let renewalsPerRound: Int
     private let transport: Transport
@@ -82,7 +82,7 @@ public final class CheckpointTimestamper: Sendable {
 
     public init(
         ledger: Ledger, trust: TimestampTrust, interval: Duration = .seconds(10), renewWithin: Duration? = nil,
-        renewalScanPerRound: Int = 1_000, renewalsPerRound: Int = 100, transport: @escaping Transport, logger: Logger,
+        renewalScanPerRound: Int = 10_000, renewalsPerRound: Int = 1_000, transport: @escaping Transport, logger: Logger,
         metricsFactory: (any MetricsFactory)? = nil
     ) {
         self.ledger = ledger
@@ -184,11 +184,13 @@ public final class CheckpointTimestamper: Sendable {
     }
 
     /// One round of renewals (`Schemas/bundle.md`, "Renewed timestamps"): from the
-    /// cursor, each stored token whose chain (the token, then its renewals) ends in
-    /// a certificate that expires within `renewWithin` gets a new token over the
-    /// checkpoint and the whole chain, verified like any token and appended to the
-    /// chain. A renewal is kept only if its certificate outlives the one it renews:
-    /// otherwise it would gain nothing, and the round stops with a warning.
+    /// cursor, the stored tokens whose chain (the token, then its renewals) ends in a
+    /// certificate that expires within `renewWithin`, up to `renewalsPerRound`, are
+    /// renewed together by **one** TSA token over the root of a tree of their renewal
+    /// messages (each over the checkpoint and its whole chain); each chain gets that
+    /// token with its leaf's inclusion proof. The token is verified like any other and
+    /// kept only if its certificate outlives every one it renews: otherwise the round
+    /// gains nothing and stops with a warning.
     @discardableResult
     public func renewExpiring(nowSeconds now: Int64? = nil) async -> RenewalRound {
         let nowSeconds = now ?? Int64(Date().timeIntervalSince1970)
@@ -205,24 +207,27 @@ public final class CheckpointTimestamper: Sendable {
                     metadata: ["tokens": "\(round.expired)"])
             }
         }
-        while round.examined < renewalScanPerRound && round.renewed.count < renewalsPerRound {
+        let startCursor = cursor
+        var due: [DueChain] = []
+        while round.examined < renewalScanPerRound && due.count < renewalsPerRound {
             let stored: CheckpointAttestation
-            let chain: [[UInt8]]
+            let chain: [TimestampRenewal]
             do {
                 guard let next = try await ledger.firstAttestation(kind: .rfc3161Token, atLeast: cursor) else {
                     cursor = 0
                     break
                 }
                 stored = next
-                chain = try await ledger.attestation(kind: .rfc3161Renewals, size: next.size).map { try Timestamp.split(concatenated: $0.data) } ?? []
+                chain = try await ledger.attestation(kind: .rfc3161Renewals, size: next.size).map { try TimestampRenewal.decode($0.data) } ?? []
             } catch {
                 round.stopped = "cannot read the stored tokens: \(error)"
                 renewalFailed("store_error", round.stopped!, size: cursor)
+                cursor = startCursor
                 return round
             }
             round.examined += 1
             cursor = stored.size + 1
-            let last = chain.last ?? stored.data
+            let last = chain.last?.token ?? stored.data
             guard let lastInfo = try? Timestamp.inspect(token: last), let end = lastInfo.signerNotAfterSeconds, end <= horizon else { continue }
             if end < nowSeconds {
                 // Too late: a renewal now proves nothing the expired key could not have forged.
@@ -230,63 +235,82 @@ public final class CheckpointTimestamper: Sendable {
                 round.expired += 1
                 continue
             }
-            switch await renew(size: stored.size, token: stored.data, chain: chain, lastEnd: end) {
-            case .success: round.renewed.append(stored.size)
-            case .failure(let reason):
-                // The TSA or the store is the trouble, not this token: the next round retries from here.
-                cursor = stored.size
-                round.stopped = reason
-                return round
-            }
+            due.append(DueChain(size: stored.size, token: stored.data, chain: chain, lastEnd: end))
+        }
+        guard !due.isEmpty else { return round }
+        switch await renew(due) {
+        case .success: round.renewed = due.map(\.size)
+        case .failure(let reason):
+            // The TSA or the store is the trouble, not these tokens: the next round retries them.
+            cursor = due[0].size
+            round.stopped = reason
         }
         return round
     }
 
+    /// A stored token due for renewal, with its chain so far.
+    private struct DueChain {
+        var size: UInt64
+        var token: [UInt8]
+        var chain: [TimestampRenewal]
+        var lastEnd: Int64
+    }
+
     private enum RenewalResult { case success, failure(String) }
 
-    private func renew(size: UInt64, token: [UInt8], chain: [[UInt8]], lastEnd: Int64) async -> RenewalResult {
+    private func renew(_ due: [DueChain]) async -> RenewalResult {
+        let size = due[0].size
+        var messages: [Hash] = []
         let request: TimestampRequest
-        let imprint: Hash
+        let root: Hash
+        let proofs: [[Hash]]
         do {
-            guard let checkpoint = try await ledger.checkpoint(size: size) else { return failure("store_error", "no checkpoint of size \(size)", size) }
-            imprint = try Timestamp.renewalImprint(ofCheckpointNote: checkpoint.note, earlier: [token] + chain)
-            request = try Timestamp.request(imprint: imprint, policy: trust.policy)
+            for item in due {
+                guard let checkpoint = try await ledger.checkpoint(size: item.size) else {
+                    return failure("store_error", "no checkpoint of size \(item.size)", item.size)
+                }
+                messages.append(try Timestamp.renewalMessage(ofCheckpointNote: checkpoint.note, earlier: [item.token] + item.chain.map(\.token)))
+            }
+            (root, proofs) = Timestamp.renewalBatch(messages)
+            request = try Timestamp.request(imprint: root, policy: trust.policy)
         } catch {
             return failure("invalid", "cannot build the renewal request: \(error)", size)
         }
-        let renewal: [UInt8]
+        let token: [UInt8]
         let info: TimestampInfo
         do {
             let reply = try await transport(request.der)
             do {
-                renewal = try Timestamp.token(fromResponse: reply)
-                info = try Timestamp.verify(token: renewal, imprint: imprint, nonce: request.nonce, trust: trust)
+                token = try Timestamp.token(fromResponse: reply)
+                info = try Timestamp.verify(token: token, imprint: root, nonce: request.nonce, trust: trust)
             } catch {
                 return failure(error.code == .notGranted ? "rejected" : "invalid", "\(error.code.rawValue): \(error.message)", size)
             }
         } catch {
             return failure("unreachable", "\(error)", size)
         }
+        let lastEnd = due.map(\.lastEnd).max() ?? 0
         guard let newEnd = info.signerNotAfterSeconds, newEnd > lastEnd else {
             return failure(
                 "stale_certificate",
-                "the TSA signs with a certificate valid until \(info.signerNotAfterSeconds.map { RFC3339Time.formatWholeSeconds(UInt64(max(0, $0))) } ?? "?"), no later than the one to renew (\(RFC3339Time.formatWholeSeconds(UInt64(max(0, lastEnd))))): configure a TSA whose certificate outlives it",
+                "the TSA signs with a certificate valid until \(info.signerNotAfterSeconds.map { RFC3339Time.formatWholeSeconds(UInt64(max(0, $0))) } ?? "?"), no later than one to renew (\(RFC3339Time.formatWholeSeconds(UInt64(max(0, lastEnd))))): configure a TSA whose certificate outlives it",
                 size)
         }
-        do {
-            try await ledger.storeAttestation(
-                CheckpointAttestation(
-                    size: size, kind: .rfc3161Renewals, data: Timestamp.concatenate(chain + [renewal]),
-                    createdAtMilliseconds: UInt64(max(0, info.genTimeSeconds)) * 1000))
-        } catch {
-            return failure("store_error", "cannot store the renewal: \(error)", size)
+        for (position, item) in due.enumerated() {
+            let link = TimestampRenewal(token: token, leafIndex: UInt64(position), treeSize: UInt64(due.count), inclusionProof: proofs[position])
+            do {
+                try await ledger.storeAttestation(
+                    CheckpointAttestation(
+                        size: item.size, kind: .rfc3161Renewals, data: TimestampRenewal.encode(item.chain + [link]),
+                        createdAtMilliseconds: UInt64(max(0, info.genTimeSeconds)) * 1000))
+            } catch {
+                return failure("store_error", "cannot store the renewal: \(error)", item.size)
+            }
+            renewals["success"]?.increment()
         }
-        renewals["success"]?.increment()
         logger.info(
-            "timestamp renewed",
-            metadata: [
-                "tree_size": "\(size)", "renewal": "\(chain.count + 1)", "gen_time": "\(info.genTimeRFC3339)", "tsa": "\(info.signerSubject ?? "")",
-            ])
+            "timestamps renewed",
+            metadata: ["tokens": "\(due.count)", "first_tree_size": "\(size)", "gen_time": "\(info.genTimeRFC3339)", "tsa": "\(info.signerSubject ?? "")"])
         return .success
     }
 

@@ -60,9 +60,9 @@ extension LedgerAPI {
                 note = stored.note
             }
             let proof = try await ledger.consistencyProof(first: token.size, second: checkpoint.size)
-            var renewals: [[UInt8]] = []
+            var renewals: [TimestampRenewal] = []
             if let stored = try await ledger.attestation(kind: .rfc3161Renewals, size: token.size) {
-                do { renewals = try Timestamp.split(concatenated: stored.data) } catch {
+                do { renewals = try TimestampRenewal.decode(stored.data) } catch {
                     // Stored only after it verified: unreadable now means a damaged store, not a token to leave out quietly.
                     throw StoreError(.inconsistent, "the stored renewals of the timestamp of size \(token.size) are unreadable: \(error.message)")
                 }

@@ -71,48 +71,35 @@ public enum Timestamp {
         }
     }
 
-    /// The message a renewal token is over (Schemas/bundle.md, "Renewed timestamps"):
+    /// The message renewal k of a chain stands for (Schemas/bundle.md, "Renewed timestamps"):
     /// SHA-256 of the checkpoint body's SHA-256 (the first token's imprint) followed by
     /// every earlier token of the chain, DER, in order, the checkpoint's own token first.
     /// A renewal thus covers the body and every signature before it, so it proves they
     /// all existed at its time, while their algorithms and keys were still sound.
-    public static func renewalImprint(ofCheckpointNote note: String, earlier: [[UInt8]]) throws(TimestampError) -> Hash {
+    public static func renewalMessage(ofCheckpointNote note: String, earlier: [[UInt8]]) throws(TimestampError) -> Hash {
         guard !earlier.isEmpty else { throw TimestampError(.badArgument, "a renewal renews at least the checkpoint's own token") }
         var message = try imprint(ofCheckpointNote: note).bytes
         for token in earlier { message += token }
         return MerkleHash.sha256(message)
     }
 
-    /// Renewal tokens as stored: their DER encodings one after the other.
-    public static func concatenate(_ tokens: [[UInt8]]) -> [UInt8] { tokens.flatMap { $0 } }
+    /// One TSA request renews a batch of chains: the token is over the root of an
+    /// RFC 9162 tree whose leaves are their messages (leaf hash SHA-256(0x00 ‖ message)).
+    /// The root, and each message's inclusion proof, in order.
+    public static func renewalBatch(_ messages: [Hash]) -> (root: Hash, proofs: [[Hash]]) {
+        let tree = MemoryMerkleTree(leafHashes: messages.map { MerkleHash.leaf($0.bytes) })
+        return (tree.root, (0..<tree.size).map { tree.inclusionProof($0) })
+    }
 
-    /// The tokens of `concatenate`'s output, each one whole DER SEQUENCE.
-    public static func split(concatenated bytes: [UInt8]) throws(TimestampError) -> [[UInt8]] {
-        var tokens: [[UInt8]] = []
-        var start = 0
-        while start < bytes.count {
-            guard bytes[start] == 0x30, start + 1 < bytes.count else {
-                throw TimestampError(.malformed, "stored renewals: no DER SEQUENCE at byte \(start)")
-            }
-            let first = bytes[start + 1]
-            var length = 0
-            var header = 2
-            if first < 0x80 {
-                length = Int(first)
-            } else {
-                let count = Int(first & 0x7f)
-                // 0x80 (indefinite) is not DER; four length bytes are far beyond a token.
-                guard (1...3).contains(count), start + 2 + count <= bytes.count else {
-                    throw TimestampError(.malformed, "stored renewals: bad DER length at byte \(start)")
-                }
-                for offset in 0..<count { length = length << 8 | Int(bytes[start + 2 + offset]) }
-                header += count
-            }
-            guard start + header + length <= bytes.count else { throw TimestampError(.malformed, "stored renewals: a token is cut short") }
-            tokens.append(Array(bytes[start..<(start + header + length)]))
-            start += header + length
+    /// The imprint `renewal`'s token must be over: the root its inclusion proof leads to
+    /// from `message`'s leaf. Throws when the proof does not fit its position.
+    public static func renewalImprint(message: Hash, renewal: TimestampRenewal) throws(TimestampError) -> Hash {
+        do {
+            return try ProofVerifier.rootFromInclusionProof(
+                index: renewal.leafIndex, size: renewal.treeSize, leafHash: MerkleHash.leaf(message.bytes), proof: renewal.inclusionProof)
+        } catch {
+            throw TimestampError(.imprintMismatch, "its inclusion proof does not hold: \(error)")
         }
-        return tokens
     }
 
     /// The time rule of a renewal chain, on its links' verified times, the checkpoint's

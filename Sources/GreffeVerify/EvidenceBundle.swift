@@ -1,5 +1,6 @@
 import Foundation
 public import GreffeCore
+public import GreffeTimestamp
 
 /// An evidence bundle (`Schemas/bundle.schema.json`): everything a court needs
 /// to check a set of events offline against one signed checkpoint.
@@ -110,10 +111,10 @@ public struct EvidenceBundle: Sendable, Equatable {
         /// DER TimeStampToken (RFC 3161 §2.4.2).
         public var token: [UInt8]
         public var consistencyProof: [Hash]
-        /// Later tokens renewing `token`, oldest first (`Timestamp.renewalImprint`); empty if never renewed.
-        public var renewals: [[UInt8]]
+        /// The renewals of `token`, oldest first (Schemas/bundle.md, "Renewed timestamps"); empty if never renewed.
+        public var renewals: [TimestampRenewal]
 
-        public init(treeSize: UInt64, checkpoint: String, token: [UInt8], consistencyProof: [Hash], renewals: [[UInt8]] = []) {
+        public init(treeSize: UInt64, checkpoint: String, token: [UInt8], consistencyProof: [Hash], renewals: [TimestampRenewal] = []) {
             self.treeSize = treeSize
             self.checkpoint = checkpoint
             self.token = token
@@ -133,7 +134,7 @@ public struct EvidenceBundle: Sendable, Equatable {
                 ("consistency_proof", .array(consistencyProof.map { .string($0.base64) })),
             ]
             // Absent when never renewed: bundles without renewals are what they were before.
-            if !renewals.isEmpty { members.append(("renewals", .array(renewals.map { .string(Data($0).base64EncodedString()) }))) }
+            if !renewals.isEmpty { members.append(("renewals", .array(renewals.map(\.json)))) }
             return .object(JSONObject(members))
         }
     }
@@ -348,21 +349,15 @@ public struct EvidenceBundle: Sendable, Equatable {
             guard token.count <= CheckpointTimestamp.maxTokenBytes else {
                 throw FormatError("\(path)/token is larger than \(CheckpointTimestamp.maxTokenBytes) bytes")
             }
-            var renewals: [[UInt8]] = []
+            var renewals: [TimestampRenewal] = []
             if let value = object["renewals"] {
                 // Present means renewed: an empty list is a claim with nothing behind it.
                 guard let list = value.arrayValue, !list.isEmpty else { throw FormatError("\(path)/renewals is not a non-empty array") }
                 guard list.count <= CheckpointTimestamp.maxRenewals else {
-                    throw FormatError("\(path)/renewals holds \(list.count) tokens, more than \(CheckpointTimestamp.maxRenewals)")
+                    throw FormatError("\(path)/renewals holds \(list.count) renewals, more than \(CheckpointTimestamp.maxRenewals)")
                 }
                 for (number, item) in list.enumerated() {
-                    guard let text = item.stringValue, let renewal = Data(base64Encoded: text), !renewal.isEmpty else {
-                        throw FormatError("\(path)/renewals/\(number) is not base64")
-                    }
-                    guard renewal.count <= CheckpointTimestamp.maxTokenBytes else {
-                        throw FormatError("\(path)/renewals/\(number) is larger than \(CheckpointTimestamp.maxTokenBytes) bytes")
-                    }
-                    renewals.append(Array(renewal))
+                    do { renewals.append(try TimestampRenewal(json: item, at: "\(path)/renewals/\(number)")) } catch { throw FormatError(error.message) }
                 }
             }
             timestamps.append(

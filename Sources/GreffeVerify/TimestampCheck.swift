@@ -143,7 +143,7 @@ extension BundleVerifier {
                     attestation.genTime = info.genTimeRFC3339
                     attestation.policy = info.policy
                     for renewal in stamp.renewals {
-                        attestation.renewals.append(.init(genTime: (try? Timestamp.inspect(token: renewal))?.genTimeRFC3339, attestedBy: nil))
+                        attestation.renewals.append(.init(genTime: (try? Timestamp.inspect(token: renewal.token))?.genTimeRFC3339, attestedBy: nil))
                     }
                     if report.failures.count == failuresBefore { attestation.status = .notChecked }
                 } catch {
@@ -174,15 +174,16 @@ extension BundleVerifier {
         var earlier = [stamp.token]
         for (number, renewal) in stamp.renewals.enumerated() {
             do {
-                let imprint = try Timestamp.renewalImprint(ofCheckpointNote: stamp.checkpoint, earlier: earlier)
-                let info = try Timestamp.verify(token: renewal, imprint: imprint, trust: trust)
+                let message = try Timestamp.renewalMessage(ofCheckpointNote: stamp.checkpoint, earlier: earlier)
+                let imprint = try Timestamp.renewalImprint(message: message, renewal: renewal)
+                let info = try Timestamp.verify(token: renewal.token, imprint: imprint, trust: trust)
                 links.append((info.genTimeSeconds, info.signerNotAfterSeconds))
                 attestation.renewals.append(.init(genTime: info.genTimeRFC3339, attestedBy: info.signerSubject))
             } catch {
                 fail("renewal \(number + 1) does not hold (\(TimestampCheck.phrase(error.code))): \(error.message)")
                 return
             }
-            earlier.append(renewal)
+            earlier.append(renewal.token)
         }
         if let violation = Timestamp.renewalTimeViolation(links) {
             fail("renewal \(violation.position) does not renew the token before it: \(violation.message)")

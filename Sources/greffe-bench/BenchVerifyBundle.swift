@@ -228,21 +228,15 @@ struct RealisticLog {
 }
 
 /// Every complete node of the benchmark's tree.
-struct BenchTree: NodeReader {
-    var levels: [[Hash]]
+struct BenchTree {
+    let tree: MemoryMerkleTree
 
-    init(leaves: [Hash]) {
-        levels = [leaves]
-        while levels.last!.count > 1 {
-            let below = levels.last!
-            levels.append((0..<(below.count / 2)).map { MerkleHash.node(below[2 * $0], below[2 * $0 + 1]) })
-        }
-    }
+    init(leaves: [Hash]) { tree = MemoryMerkleTree(leafHashes: leaves) }
 
-    func node(level: Int, index: UInt64) throws -> Hash { levels[level][Int(index)] }
-    func node(_ subtree: Subtree) -> Hash { levels[subtree.level][Int(subtree.position)] }
-    var root: Hash { try! MerkleTree.root(size: UInt64(levels[0].count), reader: self) }
-    func proof(_ index: UInt64) -> [Hash] { try! MerkleTree.inclusionProof(index: index, size: UInt64(levels[0].count), reader: self) }
+    var levels: [[Hash]] { tree.levels }
+    func node(_ subtree: Subtree) -> Hash { tree.levels[subtree.level][Int(subtree.position)] }
+    var root: Hash { tree.root }
+    func proof(_ index: UInt64) -> [Hash] { tree.inclusionProof(index) }
 }
 
 /// Appends to a file in large writes.

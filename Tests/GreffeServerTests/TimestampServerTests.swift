@@ -23,6 +23,8 @@ final class TSABehaviour: Sendable {
 /// Which test TSA answers (`TestTSA.issueTSA`), switchable during a test.
 final class TSASigner: Sendable {
     let name = Mutex("hour")
+    /// Requests the TSA answered.
+    let requests = Atomic(0)
 }
 
 @Suite("RFC 3161 timestamps in the service")
@@ -163,7 +165,10 @@ struct TimestampServerTests {
         @Sendable func stamper(renewWithin: Duration?) throws -> CheckpointTimestamper {
             CheckpointTimestamper(
                 ledger: test.ledger, trust: try tsa.trust(), renewWithin: renewWithin, renewalsPerRound: 100,
-                transport: { query in try tsa.reply(to: query, as: signer.name.withLock { $0 }) }, logger: Logger(label: "test"),
+                transport: { query in
+                    signer.requests.add(1, ordering: .relaxed)
+                    return try tsa.reply(to: query, as: signer.name.withLock { $0 })
+                }, logger: Logger(label: "test"),
                 metricsFactory: ServerMetrics.factory(registry: registry))
         }
         let trust = try tsa.trust()
@@ -185,21 +190,23 @@ struct TimestampServerTests {
             // Due (within a day), but the TSA still signs with the same hour-long certificate: nothing gained, nothing stored.
             let renewer = try stamper(renewWithin: .seconds(86_400))
             var round = await renewer.renewExpiring()
-            #expect(round.renewed.isEmpty && round.stopped?.contains("no later than the one to renew") == true, "\(round)")
+            #expect(round.renewed.isEmpty && round.stopped?.contains("no later than one to renew") == true, "\(round)")
             #expect(try await test.store.attestation(kind: .rfc3161Renewals, size: stamped[0]) == nil)
             #expect(metrics(registry).contains("greffe_tsa_renewals_total{outcome=\"stale_certificate\"} 1"))
 
-            // The TSA moves to a ten-year certificate: both renewed, over the checkpoint and the first token.
+            // The TSA moves to a ten-year certificate: both renewed by one request, each over its checkpoint and first token.
             signer.name.withLock { $0 = "tsa" }
+            let requestsBefore = signer.requests.load(ordering: .relaxed)
             round = await renewer.renewExpiring()
             #expect(round.renewed == stamped, "\(round)")
-            for size in stamped {
+            #expect(signer.requests.load(ordering: .relaxed) == requestsBefore + 1)
+            for (position, size) in stamped.enumerated() {
                 let token = try #require(try await test.store.attestation(kind: .rfc3161Token, size: size)).data
-                let chain = try Timestamp.split(concatenated: try #require(try await test.store.attestation(kind: .rfc3161Renewals, size: size)).data)
-                #expect(chain.count == 1)
+                let chain = try TimestampRenewal.decode(try #require(try await test.store.attestation(kind: .rfc3161Renewals, size: size)).data)
+                #expect(chain.count == 1 && chain[0].leafIndex == UInt64(position) && chain[0].treeSize == 2)
                 let note = try #require(try await test.store.checkpoint(size: size)).note
-                let info = try Timestamp.verify(
-                    token: chain[0], imprint: Timestamp.renewalImprint(ofCheckpointNote: note, earlier: [token]), trust: trust)
+                let message = try Timestamp.renewalMessage(ofCheckpointNote: note, earlier: [token])
+                let info = try Timestamp.verify(token: chain[0].token, imprint: Timestamp.renewalImprint(message: message, renewal: chain[0]), trust: trust)
                 #expect(info.signerSubject == "CN=Greffe Test TSA,O=Greffe Test")
             }
             // Ten years away is not within a day: the next round has nothing to do.
@@ -210,7 +217,7 @@ struct TimestampServerTests {
             signer.name.withLock { $0 = "decades" }
             round = await try stamper(renewWithin: .seconds(12 * 365 * 86_400)).renewExpiring()
             #expect(round.renewed == stamped, "\(round)")
-            #expect(try Timestamp.split(concatenated: try #require(try await test.store.attestation(kind: .rfc3161Renewals, size: stamped[0])).data).count == 2)
+            #expect(try TimestampRenewal.decode(try #require(try await test.store.attestation(kind: .rfc3161Renewals, size: stamped[0])).data).count == 2)
 
             // A bundle over those events carries the chain, and it verifies link by link.
             let response = try await client.execute(

@@ -25,14 +25,32 @@ import Testing
         checkpoint = try CheckpointVerifier.verify(note: original.checkpoint, verifiers: [verifier]).checkpoint
     }
 
-    /// The bundle checkpoint's token from `first`, renewed by each of `renewers` in turn.
+    /// A renewal of the chain `earlier` by the TSA `name`, in a batch where this chain's message is
+    /// leaf `position` among `others` other messages (which stand for other checkpoints' chains).
+    func renewal(of earlier: [UInt8]..., by name: String, position: Int = 0, others: Int = 0) throws -> TimestampRenewal {
+        try renewal(chain: earlier, by: name, position: position, others: others)
+    }
+
+    func renewal(chain earlier: [[UInt8]], by name: String, position: Int = 0, others: Int = 0) throws -> TimestampRenewal {
+        let message = try Timestamp.renewalMessage(ofCheckpointNote: original.checkpoint, earlier: earlier)
+        var messages = (0..<others).map { MerkleHash.sha256(Array("another chain \($0)".utf8)) }
+        messages.insert(message, at: position)
+        let (root, proofs) = Timestamp.renewalBatch(messages)
+        let token = try tsa.token(imprint: root, as: name).token
+        return TimestampRenewal(token: token, leafIndex: UInt64(position), treeSize: UInt64(messages.count), inclusionProof: proofs[position])
+    }
+
+    /// The bundle checkpoint's token from `first`, renewed by each of `renewers` in turn
+    /// (the second renewal in a batch of five, at leaf 3, so proofs are not trivial).
     func chain(first: String, renewers: [String]) throws -> EvidenceBundle.CheckpointTimestamp {
         let note = original.checkpoint
-        var tokens = [try tsa.token(imprint: Timestamp.imprint(ofCheckpointNote: note), as: first).token]
-        for name in renewers {
-            tokens.append(try tsa.token(imprint: Timestamp.renewalImprint(ofCheckpointNote: note, earlier: tokens), as: name).token)
+        let token = try tsa.token(imprint: Timestamp.imprint(ofCheckpointNote: note), as: first).token
+        var renewals: [TimestampRenewal] = []
+        for (number, name) in renewers.enumerated() {
+            renewals.append(
+                try renewal(chain: [token] + renewals.map(\.token), by: name, position: number == 1 ? 3 : 0, others: number == 1 ? 4 : 0))
         }
-        return .init(treeSize: 26, checkpoint: note, token: tokens[0], consistencyProof: [], renewals: Array(tokens.dropFirst()))
+        return .init(treeSize: 26, checkpoint: note, token: token, consistencyProof: [], renewals: renewals)
     }
 
     /// `BundleVerifier`'s timestamp step alone, as of `now`.
@@ -92,16 +110,24 @@ import Testing
         #expect(try failure { $0.renewals.removeFirst() }?.contains("renewal 1 does not hold (imprint mismatch") == true)
         // One added: a valid token, but over the checkpoint alone.
         let stray = try tsa.token(imprint: Timestamp.imprint(ofCheckpointNote: original.checkpoint)).token
-        #expect(try failure { $0.renewals.append(stray) }?.contains("renewal 3 does not hold (imprint mismatch") == true)
-        // Replaced by the token it renews.
-        #expect(try failure { $0.renewals[0] = $0.token }?.contains("renewal 1 does not hold") == true)
+        #expect(
+            try failure { $0.renewals.append(TimestampRenewal(token: stray, leafIndex: 0, treeSize: 1, inclusionProof: [])) }?
+                .contains("renewal 3 does not hold (imprint mismatch") == true)
+        // Its token replaced by the token it renews.
+        #expect(try failure { $0.renewals[0].token = $0.token }?.contains("renewal 1 does not hold") == true)
         // A flipped bit in a renewal's signature.
-        #expect(try failure { $0.renewals[1][$0.renewals[1].count - 10] ^= 0x20 }?.contains("renewal 2 does not hold (bad signature") == true)
+        #expect(
+            try failure { $0.renewals[1].token[$0.renewals[1].token.count - 10] ^= 0x20 }?.contains("renewal 2 does not hold (bad signature") == true)
+        // The batch proof moved to another leaf, cut short, or changed: it no longer leads to the signed root.
+        #expect(try failure { $0.renewals[1].leafIndex = 2 }?.contains("renewal 2 does not hold (imprint mismatch") == true)
+        #expect(try failure { $0.renewals[1].inclusionProof.removeLast() }?.contains("renewal 2 does not hold (imprint mismatch") == true)
+        #expect(
+            try failure { $0.renewals[1].inclusionProof[0] = MerkleHash.sha256([0]) }?.contains("renewal 2 does not hold (imprint mismatch") == true)
         // The first token swapped for another over the same checkpoint: the renewals no longer cover it.
         let other = try tsa.token(imprint: Timestamp.imprint(ofCheckpointNote: original.checkpoint), as: "hour").token
         #expect(try failure { $0.token = other }?.contains("renewal 1 does not hold (imprint mismatch") == true)
-        // Not garbage either: a renewal that is no token at all.
-        #expect(try failure { $0.renewals[0] = Array("junk".utf8) }?.contains("renewal 1 does not hold (malformed token") == true)
+        // Not garbage either: a renewal whose token is no token at all.
+        #expect(try failure { $0.renewals[0].token = Array("junk".utf8) }?.contains("renewal 1 does not hold (malformed token") == true)
     }
 
     @Test func aRenewalMadeAfterTheCertificateExpiredProvesNothing() throws {
@@ -114,7 +140,7 @@ import Testing
         // Wait (bounded) until that certificate has expired, then renew: too late.
         let deadline = Date().addingTimeInterval(30)
         while Int64(Date().timeIntervalSince1970) <= end + 1 && Date() < deadline { Thread.sleep(forTimeInterval: 0.25) }
-        let late = try tsa.token(imprint: Timestamp.renewalImprint(ofCheckpointNote: note, earlier: [first])).token
+        let late = try renewal(of: first, by: "tsa")
         let report = try check(.init(treeSize: 26, checkpoint: note, token: first, consistencyProof: [], renewals: [late]))
         #expect(report.failures.count == 1)
         #expect(report.failures.first?.message.contains("renewal 1 does not renew the token before it") == true)
@@ -140,9 +166,20 @@ import Testing
         #expect(parse(nil) == nil)
         #expect(parse(.array([]))?.description.contains("/timestamps/0/renewals is not a non-empty array") == true)
         #expect(parse(.string("x"))?.description.contains("/timestamps/0/renewals") == true)
-        #expect(parse(.array([.string("***")]))?.description.contains("/timestamps/0/renewals/0 is not base64") == true)
-        #expect(parse(.array([.number(1)]))?.description.contains("/timestamps/0/renewals/0") == true)
-        let many = JSONValue.array(Array(repeating: .string("AAAA"), count: EvidenceBundle.CheckpointTimestamp.maxRenewals + 1))
+        let good0 = good["timestamps"]!.arrayValue![0]["renewals"]!.arrayValue![0].objectValue!
+        func edited(_ edit: (inout JSONObject) -> Void) -> JSONValue {
+            var item = good0
+            edit(&item)
+            return .array([.object(item)])
+        }
+        #expect(parse(.array([.string("AAAA")]))?.description.contains("/timestamps/0/renewals/0 is not an object") == true)
+        #expect(parse(edited { $0["token"] = .string("***") })?.description.contains("/timestamps/0/renewals/0/token") == true)
+        #expect(parse(edited { $0["leaf_index"] = .number(1) })?.description.contains("/timestamps/0/renewals/0/leaf_index") == true)
+        #expect(parse(edited { $0["tree_size"] = .number(0) })?.description.contains("/timestamps/0/renewals/0/tree_size") == true)
+        #expect(parse(edited { $0["inclusion_proof"] = .array([.string("x")]) })?.description.contains("inclusion_proof/0") == true)
+        #expect(parse(edited { $0["inclusion_proof"] = nil })?.description.contains("inclusion_proof") == true)
+        #expect(parse(edited { $0["signed_by"] = .string("me") })?.description.contains("unknown field \"signed_by\"") == true)
+        let many = JSONValue.array(Array(repeating: .object(good0), count: EvidenceBundle.CheckpointTimestamp.maxRenewals + 1))
         #expect(parse(many)?.description.contains("more than \(EvidenceBundle.CheckpointTimestamp.maxRenewals)") == true)
     }
 
@@ -159,26 +196,30 @@ import Testing
         #expect(Timestamp.renewalTimeViolation([(1_000, 2_000), (1_500, 3_000), (3_001, 9_999_999)])?.position == 2)
     }
 
-    @Test func storedRenewalsSplitBackIntoTheirTokens() throws {
-        let tokens = try [chain(first: "tsa", renewers: ["decades"])].flatMap { [$0.token] + $0.renewals }
-        #expect(try Timestamp.split(concatenated: Timestamp.concatenate(tokens)) == tokens)
-        #expect(try Timestamp.split(concatenated: []) == [])
-        let joined = Timestamp.concatenate(tokens)
-        #expect(throws: TimestampError.self) { try Timestamp.split(concatenated: Array(joined.dropLast())) }
-        #expect(throws: TimestampError.self) { try Timestamp.split(concatenated: [0x04, 0x01, 0x00]) }
-        // Indefinite length is BER, not DER.
-        #expect(throws: TimestampError.self) { try Timestamp.split(concatenated: [0x30, 0x80, 0x00, 0x00]) }
-        #expect(throws: TimestampError.self) { try Timestamp.split(concatenated: joined + [0x30]) }
+    @Test func storedChainsReadBackAsWritten() throws {
+        let renewals = try chain(first: "tsa", renewers: ["decades", "decades"]).renewals
+        #expect(try TimestampRenewal.decode(TimestampRenewal.encode(renewals)) == renewals)
+        #expect(try TimestampRenewal.decode(TimestampRenewal.encode([])) == [])
+        #expect(throws: TimestampError.self) { try TimestampRenewal.decode(Array("[{\"token\":1}]".utf8)) }
+        #expect(throws: TimestampError.self) { try TimestampRenewal.decode(Array("not json".utf8)) }
     }
 
-    @Test func theRenewalImprintIsOverTheBodysDigestThenEveryEarlierToken() throws {
+    @Test func theRenewalMessageIsOverTheBodysDigestThenEveryEarlierTokenAndTheImprintIsItsBatchRoot() throws {
         let note = original.checkpoint
         let (a, b): ([UInt8], [UInt8]) = ([0x30, 0x01, 0xAA], [0x30, 0x02, 0xBB, 0xCC])
         let body = Array(try SignedNote(parsing: note).text.utf8)
         // Written out from the schema's words (timestamp.sh checks it with Python's hashlib and openssl).
         let expected = MerkleHash.sha256(MerkleHash.sha256(body).bytes + a + b)
-        #expect(try Timestamp.renewalImprint(ofCheckpointNote: note, earlier: [a, b]) == expected)
-        #expect(try Timestamp.renewalImprint(ofCheckpointNote: note, earlier: [b, a]) != expected)
-        #expect(throws: TimestampError.self) { try Timestamp.renewalImprint(ofCheckpointNote: note, earlier: []) }
+        #expect(try Timestamp.renewalMessage(ofCheckpointNote: note, earlier: [a, b]) == expected)
+        #expect(try Timestamp.renewalMessage(ofCheckpointNote: note, earlier: [b, a]) != expected)
+        #expect(throws: TimestampError.self) { try Timestamp.renewalMessage(ofCheckpointNote: note, earlier: []) }
+        // Alone in its batch, the imprint is the message's RFC 9162 leaf hash; in a batch of two, their node.
+        let alone = TimestampRenewal(token: [], leafIndex: 0, treeSize: 1, inclusionProof: [])
+        #expect(try Timestamp.renewalImprint(message: expected, renewal: alone) == MerkleHash.sha256([0] + expected.bytes))
+        let other = MerkleHash.sha256([1])
+        let (root, proofs) = Timestamp.renewalBatch([other, expected])
+        #expect(root == MerkleHash.sha256([1] + MerkleHash.sha256([0] + other.bytes).bytes + MerkleHash.sha256([0] + expected.bytes).bytes))
+        let second = TimestampRenewal(token: [], leafIndex: 1, treeSize: 2, inclusionProof: proofs[1])
+        #expect(try Timestamp.renewalImprint(message: expected, renewal: second) == root)
     }
 }

@@ -340,6 +340,10 @@ done
 RECEIPT=$(append renew 3)
 SIZE=$(json 'd["checkpoint"].split("\n")[1]' <<<"$RECEIPT") || die "no receipt: $RECEIPT"
 wait_token "$SIZE" || die "no token for checkpoint $SIZE: $(grep -i tsa "$WORK/serve-renew.log" | tail -n 3)"
+# A second stamped checkpoint, so that one renewal request covers two chains (a batch tree of two).
+RECEIPT=$(append renew-more 2)
+SIZE2=$(json 'd["checkpoint"].split("\n")[1]' <<<"$RECEIPT") || die "no receipt: $RECEIPT"
+wait_token "$SIZE2" || die "no token for checkpoint $SIZE2: $(grep -i tsa "$WORK/serve-renew.log" | tail -n 3)"
 for _ in $(seq 100); do (( $(metric 'greffe_tsa_renewals_total{outcome="stale_certificate"}') >= 1 )) && break; sleep 0.1; done
 if (( $(metric 'greffe_tsa_renewals_total{outcome="stale_certificate"}') >= 1 )) && (( $(metric 'greffe_tsa_renewals_total{outcome="success"}') == 0 )); then
     pass "a renewal by the same day-long certificate gains nothing: refused (stale_certificate), none stored"
@@ -362,31 +366,45 @@ if [[ $status == 0 ]] && grep -q "attested by CN=Greffe Test TSA day,O=Greffe Te
 else
     bad "greffe verify of the renewed bundle: exit $status: $(tail -n 6 "$WORK/verify-renew.txt")"
 fi
-# The outsider's check, from the schema's words: imprint = SHA-256(SHA-256(body) || token DER).
+# The outsider's check, from the schema's words: M = SHA-256(SHA-256(body) || token DER), its leaf
+# SHA-256(0x00 || M), folded up the inclusion proof (RFC 9162 2.1.3.2) to the root the renewal's token is over.
 python3 - "$WORK/bundle-renew.json" "$WORK" <<'PY' || bad "cannot compute the renewal imprint"
 import base64, hashlib, json, os, sys
+sha = lambda b: hashlib.sha256(b).digest()
 bundle, work = json.load(open(sys.argv[1])), sys.argv[2]
 stamp = next(t for t in bundle["timestamps"] if t.get("renewals"))
 note = stamp["checkpoint"]
-body_digest = hashlib.sha256(note[:note.index("\n\n") + 1].encode()).digest()
-token = base64.b64decode(stamp["token"])
-open(os.path.join(work, "renewal-1.der"), "wb").write(base64.b64decode(stamp["renewals"][0]))
-open(os.path.join(work, "renewal-1.digest"), "w").write(hashlib.sha256(body_digest + token).hexdigest())
-open(os.path.join(work, "renewal-1.body-only"), "w").write(body_digest.hex())
+body_digest = sha(note[:note.index("\n\n") + 1].encode())
+renewal = stamp["renewals"][0]
+message = sha(body_digest + base64.b64decode(stamp["token"]))
+fn, sn, r = renewal["leaf_index"], renewal["tree_size"] - 1, sha(b"\x00" + message)
+for p in map(base64.b64decode, renewal["inclusion_proof"]):
+    if fn & 1 or fn == sn:
+        r = sha(b"\x01" + p + r)
+        while not fn & 1 and fn:
+            fn, sn = fn >> 1, sn >> 1
+    else:
+        r = sha(b"\x01" + r + p)
+    fn, sn = fn >> 1, sn >> 1
+assert sn == 0, "the inclusion proof does not fit its position"
+assert renewal["tree_size"] >= 2 and renewal["inclusion_proof"], "one request should have renewed both chains: %r" % renewal["tree_size"]
+open(os.path.join(work, "renewal-1.der"), "wb").write(base64.b64decode(renewal["token"]))
+open(os.path.join(work, "renewal-1.digest"), "w").write(r.hex())
+open(os.path.join(work, "renewal-1.message-only"), "w").write(message.hex())
 PY
 if openssl ts -verify -token_in -in "$WORK/renewal-1.der" -digest "$(cat "$WORK/renewal-1.digest")" -CAfile "$WORK/pki/ca.pem" >"$WORK/openssl-renew.log" 2>&1; then
-    pass "openssl ts -verify accepts renewal 1 over SHA-256(SHA-256(body) || token), computed with hashlib"
+    pass "openssl ts -verify accepts renewal 1 over its batch root (two chains, one request), folded with hashlib from SHA-256(SHA-256(body) || token)"
 else
-    bad "openssl refuses renewal 1 over the schema's imprint: $(tail -n 3 "$WORK/openssl-renew.log")"
+    bad "openssl refuses renewal 1 over the schema's root: $(tail -n 3 "$WORK/openssl-renew.log")"
 fi
-openssl ts -verify -token_in -in "$WORK/renewal-1.der" -digest "$(cat "$WORK/renewal-1.body-only")" -CAfile "$WORK/pki/ca.pem" >/dev/null 2>&1 \
-    && bad "openssl accepts renewal 1 over the body alone: it does not cover the token" || pass "renewal 1 is not over the body alone"
+openssl ts -verify -token_in -in "$WORK/renewal-1.der" -digest "$(cat "$WORK/renewal-1.message-only")" -CAfile "$WORK/pki/ca.pem" >/dev/null 2>&1 \
+    && bad "openssl accepts renewal 1 over the bare message: the batch tree is not what it signs" || pass "renewal 1 is over the batch root, not the bare message"
 # Doctored: the renewal replaced by the token it renews; an empty renewal list.
 python3 - "$WORK/bundle-renew.json" "$WORK" <<'PY'
 import json, os, sys
 bundle, work = json.load(open(sys.argv[1])), sys.argv[2]
 stamp = next(t for t in bundle["timestamps"] if t.get("renewals"))
-stamp["renewals"][0] = stamp["token"]
+stamp["renewals"][0]["token"] = stamp["token"]
 json.dump(bundle, open(os.path.join(work, "renew-swapped.json"), "w"))
 stamp["renewals"] = []
 json.dump(bundle, open(os.path.join(work, "renew-empty.json"), "w"))

@@ -61,6 +61,10 @@ public final class CheckpointTimestamper: Sendable {
     /// Tokens looked at, and chains renewed (by one TSA request), in one round at most.
     public let renewalScanPerRound: Int
     public let renewalsPerRound: Int
+    /// After a TSA answered with a certificate no longer-lived than one to renew, no
+    /// renewal is asked for this long: each such token is thrown away (and may be billed).
+    public let staleCertificateBackoff: Duration
+    private let renewalsPausedUntil = Mutex<ContinuousClock.Instant?>(nil)
     private let transport: Transport
     private let logger: Logger
     /// Size of the latest checkpoint known to have a token (nil: ask the store).
@@ -82,7 +86,8 @@ public final class CheckpointTimestamper: Sendable {
 
     public init(
         ledger: Ledger, trust: TimestampTrust, interval: Duration = .seconds(10), renewWithin: Duration? = nil,
-        renewalScanPerRound: Int = 10_000, renewalsPerRound: Int = 1_000, transport: @escaping Transport, logger: Logger,
+        renewalScanPerRound: Int = 10_000, renewalsPerRound: Int = 1_000, staleCertificateBackoff: Duration = .seconds(3_600),
+        transport: @escaping Transport, logger: Logger,
         metricsFactory: (any MetricsFactory)? = nil
     ) {
         self.ledger = ledger
@@ -91,6 +96,7 @@ public final class CheckpointTimestamper: Sendable {
         self.renewWithin = renewWithin
         self.renewalScanPerRound = renewalScanPerRound
         self.renewalsPerRound = renewalsPerRound
+        self.staleCertificateBackoff = staleCertificateBackoff
         self.transport = transport
         self.logger = logger
         let factory = metricsFactory ?? MetricsSystem.factory
@@ -196,6 +202,10 @@ public final class CheckpointTimestamper: Sendable {
         let nowSeconds = now ?? Int64(Date().timeIntervalSince1970)
         var round = RenewalRound()
         guard let renewWithin, ledger.isSequencer else { return round }
+        if let until = renewalsPausedUntil.withLock({ $0 }), ContinuousClock.now < until {
+            round.stopped = "paused: the TSA's certificate did not outlive the ones to renew; asking again later"
+            return round
+        }
         let horizon = nowSeconds + renewWithin.components.seconds
         var cursor = renewalCursor.withLock { $0 }
         defer {
@@ -291,6 +301,7 @@ public final class CheckpointTimestamper: Sendable {
         }
         let lastEnd = due.map(\.lastEnd).max() ?? 0
         guard let newEnd = info.signerNotAfterSeconds, newEnd > lastEnd else {
+            renewalsPausedUntil.withLock { $0 = ContinuousClock.now + staleCertificateBackoff }
             return failure(
                 "stale_certificate",
                 "the TSA signs with a certificate valid until \(info.signerNotAfterSeconds.map { RFC3339Time.formatWholeSeconds(UInt64(max(0, $0))) } ?? "?"), no later than one to renew (\(RFC3339Time.formatWholeSeconds(UInt64(max(0, lastEnd))))): configure a TSA whose certificate outlives it",

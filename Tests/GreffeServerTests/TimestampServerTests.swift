@@ -162,9 +162,9 @@ struct TimestampServerTests {
         let registry = PrometheusCollectorRegistry()
         let tsa = self.tsa
         let signer = TSASigner()
-        @Sendable func stamper(renewWithin: Duration?) throws -> CheckpointTimestamper {
+        @Sendable func stamper(renewWithin: Duration?, backoff: Duration = .zero) throws -> CheckpointTimestamper {
             CheckpointTimestamper(
-                ledger: test.ledger, trust: try tsa.trust(), renewWithin: renewWithin, renewalsPerRound: 100,
+                ledger: test.ledger, trust: try tsa.trust(), renewWithin: renewWithin, renewalsPerRound: 100, staleCertificateBackoff: backoff,
                 transport: { query in
                     signer.requests.add(1, ordering: .relaxed)
                     return try tsa.reply(to: query, as: signer.name.withLock { $0 })
@@ -193,6 +193,12 @@ struct TimestampServerTests {
             #expect(round.renewed.isEmpty && round.stopped?.contains("no later than one to renew") == true, "\(round)")
             #expect(try await test.store.attestation(kind: .rfc3161Renewals, size: stamped[0]) == nil)
             #expect(metrics(registry).contains("greffe_tsa_renewals_total{outcome=\"stale_certificate\"} 1"))
+            // With the default backoff, a stale answer pauses renewals: the next round asks the TSA nothing.
+            let patient = try stamper(renewWithin: .seconds(86_400), backoff: .seconds(3_600))
+            #expect(await patient.renewExpiring().stopped?.contains("no later than one to renew") == true)
+            let asked = signer.requests.load(ordering: .relaxed)
+            #expect(await patient.renewExpiring().stopped?.hasPrefix("paused") == true)
+            #expect(signer.requests.load(ordering: .relaxed) == asked)
 
             // The TSA moves to a ten-year certificate: both renewed by one request, each over its checkpoint and first token.
             signer.name.withLock { $0 = "tsa" }
@@ -236,6 +242,7 @@ struct TimestampServerTests {
         }
         await test.stop()
         #expect(metrics(registry).contains("greffe_tsa_renewals_total{outcome=\"success\"} 4"))
+        #expect(metrics(registry).contains("greffe_tsa_renewals_total{outcome=\"stale_certificate\"} 2"))
         try? FileManager.default.removeItem(at: test.directory)
     }
 

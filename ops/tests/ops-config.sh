@@ -69,7 +69,7 @@ mutate "a checkpoint-age threshold of 6000 s" 's/signed_timestamp_seconds{job="g
 mutate "the idle-log guard removed from GreffeCheckpointStale" 's/- max(greffe_checkpoint_tree_size{job="greffe"}) > 0)/- max(greffe_checkpoint_tree_size{job="greffe"}) >= 0)/'
 mutate "a disk-space threshold of 1 %" 's/greffe_disk_size_bytes{job="greffe"} < 0.10/greffe_disk_size_bytes{job="greffe"} < 0.01/'
 mutate "append errors counted from conflicts" '/alert: GreffeAppendErrors/,/for:/ s/outcome="failed"/outcome="conflict"/'
-mutate "renewal failures alerting despite successes" '/alert: GreffeTimestampRenewalFailing/,/for:/ s/outcome="success"}\[1h\])) == 0/outcome="success"}[1h])) >= 0/'
+mutate "renewal failures alerting despite successes" '/alert: GreffeTimestampRenewalFailing/,/for:/ s/outcome="success"}\[2h\])) == 0/outcome="success"}[2h])) >= 0/'
 
 # --- 2. every queried metric is exported ------------------------------------------
 "$GREFFE" init --data "$WORK/data" --origin "ops.greffe.test/$$" >/dev/null || die "greffe init"

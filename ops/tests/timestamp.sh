@@ -327,16 +327,19 @@ APPEND=$("$GREFFE" token create --data "$DATA" --role append --platform tsa.exam
 INVESTIGATE=$("$GREFFE" token create --data "$DATA" --role investigate --name renew-investigator) || die "greffe token create"
 PORT=$(free_port)
 URL=http://127.0.0.1:$PORT
-"$GREFFE" serve --data "$DATA" --listen "127.0.0.1:$PORT" --checkpoint-interval 0.1 --log-level info \
-    --tsa-url "http://127.0.0.1:$TSA_PORT/tsa" --tsa-cert "$WORK/pki/ca.pem" --tsa-interval 0.3 --tsa-timeout 1 --tsa-renew-within 2 \
-    >"$WORK/serve-renew.log" 2>&1 &
-SERVE_PID=$!
-PIDS+=("$SERVE_PID")
-for _ in $(seq 300); do
-    kill -0 "$SERVE_PID" 2>/dev/null || die "greffe serve exited: $(tail -n 5 "$WORK/serve-renew.log")"
-    [[ $(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$URL/healthz" || true) == 200 ]] && break
-    sleep 0.1
-done
+serve_renewing() {
+    "$GREFFE" serve --data "$DATA" --listen "127.0.0.1:$PORT" --checkpoint-interval 0.1 --log-level info \
+        --tsa-url "http://127.0.0.1:$TSA_PORT/tsa" --tsa-cert "$WORK/pki/ca.pem" --tsa-interval 0.3 --tsa-timeout 1 --tsa-renew-within 2 \
+        >>"$WORK/serve-renew.log" 2>&1 &
+    SERVE_PID=$!
+    PIDS+=("$SERVE_PID")
+    for _ in $(seq 300); do
+        kill -0 "$SERVE_PID" 2>/dev/null || die "greffe serve exited: $(tail -n 5 "$WORK/serve-renew.log")"
+        [[ $(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$URL/healthz" || true) == 200 ]] && break
+        sleep 0.1
+    done
+}
+serve_renewing
 RECEIPT=$(append renew 3)
 SIZE=$(json 'd["checkpoint"].split("\n")[1]' <<<"$RECEIPT") || die "no receipt: $RECEIPT"
 wait_token "$SIZE" || die "no token for checkpoint $SIZE: $(grep -i tsa "$WORK/serve-renew.log" | tail -n 3)"
@@ -350,8 +353,17 @@ if (( $(metric 'greffe_tsa_renewals_total{outcome="stale_certificate"}') >= 1 ))
 else
     bad "no stale_certificate refusal: $(grep -i renew "$WORK/serve-renew.log" | tail -n 3)"
 fi
+# A stale answer pauses renewals for an hour (each such token is wasted): the operator moves the
+# TSA to a certificate that outlives the tokens' and restarts greffe.
+STALE_BEFORE=$(metric 'greffe_tsa_renewals_total{outcome="stale_certificate"}')
+sleep 1
+[[ $(metric 'greffe_tsa_renewals_total{outcome="stale_certificate"}') == "$STALE_BEFORE" ]] \
+    && pass "after a stale answer renewals pause: no more requests wasted on the same certificate" \
+    || bad "renewals kept asking the stale TSA: $(metric 'greffe_tsa_renewals_total{outcome="stale_certificate"}') after $STALE_BEFORE"
 kill -KILL "$TSA_PID"; wait "$TSA_PID" 2>/dev/null
 start_tsa ok tsa.cnf
+kill -TERM "$SERVE_PID"; wait "$SERVE_PID" 2>/dev/null
+serve_renewing
 for _ in $(seq 100); do (( $(metric 'greffe_tsa_renewals_total{outcome="success"}') >= 1 )) && break; sleep 0.1; done
 (( $(metric 'greffe_tsa_renewals_total{outcome="success"}') >= 1 )) && pass "the TSA signs with a ten-year certificate: tokens renewed" \
     || bad "no renewal within 10 s: $(grep -i renew "$WORK/serve-renew.log" | tail -n 3)"

@@ -23,6 +23,20 @@ import Testing
             + "\"content_hashes\":[{\"sha256\":\"\(String(repeating: "ab", count: 32))\"}]}"
     }
 
+    /// Runs a command found on PATH; its exit status and everything it printed.
+    static func run(_ arguments: [String]) throws -> (status: Int32, printed: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = arguments
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = output
+        try process.run()
+        let printed = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        return (process.terminationStatus, printed)
+    }
+
     @Test("bodies past retention are dropped under records, held ones and Greffe's own kept; bundles prove it; doctored claims are refused")
     func retention() async throws {
         let test = try await TestLedger.make()
@@ -137,17 +151,9 @@ import Testing
                   .then((r) => { console.log(r.status); console.log(r.text || r.message); process.exit(r.status === "verified" ? 0 : 1); });
                 """
             let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            process.arguments = ["node", "-e", script, root.appendingPathComponent("web/verify-core.js").path, file.path, vkey.path]
-            let output = Pipe()
-            process.standardOutput = output
-            process.standardError = output
-            try process.run()
-            let printed = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            process.waitUntilExit()
-            #expect(process.terminationStatus == 0, "\(printed)")
-            #expect(printed.contains("dropped at the end of its retention period under \"\(Self.basis)\""), "\(printed)")
+            let node = try Self.run(["node", "-e", script, root.appendingPathComponent("web/verify-core.js").path, file.path, vkey.path])
+            #expect(node.status == 0, "\(node.printed)")
+            #expect(node.printed.contains("dropped at the end of its retention period under \"\(Self.basis)\""), "\(node.printed)")
 
             // So does the Python client's verifier (clients/python), on the same file.
             let python = """
@@ -159,16 +165,7 @@ import Testing
                     print(event.index, event.erasure_legal_reference, event.erasure_record_index)
                 """
             func pythonClient(_ bundle: URL) throws -> (status: Int32, printed: String) {
-                let client = Process()
-                client.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-                client.arguments = ["python3", "-c", python, root.appendingPathComponent("clients/python/src").path, bundle.path, vkey.path]
-                let output = Pipe()
-                client.standardOutput = output
-                client.standardError = output
-                try client.run()
-                let printed = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-                client.waitUntilExit()
-                return (client.terminationStatus, printed)
+                try Self.run(["python3", "-c", python, root.appendingPathComponent("clients/python/src").path, bundle.path, vkey.path])
             }
             let genuine = try pythonClient(file)
             #expect(genuine.status == 0, "\(genuine.printed)")

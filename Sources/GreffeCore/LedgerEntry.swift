@@ -13,6 +13,12 @@
 /// Fixed fields come first so a verifier can find `prev` without parsing the kind.
 /// The entry reveals no event content: the body stays in the store.
 public struct LedgerEntry: Sendable, Hashable {
+    /// The kinds only Greffe itself writes (the chain of custody): no platform may send
+    /// them, no order erases them and no retention drops their bodies.
+    public static let greffeWrittenKinds: Set = [
+        "access.granted", "erasure.executed", "hold.placed", "hold.lifted", "ledger.restored", "retention.applied",
+    ]
+
     /// What the commitment commits to; the layouts differ in nothing else.
     public enum Layout: UInt8, Sendable, Hashable {
         /// The whole canonical body at once: shown whole or not at all.

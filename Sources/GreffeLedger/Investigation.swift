@@ -8,7 +8,7 @@ extension Ledger {
     /// The `platform` of the events Greffe writes itself; no append token may be bound to it.
     public static let ownPlatform = "greffe"
     /// The kinds only Greffe writes: the chain of custody, which no platform may send and no order may erase.
-    public static let ownKinds: Set = ["access.granted", "erasure.executed", "hold.placed", "hold.lifted", "ledger.restored", "retention.applied"]
+    public static let ownKinds = LedgerEntry.greffeWrittenKinds
 
     /// Appends an event that Greffe itself writes (`access.granted`, `erasure.executed`).
     func appendOwnEvent(kind: String, fields: [(String, JSONValue)]) async throws -> AppendReceipt {

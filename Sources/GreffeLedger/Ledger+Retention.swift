@@ -80,13 +80,13 @@ extension Ledger {
                 ("to_index", .number(Double(end))), ("kept_under_hold", .array(plan.held.map { .number(Double($0)) })),
             ])
         let record = ErasureRecord(erasedAtMilliseconds: clock.nowMilliseconds(), legalReference: policy.legalBasis, erasureEntryIndex: receipt.index)
-        let dropped = try await dropBodies(plan.due, record: record)
+        let dropped = try await dropBodies(plan.due, record: record, plannedHolds: plan.holds)
         return RetentionOutcome(recordIndex: receipt.index, range: start..<end, dropped: dropped, held: plan.held.count)
     }
 
     /// Which bodies of `range` a retention drops (`due`) and which an active hold
     /// keeps (`held`): only platform events recorded before `cutoff` with a body, not in `kept`.
-    func retentionPlan(_ range: Range<UInt64>, cutoff: UInt64, kept: Set<UInt64>) async throws -> (due: [UInt64], held: [UInt64]) {
+    func retentionPlan(_ range: Range<UInt64>, cutoff: UInt64, kept: Set<UInt64>) async throws -> (due: [UInt64], held: [UInt64], holds: [LegalHold]) {
         let holds = try await legalHolds().filter(\.isActive)
         var due: [UInt64] = []
         var held: [UInt64] = []
@@ -103,13 +103,16 @@ extension Ledger {
             }
             due.append(index)
         }
-        return (due, held)
+        return (due, held, holds)
     }
 
     /// Drops the bodies of `indices` under `record`, a thousand per transaction, then
-    /// purges the copies. An event a hold placed since the plan covers is left alone.
-    func dropBodies(_ indices: [UInt64], record: ErasureRecord) async throws -> Int {
-        let holds = try await legalHolds().filter(\.isActive)
+    /// purges the copies. If the active holds changed since the plan (`plannedHolds`),
+    /// an event one of them covers now is left alone.
+    func dropBodies(_ indices: [UInt64], record: ErasureRecord, plannedHolds: [LegalHold]) async throws -> Int {
+        let current = try await legalHolds().filter(\.isActive)
+        // Only holds placed since the plan need each event read again.
+        let holds = current.filter { !plannedHolds.contains($0) }
         var dropped = 0
         var start = 0
         while start < indices.count {
@@ -160,6 +163,7 @@ extension Ledger {
         else { return 0 }
         let plan = try await retentionPlan(range, cutoff: cutoff, kept: kept)
         guard !plan.due.isEmpty else { return 0 }
-        return try await dropBodies(plan.due, record: ErasureRecord(erasedAtMilliseconds: recordedAt, legalReference: basis, erasureEntryIndex: latest))
+        return try await dropBodies(
+            plan.due, record: ErasureRecord(erasedAtMilliseconds: recordedAt, legalReference: basis, erasureEntryIndex: latest), plannedHolds: plan.holds)
     }
 }

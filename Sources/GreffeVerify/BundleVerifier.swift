@@ -304,9 +304,6 @@ public enum BundleVerifier {
     /// a Greffe-written `erasure.executed` entry, later than the event, in
     /// the checkpoint's tree, whose committed body names this event and the
     /// claimed legal reference. The first check that fails is reported.
-    /// The kinds only Greffe writes (`Ledger.ownKinds`): a retention never drops their bodies.
-    static let ownKinds: Set = ["access.granted", "erasure.executed", "hold.placed", "hold.lifted", "ledger.restored", "retention.applied"]
-
     static func checkErasure(of event: EvidenceBundle.Event, format: EvidenceBundle.Format, treeSize: UInt64) -> ErasureCheck {
         if format != .v1 && event.salt != nil { return .withheld("the body is null but a salt is given") }
         guard let erasure = event.erasure else { return .withheld("the body is null and no erasure is claimed for it") }
@@ -353,7 +350,7 @@ public enum BundleVerifier {
             }
             guard let recorded = try? LedgerEntry(decoding: event.entry) else { return .withheld("the event's entry is not a valid entry") }
             // What the record says it kept cannot be claimed dropped.
-            if ownKinds.contains(recorded.kind) { return .withheld("the event is Greffe's own record (\(recorded.kind)), which a retention keeps whole") }
+            if LedgerEntry.greffeWrittenKinds.contains(recorded.kind) { return .withheld("the event is Greffe's own record (\(recorded.kind)), which a retention keeps whole") }
             guard let kept = body["kept_under_hold"]?.arrayValue else { return .withheld("the retention record names no kept_under_hold") }
             if kept.contains(where: { $0.intValue.map { $0 >= 0 && UInt64($0) == event.index } ?? false }) {
                 return .withheld("the retention record lists this event as kept under a legal hold: its body was not dropped")

@@ -124,7 +124,7 @@ public struct EvidenceBundle: Sendable, Equatable {
 
         /// A bundle carries at most the covering token and the bundle checkpoint's own.
         public static let maxPerBundle = 16
-        public static let maxTokenBytes = 64 * 1024
+        public static let maxTokenBytes = TimestampRenewal.maxTokenBytes
         /// One renewal every few years for a century.
         public static let maxRenewals = 32
 

@@ -40,12 +40,10 @@ public struct TimeAttestation: Sendable, Equatable {
         switch status {
         case .verified:
             let renewed = renewals.map { "; renewed at \($0.genTime ?? "?") by \($0.attestedBy ?? "?")" }.joined()
-            var expiry = ""
-            if let lastCertificateExpiry {
-                expiry = lastCertificateExpired
-                    ? "; the certificate of its \(renewals.isEmpty ? "token" : "last renewal") expired on \(lastCertificateExpiry) and it was not renewed before: the time holds only while that key is trusted"
-                    : ""
-            }
+            let expiry =
+                lastCertificateExpired
+                ? "; the certificate of its \(renewals.isEmpty ? "token" : "last renewal") expired on \(lastCertificateExpiry ?? "?") and it was not renewed before: the time holds only while that key is trusted"
+                : ""
             return "Trusted time: \(state) existed no later than \(genTime ?? "?"), attested by \(attestedBy ?? "?")"
                 + (policy.map { " under policy \($0)" } ?? "") + renewed + expiry + (coversEvents ? "; it holds every event above." : ".")
         case .notChecked:

@@ -1,6 +1,6 @@
 import Foundation
 import GreffeCore
-import GreffeLedger
+@testable import GreffeLedger
 import GreffeServer
 import GreffeStore
 @testable import GreffeVerify
@@ -35,6 +35,30 @@ import Testing
         let printed = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         process.waitUntilExit()
         return (process.terminationStatus, printed)
+    }
+
+    @Test("a hold placed between a batch's plan and its deletion keeps the bodies it covers")
+    func holdPlacedMidBatch() async throws {
+        let test = try await TestLedger.make()
+        try await test.application().test(.router) { client in
+            for i in 0..<3 {
+                let body = i == 1 ? Self.report("m-\(i)") : event("m-\(i)", reference: "M-\(i)")
+                let response = try await client.execute(uri: "/v1/events?wait=checkpoint", method: .post, headers: bearer(test.appendToken), body: jsonBody(body))
+                #expect(response.status == .created)
+            }
+            try await Task.sleep(for: .milliseconds(5))
+            let plan = try await test.ledger.retentionPlan(0..<3, cutoff: UInt64(Date().timeIntervalSince1970 * 1000), kept: [])
+            #expect(plan.due == [0, 1, 2] && plan.held.isEmpty)
+            // The hold arrives after the plan: the deletion must see it.
+            _ = try await test.ledger.placeHold(authority: "Parquet de Paris", reference: "PNF 26/2", scope: ["kinds": ["report.received"]])
+            let record = ErasureRecord(erasedAtMilliseconds: 1, legalReference: Self.basis, erasureEntryIndex: 3)
+            #expect(try await test.ledger.dropBodies(plan.due, record: record, plannedHolds: plan.holds) == 2)
+            #expect(try await test.store.readEvent(index: 1)?.canonicalBody != nil)
+            #expect(try await test.store.readEvent(index: 0)?.canonicalBody == nil)
+            #expect(try await test.store.readEvent(index: 2)?.canonicalBody == nil)
+        }
+        await test.stop()
+        try? FileManager.default.removeItem(at: test.directory)
     }
 
     @Test("bodies past retention are dropped under records, held ones and Greffe's own kept; bundles prove it; doctored claims are refused")
@@ -137,8 +161,6 @@ import Testing
                     three["erased"] = events[4]["erased"]
                     events[3] = .object(three)
                 }?.contains("the retention record lists this event as kept under a legal hold") == true)
-            // The verifier's list of Greffe's own kinds is the ledger's.
-            #expect(BundleVerifier.ownKinds == Ledger.ownKinds)
 
             // verify.html's code, under node, agrees.
             let file = test.directory.appendingPathComponent("retention-bundle.json")

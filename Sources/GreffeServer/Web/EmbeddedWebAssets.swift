@@ -2196,7 +2196,7 @@ const GreffeVerifier = (function () {
   // erasure.executed record Greffe appends before deleting anything, proved
   // in the checkpoint's tree. Returns {withheld: message} | {unproven: true} |
   // {claim} (proven once the record's inclusion claim holds).
-  // BundleVerifier.ownKinds: the kinds only Greffe writes, whose bodies a retention keeps.
+  // LedgerEntry.greffeWrittenKinds: the kinds only Greffe writes, whose bodies a retention keeps.
   const OWN_KINDS = ['access.granted', 'erasure.executed', 'hold.placed', 'hold.lifted', 'ledger.restored', 'retention.applied'];
 
   // checkErasure's checks of what the record says about this event: an order naming it

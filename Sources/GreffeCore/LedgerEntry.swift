@@ -16,7 +16,7 @@ public struct LedgerEntry: Sendable, Hashable {
     /// The kinds only Greffe itself writes (the chain of custody): no platform may send
     /// them, no order erases them and no retention drops their bodies.
     public static let greffeWrittenKinds: Set = [
-        "access.granted", "erasure.executed", "hold.placed", "hold.lifted", "ledger.restored", "retention.applied",
+        "access.granted", "erasure.executed", "hold.placed", "hold.lifted", "ledger.restored", "retention.applied", "shard.opened",
     ]
 
     /// What the commitment commits to; the layouts differ in nothing else.

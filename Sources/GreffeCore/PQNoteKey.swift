@@ -121,3 +121,12 @@ public struct MLDSANoteSigner: Sendable {
         return SignedNote.Signature(name: name, keyID: keyID, signature: Array(signature))
     }
 }
+
+extension MLDSANoteSigner {
+    /// The same ML-DSA key under another name (see `NoteSigner.renamed`).
+    public func renamed(_ name: String) throws(NoteKeyError) -> MLDSANoteSigner {
+        let raw = MLDSANoteKey.signatureType + Array(privateKey.seedRepresentation)
+        let keyID = MLDSANoteKey.keyID(name: name, publicKey: privateKey.publicKey.rawRepresentation)
+        return try MLDSANoteSigner(signerKey: "PRIVATE+KEY+\(name)+\(Ed25519NoteKey.hex(keyID))+\(Data(raw).base64EncodedString())")
+    }
+}

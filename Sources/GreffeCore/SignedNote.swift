@@ -200,3 +200,30 @@ public struct NoteSigner: Sendable {
         return SignedNote(text: text, signatures: [.init(name: name, keyID: keyID, signature: Array(signature))])
     }
 }
+
+extension NoteSigner {
+    /// The same private key under another name (a temporal shard's origin,
+    /// `Shards.origin`): the key ID follows the name, so each shard's
+    /// checkpoints verify with a key of that shard's name, and no shard's
+    /// signature can be replayed as another's.
+    public func renamed(_ name: String) throws(NoteKeyError) -> NoteSigner {
+        guard SignedNote.isValidKeyName(name) else { throw NoteKeyError("key name must be non-empty, without spaces or '+'") }
+        return NoteSigner(name: name, privateKey: privateKey)
+    }
+
+    init(name: String, privateKey: Curve25519.Signing.PrivateKey) {
+        self.name = name
+        self.privateKey = privateKey
+        self.keyID = Ed25519NoteKey.keyID(name: name, publicKey: privateKey.publicKey.rawRepresentation)
+    }
+}
+
+extension NoteVerifier {
+    /// The same public key under another name (see `NoteSigner.renamed`).
+    public func renamed(_ name: String) throws(NoteKeyError) -> NoteVerifier {
+        var raw: [UInt8] = [Ed25519NoteKey.algorithm]
+        raw.append(contentsOf: publicKey.rawRepresentation)
+        let keyID = Ed25519NoteKey.keyID(name: name, publicKey: publicKey.rawRepresentation)
+        return try NoteVerifier(verifierKey: "\(name)+\(Ed25519NoteKey.hex(keyID))+\(Data(raw).base64EncodedString())")
+    }
+}

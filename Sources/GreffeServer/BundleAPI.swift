@@ -41,7 +41,7 @@ extension LedgerAPI {
         let indices = Array(Set(matched).union(restores)).sorted()
         // The chain of custody is written before any evidence leaves.
         let access = try await mapLedgerErrors {
-            try await ledger.recordAccess(token: token, action: "bundle", query: queryJSON, resultCount: indices.count)
+            try await recordAccess(token: token, action: "bundle", query: queryJSON, resultCount: indices.count)
         }
         // A checkpoint covering the access record covers every erasure.executed appended before it, so each
         // erasure already visible is proved by its record (greffe-bundle/v2). The wait is that of ?wait=checkpoint.

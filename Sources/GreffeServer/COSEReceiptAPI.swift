@@ -10,7 +10,8 @@ import NIOCore
 /// checkpoint key. Public, like the proofs it carries.
 extension LedgerAPI {
     /// The receipt of entry `index` (below `checkpoint.size`) over `checkpoint`'s root.
-    func coseReceipt(index: UInt64, checkpoint: StoredCheckpoint) async throws -> COSEReceipt {
+    func coseReceipt(index: UInt64, checkpoint: StoredCheckpoint, ledger holder: Ledger? = nil) async throws -> COSEReceipt {
+        let ledger = holder ?? self.ledger
         let (leafHash, proof) = try await mapLedgerErrors { try await ledger.inclusionProof(index: index, treeSize: checkpoint.size) }
         // The signature vouches for this root: never sign a proof the signed checkpoint does not confirm.
         do {

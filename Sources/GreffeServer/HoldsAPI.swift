@@ -32,7 +32,7 @@ extension LedgerAPI {
             throw APIError(.unprocessableContent, "not a valid legal hold: \(error.message)")
         }
         try await mapLedgerErrors {
-            _ = try await ledger.recordAccess(
+            _ = try await recordAccess(
                 token: token, action: "hold", query: ["authority": .string(authority), "reference": .string(reference), "scope": scope])
         }
         let receipt = try await mapLedgerErrors { try await ledger.placeHold(authority: authority, reference: reference, scope: scope) }
@@ -52,7 +52,7 @@ extension LedgerAPI {
             throw APIError(.unprocessableContent, "lifting a legal hold needs {\"reference\": \"…\", \"reason\": \"…\"} (non-empty strings)")
         }
         try await mapLedgerErrors {
-            _ = try await ledger.recordAccess(
+            _ = try await recordAccess(
                 token: token, action: "lift_hold", query: ["hold_index": .number(Double(index)), "reference": .string(reference)])
         }
         let receipt = try await mapLedgerErrors { try await ledger.liftHold(index: index, reference: reference, reason: reason) }
@@ -61,7 +61,7 @@ extension LedgerAPI {
 
     func listHolds(_ request: Request) async throws -> Response {
         let token = try await authorize(request, role: .investigate)
-        try await mapLedgerErrors { _ = try await ledger.recordAccess(token: token, action: "list_holds", query: [:]) }
+        try await mapLedgerErrors { _ = try await recordAccess(token: token, action: "list_holds", query: [:]) }
         let holds = try await mapLedgerErrors { try await ledger.legalHolds() }
         return JSONResponses.json([
             "holds": .array(

@@ -24,7 +24,7 @@ extension LedgerAPI {
         let token = try await authorize(request, role: .investigate)
         let index = try LedgerAPI.number(text, name: "index")
         try await mapLedgerErrors {
-            _ = try await ledger.recordAccess(token: token, action: "read_event", query: ["index": .number(Double(index))])
+            _ = try await recordAccess(token: token, action: "read_event", query: ["index": .number(Double(index))])
         }
         guard let event = try await ledger.readEvent(index: index) else {
             if let record = try await mapLedgerErrors({ try await ledger.restoreRecord(losing: index) }) {
@@ -142,7 +142,7 @@ extension LedgerAPI {
         // The chain of custody is written before any body is read.
         let indices = try await mapLedgerErrors { try await ledger.searchIndices(query) }
         try await mapLedgerErrors {
-            _ = try await ledger.recordAccess(token: token, action: "search", query: .object(recorded), resultCount: indices.count)
+            _ = try await recordAccess(token: token, action: "search", query: .object(recorded), resultCount: indices.count)
         }
         let events = try await mapLedgerErrors { try await ledger.readEvents(indices) }
         var answer: JSONObject = ["events": .array(try events.map { .object(try LedgerAPI.eventJSON($0)) })]
@@ -170,7 +170,7 @@ extension LedgerAPI {
             throw APIError(.unprocessableContent, "erasure needs exactly {\"legal_reference\": \"…\", \"reason\": \"…\"} (non-empty strings)")
         }
         try await mapLedgerErrors {
-            _ = try await ledger.recordAccess(
+            _ = try await recordAccess(
                 token: token, action: "erasure", query: ["index": .number(Double(index)), "legal_reference": .string(legalReference)])
         }
         let (record, receipt) = try await mapLedgerErrors { try await ledger.erase(index: index, legalReference: legalReference, reason: reason) }
@@ -190,7 +190,7 @@ extension LedgerAPI {
         }
         let lines = try await mapLedgerErrors { try await ledger.takedownReport(deadline: .seconds(Int64(hours) * 3600)) }
         try await mapLedgerErrors {
-            _ = try await ledger.recordAccess(
+            _ = try await recordAccess(
                 token: token, action: "takedown_report", query: ["deadline_hours": .number(Double(hours))], resultCount: lines.count)
         }
         return JSONResponses.json([

@@ -9,7 +9,14 @@ import NIOCore
 
 /// The HTTP API of the contract, thin over `Ledger`: parse, call, encode.
 public struct LedgerAPI: Sendable {
-    public let ledger: Ledger
+    /// The ledger's shards (one, unless `greffe serve --shard-*`).
+    public let shards: ShardedLedger
+    /// The shard a request addresses: the active one, or under `/v1/shards/<k>/` shard k (`ShardsAPI.swift`).
+    public var ledger: Ledger { ShardRouting.pinned.flatMap { shards.shard($0)?.ledger } ?? shards.active }
+    /// Where Greffe's own records of requests (access, holds) go: the active shard, which alone takes appends.
+    var activeLedger: Ledger { shards.active }
+    /// True for the copy of the API mounted under `/v1/shards/<k>/`: it adds no middleware of its own.
+    var isShardView = false
     public let tokens: TokenAuthority
     public var intake = EventIntake()
     /// Renders `/metrics`; nil answers 404.
@@ -35,8 +42,13 @@ public struct LedgerAPI: Sendable {
     public var keyList: LogKeyList?
 
     public init(ledger: Ledger, metricsText: (@Sendable () -> [UInt8])? = nil) {
-        self.ledger = ledger
-        self.tokens = ledger.tokenAuthority()
+        self.init(shards: ShardedLedger(single: ledger), metricsText: metricsText)
+    }
+
+    public init(shards: ShardedLedger, metricsText: (@Sendable () -> [UInt8])? = nil) {
+        self.shards = shards
+        // Tokens live in shard 0's store, where `greffe token` writes them.
+        self.tokens = shards.shards[0].ledger.tokenAuthority()
         self.metricsText = metricsText
     }
 
@@ -46,11 +58,14 @@ public struct LedgerAPI: Sendable {
     static let checkpointCache = "public, max-age=1"
 
     public func addRoutes<Context: RequestContext>(to router: Router<Context>) {
-        // Outermost: it also marks the refusals the inner middlewares answer (429, 404 when off).
-        router.middlewares.add(PublicLookupCORSMiddleware<Context>())
-        router.middlewares.add(JSONErrorMiddleware<Context>())
-        if let clientRateLimiter {
-            router.middlewares.add(AnonymousRateLimitMiddleware<Context>(limiter: clientRateLimiter, tokens: tokens))
+        if !isShardView {
+            // Outermost: it also marks the refusals the inner middlewares answer (429, 404 when off).
+            router.middlewares.add(PublicLookupCORSMiddleware<Context>())
+            router.middlewares.add(JSONErrorMiddleware<Context>())
+            if let clientRateLimiter {
+                router.middlewares.add(AnonymousRateLimitMiddleware<Context>(limiter: clientRateLimiter, tokens: tokens))
+            }
+            addShardRoutes(to: router)
         }
         router.get("/checkpoint") { _, _ in try await checkpoint() }
         router.get("/tile/**") { request, _ in try await tile(request.uri.path) }
@@ -201,32 +216,49 @@ public struct LedgerAPI: Sendable {
                 .forbidden,
                 "\(path): the event is for platform \"\(parsed.events[position].platform)\", but token \(token.name) is bound to platform \"\(platform)\"; nothing was appended")
         }
-        let receipts = try await mapLedgerErrors { try await ledger.append(parsed.events) }
+        let sharded = try await mapLedgerErrors { try await shards.append(parsed.events) }
+        let receipts = sharded.map(\.receipt)
         let status: HTTPResponse.Status = receipts.contains(where: \.isNew) ? .created : .ok
+        // A sharded ledger names each event's log: its index means something only there.
+        let origins: [String]? = shards.isSharded ? sharded.map { Shards.origin(base: shards.keys.origin, shard: $0.shard) } : nil
         if !waitForCheckpoint {
             return Response(
                 status: status, headers: [.contentType: "application/json"],
-                body: .init(byteBuffer: ByteBuffer(bytes: LedgerAPI.receiptsJSON(receipts, isBatch: parsed.isBatch))))
+                body: .init(
+                    byteBuffer: ByteBuffer(
+                        bytes: LedgerAPI.receiptsJSON(receipts, shards: origins.map { zip($0, sharded.map(\.shard)).map { $0 } }, isBatch: parsed.isBatch))))
         }
-        var results: [JSONValue] = receipts.map { receipt in
-            ["index": .number(Double(receipt.index)), "leaf_hash": .string(receipt.leafHash.base64), "event_id": .string(receipt.eventID)]
-        }
-        var checkpointNote: String?
-        if waitForCheckpoint {
-            let needed = receipts.map(\.index).max()! + 1
-            let checkpoint = try await withCheckpointTimeout(
-                "the events are durable but no checkpoint covered them within \(receiptTimeout); ask again for a proof later"
-            ) { [ledger] in try await ledger.waitForCheckpoint(covering: needed) }
-            checkpointNote = checkpoint.note
-            for (position, receipt) in receipts.enumerated() {
-                let (leafHash, proof) = try await ledger.inclusionProof(index: receipt.index, treeSize: checkpoint.size)
-                guard case .object(var object) = results[position] else { continue }
-                object["inclusion_proof"] = LedgerAPI.inclusionJSON(index: receipt.index, treeSize: checkpoint.size, leafHash: leafHash, proof: proof)
-                if withCOSEReceipts {
-                    object["cose_receipt"] = .string(Data(try await coseReceipt(index: receipt.index, checkpoint: checkpoint).encoded).base64EncodedString())
-                }
-                results[position] = .object(object)
+        var results: [JSONValue] = sharded.map { item in
+            var object: JSONObject = [
+                "index": .number(Double(item.receipt.index)), "leaf_hash": .string(item.receipt.leafHash.base64), "event_id": .string(item.receipt.eventID),
+            ]
+            if shards.isSharded {
+                object["origin"] = .string(Shards.origin(base: shards.keys.origin, shard: item.shard))
+                object["shard"] = .number(Double(item.shard))
             }
+            return .object(object)
+        }
+        // One checkpoint per shard the events are in (several only for a re-sent batch that spans a rollover).
+        var checkpoints: [Int: StoredCheckpoint] = [:]
+        for number in Set(sharded.map(\.shard)) {
+            guard let holder = shards.shard(number)?.ledger else { continue }
+            let needed = sharded.filter { $0.shard == number }.map(\.receipt.index).max()! + 1
+            checkpoints[number] = try await withCheckpointTimeout(
+                "the events are durable but no checkpoint covered them within \(receiptTimeout); ask again for a proof later"
+            ) { try await holder.waitForCheckpoint(covering: needed) }
+        }
+        for (position, item) in sharded.enumerated() {
+            guard let holder = shards.shard(item.shard)?.ledger, let checkpoint = checkpoints[item.shard] else { continue }
+            let receipt = item.receipt
+            let (leafHash, proof) = try await holder.inclusionProof(index: receipt.index, treeSize: checkpoint.size)
+            guard case .object(var object) = results[position] else { continue }
+            object["inclusion_proof"] = LedgerAPI.inclusionJSON(index: receipt.index, treeSize: checkpoint.size, leafHash: leafHash, proof: proof)
+            if withCOSEReceipts {
+                object["cose_receipt"] = .string(
+                    Data(try await coseReceipt(index: receipt.index, checkpoint: checkpoint, ledger: holder).encoded).base64EncodedString())
+            }
+            if checkpoints.count > 1 { object["checkpoint"] = .string(checkpoint.note) }
+            results[position] = .object(object)
         }
         var answer: JSONObject
         if parsed.isBatch {
@@ -234,13 +266,13 @@ public struct LedgerAPI: Sendable {
         } else {
             answer = results[0].objectValue!
         }
-        if let checkpointNote { answer["checkpoint"] = .string(checkpointNote) }
+        if checkpoints.count == 1, let only = checkpoints.values.first { answer["checkpoint"] = .string(only.note) }
         return JSONResponses.json(.object(answer), status: status)
     }
 
     /// The canonical JSON of the receipts without a JSONValue per receipt: `{"results":[…]}` for a
-    /// batch, else the one receipt, each `{"event_id":…,"index":…,"leaf_hash":…}` (RFC 8785 member order).
-    static func receiptsJSON(_ receipts: [AppendReceipt], isBatch: Bool) -> [UInt8] {
+    /// batch, else the one receipt, each `{"event_id":…,"index":…,"leaf_hash":…}` (RFC 8785 member order), with `origin` and `shard` on a sharded ledger.
+    static func receiptsJSON(_ receipts: [AppendReceipt], shards: [(origin: String, shard: Int)]? = nil, isBatch: Bool) -> [UInt8] {
         var out: [UInt8] = []
         out.reserveCapacity(receipts.count * 128 + 16)
         if isBatch { out.append(contentsOf: #"{"results":["#.utf8) }
@@ -252,7 +284,14 @@ public struct LedgerAPI: Sendable {
             JSONValue.number(Double(receipt.index)).appendCanonicalBytes(to: &out)
             out.append(contentsOf: #","leaf_hash":""#.utf8)
             out.append(contentsOf: receipt.leafHash.base64.utf8)
-            out.append(contentsOf: #""}"#.utf8)
+            out.append(UInt8(ascii: "\""))
+            if let shard = shards?[position] {
+                out.append(contentsOf: #","origin":"#.utf8)
+                JSONValue.string(shard.origin).appendCanonicalBytes(to: &out)
+                out.append(contentsOf: #","shard":"#.utf8)
+                JSONValue.number(Double(shard.shard)).appendCanonicalBytes(to: &out)
+            }
+            out.append(UInt8(ascii: "}"))
         }
         if isBatch { out.append(contentsOf: "]}".utf8) }
         return out

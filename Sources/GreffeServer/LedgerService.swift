@@ -8,10 +8,16 @@ public import ServiceLifecycle
 /// (whose appends still need the sequencer), then the ledger commits what is
 /// queued and signs a last checkpoint.
 public struct LedgerService: Service {
-    public let ledger: Ledger
+    public let shards: ShardedLedger
+    var ledger: Ledger { shards.active }
 
     public init(ledger: Ledger) {
-        self.ledger = ledger
+        self.shards = ShardedLedger(single: ledger)
+    }
+
+    /// A sharded ledger (SQLite only, so no lease: the watchdog watches nothing that changes).
+    public init(shards: ShardedLedger) {
+        self.shards = shards
     }
 
     /// How long a node that lost the lease may take to stop cleanly before it exits.
@@ -31,9 +37,9 @@ public struct LedgerService: Service {
         let watchdog = LeaseLossWatchdog(ledger: ledger, grace: Self.leaseLossGrace, followerStallLimit: Self.followerStallLimit)
         watchdog.start()
         await withGracefulShutdownHandler {
-            await ledger.run()
+            await shards.run()
         } onGracefulShutdown: {
-            ledger.shutdown()
+            shards.shutdown()
         }
         if ledger.stoppedBecauseLeaseLost {
             // Exit now, for the supervisor to restart this node as a follower. Everything acknowledged is

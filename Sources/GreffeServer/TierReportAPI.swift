@@ -46,7 +46,7 @@ extension LedgerAPI {
         }
         // The chain of custody is written before any figure leaves.
         try await mapLedgerErrors {
-            _ = try await ledger.recordAccess(token: token, action: "tier_report", query: .object(recorded), resultCount: report.eventCount)
+            _ = try await recordAccess(token: token, action: "tier_report", query: .object(recorded), resultCount: report.eventCount)
         }
         return JSONResponses.json(answer)
     }

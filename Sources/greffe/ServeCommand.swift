@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import GreffeDataDirectory
 import GreffeHTTP
 import GreffeLedger
 import GreffeSQLite
@@ -106,6 +107,16 @@ struct ServeCommand: AsyncParsableCommand {
 
     @OptionGroup var witnessOptions: ServeWitnessOptions
 
+    @Option(
+        name: .long,
+        help: "Seal the active shard once it holds this many entries and go on in a new one (origin <origin>/<n>, its own SQLite file under shards/; Schemas/shards.md). Default: never.")
+    var shardMaxEntries: UInt64?
+
+    @Option(
+        name: .long,
+        help: "Seal the active shard this long after it opened, e.g. 30d, 12h, 90m, 3600s (see --shard-max-entries). Default: never.")
+    var shardPeriod: String?
+
     func validate() throws {
         guard checkpointInterval >= 0.01, checkpointInterval <= 3600 else {
             throw ValidationError("--checkpoint-interval must be between 0.01 and 3600 seconds")
@@ -135,6 +146,39 @@ struct ServeCommand: AsyncParsableCommand {
         }
         guard retentionInterval >= 0.1, retentionInterval <= 86_400 else { throw ValidationError("--retention-interval must be between 0.1 and 86400 seconds") }
         _ = try witnessOptions.endpoints()
+        try validateSharding()
+    }
+
+    /// `--shard-period`'s duration: a whole number and a unit (s, m, h, d).
+    static func parsePeriod(_ text: String) throws -> Duration {
+        let units: [Character: Int64] = ["s": 1, "m": 60, "h": 3600, "d": 86_400]
+        guard let unit = text.last, let seconds = units[unit], let count = Int64(text.dropLast()), count > 0, String(count) == text.dropLast(),
+            count <= 36_500 * 86_400 / seconds
+        else { throw ValidationError("--shard-period must be a whole number and a unit, e.g. 30d, 12h, 90m or 3600s (at most 100 years)") }
+        return .seconds(count * seconds)
+    }
+
+    var shardPolicy: ShardedLedger.Policy? {
+        guard shardMaxEntries != nil || shardPeriod != nil else { return nil }
+        return ShardedLedger.Policy(maxEntries: shardMaxEntries, period: try? shardPeriod.map(Self.parsePeriod))
+    }
+
+    /// Shards are new: what does not yet follow them across a rollover is refused, not half done.
+    func validateSharding() throws {
+        if let shardMaxEntries, shardMaxEntries < 2 { throw ValidationError("--shard-max-entries must be at least 2") }
+        if let shardPeriod { _ = try Self.parsePeriod(shardPeriod) }
+        guard shardPolicy != nil else { return }
+        let unsupported: [(Bool, String)] = [
+            (storeOptions.postgres != nil, "--postgres (a shard is a SQLite file)"),
+            (!witnessOptions.witnesses.isEmpty, "--witness (witnesses would need each shard's origin)"),
+            (tilesDir != nil, "--tiles-dir (the static export follows one log)"),
+            (tsaUrl != nil, "--tsa-url (the timestamper follows one log)"),
+            (retentionDays != nil, "--retention-days (retention follows one log)"),
+            (publicLookup, "the public lookup (it would not see sealed shards: turn it off with --no-public-lookup)"),
+        ]
+        if let (_, what) = unsupported.first(where: { $0.0 }) {
+            throw ValidationError("temporal shards (--shard-max-entries, --shard-period) do not yet work with \(what)")
+        }
     }
 
     private func parseListen() throws -> (host: String, port: Int) {
@@ -185,7 +229,7 @@ struct ServeCommand: AsyncParsableCommand {
         let keys = try directory.loadLogKeys()
         let keyList = try directory.loadKeyList()
         let store = try await storeOptions.openStore(logger: logger)
-        if let sqlite = store as? SQLiteStore, !skipIntegrityCheck {
+        if let sqlite = store as? SQLiteStore, !skipIntegrityCheck, shardPolicy == nil {
             // A damaged file must stop the service before it signs anything.
             try sqlite.checkIntegrity()
         }
@@ -196,9 +240,24 @@ struct ServeCommand: AsyncParsableCommand {
         let exporter = tilesDir.map { TileExporter(directory: $0, store: store, verifiers: keys.verifiers, logger: logger) }
         let witnessTransport = witnessOptions.witnesses.isEmpty ? nil : HTTPWitnessTransport()
         let cosigner = try witnessTransport.map { try witnessOptions.client(transport: $0, logger: logger) }
-        let ledger = try await Ledger.open(
-            store: store, keys: keys, checkpointInterval: .milliseconds(Int(checkpointInterval * 1000)), node: node, logger: logger,
-            checkpointStored: exporter?.checkpointStoredHook, cosigner: cosigner)
+        let interval = Duration.milliseconds(Int(checkpointInterval * 1000))
+        let shards: ShardedLedger
+        if let shardPolicy {
+            // Shard 0's store was opened (and checked) above; the others are opened by the shard set, the active one checked.
+            let storage = SQLiteShardStorage(directory: directory, shardZero: store)
+            shards = try await ShardedLedger.open(storage: storage, keys: keys, policy: shardPolicy, logger: logger) { [logger] shardStore, shardKeys in
+                try await Ledger.open(store: shardStore, keys: shardKeys, checkpointInterval: interval, logger: logger)
+            }
+            // Only the active shard, which alone is written: a sealed shard was checked while it was active, so start-up is bounded by a shard.
+            if !skipIntegrityCheck, let active = shards.active.store as? SQLiteStore { try active.checkIntegrity() }
+            logger.info("shards", metadata: ["shards": "\(shards.shards.count)", "active": "\(shards.activeShard)"])
+        } else {
+            shards = ShardedLedger(
+                single: try await Ledger.open(
+                    store: store, keys: keys, checkpointInterval: interval, node: node, logger: logger,
+                    checkpointStored: exporter?.checkpointStoredHook, cosigner: cosigner))
+        }
+        let ledger = shards.active
         if let exporter, ledger.isSequencer, let latest = ledger.latestCheckpoint {
             // Catch up: whatever the store has signed that the directory lacks (a new --tiles-dir, or one behind after a failure).
             // Only the sequencer writes tiles, so a follower starting beside it never puts back an older checkpoint.
@@ -206,7 +265,7 @@ struct ServeCommand: AsyncParsableCommand {
             logger.info(
                 "static tiles", metadata: ["tiles_dir": "\(exporter.directory.path)", "up_to_date": "\(caughtUp)"])
         }
-        var services: [any Service] = [LedgerService(ledger: ledger)]
+        var services: [any Service] = [LedgerService(shards: shards)]
         if let retentionDays, let retentionBasis {
             let keeper = RetentionKeeper(
                 ledger: ledger, policy: Ledger.RetentionPolicy(days: retentionDays, legalBasis: retentionBasis),
@@ -230,7 +289,7 @@ struct ServeCommand: AsyncParsableCommand {
         var volumes = [(name: "data", path: directory.url.path)]
         if let exporter { volumes.append((name: "tiles", path: exporter.directory.path)) }
 
-        var api = LedgerAPI(ledger: ledger) {
+        var api = LedgerAPI(shards: shards) {
             var buffer: [UInt8] = []
             registry.emit(into: &buffer)
             return buffer
@@ -271,6 +330,6 @@ struct ServeCommand: AsyncParsableCommand {
         try await app.runService()
         try? await tsaClient?.client.shutdown()
         try? await witnessTransport?.shutdown()
-        logger.info("stopped", metadata: ["tree_size": "\(ledger.treeSize)", "checkpoint_size": "\(ledger.latestCheckpoint?.size ?? 0)"])
+        logger.info("stopped", metadata: ["tree_size": "\(shards.active.treeSize)", "checkpoint_size": "\(shards.active.latestCheckpoint?.size ?? 0)", "shard": "\(shards.activeShard)"])
     }
 }

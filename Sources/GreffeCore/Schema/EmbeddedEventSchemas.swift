@@ -1723,6 +1723,91 @@ enum EmbeddedEventSchemas {
 """#
         ),
         (
+            name: "shard.opened.schema.json",
+            text: #"""
+{
+  "$schema": "https://json-schema.org/draft/2020-12/schema",
+  "$id": "https://greffe.dev/schemas/events/shard.opened.schema.json",
+  "title": "shard.opened",
+  "description": "Written by Greffe itself as entry 0 of every temporal shard after the first (Schemas/shards.md): the ledger sealed shard `shard` − 1 with the final checkpoint `previous_checkpoint` and went on in shard `shard`, a log of its own under origin `origin`. The record ties the shards into one chain: its entry commits to this body, so each shard's root commits to the previous shard's final root.",
+  "type": "object",
+  "required": [
+    "event_id",
+    "kind",
+    "occurred_at",
+    "platform",
+    "schema_version",
+    "shard",
+    "origin",
+    "previous_origin",
+    "previous_checkpoint",
+    "previous_last_leaf_hash",
+    "reason"
+  ],
+  "additionalProperties": false,
+  "properties": {
+    "event_id": {
+      "description": "Identifier of this record, chosen by Greffe.",
+      "$ref": "envelope.schema.json#/$defs/event_id"
+    },
+    "kind": {
+      "description": "The event kind: always \"shard.opened\".",
+      "const": "shard.opened"
+    },
+    "occurred_at": {
+      "description": "When the shard was opened (RFC 3339, with a time zone offset).",
+      "$ref": "envelope.schema.json#/$defs/timestamp"
+    },
+    "platform": {
+      "description": "Always \"greffe\": Greffe writes this record itself.",
+      "$ref": "envelope.schema.json#/$defs/platform"
+    },
+    "schema_version": {
+      "description": "Version of this schema: always 1.",
+      "$ref": "envelope.schema.json#/$defs/schema_version"
+    },
+    "shard": {
+      "description": "This shard's number: 1 for the ledger's second log, and so on (shard 0 is the first log, which has no such record).",
+      "type": "integer",
+      "minimum": 1,
+      "maximum": 9007199254740991
+    },
+    "origin": {
+      "description": "This shard's checkpoint origin and key name: the ledger's base origin, \"/\", and `shard` in decimal.",
+      "type": "string",
+      "minLength": 3,
+      "maxLength": 1024
+    },
+    "previous_origin": {
+      "description": "The previous shard's origin: the base origin for shard 1, else the base origin, \"/\", and `shard` − 1.",
+      "type": "string",
+      "minLength": 1,
+      "maxLength": 1024
+    },
+    "previous_checkpoint": {
+      "description": "The previous shard's final checkpoint (C2SP tlog-checkpoint, signed note as published): signed by the ledger's key under the name `previous_origin`, of the previous shard's whole tree, which never grows again.",
+      "type": "string",
+      "minLength": 1,
+      "maxLength": 65536
+    },
+    "previous_last_leaf_hash": {
+      "description": "The RFC 9162 leaf hash of the previous shard's last entry, in standard base64: the entries' `prev` chain, carried across the rollover (entry 0 of each shard keeps `prev` all zeros, so every shard verifies alone).",
+      "type": "string",
+      "pattern": "^[A-Za-z0-9+/]{43}=$"
+    },
+    "reason": {
+      "description": "Why the previous shard was sealed: \"size\" (it reached --shard-max-entries) or \"period\" (it was opened --shard-period ago).",
+      "enum": [
+        "size",
+        "period"
+      ]
+    }
+  }
+}
+
+"""#
+        ),
+        (
             name: "subscription.cancelled.schema.json",
             text: #"""
 {

@@ -1,0 +1,70 @@
+public import Foundation
+public import GreffeStore
+public import GreffeSQLite
+
+/// Temporal shards in the data directory: shard 0 is `greffe.sqlite` itself,
+/// shard k ≥ 1 is `shards/<k>/greffe.sqlite` (Schemas/shards.md). Each is a
+/// SQLite file of its own, so a start-up check, a backup or an index rebuild
+/// is bounded by a shard, not by the ledger's whole history.
+public struct SQLiteShardStorage: ShardStorage {
+    public let directory: DataDirectory
+    /// Shard 0's store, when the caller opened it already (one SQLiteStore per file).
+    let shardZero: (any LedgerStore)?
+
+    public init(directory: DataDirectory, shardZero: (any LedgerStore)? = nil) {
+        self.directory = directory
+        self.shardZero = shardZero
+    }
+
+    var shardsURL: URL { directory.url.appendingPathComponent("shards", isDirectory: true) }
+
+    public func databasePath(shard: Int) -> String {
+        shard == 0 ? directory.databasePath : shardsURL.appendingPathComponent("\(shard)/greffe.sqlite").path
+    }
+
+    public func existingShards() throws -> [Int] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: shardsURL.path)) ?? []
+        var numbers: [Int] = [0]
+        for name in names {
+            // Only canonical decimals: "01" or "+1" would be a second name for one shard.
+            guard let number = Int(name), number > 0, String(number) == name else {
+                throw DataDirectory.Failure("\(shardsURL.path)/\(name) is not a shard (shards are named 1, 2, 3, …)")
+            }
+            numbers.append(number)
+        }
+        return numbers.sorted()
+    }
+
+    public func openStore(shard: Int) async throws -> any LedgerStore {
+        if shard == 0, let shardZero { return shardZero }
+        let path = databasePath(shard: shard)
+        guard FileManager.default.fileExists(atPath: path) else { throw DataDirectory.Failure("shard \(shard)'s database \(path) is missing") }
+        return try SQLiteStore(path: path)
+    }
+
+    public func createStore(shard: Int) async throws -> any LedgerStore {
+        precondition(shard > 0, "shard 0 is the data directory's own store")
+        let folder = shardsURL.appendingPathComponent("\(shard)", isDirectory: true)
+        try FileManager.default.createDirectory(at: shardsURL, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        // mkdir fails if it exists: a rollover never reuses a shard's folder.
+        guard mkdir(folder.path, 0o700) == 0 else {
+            throw DataDirectory.Failure("cannot create \(folder.path): \(String(cString: strerror(errno)))")
+        }
+        try syncDirectory(shardsURL.path)
+        return try SQLiteStore(path: databasePath(shard: shard))
+    }
+
+    public func removeEmptyStore(shard: Int) throws {
+        precondition(shard > 0, "shard 0 is never removed")
+        try FileManager.default.removeItem(at: shardsURL.appendingPathComponent("\(shard)", isDirectory: true))
+        try syncDirectory(shardsURL.path)
+    }
+
+    /// The folder's entries are durable: a new shard's folder survives a power loss once its first entry does.
+    func syncDirectory(_ path: String) throws {
+        let fd = open(path, O_RDONLY | O_DIRECTORY)
+        guard fd >= 0 else { throw DataDirectory.Failure("cannot open \(path): \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        guard fsync(fd) == 0 else { throw DataDirectory.Failure("cannot fsync \(path): \(String(cString: strerror(errno)))") }
+    }
+}

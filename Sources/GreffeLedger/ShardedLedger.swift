@@ -1,0 +1,448 @@
+import Foundation
+public import GreffeCore
+public import GreffeStore
+public import Logging
+import Synchronization
+
+/// The ledger as a chain of temporal shards (Schemas/shards.md): one active
+/// shard takes appends; the sealed ones before it are read-only logs whose
+/// final checkpoints the next shard's `shard.opened` record holds.
+///
+/// Rollover (`rollover`), each step durable before the next:
+/// 1. appends wait at the gate; those already queued in the active shard are
+///    committed and answered as usual, and its final checkpoint is signed
+///    (`Ledger.shutdown`, then `run` returns);
+/// 2. the next shard's store is created, empty, and its first entry, the
+///    `shard.opened` record holding that final checkpoint, committed;
+/// 3. the new shard becomes active and the waiting appends go on there.
+/// A crash in 2 leaves an empty store, which `open` removes: the old shard is
+/// then still the active one (its "final" checkpoint was never put in a link,
+/// so it may grow again). After 2, the old shard is sealed for good: `open`
+/// refuses a chain whose sealed shard grew past its link's checkpoint.
+///
+/// Event-ID deduplication spans the shards: before a request reaches the
+/// active shard, the sealed shards' stores are asked for its event IDs.
+public final class ShardedLedger: Sendable {
+    /// When the active shard is sealed; nil members: never for that reason.
+    public struct Policy: Sendable, Equatable {
+        public var maxEntries: UInt64?
+        public var period: Duration?
+
+        public init(maxEntries: UInt64? = nil, period: Duration? = nil) {
+            self.maxEntries = maxEntries
+            self.period = period
+        }
+
+        public var rollsOver: Bool { maxEntries != nil || period != nil }
+
+        /// Why a shard of `size` entries opened at `openedAt` (ms) must be sealed at `now`, if it must.
+        /// A shard holding nothing but its own `shard.opened` record (`firstEventIndex` = size) is never sealed:
+        /// no shard is empty of events.
+        public func due(size: UInt64, firstEventIndex: UInt64, openedAt: UInt64, now: UInt64) -> Shards.Reason? {
+            guard size > firstEventIndex else { return nil }
+            if let maxEntries, size >= maxEntries { return .size }
+            if let period, now >= openedAt, Duration.milliseconds(Int64(now - openedAt)) >= period { return .period }
+            return nil
+        }
+    }
+
+    /// One shard as the ledger holds it.
+    public struct Shard: Sendable {
+        public let number: Int
+        public let ledger: Ledger
+        /// When its first entry was sequenced (ms since the epoch); for a shard still empty, when it was opened here.
+        public let openedAt: UInt64
+        /// The `shard.opened` record's claims (nil for shard 0).
+        public let link: ShardLink?
+    }
+
+    /// A receipt and the shard whose log holds the event.
+    public struct Receipt: Sendable {
+        public var receipt: AppendReceipt
+        public var shard: Int
+    }
+
+    public struct Failure: Error, CustomStringConvertible {
+        public let description: String
+        init(_ description: String) { self.description = description }
+    }
+
+    /// The base keys (shard 0's; the others are these renamed, `Shards.keys`).
+    public let keys: LogKeys
+    public let policy: Policy
+    let storage: (any ShardStorage)?
+    /// Opens a `Ledger` over a shard's store with the server's settings.
+    let openLedger: @Sendable (any LedgerStore, LogKeys) async throws -> Ledger
+    let clock: WallClock
+    let logger: Logger
+
+    struct State {
+        var shards: [Shard]
+        var rolling = false
+        var gate: [CheckedContinuation<Void, Never>] = []
+        var stopped = false
+        /// The tasks running shards' ledgers (the active one, and a sealed one until its run ends).
+        var runners: [Int: Task<Void, Never>] = [:]
+        /// Continuations waiting for a ledger's `run()` to return, by shard.
+        var runEnded: [Int: CheckedContinuation<Void, Never>] = [:]
+        var ended: Set<Int> = []
+    }
+
+    let state: Mutex<State>
+    let wake: AsyncStream<Void>
+    let wakeContinuation: AsyncStream<Void>.Continuation
+
+    init(shards: [Shard], keys: LogKeys, policy: Policy, storage: (any ShardStorage)?, clock: WallClock, logger: Logger,
+         openLedger: @escaping @Sendable (any LedgerStore, LogKeys) async throws -> Ledger) {
+        self.state = Mutex(State(shards: shards))
+        self.keys = keys
+        self.policy = policy
+        self.storage = storage
+        self.clock = clock
+        self.logger = logger
+        self.openLedger = openLedger
+        (wake, wakeContinuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+    }
+
+    /// One ledger that never rolls over: what `greffe serve` runs without `--shard-*`.
+    public convenience init(single ledger: Ledger) {
+        self.init(
+            shards: [Shard(number: 0, ledger: ledger, openedAt: 0, link: nil)], keys: ledger.keys, policy: Policy(), storage: nil, clock: .system,
+            logger: ledger.logger, openLedger: { _, _ in ledger })
+    }
+
+    public var active: Ledger { state.withLock { $0.shards.last!.ledger } }
+    public var activeShard: Int { state.withLock { $0.shards.count - 1 } }
+    public var shards: [Shard] { state.withLock { $0.shards } }
+    public var isSharded: Bool { storage != nil }
+
+    public func shard(_ number: Int) -> Shard? {
+        state.withLock { number >= 0 && number < $0.shards.count ? $0.shards[number] : nil }
+    }
+
+    // MARK: - Opening
+
+    /// Opens every shard in `storage`, checks the chain (each link's checkpoint is its sealed
+    /// shard's whole tree, signed by the log's key), and removes a last store left empty by a
+    /// rollover cut short. Only the active shard is opened for sequencing.
+    public static func open(
+        storage: any ShardStorage, keys: LogKeys, policy: Policy, clock: WallClock = .system, logger: Logger,
+        openLedger: @escaping @Sendable (any LedgerStore, LogKeys) async throws -> Ledger
+    ) async throws -> ShardedLedger {
+        var numbers = try storage.existingShards()
+        guard numbers.first == 0, numbers == Array(0..<numbers.count) else {
+            throw Failure("the shards present are \(numbers), not 0 to n without gaps: a shard's store is missing")
+        }
+        // A rollover cut short (crash between creating the store and committing shard.opened) leaves it empty.
+        if let last = numbers.last, last > 0 {
+            let store = try await storage.openStore(shard: last)
+            if try await store.treeSize() == 0 {
+                logger.warning("removing an empty shard left by a rollover cut short", metadata: ["shard": "\(last)"])
+                try storage.removeEmptyStore(shard: last)
+                numbers.removeLast()
+            }
+        }
+        var shards: [Shard] = []
+        for number in numbers {
+            let ledger = try await openLedger(try await storage.openStore(shard: number), try Shards.keys(keys, shard: number))
+            var link: ShardLink?
+            if number > 0 {
+                let previous = shards[number - 1].ledger
+                link = try await checkLink(opening: ledger, shard: number, previous: previous, keys: keys)
+            }
+            let openedAt = try await openedAt(ledger) ?? clock.nowMilliseconds()
+            shards.append(Shard(number: number, ledger: ledger, openedAt: openedAt, link: link))
+        }
+        return ShardedLedger(shards: shards, keys: keys, policy: policy, storage: storage, clock: clock, logger: logger, openLedger: openLedger)
+    }
+
+    /// Shard `shard`'s entry 0 must be a `shard.opened` whose checkpoint is exactly `previous`'s tree.
+    static func checkLink(opening ledger: Ledger, shard: Int, previous: Ledger, keys: LogKeys) async throws -> ShardLink {
+        guard let event = try await ledger.store.readEvent(index: 0), event.kind == Shards.openedKind, let body = event.canonicalBody else {
+            throw Failure("shard \(shard) does not begin with a \(Shards.openedKind) record: the chain of shards is broken")
+        }
+        let link: ShardLink
+        do { link = try ShardLink(body: try JSONParser.parse(body), baseOrigin: keys.origin, verifiers: keys.verifiers) } catch {
+            throw Failure("shard \(shard)'s \(Shards.openedKind) record: \(error)")
+        }
+        guard link.shard == shard else { throw Failure("shard \(shard)'s \(Shards.openedKind) record names shard \(link.shard)") }
+        let sealedSize = previous.treeSize
+        guard link.previousCheckpoint.size == sealedSize else {
+            throw Failure(
+                "shard \(shard - 1) was sealed at tree size \(link.previousCheckpoint.size) but holds \(sealedSize) entries: "
+                    + "a sealed shard must never change; refusing to start")
+        }
+        let root = try await previous.root(treeSize: sealedSize)
+        guard root == link.previousCheckpoint.root else {
+            throw Failure("shard \(shard - 1)'s tree does not have the root its seal in shard \(shard) records; refusing to start")
+        }
+        let lastLeaf = try await previous.store.readNodes([NodeID(level: 0, index: sealedSize - 1)])[0]
+        guard lastLeaf == link.previousLastLeafHash else {
+            throw Failure("shard \(shard)'s \(Shards.openedKind) record names another last leaf than shard \(shard - 1)'s")
+        }
+        return link
+    }
+
+    /// When a shard's first entry was sequenced, from the entry itself (bodies may be gone, entries never).
+    static func openedAt(_ ledger: Ledger) async throws -> UInt64? {
+        guard ledger.treeSize > 0, let bytes = try await ledger.store.readEntries(first: 0, count: 1).first else { return nil }
+        return try LedgerEntry(decoding: bytes).sequencedAtMilliseconds
+    }
+
+    // MARK: - Appending
+
+    /// Appends a request's events all or nothing, each to the active shard unless a sealed shard
+    /// already holds its event ID (then its original place, as within one log).
+    public func append(_ events: [EventSubmission]) async throws -> [Receipt] {
+        while true {
+            await passGate()
+            let (current, number, sealed) = state.withLock { ($0.shards.last!.ledger, $0.shards.count - 1, $0.shards.dropLast().map { $0 }) }
+            var earlier: [Int: Receipt] = [:]
+            if !sealed.isEmpty {
+                earlier = try await locateInSealed(events, sealed: sealed)
+            }
+            let fresh = events.indices.filter { earlier[$0] == nil }
+            var appended: [AppendReceipt] = []
+            if !fresh.isEmpty {
+                do {
+                    appended = try await current.append(fresh.map { events[$0] })
+                } catch let error as LedgerError where error.code == .shuttingDown && !state.withLock({ $0.stopped }) {
+                    // Sealed between the gate and the queue: nothing of it was written; it goes to the next shard.
+                    continue
+                }
+            }
+            var receipts: [Receipt] = []
+            var next = appended.makeIterator()
+            for position in events.indices {
+                receipts.append(earlier[position] ?? Receipt(receipt: next.next()!, shard: number))
+            }
+            if !fresh.isEmpty, policy.maxEntries != nil { wakeContinuation.yield() }
+            return receipts
+        }
+    }
+
+    /// The events of `events` that a sealed shard holds, with their receipts; a conflict
+    /// (same ID, other body, or a body since erased) refuses the whole request, as within one log.
+    func locateInSealed(_ events: [EventSubmission], sealed: [Shard]) async throws -> [Int: Receipt] {
+        var found: [Int: Receipt] = [:]
+        let keys = events.map(\.key)
+        // Newest first: a retry is most likely to find its event in the shard just sealed.
+        for shard in sealed.reversed() {
+            let missing = events.indices.filter { found[$0] == nil }
+            guard !missing.isEmpty else { break }
+            let located = try await shard.ledger.store.locateEvents(missing.map { keys[$0] })
+            for position in missing {
+                guard let location = located[keys[position]] else { continue }
+                let event = events[position]
+                guard let digest = location.bodyDigest else {
+                    throw LedgerError(
+                        .conflict, "event \(event.eventID) was appended at index \(location.index) of shard \(shard.number) and its body has since been erased")
+                }
+                guard digest == event.bodyDigest else {
+                    throw LedgerError(
+                        .conflict, "event \(event.eventID) was already appended at index \(location.index) of shard \(shard.number) with a different body")
+                }
+                found[position] = Receipt(
+                    receipt: AppendReceipt(eventID: event.eventID, index: location.index, leafHash: location.leafHash, isNew: false), shard: shard.number)
+            }
+        }
+        return found
+    }
+
+    func passGate() async {
+        await withCheckedContinuation { continuation in
+            let open = state.withLock { state in
+                guard state.rolling else { return true }
+                state.gate.append(continuation)
+                return false
+            }
+            if open { continuation.resume() }
+        }
+    }
+
+    func openGate() {
+        let waiting = state.withLock { state in
+            state.rolling = false
+            defer { state.gate = [] }
+            return state.gate
+        }
+        for continuation in waiting { continuation.resume() }
+    }
+
+    // MARK: - Running
+
+    /// Runs the active shard's ledger, each new one after a rollover, and the rollover schedule,
+    /// until `shutdown()`; returns once the last shard has committed what was queued.
+    public func run() async {
+        let first = state.withLock { $0.shards.last! }
+        adoptRunner(Task { await self.runShard(first.ledger, number: first.number) }, shard: first.number)
+        if policy.rollsOver {
+            await runSchedule()
+        } else {
+            for await _ in wake {}
+        }
+        // Stopped: no rollover starts any more, and one under way shuts its new shard down itself.
+        while let runner = state.withLock({ state in state.runners.first.map { state.runners.removeValue(forKey: $0.key)! } }) {
+            await runner.value
+        }
+    }
+
+    func runShard(_ ledger: Ledger, number: Int) async {
+        await ledger.run()
+        let waiter = state.withLock { state in
+            state.ended.insert(number)
+            return state.runEnded.removeValue(forKey: number)
+        }
+        waiter?.resume()
+    }
+
+    func waitForRunEnd(of number: Int) async {
+        await withCheckedContinuation { continuation in
+            let ended = state.withLock { state in
+                if state.ended.contains(number) { return true }
+                state.runEnded[number] = continuation
+                return false
+            }
+            if ended { continuation.resume() }
+        }
+    }
+
+    /// Stops taking appends; the active shard commits what is queued and signs its last checkpoint.
+    public func shutdown() {
+        let ledger = state.withLock { state in
+            state.stopped = true
+            return state.shards.last!.ledger
+        }
+        wakeContinuation.finish()
+        ledger.shutdown()
+        openGate()
+    }
+
+    /// Checks the policy after each append (size) and every second (period).
+    func runSchedule() async {
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask {
+                while !Task.isCancelled, !self.state.withLock({ $0.stopped }) {
+                    try? await Task.sleep(for: .seconds(1))
+                    self.wakeContinuation.yield()
+                }
+            }
+            var retryAfter: ContinuousClock.Instant?
+            for await _ in wake {
+                if let retryAfter, ContinuousClock.now < retryAfter { continue }
+                retryAfter = nil
+                guard let reason = dueReason() else { continue }
+                do {
+                    try await rollover(reason: reason)
+                } catch {
+                    // The old shard is running again (see `rollover`); try again in a minute rather than at every append.
+                    logger.error("shard rollover failed; the active shard goes on", metadata: ["error": "\(error)"])
+                    retryAfter = .now + .seconds(60)
+                }
+            }
+            group.cancelAll()
+        }
+    }
+
+    func dueReason() -> Shards.Reason? {
+        let (shard, stopped) = state.withLock { ($0.shards.last!, $0.stopped) }
+        guard !stopped else { return nil }
+        return policy.due(
+            size: shard.ledger.treeSize, firstEventIndex: shard.number == 0 ? 0 : 1, openedAt: shard.openedAt, now: clock.nowMilliseconds())
+    }
+
+    /// Seals the active shard and opens the next (the steps above). On failure after the old
+    /// shard stopped, it is opened and run again and the new store removed: appends go on there.
+    public func rollover(reason: Shards.Reason) async throws {
+        guard let storage else { throw Failure("this ledger has no shard storage") }
+        let old: Shard? = state.withLock { state in
+            guard !state.rolling, !state.stopped else { return nil }
+            state.rolling = true
+            return state.shards.last!
+        }
+        guard let old else { return }
+        var newStoreCreated = false
+        let next = old.number + 1
+        do {
+            old.ledger.shutdown()
+            await waitForRunEnd(of: old.number)
+            let size = old.ledger.treeSize
+            guard let final = old.ledger.latestCheckpoint, final.size == size, size > 0 else {
+                throw Failure("shard \(old.number) stopped without a checkpoint of its whole tree (\(size) entries)")
+            }
+            let lastLeaf = try await old.ledger.store.readNodes([NodeID(level: 0, index: size - 1)])[0]
+            let store = try await storage.createStore(shard: next)
+            newStoreCreated = true
+            let ledger = try await openLedger(store, try Shards.keys(keys, shard: next))
+            let runner = Task { await self.runShard(ledger, number: next) }
+            let receipt: AppendReceipt
+            do {
+                receipt = try await ledger.recordShardOpened(
+                    fields: ShardLink.fields(
+                        shard: next, baseOrigin: keys.origin, previousCheckpointNote: final.note, previousLastLeafHash: lastLeaf, reason: reason))
+            } catch {
+                ledger.shutdown()
+                await runner.value
+                throw error
+            }
+            guard receipt.index == 0 else { throw Failure("the \(Shards.openedKind) record of shard \(next) landed at index \(receipt.index), not 0") }
+            let body = try await ledger.store.readEvent(index: 0)?.canonicalBody ?? []
+            let link = try ShardLink(body: try JSONParser.parse(body), baseOrigin: keys.origin, verifiers: keys.verifiers)
+            let opened = try await Self.openedAt(ledger) ?? clock.nowMilliseconds()
+            adoptRunner(runner, shard: next)
+            let stoppedMeanwhile = state.withLock { state in
+                state.shards.append(Shard(number: next, ledger: ledger, openedAt: opened, link: link))
+                return state.stopped
+            }
+            if stoppedMeanwhile { ledger.shutdown() }
+            logger.notice(
+                "shard sealed; the next one is active",
+                metadata: [
+                    "sealed_shard": "\(old.number)", "sealed_size": "\(size)", "active_shard": "\(next)",
+                    "origin": "\(Shards.origin(base: keys.origin, shard: next))", "reason": "\(reason.rawValue)",
+                ])
+            openGate()
+        } catch {
+            await recover(from: old, removing: newStoreCreated ? next : nil)
+            openGate()
+            throw error
+        }
+    }
+
+    /// Keeps a shard's run task, for `run()` to join after `shutdown()`.
+    func adoptRunner(_ runner: Task<Void, Never>, shard: Int) {
+        state.withLock { state in
+            state.runners[shard] = runner
+        }
+    }
+
+    /// After a failed rollover: the new store, if any, removed (only if nothing was committed to it),
+    /// the old shard opened and run again as the active one.
+    func recover(from old: Shard, removing next: Int?) async {
+        if let next, let storage {
+            if let store = try? await storage.openStore(shard: next), (try? await store.treeSize()) == 0 {
+                try? storage.removeEmptyStore(shard: next)
+            }
+        }
+        do {
+            let reopened = try await openLedger(old.ledger.store, try Shards.keys(keys, shard: old.number))
+            state.withLock { _ = $0.ended.remove(old.number) }
+            let runner = Task { await self.runShard(reopened, number: old.number) }
+            adoptRunner(runner, shard: old.number)
+            let stoppedMeanwhile = state.withLock { state in
+                state.shards[old.number] = Shard(number: old.number, ledger: reopened, openedAt: old.openedAt, link: old.link)
+                return state.stopped
+            }
+            if stoppedMeanwhile { reopened.shutdown() }
+        } catch {
+            logger.critical("the active shard could not be reopened after a failed rollover; appends fail until a restart", metadata: ["error": "\(error)"])
+        }
+    }
+}
+
+extension Ledger {
+    /// Appends the `shard.opened` record (`ShardLink.fields`): the first entry of a new shard.
+    func recordShardOpened(fields: [(String, JSONValue)]) async throws -> AppendReceipt {
+        try await appendOwnEvent(kind: Shards.openedKind, fields: fields)
+    }
+}

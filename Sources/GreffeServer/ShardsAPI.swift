@@ -1,0 +1,100 @@
+import Foundation
+import GreffeCore
+import GreffeHTTP
+import GreffeLedger
+import GreffeStore
+import HTTPTypes
+import Hummingbird
+import NIOCore
+
+/// The shard a request addresses, set under `/v1/shards/<k>/`.
+enum ShardRouting {
+    @TaskLocal static var pinned: Int?
+}
+
+// Temporal shards over HTTP (Schemas/shards.md): `GET /v1/shards` lists them, and every
+// shard's log is served whole under `/v1/shards/<k>/` (checkpoint, tiles, proofs, events,
+// bundles), with the same paths as the active shard's at the root.
+extension LedgerAPI {
+    func addShardRoutes<Context: RequestContext>(to router: Router<Context>) {
+        router.get("/v1/shards") { _, _ in try await shardList() }
+        var view = self
+        view.isShardView = true
+        let inner = Router(context: Context.self)
+        view.addRoutes(to: inner)
+        let responder = inner.buildResponder()
+        for method in [HTTPRequest.Method.get, .post, .head] {
+            router.on("/v1/shards/:shard/**", method: method) { request, context in
+                try await shardRequest(request, context: context, responder: responder)
+            }
+        }
+    }
+
+    func shardRequest<Context: RequestContext>(
+        _ request: Request, context: Context, responder: some HTTPResponder<Context>
+    ) async throws -> Response {
+        let path = request.uri.path
+        let prefix = "/v1/shards/"
+        let afterPrefix = path.dropFirst(prefix.count)
+        let digits = afterPrefix.prefix { $0 != "/" }
+        guard let number = Tile.parseCanonicalDecimal(String(digits)), number < 1 << 31 else {
+            throw APIError.badRequest("the shard must be a decimal number without leading zeros")
+        }
+        guard let shard = shards.shard(Int(number)) else {
+            throw APIError.notFound("there is no shard \(number); GET /v1/shards lists them")
+        }
+        let rest = String(afterPrefix.dropFirst(digits.count))
+        let isActive = shard.number == shards.activeShard
+        if request.method == .post {
+            // Only the active shard takes appends and orders, at the root paths; a sealed shard never changes.
+            guard rest == "/v1/bundles" else {
+                throw APIError(
+                    .conflict,
+                    isActive
+                        ? "send appends and orders to the root paths (\(rest.prefix(60))), not under /v1/shards/\(number)/"
+                        : "shard \(number) is sealed: it takes no appends and no orders")
+            }
+        }
+        var head = request.head
+        let query = request.uri.query.map { "?\($0)" } ?? ""
+        head.path = rest + query
+        let inner = Request(head: head, body: request.body)
+        return try await ShardRouting.$pinned.withValue(shard.number) {
+            try await responder.respond(to: inner, context: context)
+        }
+    }
+
+    func shardList() async throws -> Response {
+        var list: [JSONValue] = []
+        let active = shards.activeShard
+        for shard in shards.shards {
+            let keys = try Shards.keys(shards.keys, shard: shard.number)
+            var object: JSONObject = [
+                "shard": .number(Double(shard.number)),
+                "origin": .string(shard.ledger.origin),
+                "verifier_key": .string(keys.primary.verifierKey),
+                "state": .string(shard.number == active ? "active" : "sealed"),
+                "tree_size": .number(Double(shard.ledger.treeSize)),
+                "opened_at": .string(RFC3339Time.format(shard.openedAt)),
+                "url": .string("/v1/shards/\(shard.number)/"),
+            ]
+            if let checkpoint = shard.ledger.latestCheckpoint { object["checkpoint"] = .string(checkpoint.note) }
+            if let link = shard.link {
+                object["opened_by"] = .object(["index": 0, "reason": .string(link.reason.rawValue)])
+            }
+            list.append(.object(object))
+        }
+        return JSONResponses.json(["origin": .string(shards.keys.origin), "active": .number(Double(active)), "shards": .array(list)])
+    }
+
+    /// Records an investigator's access in the active shard, naming the shard the request addressed.
+    @discardableResult
+    func recordAccess(token: TokenRecord, action: String, query: JSONValue, resultCount: Int? = nil) async throws -> AppendReceipt {
+        var query = query
+        if let pinned = ShardRouting.pinned, case .object(var object) = query {
+            object["shard"] = .number(Double(pinned))
+            query = .object(object)
+        }
+        return try await activeLedger.recordAccess(token: token, action: action, query: query, resultCount: resultCount)
+    }
+}

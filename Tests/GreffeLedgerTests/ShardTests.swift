@@ -1,0 +1,254 @@
+import Foundation
+import GreffeCore
+import GreffeLedger
+import GreffeSQLite
+import GreffeStore
+import Synchronization
+import Testing
+
+/// Temporal shards (`ShardedLedger`): rollover under load, deduplication across shards, the chain
+/// checked at start-up, and a rollover that fails or is cut short.
+@Suite struct ShardTests {
+    /// Shards as SQLite files in a temporary folder; `failCreate` makes the next shard's creation fail.
+    final class FolderStorage: ShardStorage {
+        let folder: URL
+        let failCreate = Mutex(false)
+
+        init() throws {
+            folder = FileManager.default.temporaryDirectory.appendingPathComponent("greffe-shards-\(UUID().uuidString)")
+            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        }
+
+        func path(_ shard: Int) -> String { folder.appendingPathComponent("shard-\(shard).sqlite").path }
+
+        func existingShards() throws -> [Int] {
+            (0..<1000).prefix { FileManager.default.fileExists(atPath: path($0)) || $0 == 0 }.map { $0 }
+        }
+
+        func openStore(shard: Int) async throws -> any LedgerStore { try SQLiteStore(path: path(shard)) }
+
+        func createStore(shard: Int) async throws -> any LedgerStore {
+            if failCreate.withLock({ $0 }) { throw StoreError(.unavailable, "disk full (test)") }
+            guard !FileManager.default.fileExists(atPath: path(shard)) else { throw StoreError(.unavailable, "shard \(shard) exists") }
+            return try SQLiteStore(path: path(shard))
+        }
+
+        func removeEmptyStore(shard: Int) throws {
+            for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path(shard) + suffix) }
+        }
+    }
+
+    static let signer = try! NoteSigner(generatingFor: "shards.test/log")
+
+    static func submission(_ id: String, body extra: String = "") -> EventSubmission {
+        let body = JSONValue.object(["event_id": .string(id), "kind": "generation.requested", "account": .string("acct-\(extra)")])
+        return try! EventSubmission(eventID: id, platform: "example-ai", kind: "generation.requested", canonicalBody: body.canonicalBytes())
+    }
+
+    static func open(_ storage: FolderStorage, maxEntries: UInt64? = nil) async throws -> ShardedLedger {
+        try await ShardedLedger.open(
+            storage: storage, keys: LogKeys(signer: signer), policy: .init(maxEntries: maxEntries),
+            logger: .init(label: "test")
+        ) { store, keys in
+            try await Ledger.open(store: store, keys: keys, checkpointInterval: .milliseconds(5))
+        }
+    }
+
+    /// Every event of every shard (Greffe's own records left out), as event ID → (shard, index).
+    static func contents(_ shards: ShardedLedger) async throws -> [String: [(Int, UInt64)]] {
+        var found: [String: [(Int, UInt64)]] = [:]
+        for shard in shards.shards {
+            for index in 0..<shard.ledger.treeSize {
+                guard let event = try await shard.ledger.store.readEvent(index: index), event.platform == "example-ai" else { continue }
+                found[event.eventID, default: []].append((shard.number, index))
+            }
+        }
+        return found
+    }
+
+    /// 8 clients append across rollovers; checks every receipt against the stores. Returns the number
+    /// of shards, with the ledger closed (one SQLite connection set per file, as in a server).
+    static func loadAndCheck(_ storage: FolderStorage) async throws -> Int {
+        let shards = try await open(storage, maxEntries: 100)
+        let running = Task { await shards.run() }
+        // 8 clients, 80 requests of 10 events each; every fourth request re-sends the previous one
+        // (a client retrying), so re-sends land in the shard after the one that holds them.
+        let acknowledged = try await withThrowingTaskGroup(of: [(String, ShardedLedger.Receipt)].self) { group in
+            for client in 0..<8 {
+                group.addTask {
+                    var out: [(String, ShardedLedger.Receipt)] = []
+                    var previous: [EventSubmission] = []
+                    for request in 0..<10 {
+                        let batch = (0..<10).map { submission("c\(client)-r\(request)-e\($0)") }
+                        for (event, receipt) in zip(batch, try await shards.append(batch)) { out.append((event.eventID, receipt)) }
+                        if request % 4 == 3 {
+                            for (event, receipt) in zip(previous, try await shards.append(previous)) {
+                                #expect(!receipt.receipt.isNew, "a re-send is never a new entry")
+                                out.append((event.eventID, receipt))
+                            }
+                        }
+                        previous = batch
+                    }
+                    return out
+                }
+            }
+            var all: [(String, ShardedLedger.Receipt)] = []
+            for try await part in group { all += part }
+            return all
+        }
+        shards.shutdown()
+        await running.value
+
+        let sizes = shards.shards.map(\.ledger.treeSize)
+        #expect(shards.shards.count >= 4, "sizes \(sizes): 800 events at 100 entries a shard (a shard may overshoot by what was queued while it was sealed) roll over at least three times")
+        let stored = try await contents(shards)
+        #expect(stored.count == 800, "every acknowledged event is stored")
+        #expect(stored.values.allSatisfy { $0.count == 1 }, "no event is stored twice, in one shard or across shards")
+        for (eventID, receipt) in acknowledged {
+            let place = stored[eventID]?.first
+            #expect(place?.0 == receipt.shard && place?.1 == receipt.receipt.index, "\(eventID) is where its receipt says")
+        }
+        return shards.shards.count
+    }
+
+    @Test func appendsGoOnAcrossThreeRolloversWithNothingLostOrDoubled() async throws {
+        let storage = try FolderStorage()
+        let shardCount = try await Self.loadAndCheck(storage)
+        // The chain: each shard after the first starts with shard.opened over the whole previous shard.
+        let reopened = try await Self.open(storage, maxEntries: 100)
+        #expect(reopened.shards.count == shardCount)
+        for shard in reopened.shards.dropFirst() {
+            let previous = reopened.shards[shard.number - 1].ledger
+            #expect(shard.link?.previousCheckpoint.size == previous.treeSize)
+            #expect(shard.link?.previousCheckpoint.root == (try await previous.root(treeSize: previous.treeSize)))
+            #expect(shard.ledger.origin == "shards.test/log/\(shard.number)")
+        }
+    }
+
+    @Test func aReSendFindsItsEventInASealedShardAndAConflictIsRefused() async throws {
+        let storage = try FolderStorage()
+        let shards = try await Self.open(storage)
+        let running = Task { await shards.run() }
+        let first = try await shards.append([Self.submission("e1"), Self.submission("e2")])
+        try await shards.rollover(reason: .size)
+        #expect(shards.activeShard == 1)
+
+        let mixed = try await shards.append([Self.submission("e3"), Self.submission("e1")])
+        #expect(mixed[0].shard == 1 && mixed[0].receipt.isNew)
+        #expect(mixed[1].shard == 0 && !mixed[1].receipt.isNew && mixed[1].receipt.index == first[0].receipt.index)
+        await #expect(throws: LedgerError.self, "the same event ID with another body, in a sealed shard") {
+            try await shards.append([Self.submission("e4"), Self.submission("e2", body: "other")])
+        }
+        let stored = try await Self.contents(shards)
+        #expect(stored["e4"] == nil, "a refused request writes nothing, not even its new events")
+        // An empty shard is never sealed: the policy sees only its own shard.opened record.
+        #expect(ShardedLedger.Policy(maxEntries: 2).due(size: 1, firstEventIndex: 1, openedAt: 0, now: 0) == nil)
+        shards.shutdown()
+        await running.value
+    }
+
+    @Test func aSealedShardThatGrewStopsStartUp() async throws {
+        let storage = try FolderStorage()
+        try await Self.sealFirstShard(storage)
+        try await Self.appendBehindTheLedgersBack(storage)
+        await #expect {
+            _ = try await Self.open(storage)
+        } throws: { error in
+            "\(error)".contains("must never change")
+        }
+    }
+
+    // Each phase in its own function, so that its stores are closed when it returns (one opening of a file at a time).
+    static func sealFirstShard(_ storage: FolderStorage) async throws {
+        let shards = try await open(storage)
+        let running = Task { await shards.run() }
+        _ = try await shards.append([submission("e1")])
+        try await shards.rollover(reason: .period)
+        shards.shutdown()
+        await running.value
+    }
+
+    static func appendBehindTheLedgersBack(_ storage: FolderStorage) async throws {
+        let sealed = try await Ledger.open(store: try SQLiteStore(path: storage.path(0)), signer: signer, checkpointInterval: .milliseconds(5))
+        let sealedRun = Task { await sealed.run() }
+        _ = try await sealed.append([submission("late")])
+        sealed.shutdown()
+        await sealedRun.value
+    }
+
+    @Test func aRolloverCutShortLeavesTheOldShardActive() async throws {
+        let storage = try FolderStorage()
+        try await Self.failARollover(storage)
+        // A crash after creating the store and before shard.opened: an empty shard 1 on disk.
+        _ = try SQLiteStore(path: storage.path(1))
+        let reopened = try await Self.open(storage)
+        #expect(reopened.shards.count == 1, "the empty store is removed at start-up")
+        #expect(!FileManager.default.fileExists(atPath: storage.path(1)))
+        let runningAgain = Task { await reopened.run() }
+        try await reopened.rollover(reason: .size)
+        #expect(reopened.shards[1].link?.previousCheckpoint.size == 2, "the seal covers what was appended after the failed rollover")
+        reopened.shutdown()
+        await runningAgain.value
+    }
+
+    static func failARollover(_ storage: FolderStorage) async throws {
+        let shards = try await open(storage)
+        let running = Task { await shards.run() }
+        _ = try await shards.append([submission("e1")])
+        // The next shard's store cannot be created: the old shard runs again and takes appends.
+        storage.failCreate.withLock { $0 = true }
+        await #expect(throws: (any Error).self) { try await shards.rollover(reason: .size) }
+        #expect(shards.activeShard == 0)
+        let after = try await shards.append([submission("e2")])
+        #expect(after[0].shard == 0 && after[0].receipt.index == 1)
+        shards.shutdown()
+        await running.value
+        storage.failCreate.withLock { $0 = false }
+    }
+
+    @Test func theShardOpenedRecordIsReadStrictly() async throws {
+        let storage = try FolderStorage()
+        let shards = try await Self.open(storage)
+        let running = Task { await shards.run() }
+        _ = try await shards.append([Self.submission("e1")])
+        try await shards.rollover(reason: .size)
+        shards.shutdown()
+        await running.value
+        let body = try #require(try await shards.shards[1].ledger.store.readEvent(index: 0)?.canonicalBody)
+        let genuine = try JSONParser.parse(body)
+        let verifiers = [Self.signer.verifier]
+        let link = try ShardLink(body: genuine, baseOrigin: "shards.test/log", verifiers: verifiers)
+        #expect(link.shard == 1 && link.previousOrigin == "shards.test/log" && link.reason == .size)
+
+        guard case .object(let object) = genuine else { Issue.record("not an object"); return }
+        func refused(_ change: (inout JSONObject) -> Void, _ why: String) {
+            var changed = object
+            change(&changed)
+            #expect(throws: ShardLink.Failure.self, "\(why)") {
+                try ShardLink(body: .object(changed), baseOrigin: "shards.test/log", verifiers: verifiers)
+            }
+        }
+        refused({ $0["previous_checkpoint"] = nil }, "the checkpoint removed")
+        refused({ $0["extra"] = "x" }, "a member added")
+        refused({ $0["shard"] = 2 }, "another shard number")
+        refused({ $0["origin"] = "shards.test/log/9" }, "another origin")
+        refused({ $0["reason"] = "whim" }, "an unknown reason")
+        let note = object["previous_checkpoint"]!.stringValue!
+        refused({ $0["previous_checkpoint"] = .string(note.replacingOccurrences(of: "\n1\n", with: "\n2\n")) }, "the size changed under the signature")
+        // Signed by the right key but under shard 1's name: a shard's signature is not another's.
+        let wrongName = try Self.signer.renamed("shards.test/log/1").sign(text: try SignedNote(parsing: note).text).formatted
+        refused({ $0["previous_checkpoint"] = .string(wrongName) }, "a checkpoint signed under another shard's name")
+        #expect(throws: ShardLink.Failure.self, "another log's key") {
+            try ShardLink(body: genuine, baseOrigin: "shards.test/log", verifiers: [try NoteSigner(generatingFor: "shards.test/log").verifier])
+        }
+    }
+
+    @Test func thePolicySealsBySizeOrAge() {
+        let policy = ShardedLedger.Policy(maxEntries: 100, period: .seconds(3600))
+        #expect(policy.due(size: 99, firstEventIndex: 1, openedAt: 0, now: 1_000) == nil)
+        #expect(policy.due(size: 100, firstEventIndex: 1, openedAt: 0, now: 1_000) == .size)
+        #expect(policy.due(size: 5, firstEventIndex: 1, openedAt: 0, now: 3_600_000) == .period)
+        #expect(policy.due(size: 5, firstEventIndex: 1, openedAt: 10_000, now: 3_609_999) == nil)
+        #expect(policy.due(size: 0, firstEventIndex: 0, openedAt: 0, now: 9_999_999) == nil, "an empty shard 0 is never sealed")
+    }
+}

@@ -12,12 +12,25 @@ re-sent after the restart: they must land exactly once.
 
   ops/tests/crash.py --cycles 100            # the long run (own command)
   ops/tests/crash.py --cycles 5              # the short run in CI
+  ops/tests/crash.py --shard-max-entries 300 # the same across temporal shards
+
+With --shard-max-entries the server rolls over to a new shard every N
+entries, so kills land before, during and after rollovers. Each cycle then
+also checks every shard with tlogcheck (under /v1/shards/<k>/, with that
+shard's key) and every link between shards with outside code only: the
+Python client (clients/python) verifies a bundle of shard k's entry 0 (the
+shard.opened record, its body checked against its entry's commitment), Go's
+note verifies the sealed checkpoint it holds with shard k-1's key, and that
+checkpoint must be the one shard k-1 serves, naming its last leaf.
 Env: GREFFE (binary, default .build/debug/greffe). Loopback only; bounded.
 """
 import argparse, json, os, random, signal, socket, subprocess, sys, tempfile, threading, time
 import urllib.error, urllib.request
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+
+
+RUNNING = []
 
 
 def free_port():
@@ -34,12 +47,14 @@ def event(run, client, n):
 
 
 class Cluster:
-    def __init__(self, greffe, work):
-        self.greffe, self.work = greffe, work
+    def __init__(self, greffe, work, shard_max_entries=None):
+        self.greffe, self.work, self.shard_max_entries = greffe, work, shard_max_entries
         self.data = os.path.join(work, "data")
         self.vkey = subprocess.check_output([greffe, "init", "--data", self.data, "--origin", "crash.greffe.test/log"], text=True).strip()
         self.token = subprocess.check_output(
             [greffe, "token", "create", "--data", self.data, "--role", "append", "--platform", "crash.example", "--name", "crash"], text=True).strip()
+        self.investigator = subprocess.check_output(
+            [greffe, "token", "create", "--data", self.data, "--role", "investigate", "--name", "crash-investigator"], text=True).strip()
         self.proc = None
         self.port = None
 
@@ -48,7 +63,8 @@ class Cluster:
         self.log = open(os.path.join(self.work, "serve.log"), "ab")
         self.proc = subprocess.Popen(
             [self.greffe, "serve", "--data", self.data, "--listen", "127.0.0.1:%d" % self.port, "--checkpoint-interval", "0.05", "--anonymous-rate", "0",
-             "--log-level", "warning"], stdout=self.log, stderr=self.log)
+             "--log-level", "warning"] + self.shard_arguments(), stdout=self.log, stderr=self.log)
+        RUNNING.append(self.proc)
         deadline = time.time() + 30
         while time.time() < deadline:
             if self.proc.poll() is not None:
@@ -59,6 +75,11 @@ class Cluster:
             except OSError:
                 time.sleep(0.05)
         raise SystemExit("FAIL: greffe serve did not come back within 30 s")
+
+    def shard_arguments(self):
+        if self.shard_max_entries is None:
+            return []
+        return ["--shard-max-entries", str(self.shard_max_entries), "--no-public-lookup"]
 
     def kill(self):
         self.proc.send_signal(signal.SIGKILL)
@@ -115,7 +136,7 @@ class Client(threading.Thread):
         with self.lock:
             for r in results:
                 previous = self.acks.get(r["event_id"])
-                if previous and (previous["index"], previous["leaf_hash"]) != (r["index"], r["leaf_hash"]):
+                if previous and (previous.get("origin"), previous["index"], previous["leaf_hash"]) != (r.get("origin"), r["index"], r["leaf_hash"]):
                     self.failures.append("event %s acknowledged at two places: %r and %r" % (r["event_id"], previous, r))
                 self.acks[r["event_id"]] = r
         self.pending = None
@@ -132,11 +153,77 @@ class Client(threading.Thread):
             self.run_once()
 
 
+def shard_logs(cluster):
+    """GET /v1/shards: each shard's base URL, its verifier key (in a file), size and served checkpoint."""
+    listing = json.loads(urllib.request.urlopen(cluster.url("/v1/shards"), timeout=10).read())
+    logs = []
+    for shard in listing["shards"]:
+        vkey_file = os.path.join(cluster.work, "shard-%d.vkey" % shard["shard"])
+        with open(vkey_file, "w") as f:
+            f.write(shard["verifier_key"] + "\n")
+        logs.append({"shard": shard["shard"], "origin": shard["origin"], "url": cluster.url("/v1/shards/%d" % shard["shard"]),
+                     "vkey": shard["verifier_key"], "vkey_file": vkey_file, "tree_size": shard["tree_size"],
+                     "checkpoint": shard.get("checkpoint"), "state": shard["state"]})
+    if [log["shard"] for log in logs] != list(range(len(logs))):
+        raise SystemExit("FAIL: /v1/shards does not list shards 0 to n in order")
+    return logs
+
+
+def check_links(cluster, logs, notecheck, work):
+    """Shard k's entry 0 must be a shard.opened record holding shard k-1's final checkpoint: checked with the
+    Python client (bundle and commitment) and Go's note (signature), against what shard k-1 serves."""
+    sys.path.insert(0, os.path.join(ROOT, "clients", "python", "src"))
+    from greffe_client.bundle import verify_bundle
+    problems = []
+    for log in logs[1:]:
+        previous = logs[log["shard"] - 1]
+        if previous["state"] != "sealed":
+            problems.append("shard %d is not sealed although shard %d exists" % (previous["shard"], log["shard"]))
+            continue
+        request = urllib.request.Request(
+            log["url"] + "/v1/bundles", data=json.dumps({"index_range": {"from": 0, "to": 1}}).encode(), method="POST",
+            headers={"Authorization": "Bearer " + cluster.investigator, "Content-Type": "application/json"})
+        bundle = urllib.request.urlopen(request, timeout=30).read()
+        try:
+            verified = verify_bundle(bundle, log["vkey"])
+        except Exception as error:  # VerificationError, or a malformed answer
+            problems.append("shard %d: the bundle of its entry 0 does not verify: %s" % (log["shard"], error))
+            continue
+        opened = verified.events[0] if verified.events else None
+        if opened is None or opened.index != 0 or opened.kind != "shard.opened" or opened.body is None:
+            problems.append("shard %d does not begin with a shard.opened record" % log["shard"])
+            continue
+        body = opened.body
+        note = body.get("previous_checkpoint", "")
+        if (body.get("shard"), body.get("previous_origin"), body.get("origin")) != (log["shard"], previous["origin"], log["origin"]):
+            problems.append("shard %d: its shard.opened names shard %r, origins %r → %r" % (
+                log["shard"], body.get("shard"), body.get("previous_origin"), body.get("origin")))
+        if note != previous["checkpoint"]:
+            problems.append("shard %d holds a seal that is not shard %d's served final checkpoint" % (log["shard"], previous["shard"]))
+        lines = note.split("\n")
+        if len(lines) < 3 or lines[1] != str(previous["tree_size"]):
+            problems.append("shard %d's seal is not of shard %d's whole tree (%d entries)" % (log["shard"], previous["shard"], previous["tree_size"]))
+            continue
+        note_file = os.path.join(work, "seal-%d.txt" % log["shard"])
+        with open(note_file, "w") as f:
+            f.write(note)
+        go = subprocess.run([notecheck, note_file, previous["vkey"]], capture_output=True, text=True)
+        if go.returncode != 0:
+            problems.append("shard %d: Go's note refuses its seal with shard %d's key: %s" % (log["shard"], previous["shard"], go.stdout.strip()))
+        size = previous["tree_size"]
+        proof = json.loads(urllib.request.urlopen(
+            previous["url"] + "/v1/proofs/inclusion?index=%d&tree_size=%d" % (size - 1, size), timeout=10).read())
+        if proof["leaf_hash"] != body.get("previous_last_leaf_hash"):
+            problems.append("shard %d's seal names another last leaf than shard %d's" % (log["shard"], previous["shard"]))
+    return problems
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cycles", type=int, default=100)
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--seed", type=int, default=int(time.time()))
+    parser.add_argument("--shard-max-entries", type=int, default=None)
     args = parser.parse_args()
     rng = random.Random(args.seed)
     greffe = os.environ.get("GREFFE", os.path.join(ROOT, ".build", "debug", "greffe"))
@@ -144,14 +231,19 @@ def main():
     checker = os.path.join(work, "tlogcheck")
     subprocess.check_call(["go", "build", "-o", checker, "./Tests/Interop/tlogcheck"], cwd=ROOT,
                           env=dict(os.environ, GO111MODULE="off", GOPATH="/usr/share/gocode", GOCACHE=os.path.join(work, "gocache")))
-    cluster = Cluster(greffe, work)
+    cluster = Cluster(greffe, work, args.shard_max_entries)
+    notecheck = os.path.join(work, "notecheck")
+    if args.shard_max_entries is not None:
+        subprocess.check_call(["go", "build", "-o", notecheck, "./Tests/Interop/notecheck"], cwd=ROOT,
+                              env=dict(os.environ, GO111MODULE="off", GOPATH="/usr/share/gocode", GOCACHE=os.path.join(work, "gocache")))
     vkey_file = os.path.join(cluster.data, "verifier.vkey")
     acks, lock = {}, threading.Lock()
-    checkpoints = []
+    checkpoints = {}  # by origin: each shard is a log of its own
     clients = [Client(cluster, "r%d" % args.seed, n, acks, lock, random.Random(rng.random())) for n in range(args.clients)]
     started = time.time()
     passed = 0
     acknowledged_before = 0
+    access_records = 0
     print("crash test: %d cycles, %d clients, seed %d, work %s" % (args.cycles, args.clients, args.seed, work), flush=True)
     cluster.start()
     for client in clients:
@@ -162,8 +254,9 @@ def main():
         while time.time() < until:
             try:
                 note = urllib.request.urlopen(cluster.url("/checkpoint"), timeout=2).read().decode()
-                if not checkpoints or checkpoints[-1] != note:
-                    checkpoints.append(note)
+                seen = checkpoints.setdefault(note.split("\n", 1)[0], [])
+                if not seen or seen[-1] != note:
+                    seen.append(note)
             except OSError:
                 pass
             time.sleep(rng.uniform(0.01, 0.15))
@@ -181,30 +274,42 @@ def main():
         # Acknowledged means durable; a signed checkpoint must cover it within moments.
         deadline = time.time() + 10
         while True:
-            health = json.loads(urllib.request.urlopen(cluster.url("/healthz"), timeout=2).read())
+            health = json.loads(urllib.request.urlopen(cluster.url("/healthz"), timeout=10).read())
             if health["checkpoint_size"] >= health["tree_size"]:
                 break
             if time.time() > deadline:
                 print("FAIL cycle %d: no checkpoint covered the %d acknowledged entries within 10 s" % (cycle, health["tree_size"]))
                 sys.exit(1)
             time.sleep(0.02)
-        acks_file = os.path.join(work, "acks.jsonl")
-        with open(acks_file, "w") as f:
-            for r in snapshot:
-                f.write(json.dumps(r) + "\n")
-        old_file = os.path.join(work, "checkpoints.txt")
-        with open(old_file, "w") as f:
-            f.write("".join(c + "---\n" for c in checkpoints[-200:]))
-        check = subprocess.run(
-            # Every ack is checked against the authenticated level-0 tiles; inclusion proofs are
-            # fetched for a sample so that a long run's cycles stay bounded.
-            [checker, "-url", cluster.url(""), "-vkey", vkey_file, "-acks", acks_file, "-old-checkpoints", old_file, "-seed", str(cycle),
-             "-ack-proofs", "2000"],
-            capture_output=True, text=True)
-        failures = [f for c in clients for f in c.failures]
-        if check.returncode != 0 or failures:
-            print(check.stdout[-3000:], check.stderr[-3000:])
-            print("FAIL cycle %d: %s" % (cycle, failures or "tlogcheck failed"))
+        logs = shard_logs(cluster) if args.shard_max_entries is not None else [
+            {"shard": 0, "origin": None, "url": cluster.url(""), "vkey_file": vkey_file, "tree_size": None}]
+        problems = []
+        for log in logs:
+            acks_file = os.path.join(work, "acks-%d.jsonl" % log["shard"])
+            with open(acks_file, "w") as f:
+                for r in snapshot:
+                    if r.get("shard", 0) == log["shard"]:
+                        f.write(json.dumps(r) + "\n")
+            old_file = os.path.join(work, "checkpoints-%d.txt" % log["shard"])
+            with open(old_file, "w") as f:
+                seen = checkpoints.get(log["origin"], []) if log["origin"] else [c for cs in checkpoints.values() for c in cs]
+                f.write("".join(c + "---\n" for c in seen[-200:]))
+            check = subprocess.run(
+                # Every ack is checked against the authenticated level-0 tiles; inclusion proofs are
+                # fetched for a sample so that a long run's cycles stay bounded.
+                [checker, "-url", log["url"], "-vkey", log["vkey_file"], "-acks", acks_file, "-old-checkpoints", old_file, "-seed", str(cycle),
+                 "-ack-proofs", "2000"],
+                capture_output=True, text=True)
+            if check.returncode != 0:
+                print(check.stdout[-3000:], check.stderr[-3000:])
+                problems.append("tlogcheck failed on shard %d" % log["shard"])
+        if args.shard_max_entries is not None:
+            problems += check_links(cluster, logs, notecheck, work)
+            # Each bundle request is recorded in the log (access.granted), after this cycle's listing.
+            access_records_after_listing = len(logs) - 1
+        failures = [f for c in clients for f in c.failures] + problems
+        if failures:
+            print("FAIL cycle %d: %s" % (cycle, failures))
             print("crash: %d passed, 1 failed" % passed)
             sys.exit(1)
         if len(snapshot) <= acknowledged_before:
@@ -213,22 +318,49 @@ def main():
             sys.exit(1)
         acknowledged_before = len(snapshot)
         passed += 1
-        size = json.loads(urllib.request.urlopen(cluster.url("/healthz")).read())["tree_size"]
-        if size != len(snapshot):
-            print("FAIL cycle %d: the tree has %d entries but %d events were acknowledged (an event landed twice or unasked)" % (cycle, size, len(snapshot)))
+        if args.shard_max_entries is None:
+            size = json.loads(urllib.request.urlopen(cluster.url("/healthz")).read())["tree_size"]
+            expected = len(snapshot)
+        else:
+            # Each shard after the first holds one entry more than its events: its shard.opened record; and
+            # every earlier cycle's bundle requests added their access.granted records.
+            size = sum(log["tree_size"] for log in logs)
+            expected = len(snapshot) + len(logs) - 1 + access_records
+            access_records += access_records_after_listing
+        if size != expected:
+            print("FAIL cycle %d: the tree has %d entries but %d were expected from %d acknowledged events (an event landed twice or unasked)"
+                  % (cycle, size, expected, len(snapshot)))
             sys.exit(1)
         for client in clients:
             client.idle.clear()
             client.running.set()
-        print("cycle %3d: ok — %d events acknowledged and found, tree size %d, %d checkpoints consistent, %.0f s"
-              % (cycle, len(snapshot), size, min(len(checkpoints), 200), time.time() - started), flush=True)
+        print("cycle %3d: ok — %d events acknowledged and found, %d entries in %d log%s, %d checkpoints consistent, %.0f s"
+              % (cycle, len(snapshot), size, len(logs), "" if len(logs) == 1 else "s (shards, every link checked)",
+                 sum(min(len(c), 200) for c in checkpoints.values()), time.time() - started), flush=True)
     for client in clients:
         client.stop.set()
     for client in clients:
         client.join(timeout=15)
     cluster.kill()
-    print("crash: %d passed, 0 failed (%d kill -9 cycles, %d events acknowledged, zero lost, zero forks)" % (passed, args.cycles, len(acks)))
+    extra = ""
+    if args.shard_max_entries is not None:
+        cluster.start()
+        shards = len(shard_logs(cluster))
+        cluster.kill()
+        with open(os.path.join(work, "serve.log"), errors="replace") as f:
+            cut_short = f.read().count("removing an empty shard")
+        if shards < 4:
+            print("FAIL: only %d shards: the run did not roll over three times (more cycles, or a smaller --shard-max-entries)" % shards)
+            sys.exit(1)
+        extra = ", %d shards (%d rollovers; %d cut short by a kill and undone at restart)" % (shards, shards - 1, cut_short)
+    print("crash: %d passed, 0 failed (%d kill -9 cycles, %d events acknowledged, zero lost, zero forks%s)" % (passed, args.cycles, len(acks), extra))
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    finally:
+        # A failure (or an exception) must not leave a server behind.
+        for proc in RUNNING:
+            if proc.poll() is None:
+                proc.kill()

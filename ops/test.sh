@@ -17,6 +17,7 @@ export GREFFE_REQUIRE_POSTGRES=1
 swift test --skip-build
 export GREFFE=.build/debug/greffe
 ./ops/tests/crash.py --cycles 3 --seed 1
+./ops/tests/crash.py --cycles 3 --seed 2 --shard-max-entries 300
 ./ops/tests/fork.sh
 ./ops/tests/faults.sh
 ./ops/tests/backup.sh

@@ -539,6 +539,7 @@ const GreffeVerifier = (function () {
     'hold.placed': 'a legal hold', 'hold.lifted': 'the lifting of a legal hold',
     'ledger.restored': "the ledger's record of a restore whose lost entries came back without their events",
     'retention.applied': "the ledger's record of bodies dropped at the end of their retention period",
+    'shard.opened': "the ledger's record opening a new shard, sealing the previous one's final checkpoint",
   };
 
   // BundleVerifier.describe: one sentence a lawyer can read.
@@ -593,7 +594,7 @@ const GreffeVerifier = (function () {
   // in the checkpoint's tree. Returns {withheld: message} | {unproven: true} |
   // {claim} (proven once the record's inclusion claim holds).
   // LedgerEntry.greffeWrittenKinds: the kinds only Greffe writes, whose bodies a retention keeps.
-  const OWN_KINDS = ['access.granted', 'erasure.executed', 'hold.placed', 'hold.lifted', 'ledger.restored', 'retention.applied'];
+  const OWN_KINDS = ['access.granted', 'erasure.executed', 'hold.placed', 'hold.lifted', 'ledger.restored', 'retention.applied', 'shard.opened'];
 
   // checkErasure's checks of what the record says about this event: an order naming it
   // (erasure.executed), or a retention period that ran out over a range holding it

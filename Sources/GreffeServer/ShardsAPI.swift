@@ -23,7 +23,7 @@ extension LedgerAPI {
         let inner = Router(context: Context.self)
         view.addRoutes(to: inner)
         let responder = inner.buildResponder()
-        for method in [HTTPRequest.Method.get, .post, .head] {
+        for method in [HTTPRequest.Method.get, .post] {
             router.on("/v1/shards/:shard/**", method: method) { request, context in
                 try await shardRequest(request, context: context, responder: responder)
             }

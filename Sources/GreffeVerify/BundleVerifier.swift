@@ -425,6 +425,7 @@ public enum BundleVerifier {
         "hold.placed": "a legal hold", "hold.lifted": "the lifting of a legal hold",
         "ledger.restored": "the ledger's record of a restore whose lost entries came back without their events",
         "retention.applied": "the ledger's record of bodies dropped at the end of their retention period",
+        "shard.opened": "the ledger's record opening a new shard, sealing the previous one's final checkpoint",
     ]
 
     /// One sentence a lawyer can read.

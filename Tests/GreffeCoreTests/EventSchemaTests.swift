@@ -26,7 +26,7 @@ enum EventSchemaFixtures {
     static let expectedKinds = [
         "access.granted", "edit.completed", "edit.requested", "erasure.executed",
         "generation.completed", "generation.requested", "hold.lifted", "hold.placed", "ledger.restored", "legal.request", "moderation.decision",
-        "report.received", "retention.applied", "subscription.cancelled", "subscription.changed", "subscription.payment_failed",
+        "report.received", "retention.applied", "shard.opened", "subscription.cancelled", "subscription.changed", "subscription.payment_failed",
         "subscription.renewed", "subscription.started", "takedown.executed",
     ]
 

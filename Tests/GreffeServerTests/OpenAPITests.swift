@@ -34,9 +34,11 @@ struct OpenAPITests {
         #expect(served == documented)
     }
 
-    /// The tile routes are one wildcard route in the router and two templated paths in OpenAPI.
+    /// The tile routes are one wildcard route in the router and two templated paths in OpenAPI; a
+    /// shard's mount (`/v1/shards/<k>/…`) is one wildcard route and one templated path.
     static func normalise(_ path: String) -> String {
         let path = path.hasPrefix("/") ? path : "/" + path
+        if path.hasPrefix("/v1/shards/") { return "/v1/shards/{shard}/**" }
         return path.hasPrefix("/tile/") ? "/tile/**" : path
     }
 }

@@ -2143,6 +2143,7 @@ const GreffeVerifier = (function () {
     'hold.placed': 'a legal hold', 'hold.lifted': 'the lifting of a legal hold',
     'ledger.restored': "the ledger's record of a restore whose lost entries came back without their events",
     'retention.applied': "the ledger's record of bodies dropped at the end of their retention period",
+    'shard.opened': "the ledger's record opening a new shard, sealing the previous one's final checkpoint",
   };
 
   // BundleVerifier.describe: one sentence a lawyer can read.
@@ -2197,7 +2198,7 @@ const GreffeVerifier = (function () {
   // in the checkpoint's tree. Returns {withheld: message} | {unproven: true} |
   // {claim} (proven once the record's inclusion claim holds).
   // LedgerEntry.greffeWrittenKinds: the kinds only Greffe writes, whose bodies a retention keeps.
-  const OWN_KINDS = ['access.granted', 'erasure.executed', 'hold.placed', 'hold.lifted', 'ledger.restored', 'retention.applied'];
+  const OWN_KINDS = ['access.granted', 'erasure.executed', 'hold.placed', 'hold.lifted', 'ledger.restored', 'retention.applied', 'shard.opened'];
 
   // checkErasure's checks of what the record says about this event: an order naming it
   // (erasure.executed), or a retention period that ran out over a range holding it
@@ -3908,8 +3909,10 @@ components:
         index: {type: integer, minimum: 0}
         leaf_hash: {$ref: '#/components/schemas/Hash'}
         event_id: {type: string}
+        origin: {type: string, description: 'On a sharded ledger (greffe serve --shard-*; Schemas/shards.md) only: the origin of the shard whose log holds the event, whose proofs are under /v1/shards/{shard}/. Members are in RFC 8785 order: event_id, index, leaf_hash, origin, shard.'}
+        shard: {type: integer, minimum: 0, description: 'On a sharded ledger only: the number of the shard that holds the event (a re-sent event keeps the shard it was first appended to).'}
         inclusion_proof: {$ref: '#/components/schemas/InclusionProof'}
-        checkpoint: {type: string, description: 'With ?wait=checkpoint on a single event, the signed note the proof is against.'}
+        checkpoint: {type: string, description: 'With ?wait=checkpoint on a single event, the signed note the proof is against; in a batch whose events are in several shards (a re-sent batch that spans a rollover), each result carries the checkpoint of its own shard and the batch none.'}
         cose_receipt: {type: string, contentEncoding: base64, description: 'With ?wait=checkpoint&receipt=cose, the COSE receipt of the event (Schemas/cose-receipt.md) over the same checkpoint, standard base64.'}
   responses:
     Unauthorized:
@@ -4583,6 +4586,71 @@ paths:
         "403": {$ref: '#/components/responses/Forbidden'}
         "429": {$ref: '#/components/responses/TooManyRequests'}
         "503": {description: No checkpoint yet.}
+  /v1/shards:
+    get:
+      summary: The ledger's temporal shards (Schemas/shards.md), oldest first; one (shard 0, active) unless greffe serve rolls over.
+      description: |
+        Each shard is a log of its own (RFC 9162, C2SP tlog-checkpoint and
+        tlog-tiles) with origin `<origin>/<shard>` (shard 0: the base origin),
+        signed by the ledger's key under that name (`verifier_key`). Entry 0 of
+        every shard after the first is a Greffe-written `shard.opened` record
+        holding the previous shard's final checkpoint. A sealed shard never
+        changes: its `checkpoint` is its final one.
+      responses:
+        "200":
+          description: The shards.
+          content:
+            application/json:
+              schema:
+                type: object
+                required: [origin, active, shards]
+                additionalProperties: false
+                properties:
+                  origin: {type: string, description: The base origin (shard 0's).}
+                  active: {type: integer, minimum: 0, description: The shard that takes appends.}
+                  shards:
+                    type: array
+                    items:
+                      type: object
+                      required: [shard, origin, verifier_key, state, tree_size, opened_at, url]
+                      additionalProperties: false
+                      properties:
+                        shard: {type: integer, minimum: 0}
+                        origin: {type: string}
+                        verifier_key: {type: string, description: 'The shard''s Ed25519 verifier key (name+keyid+key): the ledger''s key under the shard''s origin.'}
+                        state: {type: string, enum: [active, sealed]}
+                        tree_size: {type: integer, minimum: 0}
+                        checkpoint: {type: string, description: 'The latest signed checkpoint served for the shard (a sealed shard''s final one).'}
+                        opened_at: {type: string, format: date-time, description: 'When the shard''s first entry was sequenced.'}
+                        opened_by: {type: object, required: [index, reason], additionalProperties: false, description: 'Shards after the first: the shard.opened record.', properties: {index: {type: integer, const: 0}, reason: {type: string, enum: [size, period]}}}
+                        url: {type: string, description: 'The shard''s base path: its log is served under it.'}
+  /v1/shards/{shard}/{path}:
+    get:
+      summary: Shard {shard}'s log, at the same paths as the active shard's at the root.
+      description: |
+        `/v1/shards/{shard}/checkpoint`, `/v1/shards/{shard}/tile/…`,
+        `/v1/shards/{shard}/v1/proofs/inclusion`, `/v1/shards/{shard}/v1/events/{index}`
+        and every other GET of this document, answered for shard {shard}: a
+        shard's base URL is a C2SP tlog-tiles log. Investigators' reads are
+        recorded (access.granted) in the active shard, naming the shard.
+      parameters:
+        - {name: shard, in: path, required: true, schema: {type: integer, minimum: 0}}
+        - {name: path, in: path, required: true, description: 'The rest of the path, e.g. checkpoint or tile/0/000', schema: {type: string}}
+      responses:
+        "200": {description: 'As the same path at the root.'}
+        "400": {$ref: '#/components/responses/BadRequest'}
+        "404": {$ref: '#/components/responses/NotFound'}
+    post:
+      summary: A bundle of shard {shard}'s events (POST /v1/shards/{shard}/v1/bundles); every other POST is 409.
+      description: A sealed shard takes no appends and no orders; the active shard takes them at the root paths.
+      parameters:
+        - {name: shard, in: path, required: true, schema: {type: integer, minimum: 0}}
+        - {name: path, in: path, required: true, schema: {type: string}}
+      security: [{bearer: []}]
+      responses:
+        "200": {description: 'As POST /v1/bundles, for shard {shard}.'}
+        "404": {$ref: '#/components/responses/NotFound'}
+        "409": {description: 'Not a bundle request: appends and orders go to the root paths.', content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}}
   /healthz:
     get:
       summary: Liveness and the current sizes.

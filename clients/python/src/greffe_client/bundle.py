@@ -100,7 +100,7 @@ def _int(value: Any, where: str) -> int:
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 # The kinds only Greffe writes: a retention keeps their bodies (Schemas/bundle.md "Erasures").
-_OWN_KINDS = {"access.granted", "erasure.executed", "hold.placed", "hold.lifted", "ledger.restored", "retention.applied"}
+_OWN_KINDS = {"access.granted", "erasure.executed", "hold.placed", "hold.lifted", "ledger.restored", "retention.applied", "shard.opened"}
 
 
 def _rfc3339_ms(text: Any) -> Optional[int]:

@@ -44,4 +44,5 @@ export GREFFE=.build/debug/greffe
 ./ops/tests/browser.sh
 ./ops/tests/pdq.sh
 ./ops/tests/static-tiles.sh
+./ops/tests/shards.sh
 ./ops/tests/ops-config.sh

@@ -1,0 +1,256 @@
+#!/usr/bin/env bash
+# Temporal shards end to end (Schemas/shards.md), then a sealed shard archived
+# and served by nginx.
+#
+#  1. `greffe serve --shard-max-entries 300` takes ~1,200 events from four
+#     concurrent clients (random UUID event IDs, ~800-byte bodies): at least
+#     three rollovers. Every acknowledged event is found again at the shard
+#     and index its receipt named: re-sent, each answers 200 with its
+#     original place, and the shards' sizes add up to the events plus one
+#     shard.opened record per shard after the first.
+#  2. Refusals: appends under /v1/shards/<k>/ (409), an unknown shard (404),
+#     --shard-* with options that do not follow shards yet (exit 64).
+#  3. `greffe shard list` re-checks every link from the files; `greffe shard
+#     archive` of a sealed shard while serve runs; the active shard, a shard
+#     that does not exist and another shard over the same directory are
+#     refused.
+#  4. nginx serves the archive: `greffe audit --url` (nginx) and `--tiles`
+#     pass with the shard's key from shard.json; Go's tlogcheck -tiles-only
+#     (x/mod tlog) checks it with the acks of that shard; the archive's
+#     checkpoint is the seal shard+1's shard.opened record holds. A bundle of
+#     the shard's events verifies with the same key.
+#  5. A flipped byte in an archived tile makes `greffe audit --tiles` fail.
+#
+# Usage: ops/tests/shards.sh     Env: GREFFE (binary, default .build/debug/greffe), KEEP=1.
+# Needs: nginx (Debian), go + golang-golang-x-mod-dev, python3, curl. Loopback only; about a minute.
+set -uo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+GREFFE=${GREFFE:-$ROOT/.build/debug/greffe}
+NAME=shards
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/greffe-shards.XXXXXX")
+# shellcheck source=ops/tests/lib.sh
+source "$ROOT/ops/tests/lib.sh"
+trap 'die "interrupted"' INT TERM
+
+[[ -x $GREFFE ]] || die "greffe binary not found at $GREFFE (swift build, or set GREFFE)"
+for cmd in python3 curl go; do command -v "$cmd" >/dev/null || die "$cmd not found"; done
+NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+[[ -x $NGINX ]] || die "nginx not found (ops/install-deps.sh installs Debian's nginx)"
+# nginx workers may run as another user: the tree they read must be traversable.
+chmod 755 "$WORK"
+
+DATA=$WORK/data
+"$GREFFE" init --data "$DATA" --origin "shards.greffe.test/$$" >/dev/null || die "greffe init"
+TOKEN=$("$GREFFE" token create --data "$DATA" --role append --platform shards.example --name shards) || die "greffe token create"
+INVESTIGATOR=$("$GREFFE" token create --data "$DATA" --role investigate --name investigator) || die "greffe token create (investigate)"
+PORT=$(free_port)
+URL=http://127.0.0.1:$PORT
+"$GREFFE" serve --data "$DATA" --listen "127.0.0.1:$PORT" --checkpoint-interval 0.1 --anonymous-rate 0 --no-public-lookup \
+    --shard-max-entries 300 --log-level notice >"$WORK/serve.log" 2>&1 &
+SERVER_PID=$!
+PIDS+=("$SERVER_PID")
+wait_http "$SERVER_PID" "$URL" serve
+pass "greffe serve --shard-max-entries 300 up on $URL"
+
+# --- 1. load across rollovers ---------------------------------------------------
+cat >"$WORK/load.py" <<'PY'
+import json, sys, threading, time, urllib.error, urllib.request, uuid, random
+
+url, token, acks_path = sys.argv[1], sys.argv[2], sys.argv[3]
+CLIENTS, REQUESTS, BATCH = 4, 15, 20
+
+def event():
+    # A generation request of about 800 bytes, as Schemas/events/examples/generation.requested/ has them.
+    return {"event_id": str(uuid.uuid4()), "kind": "generation.requested", "occurred_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "platform": "shards.example", "schema_version": 1, "account": "hmac-sha256:%064x" % random.getrandbits(256),
+            "subscription_tier": "free", "model": {"name": "pf-diffusion-xl", "version": "2026.02.1"},
+            "prompt": {"sha256": "%064x" % random.getrandbits(256)},
+            "flags": {"real_person_detected": False, "minor_suspected": False, "nudity_requested": False},
+            "decision": {"outcome": "allowed", "classifiers": [{"label": "nudity_request", "score": 0.01}, {"label": "real_person", "score": 0.02}]}}
+
+def post(events):
+    request = urllib.request.Request(url + "/v1/events", data=json.dumps({"events": events}).encode(), method="POST",
+                                     headers={"Authorization": "Bearer " + token, "Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return response.status, json.loads(response.read())["results"]
+
+batches, failures, lock = [], [], threading.Lock()
+
+def client():
+    for _ in range(REQUESTS):
+        events = [event() for _ in range(BATCH)]
+        status, results = post(events)
+        if status != 201 or [r["event_id"] for r in results] != [e["event_id"] for e in events]:
+            failures.append("a batch was answered %d with %r" % (status, results[:1]))
+        with lock:
+            batches.append((events, results))
+
+threads = [threading.Thread(target=client) for _ in range(CLIENTS)]
+for t in threads: t.start()
+for t in threads: t.join()
+shards_seen = {r["shard"] for _, results in batches for r in results}
+print(("ok   " if not failures else "FAIL ") + "%d events acknowledged by %d clients in %d shards %s" % (
+    sum(len(r) for _, r in batches), CLIENTS, len(shards_seen), failures[:2] if failures else sorted(shards_seen)))
+# Every batch sent again: the original place (origin, shard, index, leaf hash) and 200.
+moved = 0
+for events, results in batches:
+    status, again = post(events)
+    if status != 200:
+        moved += 1
+    for first, second in zip(results, again):
+        if (first["origin"], first["shard"], first["index"], first["leaf_hash"]) != (second["origin"], second["shard"], second["index"], second["leaf_hash"]):
+            moved += 1
+print(("ok   " if moved == 0 else "FAIL ") + "every batch sent again is answered 200 with each event's original shard and index (%d differ)" % moved)
+with open(acks_path, "w") as f:
+    for _, results in batches:
+        for r in results:
+            f.write(json.dumps(r) + "\n")
+PY
+python3 "$WORK/load.py" "$URL" "$TOKEN" "$WORK/acks.jsonl" >"$WORK/driver-load.out" 2>&1
+report_driver load $?
+curl -sf "$URL/v1/shards" -o "$WORK/shards.json" || die "GET /v1/shards"
+read -r SHARDS TOTAL < <(python3 -c '
+import json, sys
+d = json.load(open(sys.argv[1]))
+print(len(d["shards"]), sum(s["tree_size"] for s in d["shards"]))' "$WORK/shards.json")
+ACKED=$(grep -c . "$WORK/acks.jsonl")
+((SHARDS >= 4)) && pass "GET /v1/shards lists $SHARDS shards: at least three rollovers" || bad "only $SHARDS shards after $ACKED events"
+((TOTAL == ACKED + SHARDS - 1)) && pass "the shards hold $TOTAL entries: the $ACKED events and $((SHARDS - 1)) shard.opened records, nothing doubled" ||
+    bad "the shards hold $TOTAL entries, expected $((ACKED + SHARDS - 1))"
+grep -q "shard sealed; the next one is active" "$WORK/serve.log" && pass "the server logs each rollover" || bad "no rollover in the log"
+
+# --- 2. refusals -----------------------------------------------------------------
+code=$(curl -s -o "$WORK/out.json" -w '%{http_code}' -X POST -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
+    -d '{}' "$URL/v1/shards/0/v1/events")
+[[ $code == 409 ]] && grep -q "is sealed" "$WORK/out.json" && pass "an append to sealed shard 0 is 409: $(cat "$WORK/out.json")" || bad "append to a sealed shard: $code $(cat "$WORK/out.json")"
+code=$(curl -s -o "$WORK/out.json" -w '%{http_code}' "$URL/v1/shards/99/checkpoint")
+[[ $code == 404 ]] && pass "an unknown shard is 404" || bad "unknown shard: $code"
+code=$(curl -s -o "$WORK/out.json" -w '%{http_code}' "$URL/v1/shards/01/checkpoint")
+[[ $code == 400 ]] && pass "a shard number with a leading zero is 400" || bad "shard 01: $code"
+status=0
+"$GREFFE" serve --data "$WORK/none" --shard-max-entries 100 --tsa-url http://127.0.0.1:1 --tsa-cert /dev/null >"$WORK/out.txt" 2>&1 || status=$?
+[[ $status == 64 ]] && grep -q "do not yet work with --tsa-url" "$WORK/out.txt" && pass "--shard-max-entries with --tsa-url is refused before start" ||
+    bad "--shard-max-entries with --tsa-url: exit $status $(cat "$WORK/out.txt")"
+
+# --- 3. shard list, archive ---------------------------------------------------------
+if "$GREFFE" shard list --data "$DATA" >"$WORK/list.txt" 2>&1 && (($(grep -c '^shard ' "$WORK/list.txt") == SHARDS)); then
+    pass "greffe shard list re-checks $SHARDS shards and their links from the files"
+else
+    bad "greffe shard list: $(cat "$WORK/list.txt")"
+fi
+ARCHIVE=$WORK/archive-1
+"$GREFFE" shard archive --data "$DATA" --shard 1 --out "$ARCHIVE" >"$WORK/out.txt" 2>&1 && pass "greffe shard archive --shard 1 while serve runs: $(head -1 "$WORK/out.txt")" ||
+    die "greffe shard archive: $(cat "$WORK/out.txt")"
+KEY1=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["verifier_key"])' "$ARCHIVE/shard.json")
+"$GREFFE" shard archive --data "$DATA" --shard $((SHARDS - 1)) --out "$WORK/active" >"$WORK/out.txt" 2>&1 &&
+    bad "archiving the active shard was accepted" || pass "archiving the active shard is refused: $(tail -1 "$WORK/out.txt")"
+"$GREFFE" shard archive --data "$DATA" --shard 2 --out "$ARCHIVE" >"$WORK/out.txt" 2>&1 &&
+    bad "shard 2 was archived over shard 1's archive" || pass "shard 2 over shard 1's archive is refused: $(tail -1 "$WORK/out.txt")"
+"$GREFFE" shard archive --data "$DATA" --shard 1 --out "$ARCHIVE" >"$WORK/out.txt" 2>&1 && pass "archiving shard 1 again finds the archive complete" ||
+    bad "archiving shard 1 again: $(cat "$WORK/out.txt")"
+python3 - "$ARCHIVE/checkpoint" "$WORK/shards.json" <<'PY' >"$WORK/driver-seal.out" 2>&1
+import json, sys
+archived = open(sys.argv[1]).read()
+listing = json.load(open(sys.argv[2]))["shards"]
+print(("ok   " if archived == listing[1]["checkpoint"] and listing[1]["state"] == "sealed" else "FAIL ")
+      + "the archive's checkpoint is shard 1's final one, as GET /v1/shards serves it")
+PY
+report_driver seal $?
+
+# --- 4. nginx over the archive --------------------------------------------------------
+NPORT=$(free_port)
+NURL=http://127.0.0.1:$NPORT
+mkdir -p "$WORK/nginx"
+cat >"$WORK/nginx/nginx.conf" <<EOF
+master_process off;
+daemon off;
+pid $WORK/nginx/nginx.pid;
+error_log $WORK/nginx/error.log warn;
+events { worker_connections 256; }
+http {
+    access_log $WORK/nginx/access.log;
+    client_body_temp_path $WORK/nginx/body;
+    proxy_temp_path $WORK/nginx/proxy;
+    fastcgi_temp_path $WORK/nginx/fastcgi;
+    uwsgi_temp_path $WORK/nginx/uwsgi;
+    scgi_temp_path $WORK/nginx/scgi;
+    server {
+        listen 127.0.0.1:$NPORT;
+        root $ARCHIVE;
+        autoindex off;
+        include $ROOT/ops/nginx/greffe-tiles-locations.conf;
+    }
+}
+EOF
+RUN_AS=()
+if [[ $(id -u) == 0 ]] && command -v setpriv >/dev/null; then
+    chown -R nobody:nogroup "$WORK/nginx"
+    chmod -R a+rX "$ARCHIVE"
+    RUN_AS=(setpriv --reuid=nobody --regid=nogroup --clear-groups --)
+fi
+# Its own stderr goes beside, not into error.log: this shell would create that file as root.
+"${RUN_AS[@]}" "$NGINX" -e "$WORK/nginx/error.log" -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" 2>>"$WORK/nginx.stderr" &
+PIDS+=($!)
+for _ in $(seq 100); do
+    [[ $(curl -s -o /dev/null -w '%{http_code}' "$NURL/checkpoint") == 200 ]] && break
+    sleep 0.1
+done
+[[ $(curl -s "$NURL/checkpoint") == "$(cat "$ARCHIVE/checkpoint")" ]] && pass "nginx serves the archive on $NURL" ||
+    die "nginx does not serve the archive: $(cat "$WORK/nginx.stderr" "$WORK/nginx/error.log" 2>/dev/null | tail -3)"
+SIZE1=$(sed -n 2p "$ARCHIVE/checkpoint")
+if "$GREFFE" audit --url "$NURL" --vkey "$KEY1" --quiet >"$WORK/out.txt" 2>&1 && grep -q "audit: OK — $SIZE1 entries" "$WORK/out.txt"; then
+    pass "greffe audit --url (nginx over the archive): $(tail -1 "$WORK/out.txt")"
+else
+    bad "greffe audit --url (nginx): $(cat "$WORK/out.txt") $(tail -3 "$WORK/nginx/error.log")"
+fi
+if "$GREFFE" audit --tiles "$ARCHIVE" --vkey "$KEY1" --quiet >"$WORK/out.txt" 2>&1 && grep -q "audit: OK — $SIZE1 entries" "$WORK/out.txt"; then
+    pass "greffe audit --tiles ARCHIVE: $(tail -1 "$WORK/out.txt")"
+else
+    bad "greffe audit --tiles ARCHIVE: $(cat "$WORK/out.txt")"
+fi
+(
+    cd "$ROOT"
+    [[ -n $(go env GOCACHE 2>/dev/null) ]] || export GOCACHE=$WORK/gocache
+    GO111MODULE=off GOPATH=${TLOGCHECK_GOPATH:-/usr/share/gocode} GOFLAGS= go build -o "$WORK/tlogcheck" ./Tests/Interop/tlogcheck
+) >"$WORK/build.log" 2>&1 || die "building tlogcheck: $(cat "$WORK/build.log")"
+python3 -c '
+import json, sys
+for line in open(sys.argv[1]):
+    r = json.loads(line)
+    if r["shard"] == 1: print(line, end="")' "$WORK/acks.jsonl" >"$WORK/acks-1.jsonl"
+echo "$KEY1" >"$WORK/shard-1.vkey"
+if "$WORK/tlogcheck" -tiles-only -url "$NURL" -vkey "$WORK/shard-1.vkey" -acks "$WORK/acks-1.jsonl" >"$WORK/check.log" 2>&1 &&
+    grep -q "interop: OK" "$WORK/check.log"; then
+    pass "tlogcheck -tiles-only (x/mod tlog) via nginx: the archive and its $(grep -c . "$WORK/acks-1.jsonl") acks"
+else
+    bad "tlogcheck -tiles-only over the archive: $(tail -20 "$WORK/check.log")"
+fi
+code=$(curl -s -o "$WORK/bundle.json" -w '%{http_code}' -X POST -H "Authorization: Bearer $INVESTIGATOR" -H 'Content-Type: application/json' \
+    -d "{\"index_range\": {\"from\": 1, \"to\": 6}}" "$URL/v1/shards/1/v1/bundles")
+if [[ $code == 200 ]] && "$GREFFE" verify --vkey "$KEY1" "$WORK/bundle.json" >"$WORK/out.txt" 2>&1 && grep -q "RESULT: VERIFIED" "$WORK/out.txt"; then
+    pass "a bundle of five of shard 1's events verifies with the archive's key"
+else
+    bad "bundle of shard 1: $code $(tail -3 "$WORK/out.txt")"
+fi
+"$GREFFE" verify --vkey "$(cat "$DATA/verifier.vkey")" "$WORK/bundle.json" >"$WORK/out.txt" 2>&1 &&
+    bad "shard 1's bundle verified under the base key" || pass "shard 1's bundle does not verify under shard 0's key (each shard signs under its own name)"
+
+# --- 5. tampering ------------------------------------------------------------------------
+TILE=$(cd "$ARCHIVE" && find tile/0 -type f | head -1)
+python3 - "$ARCHIVE/$TILE" <<'PY'
+import sys
+path = sys.argv[1]
+data = bytearray(open(path, "rb").read())
+data[7] ^= 0x01
+open(path, "wb").write(bytes(data))
+PY
+if "$GREFFE" audit --tiles "$ARCHIVE" --vkey "$KEY1" --quiet >"$WORK/out.txt" 2>&1; then
+    bad "a flipped byte in $TILE passed the audit"
+else
+    pass "a flipped byte in the archive's $TILE fails the audit: $(grep -m1 -i "fail" "$WORK/out.txt" | cut -c1-160)"
+fi
+
+kill -TERM "$SERVER_PID" 2>/dev/null
+wait "$SERVER_PID" 2>/dev/null && pass "greffe serve stops cleanly on SIGTERM" || bad "greffe serve did not stop cleanly"
+finish

@@ -252,7 +252,7 @@ let package = Package(
         ),
         .testTarget(
             name: "GreffeLedgerTests",
-            dependencies: ["GreffeCore", "GreffeStore", "GreffeSQLite", "GreffeLedger", "GreffeTestStores"],
+            dependencies: ["GreffeCore", "GreffeStore", "GreffeSQLite", "GreffeLedger", "GreffeVerify", "GreffeTestStores"],
             swiftSettings: strictSettings
         ),
         .testTarget(

@@ -80,7 +80,15 @@ extension LedgerAPI {
             ]
             if let checkpoint = shard.ledger.latestCheckpoint { object["checkpoint"] = .string(checkpoint.note) }
             if let link = shard.link {
-                object["opened_by"] = .object(["index": 0, "reason": .string(link.reason.rawValue)])
+                // The record is public in full (entry, body, salt): it names only checkpoints and a leaf hash, and
+                // with it anyone can check the link without a token (`greffe audit --all-shards`).
+                var opened: JSONObject = ["index": 0, "reason": .string(link.reason.rawValue)]
+                if let event = try await shard.ledger.store.readEvent(index: 0), let body = event.canonicalBody, let salt = event.salt {
+                    opened["entry"] = .string(Data(event.entry).base64EncodedString())
+                    opened["body"] = try JSONParser.parse(body)
+                    opened["salt"] = .string(Data(salt).base64EncodedString())
+                }
+                object["opened_by"] = .object(opened)
             }
             list.append(.object(object))
         }

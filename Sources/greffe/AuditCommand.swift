@@ -40,18 +40,32 @@ struct AuditCommand: AsyncParsableCommand {
     @Flag(name: .long, help: "No progress lines on stderr.")
     var quiet = false
 
+    @Flag(
+        name: .long,
+        help: "With --url and the ledger's base key: audit every temporal shard (GET /v1/shards, each under /v1/shards/<k>/ with its own key) and every link between them (Schemas/shards.md).")
+    var allShards = false
+
     @OptionGroup var witnessOptions: WitnessPolicyOptions
 
     func validate() throws {
         guard (url == nil) != (tiles == nil) else { throw ValidationError("give exactly one of --url and --tiles") }
         guard (1...1024).contains(readAhead) else { throw ValidationError("--read-ahead must be between 1 and 1024") }
         guard !vkey.isEmpty else { throw ValidationError("give the ledger's verifier key: --vkey FILE (repeatable)") }
+        if allShards {
+            guard url != nil else { throw ValidationError("--all-shards reads the server's shard list: give --url") }
+            guard fromCheckpoint == nil else { throw ValidationError("--all-shards audits every shard whole; --from-checkpoint is for one log") }
+        }
         _ = try witnessOptions.policy()
     }
 
     func run() async throws {
         let verifiers = try loadVerifiers(vkey)
         let witnesses = try witnessOptions.policy()
+        if allShards, let url {
+            let ok = await ShardAudit(url: url, verifiers: verifiers, readAhead: readAhead, quiet: quiet, witnesses: witnesses).run()
+            if !ok { throw ExitCode(1) }
+            return
+        }
         let log: any LogLocation = try url.map { try HTTPLog(url: $0, connections: min(readAhead, 32)) } ?? DirectoryLog(path: tiles!)
         defer { log.close() }
         let verdict = await AuditCommand.audit(
@@ -63,6 +77,8 @@ struct AuditCommand: AsyncParsableCommand {
     struct Verdict {
         var ok: Bool
         var line: String
+        /// The audited checkpoint, when the audit passed.
+        var checkpoint: Checkpoint?
     }
 
     /// The whole audit, shared with `greffe bench audit` (which runs it in a child process).
@@ -76,7 +92,7 @@ struct AuditCommand: AsyncParsableCommand {
     static func audit(
         log: any LogLocation, verifiers: [NoteVerifier], earlierNotePath: String?, readAhead: Int, quiet: Bool, witnesses: WitnessQuorum? = nil
     ) async -> Verdict {
-        func failed(_ what: String) -> Verdict { Verdict(ok: false, line: "audit: FAILED — \(what)") }
+        func failed(_ what: String) -> Verdict { Verdict(ok: false, line: "audit: FAILED — \(what)", checkpoint: nil) }
         let checkpoint: VerifiedCheckpoint
         do {
             checkpoint = try CheckpointVerifier.verify(note: try await log.checkpointNote(), verifiers: verifiers)
@@ -127,7 +143,7 @@ struct AuditCommand: AsyncParsableCommand {
                 ok: true,
                 line:
                     "audit: OK — \(size) entries\(replayed), root \(checkpoint.checkpoint.root), checkpoint signed by \(checkpoint.signedBy.joined(separator: ", "))\(cosigned)"
-                    + restores.joined())
+                    + restores.joined(), checkpoint: checkpoint.checkpoint)
         } catch {
             meter.clear()
             return failed(error.message)

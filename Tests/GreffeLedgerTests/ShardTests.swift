@@ -3,6 +3,7 @@ import GreffeCore
 import GreffeLedger
 import GreffeSQLite
 import GreffeStore
+import GreffeVerify
 import Synchronization
 import Testing
 
@@ -250,5 +251,64 @@ import Testing
         #expect(policy.due(size: 5, firstEventIndex: 1, openedAt: 0, now: 3_600_000) == .period)
         #expect(policy.due(size: 5, firstEventIndex: 1, openedAt: 10_000, now: 3_609_999) == nil)
         #expect(policy.due(size: 0, firstEventIndex: 0, openedAt: 0, now: 9_999_999) == nil, "an empty shard 0 is never sealed")
+    }
+
+    /// The link as an auditor checks it from public data (`ShardChainCheck`): the genuine one passes, and
+    /// each doctored piece (body, salt, entry, proof, the previous shard's checkpoint or last leaf) fails.
+    @Test func anAuditorChecksTheLinkFromPublicDataAndCatchesEachDoctoredPiece() async throws {
+        let storage = try FolderStorage()
+        let shards = try await Self.open(storage)
+        let running = Task { await shards.run() }
+        _ = try await shards.append((0..<5).map { Self.submission("e\($0)") })
+        try await shards.rollover(reason: .size)
+        _ = try await shards.append((5..<9).map { Self.submission("e\($0)") })
+        shards.shutdown()
+        await running.value
+
+        let sealed = shards.shards[0].ledger, opened = shards.shards[1].ledger
+        let event = try #require(try await opened.store.readEvent(index: 0))
+        let checkpoint = try Checkpoint(parsing: try SignedNote(parsing: try #require(opened.latestCheckpoint).note).text)
+        let previous = try Checkpoint(parsing: try SignedNote(parsing: try #require(sealed.latestCheckpoint).note).text)
+        let (_, proof) = try await opened.inclusionProof(index: 0, treeSize: checkpoint.size)
+        let last = try await sealed.inclusionProof(index: previous.size - 1, treeSize: previous.size)
+        let genuine = ShardChainCheck.Opening(
+            entry: event.entry, body: try JSONParser.parse(try #require(event.canonicalBody)), salt: try #require(event.salt), inclusionProof: proof)
+        let verifiers = [Self.signer.verifier]
+        func check(_ opening: ShardChainCheck.Opening, previous: Checkpoint = previous, last: (leafHash: Hash, proof: [Hash])? = nil) throws -> ShardLink {
+            try ShardChainCheck.check(
+                shard: 1, opening: opening, checkpoint: checkpoint, previous: previous, previousLastLeaf: last ?? (last0.leafHash, last0.proof),
+                baseOrigin: "shards.test/log", verifiers: verifiers)
+        }
+        let last0 = last
+        #expect(try check(genuine).previousCheckpoint.size == 5)
+
+        func refused(_ why: String, _ body: () throws -> ShardLink) {
+            #expect(throws: ShardChainCheck.Failure.self, "\(why)") { _ = try body() }
+        }
+        var changed = genuine
+        guard case .object(var object) = genuine.body else { Issue.record("not an object"); return }
+        object["reason"] = "period"
+        changed.body = .object(object)
+        refused("a body member changed (the commitment no longer holds)") { try check(changed) }
+        object = genuine.body.objectValue!
+        object["note"] = "added"
+        changed.body = .object(object)
+        refused("a body member added") { try check(changed) }
+        changed = genuine
+        changed.salt[0] ^= 1
+        refused("another salt") { try check(changed) }
+        changed = genuine
+        changed.entry = try await opened.store.readEntries(first: 1, count: 1)[0]
+        refused("another entry of the shard") { try check(changed) }
+        changed = genuine
+        changed.inclusionProof.removeLast()
+        refused("a proof cut short") { try check(changed) }
+        changed = genuine
+        changed.inclusionProof.reverse()
+        refused("a proof reordered") { try check(changed) }
+        let grown = Checkpoint(origin: previous.origin, size: previous.size + 1, root: previous.root)
+        refused("the previous shard serving another size than its seal") { try check(genuine, previous: grown) }
+        let otherLeaf = try await sealed.inclusionProof(index: 0, treeSize: previous.size)
+        refused("another leaf passed off as the previous shard's last") { try check(genuine, last: (otherLeaf.leafHash, last.proof)) }
     }
 }

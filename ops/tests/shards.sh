@@ -8,6 +8,8 @@
 #     and index its receipt named: re-sent, each answers 200 with its
 #     original place, and the shards' sizes add up to the events plus one
 #     shard.opened record per shard after the first.
+#     `greffe audit --all-shards` with the base key alone audits every shard
+#     and every link from public data.
 #  2. Refusals: appends under /v1/shards/<k>/ (409), an unknown shard (404),
 #     --shard-* with options that do not follow shards yet (exit 64).
 #  3. `greffe shard list` re-checks every link from the files; `greffe shard
@@ -119,6 +121,15 @@ ACKED=$(grep -c . "$WORK/acks.jsonl")
 ((TOTAL == ACKED + SHARDS - 1)) && pass "the shards hold $TOTAL entries: the $ACKED events and $((SHARDS - 1)) shard.opened records, nothing doubled" ||
     bad "the shards hold $TOTAL entries, expected $((ACKED + SHARDS - 1))"
 grep -q "shard sealed; the next one is active" "$WORK/serve.log" && pass "the server logs each rollover" || bad "no rollover in the log"
+
+if "$GREFFE" audit --url "$URL" --all-shards --vkey "$DATA/verifier.vkey" --quiet >"$WORK/out.txt" 2>&1 &&
+    grep -q "audit: OK — $SHARDS shards and $((SHARDS - 1)) links" "$WORK/out.txt" && (($(grep -c "^link .*: OK" "$WORK/out.txt") == SHARDS - 1)); then
+    pass "greffe audit --all-shards, base key only: $(tail -1 "$WORK/out.txt")"
+else
+    bad "greffe audit --all-shards: $(cat "$WORK/out.txt")"
+fi
+"$GREFFE" audit --url "$URL" --all-shards --vkey "$("$GREFFE" init --data "$WORK/other" --origin "shards.greffe.test/$$")" --quiet >"$WORK/out.txt" 2>&1 &&
+    bad "greffe audit --all-shards passed under another log's key" || pass "greffe audit --all-shards fails under another log's key: $(head -1 "$WORK/out.txt" | cut -c1-150)"
 
 # --- 2. refusals -----------------------------------------------------------------
 code=$(curl -s -o "$WORK/out.json" -w '%{http_code}' -X POST -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \

@@ -4622,7 +4622,17 @@ paths:
                         tree_size: {type: integer, minimum: 0}
                         checkpoint: {type: string, description: 'The latest signed checkpoint served for the shard (a sealed shard''s final one).'}
                         opened_at: {type: string, format: date-time, description: 'When the shard''s first entry was sequenced.'}
-                        opened_by: {type: object, required: [index, reason], additionalProperties: false, description: 'Shards after the first: the shard.opened record.', properties: {index: {type: integer, const: 0}, reason: {type: string, enum: [size, period]}}}
+                        opened_by:
+                          type: object
+                          required: [index, reason, entry, body, salt]
+                          additionalProperties: false
+                          description: 'Shards after the first: the shard.opened record, public in full so that anyone can check the link (Schemas/shards.md).'
+                          properties:
+                            index: {type: integer, const: 0}
+                            reason: {type: string, enum: [size, period]}
+                            entry: {type: string, contentEncoding: base64, description: 'The entry bytes (Schemas/entry.md), standard base64.'}
+                            body: {type: object, description: 'The shard.opened body (Schemas/events/shard.opened.schema.json) the entry commits to.'}
+                            salt: {type: string, contentEncoding: base64, description: 'The 32-byte salt of the commitment, standard base64.'}
                         url: {type: string, description: 'The shard''s base path: its log is served under it.'}
   /v1/shards/{shard}/{path}:
     get:

@@ -83,7 +83,7 @@ extension LedgerAPI {
                 // The record is public in full (entry, body, salt): it names only checkpoints and a leaf hash, and
                 // with it anyone can check the link without a token (`greffe audit --all-shards`).
                 var opened: JSONObject = ["index": 0, "reason": .string(link.reason.rawValue)]
-                if let event = try await shard.ledger.store.readEvent(index: 0), let body = event.canonicalBody, let salt = event.salt {
+                if let event = try await shard.ledger.readEvent(index: 0), let body = event.canonicalBody, let salt = event.salt {
                     opened["entry"] = .string(Data(event.entry).base64EncodedString())
                     opened["body"] = try JSONParser.parse(body)
                     opened["salt"] = .string(Data(salt).base64EncodedString())

@@ -47,12 +47,34 @@ public struct WitnessRefusal: Error, Sendable, Equatable, CustomStringConvertibl
 /// The logs a witness follows: per origin, the checkpoint keys it trusts.
 public struct WitnessedLogs: Sendable {
     public private(set) var keys: [String: [NoteVerifier]] = [:]
+    /// Ledgers followed with their temporal shards (Schemas/shards.md): base origin → its keys, which
+    /// sign shard k's checkpoints under the name `<base>/<k>`.
+    public private(set) var shardedKeys: [String: [NoteVerifier]] = [:]
 
     public init() {}
 
     /// Trusts `verifier` for checkpoints of `origin` (several keys per origin are allowed).
     public mutating func trust(_ verifier: NoteVerifier, for origin: String) {
         keys[origin, default: []].append(verifier)
+    }
+
+    /// Trusts `verifier` for the ledger of base origin `origin` and every one of its shards: shard k ≥ 1 is
+    /// the log `<origin>/<k>` (k in decimal, no leading zero), its key the same one under that name.
+    public mutating func trustWithShards(_ verifier: NoteVerifier, for origin: String) {
+        trust(verifier, for: origin)
+        shardedKeys[origin, default: []].append(verifier)
+    }
+
+    /// The keys trusted for checkpoints of `origin`: configured for it, or derived for a shard of a ledger
+    /// followed with its shards. Each shard is a log of its own to the witness (its own state, its own size).
+    public func verifiers(for origin: String) -> [NoteVerifier]? {
+        if let direct = keys[origin] { return direct }
+        guard let slash = origin.lastIndex(of: "/") else { return nil }
+        let number = origin[origin.index(after: slash)...]
+        guard let shard = Int(number), shard >= 1, String(shard) == number,
+            let base = shardedKeys[String(origin[..<slash])]
+        else { return nil }
+        return try? base.map { try $0.renamed(origin) }
     }
 }
 
@@ -65,7 +87,7 @@ public enum WitnessPolicy {
         _ request: AddCheckpointRequest, logs: WitnessedLogs, stored: WitnessLogState?
     ) throws(WitnessRefusal) -> WitnessLogState {
         let checkpoint = request.checkpoint
-        guard let keys = logs.keys[checkpoint.origin] else {
+        guard let keys = logs.verifiers(for: checkpoint.origin) else {
             throw WitnessRefusal(.unknownLog, "this witness follows no log with origin \"\(checkpoint.origin.prefix(200))\"")
         }
         // Signatures by other keys (the log's older keys, other cosigners) are ignored.

@@ -170,7 +170,6 @@ struct ServeCommand: AsyncParsableCommand {
         guard shardPolicy != nil else { return }
         let unsupported: [(Bool, String)] = [
             (storeOptions.postgres != nil, "--postgres (a shard is a SQLite file)"),
-            (!witnessOptions.witnesses.isEmpty, "--witness (witnesses would need each shard's origin)"),
             (tilesDir != nil, "--tiles-dir (the static export follows one log)"),
             (tsaUrl != nil, "--tsa-url (the timestamper follows one log)"),
             (retentionDays != nil, "--retention-days (retention follows one log)"),
@@ -245,8 +244,12 @@ struct ServeCommand: AsyncParsableCommand {
         if let shardPolicy {
             // Shard 0's store was opened (and checked) above; the others are opened by the shard set, the active one checked.
             let storage = SQLiteShardStorage(directory: directory, shardZero: store)
+            // Each shard is a log of its own to the witnesses (greffe witness serve --log-with-shards): a cosigner each.
+            let makeCosigner: @Sendable () throws -> (any CheckpointCosigner)? = { [witnessOptions, logger] in
+                try witnessTransport.map { try witnessOptions.client(transport: $0, logger: logger) }
+            }
             shards = try await ShardedLedger.open(storage: storage, keys: keys, policy: shardPolicy, logger: logger) { [logger] shardStore, shardKeys in
-                try await Ledger.open(store: shardStore, keys: shardKeys, checkpointInterval: interval, logger: logger)
+                try await Ledger.open(store: shardStore, keys: shardKeys, checkpointInterval: interval, logger: logger, cosigner: try makeCosigner())
             }
             // Only the active shard, which alone is written: a sealed shard was checked while it was active, so start-up is bounded by a shard.
             if !skipIntegrityCheck, let active = shards.active.store as? SQLiteStore { try active.checkIntegrity() }

@@ -54,6 +54,11 @@ struct WitnessServeCommand: AsyncParsableCommand {
         help: "ORIGIN=VKEY: follow the log with this origin, trusting checkpoints signed by this verifier key (repeatable; several keys per origin allowed).")
     var logs: [String] = []
 
+    @Option(
+        name: .customLong("log-with-shards"),
+        help: "ORIGIN=VKEY: as --log, and also every temporal shard of that ledger: the logs ORIGIN/1, ORIGIN/2, … signed by the same key under their own names (Schemas/shards.md).")
+    var shardedLogs: [String] = []
+
     @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "info"
 
@@ -74,17 +79,20 @@ struct WitnessServeCommand: AsyncParsableCommand {
 
     /// `--log ORIGIN=VKEY`, split at the first `=` (a vkey's base64 may end in `=`, an origin has none).
     private func witnessedLogs() throws -> WitnessedLogs {
-        guard !logs.isEmpty else { throw ValidationError("give at least one --log ORIGIN=VKEY") }
+        guard !logs.isEmpty || !shardedLogs.isEmpty else { throw ValidationError("give at least one --log ORIGIN=VKEY") }
         var witnessed = WitnessedLogs()
-        for entry in logs {
-            guard let equals = entry.firstIndex(of: "="), equals != entry.startIndex else {
-                throw ValidationError("--log \(entry.prefix(80)): expected ORIGIN=VKEY")
-            }
-            let origin = String(entry[..<equals])
-            do {
-                witnessed.trust(try NoteVerifier(verifierKey: entry[entry.index(after: equals)...]), for: origin)
-            } catch {
-                throw ValidationError("--log \(origin): \(error)")
+        for (entries, option, withShards) in [(logs, "--log", false), (shardedLogs, "--log-with-shards", true)] {
+            for entry in entries {
+                guard let equals = entry.firstIndex(of: "="), equals != entry.startIndex else {
+                    throw ValidationError("\(option) \(entry.prefix(80)): expected ORIGIN=VKEY")
+                }
+                let origin = String(entry[..<equals])
+                do {
+                    let verifier = try NoteVerifier(verifierKey: entry[entry.index(after: equals)...])
+                    if withShards { witnessed.trustWithShards(verifier, for: origin) } else { witnessed.trust(verifier, for: origin) }
+                } catch {
+                    throw ValidationError("\(option) \(origin): \(error)")
+                }
             }
         }
         return witnessed

@@ -182,6 +182,32 @@ struct WitnessTests {
     /// witness's size with 409 (tlog-witness: "If the old size matches the
     /// checkpoint size … root hashes … don't match … 409 Conflict"), beyond it
     /// with 422 (no consistency proof can link the fork to the cosigned tree).
+    /// `--log-with-shards`: each shard `<origin>/<k>` is a log of its own, signed by the same key under its
+    /// name; a look-alike origin (leading zero, shard 0, another base) and the base-named key are refused.
+    @Test func followsALedgersShardsUnderTheirOwnNames() async throws {
+        var fixture = try WitnessFixture()
+        defer { fixture.remove() }
+        let base = try NoteSigner(generatingFor: "example.com/sharded")
+        fixture.logs.trustWithShards(base.verifier, for: base.name)
+        let witness = try fixture.witness()
+        let shard2 = TestLog(signer: try base.renamed("example.com/sharded/2"), leafCount: 8, seed: "s2")
+        _ = try await witness.addCheckpoint(body: shard2.request(old: 0, size: 5))
+        _ = try await witness.addCheckpoint(body: shard2.request(old: 5, size: 8))
+        #expect(try await witness.state(of: "example.com/sharded/2")?.size == 8)
+        let shard0 = TestLog(signer: base, leafCount: 4, seed: "s0")
+        _ = try await witness.addCheckpoint(body: shard0.request(old: 0, size: 4))
+        #expect(try await witness.state(of: "example.com/sharded")?.size == 4, "the base origin is shard 0, followed as a log of its own")
+
+        for origin in ["example.com/sharded/02", "example.com/sharded/0", "example.com/sharded/x", "example.com/other/3"] {
+            let lookalike = TestLog(signer: try base.renamed(origin), leafCount: 2)
+            #expect(await refusal(try await witness.addCheckpoint(body: lookalike.request(old: 0, size: 2)))?.status == 404, "\(origin)")
+        }
+        // Shard 3's checkpoint signed under the base name: the key a witness trusts for a shard is the shard-named one.
+        let misnamed = try base.sign(text: Checkpoint(origin: "example.com/sharded/3", size: 2, root: try shard2.root(2)).text).formatted
+        let body = Array(try AddCheckpointRequest(oldSize: 0, consistencyProof: [], noteText: misnamed).body.utf8)
+        #expect(await refusal(try await witness.addCheckpoint(body: body))?.status == 403)
+    }
+
     @Test func refusesAFork() async throws {
         let fixture = try WitnessFixture()
         defer { fixture.remove() }

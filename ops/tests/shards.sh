@@ -22,6 +22,10 @@
 #     checkpoint is the seal shard+1's shard.opened record holds. A bundle of
 #     the shard's events verifies with the same key.
 #  5. A flipped byte in an archived tile makes `greffe audit --tiles` fail.
+#  6. Witnessed shards: `greffe witness --log-with-shards` follows a second
+#     ledger that rolls over every 100 entries under `serve --witness`;
+#     `greffe audit --all-shards --witness` finds every shard's checkpoint
+#     cosigned and every link sound.
 #
 # Usage: ops/tests/shards.sh     Env: GREFFE (binary, default .build/debug/greffe), KEEP=1.
 # Needs: nginx (Debian), go + golang-golang-x-mod-dev, python3, curl. Loopback only; about a minute.
@@ -264,4 +268,39 @@ fi
 
 kill -TERM "$SERVER_PID" 2>/dev/null
 wait "$SERVER_PID" 2>/dev/null && pass "greffe serve stops cleanly on SIGTERM" || bad "greffe serve did not stop cleanly"
+
+# --- 6. witnessed shards ------------------------------------------------------------------
+# A witness follows a second ledger with its shards (--log-with-shards): each shard is a log of its own
+# to it; every shard's checkpoints, the seals included, carry its cosignature.
+WDATA=$WORK/witnessed
+"$GREFFE" init --data "$WDATA" --origin "witnessed-shards.greffe.test/$$" >/dev/null || die "greffe init (witnessed)"
+WTOKEN=$("$GREFFE" token create --data "$WDATA" --role append --platform shards.example --name shards) || die "greffe token create"
+"$GREFFE" witness init --data "$WORK/w1" --name "shards.greffe.test/w1" >/dev/null || die "greffe witness init"
+WITNESS_PORT=$(free_port)
+"$GREFFE" witness --data "$WORK/w1" --listen "127.0.0.1:$WITNESS_PORT" \
+    --log-with-shards "witnessed-shards.greffe.test/$$=$(cat "$WDATA/verifier.vkey")" >"$WORK/witness.log" 2>&1 &
+WITNESS_PID=$!
+PIDS+=("$WITNESS_PID")
+wait_http "$WITNESS_PID" "http://127.0.0.1:$WITNESS_PORT" witness
+WPORT=$(free_port)
+WURL=http://127.0.0.1:$WPORT
+"$GREFFE" serve --data "$WDATA" --listen "127.0.0.1:$WPORT" --checkpoint-interval 0.1 --anonymous-rate 0 --no-public-lookup \
+    --shard-max-entries 100 --witness "$(cat "$WORK/w1/witness.vkey")=http://127.0.0.1:$WITNESS_PORT" --log-level notice >"$WORK/serve-witnessed.log" 2>&1 &
+WSERVER_PID=$!
+PIDS+=("$WSERVER_PID")
+wait_http "$WSERVER_PID" "$WURL" serve-witnessed
+sed -i 's/CLIENTS, REQUESTS, BATCH = 4, 15, 20/CLIENTS, REQUESTS, BATCH = 2, 9, 20/' "$WORK/load.py"
+python3 "$WORK/load.py" "$WURL" "$WTOKEN" "$WORK/acks-witnessed.jsonl" >"$WORK/driver-witnessed.out" 2>&1
+report_driver witnessed $?
+WSHARDS=$(curl -sf "$WURL/v1/shards" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["shards"]))')
+if ((WSHARDS >= 4)) && "$GREFFE" audit --url "$WURL" --all-shards --vkey "$WDATA/verifier.vkey" --witness "$(cat "$WORK/w1/witness.vkey")" \
+    --quiet >"$WORK/out.txt" 2>&1 && grep -q "audit: OK — $WSHARDS shards" "$WORK/out.txt" && (($(grep -c "cosigned by" "$WORK/out.txt") == WSHARDS)); then
+    pass "$WSHARDS witnessed shards: greffe audit --all-shards --witness finds every shard's checkpoint cosigned and every link sound"
+else
+    bad "witnessed shards ($WSHARDS): $(cat "$WORK/out.txt") $(tail -5 "$WORK/serve-witnessed.log")"
+fi
+grep -q "origin=witnessed-shards.greffe.test/$$/3" "$WORK/witness.log" && pass "the witness cosigned shard 3 as a log of its own" ||
+    bad "the witness log names no cosignature of shard 3: $(tail -3 "$WORK/witness.log")"
+kill -TERM "$WSERVER_PID" 2>/dev/null
+wait "$WSERVER_PID" 2>/dev/null && pass "the witnessed greffe serve stops cleanly" || bad "the witnessed greffe serve did not stop cleanly"
 finish

@@ -31,6 +31,10 @@ public enum Shards {
         case size
         /// It was opened `--shard-period` ago.
         case period
+        /// Its disk was lost and it was restored from a backup behind its last published checkpoint
+        /// (`greffe restore --seal-lost-tail`): the entries in between are lost, and the shard is sealed
+        /// at that checkpoint rather than re-signing sizes the world has seen.
+        case restore
     }
 }
 
@@ -44,9 +48,13 @@ public struct ShardLink: Sendable, Equatable {
     /// Shard k−1's final checkpoint, signed by the log's key under `previousOrigin`.
     public var previousCheckpoint: Checkpoint
     public var previousCheckpointNote: String
-    /// Leaf hash of shard k−1's last entry: the `prev` chain of entries, carried over.
-    public var previousLastLeafHash: Hash
+    /// Leaf hash of shard k−1's last entry: the `prev` chain of entries, carried over (nil when that entry is lost).
+    public var previousLastLeafHash: Hash?
     public var reason: Shards.Reason
+    /// With `reason` restore: the entries of shard k−1 that are lost, `[first, end)`: from the restored backup's
+    /// tree size to the sealed checkpoint's; and the operator's account of the loss.
+    public var lostEntries: Range<UInt64>?
+    public var lostBecause: String?
 
     public struct Failure: Error, Sendable, Equatable, CustomStringConvertible {
         public let description: String
@@ -54,7 +62,9 @@ public struct ShardLink: Sendable, Equatable {
     }
 
     /// The members of the body beyond those every Greffe-written record has.
-    public static let members: Set = ["shard", "origin", "previous_origin", "previous_checkpoint", "previous_last_leaf_hash", "reason"]
+    public static let members: Set = [
+        "shard", "origin", "previous_origin", "previous_checkpoint", "previous_last_leaf_hash", "reason", "lost_entries", "lost_because",
+    ]
 
     /// Reads and checks a `shard.opened` body: its members exactly, the origins derived from `baseOrigin`,
     /// and the previous checkpoint's signature by one of `keys` renamed to the previous shard's origin.
@@ -74,11 +84,31 @@ public struct ShardLink: Sendable, Equatable {
             throw Failure("previous_origin must be \(expectedPrevious)")
         }
         guard let note = object["previous_checkpoint"]?.stringValue else { throw Failure("previous_checkpoint is missing") }
-        guard let leaf = object["previous_last_leaf_hash"]?.stringValue.flatMap(Hash.init(base64:)) else {
-            throw Failure("previous_last_leaf_hash must be 32 bytes in base64")
-        }
         guard let reason = object["reason"]?.stringValue.flatMap(Shards.Reason.init(rawValue:)) else {
             throw Failure("reason must be one of \(Shards.Reason.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        var leaf: Hash?
+        var lost: Range<UInt64>?
+        var because: String?
+        if reason == .restore {
+            // The previous shard's last entry is among the lost ones: no leaf to name.
+            guard object["previous_last_leaf_hash"] == nil else { throw Failure("a restore's seal names no last leaf: that entry is lost") }
+            guard let range = object["lost_entries"], case .object(let members) = range, Set(members.keys) == ["first_index", "end_index"],
+                let first = members["first_index"]?.intValue, let end = members["end_index"]?.intValue, first >= 0, first < end
+            else { throw Failure("lost_entries must be {\"first_index\", \"end_index\"} with first_index < end_index") }
+            guard let text = object["lost_because"]?.stringValue, (1...2000).contains(text.count) else {
+                throw Failure("lost_because must be the operator's account of the loss (1 to 2000 characters)")
+            }
+            lost = UInt64(first)..<UInt64(end)
+            because = text
+        } else {
+            guard object["lost_entries"] == nil, object["lost_because"] == nil else {
+                throw Failure("lost_entries and lost_because go only with reason restore")
+            }
+            guard let hash = object["previous_last_leaf_hash"]?.stringValue.flatMap(Hash.init(base64:)) else {
+                throw Failure("previous_last_leaf_hash must be 32 bytes in base64")
+            }
+            leaf = hash
         }
         let renamed: [NoteVerifier]
         do { renamed = try verifiers.map { try $0.renamed(previousOrigin) } } catch { throw Failure("previous_origin is not a key name: \(error)") }
@@ -97,6 +127,25 @@ public struct ShardLink: Sendable, Equatable {
         self.previousCheckpointNote = note
         self.previousLastLeafHash = leaf
         self.reason = reason
+        self.lostEntries = lost
+        self.lostBecause = because
+        if let lost, lost.upperBound != verified.checkpoint.size {
+            throw Failure("lost_entries ends at \(lost.upperBound), not at the sealed checkpoint's size \(verified.checkpoint.size)")
+        }
+    }
+
+    /// The body of a restore's seal (`Shards.Reason.restore`): shard `shard` − 1 was restored to `restoredSize`
+    /// entries, behind `previousCheckpointNote`, the last checkpoint the world may hold.
+    public static func restoreFields(
+        shard: Int, baseOrigin: String, previousCheckpointNote: String, restoredSize: UInt64, sealedSize: UInt64, lostBecause: String
+    ) -> [(String, JSONValue)] {
+        [
+            ("shard", .number(Double(shard))), ("origin", .string(Shards.origin(base: baseOrigin, shard: shard))),
+            ("previous_origin", .string(Shards.origin(base: baseOrigin, shard: shard - 1))),
+            ("previous_checkpoint", .string(previousCheckpointNote)), ("reason", .string(Shards.Reason.restore.rawValue)),
+            ("lost_entries", .object(JSONObject([("first_index", .number(Double(restoredSize))), ("end_index", .number(Double(sealedSize)))]))),
+            ("lost_because", .string(lostBecause)),
+        ]
     }
 
     /// The body's own members, in the order the ledger writes them.

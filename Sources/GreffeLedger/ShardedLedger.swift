@@ -167,6 +167,17 @@ public final class ShardedLedger: Sendable {
         }
         guard link.shard == shard else { throw Failure("shard \(shard)'s \(Shards.openedKind) record names shard \(link.shard)") }
         let sealedSize = previous.treeSize
+        if let lost = link.lostEntries {
+            // A restore's seal: the shard was put back from a backup of `lost.lowerBound` entries and sealed at the
+            // last checkpoint the world may hold. The entries in between are gone, so that checkpoint's root cannot
+            // be recomputed; the shard must hold exactly the backup's entries, never one more.
+            guard sealedSize == lost.lowerBound else {
+                throw Failure(
+                    "shard \(shard - 1) holds \(sealedSize) entries, but shard \(shard)'s seal says it was restored to \(lost.lowerBound): "
+                        + "a sealed shard must never change; refusing to start")
+            }
+            return link
+        }
         guard link.previousCheckpoint.size == sealedSize else {
             throw Failure(
                 "shard \(shard - 1) was sealed at tree size \(link.previousCheckpoint.size) but holds \(sealedSize) entries: "
@@ -444,5 +455,58 @@ extension Ledger {
     /// Appends the `shard.opened` record (`ShardLink.fields`): the first entry of a new shard.
     func recordShardOpened(fields: [(String, JSONValue)]) async throws -> AppendReceipt {
         try await appendOwnEvent(kind: Shards.openedKind, fields: fields)
+    }
+}
+
+// MARK: - Disaster recovery without a fork
+
+extension ShardedLedger {
+    /// Seals shard `shard`, just restored from a backup of `restoredSize` entries, at `sealedNote`: the last
+    /// checkpoint of it that the world may hold (Schemas/shards.md, "Disaster recovery"). The entries in
+    /// between are lost; re-signing their sizes would fork the log, so the ledger goes on in a new shard,
+    /// whose entry 0 records the gap. `keys`: the ledger's base keys (the signing key is needed).
+    public static func sealRestoredShard(
+        storage: any ShardStorage, keys: LogKeys, shard: Int, restoredSize: UInt64, sealedNote: String, lostBecause: String, logger: Logger
+    ) async throws -> ShardLink {
+        let origin = Shards.origin(base: keys.origin, shard: shard)
+        let shardKeys = try Shards.keys(keys, shard: shard)
+        let sealed: VerifiedCheckpoint
+        do { sealed = try CheckpointVerifier.verify(note: sealedNote, verifiers: shardKeys.verifiers) } catch {
+            throw Failure("the checkpoint to seal at does not verify as shard \(shard)'s (\(origin)): \(error)")
+        }
+        guard sealed.checkpoint.origin == origin else { throw Failure("the checkpoint to seal at is of \(sealed.checkpoint.origin), not \(origin)") }
+        guard sealed.checkpoint.size > restoredSize else {
+            throw Failure(
+                "the checkpoint to seal at (size \(sealed.checkpoint.size)) is not beyond the restored backup (\(restoredSize) entries): nothing is lost, "
+                    + "so nothing is sealed; serve the restored shard as it is")
+        }
+        guard try storage.existingShards().last == shard else { throw Failure("shard \(shard) is not the last shard: only the active one is restored and sealed") }
+        let next = shard + 1
+        let store = try await storage.createStore(shard: next)
+        do {
+            let ledger = try await Ledger.open(store: store, keys: try Shards.keys(keys, shard: next), checkpointInterval: .milliseconds(50), logger: logger)
+            let running = Task { await ledger.run() }
+            let receipt: AppendReceipt
+            do {
+                receipt = try await ledger.recordShardOpened(
+                    fields: ShardLink.restoreFields(
+                        shard: next, baseOrigin: keys.origin, previousCheckpointNote: sealedNote, restoredSize: restoredSize,
+                        sealedSize: sealed.checkpoint.size, lostBecause: lostBecause))
+                _ = try await ledger.waitForCheckpoint(covering: receipt.index + 1)
+            } catch {
+                ledger.shutdown()
+                await running.value
+                throw error
+            }
+            ledger.shutdown()
+            await running.value
+            guard receipt.index == 0, let body = try await store.readEvent(index: 0)?.canonicalBody else {
+                throw Failure("the seal of shard \(shard) did not land at entry 0 of shard \(next)")
+            }
+            return try ShardLink(body: try JSONParser.parse(body), baseOrigin: keys.origin, verifiers: keys.verifiers)
+        } catch {
+            if (try? await store.treeSize()) == 0 { try? storage.removeEmptyStore(shard: next) }
+            throw error
+        }
     }
 }

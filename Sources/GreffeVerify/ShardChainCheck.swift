@@ -53,6 +53,17 @@ public enum ShardChainCheck {
         guard link.origin == checkpoint.origin else {
             throw Failure("shard \(shard)'s shard.opened record names origin \(link.origin), but its checkpoint is of \(checkpoint.origin)")
         }
+        if let lost = link.lostEntries {
+            // A restore's seal (Schemas/shards.md, "Disaster recovery"): the previous shard serves the restored backup's
+            // tree, and the seal is the last checkpoint the world may hold, beyond it. The lost entries cannot be checked.
+            // It may serve less than the backup held: with witnesses, only a cosigned checkpoint is served, and none can
+            // be cosigned between the backup's last one and the seal (the witnesses hold the seal's size).
+            guard link.previousCheckpoint.origin == previous.origin, previous.size <= lost.lowerBound else {
+                throw Failure(
+                    "shard \(shard)'s seal says shard \(shard - 1) was restored to \(lost.lowerBound) entries, but it serves \(previous.size)")
+            }
+            return link
+        }
         guard link.previousCheckpoint.origin == previous.origin, link.previousCheckpoint.size == previous.size,
             link.previousCheckpoint.root == previous.root
         else {

@@ -135,11 +135,30 @@ struct RestoreCommand: AsyncParsableCommand {
 
     @Flag(
         name: .long,
-        help: "With --tail-from, for a log that has no witnesses: restore without asking any. Nothing then checks that the copy is as new as the checkpoints the world holds; an older copy forks the log.")
+        help: "With --tail-from or --seal-lost-tail, for a log that has no witnesses: restore without asking any. Nothing then checks that the copy or checkpoint is as new as the checkpoints the world holds; an older one forks the log.")
     var noWitnesses = false
 
+    @Option(
+        name: .long,
+        help: "Without a copy of the lost tail: a file holding the last checkpoint of this shard the world may hold (signed by this ledger: a monitor's copy, a receipt's, the witnesses'). The restored shard is sealed at it and the ledger goes on in a new shard whose first entry records the lost entries (Schemas/shards.md, \"Disaster recovery\"): no size the world has seen is signed again.")
+    var sealLostTail: String?
+
+    @Option(name: .long, help: "The shard the backup is of (greffe backup --shard): its database must be missing from DIR, and with --seal-lost-tail it must be the last shard.")
+    var shard: Int = 0
+
     func validate() throws {
-        if tailFrom != nil {
+        guard shard >= 0, shard < 1 << 31 else { throw ValidationError("--shard must be a shard number") }
+        if sealLostTail != nil {
+            guard tailFrom == nil else { throw ValidationError("--seal-lost-tail is for a loss without a copy; with a copy, --tail-from puts the entries back instead") }
+            guard let reason, !reason.isEmpty, reason.count <= 2000 else {
+                throw ValidationError("--seal-lost-tail needs --reason: the operator's account of the loss (1 to 2000 characters), recorded in the log")
+            }
+            if witnesses.isEmpty && !noWitnesses {
+                throw ValidationError(
+                    "--seal-lost-tail needs --witness for each witness of this log, or --no-witnesses if it has none: without a witness nothing checks that the checkpoint sealed at is as new as what the world holds")
+            }
+            if !witnesses.isEmpty && noWitnesses { throw ValidationError("--witness and --no-witnesses contradict each other") }
+        } else if tailFrom != nil {
             guard let reason, !reason.isEmpty, reason.count <= 2000 else {
                 throw ValidationError("--tail-from needs --reason: the operator's account of the loss (1 to 2000 characters), recorded in the log")
             }
@@ -151,8 +170,9 @@ struct RestoreCommand: AsyncParsableCommand {
             }
             if !witnesses.isEmpty && noWitnesses { throw ValidationError("--witness and --no-witnesses contradict each other") }
         } else if reason != nil || !witnesses.isEmpty || noWitnesses {
-            throw ValidationError("--reason, --witness and --no-witnesses go with --tail-from")
+            throw ValidationError("--reason, --witness and --no-witnesses go with --tail-from or --seal-lost-tail")
         }
+        if shard > 0 && tailFrom != nil { throw ValidationError("--tail-from restores shard 0 (an unsharded ledger); a shard's lost tail is sealed with --seal-lost-tail") }
         _ = try witnessEndpoints()
     }
 
@@ -169,8 +189,17 @@ struct RestoreCommand: AsyncParsableCommand {
         } catch {
             throw CommandFailure("cannot create \(data): \(error)")
         }
-        guard !files.fileExists(atPath: directory.databasePath) else {
-            throw CommandFailure("\(directory.databasePath) already exists; restore only into a directory without a database")
+        let storage = SQLiteShardStorage(directory: directory)
+        let target = storage.databasePath(shard: shard)
+        guard !files.fileExists(atPath: target) else {
+            throw CommandFailure("\(target) already exists; restore only into a directory without that database")
+        }
+        if shard > 0 {
+            guard files.fileExists(atPath: storage.databasePath(shard: shard - 1)) else {
+                throw CommandFailure("shard \(shard - 1)'s database is missing: restore the shards in order, oldest first")
+            }
+            try files.createDirectory(
+                atPath: (target as NSString).deletingLastPathComponent, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         }
         // No serve may start on the directory while the database is put in place.
         let lock = try directory.lockForServing()
@@ -194,6 +223,24 @@ struct RestoreCommand: AsyncParsableCommand {
             verifiers.append((directory.verifierKeyPath, try RestoreCommand.readVerifier(directory.verifierKeyPath)))
         }
 
+        if shard > 0 {
+            // A shard's checkpoints are signed under its own name (Schemas/shards.md).
+            let origin = verifiers.first.map { Shards.origin(base: $0.1.name, shard: shard) } ?? keyList.first.map { Shards.origin(base: $0.name, shard: shard) }
+            if let origin {
+                verifiers = try verifiers.map { ($0.0, try $0.1.renamed(origin)) }
+                keyList = try keyList.map { try $0.renamed(origin) }
+            }
+        }
+        // Before anything is written: the checkpoint to seal at, checked, and no witness ahead of it.
+        var seal: (note: String, size: UInt64)?
+        if let sealLostTail {
+            guard hasSigningKey else {
+                throw CommandFailure("--seal-lost-tail needs the ledger's signing key in \(directory.signingKeyPath) (or keys.json) first: the seal is an entry the ledger signs")
+            }
+            seal = try await RestoreCommand.checkSeal(
+                file: sealLostTail, keys: try directory.loadLogKeys(), shard: shard, witnesses: try witnessEndpoints())
+        }
+
         let summary: DatabaseFileSummary
         var tail: TailRecovery.Outcome?
         do {
@@ -204,38 +251,46 @@ struct RestoreCommand: AsyncParsableCommand {
                 }
                 var recovery = TailRecovery(source: tailFrom, keys: try directory.loadLogKeys(), reason: reason, readAhead: 64)
                 recovery.witnesses = try witnessEndpoints()
-                summary = try await SQLiteStore.restore(backup: backup, to: directory.databasePath) { staging, backupSummary in
+                summary = try await SQLiteStore.restore(backup: backup, to: target) { staging, backupSummary in
                     tail = try await recovery.recover(staging: staging, backup: backupSummary)
                 }.restored
             } else {
-                summary = try SQLiteStore.restore(backup: backup, to: directory.databasePath)
+                summary = try SQLiteStore.restore(backup: backup, to: target)
             }
         } catch {
-            throw CommandFailure("restore refused, nothing written to \(directory.databasePath): \(error)")
+            throw CommandFailure("restore refused, nothing written to \(target): \(error)")
         }
         var reErased: [UInt64] = []
         do {
             // A backup taken between an erasure's record and its deletion still holds the body.
-            reErased = try await Ledger.reapplyRecordedErasures(
-                store: try SQLiteStore(path: directory.databasePath), logger: Logger(label: "greffe.restore"))
+            reErased = try await Ledger.reapplyRecordedErasures(store: try SQLiteStore(path: target), logger: Logger(label: "greffe.restore"))
             for (source, verifier) in verifiers {
                 do { try RestoreCommand.checkSignature(summary, verifier: verifier) } catch { throw CommandFailure("\(source): \(error)") }
             }
             if !keyList.isEmpty {
                 do { try RestoreCommand.checkSignature(summary, verifiers: keyList) } catch { throw CommandFailure("\(directory.keyListPath): \(error)") }
             }
-            if let verifier = verifiers.first?.1, !files.fileExists(atPath: directory.verifierKeyPath) {
+            if shard == 0, let verifier = verifiers.first?.1, !files.fileExists(atPath: directory.verifierKeyPath) {
                 try (verifier.verifierKey + "\n").write(toFile: directory.verifierKeyPath, atomically: true, encoding: .utf8)
             }
+            if let seal, let reason {
+                let link = try await ShardedLedger.sealRestoredShard(
+                    storage: storage, keys: try directory.loadLogKeys(), shard: shard, restoredSize: summary.treeSize, sealedNote: seal.note,
+                    lostBecause: reason, logger: Logger(label: "greffe.restore"))
+                print(
+                    "sealed shard \(shard) at the checkpoint of size \(seal.size) given: entries \(summary.treeSize) to \(seal.size - 1) are lost and recorded as such "
+                        + "in entry 0 of shard \(link.shard) (\(link.origin)), where the ledger goes on; no size the world has seen is signed again. "
+                        + "greffe serve runs the shards (and refuses what does not follow them yet); greffe audit --all-shards reports the gap")
+            }
         } catch {
-            for file in [directory.databasePath, directory.databasePath + "-wal", directory.databasePath + "-shm"] {
+            for file in [target, target + "-wal", target + "-shm"] {
                 try? files.removeItem(atPath: file)
             }
             throw CommandFailure("restore undone: \(error)")
         }
         if let tail {
             RestoreCommand.report(tail, source: tailFrom ?? "")
-        } else {
+        } else if seal == nil {
             print(
                 "no --tail-from: if the lost ledger published checkpoints beyond tree size \(summary.treeSize), this log forks from them "
                     + "as soon as it appends; restore with --tail-from a copy of its published tiles (greffe mirror) to continue them instead")
@@ -244,7 +299,7 @@ struct RestoreCommand: AsyncParsableCommand {
             print("erased again, as the log orders: the bodies of the events at \(reErased.map(String.init).joined(separator: ", "))")
         }
         print(
-            "restored \(backup) into \(directory.databasePath): tree size \(summary.treeSize), latest checkpoint size "
+            "restored \(backup) into \(target): tree size \(summary.treeSize), latest checkpoint size "
                 + "\(summary.latestCheckpoint?.size ?? 0) (root \(summary.latestCheckpoint?.root.base64 ?? "-")), tree recomputed and matches")
         if verifiers.isEmpty && keyList.isEmpty {
             print("checkpoint signature not checked: no signing key in \(directory.signingKeyPath) and no --vkey")
@@ -254,6 +309,34 @@ struct RestoreCommand: AsyncParsableCommand {
                 "next: copy the signing key (backed up separately) to \(directory.signingKeyPath) with mode 0600; "
                     + "greffe serve refuses to start without it or with another key")
         }
+    }
+
+    /// The checkpoint a restored shard is sealed at: signed by this ledger as shard `shard`'s, and no witness
+    /// holding a larger size (the seal would then be behind what the world saw: a fork all the same).
+    static func checkSeal(file: String, keys: LogKeys, shard: Int, witnesses: [WitnessEndpoint]) async throws -> (note: String, size: UInt64) {
+        guard let data = FileManager.default.contents(atPath: file) else { throw CommandFailure("cannot read --seal-lost-tail \(file)") }
+        let note = String(decoding: data, as: UTF8.self)
+        let shardKeys = try Shards.keys(keys, shard: shard)
+        let verified: VerifiedCheckpoint
+        do { verified = try CheckpointVerifier.verify(note: note, verifiers: shardKeys.verifiers) } catch {
+            throw CommandFailure("--seal-lost-tail \(file) is not a checkpoint of shard \(shard) signed by this ledger: \(error)")
+        }
+        let size = verified.checkpoint.size
+        let transport = HTTPWitnessTransport()
+        defer { Task { try? await transport.shutdown() } }
+        for witness in witnesses {
+            switch await WitnessProbe.latestSize(of: witness, checkpointNote: note, transport: transport, timeout: .seconds(10)) {
+            case .holds(let held) where held > size:
+                throw CommandFailure(
+                    "witness \(witness.verifier.name) cosigned this shard at size \(held), beyond the checkpoint given (size \(size)): sealing at it would still "
+                        + "sign other roots than the witness holds; give the witness's newer checkpoint")
+            case .holds, .cosignedProbe:
+                continue
+            case .unknown(let why):
+                throw CommandFailure("witness \(witness.verifier.name) could not say what it holds (\(why)): without it a fork cannot be ruled out")
+            }
+        }
+        return (note, size)
     }
 
     static func report(_ tail: TailRecovery.Outcome, source: String) {

@@ -168,6 +168,13 @@ struct ServeCommand: AsyncParsableCommand {
         if let shardMaxEntries, shardMaxEntries < 2 { throw ValidationError("--shard-max-entries must be at least 2") }
         if let shardPeriod { _ = try Self.parsePeriod(shardPeriod) }
         guard shardPolicy != nil else { return }
+        if let what = unsupportedWithShards() {
+            throw ValidationError("temporal shards (--shard-max-entries, --shard-period) do not yet work with \(what)")
+        }
+    }
+
+    /// The first option given that does not follow shards yet.
+    func unsupportedWithShards() -> String? {
         let unsupported: [(Bool, String)] = [
             (storeOptions.postgres != nil, "--postgres (a shard is a SQLite file)"),
             (tilesDir != nil, "--tiles-dir (the static export follows one log)"),
@@ -175,9 +182,7 @@ struct ServeCommand: AsyncParsableCommand {
             (retentionDays != nil, "--retention-days (retention follows one log)"),
             (publicLookup, "the public lookup (it would not see sealed shards: turn it off with --no-public-lookup)"),
         ]
-        if let (_, what) = unsupported.first(where: { $0.0 }) {
-            throw ValidationError("temporal shards (--shard-max-entries, --shard-period) do not yet work with \(what)")
-        }
+        return unsupported.first(where: { $0.0 })?.1
     }
 
     private func parseListen() throws -> (host: String, port: Int) {
@@ -228,7 +233,8 @@ struct ServeCommand: AsyncParsableCommand {
         let keys = try directory.loadLogKeys()
         let keyList = try directory.loadKeyList()
         let store = try await storeOptions.openStore(logger: logger)
-        if let sqlite = store as? SQLiteStore, !skipIntegrityCheck, shardPolicy == nil {
+        let hasShards = try storeOptions.postgres == nil && SQLiteShardStorage(directory: directory).existingShards().count > 1
+        if let sqlite = store as? SQLiteStore, !skipIntegrityCheck, shardPolicy == nil, !hasShards {
             // A damaged file must stop the service before it signs anything.
             try sqlite.checkIntegrity()
         }
@@ -241,7 +247,16 @@ struct ServeCommand: AsyncParsableCommand {
         let cosigner = try witnessTransport.map { try witnessOptions.client(transport: $0, logger: logger) }
         let interval = Duration.milliseconds(Int(checkpointInterval * 1000))
         let shards: ShardedLedger
-        if let shardPolicy {
+        // A directory that has shards (rolled over, or sealed by a restore) is always served as shards:
+        // appending to shard 0 again would fork it.
+        var policy = shardPolicy
+        if policy == nil, hasShards {
+            if let what = unsupportedWithShards() {
+                throw CommandFailure("\(directory.url.path) holds temporal shards, which do not yet work with \(what)")
+            }
+            policy = ShardedLedger.Policy()
+        }
+        if let shardPolicy = policy {
             // Shard 0's store was opened (and checked) above; the others are opened by the shard set, the active one checked.
             let storage = SQLiteShardStorage(directory: directory, shardZero: store)
             // Each shard is a log of its own to the witnesses (greffe witness serve --log-with-shards): a cosigner each.

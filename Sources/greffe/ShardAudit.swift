@@ -47,6 +47,7 @@ struct ShardAudit {
         }
         var audited: [Checkpoint] = []
         var ok = true
+        var gaps = 0
         for shard in listed {
             let origin = Shards.origin(base: base, shard: shard.shard)
             let shardVerifiers = try verifiers.map { try $0.renamed(origin) }
@@ -66,11 +67,20 @@ struct ShardAudit {
                 opening.inclusionProof = try await inclusionProof(log, index: 0, size: checkpoint.size).proof
                 let previousLog = try HTTPLog(url: "\(url)/v1/shards/\(shard.shard - 1)", connections: 1)
                 defer { previousLog.close() }
-                let last = try await inclusionProof(previousLog, index: previous.size - 1, size: previous.size)
+                // An empty restored shard has no last leaf; a restore's seal names none anyway.
+                let last = previous.size == 0 ? (Hash.zero, []) : try await inclusionProof(previousLog, index: previous.size - 1, size: previous.size)
                 let link = try ShardChainCheck.check(
                     shard: shard.shard, opening: opening, checkpoint: checkpoint, previous: previous, previousLastLeaf: last,
                     baseOrigin: base, verifiers: verifiers)
-                print("link \(shard.shard - 1) → \(shard.shard): OK — shard \(shard.shard)'s entry 0 seals shard \(shard.shard - 1) at size \(previous.size), root \(previous.root) (\(link.reason.rawValue))")
+                if let lost = link.lostEntries {
+                    gaps += 1
+                    print(
+                        "link \(shard.shard - 1) → \(shard.shard): OK, WITH A GAP — shard \(shard.shard - 1) was restored from a backup of \(lost.lowerBound) entries "
+                            + "and sealed at its last published checkpoint (size \(lost.upperBound), root \(link.previousCheckpoint.root)): entries \(lost.lowerBound) "
+                            + "to \(lost.upperBound - 1) are lost and cannot be checked; the operator's account: \(link.lostBecause ?? "")")
+                } else {
+                    print("link \(shard.shard - 1) → \(shard.shard): OK — shard \(shard.shard)'s entry 0 seals shard \(shard.shard - 1) at size \(previous.size), root \(previous.root) (\(link.reason.rawValue))")
+                }
             } catch {
                 print("link \(shard.shard - 1) → \(shard.shard): FAILED — \(error)")
                 ok = false
@@ -79,6 +89,7 @@ struct ShardAudit {
         print(
             ok
                 ? "audit: OK — \(audited.count) shards and \(audited.count - 1) links, \(audited.reduce(0) { $0 + $1.size }) entries in all"
+                    + (gaps == 0 ? "" : "; \(gaps) link\(gaps == 1 ? "" : "s") with a gap of lost entries (see above)")
                 : "audit: FAILED — see the shard or link above")
         return ok
     }

@@ -26,6 +26,12 @@
 #     ledger that rolls over every 100 entries under `serve --witness`;
 #     `greffe audit --all-shards --witness` finds every shard's checkpoint
 #     cosigned and every link sound.
+#  7. Disaster without a copy: a witnessed, unsharded ledger backed up, 100
+#     more events witnessed, its database deleted after kill -9. `greffe
+#     restore --seal-lost-tail` refuses a checkpoint older than the
+#     witness's, then seals at the last witnessed one: the ledger goes on in
+#     shard 1, the witness cosigns it and refuses nothing (no fork), and
+#     `greffe audit --all-shards` reports the lost entries.
 #
 # Usage: ops/tests/shards.sh     Env: GREFFE (binary, default .build/debug/greffe), KEEP=1.
 # Needs: nginx (Debian), go + golang-golang-x-mod-dev, python3, curl. Loopback only; about a minute.
@@ -84,6 +90,12 @@ def post(events):
 batches, failures, lock = [], [], threading.Lock()
 
 def client():
+    try:
+        send_all()
+    except Exception as error:  # a thread's exception would otherwise be lost
+        failures.append("client: %r" % error)
+
+def send_all():
     for _ in range(REQUESTS):
         events = [event() for _ in range(BATCH)]
         status, results = post(events)
@@ -95,7 +107,7 @@ def client():
 threads = [threading.Thread(target=client) for _ in range(CLIENTS)]
 for t in threads: t.start()
 for t in threads: t.join()
-shards_seen = {r["shard"] for _, results in batches for r in results}
+shards_seen = {r.get("shard", 0) for _, results in batches for r in results}
 print(("ok   " if not failures else "FAIL ") + "%d events acknowledged by %d clients in %d shards %s" % (
     sum(len(r) for _, r in batches), CLIENTS, len(shards_seen), failures[:2] if failures else sorted(shards_seen)))
 # Every batch sent again: the original place (origin, shard, index, leaf hash) and 200.
@@ -105,13 +117,14 @@ for events, results in batches:
     if status != 200:
         moved += 1
     for first, second in zip(results, again):
-        if (first["origin"], first["shard"], first["index"], first["leaf_hash"]) != (second["origin"], second["shard"], second["index"], second["leaf_hash"]):
+        if [first.get(k) for k in ("origin", "shard", "index", "leaf_hash")] != [second.get(k) for k in ("origin", "shard", "index", "leaf_hash")]:
             moved += 1
 print(("ok   " if moved == 0 else "FAIL ") + "every batch sent again is answered 200 with each event's original shard and index (%d differ)" % moved)
 with open(acks_path, "w") as f:
     for _, results in batches:
         for r in results:
             f.write(json.dumps(r) + "\n")
+sys.exit(1 if failures or moved else 0)
 PY
 python3 "$WORK/load.py" "$URL" "$TOKEN" "$WORK/acks.jsonl" >"$WORK/driver-load.out" 2>&1
 report_driver load $?
@@ -303,4 +316,89 @@ grep -q "origin=witnessed-shards.greffe.test/$$/3" "$WORK/witness.log" && pass "
     bad "the witness log names no cosignature of shard 3: $(tail -3 "$WORK/witness.log")"
 kill -TERM "$WSERVER_PID" 2>/dev/null
 wait "$WSERVER_PID" 2>/dev/null && pass "the witnessed greffe serve stops cleanly" || bad "the witnessed greffe serve did not stop cleanly"
+
+# --- 7. disaster without a copy: no fork, the gap recorded ----------------------------------
+# An unsharded, witnessed ledger; a backup; more events, witnessed; the disk lost. Restored from the
+# backup and sealed at the last witnessed checkpoint, the ledger goes on in shard 1: the witness cosigns
+# what follows (no fork), and greffe audit --all-shards reports the lost entries.
+DDATA=$WORK/disaster
+DORIGIN="disaster-shards.greffe.test/$$"
+"$GREFFE" init --data "$DDATA" --origin "$DORIGIN" >/dev/null || die "greffe init (disaster)"
+DTOKEN=$("$GREFFE" token create --data "$DDATA" --role append --platform shards.example --name shards) || die "greffe token create"
+"$GREFFE" witness init --data "$WORK/w2" --name "shards.greffe.test/w2" >/dev/null || die "greffe witness init w2"
+W2_PORT=$(free_port)
+W2_URL=http://127.0.0.1:$W2_PORT
+W2_KEY=$(cat "$WORK/w2/witness.vkey")
+"$GREFFE" witness --data "$WORK/w2" --listen "127.0.0.1:$W2_PORT" --log-with-shards "$DORIGIN=$(cat "$DDATA/verifier.vkey")" >"$WORK/witness2.log" 2>&1 &
+PIDS+=($!)
+wait_http "$!" "$W2_URL" witness2
+DPORT=$(free_port)
+DURL=http://127.0.0.1:$DPORT
+start_disaster_server() {
+    "$GREFFE" serve --data "$DDATA" --listen "127.0.0.1:$DPORT" --checkpoint-interval 0.1 --anonymous-rate 0 --no-public-lookup \
+        --witness "$W2_KEY=$W2_URL" --log-level notice >>"$WORK/serve-disaster.log" 2>&1 &
+    DSERVER_PID=$!
+    PIDS+=("$DSERVER_PID")
+    wait_http "$DSERVER_PID" "$DURL" serve-disaster
+}
+# checkpoint_covering N FILE: waits until the served (cosigned) checkpoint covers N entries, saves it.
+checkpoint_covering() {
+    for _ in $(seq 200); do
+        curl -sf "$DURL/checkpoint" -o "$2" && (($(sed -n 2p "$2") >= $1)) && return 0
+        sleep 0.05
+    done
+    die "no cosigned checkpoint of size ≥ $1"
+}
+start_disaster_server
+sed -i 's/CLIENTS, REQUESTS, BATCH = 2, 9, 20/CLIENTS, REQUESTS, BATCH = 1, 5, 20/' "$WORK/load.py"
+python3 "$WORK/load.py" "$DURL" "$DTOKEN" "$WORK/acks-d1.jsonl" >/dev/null 2>&1 || die "loading the disaster ledger"
+checkpoint_covering 100 "$WORK/early.checkpoint"
+"$GREFFE" backup --data "$DDATA" --out "$WORK/disaster-backup.sqlite" >/dev/null 2>&1 || die "greffe backup"
+python3 "$WORK/load.py" "$DURL" "$DTOKEN" "$WORK/acks-d2.jsonl" >/dev/null 2>&1 || die "loading after the backup"
+checkpoint_covering 200 "$WORK/last.checkpoint"
+LOST_TO=$(sed -n 2p "$WORK/last.checkpoint")
+kill -KILL "$DSERVER_PID"
+wait "$DSERVER_PID" 2>/dev/null
+rm -f "$DDATA"/greffe.sqlite*
+pass "ledger witnessed at size $LOST_TO, backed up before the last 100 events, then its database lost (kill -9, files deleted)"
+
+status=0
+"$GREFFE" restore --backup "$WORK/disaster-backup.sqlite" --data "$DDATA" --seal-lost-tail "$WORK/early.checkpoint" --reason "disk lost (test)" \
+    --witness "$W2_KEY=$W2_URL" >"$WORK/out.txt" 2>&1 || status=$?
+if [[ $status != 0 ]] && grep -q "beyond the checkpoint given" "$WORK/out.txt" && [[ ! -e $DDATA/greffe.sqlite && ! -e $DDATA/shards/1 ]]; then
+    pass "sealing at a checkpoint older than the witness's is refused, nothing written: $(tail -1 "$WORK/out.txt" | cut -c1-160)"
+else
+    bad "sealing at an old checkpoint: exit $status $(cat "$WORK/out.txt")"
+fi
+"$GREFFE" restore --backup "$WORK/disaster-backup.sqlite" --data "$DDATA" --seal-lost-tail "$WORK/last.checkpoint" --reason "disk lost (test)" \
+    >"$WORK/out.txt" 2>&1 && bad "--seal-lost-tail without --witness or --no-witnesses was accepted" || pass "--seal-lost-tail needs --witness or --no-witnesses"
+if "$GREFFE" restore --backup "$WORK/disaster-backup.sqlite" --data "$DDATA" --seal-lost-tail "$WORK/last.checkpoint" --reason "disk lost (test)" \
+    --witness "$W2_KEY=$W2_URL" >"$WORK/out.txt" 2>&1 && grep -q "sealed shard 0 at the checkpoint of size $LOST_TO" "$WORK/out.txt"; then
+    pass "greffe restore --seal-lost-tail: $(grep -o 'entries [0-9]* to [0-9]* are lost' "$WORK/out.txt")"
+else
+    die "greffe restore --seal-lost-tail: $(cat "$WORK/out.txt")"
+fi
+start_disaster_server
+python3 "$WORK/load.py" "$DURL" "$DTOKEN" "$WORK/acks-d3.jsonl" >"$WORK/driver-after.out" 2>&1
+report_driver after $?
+python3 -c '
+import json, sys
+acks = [json.loads(l) for l in open(sys.argv[1])]
+bad = [a for a in acks if a["shard"] != 1]
+print(("ok   " if acks and not bad else "FAIL ") + "after the restore every event lands in shard 1 (%d events, %d elsewhere)" % (len(acks), len(bad)))' \
+    "$WORK/acks-d3.jsonl" >"$WORK/driver-shard1.out"
+report_driver shard1 $?
+if "$GREFFE" audit --url "$DURL" --all-shards --vkey "$DDATA/verifier.vkey" --witness "$W2_KEY" --quiet >"$WORK/out.txt" 2>&1 &&
+    grep -q "WITH A GAP" "$WORK/out.txt" && grep -q "to $((LOST_TO - 1)) are lost" "$WORK/out.txt" && grep -q "1 link with a gap" "$WORK/out.txt"; then
+    pass "greffe audit --all-shards --witness: shard 1 cosigned by the witness (no fork), the gap reported: $(grep -o 'entries [0-9]* to [0-9]* are lost' "$WORK/out.txt")"
+else
+    bad "audit after the restore: $(cat "$WORK/out.txt")"
+fi
+if grep -q "refused" "$WORK/witness2.log"; then
+    bad "the witness refused a checkpoint (a fork?): $(grep -m2 refused "$WORK/witness2.log")"
+else
+    pass "the witness refused nothing: the restored ledger never showed it another root for a size it holds"
+fi
+kill -TERM "$DSERVER_PID" 2>/dev/null
+wait "$DSERVER_PID" 2>/dev/null
 finish

@@ -1729,7 +1729,7 @@ enum EmbeddedEventSchemas {
   "$schema": "https://json-schema.org/draft/2020-12/schema",
   "$id": "https://greffe.dev/schemas/events/shard.opened.schema.json",
   "title": "shard.opened",
-  "description": "Written by Greffe itself as entry 0 of every temporal shard after the first (Schemas/shards.md): the ledger sealed shard `shard` − 1 with the final checkpoint `previous_checkpoint` and went on in shard `shard`, a log of its own under origin `origin`. The record ties the shards into one chain: its entry commits to this body, so each shard's root commits to the previous shard's final root.",
+  "description": "Written by Greffe itself as entry 0 of every temporal shard after the first (Schemas/shards.md): the ledger sealed shard `shard` − 1 with the final checkpoint `previous_checkpoint` and went on in shard `shard`, a log of its own under origin `origin`. The record ties the shards into one chain: its entry commits to this body, so each shard's root commits to the previous shard's final root. With reason \"restore\" (greffe restore --seal-lost-tail), the previous shard was restored from a backup behind its last published checkpoint: `previous_checkpoint` is that checkpoint, `lost_entries` the entries lost in between, `lost_because` the operator's account; `previous_last_leaf_hash` is then absent (that entry is lost). Otherwise `previous_last_leaf_hash` is present and `lost_entries`, `lost_because` absent.",
   "type": "object",
   "required": [
     "event_id",
@@ -1741,7 +1741,6 @@ enum EmbeddedEventSchemas {
     "origin",
     "previous_origin",
     "previous_checkpoint",
-    "previous_last_leaf_hash",
     "reason"
   ],
   "additionalProperties": false,
@@ -1791,16 +1790,42 @@ enum EmbeddedEventSchemas {
       "maxLength": 65536
     },
     "previous_last_leaf_hash": {
-      "description": "The RFC 9162 leaf hash of the previous shard's last entry, in standard base64: the entries' `prev` chain, carried across the rollover (entry 0 of each shard keeps `prev` all zeros, so every shard verifies alone).",
+      "description": "The RFC 9162 leaf hash of the previous shard's last entry, in standard base64: the entries' `prev` chain, carried across the rollover (entry 0 of each shard keeps `prev` all zeros, so every shard verifies alone). Present unless reason is \"restore\".",
       "type": "string",
       "pattern": "^[A-Za-z0-9+/]{43}=$"
     },
     "reason": {
-      "description": "Why the previous shard was sealed: \"size\" (it reached --shard-max-entries) or \"period\" (it was opened --shard-period ago).",
+      "description": "Why the previous shard was sealed: \"size\" (it reached --shard-max-entries), \"period\" (it was opened --shard-period ago) or \"restore\" (it was restored from a backup behind its last published checkpoint, which it is sealed at: greffe restore --seal-lost-tail).",
       "enum": [
         "size",
-        "period"
+        "period",
+        "restore"
       ]
+    },
+    "lost_entries": {
+      "description": "With reason \"restore\" only: the previous shard's entries that are lost, from first_index (the restored backup's tree size, which the previous shard keeps) to end_index exclusive (previous_checkpoint's size).",
+      "type": "object",
+      "required": [
+        "first_index",
+        "end_index"
+      ],
+      "additionalProperties": false,
+      "properties": {
+        "first_index": {
+          "type": "integer",
+          "minimum": 0,
+          "maximum": 9007199254740991
+        },
+        "end_index": {
+          "type": "integer",
+          "minimum": 1,
+          "maximum": 9007199254740991
+        }
+      }
+    },
+    "lost_because": {
+      "description": "With reason \"restore\" only: the operator's account of the loss (greffe restore --reason).",
+      "$ref": "envelope.schema.json#/$defs/text"
     }
   }
 }

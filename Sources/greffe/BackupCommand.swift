@@ -39,24 +39,38 @@ struct BackupCommand: ParsableCommand {
     @Option(name: .long, help: "The backup file to create (must not exist).")
     var out: String
 
+    @Option(
+        name: .long,
+        help: "The temporal shard to copy (Schemas/shards.md): default the active one, the last. A sealed shard never changes: copy it once.")
+    var shard: Int?
+
     func run() throws {
         let directory = DataDirectory(path: data)
-        guard FileManager.default.fileExists(atPath: directory.databasePath) else {
+        let storage = SQLiteShardStorage(directory: directory)
+        let shards = try storage.existingShards()
+        let number = shard ?? shards.last ?? 0
+        guard shards.contains(number) else { throw CommandFailure("there is no shard \(number) in \(data) (shards \(shards.map(String.init).joined(separator: ", ")))") }
+        let database = storage.databasePath(shard: number)
+        guard FileManager.default.fileExists(atPath: database) else {
             throw CommandFailure(
-                "no SQLite ledger database at \(directory.databasePath); a ledger kept in PostgreSQL (--postgres) is backed up with "
+                "no SQLite ledger database at \(database); a ledger kept in PostgreSQL (--postgres) is backed up with "
                     + "PostgreSQL's own tools (pg_basebackup with WAL archiving, or pg_dump): see ops/RUNBOOK.md")
         }
         let summary: DatabaseFileSummary
         do {
-            summary = try SQLiteStore.backup(databaseAt: directory.databasePath, to: out)
+            summary = try SQLiteStore.backup(databaseAt: database, to: out)
         } catch {
             throw CommandFailure("backup failed, nothing written to \(out): \(error)")
         }
         var signature = "not checked (no \(directory.verifierKeyPath))"
+        // Shard k's checkpoints are signed under its own name.
+        func named(_ verifier: NoteVerifier) throws -> NoteVerifier {
+            number == 0 ? verifier : try verifier.renamed(Shards.origin(base: verifier.name, shard: number))
+        }
         if directory.hasKeyList {
             // A rotated ledger: its latest checkpoint may be signed by any of its keys (a new key signs from the next serve start).
             do {
-                try RestoreCommand.checkSignature(summary, verifiers: try RestoreCommand.keyListVerifiers(directory))
+                try RestoreCommand.checkSignature(summary, verifiers: try RestoreCommand.keyListVerifiers(directory).map(named))
                 signature = "verified with the keys of \(directory.keyListPath)"
             } catch {
                 try? FileManager.default.removeItem(atPath: out)
@@ -64,7 +78,7 @@ struct BackupCommand: ParsableCommand {
             }
         } else if FileManager.default.fileExists(atPath: directory.verifierKeyPath) {
             do {
-                let verifier = try RestoreCommand.readVerifier(directory.verifierKeyPath)
+                let verifier = try named(try RestoreCommand.readVerifier(directory.verifierKeyPath))
                 try RestoreCommand.checkSignature(summary, verifier: verifier)
                 signature = "verified with \(directory.verifierKeyPath)"
             } catch {
@@ -73,7 +87,7 @@ struct BackupCommand: ParsableCommand {
             }
         }
         print(
-            "backup written to \(out): tree size \(summary.treeSize), latest checkpoint size \(summary.latestCheckpoint?.size ?? 0), "
+            "backup of shard \(number) written to \(out): tree size \(summary.treeSize), latest checkpoint size \(summary.latestCheckpoint?.size ?? 0), "
                 + "\(summary.bytes) bytes; checkpoint signature \(signature)")
         FileHandle.standardError.write(
             Data(

@@ -1814,12 +1814,14 @@ enum EmbeddedEventSchemas {
         "first_index": {
           "type": "integer",
           "minimum": 0,
-          "maximum": 9007199254740991
+          "maximum": 9007199254740991,
+          "description": "The first lost entry: the restored backup's tree size (the shard keeps the entries before it)."
         },
         "end_index": {
           "type": "integer",
           "minimum": 1,
-          "maximum": 9007199254740991
+          "maximum": 9007199254740991,
+          "description": "The entry after the last lost one: previous_checkpoint's size."
         }
       }
     },

@@ -234,6 +234,15 @@ import Testing
         refused({ $0["shard"] = 2 }, "another shard number")
         refused({ $0["origin"] = "shards.test/log/9" }, "another origin")
         refused({ $0["reason"] = "whim" }, "an unknown reason")
+        refused({ $0["lost_entries"] = ["first_index": 0, "end_index": 1] }, "lost entries claimed on a size seal")
+        refused({ $0["reason"] = "restore" }, "a restore seal that names a last leaf and no lost entries")
+        refused(
+            {
+                $0["reason"] = "restore"
+                $0["previous_last_leaf_hash"] = nil
+                $0["lost_entries"] = ["first_index": 0, "end_index": 5]
+                $0["lost_because"] = "disk lost"
+            }, "lost entries that do not end at the sealed checkpoint's size")
         let note = object["previous_checkpoint"]!.stringValue!
         refused({ $0["previous_checkpoint"] = .string(note.replacingOccurrences(of: "\n1\n", with: "\n2\n")) }, "the size changed under the signature")
         // Signed by the right key but under shard 1's name: a shard's signature is not another's.
@@ -310,5 +319,66 @@ import Testing
         refused("the previous shard serving another size than its seal") { try check(genuine, previous: grown) }
         let otherLeaf = try await sealed.inclusionProof(index: 0, treeSize: previous.size)
         refused("another leaf passed off as the previous shard's last") { try check(genuine, last: (otherLeaf.leafHash, last.proof)) }
+    }
+
+    /// Disaster recovery without a copy: the backup's shard sealed at the last published checkpoint, the
+    /// ledger going on in shard 1, the gap exactly as recorded; refusals for a seal that gains nothing, a
+    /// seal by another key, and a restored shard that holds more than the record says.
+    @Test func aRestoreSealsTheLostTailInANewShard() async throws {
+        let original = try FolderStorage()
+        let (backupPath, published) = try await Self.ledgerWithBackup(original, backupAt: 6, total: 10)
+        #expect(published.size == 10)
+
+        let restored = try FolderStorage()
+        try FileManager.default.copyItem(atPath: backupPath, toPath: restored.path(0))
+        let keys = LogKeys(signer: Self.signer)
+        await #expect(throws: ShardedLedger.Failure.self, "a seal at the backup's own size loses nothing") {
+            _ = try await ShardedLedger.sealRestoredShard(
+                storage: restored, keys: keys, shard: 0, restoredSize: 10, sealedNote: published.note, lostBecause: "x", logger: .init(label: "t"))
+        }
+        let stranger = try NoteSigner(generatingFor: "shards.test/log").sign(text: try SignedNote(parsing: published.note).text).formatted
+        await #expect(throws: ShardedLedger.Failure.self, "a checkpoint signed by another key") {
+            _ = try await ShardedLedger.sealRestoredShard(
+                storage: restored, keys: keys, shard: 0, restoredSize: 6, sealedNote: stranger, lostBecause: "x", logger: .init(label: "t"))
+        }
+        #expect(!FileManager.default.fileExists(atPath: restored.path(1)), "a refused seal writes nothing")
+        let link = try await ShardedLedger.sealRestoredShard(
+            storage: restored, keys: keys, shard: 0, restoredSize: 6, sealedNote: published.note, lostBecause: "disk lost", logger: .init(label: "t"))
+        #expect(link.lostEntries == 6..<10 && link.reason == .restore && link.previousLastLeafHash == nil && link.lostBecause == "disk lost")
+        try await Self.appendAfterRestore(restored)
+
+        // Shard 0 grows behind the ledger's back: it no longer holds what the record says; start-up refuses.
+        try await Self.appendBehindTheLedgersBack(restored)
+        await #expect {
+            _ = try await Self.open(restored)
+        } throws: { error in
+            "\(error)".contains("restored to 6")
+        }
+    }
+
+    /// A ledger of `total` events in `storage`'s shard 0, with a backup taken at `backupAt`; returns the backup's path
+    /// and the last checkpoint published.
+    static func ledgerWithBackup(_ storage: FolderStorage, backupAt: Int, total: Int) async throws -> (String, StoredCheckpoint) {
+        let shards = try await open(storage)
+        let running = Task { await shards.run() }
+        _ = try await shards.append((0..<backupAt).map { submission("e\($0)") })
+        let backupPath = storage.folder.appendingPathComponent("backup.sqlite").path
+        _ = try SQLiteStore.backup(databaseAt: storage.path(0), to: backupPath)
+        _ = try await shards.append((backupAt..<total).map { submission("e\($0)") })
+        let published = try await shards.active.waitForCheckpoint(covering: UInt64(total))
+        shards.shutdown()
+        await running.value
+        return (backupPath, published)
+    }
+
+    static func appendAfterRestore(_ storage: FolderStorage) async throws {
+        let shards = try await open(storage)
+        #expect(shards.shards.count == 2 && shards.activeShard == 1)
+        let running = Task { await shards.run() }
+        let after = try await shards.append([submission("e6"), submission("after")])
+        #expect(after.allSatisfy { $0.shard == 1 }, "the lost events, re-sent, land in the new shard")
+        #expect(after[0].receipt.isNew, "e6 was lost: its re-send is new")
+        shards.shutdown()
+        await running.value
     }
 }

@@ -217,8 +217,9 @@ public final class ShardedLedger: Sendable {
             if !fresh.isEmpty {
                 do {
                     appended = try await current.append(fresh.map { events[$0] })
-                } catch let error as LedgerError where error.code == .shuttingDown && !state.withLock({ $0.stopped }) {
+                } catch let error as LedgerError where error.code == .shuttingDown && isBeingReplaced(current) {
                     // Sealed between the gate and the queue: nothing of it was written; it goes to the next shard.
+                    // (A ledger stopping for any other reason, a shutdown or a lost lease, answers the error.)
                     continue
                 }
             }
@@ -230,6 +231,11 @@ public final class ShardedLedger: Sendable {
             if !fresh.isEmpty, policy.maxEntries != nil { wakeContinuation.yield() }
             return receipts
         }
+    }
+
+    /// Whether `ledger` stopped taking appends because a rollover is sealing it or has replaced it.
+    func isBeingReplaced(_ ledger: Ledger) -> Bool {
+        state.withLock { state in !state.stopped && (state.rolling || state.shards.last!.ledger !== ledger) }
     }
 
     /// The events of `events` that a sealed shard holds, with their receipts; a conflict

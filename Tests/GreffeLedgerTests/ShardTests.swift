@@ -381,4 +381,26 @@ import Testing
         shards.shutdown()
         await running.value
     }
+
+    /// A ledger that stops for another reason than a rollover (a lost lease on PostgreSQL, a shutdown) answers
+    /// appends with the error: the retry that carries an append across a rollover must not spin on it.
+    @Test func aLedgerStoppedOutsideARolloverAnswersTheError() async throws {
+        let storage = try FolderStorage()
+        let ledger = try await Ledger.open(store: try SQLiteStore(path: storage.path(0)), signer: Self.signer, checkpointInterval: .milliseconds(5))
+        let shards = ShardedLedger(single: ledger)
+        let running = Task { await ledger.run() }
+        ledger.shutdown()
+        await running.value
+        // Polled rather than awaited: a spinning append never returns, and the test must fail, not hang.
+        let outcome = Mutex<String?>(nil)
+        Task {
+            var answer = "appended"
+            do { _ = try await shards.append([Self.submission("late")]) } catch let error as LedgerError { answer = error.code.rawValue } catch { answer = "\(error)" }
+            outcome.withLock { $0 = answer }
+        }
+        for _ in 0..<100 where outcome.withLock({ $0 }) == nil {
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        #expect(outcome.withLock { $0 } == LedgerError.Code.shuttingDown.rawValue, "answered within 10 s with the ledger's error")
+    }
 }

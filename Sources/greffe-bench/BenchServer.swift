@@ -12,7 +12,8 @@ struct BenchServer {
     let data: URL
 
     /// With `postgresServer`, the ledger lives in a new database created on that server.
-    static func start(_ context: BenchContext, name: String, postgresServer: String? = nil) throws -> BenchServer {
+    /// `serveArguments`: more options for `greffe serve` (temporal shards).
+    static func start(_ context: BenchContext, name: String, postgresServer: String? = nil, serveArguments: [String] = []) throws -> BenchServer {
         let data = context.scratch.appendingPathComponent("server-\(name)")
         let executable = ChildRun.greffeExecutable
         var storeArguments = ["--data", data.path]
@@ -30,7 +31,7 @@ struct BenchServer {
         let port = 20_000 + Int(getpid() % 20_000)
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = ["serve"] + storeArguments + ["--listen", "127.0.0.1:\(port)", "--log-level", "error"]
+        process.arguments = ["serve"] + storeArguments + ["--listen", "127.0.0.1:\(port)", "--log-level", "error"] + serveArguments
         process.standardOutput = FileHandle.nullDevice
         try process.run()
         let server = BenchServer(process: process, url: "http://127.0.0.1:\(port)", appendToken: token, data: data)
@@ -65,6 +66,8 @@ struct WrkResult {
     var rate: Double
     var p50Milliseconds: Double
     var p99Milliseconds: Double
+    /// The slowest request (our scripts print it; 0 from wrk's own summary).
+    var maxMilliseconds: Double = 0
 
     static func run(_ context: BenchContext, script: String?, connections: Int, url: String, environment: [String: String] = [:]) throws -> WrkResult {
         var arguments = ["wrk", "-t\(min(2, connections))", "-c\(connections)", "-d\(context.options.seconds * 3)s", "--latency"]
@@ -85,7 +88,9 @@ struct WrkResult {
             let numbers = line.split(whereSeparator: { $0 == "," }).map { part in
                 Double(part.split(separator: " ").filter { Double($0) != nil }.last ?? "") ?? 0
             }
-            if numbers.count >= 5 { return WrkResult(rate: numbers[2], p50Milliseconds: numbers[3], p99Milliseconds: numbers[4]) }
+            if numbers.count >= 5 {
+                return WrkResult(rate: numbers[2], p50Milliseconds: numbers[3], p99Milliseconds: numbers[4], maxMilliseconds: numbers.count >= 6 ? numbers[5] : 0)
+            }
         }
         // wrk's summary: "Requests/sec: N" and the latency distribution.
         var result = WrkResult(rate: 0, p50Milliseconds: 0, p99Milliseconds: 0)
@@ -118,6 +123,7 @@ struct AppendBenchmark: Benchmark {
             return [BenchRow("append", 0, "events/s", note: "skipped: wrk is not installed (apt-get install wrk; ops/bench.sh does it)")]
         }
         var rows = try measure(context, store: "SQLite", server: try BenchServer.start(context, name: "append"))
+        rows += try measureRollovers(context, unsharded: rows)
         if let postgres = context.options.postgres {
             rows += try measure(context, store: "PostgreSQL", server: try BenchServer.start(context, name: "appendpg", postgresServer: postgres))
         }
@@ -177,6 +183,30 @@ struct AppendBenchmark: Benchmark {
             BenchRow(
                 "append [\(store)]: ack → checkpoint p50", p50 * 1000, "ms", reference: "p99 target (ms)", referenceValue: 1000,
                 note: "request → signed receipt (an upper bound of ack → checkpoint), \(latencies.count) receipts (?wait=checkpoint) under batched load; p99 \(String(format: "%.0f", p99 * 1000)) ms"),
+        ]
+    }
+
+    /// Entries per shard in the rollover run: several rollovers within one measurement at this machine's rates.
+    private let shardEntries = 50_000
+
+    /// The random-keys load again on a server that seals its shard every `shardEntries` entries: what the
+    /// rollovers cost in throughput and in the slowest requests (appends wait at the gate while a shard is sealed).
+    private func measureRollovers(_ context: BenchContext, unsharded rows: [BenchRow]) throws -> [BenchRow] {
+        let server = try BenchServer.start(
+            context, name: "appendshards", serveArguments: ["--shard-max-entries", "\(shardEntries)", "--no-public-lookup"])
+        defer { server.stop() }
+        context.say("append: 100 events per request with random keys, \(batchClients) connections, a new shard every \(shardEntries) entries")
+        var environment = ["GREFFE_TOKEN": server.appendToken, "GREFFE_RUN": "x\(getpid())", "GREFFE_BATCH": "100", "GREFFE_KEYS": "random"]
+        environment["GREFFE_RUN"] = "x\(getpid())"
+        let sharded = try WrkResult.run(context, script: "append.lua", connections: batchClients, url: server.url, environment: environment)
+        let shards = try BenchContext.capture(["curl", "-sf", "\(server.url)/v1/shards"])
+        let count = (try JSONParser.parse(Array(shards.utf8)))["shards"]?.arrayValue?.count ?? 0
+        let unshardedRate = rows.first { $0.name.contains("random keys") }?.value ?? 0
+        return [
+            BenchRow(
+                "append [SQLite]: batched, random keys, a new shard every \(shardEntries) entries", sharded.rate, "events/s",
+                reference: "the same load, one log", referenceValue: unshardedRate,
+                note: "\(count - 1) rollovers during the run; p50 \(String(format: "%.1f", sharded.p50Milliseconds)) ms, p99 \(String(format: "%.1f", sharded.p99Milliseconds)) ms, max \(String(format: "%.1f", sharded.maxMilliseconds)) ms per request"),
         ]
     }
 

@@ -70,7 +70,7 @@ end
 
 function done(summary, latency, requests)
   local ok = summary.requests - summary.errors.status
-  io.write(string.format("requests %d, non-2xx %d, events acknowledged/s %.0f, p50 %.2f ms, p99 %.2f ms\n",
+  io.write(string.format("requests %d, non-2xx %d, events acknowledged/s %.0f, p50 %.2f ms, p99 %.2f ms, max %.2f ms\n",
     summary.requests, summary.errors.status, ok * batch / (summary.duration / 1e6),
-    latency:percentile(50) / 1000, latency:percentile(99) / 1000))
+    latency:percentile(50) / 1000, latency:percentile(99) / 1000, latency.max / 1000))
 end

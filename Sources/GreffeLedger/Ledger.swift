@@ -151,6 +151,9 @@ public final class Ledger: Sendable {
     let sequencerWakeContinuation: AsyncStream<Void>.Continuation
     let checkpointWake: AsyncStream<Void>
     let checkpointWakeContinuation: AsyncStream<Void>.Continuation
+    /// The checkpointer's wait between two signatures, cut short by `shutdown`: the last checkpoint (a shard's
+    /// seal, whose rollover holds appends at the gate) is then signed at once.
+    let checkpointPause = Mutex<Task<Void, Never>?>(nil)
     /// Sequenced batches for the writer task, in order.
     let writeJobs: AsyncStream<WriteJob>
     let writeJobsContinuation: AsyncStream<WriteJob>.Continuation
@@ -256,6 +259,7 @@ public final class Ledger: Sendable {
     public func shutdown() {
         queue.withLock { $0.closed = true }
         sequencerWakeContinuation.finish()
+        checkpointPause.withLock { $0?.cancel() }
     }
 
     func runSequencer() async {
@@ -379,7 +383,12 @@ public final class Ledger: Sendable {
         var lastSigned = ContinuousClock.now
         for await _ in checkpointWake {
             if let delay = CheckpointSchedule.delay(lastSigned: lastSigned, interval: checkpointInterval, now: .now) {
-                try? await Task.sleep(for: delay)
+                let pause = Task { _ = try? await Task.sleep(for: delay) }
+                checkpointPause.withLock { $0 = pause }
+                // A shutdown before the pause was stored above found nothing to cancel.
+                if queue.withLock({ $0.closed }) { pause.cancel() }
+                await pause.value
+                checkpointPause.withLock { $0 = nil }
             }
             lastSigned = .now
             await signLatestLogged()

@@ -380,9 +380,12 @@ public final class ShardedLedger: Sendable {
         guard let old else { return }
         var newStoreCreated = false
         let next = old.number + 1
+        let started = ContinuousClock.now
+        var sealedAt = started
         do {
             old.ledger.shutdown()
             await waitForRunEnd(of: old.number)
+            sealedAt = .now
             let size = old.ledger.treeSize
             guard let final = old.ledger.latestCheckpoint, final.size == size, size > 0 else {
                 throw Failure("shard \(old.number) stopped without a checkpoint of its whole tree (\(size) entries)")
@@ -417,6 +420,9 @@ public final class ShardedLedger: Sendable {
                 metadata: [
                     "sealed_shard": "\(old.number)", "sealed_size": "\(size)", "active_shard": "\(next)",
                     "origin": "\(Shards.origin(base: keys.origin, shard: next))", "reason": "\(reason.rawValue)",
+                    // How long appends waited at the gate, and the part spent draining and sealing the old shard.
+                    "appends_held_ms": "\((ContinuousClock.now - started) / .milliseconds(1))",
+                    "sealing_ms": "\((sealedAt - started) / .milliseconds(1))",
                 ])
             openGate()
         } catch {

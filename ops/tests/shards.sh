@@ -152,6 +152,9 @@ fi
 code=$(curl -s -o "$WORK/out.json" -w '%{http_code}' -X POST -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
     -d '{}' "$URL/v1/shards/0/v1/events")
 [[ $code == 409 ]] && grep -q "is sealed" "$WORK/out.json" && pass "an append to sealed shard 0 is 409: $(cat "$WORK/out.json")" || bad "append to a sealed shard: $code $(cat "$WORK/out.json")"
+FORGED=$(python3 -c 'import json; print(json.dumps(json.load(open("'"$ROOT"'/Schemas/events/examples/shard.opened/valid-sealed-by-size.json")) | {"platform": "shards.example"}))')
+code=$(curl -s -o "$WORK/out.json" -w '%{http_code}' -X POST -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' -d "$FORGED" "$URL/v1/events")
+[[ $code == 422 ]] && pass "a platform cannot append a shard.opened record of its own: 422 $(cut -c1-120 "$WORK/out.json")" || bad "forged shard.opened: $code $(cat "$WORK/out.json")"
 code=$(curl -s -o "$WORK/out.json" -w '%{http_code}' "$URL/v1/shards/99/checkpoint")
 [[ $code == 404 ]] && pass "an unknown shard is 404" || bad "unknown shard: $code"
 code=$(curl -s -o "$WORK/out.json" -w '%{http_code}' "$URL/v1/shards/01/checkpoint")

@@ -53,7 +53,10 @@ public final class CheckpointTimestamper: Sendable {
         public init() {}
     }
 
-    public let ledger: Ledger
+    /// The ledger's shards: new checkpoints are the active shard's; each sealed shard's seal gets a token once;
+    /// renewals go over every shard's tokens.
+    public let shards: ShardedLedger
+    public var ledger: Ledger { shards.active }
     public let trust: TimestampTrust
     public let interval: Duration
     /// Renew a token whose chain ends in a certificate expiring within this; nil: never.
@@ -67,10 +70,12 @@ public final class CheckpointTimestamper: Sendable {
     private let renewalsPausedUntil = Mutex<ContinuousClock.Instant?>(nil)
     private let transport: Transport
     private let logger: Logger
-    /// Size of the latest checkpoint known to have a token (nil: ask the store).
-    private let stampedSize = Mutex<UInt64?>(nil)
-    /// The size the next renewal round starts looking from; back to 0 after the last token.
-    private let renewalCursor = Mutex<UInt64>(0)
+    /// The active shard and the size of its latest checkpoint known to have a token (nil: ask the store).
+    private let stampedSize = Mutex<(shard: Int, size: UInt64)?>(nil)
+    /// Sealed shards whose seal (final checkpoint) is known to have a token.
+    private let sealsStamped = Mutex<Set<Int>>([])
+    /// The shard and size the next renewal round starts looking from; back to the start after the last token.
+    private let renewalCursor = Mutex<(shard: Int, size: UInt64)>((0, 0))
     private let renewals: [String: Counter]
 
     private let requests: [String: Counter]
@@ -84,13 +89,25 @@ public final class CheckpointTimestamper: Sendable {
     /// expired before it could be renewed.
     static let renewalOutcomes = ["success", "unreachable", "rejected", "invalid", "store_error", "stale_certificate", "expired"]
 
-    public init(
+    public convenience init(
         ledger: Ledger, trust: TimestampTrust, interval: Duration = .seconds(10), renewWithin: Duration? = nil,
         renewalScanPerRound: Int = 10_000, renewalsPerRound: Int = 1_000, staleCertificateBackoff: Duration = .seconds(3_600),
         transport: @escaping Transport, logger: Logger,
         metricsFactory: (any MetricsFactory)? = nil
     ) {
-        self.ledger = ledger
+        self.init(
+            shards: ShardedLedger(single: ledger), trust: trust, interval: interval, renewWithin: renewWithin, renewalScanPerRound: renewalScanPerRound,
+            renewalsPerRound: renewalsPerRound, staleCertificateBackoff: staleCertificateBackoff, transport: transport, logger: logger,
+            metricsFactory: metricsFactory)
+    }
+
+    public init(
+        shards: ShardedLedger, trust: TimestampTrust, interval: Duration = .seconds(10), renewWithin: Duration? = nil,
+        renewalScanPerRound: Int = 10_000, renewalsPerRound: Int = 1_000, staleCertificateBackoff: Duration = .seconds(3_600),
+        transport: @escaping Transport, logger: Logger,
+        metricsFactory: (any MetricsFactory)? = nil
+    ) {
+        self.shards = shards
         self.trust = trust
         self.interval = interval
         self.renewWithin = renewWithin
@@ -124,23 +141,38 @@ public final class CheckpointTimestamper: Sendable {
         }
     }
 
-    /// One round: a token for the latest checkpoint unless it has one.
+    /// One round: a token for each sealed shard's seal that has none (once), then for the active shard's
+    /// latest checkpoint unless it has one.
     @discardableResult
     public func stampLatest() async -> Outcome {
         guard ledger.isSequencer else { return .notSequencer }
+        let all = shards.shards
+        for sealed in all.dropLast() where !sealsStamped.withLock({ $0.contains(sealed.number) }) {
+            switch await stamp(sealed.ledger, shard: sealed.number, active: false) {
+            case .failed(let outcome, let reason): return .failed(outcome: outcome, reason: reason)
+            default: sealsStamped.withLock { _ = $0.insert(sealed.number) }
+            }
+        }
+        return await stamp(all.last!.ledger, shard: all.last!.number, active: true)
+    }
+
+    /// A token for `ledger`'s latest checkpoint unless it has one; the gauges follow the active shard only.
+    private func stamp(_ ledger: Ledger, shard: Int, active: Bool) async -> Outcome {
         guard let checkpoint = ledger.latestCheckpoint else { return .upToDate }
-        var known = stampedSize.withLock { $0 }
+        var known = active ? stampedSize.withLock { $0?.shard == shard ? $0?.size : nil } : nil
         do {
             if known == nil { known = try await ledger.latestAttestation(kind: .rfc3161Token)?.size }
         } catch {
             return failed("store_error", "cannot read the latest timestamp token: \(error)", size: checkpoint.size)
         }
         if let known {
-            stampedSize.withLock { $0 = max($0 ?? 0, known) }
-            stampedSizeGauge.record(known)
-            gapEntries.record(checkpoint.size > known ? checkpoint.size - known : 0)
+            if active {
+                stampedSize.withLock { $0 = (shard, max($0?.shard == shard ? $0!.size : 0, known)) }
+                stampedSizeGauge.record(known)
+                gapEntries.record(checkpoint.size > known ? checkpoint.size - known : 0)
+            }
             if known >= checkpoint.size { return .upToDate }
-        } else {
+        } else if active {
             gapEntries.record(checkpoint.size)
         }
 
@@ -174,16 +206,18 @@ public final class CheckpointTimestamper: Sendable {
         } catch {
             return failed("store_error", "cannot store the token: \(error)", size: checkpoint.size)
         }
-        stampedSize.withLock { $0 = max($0 ?? 0, checkpoint.size) }
         requests["success"]?.increment()
         lastSuccess.record(Double(now) / 1000)
-        stampedSizeGauge.record(checkpoint.size)
-        let latest = ledger.latestCheckpoint?.size ?? 0
-        gapEntries.record(latest > checkpoint.size ? latest - checkpoint.size : 0)
+        if active {
+            stampedSize.withLock { $0 = (shard, max($0?.shard == shard ? $0!.size : 0, checkpoint.size)) }
+            stampedSizeGauge.record(checkpoint.size)
+            let latest = ledger.latestCheckpoint?.size ?? 0
+            gapEntries.record(latest > checkpoint.size ? latest - checkpoint.size : 0)
+        }
         logger.info(
             "checkpoint timestamped",
             metadata: [
-                "tree_size": "\(checkpoint.size)", "gen_time": "\(info.genTimeRFC3339)", "serial": "\(info.serialHex)",
+                "origin": "\(ledger.origin)", "tree_size": "\(checkpoint.size)", "gen_time": "\(info.genTimeRFC3339)", "serial": "\(info.serialHex)",
                 "tsa": "\(info.signerSubject ?? "")",
             ])
         return .stamped(size: checkpoint.size)
@@ -218,25 +252,32 @@ public final class CheckpointTimestamper: Sendable {
             }
         }
         let startCursor = cursor
+        let all = shards.shards
         var due: [DueChain] = []
         while round.examined < renewalScanPerRound && due.count < renewalsPerRound {
+            // Every shard's tokens, shard after shard: a sealed shard's tokens need renewing as much as the active one's.
+            guard cursor.shard < all.count else {
+                cursor = (0, 0)
+                break
+            }
+            let ledger = all[cursor.shard].ledger
             let stored: CheckpointAttestation
             let chain: [TimestampRenewal]
             do {
-                guard let next = try await ledger.firstAttestation(kind: .rfc3161Token, atLeast: cursor) else {
-                    cursor = 0
-                    break
+                guard let next = try await ledger.firstAttestation(kind: .rfc3161Token, atLeast: cursor.size) else {
+                    cursor = (cursor.shard + 1, 0)
+                    continue
                 }
                 stored = next
                 chain = try await ledger.attestation(kind: .rfc3161Renewals, size: next.size).map { try TimestampRenewal.decode($0.data) } ?? []
             } catch {
                 round.stopped = "cannot read the stored tokens: \(error)"
-                renewalFailed("store_error", round.stopped!, size: cursor)
+                renewalFailed("store_error", round.stopped!, size: cursor.size)
                 cursor = startCursor
                 return round
             }
             round.examined += 1
-            cursor = stored.size + 1
+            cursor = (cursor.shard, stored.size + 1)
             let last = chain.last?.token ?? stored.data
             guard let lastInfo = try? Timestamp.inspect(token: last), let end = lastInfo.signerNotAfterSeconds, end <= horizon else { continue }
             if end < nowSeconds {
@@ -245,14 +286,14 @@ public final class CheckpointTimestamper: Sendable {
                 round.expired += 1
                 continue
             }
-            due.append(DueChain(size: stored.size, token: stored.data, chain: chain, lastEnd: end))
+            due.append(DueChain(ledger: ledger, shard: cursor.shard, size: stored.size, token: stored.data, chain: chain, lastEnd: end))
         }
         guard !due.isEmpty else { return round }
         switch await renew(due) {
         case .success: round.renewed = due.map(\.size)
         case .failure(let reason):
             // The TSA or the store is the trouble, not these tokens: the next round retries them.
-            cursor = due[0].size
+            cursor = (due[0].shard, due[0].size)
             round.stopped = reason
         }
         return round
@@ -260,6 +301,9 @@ public final class CheckpointTimestamper: Sendable {
 
     /// A stored token due for renewal, with its chain so far.
     private struct DueChain {
+        /// The shard whose token it is.
+        var ledger: Ledger
+        var shard: Int
         var size: UInt64
         var token: [UInt8]
         var chain: [TimestampRenewal]
@@ -276,7 +320,7 @@ public final class CheckpointTimestamper: Sendable {
         let proofs: [[Hash]]
         do {
             for item in due {
-                guard let checkpoint = try await ledger.checkpoint(size: item.size) else {
+                guard let checkpoint = try await item.ledger.checkpoint(size: item.size) else {
                     return failure("store_error", "no checkpoint of size \(item.size)", item.size)
                 }
                 messages.append(try Timestamp.renewalMessage(ofCheckpointNote: checkpoint.note, earlier: [item.token] + item.chain.map(\.token)))
@@ -310,7 +354,7 @@ public final class CheckpointTimestamper: Sendable {
         for (position, item) in due.enumerated() {
             let link = TimestampRenewal(token: token, leafIndex: UInt64(position), treeSize: UInt64(due.count), inclusionProof: proofs[position])
             do {
-                try await ledger.storeAttestation(
+                try await item.ledger.storeAttestation(
                     CheckpointAttestation(
                         size: item.size, kind: .rfc3161Renewals, data: TimestampRenewal.encode(item.chain + [link]),
                         createdAtMilliseconds: UInt64(max(0, info.genTimeSeconds)) * 1000))

@@ -178,7 +178,6 @@ struct ServeCommand: AsyncParsableCommand {
         let unsupported: [(Bool, String)] = [
             (storeOptions.postgres != nil, "--postgres (a shard is a SQLite file)"),
             (tilesDir != nil, "--tiles-dir (the static export follows one log)"),
-            (tsaUrl != nil, "--tsa-url (the timestamper follows one log)"),
             (retentionDays != nil, "--retention-days (retention follows one log)"),
             (publicLookup, "the public lookup (it would not see sealed shards: turn it off with --no-public-lookup)"),
         ]
@@ -298,7 +297,7 @@ struct ServeCommand: AsyncParsableCommand {
             let client = try TSAClient(url: tsaUrl, timeoutSeconds: tsaTimeout)
             tsaClient = client
             let timestamper = CheckpointTimestamper(
-                ledger: ledger, trust: trust, interval: .milliseconds(Int(tsaInterval * 1000)),
+                shards: shards, trust: trust, interval: .milliseconds(Int(tsaInterval * 1000)),
                 renewWithin: tsaRenewWithin == 0 ? nil : .seconds(tsaRenewWithin * 86_400), transport: client.transport, logger: logger)
             services.append(TimestampService(timestamper: timestamper))
             logger.info(

@@ -1,7 +1,9 @@
 import Foundation
 import GreffeCore
+import GreffeDataDirectory
 import GreffeLedger
 import GreffeServer
+import GreffeSQLite
 import GreffeStore
 import GreffeTestTSA
 import GreffeTimestamp
@@ -244,6 +246,66 @@ struct TimestampServerTests {
         #expect(metrics(registry).contains("greffe_tsa_renewals_total{outcome=\"success\"} 4"))
         #expect(metrics(registry).contains("greffe_tsa_renewals_total{outcome=\"stale_certificate\"} 2"))
         try? FileManager.default.removeItem(at: test.directory)
+    }
+
+    @Test("with temporal shards, each seal gets a token once, the active shard's checkpoints theirs, and one request renews tokens of several shards")
+    func acrossShards() async throws {
+        try tsa.issueTSA("hour", validForSeconds: 3_600)
+        let directory = DataDirectory(path: FileManager.default.temporaryDirectory.appendingPathComponent("greffe-tsa-shards-\(UUID().uuidString)").path)
+        defer { try? FileManager.default.removeItem(at: directory.url) }
+        let signer = try NoteSigner(generatingFor: "tsa-shards.test/log")
+        try FileManager.default.createDirectory(at: directory.url, withIntermediateDirectories: true)
+        _ = try SQLiteStore(path: directory.databasePath)
+        let shards = try await ShardedLedger.open(
+            storage: SQLiteShardStorage(directory: directory), keys: LogKeys(signer: signer), policy: .init(), logger: Logger(label: "test")
+        ) { store, keys in
+            try await Ledger.open(store: store, keys: keys, checkpointInterval: .milliseconds(5))
+        }
+        let running = Task { await shards.run() }
+        let tsa = self.tsa
+        let name = Mutex("hour")
+        let requests = Atomic(0)
+        @Sendable func stamper(renewWithin: Duration?) throws -> CheckpointTimestamper {
+            CheckpointTimestamper(
+                shards: shards, trust: try tsa.trust(), renewWithin: renewWithin, renewalsPerRound: 100, staleCertificateBackoff: .zero,
+                transport: { query in
+                    requests.add(1, ordering: .relaxed)
+                    return try tsa.reply(to: query, as: name.withLock { $0 })
+                }, logger: Logger(label: "test"))
+        }
+        func submission(_ id: String) throws -> EventSubmission {
+            let body = JSONValue.object(["event_id": .string(id), "kind": "legal.request"])
+            return try EventSubmission(eventID: id, platform: "example", kind: "legal.request", canonicalBody: body.canonicalBytes())
+        }
+        let first = try stamper(renewWithin: nil)
+        let a = try await shards.append([try submission("a")])[0]
+        _ = try await shards.active.waitForCheckpoint(covering: a.receipt.index + 1)
+        #expect(await first.stampLatest() == .stamped(size: 1))
+        _ = try await shards.append([try submission("b")])
+        // Sealed at size 2 before the timestamper saw that checkpoint: the seal still gets its token.
+        try await shards.rollover(reason: .size)
+        let c = try await shards.append([try submission("c")])[0]
+        _ = try await shards.active.waitForCheckpoint(covering: c.receipt.index + 1)
+        let before = requests.load(ordering: .relaxed)
+        #expect(await first.stampLatest() == .stamped(size: 2), "the active shard's latest: shard.opened and c")
+        #expect(requests.load(ordering: .relaxed) == before + 2, "one request for shard 0's seal, one for shard 1")
+        let sealed = shards.shards[0].ledger
+        #expect(try await sealed.attestation(kind: .rfc3161Token, size: 2) != nil, "shard 0's seal (size 2) has its token")
+        #expect(await first.stampLatest() == .upToDate)
+        #expect(requests.load(ordering: .relaxed) == before + 2, "a seal is stamped once")
+
+        // The TSA moves to a ten-year certificate: one request renews the hour-long tokens of both shards.
+        name.withLock { $0 = "tsa" }
+        let renewalRequests = requests.load(ordering: .relaxed)
+        let round = await try stamper(renewWithin: .seconds(86_400)).renewExpiring()
+        #expect(round.renewed.count == 3 && round.stopped == nil, "shard 0's sizes 1 and 2 and shard 1's size 2: \(round)")
+        #expect(requests.load(ordering: .relaxed) == renewalRequests + 1)
+        for (ledger, size) in [(sealed, UInt64(1)), (sealed, 2), (shards.active, 2)] {
+            let chain = try TimestampRenewal.decode(try #require(try await ledger.attestation(kind: .rfc3161Renewals, size: size)).data)
+            #expect(chain.count == 1 && chain[0].treeSize == 3)
+        }
+        shards.shutdown()
+        await running.value
     }
 
     @Test("the run loop stamps new checkpoints by itself, at most once an interval")

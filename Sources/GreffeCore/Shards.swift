@@ -14,6 +14,15 @@ public enum Shards {
         shard == 0 ? base : "\(base)/\(shard)"
     }
 
+    /// The number of the shard whose origin is `origin`, for the ledger of base origin `base`; nil for another log.
+    public static func number(origin: String, base: String) -> Int? {
+        if origin == base { return 0 }
+        guard origin.hasPrefix(base + "/") else { return nil }
+        let digits = origin.dropFirst(base.count + 1)
+        guard let number = Int(digits), number >= 1, String(number) == digits else { return nil }
+        return number
+    }
+
     /// Shard `shard`'s key ring: every key of the log under the shard's origin.
     public static func keys(_ keys: LogKeys, shard: Int) throws -> LogKeys {
         guard shard > 0 else { return keys }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import GreffeCore
 import GreffeDataDirectory
 import GreffeHTTP
 import GreffeLedger
@@ -177,7 +178,6 @@ struct ServeCommand: AsyncParsableCommand {
     func unsupportedWithShards() -> String? {
         let unsupported: [(Bool, String)] = [
             (storeOptions.postgres != nil, "--postgres (a shard is a SQLite file)"),
-            (tilesDir != nil, "--tiles-dir (the static export follows one log)"),
             (retentionDays != nil, "--retention-days (retention follows one log)"),
             (publicLookup, "the public lookup (it would not see sealed shards: turn it off with --no-public-lookup)"),
         ]
@@ -262,8 +262,23 @@ struct ServeCommand: AsyncParsableCommand {
             let makeCosigner: @Sendable () throws -> (any CheckpointCosigner)? = { [witnessOptions, logger] in
                 try witnessTransport.map { try witnessOptions.client(transport: $0, logger: logger) }
             }
-            shards = try await ShardedLedger.open(storage: storage, keys: keys, policy: shardPolicy, logger: logger) { [logger] shardStore, shardKeys in
-                try await Ledger.open(store: shardStore, keys: shardKeys, checkpointInterval: interval, logger: logger, cosigner: try makeCosigner())
+            // With --tiles-dir, shard 0 keeps the directory itself (as before it had shards) and shard k is exported
+            // under DIR/v1/shards/k/: the static paths are the server's.
+            let baseOrigin = keys.origin
+            shards = try await ShardedLedger.open(storage: storage, keys: keys, policy: shardPolicy, logger: logger) { [logger, tilesDir] shardStore, shardKeys in
+                let number = Shards.number(origin: shardKeys.origin, base: baseOrigin) ?? 0
+                let shardExporter = tilesDir.map {
+                    TileExporter(
+                        directory: number == 0 ? $0 : "\($0)/v1/shards/\(number)", store: shardStore, verifiers: shardKeys.verifiers, logger: logger)
+                }
+                let ledger = try await Ledger.open(
+                    store: shardStore, keys: shardKeys, checkpointInterval: interval, logger: logger,
+                    checkpointStored: shardExporter?.checkpointStoredHook, cosigner: try makeCosigner())
+                if let shardExporter, let latest = ledger.latestCheckpoint {
+                    // Catch up, shard by shard: a sealed shard's final checkpoint once, the active one's latest.
+                    await shardExporter.export(latest)
+                }
+                return ledger
             }
             // Only the active shard, which alone is written: a sealed shard was checked while it was active, so start-up is bounded by a shard.
             if !skipIntegrityCheck, let active = shards.active.store as? SQLiteStore { try active.checkIntegrity() }
@@ -275,7 +290,7 @@ struct ServeCommand: AsyncParsableCommand {
                     checkpointStored: exporter?.checkpointStoredHook, cosigner: cosigner))
         }
         let ledger = shards.active
-        if let exporter, ledger.isSequencer, let latest = ledger.latestCheckpoint {
+        if let exporter, policy == nil, ledger.isSequencer, let latest = ledger.latestCheckpoint {
             // Catch up: whatever the store has signed that the directory lacks (a new --tiles-dir, or one behind after a failure).
             // Only the sequencer writes tiles, so a follower starting beside it never puts back an older checkpoint.
             let caughtUp = await exporter.export(latest)

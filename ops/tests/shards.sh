@@ -2,7 +2,7 @@
 # Temporal shards end to end (Schemas/shards.md), then a sealed shard archived
 # and served by nginx.
 #
-#  1. `greffe serve --shard-max-entries 300` takes ~1,200 events from four
+#  1. `greffe serve --shard-max-entries 300 --tiles-dir` takes ~1,200 events from four
 #     concurrent clients (random UUID event IDs, ~800-byte bodies): at least
 #     three rollovers. Every acknowledged event is found again at the shard
 #     and index its receipt named: re-sent, each answers 200 with its
@@ -22,6 +22,8 @@
 #     checkpoint is the seal shard+1's shard.opened record holds. A bundle of
 #     the shard's events verifies with the same key.
 #  5. A flipped byte in an archived tile makes `greffe audit --tiles` fail.
+#     The static export holds every sealed shard's final checkpoint (shard 0
+#     in the directory, shard k under v1/shards/k/), each audited with its key.
 #  6. Witnessed shards: `greffe witness --log-with-shards` follows a second
 #     ledger that rolls over every 100 entries under `serve --witness`;
 #     `greffe audit --all-shards --witness` finds every shard's checkpoint
@@ -59,7 +61,7 @@ INVESTIGATOR=$("$GREFFE" token create --data "$DATA" --role investigate --name i
 PORT=$(free_port)
 URL=http://127.0.0.1:$PORT
 "$GREFFE" serve --data "$DATA" --listen "127.0.0.1:$PORT" --checkpoint-interval 0.1 --anonymous-rate 0 --no-public-lookup \
-    --shard-max-entries 300 --log-level notice >"$WORK/serve.log" 2>&1 &
+    --shard-max-entries 300 --tiles-dir "$WORK/tiles" --log-level notice >"$WORK/serve.log" 2>&1 &
 SERVER_PID=$!
 PIDS+=("$SERVER_PID")
 wait_http "$SERVER_PID" "$URL" serve
@@ -284,6 +286,27 @@ fi
 
 kill -TERM "$SERVER_PID" 2>/dev/null
 wait "$SERVER_PID" 2>/dev/null && pass "greffe serve stops cleanly on SIGTERM" || bad "greffe serve did not stop cleanly"
+
+# --tiles-dir with shards: shard 0 in the directory itself, shard k under v1/shards/k/ (the server's paths).
+python3 - "$WORK/shards.json" "$WORK/tiles" <<'PY' >"$WORK/driver-static.out" 2>&1
+import json, os, sys
+listing, tiles = json.load(open(sys.argv[1]))["shards"], sys.argv[2]
+for shard in listing:
+    if shard["state"] != "sealed":
+        continue
+    path = os.path.join(tiles, "checkpoint") if shard["shard"] == 0 else os.path.join(tiles, "v1", "shards", str(shard["shard"]), "checkpoint")
+    ok = os.path.exists(path) and open(path).read() == shard["checkpoint"]
+    print(("ok   " if ok else "FAIL ") + "--tiles-dir holds sealed shard %d's final checkpoint at %s" % (shard["shard"], os.path.relpath(path, tiles)))
+PY
+report_driver static $?
+for k in $(seq 1 $((SHARDS - 1))); do
+    KEY=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["shards"][int(sys.argv[2])]["verifier_key"])' "$WORK/shards.json" "$k")
+    if "$GREFFE" audit --tiles "$WORK/tiles/v1/shards/$k" --vkey "$KEY" --quiet >"$WORK/out.txt" 2>&1 && grep -q "audit: OK" "$WORK/out.txt"; then
+        pass "greffe audit --tiles of the static export of shard $k: $(tail -1 "$WORK/out.txt" | cut -c1-90)"
+    else
+        bad "static export of shard $k: $(cat "$WORK/out.txt")"
+    fi
+done
 
 # --- 6. witnessed shards ------------------------------------------------------------------
 # A witness follows a second ledger with its shards (--log-with-shards): each shard is a log of its own

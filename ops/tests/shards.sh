@@ -194,6 +194,9 @@ report_driver seal $?
 # --- 4. nginx over the archive --------------------------------------------------------
 NPORT=$(free_port)
 NURL=http://127.0.0.1:$NPORT
+# A second site: the live --tiles-dir export, every shard under its server path.
+SPORT=$(free_port)
+SURL=http://127.0.0.1:$SPORT
 mkdir -p "$WORK/nginx"
 cat >"$WORK/nginx/nginx.conf" <<EOF
 master_process off;
@@ -214,12 +217,18 @@ http {
         autoindex off;
         include $ROOT/ops/nginx/greffe-tiles-locations.conf;
     }
+    server {
+        listen 127.0.0.1:$SPORT;
+        root $WORK/tiles;
+        autoindex off;
+        include $ROOT/ops/nginx/greffe-tiles-locations.conf;
+    }
 }
 EOF
 RUN_AS=()
 if [[ $(id -u) == 0 ]] && command -v setpriv >/dev/null; then
     chown -R nobody:nogroup "$WORK/nginx"
-    chmod -R a+rX "$ARCHIVE"
+    chmod -R a+rX "$ARCHIVE" "$WORK/tiles"
     RUN_AS=(setpriv --reuid=nobody --regid=nogroup --clear-groups --)
 fi
 # Its own stderr goes beside, not into error.log: this shell would create that file as root.
@@ -236,6 +245,12 @@ if "$GREFFE" audit --url "$NURL" --vkey "$KEY1" --quiet >"$WORK/out.txt" 2>&1 &&
     pass "greffe audit --url (nginx over the archive): $(tail -1 "$WORK/out.txt")"
 else
     bad "greffe audit --url (nginx): $(cat "$WORK/out.txt") $(tail -3 "$WORK/nginx/error.log")"
+fi
+if "$GREFFE" audit --url "$SURL/v1/shards/1" --vkey "$KEY1" --quiet >"$WORK/out.txt" 2>&1 && grep -q "audit: OK — $SIZE1 entries" "$WORK/out.txt" &&
+    "$GREFFE" audit --url "$SURL" --vkey "$DATA/verifier.vkey" --quiet >>"$WORK/out.txt" 2>&1; then
+    pass "nginx (ops/nginx/greffe-tiles-locations.conf) serves the --tiles-dir export: shard 0 at the root, shard 1 under /v1/shards/1/, both audited"
+else
+    bad "nginx over the --tiles-dir export: $(cat "$WORK/out.txt")"
 fi
 if "$GREFFE" audit --tiles "$ARCHIVE" --vkey "$KEY1" --quiet >"$WORK/out.txt" 2>&1 && grep -q "audit: OK — $SIZE1 entries" "$WORK/out.txt"; then
     pass "greffe audit --tiles ARCHIVE: $(tail -1 "$WORK/out.txt")"

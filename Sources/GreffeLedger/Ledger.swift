@@ -255,6 +255,22 @@ public final class Ledger: Sendable {
         }
     }
 
+    /// Runs the ledger while `body` does (an offline command's own record: a restore's), then stops it,
+    /// so that what `body` appended is committed and signed before this returns, whether `body` threw or not.
+    public func whileRunning<T: Sendable>(_ body: () async throws -> T) async throws -> T {
+        let running = Task { await self.run() }
+        do {
+            let result = try await body()
+            shutdown()
+            await running.value
+            return result
+        } catch {
+            shutdown()
+            await running.value
+            throw error
+        }
+    }
+
     /// Stops taking appends; `run()` finishes the queued ones and returns.
     public func shutdown() {
         queue.withLock { $0.closed = true }

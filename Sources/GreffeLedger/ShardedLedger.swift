@@ -497,21 +497,14 @@ extension ShardedLedger {
         let store = try await storage.createStore(shard: next)
         do {
             let ledger = try await Ledger.open(store: store, keys: try Shards.keys(keys, shard: next), checkpointInterval: .milliseconds(50), logger: logger)
-            let running = Task { await ledger.run() }
-            let receipt: AppendReceipt
-            do {
-                receipt = try await ledger.recordShardOpened(
+            let receipt = try await ledger.whileRunning {
+                let receipt = try await ledger.recordShardOpened(
                     fields: ShardLink.restoreFields(
                         shard: next, baseOrigin: keys.origin, previousCheckpointNote: sealedNote, restoredSize: restoredSize,
                         sealedSize: sealed.checkpoint.size, lostBecause: lostBecause))
                 _ = try await ledger.waitForCheckpoint(covering: receipt.index + 1)
-            } catch {
-                ledger.shutdown()
-                await running.value
-                throw error
+                return receipt
             }
-            ledger.shutdown()
-            await running.value
             guard receipt.index == 0, let body = try await store.readEvent(index: 0)?.canonicalBody else {
                 throw Failure("the seal of shard \(shard) did not land at entry 0 of shard \(next)")
             }

@@ -96,19 +96,12 @@ struct TailRecovery {
         var logger = Logger(label: "greffe.restore")
         logger.logLevel = .warning
         let ledger = try await Ledger.open(store: store, keys: keys, checkpointInterval: .milliseconds(10), logger: logger)
-        let running = Task { await ledger.run() }
-        let receipt: AppendReceipt
-        do {
-            receipt = try await ledger.recordRestoredTail(
+        let receipt = try await ledger.whileRunning {
+            let receipt = try await ledger.recordRestoredTail(
                 backupTreeSize: backupSize, checkpointNote: checkpoint.noteText, reason: reason, lostOrders: lostOrders)
             _ = try await ledger.waitForCheckpoint(covering: receipt.index + 1)
-        } catch {
-            ledger.shutdown()
-            await running.value
-            throw error
+            return receipt
         }
-        ledger.shutdown()
-        await running.value
         return Outcome(
             backupTreeSize: backupSize, checkpointSize: copySize, recordIndex: receipt.index, lostOrders: lostOrders,
             witnessSizes: witnessSizes)

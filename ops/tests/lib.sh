@@ -52,3 +52,41 @@ report_driver() {
     done <"$WORK/driver-$1.out"
     [[ $2 == 0 ]] || bad "driver $1 exited $2: $(tail -n 3 "$WORK/driver-$1.out")"
 }
+
+# write_nginx_conf DIR PORT ROOT [PORT ROOT ...]: DIR/nginx.conf for one nginx process in the
+# foreground (no master/worker pair: it dies with the test and needs no privileges), its
+# temporary files in DIR, serving each ROOT on its loopback PORT through
+# ops/nginx/greffe-tiles-locations.conf, the file operators include.
+write_nginx_conf() {
+    local dir=$1
+    shift
+    mkdir -p "$dir"
+    {
+        cat <<NGINX
+master_process off;
+daemon off;
+pid $dir/nginx.pid;
+error_log $dir/error.log warn;
+events { worker_connections 256; }
+http {
+    access_log $dir/access.log;
+    client_body_temp_path $dir/body;
+    proxy_temp_path $dir/proxy;
+    fastcgi_temp_path $dir/fastcgi;
+    uwsgi_temp_path $dir/uwsgi;
+    scgi_temp_path $dir/scgi;
+NGINX
+        while (($# >= 2)); do
+            cat <<NGINX
+    server {
+        listen 127.0.0.1:$1;
+        root $2;
+        autoindex off;
+        include $ROOT/ops/nginx/greffe-tiles-locations.conf;
+    }
+NGINX
+            shift 2
+        done
+        echo "}"
+    } >"$dir/nginx.conf"
+}

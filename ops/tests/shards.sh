@@ -197,34 +197,7 @@ NURL=http://127.0.0.1:$NPORT
 # A second site: the live --tiles-dir export, every shard under its server path.
 SPORT=$(free_port)
 SURL=http://127.0.0.1:$SPORT
-mkdir -p "$WORK/nginx"
-cat >"$WORK/nginx/nginx.conf" <<EOF
-master_process off;
-daemon off;
-pid $WORK/nginx/nginx.pid;
-error_log $WORK/nginx/error.log warn;
-events { worker_connections 256; }
-http {
-    access_log $WORK/nginx/access.log;
-    client_body_temp_path $WORK/nginx/body;
-    proxy_temp_path $WORK/nginx/proxy;
-    fastcgi_temp_path $WORK/nginx/fastcgi;
-    uwsgi_temp_path $WORK/nginx/uwsgi;
-    scgi_temp_path $WORK/nginx/scgi;
-    server {
-        listen 127.0.0.1:$NPORT;
-        root $ARCHIVE;
-        autoindex off;
-        include $ROOT/ops/nginx/greffe-tiles-locations.conf;
-    }
-    server {
-        listen 127.0.0.1:$SPORT;
-        root $WORK/tiles;
-        autoindex off;
-        include $ROOT/ops/nginx/greffe-tiles-locations.conf;
-    }
-}
-EOF
+write_nginx_conf "$WORK/nginx" "$NPORT" "$ARCHIVE" "$SPORT" "$WORK/tiles"
 RUN_AS=()
 if [[ $(id -u) == 0 ]] && command -v setpriv >/dev/null; then
     chown -R nobody:nogroup "$WORK/nginx"

@@ -153,30 +153,7 @@ stale=$(cd "$TILES" && find tile -path '*.p/*' -type f | while read -r p; do [[ 
 # --- 2. nginx over the directory ----------------------------------------------------
 NPORT=$(free_port)
 NURL=http://127.0.0.1:$NPORT
-mkdir -p "$WORK/nginx"
-# One process (no master/worker pair), in the foreground, as the invoking user:
-# it dies with the test and needs no privileges.
-cat >"$WORK/nginx/nginx.conf" <<EOF
-master_process off;
-daemon off;
-pid $WORK/nginx/nginx.pid;
-error_log $WORK/nginx/error.log warn;
-events { worker_connections 256; }
-http {
-    access_log $WORK/nginx/access.log;
-    client_body_temp_path $WORK/nginx/body;
-    proxy_temp_path $WORK/nginx/proxy;
-    fastcgi_temp_path $WORK/nginx/fastcgi;
-    uwsgi_temp_path $WORK/nginx/uwsgi;
-    scgi_temp_path $WORK/nginx/scgi;
-    server {
-        listen 127.0.0.1:$NPORT;
-        root $TILES;
-        autoindex off;
-        include $ROOT/ops/nginx/greffe-tiles-locations.conf;
-    }
-}
-EOF
+write_nginx_conf "$WORK/nginx" "$NPORT" "$TILES"
 # Run by root (as in this CI container), nginx runs as nobody instead: that also
 # proves the exported files are readable by a web server that does not own them.
 RUN_AS=()

@@ -45,4 +45,5 @@ export GREFFE=.build/debug/greffe
 ./ops/tests/pdq.sh
 ./ops/tests/static-tiles.sh
 ./ops/tests/shards.sh
+./ops/tests/shardbundle.sh
 ./ops/tests/ops-config.sh

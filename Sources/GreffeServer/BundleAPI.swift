@@ -22,12 +22,117 @@ extension LedgerAPI {
         var (query, recordedRange) = try LedgerAPI.bundleQuery(queryJSON)
         let disclose = try LedgerAPI.disclosePaths(queryJSON)
         query.limit = maxBundleEvents + 1
+        // At the root of a ledger with several shards, the bundle spans them all (Schemas/shards.md).
+        let spansShards = ShardRouting.pinned == nil && shards.shards.count > 1
+        if spansShards && query.indexRange != nil {
+            throw APIError(
+                .unprocessableContent,
+                "/index_range: indices are per shard; ask POST /v1/shards/<k>/v1/bundles for a range of shard k (GET /v1/shards lists them)")
+        }
+        let searched: [(ledger: Ledger, shard: Int?, indices: [UInt64])]
+        if spansShards {
+            var found: [(ledger: Ledger, shard: Int?, indices: [UInt64])] = []
+            var total = 0
+            for shard in shards.shards {
+                let indices = try await bundleIndices(query, recordedRange: recordedRange, in: shard.ledger, linkedShard: shard.number > 0)
+                total += indices.count
+                guard total <= maxBundleEvents else {
+                    throw APIError(.unprocessableContent, "the query matches more than \(maxBundleEvents) events across the shards; narrow it")
+                }
+                found.append((shard.ledger, shard.number, indices))
+            }
+            searched = found
+        } else {
+            searched = [(ledger, ShardRouting.pinned, try await bundleIndices(query, recordedRange: recordedRange, in: ledger, linkedShard: false))]
+        }
+        // The chain of custody is written before any evidence leaves.
+        let access = try await mapLedgerErrors {
+            try await recordAccess(token: token, action: "bundle", query: queryJSON, resultCount: searched.reduce(0) { $0 + $1.indices.count })
+        }
+        let createdAt = RFC3339Time.format(UInt64(Date().timeIntervalSince1970 * 1000))
+        var parts: [BundlePart] = []
+        for (partLedger, shard, indices) in searched {
+            let checkpoint: StoredCheckpoint
+            if partLedger === activeLedger {
+                // A checkpoint covering the access record covers every erasure.executed appended before it, so each
+                // erasure already visible is proved by its record (greffe-bundle/v2). The wait is that of ?wait=checkpoint.
+                checkpoint = try await mapLedgerErrors {
+                    try await withCheckpointTimeout(
+                        "the access was recorded but no checkpoint covered it within \(receiptTimeout); ask for the bundle again"
+                    ) { try await partLedger.waitForCheckpoint(covering: access.index + 1) }
+                }
+            } else {
+                // A sealed shard never changes: its final checkpoint.
+                guard let final = partLedger.latestCheckpoint else { throw APIError(.serviceUnavailable, "shard \(shard ?? 0) has no checkpoint") }
+                checkpoint = final
+            }
+            let (earlier, timestamps) = try await ShardRouting.$pinned.withValue(shard) {
+                var earlier: [EvidenceBundle.EarlierCheckpoint] = []
+                if let last = indices.last { earlier = try await earlierCheckpoints(before: checkpoint, covering: last + 1) }
+                let timestamps = try await mapLedgerErrors { try await bundleTimestamps(indices: indices, checkpoint: checkpoint) }
+                return (earlier, timestamps)
+            }
+            let opening = CompactBundleWriter.head(
+                verifierKey: partLedger.verifier.verifierKey, checkpoint: checkpoint.note, createdAt: createdAt, query: queryJSON,
+                earlierCheckpoints: earlier, timestamps: timestamps)
+            parts.append(BundlePart(ledger: partLedger, treeSize: checkpoint.size, indices: indices, opening: opening, keepWhole: shard.map { $0 > 0 } ?? false))
+        }
+        var setHead: [UInt8]?
+        if spansShards {
+            let head: JSONObject = [
+                "format": .string(LedgerAPI.shardBundleFormat), "origin": .string(shards.keys.origin),
+                "verifier_key": .string(shards.shards[0].ledger.verifier.verifierKey), "created_at": .string(createdAt), "query": queryJSON,
+            ]
+            var bytes = JSONValue.object(head).canonicalBytes()
+            bytes.removeLast()  // the closing "}": the shards follow
+            setHead = bytes + Array(",\"shards\":[".utf8)
+        }
+        let gzip = LedgerAPI.acceptsGzip(request.headers[.acceptEncoding])
+        let responseBody = ResponseBody { [parts, setHead] writer in
+            let compressor = gzip ? try GzipStream() : nil
+            func send(_ bytes: [UInt8], last: Bool = false) async throws {
+                let out = compressor?.compress(bytes, finish: last) ?? bytes
+                if !out.isEmpty { try await writer.write(ByteBuffer(bytes: out)) }
+            }
+            if let setHead { try await send(setHead) }
+            for (position, part) in parts.enumerated() {
+                if position > 0 { try await send([UInt8(ascii: ",")]) }
+                try await LedgerAPI.streamBundle(part, disclose: disclose, send: send)
+            }
+            if setHead != nil { try await send(Array("]}".utf8)) }
+            try await send([], last: true)
+            try await writer.finish(nil)
+        }
+        var headers: HTTPFields = [.contentType: "application/json", .contentDisposition: "attachment; filename=\"greffe-bundle.json\""]
+        if gzip {
+            headers[.contentEncoding] = "gzip"
+            headers[.vary] = "Accept-Encoding"
+        }
+        return Response(status: .ok, headers: headers, body: responseBody)
+    }
+
+    static let shardBundleFormat = "greffe-shard-bundle/v1"
+
+    /// One log's part of a bundle: the events to prove, in increasing index order, against the tree of `treeSize`.
+    struct BundlePart: Sendable {
+        var ledger: Ledger
+        var treeSize: UInt64
+        var indices: [UInt64]
+        /// The v3 bundle's members up to its events.
+        var opening: [UInt8]
+        /// Entry 0 is a shard's link: always shown whole, even with `disclose`.
+        var keepWhole: Bool
+    }
+
+    /// The indices a bundle of `ledger` holds: the query's matches within its latest checkpoint, the log's
+    /// records of events lost in a restore, and for a shard after the first its link (entry 0).
+    func bundleIndices(_ query: EventQuery, recordedRange: Range<UInt64>?, in ledger: Ledger, linkedShard: Bool) async throws -> [UInt64] {
+        var query = query
         if let recordedRange {
             // Greffe's clock, as an index range: a backdated occurred_at does not take an event out of the bundle.
             let recorded = try await mapLedgerErrors { try await ledger.indexRange(recordedFrom: recordedRange.lowerBound, to: recordedRange.upperBound) }
             query.indexRange = query.indexRange.map { $0.clamped(to: recorded) } ?? recorded
         }
-
         // Events are chosen within the latest checkpoint; the bundle's own checkpoint is chosen later.
         guard let chosenWithin = ledger.latestCheckpoint else { throw APIError(.serviceUnavailable, "no checkpoint has been cosigned by the witness quorum yet") }
         query.indexRange = query.indexRange.map { $0.clamped(to: 0..<chosenWithin.size) } ?? 0..<chosenWithin.size
@@ -38,77 +143,47 @@ extension LedgerAPI {
         // Every bundle carries the log's records of events lost in a restore (ledger.restored, one per disaster):
         // events among them may have matched the query, and whoever reads the bundle must learn it from the bundle.
         let restores = try await mapLedgerErrors { try await ledger.searchIndices(EventQuery(kinds: [Ledger.restoredKind], limit: 1_000)) }
-        let indices = Array(Set(matched).union(restores)).sorted()
-        // The chain of custody is written before any evidence leaves.
-        let access = try await mapLedgerErrors {
-            try await recordAccess(token: token, action: "bundle", query: queryJSON, resultCount: indices.count)
-        }
-        // A checkpoint covering the access record covers every erasure.executed appended before it, so each
-        // erasure already visible is proved by its record (greffe-bundle/v2). The wait is that of ?wait=checkpoint.
-        let checkpoint = try await mapLedgerErrors {
-            try await withCheckpointTimeout(
-                "the access was recorded but no checkpoint covered it within \(receiptTimeout); ask for the bundle again"
-            ) { [ledger] in try await ledger.waitForCheckpoint(covering: access.index + 1) }
-        }
-        var earlier: [EvidenceBundle.EarlierCheckpoint] = []
-        if let last = indices.last {
-            earlier = try await earlierCheckpoints(before: checkpoint, covering: last + 1)
-        }
-        let timestamps = try await mapLedgerErrors { try await bundleTimestamps(indices: indices, checkpoint: checkpoint) }
-        let opening = CompactBundleWriter.head(
-            verifierKey: ledger.verifier.verifierKey, checkpoint: checkpoint.note,
-            createdAt: RFC3339Time.format(UInt64(Date().timeIntervalSince1970 * 1000)), query: queryJSON, earlierCheckpoints: earlier,
-            timestamps: timestamps)
-        let bundleLedger = self.ledger
-        let treeSize = checkpoint.size
-        let gzip = LedgerAPI.acceptsGzip(request.headers[.acceptEncoding])
-        // greffe-bundle/v3: events in increasing index order, each with the subtrees covering the entries before it.
-        let ordered = indices.sorted()
-        let responseBody = ResponseBody { writer in
-            let compressor = gzip ? try GzipStream() : nil
-            func send(_ bytes: [UInt8], last: Bool = false) async throws {
-                let out = compressor?.compress(bytes, finish: last) ?? bytes
-                if !out.isEmpty { try await writer.write(ByteBuffer(bytes: out)) }
-            }
-            try await send(opening)
-            var bundle = CompactBundleWriter(treeSize: treeSize)
-            var holds = HoldCollector(ledger: bundleLedger)
-            var previous: UInt64?
-            for chunk in stride(from: 0, to: ordered.count, by: LedgerAPI.bundleChunk) {
-                var out: [UInt8] = []
-                for index in ordered[chunk..<min(ordered.count, chunk + LedgerAPI.bundleChunk)] where index != previous {
-                    previous = index
-                    guard let stored = try await bundleLedger.readEvent(index: index) else { continue }
-                    var erasure: EvidenceBundle.Erasure?
-                    if let record = stored.erasure {
-                        erasure = try await LedgerAPI.erasureClaim(record, ledger: bundleLedger, treeSize: treeSize)
-                    }
-                    let body = try LedgerAPI.parseBody(stored.canonicalBody)
-                    try await holds.note(kind: stored.kind, body: body, index: index)
-                    let gap = try await bundleLedger.subtreeHashes(bundle.gap(before: index), treeSize: treeSize)
-                    var event = EvidenceBundle.CompactEvent(
-                        entry: stored.entry, body: body, salt: stored.salt, gap: gap, appendedBy: stored.appendedBy, erasure: erasure)
-                    // Cut down to the case's fields where the entry allows it (layout 2); a layout-1 body is
-                    // all or nothing, so it stays whole (Schemas/bundle.md, v3: disclosed fields).
-                    if let disclose, let body, let salt = stored.salt, (try? LedgerEntry(decoding: stored.entry))?.layout == .fieldTree {
-                        event.disclosed = try FieldCommitment.FieldTree(salt: salt, body: body).disclose(disclose)
-                        event.body = nil
-                        event.salt = nil
-                    }
-                    bundle.append(event, index: index, to: &out)
+        var indices = Set(matched).union(restores)
+        if linkedShard && chosenWithin.size > 0 { indices.insert(0) }
+        return indices.sorted()
+    }
+
+    /// Writes one v3 bundle: events in increasing index order, each with the subtrees covering the entries before it.
+    static func streamBundle(_ part: BundlePart, disclose: [FieldPath]?, send: ([UInt8], Bool) async throws -> Void) async throws {
+        let bundleLedger = part.ledger
+        let treeSize = part.treeSize
+        try await send(part.opening, false)
+        var bundle = CompactBundleWriter(treeSize: treeSize)
+        var holds = HoldCollector(ledger: bundleLedger)
+        let ordered = part.indices
+        for chunk in stride(from: 0, to: ordered.count, by: LedgerAPI.bundleChunk) {
+            var out: [UInt8] = []
+            for index in ordered[chunk..<min(ordered.count, chunk + LedgerAPI.bundleChunk)] {
+                guard let stored = try await bundleLedger.readEvent(index: index) else { continue }
+                var erasure: EvidenceBundle.Erasure?
+                if let record = stored.erasure {
+                    erasure = try await LedgerAPI.erasureClaim(record, ledger: bundleLedger, treeSize: treeSize)
                 }
-                try await send(out)
+                let body = try LedgerAPI.parseBody(stored.canonicalBody)
+                try await holds.note(kind: stored.kind, body: body, index: index)
+                let gap = try await bundleLedger.subtreeHashes(bundle.gap(before: index), treeSize: treeSize)
+                var event = EvidenceBundle.CompactEvent(
+                    entry: stored.entry, body: body, salt: stored.salt, gap: gap, appendedBy: stored.appendedBy, erasure: erasure)
+                // Cut down to the case's fields where the entry allows it (layout 2); a layout-1 body is
+                // all or nothing, so it stays whole (Schemas/bundle.md, v3: disclosed fields).
+                if let disclose, !(part.keepWhole && index == 0), let body, let salt = stored.salt,
+                    (try? LedgerEntry(decoding: stored.entry))?.layout == .fieldTree
+                {
+                    event.disclosed = try FieldCommitment.FieldTree(salt: salt, body: body).disclose(disclose)
+                    event.body = nil
+                    event.salt = nil
+                }
+                bundle.append(event, index: index, to: &out)
             }
-            let tail = try await bundleLedger.subtreeHashes(bundle.tail, treeSize: treeSize)
-            try await send(bundle.finish(tail: tail, holds: try await holds.records(treeSize: treeSize)), last: true)
-            try await writer.finish(nil)
+            try await send(out, false)
         }
-        var headers: HTTPFields = [.contentType: "application/json", .contentDisposition: "attachment; filename=\"greffe-bundle.json\""]
-        if gzip {
-            headers[.contentEncoding] = "gzip"
-            headers[.vary] = "Accept-Encoding"
-        }
-        return Response(status: .ok, headers: headers, body: responseBody)
+        let tail = try await bundleLedger.subtreeHashes(bundle.tail, treeSize: treeSize)
+        try await send(bundle.finish(tail: tail, holds: try await holds.records(treeSize: treeSize)), false)
     }
 
     /// True when `Accept-Encoding` lists gzip with a non-zero weight.

@@ -41,6 +41,35 @@ public struct FileByteSource: BundleByteSource {
     }
 }
 
+/// The bytes `[range)` of another source, read as a whole file (one shard's bundle inside a `greffe-shard-bundle/v1`).
+public struct SliceByteSource<Base: BundleByteSource>: BundleByteSource {
+    private var base: Base
+    private let range: Range<UInt64>
+    private var position: UInt64
+
+    public init(_ base: Base, range: Range<UInt64>) throws {
+        self.base = base
+        self.range = range
+        position = range.lowerBound
+        try self.base.seek(to: range.lowerBound)
+    }
+
+    public var size: UInt64? { UInt64(range.count) }
+
+    public mutating func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
+        let wanted = Int(min(UInt64(buffer.count), range.upperBound - position))
+        guard wanted > 0 else { return 0 }
+        let count = try base.read(into: UnsafeMutableRawBufferPointer(rebasing: buffer[..<wanted]))
+        position += UInt64(count)
+        return count
+    }
+
+    public mutating func seek(to offset: UInt64) throws {
+        position = range.lowerBound + min(offset, UInt64(range.count))
+        try base.seek(to: position)
+    }
+}
+
 public struct MemoryByteSource: BundleByteSource {
     private let bytes: [UInt8]
     private var position = 0
@@ -170,6 +199,49 @@ struct BundleFileReader<Source: BundleByteSource> {
                 }
                 throw Failure(description: "the bundle is not valid JSON: it ends inside a value")
             }
+        }
+    }
+
+    /// Consumes the next value without keeping it, however large (a shard's whole bundle in a
+    /// `greffe-shard-bundle/v1`): strings and brackets are matched; the value's grammar is left to
+    /// whoever reads it again from its offsets.
+    mutating func skipValue() throws {
+        guard let first = try peekSignificant() else { throw Failure(description: "the bundle is not valid JSON: it ends too early") }
+        guard first == UInt8(ascii: "{") || first == UInt8(ascii: "[") else {
+            _ = try nextValue()
+            return
+        }
+        var depth = 0
+        var inString = false
+        var escaped = false
+        while true {
+            while start < end {
+                let byte = buffer[start]
+                start += 1
+                if inString {
+                    if escaped {
+                        escaped = false
+                    } else if byte == UInt8(ascii: "\\") {
+                        escaped = true
+                    } else if byte == UInt8(ascii: "\"") {
+                        inString = false
+                    }
+                    continue
+                }
+                switch byte {
+                case UInt8(ascii: "\""): inString = true
+                case UInt8(ascii: "{"), UInt8(ascii: "["): depth += 1
+                case UInt8(ascii: "}"), UInt8(ascii: "]"):
+                    depth -= 1
+                    if depth == 0 { return }
+                default: break
+                }
+            }
+            // Nothing unread is kept: the buffer does not grow with the value.
+            bufferOffset += UInt64(end)
+            start = 0
+            end = 0
+            if try !fill() { throw Failure(description: "the bundle is not valid JSON: it ends inside a value") }
         }
     }
 

@@ -221,3 +221,68 @@ public enum BundleReportRendering {
             """
     }
 }
+
+/// A `greffe-shard-bundle/v1`'s report: each shard's, then the chain that ties them, then one result.
+extension BundleReportRendering {
+    public static func text(_ report: ShardBundleReport, file: String) -> String {
+        var lines: [String] = [
+            "Verification of \(file): a bundle across \(report.shards.count) shard(s) of the ledger \(report.baseOrigin)",
+            "Checked against the verifier key \(report.keyName), renamed for each shard", "",
+        ]
+        for (shard, shardReport) in report.shards.enumerated() {
+            lines.append("==== Shard \(shard) (\(Shards.origin(base: report.baseOrigin, shard: shard))) ====")
+            lines.append(text(shardReport, file: "\(file), shard \(shard)"))
+            lines.append("")
+        }
+        lines.append("==== The chain of shards ====")
+        for link in report.links {
+            switch link.reason {
+            case .restore:
+                let lost = link.lostEntries.map { "entries \($0.lowerBound) to \($0.upperBound - 1)" } ?? "entries"
+                lines.append(
+                    "Shard \(link.shard) seals shard \(link.shard - 1) after a restore: \(lost) of shard \(link.shard - 1) were LOST (\(link.lostBecause ?? "")); events among them may have matched the query, and no bundle can show them.")
+            case .size, .period:
+                lines.append("Shard \(link.shard) opens by sealing shard \(link.shard - 1) at exactly the checkpoint its bundle is proved against (\(link.reason.rawValue)).")
+            }
+        }
+        if let last = report.shards.last, let size = last.checkpointSize {
+            lines.append("The last shard in the file, shard \(report.shards.count - 1), is shown at \(BundleVerifier.grouped(size)) entries; nothing in the file shows what the ledger recorded after it.")
+        }
+        lines.append("")
+        if report.verified {
+            lines.append("RESULT: VERIFIED — every shard's bundle holds, and each shard is linked to the one before it.")
+        } else {
+            let shardProblems = report.shards.enumerated().filter { !$0.element.verified }.map { "shard \($0.offset)" }
+            lines.append("RESULT: NOT VERIFIED — \(report.failures.count + shardProblems.count) problem(s):")
+            for shard in shardProblems { lines.append("  - \(shard)'s bundle does not verify (see its section)") }
+            for failure in report.failures { lines.append("  - \(failure)") }
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    public static func json(_ report: ShardBundleReport) -> JSONValue {
+        var object: JSONObject = [
+            "format": .string(ShardBundleVerifier.format),
+            "verified": .bool(report.verified),
+            "origin": .string(report.baseOrigin),
+            "verifier_key": .string(report.keyName),
+            "event_count": .number(Double(report.eventCount)),
+            "shards": .array(report.shards.enumerated().map { shard, shardReport in
+                var item = json(shardReport).objectValue!
+                item["shard"] = .number(Double(shard))
+                return .object(item)
+            }),
+            "links": .array(report.links.map { link in
+                var item: JSONObject = ["shard": .number(Double(link.shard)), "reason": .string(link.reason.rawValue)]
+                if let lost = link.lostEntries {
+                    item["lost_entries"] = ["first_index": .number(Double(lost.lowerBound)), "end_index": .number(Double(lost.upperBound))]
+                    item["lost_because"] = .string(link.lostBecause ?? "")
+                }
+                return .object(item)
+            }),
+            "failures": .array(report.failures.map { .string($0) }),
+        ]
+        if let query = report.query { object["query"] = query }
+        return .object(object)
+    }
+}

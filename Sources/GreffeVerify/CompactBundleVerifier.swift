@@ -85,6 +85,8 @@ public struct CompactBundleVerifier {
     public var maxFailures = 10_000
     /// Every event, in file order (`--events-csv`).
     public var onEvent: ((CheckedEventLine) -> Void)?
+    /// The event at position 0 alone, with its body (a shard's link: `ShardBundleVerifier`).
+    public var onFirstEvent: ((CheckedEventLine) -> Void)?
     /// After each window of events: bytes read, total bytes if known, events so far.
     public var onProgress: ((UInt64, UInt64?, Int) -> Void)?
     public var workers = ProcessInfo.processInfo.activeProcessorCount
@@ -393,12 +395,15 @@ extension CompactBundleVerifier {
             if held { summary.eventsChecked += 1 }
             summary.count(kind: entry.kind, hasBody: checked.hasBody, outcome: checked.outcome, tier: checked.tier, recorded: entry.sequencedAtMilliseconds)
             if listed.count < options.listEventsUpTo { listed.append((line, event, entry)) }
-            options.onEvent?(
-                CheckedEventLine(
+            if options.onEvent != nil || (position == 0 && options.onFirstEvent != nil) {
+                let checkedLine = CheckedEventLine(
                     position: position, index: entry.index, eventID: checked.hasBody ? event.eventID : nil, kind: entry.kind,
                     recordedAtMilliseconds: entry.sequencedAtMilliseconds, checksHeld: held, erasure: line.erasure, appendedBy: event.appendedBy,
                     problems: report.failures.count > failuresBefore ? report.failures[failuresBefore...].map(\.message) : checked.failures.map(\.1),
-                    body: event.body))
+                    body: event.body)
+                options.onEvent?(checkedLine)
+                if position == 0 { options.onFirstEvent?(checkedLine) }
+            }
         }
 
         /// For the timestamps' check of the ledger's clock: the latest `sequenced_at` below each size.

@@ -102,9 +102,13 @@ struct VerifyCommand: ParsableCommand {
             return
         }
         let trust = try tsaCert.map { try loadTimestampTrust(certificateFile: $0, policy: tsaPolicy) }
-        let csv = try eventsCsv.map { try EventsCSVWriter(path: $0) }
         // --report: read before the bundle, so that a bad report file fails at once.
         let tierCheck = try tierReport.map { try TierReportCheck(path: $0) }
+        if ShardBundleVerifier.claims(file: file) {
+            try verifyShardBundle(verifiers: verifiers, trust: trust, witnesses: witnesses, tierCheck: tierCheck)
+            return
+        }
+        let csv = try eventsCsv.map { try EventsCSVWriter(path: $0) }
         // v3 is verified as it is read; v1 and v2 files are read whole.
         var streaming = CompactBundleVerifier(verifiers: verifiers, timestampTrust: trust, witnesses: witnesses)
         if csv != nil || tierCheck != nil {
@@ -150,6 +154,40 @@ struct VerifyCommand: ParsableCommand {
         }
         if !report.verified { throw ExitCode(1) }
         // The figures are recomputed only from a bundle whose every proof held.
+        if let tierCheck, !tierCheck.finish(file: tierReport!, json: format == "json", bundleQuery: report.query) { throw ExitCode(1) }
+    }
+
+    /// A `greffe-shard-bundle/v1` (Schemas/shards.md, "Bundles across shards"): each shard's bundle, then the links.
+    private func verifyShardBundle(verifiers: [NoteVerifier], trust: TimestampTrust?, witnesses: WitnessQuorum?, tierCheck: TierReportCheck?) throws {
+        let csv = try eventsCsv.map { try EventsCSVWriter(path: $0, shardColumn: true) }
+        var verifier = ShardBundleVerifier(verifiers: verifiers, timestampTrust: trust, witnesses: witnesses)
+        if csv != nil || tierCheck != nil {
+            verifier.onEvent = { shard, line in
+                csv?.write(line, shard: shard)
+                tierCheck?.add(kind: line.kind, sequencedAtMilliseconds: line.recordedAtMilliseconds, body: line.body)
+            }
+        }
+        let progressLine = ProgressLine(enabled: !quiet && (progress || isatty(2) != 0), forced: progress)
+        verifier.onProgress = { progressLine.update(bytes: $0, total: $1, events: $2) }
+        let report: ShardBundleReport
+        do { report = try verifier.verify(file: file) } catch let error as EvidenceBundle.FormatError {
+            progressLine.finish()
+            print("NOT VERIFIED: \(file) is not a readable evidence bundle: \(error)")
+            throw ExitCode(1)
+        }
+        progressLine.finish(events: report.eventCount)
+        try csv?.close()
+        if format == "json" {
+            print(String(decoding: BundleReportRendering.json(report).canonicalBytes(), as: UTF8.self))
+        } else {
+            print(BundleReportRendering.text(report, file: file))
+        }
+        if let html {
+            // One printable page per shard, in order, then the chain's sentences.
+            let pages = report.shards.enumerated().map { BundleReportRendering.html($0.element, file: "\(file), shard \($0.offset)") }
+            try pages.joined(separator: "\n").write(toFile: html, atomically: true, encoding: .utf8)
+        }
+        if !report.verified { throw ExitCode(1) }
         if let tierCheck, !tierCheck.finish(file: tierReport!, json: format == "json", bundleQuery: report.query) { throw ExitCode(1) }
     }
 
@@ -382,24 +420,26 @@ final class EventsCSVWriter: @unchecked Sendable {
     private let handle: FileHandle
     private var pending: [UInt8] = []
 
-    init(path: String) throws {
+    /// `shardColumn`: a last column names each event's shard (a `greffe-shard-bundle/v1`, whose indices are per shard).
+    init(path: String, shardColumn: Bool = false) throws {
         guard FileManager.default.createFile(atPath: path, contents: nil), let handle = FileHandle(forWritingAtPath: path) else {
             throw CommandFailure("cannot write --events-csv \(path)")
         }
         self.handle = handle
-        pending += Array("position,index,event_id,kind,recorded_at,own_checks,erasure,appended_by,problems\r\n".utf8)
+        pending += Array("position,index,event_id,kind,recorded_at,own_checks,erasure,appended_by,problems\(shardColumn ? ",shard" : "")\r\n".utf8)
     }
 
     static func field(_ text: String) -> String {
         text.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) ? "\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : text
     }
 
-    func write(_ line: CheckedEventLine) {
-        let fields = [
+    func write(_ line: CheckedEventLine, shard: Int? = nil) {
+        var fields = [
             String(line.position), String(line.index), line.eventID ?? "", line.kind,
             line.recordedAtMilliseconds == 0 ? "" : RFC3339Time.format(line.recordedAtMilliseconds), line.checksHeld ? "held" : "failed",
             line.erasure?.rawValue ?? "", line.appendedBy ?? "", line.problems.joined(separator: "; "),
         ]
+        if let shard { fields.append(String(shard)) }
         pending += Array((fields.map(Self.field).joined(separator: ",") + "\r\n").utf8)
         if pending.count > 1 << 20 { flush() }
     }

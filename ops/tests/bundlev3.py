@@ -18,6 +18,16 @@ of the specification.
       entry and commitment, the prev links, the stack fold of gaps, leaves
       and tail into the root, erasure and hold records. Exit 0 when it
       verifies; prints the problems otherwise.
+  bundlev3.py make-set --out FILE --key-out VKEYFILE [--seed S] [--shards K]
+                       [--restore] [--mutate NAME]
+      A signed greffe-shard-bundle/v1 (Schemas/shards.md): K shards (3) with
+      a few events each, shard k >= 1 opened by its shard.opened link to
+      shard k-1's final checkpoint; --restore seals the last link by a
+      restore (lost entries); --mutate makes one of SET_MUTATIONS.
+  bundlev3.py verify-set FILE --vkey VKEYFILE
+      Exact members, each element verified as v3 with its shard's key (the
+      base key renamed), its query the file's, and each link. Exit 0 when it
+      verifies.
   bundlev3.py to-v2 FILE --out FILE2
       The same events as greffe-bundle/v2 (each with its own inclusion proof,
       derived from the pieces of the multi-leaf proof).
@@ -563,10 +573,18 @@ def check_record(record, kind, size, root, path):
     return entry, body
 
 
+def load_strict(path):
+    with open(path, "rb") as f:
+        return json.loads(f.read().decode("utf-8"), object_pairs_hook=strict_object)
+
+
 def verify(path, vkey):
     """Returns (problems, event count); raises Problem when the file is not a readable v3 bundle."""
-    with open(path, "rb") as f:
-        bundle = json.loads(f.read().decode("utf-8"), object_pairs_hook=strict_object)
+    return verify_bundle(load_strict(path), vkey)
+
+
+def verify_bundle(bundle, vkey):
+    """verify() of a bundle already read (a shard bundle's element)."""
     if not isinstance(bundle, dict) or bundle.get("format") != FORMAT:
         raise Problem("not a %s bundle" % FORMAT)
     members(bundle, BUNDLE_MEMBERS, "the bundle", ["verifier_key", "checkpoint", "created_at", "earlier_checkpoints", "events", "tail"])
@@ -647,6 +665,244 @@ def verify(path, vkey):
     return problems, len(bundle["events"])
 
 
+# --- greffe-shard-bundle/v1 (Schemas/shards.md, "Bundles across shards") ---
+SET_FORMAT = "greffe-shard-bundle/v1"
+SET_ORIGIN = "example.org/greffe-shard-test"
+SET_MEMBERS = {"format", "origin", "verifier_key", "created_at", "query", "shards"}
+SET_QUERY = {"kind": "edit.requested"}
+LINK_REQUIRED = {"event_id", "kind", "occurred_at", "platform", "schema_version", "shard", "origin", "previous_origin",
+                 "previous_checkpoint", "reason"}
+LINK_OPTIONAL = {"previous_last_leaf_hash", "lost_entries", "lost_because"}
+# Changes made after generation (to the file) and during it (to a link, re-signed and re-committed, so that
+# only the link check can catch them).
+SET_MUTATIONS = ["drop-middle", "swap", "other-origin", "other-shard-checkpoint", "base-named-checkpoint", "drop-link", "link-other-root",
+                 "link-wrong-shard", "extra-member", "missing-member", "query-differs", "empty-shards", "restore-past-first"]
+
+
+def shard_origin(base, k):
+    return base if k == 0 else "%s/%d" % (base, k)
+
+
+def iso(ms):
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ms // 1000)) + ".%03dZ" % (ms % 1000)
+
+
+def build_shard(rng, t, size, bundled, link):
+    """One shard's log: entry 0 the link body (k >= 1), edit.requested events at `bundled`, fillers elsewhere."""
+    leaves, entries, bodies, salts, prev = [], {}, {}, {}, bytes(32)
+    for index in range(size):
+        t += rng.randrange(1, 40)
+        salt = rng.getrandbits(256).to_bytes(32, "big")
+        layout = 2 if index % 2 == 0 else 1
+        if index == 0 and link is not None:
+            body, kind = dict(link, occurred_at=iso(t)), "shard.opened"
+        elif index in bundled:
+            body, kind = edit_requested(rng, t - rng.randrange(0, 2000)), "edit.requested"
+        else:
+            body, kind = None, "generation.completed"
+        if body is None:
+            commitment = rng.getrandbits(256).to_bytes(32, "big")  # not bundled: only its leaf matters
+        else:
+            commitment = field_tree_root(salt, body) if layout == 2 else sha256(salt, jcs(body))
+            bodies[index], salts[index] = body, salt
+        entry = make_entry(index, t, prev, commitment, kind, layout)
+        entries[index] = entry
+        prev = leaf_hash(entry)
+        leaves.append(prev)
+    return {"leaves": leaves, "entries": entries, "bodies": bodies, "salts": salts, "tree": Tree(leaves), "t": t}
+
+
+def shard_element(shard, indices, private, origin, public):
+    """The v3 bundle of the given entries of one shard, against its whole tree."""
+    tree, n = shard["tree"], len(shard["leaves"])
+    events, previous = [], -1
+    for index in indices:
+        event = {"entry": b64(shard["entries"][index]), "body": shard["bodies"][index], "salt": b64(shard["salts"][index])}
+        gap = cover(previous + 1, index)
+        if gap:
+            event["gap"] = [b64(tree.subtree(h, j)) for h, j in gap]
+        events.append(event)
+        previous = index
+    return {"format": FORMAT, "verifier_key": vkey_of(origin, public), "checkpoint": sign_checkpoint(private, origin, n, tree.root()),
+            "created_at": None, "query": json.loads(json.dumps(SET_QUERY)), "earlier_checkpoints": [],
+            "events": events, "tail": [b64(tree.subtree(h, j)) for h, j in cover(previous + 1, n)]}
+
+
+def make_set(seed, shards=3, mutate=None, restore=False):
+    """A signed shard bundle: shard k >= 1 opens with its shard.opened link to shard k-1's final checkpoint.
+    With restore, the last link seals its previous shard by a restore: 5 entries lost after what it keeps."""
+    rng = random.Random(seed)
+    private = Ed25519PrivateKey.from_private_bytes(rng.getrandbits(256).to_bytes(32, "big"))
+    public = private.public_key().public_bytes_raw()
+    restore = restore or mutate == "restore-past-first"
+    t = 1765000000000 + rng.randrange(10 ** 8)
+    elements, previous = [], None
+    for k in range(shards):
+        origin = shard_origin(SET_ORIGIN, k)
+        size = rng.randrange(6, 14)
+        bundled = set(rng.sample(range(1, size), 3))
+        link = None
+        if k >= 1:
+            before = shard_origin(SET_ORIGIN, k - 1)
+            n_prev, root_prev = len(previous["leaves"]), previous["tree"].root()
+            link = {"event_id": "greffe-shard-opened-%06d" % k, "kind": "shard.opened", "platform": "greffe", "schema_version": 1,
+                    "shard": k, "origin": origin, "previous_origin": before, "reason": "size",
+                    "previous_checkpoint": sign_checkpoint(private, before, n_prev, root_prev),
+                    "previous_last_leaf_hash": b64(previous["leaves"][-1])}
+            if restore and k == shards - 1:
+                # The world saw 5 more entries than the restored shard keeps: their tree, signed, is the seal.
+                lost = [rng.getrandbits(256).to_bytes(32, "big") for _ in range(5)]
+                first = n_prev - 2 if mutate == "restore-past-first" else n_prev
+                sealed = Tree(previous["leaves"][:first] + lost)
+                del link["previous_last_leaf_hash"]
+                link.update(reason="restore", previous_checkpoint=sign_checkpoint(private, before, sealed.n, sealed.root()),
+                            lost_entries={"first_index": first, "end_index": sealed.n}, lost_because="disk lost; restored from the 03:00 backup")
+            if mutate == "link-other-root" and k == 2:
+                link["previous_checkpoint"] = sign_checkpoint(private, before, n_prev, sha256(b"another root"))
+            if mutate == "link-wrong-shard" and k == 2:
+                link["shard"] = 3
+        shard = build_shard(rng, t, size, bundled, link)
+        t = shard["t"] + 1000
+        indices = sorted(bundled | ({0} if k >= 1 and not (mutate == "drop-link" and k == 2) else set()))
+        elements.append(shard_element(shard, indices, private, origin, public))
+        previous = shard
+    for element in elements:
+        element["created_at"] = iso(t)
+    bundle = {"format": SET_FORMAT, "origin": SET_ORIGIN, "verifier_key": vkey_of(SET_ORIGIN, public), "created_at": iso(t), "query": SET_QUERY, "shards": elements}
+    s = bundle["shards"]
+    if mutate == "drop-middle":
+        del s[1]
+    elif mutate == "swap":
+        s[1], s[2] = s[2], s[1]
+    elif mutate in ("other-shard-checkpoint", "base-named-checkpoint"):
+        # Same tree, signed under another shard's name (shard 2's, or the base origin's).
+        name = shard_origin(SET_ORIGIN, 2 if mutate == "other-shard-checkpoint" else 0)
+        _, size, root = s[1]["checkpoint"].split("\n")[:3]
+        s[1]["checkpoint"] = sign_checkpoint(private, name, int(size), base64.b64decode(root))
+    elif mutate == "other-origin":
+        bundle["origin"] = "evil.example"
+    elif mutate == "extra-member":
+        bundle["comment"] = "added"
+    elif mutate == "missing-member":
+        del bundle["created_at"]
+    elif mutate == "query-differs":
+        s[1]["query"] = {"kind": "generation.completed"}
+    elif mutate == "empty-shards":
+        bundle["shards"] = []
+    return bundle, vkey_of(SET_ORIGIN, public)
+
+
+def canonical(value):
+    """Equality of JSON values (Python's == has True == 1)."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def link_problem(k, element, base, vkey_k, vkey_before, before):
+    """Step 3 for shard k: (problem, None) or (None, lost range sentence or None). `before` is shard k-1's (size, root)."""
+    events = element.get("events")
+    if not isinstance(events, list) or not events:
+        return "holds no event, so not its entry 0", None
+    event = events[0]
+    try:
+        entry_bytes = unb64(event["entry"], "entry")
+        entry = decode_entry(entry_bytes)
+    except (Problem, KeyError, TypeError) as error:
+        return "its first event cannot be read: %s" % error, None
+    if entry["index"] != 0:
+        return "its first event is entry %d: entry 0 (the shard.opened link) is missing" % entry["index"], None
+    if entry["kind"] != "shard.opened":
+        return "its entry 0 is of kind %s, not shard.opened" % entry["kind"], None
+    body, salt = event.get("body"), event.get("salt")
+    if "disclosed" in event or "erased" in event or not isinstance(body, dict) or salt is None:
+        return "its entry 0 carries no whole body and salt", None
+    if not commits(entry, unb64(salt, "salt"), body) or body.get("kind") != "shard.opened" or not isinstance(body.get("event_id"), str):
+        return "its entry 0's body is not the one its entry commits to", None
+    if set(body) - LINK_REQUIRED - LINK_OPTIONAL or LINK_REQUIRED - set(body):
+        return "its body's members are not those of the shard.opened schema", None
+    if body["platform"] != "greffe" or body["schema_version"] != 1 or type(body["schema_version"]) is not int:
+        return "its body is not Greffe's (platform greffe, schema_version 1)", None
+    if type(body["shard"]) is not int or body["shard"] != k:
+        return "its body names shard %r, not %d" % (body["shard"], k), None
+    if body["origin"] != shard_origin(base, k) or body["previous_origin"] != shard_origin(base, k - 1):
+        return "its body names the origins %r after %r, not %r after %r" % (
+            body["origin"], body["previous_origin"], shard_origin(base, k), shard_origin(base, k - 1)), None
+    try:
+        size, root = open_checkpoint(body["previous_checkpoint"], vkey_before)
+    except Exception as error:  # noqa: BLE001 — a bad note or signature, whatever raised it
+        return "its previous_checkpoint is not signed by shard %d's key: %s %s" % (k - 1, type(error).__name__, error), None
+    if before is None:
+        return "shard %d's bundle does not verify, so the link cannot be compared with it" % (k - 1), None
+    reason = body["reason"]
+    if reason in ("size", "period"):
+        leaf = body.get("previous_last_leaf_hash")
+        if not isinstance(leaf, str) or len(leaf) != 44 or "lost_entries" in body or "lost_because" in body:
+            return "its body (reason %s) lacks previous_last_leaf_hash or names lost entries" % reason, None
+        if (size, root) != before:
+            return "it seals shard %d at %d entries (root %s), but shard %d's bundle is proved at %d (root %s)" % (
+                k - 1, size, b64(root), k - 1, before[0], b64(before[1])), None
+        return None, None
+    if reason != "restore":
+        return "its body's reason %r is none of size, period, restore" % reason, None
+    lost = body.get("lost_entries")
+    if ("previous_last_leaf_hash" in body or not isinstance(lost, dict) or set(lost) != {"first_index", "end_index"}
+            or not all(type(v) is int and v >= 0 for v in lost.values()) or not isinstance(body.get("lost_because"), str)):
+        return "its body (reason restore) has no valid lost_entries and lost_because", None
+    first, end = lost["first_index"], lost["end_index"]
+    if not first < end == size:
+        return "its lost_entries [%d, %d) do not end at the sealed size %d" % (first, end, size), None
+    if before[0] > first:
+        return "shard %d's bundle is proved at %d entries, past the first lost entry %d" % (k - 1, before[0], first), None
+    return None, "entries %d to %d of shard %d were lost in a restore (%s)" % (first, end - 1, k - 1, body["lost_because"])
+
+
+def verify_set(path, vkey):
+    """Returns (problems, lost ranges, per-shard lines); raises Problem when the file is not a readable shard bundle."""
+    bundle = load_strict(path)
+    if not isinstance(bundle, dict) or bundle.get("format") != SET_FORMAT:
+        raise Problem("not a %s file" % SET_FORMAT)
+    if set(bundle) != SET_MEMBERS:
+        raise Problem("its members are not exactly %s: extra %s, missing %s" % (
+            sorted(SET_MEMBERS), sorted(set(bundle) - SET_MEMBERS), sorted(SET_MEMBERS - set(bundle))))
+    if not all(isinstance(bundle[m], str) for m in ("origin", "verifier_key", "created_at")) or not isinstance(bundle["query"], dict):
+        raise Problem("origin, verifier_key, created_at are not strings, or query is not an object")
+    if not isinstance(bundle["shards"], list) or not bundle["shards"]:
+        raise Problem("shards is not a non-empty array")
+    base, _, key = vkey.strip().split("+", 2)
+    public = base64.b64decode(key)[1:]
+    keys = [vkey_of(shard_origin(base, k), public) for k in range(len(bundle["shards"]))]
+    problems, lost, lines, proved = [], [], [], []
+    if bundle["origin"] != base:
+        problems.append("the file names the ledger %r, not the key's %r" % (bundle["origin"], base))
+    for k, element in enumerate(bundle["shards"]):
+        proved.append(None)
+        if not isinstance(element, dict) or element.get("format") != FORMAT:
+            problems.append("shard %d: not a %s bundle" % (k, FORMAT))
+            continue
+        if "query" not in element or canonical(element["query"]) != canonical(bundle["query"]):
+            problems.append("shard %d: its query is not the file's" % k)
+        try:
+            found, count = verify_bundle(element, keys[k])
+            size, root = open_checkpoint(element["checkpoint"], keys[k])
+        except Exception as error:  # noqa: BLE001 — a refusal of the element, whatever raised it
+            why = str(error) if isinstance(error, Problem) else "%s %s" % (type(error).__name__, error)
+            problems.append("shard %d: NOT VERIFIED as a v3 bundle with key %s: %s" % (k, keys[k], why))
+            continue
+        problems.extend("shard %d: %s" % (k, p) for p in found)
+        if not found:
+            proved[k] = (size, root)
+        lines.append("shard %d (%s): %d events, checkpoint of %d entries" % (k, shard_origin(base, k), count, size))
+    for k in range(1, len(bundle["shards"])):
+        element = bundle["shards"][k]
+        if not isinstance(element, dict):
+            continue
+        problem, gap = link_problem(k, element, base, keys[k], keys[k - 1], proved[k - 1])
+        if problem:
+            problems.append("shard %d: link to shard %d: %s" % (k, k - 1, problem))
+        elif gap:
+            lost.append(gap)
+    return problems, lost, lines
+
+
 def to_v2(bundle):
     """v3 → v2: each event's own inclusion proof from the pieces."""
     size, _ = int(bundle["checkpoint"].split("\n")[1]), None
@@ -693,7 +949,44 @@ def main():
     c = sub.add_parser("to-v2")
     c.add_argument("file")
     c.add_argument("--out", required=True)
+    ms = sub.add_parser("make-set")
+    ms.add_argument("--out", required=True)
+    ms.add_argument("--key-out", required=True)
+    ms.add_argument("--seed", type=int, default=1)
+    ms.add_argument("--shards", type=int, default=3)
+    ms.add_argument("--restore", action="store_true")
+    ms.add_argument("--mutate", choices=SET_MUTATIONS)
+    vs = sub.add_parser("verify-set")
+    vs.add_argument("file")
+    vs.add_argument("--vkey", required=True)
     args = parser.parse_args()
+    if args.command == "make-set":
+        if args.shards < 3 and args.mutate and args.mutate != "empty-shards":
+            parser.error("--mutate needs --shards 3 or more")
+        bundle, vkey = make_set(args.seed, args.shards, args.mutate, args.restore)
+        with open(args.out, "w", encoding="utf-8") as f:
+            json.dump(bundle, f, ensure_ascii=False)
+        with open(args.key_out, "w") as f:
+            f.write(vkey + "\n")
+        print("wrote %s: %d shards%s" % (args.out, len(bundle["shards"]), ", mutated: " + args.mutate if args.mutate else ""))
+        return 0
+    if args.command == "verify-set":
+        with open(args.vkey) as f:
+            vkey = f.read().strip()
+        try:
+            problems, lost, lines = verify_set(args.file, vkey)
+        except Exception as error:  # noqa: BLE001 — any refusal or malformed input is a NOT VERIFIED with its cause
+            print("NOT VERIFIED: %s: %s" % (type(error).__name__, error))
+            return 1
+        for line in lines + ["LOST: " + gap for gap in lost]:
+            print(line)
+        if problems:
+            print("NOT VERIFIED: %d problem(s):" % len(problems))
+            for p in problems[:50]:
+                print("  - " + p)
+            return 1
+        print("VERIFIED: %d shards and their links" % (len(lines)))
+        return 0
     if args.command == "make":
         started = time.monotonic()
         bundle, vkey = make(args.events, args.seed, args.sparse, args.erase, args.hold)

@@ -1859,7 +1859,8 @@ const GreffeVerifier = (function () {
     }
     const id = await keyID(name, publicKey);
     if (id !== parseInt(idText, 16)) throw new Refusal('verifier key ID does not match its name and key');
-    return { name, keyID: id, cryptoKey, verifierKey: `${name}+${hex8(id)}+${base64Encode(raw)}` };
+    // publicKey kept: a shard's key is this key renamed (Schemas/shards.md, "Origins and keys").
+    return { name, keyID: id, cryptoKey, publicKey, verifierKey: `${name}+${hex8(id)}+${base64Encode(raw)}` };
   }
 
   // SignedNote(parsing:): strict, signatures not yet checked.
@@ -3214,7 +3215,7 @@ const GreffeVerifier = (function () {
             if (item.member === 'format') {
               let value;
               try { value = parseJSON(utf8Decode(item.bytes)); } catch (error) { return { otherFormat: true }; }
-              if (value !== FORMAT_V3) return { otherFormat: true };
+              if (value !== FORMAT_V3) return { otherFormat: true, format: value };
               format = FORMAT_V3;
               run.members.set('format', value);
               for (const early of run.early ? run.early.splice(0) : []) await run.take(early.member, early.bytes);
@@ -3468,6 +3469,216 @@ const GreffeVerifier = (function () {
     return lines.join('\n');
   }
 
+  // ---- greffe-shard-bundle/v1 (Schemas/shards.md, "Bundles across shards") --
+  // One v3 bundle per shard, each checked by the v3 reader above with its
+  // shard's key, and the shard.opened links between them.
+  const FORMAT_SHARDS = 'greffe-shard-bundle/v1';
+  const SHARD_SET_MEMBERS = ['created_at', 'format', 'origin', 'query', 'shards', 'verifier_key'];
+  const LINK_REQUIRED = ['event_id', 'kind', 'occurred_at', 'platform', 'schema_version', 'shard', 'origin', 'previous_origin', 'previous_checkpoint', 'reason'];
+  const LINK_OPTIONAL = ['previous_last_leaf_hash', 'lost_entries', 'lost_because'];
+  function shardOrigin(base, k) { return k === 0 ? base : `${base}/${k}`; }
+  // The given key renamed: same public key, key ID recomputed from the new name.
+  async function shardKey(key, k) {
+    const name = shardOrigin(key.name, k);
+    const id = await keyID(name, key.publicKey);
+    return { name, keyID: id, cryptoKey: key.cryptoKey, publicKey: key.publicKey, verifierKey: `${name}+${hex8(id)}+${base64Encode(concat([Uint8Array.of(1), key.publicKey]))}` };
+  }
+  function isIndex(value) { return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0; }
+  // The link body as its schema has it (Schemas/events/shard.opened.schema.json): the first problem, or null.
+  function linkBodyProblem(body, k, base) {
+    const unknown = Object.keys(body).sort().find((name) => !LINK_REQUIRED.includes(name) && !LINK_OPTIONAL.includes(name));
+    if (unknown !== undefined) return `its body has the member "${[...unknown].slice(0, 40).join('')}" the schema does not define`;
+    const missing = LINK_REQUIRED.find((name) => !Object.prototype.hasOwnProperty.call(body, name));
+    if (missing !== undefined) return `its body lacks "${missing}"`;
+    const id = body.event_id;
+    if (typeof id !== 'string' || !/^[!-~]{1,128}$/.test(id)) return 'its body\'s event_id is not 1 to 128 printable ASCII characters';
+    if (body.kind !== 'shard.opened') return 'its body\'s kind is not shard.opened';
+    if (typeof body.occurred_at !== 'string' || parseTime(body.occurred_at) === null) return 'its body\'s occurred_at is not an RFC 3339 time';
+    // Only Greffe writes this kind (intake refuses it from platforms).
+    if (body.platform !== 'greffe') return 'its body\'s platform is not "greffe"';
+    if (body.schema_version !== 1) return 'its body\'s schema_version is not 1';
+    if (body.shard !== k) return `its body names shard ${canonical(body.shard)}, not shard ${k}`;
+    if (body.origin !== shardOrigin(base, k)) return `its body names the origin ${canonical(body.origin)}, not ${shardOrigin(base, k)}`;
+    if (body.previous_origin !== shardOrigin(base, k - 1)) return `its body names the previous origin ${canonical(body.previous_origin)}, not ${shardOrigin(base, k - 1)}`;
+    if (typeof body.previous_checkpoint !== 'string' || body.previous_checkpoint.length === 0 || body.previous_checkpoint.length > 65536) {
+      return 'its body\'s previous_checkpoint is not a string of 1 to 65536 characters';
+    }
+    const has = (name) => Object.prototype.hasOwnProperty.call(body, name);
+    if (body.reason === 'size' || body.reason === 'period') {
+      if (!has('previous_last_leaf_hash') || typeof body.previous_last_leaf_hash !== 'string' || !/^[A-Za-z0-9+/]{43}=$/.test(body.previous_last_leaf_hash)) {
+        return `its body (reason ${body.reason}) has no valid previous_last_leaf_hash`;
+      }
+      if (has('lost_entries') || has('lost_because')) return `its body (reason ${body.reason}) names lost entries`;
+      return null;
+    }
+    if (body.reason !== 'restore') return `its body's reason ${canonical(body.reason)} is none of size, period, restore`;
+    if (has('previous_last_leaf_hash')) return 'its body (reason restore) names a previous_last_leaf_hash: that entry is lost';
+    const lost = body.lost_entries;
+    if (!isObject(lost) || Object.keys(lost).sort().join(',') !== 'end_index,first_index' || !isIndex(lost.first_index) || !isIndex(lost.end_index)) {
+      return 'its body (reason restore) has no lost_entries {first_index, end_index} of integers';
+    }
+    if (lost.first_index >= lost.end_index) return `its body's lost_entries [${lost.first_index}, ${lost.end_index}) is empty`;
+    if (typeof body.lost_because !== 'string' || body.lost_because.length === 0 || body.lost_because.length > 2000) {
+      return 'its body (reason restore) has no lost_because of 1 to 2000 characters';
+    }
+    return null;
+  }
+
+  // Step 3 for shard k: { problem } or { ok: sentence, lost? }.
+  async function checkLink(k, element, previous, key, sk, previousKey) {
+    const events = member(element, 'events');
+    if (!Array.isArray(events) || events.length === 0) return { problem: 'it holds no event, so not its entry 0 (the shard.opened link)' };
+    let compact, entry;
+    try {
+      compact = parseCompactEvent(events[0], '/events/0');
+      entry = decodeEntry(compact.entry);
+    } catch (error) {
+      if (!(error instanceof Refusal)) throw error;
+      return { problem: `its first event cannot be read: ${error.message}` };
+    }
+    // v3 events are in increasing index order: entry 0, if bundled, is first.
+    if (entry.index !== 0n) return { problem: `its first event is entry ${entry.index}: entry 0 (the shard.opened link) is missing` };
+    if (entry.kind !== 'shard.opened') return { problem: `its entry 0 is of kind ${entry.kind}, not shard.opened` };
+    if (compact.disclosed) return { problem: 'its entry 0 has disclosed fields, not its whole body' };
+    if (compact.body === null) return { problem: 'its entry 0 has no body (withheld or erased)' };
+    // The event's own checks, by the v3 reader itself.
+    const probe = new CompactRun(sk);
+    probe.event(utf8.encode(JSON.stringify(events[0])));
+    if (probe.report.failures.length > 0) return { problem: `its entry 0's own checks fail: ${probe.report.failures[0].message}` };
+    const body = compact.body;
+    const problem = linkBodyProblem(body, k, key.name);
+    if (problem !== null) return { problem };
+    let sealed;
+    try {
+      sealed = await verifyCheckpoint(body.previous_checkpoint, previousKey);
+    } catch (error) {
+      if (!(error instanceof Refusal)) throw error;
+      return { problem: `its previous_checkpoint is not shard ${k - 1}'s: ${error.message}` };
+    }
+    if (previous.checkpointSize === null) return { problem: `shard ${k - 1}'s checkpoint does not verify, so what the link seals cannot be compared with it` };
+    const what = `shard ${k}'s entry 0 (shard.opened, reason ${body.reason}) seals shard ${k - 1} at ${grouped(sealed.size)} entries (root ${base64Encode(sealed.root)})`;
+    if (body.reason !== 'restore') {
+      if (sealed.size !== previous.checkpointSize || !equal(sealed.root, previous.checkpointRoot)) {
+        return { problem: `${what}, but shard ${k - 1}'s bundle is proved against its checkpoint of ${grouped(previous.checkpointSize)} entries (root ${base64Encode(previous.checkpointRoot)}), not that final one` };
+      }
+      return { ok: `${what}, the checkpoint shard ${k - 1}'s bundle is proved against: the link holds` };
+    }
+    const first = BigInt(body.lost_entries.first_index), end = BigInt(body.lost_entries.end_index);
+    if (end !== sealed.size) return { problem: `${what}, but its lost_entries end at ${grouped(end)}, not at that size` };
+    if (previous.checkpointSize > first) {
+      return { problem: `${what} after losing entries from ${grouped(first)}, but shard ${k - 1}'s bundle is proved against a checkpoint of ${grouped(previous.checkpointSize)} entries, past the first lost one` };
+    }
+    const lost = `entries ${grouped(first)} to ${grouped(end - 1n)} of shard ${k - 1} were lost in a restore ("${body.lost_because}"): events among them may have matched this bundle's query, and no bundle can show them`;
+    return { ok: `${what}, with a gap: ${lost}`, lost };
+  }
+
+  async function verifyShardSet(value, key) {
+    if (!isObject(value)) throw new Refusal('the bundle is not a JSON object');
+    if (value.format !== FORMAT_SHARDS) throw new Refusal(`format is not ${FORMAT_SHARDS}`);
+    exactMembers(value, SHARD_SET_MEMBERS, 'the shard bundle');
+    for (const name of ['origin', 'verifier_key', 'created_at']) if (typeof value[name] !== 'string') throw new Refusal(`/${name} is not a string`);
+    if (!isObject(value.query)) throw new Refusal('/query is not an object');
+    if (!Array.isArray(value.shards) || value.shards.length === 0) throw new Refusal('/shards is not a non-empty array');
+    const report = {
+      format: FORMAT_SHARDS, origin: null, checkpointSize: null, checkpointRoot: null, keyName: key.verifierKey, events: [], summary: null, holds: [],
+      prevLinksChecked: 0, earlierCheckpointsChecked: 0, failures: [], failuresNotListed: 0, notes: [], shards: [], links: [],
+    };
+    // As greffe verify: a file naming another ledger than the key's is not that ledger's.
+    if (value.origin !== key.name) {
+      report.failures.push({ code: 'origin', location: 'the file', message: `it names the ledger ${[...value.origin].slice(0, 200).join('')}, but the key given is of ${key.name}` });
+    }
+    if (value.verifier_key !== key.verifierKey) report.notes.push(`the file names the key ${value.verifier_key}; it was checked against the key you gave, ${key.verifierKey}`);
+    const wanted = canonical(value.query);
+    const keys = [];
+    for (const [k, element] of value.shards.entries()) {
+      const sk = await shardKey(key, k);
+      keys.push(sk);
+      const where = `shard ${k}`;
+      const shard = { shard: k, origin: sk.name, key: sk.verifierKey, report: null, message: null, createdAt: stringValue(member(element, 'created_at')) ?? null };
+      report.shards.push(shard);
+      if (!isObject(element)) { shard.message = 'it is not a JSON object'; report.failures.push({ code: 'shardElement', location: where, message: shard.message }); continue; }
+      if (element.format !== FORMAT_V3) {
+        shard.message = `its format is not ${FORMAT_V3}`;
+        report.failures.push({ code: 'shardElement', location: where, message: shard.message });
+        continue;
+      }
+      if (!Object.prototype.hasOwnProperty.call(element, 'query') || canonical(element.query) !== wanted) {
+        report.failures.push({ code: 'query', location: where, message: "its query is not the file's query" });
+      }
+      let part;
+      try {
+        part = await verifyStream(new Blob([utf8.encode(JSON.stringify(element))]), sk);
+      } catch (error) {
+        if (!(error instanceof Refusal)) throw error;
+        shard.message = `it is not a readable ${FORMAT_V3} bundle: ${error.message}`;
+        report.failures.push({ code: 'shardElement', location: where, message: shard.message });
+        continue;
+      }
+      shard.report = part;
+      for (const f of part.failures) report.failures.push({ code: f.code, location: `${where}: ${f.location}`, message: f.message });
+      report.failuresNotListed += part.failuresNotListed || 0;
+      report.events.push(...part.events);
+      if (part.summary) report.notes.push(...summaryLines(part.summary, part).map((line) => `${where}: ${line}`));
+      report.holds.push(...(part.summary ? part.summary.holds : part.holds || []).map((hold) => `${where}: ${hold}`));
+      report.prevLinksChecked += part.prevLinksChecked;
+      report.earlierCheckpointsChecked += part.earlierCheckpointsChecked;
+      report.notes.push(...part.notes.map((note) => `${where}: ${note}`));
+    }
+    for (let k = 1; k < value.shards.length; k++) {
+      const element = value.shards[k], previous = report.shards[k - 1].report;
+      let outcome;
+      if (!isObject(element)) outcome = { problem: 'it is not a JSON object' };
+      else if (previous === null) outcome = { problem: `shard ${k - 1}'s bundle cannot be read, so the link cannot be checked` };
+      else outcome = await checkLink(k, element, previous, key, keys[k], keys[k - 1]);
+      if (outcome.problem !== undefined) {
+        report.failures.push({ code: 'shardLink', location: `shard ${k}: link to shard ${k - 1}`, message: outcome.problem });
+        report.links.push({ shard: k, holds: false, sentence: outcome.problem });
+      } else {
+        report.links.push({ shard: k, holds: true, sentence: outcome.ok });
+        if (outcome.lost) report.notes.push(`LOST ENTRIES: ${outcome.lost}`);
+      }
+    }
+    const last = report.shards[report.shards.length - 1];
+    if (last.report !== null && last.report.checkpointSize !== null) {
+      report.notes.push(`nothing in the file proves that no shard came after shard ${last.shard}: the file shows it at its checkpoint of ${grouped(last.report.checkpointSize)} entries, in a bundle the server says it made at ${last.createdAt}`);
+    }
+    report.verified = report.failures.length === 0 && report.failuresNotListed === 0;
+    return report;
+  }
+
+  function shardSetText(report, file) {
+    const n = report.shards.length;
+    const lines = [
+      `Verification of ${file} (${FORMAT_SHARDS}: ${n} shard(s), 0 to ${n - 1})`,
+      `Checked against the verifier key ${report.keyName}, renamed for each shard`,
+    ];
+    for (const shard of report.shards) {
+      lines.push('', `== Shard ${shard.shard}: the log ${shard.origin}, checked with the key ${shard.key}`);
+      if (shard.report === null) { lines.push(`NOT VERIFIED: ${shard.message}`); continue; }
+      // The element's own report, less its heading (the key is named above); its verdict is the shard's
+      // alone, so it does not read as the file's ("RESULT: " stays the file's, for those who grep it).
+      lines.push(...reportText(shard.report, `${file}, shard ${shard.shard}`).split('\n').slice(3)
+        .map((line) => (line.startsWith('RESULT: ') ? `Shard ${shard.shard} alone: ${line.slice(8)}` : line)));
+    }
+    lines.push('', '== Links between the shards');
+    for (const link of report.links) lines.push(`Shard ${link.shard}: ${link.holds ? link.sentence : `NOT VERIFIED: ${link.sentence}`}`);
+    if (report.links.length === 0) lines.push('The file holds one shard: no link.');
+    // Each shard's own notes are in its part above.
+    for (const note of report.notes.filter((x) => !/^shard \d+: /.test(x))) lines.push(`Note: ${note}`);
+    lines.push('');
+    if (report.verified) {
+      lines.push(`RESULT: VERIFIED — every shard's bundle (0 to ${n - 1}) and every link between them holds.`);
+      const unproven = unprovenErasures(report);
+      if (unproven > 0) lines.push(unprovenSentence(unproven));
+    } else {
+      const notListed = report.failuresNotListed || 0;
+      lines.push(`RESULT: NOT VERIFIED — ${report.failures.length + notListed} problem(s):`);
+      for (const f of report.failures) lines.push(`  - ${f.location} [${f.code}]: ${f.message}`);
+      if (notListed > 0) lines.push(`  - and ${notListed} more (--events-csv lists each event's problems)`);
+    }
+    return lines.join('\n');
+  }
+
   async function check(input, verifierKeyText, file, onProgress) {
     if (!subtle) return { status: 'key', message: 'this browser has no WebCrypto; open the page in a current browser or use `greffe verify`' };
     let key;
@@ -3504,6 +3715,21 @@ const GreffeVerifier = (function () {
         return { status: 'unreadable', message: `NOT VERIFIED: ${file} is not a readable evidence bundle: a file of this format over 512 MiB cannot be checked in a browser; use greffe verify` };
       }
       const bytes = input instanceof Uint8Array ? input : new Uint8Array(await blob.arrayBuffer());
+      if (report.format === FORMAT_SHARDS) {
+        let value, set;
+        try {
+          value = parseJSON(utf8Decode(bytes));
+        } catch (error) {
+          return { status: 'unreadable', message: `NOT VERIFIED: ${file} is not a readable shard bundle: it is not valid JSON: ${error && error.message ? error.message : error}` };
+        }
+        try {
+          set = await verifyShardSet(value, key);
+        } catch (error) {
+          if (!(error instanceof Refusal)) throw error;
+          return { status: 'unreadable', message: `NOT VERIFIED: ${file} is not a readable shard bundle: ${error.message}` };
+        }
+        return { status: set.verified ? 'verified' : 'failed', report: set, text: shardSetText(set, file) };
+      }
       let bundle;
       try {
         bundle = parseBundle(bytes);
@@ -3517,7 +3743,7 @@ const GreffeVerifier = (function () {
   }
 
   return {
-    check, parseVerifierKey, parseBundle, verify, verifyCertificate, reportText, summaryLines, canonical, unprovenErasures, unprovenSentence, Refusal,
+    check, parseVerifierKey, parseBundle, verify, verifyCertificate, verifyShardSet, shardSetText, reportText, summaryLines, canonical, unprovenErasures, unprovenSentence, Refusal,
     sha256Sync, cover, BundleSplitter, LIST_EVENTS_UP_TO,
   };
 })();
@@ -4448,6 +4674,10 @@ paths:
         Recorded as access.granted before streaming; the bundle's checkpoint is the first to cover that record
         (so it covers every erasure recorded before), which may take up to one checkpoint interval (503 after
         the receipt timeout). Check it offline with `greffe verify BUNDLE --vkey FILE`.
+        On a ledger with several temporal shards, the bundle at the root is greffe-shard-bundle/v1
+        (Schemas/shards.md, "Bundles across shards"): one v3 bundle per shard, from shard 0 to the active
+        one, each proved against its shard's checkpoint and key, shard k's holding its shard.opened link;
+        index_range is then refused (422: indices are per shard; POST /v1/shards/{k}/v1/bundles).
       security: [{bearer: []}]
       requestBody:
         required: true

@@ -1,0 +1,134 @@
+import Foundation
+import GreffeCore
+import GreffeDataDirectory
+import GreffeLedger
+import GreffeServer
+import GreffeSQLite
+import GreffeVerify
+import Hummingbird
+import HummingbirdTesting
+import Logging
+import Testing
+
+/// `greffe-shard-bundle/v1` (Schemas/shards.md, "Bundles across shards"): a bundle query at the root of a
+/// sharded ledger answers every shard, and a doctored file fails offline.
+@Suite("Bundles across shards")
+struct ShardBundleTests {
+    let keys: LogKeys
+    let base: NoteVerifier
+
+    init() throws {
+        keys = LogKeys(signer: try NoteSigner(generatingFor: "bundle-shards.test/log"))
+        base = keys.primary
+    }
+
+    func verify(_ bytes: [UInt8]) throws -> ShardBundleReport {
+        try ShardBundleVerifier(verifiers: [base]).verify(MemoryByteSource(bytes))
+    }
+
+    /// The file with `change` applied to its parsed JSON, written back.
+    func doctored(_ bytes: [UInt8], _ change: (inout JSONObject) -> Void) throws -> [UInt8] {
+        var object = try #require(try JSONParser.parse(bytes, limits: JSONLimits(maxDepth: 128, maxBytes: Int.max)).objectValue)
+        change(&object)
+        return JSONValue.object(object).canonicalBytes()
+    }
+
+    @Test("a bundle spans three shards, linked; removed, reordered, stale or added parts fail")
+    func spansShards() async throws {
+        let directory = DataDirectory(path: FileManager.default.temporaryDirectory.appendingPathComponent("greffe-shard-bundle-\(UUID().uuidString)").path)
+        defer { try? FileManager.default.removeItem(at: directory.url) }
+        try FileManager.default.createDirectory(at: directory.url, withIntermediateDirectories: true)
+        _ = try SQLiteStore(path: directory.databasePath)
+        let shards = try await ShardedLedger.open(
+            storage: SQLiteShardStorage(directory: directory), keys: keys, policy: .init(), logger: Logger(label: "test")
+        ) { store, keys in
+            try await Ledger.open(store: store, keys: keys, checkpointInterval: .milliseconds(5))
+        }
+        let running = Task { await shards.run() }
+        let tokens = shards.shards[0].ledger.tokenAuthority()
+        let append = try await tokens.create(name: "platform", role: .append, platform: "example-ai").token
+        let investigate = try await tokens.create(name: "investigator", role: .investigate).token
+        let application = try buildApplication(api: LedgerAPI(shards: shards), configuration: ServeConfiguration(address: .hostname("127.0.0.1", port: 0)))
+        let query = #"{"event_ids":["a","d"]}"#
+        try await application.test(.router) { client in
+            func post(_ ids: [String]) async throws {
+                let response = try await client.execute(
+                    uri: "/v1/events?wait=checkpoint", method: .post, headers: bearer(append), body: jsonBody(batch(ids.map { event($0) })))
+                #expect(response.status == .created)
+            }
+            func bundle(_ uri: String = "/v1/bundles", _ body: String? = nil) async throws -> (HTTPResponse.Status, [UInt8]) {
+                let response = try await client.execute(uri: uri, method: .post, headers: bearer(investigate), body: jsonBody(body ?? query))
+                return (response.status, Array(buffer: response.body))
+            }
+            try await post(["a", "b"])
+            // Shard 0's bundle before it is sealed: a true bundle, of a state shard 0 later grew past.
+            let (staleStatus, stale) = try await bundle()
+            #expect(staleStatus == .ok)
+            try await post(["b2"])
+            try await shards.rollover(reason: .size)
+            try await post(["c"])
+            try await shards.rollover(reason: .period)
+            try await post(["d", "e"])
+
+            let (status, file) = try await bundle()
+            #expect(status == .ok)
+            let report = try verify(file)
+            #expect(report.verified, "\(report.failures) \(report.shards.map(\.failures))")
+            #expect(report.shards.count == 3 && report.links.map(\.shard) == [1, 2] && report.links.map(\.reason) == [.size, .period])
+            // a in shard 0; shard 1 shows only its link; d and the link in shard 2.
+            #expect(report.shards.map(\.eventCount) == [1, 1, 2])
+            #expect(report.shards.map(\.origin) == ["bundle-shards.test/log", "bundle-shards.test/log/1", "bundle-shards.test/log/2"])
+
+            // Each mutation fails, offline, whatever it touches.
+            func fails(_ what: Comment, _ change: (inout JSONObject) -> Void) throws {
+                let bytes = try doctored(file, change)
+                do {
+                    let report = try verify(bytes)
+                    #expect(!report.verified, what)
+                } catch is EvidenceBundle.FormatError {}
+            }
+            try fails("a shard removed from the middle") { $0["shards"] = .array(Array($0["shards"]!.arrayValue!.enumerated().filter { $0.offset != 1 }.map(\.element))) }
+            try fails("shard 0 left out") { $0["shards"] = .array(Array($0["shards"]!.arrayValue!.dropFirst())) }
+            try fails("two shards swapped") {
+                var parts = $0["shards"]!.arrayValue!
+                parts.swapAt(1, 2)
+                $0["shards"] = .array(parts)
+            }
+            try fails("a shard given twice") { $0["shards"] = .array($0["shards"]!.arrayValue! + [$0["shards"]!.arrayValue!.last!]) }
+            try fails("an unknown member added") { $0["note"] = "trust me" }
+            try fails("the query removed") { $0["query"] = nil }
+            try fails("the format removed") { $0["format"] = nil }
+            try fails("the query changed") { $0["query"] = ["event_ids": ["a"]] }
+            try fails("shard 2's link event removed") {
+                var parts = $0["shards"]!.arrayValue!
+                var shard2 = parts[2].objectValue!
+                shard2["events"] = .array(Array(shard2["events"]!.arrayValue!.dropFirst()))
+                parts[2] = .object(shard2)
+                $0["shards"] = .array(parts)
+            }
+            let staleBundle = try JSONParser.parse(stale, limits: JSONLimits(maxDepth: 128, maxBytes: Int.max))
+            try fails("shard 0's part replaced by its true bundle of an earlier state (hiding what came after)") {
+                var parts = $0["shards"]!.arrayValue!
+                parts[0] = staleBundle
+                $0["shards"] = .array(parts)
+            }
+            // The stale part alone still verifies as shard 0's bundle: only the link shows it is not the final state.
+            var alone = CompactBundleVerifier(verifiers: [base])
+            alone.listEventsUpTo = 10
+            guard case .verified(let staleReport) = try alone.verify(MemoryByteSource(stale)) else { Issue.record("not v3"); return }
+            #expect(staleReport.verified)
+
+            // Indices are per shard: a range at the root is refused, under /v1/shards/k/ it is shard k's.
+            #expect(try await bundle("/v1/bundles", #"{"index_range":{"from":0,"to":2}}"#).0 == .unprocessableContent)
+            // A sealed shard's own bundle, asked after the active shard's access records outgrew it.
+            let (sealedStatus, sealed) = try await bundle("/v1/shards/1/v1/bundles", #"{"index_range":{"from":0,"to":2}}"#)
+            #expect(sealedStatus == .ok)
+            var shardOne = CompactBundleVerifier(verifiers: [try base.renamed("bundle-shards.test/log/1")])
+            shardOne.listEventsUpTo = 10
+            guard case .verified(let sealedReport) = try shardOne.verify(MemoryByteSource(sealed)) else { Issue.record("not v3"); return }
+            #expect(sealedReport.verified && sealedReport.eventCount == 2 && sealedReport.checkpointSize == 2)
+        }
+        shards.shutdown()
+        await running.value
+    }
+}

@@ -1,0 +1,149 @@
+#!/usr/bin/env bash
+# greffe-shard-bundle/v1 (Schemas/shards.md, "Bundles across shards") in
+# three verifiers: verify.html's core (web/verify-core.js under node), the
+# independent reading of the Schemas (ops/tests/bundlev3.py verify-set), and
+# `greffe verify`. bundlev3.py make-set writes the files (ops/tests/shards.sh
+# checks the server's own):
+# three shards with a few events each, shard k >= 1 opened by its
+# shard.opened link to shard k-1's final checkpoint.
+#
+#  1. Valid sets verify in all three: three seeds, one shard alone, and a set whose
+#     last link is a restore (both name the lost entries).
+#  2. Each change is refused by all three (with `greffe verify`), for the expected reason and naming the
+#     shard: an element removed from the middle, two elements swapped, an
+#     element's checkpoint signed as another shard's (or as the base log's),
+#     the link removed from element 2, a link sealing another root, a link
+#     naming another shard number, an extra or a missing top-level member,
+#     another origin than the key's, an element's query not the file's, no
+#     element, a restore's link past what the previous element proves; and a
+#     valid set under another ledger's key.
+#  3. The v3 path still holds (bundlev3.py verify was refactored for
+#     verify-set): a sparse v3 bundle with an erasure and a hold verifies in
+#     both.
+#
+# Usage: ops/tests/shardbundle.sh   Env: KEEP=1 keeps the work directory.
+# Needs: node 20+ (WebCrypto Ed25519), python3 with cryptography, a built greffe. A few seconds.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+NAME=shardbundle
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/greffe-shardbundle.XXXXXX")
+# shellcheck source=lib.sh
+source "$ROOT/ops/tests/lib.sh"
+
+command -v node >/dev/null || die "node not found"
+[[ $(node -p 'process.versions.node.split(".")[0]') -ge 20 ]] || die "node 20+ needed (WebCrypto Ed25519): $(node --version)"
+python3 -c 'import cryptography' 2>/dev/null || die "python3 cryptography missing"
+GEN=$ROOT/ops/tests/bundlev3.py
+# The third reader: `greffe verify`, Greffe's own (Sources/GreffeVerify/ShardBundleVerifier.swift).
+GREFFE=${GREFFE:-$ROOT/.build/debug/greffe}
+[[ -x $GREFFE ]] || die "greffe not built: $GREFFE (swift build)"
+
+cat >"$WORK/jscheck.js" <<'JS'
+const V = require(process.argv[2]);
+const fs = require('fs');
+V.check(new Uint8Array(fs.readFileSync(process.argv[3])), fs.readFileSync(process.argv[4], 'utf8'), process.argv[3].replace(/.*\//, ''))
+  .then((r) => { console.log(r.status); console.log(r.text || r.message); process.exit(r.status === 'verified' ? 0 : 1); });
+JS
+
+# run_both FILE VKEY: PY_RC/PY_OUT (bundlev3.py) and JS_RC/JS_OUT (verify-core.js).
+run_both() {
+    local verb=${3:-verify-set}
+    PY_RC=0 JS_RC=0 GR_RC=0
+    PY_OUT=$(python3 "$GEN" "$verb" "$1" --vkey "$2" 2>&1) || PY_RC=$?
+    JS_OUT=$(node "$WORK/jscheck.js" "$ROOT/web/verify-core.js" "$1" "$2" 2>&1) || JS_RC=$?
+    GR_OUT=$("$GREFFE" verify --quiet --vkey "$2" "$1" 2>&1) || GR_RC=$?
+}
+# The file's first problem (after its RESULT line, not a shard's own report), or its refusal.
+first_problem() {
+    awk '/^RESULT: /{f=1; next} f && /^  - /{print; found=1; exit} /^NOT VERIFIED: /{n=$0} END{if (!found && n) print n}' <<<"$1" | cut -c1-200
+}
+
+# make_set NAME ARGS...: $WORK/NAME.json and $WORK/NAME.vkey from bundlev3.py make-set.
+make_set() {
+    local name=$1
+    shift
+    python3 "$GEN" make-set --out "$WORK/$name.json" --key-out "$WORK/$name.vkey" "$@" >"$WORK/$name.make" 2>&1 ||
+        { bad "make-set $*: $(tail -n 3 "$WORK/$name.make")"; return 1; }
+}
+
+# accepted DESCRIPTION FILE VKEY [REGEX both reports must match]
+accepted() {
+    run_both "$2" "$3"
+    if [[ $PY_RC == 0 && $JS_RC == 0 && $GR_RC == 0 ]] && grep -q '^RESULT: VERIFIED' <<<"$JS_OUT" &&
+        { [[ -z ${4:-} ]] || { grep -qE "$4" <<<"$PY_OUT" && grep -qE "$4" <<<"$JS_OUT"; }; }; then
+        pass "$1: verified by all three$([[ -z ${4:-} ]] || echo " ($(grep -m1 -oE "$4" <<<"$JS_OUT"))")"
+    else
+        bad "$1: bundlev3.py rc $PY_RC: $(first_problem "$PY_OUT")$(tail -n 1 <<<"$PY_OUT" | cut -c1-120) | verify-core.js rc $JS_RC: $(first_problem "$JS_OUT") | greffe verify rc $GR_RC: $(first_problem "$GR_OUT")"
+    fi
+}
+
+# refused DESCRIPTION FILE VKEY PY_REGEX JS_REGEX: both refuse, each for the expected reason.
+refused() {
+    run_both "$2" "$3"
+    if [[ $PY_RC == 0 || $JS_RC == 0 || $GR_RC == 0 ]]; then
+        bad "$1: accepted (bundlev3.py rc $PY_RC, verify-core.js rc $JS_RC, greffe verify rc $GR_RC)"
+    elif ! grep -qE "$4" <<<"$PY_OUT"; then
+        bad "$1: bundlev3.py refused it, but not for /$4/: $(first_problem "$PY_OUT")"
+    elif ! grep -qE "$5" <<<"$JS_OUT"; then
+        bad "$1: verify-core.js refused it, but not for /$5/: $(first_problem "$JS_OUT")"
+    elif grep -q '^RESULT: VERIFIED' <<<"$JS_OUT"; then
+        bad "$1: verify-core.js's report says RESULT: VERIFIED although it failed"
+    else
+        pass "$1: refused by all three — $(first_problem "$JS_OUT" | sed 's/^ *- //') | greffe: $(first_problem "$GR_OUT" | sed 's/^ *- //' | cut -c1-100)"
+    fi
+}
+
+# 1. Valid sets.
+for seed in 1 2 3; do
+    make_set "valid-$seed" --seed "$seed" && accepted "a valid 3-shard set (seed $seed)" "$WORK/valid-$seed.json" "$WORK/valid-$seed.vkey"
+done
+make_set one --shards 1 && accepted "a set of one shard (no link)" "$WORK/one.json" "$WORK/one.vkey"
+make_set restore --seed 4 --restore &&
+    accepted "a set whose last link is a restore, naming the lost entries" "$WORK/restore.json" "$WORK/restore.vkey" "entries [0-9,]+ to [0-9,]+ of shard 1 were lost"
+
+# 2. Changes, each refused by all three, for the expected reason.
+case_() {
+    local name=$1 description=$2 py=$3 js=$4
+    make_set "$name" --seed 5 --mutate "$name" && refused "$description" "$WORK/$name.json" "$WORK/$name.vkey" "$py" "$js"
+}
+case_ drop-middle "shard element 1 removed (shard 2's moves up)" \
+    "shard 1: NOT VERIFIED as a v3 bundle.*no signature" "shard 1: checkpoint \[signature\]"
+case_ swap "elements 1 and 2 swapped" \
+    "shard 1: NOT VERIFIED as a v3 bundle" "shard 1: checkpoint \[signature\]"
+case_ other-shard-checkpoint "element 1's checkpoint signed as shard 2's (same tree)" \
+    "shard 1: NOT VERIFIED as a v3 bundle.*no signature" "shard 1: checkpoint \[signature\].*no valid signature by [^ ]*/1\+"
+case_ base-named-checkpoint "element 1's checkpoint signed as the base log's (same tree)" \
+    "shard 1: NOT VERIFIED as a v3 bundle.*no signature" "shard 1: checkpoint \[signature\]"
+case_ drop-link "the link (entry 0) left out of element 2 (gaps recomputed)" \
+    "shard 2: link to shard 1: .*entry 0 .*missing" "shard 2: link to shard 1 \[shardLink\]: .*entry 0 .*missing"
+case_ link-other-root "element 2's link seals shard 1 at another root (signed by shard 1's key, committed)" \
+    "shard 2: link to shard 1: it seals shard 1 at" "shard 2: link to shard 1 \[shardLink\]: .*seals shard 1 at .*not that final one"
+case_ link-wrong-shard "element 2's link names shard 3 (committed)" \
+    "shard 2: link to shard 1: its body names shard 3" "shard 2: link to shard 1 \[shardLink\]: its body names shard 3"
+case_ extra-member "an extra top-level member" \
+    "extra \['comment'\]" "member \"comment\" the format does not define"
+case_ missing-member "created_at removed" \
+    "missing \['created_at'\]" "lacks the member \"created_at\""
+case_ other-origin "the file names another ledger than the key's" \
+    "the file names the ledger 'evil.example'" "the file \[origin\]: it names the ledger evil.example"
+case_ query-differs "element 1's query is not the file's" \
+    "shard 1: its query is not the file's" "shard 1 \[query\]"
+case_ empty-shards "no element at all" \
+    "shards is not a non-empty array" "/shards is not a non-empty array"
+case_ restore-past-first "a restore's link, with shard 1 proved past its first lost entry" \
+    "shard 2: link to shard 1: .*past the first lost entry" "shard 2: link to shard 1 \[shardLink\]: .*past the first lost one"
+if [[ -f $WORK/valid-1.json && -f $WORK/valid-2.vkey ]]; then
+    refused "a valid set under another ledger's key" "$WORK/valid-1.json" "$WORK/valid-2.vkey" \
+        "shard 0: NOT VERIFIED as a v3 bundle" "shard 0: checkpoint \[signature\]"
+fi
+
+# 3. The v3 path, after the refactoring of bundlev3.py verify.
+if python3 "$GEN" make --events 20 --sparse --erase 1 --hold --seed 9 --out "$WORK/v3.json" --key-out "$WORK/v3.vkey" >"$WORK/v3.make" 2>&1; then
+    run_both "$WORK/v3.json" "$WORK/v3.vkey" verify
+    [[ $PY_RC == 0 && $JS_RC == 0 ]] && pass "a v3 bundle (sparse, an erasure, a hold) still verifies in both" ||
+        bad "v3 bundle: bundlev3.py rc $PY_RC: $(tail -n 2 <<<"$PY_OUT") | verify-core.js rc $JS_RC: $(first_problem "$JS_OUT")"
+else
+    bad "bundlev3.py make: $(tail -n 3 "$WORK/v3.make")"
+fi
+finish

@@ -478,11 +478,13 @@ const GreffeVerifier = (function () {
     };
     const parseErasure = (erased, path) => {
       if (!isObject(erased)) throw new Refusal(`${path} is not an object`);
-      refuseUnknown(erased, v2 ? ERASED_MEMBERS.concat(['record']) : ERASED_MEMBERS, path);
+      // `shard` (v3 only): the shard whose retention record dropped the body (Schemas/shards.md, "Retention across shards").
+      refuseUnknown(erased, v2 ? ERASED_MEMBERS.concat(format === FORMAT_V3 ? ['record', 'shard'] : ['record']) : ERASED_MEMBERS, path);
       const erasure = {
         erasedAt: string(erased, 'erased_at', path), legalReference: string(erased, 'legal_reference', path),
-        erasureEntryIndex: index(member(erased, 'erasure_entry_index'), `${path}/erasure_entry_index`), record: null,
+        erasureEntryIndex: index(member(erased, 'erasure_entry_index'), `${path}/erasure_entry_index`), record: null, shard: null,
       };
+      if (member(erased, 'shard') !== undefined) erasure.shard = Number(index(member(erased, 'shard'), `${path}/shard`));
       // A missing record is the verifier's to report ("body withheld"), naming the event.
       const record = member(erased, 'record');
       if (record !== undefined) erasure.record = parseEvent(record, `${path}/record`, true);
@@ -574,7 +576,8 @@ const GreffeVerifier = (function () {
     } else if (event.erasure !== null) {
       const reference = event.erasure.legalReference;
       if (finding === 'proven' && event.erasure.record && event.erasure.record.kind === 'retention.applied') {
-        sentence += ` (its content was dropped at the end of its retention period under "${reference}", which the ledger recorded as entry ${grouped(event.erasure.erasureEntryIndex)}; only its existence can be shown)`;
+        const where = event.erasure.shard === null || event.erasure.shard === undefined ? '' : ` of shard ${event.erasure.shard}`;
+        sentence += ` (its content was dropped at the end of its retention period under "${reference}", which the ledger recorded as entry ${grouped(event.erasure.erasureEntryIndex)}${where}; only its existence can be shown)`;
       } else if (finding === 'proven') {
         sentence += ` (its content was erased under the legal order "${reference}", which the ledger recorded as entry ${grouped(event.erasure.erasureEntryIndex)}; only its existence can be shown)`;
       } else if (finding === 'unproven' && format === FORMAT_V1) {
@@ -600,7 +603,8 @@ const GreffeVerifier = (function () {
   // checkErasure's checks of what the record says about this event: an order naming it
   // (erasure.executed), or a retention period that ran out over a range holding it
   // (retention.applied). { problem } or { ordered: the legal reference or basis it states }.
-  function erasureRecordSays(body, kind, event) {
+  // `claimedShard`: erased.shard, the shard the record is claimed in (null: the event's own log).
+  function erasureRecordSays(body, kind, event, claimedShard = null) {
     if (kind === 'retention.applied') {
       const from = member(body, 'from_index');
       const to = member(body, 'to_index');
@@ -632,6 +636,12 @@ const GreffeVerifier = (function () {
       }
       const basis = stringValue(member(body, 'legal_basis'));
       if (basis === undefined) return { problem: 'the retention record names no legal_basis' };
+      // A record naming a shard covers that shard's indices, never its own log's; one without, only its own
+      // (Schemas/shards.md, "Retention across shards").
+      const named = member(body, 'shard');
+      if (claimedShard === null && named !== undefined) {
+        return { problem: `the retention record names shard ${isIndex(named) ? named : '?'}: it covers another shard's entries, not this log's` };
+      }
       return { ordered: basis };
     }
     const target = member(body, 'target_index');
@@ -1198,8 +1208,10 @@ const GreffeVerifier = (function () {
 
   // The state of one v3 verification (CompactBundleVerifier.Run).
   class CompactRun {
-    constructor(key) {
+    // context: null for a v3 bundle alone; { shard: j, count: n } for element j of a shard bundle of n elements.
+    constructor(key, context = null) {
       this.key = key;
+      this.context = context;
       this.report = {
         origin: null, checkpointSize: null, checkpointRoot: null, keyName: key.verifierKey, events: [], prevLinksChecked: 0,
         earlierCheckpointsChecked: 0, failures: [], notes: [], eventCount: 0, summary: null, holds: [], failuresNotListed: 0, format: FORMAT_V3,
@@ -1388,6 +1400,8 @@ const GreffeVerifier = (function () {
       if (event.salt !== null) return withheld('the body is null but a salt is given');
       const erasure = event.erasure;
       if (erasure === null) return withheld('the body is null and no erasure is claimed for it');
+      // erased.shard: the record is another shard's (Schemas/shards.md, "Proving a body dropped after its shard was sealed").
+      const across = erasure.shard === undefined ? null : erasure.shard;
       const reference = `"${erasure.legalReference}"`;
       const record = erasure.record;
       if (record === null) return withheld(`the bundle claims an erasure under ${reference} but carries no erasure record to prove it`);
@@ -1406,6 +1420,9 @@ const GreffeVerifier = (function () {
       if (record.index !== erasure.erasureEntryIndex) {
         return withheld(`the erasure record is entry ${record.index}, not entry ${erasure.erasureEntryIndex} as the claim states`);
       }
+      if (across !== null && entry.kind !== 'retention.applied') {
+        return withheld(`the record claimed in another shard is of kind ${entry.kind}: only a retention.applied record is read across shards`);
+      }
       if (entry.kind !== 'erasure.executed' && entry.kind !== 'retention.applied') {
         return withheld(`the erasure record's entry is of kind ${entry.kind}, not erasure.executed or retention.applied`);
       }
@@ -1418,10 +1435,24 @@ const GreffeVerifier = (function () {
       if (stringValue(member(body, 'kind')) !== entry.kind) return withheld(`the erasure record's body is not of kind ${entry.kind}`);
       if (stringValue(member(body, 'event_id')) !== record.eventID) return withheld(`the erasure record's body's event_id is not ${record.eventID}`);
       if (stringValue(member(body, 'platform')) !== 'greffe') return withheld('the erasure record was not written by Greffe (its platform is not "greffe")');
-      const says = erasureRecordSays(body, entry.kind, event);
+      const says = erasureRecordSays(body, entry.kind, event, across);
       if (says.problem !== undefined) return withheld(says.problem);
       const ordered = says.ordered;
       if (ordered !== erasure.legalReference) return withheld(`the erasure record's legal reference is "${ordered}", not ${reference} as the claim states`);
+      if (across !== null) {
+        // In another log: the order of the two is that of their shards. The file's holding shard m, the record's
+        // index in its checkpoint and its inclusion proof are checked once every element is read (verifyShardSet).
+        const names = member(body, 'shard');
+        if (!isIndex(names)) {
+          return withheld(`the retention record claimed in shard ${across} names no shard: it covers that shard's own entries, not this one`);
+        }
+        if (this.context === null) return withheld(`its retention record is in shard ${across}: ask for the bundle across shards (POST /v1/bundles) to prove it`);
+        const own = this.context.shard;
+        if (across === own) return withheld(`the claim names this event's own shard ${own} as another shard`);
+        if (names !== own) return withheld(`the retention record in shard ${across} covers shard ${names}'s entries, not shard ${own}'s`);
+        if (across < own) return withheld(`the retention record is in shard ${across}, before this event's shard ${own} was opened`);
+        return { claim: { index: record.index, leaf, proof: record.inclusionProof, shard: across } };
+      }
       if (record.index <= event.index) return withheld(`the erasure record (entry ${record.index}) is not later than the erased event`);
       return { claim: { index: record.index, leaf, proof: record.inclusionProof } };
     }
@@ -1528,7 +1559,13 @@ const GreffeVerifier = (function () {
 
       // Erasure and hold records: each proved alone, as in v2.
       const claims = [];
+      // Records of another shard: proved by the shard bundle's reader against that element's checkpoint.
+      report.crossShardClaims = [];
       for (const { claim, location, listedLine } of this.recordClaims) {
+        if (claim.shard !== undefined) {
+          report.crossShardClaims.push({ claim, location, item: listedLine < this.listed.length ? this.listed[listedLine] : null });
+          continue;
+        }
         if (claim.index >= checkpoint.size) {
           this.fail('bodyWithheld', location, `body withheld: the erasure record is entry ${claim.index}, beyond the checkpoint's ${checkpoint.size} entries: the checkpoint does not cover it`);
           if (listedLine < this.listed.length) { this.listed[listedLine].line.erasure = 'unproven'; this.listed[listedLine].line.verified = false; }
@@ -1584,8 +1621,8 @@ const GreffeVerifier = (function () {
   // is found on the way; a v1 or v2 file (or one whose format cannot be
   // read as a stream) is handed back to the in-memory reader.
   // Returns a report, or {otherFormat: true}.
-  async function verifyStream(blob, key, onProgress) {
-    const run = new CompactRun(key);
+  async function verifyStream(blob, key, onProgress, context = null) {
+    const run = new CompactRun(key, context);
     let format = null, eventsRange = null, eventsSeen = false, read = 0, lastProgress = 0;
     const total = blob.size;
     const progress = (force) => {
@@ -1986,31 +2023,66 @@ const GreffeVerifier = (function () {
     if (value.verifier_key !== key.verifierKey) report.notes.push(`the file names the key ${value.verifier_key}; it was checked against the key you gave, ${key.verifierKey}`);
     const wanted = canonical(value.query);
     const keys = [];
+    const count = value.shards.length;
     for (const [k, element] of value.shards.entries()) {
       const sk = await shardKey(key, k);
       keys.push(sk);
       const where = `shard ${k}`;
-      const shard = { shard: k, origin: sk.name, key: sk.verifierKey, report: null, message: null, createdAt: stringValue(member(element, 'created_at')) ?? null };
+      const shard = { shard: k, origin: sk.name, key: sk.verifierKey, report: null, message: null, createdAt: stringValue(member(element, 'created_at')) ?? null, failures: [] };
       report.shards.push(shard);
-      if (!isObject(element)) { shard.message = 'it is not a JSON object'; report.failures.push({ code: 'shardElement', location: where, message: shard.message }); continue; }
+      if (!isObject(element)) { shard.message = 'it is not a JSON object'; shard.failures.push({ code: 'shardElement', location: where, message: shard.message }); continue; }
       if (element.format !== FORMAT_V3) {
         shard.message = `its format is not ${FORMAT_V3}`;
-        report.failures.push({ code: 'shardElement', location: where, message: shard.message });
+        shard.failures.push({ code: 'shardElement', location: where, message: shard.message });
         continue;
       }
       if (!Object.prototype.hasOwnProperty.call(element, 'query') || canonical(element.query) !== wanted) {
-        report.failures.push({ code: 'query', location: where, message: "its query is not the file's query" });
+        shard.failures.push({ code: 'query', location: where, message: "its query is not the file's query" });
       }
-      let part;
       try {
-        part = await verifyStream(new Blob([utf8.encode(JSON.stringify(element))]), sk);
+        shard.report = await verifyStream(new Blob([utf8.encode(JSON.stringify(element))]), sk, undefined, { shard: k, count });
       } catch (error) {
         if (!(error instanceof Refusal)) throw error;
         shard.message = `it is not a readable ${FORMAT_V3} bundle: ${error.message}`;
-        report.failures.push({ code: 'shardElement', location: where, message: shard.message });
-        continue;
+        shard.failures.push({ code: 'shardElement', location: where, message: shard.message });
       }
-      shard.report = part;
+    }
+    // Bodies dropped after their shard was sealed (Schemas/shards.md, "Proving a body dropped after its
+    // shard was sealed"): each record of shard m, steps 11 and 12 against element m's checkpoint.
+    for (const shard of report.shards) {
+      const part = shard.report;
+      if (part === null) continue;
+      for (const { claim, location, item } of part.crossShardClaims || []) {
+        const other = claim.shard < report.shards.length ? report.shards[claim.shard].report : null;
+        let problem = null;
+        if (claim.shard >= report.shards.length) {
+          problem = `its retention record is in shard ${claim.shard}, which the file does not hold`;
+        } else if (other === null || other.checkpointSize === null) {
+          problem = `shard ${claim.shard}'s checkpoint did not verify, so its retention record cannot be proved`;
+        } else if (claim.index >= other.checkpointSize) {
+          problem = `its retention record is entry ${claim.index} of shard ${claim.shard}, beyond that shard's checkpoint (${other.checkpointSize} entries)`;
+        } else {
+          try {
+            await verifyInclusion(claim.index, other.checkpointSize, claim.leaf, claim.proof, other.checkpointRoot);
+          } catch (error) {
+            if (!(error instanceof Refusal)) throw error;
+            problem = `its retention record's inclusion proof does not hold in shard ${claim.shard}'s checkpoint: ${error.message}`;
+          }
+        }
+        if (problem === null) continue;
+        part.failures.push({ code: 'bodyWithheld', location, message: `body withheld: ${problem}` });
+        part.verified = false;
+        if (item !== null) {
+          item.line.erasure = 'unproven';
+          item.line.verified = false;
+          item.line.sentence = describe(item.event, item.entry, part.origin, FORMAT_V3, 'unproven');
+        }
+      }
+    }
+    for (const shard of report.shards) {
+      const where = `shard ${shard.shard}`, part = shard.report;
+      report.failures.push(...shard.failures);
+      if (part === null) continue;
       for (const f of part.failures) report.failures.push({ code: f.code, location: `${where}: ${f.location}`, message: f.message });
       report.failuresNotListed += part.failuresNotListed || 0;
       report.events.push(...part.events);

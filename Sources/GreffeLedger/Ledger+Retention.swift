@@ -40,23 +40,34 @@ extension Ledger {
         public var held: Int
     }
 
-    /// Where the next `retention.applied` record starts: the end of the latest one's
-    /// range (each starts where the one before ended), 0 before the first.
+    /// Where the next `retention.applied` record of this log's own entries starts: the end of the
+    /// latest one's range (each starts where the one before ended), 0 before the first. Records with a
+    /// `shard` member name a sealed shard's entries (`applySealedRetention`) and are not counted.
     public func retentionEnd() async throws -> UInt64 {
-        guard let latest = try await latestRetentionRecord(), let record = try await retentionRecord(at: latest) else { return 0 }
+        try await retentionEnd(forShard: nil)
+    }
+
+    /// The end of the latest `retention.applied` record in this log naming `shard`'s entries (nil: its own).
+    public func retentionEnd(forShard shard: Int?) async throws -> UInt64 {
+        guard let latest = try await latestRetentionRecord(forShard: shard), let record = try await retentionRecord(at: latest) else { return 0 }
         return record.range.upperBound
     }
 
-    /// The index of the latest `retention.applied` entry (an index-only walk of that kind).
-    func latestRetentionRecord() async throws -> UInt64? {
-        var latest: UInt64?
+    /// The index of the latest `retention.applied` entry naming `shard`'s entries (nil: this log's own):
+    /// an index-only walk of that kind, then the records read from the newest back.
+    func latestRetentionRecord(forShard shard: Int? = nil) async throws -> UInt64? {
+        var all: [UInt64] = []
         var after: UInt64?
         while true {
             let page = try await searchIndices(EventQuery(kinds: [Ledger.retentionKind], afterIndex: after, limit: 1_000))
-            latest = page.last ?? latest
-            guard page.count == 1_000, let last = page.last else { return latest }
+            all += page
+            guard page.count == 1_000, let last = page.last else { break }
             after = last
         }
+        for index in all.reversed() {
+            if let record = try await retentionRecord(at: index), record.shard == shard { return index }
+        }
+        return nil
     }
 
     /// One batch from `start`: the events recorded before the policy's cut-off at
@@ -71,7 +82,7 @@ extension Ledger {
         let due = try await indexRange(recordedFrom: 0, to: cutoff).upperBound
         let end = min(due, start + UInt64(policy.batchSize))
         guard end > start else { return nil }
-        let plan = try await retentionPlan(start..<end, cutoff: cutoff, kept: [])
+        let plan = try await retentionPlan(start..<end, cutoff: cutoff, kept: [], holds: try await legalHolds().filter(\.isActive))
         let receipt = try await appendOwnEvent(
             kind: Ledger.retentionKind,
             fields: [
@@ -80,14 +91,55 @@ extension Ledger {
                 ("to_index", .number(Double(end))), ("kept_under_hold", .array(plan.held.map { .number(Double($0)) })),
             ])
         let record = ErasureRecord(erasedAtMilliseconds: clock.nowMilliseconds(), legalReference: policy.legalBasis, erasureEntryIndex: receipt.index)
-        let dropped = try await dropBodies(plan.due, record: record, plannedHolds: plan.holds)
+        let dropped = try await dropBodies(plan.due, record: record, plannedHolds: plan.holds, currentHolds: { try await self.legalHolds().filter(\.isActive) })
         return RetentionOutcome(recordIndex: receipt.index, range: start..<end, dropped: dropped, held: plan.held.count)
+    }
+
+    /// One batch of a sealed shard's retention (Schemas/shards.md, "Retention across shards"), from
+    /// `start` in `sealed` (shard `shard`): the record goes in this log, the active shard, with
+    /// `"shard": shard` and the sealed shard's indices, before the sealed shard's bodies are dropped.
+    /// `holds`: every shard's active legal holds, read again before the deletion.
+    public func applySealedRetention(
+        to sealed: Ledger, shard: Int, from start: UInt64, policy: RetentionPolicy, holds: @Sendable () async throws -> [LegalHold], now: UInt64? = nil
+    ) async throws -> RetentionOutcome? {
+        precondition(sealed !== self, "a sealed shard's retention is recorded in another shard")
+        let cutoff = policy.cutoff(now: now ?? clock.nowMilliseconds())
+        let size = sealed.treeSize
+        guard start < size else { return nil }
+        let due = try await sealed.indexRange(recordedFrom: 0, to: cutoff).upperBound
+        let end = min(due, start + UInt64(policy.batchSize), size)
+        guard end > start else { return nil }
+        let plan = try await sealed.retentionPlan(start..<end, cutoff: cutoff, kept: [], holds: try await holds())
+        let receipt = try await appendOwnEvent(
+            kind: Ledger.retentionKind,
+            fields: [
+                ("retention_days", .number(Double(policy.days))), ("legal_basis", .string(policy.legalBasis)),
+                ("recorded_before", .string(RFC3339Time.format(cutoff))), ("shard", .number(Double(shard))), ("from_index", .number(Double(start))),
+                ("to_index", .number(Double(end))), ("kept_under_hold", .array(plan.held.map { .number(Double($0)) })),
+            ])
+        // The sealed store names the record by its index in the shard that holds it; a bundle finds that shard
+        // (`LedgerAPI.erasureClaim`): the one whose entry there is a retention.applied naming this shard.
+        let record = ErasureRecord(erasedAtMilliseconds: clock.nowMilliseconds(), legalReference: policy.legalBasis, erasureEntryIndex: receipt.index)
+        let dropped = try await sealed.dropBodies(plan.due, record: record, plannedHolds: plan.holds, currentHolds: holds)
+        return RetentionOutcome(recordIndex: receipt.index, range: start..<end, dropped: dropped, held: plan.held.count)
+    }
+
+    /// Applies this log's latest record for `sealed` (shard `shard`) again: a sealed shard's retention
+    /// interrupted between its record and the deletion is finished at the next round.
+    public func reapplyLatestSealedRetention(to sealed: Ledger, shard: Int, holds: @Sendable () async throws -> [LegalHold]) async throws -> Int {
+        guard let latest = try await latestRetentionRecord(forShard: shard), let record = try await retentionRecord(at: latest) else { return 0 }
+        let plan = try await sealed.retentionPlan(record.range, cutoff: record.cutoff, kept: record.kept, holds: try await holds())
+        guard !plan.due.isEmpty else { return 0 }
+        return try await sealed.dropBodies(
+            plan.due, record: ErasureRecord(erasedAtMilliseconds: record.recordedAt, legalReference: record.basis, erasureEntryIndex: latest),
+            plannedHolds: plan.holds, currentHolds: holds)
     }
 
     /// Which bodies of `range` a retention drops (`due`) and which an active hold
     /// keeps (`held`): only platform events recorded before `cutoff` with a body, not in `kept`.
-    func retentionPlan(_ range: Range<UInt64>, cutoff: UInt64, kept: Set<UInt64>) async throws -> (due: [UInt64], held: [UInt64], holds: [LegalHold]) {
-        let holds = try await legalHolds().filter(\.isActive)
+    func retentionPlan(
+        _ range: Range<UInt64>, cutoff: UInt64, kept: Set<UInt64>, holds: [LegalHold]
+    ) async throws -> (due: [UInt64], held: [UInt64], holds: [LegalHold]) {
         var due: [UInt64] = []
         var held: [UInt64] = []
         for index in range where !kept.contains(index) {
@@ -109,8 +161,10 @@ extension Ledger {
     /// Drops the bodies of `indices` under `record`, a thousand per transaction, then
     /// purges the copies. If the active holds changed since the plan (`plannedHolds`),
     /// an event one of them covers now is left alone.
-    func dropBodies(_ indices: [UInt64], record: ErasureRecord, plannedHolds: [LegalHold]) async throws -> Int {
-        let current = try await legalHolds().filter(\.isActive)
+    func dropBodies(
+        _ indices: [UInt64], record: ErasureRecord, plannedHolds: [LegalHold], currentHolds: () async throws -> [LegalHold]
+    ) async throws -> Int {
+        let current = try await currentHolds()
         // Only holds placed since the plan need each event read again.
         let holds = current.filter { !plannedHolds.contains($0) }
         var dropped = 0
@@ -143,7 +197,10 @@ extension Ledger {
 
     /// The record at `index` if it is a `retention.applied` Greffe wrote: its basis,
     /// range, cut-off, the events it kept under a hold, and when it was recorded.
-    func retentionRecord(at index: UInt64) async throws -> (basis: String, range: Range<UInt64>, cutoff: UInt64, kept: Set<UInt64>, recordedAt: UInt64)? {
+    /// `shard`: the sealed shard whose entries it names, nil for this log's own.
+    func retentionRecord(
+        at index: UInt64
+    ) async throws -> (basis: String, range: Range<UInt64>, cutoff: UInt64, kept: Set<UInt64>, recordedAt: UInt64, shard: Int?)? {
         guard let stored = try await store.readEvent(index: index), stored.kind == Ledger.retentionKind, let body = stored.canonicalBody,
             let value = try? JSONParser.parse(body), value["platform"]?.stringValue == Ledger.ownPlatform,
             let basis = value["legal_basis"]?.stringValue, let from = value["from_index"]?.intValue, let to = value["to_index"]?.intValue,
@@ -151,7 +208,12 @@ extension Ledger {
             let keptList = value["kept_under_hold"]?.arrayValue, let entry = try? LedgerEntry(decoding: stored.entry)
         else { return nil }
         let kept = Set(keptList.compactMap { $0.intValue }.filter { $0 >= 0 }.map { UInt64($0) })
-        return (basis, UInt64(from)..<UInt64(to), cutoff, kept, entry.sequencedAtMilliseconds)
+        var shard: Int?
+        if let member = value["shard"] {
+            guard let number = member.intValue, number >= 0 else { return nil }
+            shard = number
+        }
+        return (basis, UInt64(from)..<UInt64(to), cutoff, kept, entry.sequencedAtMilliseconds, shard)
     }
 
     /// Applies the latest `retention.applied` record again: a retention interrupted
@@ -159,11 +221,12 @@ extension Ledger {
     /// latest, so that start-up does not grow with history; batches run in order, so an
     /// interruption can only have left the latest one unfinished. Returns the bodies dropped now.
     public func reapplyLatestRetention() async throws -> Int {
-        guard let latest = try await latestRetentionRecord(), let (basis, range, cutoff, kept, recordedAt) = try await retentionRecord(at: latest)
-        else { return 0 }
-        let plan = try await retentionPlan(range, cutoff: cutoff, kept: kept)
+        guard let latest = try await latestRetentionRecord(), let record = try await retentionRecord(at: latest) else { return 0 }
+        let holds = try await legalHolds().filter(\.isActive)
+        let plan = try await retentionPlan(record.range, cutoff: record.cutoff, kept: record.kept, holds: holds)
         guard !plan.due.isEmpty else { return 0 }
         return try await dropBodies(
-            plan.due, record: ErasureRecord(erasedAtMilliseconds: recordedAt, legalReference: basis, erasureEntryIndex: latest), plannedHolds: plan.holds)
+            plan.due, record: ErasureRecord(erasedAtMilliseconds: record.recordedAt, legalReference: record.basis, erasureEntryIndex: latest),
+            plannedHolds: plan.holds, currentHolds: { try await self.legalHolds().filter(\.isActive) })
     }
 }

@@ -75,7 +75,16 @@ extension LedgerAPI {
             let opening = CompactBundleWriter.head(
                 verifierKey: partLedger.verifier.verifierKey, checkpoint: checkpoint.note, createdAt: createdAt, query: queryJSON,
                 earlierCheckpoints: earlier, timestamps: timestamps)
-            parts.append(BundlePart(ledger: partLedger, treeSize: checkpoint.size, indices: indices, opening: opening, keepWhole: shard.map { $0 > 0 } ?? false))
+            parts.append(
+                BundlePart(
+                    ledger: partLedger, treeSize: checkpoint.size, indices: indices, opening: opening, keepWhole: shard.map { $0 > 0 } ?? false,
+                    shard: shard))
+        }
+        // Each part learns the shards after its own, and the tree size each is proved at here.
+        let provedAt = Dictionary(uniqueKeysWithValues: parts.compactMap { part in part.shard.map { ($0, part.treeSize) } })
+        for position in parts.indices {
+            guard let shard = parts[position].shard else { continue }
+            parts[position].later = shards.shards.filter { $0.number > shard }.map { ($0.number, $0.ledger, spansShards ? provedAt[$0.number] : nil) }
         }
         var setHead: [UInt8]?
         if spansShards {
@@ -122,6 +131,11 @@ extension LedgerAPI {
         var opening: [UInt8]
         /// Entry 0 is a shard's link: always shown whole, even with `disclose`.
         var keepWhole: Bool
+        /// The part's shard (nil: a ledger without shards), and the shards after it with the tree size each is
+        /// proved at in this bundle (nil: not in it): a body of a sealed shard may have been dropped by a
+        /// record in a later one (Schemas/shards.md, "Retention across shards").
+        var shard: Int?
+        var later: [(shard: Int, ledger: Ledger, treeSize: UInt64?)] = []
     }
 
     /// The indices a bundle of `ledger` holds: the query's matches within its latest checkpoint, the log's
@@ -155,6 +169,7 @@ extension LedgerAPI {
         try await send(part.opening, false)
         var bundle = CompactBundleWriter(treeSize: treeSize)
         var holds = HoldCollector(ledger: bundleLedger)
+        var recordsSeen: [RecordKey: Bool] = [:]
         let ordered = part.indices
         for chunk in stride(from: 0, to: ordered.count, by: LedgerAPI.bundleChunk) {
             var out: [UInt8] = []
@@ -162,7 +177,7 @@ extension LedgerAPI {
                 guard let stored = try await bundleLedger.readEvent(index: index) else { continue }
                 var erasure: EvidenceBundle.Erasure?
                 if let record = stored.erasure {
-                    erasure = try await LedgerAPI.erasureClaim(record, ledger: bundleLedger, treeSize: treeSize)
+                    erasure = try await LedgerAPI.erasureClaim(record, of: index, in: part, seen: &recordsSeen)
                 }
                 let body = try LedgerAPI.parseBody(stored.canonicalBody)
                 try await holds.note(kind: stored.kind, body: body, index: index)
@@ -200,6 +215,60 @@ extension LedgerAPI {
 
     static func parseBody(_ canonicalBody: [UInt8]?) throws -> JSONValue? {
         try canonicalBody.map { try JSONParser.parse($0, limits: JSONLimits(maxDepth: 128, maxBytes: Int.max)) }
+    }
+
+    struct RecordKey: Hashable {
+        var shard: Int
+        var index: UInt64
+    }
+
+    /// The claim of an erased event of `part`: its record is in the part's own log, or, for a sealed
+    /// shard's body dropped after the seal, a `retention.applied` in a later shard naming this one. The
+    /// store keeps only the record's index, so the shard is the one whose entry there names this event.
+    static func erasureClaim(
+        _ erasure: ErasureRecord, of eventIndex: UInt64, in part: BundlePart, seen: inout [RecordKey: Bool]
+    ) async throws -> EvidenceBundle.Erasure {
+        guard let shard = part.shard, !part.later.isEmpty,
+            try await !names(part.ledger, erasure.erasureEntryIndex, event: eventIndex, ofShard: nil, key: RecordKey(shard: shard, index: erasure.erasureEntryIndex), seen: &seen)
+        else {
+            return try await erasureClaim(erasure, ledger: part.ledger, treeSize: part.treeSize)
+        }
+        for later in part.later {
+            let key = RecordKey(shard: later.shard, index: erasure.erasureEntryIndex)
+            guard try await names(later.ledger, erasure.erasureEntryIndex, event: eventIndex, ofShard: shard, key: key, seen: &seen) else { continue }
+            // Proved against that shard's part of this bundle; with no such part (a shard's bundle alone), sent unproved,
+            // and the verifier says a bundle across shards proves it.
+            var claim = try await erasureClaim(erasure, ledger: later.ledger, treeSize: later.treeSize ?? 0)
+            claim.shard = later.shard
+            return claim
+        }
+        return try await erasureClaim(erasure, ledger: part.ledger, treeSize: part.treeSize)
+    }
+
+    /// True when entry `index` of `ledger` is Greffe's record that dropped the body of `event` in
+    /// `ofShard` (nil: in the same log). Remembered per record: one record covers many events.
+    static func names(
+        _ ledger: Ledger, _ index: UInt64, event: UInt64, ofShard: Int?, key: RecordKey, seen: inout [RecordKey: Bool]
+    ) async throws -> Bool {
+        if let known = seen[key], known == false { return false }
+        guard let stored = try await ledger.readEvent(index: index), let body = try parseBody(stored.canonicalBody) else {
+            seen[key] = false
+            return false
+        }
+        let shardMember = body["shard"]?.intValue
+        switch stored.kind {
+        case Ledger.retentionKind:
+            guard shardMember == ofShard, let from = body["from_index"]?.intValue, let to = body["to_index"]?.intValue else {
+                seen[key] = false
+                return false
+            }
+            return UInt64(max(0, from)) <= event && event < UInt64(max(0, to))
+        case "erasure.executed":
+            return ofShard == nil && body["target_index"]?.intValue.map { UInt64(max(0, $0)) == event } == true
+        default:
+            seen[key] = false
+            return false
+        }
     }
 
     /// An erased event's claim with its proof: the `erasure.executed` record, proved at `treeSize`. A record

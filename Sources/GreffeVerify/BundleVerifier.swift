@@ -81,6 +81,15 @@ public struct BundleReport: Sendable {
     public var timestampGap: String?
     /// With `--witness`: which of the given witnesses cosigned the checkpoint, and when.
     public var cosignatures: CosignatureCheck?
+    /// In a shard bundle's element: bodies dropped by another shard's record, each still to be proved in
+    /// that shard's checkpoint (`ShardBundleVerifier`).
+    struct CrossShardErasure: Sendable {
+        var location: String
+        var eventIndex: UInt64
+        var shard: Int
+        var claim: InclusionClaim
+    }
+    var crossShardErasures: [CrossShardErasure] = []
 
     public var verified: Bool { failures.isEmpty && failuresNotListed == 0 }
 }
@@ -213,6 +222,10 @@ public enum BundleVerifier {
                     line.erasure = .proven
                     claims.append(record)
                     claimLocations.append((location, report.events.count, true))
+                case .provenInShard:
+                    // v2 bundles hold no shard claim (the parser refuses `shard` outside v3).
+                    fail(.bodyWithheld, location, "body withheld: the erasure record is claimed in another shard")
+                    line.erasure = .unproven
                 }
             }
             claims.append(InclusionClaim(index: event.index, leafHash: leafHash, proof: event.inclusionProof))
@@ -295,6 +308,9 @@ public enum BundleVerifier {
         case unproven
         /// Every check holds; proven once this inclusion claim of the record holds too.
         case provenIfIncluded(InclusionClaim)
+        /// A sealed shard's body dropped by a record of shard `shard`, naming shard `namesShard`: proven once the
+        /// record is proved in that shard's checkpoint, in a bundle across shards (`ShardBundleVerifier`).
+        case provenInShard(shard: Int, namesShard: Int, InclusionClaim)
     }
 
     /// A body may be missing only because Greffe erased it under a legal
@@ -324,6 +340,9 @@ public enum BundleVerifier {
         }
         // An order for one event, or the end of a retention period for a range of them.
         let isRetention = entry.kind == "retention.applied"
+        if erasure.shard != nil && !isRetention {
+            return .withheld("the record claimed in another shard is of kind \(entry.kind): only a retention.applied record is read across shards")
+        }
         if entry.kind != "erasure.executed" && !isRetention {
             return .withheld("the erasure record's entry is of kind \(entry.kind), not erasure.executed or retention.applied")
         }
@@ -362,6 +381,10 @@ public enum BundleVerifier {
             }
             guard let basis = body["legal_basis"]?.stringValue else { return .withheld("the retention record names no legal_basis") }
             ordered = basis
+            // A record naming a shard covers that shard's indices, never its own log's; one without, only its own.
+            if erasure.shard == nil && body["shard"] != nil {
+                return .withheld("the retention record names shard \(body["shard"]?.intValue.map(String.init) ?? "?"): it covers another shard's entries, not this log's")
+            }
         } else {
             guard let target = body["target_index"]?.intValue, target >= 0 else {
                 return .withheld("the erasure record names no target_index")
@@ -372,6 +395,13 @@ public enum BundleVerifier {
         }
         if ordered != erasure.legalReference {
             return .withheld("the erasure record's legal reference is \"\(ordered)\", not \(reference) as the claim states")
+        }
+        if let shard = erasure.shard {
+            // In another log: the order of the two is that of their shards, checked with the shards' numbers.
+            guard let names = body["shard"]?.intValue, names >= 0 else {
+                return .withheld("the retention record claimed in shard \(shard) names no shard: it covers that shard's own entries, not this one")
+            }
+            return .provenInShard(shard: shard, namesShard: names, InclusionClaim(index: record.index, leafHash: leafHash, proof: record.inclusionProof))
         }
         if record.index <= event.index { return .withheld("the erasure record (entry \(record.index)) is not later than the erased event") }
         if record.index >= treeSize {

@@ -90,6 +90,9 @@ public struct CompactBundleVerifier {
     /// After each window of events: bytes read, total bytes if known, events so far.
     public var onProgress: ((UInt64, UInt64?, Int) -> Void)?
     public var workers = ProcessInfo.processInfo.activeProcessorCount
+    /// The shard this bundle is of, inside a `greffe-shard-bundle/v1`: a body dropped by another shard's
+    /// record is then handed to `ShardBundleVerifier` to prove; alone (nil), such a claim fails.
+    public var shard: Int?
     /// Events handed to one worker at a time.
     static let batchSize = 512
 
@@ -350,6 +353,17 @@ extension CompactBundleVerifier {
                     line.erasure = .proven
                     recordClaims.append((claim, location, listed.count))
                     summary.erasuresProven += 1
+                case .provenInShard(let shard, let names, let claim)?:
+                    if let problem = crossShardProblem(recordShard: shard, names: names) {
+                        fail(.bodyWithheld, location, "body withheld: \(problem)")
+                        line.erasure = .unproven
+                        summary.bodiesWithheld += 1
+                    } else {
+                        // Proved by the shard bundle's verifier, against that shard's checkpoint.
+                        line.erasure = .proven
+                        report.crossShardErasures.append(.init(location: location, eventIndex: entry.index, shard: shard, claim: claim))
+                        summary.erasuresProven += 1
+                    }
                 case .unproven?, nil:
                     line.erasure = .unproven
                     summary.erasuresUnproven += 1
@@ -404,6 +418,17 @@ extension CompactBundleVerifier {
                 options.onEvent?(checkedLine)
                 if position == 0 { options.onFirstEvent?(checkedLine) }
             }
+        }
+
+        /// Why a body of this shard cannot be proved dropped by a record of shard `recordShard` naming shard `names`.
+        func crossShardProblem(recordShard: Int, names: Int) -> String? {
+            guard let own = options.shard else {
+                return "its retention record is in shard \(recordShard): ask for the bundle across shards (POST /v1/bundles) to prove it"
+            }
+            if recordShard == own { return "the claim names this event's own shard \(own) as another shard" }
+            if names != own { return "the retention record in shard \(recordShard) covers shard \(names)'s entries, not shard \(own)'s" }
+            if recordShard < own { return "the retention record is in shard \(recordShard), before this event's shard \(own) was opened" }
+            return nil
         }
 
         /// For the timestamps' check of the ledger's clock: the latest `sequenced_at` below each size.

@@ -63,6 +63,9 @@ public struct EvidenceBundle: Sendable, Equatable {
         public var erasedAt: String
         public var legalReference: String
         public var erasureEntryIndex: UInt64
+        /// v3 in a shard bundle: the shard whose retention record dropped the body, when not the event's own
+        /// (Schemas/shards.md, "Retention across shards"); the record is proved against that shard's checkpoint.
+        public var shard: Int?
         // An array: a struct cannot hold a value of its own type inline.
         private var records: [Event]
 
@@ -85,6 +88,7 @@ public struct EvidenceBundle: Sendable, Equatable {
                 "erasure_entry_index": .number(Double(erasureEntryIndex)),
             ]
             if let record { object["record"] = record.json }
+            if let shard { object["shard"] = .number(Double(shard)) }
             return .object(object)
         }
     }
@@ -283,10 +287,15 @@ public struct EvidenceBundle: Sendable, Equatable {
         guard let object = value.objectValue else { throw FormatError("\(path) is not an object") }
         var known: Set = ["erased_at", "legal_reference", "erasure_entry_index"]
         if format != .v1 { known.insert("record") }
+        if format == .v3 { known.insert("shard") }
         try refuseUnknown(object, known: known, at: path)
         var erasure = Erasure(
             erasedAt: try string("erased_at", in: object, at: path), legalReference: try string("legal_reference", in: object, at: path),
             erasureEntryIndex: try index(object["erasure_entry_index"], at: "\(path)/erasure_entry_index"))
+        if let shard = object["shard"] {
+            guard let number = shard.intValue, number >= 0, number < 1 << 31 else { throw FormatError("\(path)/shard is not a shard number") }
+            erasure.shard = number
+        }
         // A missing record is the verifier's to report ("body withheld"), naming the event.
         if let record = object["record"] {
             erasure.record = try parseEvent(record, at: "\(path)/record", format: format, isRecord: true)

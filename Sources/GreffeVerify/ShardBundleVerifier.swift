@@ -90,6 +90,7 @@ public struct ShardBundleVerifier {
             }
             var inner = CompactBundleVerifier(verifiers: shardVerifiers, timestampTrust: timestampTrust, witnesses: witnesses)
             inner.listEventsUpTo = max(1, inner.listEventsUpTo)
+            inner.shard = shard
             if let onEvent { inner.onEvent = { onEvent(shard, $0) } }
             let progress = onProgress
             let offset = range.lowerBound
@@ -145,7 +146,40 @@ public struct ShardBundleVerifier {
                     "shard \(shard): it seals shard \(shard - 1) at size \(link.previousCheckpoint.size), root \(link.previousCheckpoint.root), but shard \(shard - 1)'s bundle is proved at size \(previousCheckpoint.size), root \(previousCheckpoint.root): the chain of shards is broken")
             }
         }
+        checkCrossShardErasures(&report)
         return report
+    }
+
+    /// Bodies of a sealed shard dropped by a later shard's retention record: each record proved in the
+    /// checkpoint of that shard's element (Schemas/shards.md, "Proving a body dropped after its shard was sealed").
+    func checkCrossShardErasures(_ report: inout ShardBundleReport) {
+        for shard in report.shards.indices {
+            for pending in report.shards[shard].crossShardErasures {
+                var problem: String?
+                if pending.shard >= report.shards.count {
+                    problem = "its retention record is in shard \(pending.shard), which the file does not hold"
+                } else if let size = report.shards[pending.shard].checkpointSize, let root = report.shards[pending.shard].checkpointRoot {
+                    if pending.claim.index >= size {
+                        problem = "its retention record is entry \(pending.claim.index) of shard \(pending.shard), beyond that shard's checkpoint (\(size) entries)"
+                    } else {
+                        do {
+                            try ProofVerifier.verifyInclusion(
+                                index: pending.claim.index, size: size, leafHash: pending.claim.leafHash, proof: pending.claim.proof, root: root)
+                        } catch {
+                            problem = "its retention record's inclusion proof does not hold in shard \(pending.shard)'s checkpoint: \(error)"
+                        }
+                    }
+                } else {
+                    problem = "shard \(pending.shard)'s checkpoint did not verify, so its retention record cannot be proved"
+                }
+                guard let problem else { continue }
+                report.failures.append("shard \(shard), \(pending.location): body withheld: \(problem)")
+                if let line = report.shards[shard].events.firstIndex(where: { $0.index == pending.eventIndex }) {
+                    report.shards[shard].events[line].erasure = .unproven
+                    report.shards[shard].events[line].verified = false
+                }
+            }
+        }
     }
 
     /// The file's members but `shards`, parsed, and the byte range of each shard's bundle, in order.

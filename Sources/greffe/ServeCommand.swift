@@ -178,7 +178,6 @@ struct ServeCommand: AsyncParsableCommand {
     func unsupportedWithShards() -> String? {
         let unsupported: [(Bool, String)] = [
             (storeOptions.postgres != nil, "--postgres (a shard is a SQLite file)"),
-            (retentionDays != nil, "--retention-days (retention follows one log)"),
             (publicLookup, "the public lookup (it would not see sealed shards: turn it off with --no-public-lookup)"),
         ]
         return unsupported.first(where: { $0.0 })?.1
@@ -300,7 +299,7 @@ struct ServeCommand: AsyncParsableCommand {
         var services: [any Service] = [LedgerService(shards: shards)]
         if let retentionDays, let retentionBasis {
             let keeper = RetentionKeeper(
-                ledger: ledger, policy: Ledger.RetentionPolicy(days: retentionDays, legalBasis: retentionBasis),
+                shards: shards, policy: Ledger.RetentionPolicy(days: retentionDays, legalBasis: retentionBasis),
                 interval: .milliseconds(Int(retentionInterval * 1000)), logger: logger)
             services.append(RetentionService(keeper: keeper))
             logger.info("retention", metadata: ["days": "\(retentionDays)", "basis": "\(retentionBasis)"])

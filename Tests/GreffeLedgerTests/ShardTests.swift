@@ -46,13 +46,22 @@ import Testing
         return try! EventSubmission(eventID: id, platform: "example-ai", kind: "generation.requested", canonicalBody: body.canonicalBytes())
     }
 
+    /// Opened again while a file is still locked by a store of this process not yet released: these tests open
+    /// one file several times in one process (`greffe serve` opens each once), and start-up truncates the WAL.
     static func open(_ storage: FolderStorage, maxEntries: UInt64? = nil) async throws -> ShardedLedger {
-        try await ShardedLedger.open(
-            storage: storage, keys: LogKeys(signer: signer), policy: .init(maxEntries: maxEntries),
-            logger: .init(label: "test")
-        ) { store, keys in
-            try await Ledger.open(store: store, keys: keys, checkpointInterval: .milliseconds(5))
+        for attempt in 0..<40 {
+            do {
+                return try await ShardedLedger.open(
+                    storage: storage, keys: LogKeys(signer: signer), policy: .init(maxEntries: maxEntries),
+                    logger: .init(label: "test")
+                ) { store, keys in
+                    try await Ledger.open(store: store, keys: keys, checkpointInterval: .milliseconds(5))
+                }
+            } catch where attempt < 39 && "\(error)".contains("database is locked") {
+                try await Task.sleep(for: .milliseconds(50))
+            }
         }
+        preconditionFailure("unreachable: the last attempt rethrows")
     }
 
     /// Every event of every shard (Greffe's own records left out), as event ID → (shard, index).

@@ -131,4 +131,99 @@ struct ShardBundleTests {
         shards.shutdown()
         await running.value
     }
+
+    @Test("a sealed shard's bodies dropped after its seal are proved by the active shard's record, only across shards")
+    func retentionAcrossShards() async throws {
+        let directory = DataDirectory(path: FileManager.default.temporaryDirectory.appendingPathComponent("greffe-shard-retention-\(UUID().uuidString)").path)
+        defer { try? FileManager.default.removeItem(at: directory.url) }
+        try FileManager.default.createDirectory(at: directory.url, withIntermediateDirectories: true)
+        _ = try SQLiteStore(path: directory.databasePath)
+        let shards = try await ShardedLedger.open(
+            storage: SQLiteShardStorage(directory: directory), keys: keys, policy: .init(), logger: Logger(label: "test")
+        ) { store, keys in
+            try await Ledger.open(store: store, keys: keys, checkpointInterval: .milliseconds(5))
+        }
+        let running = Task { await shards.run() }
+        let tokens = shards.shards[0].ledger.tokenAuthority()
+        let append = try await tokens.create(name: "platform", role: .append, platform: "example-ai").token
+        let investigate = try await tokens.create(name: "investigator", role: .investigate).token
+        let application = try buildApplication(api: LedgerAPI(shards: shards), configuration: ServeConfiguration(address: .hostname("127.0.0.1", port: 0)))
+        let policy = Ledger.RetentionPolicy(days: 1, legalBasis: "RGPD art. 5(1)(e)", batchSize: 2)
+        try await application.test(.router) { client in
+            func post(_ ids: [String]) async throws {
+                let response = try await client.execute(
+                    uri: "/v1/events?wait=checkpoint", method: .post, headers: bearer(append), body: jsonBody(batch(ids.map { event($0) })))
+                #expect(response.status == .created)
+            }
+            func bundle(_ uri: String, _ body: String) async throws -> [UInt8] {
+                let response = try await client.execute(uri: uri, method: .post, headers: bearer(investigate), body: jsonBody(body))
+                #expect(response.status == .ok)
+                return Array(buffer: response.body)
+            }
+            try await post(["a", "b", "b2"])
+            try await shards.rollover(reason: .size)
+            try await post(["c"])
+            try await Task.sleep(for: .milliseconds(5))
+            // A day on: every event so far is past retention, the records this round appends are not.
+            let later = UInt64(Date().timeIntervalSince1970 * 1000) + 86_400_000
+            let keeper = RetentionKeeper(shards: shards, policy: policy, logger: Logger(label: "test"))
+            let outcomes = await keeper.applyDue(now: later)
+            // Shard 0's three events in two batches (batch size 2), then shard 1's own c.
+            #expect(outcomes.map(\.dropped) == [2, 1, 1], "\(outcomes)")
+            let active = shards.active
+            for outcome in outcomes.prefix(2) {
+                let record = try #require(try await active.readEvent(index: outcome.recordIndex))
+                let body = try JSONParser.parse(try #require(record.canonicalBody))
+                #expect(record.kind == Ledger.retentionKind && body["shard"]?.intValue == 0, "the sealed shard's records are in the active one, naming shard 0")
+            }
+            #expect(try await shards.shards[0].ledger.readEvent(index: 0)?.canonicalBody == nil)
+            // A new keeper (a restart) finds where each shard stopped: nothing is recorded twice.
+            #expect(await RetentionKeeper(shards: shards, policy: policy, logger: Logger(label: "test")).applyDue(now: later).isEmpty)
+
+            let file = try await bundle("/v1/bundles", #"{"event_ids":["a","c"]}"#)
+            let report = try verify(file)
+            #expect(report.verified, "\(report.failures) \(report.shards.flatMap(\.failures))")
+            #expect(report.shards[0].events.first { $0.index == 0 }?.erasure == .proven)
+            #expect(report.shards[1].events.first { $0.index == 1 }?.erasure == .proven)
+
+            // Shard 0's bundle alone cannot prove it: the record is in shard 1.
+            var alone = CompactBundleVerifier(verifiers: [try base.renamed("bundle-shards.test/log")])
+            alone.listEventsUpTo = 10
+            guard case .verified(let aloneReport) = try alone.verify(MemoryByteSource(try await bundle("/v1/shards/0/v1/bundles", #"{"event_ids":["a"]}"#)))
+            else { Issue.record("not v3"); return }
+            #expect(!aloneReport.verified && aloneReport.failures.contains { $0.message.contains("ask for the bundle across shards") })
+
+            func erasedOfA(_ object: inout JSONObject, _ change: (inout JSONObject) -> Void) {
+                var parts = object["shards"]!.arrayValue!
+                var shard0 = parts[0].objectValue!
+                var events = shard0["events"]!.arrayValue!
+                let position = events.firstIndex { $0["erased"] != nil }!
+                var event = events[position].objectValue!
+                var erased = event["erased"]!.objectValue!
+                change(&erased)
+                event["erased"] = .object(erased)
+                events[position] = .object(event)
+                shard0["events"] = .array(events)
+                parts[0] = .object(shard0)
+                object["shards"] = .array(parts)
+            }
+            func fails(_ what: Comment, _ change: @escaping (inout JSONObject) -> Void) throws {
+                let bytes = try doctored(file) { erasedOfA(&$0, change) }
+                do {
+                    let report = try verify(bytes)
+                    #expect(!report.verified, what)
+                } catch is EvidenceBundle.FormatError {}
+            }
+            try fails("the claim's shard removed (the record then names another shard than its own log's)") { $0["shard"] = nil }
+            try fails("the claim names the event's own shard") { $0["shard"] = 0 }
+            try fails("the claim names a shard the file does not hold") { $0["shard"] = 7 }
+            try fails("the record's inclusion proof cut") {
+                var record = $0["record"]!.objectValue!
+                record["inclusion_proof"] = .array(Array(record["inclusion_proof"]!.arrayValue!.dropLast()))
+                $0["record"] = .object(record)
+            }
+        }
+        shards.shutdown()
+        await running.value
+    }
 }

@@ -19,11 +19,17 @@ of the specification.
       and tail into the root, erasure and hold records. Exit 0 when it
       verifies; prints the problems otherwise.
   bundlev3.py make-set --out FILE --key-out VKEYFILE [--seed S] [--shards K]
-                       [--restore] [--mutate NAME]
+                       [--restore] [--mutate NAME] [--drop-sealed K [--drop-shard J]]
       A signed greffe-shard-bundle/v1 (Schemas/shards.md): K shards (3) with
       a few events each, shard k >= 1 opened by its shard.opened link to
       shard k-1's final checkpoint; --restore seals the last link by a
       restore (lost entries); --mutate makes one of SET_MUTATIONS.
+      --drop-sealed K (--drop-shard J, 0): K bodies of shard J dropped after it was
+      sealed by a retention.applied record of the last shard ("shard": J), their
+      claims with erased.shard; and one body of the last shard dropped by a record
+      of its own (Schemas/shards.md, "Retention across shards").
+  bundlev3.py element FILE --shard J --vkey VKEYFILE --out FILE2 --key-out VKEYFILE2
+      Element J of a shard bundle, alone as the v3 bundle it is, and shard J's key.
   bundlev3.py verify-set FILE --vkey VKEYFILE
       Exact members, each element verified as v3 with its shard's key (the
       base key renamed), its query the file's, and each link. Exit 0 when it
@@ -41,11 +47,13 @@ bodies outside that subset rather than guess.
 """
 import argparse
 import base64
+import datetime
 import hashlib
 import hmac
 import json
 import os
 import random
+import re
 import struct
 import sys
 import time
@@ -529,7 +537,139 @@ BUNDLE_MEMBERS = {"format", "verifier_key", "checkpoint", "created_at", "query",
 EVENT_MEMBERS = {"entry", "body", "salt", "gap", "appended_by", "erased", "disclosed"}
 FIELD_MEMBERS = {"path", "value", "salt", "position", "count", "proof"}
 RECORD_MEMBERS = {"index", "event_id", "kind", "body", "salt", "entry", "leaf_hash", "inclusion_proof", "appended_by"}
-ERASED_MEMBERS = {"erased_at", "legal_reference", "erasure_entry_index", "record"}
+ERASED_MEMBERS = {"erased_at", "legal_reference", "erasure_entry_index", "record", "shard"}
+# The kinds only Greffe writes: a retention keeps their bodies (Schemas/bundle.md, "Retention").
+OWN_KINDS = {"access.granted", "erasure.executed", "hold.placed", "hold.lifted", "ledger.restored", "retention.applied", "shard.opened"}
+RFC3339 = re.compile(r"^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?(?:[Zz]|([+-])(\d{2}):(\d{2}))$")
+
+
+def rfc3339_ms(text):
+    """Milliseconds since 1970 of an RFC 3339 §5.6 date-time (fraction truncated, :60 read as the next minute's first second), or None."""
+    m = RFC3339.match(text) if isinstance(text, str) else None
+    if not m:
+        return None
+    year, month, day, hour, minute, second = (int(g) for g in m.groups()[:6])
+    try:
+        days = (datetime.date(year, month, day) - datetime.date(1970, 1, 1)).days
+    except ValueError:
+        return None
+    if hour > 23 or minute > 59 or second > 60:
+        return None
+    offset = 0
+    if m.group(8):
+        if int(m.group(9)) > 23 or int(m.group(10)) > 59:
+            return None
+        offset = (-1 if m.group(8) == "-" else 1) * (int(m.group(9)) * 60 + int(m.group(10)))
+    seconds = days * 86400 + hour * 3600 + minute * 60 + second - offset * 60
+    return seconds * 1000 + (int((m.group(7) + "00")[:3]) if m.group(7) else 0)
+
+
+def is_index(value):
+    return type(value) is int and 0 <= value <= 2 ** 53 - 1
+
+
+def erasure_problem(event, entry, shard):
+    """Schemas/bundle.md, "Erasures" (steps 1 to 11, less the record's place in a checkpoint) for an event with a
+    null body, with Schemas/shards.md's "Proving a body dropped after its shard was sealed" when `shard` is
+    (j, element count) — an element of a shard bundle — rather than None (a v3 bundle alone).
+    Returns (problem, None) or (None, (m, record index, leaf, proof)): m is None for a record of this very
+    log, else the shard whose element's checkpoint must include the record (steps 11 and 12)."""
+    i = entry["index"]
+    if event["salt"] is not None:
+        return "the body is null but a salt is given", None
+    erased = event.get("erased")
+    if erased is None:
+        return "the body is null and no erasure is claimed for it", None
+    across = erased.get("shard")
+    if across is not None:
+        if not is_index(across):
+            return "erased.shard is not a non-negative integer", None
+        if shard is None:
+            return "its retention record is in shard %d: ask for the bundle across shards (POST /v1/bundles) to prove it" % across, None
+        if across == shard[0]:
+            return "the claim names the event's own shard %d as its record's: a record of its own shard is proved against its own checkpoint, with no erased.shard" % across, None
+    record = erased.get("record")
+    if record is None:
+        return "an erasure is claimed with no record to prove it", None
+    members(record, RECORD_MEMBERS, "the record", ["index", "event_id", "kind", "body", "salt", "entry", "leaf_hash", "inclusion_proof"])
+    try:
+        entry_bytes = unb64(record["entry"], "the record's entry")
+        rec = decode_entry(entry_bytes)
+    except Problem as error:
+        return "the record's entry cannot be read: %s" % error, None
+    leaf = leaf_hash(entry_bytes)
+    if leaf != unb64(record["leaf_hash"], "the record's leaf_hash") or rec["index"] != record["index"]:
+        return "the record's entry does not match its leaf_hash and index", None
+    if record["index"] != erased["erasure_entry_index"]:
+        return "the record is entry %r, not erasure_entry_index %r" % (record["index"], erased["erasure_entry_index"]), None
+    kind = rec["kind"]
+    if kind not in ("erasure.executed", "retention.applied") or record["kind"] != kind:
+        return "the record is of kind %s (stated %r), not erasure.executed or retention.applied" % (kind, record["kind"]), None
+    if across is not None and kind != "retention.applied":
+        return "the record is of kind %s: only a retention.applied record is read across shards" % kind, None
+    body, salt = record["body"], record["salt"]
+    if body is None or salt is None or not commits(rec, unb64(salt, "the record's salt"), body):
+        return "the record's body and salt do not match its entry's commitment", None
+    if body.get("kind") != kind or body.get("event_id") != record["event_id"] or body.get("platform") != "greffe":
+        return "the record's body is not Greffe's %s record %s" % (kind, record["event_id"]), None
+    if kind == "erasure.executed":
+        if body.get("target_index") != i or not is_index(body.get("target_index")):
+            return "the erasure record orders the erasure of entry %r, not %d" % (body.get("target_index"), i), None
+        ordered = body.get("legal_reference")
+    else:
+        # Step 9 of a retention record, its shard first: it says whose indices the others are.
+        if across is None and "shard" in body:
+            return "the retention record names shard %r: such a record drops a sealed shard's bodies from a later shard, and never proves a body of its own shard" % body["shard"], None
+        if across is not None and "shard" not in body:
+            return "the retention record has no shard member: it names entries of its own shard %d, not of this event's shard %d" % (across, shard[0]), None
+        if across is not None and (type(body["shard"]) is not int or body["shard"] != shard[0]):
+            return "the retention record names entries of shard %r, not of this event's shard %d" % (body["shard"], shard[0]), None
+        low, high = body.get("from_index"), body.get("to_index")
+        if not is_index(low) or not is_index(high) or low > high:
+            return "the retention record names no valid from_index and to_index", None
+        if not low <= i < high:
+            return "the retention record covers entries %d to %d, not %d" % (low, high - 1, i), None
+        cutoff = rfc3339_ms(body.get("recorded_before"))
+        if cutoff is None:
+            return "the retention record names no valid recorded_before", None
+        if entry["kind"] in OWN_KINDS:
+            return "the event is Greffe's own record (%s), which a retention keeps whole" % entry["kind"], None
+        kept = body.get("kept_under_hold")
+        if not isinstance(kept, list):
+            return "the retention record names no kept_under_hold", None
+        if any(is_index(k) and k == i for k in kept):
+            return "the retention record lists this event as kept under a legal hold", None
+        if entry["sequenced_at"] >= cutoff:
+            return "the event was recorded at or after the retention record's cut-off %s" % body["recorded_before"], None
+        ordered = body.get("legal_basis")
+    if not isinstance(ordered, str) or ordered != erased["legal_reference"]:
+        return "the record states %r, not the claim's legal_reference %r" % (ordered, erased["legal_reference"]), None
+    proof = [unb64(h, "the record's inclusion_proof") for h in record["inclusion_proof"]]
+    if across is None:
+        if record["index"] <= i:
+            return "the record (entry %d) is not later than the event" % record["index"], None
+        return None, (None, record["index"], leaf, proof)
+    # Step 11 across shards: the record comes after the shard was sealed, in an element of the file.
+    if across < shard[0]:
+        return "the retention record is said to be in shard %d, before this event's shard %d: a record of another shard comes after the shard was sealed" % (across, shard[0]), None
+    if across >= shard[1]:
+        return "the retention record is said to be in shard %d, but the file holds shards 0 to %d only" % (across, shard[1] - 1), None
+    return None, (across, record["index"], leaf, proof)
+
+
+def record_in(claim, size, root, checkpoints):
+    """Steps 11 (the record's index within the checkpoint) and 12 (its inclusion proof): None or the problem."""
+    m, index, leaf, proof = claim
+    what = "the checkpoint" if m is None else "shard %d's checkpoint" % m
+    if m is not None:
+        if checkpoints[m] is None:
+            return "shard %d's checkpoint does not verify, so the retention record cannot be proved in it" % m
+        size, root = checkpoints[m]
+    if index >= size:
+        return "the record is entry %d, beyond %s's %d entries" % (index, what, size)
+    if not verify_inclusion(index, size, leaf, proof, root):
+        return "the %s record's inclusion proof does not hold in %s" % ("erasure" if m is None else "retention", what)
+    return None
 
 
 def strict_object(pairs):
@@ -583,8 +723,9 @@ def verify(path, vkey):
     return verify_bundle(load_strict(path), vkey)
 
 
-def verify_bundle(bundle, vkey):
-    """verify() of a bundle already read (a shard bundle's element)."""
+def verify_bundle(bundle, vkey, shard=None, checkpoints=None):
+    """verify() of a bundle already read. For element j of a shard bundle of n elements: shard (j, n), and
+    checkpoints[k] element k's (size, root) as its key proves it (None when it does not)."""
     if not isinstance(bundle, dict) or bundle.get("format") != FORMAT:
         raise Problem("not a %s bundle" % FORMAT)
     members(bundle, BUNDLE_MEMBERS, "the bundle", ["verifier_key", "checkpoint", "created_at", "earlier_checkpoints", "events", "tail"])
@@ -629,18 +770,18 @@ def verify_bundle(bundle, vkey):
             if body.get("kind") != entry["kind"] or not isinstance(body.get("event_id"), str):
                 problems.append("%s: the body's kind or event_id does not match" % where)
         else:
-            erased = event.get("erased")
-            if salt is not None or erased is None or "record" not in erased:
-                problems.append("%s: body withheld with no erasure record" % where)
-                continue
-            members(erased, ERASED_MEMBERS, where + "/erased", ["erased_at", "legal_reference", "erasure_entry_index"])
+            if "erased" in event:
+                members(event["erased"], ERASED_MEMBERS, where + "/erased", ["erased_at", "legal_reference", "erasure_entry_index"])
+                if "shard" in event["erased"] and not is_index(event["erased"]["shard"]):
+                    raise Problem("%s/erased/shard is not a non-negative integer" % where)
             try:
-                rec_entry, rec_body = check_record(erased["record"], "erasure.executed", size, root, where + "/erased/record")
-                if (rec_entry["index"] != erased["erasure_entry_index"] or rec_body.get("target_index") != i
-                        or rec_body.get("legal_reference") != erased["legal_reference"] or rec_entry["index"] <= i):
-                    problems.append("%s: the erasure record does not order this erasure" % where)
+                problem, claim = erasure_problem(event, entry, shard)
+                if problem is None:
+                    problem = record_in(claim, size, root, checkpoints)
             except Problem as error:
-                problems.append(str(error))
+                problem = str(error)
+            if problem is not None:
+                problems.append("%s: body withheld: %s" % (where, problem))
     after = -1 if previous is None else previous[0]
     tail = [unb64(h, "/tail") for h in bundle["tail"]]
     subtrees = cover(after + 1, size)
@@ -677,6 +818,19 @@ LINK_OPTIONAL = {"previous_last_leaf_hash", "lost_entries", "lost_because"}
 # only the link check can catch them).
 SET_MUTATIONS = ["drop-middle", "swap", "other-origin", "other-shard-checkpoint", "base-named-checkpoint", "drop-link", "link-other-root",
                  "link-wrong-shard", "extra-member", "missing-member", "query-differs", "empty-shards", "restore-past-first"]
+# Retention across shards (Schemas/shards.md): changes to a --drop-sealed set (made with one body dropped when
+# --drop-sealed is not given). Records are changed before they are committed (their entries commit to the change).
+#   ret-shard-other             the cross-shard record's body names another shard than the dropped bodies'
+#   ret-no-shard                the cross-shard record's body has no shard member
+#   erased-shard-earlier        erased.shard names an earlier shard than the event's (bodies dropped in shard 1)
+#   erased-shard-same           erased.shard names the event's own shard
+#   erased-shard-missing        erased.shard names a shard the file does not hold
+#   erased-shard-wrong-element  erased.shard names a later element that does not hold the record
+#   ret-same-shard-with-shard   the last shard's own retention record (same shard) has a shard member
+RETENTION_MUTATIONS = ["ret-shard-other", "ret-no-shard", "erased-shard-earlier", "erased-shard-same", "erased-shard-missing",
+                       "erased-shard-wrong-element", "ret-same-shard-with-shard"]
+SET_MUTATIONS += RETENTION_MUTATIONS
+RETENTION_BASIS = "Art. 6 GDPR; retention policy R-7 (30 days)"
 
 
 def shard_origin(base, k):
@@ -687,15 +841,23 @@ def iso(ms):
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ms // 1000)) + ".%03dZ" % (ms % 1000)
 
 
-def build_shard(rng, t, size, bundled, link):
-    """One shard's log: entry 0 the link body (k >= 1), edit.requested events at `bundled`, fillers elsewhere."""
-    leaves, entries, bodies, salts, prev = [], {}, {}, {}, bytes(32)
+def build_shard(rng, t, size, bundled, link, records=None):
+    """One shard's log: entry 0 the link body (k >= 1), edit.requested events at `bundled`, fillers elsewhere;
+    `records` {index: Greffe-written body} (their occurred_at set here, and a recorded_before of None set to
+    just after the entry before)."""
+    leaves, entries, bodies, salts, prev, times = [], {}, {}, {}, bytes(32), []
     for index in range(size):
         t += rng.randrange(1, 40)
+        times.append(t)
         salt = rng.getrandbits(256).to_bytes(32, "big")
         layout = 2 if index % 2 == 0 else 1
         if index == 0 and link is not None:
             body, kind = dict(link, occurred_at=iso(t)), "shard.opened"
+        elif records and index in records:
+            body = dict(records[index], occurred_at=iso(t))
+            if body.get("recorded_before", "") is None:
+                body["recorded_before"] = iso(times[-2] + 1)
+            kind = body["kind"]
         elif index in bundled:
             body, kind = edit_requested(rng, t - rng.randrange(0, 2000)), "edit.requested"
         else:
@@ -728,19 +890,65 @@ def shard_element(shard, indices, private, origin, public):
             "events": events, "tail": [b64(tree.subtree(h, j)) for h, j in cover(previous + 1, n)]}
 
 
-def make_set(seed, shards=3, mutate=None, restore=False):
+def retention_record(n, shard=None, **fields):
+    body = {"event_id": "greffe-retention-%06d" % n, "kind": "retention.applied", "platform": "greffe", "schema_version": 1,
+            "retention_days": 30, "legal_basis": RETENTION_BASIS, **fields}
+    if shard is not None:
+        body["shard"] = shard
+    return body
+
+
+def v2_record(shard, index):
+    """A record of one shard in the v2 record shape, proved against that shard's whole tree."""
+    body = shard["bodies"][index]
+    return {"index": index, "event_id": body["event_id"], "kind": body["kind"], "body": body, "salt": b64(shard["salts"][index]),
+            "entry": b64(shard["entries"][index]), "leaf_hash": b64(shard["leaves"][index]),
+            "inclusion_proof": [b64(h) for h in shard["tree"].inclusion(index)]}
+
+
+def make_set(seed, shards=3, mutate=None, restore=False, drop_sealed=0, drop_shard=0):
     """A signed shard bundle: shard k >= 1 opens with its shard.opened link to shard k-1's final checkpoint.
-    With restore, the last link seals its previous shard by a restore: 5 entries lost after what it keeps."""
+    With restore, the last link seals its previous shard by a restore: 5 entries lost after what it keeps.
+    With drop_sealed K, the first K bundled events of shard drop_shard had their bodies dropped after that
+    shard was sealed, by a retention.applied record of the last shard ("shard": drop_shard, Schemas/shards.md,
+    "Retention across shards"); the last shard's first bundled event's body is dropped by a record of its own
+    (no shard member), its last entry."""
+    if mutate in RETENTION_MUTATIONS:
+        drop_sealed = max(drop_sealed, 1)
+        if mutate == "erased-shard-earlier":
+            drop_shard = max(drop_shard, 1)
+    last = shards - 1
+    if drop_sealed and not (0 <= drop_shard < last and 1 <= drop_sealed <= 3):
+        raise ValueError("--drop-sealed K needs 1 <= K <= 3 and a --drop-shard before the last shard")
+    if mutate == "erased-shard-wrong-element" and drop_shard + 1 >= last:
+        raise ValueError("erased-shard-wrong-element needs an element between the dropped bodies' shard and the last one")
     rng = random.Random(seed)
     private = Ed25519PrivateKey.from_private_bytes(rng.getrandbits(256).to_bytes(32, "big"))
     public = private.public_key().public_bytes_raw()
     restore = restore or mutate == "restore-past-first"
     t = 1765000000000 + rng.randrange(10 ** 8)
-    elements, previous = [], None
+    elements, previous, built, dropped = [], None, [], {}
     for k in range(shards):
         origin = shard_origin(SET_ORIGIN, k)
         size = rng.randrange(6, 14)
         bundled = set(rng.sample(range(1, size), 3))
+        records = {}
+        if drop_sealed and k == last:
+            # The sealed shard's record (at the first entry after the link that is not bundled), then the
+            # last shard's own record, appended as its last entry, of its first bundled event.
+            j, target = drop_shard, built[drop_shard]
+            gone = sorted(target["bundled"])[:drop_sealed]
+            # The batch runs to the shard's end; the bundled bodies it did not drop are those a hold kept.
+            kept = [i for i in sorted(target["bundled"]) if i > gone[0] and i not in gone]
+            across = {"ret-shard-other": j + 1, "ret-no-shard": None}.get(mutate, j)
+            at = min(set(range(1, size)) - bundled)
+            records[at] = retention_record(1, across, recorded_before=iso(target["t"] + 1), from_index=gone[0], to_index=len(target["leaves"]),
+                                           kept_under_hold=kept)
+            own = min(bundled)
+            records[size] = retention_record(2, last if mutate == "ret-same-shard-with-shard" else None, recorded_before=None,
+                                             from_index=own, to_index=own + 1, kept_under_hold=[])
+            dropped = {j: (gone, at), last: ([own], size)}
+            size += 1
         link = None
         if k >= 1:
             before = shard_origin(SET_ORIGIN, k - 1)
@@ -761,11 +969,26 @@ def make_set(seed, shards=3, mutate=None, restore=False):
                 link["previous_checkpoint"] = sign_checkpoint(private, before, n_prev, sha256(b"another root"))
             if mutate == "link-wrong-shard" and k == 2:
                 link["shard"] = 3
-        shard = build_shard(rng, t, size, bundled, link)
+        shard = build_shard(rng, t, size, bundled, link, records)
+        shard["bundled"] = bundled
+        built.append(shard)
         t = shard["t"] + 1000
         indices = sorted(bundled | ({0} if k >= 1 and not (mutate == "drop-link" and k == 2) else set()))
         elements.append(shard_element(shard, indices, private, origin, public))
         previous = shard
+    for k, (gone, at) in dropped.items():
+        # The bodies gone, each claim with the record proved against the record's shard's (the last) checkpoint.
+        erased_as = {"erased-shard-earlier": 0, "erased-shard-same": k, "erased-shard-missing": shards,
+                     "erased-shard-wrong-element": k + 1}.get(mutate, last) if k != last else None
+        for event in elements[k]["events"]:
+            index = decode_entry(base64.b64decode(event["entry"]))["index"]
+            if index not in gone:
+                continue
+            event["body"] = event["salt"] = None
+            event["erased"] = {"erased_at": iso(built[last]["t"] + 500), "legal_reference": RETENTION_BASIS, "erasure_entry_index": at,
+                               "record": v2_record(built[last], at)}
+            if erased_as is not None:
+                event["erased"]["shard"] = erased_as
     for element in elements:
         element["created_at"] = iso(t)
     bundle = {"format": SET_FORMAT, "origin": SET_ORIGIN, "verifier_key": vkey_of(SET_ORIGIN, public), "created_at": iso(t), "query": SET_QUERY, "shards": elements}
@@ -871,6 +1094,13 @@ def verify_set(path, vkey):
     public = base64.b64decode(key)[1:]
     keys = [vkey_of(shard_origin(base, k), public) for k in range(len(bundle["shards"]))]
     problems, lost, lines, proved = [], [], [], []
+    # Each element's checkpoint as its own key proves it: a record of shard m is proved against element m's.
+    checkpoints = []
+    for k, element in enumerate(bundle["shards"]):
+        try:
+            checkpoints.append(open_checkpoint(element["checkpoint"], keys[k]))
+        except Exception:  # noqa: BLE001 — reported with the element below
+            checkpoints.append(None)
     if bundle["origin"] != base:
         problems.append("the file names the ledger %r, not the key's %r" % (bundle["origin"], base))
     for k, element in enumerate(bundle["shards"]):
@@ -881,7 +1111,7 @@ def verify_set(path, vkey):
         if "query" not in element or canonical(element["query"]) != canonical(bundle["query"]):
             problems.append("shard %d: its query is not the file's" % k)
         try:
-            found, count = verify_bundle(element, keys[k])
+            found, count = verify_bundle(element, keys[k], (k, len(bundle["shards"])), checkpoints)
             size, root = open_checkpoint(element["checkpoint"], keys[k])
         except Exception as error:  # noqa: BLE001 — a refusal of the element, whatever raised it
             why = str(error) if isinstance(error, Problem) else "%s %s" % (type(error).__name__, error)
@@ -890,7 +1120,13 @@ def verify_set(path, vkey):
         problems.extend("shard %d: %s" % (k, p) for p in found)
         if not found:
             proved[k] = (size, root)
-        lines.append("shard %d (%s): %d events, checkpoint of %d entries" % (k, shard_origin(base, k), count, size))
+        # Bodies dropped after the shard was sealed (checked above with the rest of the element).
+        across = sorted({e["erased"]["shard"] for e in element["events"] if e.get("body") is None and isinstance(e.get("erased"), dict) and "shard" in e["erased"]})
+        dropped = sum(1 for e in element["events"] if e.get("body") is None and isinstance(e.get("erased"), dict) and "shard" in e["erased"])
+        lines.append("shard %d (%s): %d events%s, checkpoint of %d entries" % (
+            k, shard_origin(base, k), count,
+            " (%d bodies dropped after the shard was sealed, by a record of shard %s)" % (dropped, ", ".join(map(str, across))) if dropped and not found else "",
+            size))
     for k in range(1, len(bundle["shards"])):
         element = bundle["shards"][k]
         if not isinstance(element, dict):
@@ -956,6 +1192,15 @@ def main():
     ms.add_argument("--shards", type=int, default=3)
     ms.add_argument("--restore", action="store_true")
     ms.add_argument("--mutate", choices=SET_MUTATIONS)
+    ms.add_argument("--drop-sealed", type=int, default=0, metavar="K",
+                    help="K (1 to 3) bodies of shard --drop-shard dropped by a retention record of the last shard")
+    ms.add_argument("--drop-shard", type=int, default=0, metavar="J")
+    el = sub.add_parser("element")
+    el.add_argument("file")
+    el.add_argument("--shard", type=int, required=True)
+    el.add_argument("--vkey", required=True)
+    el.add_argument("--out", required=True)
+    el.add_argument("--key-out", required=True)
     vs = sub.add_parser("verify-set")
     vs.add_argument("file")
     vs.add_argument("--vkey", required=True)
@@ -963,12 +1208,25 @@ def main():
     if args.command == "make-set":
         if args.shards < 3 and args.mutate and args.mutate != "empty-shards":
             parser.error("--mutate needs --shards 3 or more")
-        bundle, vkey = make_set(args.seed, args.shards, args.mutate, args.restore)
+        try:
+            bundle, vkey = make_set(args.seed, args.shards, args.mutate, args.restore, args.drop_sealed, args.drop_shard)
+        except ValueError as error:
+            parser.error(str(error))
         with open(args.out, "w", encoding="utf-8") as f:
             json.dump(bundle, f, ensure_ascii=False)
         with open(args.key_out, "w") as f:
             f.write(vkey + "\n")
         print("wrote %s: %d shards%s" % (args.out, len(bundle["shards"]), ", mutated: " + args.mutate if args.mutate else ""))
+        return 0
+    if args.command == "element":
+        # Element J of a shard bundle as the v3 bundle it is, with shard J's key (the base key renamed).
+        with open(args.vkey) as f:
+            base, _, key = f.read().strip().split("+", 2)
+        with open(args.file, encoding="utf-8") as f:
+            element = json.load(f)["shards"][args.shard]
+        write_bundle(element, args.out)
+        with open(args.key_out, "w") as f:
+            f.write(vkey_of(shard_origin(base, args.shard), base64.b64decode(key)[1:]) + "\n")
         return 0
     if args.command == "verify-set":
         with open(args.vkey) as f:

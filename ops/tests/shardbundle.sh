@@ -20,6 +20,16 @@
 #  3. The v3 path still holds (bundlev3.py verify was refactored for
 #     verify-set): a sparse v3 bundle with an erasure and a hold verifies in
 #     both.
+#  4. Retention across shards (Schemas/shards.md, "Retention across shards"):
+#     bodies of shard 0 (and of shard 1) dropped after their shard was sealed,
+#     by a retention.applied record of the last shard ("shard": 0, or 1), and
+#     one body of the last shard dropped by its own record, verify in all
+#     three; the last element alone too. Refused, for the expected reason: an
+#     element holding such bodies checked alone (ask for the bundle across
+#     shards); the record naming another shard, or none (re-committed);
+#     erased.shard naming an earlier shard, the event's own, a shard not in
+#     the file, or a later element that does not hold the record; a
+#     same-shard record with a shard member, in the set and alone.
 #
 # Usage: ops/tests/shardbundle.sh   Env: KEEP=1 keeps the work directory.
 # Needs: node 20+ (WebCrypto Ed25519), python3 with cryptography, a built greffe. A few seconds.
@@ -67,20 +77,20 @@ make_set() {
         { bad "make-set $*: $(tail -n 3 "$WORK/$name.make")"; return 1; }
 }
 
-# accepted DESCRIPTION FILE VKEY [REGEX both reports must match]
+# accepted DESCRIPTION FILE VKEY [REGEX both reports must match] [VERB: verify-set, or verify for a v3 bundle]
 accepted() {
-    run_both "$2" "$3"
+    run_both "$2" "$3" "${5:-verify-set}"
     if [[ $PY_RC == 0 && $JS_RC == 0 && $GR_RC == 0 ]] && grep -q '^RESULT: VERIFIED' <<<"$JS_OUT" &&
         { [[ -z ${4:-} ]] || { grep -qE "$4" <<<"$PY_OUT" && grep -qE "$4" <<<"$JS_OUT"; }; }; then
-        pass "$1: verified by all three$([[ -z ${4:-} ]] || echo " ($(grep -m1 -oE "$4" <<<"$JS_OUT"))")"
+        pass "$1: verified by all three$([[ -z ${4:-} ]] || echo " ($(grep -m1 -oE "$4" <<<"$JS_OUT" | cut -c1-160))")"
     else
         bad "$1: bundlev3.py rc $PY_RC: $(first_problem "$PY_OUT")$(tail -n 1 <<<"$PY_OUT" | cut -c1-120) | verify-core.js rc $JS_RC: $(first_problem "$JS_OUT") | greffe verify rc $GR_RC: $(first_problem "$GR_OUT")"
     fi
 }
 
-# refused DESCRIPTION FILE VKEY PY_REGEX JS_REGEX: both refuse, each for the expected reason.
+# refused DESCRIPTION FILE VKEY PY_REGEX JS_REGEX [VERB]: all three refuse; bundlev3.py and verify-core.js each for the expected reason.
 refused() {
-    run_both "$2" "$3"
+    run_both "$2" "$3" "${6:-verify-set}"
     if [[ $PY_RC == 0 || $JS_RC == 0 || $GR_RC == 0 ]]; then
         bad "$1: accepted (bundlev3.py rc $PY_RC, verify-core.js rc $JS_RC, greffe verify rc $GR_RC)"
     elif ! grep -qE "$4" <<<"$PY_OUT"; then
@@ -90,7 +100,7 @@ refused() {
     elif grep -q '^RESULT: VERIFIED' <<<"$JS_OUT"; then
         bad "$1: verify-core.js's report says RESULT: VERIFIED although it failed"
     else
-        pass "$1: refused by all three — $(first_problem "$JS_OUT" | sed 's/^ *- //') | greffe: $(first_problem "$GR_OUT" | sed 's/^ *- //' | cut -c1-100)"
+        pass "$1: refused by all three — $(first_problem "$JS_OUT" | sed 's/^ *- //' | cut -c1-200) | greffe: $(first_problem "$GR_OUT" | sed 's/^ *- //' | cut -c1-100)"
     fi
 }
 
@@ -146,4 +156,52 @@ if python3 "$GEN" make --events 20 --sparse --erase 1 --hold --seed 9 --out "$WO
 else
     bad "bundlev3.py make: $(tail -n 3 "$WORK/v3.make")"
 fi
+
+# 4. Retention across shards. Each event's problem, in both readers' words:
+withheld_py() { echo "shard $1: /events/[0-9]+: body withheld: $2"; }
+withheld_js() { echo "shard $1: event [0-9]+ \(index [0-9]+\) \[bodyWithheld\]: body withheld: $2"; }
+# element NAME SHARD: $WORK/NAME-eSHARD.json, element SHARD of $WORK/NAME.json alone, and its key.
+element() {
+    python3 "$GEN" element "$WORK/$1.json" --shard "$2" --vkey "$WORK/$1.vkey" --out "$WORK/$1-e$2.json" --key-out "$WORK/$1-e$2.vkey" ||
+        { bad "bundlev3.py element $1 $2"; return 1; }
+}
+if make_set sealed0 --seed 6 --drop-sealed 2; then
+    accepted "2 bodies of shard 0 dropped after it was sealed, by a record of shard 2 (and one of shard 2 by its own)" \
+        "$WORK/sealed0.json" "$WORK/sealed0.vkey" "dropped.* of shard 2"
+    element sealed0 0 && refused "shard 0's element alone, its bodies dropped by shard 2's record" \
+        "$WORK/sealed0-e0.json" "$WORK/sealed0-e0.vkey" \
+        "/events/[0-9]+: body withheld: its retention record is in shard 2: ask for the bundle across shards" \
+        "body withheld: its retention record is in shard 2: ask for the bundle across shards \(POST /v1/bundles\) to prove it" verify
+    element sealed0 2 && accepted "shard 2's element alone (its own record, no shard member)" "$WORK/sealed0-e2.json" "$WORK/sealed0-e2.vkey" "" verify
+fi
+make_set sealed1 --seed 7 --drop-sealed 3 --drop-shard 1 &&
+    accepted "3 bodies of shard 1 dropped after it was sealed, by a record of shard 2" \
+        "$WORK/sealed1.json" "$WORK/sealed1.vkey" "dropped.* of shard 2"
+case_ ret-shard-other "the record names shard 1, the bodies are shard 0's (committed)" \
+    "$(withheld_py 0 "the retention record names entries of shard 1, not of this event's shard 0")" \
+    "$(withheld_js 0 "the retention record in shard 2 covers shard 1's entries, not shard 0's")"
+case_ ret-no-shard "the record without a shard member, used across shards (committed)" \
+    "$(withheld_py 0 "the retention record has no shard member: it names entries of its own shard 2")" \
+    "$(withheld_js 0 "the retention record claimed in shard 2 names no shard: it covers that shard's own entries")"
+case_ erased-shard-earlier "erased.shard names shard 0, before the event's shard 1" \
+    "$(withheld_py 1 "the retention record is said to be in shard 0, before this event's shard 1")" \
+    "$(withheld_js 1 "the retention record is in shard 0, before this event's shard 1 was opened")"
+case_ erased-shard-same "erased.shard names the event's own shard 0" \
+    "$(withheld_py 0 "the claim names the event's own shard 0 as its record's")" \
+    "$(withheld_js 0 "the claim names this event's own shard 0 as another shard")"
+case_ erased-shard-missing "erased.shard names shard 3, which the file does not hold" \
+    "$(withheld_py 0 "the retention record is said to be in shard 3, but the file holds shards 0 to 2 only")" \
+    "$(withheld_js 0 "its retention record is in shard 3, which the file does not hold")"
+case_ erased-shard-wrong-element "erased.shard names shard 1, whose checkpoint does not hold the record" \
+    "$(withheld_py 0 "the retention record's inclusion proof does not hold in shard 1's checkpoint")" \
+    "$(withheld_js 0 "its retention record's inclusion proof does not hold in shard 1's checkpoint")"
+case_ ret-same-shard-with-shard "shard 2's own retention record with a shard member (committed)" \
+    "$(withheld_py 2 "the retention record names shard 2: such a record .*never proves a body of its own shard")" \
+    "$(withheld_js 2 "the retention record names shard 2: it covers another shard's entries, not this log's")"
+[[ -f $WORK/ret-same-shard-with-shard.json ]] && element ret-same-shard-with-shard 2 &&
+    refused "that element alone: its own record with a shard member (Schemas/bundle.md, Retention, step 9)" \
+        "$WORK/ret-same-shard-with-shard-e2.json" "$WORK/ret-same-shard-with-shard-e2.vkey" \
+        "/events/[0-9]+: body withheld: the retention record names shard 2: such a record .*never proves a body of its own shard" \
+        "event [0-9]+ \(index [0-9]+\) \[bodyWithheld\]: body withheld: the retention record names shard 2: it covers another shard's entries, not this log's" verify
+
 finish

@@ -1700,6 +1700,12 @@ enum EmbeddedEventSchemas {
       "description": "The end of the range, exclusive; the next record's `from_index`.",
       "$ref": "#/$defs/index"
     },
+    "shard": {
+      "description": "Only on a ledger with temporal shards, for a sealed shard's bodies (Schemas/shards.md, \"Retention across shards\"): the shard whose entries [from_index, to_index) the record covers. The record is in a later shard (the active one when it was written). Absent: the record covers entries of its own shard.",
+      "type": "integer",
+      "minimum": 0,
+      "maximum": 2147483647
+    },
     "kept_under_hold": {
       "description": "The indices in the range whose bodies a legal hold kept, in increasing order (empty when none): a bundle cannot claim one of them dropped. Greffe's own records keep their bodies too and are not listed: their kinds say so.",
       "type": "array",

@@ -23,6 +23,15 @@ public enum Shards {
         return number
     }
 
+    /// The keys of `base` that are a ledger's base keys, renamed for `origin` when it is one of their
+    /// ledger's shards (`O/k`): a shard's checkpoint then verifies with the ledger's key, as the shard's.
+    public static func verifiers(for origin: String, base: [NoteVerifier]) -> [NoteVerifier] {
+        base + base.compactMap { key in
+            guard let number = number(origin: origin, base: key.name), number >= 1 else { return nil }
+            return try? key.renamed(origin)
+        }
+    }
+
     /// Shard `shard`'s key ring: every key of the log under the shard's origin.
     public static func keys(_ keys: LogKeys, shard: Int) throws -> LogKeys {
         guard shard > 0 else { return keys }

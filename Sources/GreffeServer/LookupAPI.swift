@@ -18,6 +18,8 @@ public struct PublicLookupSettings: Sendable {
     public var maxMatches = 20
     /// Near matches by PDQ; nil matches PDQ hashes exactly only.
     public var pdqIndex: (any PDQNeighbours)?
+    /// On a ledger with temporal shards: each shard's PDQ index (`pdqIndex` is then unused).
+    public var shardPDQIndexes: ShardPDQIndexes?
 
     public init() {}
 
@@ -55,6 +57,31 @@ public protocol PDQNeighbours: Sendable {
     /// Events naming a PDQ hash within `maxDistance` bits of `hash`, nearest first (then by index).
     /// Throws `APIError(.serviceUnavailable)` while the index is still being built.
     func neighbours(of hex: String, maxDistance: Int, limit: Int) async throws -> [(index: UInt64, distance: Int)]
+}
+
+/// The PDQ indexes of a sharded ledger's shards, one per shard, made when first needed (a shard opened by a
+/// rollover gets its own at its first lookup; it is small then).
+public actor ShardPDQIndexes {
+    private let make: @Sendable (Int) -> PDQLookupIndex?
+    private var indexes: [Int: PDQLookupIndex] = [:]
+
+    public init(make: @escaping @Sendable (Int) -> PDQLookupIndex?) {
+        self.make = make
+    }
+
+    /// Shard `shard`'s index; loading (lookups by PDQ in it answer 503) until its first load is done.
+    public func index(_ shard: Int) async -> PDQLookupIndex? {
+        if let known = indexes[shard] { return known }
+        guard let made = make(shard) else { return nil }
+        indexes[shard] = made
+        await made.load()
+        return made
+    }
+
+    /// Loads the indexes of `shards` (at start-up, in the background).
+    public func load(_ shards: [Int]) async {
+        for shard in shards { _ = await index(shard) }
+    }
 }
 
 /// `GET /v1/lookup`: "was this picture made or edited here?" for anyone, without a token
@@ -114,22 +141,43 @@ extension LedgerAPI {
         guard let hex = Self.hex64(text) else { throw APIError.badRequest("\(key.rawValue) must be 64 hex digits") }
 
         guard let checkpoint = ledger.latestCheckpoint else { throw APIError(.serviceUnavailable, "no checkpoint has been cosigned by the witness quorum yet") }
-        var candidates: [(index: UInt64, distance: Int?)]
-        var counted: Int
-        if key == .pdq, let index = lookupSettings.pdqIndex {
-            let near = try await index.neighbours(of: hex, maxDistance: Self.pdqMatchDistance, limit: lookupSettings.maxMatches * 4)
-            candidates = near.map { ($0.index, $0.distance) }
-            counted = near.count
-        } else {
-            let found = try await mapLedgerErrors {
-                try await ledger.searchIndices(EventQuery(contentHash: key.termPrefix + hex, limit: lookupSettings.maxMatches * 4))
+        // Every shard is searched, oldest first: an image's first record may be years old (Schemas/shards.md).
+        let all = ShardRouting.pinned.flatMap { shards.shard($0) }.map { [$0] } ?? shards.shards
+        let sharded = shards.shards.count > 1
+        var candidates: [(shard: Shard, index: UInt64, distance: Int?)] = []
+        var counted = 0
+        let wanted = lookupSettings.maxMatches * 4
+        if key == .pdq, lookupSettings.pdqIndex != nil || lookupSettings.shardPDQIndexes != nil {
+            for shard in all {
+                let index: (any PDQNeighbours)?
+                if let indexes = lookupSettings.shardPDQIndexes { index = await indexes.index(shard.number) } else { index = lookupSettings.pdqIndex }
+                guard let index else { continue }
+                let near = try await index.neighbours(of: hex, maxDistance: Self.pdqMatchDistance, limit: wanted)
+                candidates += near.map { (shard, $0.index, $0.distance) }
+                counted += near.count
             }
-            candidates = found.map { ($0, key == .pdq ? 0 : nil) }
-            counted = found.count
+            // Nearest first across shards, then oldest.
+            candidates.sort { ($0.distance ?? 0, $0.shard.number, $0.index) < ($1.distance ?? 0, $1.shard.number, $1.index) }
+        } else {
+            for shard in all where candidates.count < wanted {
+                let found = try await mapLedgerErrors {
+                    try await shard.ledger.searchIndices(EventQuery(contentHash: key.termPrefix + hex, limit: wanted - candidates.count))
+                }
+                candidates += found.map { (shard, $0, key == .pdq ? 0 : nil) }
+                counted += found.count
+            }
         }
         var matches: [JSONValue] = []
         for candidate in candidates where matches.count < lookupSettings.maxMatches {
-            if let match = try await lookupMatch(index: candidate.index, key: key, hex: hex, distance: candidate.distance, checkpoint: checkpoint) {
+            // A sealed shard's matches are proved against its final checkpoint, under its own key.
+            guard let shardCheckpoint = candidate.shard.ledger === ledger ? checkpoint : candidate.shard.ledger.latestCheckpoint else { continue }
+            if var match = try await lookupMatch(
+                index: candidate.index, key: key, hex: hex, distance: candidate.distance, ledger: candidate.shard.ledger, checkpoint: shardCheckpoint)
+            {
+                if sharded, case .object(var object) = match {
+                    object["shard"] = .number(Double(candidate.shard.number))
+                    match = .object(object)
+                }
                 matches.append(match)
             }
         }
@@ -149,10 +197,14 @@ extension LedgerAPI {
         return response
     }
 
+    typealias Shard = ShardedLedger.Shard
+
     /// One entry found, with its certificate; nil when the event names the image only outside
     /// `input_images` and `output_images` (reports, takedowns: not what the public lookup answers),
     /// is Greffe's own, or was erased.
-    private func lookupMatch(index: UInt64, key: LookupKey, hex: String, distance: Int?, checkpoint: StoredCheckpoint) async throws -> JSONValue? {
+    private func lookupMatch(
+        index: UInt64, key: LookupKey, hex: String, distance: Int?, ledger: Ledger, checkpoint: StoredCheckpoint
+    ) async throws -> JSONValue? {
         guard let event = try await mapLedgerErrors({ try await ledger.readEvent(index: index) }),
             let canonical = event.canonicalBody, let salt = event.salt, event.platform != Ledger.ownPlatform,
             let body = try? JSONParser.parse(canonical, limits: JSONLimits(maxDepth: 128, maxBytes: Int.max)),

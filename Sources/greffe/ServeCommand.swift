@@ -178,7 +178,6 @@ struct ServeCommand: AsyncParsableCommand {
     func unsupportedWithShards() -> String? {
         let unsupported: [(Bool, String)] = [
             (storeOptions.postgres != nil, "--postgres (a shard is a SQLite file)"),
-            (publicLookup, "the public lookup (it would not see sealed shards: turn it off with --no-public-lookup)"),
         ]
         return unsupported.first(where: { $0.0 })?.1
     }
@@ -329,9 +328,19 @@ struct ServeCommand: AsyncParsableCommand {
         api.lookupSettings.enabled = publicLookup
         if publicLookup {
             // Near matches by PDQ: loaded in the background; PDQ lookups answer 503 until then.
-            let pdqIndex = PDQLookupIndex(store: store, logger: logger)
-            api.lookupSettings.pdqIndex = pdqIndex
-            Task { await pdqIndex.load() }
+            if policy != nil {
+                // One index per shard: a shard opened later gets its own at its first lookup.
+                let indexes = ShardPDQIndexes { [shards, logger] number in
+                    shards.shard(number).map { PDQLookupIndex(store: $0.ledger.store, logger: logger) }
+                }
+                api.lookupSettings.shardPDQIndexes = indexes
+                let numbers = shards.shards.map(\.number)
+                Task { await indexes.load(numbers) }
+            } else {
+                let pdqIndex = PDQLookupIndex(store: store, logger: logger)
+                api.lookupSettings.pdqIndex = pdqIndex
+                Task { await pdqIndex.load() }
+            }
         }
         if let lookupHelp {
             guard let data = FileManager.default.contents(atPath: lookupHelp) else { throw CommandFailure("cannot read --lookup-help \(lookupHelp)") }

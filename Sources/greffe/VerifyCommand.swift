@@ -247,7 +247,9 @@ struct VerifyCommand: ParsableCommand {
                 print(String(decoding: answer.canonicalBytes(), as: UTF8.self))
                 return
             }
-            print("Disclosure certificate: entry \(verified.index) of the ledger \(verified.origin), as signed at size \(verified.treeSize)\(cosigned).")
+            let shard = verifiers.lazy.compactMap { key in Shards.number(origin: verified.origin, base: key.name).map { (key.name, $0) } }.first
+            let log = shard.map { $0.1 >= 1 ? "shard \($0.1) (\(verified.origin)) of the ledger \($0.0)" : "the ledger \(verified.origin)" } ?? "the ledger \(verified.origin)"
+            print("Disclosure certificate: entry \(verified.index) of \(log), as signed at size \(verified.treeSize)\(cosigned).")
             print("The ledger recorded an event of kind \(verified.kind) at \(RFC3339Time.format(verified.recordedAtMilliseconds)) whose body held:")
             for field in verified.fields { print("  \(field.path) = \(field.value.canonicalString())") }
             print("Nothing else of the event is shown or proved: the other \(verified.fields.first.map { $0.fieldCount - UInt64(verified.fields.count) } ?? 0) field(s) stay hidden.")

@@ -226,4 +226,58 @@ struct ShardBundleTests {
         shards.shutdown()
         await running.value
     }
+
+    @Test("the public lookup searches every shard; each certificate verifies with the ledger's key as its shard's, and with no other key")
+    func lookupAcrossShards() async throws {
+        let directory = DataDirectory(path: FileManager.default.temporaryDirectory.appendingPathComponent("greffe-shard-lookup-\(UUID().uuidString)").path)
+        defer { try? FileManager.default.removeItem(at: directory.url) }
+        try FileManager.default.createDirectory(at: directory.url, withIntermediateDirectories: true)
+        _ = try SQLiteStore(path: directory.databasePath)
+        let shards = try await ShardedLedger.open(
+            storage: SQLiteShardStorage(directory: directory), keys: keys, policy: .init(), logger: Logger(label: "test")
+        ) { store, keys in
+            try await Ledger.open(store: store, keys: keys, checkpointInterval: .milliseconds(5))
+        }
+        let running = Task { await shards.run() }
+        let append = try await shards.shards[0].ledger.tokenAuthority().create(name: "platform", role: .append, platform: "example-ai").token
+        var api = LedgerAPI(shards: shards)
+        api.lookupSettings.shardPDQIndexes = ShardPDQIndexes { number in
+            shards.shard(number).map { PDQLookupIndex(store: $0.ledger.store, logger: Logger(label: "test")) }
+        }
+        let application = try buildApplication(api: api, configuration: ServeConfiguration(address: .hostname("127.0.0.1", port: 0)))
+        try await application.test(.router) { client in
+            func post(_ id: String) async throws {
+                let response = try await client.execute(
+                    uri: "/v1/events?wait=checkpoint", method: .post, headers: bearer(append), body: jsonBody(batch([LookupTests.completed(id)])))
+                #expect(response.status == .created)
+            }
+            try await post("done-0")
+            try await shards.rollover(reason: .size)
+            try await post("done-1")
+            for query in ["sha256=\(LookupTests.output)", "pdq=\(LookupTests.pdq)"] {
+                let (status, answer, _) = try await LookupTests.lookup(client, query)
+                #expect(status == .ok, "\(query)")
+                let matches = answer["matches"]?.arrayValue ?? []
+                #expect(matches.compactMap { $0["shard"]?.intValue } == [0, 1], "\(query): one match in each shard, oldest first")
+                for match in matches {
+                    let bytes = try #require(match["certificate"]).canonicalBytes()
+                    let certificate = try DisclosureCertificate(parsing: try JSONParser.parse(bytes))
+                    let verified = try certificate.verify(verifiers: [base])
+                    #expect(verified.origin == Shards.origin(base: base.name, shard: match["shard"]!.intValue!))
+                    #expect(throws: (any Error).self, "another ledger's key") {
+                        _ = try certificate.verify(verifiers: [try NoteSigner(generatingFor: base.name).verifier])
+                    }
+                }
+                // Shard 1's certificate does not pass for shard 0's (or the reverse): each shard's name is in its signature.
+                var swapped = try #require(matches.last?["certificate"]?.objectValue)
+                let note = swapped["checkpoint"]!.stringValue!
+                swapped["checkpoint"] = .string(note.replacingOccurrences(of: "\(base.name)/1\n", with: "\(base.name)\n"))
+                #expect(throws: (any Error).self) {
+                    _ = try DisclosureCertificate(parsing: .object(swapped)).verify(verifiers: [base])
+                }
+            }
+        }
+        shards.shutdown()
+        await running.value
+    }
 }

@@ -127,6 +127,93 @@ extension Ledger {
         return (record, receipt)
     }
 
+    /// Erases an event of a sealed shard (`sealed`, shard `shard`) under a legal order (Schemas/shards.md,
+    /// "Erasure orders in a sealed shard"): the order is appended in this log, the active shard, with
+    /// `"shard": shard` and the sealed shard's index, before the sealed shard's body and salt are deleted.
+    /// `holds`: every shard's legal holds, a hold placed in any shard outranking the order.
+    public func erase(
+        index: UInt64, inSealedShard sealed: Ledger, shard: Int, legalReference: String, reason: String,
+        holds: () async throws -> [LegalHold]
+    ) async throws -> (record: ErasureRecord, entry: AppendReceipt) {
+        precondition(sealed !== self, "a sealed shard's erasure is recorded in another shard")
+        guard let event = try await sealed.readEvent(index: index) else {
+            throw LedgerError(.notFound, "no event at index \(index) in shard \(shard)")
+        }
+        guard !Ledger.ownKinds.contains(event.kind) else {
+            throw LedgerError(
+                .refused, "the event at index \(index) of shard \(shard) is a record of kind \(event.kind), part of Greffe's own chain of custody, which no order can erase")
+        }
+        if event.erasure != nil { throw LedgerError(.conflict, "the event at index \(index) of shard \(shard) was already erased") }
+        if let body = event.canonicalBody, let value = try? JSONParser.parse(body) {
+            let terms = EventIndexTerms.extract(from: value)
+            if let hold = try await holds().first(where: { $0.isActive && $0.covers(kind: event.kind, terms: terms) }) {
+                throw LedgerError(
+                    .conflict,
+                    "the event at index \(index) of shard \(shard) is under the legal hold recorded at index \(hold.index) (\(hold.authority), \(hold.reference)); it cannot be erased until that hold is lifted"
+                )
+            }
+        }
+        do {
+            try await sealed.store.claimErasure(index: index)
+        } catch let error as StoreError where error.code == .duplicate {
+            throw LedgerError(.conflict, error.message)
+        }
+        let receipt: AppendReceipt
+        do {
+            receipt = try await appendOwnEvent(
+                kind: "erasure.executed",
+                fields: [
+                    ("target_index", .number(Double(index))), ("shard", .number(Double(shard))), ("legal_reference", .string(legalReference)),
+                    ("reason", .string(reason)),
+                ])
+        } catch {
+            try? await sealed.store.releaseErasureClaims(index: index)
+            throw error
+        }
+        // From here the order is in the log: if deleting fails, the next start applies it (`reapplyErasures(of:into:)`).
+        let record = ErasureRecord(erasedAtMilliseconds: clock.nowMilliseconds(), legalReference: legalReference, erasureEntryIndex: receipt.index)
+        try await sealed.store.eraseEvent(index: index, record: record)
+        do {
+            try await sealed.store.purgeErasedCopies()
+        } catch {
+            logger.error("an erased body may remain in a sealed shard's files", metadata: ["shard": "\(shard)", "index": "\(index)", "error": "\(error)"])
+            throw LedgerError(
+                .erasureIncomplete,
+                "the erasure of index \(index) of shard \(shard) is recorded at index \(receipt.index) and the body is gone from the shard's tables, but: \(error)")
+        }
+        return (record, receipt)
+    }
+
+    /// Applies the orders this log records for `shard`'s events (`erase(index:inSealedShard:…)`) whose
+    /// bodies `sealed` still stores: an erasure interrupted between its record and the deletion.
+    @discardableResult
+    public func reapplyErasures(of shard: Int, into sealed: Ledger) async throws -> [UInt64] {
+        var erasedNow: [UInt64] = []
+        var after: UInt64?
+        while true {
+            let records = try await store.searchEvents(EventQuery(kinds: ["erasure.executed"], afterIndex: after, limit: 1_000))
+            for recordIndex in records {
+                guard let stored = try await store.readEvent(index: recordIndex), let body = stored.canonicalBody,
+                    let order = try? JSONParser.parse(body), order["platform"]?.stringValue == Ledger.ownPlatform, order["shard"]?.intValue == shard,
+                    let target = order["target_index"]?.intValue, target >= 0, let reference = order["legal_reference"]?.stringValue,
+                    let event = try await sealed.store.readEvent(index: UInt64(target)), event.erasure == nil, !Ledger.ownKinds.contains(event.kind)
+                else { continue }
+                let entry = try LedgerEntry(decoding: stored.entry)
+                try await sealed.store.eraseEvent(
+                    index: UInt64(target),
+                    record: ErasureRecord(erasedAtMilliseconds: entry.sequencedAtMilliseconds, legalReference: reference, erasureEntryIndex: recordIndex))
+                erasedNow.append(UInt64(target))
+            }
+            guard records.count == 1_000, let last = records.last else { break }
+            after = last
+        }
+        if !erasedNow.isEmpty {
+            logger.warning("applied erasures of a sealed shard the log records but its store had not", metadata: ["shard": "\(shard)", "indices": "\(erasedNow)"])
+            try await sealed.store.purgeErasedCopies()
+        }
+        return erasedNow
+    }
+
     /// Applies every erasure the log records whose body is still stored: an
     /// erasure interrupted between its record and the deletion, or a backup
     /// restored from before the order. Run before the ledger serves. Returns
@@ -148,8 +235,9 @@ extension Ledger {
         while true {
             let records = try await store.searchEvents(EventQuery(kinds: ["erasure.executed"], afterIndex: after, limit: 1_000))
             for recordIndex in records {
+                // An order naming a shard erased an event of that (sealed) shard: `reapplyErasures(of:into:)`.
                 guard let stored = try await store.readEvent(index: recordIndex), let body = stored.canonicalBody,
-                    let order = try? JSONParser.parse(body), order["platform"]?.stringValue == Ledger.ownPlatform,
+                    let order = try? JSONParser.parse(body), order["platform"]?.stringValue == Ledger.ownPlatform, order["shard"] == nil,
                     let target = order["target_index"]?.intValue, target >= 0, let reference = order["legal_reference"]?.stringValue,
                     let event = try await store.readEvent(index: UInt64(target)), event.erasure == nil, !Ledger.ownKinds.contains(event.kind)
                 else { continue }

@@ -153,6 +153,12 @@ public final class ShardedLedger: Sendable {
             let openedAt = try await openedAt(ledger) ?? clock.nowMilliseconds()
             shards.append(Shard(number: number, ledger: ledger, openedAt: openedAt, link: link))
         }
+        // Orders recorded in a later shard for an earlier one's events, whose deletion was cut short.
+        for recordsIn in shards.dropFirst() {
+            for target in shards where target.number < recordsIn.number {
+                try await recordsIn.ledger.reapplyErasures(of: target.number, into: target.ledger)
+            }
+        }
         return ShardedLedger(shards: shards, keys: keys, policy: policy, storage: storage, clock: clock, logger: logger, openLedger: openLedger)
     }
 

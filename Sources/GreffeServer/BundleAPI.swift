@@ -158,7 +158,9 @@ extension LedgerAPI {
         // events among them may have matched the query, and whoever reads the bundle must learn it from the bundle.
         let restores = try await mapLedgerErrors { try await ledger.searchIndices(EventQuery(kinds: [Ledger.restoredKind], limit: 1_000)) }
         var indices = Set(matched).union(restores)
-        if linkedShard && chosenWithin.size > 0 { indices.insert(0) }
+        // A shard after the first has its entry 0 from its rollover on; the part's checkpoint, chosen later, covers
+        // it even when the latest one here (just after the rollover) did not yet.
+        if linkedShard { indices.insert(0) }
         return indices.sorted()
     }
 
@@ -264,7 +266,7 @@ extension LedgerAPI {
             }
             return UInt64(max(0, from)) <= event && event < UInt64(max(0, to))
         case "erasure.executed":
-            return ofShard == nil && body["target_index"]?.intValue.map { UInt64(max(0, $0)) == event } == true
+            return shardMember == ofShard && body["target_index"]?.intValue.map { UInt64(max(0, $0)) == event } == true
         default:
             seen[key] = false
             return false

@@ -173,12 +173,34 @@ extension LedgerAPI {
             _ = try await recordAccess(
                 token: token, action: "erasure", query: ["index": .number(Double(index)), "legal_reference": .string(legalReference)])
         }
-        let (record, receipt) = try await mapLedgerErrors { try await ledger.erase(index: index, legalReference: legalReference, reason: reason) }
-        return JSONResponses.json([
+        let target = ledger
+        let (record, receipt): (ErasureRecord, AppendReceipt)
+        if let shard = ShardRouting.pinned, target !== activeLedger {
+            // A sealed shard takes no appends: the order is recorded in the active shard, naming the shard.
+            let all = shards.shards
+            (record, receipt) = try await mapLedgerErrors {
+                try await activeLedger.erase(
+                    index: index, inSealedShard: target, shard: shard, legalReference: legalReference, reason: reason,
+                    holds: {
+                        var holds: [LegalHold] = []
+                        for shard in all { holds += try await shard.ledger.legalHolds() }
+                        return holds
+                    })
+            }
+        } else {
+            (record, receipt) = try await mapLedgerErrors { try await target.erase(index: index, legalReference: legalReference, reason: reason) }
+        }
+        var answer: JSONObject = [
             "index": .number(Double(index)), "erased_at": .string(RFC3339Time.format(record.erasedAtMilliseconds)),
             "legal_reference": .string(legalReference), "erasure_entry_index": .number(Double(receipt.index)),
             "erasure_leaf_hash": .string(receipt.leafHash.base64),
-        ])
+        ]
+        if shards.shards.count > 1 {
+            // Where each of the two is: the event's shard, and the active shard that holds the order.
+            answer["shard"] = .number(Double(ShardRouting.pinned ?? shards.activeShard))
+            answer["erasure_shard"] = .number(Double(shards.activeShard))
+        }
+        return JSONResponses.json(.object(answer))
     }
 
     func takedowns(_ request: Request) async throws -> Response {

@@ -47,12 +47,14 @@ extension LedgerAPI {
         let isActive = shard.number == shards.activeShard
         if request.method == .post {
             // Only the active shard takes appends and orders, at the root paths; a sealed shard never changes.
-            guard rest == "/v1/bundles" else {
+            // An erasure order for a sealed shard's event is taken here and recorded in the active shard.
+            let isErasure = rest.hasPrefix("/v1/events/") && rest.hasSuffix("/erasure")
+            guard rest == "/v1/bundles" || (isErasure && !isActive) else {
                 throw APIError(
                     .conflict,
                     isActive
                         ? "send appends and orders to the root paths (\(rest.prefix(60))), not under /v1/shards/\(number)/"
-                        : "shard \(number) is sealed: it takes no appends and no orders")
+                        : "shard \(number) is sealed: it takes no appends, and no orders but erasures (POST /v1/shards/\(number)/v1/events/<index>/erasure)")
             }
         }
         var head = request.head

@@ -340,9 +340,6 @@ public enum BundleVerifier {
         }
         // An order for one event, or the end of a retention period for a range of them.
         let isRetention = entry.kind == "retention.applied"
-        if erasure.shard != nil && !isRetention {
-            return .withheld("the record claimed in another shard is of kind \(entry.kind): only a retention.applied record is read across shards")
-        }
         if entry.kind != "erasure.executed" && !isRetention {
             return .withheld("the erasure record's entry is of kind \(entry.kind), not erasure.executed or retention.applied")
         }
@@ -392,6 +389,9 @@ public enum BundleVerifier {
             if UInt64(target) != event.index { return .withheld("the erasure record erased entry \(target), not this one (\(event.index))") }
             guard let reference = body["legal_reference"]?.stringValue else { return .withheld("the erasure record names no legal_reference") }
             ordered = reference
+            if erasure.shard == nil && body["shard"] != nil {
+                return .withheld("the erasure record names shard \(body["shard"]?.intValue.map(String.init) ?? "?"): it erased another shard's entry, not this log's")
+            }
         }
         if ordered != erasure.legalReference {
             return .withheld("the erasure record's legal reference is \"\(ordered)\", not \(reference) as the claim states")
@@ -399,7 +399,7 @@ public enum BundleVerifier {
         if let shard = erasure.shard {
             // In another log: the order of the two is that of their shards, checked with the shards' numbers.
             guard let names = body["shard"]?.intValue, names >= 0 else {
-                return .withheld("the retention record claimed in shard \(shard) names no shard: it covers that shard's own entries, not this one")
+                return .withheld("the \(isRetention ? "retention" : "erasure") record claimed in shard \(shard) names no shard: it covers that shard's own entries, not this one")
             }
             return .provenInShard(shard: shard, namesShard: names, InclusionClaim(index: record.index, leafHash: leafHash, proof: record.inclusionProof))
         }

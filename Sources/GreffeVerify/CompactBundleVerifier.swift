@@ -423,11 +423,11 @@ extension CompactBundleVerifier {
         /// Why a body of this shard cannot be proved dropped by a record of shard `recordShard` naming shard `names`.
         func crossShardProblem(recordShard: Int, names: Int) -> String? {
             guard let own = options.shard else {
-                return "its retention record is in shard \(recordShard): ask for the bundle across shards (POST /v1/bundles) to prove it"
+                return "its record is in shard \(recordShard): ask for the bundle across shards (POST /v1/bundles) to prove it"
             }
             if recordShard == own { return "the claim names this event's own shard \(own) as another shard" }
-            if names != own { return "the retention record in shard \(recordShard) covers shard \(names)'s entries, not shard \(own)'s" }
-            if recordShard < own { return "the retention record is in shard \(recordShard), before this event's shard \(own) was opened" }
+            if names != own { return "the record in shard \(recordShard) covers shard \(names)'s entries, not shard \(own)'s" }
+            if recordShard < own { return "the record is in shard \(recordShard), before this event's shard \(own) was opened" }
             return nil
         }
 

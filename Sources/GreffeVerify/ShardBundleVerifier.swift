@@ -157,20 +157,20 @@ public struct ShardBundleVerifier {
             for pending in report.shards[shard].crossShardErasures {
                 var problem: String?
                 if pending.shard >= report.shards.count {
-                    problem = "its retention record is in shard \(pending.shard), which the file does not hold"
+                    problem = "its record is in shard \(pending.shard), which the file does not hold"
                 } else if let size = report.shards[pending.shard].checkpointSize, let root = report.shards[pending.shard].checkpointRoot {
                     if pending.claim.index >= size {
-                        problem = "its retention record is entry \(pending.claim.index) of shard \(pending.shard), beyond that shard's checkpoint (\(size) entries)"
+                        problem = "its record is entry \(pending.claim.index) of shard \(pending.shard), beyond that shard's checkpoint (\(size) entries)"
                     } else {
                         do {
                             try ProofVerifier.verifyInclusion(
                                 index: pending.claim.index, size: size, leafHash: pending.claim.leafHash, proof: pending.claim.proof, root: root)
                         } catch {
-                            problem = "its retention record's inclusion proof does not hold in shard \(pending.shard)'s checkpoint: \(error)"
+                            problem = "its record's inclusion proof does not hold in shard \(pending.shard)'s checkpoint: \(error)"
                         }
                     }
                 } else {
-                    problem = "shard \(pending.shard)'s checkpoint did not verify, so its retention record cannot be proved"
+                    problem = "shard \(pending.shard)'s checkpoint did not verify, so its record cannot be proved"
                 }
                 guard let problem else { continue }
                 report.failures.append("shard \(shard), \(pending.location): body withheld: \(problem)")

@@ -280,4 +280,79 @@ struct ShardBundleTests {
         shards.shutdown()
         await running.value
     }
+
+    @Test("an erasure order for a sealed shard's event is recorded in the active shard and proved across shards, never alone")
+    func erasureInASealedShard() async throws {
+        let directory = DataDirectory(path: FileManager.default.temporaryDirectory.appendingPathComponent("greffe-shard-erasure-\(UUID().uuidString)").path)
+        defer { try? FileManager.default.removeItem(at: directory.url) }
+        try FileManager.default.createDirectory(at: directory.url, withIntermediateDirectories: true)
+        _ = try SQLiteStore(path: directory.databasePath)
+        let shards = try await ShardedLedger.open(
+            storage: SQLiteShardStorage(directory: directory), keys: keys, policy: .init(), logger: Logger(label: "test")
+        ) { store, keys in
+            try await Ledger.open(store: store, keys: keys, checkpointInterval: .milliseconds(5))
+        }
+        let running = Task { await shards.run() }
+        let tokens = shards.shards[0].ledger.tokenAuthority()
+        let append = try await tokens.create(name: "platform", role: .append, platform: "example-ai").token
+        let investigate = try await tokens.create(name: "investigator", role: .investigate).token
+        let admin = try await tokens.create(name: "dpo", role: .admin).token
+        let application = try buildApplication(api: LedgerAPI(shards: shards), configuration: ServeConfiguration(address: .hostname("127.0.0.1", port: 0)))
+        try await application.test(.router) { client in
+            func post(_ ids: [String]) async throws {
+                let response = try await client.execute(
+                    uri: "/v1/events?wait=checkpoint", method: .post, headers: bearer(append), body: jsonBody(batch(ids.map { event($0) })))
+                #expect(response.status == .created)
+            }
+            func erase(_ uri: String) async throws -> (HTTPResponse.Status, JSONValue) {
+                let response = try await client.execute(
+                    uri: uri, method: .post, headers: bearer(admin), body: jsonBody(#"{"legal_reference":"TJ Paris 26/114","reason":"right to erasure"}"#))
+                return (response.status, try response.json)
+            }
+            try await post(["a", "b"])
+            try await shards.rollover(reason: .size)
+            try await post(["c"])
+            #expect(try await erase("/v1/shards/1/v1/events/1/erasure").0 == .conflict, "the active shard's orders go to the root")
+            let (status, answer) = try await erase("/v1/shards/0/v1/events/0/erasure")
+            #expect(status == .ok && answer["shard"]?.intValue == 0 && answer["erasure_shard"]?.intValue == 1, "\(answer)")
+            #expect(try await shards.shards[0].ledger.readEvent(index: 0)?.canonicalBody == nil)
+            let recordIndex = UInt64(try #require(answer["erasure_entry_index"]?.intValue))
+            let record = try #require(try await shards.active.readEvent(index: recordIndex))
+            let recordBody = try JSONParser.parse(try #require(record.canonicalBody))
+            #expect(record.kind == "erasure.executed" && recordBody["shard"]?.intValue == 0 && recordBody["target_index"]?.intValue == 0)
+            #expect(try await erase("/v1/shards/0/v1/events/0/erasure").0 == .conflict, "erased once")
+            try await shards.rollover(reason: .size)
+            #expect(try await erase("/v1/shards/1/v1/events/0/erasure").0 == .unprocessableContent, "shard 1's link is Greffe's own record")
+
+            let response = try await client.execute(uri: "/v1/bundles", method: .post, headers: bearer(investigate), body: jsonBody(#"{"event_ids":["a","b"]}"#))
+            #expect(response.status == .ok)
+            let file = Array(buffer: response.body)
+            let report = try verify(file)
+            #expect(report.verified, "\(report.failures) \(report.shards.flatMap(\.failures))")
+            let erased = try #require(report.shards[0].events.first { $0.index == 0 })
+            #expect(erased.erasure == .proven && erased.erasureLegalReference == "TJ Paris 26/114")
+            for (what, change) in [
+                ("the claim's shard removed", { (erased: inout JSONObject) in erased["shard"] = nil }),
+                ("the claim names the event's own shard", { (erased: inout JSONObject) in erased["shard"] = 0 }),
+                ("another legal reference", { (erased: inout JSONObject) in erased["legal_reference"] = "TJ Paris 26/115" }),
+            ] as [(String, (inout JSONObject) -> Void)] {
+                let bytes = try doctored(file) { object in
+                    var parts = object["shards"]!.arrayValue!
+                    var shard0 = parts[0].objectValue!
+                    var events = shard0["events"]!.arrayValue!
+                    var event = events[0].objectValue!
+                    var claim = event["erased"]!.objectValue!
+                    change(&claim)
+                    event["erased"] = .object(claim)
+                    events[0] = .object(event)
+                    shard0["events"] = .array(events)
+                    parts[0] = .object(shard0)
+                    object["shards"] = .array(parts)
+                }
+                #expect(!(try verify(bytes)).verified, "\(what)")
+            }
+        }
+        shards.shutdown()
+        await running.value
+    }
 }

@@ -938,6 +938,12 @@ enum EmbeddedEventSchemas {
       "description": "The legal basis: the court order or data-protection decision reference.",
       "$ref": "envelope.schema.json#/$defs/name"
     },
+    "shard": {
+      "description": "Only on a ledger with temporal shards, for an event of a sealed shard (Schemas/shards.md, \"Erasure orders in a sealed shard\"): the shard whose entry target_index the order erased. The record is in a later shard (the active one when it was written). Absent: target_index is an entry of the record's own shard.",
+      "type": "integer",
+      "minimum": 0,
+      "maximum": 2147483647
+    },
     "reason": {
       "description": "Why the body was erased.",
       "$ref": "envelope.schema.json#/$defs/text"

@@ -211,7 +211,13 @@
     return typeof text === 'string' && /^[0-9a-f]{64}$/.test(text);
   }
 
-  // One record per entry index, whether found by the exact file, by looks, or both.
+  // On a ledger with temporal shards (Schemas/shards.md) each match names its `shard`, and its index is in
+  // that shard: the same index in two shards is two records.
+  function isShard(value) {
+    return Number.isSafeInteger(value) && value >= 0;
+  }
+
+  // One record per entry (shard and index), whether found by the exact file, by looks, or both.
   function merge(exact, alike) {
     const records = new Map();
     let malformed = 0;
@@ -219,12 +225,15 @@
       for (const match of (answer && answer.matches) || []) {
         if (!match || !Number.isSafeInteger(match.index) || match.index < 0 || typeof match.kind !== 'string' ||
             typeof match.recorded_at !== 'string' || Number.isNaN(Date.parse(match.recorded_at)) || !Array.isArray(match.roles) ||
-            (match.distance !== undefined && match.distance !== null && !isBitDistance(match.distance))) {
+            (match.distance !== undefined && match.distance !== null && !isBitDistance(match.distance)) ||
+            (match.shard !== undefined && !isShard(match.shard))) {
           malformed++;
           continue;
         }
         const certificate = match.certificate && typeof match.certificate === 'object' && !Array.isArray(match.certificate) ? match.certificate : null;
-        const known = records.get(match.index);
+        const shard = match.shard === undefined ? null : match.shard;
+        const id = shard === null ? String(match.index) : `${shard}/${match.index}`;
+        const known = records.get(id);
         if (known) {
           for (const role of match.roles) if (typeof role === 'string' && !known.roles.includes(role)) known.roles.push(role);
           if (!byExactFile && isBitDistance(match.distance)) known.distance = match.distance;
@@ -232,8 +241,8 @@
           if (!known.certificate && certificate) known.certificate = certificate;
           continue;
         }
-        records.set(match.index, {
-          index: match.index, kind: match.kind, recordedAt: match.recorded_at,
+        records.set(id, {
+          index: match.index, shard, kind: match.kind, recordedAt: match.recorded_at,
           roles: match.roles.filter((role) => typeof role === 'string'),
           outcome: typeof match.outcome === 'string' ? match.outcome : null,
           exact: byExactFile,
@@ -244,7 +253,7 @@
       }
     }
     const list = [...records.values()].sort(
-      (a, b) => Number(b.exact) - Number(a.exact) || (a.distance ?? 0) - (b.distance ?? 0) || a.index - b.index);
+      (a, b) => Number(b.exact) - Number(a.exact) || (a.distance ?? 0) - (b.distance ?? 0) || (a.shard ?? 0) - (b.shard ?? 0) || a.index - b.index);
     return { list, malformed };
   }
 
@@ -386,15 +395,26 @@
     downloadURLs.push(url);
     const link = element('a', 'Download the proof (certificate) for this record', 'button');
     link.href = url;
-    link.download = `${record.index}.greffe-certificate.json`;
+    // A shard's index is in that shard: its file name names the shard too (two shards may have the same index).
+    link.download = record.shard === null ? `${record.index}.greffe-certificate.json` : `shard-${record.shard}-${record.index}.greffe-certificate.json`;
     link.dataset.index = String(record.index);
+    if (record.shard !== null) link.dataset.shard = String(record.shard);
     return link;
+  }
+
+  // "record number 12", or "record number 12 of shard 3" on a ledger with temporal shards.
+  function recordNumber(record) {
+    return record.shard === null ? `record number ${record.index}` : `record number ${record.index} of shard ${record.shard}`;
   }
 
   function recordArticle(record, position) {
     const article = element('article', undefined, 'match');
     article.dataset.index = String(record.index);
-    article.append(element('h3', `Record ${position}: ${kindName(record.kind)}, ${day(record.recordedAt)}`));
+    if (record.shard !== null) article.dataset.shard = String(record.shard);
+    const heading = element('h3', `Record ${position}: ${kindName(record.kind)}, ${day(record.recordedAt)}`);
+    // The ledger's part (shard) the record is in: its record number counts from the start of that shard.
+    if (record.shard !== null) heading.append(' ', element('span', `(shard ${record.shard})`, 'shard'));
+    article.append(heading);
     article.append(element('p', sentence(record), 'finding'));
     if (record.distance !== null && !record.exact) article.append(element('p', distanceWords(record.distance), 'hint'));
     if (record.certificate) {
@@ -405,11 +425,11 @@
       article.append(element('p', 'This record is very recent: its proof is not ready yet. Search again in a minute to get it.', 'note'));
     } else {
       article.append(element('p', 'The ledger cannot give a proof file for this record on its own: it was written before the ledger could prove one '
-        + 'part of a record without showing all of it. The platform, a lawyer or the police can ask for the whole record, quoting record number '
-        + `${record.index}.`, 'note'));
+        + `part of a record without showing all of it. The platform, a lawyer or the police can ask for the whole record, quoting ${recordNumber(record)}.`, 'note'));
     }
     const facts = element('dl', undefined, 'facts');
     const fact = (name, value) => facts.append(element('dt', name), element('dd', value));
+    if (record.shard !== null) fact('Shard', `${record.shard} (the ledger is kept in parts; the record number counts within this part)`);
     fact('Record number', String(record.index));
     fact('Recorded', when(record.recordedAt));
     fact('Type', record.kind);
@@ -539,7 +559,7 @@
       const next = element('ol');
       next.append(
         element('li', 'Save the proof file somewhere safe. It stays valid even if this page or the platform changes.'),
-        element('li', 'Report the picture to the platform and attach the proof file. Mention the record number.'),
+        element('li', `Report the picture to the platform and attach the proof file. Mention the record number${list.some((record) => record.shard !== null) ? ' and its shard' : ''}.`),
         element('li', helpLines ? 'Get help and advice from the places listed below.' : 'You can also ask a victims\' support service, a lawyer or the police for help.'),
         verify);
       nodes.push(section('What you can do next', [next]));

@@ -50,6 +50,14 @@
       $('origin').textContent = status.origin;
       $('tree-size').textContent = status.tree_size.toLocaleString('en-US');
       $('tree-size').dataset.value = String(status.tree_size);
+      // A ledger with temporal shards: the figures are the active shard's (GET /v1/shards lists every shard).
+      const sharded = typeof status.shards === 'number' && status.shards > 1;
+      $('shard-term').hidden = !sharded;
+      $('shard').hidden = !sharded;
+      if (sharded) {
+        $('shard').textContent =
+          `the active shard is shard ${status.shard} of ${status.shards}; ${status.entries_all_shards.toLocaleString('en-US')} entries in all shards (GET /v1/shards lists them)`;
+      }
       $('checkpoint-size').textContent = status.checkpoint_size.toLocaleString('en-US');
       $('checkpoint-time').textContent = status.checkpoint_signed_at;
       $('checkpoint-time').setAttribute('datetime', status.checkpoint_signed_at);

@@ -146,7 +146,7 @@
       }
       const c = outcome.certificate;
       const details = [
-        element('p', `The ledger ${c.origin} signed its state of ${c.treeSize.toLocaleString('en-US')} entries; the signature holds, and entry ${c.index} is part of it.`),
+        element('p', `${c.shard === null || c.shard === undefined ? `The ledger ${c.origin}` : `Shard ${c.shard} (${c.origin}) of the ledger ${c.ledger}`} signed its state of ${c.treeSize.toLocaleString('en-US')} entries; the signature holds, and entry ${c.index} is part of it.`),
         element('p', `That entry records an event of kind ${c.kind} at ${new Date(Number(c.recordedAt)).toISOString()} whose body held:`),
       ];
       const list = element('ul', undefined, 'fields');

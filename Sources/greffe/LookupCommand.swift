@@ -14,7 +14,7 @@ struct LookupCommand: AsyncParsableCommand {
         discussion: """
             The image is hashed here; only its hash is sent. Each entry found comes with a certificate that proves the \
             image's hash and the decision's outcome and nothing else of the event; with --vkey each is verified here, \
-            and with --out each is saved as INDEX.greffe-certificate.json for `greffe verify`.
+            and with --out each is saved as INDEX.greffe-certificate.json (shard-K-INDEX… on a ledger with temporal shards) for `greffe verify`.
             """)
 
     @Option(name: .long, help: "The ledger's base URL, e.g. https://ledger.example.")
@@ -35,7 +35,7 @@ struct LookupCommand: AsyncParsableCommand {
     @Option(name: .long, help: "The ledger's verifier key (file or key): verify every certificate here.")
     var vkey: String?
 
-    @Option(name: .long, help: "Save each certificate into this directory as INDEX.greffe-certificate.json.")
+    @Option(name: .long, help: "Save each certificate into this directory as INDEX.greffe-certificate.json (shard-K-INDEX.greffe-certificate.json on a ledger with temporal shards).")
     var out: String?
 
     @Option(name: .long, help: "text or json (the server's answers, one per hash asked).")
@@ -97,7 +97,9 @@ struct LookupCommand: AsyncParsableCommand {
             for match in matches {
                 guard let index = match["index"]?.doubleValue.map({ UInt64($0) }), seen.insert(index).inserted else { continue }
                 let kind = match["kind"]?.stringValue ?? "?"
-                var line = "  entry \(index): \(kind), recorded \(match["recorded_at"]?.stringValue ?? "?")"
+                // A sharded ledger's match names its shard: the index is that shard's.
+                let shard = match["shard"]?.intValue
+                var line = "  \(shard.map { "shard \($0) " } ?? "")entry \(index): \(kind), recorded \(match["recorded_at"]?.stringValue ?? "?")"
                 if let roles = match["roles"]?.arrayValue?.compactMap(\.stringValue) { line += ", the image as \(roles.joined(separator: " and "))" }
                 if let distance = match["distance"]?.doubleValue { line += ", PDQ distance \(Int(distance))" }
                 if let outcome = match["outcome"]?.stringValue { line += ", outcome \(outcome)" }
@@ -109,6 +111,9 @@ struct LookupCommand: AsyncParsableCommand {
                     do {
                         let verified = try DisclosureCertificate(parsing: certificate).verify(verifiers: verifiers)
                         guard verified.index == index, verified.kind == kind else { throw CommandFailure("the certificate is for entry \(verified.index), not \(index)") }
+                        if let shard, let base = verifiers.first?.name, Shards.number(origin: verified.origin, base: base) != shard {
+                            throw CommandFailure("the certificate is of the log \(verified.origin), not of shard \(shard)")
+                        }
                         line += ": certificate VERIFIED"
                     } catch {
                         failures += 1
@@ -116,7 +121,7 @@ struct LookupCommand: AsyncParsableCommand {
                     }
                 }
                 if let out {
-                    let path = (out as NSString).appendingPathComponent("\(index).greffe-certificate.json")
+                    let path = (out as NSString).appendingPathComponent("\(shard.map { "shard-\($0)-" } ?? "")\(index).greffe-certificate.json")
                     try Data(certificate.canonicalBytes()).write(to: URL(fileURLWithPath: path))
                     line += " → \(path)"
                 }

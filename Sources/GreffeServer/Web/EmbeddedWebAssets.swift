@@ -530,6 +530,7 @@ a.button:hover { text-decoration: underline; }
     <dl class="facts">
       <dt>Origin</dt><dd id="origin" class="mono">…</dd>
       <dt>Entries</dt><dd><span id="tree-size" class="big">…</span></dd>
+      <dt id="shard-term" hidden>Shard</dt><dd id="shard" hidden>…</dd>
       <dt>Latest signed checkpoint</dt><dd><span id="checkpoint-size">…</span> entries, signed <time id="checkpoint-time">…</time></dd>
       <dt>Root hash</dt><dd id="checkpoint-root" class="mono">…</dd>
       <dt>Verifier key</dt><dd id="verifier-key" class="mono">…</dd>
@@ -848,7 +849,13 @@ a.button:hover { text-decoration: underline; }
     return typeof text === 'string' && /^[0-9a-f]{64}$/.test(text);
   }
 
-  // One record per entry index, whether found by the exact file, by looks, or both.
+  // On a ledger with temporal shards (Schemas/shards.md) each match names its `shard`, and its index is in
+  // that shard: the same index in two shards is two records.
+  function isShard(value) {
+    return Number.isSafeInteger(value) && value >= 0;
+  }
+
+  // One record per entry (shard and index), whether found by the exact file, by looks, or both.
   function merge(exact, alike) {
     const records = new Map();
     let malformed = 0;
@@ -856,12 +863,15 @@ a.button:hover { text-decoration: underline; }
       for (const match of (answer && answer.matches) || []) {
         if (!match || !Number.isSafeInteger(match.index) || match.index < 0 || typeof match.kind !== 'string' ||
             typeof match.recorded_at !== 'string' || Number.isNaN(Date.parse(match.recorded_at)) || !Array.isArray(match.roles) ||
-            (match.distance !== undefined && match.distance !== null && !isBitDistance(match.distance))) {
+            (match.distance !== undefined && match.distance !== null && !isBitDistance(match.distance)) ||
+            (match.shard !== undefined && !isShard(match.shard))) {
           malformed++;
           continue;
         }
         const certificate = match.certificate && typeof match.certificate === 'object' && !Array.isArray(match.certificate) ? match.certificate : null;
-        const known = records.get(match.index);
+        const shard = match.shard === undefined ? null : match.shard;
+        const id = shard === null ? String(match.index) : `${shard}/${match.index}`;
+        const known = records.get(id);
         if (known) {
           for (const role of match.roles) if (typeof role === 'string' && !known.roles.includes(role)) known.roles.push(role);
           if (!byExactFile && isBitDistance(match.distance)) known.distance = match.distance;
@@ -869,8 +879,8 @@ a.button:hover { text-decoration: underline; }
           if (!known.certificate && certificate) known.certificate = certificate;
           continue;
         }
-        records.set(match.index, {
-          index: match.index, kind: match.kind, recordedAt: match.recorded_at,
+        records.set(id, {
+          index: match.index, shard, kind: match.kind, recordedAt: match.recorded_at,
           roles: match.roles.filter((role) => typeof role === 'string'),
           outcome: typeof match.outcome === 'string' ? match.outcome : null,
           exact: byExactFile,
@@ -881,7 +891,7 @@ a.button:hover { text-decoration: underline; }
       }
     }
     const list = [...records.values()].sort(
-      (a, b) => Number(b.exact) - Number(a.exact) || (a.distance ?? 0) - (b.distance ?? 0) || a.index - b.index);
+      (a, b) => Number(b.exact) - Number(a.exact) || (a.distance ?? 0) - (b.distance ?? 0) || (a.shard ?? 0) - (b.shard ?? 0) || a.index - b.index);
     return { list, malformed };
   }
 
@@ -1023,15 +1033,26 @@ a.button:hover { text-decoration: underline; }
     downloadURLs.push(url);
     const link = element('a', 'Download the proof (certificate) for this record', 'button');
     link.href = url;
-    link.download = `${record.index}.greffe-certificate.json`;
+    // A shard's index is in that shard: its file name names the shard too (two shards may have the same index).
+    link.download = record.shard === null ? `${record.index}.greffe-certificate.json` : `shard-${record.shard}-${record.index}.greffe-certificate.json`;
     link.dataset.index = String(record.index);
+    if (record.shard !== null) link.dataset.shard = String(record.shard);
     return link;
+  }
+
+  // "record number 12", or "record number 12 of shard 3" on a ledger with temporal shards.
+  function recordNumber(record) {
+    return record.shard === null ? `record number ${record.index}` : `record number ${record.index} of shard ${record.shard}`;
   }
 
   function recordArticle(record, position) {
     const article = element('article', undefined, 'match');
     article.dataset.index = String(record.index);
-    article.append(element('h3', `Record ${position}: ${kindName(record.kind)}, ${day(record.recordedAt)}`));
+    if (record.shard !== null) article.dataset.shard = String(record.shard);
+    const heading = element('h3', `Record ${position}: ${kindName(record.kind)}, ${day(record.recordedAt)}`);
+    // The ledger's part (shard) the record is in: its record number counts from the start of that shard.
+    if (record.shard !== null) heading.append(' ', element('span', `(shard ${record.shard})`, 'shard'));
+    article.append(heading);
     article.append(element('p', sentence(record), 'finding'));
     if (record.distance !== null && !record.exact) article.append(element('p', distanceWords(record.distance), 'hint'));
     if (record.certificate) {
@@ -1042,11 +1063,11 @@ a.button:hover { text-decoration: underline; }
       article.append(element('p', 'This record is very recent: its proof is not ready yet. Search again in a minute to get it.', 'note'));
     } else {
       article.append(element('p', 'The ledger cannot give a proof file for this record on its own: it was written before the ledger could prove one '
-        + 'part of a record without showing all of it. The platform, a lawyer or the police can ask for the whole record, quoting record number '
-        + `${record.index}.`, 'note'));
+        + `part of a record without showing all of it. The platform, a lawyer or the police can ask for the whole record, quoting ${recordNumber(record)}.`, 'note'));
     }
     const facts = element('dl', undefined, 'facts');
     const fact = (name, value) => facts.append(element('dt', name), element('dd', value));
+    if (record.shard !== null) fact('Shard', `${record.shard} (the ledger is kept in parts; the record number counts within this part)`);
     fact('Record number', String(record.index));
     fact('Recorded', when(record.recordedAt));
     fact('Type', record.kind);
@@ -1176,7 +1197,7 @@ a.button:hover { text-decoration: underline; }
       const next = element('ol');
       next.append(
         element('li', 'Save the proof file somewhere safe. It stays valid even if this page or the platform changes.'),
-        element('li', 'Report the picture to the platform and attach the proof file. Mention the record number.'),
+        element('li', `Report the picture to the platform and attach the proof file. Mention the record number${list.some((record) => record.shard !== null) ? ' and its shard' : ''}.`),
         element('li', helpLines ? 'Get help and advice from the places listed below.' : 'You can also ask a victims\' support service, a lawyer or the police for help.'),
         verify);
       nodes.push(section('What you can do next', [next]));
@@ -1579,6 +1600,14 @@ if (typeof module !== 'undefined') module.exports = GreffePDQ;
       $('origin').textContent = status.origin;
       $('tree-size').textContent = status.tree_size.toLocaleString('en-US');
       $('tree-size').dataset.value = String(status.tree_size);
+      // A ledger with temporal shards: the figures are the active shard's (GET /v1/shards lists every shard).
+      const sharded = typeof status.shards === 'number' && status.shards > 1;
+      $('shard-term').hidden = !sharded;
+      $('shard').hidden = !sharded;
+      if (sharded) {
+        $('shard').textContent =
+          `the active shard is shard ${status.shard} of ${status.shards}; ${status.entries_all_shards.toLocaleString('en-US')} entries in all shards (GET /v1/shards lists them)`;
+      }
       $('checkpoint-size').textContent = status.checkpoint_size.toLocaleString('en-US');
       $('checkpoint-time').textContent = status.checkpoint_signed_at;
       $('checkpoint-time').setAttribute('datetime', status.checkpoint_signed_at);
@@ -1932,6 +1961,48 @@ const GreffeVerifier = (function () {
     if (!valid) throw new Refusal(`checkpoint of size ${checkpoint.size} carries no valid signature by ${key.name}+${hex8(key.keyID)}`);
     if (checkpoint.origin !== key.name) throw new Refusal(`checkpoint origin "${checkpoint.origin}" is not the key's name "${key.name}"`);
     return checkpoint;
+  }
+
+  // CheckpointVerifier.verify(note:verifiers:) with several keys of one log: signatures by keys not given are
+  // ignored; at least one given key must have signed; every line by a given key (name and key ID) must verify;
+  // each key that verified must be named after the origin. One key: verifyCheckpoint, its words.
+  async function verifyCheckpointKeys(noteText, keys) {
+    if (keys.length === 1) return verifyCheckpoint(noteText, keys[0]);
+    let note, checkpoint;
+    try { note = parseNote(noteText); } catch (e) { throw new Refusal(`checkpoint note: ${e.message}`); }
+    try { checkpoint = parseCheckpoint(note.text); } catch (e) { throw new Refusal(`checkpoint: ${e.message}`); }
+    const message = utf8.encode(note.text);
+    const verified = [], failed = [];
+    for (const key of keys) {
+      const mine = note.signatures.filter((s) => s.keyID === key.keyID && s.name === key.name);
+      if (mine.length === 0) continue;
+      let valid = true;
+      for (const s of mine) {
+        let ok = false;
+        try { ok = await subtle.verify({ name: 'Ed25519' }, key.cryptoKey, s.signature, message); } catch (e) { ok = false; }
+        if (!ok) valid = false;
+      }
+      (valid ? verified : failed).push(key);
+    }
+    const keyName = (key) => `${key.name}+${hex8(key.keyID)}`;
+    if (verified.length === 0) {
+      throw new Refusal(`checkpoint of size ${checkpoint.size} carries no valid signature by any of the given keys (${keys.map(keyName).join(', ')})`);
+    }
+    if (failed.length > 0) throw new Refusal(`checkpoint of size ${checkpoint.size} carries an invalid signature by ${keyName(failed[0])}: the note was altered or forged`);
+    const stranger = verified.find((key) => key.name !== checkpoint.origin);
+    if (stranger) throw new Refusal(`checkpoint origin "${checkpoint.origin}" is not the key's name "${stranger.name}"`);
+    return checkpoint;
+  }
+
+  // Shards.number(origin:base:): the shard of the ledger named `base` whose origin is `origin` (0 for `base`
+  // itself, k for `base/k`, k ≥ 1 in decimal without leading zeros, at most Int64's largest: a number, or past
+  // 2^53 its digits); null for another log.
+  function shardNumber(origin, base) {
+    if (origin === base) return 0;
+    if (!origin.startsWith(base + '/')) return null;
+    const digits = origin.slice(base.length + 1);
+    if (!/^[1-9][0-9]*$/.test(digits) || BigInt(digits) > 0x7fffffffffffffffn) return null;
+    return Number(digits) <= Number.MAX_SAFE_INTEGER ? Number(digits) : digits;
   }
 
   // ---- entries (Schemas/entry.md, layouts 1 and 2) -------------------------
@@ -3474,7 +3545,12 @@ const GreffeVerifier = (function () {
     if (value.fields.length < 1 || value.fields.length > 64) throw new Refusal(`/fields holds ${value.fields.length} fields; 1 to 64`);
     const fields = value.fields.map((field, i) => parseDisclosedField(field, `/fields/${i}`));
     let checkpoint;
-    try { checkpoint = await verifyCheckpoint(value.checkpoint, key); } catch (error) {
+    // A sharded ledger's lookup answers with certificates of its shards (`O/k`): the ledger's key, renamed, signs them
+    // (Shards.verifiers(for:base:), as DisclosureCertificate.verify).
+    const origin = value.checkpoint.split('\n').find((line) => line.length > 0) ?? '';
+    const number = shardNumber(origin, key.name);
+    const keys = number !== null && number >= 1 ? [key, await renamedKey(key, origin)] : [key];
+    try { checkpoint = await verifyCheckpointKeys(value.checkpoint, keys); } catch (error) {
       if (!(error instanceof Refusal)) throw error;
       throw new Refusal(`the checkpoint does not verify: ${error.message}`);
     }
@@ -3490,14 +3566,22 @@ const GreffeVerifier = (function () {
     }
     const problem = disclosedFieldsProblems(fields, entry.commitment)[0];
     if (problem !== undefined) throw new Refusal(problem);
+    // shard: k when the checkpoint is shard k's (k ≥ 1) of the ledger `ledger`, the key's name; else null.
+    const shard = shardNumber(checkpoint.origin, key.name);
     return {
       origin: checkpoint.origin, treeSize: checkpoint.size, index: entry.index, kind: entry.kind, recordedAt: entry.sequencedAt,
+      shard: shard !== null && shard >= 1 ? shard : null, ledger: key.name,
       fields: fields.map((f) => ({ path: describePath(f.path), value: canonical(f.value), count: f.count })),
     };
   }
+  // Where the entry is, in greffe verify's words: "shard k (O/k) of the ledger O", or "the ledger O".
+  function certificateLog(verified) {
+    return verified.shard === null || verified.shard === undefined
+      ? `the ledger ${verified.origin}` : `shard ${verified.shard} (${verified.origin}) of the ledger ${verified.ledger}`;
+  }
   function certificateText(verified, file) {
     const lines = [
-      `Disclosure certificate ${file}: entry ${verified.index} of the ledger ${verified.origin}, as signed at size ${verified.treeSize}.`,
+      `Disclosure certificate ${file}: entry ${verified.index} of ${certificateLog(verified)}, as signed at size ${verified.treeSize}.`,
       `The ledger recorded an event of kind ${verified.kind} at ${formatTime(verified.recordedAt)} whose body held:`,
       ...verified.fields.map((f) => `  ${f.path} = ${f.value}`),
       `Nothing else of the event is shown or proved: the other ${verified.fields[0].count - verified.fields.length} field(s) stay hidden.`,
@@ -3515,8 +3599,8 @@ const GreffeVerifier = (function () {
   const LINK_OPTIONAL = ['previous_last_leaf_hash', 'lost_entries', 'lost_because'];
   function shardOrigin(base, k) { return k === 0 ? base : `${base}/${k}`; }
   // The given key renamed: same public key, key ID recomputed from the new name.
-  async function shardKey(key, k) {
-    const name = shardOrigin(key.name, k);
+  async function shardKey(key, k) { return renamedKey(key, shardOrigin(key.name, k)); }
+  async function renamedKey(key, name) {
     const id = await keyID(name, key.publicKey);
     return { name, keyID: id, cryptoKey: key.cryptoKey, publicKey: key.publicKey, verifierKey: `${name}+${hex8(id)}+${base64Encode(concat([Uint8Array.of(1), key.publicKey]))}` };
   }
@@ -3974,7 +4058,7 @@ if (typeof module !== 'undefined') module.exports = GreffeVerifier;
       }
       const c = outcome.certificate;
       const details = [
-        element('p', `The ledger ${c.origin} signed its state of ${c.treeSize.toLocaleString('en-US')} entries; the signature holds, and entry ${c.index} is part of it.`),
+        element('p', `${c.shard === null || c.shard === undefined ? `The ledger ${c.origin}` : `Shard ${c.shard} (${c.origin}) of the ledger ${c.ledger}`} signed its state of ${c.treeSize.toLocaleString('en-US')} entries; the signature holds, and entry ${c.index} is part of it.`),
         element('p', `That entry records an event of kind ${c.kind} at ${new Date(Number(c.recordedAt)).toISOString()} whose body held:`),
       ];
       const list = element('ul', undefined, 'fields');
@@ -4343,7 +4427,7 @@ paths:
                 required: [by, checkpoint, matches, truncated, help]
                 properties:
                   by: {type: string, enum: [sha256, pdq, c2pa_manifest_sha256]}
-                  checkpoint: {type: string, description: The signed checkpoint every certificate is proved against.}
+                  checkpoint: {type: string, description: 'The signed checkpoint every certificate is proved against; with temporal shards, the active shard''s (a match of a sealed shard is proved against that shard''s final checkpoint, in its certificate).'}
                   truncated: {type: boolean, description: 'More entries name the image than the 20 listed.'}
                   help:
                     type: array
@@ -4365,6 +4449,7 @@ paths:
                       required: [index, kind, recorded_at, roles, certificate]
                       properties:
                         index: {type: integer, minimum: 0}
+                        shard: {type: integer, minimum: 0, description: 'Only with temporal shards (Schemas/shards.md): the shard holding the entry; `index` is its index there.'}
                         kind: {type: string}
                         recorded_at: {type: string, format: date-time}
                         roles: {type: array, items: {type: string, enum: [input, output]}, minItems: 1}
@@ -4594,7 +4679,11 @@ paths:
   /v1/events/{index}/erasure:
     post:
       summary: Erase an event's body and salt under a legal order (admin token).
-      description: Appends erasure.executed first, then deletes body, salt and search terms; the entry, the tree and every proof stay valid.
+      description: |
+        Appends erasure.executed first, then deletes body, salt and search terms; the entry, the tree and every proof stay valid.
+        With temporal shards, this path names the active shard's entries; `POST /v1/shards/{k}/v1/events/{index}/erasure`
+        erases an entry of sealed shard k, its record appended in the active shard with "shard": k (Schemas/shards.md,
+        "Erasure orders in a sealed shard"); the answer then adds `shard` and `erasure_shard`.
       security: [{bearer: []}]
       parameters:
         - {name: index, in: path, required: true, schema: {type: integer, minimum: 0}}
@@ -4622,6 +4711,8 @@ paths:
                   legal_reference: {type: string}
                   erasure_entry_index: {type: integer}
                   erasure_leaf_hash: {$ref: '#/components/schemas/Hash'}
+                  shard: {type: integer, description: 'Only with temporal shards: the shard of the erased entry.'}
+                  erasure_shard: {type: integer, description: 'Only with temporal shards: the shard holding the erasure.executed record (the active one).'}
         "400": {$ref: '#/components/responses/BadRequest'}
         "401": {$ref: '#/components/responses/Unauthorized'}
         "403": {$ref: '#/components/responses/Forbidden'}
@@ -5016,6 +5107,9 @@ paths:
                       from: {type: string, format: date-time, description: 'Start of the first minute.'}
                       bucket_seconds: {type: integer}
                       counts: {type: array, items: {type: integer}}
+                  shard: {type: integer, description: 'Only with temporal shards: the active shard, whose figures these are (Schemas/shards.md).'}
+                  shards: {type: integer, description: 'Only with temporal shards: how many shards the ledger has.'}
+                  entries_all_shards: {type: integer, description: 'Only with temporal shards: entries in every shard together.'}
   /:
     get:
       summary: The public status page (HTML).

@@ -70,7 +70,7 @@ extension LedgerAPI {
         let checkpoint = ledger.latestCheckpoint
         let now = UInt64(Date().timeIntervalSince1970 * 1000)
         let counts = try await mapLedgerErrors { try await activity.counts(store: ledger.store, treeSize: ledger.treeSize, now: now) }
-        return JSONResponses.json([
+        var answer: JSONObject = [
             "origin": .string(ledger.origin), "tree_size": .number(Double(ledger.treeSize)), "verifier_key": .string(ledger.verifier.verifierKey),
             // Before a first checkpoint (only with witnesses, until their quorum cosigns): empty, as the page expects.
             "checkpoint": .string(checkpoint?.note ?? ""), "checkpoint_size": .number(Double(checkpoint?.size ?? 0)),
@@ -79,7 +79,15 @@ extension LedgerAPI {
                 "from": .string(RFC3339Time.format(counts.from)), "bucket_seconds": 60,
                 "counts": .array(counts.counts.map { .number(Double($0)) }),
             ],
-        ])
+        ]
+        let all = shards.shards
+        if all.count > 1 {
+            // The page shows the active shard; these say it is one of several (GET /v1/shards lists them).
+            answer["shard"] = .number(Double(all.count - 1))
+            answer["shards"] = .number(Double(all.count))
+            answer["entries_all_shards"] = .number(Double(all.reduce(UInt64(0)) { $0 + $1.ledger.treeSize }))
+        }
+        return JSONResponses.json(.object(answer))
     }
 }
 

@@ -120,15 +120,27 @@ extension LedgerAPI {
         // By Greffe's own clock: a platform that backdates occurred_at cannot hide an event from these.
         let recordedFrom = try parameters.get("recorded_from").map { try LedgerAPI.time($0, name: "recorded_from") }
         let recordedTo = try parameters.get("recorded_to").map { try LedgerAPI.time($0, name: "recorded_to") }
+        // At the root of a ledger with several shards, every shard is searched, oldest first (Schemas/shards.md).
+        let spansShards = ShardRouting.pinned == nil && shards.shards.count > 1
+        var recordedRange: Range<UInt64>?
         if recordedFrom != nil || recordedTo != nil {
             let lower = recordedFrom ?? 0
             let upper = recordedTo ?? UInt64(1) << 62
             guard lower <= upper else { throw APIError.badRequest("recorded_from is after recorded_to") }
-            query.indexRange = try await mapLedgerErrors { try await ledger.indexRange(recordedFrom: lower, to: upper) }
+            recordedRange = lower..<upper
+            if !spansShards { query.indexRange = try await mapLedgerErrors { try await ledger.indexRange(recordedFrom: lower, to: upper) } }
             recorded["recorded_range"] = ["from": .number(Double(lower)), "to": .number(Double(upper))]
         }
         if let after = parameters.get("after") {
             query.afterIndex = try LedgerAPI.number(after, name: "after")
+        }
+        var afterShard = 0
+        if let text = parameters.get("after_shard") {
+            guard spansShards else { throw APIError.badRequest("after_shard goes with a search across the shards of a ledger that has several (at the root)") }
+            guard query.afterIndex != nil else { throw APIError.badRequest("after_shard goes with after: the two are the cursor next_after_shard and next_after") }
+            let value = try LedgerAPI.number(text, name: "after_shard")
+            guard value < UInt64(shards.shards.count) else { throw APIError.badRequest("there is no shard \(value)") }
+            afterShard = Int(value)
         }
         query.limit = 100
         if let limit = parameters.get("limit") {
@@ -136,8 +148,13 @@ extension LedgerAPI {
             guard value >= 1, value <= 1000 else { throw APIError.badRequest("limit must be between 1 and 1000") }
             query.limit = Int(value)
         }
-        guard query.account != nil || query.contentHash != nil || query.kinds != nil || query.timeRange != nil || query.indexRange != nil else {
+        guard query.account != nil || query.contentHash != nil || query.kinds != nil || query.timeRange != nil || query.indexRange != nil
+            || recordedRange != nil
+        else {
             throw APIError.badRequest("give at least one of account, content_hash, kind, from, to, recorded_from, recorded_to")
+        }
+        if spansShards {
+            return try await searchShards(query, recordedRange: recordedRange, afterShard: afterShard, token: token, recorded: recorded)
         }
         // The chain of custody is written before any body is read.
         let indices = try await mapLedgerErrors { try await ledger.searchIndices(query) }
@@ -152,7 +169,44 @@ extension LedgerAPI {
         return JSONResponses.json(.object(answer))
     }
 
-    static let searchParameters = ["account", "content_hash", "kind", "from", "to", "recorded_from", "recorded_to", "after", "limit"]
+    static let searchParameters = ["account", "content_hash", "kind", "from", "to", "recorded_from", "recorded_to", "after", "after_shard", "limit"]
+
+    /// A search across every shard, oldest first, each event naming its shard; the cursor is the pair
+    /// (`next_after_shard`, `next_after`), the latter an index of the former.
+    func searchShards(_ query: EventQuery, recordedRange: Range<UInt64>?, afterShard: Int, token: TokenRecord, recorded: JSONObject) async throws -> Response {
+        var found: [(shard: ShardedLedger.Shard, index: UInt64)] = []
+        for shard in shards.shards where shard.number >= afterShard && found.count < query.limit {
+            var shardQuery = query
+            shardQuery.limit = query.limit - found.count
+            if shard.number != afterShard { shardQuery.afterIndex = nil }
+            if let recordedRange {
+                shardQuery.indexRange = try await mapLedgerErrors {
+                    try await shard.ledger.indexRange(recordedFrom: recordedRange.lowerBound, to: recordedRange.upperBound)
+                }
+            }
+            let indices = try await mapLedgerErrors { try await shard.ledger.searchIndices(shardQuery) }
+            found += indices.map { (shard, $0) }
+        }
+        var recordedQuery = recorded
+        recordedQuery["shards"] = "all"
+        // The chain of custody is written before any body is read.
+        try await mapLedgerErrors {
+            _ = try await recordAccess(token: token, action: "search", query: .object(recordedQuery), resultCount: found.count)
+        }
+        var events: [JSONValue] = []
+        for (shard, index) in found {
+            guard let event = try await mapLedgerErrors({ try await shard.ledger.readEvent(index: index) }) else { continue }
+            var object = try LedgerAPI.eventJSON(event)
+            object["shard"] = .number(Double(shard.number))
+            events.append(.object(object))
+        }
+        var answer: JSONObject = ["events": .array(events)]
+        if found.count == query.limit, let last = found.last {
+            answer["next_after"] = .number(Double(last.index))
+            answer["next_after_shard"] = .number(Double(last.shard.number))
+        }
+        return JSONResponses.json(.object(answer))
+    }
 
     func eraseEvent(_ request: Request, index text: String) async throws -> Response {
         let token = try await authorize(request, role: .admin)

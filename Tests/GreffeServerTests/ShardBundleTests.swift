@@ -118,6 +118,23 @@ struct ShardBundleTests {
             guard case .verified(let staleReport) = try alone.verify(MemoryByteSource(stale)) else { Issue.record("not v3"); return }
             #expect(staleReport.verified)
 
+            // A search at the root walks every shard, oldest first, its cursor naming the shard.
+            var seen: [String] = []
+            var cursor = ""
+            for _ in 0..<10 {
+                let response = try await client.execute(uri: "/v1/events?kind=legal.request&limit=2\(cursor)", method: .get, headers: bearer(investigate))
+                #expect(response.status == .ok)
+                let answer = try response.json
+                for event in answer["events"]?.arrayValue ?? [] {
+                    seen.append("\(event["shard"]?.intValue ?? -1):\(event["body"]?["event_id"]?.stringValue ?? "?")")
+                }
+                guard let after = answer["next_after"]?.intValue, let shard = answer["next_after_shard"]?.intValue else { break }
+                cursor = "&after=\(after)&after_shard=\(shard)"
+            }
+            #expect(seen == ["0:a", "0:b", "0:b2", "1:c", "2:d", "2:e"], "\(seen)")
+            let cursorAlone = try await client.execute(uri: "/v1/events?kind=legal.request&after_shard=1", method: .get, headers: bearer(investigate))
+            #expect(cursorAlone.status == .badRequest, "after_shard needs after")
+
             // Indices are per shard: a range at the root is refused, under /v1/shards/k/ it is shard k's.
             #expect(try await bundle("/v1/bundles", #"{"index_range":{"from":0,"to":2}}"#).0 == .unprocessableContent)
             // A sealed shard's own bundle, asked after the active shard's access records outgrew it.

@@ -62,16 +62,18 @@
       results.push(event);
       const row = document.createElement('tr');
       row.dataset.index = String(event.index);
+      // A ledger with temporal shards: the index is that of the event's shard.
+      const place = event.shard === undefined ? String(event.index) : `${event.shard}:${event.index}`;
       const select = document.createElement('td');
       const box = document.createElement('input');
       box.type = 'checkbox';
       box.checked = true;
       box.className = 'pick';
       box.value = event.event_id;
-      box.setAttribute('aria-label', `Select event ${event.index} (${event.event_id}) for the bundle`);
+      box.setAttribute('aria-label', `Select event ${place} (${event.event_id}) for the bundle`);
       select.append(box);
       row.append(select);
-      cell(row, event.index);
+      cell(row, place);
       cell(row, event.kind, 'kind');
       cell(row, field(event.body, 'occurred_at'));
       cell(row, field(event.body, 'decision', 'outcome'));
@@ -80,8 +82,8 @@
       open.type = 'button';
       open.className = 'secondary';
       open.textContent = 'Open';
-      open.setAttribute('aria-label', `Open event ${event.index}`);
-      open.addEventListener('click', () => openEvent(event.index));
+      open.setAttribute('aria-label', `Open event ${place}`);
+      open.addEventListener('click', () => openEvent(event.index, event.shard));
       const td = document.createElement('td');
       td.append(open);
       row.append(td);
@@ -89,7 +91,7 @@
     }
   }
 
-  async function search(after) {
+  async function search(after, afterShard) {
     const params = new URLSearchParams();
     const account = $('search-account').value.trim(), hash = $('search-content-hash').value.trim(), kind = $('search-kind').value;
     const from = utc($('search-from').value), to = utc($('search-to').value);
@@ -100,6 +102,7 @@
     if (to) params.set('to', to);
     if ([...params.keys()].length === 0) { say('Give at least one of account, image hash, kind or time.', true); return; }
     if (after !== undefined) params.set('after', String(after));
+    if (after !== undefined && afterShard !== undefined) params.set('after_shard', String(afterShard));
     say('Searching…');
     try {
       const answer = await (await api('GET', '/v1/events?' + params.toString())).json();
@@ -108,15 +111,17 @@
       $('results-section').hidden = false;
       $('more').hidden = answer.next_after === undefined;
       $('more').dataset.after = answer.next_after === undefined ? '' : String(answer.next_after);
+      $('more').dataset.afterShard = answer.next_after_shard === undefined ? '' : String(answer.next_after_shard);
       say(`${results.length} event(s) found.`);
     } catch (error) {
       say('Search failed: ' + error.message, true);
     }
   }
 
-  async function openEvent(index) {
+  async function openEvent(index, shard) {
     try {
-      const event = await (await api('GET', '/v1/events/' + encodeURIComponent(index))).json();
+      const prefix = shard === undefined ? '' : `/v1/shards/${encodeURIComponent(shard)}`;
+      const event = await (await api('GET', prefix + '/v1/events/' + encodeURIComponent(index))).json();
       const facts = $('event-facts');
       facts.replaceChildren();
       const fact = (name, value) => {
@@ -125,6 +130,7 @@
         facts.append(dt, dd);
       };
       fact('Index', event.index);
+      if (shard !== undefined) fact('Shard', shard);
       fact('Event ID', event.event_id);
       fact('Kind', event.kind);
       fact('Leaf hash', event.leaf_hash);
@@ -243,6 +249,7 @@
   $('tier-report').addEventListener('click', showTierReport);
 
   $('search-form').addEventListener('submit', (event) => { event.preventDefault(); search(); });
-  $('more').addEventListener('click', () => search(Number($('more').dataset.after)));
+  $('more').addEventListener('click', () =>
+    search(Number($('more').dataset.after), $('more').dataset.afterShard === '' ? undefined : Number($('more').dataset.afterShard)));
   $('download-bundle').addEventListener('click', downloadBundle);
 })();

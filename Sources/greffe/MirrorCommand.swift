@@ -44,6 +44,11 @@ struct MirrorCommand: AsyncParsableCommand {
     @Flag(name: .long, help: "No progress lines on stderr.")
     var quiet = false
 
+    @Flag(
+        name: .long,
+        help: "Mirror every shard of a ledger with temporal shards (GET /v1/shards): shard 0 into --out, shard k into OUT/v1/shards/k (the server's paths), each verified with --vkey renamed to the shard's origin.")
+    var allShards = false
+
     func validate() throws {
         guard (1...1024).contains(readAhead) else { throw ValidationError("--read-ahead must be between 1 and 1024") }
         guard !vkey.isEmpty else { throw ValidationError("give the ledger's verifier key: --vkey FILE (repeatable)") }
@@ -51,14 +56,45 @@ struct MirrorCommand: AsyncParsableCommand {
 
     func run() async throws {
         let verifiers = try loadVerifiers(vkey)
+        if allShards {
+            try await mirrorAllShards(verifiers: verifiers)
+            return
+        }
         let remote = try HTTPLog(url: url, connections: min(readAhead, 32))
         defer { remote.close() }
-        let line = await mirror(remote: remote, verifiers: verifiers)
+        let line = await mirror(remote: remote, verifiers: verifiers, into: out)
         print(line.text)
         if !line.ok { throw ExitCode(1) }
     }
 
-    private func mirror(remote: HTTPLog, verifiers: [NoteVerifier]) async -> (ok: Bool, text: String) {
+    /// Each shard listed by `GET /v1/shards`, as a log of its own under its own name (Schemas/shards.md).
+    private func mirrorAllShards(verifiers: [NoteVerifier]) async throws {
+        guard let base = verifiers.first?.name else { throw CommandFailure("no verifier key") }
+        let server = try HTTPLog(url: url, connections: 1)
+        let listing: JSONValue
+        do {
+            listing = try JSONParser.parse(try await server.get("v1/shards", limit: 64 << 20))
+            server.close()
+        } catch {
+            server.close()
+            throw CommandFailure("GET \(url)/v1/shards: \(error)")
+        }
+        guard let entries = listing["shards"]?.arrayValue, !entries.isEmpty else { throw CommandFailure("GET /v1/shards lists no shard") }
+        var ok = true
+        for (position, entry) in entries.enumerated() {
+            guard entry["shard"]?.intValue == position else { throw CommandFailure("GET /v1/shards does not list shards 0 to n in order") }
+            let origin = Shards.origin(base: base, shard: position)
+            let shardVerifiers = try verifiers.map { try $0.renamed(origin) }
+            let remote = try HTTPLog(url: "\(url)/v1/shards/\(position)", connections: min(readAhead, 32))
+            let line = await mirror(remote: remote, verifiers: shardVerifiers, into: position == 0 ? out : "\(out)/v1/shards/\(position)")
+            remote.close()
+            print("shard \(position) (\(origin)): \(line.text)")
+            ok = ok && line.ok
+        }
+        if !ok { throw ExitCode(1) }
+    }
+
+    private func mirror(remote: HTTPLog, verifiers: [NoteVerifier], into out: String) async -> (ok: Bool, text: String) {
         func failed(_ what: String) -> (Bool, String) { (false, "mirror: FAILED — \(what)") }
         let directory = URL(fileURLWithPath: out, isDirectory: true)
         let staging = directory.appendingPathComponent(".incoming", isDirectory: true)

@@ -256,6 +256,21 @@ else
 fi
 "$GREFFE" verify --vkey "$(cat "$DATA/verifier.vkey")" "$WORK/bundle.json" >"$WORK/out.txt" 2>&1 &&
     bad "shard 1's bundle verified under the base key" || pass "shard 1's bundle does not verify under shard 0's key (each shard signs under its own name)"
+# greffe mirror --all-shards: each shard mirrored and verified under its own name, in the server's layout.
+if "$GREFFE" mirror --url "$URL" --out "$WORK/mirror" --all-shards --vkey "$DATA/verifier.vkey" --quiet >"$WORK/out.txt" 2>&1 &&
+    [[ $(grep -c "mirror: OK" "$WORK/out.txt") == "$SHARDS" ]] &&
+    "$GREFFE" audit --tiles "$WORK/mirror/v1/shards/1" --vkey "$KEY1" --quiet >>"$WORK/out.txt" 2>&1 &&
+    "$GREFFE" audit --tiles "$WORK/mirror" --vkey "$DATA/verifier.vkey" --quiet >>"$WORK/out.txt" 2>&1; then
+    pass "greffe mirror --all-shards: $SHARDS shards mirrored, shard 0 and shard 1 audited from the mirror"
+else
+    bad "greffe mirror --all-shards: $(tail -4 "$WORK/out.txt")"
+fi
+if "$GREFFE" mirror --url "$URL" --out "$WORK/mirror-bad" --all-shards --vkey "$WORK/other/verifier.vkey" --quiet >"$WORK/out.txt" 2>&1; then
+    bad "greffe mirror --all-shards accepted another ledger's key"
+else
+    pass "greffe mirror --all-shards refuses another ledger's key: $(grep -m1 FAILED "$WORK/out.txt" | cut -c1-120)"
+fi
+
 # A bundle across shards (greffe-shard-bundle/v1): one event of shard 0 and one of the last shard, in three verifiers.
 SPAN_QUERY=$(python3 -c '
 import json, sys

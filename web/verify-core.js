@@ -330,6 +330,48 @@ const GreffeVerifier = (function () {
     return checkpoint;
   }
 
+  // CheckpointVerifier.verify(note:verifiers:) with several keys of one log: signatures by keys not given are
+  // ignored; at least one given key must have signed; every line by a given key (name and key ID) must verify;
+  // each key that verified must be named after the origin. One key: verifyCheckpoint, its words.
+  async function verifyCheckpointKeys(noteText, keys) {
+    if (keys.length === 1) return verifyCheckpoint(noteText, keys[0]);
+    let note, checkpoint;
+    try { note = parseNote(noteText); } catch (e) { throw new Refusal(`checkpoint note: ${e.message}`); }
+    try { checkpoint = parseCheckpoint(note.text); } catch (e) { throw new Refusal(`checkpoint: ${e.message}`); }
+    const message = utf8.encode(note.text);
+    const verified = [], failed = [];
+    for (const key of keys) {
+      const mine = note.signatures.filter((s) => s.keyID === key.keyID && s.name === key.name);
+      if (mine.length === 0) continue;
+      let valid = true;
+      for (const s of mine) {
+        let ok = false;
+        try { ok = await subtle.verify({ name: 'Ed25519' }, key.cryptoKey, s.signature, message); } catch (e) { ok = false; }
+        if (!ok) valid = false;
+      }
+      (valid ? verified : failed).push(key);
+    }
+    const keyName = (key) => `${key.name}+${hex8(key.keyID)}`;
+    if (verified.length === 0) {
+      throw new Refusal(`checkpoint of size ${checkpoint.size} carries no valid signature by any of the given keys (${keys.map(keyName).join(', ')})`);
+    }
+    if (failed.length > 0) throw new Refusal(`checkpoint of size ${checkpoint.size} carries an invalid signature by ${keyName(failed[0])}: the note was altered or forged`);
+    const stranger = verified.find((key) => key.name !== checkpoint.origin);
+    if (stranger) throw new Refusal(`checkpoint origin "${checkpoint.origin}" is not the key's name "${stranger.name}"`);
+    return checkpoint;
+  }
+
+  // Shards.number(origin:base:): the shard of the ledger named `base` whose origin is `origin` (0 for `base`
+  // itself, k for `base/k`, k ≥ 1 in decimal without leading zeros, at most Int64's largest: a number, or past
+  // 2^53 its digits); null for another log.
+  function shardNumber(origin, base) {
+    if (origin === base) return 0;
+    if (!origin.startsWith(base + '/')) return null;
+    const digits = origin.slice(base.length + 1);
+    if (!/^[1-9][0-9]*$/.test(digits) || BigInt(digits) > 0x7fffffffffffffffn) return null;
+    return Number(digits) <= Number.MAX_SAFE_INTEGER ? Number(digits) : digits;
+  }
+
   // ---- entries (Schemas/entry.md, layouts 1 and 2) -------------------------
   function decodeEntry(bytes) {
     if (bytes.length === 0) throw new Refusal('entry is empty');
@@ -478,7 +520,8 @@ const GreffeVerifier = (function () {
     };
     const parseErasure = (erased, path) => {
       if (!isObject(erased)) throw new Refusal(`${path} is not an object`);
-      // `shard` (v3 only): the shard whose retention record dropped the body (Schemas/shards.md, "Retention across shards").
+      // `shard` (v3 only): the shard whose record (a retention or an erasure order) dropped the body (Schemas/shards.md,
+      // "Proving a body dropped after its shard was sealed").
       refuseUnknown(erased, v2 ? ERASED_MEMBERS.concat(format === FORMAT_V3 ? ['record', 'shard'] : ['record']) : ERASED_MEMBERS, path);
       const erasure = {
         erasedAt: string(erased, 'erased_at', path), legalReference: string(erased, 'legal_reference', path),
@@ -579,7 +622,8 @@ const GreffeVerifier = (function () {
         const where = event.erasure.shard === null || event.erasure.shard === undefined ? '' : ` of shard ${event.erasure.shard}`;
         sentence += ` (its content was dropped at the end of its retention period under "${reference}", which the ledger recorded as entry ${grouped(event.erasure.erasureEntryIndex)}${where}; only its existence can be shown)`;
       } else if (finding === 'proven') {
-        sentence += ` (its content was erased under the legal order "${reference}", which the ledger recorded as entry ${grouped(event.erasure.erasureEntryIndex)}; only its existence can be shown)`;
+        const where = event.erasure.shard === null || event.erasure.shard === undefined ? '' : ` of shard ${event.erasure.shard}`;
+        sentence += ` (its content was erased under the legal order "${reference}", which the ledger recorded as entry ${grouped(event.erasure.erasureEntryIndex)}${where}; only its existence can be shown)`;
       } else if (finding === 'unproven' && format === FORMAT_V1) {
         sentence += ` (the bundle claims an erasure under "${reference}" but a greffe-bundle/v1 bundle carries no proof of it: unproven; only the event's existence can be shown)`;
       } else {
@@ -649,6 +693,12 @@ const GreffeVerifier = (function () {
     if (BigInt(target) !== event.index) return { problem: `the erasure record erased entry ${target}, not this one (${event.index})` };
     const ordered = stringValue(member(body, 'legal_reference'));
     if (ordered === undefined) return { problem: 'the erasure record names no legal_reference' };
+    // An order naming a shard erased that shard's entry, never its own log's; one without, only its own
+    // (Schemas/shards.md, "Erasure orders in a sealed shard").
+    const named = member(body, 'shard');
+    if (claimedShard === null && named !== undefined) {
+      return { problem: `the erasure record names shard ${isIndex(named) ? named : '?'}: it erased another shard's entry, not this log's` };
+    }
     return { ordered };
   }
 
@@ -1420,9 +1470,6 @@ const GreffeVerifier = (function () {
       if (record.index !== erasure.erasureEntryIndex) {
         return withheld(`the erasure record is entry ${record.index}, not entry ${erasure.erasureEntryIndex} as the claim states`);
       }
-      if (across !== null && entry.kind !== 'retention.applied') {
-        return withheld(`the record claimed in another shard is of kind ${entry.kind}: only a retention.applied record is read across shards`);
-      }
       if (entry.kind !== 'erasure.executed' && entry.kind !== 'retention.applied') {
         return withheld(`the erasure record's entry is of kind ${entry.kind}, not erasure.executed or retention.applied`);
       }
@@ -1444,13 +1491,15 @@ const GreffeVerifier = (function () {
         // index in its checkpoint and its inclusion proof are checked once every element is read (verifyShardSet).
         const names = member(body, 'shard');
         if (!isIndex(names)) {
-          return withheld(`the retention record claimed in shard ${across} names no shard: it covers that shard's own entries, not this one`);
+          const what = entry.kind === 'retention.applied' ? 'retention' : 'erasure';
+          return withheld(`the ${what} record claimed in shard ${across} names no shard: it covers that shard's own entries, not this one`);
         }
-        if (this.context === null) return withheld(`its retention record is in shard ${across}: ask for the bundle across shards (POST /v1/bundles) to prove it`);
+        // CompactBundleVerifier.crossShardProblem.
+        if (this.context === null) return withheld(`its record is in shard ${across}: ask for the bundle across shards (POST /v1/bundles) to prove it`);
         const own = this.context.shard;
         if (across === own) return withheld(`the claim names this event's own shard ${own} as another shard`);
-        if (names !== own) return withheld(`the retention record in shard ${across} covers shard ${names}'s entries, not shard ${own}'s`);
-        if (across < own) return withheld(`the retention record is in shard ${across}, before this event's shard ${own} was opened`);
+        if (names !== own) return withheld(`the record in shard ${across} covers shard ${names}'s entries, not shard ${own}'s`);
+        if (across < own) return withheld(`the record is in shard ${across}, before this event's shard ${own} was opened`);
         return { claim: { index: record.index, leaf, proof: record.inclusionProof, shard: across } };
       }
       if (record.index <= event.index) return withheld(`the erasure record (entry ${record.index}) is not later than the erased event`);
@@ -1870,7 +1919,12 @@ const GreffeVerifier = (function () {
     if (value.fields.length < 1 || value.fields.length > 64) throw new Refusal(`/fields holds ${value.fields.length} fields; 1 to 64`);
     const fields = value.fields.map((field, i) => parseDisclosedField(field, `/fields/${i}`));
     let checkpoint;
-    try { checkpoint = await verifyCheckpoint(value.checkpoint, key); } catch (error) {
+    // A sharded ledger's lookup answers with certificates of its shards (`O/k`): the ledger's key, renamed, signs them
+    // (Shards.verifiers(for:base:), as DisclosureCertificate.verify).
+    const origin = value.checkpoint.split('\n').find((line) => line.length > 0) ?? '';
+    const number = shardNumber(origin, key.name);
+    const keys = number !== null && number >= 1 ? [key, await renamedKey(key, origin)] : [key];
+    try { checkpoint = await verifyCheckpointKeys(value.checkpoint, keys); } catch (error) {
       if (!(error instanceof Refusal)) throw error;
       throw new Refusal(`the checkpoint does not verify: ${error.message}`);
     }
@@ -1886,14 +1940,22 @@ const GreffeVerifier = (function () {
     }
     const problem = disclosedFieldsProblems(fields, entry.commitment)[0];
     if (problem !== undefined) throw new Refusal(problem);
+    // shard: k when the checkpoint is shard k's (k ≥ 1) of the ledger `ledger`, the key's name; else null.
+    const shard = shardNumber(checkpoint.origin, key.name);
     return {
       origin: checkpoint.origin, treeSize: checkpoint.size, index: entry.index, kind: entry.kind, recordedAt: entry.sequencedAt,
+      shard: shard !== null && shard >= 1 ? shard : null, ledger: key.name,
       fields: fields.map((f) => ({ path: describePath(f.path), value: canonical(f.value), count: f.count })),
     };
   }
+  // Where the entry is, in greffe verify's words: "shard k (O/k) of the ledger O", or "the ledger O".
+  function certificateLog(verified) {
+    return verified.shard === null || verified.shard === undefined
+      ? `the ledger ${verified.origin}` : `shard ${verified.shard} (${verified.origin}) of the ledger ${verified.ledger}`;
+  }
   function certificateText(verified, file) {
     const lines = [
-      `Disclosure certificate ${file}: entry ${verified.index} of the ledger ${verified.origin}, as signed at size ${verified.treeSize}.`,
+      `Disclosure certificate ${file}: entry ${verified.index} of ${certificateLog(verified)}, as signed at size ${verified.treeSize}.`,
       `The ledger recorded an event of kind ${verified.kind} at ${formatTime(verified.recordedAt)} whose body held:`,
       ...verified.fields.map((f) => `  ${f.path} = ${f.value}`),
       `Nothing else of the event is shown or proved: the other ${verified.fields[0].count - verified.fields.length} field(s) stay hidden.`,
@@ -1911,8 +1973,8 @@ const GreffeVerifier = (function () {
   const LINK_OPTIONAL = ['previous_last_leaf_hash', 'lost_entries', 'lost_because'];
   function shardOrigin(base, k) { return k === 0 ? base : `${base}/${k}`; }
   // The given key renamed: same public key, key ID recomputed from the new name.
-  async function shardKey(key, k) {
-    const name = shardOrigin(key.name, k);
+  async function shardKey(key, k) { return renamedKey(key, shardOrigin(key.name, k)); }
+  async function renamedKey(key, name) {
     const id = await keyID(name, key.publicKey);
     return { name, keyID: id, cryptoKey: key.cryptoKey, publicKey: key.publicKey, verifierKey: `${name}+${hex8(id)}+${base64Encode(concat([Uint8Array.of(1), key.publicKey]))}` };
   }
@@ -2056,17 +2118,17 @@ const GreffeVerifier = (function () {
         const other = claim.shard < report.shards.length ? report.shards[claim.shard].report : null;
         let problem = null;
         if (claim.shard >= report.shards.length) {
-          problem = `its retention record is in shard ${claim.shard}, which the file does not hold`;
+          problem = `its record is in shard ${claim.shard}, which the file does not hold`;
         } else if (other === null || other.checkpointSize === null) {
-          problem = `shard ${claim.shard}'s checkpoint did not verify, so its retention record cannot be proved`;
+          problem = `shard ${claim.shard}'s checkpoint did not verify, so its record cannot be proved`;
         } else if (claim.index >= other.checkpointSize) {
-          problem = `its retention record is entry ${claim.index} of shard ${claim.shard}, beyond that shard's checkpoint (${other.checkpointSize} entries)`;
+          problem = `its record is entry ${claim.index} of shard ${claim.shard}, beyond that shard's checkpoint (${other.checkpointSize} entries)`;
         } else {
           try {
             await verifyInclusion(claim.index, other.checkpointSize, claim.leaf, claim.proof, other.checkpointRoot);
           } catch (error) {
             if (!(error instanceof Refusal)) throw error;
-            problem = `its retention record's inclusion proof does not hold in shard ${claim.shard}'s checkpoint: ${error.message}`;
+            problem = `its record's inclusion proof does not hold in shard ${claim.shard}'s checkpoint: ${error.message}`;
           }
         }
         if (problem === null) continue;

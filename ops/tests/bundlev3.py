@@ -20,6 +20,7 @@ of the specification.
       verifies; prints the problems otherwise.
   bundlev3.py make-set --out FILE --key-out VKEYFILE [--seed S] [--shards K]
                        [--restore] [--mutate NAME] [--drop-sealed K [--drop-shard J]]
+                       [--erase-sealed [--drop-shard J]]
       A signed greffe-shard-bundle/v1 (Schemas/shards.md): K shards (3) with
       a few events each, shard k >= 1 opened by its shard.opened link to
       shard k-1's final checkpoint; --restore seals the last link by a
@@ -28,6 +29,11 @@ of the specification.
       sealed by a retention.applied record of the last shard ("shard": J), their
       claims with erased.shard; and one body of the last shard dropped by a record
       of its own (Schemas/shards.md, "Retention across shards").
+      --erase-sealed (--drop-shard J, 0): the first bundled body of shard J erased
+      after it was sealed by an erasure.executed order recorded in the last shard
+      ("shard": J, target_index in shard J), its claim with erased.shard; and one
+      body of the last shard erased by an order of its own, with no shard member
+      (Schemas/shards.md, "Erasure orders in a sealed shard").
   bundlev3.py element FILE --shard J --vkey VKEYFILE --out FILE2 --key-out VKEYFILE2
       Element J of a shard bundle, alone as the v3 bundle it is, and shard J's key.
   bundlev3.py verify-set FILE --vkey VKEYFILE
@@ -572,8 +578,8 @@ def erasure_problem(event, entry, shard):
     """Schemas/bundle.md, "Erasures" (steps 1 to 11, less the record's place in a checkpoint) for an event with a
     null body, with Schemas/shards.md's "Proving a body dropped after its shard was sealed" when `shard` is
     (j, element count) — an element of a shard bundle — rather than None (a v3 bundle alone).
-    Returns (problem, None) or (None, (m, record index, leaf, proof)): m is None for a record of this very
-    log, else the shard whose element's checkpoint must include the record (steps 11 and 12)."""
+    Returns (problem, None) or (None, (m, record index, leaf, proof, "erasure" or "retention")): m is None for a
+    record of this very log, else the shard whose element's checkpoint must include the record (steps 11 and 12)."""
     i = entry["index"]
     if event["salt"] is not None:
         return "the body is null but a salt is given", None
@@ -585,7 +591,7 @@ def erasure_problem(event, entry, shard):
         if not is_index(across):
             return "erased.shard is not a non-negative integer", None
         if shard is None:
-            return "its retention record is in shard %d: ask for the bundle across shards (POST /v1/bundles) to prove it" % across, None
+            return "its record is in shard %d: ask for the bundle across shards (POST /v1/bundles) to prove it" % across, None
         if across == shard[0]:
             return "the claim names the event's own shard %d as its record's: a record of its own shard is proved against its own checkpoint, with no erased.shard" % across, None
     record = erased.get("record")
@@ -605,17 +611,22 @@ def erasure_problem(event, entry, shard):
     kind = rec["kind"]
     if kind not in ("erasure.executed", "retention.applied") or record["kind"] != kind:
         return "the record is of kind %s (stated %r), not erasure.executed or retention.applied" % (kind, record["kind"]), None
-    if across is not None and kind != "retention.applied":
-        return "the record is of kind %s: only a retention.applied record is read across shards" % kind, None
     body, salt = record["body"], record["salt"]
     if body is None or salt is None or not commits(rec, unb64(salt, "the record's salt"), body):
         return "the record's body and salt do not match its entry's commitment", None
     if body.get("kind") != kind or body.get("event_id") != record["event_id"] or body.get("platform") != "greffe":
         return "the record's body is not Greffe's %s record %s" % (kind, record["event_id"]), None
+    what = "erasure" if kind == "erasure.executed" else "retention"
     if kind == "erasure.executed":
+        # Step 9 of an order (Schemas/bundle.md, "Erasures"; Schemas/shards.md, "Erasure orders in a sealed shard"):
+        # target_index is an index of the event's shard; the order's shard member says which shard that is.
         if body.get("target_index") != i or not is_index(body.get("target_index")):
             return "the erasure record orders the erasure of entry %r, not %d" % (body.get("target_index"), i), None
         ordered = body.get("legal_reference")
+        if not isinstance(ordered, str):
+            return "the erasure record names no legal_reference", None
+        if across is None and "shard" in body:
+            return "the erasure record names shard %r: such an order erases a sealed shard's entry from a later shard, and never proves a body of its own shard" % body["shard"], None
     else:
         # Step 9 of a retention record, its shard first: it says whose indices the others are.
         if across is None and "shard" in body:
@@ -648,27 +659,32 @@ def erasure_problem(event, entry, shard):
     if across is None:
         if record["index"] <= i:
             return "the record (entry %d) is not later than the event" % record["index"], None
-        return None, (None, record["index"], leaf, proof)
-    # Step 11 across shards: the record comes after the shard was sealed, in an element of the file.
+        return None, (None, record["index"], leaf, proof, what)
+    # Step 11 across shards: the record names the event's shard, comes after it was sealed, in an element of the file.
+    if kind == "erasure.executed":
+        if "shard" not in body:
+            return "the erasure record has no shard member: its target_index is an entry of its own shard %d, not of this event's shard %d" % (across, shard[0]), None
+        if type(body["shard"]) is not int or body["shard"] != shard[0]:
+            return "the erasure record erased an entry of shard %r, not of this event's shard %d" % (body["shard"], shard[0]), None
     if across < shard[0]:
-        return "the retention record is said to be in shard %d, before this event's shard %d: a record of another shard comes after the shard was sealed" % (across, shard[0]), None
+        return "the %s record is said to be in shard %d, before this event's shard %d: a record of another shard comes after the shard was sealed" % (what, across, shard[0]), None
     if across >= shard[1]:
-        return "the retention record is said to be in shard %d, but the file holds shards 0 to %d only" % (across, shard[1] - 1), None
-    return None, (across, record["index"], leaf, proof)
+        return "the %s record is said to be in shard %d, but the file holds shards 0 to %d only" % (what, across, shard[1] - 1), None
+    return None, (across, record["index"], leaf, proof, what)
 
 
 def record_in(claim, size, root, checkpoints):
     """Steps 11 (the record's index within the checkpoint) and 12 (its inclusion proof): None or the problem."""
-    m, index, leaf, proof = claim
+    m, index, leaf, proof, kind = claim
     what = "the checkpoint" if m is None else "shard %d's checkpoint" % m
     if m is not None:
         if checkpoints[m] is None:
-            return "shard %d's checkpoint does not verify, so the retention record cannot be proved in it" % m
+            return "shard %d's checkpoint does not verify, so the %s record cannot be proved in it" % (m, kind)
         size, root = checkpoints[m]
     if index >= size:
         return "the record is entry %d, beyond %s's %d entries" % (index, what, size)
     if not verify_inclusion(index, size, leaf, proof, root):
-        return "the %s record's inclusion proof does not hold in %s" % ("erasure" if m is None else "retention", what)
+        return "the %s record's inclusion proof does not hold in %s" % ("erasure" if m is None else kind, what)
     return None
 
 
@@ -830,7 +846,19 @@ SET_MUTATIONS = ["drop-middle", "swap", "other-origin", "other-shard-checkpoint"
 RETENTION_MUTATIONS = ["ret-shard-other", "ret-no-shard", "erased-shard-earlier", "erased-shard-same", "erased-shard-missing",
                        "erased-shard-wrong-element", "ret-same-shard-with-shard"]
 SET_MUTATIONS += RETENTION_MUTATIONS
+# Erasure orders across shards (Schemas/shards.md, "Erasure orders in a sealed shard"): the same changes to an
+# --erase-sealed set (made with it when not given), whose records are erasure.executed orders.
+#   order-shard-other                 the cross-shard order's body names another shard than the erased body's
+#   order-no-shard                    the cross-shard order's body has no shard member
+#   order-same-shard-with-shard       the last shard's own order (same shard) has a shard member
+#   order-erased-shard-wrong-element  erased.shard names a later element that does not hold the order
+#   order-erased-shard-earlier        erased.shard names an earlier shard than the event's (body erased in shard 1)
+ORDER_MUTATIONS = {"order-shard-other": "ret-shard-other", "order-no-shard": "ret-no-shard",
+                   "order-same-shard-with-shard": "ret-same-shard-with-shard",
+                   "order-erased-shard-wrong-element": "erased-shard-wrong-element", "order-erased-shard-earlier": "erased-shard-earlier"}
+SET_MUTATIONS += list(ORDER_MUTATIONS)
 RETENTION_BASIS = "Art. 6 GDPR; retention policy R-7 (30 days)"
+ORDER_REFERENCE = "TJ Paris, ordonnance de référé 26/%d"
 
 
 def shard_origin(base, k):
@@ -898,6 +926,14 @@ def retention_record(n, shard=None, **fields):
     return body
 
 
+def erasure_order(n, target, shard=None):
+    body = {"event_id": "greffe-erasure-%06d" % n, "kind": "erasure.executed", "platform": "greffe", "schema_version": 1,
+            "target_index": target, "legal_reference": ORDER_REFERENCE % n, "reason": "data-protection order"}
+    if shard is not None:
+        body["shard"] = shard
+    return body
+
+
 def v2_record(shard, index):
     """A record of one shard in the v2 record shape, proved against that shard's whole tree."""
     body = shard["bodies"][index]
@@ -906,13 +942,20 @@ def v2_record(shard, index):
             "inclusion_proof": [b64(h) for h in shard["tree"].inclusion(index)]}
 
 
-def make_set(seed, shards=3, mutate=None, restore=False, drop_sealed=0, drop_shard=0):
+def make_set(seed, shards=3, mutate=None, restore=False, drop_sealed=0, drop_shard=0, erase_sealed=False):
     """A signed shard bundle: shard k >= 1 opens with its shard.opened link to shard k-1's final checkpoint.
     With restore, the last link seals its previous shard by a restore: 5 entries lost after what it keeps.
     With drop_sealed K, the first K bundled events of shard drop_shard had their bodies dropped after that
     shard was sealed, by a retention.applied record of the last shard ("shard": drop_shard, Schemas/shards.md,
     "Retention across shards"); the last shard's first bundled event's body is dropped by a record of its own
-    (no shard member), its last entry."""
+    (no shard member), its last entry. With erase_sealed, the same with erasure.executed orders, one body each
+    (Schemas/shards.md, "Erasure orders in a sealed shard")."""
+    if mutate in ORDER_MUTATIONS:
+        erase_sealed, mutate = True, ORDER_MUTATIONS[mutate]
+    if erase_sealed:
+        if drop_sealed > 1:
+            raise ValueError("--erase-sealed erases one body of the sealed shard: no --drop-sealed K > 1")
+        drop_sealed = 1
     if mutate in RETENTION_MUTATIONS:
         drop_sealed = max(drop_sealed, 1)
         if mutate == "erased-shard-earlier":
@@ -942,12 +985,17 @@ def make_set(seed, shards=3, mutate=None, restore=False, drop_sealed=0, drop_sha
             kept = [i for i in sorted(target["bundled"]) if i > gone[0] and i not in gone]
             across = {"ret-shard-other": j + 1, "ret-no-shard": None}.get(mutate, j)
             at = min(set(range(1, size)) - bundled)
-            records[at] = retention_record(1, across, recorded_before=iso(target["t"] + 1), from_index=gone[0], to_index=len(target["leaves"]),
-                                           kept_under_hold=kept)
             own = min(bundled)
-            records[size] = retention_record(2, last if mutate == "ret-same-shard-with-shard" else None, recorded_before=None,
-                                             from_index=own, to_index=own + 1, kept_under_hold=[])
-            dropped = {j: (gone, at), last: ([own], size)}
+            own_shard = last if mutate == "ret-same-shard-with-shard" else None
+            if erase_sealed:
+                records[at] = erasure_order(1, gone[0], across)
+                records[size] = erasure_order(2, own, own_shard)
+                dropped = {j: (gone, at, ORDER_REFERENCE % 1), last: ([own], size, ORDER_REFERENCE % 2)}
+            else:
+                records[at] = retention_record(1, across, recorded_before=iso(target["t"] + 1), from_index=gone[0], to_index=len(target["leaves"]),
+                                               kept_under_hold=kept)
+                records[size] = retention_record(2, own_shard, recorded_before=None, from_index=own, to_index=own + 1, kept_under_hold=[])
+                dropped = {j: (gone, at, RETENTION_BASIS), last: ([own], size, RETENTION_BASIS)}
             size += 1
         link = None
         if k >= 1:
@@ -976,7 +1024,7 @@ def make_set(seed, shards=3, mutate=None, restore=False, drop_sealed=0, drop_sha
         indices = sorted(bundled | ({0} if k >= 1 and not (mutate == "drop-link" and k == 2) else set()))
         elements.append(shard_element(shard, indices, private, origin, public))
         previous = shard
-    for k, (gone, at) in dropped.items():
+    for k, (gone, at, reference) in dropped.items():
         # The bodies gone, each claim with the record proved against the record's shard's (the last) checkpoint.
         erased_as = {"erased-shard-earlier": 0, "erased-shard-same": k, "erased-shard-missing": shards,
                      "erased-shard-wrong-element": k + 1}.get(mutate, last) if k != last else None
@@ -985,7 +1033,7 @@ def make_set(seed, shards=3, mutate=None, restore=False, drop_sealed=0, drop_sha
             if index not in gone:
                 continue
             event["body"] = event["salt"] = None
-            event["erased"] = {"erased_at": iso(built[last]["t"] + 500), "legal_reference": RETENTION_BASIS, "erasure_entry_index": at,
+            event["erased"] = {"erased_at": iso(built[last]["t"] + 500), "legal_reference": reference, "erasure_entry_index": at,
                                "record": v2_record(built[last], at)}
             if erased_as is not None:
                 event["erased"]["shard"] = erased_as
@@ -1125,7 +1173,7 @@ def verify_set(path, vkey):
         dropped = sum(1 for e in element["events"] if e.get("body") is None and isinstance(e.get("erased"), dict) and "shard" in e["erased"])
         lines.append("shard %d (%s): %d events%s, checkpoint of %d entries" % (
             k, shard_origin(base, k), count,
-            " (%d bodies dropped after the shard was sealed, by a record of shard %s)" % (dropped, ", ".join(map(str, across))) if dropped and not found else "",
+            " (%d bodies dropped or erased after the shard was sealed, by a record of shard %s)" % (dropped, ", ".join(map(str, across))) if dropped and not found else "",
             size))
     for k in range(1, len(bundle["shards"])):
         element = bundle["shards"][k]
@@ -1195,6 +1243,8 @@ def main():
     ms.add_argument("--drop-sealed", type=int, default=0, metavar="K",
                     help="K (1 to 3) bodies of shard --drop-shard dropped by a retention record of the last shard")
     ms.add_argument("--drop-shard", type=int, default=0, metavar="J")
+    ms.add_argument("--erase-sealed", action="store_true",
+                    help="one body of shard --drop-shard erased by an erasure.executed order recorded in the last shard")
     el = sub.add_parser("element")
     el.add_argument("file")
     el.add_argument("--shard", type=int, required=True)
@@ -1209,7 +1259,7 @@ def main():
         if args.shards < 3 and args.mutate and args.mutate != "empty-shards":
             parser.error("--mutate needs --shards 3 or more")
         try:
-            bundle, vkey = make_set(args.seed, args.shards, args.mutate, args.restore, args.drop_sealed, args.drop_shard)
+            bundle, vkey = make_set(args.seed, args.shards, args.mutate, args.restore, args.drop_sealed, args.drop_shard, args.erase_sealed)
         except ValueError as error:
             parser.error(str(error))
         with open(args.out, "w", encoding="utf-8") as f:

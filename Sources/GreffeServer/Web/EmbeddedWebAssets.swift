@@ -191,16 +191,18 @@ enum EmbeddedWebAssets {
       results.push(event);
       const row = document.createElement('tr');
       row.dataset.index = String(event.index);
+      // A ledger with temporal shards: the index is that of the event's shard.
+      const place = event.shard === undefined ? String(event.index) : `${event.shard}:${event.index}`;
       const select = document.createElement('td');
       const box = document.createElement('input');
       box.type = 'checkbox';
       box.checked = true;
       box.className = 'pick';
       box.value = event.event_id;
-      box.setAttribute('aria-label', `Select event ${event.index} (${event.event_id}) for the bundle`);
+      box.setAttribute('aria-label', `Select event ${place} (${event.event_id}) for the bundle`);
       select.append(box);
       row.append(select);
-      cell(row, event.index);
+      cell(row, place);
       cell(row, event.kind, 'kind');
       cell(row, field(event.body, 'occurred_at'));
       cell(row, field(event.body, 'decision', 'outcome'));
@@ -209,8 +211,8 @@ enum EmbeddedWebAssets {
       open.type = 'button';
       open.className = 'secondary';
       open.textContent = 'Open';
-      open.setAttribute('aria-label', `Open event ${event.index}`);
-      open.addEventListener('click', () => openEvent(event.index));
+      open.setAttribute('aria-label', `Open event ${place}`);
+      open.addEventListener('click', () => openEvent(event.index, event.shard));
       const td = document.createElement('td');
       td.append(open);
       row.append(td);
@@ -218,7 +220,7 @@ enum EmbeddedWebAssets {
     }
   }
 
-  async function search(after) {
+  async function search(after, afterShard) {
     const params = new URLSearchParams();
     const account = $('search-account').value.trim(), hash = $('search-content-hash').value.trim(), kind = $('search-kind').value;
     const from = utc($('search-from').value), to = utc($('search-to').value);
@@ -229,6 +231,7 @@ enum EmbeddedWebAssets {
     if (to) params.set('to', to);
     if ([...params.keys()].length === 0) { say('Give at least one of account, image hash, kind or time.', true); return; }
     if (after !== undefined) params.set('after', String(after));
+    if (after !== undefined && afterShard !== undefined) params.set('after_shard', String(afterShard));
     say('Searching…');
     try {
       const answer = await (await api('GET', '/v1/events?' + params.toString())).json();
@@ -237,15 +240,17 @@ enum EmbeddedWebAssets {
       $('results-section').hidden = false;
       $('more').hidden = answer.next_after === undefined;
       $('more').dataset.after = answer.next_after === undefined ? '' : String(answer.next_after);
+      $('more').dataset.afterShard = answer.next_after_shard === undefined ? '' : String(answer.next_after_shard);
       say(`${results.length} event(s) found.`);
     } catch (error) {
       say('Search failed: ' + error.message, true);
     }
   }
 
-  async function openEvent(index) {
+  async function openEvent(index, shard) {
     try {
-      const event = await (await api('GET', '/v1/events/' + encodeURIComponent(index))).json();
+      const prefix = shard === undefined ? '' : `/v1/shards/${encodeURIComponent(shard)}`;
+      const event = await (await api('GET', prefix + '/v1/events/' + encodeURIComponent(index))).json();
       const facts = $('event-facts');
       facts.replaceChildren();
       const fact = (name, value) => {
@@ -254,6 +259,7 @@ enum EmbeddedWebAssets {
         facts.append(dt, dd);
       };
       fact('Index', event.index);
+      if (shard !== undefined) fact('Shard', shard);
       fact('Event ID', event.event_id);
       fact('Kind', event.kind);
       fact('Leaf hash', event.leaf_hash);
@@ -372,7 +378,8 @@ enum EmbeddedWebAssets {
   $('tier-report').addEventListener('click', showTierReport);
 
   $('search-form').addEventListener('submit', (event) => { event.preventDefault(); search(); });
-  $('more').addEventListener('click', () => search(Number($('more').dataset.after)));
+  $('more').addEventListener('click', () =>
+    search(Number($('more').dataset.after), $('more').dataset.afterShard === '' ? undefined : Number($('more').dataset.afterShard)));
   $('download-bundle').addEventListener('click', downloadBundle);
 })();
 
@@ -2153,7 +2160,8 @@ const GreffeVerifier = (function () {
     };
     const parseErasure = (erased, path) => {
       if (!isObject(erased)) throw new Refusal(`${path} is not an object`);
-      // `shard` (v3 only): the shard whose retention record dropped the body (Schemas/shards.md, "Retention across shards").
+      // `shard` (v3 only): the shard whose record (a retention or an erasure order) dropped the body (Schemas/shards.md,
+      // "Proving a body dropped after its shard was sealed").
       refuseUnknown(erased, v2 ? ERASED_MEMBERS.concat(format === FORMAT_V3 ? ['record', 'shard'] : ['record']) : ERASED_MEMBERS, path);
       const erasure = {
         erasedAt: string(erased, 'erased_at', path), legalReference: string(erased, 'legal_reference', path),
@@ -2254,7 +2262,8 @@ const GreffeVerifier = (function () {
         const where = event.erasure.shard === null || event.erasure.shard === undefined ? '' : ` of shard ${event.erasure.shard}`;
         sentence += ` (its content was dropped at the end of its retention period under "${reference}", which the ledger recorded as entry ${grouped(event.erasure.erasureEntryIndex)}${where}; only its existence can be shown)`;
       } else if (finding === 'proven') {
-        sentence += ` (its content was erased under the legal order "${reference}", which the ledger recorded as entry ${grouped(event.erasure.erasureEntryIndex)}; only its existence can be shown)`;
+        const where = event.erasure.shard === null || event.erasure.shard === undefined ? '' : ` of shard ${event.erasure.shard}`;
+        sentence += ` (its content was erased under the legal order "${reference}", which the ledger recorded as entry ${grouped(event.erasure.erasureEntryIndex)}${where}; only its existence can be shown)`;
       } else if (finding === 'unproven' && format === FORMAT_V1) {
         sentence += ` (the bundle claims an erasure under "${reference}" but a greffe-bundle/v1 bundle carries no proof of it: unproven; only the event's existence can be shown)`;
       } else {
@@ -2324,6 +2333,12 @@ const GreffeVerifier = (function () {
     if (BigInt(target) !== event.index) return { problem: `the erasure record erased entry ${target}, not this one (${event.index})` };
     const ordered = stringValue(member(body, 'legal_reference'));
     if (ordered === undefined) return { problem: 'the erasure record names no legal_reference' };
+    // An order naming a shard erased that shard's entry, never its own log's; one without, only its own
+    // (Schemas/shards.md, "Erasure orders in a sealed shard").
+    const named = member(body, 'shard');
+    if (claimedShard === null && named !== undefined) {
+      return { problem: `the erasure record names shard ${isIndex(named) ? named : '?'}: it erased another shard's entry, not this log's` };
+    }
     return { ordered };
   }
 
@@ -3095,9 +3110,6 @@ const GreffeVerifier = (function () {
       if (record.index !== erasure.erasureEntryIndex) {
         return withheld(`the erasure record is entry ${record.index}, not entry ${erasure.erasureEntryIndex} as the claim states`);
       }
-      if (across !== null && entry.kind !== 'retention.applied') {
-        return withheld(`the record claimed in another shard is of kind ${entry.kind}: only a retention.applied record is read across shards`);
-      }
       if (entry.kind !== 'erasure.executed' && entry.kind !== 'retention.applied') {
         return withheld(`the erasure record's entry is of kind ${entry.kind}, not erasure.executed or retention.applied`);
       }
@@ -3119,13 +3131,15 @@ const GreffeVerifier = (function () {
         // index in its checkpoint and its inclusion proof are checked once every element is read (verifyShardSet).
         const names = member(body, 'shard');
         if (!isIndex(names)) {
-          return withheld(`the retention record claimed in shard ${across} names no shard: it covers that shard's own entries, not this one`);
+          const what = entry.kind === 'retention.applied' ? 'retention' : 'erasure';
+          return withheld(`the ${what} record claimed in shard ${across} names no shard: it covers that shard's own entries, not this one`);
         }
-        if (this.context === null) return withheld(`its retention record is in shard ${across}: ask for the bundle across shards (POST /v1/bundles) to prove it`);
+        // CompactBundleVerifier.crossShardProblem.
+        if (this.context === null) return withheld(`its record is in shard ${across}: ask for the bundle across shards (POST /v1/bundles) to prove it`);
         const own = this.context.shard;
         if (across === own) return withheld(`the claim names this event's own shard ${own} as another shard`);
-        if (names !== own) return withheld(`the retention record in shard ${across} covers shard ${names}'s entries, not shard ${own}'s`);
-        if (across < own) return withheld(`the retention record is in shard ${across}, before this event's shard ${own} was opened`);
+        if (names !== own) return withheld(`the record in shard ${across} covers shard ${names}'s entries, not shard ${own}'s`);
+        if (across < own) return withheld(`the record is in shard ${across}, before this event's shard ${own} was opened`);
         return { claim: { index: record.index, leaf, proof: record.inclusionProof, shard: across } };
       }
       if (record.index <= event.index) return withheld(`the erasure record (entry ${record.index}) is not later than the erased event`);
@@ -3744,17 +3758,17 @@ const GreffeVerifier = (function () {
         const other = claim.shard < report.shards.length ? report.shards[claim.shard].report : null;
         let problem = null;
         if (claim.shard >= report.shards.length) {
-          problem = `its retention record is in shard ${claim.shard}, which the file does not hold`;
+          problem = `its record is in shard ${claim.shard}, which the file does not hold`;
         } else if (other === null || other.checkpointSize === null) {
-          problem = `shard ${claim.shard}'s checkpoint did not verify, so its retention record cannot be proved`;
+          problem = `shard ${claim.shard}'s checkpoint did not verify, so its record cannot be proved`;
         } else if (claim.index >= other.checkpointSize) {
-          problem = `its retention record is entry ${claim.index} of shard ${claim.shard}, beyond that shard's checkpoint (${other.checkpointSize} entries)`;
+          problem = `its record is entry ${claim.index} of shard ${claim.shard}, beyond that shard's checkpoint (${other.checkpointSize} entries)`;
         } else {
           try {
             await verifyInclusion(claim.index, other.checkpointSize, claim.leaf, claim.proof, other.checkpointRoot);
           } catch (error) {
             if (!(error instanceof Refusal)) throw error;
-            problem = `its retention record's inclusion proof does not hold in shard ${claim.shard}'s checkpoint: ${error.message}`;
+            problem = `its record's inclusion proof does not hold in shard ${claim.shard}'s checkpoint: ${error.message}`;
           }
         }
         if (problem === null) continue;
@@ -4260,6 +4274,7 @@ components:
       required: [index, event_id, kind, entry, leaf_hash, body, salt]
       properties:
         index: {type: integer}
+        shard: {type: integer, description: 'Only in a search across the shards of a ledger with temporal shards: the shard holding the entry; index is its index there.'}
         event_id: {type: string}
         kind: {type: string}
         entry: {type: string, description: 'The entry bytes, base64 (Schemas/entry.md).'}
@@ -4574,7 +4589,11 @@ paths:
   /v1/events:
     get:
       summary: Search events (investigate token) by account, content hash, kind and time range; paginated.
-      description: Recorded in the log as access.granted. At least one filter is required; an unknown parameter is 400. Follow next_after for the next page.
+      description: |
+        Recorded in the log as access.granted. At least one filter is required; an unknown parameter is 400. Follow next_after for the next page.
+        On a ledger with several temporal shards, the search at the root covers every shard, oldest first; each event names its `shard`,
+        and the next page's cursor is the pair next_after_shard and next_after (give both back as after_shard and after).
+        Under /v1/shards/{k}/ it covers shard k alone.
       security: [{bearer: []}]
       parameters:
         - {name: account, in: query, required: false, schema: {type: string}}
@@ -4585,6 +4604,7 @@ paths:
         - {name: recorded_from, in: query, required: false, description: 'recorded by Greffe at or after (RFC 3339): the entries'' own times, which a platform cannot backdate', schema: {type: string, format: date-time}}
         - {name: recorded_to, in: query, required: false, description: 'recorded by Greffe before (RFC 3339)', schema: {type: string, format: date-time}}
         - {name: after, in: query, required: false, description: 'only entries after this index (the previous page''s next_after)', schema: {type: integer, minimum: 0}}
+        - {name: after_shard, in: query, required: false, description: 'with temporal shards, at the root: the shard of `after` (the previous page''s next_after_shard); needs after', schema: {type: integer, minimum: 0}}
         - {name: limit, in: query, required: false, schema: {type: integer, minimum: 1, maximum: 1000, default: 100}}
       responses:
         "200":
@@ -4597,6 +4617,7 @@ paths:
                 properties:
                   events: {type: array, items: {$ref: '#/components/schemas/StoredEvent'}}
                   next_after: {type: integer}
+                  next_after_shard: {type: integer, description: 'With temporal shards, at the root: the shard of next_after.'}
         "400": {$ref: '#/components/responses/BadRequest'}
         "401": {$ref: '#/components/responses/Unauthorized'}
         "403": {$ref: '#/components/responses/Forbidden'}

@@ -1528,6 +1528,11 @@ const GreffeVerifier = (function () {
           return `the hold.lifted record does not name the hold.placed record (entry ${placed.index})`;
         }
         if (record.index <= placed.index) return 'the hold.lifted record is not later than the hold it lifts';
+        // A lift naming a shard lifted a hold of that (earlier) shard, not this log's (Schemas/shards.md).
+        if (Object.prototype.hasOwnProperty.call(body, 'shard')) {
+          const named = member(body, 'shard');
+          return `the hold.lifted record names shard ${Number.isSafeInteger(named) ? named : '?'}: it lifted another shard's hold, not this log's`;
+        }
       }
       return null;
     }

@@ -15,6 +15,10 @@ public struct LegalHold: Sendable, Equatable {
     public var placedAtMilliseconds: UInt64
     /// The `hold.lifted` record's index, once lifted.
     public var liftedBy: UInt64?
+    /// On a ledger with temporal shards: the shard holding the `hold.placed` record, and the one holding
+    /// its `hold.lifted` (a later one, when the hold was lifted after its shard was sealed).
+    public var shard: Int?
+    public var liftedInShard: Int?
 
     public var isActive: Bool { liftedBy == nil }
 
@@ -86,18 +90,41 @@ extension Ledger {
                 LegalHold(
                     index: index, authority: authority, reference: reference, scope: scope, placedAtMilliseconds: entry.sequencedAtMilliseconds))
         }
-        for (index, body) in try await ownRecords(kind: "hold.lifted") {
+        // A lift naming a shard lifts a hold of that (earlier) shard, not this log's (`ShardedLedger.legalHolds`).
+        for (index, body) in try await ownRecords(kind: "hold.lifted") where body["shard"] == nil {
             if let target = body["hold_index"]?.intValue, target >= 0, lifted[UInt64(target)] == nil { lifted[UInt64(target)] = index }
         }
         for position in holds.indices { holds[position].liftedBy = lifted[holds[position].index] }
         return holds
     }
 
-    /// The active hold that covers the event at `index`, if any.
-    func holdCovering(_ event: StoredEvent) async throws -> LegalHold? {
+    /// This log's lifts of the holds of shard `shard` (an earlier one): hold index → lift's index.
+    func liftsOfShard(_ shard: Int) async throws -> [UInt64: UInt64] {
+        var lifted: [UInt64: UInt64] = [:]
+        for (index, body) in try await ownRecords(kind: "hold.lifted") where body["shard"]?.intValue == shard {
+            if let target = body["hold_index"]?.intValue, target >= 0, lifted[UInt64(target)] == nil { lifted[UInt64(target)] = index }
+        }
+        return lifted
+    }
+
+    /// Records the lift of the hold placed at `index` in shard `shard`, sealed since: the record goes in this
+    /// log, the active shard, naming the shard. `hold`: that hold as every shard knows it (`ShardedLedger.legalHolds`).
+    func liftHold(_ hold: LegalHold, ofShard shard: Int, reference: String, reason: String) async throws -> AppendReceipt {
+        if let liftedBy = hold.liftedBy {
+            throw LedgerError(.conflict, "the legal hold at index \(hold.index) of shard \(shard) was already lifted at index \(liftedBy) of shard \(hold.liftedInShard ?? shard)")
+        }
+        return try await appendOwnEvent(
+            kind: "hold.lifted",
+            fields: [("hold_index", .number(Double(hold.index))), ("shard", .number(Double(shard))), ("reference", .string(reference)), ("reason", .string(reason))])
+    }
+
+    /// The active hold that covers the event at `index`, if any: among `holds` when given (every shard's), else this log's.
+    func holdCovering(_ event: StoredEvent, holds: (() async throws -> [LegalHold])? = nil) async throws -> LegalHold? {
         guard let body = event.canonicalBody, let value = try? JSONParser.parse(body) else { return nil }
         let terms = EventIndexTerms.extract(from: value)
-        return try await legalHolds().first { $0.isActive && $0.covers(kind: event.kind, terms: terms) }
+        let all: [LegalHold]
+        if let holds { all = try await holds() } else { all = try await legalHolds() }
+        return all.first { $0.isActive && $0.covers(kind: event.kind, terms: terms) }
     }
 
     /// The bodies of the records of `kind` that Greffe itself wrote, by index.

@@ -83,7 +83,10 @@ extension Ledger {
     /// Greffe's own records (the chain of custody) cannot be erased, and an
     /// event is erased at most once: the store's claim lets one of concurrent
     /// requests (on any node) record an order, the others get a conflict.
-    public func erase(index: UInt64, legalReference: String, reason: String) async throws -> (record: ErasureRecord, entry: AppendReceipt) {
+    /// `holds`: every shard's holds on a ledger with temporal shards (a hold placed in any shard outranks the order).
+    public func erase(
+        index: UInt64, legalReference: String, reason: String, holds: (() async throws -> [LegalHold])? = nil
+    ) async throws -> (record: ErasureRecord, entry: AppendReceipt) {
         guard let event = try await readEvent(index: index) else {
             throw LedgerError(.notFound, "no event at index \(index)")
         }
@@ -93,7 +96,7 @@ extension Ledger {
         }
         if event.erasure != nil { throw LedgerError(.conflict, "the event at index \(index) was already erased") }
         // A preservation order outranks an erasure order until it is lifted.
-        if let hold = try await holdCovering(event) {
+        if let hold = try await holdCovering(event, holds: holds) {
             throw LedgerError(
                 .conflict,
                 "the event at index \(index) is under the legal hold recorded at index \(hold.index) (\(hold.authority), \(hold.reference)); it cannot be erased until that hold is lifted"

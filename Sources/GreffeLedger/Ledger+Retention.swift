@@ -75,14 +75,18 @@ extension Ledger {
     /// when none is due. The record comes first, naming the events a legal hold
     /// keeps (so no bundle can pass one off as dropped); if the deletion is
     /// interrupted, the next start finishes it (`reapplyLatestRetention`).
-    public func applyRetention(from start: UInt64, policy: RetentionPolicy, now: UInt64? = nil) async throws -> RetentionOutcome? {
+    /// `holds`: every shard's active holds on a ledger with temporal shards (nil: this log's).
+    public func applyRetention(
+        from start: UInt64, policy: RetentionPolicy, now: UInt64? = nil, holds: (@Sendable () async throws -> [LegalHold])? = nil
+    ) async throws -> RetentionOutcome? {
+        let holds = holds ?? { try await self.legalHolds().filter(\.isActive) }
         let cutoff = policy.cutoff(now: now ?? clock.nowMilliseconds())
         let size = treeSize
         guard start < size else { return nil }
         let due = try await indexRange(recordedFrom: 0, to: cutoff).upperBound
         let end = min(due, start + UInt64(policy.batchSize))
         guard end > start else { return nil }
-        let plan = try await retentionPlan(start..<end, cutoff: cutoff, kept: [], holds: try await legalHolds().filter(\.isActive))
+        let plan = try await retentionPlan(start..<end, cutoff: cutoff, kept: [], holds: try await holds())
         let receipt = try await appendOwnEvent(
             kind: Ledger.retentionKind,
             fields: [
@@ -91,7 +95,7 @@ extension Ledger {
                 ("to_index", .number(Double(end))), ("kept_under_hold", .array(plan.held.map { .number(Double($0)) })),
             ])
         let record = ErasureRecord(erasedAtMilliseconds: clock.nowMilliseconds(), legalReference: policy.legalBasis, erasureEntryIndex: receipt.index)
-        let dropped = try await dropBodies(plan.due, record: record, plannedHolds: plan.holds, currentHolds: { try await self.legalHolds().filter(\.isActive) })
+        let dropped = try await dropBodies(plan.due, record: record, plannedHolds: plan.holds, currentHolds: holds)
         return RetentionOutcome(recordIndex: receipt.index, range: start..<end, dropped: dropped, held: plan.held.count)
     }
 
@@ -220,13 +224,13 @@ extension Ledger {
     /// between its record and the deletion is finished at the next start. Only the
     /// latest, so that start-up does not grow with history; batches run in order, so an
     /// interruption can only have left the latest one unfinished. Returns the bodies dropped now.
-    public func reapplyLatestRetention() async throws -> Int {
+    public func reapplyLatestRetention(holds: (@Sendable () async throws -> [LegalHold])? = nil) async throws -> Int {
+        let holds = holds ?? { try await self.legalHolds().filter(\.isActive) }
         guard let latest = try await latestRetentionRecord(), let record = try await retentionRecord(at: latest) else { return 0 }
-        let holds = try await legalHolds().filter(\.isActive)
-        let plan = try await retentionPlan(record.range, cutoff: record.cutoff, kept: record.kept, holds: holds)
+        let plan = try await retentionPlan(record.range, cutoff: record.cutoff, kept: record.kept, holds: try await holds())
         guard !plan.due.isEmpty else { return 0 }
         return try await dropBodies(
             plan.due, record: ErasureRecord(erasedAtMilliseconds: record.recordedAt, legalReference: record.basis, erasureEntryIndex: latest),
-            plannedHolds: plan.holds, currentHolds: { try await self.legalHolds().filter(\.isActive) })
+            plannedHolds: plan.holds, currentHolds: holds)
     }
 }

@@ -162,6 +162,43 @@ public final class ShardedLedger: Sendable {
         return ShardedLedger(shards: shards, keys: keys, policy: policy, storage: storage, clock: clock, logger: logger, openLedger: openLedger)
     }
 
+    /// Every shard's legal holds, oldest shard first, each naming its shard, lifted by a record of its own
+    /// shard or of a later one (naming it): a hold placed in any shard keeps bodies and blocks erasures in
+    /// every shard until it is lifted (Schemas/shards.md, "Legal holds across shards").
+    public func legalHolds() async throws -> [LegalHold] {
+        let all = shards
+        var holds: [LegalHold] = []
+        for shard in all {
+            var own = try await shard.ledger.legalHolds()
+            for position in own.indices {
+                own[position].shard = shard.number
+                if own[position].liftedBy != nil { own[position].liftedInShard = shard.number }
+            }
+            for later in all where later.number > shard.number {
+                let lifts = try await later.ledger.liftsOfShard(shard.number)
+                for position in own.indices where own[position].liftedBy == nil {
+                    if let lift = lifts[own[position].index] {
+                        own[position].liftedBy = lift
+                        own[position].liftedInShard = later.number
+                    }
+                }
+            }
+            holds += own
+        }
+        return holds
+    }
+
+    /// Lifts the hold placed at `index` in shard `shard`: in the active shard as for one log, and for a
+    /// sealed shard's hold by a record in the active shard naming it.
+    public func liftHold(index: UInt64, shard: Int, reference: String, reason: String) async throws -> AppendReceipt {
+        let active = self.active
+        if shard == activeShard { return try await active.liftHold(index: index, reference: reference, reason: reason) }
+        guard let hold = try await legalHolds().first(where: { $0.shard == shard && $0.index == index }) else {
+            throw LedgerError(.notFound, "no legal hold was placed at index \(index) of shard \(shard)")
+        }
+        return try await active.liftHold(hold, ofShard: shard, reference: reference, reason: reason)
+    }
+
     /// Shard `shard`'s entry 0 must be a `shard.opened` whose checkpoint is exactly `previous`'s tree.
     static func checkLink(opening ledger: Ledger, shard: Int, previous: Ledger, keys: LogKeys) async throws -> ShardLink {
         guard let event = try await ledger.store.readEvent(index: 0), event.kind == Shards.openedKind, let body = event.canonicalBody else {

@@ -55,22 +55,36 @@ extension LedgerAPI {
             _ = try await recordAccess(
                 token: token, action: "lift_hold", query: ["hold_index": .number(Double(index)), "reference": .string(reference)])
         }
-        let receipt = try await mapLedgerErrors { try await ledger.liftHold(index: index, reference: reference, reason: reason) }
-        return JSONResponses.json(["hold_index": .number(Double(index)), "lifted_at_index": .number(Double(receipt.index))])
+        // Under /v1/shards/k/, a hold of shard k; at the root, one of the active shard (the one that takes orders).
+        let shard = ShardRouting.pinned ?? shards.activeShard
+        let receipt = try await mapLedgerErrors { try await shards.liftHold(index: index, shard: shard, reference: reference, reason: reason) }
+        var answer: JSONObject = ["hold_index": .number(Double(index)), "lifted_at_index": .number(Double(receipt.index))]
+        if shards.shards.count > 1 {
+            answer["shard"] = .number(Double(shard))
+            answer["lifted_in_shard"] = .number(Double(shards.activeShard))
+        }
+        return JSONResponses.json(.object(answer))
     }
 
     func listHolds(_ request: Request) async throws -> Response {
         let token = try await authorize(request, role: .investigate)
         try await mapLedgerErrors { _ = try await recordAccess(token: token, action: "list_holds", query: [:]) }
-        let holds = try await mapLedgerErrors { try await ledger.legalHolds() }
+        // At the root of a sharded ledger, every shard's holds (each in force in every shard until lifted).
+        let sharded = ShardRouting.pinned == nil && shards.shards.count > 1
+        let holds = try await mapLedgerErrors { sharded ? try await shards.legalHolds() : try await ledger.legalHolds() }
         return JSONResponses.json([
             "holds": .array(
                 holds.map { hold in
-                    [
+                    var object: JSONObject = [
                         "hold_index": .number(Double(hold.index)), "authority": .string(hold.authority), "reference": .string(hold.reference),
                         "scope": hold.scope, "placed_at": .string(RFC3339Time.format(hold.placedAtMilliseconds)),
                         "active": .bool(hold.isActive), "lifted_at_index": hold.liftedBy.map { .number(Double($0)) } ?? .null,
                     ]
+                    if sharded {
+                        object["shard"] = .number(Double(hold.shard ?? 0))
+                        object["lifted_in_shard"] = hold.liftedInShard.map { .number(Double($0)) } ?? .null
+                    }
+                    return .object(object)
                 })
         ])
     }

@@ -231,18 +231,17 @@ extension LedgerAPI {
         let (record, receipt): (ErasureRecord, AppendReceipt)
         if let shard = ShardRouting.pinned, target !== activeLedger {
             // A sealed shard takes no appends: the order is recorded in the active shard, naming the shard.
-            let all = shards.shards
             (record, receipt) = try await mapLedgerErrors {
                 try await activeLedger.erase(
                     index: index, inSealedShard: target, shard: shard, legalReference: legalReference, reason: reason,
-                    holds: {
-                        var holds: [LegalHold] = []
-                        for shard in all { holds += try await shard.ledger.legalHolds() }
-                        return holds
-                    })
+                    holds: { try await shards.legalHolds() })
             }
         } else {
-            (record, receipt) = try await mapLedgerErrors { try await target.erase(index: index, legalReference: legalReference, reason: reason) }
+            // With shards, a hold placed in an earlier shard outranks the order too.
+            let holds: (() async throws -> [LegalHold])? = shards.shards.count > 1 ? { try await shards.legalHolds() } : nil
+            (record, receipt) = try await mapLedgerErrors {
+                try await target.erase(index: index, legalReference: legalReference, reason: reason, holds: holds)
+            }
         }
         var answer: JSONObject = [
             "index": .number(Double(index)), "erased_at": .string(RFC3339Time.format(record.erasedAtMilliseconds)),

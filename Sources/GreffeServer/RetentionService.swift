@@ -73,11 +73,10 @@ public final class RetentionKeeper: Sendable {
         let all = shards.shards
         let activeNumber = all.count - 1
         var outcomes: [Ledger.RetentionOutcome] = []
-        // A hold placed in any shard keeps a body, whatever shard holds the body.
-        let holds: @Sendable () async throws -> [LegalHold] = {
-            var holds: [LegalHold] = []
-            for shard in all { holds += try await shard.ledger.legalHolds().filter(\.isActive) }
-            return holds
+        // A hold placed in any shard keeps a body, whatever shard holds the body, until lifted in any shard.
+        let sharded = all.count > 1
+        let holds: @Sendable () async throws -> [LegalHold] = { [shards] in
+            sharded ? try await shards.legalHolds().filter(\.isActive) : try await active.legalHolds().filter(\.isActive)
         }
         do {
             for shard in all where outcomes.count < batchesPerRound {
@@ -87,7 +86,7 @@ public final class RetentionKeeper: Sendable {
                     start = known
                 } else if isActive {
                     // First round, or after a failure: finish the latest record first (a deletion it left undone).
-                    let finished = try await active.reapplyLatestRetention()
+                    let finished = try await active.reapplyLatestRetention(holds: holds)
                     if finished > 0 { dropped.increment(by: finished) }
                     start = try await active.retentionEnd()
                 } else {
@@ -96,7 +95,7 @@ public final class RetentionKeeper: Sendable {
                 while outcomes.count < batchesPerRound {
                     let outcome =
                         isActive
-                        ? try await active.applyRetention(from: start, policy: policy, now: now)
+                        ? try await active.applyRetention(from: start, policy: policy, now: now, holds: holds)
                         : try await active.applySealedRetention(to: shard.ledger, shard: shard.number, from: start, policy: policy, holds: holds, now: now)
                     guard let outcome else { break }
                     outcomes.append(outcome)

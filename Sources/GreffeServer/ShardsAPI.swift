@@ -49,12 +49,13 @@ extension LedgerAPI {
             // Only the active shard takes appends and orders, at the root paths; a sealed shard never changes.
             // An erasure order for a sealed shard's event is taken here and recorded in the active shard.
             let isErasure = rest.hasPrefix("/v1/events/") && rest.hasSuffix("/erasure")
-            guard rest == "/v1/bundles" || (isErasure && !isActive) else {
+            let isLift = rest.hasPrefix("/v1/holds/") && rest.hasSuffix("/lift")
+            guard rest == "/v1/bundles" || ((isErasure || isLift) && !isActive) else {
                 throw APIError(
                     .conflict,
                     isActive
                         ? "send appends and orders to the root paths (\(rest.prefix(60))), not under /v1/shards/\(number)/"
-                        : "shard \(number) is sealed: it takes no appends, and no orders but erasures (POST /v1/shards/\(number)/v1/events/<index>/erasure)")
+                        : "shard \(number) is sealed: it takes no appends, and no orders but erasures and lifts of its holds (POST /v1/shards/\(number)/v1/events/<index>/erasure, …/v1/holds/<index>/lift)")
             }
         }
         var head = request.head

@@ -575,6 +575,8 @@ extension CompactBundleVerifier {
                     return "the hold.lifted record does not name the hold.placed record (entry \(placed.index))"
                 }
                 if record.index <= placed.index { return "the hold.lifted record is not later than the hold it lifts" }
+                // A lift naming a shard lifted a hold of that (earlier) shard, not this log's (Schemas/shards.md).
+                if body["shard"] != nil { return "the hold.lifted record names shard \(body["shard"]?.intValue.map(String.init) ?? "?"): it lifted another shard's hold, not this log's" }
             }
             return nil
         }

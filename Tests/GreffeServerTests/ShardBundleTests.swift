@@ -4,6 +4,7 @@ import GreffeDataDirectory
 import GreffeLedger
 import GreffeServer
 import GreffeSQLite
+import GreffeStore
 import GreffeVerify
 import Hummingbird
 import HummingbirdTesting
@@ -368,6 +369,62 @@ struct ShardBundleTests {
                 }
                 #expect(!(try verify(bytes)).verified, "\(what)")
             }
+        }
+        shards.shutdown()
+        await running.value
+    }
+
+    @Test("a hold placed before a rollover keeps protecting the events of later shards until it is lifted, from any shard")
+    func holdsAcrossShards() async throws {
+        let directory = DataDirectory(path: FileManager.default.temporaryDirectory.appendingPathComponent("greffe-shard-holds-\(UUID().uuidString)").path)
+        defer { try? FileManager.default.removeItem(at: directory.url) }
+        try FileManager.default.createDirectory(at: directory.url, withIntermediateDirectories: true)
+        _ = try SQLiteStore(path: directory.databasePath)
+        let shards = try await ShardedLedger.open(
+            storage: SQLiteShardStorage(directory: directory), keys: keys, policy: .init(), logger: Logger(label: "test")
+        ) { store, keys in
+            try await Ledger.open(store: store, keys: keys, checkpointInterval: .milliseconds(5))
+        }
+        let running = Task { await shards.run() }
+        let tokens = shards.shards[0].ledger.tokenAuthority()
+        let append = try await tokens.create(name: "platform", role: .append, platform: "example-ai").token
+        let investigate = try await tokens.create(name: "investigator", role: .investigate).token
+        let admin = try await tokens.create(name: "dpo", role: .admin).token
+        let application = try buildApplication(api: LedgerAPI(shards: shards), configuration: ServeConfiguration(address: .hostname("127.0.0.1", port: 0)))
+        try await application.test(.router) { client in
+            func post(_ ids: [String]) async throws {
+                let response = try await client.execute(
+                    uri: "/v1/events?wait=checkpoint", method: .post, headers: bearer(append), body: jsonBody(batch(ids.map { event($0) })))
+                #expect(response.status == .created)
+            }
+            func order(_ uri: String, _ body: String) async throws -> (HTTPResponse.Status, JSONValue) {
+                let response = try await client.execute(uri: uri, method: .post, headers: bearer(admin), body: jsonBody(body))
+                return (response.status, try response.json)
+            }
+            let erasure = #"{"legal_reference":"TJ Paris 26/7","reason":"right to erasure"}"#
+            let placed = try await order("/v1/holds", #"{"authority":"Parquet de Paris","reference":"PNF 26/9","scope":{"kinds":["legal.request"]}}"#)
+            #expect(placed.0 == .created)
+            let holdIndex = try #require(placed.1["hold_index"]?.intValue)
+            try await shards.rollover(reason: .size)
+            try await post(["later"])
+            let laterIndex = try #require(try await shards.active.searchIndices(EventQuery(eventIDs: ["later"])).first)
+            // The hold is in shard 0; the event in shard 1: the order is still refused.
+            #expect(try await order("/v1/events/\(laterIndex)/erasure", erasure).0 == .conflict)
+            let listed = try await client.execute(uri: "/v1/holds", method: .get, headers: bearer(investigate))
+            let hold = try #require(try listed.json["holds"]?.arrayValue?.first)
+            #expect(hold["shard"]?.intValue == 0 && hold["active"] == .bool(true))
+
+            #expect(try await order("/v1/shards/1/v1/holds/\(holdIndex)/lift", #"{"reference":"x","reason":"y"}"#).0 == .conflict, "shard 1 is active: lift at the root")
+            let lifted = try await order("/v1/shards/0/v1/holds/\(holdIndex)/lift", #"{"reference":"PNF 26/9-L","reason":"case closed"}"#)
+            #expect(lifted.0 == .ok && lifted.1["shard"]?.intValue == 0 && lifted.1["lifted_in_shard"]?.intValue == 1, "\(lifted.1)")
+            #expect(try await order("/v1/shards/0/v1/holds/\(holdIndex)/lift", #"{"reference":"again","reason":"again"}"#).0 == .conflict, "lifted once")
+            #expect(try await order("/v1/shards/0/v1/holds/999/lift", #"{"reference":"x","reason":"y"}"#).0 == .notFound)
+            let after = try await client.execute(uri: "/v1/holds", method: .get, headers: bearer(investigate))
+            let liftedHold = try #require(try after.json["holds"]?.arrayValue?.first)
+            #expect(liftedHold["active"] == .bool(false) && liftedHold["lifted_in_shard"]?.intValue == 1)
+            // The lift in shard 1 names shard 0: shard 1's own holds (none at that index) are not lifted by it.
+            #expect(try await shards.active.legalHolds().isEmpty)
+            #expect(try await order("/v1/events/\(laterIndex)/erasure", erasure).0 == .ok, "lifted: the order goes through")
         }
         shards.shutdown()
         await running.value

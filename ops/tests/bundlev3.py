@@ -817,6 +817,9 @@ def verify_bundle(bundle, vkey, shard=None, checkpoints=None):
                 lifted_entry, lifted_body = check_record(hold["lifted"], "hold.lifted", size, root, where + "/lifted")
                 if lifted_body.get("hold_index") != placed_entry["index"] or lifted_entry["index"] <= placed_entry["index"]:
                     problems.append("%s: the lifted record does not lift the placed one" % where)
+                elif "shard" in lifted_body:
+                    # A lift naming a shard lifted a hold of that shard, not of this log (Schemas/shards.md).
+                    problems.append("%s: the lifted record names shard %r: it lifted another shard's hold" % (where, lifted_body["shard"]))
         except Problem as error:
             problems.append(str(error))
     return problems, len(bundle["events"])

@@ -1167,6 +1167,12 @@ enum EmbeddedEventSchemas {
       "description": "The reference of the decision lifting the hold.",
       "$ref": "envelope.schema.json#/$defs/name"
     },
+    "shard": {
+      "description": "Only on a ledger with temporal shards, for a hold placed in a sealed shard (Schemas/shards.md, \"Legal holds across shards\"): the shard holding the hold.placed record at hold_index. The record is in a later shard (the active one when it was written). Absent: hold_index is an entry of the record's own shard.",
+      "type": "integer",
+      "minimum": 0,
+      "maximum": 2147483647
+    },
     "reason": {
       "description": "Why the hold was lifted.",
       "$ref": "envelope.schema.json#/$defs/text"

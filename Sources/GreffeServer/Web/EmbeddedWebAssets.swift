@@ -3168,6 +3168,11 @@ const GreffeVerifier = (function () {
           return `the hold.lifted record does not name the hold.placed record (entry ${placed.index})`;
         }
         if (record.index <= placed.index) return 'the hold.lifted record is not later than the hold it lifts';
+        // A lift naming a shard lifted a hold of that (earlier) shard, not this log's (Schemas/shards.md).
+        if (Object.prototype.hasOwnProperty.call(body, 'shard')) {
+          const named = member(body, 'shard');
+          return `the hold.lifted record names shard ${Number.isSafeInteger(named) ? named : '?'}: it lifted another shard's hold, not this log's`;
+        }
       }
       return null;
     }
@@ -4769,6 +4774,8 @@ paths:
                         placed_at: {type: string, format: date-time}
                         active: {type: boolean}
                         lifted_at_index: {type: [integer, "null"]}
+                        shard: {type: integer, description: 'With temporal shards, at the root: the shard holding the hold.placed record (hold_index is its index there).'}
+                        lifted_in_shard: {type: [integer, "null"], description: 'With temporal shards, at the root: the shard holding the hold.lifted record.'}
         "401": {$ref: '#/components/responses/Unauthorized'}
         "403": {$ref: '#/components/responses/Forbidden'}
         "429": {$ref: '#/components/responses/TooManyRequests'}
@@ -4811,7 +4818,10 @@ paths:
   /v1/holds/{index}/lift:
     post:
       summary: Lift a legal hold (admin token).
-      description: Appends a hold.lifted record naming the hold (after its access.granted).
+      description: |
+        Appends a hold.lifted record naming the hold (after its access.granted). With temporal shards, this path lifts a hold
+        of the active shard; POST /v1/shards/{k}/v1/holds/{index}/lift lifts one placed in sealed shard k, the record appended
+        in the active shard with "shard": k (Schemas/shards.md, "Legal holds across shards"); the answer then adds shard and lifted_in_shard.
       security: [{bearer: []}]
       parameters:
         - {name: index, in: path, required: true, schema: {type: integer, minimum: 0}}
@@ -4836,6 +4846,8 @@ paths:
                 properties:
                   hold_index: {type: integer}
                   lifted_at_index: {type: integer}
+                  shard: {type: integer, description: 'With temporal shards: the shard of the hold.'}
+                  lifted_in_shard: {type: integer, description: 'With temporal shards: the shard holding the hold.lifted record (the active one).'}
         "400": {$ref: '#/components/responses/BadRequest'}
         "401": {$ref: '#/components/responses/Unauthorized'}
         "403": {$ref: '#/components/responses/Forbidden'}

@@ -118,13 +118,11 @@ extension Ledger {
             fields: [("hold_index", .number(Double(hold.index))), ("shard", .number(Double(shard))), ("reference", .string(reference)), ("reason", .string(reason))])
     }
 
-    /// The active hold that covers the event at `index`, if any: among `holds` when given (every shard's), else this log's.
-    func holdCovering(_ event: StoredEvent, holds: (() async throws -> [LegalHold])? = nil) async throws -> LegalHold? {
+    /// The active hold among `holds` (this log's, or every shard's) that covers `event`, if any.
+    func holdCovering(_ event: StoredEvent, holds: () async throws -> [LegalHold]) async throws -> LegalHold? {
         guard let body = event.canonicalBody, let value = try? JSONParser.parse(body) else { return nil }
         let terms = EventIndexTerms.extract(from: value)
-        let all: [LegalHold]
-        if let holds { all = try await holds() } else { all = try await legalHolds() }
-        return all.first { $0.isActive && $0.covers(kind: event.kind, terms: terms) }
+        return try await holds().first { $0.isActive && $0.covers(kind: event.kind, terms: terms) }
     }
 
     /// The bodies of the records of `kind` that Greffe itself wrote, by index.

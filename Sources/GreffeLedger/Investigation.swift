@@ -87,47 +87,7 @@ extension Ledger {
     public func erase(
         index: UInt64, legalReference: String, reason: String, holds: (() async throws -> [LegalHold])? = nil
     ) async throws -> (record: ErasureRecord, entry: AppendReceipt) {
-        guard let event = try await readEvent(index: index) else {
-            throw LedgerError(.notFound, "no event at index \(index)")
-        }
-        guard !Ledger.ownKinds.contains(event.kind) else {
-            throw LedgerError(
-                .refused, "the event at index \(index) is a record of kind \(event.kind), part of Greffe's own chain of custody, which no order can erase")
-        }
-        if event.erasure != nil { throw LedgerError(.conflict, "the event at index \(index) was already erased") }
-        // A preservation order outranks an erasure order until it is lifted.
-        if let hold = try await holdCovering(event, holds: holds) {
-            throw LedgerError(
-                .conflict,
-                "the event at index \(index) is under the legal hold recorded at index \(hold.index) (\(hold.authority), \(hold.reference)); it cannot be erased until that hold is lifted"
-            )
-        }
-        do {
-            try await store.claimErasure(index: index)
-        } catch let error as StoreError where error.code == .duplicate {
-            throw LedgerError(.conflict, error.message)
-        }
-        let receipt: AppendReceipt
-        do {
-            receipt = try await appendOwnEvent(
-                kind: "erasure.executed",
-                fields: [("target_index", .number(Double(index))), ("legal_reference", .string(legalReference)), ("reason", .string(reason))])
-        } catch {
-            try? await store.releaseErasureClaims(index: index)
-            throw error
-        }
-        // From here the order is in the log: if deleting fails, start-up applies it (`reapplyRecordedErasures`).
-        let record = ErasureRecord(erasedAtMilliseconds: clock.nowMilliseconds(), legalReference: legalReference, erasureEntryIndex: receipt.index)
-        try await store.eraseEvent(index: index, record: record)
-        do {
-            try await store.purgeErasedCopies()
-        } catch {
-            logger.error("an erased body may remain in the store's files", metadata: ["index": "\(index)", "error": "\(error)"])
-            throw LedgerError(
-                .erasureIncomplete,
-                "the erasure of index \(index) is recorded at index \(receipt.index) and the body is gone from the ledger's tables, but: \(error)")
-        }
-        return (record, receipt)
+        try await erase(index: index, in: self, shard: nil, legalReference: legalReference, reason: reason, holds: holds ?? { try await self.legalHolds() })
     }
 
     /// Erases an event of a sealed shard (`sealed`, shard `shard`) under a legal order (Schemas/shards.md,
@@ -139,50 +99,53 @@ extension Ledger {
         holds: () async throws -> [LegalHold]
     ) async throws -> (record: ErasureRecord, entry: AppendReceipt) {
         precondition(sealed !== self, "a sealed shard's erasure is recorded in another shard")
-        guard let event = try await sealed.readEvent(index: index) else {
-            throw LedgerError(.notFound, "no event at index \(index) in shard \(shard)")
+        return try await erase(index: index, in: sealed, shard: shard, legalReference: legalReference, reason: reason, holds: holds)
+    }
+
+    /// The order recorded in this log, the event erased in `target` (this log, or sealed shard `shard`).
+    private func erase(
+        index: UInt64, in target: Ledger, shard: Int?, legalReference: String, reason: String, holds: () async throws -> [LegalHold]
+    ) async throws -> (record: ErasureRecord, entry: AppendReceipt) {
+        let place = shard.map { "the event at index \(index) of shard \($0)" } ?? "the event at index \(index)"
+        guard let event = try await target.readEvent(index: index) else {
+            throw LedgerError(.notFound, "no event at index \(index)\(shard.map { " in shard \($0)" } ?? "")")
         }
         guard !Ledger.ownKinds.contains(event.kind) else {
-            throw LedgerError(
-                .refused, "the event at index \(index) of shard \(shard) is a record of kind \(event.kind), part of Greffe's own chain of custody, which no order can erase")
+            throw LedgerError(.refused, "\(place) is a record of kind \(event.kind), part of Greffe's own chain of custody, which no order can erase")
         }
-        if event.erasure != nil { throw LedgerError(.conflict, "the event at index \(index) of shard \(shard) was already erased") }
-        if let body = event.canonicalBody, let value = try? JSONParser.parse(body) {
-            let terms = EventIndexTerms.extract(from: value)
-            if let hold = try await holds().first(where: { $0.isActive && $0.covers(kind: event.kind, terms: terms) }) {
-                throw LedgerError(
-                    .conflict,
-                    "the event at index \(index) of shard \(shard) is under the legal hold recorded at index \(hold.index) (\(hold.authority), \(hold.reference)); it cannot be erased until that hold is lifted"
-                )
-            }
+        if event.erasure != nil { throw LedgerError(.conflict, "\(place) was already erased") }
+        // A preservation order outranks an erasure order until it is lifted.
+        if let hold = try await holdCovering(event, holds: holds) {
+            throw LedgerError(
+                .conflict,
+                "\(place) is under the legal hold recorded at index \(hold.index)\(hold.shard.map { " of shard \($0)" } ?? "") (\(hold.authority), \(hold.reference)); it cannot be erased until that hold is lifted"
+            )
         }
         do {
-            try await sealed.store.claimErasure(index: index)
+            try await target.store.claimErasure(index: index)
         } catch let error as StoreError where error.code == .duplicate {
             throw LedgerError(.conflict, error.message)
         }
+        var fields: [(String, JSONValue)] = [("target_index", .number(Double(index)))]
+        if let shard { fields.append(("shard", .number(Double(shard)))) }
+        fields += [("legal_reference", .string(legalReference)), ("reason", .string(reason))]
         let receipt: AppendReceipt
         do {
-            receipt = try await appendOwnEvent(
-                kind: "erasure.executed",
-                fields: [
-                    ("target_index", .number(Double(index))), ("shard", .number(Double(shard))), ("legal_reference", .string(legalReference)),
-                    ("reason", .string(reason)),
-                ])
+            receipt = try await appendOwnEvent(kind: "erasure.executed", fields: fields)
         } catch {
-            try? await sealed.store.releaseErasureClaims(index: index)
+            try? await target.store.releaseErasureClaims(index: index)
             throw error
         }
-        // From here the order is in the log: if deleting fails, the next start applies it (`reapplyErasures(of:into:)`).
+        // From here the order is in the log: if deleting fails, start-up applies it (`reapplyRecordedErasures`, `reapplyErasures(of:into:)`).
         let record = ErasureRecord(erasedAtMilliseconds: clock.nowMilliseconds(), legalReference: legalReference, erasureEntryIndex: receipt.index)
-        try await sealed.store.eraseEvent(index: index, record: record)
+        try await target.store.eraseEvent(index: index, record: record)
         do {
-            try await sealed.store.purgeErasedCopies()
+            try await target.store.purgeErasedCopies()
         } catch {
-            logger.error("an erased body may remain in a sealed shard's files", metadata: ["shard": "\(shard)", "index": "\(index)", "error": "\(error)"])
+            logger.error("an erased body may remain in the store's files", metadata: ["index": "\(index)", "shard": "\(shard ?? 0)", "error": "\(error)"])
             throw LedgerError(
                 .erasureIncomplete,
-                "the erasure of index \(index) of shard \(shard) is recorded at index \(receipt.index) and the body is gone from the shard's tables, but: \(error)")
+                "the erasure of \(place) is recorded at index \(receipt.index) and the body is gone from the ledger's tables, but: \(error)")
         }
         return (record, receipt)
     }
@@ -191,28 +154,36 @@ extension Ledger {
     /// bodies `sealed` still stores: an erasure interrupted between its record and the deletion.
     @discardableResult
     public func reapplyErasures(of shard: Int, into sealed: Ledger) async throws -> [UInt64] {
-        var erasedNow: [UInt64] = []
-        var after: UInt64?
-        while true {
-            let records = try await store.searchEvents(EventQuery(kinds: ["erasure.executed"], afterIndex: after, limit: 1_000))
-            for recordIndex in records {
-                guard let stored = try await store.readEvent(index: recordIndex), let body = stored.canonicalBody,
-                    let order = try? JSONParser.parse(body), order["platform"]?.stringValue == Ledger.ownPlatform, order["shard"]?.intValue == shard,
-                    let target = order["target_index"]?.intValue, target >= 0, let reference = order["legal_reference"]?.stringValue,
-                    let event = try await sealed.store.readEvent(index: UInt64(target)), event.erasure == nil, !Ledger.ownKinds.contains(event.kind)
-                else { continue }
-                let entry = try LedgerEntry(decoding: stored.entry)
-                try await sealed.store.eraseEvent(
-                    index: UInt64(target),
-                    record: ErasureRecord(erasedAtMilliseconds: entry.sequencedAtMilliseconds, legalReference: reference, erasureEntryIndex: recordIndex))
-                erasedNow.append(UInt64(target))
-            }
-            guard records.count == 1_000, let last = records.last else { break }
-            after = last
-        }
+        let erasedNow = try await Ledger.applyRecordedOrders(recordsIn: store, naming: shard, to: sealed.store)
         if !erasedNow.isEmpty {
             logger.warning("applied erasures of a sealed shard the log records but its store had not", metadata: ["shard": "\(shard)", "indices": "\(erasedNow)"])
             try await sealed.store.purgeErasedCopies()
+        }
+        return erasedNow
+    }
+
+    /// Erases, in `target`, each event whose `erasure.executed` record `records` holds and whose body `target`
+    /// still stores. `shard`: the orders naming that shard (another log's events); nil: those naming none (`records`' own).
+    static func applyRecordedOrders(recordsIn records: any LedgerStore, naming shard: Int?, to target: any LedgerStore) async throws -> [UInt64] {
+        var erasedNow: [UInt64] = []
+        var after: UInt64?
+        while true {
+            let page = try await records.searchEvents(EventQuery(kinds: ["erasure.executed"], afterIndex: after, limit: 1_000))
+            for recordIndex in page {
+                guard let stored = try await records.readEvent(index: recordIndex), let body = stored.canonicalBody,
+                    let order = try? JSONParser.parse(body), order["platform"]?.stringValue == Ledger.ownPlatform, order["shard"]?.intValue == shard,
+                    shard != nil || order["shard"] == nil,
+                    let index = order["target_index"]?.intValue, index >= 0, let reference = order["legal_reference"]?.stringValue,
+                    let event = try await target.readEvent(index: UInt64(index)), event.erasure == nil, !Ledger.ownKinds.contains(event.kind)
+                else { continue }
+                let entry = try LedgerEntry(decoding: stored.entry)
+                try await target.eraseEvent(
+                    index: UInt64(index),
+                    record: ErasureRecord(erasedAtMilliseconds: entry.sequencedAtMilliseconds, legalReference: reference, erasureEntryIndex: recordIndex))
+                erasedNow.append(UInt64(index))
+            }
+            guard page.count == 1_000, let last = page.last else { break }
+            after = last
         }
         return erasedNow
     }
@@ -233,26 +204,8 @@ extension Ledger {
     @discardableResult
     public static func reapplyRecordedErasures(store: any LedgerStore, logger: Logger) async throws -> [UInt64] {
         try await store.releaseErasureClaims(index: nil)
-        var erasedNow: [UInt64] = []
-        var after: UInt64?
-        while true {
-            let records = try await store.searchEvents(EventQuery(kinds: ["erasure.executed"], afterIndex: after, limit: 1_000))
-            for recordIndex in records {
-                // An order naming a shard erased an event of that (sealed) shard: `reapplyErasures(of:into:)`.
-                guard let stored = try await store.readEvent(index: recordIndex), let body = stored.canonicalBody,
-                    let order = try? JSONParser.parse(body), order["platform"]?.stringValue == Ledger.ownPlatform, order["shard"] == nil,
-                    let target = order["target_index"]?.intValue, target >= 0, let reference = order["legal_reference"]?.stringValue,
-                    let event = try await store.readEvent(index: UInt64(target)), event.erasure == nil, !Ledger.ownKinds.contains(event.kind)
-                else { continue }
-                let entry = try LedgerEntry(decoding: stored.entry)
-                try await store.eraseEvent(
-                    index: UInt64(target),
-                    record: ErasureRecord(erasedAtMilliseconds: entry.sequencedAtMilliseconds, legalReference: reference, erasureEntryIndex: recordIndex))
-                erasedNow.append(UInt64(target))
-            }
-            guard records.count == 1_000, let last = records.last else { break }
-            after = last
-        }
+        // An order naming a shard erased an event of that (sealed) shard: `reapplyErasures(of:into:)`.
+        let erasedNow = try await applyRecordedOrders(recordsIn: store, naming: nil, to: store)
         if !erasedNow.isEmpty {
             logger.warning("applied erasures the log records but the store had not", metadata: ["indices": "\(erasedNow)"])
         }

@@ -144,17 +144,24 @@ struct VerifyCommand: ParsableCommand {
         }
         progressLine.finish(events: report.eventCount)
         try csv?.close()
+        try publish(
+            verified: report.verified, text: { BundleReportRendering.text(report, file: file) }, json: { BundleReportRendering.json(report) },
+            html: { BundleReportRendering.html(report, file: file) }, query: report.query, tierCheck: tierCheck)
+    }
+
+    /// The report on stdout (text or JSON) and in `--html`, then the exit status; `--report`'s figures
+    /// are recomputed only from a bundle whose every proof held.
+    private func publish(
+        verified: Bool, text: () -> String, json: () -> JSONValue, html page: () -> String, query: JSONValue?, tierCheck: TierReportCheck?
+    ) throws {
         if format == "json" {
-            print(String(decoding: BundleReportRendering.json(report).canonicalBytes(), as: UTF8.self))
+            print(String(decoding: json().canonicalBytes(), as: UTF8.self))
         } else {
-            print(BundleReportRendering.text(report, file: file))
+            print(text())
         }
-        if let html {
-            try BundleReportRendering.html(report, file: file).write(toFile: html, atomically: true, encoding: .utf8)
-        }
-        if !report.verified { throw ExitCode(1) }
-        // The figures are recomputed only from a bundle whose every proof held.
-        if let tierCheck, !tierCheck.finish(file: tierReport!, json: format == "json", bundleQuery: report.query) { throw ExitCode(1) }
+        if let html { try page().write(toFile: html, atomically: true, encoding: .utf8) }
+        if !verified { throw ExitCode(1) }
+        if let tierCheck, !tierCheck.finish(file: tierReport!, json: format == "json", bundleQuery: query) { throw ExitCode(1) }
     }
 
     /// A `greffe-shard-bundle/v1` (Schemas/shards.md, "Bundles across shards"): each shard's bundle, then the links.
@@ -177,18 +184,11 @@ struct VerifyCommand: ParsableCommand {
         }
         progressLine.finish(events: report.eventCount)
         try csv?.close()
-        if format == "json" {
-            print(String(decoding: BundleReportRendering.json(report).canonicalBytes(), as: UTF8.self))
-        } else {
-            print(BundleReportRendering.text(report, file: file))
-        }
-        if let html {
-            // One printable page per shard, in order, then the chain's sentences.
-            let pages = report.shards.enumerated().map { BundleReportRendering.html($0.element, file: "\(file), shard \($0.offset)") }
-            try pages.joined(separator: "\n").write(toFile: html, atomically: true, encoding: .utf8)
-        }
-        if !report.verified { throw ExitCode(1) }
-        if let tierCheck, !tierCheck.finish(file: tierReport!, json: format == "json", bundleQuery: report.query) { throw ExitCode(1) }
+        // One printable page per shard, in order.
+        try publish(
+            verified: report.verified, text: { BundleReportRendering.text(report, file: file) }, json: { BundleReportRendering.json(report) },
+            html: { report.shards.enumerated().map { BundleReportRendering.html($0.element, file: "\(file), shard \($0.offset)") }.joined(separator: "\n") },
+            query: report.query, tierCheck: tierCheck)
     }
 
     /// A COSE Receipt (`Schemas/cose-receipt.md`) of the entry given by `--entry` or `--leaf-hash`.

@@ -36,27 +36,13 @@ struct ShardBundleTests {
 
     @Test("a bundle spans three shards, linked; removed, reordered, stale or added parts fail")
     func spansShards() async throws {
-        let directory = DataDirectory(path: FileManager.default.temporaryDirectory.appendingPathComponent("greffe-shard-bundle-\(UUID().uuidString)").path)
-        defer { try? FileManager.default.removeItem(at: directory.url) }
-        try FileManager.default.createDirectory(at: directory.url, withIntermediateDirectories: true)
-        _ = try SQLiteStore(path: directory.databasePath)
-        let shards = try await ShardedLedger.open(
-            storage: SQLiteShardStorage(directory: directory), keys: keys, policy: .init(), logger: Logger(label: "test")
-        ) { store, keys in
-            try await Ledger.open(store: store, keys: keys, checkpointInterval: .milliseconds(5))
-        }
-        let running = Task { await shards.run() }
-        let tokens = shards.shards[0].ledger.tokenAuthority()
-        let append = try await tokens.create(name: "platform", role: .append, platform: "example-ai").token
-        let investigate = try await tokens.create(name: "investigator", role: .investigate).token
-        let application = try buildApplication(api: LedgerAPI(shards: shards), configuration: ServeConfiguration(address: .hostname("127.0.0.1", port: 0)))
+        let test = try await ShardedTestLedger.make(keys: keys)
+        let shards = test.shards
+        let investigate = test.investigate
+        let application = try test.application()
         let query = #"{"event_ids":["a","d"]}"#
         try await application.test(.router) { client in
-            func post(_ ids: [String]) async throws {
-                let response = try await client.execute(
-                    uri: "/v1/events?wait=checkpoint", method: .post, headers: bearer(append), body: jsonBody(batch(ids.map { event($0) })))
-                #expect(response.status == .created)
-            }
+            func post(_ ids: [String]) async throws { try await test.post(ids, client: client) }
             func bundle(_ uri: String = "/v1/bundles", _ body: String? = nil) async throws -> (HTTPResponse.Status, [UInt8]) {
                 let response = try await client.execute(uri: uri, method: .post, headers: bearer(investigate), body: jsonBody(body ?? query))
                 return (response.status, Array(buffer: response.body))
@@ -146,33 +132,18 @@ struct ShardBundleTests {
             guard case .verified(let sealedReport) = try shardOne.verify(MemoryByteSource(sealed)) else { Issue.record("not v3"); return }
             #expect(sealedReport.verified && sealedReport.eventCount == 2 && sealedReport.checkpointSize == 2)
         }
-        shards.shutdown()
-        await running.value
+        await test.stop()
     }
 
     @Test("a sealed shard's bodies dropped after its seal are proved by the active shard's record, only across shards")
     func retentionAcrossShards() async throws {
-        let directory = DataDirectory(path: FileManager.default.temporaryDirectory.appendingPathComponent("greffe-shard-retention-\(UUID().uuidString)").path)
-        defer { try? FileManager.default.removeItem(at: directory.url) }
-        try FileManager.default.createDirectory(at: directory.url, withIntermediateDirectories: true)
-        _ = try SQLiteStore(path: directory.databasePath)
-        let shards = try await ShardedLedger.open(
-            storage: SQLiteShardStorage(directory: directory), keys: keys, policy: .init(), logger: Logger(label: "test")
-        ) { store, keys in
-            try await Ledger.open(store: store, keys: keys, checkpointInterval: .milliseconds(5))
-        }
-        let running = Task { await shards.run() }
-        let tokens = shards.shards[0].ledger.tokenAuthority()
-        let append = try await tokens.create(name: "platform", role: .append, platform: "example-ai").token
-        let investigate = try await tokens.create(name: "investigator", role: .investigate).token
-        let application = try buildApplication(api: LedgerAPI(shards: shards), configuration: ServeConfiguration(address: .hostname("127.0.0.1", port: 0)))
+        let test = try await ShardedTestLedger.make(keys: keys)
+        let shards = test.shards
+        let investigate = test.investigate
+        let application = try test.application()
         let policy = Ledger.RetentionPolicy(days: 1, legalBasis: "RGPD art. 5(1)(e)", batchSize: 2)
         try await application.test(.router) { client in
-            func post(_ ids: [String]) async throws {
-                let response = try await client.execute(
-                    uri: "/v1/events?wait=checkpoint", method: .post, headers: bearer(append), body: jsonBody(batch(ids.map { event($0) })))
-                #expect(response.status == .created)
-            }
+            func post(_ ids: [String]) async throws { try await test.post(ids, client: client) }
             func bundle(_ uri: String, _ body: String) async throws -> [UInt8] {
                 let response = try await client.execute(uri: uri, method: .post, headers: bearer(investigate), body: jsonBody(body))
                 #expect(response.status == .ok)
@@ -241,28 +212,19 @@ struct ShardBundleTests {
                 $0["record"] = .object(record)
             }
         }
-        shards.shutdown()
-        await running.value
+        await test.stop()
     }
 
     @Test("the public lookup searches every shard; each certificate verifies with the ledger's key as its shard's, and with no other key")
     func lookupAcrossShards() async throws {
-        let directory = DataDirectory(path: FileManager.default.temporaryDirectory.appendingPathComponent("greffe-shard-lookup-\(UUID().uuidString)").path)
-        defer { try? FileManager.default.removeItem(at: directory.url) }
-        try FileManager.default.createDirectory(at: directory.url, withIntermediateDirectories: true)
-        _ = try SQLiteStore(path: directory.databasePath)
-        let shards = try await ShardedLedger.open(
-            storage: SQLiteShardStorage(directory: directory), keys: keys, policy: .init(), logger: Logger(label: "test")
-        ) { store, keys in
-            try await Ledger.open(store: store, keys: keys, checkpointInterval: .milliseconds(5))
+        let test = try await ShardedTestLedger.make(keys: keys)
+        let shards = test.shards
+        let append = test.append
+        let application = try test.application {
+            $0.lookupSettings.shardPDQIndexes = ShardPDQIndexes { number in
+                shards.shard(number).map { PDQLookupIndex(store: $0.ledger.store, logger: Logger(label: "test")) }
+            }
         }
-        let running = Task { await shards.run() }
-        let append = try await shards.shards[0].ledger.tokenAuthority().create(name: "platform", role: .append, platform: "example-ai").token
-        var api = LedgerAPI(shards: shards)
-        api.lookupSettings.shardPDQIndexes = ShardPDQIndexes { number in
-            shards.shard(number).map { PDQLookupIndex(store: $0.ledger.store, logger: Logger(label: "test")) }
-        }
-        let application = try buildApplication(api: api, configuration: ServeConfiguration(address: .hostname("127.0.0.1", port: 0)))
         try await application.test(.router) { client in
             func post(_ id: String) async throws {
                 let response = try await client.execute(
@@ -295,33 +257,18 @@ struct ShardBundleTests {
                 }
             }
         }
-        shards.shutdown()
-        await running.value
+        await test.stop()
     }
 
     @Test("an erasure order for a sealed shard's event is recorded in the active shard and proved across shards, never alone")
     func erasureInASealedShard() async throws {
-        let directory = DataDirectory(path: FileManager.default.temporaryDirectory.appendingPathComponent("greffe-shard-erasure-\(UUID().uuidString)").path)
-        defer { try? FileManager.default.removeItem(at: directory.url) }
-        try FileManager.default.createDirectory(at: directory.url, withIntermediateDirectories: true)
-        _ = try SQLiteStore(path: directory.databasePath)
-        let shards = try await ShardedLedger.open(
-            storage: SQLiteShardStorage(directory: directory), keys: keys, policy: .init(), logger: Logger(label: "test")
-        ) { store, keys in
-            try await Ledger.open(store: store, keys: keys, checkpointInterval: .milliseconds(5))
-        }
-        let running = Task { await shards.run() }
-        let tokens = shards.shards[0].ledger.tokenAuthority()
-        let append = try await tokens.create(name: "platform", role: .append, platform: "example-ai").token
-        let investigate = try await tokens.create(name: "investigator", role: .investigate).token
-        let admin = try await tokens.create(name: "dpo", role: .admin).token
-        let application = try buildApplication(api: LedgerAPI(shards: shards), configuration: ServeConfiguration(address: .hostname("127.0.0.1", port: 0)))
+        let test = try await ShardedTestLedger.make(keys: keys)
+        let shards = test.shards
+        let investigate = test.investigate
+        let admin = test.admin
+        let application = try test.application()
         try await application.test(.router) { client in
-            func post(_ ids: [String]) async throws {
-                let response = try await client.execute(
-                    uri: "/v1/events?wait=checkpoint", method: .post, headers: bearer(append), body: jsonBody(batch(ids.map { event($0) })))
-                #expect(response.status == .created)
-            }
+            func post(_ ids: [String]) async throws { try await test.post(ids, client: client) }
             func erase(_ uri: String) async throws -> (HTTPResponse.Status, JSONValue) {
                 let response = try await client.execute(
                     uri: uri, method: .post, headers: bearer(admin), body: jsonBody(#"{"legal_reference":"TJ Paris 26/114","reason":"right to erasure"}"#))
@@ -370,33 +317,18 @@ struct ShardBundleTests {
                 #expect(!(try verify(bytes)).verified, "\(what)")
             }
         }
-        shards.shutdown()
-        await running.value
+        await test.stop()
     }
 
     @Test("a hold placed before a rollover keeps protecting the events of later shards until it is lifted, from any shard")
     func holdsAcrossShards() async throws {
-        let directory = DataDirectory(path: FileManager.default.temporaryDirectory.appendingPathComponent("greffe-shard-holds-\(UUID().uuidString)").path)
-        defer { try? FileManager.default.removeItem(at: directory.url) }
-        try FileManager.default.createDirectory(at: directory.url, withIntermediateDirectories: true)
-        _ = try SQLiteStore(path: directory.databasePath)
-        let shards = try await ShardedLedger.open(
-            storage: SQLiteShardStorage(directory: directory), keys: keys, policy: .init(), logger: Logger(label: "test")
-        ) { store, keys in
-            try await Ledger.open(store: store, keys: keys, checkpointInterval: .milliseconds(5))
-        }
-        let running = Task { await shards.run() }
-        let tokens = shards.shards[0].ledger.tokenAuthority()
-        let append = try await tokens.create(name: "platform", role: .append, platform: "example-ai").token
-        let investigate = try await tokens.create(name: "investigator", role: .investigate).token
-        let admin = try await tokens.create(name: "dpo", role: .admin).token
-        let application = try buildApplication(api: LedgerAPI(shards: shards), configuration: ServeConfiguration(address: .hostname("127.0.0.1", port: 0)))
+        let test = try await ShardedTestLedger.make(keys: keys)
+        let shards = test.shards
+        let investigate = test.investigate
+        let admin = test.admin
+        let application = try test.application()
         try await application.test(.router) { client in
-            func post(_ ids: [String]) async throws {
-                let response = try await client.execute(
-                    uri: "/v1/events?wait=checkpoint", method: .post, headers: bearer(append), body: jsonBody(batch(ids.map { event($0) })))
-                #expect(response.status == .created)
-            }
+            func post(_ ids: [String]) async throws { try await test.post(ids, client: client) }
             func order(_ uri: String, _ body: String) async throws -> (HTTPResponse.Status, JSONValue) {
                 let response = try await client.execute(uri: uri, method: .post, headers: bearer(admin), body: jsonBody(body))
                 return (response.status, try response.json)
@@ -426,7 +358,54 @@ struct ShardBundleTests {
             #expect(try await shards.active.legalHolds().isEmpty)
             #expect(try await order("/v1/events/\(laterIndex)/erasure", erasure).0 == .ok, "lifted: the order goes through")
         }
+        await test.stop()
+    }
+}
+
+/// A sharded ledger on a fresh data directory, its shard set running, with a token of each role.
+struct ShardedTestLedger {
+    let directory: DataDirectory
+    let shards: ShardedLedger
+    let running: Task<Void, Never>
+    let append: String
+    let investigate: String
+    let admin: String
+
+    static func make(keys: LogKeys) async throws -> ShardedTestLedger {
+        let directory = DataDirectory(path: FileManager.default.temporaryDirectory.appendingPathComponent("greffe-shards-\(UUID().uuidString)").path)
+        try FileManager.default.createDirectory(at: directory.url, withIntermediateDirectories: true)
+        _ = try SQLiteStore(path: directory.databasePath)
+        let shards = try await ShardedLedger.open(
+            storage: SQLiteShardStorage(directory: directory), keys: keys, policy: .init(), logger: Logger(label: "test")
+        ) { store, keys in
+            try await Ledger.open(store: store, keys: keys, checkpointInterval: .milliseconds(5))
+        }
+        let running = Task { await shards.run() }
+        let tokens = shards.shards[0].ledger.tokenAuthority()
+        return ShardedTestLedger(
+            directory: directory, shards: shards, running: running,
+            append: try await tokens.create(name: "platform", role: .append, platform: "example-ai").token,
+            investigate: try await tokens.create(name: "investigator", role: .investigate).token,
+            admin: try await tokens.create(name: "dpo", role: .admin).token)
+    }
+
+    /// The application `greffe serve` runs, on these shards.
+    func application(_ configure: (inout LedgerAPI) -> Void = { _ in }) throws -> some ApplicationProtocol {
+        var api = LedgerAPI(shards: shards)
+        configure(&api)
+        return try buildApplication(api: api, configuration: ServeConfiguration(address: .hostname("127.0.0.1", port: 0)))
+    }
+
+    /// Appends a legal.request per id, waiting for a checkpoint that covers them.
+    func post(_ ids: [String], client: some TestClientProtocol) async throws {
+        let response = try await client.execute(
+            uri: "/v1/events?wait=checkpoint", method: .post, headers: bearer(append), body: jsonBody(batch(ids.map { event($0) })))
+        #expect(response.status == .created)
+    }
+
+    func stop() async {
         shards.shutdown()
         await running.value
+        try? FileManager.default.removeItem(at: directory.url)
     }
 }

@@ -5,14 +5,18 @@ browser verifier and `greffe verify` can be checked against a third reading
 of the specification.
 
   bundlev3.py make --events N --out FILE --key-out VKEYFILE [--seed S] [--sparse]
-                   [--erase K] [--hold]
+                   [--erase K] [--hold [--hold-lift-shard N]]
       A signed, valid v3 bundle of N edit.requested events (~800 canonical
       bytes each) inside a larger tree: entries before the first event and
       after the last are not bundled, so the first event's gap and the tail
       are non-trivial. --sparse scatters the events (gaps between them);
       --erase K erases K bodies (their erasure.executed records sit after
       the events, with RFC 9162 inclusion proofs); --hold adds one legal hold,
-      placed and lifted. The key pair is new each run (seeded: reproducible).
+      placed and lifted; --hold-lift-shard N writes the lift's body with
+      "shard": N (committed by its entry, as a sealed shard's lift is recorded
+      in a later shard, Schemas/shards.md "Legal holds across shards"), which
+      no verifier may count as a lift of this log's hold. The key pair is new
+      each run (seeded: reproducible).
   bundlev3.py verify FILE --vkey VKEYFILE
       The v3 checks: strict members, the signed checkpoint, each event's
       entry and commitment, the prev links, the stack fold of gaps, leaves
@@ -428,7 +432,7 @@ def edit_requested(rng, occurred_ms):
     }
 
 
-def make(n, seed, sparse, erase, hold):
+def make(n, seed, sparse, erase, hold, hold_lift_shard=None):
     rng = random.Random(seed)
     private = Ed25519PrivateKey.from_private_bytes(rng.getrandbits(256).to_bytes(32, "big"))
     public = private.public_key().public_bytes_raw()
@@ -489,6 +493,9 @@ def make(n, seed, sparse, erase, hold):
                              "scope": {"kinds": ["edit.requested"]}})
             else:
                 body.update({"hold_index": hold_records[0][0], "reason": "case closed"})
+                if hold_lift_shard is not None:
+                    # Before append: the entry commits to the body with its shard member.
+                    body["shard"] = hold_lift_shard
             _, entry, salt = append(kind, body)
             hold_records.append((index, entry, body, salt))
         else:
@@ -1230,6 +1237,8 @@ def main():
     m.add_argument("--sparse", action="store_true")
     m.add_argument("--erase", type=int, default=0)
     m.add_argument("--hold", action="store_true")
+    m.add_argument("--hold-lift-shard", type=int, metavar="N",
+                   help="with --hold: the hold.lifted body names shard N (committed), as a lift recorded for another shard")
     v = sub.add_parser("verify")
     v.add_argument("file")
     v.add_argument("--vkey", required=True)
@@ -1299,8 +1308,10 @@ def main():
         print("VERIFIED: %d shards and their links" % (len(lines)))
         return 0
     if args.command == "make":
+        if args.hold_lift_shard is not None and not args.hold:
+            parser.error("--hold-lift-shard needs --hold")
         started = time.monotonic()
-        bundle, vkey = make(args.events, args.seed, args.sparse, args.erase, args.hold)
+        bundle, vkey = make(args.events, args.seed, args.sparse, args.erase, args.hold, args.hold_lift_shard)
         write_bundle(bundle, args.out)
         with open(args.key_out, "w") as f:
             f.write(vkey + "\n")

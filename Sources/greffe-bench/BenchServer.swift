@@ -326,6 +326,10 @@ struct SearchBenchmark: Benchmark {
             fillNote = "filled in \(ContinuousClock.now - filling)"
             context.say("search: \(fillNote)")
         }
+        let filtering = ContinuousClock.now
+        let filters = try await store.buildRunFilters()
+        fillNote += "; \(filters) run filters made in \(ContinuousClock.now - filtering)"
+        context.say("search: \(fillNote)")
         func sample(_ i: Int) -> Int { i * 487 % stored }
         var sampledLeaves: [Int: Hash] = [:]
         for i in 0..<samples { sampledLeaves[sample(i)] = MerkleHash.leaf(try await store.readEntries(first: UInt64(sample(i)), count: 1)[0]) }

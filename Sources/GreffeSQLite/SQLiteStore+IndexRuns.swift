@@ -111,6 +111,8 @@ extension SQLiteStore {
         while remaining > 0, plan.isDue(completedChunks: completedChunks) {
             let moved = try moveSlice(db, index, into: plan.next, budget: remaining)
             if moved == 0 {
+                // Its sources are no longer probed: their filters go in the transaction that forms it.
+                if index.filtered { try deleteFilters(db, index, runs: plan.next.sources) }
                 plan.advance()
                 advanced = true
             }

@@ -135,10 +135,16 @@ extension SQLiteStore {
             try writer.withLock { db -> Bool in
                 defer {
                     db.releaseStatements()
+                    checkpointer.walGrew()
                     checkpointer.restartIfDue(writer: db)
                 }
-                let store = run != nil && generation == erasureGeneration.load(ordering: .acquiring)
-                try db.transaction {
+                return try db.transaction {
+                    // Not if an erasure came since the scan began, nor if the run was merged onwards meanwhile
+                    // (a filter is only ever stored for a closed run that lookups probe).
+                    var store = false
+                    if let run, generation == erasureGeneration.load(ordering: .acquiring) {
+                        store = try Self.closedRuns(db, index).closed.contains(run)
+                    }
                     let drop = try db.statement("DELETE FROM run_filters WHERE index_table = ? AND run = ?")
                     for key in dropping {
                         drop.reset()
@@ -155,14 +161,24 @@ extension SQLiteStore {
                         insert.bind(4, filter.bits)
                         try insert.run()
                     }
+                    runFilters.withLock { filters in
+                        for key in dropping { filters[index.table]?[key] = nil }
+                        if store, let run, let filter { filters[index.table, default: [:]][run.key] = filter }
+                    }
+                    return store
                 }
-                runFilters.withLock { filters in
-                    for key in dropping { filters[index.table]?[key] = nil }
-                    if store, let run, let filter { filters[index.table, default: [:]][run.key] = filter }
-                }
-                checkpointer.walGrew()
-                return store
             }
+        }
+    }
+
+    /// Deletes the stored filters of `runs` (in the caller's transaction).
+    static func deleteFilters(_ db: SQLiteConnection, _ index: RunIndex, runs: [IndexRun]) throws {
+        let delete = try db.statement("DELETE FROM run_filters WHERE index_table = ? AND run = ?")
+        for run in runs {
+            delete.reset()
+            delete.bind(1, index.table)
+            delete.bind(2, run.key)
+            try delete.run()
         }
     }
 

@@ -103,8 +103,9 @@ struct IndexRunStoreTests {
         defer { db.releaseStatements() }
         let inMemory = store.runFilters.withLock { $0[RunIndex.contentTerms.table] ?? [:] }
         let stored = try SQLiteStore.loadRunFilters(db)[RunIndex.contentTerms.table] ?? [:]
-        #expect(Set(inMemory.keys).isSubset(of: Set(stored.keys)), "a filter used in memory is not stored")
         let closed = try SQLiteStore.closedRuns(db, .contentTerms).closed.map(\.key)
+        // (Memory may still hold filters of runs merged onwards, which lookups no longer probe.)
+        #expect(Set(inMemory.keys.filter(closed.contains)).isSubset(of: Set(stored.keys)), "a filter used in memory is not stored")
         for (run, filter) in stored {
             #expect(closed.contains(run), "a filter of run \(run), which is not closed (or no longer probed)")
             #expect(inMemory[run] == nil || inMemory[run]!.bits == filter.bits)
@@ -164,6 +165,8 @@ struct IndexRunStoreTests {
         try checkFilters(store)
         #expect(try await store.searchEvents(EventQuery(contentHash: "sha256:shared")) == sharedUpTo(32 * 4_096 + 50))
         try await append(upTo: 34 * 4_096 + 10)
+        // Forming L1@16 deleted its chunks' stored filters at once (a backup taken now is accepted).
+        try checkFilters(store)
         _ = try await store.buildRunFilters()
         try checkFilters(store)
         // L1@16 formed: the filters of its chunks went with them; every closed run has one.

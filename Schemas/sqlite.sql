@@ -1,5 +1,5 @@
--- Greffe SQLite store, schema version 8 (PRAGMA user_version = 8).
--- The code's copies are SQLiteStore.schemaV1 and migrationV2 to V8 (an
+-- Greffe SQLite store, schema version 9 (PRAGMA user_version = 9).
+-- The code's copies are SQLiteStore.schemaV1 and migrationV2 to V9 (an
 -- older database is upgraded in one transaction at start-up; SQLiteSchemaDocumentTests
 -- holds this file equal to what the code creates); a database
 -- whose user_version is newer than the code's is refused at start-up. Pragmas set on every open:
@@ -172,3 +172,24 @@ CREATE TABLE account_index (
     idx     INTEGER NOT NULL,  -- the event's entry index
     PRIMARY KEY (run, account, idx)
 ) WITHOUT ROWID;
+
+-- Version 9. A Bloom filter per closed run of content_terms (a formed run, or
+-- a complete chunk: runs no row enters again), so that a lookup by a
+-- content hash skips the runs that cannot hold it instead of probing every
+-- run. Made off the writer from a scan that begins after the run closed
+-- (rows only leave a closed run, so a filter never misses a row its run
+-- holds later), deleted once the run is merged onwards, and deleted in an
+-- erasure's transaction for every run that may hold the erased event's
+-- terms (made again later from what is left). A run without a filter is
+-- probed. Filter layout: m = 8·length(bits) bits, bit i is bit (i mod 8) of
+-- byte i div 8; a key (the term's UTF-8 bytes) sets bits (h1 + j·h2) mod m,
+-- j = 0 … hashes-1, where f is the key's 64-bit FNV-1a hash, h1 =
+-- SplitMix64(f), h2 = SplitMix64(f xor 0x9E3779B97F4A7C15) or 1, and
+-- SplitMix64(z) adds 0x9E3779B97F4A7C15 and applies its finalizer (RunFilter).
+CREATE TABLE run_filters (
+    index_table TEXT NOT NULL,     -- 'content_terms'
+    run         INTEGER NOT NULL,  -- the run (as in content_terms.run)
+    hashes      INTEGER NOT NULL,  -- bits set per key (7)
+    bits        BLOB NOT NULL,     -- the filter, about 10 bits per row of the run
+    PRIMARY KEY (index_table, run)
+);

@@ -126,3 +126,80 @@ struct IndexRunPlan: Equatable {
 
     var stored: String { "\(next.level)/\(next.firstChunk)" }
 }
+
+/// A Bloom filter over the keys of one closed run (`RunIndex.filtered`): a lookup skips a run
+/// whose filter says its key is not there. False positives cost a probe; false negatives
+/// cannot happen, since a filter is only ever made for a run no row will enter again (a
+/// formed run, or a complete chunk), from a scan that began after it closed, and rows only
+/// leave such a run (merged onwards, erased). Persisted in `run_filters`; the bit layout is
+/// part of the file format (`Schemas/sqlite.sql`): bit `i` is bit `i % 8` of byte `i / 8`;
+/// a key's bits are `(h1 + j·h2) mod m`, j = 0 … k-1, where h1 and h2 are SplitMix64
+/// finalizations of the key's 64-bit FNV-1a hash (of its UTF-8 or blob bytes) and of it
+/// xor 0x9E3779B97F4A7C15 (h2 made odd).
+final class RunFilter: Sendable {
+    static let bitsPerKey = 10
+    static let hashCount = 7
+    /// Bits of the filter (`bits.count * 8`).
+    let bitCount: UInt64
+    let hashes: Int
+    let bits: [UInt8]
+
+    init(bits: [UInt8], hashes: Int) {
+        self.bits = bits
+        self.bitCount = UInt64(bits.count) * 8
+        self.hashes = hashes
+    }
+
+    /// A filter for about `keys` keys, filled by `fill` (called with an adder).
+    static func build(keys: Int, _ fill: ((UnsafeRawBufferPointer) -> Void) throws -> Void) rethrows -> RunFilter {
+        let bytes = max(64, (max(keys, 1) * bitsPerKey + 7) / 8)
+        var bits = [UInt8](repeating: 0, count: bytes)
+        let m = UInt64(bytes) * 8
+        try bits.withUnsafeMutableBufferPointer { out in
+            try fill { key in
+                let (first, h2) = hashPair(key)
+                var h1 = first
+                for _ in 0..<hashCount {
+                    let bit = h1 % m
+                    out[Int(bit >> 3)] |= 1 << UInt8(bit & 7)
+                    h1 &+= h2
+                }
+            }
+        }
+        return RunFilter(bits: bits, hashes: hashCount)
+    }
+
+    /// Whether the run may hold `key` (bytes as stored: UTF-8 for text keys).
+    func mayContain(_ key: UnsafeRawBufferPointer) -> Bool {
+        guard bitCount > 0 else { return true }
+        let (first, h2) = Self.hashPair(key)
+        var h1 = first
+        for _ in 0..<hashes {
+            let bit = h1 % bitCount
+            if bits[Int(bit >> 3)] & (1 << UInt8(bit & 7)) == 0 { return false }
+            h1 &+= h2
+        }
+        return true
+    }
+
+    func mayContain(_ key: String) -> Bool {
+        var key = key
+        return key.withUTF8 { mayContain(UnsafeRawBufferPointer($0)) }
+    }
+
+    static func hashPair(_ key: UnsafeRawBufferPointer) -> (UInt64, UInt64) {
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in key {
+            h ^= UInt64(byte)
+            h &*= 0x0000_0100_0000_01b3
+        }
+        return (mix(h), mix(h ^ 0x9E37_79B9_7F4A_7C15) | 1)
+    }
+
+    static func mix(_ value: UInt64) -> UInt64 {
+        var z = value &+ 0x9E37_79B9_7F4A_7C15
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}

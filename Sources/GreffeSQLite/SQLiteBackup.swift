@@ -223,6 +223,7 @@ extension SQLiteStore {
             leafRows.reset()
             if schema >= 8 {
                 for index in RunIndex.all { try SQLiteStore.checkRuns(db, index, treeSize: treeSize, path: path) }
+                if schema >= 9 { try SQLiteStore.checkRunFilters(db, path: path) }
                 // Accounts are held twice (events.account decides): a row added, dropped or changed would make
                 // searches by account name the wrong events or miss one.
                 let accounts = try db.statement(

@@ -12,11 +12,15 @@ struct RunIndex: Sendable {
     /// their chunk. `pdq:` terms stay: the public lookup reads them all, in index order, into
     /// memory, and never looks one up by its key.
     let mergedRanges: [(lower: String?, upper: String?)]
+    /// Whether closed runs get a Bloom filter (`RunFilter`, `run_filters`), so that a lookup by a
+    /// merged key skips the runs that cannot hold it. Content hashes: a lookup finds a handful of
+    /// rows, so without filters it probes every run of a log-sized B-tree for nothing.
+    var filtered = false
 
     static let leafHashes = RunIndex(table: "leaf_hashes", keyColumn: "prefix", keyIsBlob: true, mergedRanges: [(nil, nil)])
     static let accounts = RunIndex(table: "account_index", keyColumn: "account", keyIsBlob: false, mergedRanges: [(nil, nil)])
     static let contentTerms = RunIndex(
-        table: "content_terms", keyColumn: "term", keyIsBlob: false, mergedRanges: [(nil, "pdq:"), ("pdq;", nil)])
+        table: "content_terms", keyColumn: "term", keyIsBlob: false, mergedRanges: [(nil, "pdq:"), ("pdq;", nil)], filtered: true)
     static let all = [leafHashes, accounts, contentTerms]
 
     var metaKey: String { "runs.\(table)" }
@@ -80,7 +84,7 @@ extension SQLiteStore {
                 return (try? db.transaction { try Self.mergeStep(db, rows: Self.idleMergeRows) }) ?? false
             }
             checkpointer.walGrew()
-            if stillDue { scheduleIdleMerges() }
+            if stillDue { scheduleIdleMerges() } else { scheduleFilterBuilds() }
         }
     }
 
@@ -107,6 +111,8 @@ extension SQLiteStore {
         while remaining > 0, plan.isDue(completedChunks: completedChunks) {
             let moved = try moveSlice(db, index, into: plan.next, budget: remaining)
             if moved == 0 {
+                // Its sources are no longer probed: their filters go in the transaction that forms it.
+                if index.filtered { try deleteFilters(db, index, runs: plan.next.sources) }
                 plan.advance()
                 advanced = true
             }

@@ -240,6 +240,10 @@ extension SQLiteStore {
             SELECT \(order) FROM \(from)
             WHERE \(alias).run = ? AND \(conditions.joined(separator: " AND ")) ORDER BY \(order) LIMIT ?
             """
+        // Runs whose filter rules the key out are skipped; a run without one is probed. Taken before the
+        // snapshot begins: a filter made later, from a scan after rows left its run, could miss rows the
+        // snapshot still sees there; one made earlier holds every row its run has afterwards.
+        let filters = lookupFilters(index, key: key)
         return try snapshot { db in
             let size = try SQLiteStore.treeSize(db)
             var first = query.indexRange?.lowerBound ?? 0
@@ -255,7 +259,7 @@ extension SQLiteStore {
             for span in try SQLiteStore.runSpans(db, index, key: key, lastChunk: lastChunk)
             where span[0].endChunk > firstChunk {
                 var found: [UInt64] = []
-                for run in span {
+                for run in span where filters[run.key]?.mayContain(key) ?? true {
                     statement.reset()
                     statement.bind(1, run.key)
                     for (position, bind) in binders.enumerated() { bind(statement, Int32(position + 2)) }
@@ -298,6 +302,9 @@ extension SQLiteStore {
 
     public func eraseEvent(index: UInt64, record: ErasureRecord) async throws {
         try await write { db in
+            try self.forgetFilters(db, indices: [index])
+            // Again once committed: a filter scan whose snapshot began before the commit is not stored.
+            defer { self.erasureGeneration.add(1, ordering: .acquiringAndReleasing) }
             try db.transaction {
                 switch try SQLiteStore.erase(db, index: index, record: record, skippingClaimed: false) {
                 case .erased: return
@@ -310,7 +317,9 @@ extension SQLiteStore {
 
     public func eraseEvents(_ indices: [UInt64], record: ErasureRecord) async throws -> [UInt64] {
         try await write { db in
-            try db.transaction {
+            try self.forgetFilters(db, indices: indices)
+            defer { self.erasureGeneration.add(1, ordering: .acquiringAndReleasing) }
+            return try db.transaction {
                 try indices.filter { try SQLiteStore.erase(db, index: $0, record: record, skippingClaimed: true) == .erased }
             }
         }
@@ -342,6 +351,8 @@ extension SQLiteStore {
         erase.bind(4, index)
         try erase.run()
         try deleteIndexRows(db, index: index, account: account, terms: terms)
+        // A filter of a run that held the event's terms would still answer for them.
+        _ = try deleteFilters(db, index: index)
         let linkTerms = try db.statement("DELETE FROM link_terms WHERE idx = ?")
         linkTerms.bind(1, index)
         try linkTerms.run()

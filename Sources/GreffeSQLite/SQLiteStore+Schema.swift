@@ -34,6 +34,7 @@ extension SQLiteStore {
         },
         { db, _ in try db.execute(migrationV7) },
         { db, _ in try db.execute(migrationV8) },
+        { db, _ in try db.execute(migrationV9) },
     ])
 
     static func migrate(_ db: SQLiteConnection) throws {
@@ -170,6 +171,15 @@ extension SQLiteStore {
         INSERT INTO account_index (run, account, idx) SELECT idx >> 12, account, idx FROM events WHERE account IS NOT NULL ORDER BY idx >> 12, account, idx;
         DROP INDEX events_by_account_chunk;
         ALTER TABLE events ADD COLUMN terms TEXT;
+        """
+
+    /// Version 8 → 9: a Bloom filter per closed run of `content_terms` (`RunFilter`), so that a lookup
+    /// by content hash probes the few runs that may hold it instead of all of them. Filters are made
+    /// after a run closes, off the writer, and are only ever an optimization: a run without one is probed.
+    static let migrationV9 = """
+        CREATE TABLE run_filters (
+            index_table TEXT NOT NULL, run INTEGER NOT NULL, hashes INTEGER NOT NULL, bits BLOB NOT NULL,
+            PRIMARY KEY (index_table, run));
         """
 
     /// The kinds whose content terms `takedownLinks` joins (also in `migrationV6`).

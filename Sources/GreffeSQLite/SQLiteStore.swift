@@ -26,6 +26,12 @@ public final class SQLiteStore: LedgerStore, Sendable {
     let appendCount = Atomic<Int>(0)
     let mergeScheduled = Atomic<Bool>(false)
     let indexMerging: IndexMerging
+    /// The Bloom filters of closed runs (`RunFilter`), by index table and run key, as in `run_filters`.
+    let runFilters: Mutex<[String: [Int64: RunFilter]]>
+    /// Counts erasures: a filter scanned before one is not stored (it may hold an erased term).
+    let erasureGeneration = Atomic<Int>(0)
+    let filterQueue = DispatchQueue(label: "greffe.sqlite.filters")
+    let filterBuildScheduled = Atomic<Bool>(false)
 
     public convenience init(path: String, readerCount: Int = 4) throws {
         try self.init(path: path, readerCount: readerCount, walRestartFrames: SQLiteCheckpointer.defaultRestartFrames)
@@ -57,11 +63,14 @@ public final class SQLiteStore: LedgerStore, Sendable {
             try reader.execute("PRAGMA query_only = 1")
             readers.append(ReaderSlot(reader))
         }
+        self.runFilters = Mutex(try SQLiteStore.loadRunFilters(writer))
+        writer.releaseStatements()
         self.writer = Mutex(writer)
         self.readers = readers
         self.checkpointer = try SQLiteCheckpointer(path: path, restartFrames: walRestartFrames)
         self.path = path
         self.indexMerging = indexMerging
+        if indexMerging.idle { scheduleFilterBuilds() }
     }
 
     /// Reads every page (`PRAGMA quick_check`); throws `.unavailable` naming the damage.
@@ -333,6 +342,10 @@ public final class SQLiteStore: LedgerStore, Sendable {
             }
         }
         if mergeDue, indexMerging.idle { scheduleIdleMerges() }
+        // A chunk completed: it (and any run its merge formed) can get a filter.
+        if indexMerging.idle, batch.firstIndex / SQLiteStore.chunkEntries != batch.newTreeSize / SQLiteStore.chunkEntries {
+            scheduleFilterBuilds()
+        }
     }
 
     static let checkpointColumns = "size, root, note, signed_at"

@@ -326,7 +326,14 @@ struct SearchBenchmark: Benchmark {
             fillNote = "filled in \(ContinuousClock.now - filling)"
             context.say("search: \(fillNote)")
         }
-        func sample(_ i: Int) -> Int { i * 487 % stored }
+        let filtering = ContinuousClock.now
+        let filters = try await store.buildRunFilters()
+        fillNote += "; \(filters) run filters made in \(ContinuousClock.now - filtering)"
+        context.say("search: \(fillNote)")
+        // Spread over the whole log (one sample in each of `samples` equal slices), so that at 10^7 as at
+        // 10^6 a lookup by leaf, ID or index finds entries in every run, not only in the oldest.
+        let slice = stored / samples
+        func sample(_ i: Int) -> Int { slice > 0 ? i * slice + i * 487 % slice : i * 487 % stored }
         var sampledLeaves: [Int: Hash] = [:]
         for i in 0..<samples { sampledLeaves[sample(i)] = MerkleHash.leaf(try await store.readEntries(first: UInt64(sample(i)), count: 1)[0]) }
 

@@ -97,6 +97,116 @@ struct IndexRunStoreTests {
         #expect(Array(pdq.map(\.index).prefix(10)) == Array(expected { $0 >= size / 2 && $0 % 5 == 0 }.prefix(10)))
     }
 
+    /// Every filter the store uses, in memory and stored, is of a closed run and answers yes for every row of it.
+    func checkFilters(_ store: SQLiteStore) throws {
+        let db = try SQLiteConnection(path: store.path)
+        defer { db.releaseStatements() }
+        let inMemory = store.runFilters.withLock { $0[RunIndex.contentTerms.table] ?? [:] }
+        let stored = try SQLiteStore.loadRunFilters(db)[RunIndex.contentTerms.table] ?? [:]
+        let closed = try SQLiteStore.closedRuns(db, .contentTerms).closed.map(\.key)
+        // (Memory may still hold filters of runs merged onwards, which lookups no longer probe.)
+        #expect(Set(inMemory.keys.filter(closed.contains)).isSubset(of: Set(stored.keys)), "a filter used in memory is not stored")
+        for (run, filter) in stored {
+            #expect(closed.contains(run), "a filter of run \(run), which is not closed (or no longer probed)")
+            #expect(inMemory[run] == nil || inMemory[run]!.bits == filter.bits)
+            let rows = try db.statement("SELECT term FROM content_terms WHERE run = ?")
+            rows.bind(1, run)
+            var missed = 0
+            while try rows.step() {
+                if !filter.mayContain(rows.string(0)) { missed += 1 }
+            }
+            rows.reset()
+            #expect(missed == 0, "the filter of run \(run) misses \(missed) of its rows")
+        }
+    }
+
+    @Test("Bloom filters of closed runs: a content hash in a merged run, a complete chunk, a chunk being merged and the chunk being written is found; filters follow merges, erasures and a reopening")
+    func runFiltersNeverMiss() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("greffe-filters-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let path = directory.appendingPathComponent("greffe.sqlite").path
+        let store = try SQLiteStore(path: path, readerCount: 2, walRestartFrames: 16_384, indexMerging: .inEveryAppend)
+        var builder = BatchBuilder()
+        // Every event its own image, and one image shared by events in different runs.
+        let shared: Set<Int> = [5, 16 * 4_096 + 3, 17 * 4_096 + 9, 20 * 4_096 + 1, 31 * 4_096 + 7, 33 * 4_096 + 2]
+        func terms(_ n: Int) -> [String] { ["sha256:own-\(n)"] + (shared.contains(n) ? ["sha256:shared"] : []) }
+        func append(upTo end: Int) async throws {
+            let first = builder.entries.count
+            for start in stride(from: first, to: end, by: 4_000) {
+                try await store.append(
+                    builder.batch((start..<min(start + 4_000, end)).map { (id: "f\($0)", kind: "test.event", terms: EventSearchTerms(contentHashes: terms($0))) }))
+            }
+        }
+        func sharedUpTo(_ size: Int, without erased: Set<Int> = []) -> [UInt64] { shared.filter { $0 < size && !erased.contains($0) }.sorted().map(UInt64.init) }
+        func filteredRuns() throws -> Set<Int64> { Set(store.runFilters.withLock { $0[RunIndex.contentTerms.table] ?? [:] }.keys) }
+
+        // L1@0 formed, chunks 16 and 17 complete, chunk 18 being written.
+        try await append(upTo: 18 * 4_096 + 100)
+        #expect(try await store.buildRunFilters() == 3)
+        #expect(try filteredRuns() == [IndexRun(level: 1, firstChunk: 0).key, 16, 17], "no filter for the chunk still written")
+        try checkFilters(store)
+        #expect(try await store.searchEvents(EventQuery(contentHash: "sha256:shared")) == sharedUpTo(18 * 4_096 + 100))
+        for n in [0, 5, 4_095, 40_000, 65_535, 65_536, 16 * 4_096 + 3, 17 * 4_096 + 4_095, 18 * 4_096, 18 * 4_096 + 99] {
+            #expect(try await store.searchEvents(EventQuery(contentHash: "sha256:own-\(n)")) == [UInt64(n)], "event \(n)")
+        }
+        #expect(try await store.searchEvents(EventQuery(contentHash: "sha256:own-\(18 * 4_096 + 100)")) == [])
+        // The filters rule out most keys a run does not hold (they are used at all).
+        let merged = try #require(store.runFilters.withLock { $0[RunIndex.contentTerms.table]?[IndexRun(level: 1, firstChunk: 0).key] })
+        let falsePositives = (0..<1_000).filter { merged.mayContain("sha256:own-\(100_000 + $0)") }.count
+        #expect(falsePositives < 50, "\(falsePositives) of 1,000 absent keys pass")
+
+        // Chunks 16 … 31 complete: the merge into L1@16 moves rows out of the filtered chunks 16 and 17.
+        // A filter made now (chunks 18 … 31) is for runs being drained; searches stay whole throughout.
+        try await append(upTo: 32 * 4_096 + 50)
+        try checkFilters(store)
+        #expect(try await store.searchEvents(EventQuery(contentHash: "sha256:shared")) == sharedUpTo(32 * 4_096 + 50))
+        _ = try await store.buildRunFilters()
+        try checkFilters(store)
+        #expect(try await store.searchEvents(EventQuery(contentHash: "sha256:shared")) == sharedUpTo(32 * 4_096 + 50))
+        try await append(upTo: 34 * 4_096 + 10)
+        // Forming L1@16 deleted its chunks' stored filters at once (a backup taken now is accepted).
+        try checkFilters(store)
+        _ = try await store.buildRunFilters()
+        try checkFilters(store)
+        // L1@16 formed: the filters of its chunks went with them; every closed run has one.
+        #expect(
+            try filteredRuns() == [IndexRun(level: 1, firstChunk: 0).key, IndexRun(level: 1, firstChunk: 16).key, 32, 33],
+            "the merged chunks' filters went with them")
+        #expect(try await store.searchEvents(EventQuery(contentHash: "sha256:shared")) == sharedUpTo(34 * 4_096 + 10))
+        #expect(try await store.searchEvents(EventQuery(contentHash: "sha256:shared", limit: 3)) == Array(sharedUpTo(34 * 4_096 + 10).prefix(3)))
+        #expect(try await store.searchEvents(EventQuery(contentHash: "sha256:own-\(20 * 4_096 + 1)")) == [UInt64(20 * 4_096 + 1)])
+
+        // An erasure drops the stored and in-memory filters of the runs that held the event's terms at once;
+        // the filter made again holds only what is left.
+        try await store.eraseEvent(index: 5, record: ErasureRecord(erasedAtMilliseconds: 1, legalReference: "order", erasureEntryIndex: 0))
+        #expect(try !filteredRuns().contains(IndexRun(level: 1, firstChunk: 0).key))
+        #expect(try SQLiteStore.loadRunFilters(SQLiteConnection(path: path))[RunIndex.contentTerms.table]?[IndexRun(level: 1, firstChunk: 0).key] == nil)
+        #expect(try await store.searchEvents(EventQuery(contentHash: "sha256:shared")) == sharedUpTo(34 * 4_096 + 10, without: [5]))
+        #expect(try await store.buildRunFilters() == 1)
+        try checkFilters(store)
+        let rebuilt = try #require(store.runFilters.withLock { $0[RunIndex.contentTerms.table]?[IndexRun(level: 1, firstChunk: 0).key] })
+        #expect(!rebuilt.mayContain("sha256:own-5"), "the erased term is gone from the filter")
+        #expect(try await store.searchEvents(EventQuery(contentHash: "sha256:own-5")) == [])
+
+        // A filter scanned before an erasure is not stored (it could hold the erased terms).
+        let run = IndexRun(level: 1, firstChunk: 16)
+        let generation = store.erasureGeneration.load(ordering: .acquiring)
+        let scanned = try store.scanFilter(.contentTerms, run: run)
+        try await store.eraseEvent(index: 16 * 4_096 + 3, record: ErasureRecord(erasedAtMilliseconds: 1, legalReference: "order 2", erasureEntryIndex: 0))
+        #expect(try !store.storeFilter(.contentTerms, run: run, filter: scanned, dropping: [], generation: generation))
+        #expect(try !filteredRuns().contains(run.key))
+        _ = try await store.buildRunFilters()
+        try checkFilters(store)
+
+        // Reopened, the store uses the stored filters.
+        let before = try filteredRuns()
+        let reopened = try SQLiteStore(path: path, readerCount: 2, walRestartFrames: 16_384, indexMerging: .inEveryAppend)
+        #expect(Set(reopened.runFilters.withLock { $0[RunIndex.contentTerms.table] ?? [:] }.keys) == before)
+        #expect(try await reopened.searchEvents(EventQuery(contentHash: "sha256:shared")) == sharedUpTo(34 * 4_096 + 10, without: [5, 16 * 4_096 + 3]))
+        #expect(try await reopened.buildRunFilters() == 0)
+    }
+
     @Test("searches, leaf lookups and erasures give the same answers before, during and after merges of 16 chunks into runs")
     func mergesKeepEveryAnswer() async throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("greffe-runs-\(UUID().uuidString)")
@@ -127,6 +237,9 @@ struct IndexRunStoreTests {
                 }
             }
             if size % 9_000 == 0 || size == Self.entries || (66_000...76_000).contains(size) {
+                // Half the checks with every closed run filtered, half with the filters as they were left.
+                if size % 2 == 0 { _ = try await store.buildRunFilters() }
+                try checkFilters(store)
                 try await checkSearches(store, size: size, leaves: leaves, erased: erased, sample: size / 7)
                 checks += 1
             }
@@ -179,6 +292,10 @@ struct IndexRunStoreTests {
             ("UPDATE content_terms SET run = 1 WHERE idx = 4101", true, "a content-hash row put back in its merged chunk, where only pdq: terms stay"),
             ("UPDATE content_terms SET run = 40 WHERE idx = 4101", true, "a content-hash row in a run beyond the log"),
             ("UPDATE content_terms SET run = \(merged) WHERE idx = 4101", false, "the content-hash row back"),
+            ("UPDATE run_filters SET bits = zeroblob(length(bits)) WHERE run = \(merged)", true, "a filter that rules out its run's keys"),
+            ("DELETE FROM run_filters WHERE run = \(merged)", false, "the filter removed: its run is probed"),
+            ("INSERT INTO run_filters VALUES ('content_terms', \(IndexRun(level: 1, firstChunk: 16).key), 7, x'ff')", true, "a filter of the run being formed"),
+            ("DELETE FROM run_filters WHERE run = \(IndexRun(level: 1, firstChunk: 16).key)", false, "that filter removed"),
             ("UPDATE meta SET value = '2/0' WHERE key = 'runs.leaf_hashes'", true, "a plan that runs do not follow"),
             ("UPDATE meta SET value = 'garbage' WHERE key = 'runs.leaf_hashes'", true, "a plan that is no run"),
         ]

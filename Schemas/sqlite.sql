@@ -185,7 +185,7 @@ CREATE TABLE account_index (
 -- byte i div 8; a key (the term's UTF-8 bytes) sets bits (h1 + j·h2) mod m,
 -- j = 0 … hashes-1, where f is the key's 64-bit FNV-1a hash, h1 =
 -- SplitMix64(f), h2 = SplitMix64(f xor 0x9E3779B97F4A7C15) or 1, and
--- SplitMix64(z) adds 0x9E3779B97F4A7C15 and applies its finalizer (RunFilter).
+-- SplitMix64(z) adds 0x9E3779B97F4A7C15 and applies its finalizer (BloomFilter).
 CREATE TABLE run_filters (
     index_table TEXT NOT NULL,     -- 'content_terms'
     run         INTEGER NOT NULL,  -- the run (as in content_terms.run)

@@ -21,7 +21,10 @@ import Synchronization
 /// refuses a chain whose sealed shard grew past its link's checkpoint.
 ///
 /// Event-ID deduplication spans the shards: before a request reaches the
-/// active shard, the sealed shards' stores are asked for its event IDs.
+/// active shard, the sealed shards' stores are asked for its event IDs; only
+/// those a sealed shard's event-ID filter (`BloomFilter`, made in the background
+/// once it is sealed for good) does not rule out, so that appends do not slow
+/// down as shards accumulate.
 public final class ShardedLedger: Sendable {
     /// When the active shard is sealed; nil members: never for that reason.
     public struct Policy: Sendable, Equatable {
@@ -91,6 +94,14 @@ public final class ShardedLedger: Sendable {
     let state: Mutex<State>
     let wake: AsyncStream<Void>
     let wakeContinuation: AsyncStream<Void>.Continuation
+    /// Each sealed shard's event IDs as a Bloom filter, by shard. Only for a shard sealed for good (not
+    /// the last one of `state.shards`, which a failed rollover makes active again): its IDs never change,
+    /// an erasure keeping the ID. A sealed shard without one is asked for every event.
+    let sealedIDFilters = Mutex<[Int: BloomFilter]>([:])
+    let filterWake: AsyncStream<Void>
+    let filterWakeContinuation: AsyncStream<Void>.Continuation
+    /// Events looked up in sealed shards' stores (what the filters save), for tests and metrics.
+    let sealedLookups = Atomic<Int>(0)
 
     init(shards: [Shard], keys: LogKeys, policy: Policy, storage: (any ShardStorage)?, clock: WallClock, logger: Logger,
          openLedger: @escaping @Sendable (any LedgerStore, LogKeys) async throws -> Ledger) {
@@ -102,6 +113,7 @@ public final class ShardedLedger: Sendable {
         self.logger = logger
         self.openLedger = openLedger
         (wake, wakeContinuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        (filterWake, filterWakeContinuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
     }
 
     /// One ledger that never rolls over: what `greffe serve` runs without `--shard-*`.
@@ -287,11 +299,15 @@ public final class ShardedLedger: Sendable {
         var found: [Int: Receipt] = [:]
         let keys = events.map(\.key)
         // Newest first: a retry is most likely to find its event in the shard just sealed.
+        let filters = sealedIDFilters.withLock { $0 }
         for shard in sealed.reversed() {
             let missing = events.indices.filter { found[$0] == nil }
             guard !missing.isEmpty else { break }
-            let located = try await shard.ledger.store.locateEvents(missing.map { keys[$0] })
-            for position in missing {
+            let candidates = filters[shard.number].map { filter in missing.filter { filter.mayContain(keys[$0].eventID) } } ?? missing
+            guard !candidates.isEmpty else { continue }
+            sealedLookups.add(candidates.count, ordering: .relaxed)
+            let located = try await shard.ledger.store.locateEvents(candidates.map { keys[$0] })
+            for position in candidates {
                 guard let location = located[keys[position]] else { continue }
                 let event = events[position]
                 guard let digest = location.bodyDigest else {
@@ -336,6 +352,7 @@ public final class ShardedLedger: Sendable {
     public func run() async {
         let first = state.withLock { $0.shards.last! }
         adoptRunner(Task { await self.runShard(first.ledger, number: first.number) }, shard: first.number)
+        let filtering = Task { await self.keepSealedFilters() }
         if policy.rollsOver {
             await runSchedule()
         } else {
@@ -345,6 +362,8 @@ public final class ShardedLedger: Sendable {
         while let runner = state.withLock({ state in state.runners.first.map { state.runners.removeValue(forKey: $0.key)! } }) {
             await runner.value
         }
+        filterWakeContinuation.finish()
+        await filtering.value
     }
 
     func runShard(_ ledger: Ledger, number: Int) async {
@@ -374,6 +393,7 @@ public final class ShardedLedger: Sendable {
             return state.shards.last!.ledger
         }
         wakeContinuation.finish()
+        filterWakeContinuation.finish()
         ledger.shutdown()
         openGate()
     }
@@ -458,6 +478,7 @@ public final class ShardedLedger: Sendable {
                 return state.stopped
             }
             if stoppedMeanwhile { ledger.shutdown() }
+            filterWakeContinuation.yield()
             logger.notice(
                 "shard sealed; the next one is active",
                 metadata: [
@@ -510,6 +531,58 @@ extension Ledger {
     /// Appends the `shard.opened` record (`ShardLink.fields`): the first entry of a new shard.
     func recordShardOpened(fields: [(String, JSONValue)]) async throws -> AppendReceipt {
         try await appendOwnEvent(kind: Shards.openedKind, fields: fields)
+    }
+}
+
+// MARK: - Event-ID filters of sealed shards
+
+extension ShardedLedger {
+    /// Event IDs read per store call while making a sealed shard's filter.
+    static let filterScanPage = 65_536
+
+    /// The shards whose event-ID filter is in use.
+    public var filteredShards: Set<Int> { Set(sealedIDFilters.withLock { $0.keys }) }
+    /// Events looked up in sealed shards' stores so far.
+    public var sealedShardLookups: Int { sealedLookups.load(ordering: .relaxed) }
+
+    /// Makes the filters of sealed shards at start and after each rollover, until the ledger stops.
+    func keepSealedFilters() async {
+        _ = try? await buildSealedFilters()
+        for await _ in filterWake {
+            _ = try? await buildSealedFilters()
+        }
+    }
+
+    /// Makes the event-ID filter of every shard sealed for good that has none, oldest last (the newest
+    /// sealed shard is where a late re-send is most likely); returns how many it made. A failure leaves
+    /// that shard asked for every event, as before.
+    @discardableResult
+    public func buildSealedFilters() async throws -> Int {
+        var made = 0
+        let sealed = state.withLock { $0.shards.dropLast().map { $0 } }
+        for shard in sealed.reversed() where sealedIDFilters.withLock({ $0[shard.number] == nil }) {
+            if state.withLock({ $0.stopped }) { break }
+            do {
+                let size = try await shard.ledger.store.treeSize()
+                var builder = BloomFilter.Builder(keys: Int(size))
+                var read: UInt64 = 0
+                while read < size {
+                    let page = try await shard.ledger.store.eventIDs(fromIndex: read, limit: Self.filterScanPage)
+                    guard !page.isEmpty else { break }
+                    for id in page { builder.add(id) }
+                    read += UInt64(page.count)
+                }
+                // Every entry has an event ID: fewer would leave IDs out of the filter, and re-sends of them unfound.
+                guard read == size else { throw Failure("shard \(shard.number) has \(size) entries but \(read) event IDs") }
+                let filter = builder.filter()
+                sealedIDFilters.withLock { $0[shard.number] = filter }
+                made += 1
+            } catch {
+                logger.warning("no event-ID filter for a sealed shard; it is asked for every event", metadata: ["shard": "\(shard.number)", "error": "\(error)"])
+                throw error
+            }
+        }
+        return made
     }
 }
 

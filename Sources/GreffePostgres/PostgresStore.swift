@@ -319,6 +319,11 @@ public final class PostgresStore: SharedLedgerStore, Sendable {
         return located
     }
 
+    public func eventIDs(fromIndex: UInt64, limit: Int) async throws -> [String] {
+        try await rows(
+            "reading event IDs", "SELECT event_id FROM events WHERE idx >= \(Int64(fromIndex)) ORDER BY idx LIMIT \(Int64(limit))", as: String.self)
+    }
+
     // MARK: - LedgerStore: appends
 
     public func append(_ batch: AppendBatch) async throws {

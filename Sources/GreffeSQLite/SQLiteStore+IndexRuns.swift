@@ -12,7 +12,7 @@ struct RunIndex: Sendable {
     /// their chunk. `pdq:` terms stay: the public lookup reads them all, in index order, into
     /// memory, and never looks one up by its key.
     let mergedRanges: [(lower: String?, upper: String?)]
-    /// Whether closed runs get a Bloom filter (`RunFilter`, `run_filters`), so that a lookup by a
+    /// Whether closed runs get a Bloom filter (`BloomFilter`, `run_filters`), so that a lookup by a
     /// merged key skips the runs that cannot hold it. Content hashes: a lookup finds a handful of
     /// rows, so without filters it probes every run of a log-sized B-tree for nothing.
     var filtered = false

@@ -1,9 +1,10 @@
 import CSQLite
 import Dispatch
+import GreffeCore
 import GreffeStore
 import Synchronization
 
-// Bloom filters of closed runs (`RunFilter`): made off the writer once a run closes, kept in
+// Bloom filters of closed runs (`BloomFilter`): made off the writer once a run closes, kept in
 // `run_filters` and in memory, dropped with the run (once merged onwards) and on an erasure in it.
 extension SQLiteStore {
     /// Rows read per read transaction while scanning a run for its filter.
@@ -11,13 +12,13 @@ extension SQLiteStore {
     /// How long after an append that completed a chunk the filters are brought up to date.
     static let filterBuildDelay: DispatchTimeInterval = .milliseconds(200)
 
-    static func loadRunFilters(_ db: SQLiteConnection) throws -> [String: [Int64: RunFilter]] {
-        var filters: [String: [Int64: RunFilter]] = [:]
+    static func loadRunFilters(_ db: SQLiteConnection) throws -> [String: [Int64: BloomFilter]] {
+        var filters: [String: [Int64: BloomFilter]] = [:]
         let statement = try db.statement("SELECT index_table, run, hashes, bits FROM run_filters")
         while try statement.step() {
             let hashes = Int(statement.int64(2))
             guard hashes >= 1, hashes <= 32 else { throw StoreError(.inconsistent, "run_filters: a filter with \(hashes) hashes") }
-            filters[statement.string(0), default: [:]][statement.int64(1)] = RunFilter(bits: statement.blob(3), hashes: hashes)
+            filters[statement.string(0), default: [:]][statement.int64(1)] = BloomFilter(bits: statement.blob(3), hashes: hashes)
         }
         return filters
     }
@@ -34,7 +35,7 @@ extension SQLiteStore {
     }
 
     /// The filters to use for a lookup of `key` in `index` (none for keys that stay in their chunks).
-    func lookupFilters(_ index: RunIndex, key: String) -> [Int64: RunFilter] {
+    func lookupFilters(_ index: RunIndex, key: String) -> [Int64: BloomFilter] {
         guard index.filtered, index.merges(key: key) else { return [:] }
         return runFilters.withLock { $0[index.table] ?? [:] }
     }
@@ -87,7 +88,7 @@ extension SQLiteStore {
 
     /// The filter of a closed run, from its rows read in key order a slice per read transaction.
     /// Rows only leave a closed run, so every row it holds at any later time is seen.
-    func scanFilter(_ index: RunIndex, run: IndexRun) throws -> RunFilter {
+    func scanFilter(_ index: RunIndex, run: IndexRun) throws -> BloomFilter {
         let (table, key) = (index.table, index.keyColumn)
         let rows = try read { db -> Int in
             let count = try db.statement("SELECT COUNT(*) FROM \(table) WHERE run = ?")
@@ -95,7 +96,7 @@ extension SQLiteStore {
             _ = try count.step()
             return Int(count.int64(0))
         }
-        return try RunFilter.build(keys: rows) { add in
+        return try BloomFilter.build(keys: rows) { add in
             var after: (key: [UInt8], idx: Int64)?
             while true {
                 let slice = try read { db -> [(key: [UInt8], idx: Int64)] in
@@ -130,7 +131,7 @@ extension SQLiteStore {
     /// `dropping`, in one write; installs the change in memory under the writer's lock, so that an
     /// erasure (which drops filters there too) is ordered with it. Whether the filter was stored.
     @discardableResult
-    func storeFilter(_ index: RunIndex, run: IndexRun?, filter: RunFilter?, dropping: [Int64], generation: Int?) throws -> Bool {
+    func storeFilter(_ index: RunIndex, run: IndexRun?, filter: BloomFilter?, dropping: [Int64], generation: Int?) throws -> Bool {
         try writerQueue.sync {
             try writer.withLock { db -> Bool in
                 defer {

@@ -173,7 +173,7 @@ extension SQLiteStore {
         ALTER TABLE events ADD COLUMN terms TEXT;
         """
 
-    /// Version 8 → 9: a Bloom filter per closed run of `content_terms` (`RunFilter`), so that a lookup
+    /// Version 8 → 9: a Bloom filter per closed run of `content_terms` (`BloomFilter`), so that a lookup
     /// by content hash probes the few runs that may hold it instead of all of them. Filters are made
     /// after a run closes, off the writer, and are only ever an optimization: a run without one is probed.
     static let migrationV9 = """

@@ -26,8 +26,8 @@ public final class SQLiteStore: LedgerStore, Sendable {
     let appendCount = Atomic<Int>(0)
     let mergeScheduled = Atomic<Bool>(false)
     let indexMerging: IndexMerging
-    /// The Bloom filters of closed runs (`RunFilter`), by index table and run key, as in `run_filters`.
-    let runFilters: Mutex<[String: [Int64: RunFilter]]>
+    /// The Bloom filters of closed runs (`BloomFilter`), by index table and run key, as in `run_filters`.
+    let runFilters: Mutex<[String: [Int64: BloomFilter]]>
     /// Counts erasures: a filter scanned before one is not stored (it may hold an erased term).
     let erasureGeneration = Atomic<Int>(0)
     let filterQueue = DispatchQueue(label: "greffe.sqlite.filters")
@@ -248,6 +248,17 @@ public final class SQLiteStore: LedgerStore, Sendable {
                 }
             }
             return found
+        }
+    }
+
+    public func eventIDs(fromIndex: UInt64, limit: Int) async throws -> [String] {
+        try read { db in
+            let statement = try db.statement("SELECT event_id FROM events WHERE idx >= ? ORDER BY idx LIMIT ?")
+            statement.bind(1, fromIndex)
+            statement.bind(2, Int64(limit))
+            var ids: [String] = []
+            while try statement.step() { ids.append(statement.string(0)) }
+            return ids
         }
     }
 

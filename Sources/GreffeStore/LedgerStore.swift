@@ -344,6 +344,11 @@ public protocol LedgerStore: Sendable {
     /// its ID for any platform: an erased body must never be appended again.
     func locateEvents(_ keys: [EventKey]) async throws -> [EventKey: EventLocation]
 
+    /// The event IDs of entries `fromIndex` onwards (every entry has one, Greffe's own records
+    /// and erased events included), in index order, at most `limit`: what a sealed shard's
+    /// event-ID filter is made of.
+    func eventIDs(fromIndex: UInt64, limit: Int) async throws -> [String]
+
     func append(_ batch: AppendBatch) async throws
 
     func latestCheckpoint() async throws -> StoredCheckpoint?

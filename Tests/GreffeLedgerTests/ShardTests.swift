@@ -157,6 +157,47 @@ import Testing
         await running.value
     }
 
+    @Test("sealed shards' event-ID filters: new IDs skip the sealed stores, re-sends and conflicts are still found, and the shard a failed rollover left active gets none")
+    func sealedShardFiltersSkipStoresAndNeverMiss() async throws {
+        let storage = try FolderStorage()
+        let shards = try await Self.open(storage)
+        let running = Task { await shards.run() }
+        let inZero = try await shards.append((0..<300).map { Self.submission("z\($0)") })
+        try await shards.rollover(reason: .size)
+        let inOne = try await shards.append((0..<300).map { Self.submission("o\($0)") })
+        // A rollover that fails leaves shard 1 active: it must never get a filter, since it takes appends again.
+        storage.failCreate.withLock { $0 = true }
+        await #expect(throws: (any Error).self) { try await shards.rollover(reason: .size) }
+        storage.failCreate.withLock { $0 = false }
+        _ = try await shards.buildSealedFilters()
+        #expect(shards.filteredShards.isSubset(of: [0]), "shard 1 is active again: no filter")
+        let late = try await shards.append([Self.submission("late-in-one")])
+        #expect(late[0].shard == 1)
+        try await shards.rollover(reason: .size)
+        #expect(shards.activeShard == 2)
+        _ = try await shards.buildSealedFilters()
+        #expect(shards.filteredShards == [0, 1])
+
+        // 1,000 new IDs: with the filters, the sealed stores are asked about a few false positives at most
+        // (about 1% per shard); without them, 2,000 lookups.
+        let before = shards.sealedShardLookups
+        let fresh = try await shards.append((0..<1_000).map { Self.submission("n\($0)") })
+        #expect(fresh.allSatisfy { $0.shard == 2 && $0.receipt.isNew })
+        #expect(shards.sealedShardLookups - before < 60, "\(shards.sealedShardLookups - before) sealed-store lookups for 1,000 new IDs")
+
+        // Every re-send is found where it is, including the one appended after the failed rollover.
+        let resent = try await shards.append([Self.submission("z7"), Self.submission("o299"), Self.submission("late-in-one"), Self.submission("z0")])
+        #expect(resent[0].shard == 0 && resent[0].receipt.index == inZero[7].receipt.index && !resent[0].receipt.isNew)
+        #expect(resent[1].shard == 1 && resent[1].receipt.index == inOne[299].receipt.index && !resent[1].receipt.isNew)
+        #expect(resent[2].shard == 1 && resent[2].receipt.index == late[0].receipt.index && !resent[2].receipt.isNew)
+        #expect(resent[3].shard == 0 && resent[3].receipt.index == inZero[0].receipt.index)
+        for id in ["z\(Int.random(in: 0..<300))", "o\(Int.random(in: 0..<300))"] {
+            await #expect(throws: LedgerError.self, "\(id) with another body") { try await shards.append([Self.submission(id, body: "other")]) }
+        }
+        shards.shutdown()
+        await running.value
+    }
+
     @Test func aSealedShardThatGrewStopsStartUp() async throws {
         let storage = try FolderStorage()
         try await Self.sealFirstShard(storage)

@@ -99,6 +99,13 @@ struct StoreContractTests {
         let event = try #require(try await store.readEvent(index: 5))
         #expect(event.eventID == "e5")
         #expect(event.entry == first.events[5].entry)
+        // Event IDs in index order, a page at a time (a sealed shard's event-ID filter is made of them).
+        #expect(try await store.eventIDs(fromIndex: 0, limit: 3) == ["e0", "e1", "e2"])
+        #expect(try await store.eventIDs(fromIndex: 517, limit: 10) == ["e517", "e518", "e519"])
+        #expect(try await store.eventIDs(fromIndex: 520, limit: 10).isEmpty)
+        var paged: [String] = []
+        while paged.count < 520 { paged += try await store.eventIDs(fromIndex: UInt64(paged.count), limit: 128) }
+        #expect(paged == (0..<520).map { "e\($0)" })
     }
 
     @Test("event IDs are unique per platform: two platforms store the same ID, each finds only its own", arguments: StoreBackend.available)

@@ -18,6 +18,7 @@ extension DelegatingLedgerStore {
     public func readEntries(first: UInt64, count: Int) async throws -> [[UInt8]] { try await inner.readEntries(first: first, count: count) }
     public func leafIndex(of leafHash: Hash) async throws -> UInt64? { try await inner.leafIndex(of: leafHash) }
     public func locateEvents(_ keys: [EventKey]) async throws -> [EventKey: EventLocation] { try await inner.locateEvents(keys) }
+    public func eventIDs(fromIndex: UInt64, limit: Int) async throws -> [String] { try await inner.eventIDs(fromIndex: fromIndex, limit: limit) }
     public func append(_ batch: AppendBatch) async throws { try await inner.append(batch) }
     public func latestCheckpoint() async throws -> StoredCheckpoint? { try await inner.latestCheckpoint() }
     public func checkpoint(size: UInt64) async throws -> StoredCheckpoint? { try await inner.checkpoint(size: size) }

@@ -181,11 +181,14 @@ CREATE TABLE account_index (
 -- holds later), deleted once the run is merged onwards, and deleted in an
 -- erasure's transaction for every run that may hold the erased event's
 -- terms (made again later from what is left). A run without a filter is
--- probed. Filter layout: m = 8·length(bits) bits, bit i is bit (i mod 8) of
--- byte i div 8; a key (the term's UTF-8 bytes) sets bits (h1 + j·h2) mod m,
--- j = 0 … hashes-1, where f is the key's 64-bit FNV-1a hash, h1 =
--- SplitMix64(f), h2 = SplitMix64(f xor 0x9E3779B97F4A7C15) or 1, and
--- SplitMix64(z) adds 0x9E3779B97F4A7C15 and applies its finalizer (BloomFilter).
+-- probed. Filter layout (BloomFilter), all arithmetic on unsigned 64-bit
+-- integers, wrapping: m = 8·length(bits) bits, bit i is bit (i mod 8) of
+-- byte i div 8; a key (the term's UTF-8 bytes) sets bits
+-- ((h1 + j·h2) mod 2^64) mod m, j = 0 … hashes-1, where f is the key's
+-- FNV-1a 64 hash (offset 0xcbf29ce484222325, prime 0x100000001b3),
+-- h1 = S(f), h2 = S(f xor 0x9E3779B97F4A7C15) or 1, and S(z) is SplitMix64's
+-- step: z += 0x9E3779B97F4A7C15; z = (z xor z>>30)·0xBF58476D1CE4E5B9;
+-- z = (z xor z>>27)·0x94D049BB133111EB; z xor z>>31.
 CREATE TABLE run_filters (
     index_table TEXT NOT NULL,     -- 'content_terms'
     run         INTEGER NOT NULL,  -- the run (as in content_terms.run)

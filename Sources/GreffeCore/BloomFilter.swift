@@ -4,7 +4,7 @@
 /// only ever made over a set that no key enters afterwards (a closed index run, a sealed shard).
 ///
 /// The bit layout is part of the SQLite file format (`run_filters`, Schemas/sqlite.sql): bit `i`
-/// is bit `i % 8` of byte `i / 8`; a key's bits are `(h1 + j·h2) mod m`, j = 0 … k-1, where h1
+/// is bit `i % 8` of byte `i / 8`; a key's bits are `((h1 + j·h2) mod 2⁶⁴) mod m`, j = 0 … k-1, where h1
 /// and h2 are SplitMix64 finalizations of the key's 64-bit FNV-1a hash (of its bytes: UTF-8 for
 /// text) and of it xor 0x9E3779B97F4A7C15 (h2 made odd).
 public final class BloomFilter: Sendable {

@@ -100,7 +100,7 @@ public final class ShardedLedger: Sendable {
     let sealedIDFilters = Mutex<[Int: BloomFilter]>([:])
     let filterWake: AsyncStream<Void>
     let filterWakeContinuation: AsyncStream<Void>.Continuation
-    /// Events looked up in sealed shards' stores (what the filters save), for tests and metrics.
+    /// Events looked up in sealed shards' stores (what the filters save), for tests.
     let sealedLookups = Atomic<Int>(0)
 
     init(shards: [Shard], keys: LogKeys, policy: Policy, storage: (any ShardStorage)?, clock: WallClock, logger: Logger,
@@ -352,7 +352,8 @@ public final class ShardedLedger: Sendable {
     public func run() async {
         let first = state.withLock { $0.shards.last! }
         adoptRunner(Task { await self.runShard(first.ledger, number: first.number) }, shard: first.number)
-        let filtering = Task { await self.keepSealedFilters() }
+        // Weakly: a finished task's frame must not keep the shards' stores (and their files) open.
+        let filtering = Task { [weak self] in await self?.keepSealedFilters() }
         if policy.rollsOver {
             await runSchedule()
         } else {
@@ -547,42 +548,47 @@ extension ShardedLedger {
 
     /// Makes the filters of sealed shards at start and after each rollover, until the ledger stops.
     func keepSealedFilters() async {
-        _ = try? await buildSealedFilters()
+        await buildSealedFilters()
         for await _ in filterWake {
-            _ = try? await buildSealedFilters()
+            await buildSealedFilters()
         }
     }
 
-    /// Makes the event-ID filter of every shard sealed for good that has none, oldest last (the newest
-    /// sealed shard is where a late re-send is most likely); returns how many it made. A failure leaves
-    /// that shard asked for every event, as before.
+    /// Makes the event-ID filter of every shard sealed for good that has none, newest first (the newest
+    /// sealed shard is where a late re-send is most likely); returns how many it made. A shard whose
+    /// filter cannot be made (its store failed) is logged and stays asked for every event.
     @discardableResult
-    public func buildSealedFilters() async throws -> Int {
+    public func buildSealedFilters() async -> Int {
         var made = 0
         let sealed = state.withLock { $0.shards.dropLast().map { $0 } }
         for shard in sealed.reversed() where sealedIDFilters.withLock({ $0[shard.number] == nil }) {
             if state.withLock({ $0.stopped }) { break }
             do {
-                let size = try await shard.ledger.store.treeSize()
-                var builder = BloomFilter.Builder(keys: Int(size))
-                var read: UInt64 = 0
-                while read < size {
-                    let page = try await shard.ledger.store.eventIDs(fromIndex: read, limit: Self.filterScanPage)
-                    guard !page.isEmpty else { break }
-                    for id in page { builder.add(id) }
-                    read += UInt64(page.count)
-                }
-                // Every entry has an event ID: fewer would leave IDs out of the filter, and re-sends of them unfound.
-                guard read == size else { throw Failure("shard \(shard.number) has \(size) entries but \(read) event IDs") }
-                let filter = builder.filter()
+                let filter = try await Self.eventIDFilter(of: shard)
                 sealedIDFilters.withLock { $0[shard.number] = filter }
                 made += 1
             } catch {
                 logger.warning("no event-ID filter for a sealed shard; it is asked for every event", metadata: ["shard": "\(shard.number)", "error": "\(error)"])
-                throw error
             }
         }
         return made
+    }
+
+    /// A filter of every event ID of `shard`, read a page at a time.
+    static func eventIDFilter(of shard: Shard) async throws -> BloomFilter {
+        let store = shard.ledger.store
+        let size = try await store.treeSize()
+        var builder = BloomFilter.Builder(keys: Int(size))
+        var read: UInt64 = 0
+        while read < size {
+            let page = try await store.eventIDs(fromIndex: read, limit: filterScanPage)
+            guard !page.isEmpty else { break }
+            for id in page { builder.add(id) }
+            read += UInt64(page.count)
+        }
+        // Every entry has an event ID: fewer would leave IDs out of the filter, and re-sends of them unfound.
+        guard read == size else { throw Failure("shard \(shard.number) has \(size) entries but \(read) event IDs") }
+        return builder.filter()
     }
 }
 

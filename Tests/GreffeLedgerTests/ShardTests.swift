@@ -49,14 +49,21 @@ import Testing
     /// Opened again while a file is still locked by a store of this process not yet released: these tests open
     /// one file several times in one process (`greffe serve` opens each once), and start-up truncates the WAL.
     static func open(_ storage: FolderStorage, maxEntries: UInt64? = nil) async throws -> ShardedLedger {
+        try await whileLocked {
+            try await ShardedLedger.open(
+                storage: storage, keys: LogKeys(signer: signer), policy: .init(maxEntries: maxEntries),
+                logger: .init(label: "test")
+            ) { store, keys in
+                try await Ledger.open(store: store, keys: keys, checkpointInterval: .milliseconds(5))
+            }
+        }
+    }
+
+    /// `open` again while the previous phase's stores of the same file are not yet released.
+    static func whileLocked<T>(_ body: () async throws -> T) async throws -> T {
         for attempt in 0..<40 {
             do {
-                return try await ShardedLedger.open(
-                    storage: storage, keys: LogKeys(signer: signer), policy: .init(maxEntries: maxEntries),
-                    logger: .init(label: "test")
-                ) { store, keys in
-                    try await Ledger.open(store: store, keys: keys, checkpointInterval: .milliseconds(5))
-                }
+                return try await body()
             } catch where attempt < 39 && "\(error)".contains("database is locked") {
                 try await Task.sleep(for: .milliseconds(50))
             }
@@ -169,13 +176,13 @@ import Testing
         storage.failCreate.withLock { $0 = true }
         await #expect(throws: (any Error).self) { try await shards.rollover(reason: .size) }
         storage.failCreate.withLock { $0 = false }
-        _ = try await shards.buildSealedFilters()
+        await shards.buildSealedFilters()
         #expect(shards.filteredShards.isSubset(of: [0]), "shard 1 is active again: no filter")
         let late = try await shards.append([Self.submission("late-in-one")])
         #expect(late[0].shard == 1)
         try await shards.rollover(reason: .size)
         #expect(shards.activeShard == 2)
-        _ = try await shards.buildSealedFilters()
+        await shards.buildSealedFilters()
         #expect(shards.filteredShards == [0, 1])
 
         // 1,000 new IDs: with the filters, the sealed stores are asked about a few false positives at most
@@ -191,6 +198,12 @@ import Testing
         #expect(resent[1].shard == 1 && resent[1].receipt.index == inOne[299].receipt.index && !resent[1].receipt.isNew)
         #expect(resent[2].shard == 1 && resent[2].receipt.index == late[0].receipt.index && !resent[2].receipt.isNew)
         #expect(resent[3].shard == 0 && resent[3].receipt.index == inZero[0].receipt.index)
+        // The filters hold IDs of every platform; a sealed shard's event of another platform is not this one's.
+        let otherPlatform = try EventSubmission(
+            eventID: "z7", platform: "other-ai", kind: "generation.requested",
+            canonicalBody: JSONValue.object(["event_id": "z7", "kind": "generation.requested"]).canonicalBytes())
+        let foreign = try await shards.append([otherPlatform])
+        #expect(foreign[0].shard == 2 && foreign[0].receipt.isNew, "another platform's z7 is a new event")
         for id in ["z\(Int.random(in: 0..<300))", "o\(Int.random(in: 0..<300))"] {
             await #expect(throws: LedgerError.self, "\(id) with another body") { try await shards.append([Self.submission(id, body: "other")]) }
         }
@@ -220,7 +233,9 @@ import Testing
     }
 
     static func appendBehindTheLedgersBack(_ storage: FolderStorage) async throws {
-        let sealed = try await Ledger.open(store: try SQLiteStore(path: storage.path(0)), signer: signer, checkpointInterval: .milliseconds(5))
+        let sealed = try await whileLocked {
+            try await Ledger.open(store: try SQLiteStore(path: storage.path(0)), signer: signer, checkpointInterval: .milliseconds(5))
+        }
         let sealedRun = Task { await sealed.run() }
         _ = try await sealed.append([submission("late")])
         sealed.shutdown()

@@ -34,6 +34,24 @@ struct ShardBundleTests {
         return JSONValue.object(object).canonicalBytes()
     }
 
+    /// The file with `change` applied to the `erased` claim of the first erased event in shard 0's part.
+    func doctoredErasure(_ bytes: [UInt8], _ change: (inout JSONObject) -> Void) throws -> [UInt8] {
+        try doctored(bytes) { object in
+            var parts = object["shards"]!.arrayValue!
+            var shard0 = parts[0].objectValue!
+            var events = shard0["events"]!.arrayValue!
+            let position = events.firstIndex { $0["erased"] != nil }!
+            var event = events[position].objectValue!
+            var erased = event["erased"]!.objectValue!
+            change(&erased)
+            event["erased"] = .object(erased)
+            events[position] = .object(event)
+            shard0["events"] = .array(events)
+            parts[0] = .object(shard0)
+            object["shards"] = .array(parts)
+        }
+    }
+
     @Test("a bundle spans three shards, linked; removed, reordered, stale or added parts fail")
     func spansShards() async throws {
         let test = try await ShardedTestLedger.make(keys: keys)
@@ -182,22 +200,8 @@ struct ShardBundleTests {
             else { Issue.record("not v3"); return }
             #expect(!aloneReport.verified && aloneReport.failures.contains { $0.message.contains("ask for the bundle across shards") })
 
-            func erasedOfA(_ object: inout JSONObject, _ change: (inout JSONObject) -> Void) {
-                var parts = object["shards"]!.arrayValue!
-                var shard0 = parts[0].objectValue!
-                var events = shard0["events"]!.arrayValue!
-                let position = events.firstIndex { $0["erased"] != nil }!
-                var event = events[position].objectValue!
-                var erased = event["erased"]!.objectValue!
-                change(&erased)
-                event["erased"] = .object(erased)
-                events[position] = .object(event)
-                shard0["events"] = .array(events)
-                parts[0] = .object(shard0)
-                object["shards"] = .array(parts)
-            }
             func fails(_ what: Comment, _ change: @escaping (inout JSONObject) -> Void) throws {
-                let bytes = try doctored(file) { erasedOfA(&$0, change) }
+                let bytes = try doctoredErasure(file, change)
                 do {
                     let report = try verify(bytes)
                     #expect(!report.verified, what)
@@ -301,20 +305,7 @@ struct ShardBundleTests {
                 ("the claim names the event's own shard", { (erased: inout JSONObject) in erased["shard"] = 0 }),
                 ("another legal reference", { (erased: inout JSONObject) in erased["legal_reference"] = "TJ Paris 26/115" }),
             ] as [(String, (inout JSONObject) -> Void)] {
-                let bytes = try doctored(file) { object in
-                    var parts = object["shards"]!.arrayValue!
-                    var shard0 = parts[0].objectValue!
-                    var events = shard0["events"]!.arrayValue!
-                    var event = events[0].objectValue!
-                    var claim = event["erased"]!.objectValue!
-                    change(&claim)
-                    event["erased"] = .object(claim)
-                    events[0] = .object(event)
-                    shard0["events"] = .array(events)
-                    parts[0] = .object(shard0)
-                    object["shards"] = .array(parts)
-                }
-                #expect(!(try verify(bytes)).verified, "\(what)")
+                #expect(!(try verify(try doctoredErasure(file, change))).verified, "\(what)")
             }
         }
         await test.stop()

@@ -22,10 +22,15 @@ public struct SQLiteShardStorage: ShardStorage {
         shard == 0 ? directory.databasePath : shardsURL.appendingPathComponent("\(shard)/greffe.sqlite").path
     }
 
+    /// A shard's folder is made under this prefix and renamed into place with its database file in it, so a
+    /// crash mid-rollover leaves either no `shards/<k>` or one whose (maybe empty) database start-up opens and
+    /// removes as a rollover cut short. A `shards/<k>` without a database is then always a loss, never a crash.
+    static let unfinishedPrefix = ".new-"
+
     public func existingShards() throws -> [Int] {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: shardsURL.path)) ?? []
         var numbers: [Int] = [0]
-        for name in names {
+        for name in names where !name.hasPrefix(Self.unfinishedPrefix) {
             // Only canonical decimals: "01" or "+1" would be a second name for one shard.
             guard let number = Int(name), number > 0, String(number) == name else {
                 throw DataDirectory.Failure("\(shardsURL.path)/\(name) is not a shard (shards are named 1, 2, 3, …)")
@@ -45,10 +50,25 @@ public struct SQLiteShardStorage: ShardStorage {
     public func createStore(shard: Int) async throws -> any LedgerStore {
         precondition(shard > 0, "shard 0 is the data directory's own store")
         let folder = shardsURL.appendingPathComponent("\(shard)", isDirectory: true)
+        let unfinished = shardsURL.appendingPathComponent("\(Self.unfinishedPrefix)\(shard)", isDirectory: true)
         try FileManager.default.createDirectory(at: shardsURL, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-        // mkdir fails if it exists: a rollover never reuses a shard's folder.
-        guard mkdir(folder.path, 0o700) == 0 else {
-            throw DataDirectory.Failure("cannot create \(folder.path): \(String(cString: strerror(errno)))")
+        // A rollover never reuses a shard's folder; an unfinished one of a crashed rollover holds no entry.
+        guard !FileManager.default.fileExists(atPath: folder.path) else { throw DataDirectory.Failure("\(folder.path) exists already") }
+        if FileManager.default.fileExists(atPath: unfinished.path) { try FileManager.default.removeItem(at: unfinished) }
+        guard mkdir(unfinished.path, 0o700) == 0 else {
+            throw DataDirectory.Failure("cannot create \(unfinished.path): \(String(cString: strerror(errno)))")
+        }
+        // An empty file is an empty SQLite database: it opens as a store with no entry.
+        let database = unfinished.appendingPathComponent("greffe.sqlite").path
+        let fd = open(database, O_WRONLY | O_CREAT | O_EXCL, 0o600)
+        guard fd >= 0 else { throw DataDirectory.Failure("cannot create \(database): \(String(cString: strerror(errno)))") }
+        let synced = fsync(fd) == 0
+        close(fd)
+        guard synced else { throw DataDirectory.Failure("cannot fsync \(database): \(String(cString: strerror(errno)))") }
+        try syncDirectory(unfinished.path)
+        // rename(2) would replace an empty folder of that name: the check above refused one.
+        guard rename(unfinished.path, folder.path) == 0 else {
+            throw DataDirectory.Failure("cannot rename \(unfinished.path) to \(folder.path): \(String(cString: strerror(errno)))")
         }
         try syncDirectory(shardsURL.path)
         return try SQLiteStore(path: databasePath(shard: shard))

@@ -3,6 +3,7 @@ import GreffeCore
 import GreffeLedger
 import GreffeSQLite
 import GreffeStore
+import GreffeTestStores
 import GreffeVerify
 import Synchronization
 import Testing
@@ -57,18 +58,6 @@ import Testing
                 try await Ledger.open(store: store, keys: keys, checkpointInterval: .milliseconds(5))
             }
         }
-    }
-
-    /// `open` again while the previous phase's stores of the same file are not yet released.
-    static func whileLocked<T>(_ body: () async throws -> T) async throws -> T {
-        for attempt in 0..<40 {
-            do {
-                return try await body()
-            } catch where attempt < 39 && "\(error)".contains("database is locked") {
-                try await Task.sleep(for: .milliseconds(50))
-            }
-        }
-        preconditionFailure("unreachable: the last attempt rethrows")
     }
 
     /// Every event of every shard (Greffe's own records left out), as event ID → (shard, index).

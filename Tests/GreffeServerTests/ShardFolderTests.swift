@@ -1,0 +1,122 @@
+import Foundation
+import GreffeCore
+import GreffeDataDirectory
+import GreffeLedger
+import GreffeSQLite
+import GreffeStore
+import GreffeTestStores
+import Logging
+import Testing
+
+/// Shard folders in a data directory (`shards/<k>/greffe.sqlite`) across a rollover cut short by a crash:
+/// every state a kill can leave opens, and a shard whose database is gone is a loss start-up refuses.
+@Suite("Shard folders after a crash")
+struct ShardFolderTests {
+    static let keys = LogKeys(signer: try! NoteSigner(generatingFor: "shard-folders.test/log"))
+
+    static func submission(_ id: String) -> EventSubmission {
+        let body = JSONValue.object(["event_id": .string(id), "kind": "generation.requested", "account": "acct-1"])
+        return try! EventSubmission(eventID: id, platform: "example-ai", kind: "generation.requested", canonicalBody: body.canonicalBytes())
+    }
+
+    static func open(_ directory: DataDirectory) async throws -> ShardedLedger {
+        try await whileLocked {
+            try await ShardedLedger.open(
+                storage: SQLiteShardStorage(directory: directory), keys: keys, policy: .init(), logger: Logger(label: "test")
+            ) { store, keys in
+                try await Ledger.open(store: store, keys: keys, checkpointInterval: .milliseconds(5))
+            }
+        }
+    }
+
+    /// A data directory with shards 0 and 1, one event in each, closed again.
+    static func twoShards() async throws -> DataDirectory {
+        let directory = DataDirectory(path: FileManager.default.temporaryDirectory.appendingPathComponent("greffe-folders-\(UUID().uuidString)").path)
+        try FileManager.default.createDirectory(at: directory.url, withIntermediateDirectories: true)
+        _ = try SQLiteStore(path: directory.databasePath)
+        let shards = try await open(directory)
+        let running = Task { await shards.run() }
+        _ = try await shards.append([submission("a")])
+        try await shards.rollover(reason: .size)
+        _ = try await shards.append([submission("b")])
+        shards.shutdown()
+        await running.value
+        return directory
+    }
+
+    func entries(_ url: URL) throws -> [String] {
+        try FileManager.default.contentsOfDirectory(atPath: url.path).sorted()
+    }
+
+    @Test("a rollover leaves only shards/<k> with its database, never its unfinished folder")
+    func rolloverLeavesNoUnfinishedFolder() async throws {
+        let directory = try await Self.twoShards()
+        defer { try? FileManager.default.removeItem(at: directory.url) }
+        let shardsFolder = directory.url.appendingPathComponent("shards")
+        #expect(try entries(shardsFolder) == ["1"])
+        #expect(try entries(shardsFolder.appendingPathComponent("1")).contains("greffe.sqlite"))
+    }
+
+    @Test("killed before the rename: the unfinished folder is ignored, and the next rollover makes that shard")
+    func killedBeforeRename() async throws {
+        let directory = try await Self.twoShards()
+        defer { try? FileManager.default.removeItem(at: directory.url) }
+        let unfinished = directory.url.appendingPathComponent("shards/.new-2")
+        try FileManager.default.createDirectory(at: unfinished, withIntermediateDirectories: false)
+        FileManager.default.createFile(atPath: unfinished.appendingPathComponent("greffe.sqlite").path, contents: Data())
+
+        let shards = try await Self.open(directory)
+        let running = Task { await shards.run() }
+        #expect(shards.shards.map(\.number) == [0, 1])
+        try await shards.rollover(reason: .size)
+        let receipts = try await shards.append([Self.submission("c")])
+        #expect(receipts.map(\.shard) == [2])
+        #expect(try entries(directory.url.appendingPathComponent("shards")) == ["1", "2"])
+        shards.shutdown()
+        await running.value
+    }
+
+    @Test("killed after the rename, before the schema: the empty database is removed as a rollover cut short")
+    func killedAfterRename() async throws {
+        let directory = try await Self.twoShards()
+        defer { try? FileManager.default.removeItem(at: directory.url) }
+        let folder = directory.url.appendingPathComponent("shards/2")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: false)
+        FileManager.default.createFile(atPath: folder.appendingPathComponent("greffe.sqlite").path, contents: Data())
+
+        let shards = try await Self.open(directory)
+        let running = Task { await shards.run() }
+        #expect(shards.shards.map(\.number) == [0, 1])
+        #expect(!FileManager.default.fileExists(atPath: folder.path))
+        // Shard 1 is active again: its sealed checkpoint is a past size, and appends go on in it.
+        #expect(try await shards.append([Self.submission("c")]).map(\.shard) == [1])
+        shards.shutdown()
+        await running.value
+    }
+
+    @Test("a shard folder whose database is gone is a loss: start-up refuses it rather than dropping the shard")
+    func missingDatabaseIsRefused() async throws {
+        let directory = try await Self.twoShards()
+        defer { try? FileManager.default.removeItem(at: directory.url) }
+        let folder = directory.url.appendingPathComponent("shards/1")
+        for name in try entries(folder) { try FileManager.default.removeItem(at: folder.appendingPathComponent(name)) }
+
+        await #expect {
+            _ = try await Self.open(directory)
+        } throws: { error in
+            "\(error)".contains("shard 1's database") && "\(error)".contains("is missing")
+        }
+        #expect(FileManager.default.fileExists(atPath: folder.path), "the folder stays for the operator to look at")
+    }
+
+    @Test("a rollover refuses to reuse an existing shard folder, even an empty one")
+    func existingFolderIsNeverReused() async throws {
+        let directory = try await Self.twoShards()
+        defer { try? FileManager.default.removeItem(at: directory.url) }
+        let storage = SQLiteShardStorage(directory: directory)
+        await #expect(throws: (any Error).self) { _ = try await storage.createStore(shard: 1) }
+        try FileManager.default.createDirectory(at: directory.url.appendingPathComponent("shards/2"), withIntermediateDirectories: false)
+        await #expect(throws: (any Error).self) { _ = try await storage.createStore(shard: 2) }
+        #expect(try entries(directory.url.appendingPathComponent("shards/2")).isEmpty, "nothing written into it")
+    }
+}

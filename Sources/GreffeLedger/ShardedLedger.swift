@@ -288,6 +288,21 @@ public final class ShardedLedger: Sendable {
         }
     }
 
+    /// Runs `body` (one append of Greffe's own: an access record, an erasure order) on the active shard's ledger, and
+    /// answers the ledger it ran on. As with `append`, a rollover is waited out, and a shard sealed between taking
+    /// it and its write sends `body` to the next one; so `body` must write nothing before that append, or undo it.
+    public func appendingToActive<T>(_ body: (Ledger) async throws -> T) async throws -> (T, Ledger) {
+        while true {
+            await passGate()
+            let current = active
+            do {
+                return (try await body(current), current)
+            } catch let error as LedgerError where error.code == .shuttingDown && isBeingReplaced(current) {
+                continue
+            }
+        }
+    }
+
     /// Whether `ledger` stopped taking appends because a rollover is sealing it or has replaced it.
     func isBeingReplaced(_ ledger: Ledger) -> Bool {
         state.withLock { state in !state.stopped && (state.rolling || state.shards.last!.ledger !== ledger) }

@@ -46,14 +46,16 @@ extension LedgerAPI {
             searched = [(ledger, ShardRouting.pinned, try await bundleIndices(query, recordedRange: recordedRange, in: ledger, linkedShard: false))]
         }
         // The chain of custody is written before any evidence leaves.
-        let access = try await mapLedgerErrors {
-            try await recordAccess(token: token, action: "bundle", query: queryJSON, resultCount: searched.reduce(0) { $0 + $1.indices.count })
+        let (access, accessLedger) = try await mapLedgerErrors {
+            try await recordAccessAnswering(
+                token: token, action: "bundle", query: queryJSON, resultCount: searched.reduce(0) { $0 + $1.indices.count })
         }
         let createdAt = RFC3339Time.format(UInt64(Date().timeIntervalSince1970 * 1000))
         var parts: [BundlePart] = []
         for (partLedger, shard, indices) in searched {
             let checkpoint: StoredCheckpoint
-            if partLedger === activeLedger {
+            // The shard that holds the access record; any other was sealed before it was written.
+            if partLedger === accessLedger {
                 // A checkpoint covering the access record covers every erasure.executed appended before it, so each
                 // erasure already visible is proved by its record (greffe-bundle/v2). The wait is that of ?wait=checkpoint.
                 checkpoint = try await mapLedgerErrors {

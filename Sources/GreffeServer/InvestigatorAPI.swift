@@ -229,13 +229,18 @@ extension LedgerAPI {
         }
         let target = ledger
         let (record, receipt): (ErasureRecord, AppendReceipt)
+        var recordedIn = target
         if let shard = ShardRouting.pinned, target !== activeLedger {
             // A sealed shard takes no appends: the order is recorded in the active shard, naming the shard.
-            (record, receipt) = try await mapLedgerErrors {
-                try await activeLedger.erase(
-                    index: index, inSealedShard: target, shard: shard, legalReference: legalReference, reason: reason,
-                    holds: { try await shards.legalHolds() })
+            // The claim on the target is released if the record cannot be appended, so a rollover's retry is clean.
+            let ((erased, entry), ledger) = try await mapLedgerErrors {
+                try await shards.appendingToActive { active in
+                    try await active.erase(
+                        index: index, inSealedShard: target, shard: shard, legalReference: legalReference, reason: reason,
+                        holds: { try await shards.legalHolds() })
+                }
             }
+            (record, receipt, recordedIn) = (erased, entry, ledger)
         } else {
             // With shards, a hold placed in an earlier shard outranks the order too.
             let holds: (() async throws -> [LegalHold])? = shards.shards.count > 1 ? { try await shards.legalHolds() } : nil
@@ -250,8 +255,9 @@ extension LedgerAPI {
         ]
         if shards.shards.count > 1 {
             // Where each of the two is: the event's shard, and the active shard that holds the order.
-            answer["shard"] = .number(Double(ShardRouting.pinned ?? shards.activeShard))
-            answer["erasure_shard"] = .number(Double(shards.activeShard))
+            func number(of ledger: Ledger) -> Int { shards.shards.first { $0.ledger === ledger }?.number ?? shards.activeShard }
+            answer["shard"] = .number(Double(ShardRouting.pinned ?? number(of: target)))
+            answer["erasure_shard"] = .number(Double(number(of: recordedIn)))
         }
         return JSONResponses.json(.object(answer))
     }

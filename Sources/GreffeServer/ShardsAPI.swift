@@ -101,11 +101,22 @@ extension LedgerAPI {
     /// Records an investigator's access in the active shard, naming the shard the request addressed.
     @discardableResult
     func recordAccess(token: TokenRecord, action: String, query: JSONValue, resultCount: Int? = nil) async throws -> AppendReceipt {
+        try await recordAccessAnswering(token: token, action: action, query: query, resultCount: resultCount).receipt
+    }
+
+    /// `recordAccess`, with the ledger the record went to: the active shard when the request came, or the next one
+    /// if a rollover sealed it meanwhile.
+    func recordAccessAnswering(
+        token: TokenRecord, action: String, query: JSONValue, resultCount: Int? = nil
+    ) async throws -> (receipt: AppendReceipt, ledger: Ledger) {
         var query = query
         if let pinned = ShardRouting.pinned, case .object(var object) = query {
             object["shard"] = .number(Double(pinned))
             query = .object(object)
         }
-        return try await activeLedger.recordAccess(token: token, action: action, query: query, resultCount: resultCount)
+        let recorded = query
+        return try await shards.appendingToActive { active in
+            try await active.recordAccess(token: token, action: action, query: recorded, resultCount: resultCount)
+        }
     }
 }

@@ -9,6 +9,7 @@ import GreffeVerify
 import Hummingbird
 import HummingbirdTesting
 import Logging
+import Synchronization
 import Testing
 
 /// `greffe-shard-bundle/v1` (Schemas/shards.md, "Bundles across shards"): a bundle query at the root of a
@@ -50,6 +51,45 @@ struct ShardBundleTests {
             parts[0] = .object(shard0)
             object["shards"] = .array(parts)
         }
+    }
+
+    @Test("bundles asked while the ledger rolls over all answer, and verify: the access record follows the active shard")
+    func bundlesDuringRollovers() async throws {
+        let test = try await ShardedTestLedger.make(keys: keys)
+        let shards = test.shards
+        let investigate = test.investigate
+        let application = try test.application { $0.rateLimiter = RateLimiter(limits: [:]) }
+        try await application.test(.router) { client in
+            try await test.post(["a", "b"], client: client)
+            try await shards.rollover(reason: .size)  // a bundle at the root of one shard is a plain one
+            // A flag, not cancellation: a cancelled task would cancel the request it is in (the router runs in it).
+            let done = Mutex(false)
+            let asking = Task {
+                var answers: [(HTTPResponse.Status, [UInt8])] = []
+                while !done.withLock({ $0 }) {
+                    let response = try await client.execute(
+                        uri: "/v1/bundles", method: .post, headers: bearer(investigate), body: jsonBody(#"{"event_ids":["a"]}"#))
+                    answers.append((response.status, Array(buffer: response.body)))
+                }
+                return answers
+            }
+            // Each rollover seals the shard a bundle request may have just taken for its access record.
+            for _ in 0..<12 {
+                try await Task.sleep(for: .milliseconds(15))
+                try await shards.rollover(reason: .size)
+            }
+            try await Task.sleep(for: .milliseconds(30))
+            done.withLock { $0 = true }
+            let answers = try await asking.value
+            #expect(answers.count >= 12)
+            for (status, body) in answers {
+                #expect(status == .ok, "\(String(decoding: body, as: UTF8.self))")
+                guard status == .ok else { continue }
+                let report = try verify(body)
+                #expect(report.verified, "\(report.failures) \(report.shards.map(\.failures))")
+            }
+        }
+        await test.stop()
     }
 
     @Test("a bundle spans three shards, linked; removed, reordered, stale or added parts fail")

@@ -162,7 +162,7 @@ def open_within_budget(request, timeout):
             return urllib.request.urlopen(request, timeout=timeout).read()
         except urllib.error.HTTPError as error:
             if error.code != 429 or attempt == 19:
-                raise
+                raise SystemExit("FAIL: %s answered %d: %s" % (request.full_url, error.code, error.read()[:500].decode(errors="replace")))
             time.sleep(min(5.0, float(error.headers.get("Retry-After") or 1)))
 
 

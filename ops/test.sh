@@ -18,6 +18,7 @@ swift test --skip-build
 export GREFFE=.build/debug/greffe
 ./ops/tests/crash.py --cycles 3 --seed 1
 ./ops/tests/crash.py --cycles 3 --seed 2 --shard-max-entries 300
+./ops/tests/crash.py --cycles 3 --seed 3 --shard-max-entries 300 --postgres
 ./ops/tests/fork.sh
 ./ops/tests/faults.sh
 ./ops/tests/backup.sh

@@ -141,7 +141,7 @@ public final class ShardedLedger: Sendable {
         storage: any ShardStorage, keys: LogKeys, policy: Policy, clock: WallClock = .system, logger: Logger,
         openLedger: @escaping @Sendable (any LedgerStore, LogKeys) async throws -> Ledger
     ) async throws -> ShardedLedger {
-        var numbers = try storage.existingShards()
+        var numbers = try await storage.existingShards()
         guard numbers.first == 0, numbers == Array(0..<numbers.count) else {
             throw Failure("the shards present are \(numbers), not 0 to n without gaps: a shard's store is missing")
         }
@@ -150,7 +150,7 @@ public final class ShardedLedger: Sendable {
             let store = try await storage.openStore(shard: last)
             if try await store.treeSize() == 0 {
                 logger.warning("removing an empty shard left by a rollover cut short", metadata: ["shard": "\(last)"])
-                try storage.removeEmptyStore(shard: last)
+                try await storage.removeEmptyStore(shard: last)
                 numbers.removeLast()
             }
         }
@@ -524,7 +524,7 @@ public final class ShardedLedger: Sendable {
     func recover(from old: Shard, removing next: Int?) async {
         if let next, let storage {
             if let store = try? await storage.openStore(shard: next), (try? await store.treeSize()) == 0 {
-                try? storage.removeEmptyStore(shard: next)
+                try? await storage.removeEmptyStore(shard: next)
             }
         }
         do {
@@ -629,7 +629,7 @@ extension ShardedLedger {
                 "the checkpoint to seal at (size \(sealed.checkpoint.size)) is not beyond the restored backup (\(restoredSize) entries): nothing is lost, "
                     + "so nothing is sealed; serve the restored shard as it is")
         }
-        guard try storage.existingShards().last == shard else { throw Failure("shard \(shard) is not the last shard: only the active one is restored and sealed") }
+        guard try await storage.existingShards().last == shard else { throw Failure("shard \(shard) is not the last shard: only the active one is restored and sealed") }
         let next = shard + 1
         let store = try await storage.createStore(shard: next)
         do {
@@ -647,7 +647,7 @@ extension ShardedLedger {
             }
             return try ShardLink(body: try JSONParser.parse(body), baseOrigin: keys.origin, verifiers: keys.verifiers)
         } catch {
-            if (try? await store.treeSize()) == 0 { try? storage.removeEmptyStore(shard: next) }
+            if (try? await store.treeSize()) == 0 { try? await storage.removeEmptyStore(shard: next) }
             throw error
         }
     }

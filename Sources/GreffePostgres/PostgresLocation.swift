@@ -24,6 +24,10 @@ public struct PostgresLocation: Sendable, CustomStringConvertible {
     public var tlsMode: TLSMode
     /// PEM file of the CA(s) that sign the server's certificate (`sslrootcert`, `--postgres-ca`).
     public var rootCertificatePath: String?
+    /// The schema that holds the store's tables, when not the database's default (`public`): a temporal shard
+    /// k ≥ 1 lives in schema `greffe_shard_<k>` (`PostgresShardStorage`). Set in code, never from the URL; it is
+    /// every connection's `search_path`, so the store's SQL, all unqualified, reads and writes only that schema.
+    public var schema: String?
 
     public init(url: String) throws(PostgresLocationError) {
         guard let components = URLComponents(string: url), let scheme = components.scheme,
@@ -76,7 +80,7 @@ public struct PostgresLocation: Sendable, CustomStringConvertible {
     /// The URL without its password: safe for logs and error messages.
     public var description: String {
         "postgres://\(username)\(password == nil ? "" : ":***")@\(host):\(port)/\(database)?sslmode=\(tlsMode.rawValue)"
-            + (rootCertificatePath.map { "&sslrootcert=\($0)" } ?? "")
+            + (rootCertificatePath.map { "&sslrootcert=\($0)" } ?? "") + (schema.map { " (schema \($0))" } ?? "")
     }
 
     func clientConfiguration() throws -> PostgresClient.Configuration {
@@ -85,8 +89,15 @@ public struct PostgresLocation: Sendable, CustomStringConvertible {
             case .disable: .disable
             case .verifyFull: .require(try verifiedTLS())
             }
-        return PostgresClient.Configuration(
+        var configuration = PostgresClient.Configuration(
             host: host, port: port, username: username, password: password, database: database, tls: tls)
+        configuration.options.additionalStartupParameters = startupParameters
+        return configuration
+    }
+
+    /// What every connection to this store sets at start-up: the schema, when it is not the default.
+    var startupParameters: [(String, String)] {
+        schema.map { [("search_path", "\"\($0)\"")] } ?? []
     }
 
     func connectionConfiguration() throws -> PostgresConnection.Configuration {
@@ -95,8 +106,10 @@ public struct PostgresLocation: Sendable, CustomStringConvertible {
             case .disable: .disable
             case .verifyFull: .require(try NIOSSLContext(configuration: try verifiedTLS()))
             }
-        return PostgresConnection.Configuration(
+        var configuration = PostgresConnection.Configuration(
             host: host, port: port, username: username, password: password, database: database, tls: tls)
+        configuration.options.additionalStartupParameters = startupParameters
+        return configuration
     }
 
     /// Certificate and host name checked (NIOSSL's default), TLS 1.2 at least.

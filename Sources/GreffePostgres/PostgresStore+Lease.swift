@@ -28,7 +28,7 @@ extension PostgresStore {
                 }
             }
             let acquired = try await mapped("trying the sequencer lease") {
-                try await connection.query("SELECT pg_try_advisory_lock(\(Self.leaseLockKey))", logger: logger).decode(Bool.self)
+                try await connection.query("SELECT pg_try_advisory_lock(\(leaseLock))", logger: logger).decode(Bool.self)
                     .reduce(false) { $1 }
             }
             guard acquired else {

@@ -24,6 +24,12 @@ public final class PostgresStore: SharedLedgerStore, Sendable {
     static let checkpointLockKey: Int64 = 0x6772_6566_6665_0002
     static let leaseLockKey: Int64 = 0x6772_6566_6665_0003
 
+    /// The lease's lock for this store's schema: each temporal shard's log has a lease (and epoch) of its own.
+    var leaseLock: Int64 {
+        guard let schema = location.schema, let shard = PostgresShardStorage.number(ofSchema: schema) else { return Self.leaseLockKey }
+        return 0x6772_6566_6600_0000 | Int64(shard)
+    }
+
     public let location: PostgresLocation
     let client: PostgresClient
     let runner: Task<Void, Never>
@@ -51,7 +57,7 @@ public final class PostgresStore: SharedLedgerStore, Sendable {
         // A node frozen mid-transaction (SIGSTOP, a partition) holds its row locks, among them the share lock of
         // the fence on the lease row, which would stall the next sequencer's epoch bump: the server ends such a
         // session, and its locks, after this long idle inside a transaction (greffe's statements follow each other at once).
-        configuration.options.additionalStartupParameters = [
+        configuration.options.additionalStartupParameters += [
             ("idle_in_transaction_session_timeout", "\(leaseIdleTimeout.components.seconds * 1000)")
         ]
         configuration.options.connectTimeout = .seconds(5)
@@ -100,6 +106,10 @@ public final class PostgresStore: SharedLedgerStore, Sendable {
         try await mapped("creating or checking the schema") {
             try await client.withTransaction(logger: logger) { db in
                 try await db.query("SELECT pg_advisory_xact_lock(\(Self.schemaLockKey))", logger: logger)
+                if let schema = location.schema {
+                    // A shard's schema: made by `PostgresShardStorage.createStore`, or here if a crash came between the two.
+                    try await db.query(PostgresQuery(unsafeSQL: "CREATE SCHEMA IF NOT EXISTS \"\(schema)\""), logger: logger)
+                }
                 let exists = try await db.query("SELECT to_regclass('greffe_meta') IS NOT NULL", logger: logger)
                     .decode(Bool.self).reduce(false) { $1 }
                 if !exists {

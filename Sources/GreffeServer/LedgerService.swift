@@ -1,6 +1,7 @@
 import Foundation
 import Synchronization
 public import GreffeLedger
+public import GreffeStore
 public import ServiceLifecycle
 
 /// Runs the ledger's sequencer and signer as a service. Listed before the HTTP
@@ -9,15 +10,19 @@ public import ServiceLifecycle
 /// queued and signs a last checkpoint.
 public struct LedgerService: Service {
     public let shards: ShardedLedger
+    /// On PostgreSQL with shards, the store whose lease makes this node the one that serves them (shard 0's).
+    let shardSetLease: (any SharedLedgerStore)?
     var ledger: Ledger { shards.active }
 
     public init(ledger: Ledger) {
         self.shards = ShardedLedger(single: ledger)
+        self.shardSetLease = nil
     }
 
-    /// A sharded ledger (SQLite only, so no lease: the watchdog watches nothing that changes).
-    public init(shards: ShardedLedger) {
+    /// A sharded ledger; on PostgreSQL, `shardSetLease` is the store whose lease this node holds for the set.
+    public init(shards: ShardedLedger, shardSetLease: (any SharedLedgerStore)? = nil) {
         self.shards = shards
+        self.shardSetLease = shardSetLease
     }
 
     /// How long a node that lost the lease may take to stop cleanly before it exits.
@@ -34,14 +39,16 @@ public struct LedgerService: Service {
         // The watchdog is a thread of its own: it must fire when no task gets to run.
         // A follower whose read of the store never completes (seen once in ops/tests/replication.py, after the
         // primary died: no error, no answer) would serve its old checkpoint forever: it exits too.
-        let watchdog = LeaseLossWatchdog(ledger: ledger, grace: Self.leaseLossGrace, followerStallLimit: Self.followerStallLimit)
+        // It watches the active shard, whichever that is by now, and the lease of the shard set.
+        let watchdog = LeaseLossWatchdog(
+            shards: shards, shardSetLease: shardSetLease, grace: Self.leaseLossGrace, followerStallLimit: Self.followerStallLimit)
         watchdog.start()
         await withGracefulShutdownHandler {
             await shards.run()
         } onGracefulShutdown: {
             shards.shutdown()
         }
-        if ledger.stoppedBecauseLeaseLost {
+        if ledger.stoppedBecauseLeaseLost || shardSetLease.map({ !$0.holdsSequencerLease }) == true {
             // Exit now, for the supervisor to restart this node as a follower. Everything acknowledged is
             // stored; requests still open get a closed connection and retry (appends are idempotent). A
             // graceful HTTP shutdown would wait on clients' open connections, and could end in NIO's
@@ -60,13 +67,15 @@ public struct LeaseLost: Error, CustomStringConvertible {
 /// shared store has hung for `followerStallLimit`, on a plain thread that polls (Swift tasks may be
 /// the thing that is stuck).
 final class LeaseLossWatchdog: Sendable {
-    private let ledger: Ledger
+    private let shards: ShardedLedger
+    private let shardSetLease: (any SharedLedgerStore)?
     private let grace: Duration
     private let followerStallLimit: Duration
     private let stopped = Mutex(false)
 
-    init(ledger: Ledger, grace: Duration, followerStallLimit: Duration) {
-        self.ledger = ledger
+    init(shards: ShardedLedger, shardSetLease: (any SharedLedgerStore)?, grace: Duration, followerStallLimit: Duration) {
+        self.shards = shards
+        self.shardSetLease = shardSetLease
         self.grace = grace
         self.followerStallLimit = followerStallLimit
     }
@@ -97,12 +106,14 @@ final class LeaseLossWatchdog: Sendable {
         var goneSince: ContinuousClock.Instant?
         while !stopped.withLock({ $0 }) {
             Thread.sleep(forTimeInterval: 0.1)
+            let ledger = shards.active
             if let stalled = ledger.followerReadStalled(longerThan: followerStallLimit), !stopped.withLock({ $0 }) {
                 Self.exitForRestart(
                     "this follower's read of the shared store (\(stalled.step)) has not completed in \(stalled.running); "
                         + "restarted, it reconnects and follows the sequencer")
             }
-            guard ledger.sequencerLeaseGone else { continue }
+            let setLeaseGone = shardSetLease.map { !$0.holdsSequencerLease || $0.sequencerLeaseUnconfirmed } ?? false
+            guard ledger.sequencerLeaseGone || setLeaseGone else { continue }
             let now = ContinuousClock.now
             guard let since = goneSince else {
                 goneSince = now

@@ -593,11 +593,11 @@ public final class ReplayNodeReader: NodeReader {
 /// Where shards' stores live (the data directory's `shards/<k>/` on SQLite).
 public protocol ShardStorage: Sendable {
     /// Shard numbers whose stores exist, ascending, shard 0 first.
-    func existingShards() throws -> [Int]
+    func existingShards() async throws -> [Int]
     /// Opens an existing shard's store.
     func openStore(shard: Int) async throws -> any LedgerStore
     /// Creates a new, empty store for `shard`; refuses one that exists.
     func createStore(shard: Int) async throws -> any LedgerStore
     /// Removes `shard`'s store: only ever a shard that holds no entry (a rollover cut short).
-    func removeEmptyStore(shard: Int) throws
+    func removeEmptyStore(shard: Int) async throws
 }

@@ -4,6 +4,7 @@ import GreffeCore
 import GreffeDataDirectory
 import GreffeHTTP
 import GreffeLedger
+import GreffePostgres
 import GreffeSQLite
 import GreffeServer
 import GreffeStore
@@ -110,7 +111,7 @@ struct ServeCommand: AsyncParsableCommand {
 
     @Option(
         name: .long,
-        help: "Seal the active shard once it holds this many entries and go on in a new one (origin <origin>/<n>, its own SQLite file under shards/; Schemas/shards.md). Default: never.")
+        help: "Seal the active shard once it holds this many entries and go on in a new one (origin <origin>/<n>, its own SQLite file under shards/, or its own schema greffe_shard_<n> with --postgres; Schemas/shards.md). Default: never.")
     var shardMaxEntries: UInt64?
 
     @Option(
@@ -164,22 +165,10 @@ struct ServeCommand: AsyncParsableCommand {
         return ShardedLedger.Policy(maxEntries: shardMaxEntries, period: try? shardPeriod.map(Self.parsePeriod))
     }
 
-    /// Shards are new: what does not yet follow them across a rollover is refused, not half done.
+    /// The shard options are well formed.
     func validateSharding() throws {
         if let shardMaxEntries, shardMaxEntries < 2 { throw ValidationError("--shard-max-entries must be at least 2") }
         if let shardPeriod { _ = try Self.parsePeriod(shardPeriod) }
-        guard shardPolicy != nil else { return }
-        if let what = unsupportedWithShards() {
-            throw ValidationError("temporal shards (--shard-max-entries, --shard-period) do not yet work with \(what)")
-        }
-    }
-
-    /// The first option given that does not follow shards yet.
-    func unsupportedWithShards() -> String? {
-        let unsupported: [(Bool, String)] = [
-            (storeOptions.postgres != nil, "--postgres (a shard is a SQLite file)"),
-        ]
-        return unsupported.first(where: { $0.0 })?.1
     }
 
     private func parseListen() throws -> (host: String, port: Int) {
@@ -230,7 +219,9 @@ struct ServeCommand: AsyncParsableCommand {
         let keys = try directory.loadLogKeys()
         let keyList = try directory.loadKeyList()
         let store = try await storeOptions.openStore(logger: logger)
-        let hasShards = try storeOptions.postgres == nil && SQLiteShardStorage(directory: directory).existingShards().count > 1
+        // On PostgreSQL, shard k ≥ 1 is schema greffe_shard_<k> of the same database.
+        let postgresShards = (store as? PostgresStore).map { PostgresShardStorage(base: $0, logger: logger) }
+        let hasShards = try await (postgresShards?.existingShards() ?? SQLiteShardStorage(directory: directory).existingShards()).count > 1
         if let sqlite = store as? SQLiteStore, !skipIntegrityCheck, shardPolicy == nil, !hasShards {
             // A damaged file must stop the service before it signs anything.
             try sqlite.checkIntegrity()
@@ -248,14 +239,22 @@ struct ServeCommand: AsyncParsableCommand {
         // appending to shard 0 again would fork it.
         var policy = shardPolicy
         if policy == nil, hasShards {
-            if let what = unsupportedWithShards() {
-                throw CommandFailure("\(directory.url.path) holds temporal shards, which do not yet work with \(what)")
-            }
             policy = ShardedLedger.Policy()
         }
         if let shardPolicy = policy {
             // Shard 0's store was opened (and checked) above; the others are opened by the shard set, the active one checked.
-            let storage = SQLiteShardStorage(directory: directory, shardZero: store)
+            let storage: any ShardStorage = postgresShards ?? SQLiteShardStorage(directory: directory, shardZero: store)
+            if let base = store as? PostgresStore, let node {
+                // One node serves a sharded ledger: it holds shard 0's lease for its whole life, and another node
+                // refuses to start (under a supervisor it retries, and takes over once this one is gone). The active
+                // shard's writes are also fenced by that shard's own lease; a sealed shard is opened without one.
+                guard try await base.acquireSequencerLease(node: node) else {
+                    // EX_TEMPFAIL, as a node that lost its lease: a supervisor restarts it, and it serves once the other is gone.
+                    FileHandle.standardError.write(
+                        Data("greffe: another greffe node serves the shards in \(storeName) (it holds shard 0's sequencer lease); on PostgreSQL a sharded ledger runs on one node at a time\n".utf8))
+                    throw ExitCode(75)
+                }
+            }
             // Each shard is a log of its own to the witnesses (greffe witness serve --log-with-shards): a cosigner each.
             let makeCosigner: @Sendable () throws -> (any CheckpointCosigner)? = { [witnessOptions, logger] in
                 try witnessTransport.map { try witnessOptions.client(transport: $0, logger: logger) }
@@ -263,14 +262,17 @@ struct ServeCommand: AsyncParsableCommand {
             // With --tiles-dir, shard 0 keeps the directory itself (as before it had shards) and shard k is exported
             // under DIR/v1/shards/k/: the static paths are the server's.
             let baseOrigin = keys.origin
-            shards = try await ShardedLedger.open(storage: storage, keys: keys, policy: shardPolicy, logger: logger) { [logger, tilesDir] shardStore, shardKeys in
+            shards = try await ShardedLedger.open(storage: storage, keys: keys, policy: shardPolicy, logger: logger) { [logger, tilesDir, node] shardStore, shardKeys in
                 let number = Shards.number(origin: shardKeys.origin, base: baseOrigin) ?? 0
+                // Only the last shard (the active one, or one a rollover just made) sequences under a lease.
+                var leaseNode: String?
+                if shardStore is PostgresStore, try await storage.existingShards().last == number { leaseNode = node }
                 let shardExporter = tilesDir.map {
                     TileExporter(
                         directory: number == 0 ? $0 : "\($0)/v1/shards/\(number)", store: shardStore, verifiers: shardKeys.verifiers, logger: logger)
                 }
                 let ledger = try await Ledger.open(
-                    store: shardStore, keys: shardKeys, checkpointInterval: interval, logger: logger,
+                    store: shardStore, keys: shardKeys, checkpointInterval: interval, node: leaseNode, logger: logger,
                     checkpointStored: shardExporter?.checkpointStoredHook, cosigner: try makeCosigner())
                 if let shardExporter, let latest = ledger.latestCheckpoint {
                     // Catch up, shard by shard: a sealed shard's final checkpoint once, the active one's latest.
@@ -295,7 +297,8 @@ struct ServeCommand: AsyncParsableCommand {
             logger.info(
                 "static tiles", metadata: ["tiles_dir": "\(exporter.directory.path)", "up_to_date": "\(caughtUp)"])
         }
-        var services: [any Service] = [LedgerService(shards: shards)]
+        let shardSetLease = policy != nil ? store as? PostgresStore : nil
+        var services: [any Service] = [LedgerService(shards: shards, shardSetLease: shardSetLease)]
         if let retentionDays, let retentionBasis {
             let keeper = RetentionKeeper(
                 shards: shards, policy: Ledger.RetentionPolicy(days: retentionDays, legalBasis: retentionBasis),

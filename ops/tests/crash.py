@@ -13,6 +13,7 @@ re-sent after the restart: they must land exactly once.
   ops/tests/crash.py --cycles 100            # the long run (own command)
   ops/tests/crash.py --cycles 5              # the short run in CI
   ops/tests/crash.py --shard-max-entries 300 # the same across temporal shards
+  ops/tests/crash.py --shard-max-entries 300 --postgres  # on PostgreSQL (GREFFE_TEST_POSTGRES, ops/tests/pg.sh)
 
 With --shard-max-entries the server rolls over to a new shard every N
 entries, so kills land before, during and after rollovers. Each cycle then
@@ -24,7 +25,7 @@ note verifies the sealed checkpoint it holds with shard k-1's key, and that
 checkpoint must be the one shard k-1 serves, naming its last leaf.
 Env: GREFFE (binary, default .build/debug/greffe). Loopback only; bounded.
 """
-import argparse, json, os, random, signal, socket, subprocess, sys, tempfile, threading, time
+import argparse, json, os, random, shutil, signal, socket, subprocess, sys, tempfile, threading, time
 import urllib.error, urllib.request
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
@@ -47,14 +48,17 @@ def event(run, client, n):
 
 
 class Cluster:
-    def __init__(self, greffe, work, shard_max_entries=None):
+    def __init__(self, greffe, work, shard_max_entries=None, postgres=None):
         self.greffe, self.work, self.shard_max_entries = greffe, work, shard_max_entries
         self.data = os.path.join(work, "data")
-        self.vkey = subprocess.check_output([greffe, "init", "--data", self.data, "--origin", "crash.greffe.test/log"], text=True).strip()
+        # With --postgres the log (and the tokens) live in that database; the data directory keeps the keys.
+        self.store = ["--postgres", postgres] if postgres else []
+        self.vkey = subprocess.check_output([greffe, "init", "--data", self.data, "--origin", "crash.greffe.test/log"] + self.store, text=True).strip()
         self.token = subprocess.check_output(
-            [greffe, "token", "create", "--data", self.data, "--role", "append", "--platform", "crash.example", "--name", "crash"], text=True).strip()
+            [greffe, "token", "create", "--data", self.data, "--role", "append", "--platform", "crash.example", "--name", "crash"] + self.store,
+            text=True).strip()
         self.investigator = subprocess.check_output(
-            [greffe, "token", "create", "--data", self.data, "--role", "investigate", "--name", "crash-investigator"], text=True).strip()
+            [greffe, "token", "create", "--data", self.data, "--role", "investigate", "--name", "crash-investigator"] + self.store, text=True).strip()
         self.proc = None
         self.port = None
 
@@ -63,10 +67,17 @@ class Cluster:
         self.log = open(os.path.join(self.work, "serve.log"), "ab")
         self.proc = subprocess.Popen(
             [self.greffe, "serve", "--data", self.data, "--listen", "127.0.0.1:%d" % self.port, "--checkpoint-interval", "0.05", "--anonymous-rate", "0",
-             "--log-level", "warning"] + self.shard_arguments(), stdout=self.log, stderr=self.log)
+             "--log-level", "warning"] + self.store + self.shard_arguments(), stdout=self.log, stderr=self.log)
         RUNNING.append(self.proc)
         deadline = time.time() + 30
         while time.time() < deadline:
+            if self.proc.poll() == 75 and self.store:
+                # The killed node's lease lives on in PostgreSQL until its session times out (about 4 s): the new
+                # process refuses to serve the shards meanwhile, and exits to be restarted, as under systemd.
+                time.sleep(0.5)
+                self.proc = subprocess.Popen(self.proc.args, stdout=self.log, stderr=self.log)
+                RUNNING.append(self.proc)
+                continue
             if self.proc.poll() is not None:
                 raise SystemExit("FAIL: greffe serve exited with %s on restart (see %s/serve.log)" % (self.proc.returncode, self.work))
             try:
@@ -237,6 +248,8 @@ def main():
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--seed", type=int, default=int(time.time()))
     parser.add_argument("--shard-max-entries", type=int, default=None)
+    parser.add_argument("--postgres", action="store_true",
+                        help="keep the log in a new database of the PostgreSQL at $GREFFE_TEST_POSTGRES (ops/tests/pg.sh)")
     args = parser.parse_args()
     rng = random.Random(args.seed)
     greffe = os.environ.get("GREFFE", os.path.join(ROOT, ".build", "debug", "greffe"))
@@ -244,7 +257,13 @@ def main():
     checker = os.path.join(work, "tlogcheck")
     subprocess.check_call(["go", "build", "-o", checker, "./Tests/Interop/tlogcheck"], cwd=ROOT,
                           env=dict(os.environ, GO111MODULE="off", GOPATH="/usr/share/gocode", GOCACHE=os.path.join(work, "gocache")))
-    cluster = Cluster(greffe, work, args.shard_max_entries)
+    postgres = None
+    if args.postgres:
+        server = os.environ.get("GREFFE_TEST_POSTGRES") or sys.exit("FAIL: --postgres needs GREFFE_TEST_POSTGRES (eval \"$(ops/tests/pg.sh start)\")")
+        database = "greffe_crash_%d" % os.getpid()
+        subprocess.check_call(["psql", "-q", server, "-c", "CREATE DATABASE %s" % database], stdout=subprocess.DEVNULL)
+        postgres = server.replace("/postgres?", "/%s?" % database)
+    cluster = Cluster(greffe, work, args.shard_max_entries, postgres)
     notecheck = os.path.join(work, "notecheck")
     if args.shard_max_entries is not None:
         subprocess.check_call(["go", "build", "-o", notecheck, "./Tests/Interop/notecheck"], cwd=ROOT,
@@ -259,6 +278,18 @@ def main():
     access_records = 0
     print("crash test: %d cycles, %d clients, seed %d, work %s" % (args.cycles, args.clients, args.seed, work), flush=True)
     cluster.start()
+    if postgres and args.shard_max_entries is not None:
+        # One node serves a sharded ledger on PostgreSQL: a second one on the same database must refuse (75, for its
+        # supervisor to retry), never sequence beside the first.
+        # Its own data directory with the same keys, as every node has (ops/RUNBOOK.md).
+        second_data = os.path.join(work, "second")
+        shutil.copytree(cluster.data, second_data)
+        second = subprocess.run(
+            [greffe, "serve", "--data", second_data, "--listen", "127.0.0.1:%d" % free_port(), "--node-name", "second", "--log-level", "warning"]
+            + cluster.store + cluster.shard_arguments(), capture_output=True, text=True, timeout=60)
+        if second.returncode != 75 or "another greffe node serves the shards" not in second.stderr:
+            raise SystemExit("FAIL: a second node on the sharded database exited %d: %s" % (second.returncode, second.stderr[-500:]))
+        print("a second node on the sharded database refuses to serve beside the first (exit 75)", flush=True)
     for client in clients:
         client.start()
     for cycle in range(1, args.cycles + 1):

@@ -161,10 +161,6 @@ code=$(curl -s -o "$WORK/out.json" -w '%{http_code}' "$URL/v1/shards/99/checkpoi
 [[ $code == 404 ]] && pass "an unknown shard is 404" || bad "unknown shard: $code"
 code=$(curl -s -o "$WORK/out.json" -w '%{http_code}' "$URL/v1/shards/01/checkpoint")
 [[ $code == 400 ]] && pass "a shard number with a leading zero is 400" || bad "shard 01: $code"
-status=0
-"$GREFFE" serve --data "$WORK/none" --shard-max-entries 100 --postgres "postgres://greffe@127.0.0.1:1/greffe" >"$WORK/out.txt" 2>&1 || status=$?
-[[ $status == 64 ]] && grep -q "do not yet work with --postgres" "$WORK/out.txt" && pass "--shard-max-entries with --postgres is refused before start" ||
-    bad "--shard-max-entries with --postgres: exit $status $(cat "$WORK/out.txt")"
 
 # --- 3. shard list, archive ---------------------------------------------------------
 if "$GREFFE" shard list --data "$DATA" >"$WORK/list.txt" 2>&1 && (($(grep -c '^shard ' "$WORK/list.txt") == SHARDS)); then

@@ -1,0 +1,166 @@
+import Foundation
+import GreffeCore
+import GreffeLedger
+import GreffePostgres
+import GreffeStore
+import Synchronization
+import Testing
+
+/// Temporal shards on PostgreSQL (Schemas/shards.md, "On PostgreSQL"): shard k ≥ 1 is schema `greffe_shard_<k>`
+/// of the same database, with a lease of its own; rollovers under load, start-up after a rollover cut short.
+@Suite("Shards on PostgreSQL", .enabled(if: PostgresTestServer.url != nil, "needs GREFFE_TEST_POSTGRES"))
+struct PostgresShardTests {
+    static let signer = try! NoteSigner(generatingFor: "pg-shards.test/log")
+
+    static func event(_ id: String) -> EventSubmission {
+        let body = JSONValue.object(["event_id": .string(id), "kind": "generation.requested", "account": "acct-1"])
+        return try! EventSubmission(eventID: id, platform: "example-ai", kind: "generation.requested", canonicalBody: body.canonicalBytes())
+    }
+
+    /// The shard set as `greffe serve --postgres` opens it: the last shard sequences under its lease, the sealed ones have none.
+    func open(_ base: PostgresStore, node: String = "n1") async throws -> (ShardedLedger, PostgresShardStorage) {
+        let storage = PostgresShardStorage(base: base, logger: PostgresTestServer.logger)
+        let keys = LogKeys(signer: Self.signer)
+        let shards = try await ShardedLedger.open(storage: storage, keys: keys, policy: .init(), logger: PostgresTestServer.logger) { store, shardKeys in
+            let number = Shards.number(origin: shardKeys.origin, base: keys.origin) ?? 0
+            let last = try await storage.existingShards().last == number
+            return try await Ledger.open(
+                store: store, keys: shardKeys, checkpointInterval: .milliseconds(10), node: last ? node : nil, logger: PostgresTestServer.logger)
+        }
+        return (shards, storage)
+    }
+
+    func schemas(_ location: PostgresLocation) async throws -> Int64 {
+        try await PostgresTestServer.integer("SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'greffe\\_shard\\_%'", on: location)
+    }
+
+    @Test("appends go on across three rollovers with nothing lost or doubled; each shard is a schema, and the set reopens")
+    func rolloversUnderLoad() async throws {
+        let location = try await PostgresTestServer.freshDatabase()
+        let base = try await PostgresStore.connect(location, logger: PostgresTestServer.logger)
+        let (shards, storage) = try await open(base)
+        let running = Task { await shards.run() }
+
+        let answered = try await withThrowingTaskGroup(of: [String: ShardedLedger.Receipt].self) { group in
+            for client in 0..<4 {
+                group.addTask {
+                    var receipts: [String: ShardedLedger.Receipt] = [:]
+                    for batch in 0..<25 {
+                        let ids = (0..<4).map { "c\(client)-b\(batch)-\($0)" }
+                        let answered = try await shards.append(ids.map(Self.event))
+                        for (id, receipt) in zip(ids, answered) { receipts[id] = receipt }
+                    }
+                    return receipts
+                }
+            }
+            group.addTask {
+                for reason in [Shards.Reason.size, .period, .size] {
+                    try await Task.sleep(for: .milliseconds(40))
+                    try await shards.rollover(reason: reason)
+                }
+                return [:]
+            }
+            var all: [String: ShardedLedger.Receipt] = [:]
+            for try await receipts in group { all.merge(receipts) { first, _ in first } }
+            return all
+        }
+        #expect(shards.shards.map(\.number) == [0, 1, 2, 3])
+        #expect(try await schemas(location) == 3)
+        #expect(answered.count == 400)
+        // Each receipt names the entry that holds its event, in its shard's own tables; no event is stored twice.
+        var seen: [String: Int] = [:]
+        for shard in shards.shards {
+            for index in 0..<shard.ledger.treeSize {
+                guard let stored = try await shard.ledger.store.readEvent(index: index), stored.platform == "example-ai" else { continue }
+                seen[stored.eventID, default: 0] += 1
+                let receipt = try #require(answered[stored.eventID])
+                #expect(receipt.shard == shard.number && receipt.receipt.index == index)
+            }
+        }
+        #expect(seen.count == 400 && seen.values.allSatisfy { $0 == 1 })
+        // Shard 0's tables (the default schema) hold only shard 0's events.
+        let inShardZero = answered.values.filter { $0.shard == 0 }.count
+        #expect(try await PostgresTestServer.integer("SELECT count(*) FROM public.events WHERE platform = 'example-ai'", on: location) == Int64(inShardZero))
+
+        shards.shutdown()
+        await running.value
+        storage.close()
+        base.close()
+
+        // Reopened by a new process: every link checked, a re-send finds its event in a sealed shard.
+        let again = try await PostgresStore.connect(location, logger: PostgresTestServer.logger)
+        let (reopened, reopenedStorage) = try await open(again)
+        let rerun = Task { await reopened.run() }
+        #expect(reopened.shards.map(\.number) == [0, 1, 2, 3])
+        #expect(reopened.shards.dropFirst().allSatisfy { $0.link != nil })
+        let sealed = try #require(answered.first { $0.value.shard == 1 })
+        let resent = try await reopened.append([Self.event(sealed.key)])
+        #expect(resent.map(\.shard) == [1] && resent.map(\.receipt.index) == [sealed.value.receipt.index] && resent.allSatisfy { !$0.receipt.isNew })
+        reopened.shutdown()
+        await rerun.value
+        reopenedStorage.close()
+        again.close()
+    }
+
+    @Test("a rollover cut short leaves an empty schema, or one with an empty log: start-up removes it; a shard with entries is never removed")
+    func rolloverCutShort() async throws {
+        let location = try await PostgresTestServer.freshDatabase()
+        let base = try await PostgresStore.connect(location, logger: PostgresTestServer.logger)
+        let (shards, storage) = try await open(base)
+        let running = Task { await shards.run() }
+        _ = try await shards.append([Self.event("a")])
+        try await shards.rollover(reason: .size)
+        _ = try await shards.append([Self.event("b")])
+        await #expect(throws: StoreError.self) { try await storage.removeEmptyStore(shard: 1) }
+        shards.shutdown()
+        await running.value
+        storage.close()
+        base.close()
+        #expect(try await schemas(location) == 1)
+
+        // Killed after CREATE SCHEMA, before its tables: an empty schema.
+        try await PostgresTestServer.execute("CREATE SCHEMA greffe_shard_2", on: location)
+        let again = try await PostgresStore.connect(location, logger: PostgresTestServer.logger)
+        let (reopened, reopenedStorage) = try await open(again)
+        #expect(reopened.shards.map(\.number) == [0, 1])
+        #expect(try await schemas(location) == 1)
+        let rerun = Task { await reopened.run() }
+        // Shard 1 is active again, and the next rollover makes shard 2 anew.
+        #expect(try await reopened.append([Self.event("c")]).map(\.shard) == [1])
+        try await reopened.rollover(reason: .size)
+        #expect(try await reopened.append([Self.event("d")]).map(\.shard) == [2])
+        reopened.shutdown()
+        await rerun.value
+        reopenedStorage.close()
+        again.close()
+
+        // A schema whose name is not a shard's is refused, not guessed at.
+        try await PostgresTestServer.execute("CREATE SCHEMA greffe_shard_03", on: location)
+        let third = try await PostgresStore.connect(location, logger: PostgresTestServer.logger)
+        await #expect(throws: StoreError.self) { _ = try await PostgresShardStorage(base: third, logger: PostgresTestServer.logger).existingShards() }
+        third.close()
+    }
+
+    @Test("each shard has a lease of its own, and shard 0's lease keeps a second node out")
+    func leases() async throws {
+        let location = try await PostgresTestServer.freshDatabase()
+        let first = try await PostgresStore.connect(location, logger: PostgresTestServer.logger)
+        let second = try await PostgresStore.connect(location, logger: PostgresTestServer.logger)
+        #expect(try await first.acquireSequencerLease(node: "n1"))
+        #expect(try await !second.acquireSequencerLease(node: "n2"), "one node serves the shard set")
+        let storage = PostgresShardStorage(base: first, logger: PostgresTestServer.logger)
+        let shardOne = try #require(try await storage.createStore(shard: 1) as? any SharedLedgerStore)
+        #expect(try await shardOne.acquireSequencerLease(node: "n1"), "shard 1's lease is not shard 0's")
+        await #expect(throws: StoreError.self) { _ = try await storage.createStore(shard: 1) }
+        storage.close()
+        first.close()
+        // Once the first node is gone, the second takes shard 0's lease.
+        var taken = false
+        for _ in 0..<50 where !taken {
+            taken = try await second.acquireSequencerLease(node: "n2")
+            if !taken { try await Task.sleep(for: .milliseconds(100)) }
+        }
+        #expect(taken)
+        second.close()
+    }
+}

@@ -494,6 +494,8 @@ public final class ShardedLedger: Sendable {
                 return state.stopped
             }
             if stoppedMeanwhile { ledger.shutdown() }
+            // Sealed for good now that its link is committed: it takes no entry again.
+            await storage.shardSealed(old.number)
             filterWakeContinuation.yield()
             logger.notice(
                 "shard sealed; the next one is active",

@@ -14,10 +14,10 @@ public final class PostgresShardStorage: ShardStorage {
     let logger: Logger
     /// Each shard's store, opened once: a store is a connection pool.
     let opened = Mutex<[Int: PostgresStore]>([:])
-    /// Connections each sealed shard's pool may open: a sealed shard serves reads only.
+    /// Connections each shard's pool may open; idle ones close, so a sealed shard's pool holds none for long.
     let maximumConnections: Int
 
-    public init(base: PostgresStore, maximumConnections: Int = 4, logger: Logger) {
+    public init(base: PostgresStore, maximumConnections: Int = 16, logger: Logger) {
         self.base = base
         self.maximumConnections = maximumConnections
         self.logger = logger
@@ -106,6 +106,13 @@ public final class PostgresShardStorage: ShardStorage {
             }
         }
         opened.withLock { $0.removeValue(forKey: shard) }?.close()
+    }
+
+    /// A sealed shard gives its lease up: each lease is a connection of its own, and a process that rolls over
+    /// daily for years must not hold one per shard. Shard 0's stays: it is the shard set's (`greffe serve`).
+    public func shardSealed(_ shard: Int) async {
+        guard shard > 0 else { return }
+        opened.withLock { $0[shard] }?.releaseSequencerLease()
     }
 
     /// Closes every shard's store but shard 0's, which its caller owns.

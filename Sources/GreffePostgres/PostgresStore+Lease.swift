@@ -75,7 +75,7 @@ extension PostgresStore {
                     try? await Task.sleep(for: .seconds(3))
                     guard !Task.isCancelled else { return true }
                     // A query does not end on cancellation; closing its connection ends it, and lets the group return.
-                    connection.close().whenComplete { _ in }
+                    connection.close().whenComplete { _ in withExtendedLifetime(connection) {} }
                     return false
                 }
                 let first = await group.next() ?? false
@@ -85,11 +85,29 @@ extension PostgresStore {
             if alive {
                 lease.withLock { $0.confirmedAt = .now }
             } else {
-                connection.close().whenComplete { _ in }
+                connection.close().whenComplete { _ in withExtendedLifetime(connection) {} }
                 leaseLost()
                 return
             }
         }
+    }
+
+    /// Gives the lease up on purpose, for a shard sealed for good: its lock's session ends, and this store's writes
+    /// (erasures, retention; never an entry again) are no longer fenced by an epoch. Whoever waits for a loss is
+    /// woken (a closed ledger's watcher, which then ends); nothing counts it as lost.
+    public func releaseSequencerLease() {
+        let (connection, waiters) = lease.withLock { state -> (PostgresConnection?, [CheckedContinuation<Void, Never>]) in
+            defer {
+                state.connection = nil
+                state.epoch = nil
+                state.lost = false
+                state.lossWaiters = []
+            }
+            return (state.connection, state.lossWaiters)
+        }
+        // Kept until closed: the lease watcher lets go of it at once, and a connection must not go unclosed.
+        if let connection { connection.close().whenComplete { _ in withExtendedLifetime(connection) {} } }
+        for waiter in waiters { waiter.resume() }
     }
 
     func leaseLost() {

@@ -95,11 +95,14 @@ public final class PostgresStore: SharedLedgerStore, Sendable {
             defer { state.connection = nil }
             return state.connection
         }
-        connection?.close().whenComplete { _ in }
+        // Kept until closed (PostgresNIO asserts a connection is closed before it goes).
+        if let connection { connection.close().whenComplete { _ in withExtendedLifetime(connection) {} } }
     }
 
     deinit {
         runner.cancel()
+        // A store dropped without close() (a shard's, at the end of a test) must not leave its lease connection open.
+        if let connection = lease.withLock({ $0.connection }) { connection.close().whenComplete { _ in withExtendedLifetime(connection) {} } }
     }
 
     func migrate() async throws {

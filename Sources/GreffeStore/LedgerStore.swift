@@ -600,4 +600,11 @@ public protocol ShardStorage: Sendable {
     func createStore(shard: Int) async throws -> any LedgerStore
     /// Removes `shard`'s store: only ever a shard that holds no entry (a rollover cut short).
     func removeEmptyStore(shard: Int) async throws
+    /// Told once `shard` is sealed for good (the next shard's link committed): what it held only to take
+    /// entries (a lease, on PostgreSQL) may go.
+    func shardSealed(_ shard: Int) async
+}
+
+extension ShardStorage {
+    public func shardSealed(_ shard: Int) async {}
 }

@@ -82,6 +82,20 @@ struct PostgresShardTests {
         let inShardZero = answered.values.filter { $0.shard == 0 }.count
         #expect(try await PostgresTestServer.integer("SELECT count(*) FROM public.events WHERE platform = 'example-ai'", on: location) == Int64(inShardZero))
 
+        // A shard sealed for good gave its lease (its connection) up; shard 0's and the active shard's are held.
+        let leaseHolders = shards.shards.map { ($0.ledger.store as? PostgresStore)?.holdsSequencerLease }
+        #expect(leaseHolders == [true, false, false, true])
+        #expect(try await PostgresTestServer.integer("SELECT count(*) FROM pg_locks l JOIN pg_database d ON d.oid = l.database WHERE l.locktype = 'advisory' AND d.datname = current_database()", on: location) == 2)
+        // Without its lease, a sealed shard still takes an erasure order (recorded in the active shard).
+        let target = try #require(answered.values.first { $0.shard == 1 })
+        let sealedOne = try #require(shards.shard(1)).ledger
+        _ = try await shards.appendingToActive { active in
+            try await active.erase(
+                index: target.receipt.index, inSealedShard: sealedOne, shard: 1, legalReference: "order-1", reason: "test",
+                holds: { try await shards.legalHolds() })
+        }
+        #expect(try await sealedOne.store.readEvent(index: target.receipt.index)?.canonicalBody == nil)
+
         shards.shutdown()
         await running.value
         storage.close()
@@ -93,7 +107,7 @@ struct PostgresShardTests {
         let rerun = Task { await reopened.run() }
         #expect(reopened.shards.map(\.number) == [0, 1, 2, 3])
         #expect(reopened.shards.dropFirst().allSatisfy { $0.link != nil })
-        let sealed = try #require(answered.first { $0.value.shard == 1 })
+        let sealed = try #require(answered.first { $0.value.shard == 1 && $0.key != target.receipt.eventID })
         let resent = try await reopened.append([Self.event(sealed.key)])
         #expect(resent.map(\.shard) == [1] && resent.map(\.receipt.index) == [sealed.value.receipt.index] && resent.allSatisfy { !$0.receipt.isNew })
         reopened.shutdown()
@@ -164,3 +178,4 @@ struct PostgresShardTests {
         second.close()
     }
 }
+

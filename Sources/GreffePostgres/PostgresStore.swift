@@ -313,17 +313,8 @@ public final class PostgresStore: SharedLedgerStore, Sendable {
         // after an exact match. One index probe per key (LATERAL … LIMIT 1): with a plain join, statistics that lag
         // behind a fast-growing log (a new database, before autovacuum's ANALYZE) made the planner scan every leaf
         // and event for each batch (86 ms at 53,200 events instead of 1.8 ms).
-        let found = try await rows(
-            "locating events",
-            """
-            SELECT k.id, k.p, f.idx, f.hash, f.body_digest
-            FROM unnest(\(keys.map(\.eventID))::text[], \(keys.map(\.platform))::text[]) AS k(id, p)
-            CROSS JOIN LATERAL (
-                SELECT e.idx, e.body_digest, (SELECT n.hash FROM nodes n WHERE n.level = 0 AND n.idx = e.idx) AS hash
-                FROM events e WHERE e.event_id = k.id AND (e.platform = k.p OR e.platform IS NULL)
-                ORDER BY e.platform IS NULL LIMIT 1
-            ) f
-            """, as: (String, String, Int64, ByteBuffer, ByteBuffer?).self)
+        let found = try await prepared(
+            "locating events", LocateEventsStatement(eventIDs: keys.map(\.eventID), platforms: keys.map(\.platform)))
         var located: [EventKey: EventLocation] = [:]
         for (id, platform, index, leaf, digest) in found where located[EventKey(platform: platform, eventID: id)] == nil {
             located[EventKey(platform: platform, eventID: id)] = EventLocation(
@@ -393,35 +384,13 @@ public final class PostgresStore: SharedLedgerStore, Sendable {
             let (held, lost) = lease.withLock { ($0.epoch, $0.lost) }
             if lost { throw StoreError(.inconsistent, "this node lost the sequencer lease; it no longer writes the log") }
             let epoch = held ?? -1
-            let outcome = try await rows(
+            let outcome = try await prepared(
                 "storing a batch of \(batch.events.count) entries",
-                """
-                WITH fence AS (SELECT epoch FROM sequencer_lease WHERE id = 1 FOR SHARE),
-                size AS (
-                    UPDATE greffe_meta SET value = \(newSize)
-                    WHERE key = 'tree_size' AND value = \(String(firstIndex)) AND (\(epoch) = -1 OR \(epoch) = (SELECT epoch FROM fence))
-                    RETURNING 1),
-                new_entries AS (
-                    INSERT INTO entries (idx, entry) SELECT * FROM unnest(\(entryIndices)::bigint[], \(entries)::bytea[])
-                    WHERE EXISTS (SELECT 1 FROM size)),
-                new_events AS (
-                    INSERT INTO events (
-                        idx, event_id, kind, body, salt, body_digest, sequenced_at, account, occurred_at, report_id, platform, appended_by)
-                    SELECT i, id, k, b, s, d, t, NULLIF(a, ''), NULLIF(o, -1), NULLIF(r, ''), p, NULLIF(ab, '')
-                    FROM unnest(\(entryIndices)::bigint[], \(eventIDs)::text[], \(kinds)::text[], \(bodies)::bytea[], \(salts)::bytea[],
-                        \(digests)::bytea[], \(sequencedAt)::bigint[], \(accounts)::text[], \(occurredAt)::bigint[], \(reportIDs)::text[],
-                        \(platforms)::text[], \(appendedBy)::text[])
-                        AS u(i, id, k, b, s, d, t, a, o, r, p, ab)
-                    WHERE EXISTS (SELECT 1 FROM size)),
-                new_terms AS (
-                    INSERT INTO content_terms (term, idx) SELECT * FROM unnest(\(terms)::text[], \(termIndices)::bigint[])
-                    WHERE EXISTS (SELECT 1 FROM size) ON CONFLICT DO NOTHING),
-                new_nodes AS (
-                    INSERT INTO nodes (level, idx, hash)
-                    SELECT * FROM unnest(\(nodeLevels)::integer[], \(nodeIndices)::bigint[], \(nodeHashes)::bytea[])
-                    WHERE EXISTS (SELECT 1 FROM size))
-                SELECT (SELECT count(*) FROM size), (SELECT epoch FROM fence), (SELECT value FROM greffe_meta WHERE key = 'tree_size')
-                """, as: (Int64, Int64?, String?).self)
+                StoreBatchStatement(
+                    newSize: newSize, firstIndex: String(firstIndex), epoch: epoch, entryIndices: entryIndices, entries: entries,
+                    eventIDs: eventIDs, kinds: kinds, bodies: bodies, salts: salts, digests: digests, sequencedAt: sequencedAt,
+                    accounts: accounts, occurredAt: occurredAt, reportIDs: reportIDs, platforms: platforms, appendedBy: appendedBy,
+                    terms: terms, termIndices: termIndices, nodeLevels: nodeLevels, nodeIndices: nodeIndices, nodeHashes: nodeHashes))
             guard let (stored, current, size) = outcome.first else { throw StoreError(.unavailable, "PostgreSQL answered a batch with no row") }
             if stored == 1 { return }
             if epoch != -1 && current != epoch {

@@ -80,6 +80,39 @@ public struct SQLiteShardStorage: ShardStorage {
         try syncDirectory(shardsURL.path)
     }
 
+    /// Where a sealed shard's event-ID filter is saved: beside its database (shard 0's in the data directory).
+    func eventIDFilterPath(shard: Int) -> String {
+        shard == 0 ? directory.url.appendingPathComponent("event-ids.filter").path
+            : shardsURL.appendingPathComponent("\(shard)/event-ids.filter").path
+    }
+
+    public func savedEventIDFilter(shard: Int) async -> [UInt8]? {
+        FileManager.default.contents(atPath: eventIDFilterPath(shard: shard)).map { Array($0) }
+    }
+
+    /// Written to a temporary name, synced and renamed: a crash leaves the old file or the new one, never half.
+    public func saveEventIDFilter(_ bytes: [UInt8], shard: Int) async throws {
+        let path = eventIDFilterPath(shard: shard)
+        let temporary = path + ".tmp"
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        guard fd >= 0 else { throw DataDirectory.Failure("cannot create \(temporary): \(String(cString: strerror(errno)))") }
+        var written = 0
+        let ok = bytes.withUnsafeBytes { buffer -> Bool in
+            while written < buffer.count {
+                let n = write(fd, buffer.baseAddress! + written, buffer.count - written)
+                if n <= 0 { return false }
+                written += n
+            }
+            return fsync(fd) == 0
+        }
+        close(fd)
+        guard ok, rename(temporary, path) == 0 else {
+            unlink(temporary)
+            throw DataDirectory.Failure("cannot write \(path): \(String(cString: strerror(errno)))")
+        }
+        try syncDirectory((path as NSString).deletingLastPathComponent)
+    }
+
     /// The folder's entries are durable: a new shard's folder survives a power loss once its first entry does.
     func syncDirectory(_ path: String) throws {
         let fd = open(path, O_RDONLY | O_DIRECTORY)

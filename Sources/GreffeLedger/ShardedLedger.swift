@@ -581,7 +581,7 @@ extension ShardedLedger {
         for shard in sealed.reversed() where sealedIDFilters.withLock({ $0[shard.number] == nil }) {
             if state.withLock({ $0.stopped }) { break }
             do {
-                let filter = try await Self.eventIDFilter(of: shard)
+                let filter = try await sealedFilter(of: shard)
                 sealedIDFilters.withLock { $0[shard.number] = filter }
                 made += 1
             } catch {
@@ -589,6 +589,25 @@ extension ShardedLedger {
             }
         }
         return made
+    }
+
+    /// The filter saved at an earlier start, if it is that of this sealed tree; else made from the store and saved.
+    func sealedFilter(of shard: Shard) async throws -> BloomFilter {
+        guard let final = shard.ledger.latestCheckpoint, final.size == shard.ledger.treeSize else {
+            throw Failure("shard \(shard.number) has no checkpoint of its whole tree")
+        }
+        if let saved = await storage?.savedEventIDFilter(shard: shard.number) {
+            if let filter = SealedIDFilterFile.decode(saved, treeSize: final.size, root: final.root) { return filter }
+            logger.warning("a saved event-ID filter is not this sealed shard's (or is damaged); it is made again", metadata: ["shard": "\(shard.number)"])
+        }
+        let filter = try await Self.eventIDFilter(of: shard)
+        do {
+            try await storage?.saveEventIDFilter(SealedIDFilterFile.encode(filter, treeSize: final.size, root: final.root), shard: shard.number)
+        } catch {
+            logger.warning("the event-ID filter of a sealed shard could not be saved; it is made again at the next start",
+                metadata: ["shard": "\(shard.number)", "error": "\(error)"])
+        }
+        return filter
     }
 
     /// A filter of every event ID of `shard`, read a page at a time.

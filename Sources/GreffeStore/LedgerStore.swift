@@ -603,8 +603,14 @@ public protocol ShardStorage: Sendable {
     /// Told once `shard` is sealed for good (the next shard's link committed): what it held only to take
     /// entries (a lease, on PostgreSQL) may go.
     func shardSealed(_ shard: Int) async
+    /// The bytes `saveEventIDFilter` last saved for `shard`, if any (`SealedIDFilterFile`).
+    func savedEventIDFilter(shard: Int) async -> [UInt8]?
+    /// Keeps a sealed shard's event-ID filter for the next start; a storage that keeps none does nothing.
+    func saveEventIDFilter(_ bytes: [UInt8], shard: Int) async throws
 }
 
 extension ShardStorage {
     public func shardSealed(_ shard: Int) async {}
+    public func savedEventIDFilter(shard: Int) async -> [UInt8]? { nil }
+    public func saveEventIDFilter(_ bytes: [UInt8], shard: Int) async throws {}
 }

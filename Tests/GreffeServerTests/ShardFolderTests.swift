@@ -119,4 +119,54 @@ struct ShardFolderTests {
         await #expect(throws: (any Error).self) { _ = try await storage.createStore(shard: 2) }
         #expect(try entries(directory.url.appendingPathComponent("shards/2")).isEmpty, "nothing written into it")
     }
+
+    @Test("a sealed shard's event-ID filter is saved beside its database and used at the next start; a damaged or foreign file is not")
+    func savedEventIDFilters() async throws {
+        let directory = try await Self.twoShards()
+        defer { try? FileManager.default.removeItem(at: directory.url) }
+        let file = directory.url.appendingPathComponent("event-ids.filter").path  // shard 0's
+        /// Opens the set, has its sealed filters made or loaded, appends `count` new IDs and answers how many
+        /// of them the sealed shard was asked for.
+        func lookupsForNewIDs(_ tag: String, count: Int = 40) async throws -> Int {
+            let shards = try await Self.open(directory)
+            let running = Task { await shards.run() }
+            _ = await shards.buildSealedFilters()
+            #expect(shards.filteredShards == [0])
+            let before = shards.sealedShardLookups
+            _ = try await shards.append((0..<count).map { Self.submission("\(tag)-\($0)") })
+            let asked = shards.sealedShardLookups - before
+            shards.shutdown()
+            await running.value
+            return asked
+        }
+        #expect(try await lookupsForNewIDs("first") < 5)
+        // Shard 0's sealed tree, read from a store closed again before the next open.
+        let (size, root) = try await whileLocked { () async throws -> (UInt64, Hash) in
+            let sealedZero = try SQLiteStore(path: directory.databasePath)
+            return (try await sealedZero.treeSize(), try #require(try await sealedZero.latestCheckpoint()).root)
+        }
+        let saved = try #require(FileManager.default.contents(atPath: file).map { Array($0) })
+        #expect(SealedIDFilterFile.decode(saved, treeSize: size, root: root) != nil, "the file holds shard 0's filter")
+
+        // A valid file whose filter rules nothing out: used as it is, so every new ID is asked (a rebuilt one asks ~none).
+        let everything = BloomFilter(bits: [UInt8](repeating: 0xff, count: 64), hashes: BloomFilter.hashCount)
+        try Data(SealedIDFilterFile.encode(everything, treeSize: size, root: root)).write(to: URL(fileURLWithPath: file))
+        #expect(try await lookupsForNewIDs("second") == 40)
+
+        // Damaged (one bit), or made for another tree (size, root): not used; made again from the store, and saved.
+        // (The damaged one would be used, and ask for every ID, if its checksum were not checked.)
+        var damaged = SealedIDFilterFile.encode(everything, treeSize: size, root: root)
+        damaged[damaged.count - 40] ^= 1  // a bit of the filter, before the 32-byte checksum
+        let foreign = [
+            damaged, SealedIDFilterFile.encode(everything, treeSize: size + 1, root: root),
+            SealedIDFilterFile.encode(everything, treeSize: size, root: MerkleHash.emptyRoot),
+        ]
+        for (position, bytes) in foreign.enumerated() {
+            try Data(bytes).write(to: URL(fileURLWithPath: file))
+            #expect(try await lookupsForNewIDs("third-\(position)") < 5)
+            let rewritten = try #require(FileManager.default.contents(atPath: file).map { Array($0) })
+            #expect(SealedIDFilterFile.decode(rewritten, treeSize: size, root: root) != nil)
+        }
+    }
 }
+

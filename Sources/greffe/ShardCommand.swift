@@ -116,7 +116,13 @@ struct ShardFiles {
         var shards: [Shard] = []
         for number in try storage.existingShards() {
             let path = storage.databasePath(shard: number)
-            guard FileManager.default.fileExists(atPath: path) else { throw CommandFailure("shard \(number)'s database \(path) is missing") }
+            guard FileManager.default.fileExists(atPath: path) else {
+                if number == 0 {
+                    throw CommandFailure(
+                        "\(path) is missing: greffe shard reads a SQLite ledger's files; for a ledger kept in PostgreSQL, copy the shards' public logs from the server with greffe mirror --all-shards (Schemas/shards.md, \"On PostgreSQL\")")
+                }
+                throw CommandFailure("shard \(number)'s database \(path) is missing")
+            }
             let store = try SQLiteStore.forOfflineCommand(path: path)
             let origin = Shards.origin(base: base, shard: number)
             let renamed = try verifiers.map { try $0.renamed(origin) }

@@ -57,23 +57,34 @@ struct ShardFolderTests {
         #expect(try entries(shardsFolder.appendingPathComponent("1")).contains("greffe.sqlite"))
     }
 
+    /// A folder with an empty `greffe.sqlite` in it: what a kill mid-rollover leaves, before or after the rename.
+    static func leaveEmptyDatabase(in folder: URL) throws {
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: false)
+        FileManager.default.createFile(atPath: folder.appendingPathComponent("greffe.sqlite").path, contents: Data())
+    }
+
+    /// Opens the shard set in `directory`, runs it through `body`, and stops it.
+    static func whileRunning(_ directory: DataDirectory, _ body: (ShardedLedger) async throws -> Void) async throws {
+        let shards = try await open(directory)
+        let running = Task { await shards.run() }
+        let outcome: Result<Void, any Error>
+        do { outcome = .success(try await body(shards)) } catch { outcome = .failure(error) }
+        shards.shutdown()
+        await running.value
+        try outcome.get()
+    }
+
     @Test("killed before the rename: the unfinished folder is ignored, and the next rollover makes that shard")
     func killedBeforeRename() async throws {
         let directory = try await Self.twoShards()
         defer { try? FileManager.default.removeItem(at: directory.url) }
-        let unfinished = directory.url.appendingPathComponent("shards/.new-2")
-        try FileManager.default.createDirectory(at: unfinished, withIntermediateDirectories: false)
-        FileManager.default.createFile(atPath: unfinished.appendingPathComponent("greffe.sqlite").path, contents: Data())
-
-        let shards = try await Self.open(directory)
-        let running = Task { await shards.run() }
-        #expect(shards.shards.map(\.number) == [0, 1])
-        try await shards.rollover(reason: .size)
-        let receipts = try await shards.append([Self.submission("c")])
-        #expect(receipts.map(\.shard) == [2])
-        #expect(try entries(directory.url.appendingPathComponent("shards")) == ["1", "2"])
-        shards.shutdown()
-        await running.value
+        try Self.leaveEmptyDatabase(in: directory.url.appendingPathComponent("shards/.new-2"))
+        try await Self.whileRunning(directory) { shards in
+            #expect(shards.shards.map(\.number) == [0, 1])
+            try await shards.rollover(reason: .size)
+            #expect(try await shards.append([Self.submission("c")]).map(\.shard) == [2])
+            #expect(try entries(directory.url.appendingPathComponent("shards")) == ["1", "2"])
+        }
     }
 
     @Test("killed after the rename, before the schema: the empty database is removed as a rollover cut short")
@@ -81,17 +92,14 @@ struct ShardFolderTests {
         let directory = try await Self.twoShards()
         defer { try? FileManager.default.removeItem(at: directory.url) }
         let folder = directory.url.appendingPathComponent("shards/2")
-        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: false)
-        FileManager.default.createFile(atPath: folder.appendingPathComponent("greffe.sqlite").path, contents: Data())
-
-        let shards = try await Self.open(directory)
-        let running = Task { await shards.run() }
-        #expect(shards.shards.map(\.number) == [0, 1])
-        #expect(!FileManager.default.fileExists(atPath: folder.path))
-        // Shard 1 is active again: its sealed checkpoint is a past size, and appends go on in it.
-        #expect(try await shards.append([Self.submission("c")]).map(\.shard) == [1])
-        shards.shutdown()
-        await running.value
+        try Self.leaveEmptyDatabase(in: folder)
+        try await Self.whileRunning(directory) { shards in
+            #expect(shards.shards.map(\.number) == [0, 1])
+            #expect(!FileManager.default.fileExists(atPath: folder.path))
+            // Shard 1 is active again: its sealed checkpoint is a past size, and appends go on in it.
+            let receipts = try await shards.append([Self.submission("c")])
+            #expect(receipts.map(\.shard) == [1])
+        }
     }
 
     @Test("a shard folder whose database is gone is a loss: start-up refuses it rather than dropping the shard")
@@ -128,15 +136,14 @@ struct ShardFolderTests {
         /// Opens the set, has its sealed filters made or loaded, appends `count` new IDs and answers how many
         /// of them the sealed shard was asked for.
         func lookupsForNewIDs(_ tag: String, count: Int = 40) async throws -> Int {
-            let shards = try await Self.open(directory)
-            let running = Task { await shards.run() }
-            _ = await shards.buildSealedFilters()
-            #expect(shards.filteredShards == [0])
-            let before = shards.sealedShardLookups
-            _ = try await shards.append((0..<count).map { Self.submission("\(tag)-\($0)") })
-            let asked = shards.sealedShardLookups - before
-            shards.shutdown()
-            await running.value
+            var asked = -1
+            try await Self.whileRunning(directory) { shards in
+                _ = await shards.buildSealedFilters()
+                #expect(shards.filteredShards == [0])
+                let before = shards.sealedShardLookups
+                _ = try await shards.append((0..<count).map { Self.submission("\(tag)-\($0)") })
+                asked = shards.sealedShardLookups - before
+            }
             return asked
         }
         #expect(try await lookupsForNewIDs("first") < 5)

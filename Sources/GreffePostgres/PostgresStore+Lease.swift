@@ -75,7 +75,7 @@ extension PostgresStore {
                     try? await Task.sleep(for: .seconds(3))
                     guard !Task.isCancelled else { return true }
                     // A query does not end on cancellation; closing its connection ends it, and lets the group return.
-                    connection.close().whenComplete { _ in withExtendedLifetime(connection) {} }
+                    Self.closeInBackground(connection)
                     return false
                 }
                 let first = await group.next() ?? false
@@ -85,7 +85,7 @@ extension PostgresStore {
             if alive {
                 lease.withLock { $0.confirmedAt = .now }
             } else {
-                connection.close().whenComplete { _ in withExtendedLifetime(connection) {} }
+                Self.closeInBackground(connection)
                 leaseLost()
                 return
             }
@@ -105,9 +105,14 @@ extension PostgresStore {
             }
             return (state.connection, state.lossWaiters)
         }
-        // Kept until closed: the lease watcher lets go of it at once, and a connection must not go unclosed.
-        if let connection { connection.close().whenComplete { _ in withExtendedLifetime(connection) {} } }
+        if let connection { Self.closeInBackground(connection) }
         for waiter in waiters { waiter.resume() }
+    }
+
+    /// Closes without waiting, keeping the connection alive until it is closed: PostgresNIO asserts that a connection
+    /// is closed before it goes, and the lease watcher may let go of it first.
+    static func closeInBackground(_ connection: PostgresConnection) {
+        connection.close().whenComplete { _ in withExtendedLifetime(connection) {} }
     }
 
     func leaseLost() {

@@ -95,14 +95,13 @@ public final class PostgresStore: SharedLedgerStore, Sendable {
             defer { state.connection = nil }
             return state.connection
         }
-        // Kept until closed (PostgresNIO asserts a connection is closed before it goes).
-        if let connection { connection.close().whenComplete { _ in withExtendedLifetime(connection) {} } }
+        if let connection { Self.closeInBackground(connection) }
     }
 
     deinit {
         runner.cancel()
         // A store dropped without close() (a shard's, at the end of a test) must not leave its lease connection open.
-        if let connection = lease.withLock({ $0.connection }) { connection.close().whenComplete { _ in withExtendedLifetime(connection) {} } }
+        if let connection = lease.withLock({ $0.connection }) { Self.closeInBackground(connection) }
     }
 
     func migrate() async throws {

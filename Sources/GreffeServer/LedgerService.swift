@@ -43,9 +43,15 @@ public struct LedgerService: Service {
         let watchdog = LeaseLossWatchdog(
             shards: shards, shardSetLease: shardSetLease, grace: Self.leaseLossGrace, followerStallLimit: Self.followerStallLimit)
         watchdog.start()
-        await withGracefulShutdownHandler {
-            await shards.run()
-        } onGracefulShutdown: {
+        // Cancellation stops it too: the service group cancels every service when one fails (the HTTP
+        // server that cannot bind its address), and a ledger that ignored it kept the process up, serving nothing.
+        await withTaskCancellationHandler {
+            await withGracefulShutdownHandler {
+                await shards.run()
+            } onGracefulShutdown: {
+                shards.shutdown()
+            }
+        } onCancel: {
             shards.shutdown()
         }
         if ledger.stoppedBecauseLeaseLost || shardSetLease.map({ !$0.holdsSequencerLease }) == true {

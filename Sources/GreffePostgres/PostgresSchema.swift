@@ -2,7 +2,7 @@
 extension PostgresStore {
     /// The whole schema, verbatim from `Schemas/postgres.sql`.
     public static let schema = """
-        -- Greffe PostgreSQL store, schema version 3.
+        -- Greffe PostgreSQL store, schema version 4.
         -- This file is the schema the code runs (PostgresStore.schema is a copy, and
         -- a test fails if the two differ). It is created in one transaction on first
         -- start. A database of an older version is upgraded in one transaction by
@@ -136,5 +136,21 @@ extension PostgresStore {
         CREATE UNIQUE INDEX events_by_event_id ON events (event_id, platform);
         ALTER TABLE tokens ADD COLUMN platform text;     -- the one platform an append token writes for; NULL for other roles
         UPDATE greffe_meta SET value = '3' WHERE key = 'schema_version';
+
+        -- @version 4
+        -- Byte order ("C" collation) for the text keys, whatever the database's default.
+        -- Under a locale such as en_US.UTF-8 or C.UTF-8, every index comparison goes
+        -- through strcoll(), which made random-key inserts markedly slower, and a
+        -- prefix match (term LIKE 'sha256:…%') cannot use the index. Byte order is also
+        -- the order SQLite keeps, so both stores sort the same. Changing the collation
+        -- rebuilds the indexes on these columns, in this transaction.
+        ALTER TABLE events
+            ALTER COLUMN event_id TYPE text COLLATE "C",   -- rebuilds events_by_event_id
+            ALTER COLUMN kind TYPE text COLLATE "C",       -- rebuilds events_by_kind
+            ALTER COLUMN account TYPE text COLLATE "C",    -- rebuilds events_by_account
+            ALTER COLUMN report_id TYPE text COLLATE "C",  -- rebuilds events_by_report
+            ALTER COLUMN platform TYPE text COLLATE "C";   -- part of events_by_event_id
+        ALTER TABLE content_terms ALTER COLUMN term TYPE text COLLATE "C";
+        UPDATE greffe_meta SET value = '4' WHERE key = 'schema_version';
         """
 }

@@ -79,6 +79,41 @@ struct PostgresStoreTests {
         #expect(try await again.latestAttestation(kind: .cosignedNote)?.size == 2)
         again.close()
         #expect(try PostgresStore.migrations.pending(from: Int64(PostgresStore.schemaVersion), database: "current").isEmpty)
+        // Version 4: the text keys sort in byte order, the rows kept.
+        #expect(try await Self.byteOrderKeys(location) == 6)
+    }
+
+    @Test("the text keys sort in byte order whatever the database's locale, also after an upgrade from version 3")
+    func byteOrderKeys() async throws {
+        let location = try await PostgresTestServer.freshDatabase()
+        var builder = BatchBuilder()
+        let store = try await PostgresStore.connect(location, logger: logger)
+        #expect(try await Self.byteOrderKeys(location) == 6)
+        try await store.append(builder.batch(["b-1", "B-2"]))
+        store.close()
+        // Back to version 3: the database's default collation.
+        try await PostgresTestServer.execute(
+            "ALTER TABLE events ALTER COLUMN event_id TYPE text COLLATE \"default\", ALTER COLUMN account TYPE text COLLATE \"default\"",
+            on: location)
+        try await PostgresTestServer.execute("UPDATE greffe_meta SET value = '3' WHERE key = 'schema_version'", on: location)
+        #expect(try await Self.byteOrderKeys(location) == 4)
+        let upgraded = try await PostgresStore.connect(location, logger: logger)
+        #expect(try await Self.byteOrderKeys(location) == 6)
+        #expect(try await upgraded.treeSize() == 2)
+        let located = try await upgraded.locateEvents([contractKey("b-1"), contractKey("B-2")])
+        #expect(located.values.map(\.index).sorted() == [0, 1])
+        upgraded.close()
+    }
+
+    /// How many of the six text key columns (event ID, kind, account, report, platform, content term) use the "C" collation.
+    static func byteOrderKeys(_ location: PostgresLocation) async throws -> Int64 {
+        try await PostgresTestServer.integer(
+            """
+            SELECT count(*) FROM pg_attribute a JOIN pg_collation c ON c.oid = a.attcollation
+            WHERE c.collname = 'C' AND (
+                (a.attrelid = 'events'::regclass AND a.attname IN ('event_id', 'kind', 'account', 'report_id', 'platform'))
+                OR (a.attrelid = 'content_terms'::regclass AND a.attname = 'term'))
+            """, on: location)
     }
 
     @Test("an unreachable server is a clear error naming where, without the password")

@@ -1,4 +1,4 @@
--- Greffe PostgreSQL store, schema version 4.
+-- Greffe PostgreSQL store, schema version 5.
 -- This file is the schema the code runs (PostgresStore.schema is a copy, and
 -- a test fails if the two differ). It is created in one transaction on first
 -- start. A database of an older version is upgraded in one transaction by
@@ -148,3 +148,15 @@ ALTER TABLE events
     ALTER COLUMN platform TYPE text COLLATE "C";   -- part of events_by_event_id
 ALTER TABLE content_terms ALTER COLUMN term TYPE text COLLATE "C";
 UPDATE greffe_meta SET value = '4' WHERE key = 'schema_version';
+
+-- @version 5
+-- A sealed shard's event-ID filter, kept so that a restart need not read all of
+-- the shard's event IDs again (the SQLite store keeps the same bytes in a file,
+-- event-ids.filter). The bytes are the layout "greffe-idfilter1" of
+-- Schemas/shards.md: they name the tree size and root they were made from and
+-- end in a SHA-256, and are used only if all three match the sealed shard.
+CREATE TABLE event_id_filter (
+    id   integer PRIMARY KEY CHECK (id = 1),  -- a single row
+    data bytea NOT NULL                      -- the filter, as the file event-ids.filter would hold it
+);
+UPDATE greffe_meta SET value = '5' WHERE key = 'schema_version';

@@ -115,6 +115,22 @@ public final class PostgresShardStorage: ShardStorage {
         opened.withLock { $0[shard] }?.releaseSequencerLease()
     }
 
+    /// Kept in the shard's own schema (table `event_id_filter`), as the SQLite storage keeps it beside the shard's file.
+    public func savedEventIDFilter(shard: Int) async -> [UInt8]? {
+        do {
+            return try await (openStore(shard: shard) as? PostgresStore)?.savedEventIDFilter()
+        } catch {
+            // No filter is not a failure: the shard's event IDs are read again, and the filter saved anew.
+            logger.warning("the saved event-ID filter could not be read", metadata: ["shard": "\(shard)", "error": "\(error)"])
+            return nil
+        }
+    }
+
+    public func saveEventIDFilter(_ bytes: [UInt8], shard: Int) async throws {
+        guard let store = try await openStore(shard: shard) as? PostgresStore else { return }
+        try await store.saveEventIDFilter(bytes)
+    }
+
     /// Closes every shard's store but shard 0's, which its caller owns.
     public func close() {
         for store in opened.withLock({ opened in defer { opened = [:] }; return Array(opened.values) }) { store.close() }

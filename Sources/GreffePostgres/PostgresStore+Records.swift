@@ -23,6 +23,22 @@ extension PostgresStore {
         }
     }
 
+    /// The sealed shard's event-ID filter saved by `saveEventIDFilter`, if any (`SealedIDFilterFile` bytes).
+    public func savedEventIDFilter() async throws -> [UInt8]? {
+        try await rows("reading the saved event-ID filter", "SELECT data FROM event_id_filter WHERE id = 1", as: ByteBuffer.self)
+            .first.map { Array(buffer: $0) }
+    }
+
+    /// Keeps a sealed shard's event-ID filter, replacing the one before.
+    public func saveEventIDFilter(_ bytes: [UInt8]) async throws {
+        let logger = logger
+        try await mapped("saving the event-ID filter") {
+            try await client.query(
+                "INSERT INTO event_id_filter (id, data) VALUES (1, \(ByteBuffer(bytes: bytes))) ON CONFLICT (id) DO UPDATE SET data = excluded.data",
+                logger: logger)
+        }
+    }
+
     public func storeAttestation(_ attestation: CheckpointAttestation) async throws {
         let logger = logger
         try await mapped("storing a \(attestation.kind.rawValue) for the checkpoint of size \(attestation.size)") {

@@ -116,6 +116,60 @@ struct PostgresShardTests {
         again.close()
     }
 
+    /// Opens the shard set of `location` as a new process would, runs `body` on it, and stops it.
+    func whileOpen<T: Sendable>(_ location: PostgresLocation, _ body: (ShardedLedger) async throws -> T) async throws -> T {
+        let base = try await PostgresStore.connect(location, logger: PostgresTestServer.logger)
+        let (shards, storage) = try await open(base)
+        let running = Task { await shards.run() }
+        let result: Result<T, any Error>
+        do { result = .success(try await body(shards)) } catch { result = .failure(error) }
+        shards.shutdown()
+        await running.value
+        storage.close()
+        base.close()
+        return try result.get()
+    }
+
+    @Test("a sealed shard's event-ID filter is saved in its schema and used at the next start; a damaged or foreign one is made again")
+    func savedEventIDFilters() async throws {
+        let location = try await PostgresTestServer.freshDatabase()
+        try await whileOpen(location) { shards in
+            _ = try await shards.append((0..<30).map { Self.event("z-\($0)") })
+            try await shards.rollover(reason: .size)
+        }
+        /// Has the sealed filters made or loaded, appends `count` new IDs and answers how many of them shard 0 was asked for.
+        func lookupsForNewIDs(_ tag: String, count: Int = 40) async throws -> Int {
+            try await whileOpen(location) { shards in
+                _ = await shards.buildSealedFilters()
+                #expect(shards.filteredShards == [0])
+                let before = shards.sealedShardLookups
+                _ = try await shards.append((0..<count).map { Self.event("\(tag)-\($0)") })
+                return shards.sealedShardLookups - before
+            }
+        }
+        #expect(try await lookupsForNewIDs("first") < 5)
+        let sealedZero = try await PostgresStore.connect(location, logger: PostgresTestServer.logger)
+        defer { sealedZero.close() }
+        let (size, root) = (try await sealedZero.treeSize(), try #require(try await sealedZero.latestCheckpoint()).root)
+        let saved = try #require(try await sealedZero.savedEventIDFilter())
+        #expect(SealedIDFilterFile.decode(saved, treeSize: size, root: root) != nil, "shard 0's schema holds its filter")
+
+        // A valid filter that rules nothing out: used as it is, so every new ID is asked (a rebuilt one asks ~none).
+        let everything = BloomFilter(bits: [UInt8](repeating: 0xff, count: 64), hashes: BloomFilter.hashCount)
+        try await sealedZero.saveEventIDFilter(SealedIDFilterFile.encode(everything, treeSize: size, root: root))
+        #expect(try await lookupsForNewIDs("second") == 40)
+
+        // Damaged (one bit), or made for another tree: not used; made again from the store, and saved.
+        var damaged = SealedIDFilterFile.encode(everything, treeSize: size, root: root)
+        damaged[damaged.count - 40] ^= 1
+        for (position, bytes) in [damaged, SealedIDFilterFile.encode(everything, treeSize: size + 1, root: root)].enumerated() {
+            try await sealedZero.saveEventIDFilter(bytes)
+            #expect(try await lookupsForNewIDs("third-\(position)") < 5, "case \(position)")
+            let remade = try #require(try await sealedZero.savedEventIDFilter())
+            #expect(remade != bytes && SealedIDFilterFile.decode(remade, treeSize: size, root: root) != nil, "case \(position)")
+        }
+    }
+
     @Test("a rollover cut short leaves an empty schema, or one with an empty log: start-up removes it; a shard with entries is never removed")
     func rolloverCutShort() async throws {
         let location = try await PostgresTestServer.freshDatabase()

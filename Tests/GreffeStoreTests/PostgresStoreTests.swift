@@ -52,6 +52,7 @@ struct PostgresStoreTests {
         }
         // Back to what a version 1 greffe left: no attestations, event IDs unique across the ledger, no platforms.
         try await PostgresTestServer.execute("DROP TABLE checkpoint_attestations", on: location)
+        try await PostgresTestServer.execute("DROP TABLE event_id_filter", on: location)
         try await PostgresTestServer.execute("DROP INDEX events_by_event_id", on: location)
         try await PostgresTestServer.execute("ALTER TABLE events DROP COLUMN platform, DROP COLUMN appended_by", on: location)
         try await PostgresTestServer.execute("ALTER TABLE events ADD CONSTRAINT events_event_id_key UNIQUE (event_id)", on: location)
@@ -91,7 +92,8 @@ struct PostgresStoreTests {
         #expect(try await Self.byteOrderKeys(location) == 6)
         try await store.append(builder.batch(["b-1", "B-2"]))
         store.close()
-        // Back to version 3: the database's default collation.
+        // Back to version 3: the database's default collation, no saved filter.
+        try await PostgresTestServer.execute("DROP TABLE event_id_filter", on: location)
         try await PostgresTestServer.execute(
             "ALTER TABLE events ALTER COLUMN event_id TYPE text COLLATE \"default\", ALTER COLUMN account TYPE text COLLATE \"default\"",
             on: location)

@@ -69,6 +69,11 @@ struct BenchCommand: AsyncParsableCommand {
 
     @Option(
         name: .long,
+        help: "append with --postgres: rounds of each load, alternated between SQLite and PostgreSQL; the ratios are their medians.")
+    var postgresRounds: Int = 3
+
+    @Option(
+        name: .long,
         help: "search: the SQLite file to fill (kept afterwards), or to reuse if it already holds --entries events; a temporary file by default.")
     var searchStore: String?
 
@@ -87,6 +92,7 @@ struct BenchCommand: AsyncParsableCommand {
         guard v2Events >= 0, v2Events <= 1_000_000 else { throw ValidationError("--v2-events must be between 0 and 1,000,000") }
         guard pdqHashes.allSatisfy({ (1_000...100_000_000).contains($0) }) else { throw ValidationError("--pdq-hashes must be between 1,000 and 100,000,000") }
         guard (1...60).contains(seconds) else { throw ValidationError("--seconds must be between 1 and 60") }
+        guard (1...15).contains(postgresRounds) else { throw ValidationError("--postgres-rounds must be between 1 and 15") }
         guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
     }
 

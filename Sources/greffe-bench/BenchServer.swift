@@ -28,7 +28,7 @@ struct BenchServer {
         _ = try BenchContext.capture([executable, "init"] + storeArguments + ["--origin", "bench.greffe.test/\(name)"])
         let token = try BenchContext.capture([executable, "token", "create"] + storeArguments + ["--role", "append", "--platform", "bench.example", "--name", "bench"])
             .trimmingCharacters(in: .whitespacesAndNewlines)
-        let port = 20_000 + Int(getpid() % 20_000)
+        let port = try freePort()
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = ["serve"] + storeArguments + ["--listen", "127.0.0.1:\(port)", "--log-level", "error"] + serveArguments
@@ -37,6 +37,23 @@ struct BenchServer {
         let server = BenchServer(process: process, url: "http://127.0.0.1:\(port)", appendToken: token, data: data)
         try waitUntilHealthy(process: process, url: server.url, name: "greffe serve")
         return server
+    }
+
+    /// A port no one listens on now, as the kernel picks it (two servers of one run must not share one:
+    /// the second would fail to bind while the health check reached the first).
+    static func freePort() throws -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw BenchFailure("bench: socket() failed") }
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
+        }
+        guard bound else { throw BenchFailure("bench: could not find a free port") }
+        return Int(UInt16(bigEndian: address.sin_port))
     }
 
     /// Until `url`/healthz answers (10 s at most); the process is stopped if it never does.
@@ -122,64 +139,116 @@ struct AppendBenchmark: Benchmark {
         guard BenchContext.onPath("wrk") else {
             return [BenchRow("append", 0, "events/s", note: "skipped: wrk is not installed (apt-get install wrk; ops/bench.sh does it)")]
         }
-        var rows = try measure(context, store: "SQLite", server: try BenchServer.start(context, name: "append"))
-        rows += try measureRollovers(context, unsharded: rows)
+        var stores = [(name: "SQLite", server: try BenchServer.start(context, name: "append"))]
         if let postgres = context.options.postgres {
-            rows += try measure(context, store: "PostgreSQL", server: try BenchServer.start(context, name: "appendpg", postgresServer: postgres))
+            stores.append((name: "PostgreSQL", server: try BenchServer.start(context, name: "appendpg", postgresServer: postgres)))
         }
+        var rows: [BenchRow]
+        do {
+            defer { for store in stores { store.server.stop() } }
+            rows = try measure(context, stores: stores, rounds: stores.count > 1 ? context.options.postgresRounds : 1)
+        }
+        rows += try measureRollovers(context, unsharded: rows)
         return rows
     }
 
     /// Concurrent clients posting batches of 100.
     private let batchClients = 32
 
-    private func measure(_ context: BenchContext, store: String, server: BenchServer) throws -> [BenchRow] {
-        defer { server.stop() }
-        context.say("append on \(store)")
-        let environment = ["GREFFE_TOKEN": server.appendToken, "GREFFE_RUN": "\(store.prefix(1))\(getpid())"]
-        context.say("append: GET /healthz (the HTTP floor), 64 connections")
+    /// One wrk load of the append benchmark.
+    private struct Load {
+        let label: String
+        let connections: Int
+        let batch: Int
+        let randomKeys: Bool
+        /// Tells the event IDs of this load's runs apart from every other run's.
+        let runTag: String
+    }
+
+    // With 8 clients, each batch's requests come back as one burst of parsing while the
+    // writer waits; the 8-client row stays for comparison with earlier runs.
+    private var loads: [Load] {
+        [
+            Load(label: "100 events per request, \(batchClients) connections", connections: batchClients, batch: 100, randomKeys: false, runTag: "b"),
+            Load(label: "100 events per request, 8 connections", connections: 8, batch: 100, randomKeys: false, runTag: "e"),
+            Load(label: "100 events per request with random keys, \(batchClients) connections", connections: batchClients, batch: 100, randomKeys: true, runTag: "r"),
+            Load(label: "one event per request, 64 connections", connections: 64, batch: 1, randomKeys: false, runTag: "s"),
+        ]
+    }
+
+    /// Each load on each store, `rounds` times. With two stores the runs alternate (SQLite then PostgreSQL,
+    /// then the other way round), so a machine that speeds up or slows down during the benchmark weighs on
+    /// both alike; each store's figure is its median, and the ratio rows give the median of the rounds' ratios.
+    private func measure(_ context: BenchContext, stores: [(name: String, server: BenchServer)], rounds: Int) throws -> [BenchRow] {
+        var rates: [[[WrkResult]]] = Array(repeating: Array(repeating: [], count: loads.count), count: stores.count)
+        for round in 0..<rounds {
+            for (l, load) in loads.enumerated() {
+                let order = round % 2 == 0 ? Array(stores.indices) : stores.indices.reversed()
+                for s in order {
+                    let (name, server) = stores[s]
+                    context.say("append on \(name), round \(round + 1)/\(rounds): \(load.label)")
+                    var environment = ["GREFFE_TOKEN": server.appendToken, "GREFFE_BATCH": "\(load.batch)"]
+                    environment["GREFFE_RUN"] = "\(load.runTag)\(name.prefix(1))\(round)-\(getpid())"
+                    if load.randomKeys { environment["GREFFE_KEYS"] = "random" }
+                    rates[s][l].append(try WrkResult.run(context, script: "append.lua", connections: load.connections, url: server.url, environment: environment))
+                }
+            }
+        }
+        var rows: [BenchRow] = []
+        for (s, store) in stores.enumerated() {
+            rows += try storeRows(context, store: store.name, server: store.server, runs: rates[s], rounds: rounds)
+        }
+        guard stores.count == 2 else { return rows }
+        for (l, load) in loads.enumerated() {
+            let ratios = zip(rates[1][l], rates[0][l]).map { $1.rate > 0 ? $0.rate / $1.rate : 0 }
+            let medianPostgres = Self.median(rates[1][l]).rate
+            let medianSQLite = Self.median(rates[0][l]).rate
+            rows.append(
+                BenchRow(
+                    "append PostgreSQL / SQLite: \(load.label)", medianPostgres, "events/s", reference: "SQLite, same load", referenceValue: medianSQLite,
+                    note: "median rates of \(rounds) alternated rounds; the rounds' own ratios: "
+                        + ratios.map { String(format: "%.2f", $0) }.joined(separator: ", ")
+                        + String(format: " (median %.2f)", ratios.sorted()[ratios.count / 2])))
+        }
+        return rows
+    }
+
+    /// The run at the median rate.
+    private static func median(_ runs: [WrkResult]) -> WrkResult {
+        runs.sorted { $0.rate < $1.rate }[runs.count / 2]
+    }
+
+    /// One store's rows: the HTTP floor and ack → checkpoint latency measured once, the loads at their median.
+    private func storeRows(_ context: BenchContext, store: String, server: BenchServer, runs: [[WrkResult]], rounds: Int) throws -> [BenchRow] {
+        context.say("append on \(store): GET /healthz (the HTTP floor), 64 connections")
         let floor = try WrkResult.run(context, script: nil, connections: 64, url: "\(server.url)/healthz")
-        // With 8 clients, each batch's requests come back as one burst of parsing while the
-        // writer waits; the 8-client row stays for comparison with earlier runs.
-        context.say("append: 100 events per request, \(batchClients) connections")
-        var batchEnvironment = environment
-        batchEnvironment["GREFFE_BATCH"] = "100"
-        let batched = try WrkResult.run(context, script: "append.lua", connections: batchClients, url: server.url, environment: batchEnvironment)
-        context.say("append: 100 events per request, 8 connections")
-        batchEnvironment["GREFFE_RUN"] = "e\(store.prefix(1))\(getpid())"
-        let batchedFewClients = try WrkResult.run(context, script: "append.lua", connections: 8, url: server.url, environment: batchEnvironment)
-        context.say("append: 100 events per request with random keys, \(batchClients) connections")
-        var randomEnvironment = batchEnvironment
-        randomEnvironment["GREFFE_KEYS"] = "random"
-        randomEnvironment["GREFFE_RUN"] = "r\(store.prefix(1))\(getpid())"
-        let random = try WrkResult.run(context, script: "append.lua", connections: batchClients, url: server.url, environment: randomEnvironment)
-        context.say("append: one event per request, 64 connections")
-        var singleEnvironment = environment
-        singleEnvironment["GREFFE_BATCH"] = "1"
-        singleEnvironment["GREFFE_RUN"] = "s\(store.prefix(1))\(getpid())"
-        let single = try WrkResult.run(context, script: "append.lua", connections: 64, url: server.url, environment: singleEnvironment)
-        context.say("append: ack → checkpoint, receipts under batched load")
-        let latencies = try checkpointLatencies(context, server: server, environment: batchEnvironment)
+        context.say("append on \(store): ack → checkpoint, receipts under batched load")
+        let environment = [
+            "GREFFE_TOKEN": server.appendToken, "GREFFE_BATCH": "100", "GREFFE_RUN": "c\(store.prefix(1))\(getpid())",
+        ]
+        let latencies = try checkpointLatencies(context, server: server, environment: environment)
         let sorted = latencies.sorted()
         let p50 = sorted.isEmpty ? 0 : sorted[sorted.count / 2]
         let p99 = sorted.isEmpty ? 0 : sorted[min(sorted.count - 1, sorted.count * 99 / 100)]
+        let (batched, batchedFewClients, random, single) = (Self.median(runs[0]), Self.median(runs[1]), Self.median(runs[2]), Self.median(runs[3]))
+        let of = rounds > 1 ? ", median of \(rounds) rounds" : ""
         return [
             BenchRow("append [\(store)]: HTTP floor (GET /healthz)", floor.rate, "req/s", note: "p99 \(String(format: "%.2f", floor.p99Milliseconds)) ms"),
             BenchRow(
                 "append [\(store)]: batched (100/request, \(batchClients) clients), durable", batched.rate, "events/s", reference: "target",
                 referenceValue: 50_000,
-                note: "p50 \(String(format: "%.1f", batched.p50Milliseconds)) ms, p99 \(String(format: "%.1f", batched.p99Milliseconds)) ms per request"),
+                note: "p50 \(String(format: "%.1f", batched.p50Milliseconds)) ms, p99 \(String(format: "%.1f", batched.p99Milliseconds)) ms per request\(of)"),
             BenchRow(
                 "append [\(store)]: batched (100/request, 8 clients), durable", batchedFewClients.rate, "events/s",
                 reference: "\(batchClients) clients", referenceValue: batched.rate,
-                note: "p50 \(String(format: "%.1f", batchedFewClients.p50Milliseconds)) ms, p99 \(String(format: "%.1f", batchedFewClients.p99Milliseconds)) ms per request"),
+                note: "p50 \(String(format: "%.1f", batchedFewClients.p50Milliseconds)) ms, p99 \(String(format: "%.1f", batchedFewClients.p99Milliseconds)) ms per request\(of)"),
             BenchRow(
                 "append [\(store)]: batched, random keys, durable", random.rate, "events/s", reference: "batched, counting keys",
                 referenceValue: batched.rate,
-                note: "event IDs, prompt and image hashes random (as UUIDs and SHA-256 are), so their index inserts scatter; p99 \(String(format: "%.1f", random.p99Milliseconds)) ms per request"),
+                note: "event IDs, prompt and image hashes random (as UUIDs and SHA-256 are), so their index inserts scatter; p99 \(String(format: "%.1f", random.p99Milliseconds)) ms per request\(of)"),
             BenchRow(
                 "append [\(store)]: single-event requests, durable", single.rate, "events/s", reference: "GET /healthz", referenceValue: floor.rate,
-                note: "target 15,000/s; p99 \(String(format: "%.1f", single.p99Milliseconds)) ms"),
+                note: "target 15,000/s; p99 \(String(format: "%.1f", single.p99Milliseconds)) ms\(of)"),
             BenchRow(
                 "append [\(store)]: ack → checkpoint p50", p50 * 1000, "ms", reference: "p99 target (ms)", referenceValue: 1000,
                 note: "request → signed receipt (an upper bound of ack → checkpoint), \(latencies.count) receipts (?wait=checkpoint) under batched load; p99 \(String(format: "%.0f", p99 * 1000)) ms"),

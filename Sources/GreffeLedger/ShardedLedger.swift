@@ -384,6 +384,11 @@ public final class ShardedLedger: Sendable {
 
     func runShard(_ ledger: Ledger, number: Int) async {
         await ledger.run()
+        if ledger.stoppedBecauseLeaseLost, state.withLock({ $0.shards.last?.ledger === ledger }) {
+            // The active shard lost its lease: nothing can be appended any more, so the set stops, and its node
+            // exits to be restarted (`LedgerService`), instead of waiting for the watchdog.
+            shutdown()
+        }
         let waiter = state.withLock { state in
             state.ended.insert(number)
             return state.runEnded.removeValue(forKey: number)

@@ -209,6 +209,39 @@ struct PostgresShardTests {
         third.close()
     }
 
+    @Test("the active shard's lease taken away (its session ended by PostgreSQL) stops the shard set, saying so")
+    func activeLeaseLost() async throws {
+        let location = try await PostgresTestServer.freshDatabase()
+        let base = try await PostgresStore.connect(location, logger: PostgresTestServer.logger)
+        let (shards, storage) = try await open(base)
+        let running = Task { await shards.run() }
+        _ = try await shards.append((0..<5).map { Self.event("l-\($0)") })
+        try await shards.rollover(reason: .size)
+        _ = try await shards.append((5..<10).map { Self.event("l-\($0)") })
+        #expect(shards.activeShard == 1 && shards.active.isSequencer)
+        // Shard 1's lease key (PostgresStore.leaseLock): its session is ended as an administrator or a failover would.
+        let ended = try await PostgresTestServer.integer(
+            """
+            SELECT count(pg_terminate_backend(pid)) FROM pg_locks WHERE locktype = 'advisory' AND granted AND objsubid = 1
+            AND classid = \(0x6772_6566_6600_0001 >> 32) AND objid = \(0x6772_6566_6600_0001 & 0xFFFF_FFFF)
+            AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+            """, on: location)
+        #expect(ended == 1)
+        let stopped = Mutex(false)
+        Task {
+            await running.value
+            stopped.withLock { $0 = true }
+        }
+        for _ in 0..<100 where !stopped.withLock({ $0 }) { try await Task.sleep(for: .milliseconds(100)) }
+        #expect(stopped.withLock { $0 }, "the shard set still runs 10 s after its active shard lost its lease")
+        #expect(shards.active.stoppedBecauseLeaseLost)
+        await #expect(throws: (any Error).self) { _ = try await shards.append([Self.event("after")]) }
+        shards.shutdown()
+        await running.value
+        storage.close()
+        base.close()
+    }
+
     @Test("each shard has a lease of its own, and shard 0's lease keeps a second node out")
     func leases() async throws {
         let location = try await PostgresTestServer.freshDatabase()

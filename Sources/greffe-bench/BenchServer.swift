@@ -380,7 +380,7 @@ struct SearchBenchmark: Benchmark {
         let path = context.options.searchStore ?? context.scratch.appendingPathComponent("search.sqlite").path
         let reuse = FileManager.default.fileExists(atPath: path)
         let store = try SQLiteStore(path: path)
-        let samples = 2_000
+        let samples = context.options.searchLookups
         let batchSize = min(10_000, count)
         let stored = count - count % batchSize
         var fillNote = "reused \(path)"

@@ -6,6 +6,11 @@ import GreffeStore
 import Synchronization
 import Testing
 
+/// A flag shared by the tasks of a test.
+final class Flag: Sendable {
+    let value = Atomic(false)
+}
+
 /// Temporal shards on PostgreSQL (Schemas/shards.md, "On PostgreSQL"): shard k ≥ 1 is schema `greffe_shard_<k>`
 /// of the same database, with a lease of its own; rollovers under load, start-up after a rollover cut short.
 @Suite("Shards on PostgreSQL", .enabled(if: PostgresTestServer.url != nil, "needs GREFFE_TEST_POSTGRES"))
@@ -41,11 +46,16 @@ struct PostgresShardTests {
         let (shards, storage) = try await open(base)
         let running = Task { await shards.run() }
 
+        // The clients append until the three rollovers are done (25 batches each at least), so that every shard
+        // takes some of their events however fast or slow the server is: the test erases one in shard 1 below.
+        let rolledOver = Flag()
         let answered = try await withThrowingTaskGroup(of: [String: ShardedLedger.Receipt].self) { group in
             for client in 0..<4 {
                 group.addTask {
                     var receipts: [String: ShardedLedger.Receipt] = [:]
-                    for batch in 0..<25 {
+                    var batch = 0
+                    while batch < 25 || !rolledOver.value.load(ordering: .acquiring) {
+                        defer { batch += 1 }
                         let ids = (0..<4).map { "c\(client)-b\(batch)-\($0)" }
                         let answered = try await shards.append(ids.map(Self.event))
                         for (id, receipt) in zip(ids, answered) { receipts[id] = receipt }
@@ -56,8 +66,11 @@ struct PostgresShardTests {
             group.addTask {
                 for reason in [Shards.Reason.size, .period, .size] {
                     try await Task.sleep(for: .milliseconds(40))
+                    // A shard k ≥ 1 opens with its shard.opened record: wait for a client's event after it.
+                    while shards.active.treeSize < (shards.activeShard == 0 ? 1 : 2) { try await Task.sleep(for: .milliseconds(5)) }
                     try await shards.rollover(reason: reason)
                 }
+                rolledOver.value.store(true, ordering: .releasing)
                 return [:]
             }
             var all: [String: ShardedLedger.Receipt] = [:]
@@ -66,7 +79,7 @@ struct PostgresShardTests {
         }
         #expect(shards.shards.map(\.number) == [0, 1, 2, 3])
         #expect(try await schemas(location) == 3)
-        #expect(answered.count == 400)
+        #expect(answered.count >= 400 && answered.count % 4 == 0)
         // Each receipt names the entry that holds its event, in its shard's own tables; no event is stored twice.
         var seen: [String: Int] = [:]
         for shard in shards.shards {
@@ -77,7 +90,7 @@ struct PostgresShardTests {
                 #expect(receipt.shard == shard.number && receipt.receipt.index == index)
             }
         }
-        #expect(seen.count == 400 && seen.values.allSatisfy { $0 == 1 })
+        #expect(seen.count == answered.count && seen.values.allSatisfy { $0 == 1 })
         // Shard 0's tables (the default schema) hold only shard 0's events.
         let inShardZero = answered.values.filter { $0.shard == 0 }.count
         #expect(try await PostgresTestServer.integer("SELECT count(*) FROM public.events WHERE platform = 'example-ai'", on: location) == Int64(inShardZero))

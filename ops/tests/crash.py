@@ -119,7 +119,11 @@ class Cluster:
         try:
             code = self.proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
-            raise SystemExit("FAIL: greffe serve went on for 20 s after losing shard %d's lease" % shard)
+            try:
+                listing = ", ".join("%d %s" % (log["shard"], log["state"]) for log in shard_logs(self)[-3:])
+            except (OSError, SystemExit) as error:
+                listing = "unlisted: %s" % error
+            raise SystemExit("FAIL: greffe serve went on for 20 s after losing shard %d's lease (last shards now: %s)" % (shard, listing))
         self.log.close()
         if code != 75:
             raise SystemExit("FAIL: greffe serve exited with %s after losing shard %d's lease, not 75" % (code, shard))
@@ -342,7 +346,15 @@ def main():
                     client.running.clear()
                 for client in clients:
                     client.idle.wait(30)
-                shard = len(shard_logs(cluster)) - 1
+                # A rollover set off by the last batches may still be sealing the shard: wait until none is under way.
+                shards, settle_until = len(shard_logs(cluster)), time.time() + 30
+                while time.time() < settle_until:
+                    time.sleep(1.0)
+                    now = shard_logs(cluster)
+                    if len(now) == shards and now[-1]["state"] == "active":
+                        break
+                    shards = len(now)
+                shard = shards - 1
             cluster.cut_lease(shard)
             leases_cut.append(shard)
         else:

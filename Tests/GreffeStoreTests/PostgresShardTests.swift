@@ -35,6 +35,28 @@ struct PostgresShardTests {
         return (shards, storage)
     }
 
+    /// A shard set opened as a new `greffe serve --postgres` process would, and running.
+    struct RunningShards {
+        let base: PostgresStore
+        let storage: PostgresShardStorage
+        let shards: ShardedLedger
+        let running: Task<Void, Never>
+
+        /// Stops the set as SIGTERM would, then closes its stores.
+        func stop() async {
+            shards.shutdown()
+            await running.value
+            storage.close()
+            base.close()
+        }
+    }
+
+    func start(_ location: PostgresLocation) async throws -> RunningShards {
+        let base = try await PostgresStore.connect(location, logger: PostgresTestServer.logger)
+        let (shards, storage) = try await open(base)
+        return RunningShards(base: base, storage: storage, shards: shards, running: Task { await shards.run() })
+    }
+
     func schemas(_ location: PostgresLocation) async throws -> Int64 {
         try await PostgresTestServer.integer("SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'greffe\\_shard\\_%'", on: location)
     }
@@ -42,9 +64,8 @@ struct PostgresShardTests {
     @Test("appends go on across three rollovers with nothing lost or doubled; each shard is a schema, and the set reopens")
     func rolloversUnderLoad() async throws {
         let location = try await PostgresTestServer.freshDatabase()
-        let base = try await PostgresStore.connect(location, logger: PostgresTestServer.logger)
-        let (shards, storage) = try await open(base)
-        let running = Task { await shards.run() }
+        let set = try await start(location)
+        let shards = set.shards
 
         // The clients append until the three rollovers are done (25 batches each at least), so that every shard
         // takes some of their events however fast or slow the server is: the test erases one in shard 1 below.
@@ -109,37 +130,25 @@ struct PostgresShardTests {
         }
         #expect(try await sealedOne.store.readEvent(index: target.receipt.index)?.canonicalBody == nil)
 
-        shards.shutdown()
-        await running.value
-        storage.close()
-        base.close()
+        await set.stop()
 
         // Reopened by a new process: every link checked, a re-send finds its event in a sealed shard.
-        let again = try await PostgresStore.connect(location, logger: PostgresTestServer.logger)
-        let (reopened, reopenedStorage) = try await open(again)
-        let rerun = Task { await reopened.run() }
+        let again = try await start(location)
+        let reopened = again.shards
         #expect(reopened.shards.map(\.number) == [0, 1, 2, 3])
         #expect(reopened.shards.dropFirst().allSatisfy { $0.link != nil })
         let sealed = try #require(answered.first { $0.value.shard == 1 && $0.key != target.receipt.eventID })
         let resent = try await reopened.append([Self.event(sealed.key)])
         #expect(resent.map(\.shard) == [1] && resent.map(\.receipt.index) == [sealed.value.receipt.index] && resent.allSatisfy { !$0.receipt.isNew })
-        reopened.shutdown()
-        await rerun.value
-        reopenedStorage.close()
-        again.close()
+        await again.stop()
     }
 
     /// Opens the shard set of `location` as a new process would, runs `body` on it, and stops it.
     func whileOpen<T: Sendable>(_ location: PostgresLocation, _ body: (ShardedLedger) async throws -> T) async throws -> T {
-        let base = try await PostgresStore.connect(location, logger: PostgresTestServer.logger)
-        let (shards, storage) = try await open(base)
-        let running = Task { await shards.run() }
+        let set = try await start(location)
         let result: Result<T, any Error>
-        do { result = .success(try await body(shards)) } catch { result = .failure(error) }
-        shards.shutdown()
-        await running.value
-        storage.close()
-        base.close()
+        do { result = .success(try await body(set.shards)) } catch { result = .failure(error) }
+        await set.stop()
         return try result.get()
     }
 
@@ -186,34 +195,26 @@ struct PostgresShardTests {
     @Test("a rollover cut short leaves an empty schema, or one with an empty log: start-up removes it; a shard with entries is never removed")
     func rolloverCutShort() async throws {
         let location = try await PostgresTestServer.freshDatabase()
-        let base = try await PostgresStore.connect(location, logger: PostgresTestServer.logger)
-        let (shards, storage) = try await open(base)
-        let running = Task { await shards.run() }
+        let set = try await start(location)
+        let shards = set.shards
         _ = try await shards.append([Self.event("a")])
         try await shards.rollover(reason: .size)
         _ = try await shards.append([Self.event("b")])
-        await #expect(throws: StoreError.self) { try await storage.removeEmptyStore(shard: 1) }
-        shards.shutdown()
-        await running.value
-        storage.close()
-        base.close()
+        await #expect(throws: StoreError.self) { try await set.storage.removeEmptyStore(shard: 1) }
+        await set.stop()
         #expect(try await schemas(location) == 1)
 
         // Killed after CREATE SCHEMA, before its tables: an empty schema.
         try await PostgresTestServer.execute("CREATE SCHEMA greffe_shard_2", on: location)
-        let again = try await PostgresStore.connect(location, logger: PostgresTestServer.logger)
-        let (reopened, reopenedStorage) = try await open(again)
+        let again = try await start(location)
+        let reopened = again.shards
         #expect(reopened.shards.map(\.number) == [0, 1])
         #expect(try await schemas(location) == 1)
-        let rerun = Task { await reopened.run() }
         // Shard 1 is active again, and the next rollover makes shard 2 anew.
         #expect(try await reopened.append([Self.event("c")]).map(\.shard) == [1])
         try await reopened.rollover(reason: .size)
         #expect(try await reopened.append([Self.event("d")]).map(\.shard) == [2])
-        reopened.shutdown()
-        await rerun.value
-        reopenedStorage.close()
-        again.close()
+        await again.stop()
 
         // A schema whose name is not a shard's is refused, not guessed at.
         try await PostgresTestServer.execute("CREATE SCHEMA greffe_shard_03", on: location)
@@ -225,9 +226,8 @@ struct PostgresShardTests {
     @Test("the active shard's lease taken away (its session ended by PostgreSQL) stops the shard set, saying so")
     func activeLeaseLost() async throws {
         let location = try await PostgresTestServer.freshDatabase()
-        let base = try await PostgresStore.connect(location, logger: PostgresTestServer.logger)
-        let (shards, storage) = try await open(base)
-        let running = Task { await shards.run() }
+        let set = try await start(location)
+        let shards = set.shards
         _ = try await shards.append((0..<5).map { Self.event("l-\($0)") })
         try await shards.rollover(reason: .size)
         _ = try await shards.append((5..<10).map { Self.event("l-\($0)") })
@@ -242,17 +242,14 @@ struct PostgresShardTests {
         #expect(ended == 1)
         let stopped = Mutex(false)
         Task {
-            await running.value
+            await set.running.value
             stopped.withLock { $0 = true }
         }
         for _ in 0..<100 where !stopped.withLock({ $0 }) { try await Task.sleep(for: .milliseconds(100)) }
         #expect(stopped.withLock { $0 }, "the shard set still runs 10 s after its active shard lost its lease")
         #expect(shards.active.stoppedBecauseLeaseLost)
         await #expect(throws: (any Error).self) { _ = try await shards.append([Self.event("after")]) }
-        shards.shutdown()
-        await running.value
-        storage.close()
-        base.close()
+        await set.stop()
     }
 
     @Test("each shard has a lease of its own, and shard 0's lease keeps a second node out")

@@ -57,23 +57,39 @@ public final class BloomFilter: Sendable {
         public func filter() -> BloomFilter { BloomFilter(bits: bits, hashes: BloomFilter.hashCount) }
     }
 
-    /// Whether the set may hold `key` (bytes as stored: UTF-8 for text keys).
-    public func mayContain(_ key: UnsafeRawBufferPointer) -> Bool {
-        guard bitCount > 0 else { return true }
-        let (first, h2) = Self.hashPair(key)
-        var h1 = first
-        for _ in 0..<hashes {
-            let bit = h1 % bitCount
-            if bits[Int(bit >> 3)] & (1 << UInt8(bit & 7)) == 0 { return false }
-            h1 &+= h2
+    /// A key's hashes, the same for every filter: a key checked against many filters (every run
+    /// of an index, every sealed shard) is hashed once.
+    public struct Probe: Sendable {
+        let h1: UInt64
+        let h2: UInt64
+
+        /// Bytes as stored: UTF-8 for text keys.
+        public init(_ key: UnsafeRawBufferPointer) { (h1, h2) = BloomFilter.hashPair(key) }
+
+        public init(_ key: String) {
+            var key = key
+            self = key.withUTF8 { Probe(UnsafeRawBufferPointer($0)) }
         }
-        return true
     }
 
-    public func mayContain(_ key: String) -> Bool {
-        var key = key
-        return key.withUTF8 { mayContain(UnsafeRawBufferPointer($0)) }
+    /// Whether the set may hold the probe's key.
+    public func mayContain(_ probe: Probe) -> Bool {
+        guard bitCount > 0 else { return true }
+        var h1 = probe.h1
+        return bits.withUnsafeBufferPointer { bits in
+            for _ in 0..<hashes {
+                let bit = h1 % bitCount
+                if bits[Int(bit >> 3)] & (1 << UInt8(bit & 7)) == 0 { return false }
+                h1 &+= probe.h2
+            }
+            return true
+        }
     }
+
+    /// Whether the set may hold `key` (bytes as stored: UTF-8 for text keys).
+    public func mayContain(_ key: UnsafeRawBufferPointer) -> Bool { mayContain(Probe(key)) }
+
+    public func mayContain(_ key: String) -> Bool { mayContain(Probe(key)) }
 
     static func hashPair(_ key: UnsafeRawBufferPointer) -> (UInt64, UInt64) {
         var h: UInt64 = 0xcbf2_9ce4_8422_2325

@@ -313,12 +313,13 @@ public final class ShardedLedger: Sendable {
     func locateInSealed(_ events: [EventSubmission], sealed: [Shard]) async throws -> [Int: Receipt] {
         var found: [Int: Receipt] = [:]
         let keys = events.map(\.key)
+        let probes = keys.map { BloomFilter.Probe($0.eventID) }
         // Newest first: a retry is most likely to find its event in the shard just sealed.
         let filters = sealedIDFilters.withLock { $0 }
         for shard in sealed.reversed() {
             let missing = events.indices.filter { found[$0] == nil }
             guard !missing.isEmpty else { break }
-            let candidates = filters[shard.number].map { filter in missing.filter { filter.mayContain(keys[$0].eventID) } } ?? missing
+            let candidates = filters[shard.number].map { filter in missing.filter { filter.mayContain(probes[$0]) } } ?? missing
             guard !candidates.isEmpty else { continue }
             sealedLookups.add(candidates.count, ordering: .relaxed)
             let located = try await shard.ledger.store.locateEvents(candidates.map { keys[$0] })

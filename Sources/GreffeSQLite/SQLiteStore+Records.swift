@@ -255,11 +255,12 @@ extension SQLiteStore {
             guard first < end else { return [] }
             let (firstChunk, lastChunk) = (first / SQLiteStore.chunkEntries, (end - 1) / SQLiteStore.chunkEntries)
             let statement = try db.statement(sql)
+            let probe = BloomFilter.Probe(key)
             var indices: [UInt64] = []
             for span in try SQLiteStore.runSpans(db, index, key: key, lastChunk: lastChunk)
             where span[0].endChunk > firstChunk {
                 var found: [UInt64] = []
-                for run in span where filters[run.key]?.mayContain(key) ?? true {
+                for run in span where filters[run.key]?.mayContain(probe) ?? true {
                     statement.reset()
                     statement.bind(1, run.key)
                     for (position, bind) in binders.enumerated() { bind(statement, Int32(position + 2)) }

@@ -1,17 +1,20 @@
-/// A sealed shard's event-ID filter as saved beside its store (Schemas/shards.md, "Event IDs across shards"),
-/// so that a start-up loads it instead of reading every event ID of every sealed shard again:
+/// A sealed shard's key filter as saved beside its store (Schemas/shards.md, "Event IDs across shards"),
+/// so that a start-up loads it instead of reading every event ID and content term of every sealed shard again:
 ///
-///     "greffe-idfilter1"  16 bytes
+///     "greffe-idfilter2"  16 bytes
 ///     tree size           8 bytes, big-endian: the sealed shard's entries, every one's ID in the filter
 ///     root hash           32 bytes: the root of the shard's final checkpoint, at that size
 ///     hashes              4 bytes, big-endian: k
 ///     bit bytes           8 bytes, big-endian: n, then n bytes (the filter's layout, BloomFilter)
 ///     SHA-256             32 bytes, of everything before it
 ///
+/// The filter holds every event ID and every `sha256:` content term of the shard. Layout 1
+/// ("greffe-idfilter1") held the IDs alone; such a file is not used, since it would rule out
+/// content hashes the shard holds, and is made again as layout 2.
 /// A file that does not parse, fails its checksum or names another tree than the shard's is not used:
 /// a wrong filter would let a re-sent event ID through as new, so the filter is rebuilt from the store.
 public enum SealedIDFilterFile {
-    static let magic = Array("greffe-idfilter1".utf8)
+    static let magic = Array("greffe-idfilter2".utf8)
 
     public static func encode(_ filter: BloomFilter, treeSize: UInt64, root: Hash) -> [UInt8] {
         var bytes = magic

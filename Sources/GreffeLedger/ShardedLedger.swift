@@ -94,14 +94,17 @@ public final class ShardedLedger: Sendable {
     let state: Mutex<State>
     let wake: AsyncStream<Void>
     let wakeContinuation: AsyncStream<Void>.Continuation
-    /// Each sealed shard's event IDs as a Bloom filter, by shard. Only for a shard sealed for good (not
-    /// the last one of `state.shards`, which a failed rollover makes active again): its IDs never change,
-    /// an erasure keeping the ID. A sealed shard without one is asked for every event.
+    /// Each sealed shard's event IDs and `sha256:` content terms as a Bloom filter, by shard. Only for a shard
+    /// sealed for good (not the last one of `state.shards`, which a failed rollover makes active again): its IDs
+    /// never change (an erasure keeps the ID) and its terms only go. A sealed shard without one is asked for
+    /// every event and searched for every content hash.
     let sealedIDFilters = Mutex<[Int: BloomFilter]>([:])
     let filterWake: AsyncStream<Void>
     let filterWakeContinuation: AsyncStream<Void>.Continuation
     /// Events looked up in sealed shards' stores (what the filters save), for tests.
     let sealedLookups = Atomic<Int>(0)
+    /// Sealed shards that content-hash searches skipped (what the filters save), for tests.
+    let sealedTermSkips = Atomic<Int>(0)
 
     init(shards: [Shard], keys: LogKeys, policy: Policy, storage: (any ShardStorage)?, clock: WallClock, logger: Logger,
          openLedger: @escaping @Sendable (any LedgerStore, LogKeys) async throws -> Ledger) {
@@ -604,9 +607,9 @@ extension ShardedLedger {
         }
         if let saved = await storage?.savedEventIDFilter(shard: shard.number) {
             if let filter = SealedIDFilterFile.decode(saved, treeSize: final.size, root: final.root) { return filter }
-            logger.warning("a saved event-ID filter is not this sealed shard's (or is damaged); it is made again", metadata: ["shard": "\(shard.number)"])
+            logger.warning("a saved key filter is not this sealed shard's (an older layout, another tree, or damaged); it is made again", metadata: ["shard": "\(shard.number)"])
         }
-        let filter = try await Self.eventIDFilter(of: shard)
+        let filter = try await Self.keyFilter(of: shard)
         do {
             try await storage?.saveEventIDFilter(SealedIDFilterFile.encode(filter, treeSize: final.size, root: final.root), shard: shard.number)
         } catch {
@@ -616,11 +619,17 @@ extension ShardedLedger {
         return filter
     }
 
-    /// A filter of every event ID of `shard`, read a page at a time.
-    static func eventIDFilter(of shard: Shard) async throws -> BloomFilter {
+    /// The content terms that sealed shards' filters hold; a lookup by another (`pdq:`) asks every shard.
+    public static let filteredTermPrefix = "sha256:"
+
+    /// A filter of every event ID and every `sha256:` content term of `shard`, read a page at a time
+    /// (the terms twice: once to size the filter, once to fill it).
+    static func keyFilter(of shard: Shard) async throws -> BloomFilter {
         let store = shard.ledger.store
         let size = try await store.treeSize()
-        var builder = BloomFilter.Builder(keys: Int(size))
+        var terms = 0
+        try await forEachContentTerm(of: shard, size: size) { _ in terms += 1 }
+        var builder = BloomFilter.Builder(keys: Int(size) + terms)
         var read: UInt64 = 0
         while read < size {
             let page = try await store.eventIDs(fromIndex: read, limit: filterScanPage)
@@ -630,8 +639,36 @@ extension ShardedLedger {
         }
         // Every entry has an event ID: fewer would leave IDs out of the filter, and re-sends of them unfound.
         guard read == size else { throw Failure("shard \(shard.number) has \(size) entries but \(read) event IDs") }
+        try await forEachContentTerm(of: shard, size: size) { builder.add($0) }
         return builder.filter()
     }
+
+    /// Calls `body` with every `sha256:` content term of the shard's store, a page at a time. A page may end
+    /// within its last event's terms, so the next one starts at that event again: a term may come twice
+    /// (a filter does not mind), never be skipped.
+    static func forEachContentTerm(of shard: Shard, size: UInt64, _ body: (String) -> Void) async throws {
+        var from: UInt64 = 0
+        while from < size {
+            let page = try await shard.ledger.store.contentTerms(prefix: filteredTermPrefix, fromIndex: from, limit: filterScanPage)
+            for row in page { body(row.term) }
+            guard page.count >= filterScanPage, let last = page.last else { return }
+            guard last.index > from else { throw Failure("shard \(shard.number): event \(from) has more than \(filterScanPage) content terms") }
+            from = last.index
+        }
+    }
+
+    /// Whether shard `shard` may hold events with content term `term`: false only when it is sealed for
+    /// good and its filter rules the term out, so a search across shards skips it. Such a shard takes no
+    /// new event, and an erasure only removes terms, so its filter never rules out a term it holds.
+    public func mayHold(contentTerm term: String, shard: Int) -> Bool {
+        guard term.hasPrefix(Self.filteredTermPrefix), let filter = sealedIDFilters.withLock({ $0[shard] }) else { return true }
+        if filter.mayContain(term) { return true }
+        sealedTermSkips.add(1, ordering: .relaxed)
+        return false
+    }
+
+    /// Sealed shards a content-hash search skipped so far (their filter ruled the hash out).
+    public var sealedShardsSkipped: Int { sealedTermSkips.load(ordering: .relaxed) }
 }
 
 // MARK: - Disaster recovery without a fork

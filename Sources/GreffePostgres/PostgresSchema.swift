@@ -156,9 +156,10 @@ extension PostgresStore {
         -- @version 5
         -- A sealed shard's event-ID filter, kept so that a restart need not read all of
         -- the shard's event IDs again (the SQLite store keeps the same bytes in a file,
-        -- event-ids.filter). The bytes are the layout "greffe-idfilter1" of
-        -- Schemas/shards.md: they name the tree size and root they were made from and
-        -- end in a SHA-256, and are used only if all three match the sealed shard.
+        -- event-ids.filter). The bytes are the layout "greffe-idfilter2" of
+        -- Schemas/shards.md (event IDs and sha256: content terms; a row of layout 1,
+        -- IDs alone, is made again): they name the tree size and root they were made
+        -- from and end in a SHA-256, and are used only if all three match the sealed shard.
         CREATE TABLE event_id_filter (
             id   integer PRIMARY KEY CHECK (id = 1),  -- a single row
             data bytea NOT NULL                      -- the filter, as the file event-ids.filter would hold it

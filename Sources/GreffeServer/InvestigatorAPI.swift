@@ -176,6 +176,8 @@ extension LedgerAPI {
     func searchShards(_ query: EventQuery, recordedRange: Range<UInt64>?, afterShard: Int, token: TokenRecord, recorded: JSONObject) async throws -> Response {
         var found: [(shard: ShardedLedger.Shard, index: UInt64)] = []
         for shard in shards.shards where shard.number >= afterShard && found.count < query.limit {
+            // A sealed shard whose filter rules the content hash out holds none of its events.
+            if let term = query.contentHash, !shards.mayHold(contentTerm: term, shard: shard.number) { continue }
             var shardQuery = query
             shardQuery.limit = query.limit - found.count
             if shard.number != afterShard { shardQuery.afterIndex = nil }

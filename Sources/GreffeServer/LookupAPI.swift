@@ -159,7 +159,7 @@ extension LedgerAPI {
             // Nearest first across shards, then oldest.
             candidates.sort { ($0.distance ?? 0, $0.shard.number, $0.index) < ($1.distance ?? 0, $1.shard.number, $1.index) }
         } else {
-            for shard in all where candidates.count < wanted {
+            for shard in all where candidates.count < wanted && shards.mayHold(contentTerm: key.termPrefix + hex, shard: shard.number) {
                 let found = try await mapLedgerErrors {
                     try await shard.ledger.searchIndices(EventQuery(contentHash: key.termPrefix + hex, limit: wanted - candidates.count))
                 }

@@ -153,6 +153,50 @@ import Testing
         await running.value
     }
 
+    @Test("sealed shards' filters hold their content hashes: a search skips the shards that cannot hold a hash and never one that does")
+    func sealedShardFiltersHoldContentTerms() async throws {
+        let storage = try FolderStorage()
+        let shards = try await Self.open(storage)
+        let running = Task { await shards.run() }
+        func image(_ tag: String) -> String { "sha256:" + MerkleHash.sha256(Array(tag.utf8)).bytes.map { String(format: "%02x", $0) }.joined() }
+        func withImages(_ id: String, _ images: [String]) throws -> EventSubmission {
+            let body = JSONValue.object(["event_id": .string(id), "kind": "edit.requested"])
+            return try EventSubmission(
+                eventID: id, platform: "example-ai", kind: "edit.requested", canonicalBody: body.canonicalBytes(),
+                terms: EventSearchTerms(contentHashes: images))
+        }
+        // Shard 0: 300 events with two images each; shard 1: 300 more. Shard 2 stays active.
+        _ = try await shards.append(try (0..<300).map { try withImages("z\($0)", [image("zero-\($0)"), image("shared-\($0 % 7)")]) })
+        try await shards.rollover(reason: .size)
+        _ = try await shards.append(try (0..<300).map { try withImages("o\($0)", [image("one-\($0)")]) })
+        try await shards.rollover(reason: .size)
+        _ = try await shards.append([try withImages("active", [image("two-0")])])
+        await shards.buildSealedFilters()
+        #expect(shards.filteredShards == [0, 1])
+
+        // No hash a sealed shard holds is ruled out: each one's own, and one held by many events.
+        let inZero = (0..<300).map { image("zero-\($0)") } + (0..<7).map { image("shared-\($0)") }
+        let missedInZero = inZero.filter { !shards.mayHold(contentTerm: $0, shard: 0) }.count
+        let missedInOne = (0..<300).filter { !shards.mayHold(contentTerm: image("one-\($0)"), shard: 1) }.count
+        #expect(missedInZero == 0 && missedInOne == 0, "hashes the sealed shards hold, ruled out: \(missedInZero) in shard 0, \(missedInOne) in shard 1")
+        // Hashes a sealed shard does not hold are ruled out but for about 1% (a filter of IDs alone would rule out all).
+        let before = shards.sealedShardsSkipped
+        let zeroOnly = (0..<300).filter { shards.mayHold(contentTerm: image("one-\($0)"), shard: 0) }.count
+        let fresh = (0..<1_000).filter { shards.mayHold(contentTerm: image("new-\($0)"), shard: 1) }.count
+        #expect(zeroOnly < 15 && fresh < 40, "\(zeroOnly) of shard 1's hashes pass shard 0's filter, \(fresh) of 1,000 new ones pass shard 1's")
+        #expect(shards.sealedShardsSkipped - before == 1_300 - zeroOnly - fresh)
+        // The active shard is always searched, and so is any hash other than sha256 (pdq: terms are not in the filters).
+        #expect((0..<100).allSatisfy { shards.mayHold(contentTerm: image("new-\($0)"), shard: 2) })
+        #expect(shards.mayHold(contentTerm: "pdq:" + String(repeating: "0", count: 64), shard: 0))
+
+        // What a skipped shard would have answered: nothing; what a kept one answers: its events.
+        let shardZero = try #require(shards.shard(0))
+        #expect(try await shardZero.ledger.searchIndices(EventQuery(contentHash: image("one-5"), limit: 10)).isEmpty)
+        #expect(try await shardZero.ledger.searchIndices(EventQuery(contentHash: image("shared-3"), limit: 100)).count == 43)
+        shards.shutdown()
+        await running.value
+    }
+
     @Test("sealed shards' event-ID filters: new IDs skip the sealed stores, re-sends and conflicts are still found, and the shard a failed rollover left active gets none")
     func sealedShardFiltersSkipStoresAndNeverMiss() async throws {
         let storage = try FolderStorage()

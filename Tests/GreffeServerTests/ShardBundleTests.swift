@@ -300,6 +300,31 @@ struct ShardBundleTests {
                     _ = try DisclosureCertificate(parsing: .object(swapped)).verify(verifiers: [base])
                 }
             }
+
+            // Both shards sealed for good, with their filters: a hash they hold is still found in each, and the
+            // lookup and the investigators' search skip them for hashes neither holds (the active shard is always asked).
+            try await shards.rollover(reason: .size)
+            await shards.buildSealedFilters()
+            #expect(shards.filteredShards == [0, 1])
+            let before = shards.sealedShardsSkipped
+            let (status, answer, _) = try await LookupTests.lookup(client, "sha256=\(LookupTests.output)")
+            #expect(status == .ok)
+            #expect((answer["matches"]?.arrayValue ?? []).compactMap { $0["shard"]?.intValue } == [0, 1])
+            let search = try await client.execute(
+                uri: "/v1/events?content_hash=sha256:\(LookupTests.output)", method: .get, headers: bearer(test.investigate))
+            let found = try search.json["events"]?.arrayValue?.compactMap { $0["shard"]?.intValue }
+            #expect(found == [0, 1])
+            #expect(shards.sealedShardsSkipped == before, "a shard that holds the hash is never skipped")
+            for n in 0..<10 {
+                let absent = MerkleHash.sha256(Array("absent-\(n)".utf8)).bytes.map { String(format: "%02x", $0) }.joined()
+                let (status, answer, _) = try await LookupTests.lookup(client, "sha256=\(absent)")
+                #expect(status == .ok && answer["matches"]?.arrayValue?.isEmpty == true)
+                let search = try await client.execute(uri: "/v1/events?content_hash=sha256:\(absent)", method: .get, headers: bearer(test.investigate))
+                let events = try search.json["events"]?.arrayValue
+                #expect(search.status == .ok && events?.isEmpty == true)
+            }
+            // 40 shard checks (10 hashes, 2 routes, 2 sealed shards), about 1% false positives.
+            #expect(shards.sealedShardsSkipped - before >= 36, "\(shards.sealedShardsSkipped - before) of 40 sealed-shard searches skipped")
         }
         await test.stop()
     }

@@ -164,9 +164,13 @@ struct ShardFolderTests {
         // (The damaged one would be used, and ask for every ID, if its checksum were not checked.)
         var damaged = SealedIDFilterFile.encode(everything, treeSize: size, root: root)
         damaged[damaged.count - 40] ^= 1  // a bit of the filter, before the 32-byte checksum
+        // Layout 1 held the event IDs alone: used now, it would rule out content hashes the shard holds.
+        var layoutOne = SealedIDFilterFile.encode(everything, treeSize: size, root: root)
+        layoutOne.replaceSubrange(0..<16, with: Array("greffe-idfilter1".utf8))
+        layoutOne.replaceSubrange((layoutOne.count - 32)..., with: MerkleHash.sha256(Array(layoutOne.dropLast(32))).bytes)
         let foreign = [
             damaged, SealedIDFilterFile.encode(everything, treeSize: size + 1, root: root),
-            SealedIDFilterFile.encode(everything, treeSize: size, root: MerkleHash.emptyRoot),
+            SealedIDFilterFile.encode(everything, treeSize: size, root: MerkleHash.emptyRoot), layoutOne,
         ]
         for (position, bytes) in foreign.enumerated() {
             try Data(bytes).write(to: URL(fileURLWithPath: file))

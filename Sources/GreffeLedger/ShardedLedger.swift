@@ -1,4 +1,5 @@
 import Foundation
+import Metrics
 public import GreffeCore
 public import GreffeStore
 public import Logging
@@ -591,7 +592,11 @@ extension ShardedLedger {
             if state.withLock({ $0.stopped }) { break }
             do {
                 let filter = try await sealedFilter(of: shard)
-                sealedIDFilters.withLock { $0[shard.number] = filter }
+                let count = sealedIDFilters.withLock { filters in
+                    filters[shard.number] = filter
+                    return filters.count
+                }
+                Gauge(label: "greffe_sealed_shard_filters").record(count)
                 made += 1
             } catch {
                 logger.warning("no event-ID filter for a sealed shard; it is asked for every event", metadata: ["shard": "\(shard.number)", "error": "\(error)"])
@@ -664,6 +669,7 @@ extension ShardedLedger {
         guard term.hasPrefix(Self.filteredTermPrefix), let filter = sealedIDFilters.withLock({ $0[shard] }) else { return true }
         if filter.mayContain(term) { return true }
         sealedTermSkips.add(1, ordering: .relaxed)
+        Counter(label: "greffe_sealed_shards_skipped_total").increment()
         return false
     }
 

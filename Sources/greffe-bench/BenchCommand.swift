@@ -24,7 +24,7 @@ struct BenchCommand: AsyncParsableCommand {
     )
 
     /// Every benchmark, in the order they run when none is named.
-    static let registry: [any Benchmark] = [HashBenchmark(), VerifyBenchmark(), AuditBenchmark(), AppendBenchmark(), ServeBenchmark(), SearchBenchmark(), VerifyBundleBenchmark(), CommitmentBenchmark(), LookupBenchmark(), SignatureBenchmark(), RelayBenchmark()]
+    static let registry: [any Benchmark] = [HashBenchmark(), VerifyBenchmark(), AuditBenchmark(), AppendBenchmark(), ServeBenchmark(), SearchBenchmark(), ShardLookupBenchmark(), VerifyBundleBenchmark(), CommitmentBenchmark(), LookupBenchmark(), SignatureBenchmark(), RelayBenchmark()]
 
     @Argument(help: "Benchmarks to run (default: all).")
     var names: [String] = []
@@ -82,6 +82,9 @@ struct BenchCommand: AsyncParsableCommand {
         help: "search: lookups of each kind per pass; a p99 rests on its 1% slowest, 20 of the default 2,000 (more: steadier tails).")
     var searchLookups: Int = 2_000
 
+    @Option(name: .long, help: "shard-lookup: sealed shards of 20,000 events to search across.")
+    var lookupShards: Int = 40
+
     @Flag(name: .long, help: "Keep the temporary directory (proof file, synthetic logs).")
     var keep = false
 
@@ -99,6 +102,7 @@ struct BenchCommand: AsyncParsableCommand {
         guard (1...60).contains(seconds) else { throw ValidationError("--seconds must be between 1 and 60") }
         guard (1...15).contains(postgresRounds) else { throw ValidationError("--postgres-rounds must be between 1 and 15") }
         guard (100...1_000_000).contains(searchLookups) else { throw ValidationError("--search-lookups must be between 100 and 1,000,000") }
+        guard (2...1_000).contains(lookupShards) else { throw ValidationError("--lookup-shards must be between 2 and 1,000") }
         guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
     }
 

@@ -9,6 +9,8 @@ struct BenchServer {
     let process: Process
     let url: String
     let appendToken: String
+    /// For the investigators' routes (searches).
+    let investigateToken: String
     let data: URL
 
     /// With `postgresServer`, the ledger lives in a new database created on that server.
@@ -28,13 +30,15 @@ struct BenchServer {
         _ = try BenchContext.capture([executable, "init"] + storeArguments + ["--origin", "bench.greffe.test/\(name)"])
         let token = try BenchContext.capture([executable, "token", "create"] + storeArguments + ["--role", "append", "--platform", "bench.example", "--name", "bench"])
             .trimmingCharacters(in: .whitespacesAndNewlines)
+        let investigateToken = try BenchContext.capture([executable, "token", "create"] + storeArguments + ["--role", "investigate", "--name", "bench-investigator"])
+            .trimmingCharacters(in: .whitespacesAndNewlines)
         let port = try freePort()
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = ["serve"] + storeArguments + ["--listen", "127.0.0.1:\(port)", "--log-level", "error"] + serveArguments
         process.standardOutput = FileHandle.nullDevice
         try process.run()
-        let server = BenchServer(process: process, url: "http://127.0.0.1:\(port)", appendToken: token, data: data)
+        let server = BenchServer(process: process, url: "http://127.0.0.1:\(port)", appendToken: token, investigateToken: investigateToken, data: data)
         try waitUntilHealthy(process: process, url: server.url, name: "greffe serve")
         return server
     }

@@ -64,6 +64,11 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Burst of requests each client address may make without a valid token (a leaf_hash lookup costs 50, or the whole burst if smaller).")
     var anonymousBurst: Double = ClientRateLimiter.defaultLimit.burst
 
+    @Option(
+        name: .long,
+        help: "Requests a second each investigator's (and admin's) token may make, on average, in bursts of twice as many; 429 past it. 0 turns the limit off.")
+    var tokenRate: Double = RateLimiter.defaultLimits[.investigate]!.perSecond
+
     @Flag(name: .long, help: "Skip SQLite's quick_check of the whole database file at start-up (it reads every page).")
     var skipIntegrityCheck = false
 
@@ -130,6 +135,7 @@ struct ServeCommand: AsyncParsableCommand {
             throw ValidationError("--header-timeout and --body-timeout must be between 0.1 and 3600 seconds")
         }
         guard maxConnections >= 1 else { throw ValidationError("--max-connections must be at least 1") }
+        guard tokenRate >= 0, tokenRate <= 1_000_000 else { throw ValidationError("--token-rate must be between 0 and 1,000,000") }
         guard anonymousRate >= 0, anonymousRate <= 1_000_000, anonymousBurst >= 1, anonymousBurst <= 10_000_000 else {
             throw ValidationError("--anonymous-rate must be between 0 and 1000000, --anonymous-burst between 1 and 10000000")
         }
@@ -351,6 +357,8 @@ struct ServeCommand: AsyncParsableCommand {
                 throw CommandFailure("--lookup-help \(lookupHelp): \(error)")
             }
         }
+        let perToken = tokenRate > 0 ? RateLimiter.Limit(perSecond: tokenRate) : .unlimited
+        api.rateLimiter = RateLimiter(limits: [.append: .unlimited, .investigate: perToken, .admin: perToken])
         api.clientRateLimiter = anonymousRate > 0 ? ClientRateLimiter(limit: .init(perSecond: anonymousRate, burst: anonymousBurst)) : nil
         let app = try buildApplication(
             api: api, configuration: try serveConfiguration(),

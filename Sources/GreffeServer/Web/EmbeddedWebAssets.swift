@@ -4335,7 +4335,9 @@ components:
     TooManyRequests:
       description: |
         Over a request budget; retry after Retry-After seconds. A valid token has
-        its own budget (per-token rate limit). Requests without a valid token
+        its own budget (per-token rate limit: an investigator's or admin's token
+        `greffe serve --token-rate`, default 20 a second in bursts of 40; append
+        tokens are not limited). Requests without a valid token
         (every public read, and a missing, unknown or revoked token) share their
         client address's budget (`greffe serve --anonymous-rate`, default 100 a
         second in bursts of 1,000; an IPv6 client is its /64); a `leaf_hash`

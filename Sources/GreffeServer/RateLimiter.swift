@@ -34,6 +34,13 @@ public final class RateLimiter: Sendable {
         self.limits = limits
     }
 
+    /// `greffe serve --token-rate`: investigators' and admins' tokens `perSecond` each, in bursts of twice
+    /// as many (0: no limit); platforms' append tokens are never limited.
+    public static func tokenRate(perSecond: Double) -> RateLimiter {
+        let limit = perSecond > 0 ? Limit(perSecond: perSecond) : .unlimited
+        return RateLimiter(limits: [.append: .unlimited, .investigate: limit, .admin: limit])
+    }
+
     /// Takes one request from the token's bucket; returns the seconds to wait when it is empty.
     public func take(_ token: TokenRecord, now: ContinuousClock.Instant = .now) -> Double? {
         guard let limit = limits[token.role], limit.perSecond > 0 else { return nil }

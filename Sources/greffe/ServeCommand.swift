@@ -357,8 +357,7 @@ struct ServeCommand: AsyncParsableCommand {
                 throw CommandFailure("--lookup-help \(lookupHelp): \(error)")
             }
         }
-        let perToken = tokenRate > 0 ? RateLimiter.Limit(perSecond: tokenRate) : .unlimited
-        api.rateLimiter = RateLimiter(limits: [.append: .unlimited, .investigate: perToken, .admin: perToken])
+        api.rateLimiter = RateLimiter.tokenRate(perSecond: tokenRate)
         api.clientRateLimiter = anonymousRate > 0 ? ClientRateLimiter(limit: .init(perSecond: anonymousRate, burst: anonymousBurst)) : nil
         let app = try buildApplication(
             api: api, configuration: try serveConfiguration(),

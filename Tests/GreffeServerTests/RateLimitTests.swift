@@ -23,6 +23,26 @@ struct RateLimitTests {
         #expect((0..<1000).allSatisfy { _ in limiter.take(platform, now: start) == nil })
     }
 
+    @Test("serve --token-rate: the investigators' and admins' budget (bursts of twice the rate), 0 lifts it; appends are never limited")
+    func tokenRateOption() {
+        let investigator = TokenRecord(id: 1, name: "i", role: .investigate, createdAtMilliseconds: 0, revokedAtMilliseconds: nil)
+        let admin = TokenRecord(id: 2, name: "a", role: .admin, createdAtMilliseconds: 0, revokedAtMilliseconds: nil)
+        let platform = TokenRecord(id: 3, name: "p", role: .append, createdAtMilliseconds: 0, revokedAtMilliseconds: nil)
+        let start = ContinuousClock.now
+        let five = RateLimiter.tokenRate(perSecond: 5)
+        for token in [investigator, admin] {
+            #expect((0..<10).allSatisfy { _ in five.take(token, now: start) == nil })
+            #expect(five.take(token, now: start) != nil, "\(token.role) past a burst of 10")
+        }
+        #expect((0..<1_000).allSatisfy { _ in five.take(platform, now: start) == nil })
+        let off = RateLimiter.tokenRate(perSecond: 0)
+        #expect((0..<1_000).allSatisfy { _ in off.take(investigator, now: start) == nil && off.take(admin, now: start) == nil })
+        // The default is what serve uses without the option.
+        let byDefault = RateLimiter.tokenRate(perSecond: RateLimiter.defaultLimits[.investigate]!.perSecond)
+        #expect((0..<40).allSatisfy { _ in byDefault.take(investigator, now: start) == nil })
+        #expect(byDefault.take(investigator, now: start) != nil)
+    }
+
     @Test("an investigator over budget gets 429 with Retry-After and a JSON error")
     func tooManyRequests() async throws {
         let test = try await TestLedger.make()

@@ -633,7 +633,7 @@ extension ShardedLedger {
         let store = shard.ledger.store
         let size = try await store.treeSize()
         var terms = 0
-        try await forEachContentTerm(of: shard, size: size) { _ in terms += 1 }
+        try await store.forEachContentTerm(prefix: Self.filteredTermPrefix) { _ in terms += 1 }
         var builder = BloomFilter.Builder(keys: Int(size) + terms)
         var read: UInt64 = 0
         while read < size {
@@ -644,22 +644,8 @@ extension ShardedLedger {
         }
         // Every entry has an event ID: fewer would leave IDs out of the filter, and re-sends of them unfound.
         guard read == size else { throw Failure("shard \(shard.number) has \(size) entries but \(read) event IDs") }
-        try await forEachContentTerm(of: shard, size: size) { builder.add($0) }
+        try await store.forEachContentTerm(prefix: Self.filteredTermPrefix) { builder.add($0) }
         return builder.filter()
-    }
-
-    /// Calls `body` with every `sha256:` content term of the shard's store, a page at a time. A page may end
-    /// within its last event's terms, so the next one starts at that event again: a term may come twice
-    /// (a filter does not mind), never be skipped.
-    static func forEachContentTerm(of shard: Shard, size: UInt64, _ body: (String) -> Void) async throws {
-        var from: UInt64 = 0
-        while from < size {
-            let page = try await shard.ledger.store.contentTerms(prefix: filteredTermPrefix, fromIndex: from, limit: filterScanPage)
-            for row in page { body(row.term) }
-            guard page.count >= filterScanPage, let last = page.last else { return }
-            guard last.index > from else { throw Failure("shard \(shard.number): event \(from) has more than \(filterScanPage) content terms") }
-            from = last.index
-        }
     }
 
     /// Whether shard `shard` may hold events with content term `term`: false only when it is sealed for

@@ -404,6 +404,19 @@ extension SQLiteStore {
         }
     }
 
+    /// One read snapshot over the whole table in key order (the runs' key order, not by index): rows that a merge
+    /// moves between runs meanwhile are seen once, in the snapshot, and `contentTerms` would read a merged run of
+    /// millions of rows into memory at once.
+    public func forEachContentTerm(prefix: String, _ body: (String) -> Void) async throws {
+        let upper = String(prefix.dropLast()) + String(UnicodeScalar(prefix.unicodeScalars.last!.value + 1)!)
+        try snapshot { db in
+            let statement = try db.statement("SELECT term FROM content_terms WHERE term >= ? AND term < ?")
+            statement.bind(1, prefix)
+            statement.bind(2, upper)
+            while try statement.step() { body(statement.string(0)) }
+        }
+    }
+
     public func takedownLinks() async throws -> [TakedownLink] {
         try snapshot { db in
             let statement = try db.statement(

@@ -387,6 +387,11 @@ public protocol LedgerStore: Sendable {
     /// in-memory index (the public lookup's PDQ index) loads and then catches up from. Erased events have none.
     func contentTerms(prefix: String, fromIndex: UInt64, limit: Int) async throws -> [(index: UInt64, term: String)]
 
+    /// Calls `body` with every content term that starts with `prefix`, each at least once, in no particular
+    /// order, holding few of them in memory at a time: what a sealed shard's filter is made from (its terms
+    /// only go, so no term it holds afterwards is missed).
+    func forEachContentTerm(prefix: String, _ body: (String) -> Void) async throws
+
     /// Marks an event as being erased, atomically, so that of concurrent
     /// erasures of one event (on any node) only one goes on to record its
     /// order. Throws `.notFound` for an unknown index and `.duplicate` if it
@@ -509,6 +514,25 @@ public struct StoredEvent: Sendable, Equatable {
 }
 
 extension LedgerStore {
+    public func forEachContentTerm(prefix: String, _ body: (String) -> Void) async throws {
+        try await forEachContentTermInPages(prefix: prefix, body)
+    }
+
+    /// By pages of `contentTerms` in index order. A page may end within its last event's terms, so the next one
+    /// starts at that event again: a term may come twice, never be skipped.
+    public func forEachContentTermInPages(prefix: String, page: Int = 65_536, _ body: (String) -> Void) async throws {
+        var from: UInt64 = 0
+        while true {
+            let terms = try await contentTerms(prefix: prefix, fromIndex: from, limit: page)
+            for row in terms { body(row.term) }
+            guard terms.count >= page, let last = terms.last else { return }
+            guard last.index > from else {
+                throw StoreError(.inconsistent, "event \(from) has more than \(page) content terms")
+            }
+            from = last.index
+        }
+    }
+
     /// A C2SP tile's bytes as stored: hashes concatenated, or an entry bundle.
     public func tileBytes(_ tile: Tile) async throws -> [UInt8] {
         switch tile.kind {

@@ -161,6 +161,20 @@ struct IndexRunStoreTests {
         try await append(upTo: 32 * 4_096 + 50)
         try checkFilters(store)
         #expect(try await store.searchEvents(EventQuery(contentHash: "sha256:shared")) == sharedUpTo(32 * 4_096 + 50))
+        // What a sealed shard's filter is made from: every term once or more, merged runs, the merge in progress
+        // and the chunk being written alike; in one snapshot, and by the pages every other store reads.
+        let allTerms = Set((0..<(32 * 4_096 + 50)).flatMap(terms))
+        var walked: [String] = []
+        try await store.forEachContentTerm(prefix: "sha256:") { walked.append($0) }
+        let sharedRows = shared.filter { $0 < 32 * 4_096 + 50 }.count
+        #expect(Set(walked) == allTerms && walked.count == allTerms.count + sharedRows - 1, "\(walked.count) terms walked: each row once")
+        // Pages of 1,000 end within events' terms (the shared ones have two): none is skipped.
+        var paged = Set<String>()
+        try await store.forEachContentTermInPages(prefix: "sha256:", page: 1_000) { paged.insert($0) }
+        #expect(paged == allTerms)
+        var none = 0
+        try await store.forEachContentTerm(prefix: "pdq:") { _ in none += 1 }
+        #expect(none == 0)
         _ = try await store.buildRunFilters()
         try checkFilters(store)
         #expect(try await store.searchEvents(EventQuery(contentHash: "sha256:shared")) == sharedUpTo(32 * 4_096 + 50))

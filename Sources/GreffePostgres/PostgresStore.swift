@@ -64,9 +64,13 @@ public final class PostgresStore: SharedLedgerStore, Sendable {
         let client = PostgresClient(configuration: configuration, backgroundLogger: logger)
         let store = PostgresStore(location: location, client: client, logger: logger)
         do {
-            // The pool retries a refused connection forever; start-up must fail instead.
+            // The pool retries a refused connection forever; start-up must fail instead. The deadline is for
+            // reaching the server, not for the migration after it: an upgrade that rewrites a large table takes
+            // minutes, and cancelling it at the deadline would leave the node unable to start at all.
             try await withThrowingTaskGroup(of: Void.self) { group in
-                group.addTask { try await store.migrate() }
+                group.addTask {
+                    try await store.mapped("reaching the server") { _ = try await store.client.query("SELECT 1", logger: logger).collect() }
+                }
                 group.addTask {
                     try await Task.sleep(for: connectDeadline)
                     throw StoreError(.unavailable, "PostgreSQL at \(location.host):\(location.port) did not answer within \(connectDeadline)")
@@ -74,6 +78,7 @@ public final class PostgresStore: SharedLedgerStore, Sendable {
                 try await group.next()
                 group.cancelAll()
             }
+            try await store.migrate()
         } catch {
             store.close()
             throw error

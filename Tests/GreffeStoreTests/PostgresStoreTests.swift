@@ -132,6 +132,24 @@ struct PostgresStoreTests {
         }
     }
 
+    @Test("the connect deadline is for reaching the server: a migration that outlasts it (an upgrade of a large table) still completes")
+    func migrationOutlastsTheDeadline() async throws {
+        let location = try await PostgresTestServer.freshDatabase()
+        // Another session holds the schema lock for 4 s, as a long upgrade on another node would.
+        let holder = Task {
+            try await PostgresTestServer.execute(
+                "SELECT pg_advisory_lock(\(PostgresStore.schemaLockKey)), pg_sleep(4), pg_advisory_unlock(\(PostgresStore.schemaLockKey))",
+                on: location)
+        }
+        try await Task.sleep(for: .milliseconds(500))
+        let started = ContinuousClock.now
+        let store = try await PostgresStore.connect(location, connectDeadline: .seconds(2), logger: logger)
+        defer { store.close() }
+        #expect(ContinuousClock.now - started > .seconds(2), "the migration waited for the lock")
+        #expect(try await store.treeSize() == 0)
+        try await holder.value
+    }
+
     @Test("bad URLs are refused with a reason", arguments: [
         "mysql://u@h/db", "postgres://h/db", "postgres://u@h", "postgres://u@/db", "postgres://u@h/db?sslmode=maybe", "postgres://u@h/db?x=1",
         // TLS that checks nothing is refused: whoever is on the path could read bodies and write the log.

@@ -44,7 +44,10 @@ public struct SQLiteShardStorage: ShardStorage {
         if shard == 0, let shardZero { return shardZero }
         let path = databasePath(shard: shard)
         guard FileManager.default.fileExists(atPath: path) else { throw DataDirectory.Failure("shard \(shard)'s database \(path) is missing") }
-        return try SQLiteStore(path: path)
+        // A shard before the last is sealed: its run filters would only duplicate its shard filter, in memory.
+        // (If a rollover cut short is undone at start-up, the last shard before it takes appends again without
+        // them until the next start: its searches probe every run, as a filter is only a shortcut.)
+        return try SQLiteStore(path: path, keepsRunFilters: shard == (try existingShards().last))
     }
 
     public func createStore(shard: Int) async throws -> any LedgerStore {

@@ -34,6 +34,9 @@ extension SQLiteStore {
         return (live.filter { $0 != plan.next && $0.endChunk <= completed }, Set(live.map(\.key)))
     }
 
+    /// Closed runs whose filter is in memory.
+    public var runFiltersInMemory: Int { runFilters.withLock { $0.values.reduce(0) { $0 + $1.count } } }
+
     /// The filters to use for a lookup of `key` in `index` (none for keys that stay in their chunks).
     func lookupFilters(_ index: RunIndex, key: String) -> [Int64: BloomFilter] {
         guard index.filtered, index.merges(key: key) else { return [:] }
@@ -42,7 +45,7 @@ extension SQLiteStore {
 
     /// Brings the filters up to date on the filter queue, soon (a store that merges when idle).
     func scheduleFilterBuilds() {
-        guard !filterBuildScheduled.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        guard keepsRunFilters, !filterBuildScheduled.exchange(true, ordering: .acquiringAndReleasing) else { return }
         filterQueue.asyncAfter(deadline: .now() + Self.filterBuildDelay) { [self] in
             filterBuildScheduled.store(false, ordering: .releasing)
             // A failure (a full disk, a closing store) leaves lookups probing those runs; the next chunk tries again.
@@ -61,6 +64,7 @@ extension SQLiteStore {
     /// On the filter queue: reads on a reader connection, stores each filter in a short write.
     func buildRunFiltersNow() throws -> Int {
         dispatchPrecondition(condition: .onQueue(filterQueue))
+        guard keepsRunFilters else { return 0 }
         var built = 0
         for index in RunIndex.all where index.filtered {
             var refused: Set<Int64> = []

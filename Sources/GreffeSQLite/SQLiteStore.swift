@@ -32,13 +32,21 @@ public final class SQLiteStore: LedgerStore, Sendable {
     let erasureGeneration = Atomic<Int>(0)
     let filterQueue = DispatchQueue(label: "greffe.sqlite.filters")
     let filterBuildScheduled = Atomic<Bool>(false)
+    /// Whether the closed runs' filters are made and kept in memory. A sealed shard's store does without
+    /// (about 1.3 bytes per content term): its shard's own filter (Schemas/shards.md) keeps searches away
+    /// from it unless it may hold the hash, and then it probes its runs without filters, as a filter is
+    /// only ever a shortcut.
+    public let keepsRunFilters: Bool
 
-    public convenience init(path: String, readerCount: Int = 4) throws {
-        try self.init(path: path, readerCount: readerCount, walRestartFrames: SQLiteCheckpointer.defaultRestartFrames)
+    public convenience init(path: String, readerCount: Int = 4, keepsRunFilters: Bool = true) throws {
+        try self.init(
+            path: path, readerCount: readerCount, walRestartFrames: SQLiteCheckpointer.defaultRestartFrames, keepsRunFilters: keepsRunFilters)
     }
 
     /// `walRestartFrames`: see `SQLiteCheckpointer` (tests make it small); `indexMerging`: tests merge in every append.
-    init(path: String, readerCount: Int, walRestartFrames: Int32, indexMerging: IndexMerging = .whenIdle) throws {
+    init(
+        path: String, readerCount: Int, walRestartFrames: Int32, indexMerging: IndexMerging = .whenIdle, keepsRunFilters: Bool = true
+    ) throws {
         let writer = try SQLiteConnection.durable(path: path, busyTimeoutMilliseconds: SQLiteStore.busyTimeoutMilliseconds)
         // Appends insert into the event ID index at random places (event IDs are UUIDs, and a
         // re-send must be found anywhere in the log). SQLite's default 2 MiB page cache re-reads
@@ -63,7 +71,8 @@ public final class SQLiteStore: LedgerStore, Sendable {
             try reader.execute("PRAGMA query_only = 1")
             readers.append(ReaderSlot(reader))
         }
-        self.runFilters = Mutex(try SQLiteStore.loadRunFilters(writer))
+        self.runFilters = Mutex(keepsRunFilters ? try SQLiteStore.loadRunFilters(writer) : [:])
+        self.keepsRunFilters = keepsRunFilters
         writer.releaseStatements()
         self.writer = Mutex(writer)
         self.readers = readers

@@ -128,6 +128,48 @@ struct ShardFolderTests {
         #expect(try entries(directory.url.appendingPathComponent("shards/2")).isEmpty, "nothing written into it")
     }
 
+    @Test("a sealed shard's store keeps no run filters in memory (its shard filter does their job), the active one does, and both find every event by content hash")
+    func sealedShardStoresKeepNoRunFilters() async throws {
+        let directory = DataDirectory(path: FileManager.default.temporaryDirectory.appendingPathComponent("greffe-folders-\(UUID().uuidString)").path)
+        try FileManager.default.createDirectory(at: directory.url, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory.url) }
+        _ = try SQLiteStore(path: directory.databasePath)
+        let image = "sha256:" + String(repeating: "ab", count: 32)
+        func event(_ n: Int) throws -> EventSubmission {
+            let body = JSONValue.object(["event_id": .string("s\(n)"), "kind": "edit.requested"])
+            return try EventSubmission(
+                eventID: "s\(n)", platform: "example-ai", kind: "edit.requested", canonicalBody: body.canonicalBytes(),
+                terms: EventSearchTerms(contentHashes: n % 1_000 == 7 ? [image] : ["sha256:own-\(n)"]))
+        }
+        // Shard 0 gets two complete chunks of 4,096 entries: closed runs, which an active store filters.
+        let shards = try await Self.open(directory)
+        let running = Task { await shards.run() }
+        for start in stride(from: 0, to: 8_400, by: 700) { _ = try await shards.append(try (start..<start + 700).map(event)) }
+        try await shards.rollover(reason: .size)
+        _ = try await shards.append([Self.submission("after")])
+        shards.shutdown()
+        await running.value
+
+        let expected = (0..<8_400).filter { $0 % 1_000 == 7 }.count
+        let storage = SQLiteShardStorage(directory: directory)
+        try await whileLocked {
+            let sealed = try #require(try await storage.openStore(shard: 0) as? SQLiteStore)
+            let active = try #require(try await storage.openStore(shard: 1) as? SQLiteStore)
+            #expect(!sealed.keepsRunFilters && active.keepsRunFilters)
+            #expect(try await sealed.buildRunFilters() == 0, "a sealed store makes no run filter")
+            #expect(sealed.runFiltersInMemory == 0)
+            #expect(try await sealed.searchEvents(EventQuery(contentHash: image, limit: 100)).count == expected)
+            #expect(try await sealed.searchEvents(EventQuery(contentHash: "sha256:own-4100", limit: 100)).count == 1)
+        }
+        // The same file as the store of the last shard (the data directory's own, opened directly) has closed runs to filter.
+        try await whileLocked {
+            let asActive = try SQLiteStore(path: directory.databasePath)
+            _ = try await asActive.buildRunFilters()
+            #expect(asActive.runFiltersInMemory >= 2, "\(asActive.runFiltersInMemory) run filters in memory")
+            #expect(try await asActive.searchEvents(EventQuery(contentHash: image, limit: 100)).count == expected)
+        }
+    }
+
     @Test("a sealed shard's event-ID filter is saved beside its database and used at the next start; a damaged or foreign file is not")
     func savedEventIDFilters() async throws {
         let directory = try await Self.twoShards()

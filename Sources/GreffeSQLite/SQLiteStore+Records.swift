@@ -382,8 +382,7 @@ extension SQLiteStore {
             guard fromIndex < size, limit > 0 else { return [] }
             let statement = try db.statement(
                 "SELECT idx, term FROM content_terms WHERE run = ? AND term >= ? AND term < ? AND idx >= ? ORDER BY idx")
-            // Every term below the prefix's successor: the prefix with its last byte incremented ("pdq:" → "pdq;").
-            let upper = String(prefix.dropLast()) + String(UnicodeScalar(prefix.unicodeScalars.last!.value + 1)!)
+            let upper = Self.successor(ofPrefix: prefix)
             var found: [(index: UInt64, term: String)] = []
             let firstChunk = fromIndex / Self.chunkEntries
             for span in try Self.runSpans(db, .contentTerms, key: prefix, lastChunk: (size - 1) / Self.chunkEntries)
@@ -404,11 +403,18 @@ extension SQLiteStore {
         }
     }
 
+    /// The first key after every key that starts with `prefix` (callers' prefixes are schemes such as "pdq:"):
+    /// the prefix with its last character incremented ("pdq:" → "pdq;").
+    static func successor(ofPrefix prefix: String) -> String {
+        precondition(!prefix.isEmpty, "a content-term prefix names a scheme")
+        return String(prefix.dropLast()) + String(UnicodeScalar(prefix.unicodeScalars.last!.value + 1)!)
+    }
+
     /// One read snapshot over the whole table in key order (the runs' key order, not by index): rows that a merge
     /// moves between runs meanwhile are seen once, in the snapshot, and `contentTerms` would read a merged run of
     /// millions of rows into memory at once.
     public func forEachContentTerm(prefix: String, _ body: (String) -> Void) async throws {
-        let upper = String(prefix.dropLast()) + String(UnicodeScalar(prefix.unicodeScalars.last!.value + 1)!)
+        let upper = Self.successor(ofPrefix: prefix)
         try snapshot { db in
             let statement = try db.statement("SELECT term FROM content_terms WHERE term >= ? AND term < ?")
             statement.bind(1, prefix)
